@@ -1,0 +1,185 @@
+"""PE specifications: one frozen, validated, hashable spec class per PE family.
+
+Every other part (RTL generator, golden model, cost model, testbench, sweeps) reads a spec
+independently; a spec never imports any of them.  Specs round-trip through JSON
+(:meth:`Spec.to_dict` / :func:`from_dict`) and their :attr:`Spec.name` is stable, so it is
+used for module names, file names and result keys.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Union
+
+from . import formats
+from .formats import FloatFormat, IntFormat
+
+__all__ = ["Spec", "MinifloatMacSpec", "ACC_EXACT", "MULTS", "from_dict", "from_json", "families"]
+
+ACC_EXACT = "exact"
+MULTS = ("exact", "lmul")
+
+_FAMILIES: dict[str, type["Spec"]] = {}
+
+
+def families() -> dict[str, type["Spec"]]:
+    """Registered PE families by name (``mac``, ...)."""
+    return dict(_FAMILIES)
+
+
+def _register(cls: type["Spec"]) -> type["Spec"]:
+    _FAMILIES[cls.family] = cls
+    return cls
+
+
+def _float_format(field: str, value: Any, min_bits: int, max_bits: int) -> FloatFormat:
+    try:
+        fmt = formats.get(value)
+    except ValueError as err:
+        raise ValueError(f"{field}={value!r}: {err}") from None
+    if not isinstance(fmt, FloatFormat) or not fmt.signed:
+        raise ValueError(f"{field}={value!r} must be a signed float format (eXmY), got {fmt.name}")
+    if not min_bits <= fmt.bits <= max_bits:
+        raise ValueError(f"{field}={fmt.name} has {fmt.bits} bits: allowed {min_bits}..{max_bits}")
+    return fmt
+
+
+def _int_field(field: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(f"{field}={value!r} is out of range: allowed integers {lo}..{hi}")
+    return value
+
+
+class Spec:
+    """Base of every family's spec: naming, JSON round trip."""
+
+    family: ClassVar[str]
+
+    @property
+    def name(self) -> str:  # pragma: no cover - every family overrides
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"family": self.family}
+        for f in fields(self):  # type: ignore[arg-type]
+            v = getattr(self, f.name)
+            out[f.name] = v.name if isinstance(v, (FloatFormat, IntFormat)) else v
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def from_dict(data: dict[str, Any]) -> Spec:
+    """Rebuild a spec from :meth:`Spec.to_dict` output."""
+    data = dict(data)
+    family = data.pop("family", None)
+    if family not in _FAMILIES:
+        raise ValueError(f"unknown PE family {family!r}: allowed {sorted(_FAMILIES)}")
+    return _FAMILIES[family](**data)
+
+
+def from_json(text: str) -> Spec:
+    return from_dict(json.loads(text))
+
+
+@_register
+@dataclass(frozen=True)
+class MinifloatMacSpec(Spec):
+    """Minifloat multiply-accumulate / fused dot-product PE (family ``mac``).
+
+    Parameters
+    ----------
+    a, b : FloatFormat or str
+        Operand formats, 2..16 bits each (may differ).
+    acc : FloatFormat, str or ``"exact"``
+        IEEE accumulator format (``fp32``, ``bf16``, ``fp16``, any ieee ExMy of 8..32 bits),
+        rounded to nearest even once per cycle, or ``"exact"`` for a fixed-point Kulisch
+        accumulator that never rounds (width derived from a, b, lanes and ``max_count``).
+    lanes : int
+        Products per cycle, summed exactly (1..64).
+    stages : int
+        Pipeline registers before the accumulator (0..4); latency = stages + 1.
+    subnormals : bool
+        False flushes subnormal inputs and subnormal results to zero (sign kept).
+    max_count : int
+        Accumulation steps the exact accumulator must hold without overflow (1..2**20).
+    mult : str
+        ``exact`` significand multiplier, or ``lmul`` (approximate L-Mul adder).
+    """
+
+    a: Union[FloatFormat, str] = "e4m3fn"
+    b: Union[FloatFormat, str] = "e4m3fn"
+    acc: Union[FloatFormat, str] = "fp32"
+    lanes: int = 1
+    stages: int = 0
+    subnormals: bool = True
+    max_count: int = 4096
+    mult: str = "exact"
+
+    family: ClassVar[str] = "mac"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "a", _float_format("a", self.a, 2, 16))
+        object.__setattr__(self, "b", _float_format("b", self.b, 2, 16))
+        if self.acc != ACC_EXACT:
+            acc = _float_format("acc", self.acc, 8, 32)
+            if acc.special != "ieee":
+                raise ValueError(f"acc={acc.name} must use the ieee special-value convention "
+                                 f"(fp32, bf16, fp16, eXmY) or be 'exact'")
+            object.__setattr__(self, "acc", acc)
+        _int_field("lanes", self.lanes, 1, 64)
+        _int_field("stages", self.stages, 0, 4)
+        _int_field("max_count", self.max_count, 1, 1 << 20)
+        if not isinstance(self.subnormals, bool):
+            raise ValueError(f"subnormals={self.subnormals!r} must be True or False")
+        if self.mult not in MULTS:
+            raise ValueError(f"mult={self.mult!r} is not allowed: use one of {MULTS}")
+
+    @property
+    def is_exact(self) -> bool:
+        return self.acc == ACC_EXACT
+
+    @property
+    def acc_name(self) -> str:
+        return ACC_EXACT if self.is_exact else self.acc.name  # type: ignore[union-attr]
+
+    @property
+    def name(self) -> str:
+        parts = [f"mac_{self.a.name}x{self.b.name}_{self.acc_name}", f"l{self.lanes}", f"s{self.stages}"]
+        if not self.subnormals:
+            parts.append("ftz")
+        if self.is_exact:
+            parts.append(f"n{self.max_count}")
+        if self.mult != "exact":
+            parts.append(self.mult)
+        return "_".join(parts)
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an input to the accumulator value that includes it."""
+        return self.stages + 1
+
+    # --- exact (Kulisch) accumulator geometry -----------------------------------------------
+    @property
+    def product_lsb_exp(self) -> int:
+        """Exponent of the least significant bit of any exact product (normal or subnormal)."""
+        a, b = self.a, self.b
+        return (a.emin - a.man_bits) + (b.emin - b.man_bits)  # type: ignore[union-attr]
+
+    @property
+    def product_max_exp(self) -> int:
+        """floor(log2(max |product|)): the product's most significant bit position."""
+        return math.floor(math.log2(self.a.max * self.b.max))  # type: ignore[union-attr]
+
+    @property
+    def exact_width(self) -> int:
+        """Kulisch register width: product span + guard bits for lanes * max_count + sign."""
+        span = self.product_max_exp - self.product_lsb_exp + 1
+        guard = math.ceil(math.log2(self.lanes * self.max_count)) if self.lanes * self.max_count > 1 else 0
+        return span + guard + 1

@@ -1,0 +1,1 @@
+"""peforge package."""
