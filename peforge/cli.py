@@ -1,2 +1,259 @@
+"""``peforge`` command line: formats, generate, verify, synth, cost, sweep, doctor.
+
+Every per-PE command takes the family as its first word (``peforge generate mac ...``) and
+the family's spec options, declared once per family in :data:`FAMILY_OPTIONS` and shared by
+``generate``, ``verify``, ``synth`` and ``cost``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
 import typer
-app = typer.Typer()
+from rich.console import Console
+from rich.table import Table
+
+from . import spec as spec_mod
+
+__all__ = ["app", "FAMILY_OPTIONS"]
+
+app = typer.Typer(help="Design, verify and cost low-precision arithmetic PEs.", no_args_is_help=True,
+                  add_completion=False)
+generate_app = typer.Typer(help="Generate Verilog + JSON manifest for a PE.", no_args_is_help=True)
+verify_app = typer.Typer(help="Run the cocotb/Verilator regression of a PE against its golden model.",
+                         no_args_is_help=True)
+synth_app = typer.Typer(help="Synthesise a PE with Yosys (and optionally place and route it).",
+                        no_args_is_help=True)
+cost_app = typer.Typer(help="Analytic area / energy / timing estimate of a PE.", no_args_is_help=True)
+app.add_typer(generate_app, name="generate")
+app.add_typer(verify_app, name="verify")
+app.add_typer(synth_app, name="synth")
+app.add_typer(cost_app, name="cost")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One CLI option: parameter name, type, default, help text (flag derived from name)."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+
+    def parameter(self) -> inspect.Parameter:
+        flag = "--" + self.name.replace("_", "-")
+        decls = [f"{flag}/--no-{flag[2:]}"] if self.type is bool else [flag]
+        return inspect.Parameter(self.name, inspect.Parameter.KEYWORD_ONLY,
+                                 default=typer.Option(self.default, *decls, help=self.help),
+                                 annotation=self.type)
+
+
+FAMILY_OPTIONS: dict[str, list[Opt]] = {
+    "mac": [
+        Opt("a", str, "e4m3fn", "Format of operand a (e4m3fn, e5m2, e2m1fn, eXmY, ...)."),
+        Opt("b", str, "e4m3fn", "Format of operand b."),
+        Opt("acc", str, "fp32", "Accumulator: fp32, bf16, fp16, an ieee eXmY, or 'exact' (Kulisch)."),
+        Opt("lanes", int, 1, "Products per cycle, summed exactly (fused dot product)."),
+        Opt("stages", int, 0, "Pipeline registers before the accumulator (latency = stages + 1)."),
+        Opt("subnormals", bool, True, "Support subnormals (--no-subnormals flushes them to zero)."),
+        Opt("max_count", int, 4096, "Accumulations the exact accumulator holds without overflow."),
+        Opt("mult", str, "exact", "Significand multiplier: exact or lmul."),
+    ],
+}
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _make_spec(family: str, values: dict[str, Any]) -> spec_mod.Spec:
+    names = {o.name for o in FAMILY_OPTIONS[family]}
+    try:
+        return spec_mod.families()[family](**{k: v for k, v in values.items() if k in names})
+    except ValueError as err:
+        _fail(f"invalid {family} spec: {err}")
+        raise  # unreachable
+
+
+def _family_commands(group: typer.Typer, extra: list[inspect.Parameter],
+                     handler: Callable[[spec_mod.Spec, dict[str, Any]], None], doc: str) -> None:
+    """Register one sub-command per family on ``group`` with spec options + ``extra``."""
+    for family, options in FAMILY_OPTIONS.items():
+        def command(_family: str = family, **kwargs: Any) -> None:
+            handler(_make_spec(_family, kwargs), kwargs)
+
+        command.__signature__ = inspect.Signature([o.parameter() for o in options] + extra)  # type: ignore[attr-defined]
+        command.__doc__ = doc.format(family=family)
+        group.command(family)(command)
+
+
+def _opt(name: str, annotation: Any, default: Any, *decls: str, help: str) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                             default=typer.Option(default, *decls, help=help), annotation=annotation)
+
+
+_JSON = _opt("as_json", bool, False, "--json", help="Print machine-readable JSON.")
+
+
+# ---- generate ---------------------------------------------------------------------------
+def _generate(spec: spec_mod.Spec, kw: dict[str, Any]) -> None:
+    from . import rtl
+
+    try:
+        v_path, m_path = rtl.generate(spec, Path(kw["out"]))
+    except ValueError as err:
+        _fail(str(err))
+    if kw["as_json"]:
+        print(json.dumps({"verilog": str(v_path), "manifest": str(m_path), "module": spec.name}))
+    else:
+        console.print(f"[green]wrote[/] {v_path}\n[green]wrote[/] {m_path}")
+
+
+_family_commands(generate_app, [_opt("out", Path, Path("build/rtl"), "-o", "--out", help="Output directory."), _JSON],
+                 _generate, "Write DIR/<name>.v and DIR/<name>.json for a {family} PE.")
+
+
+# ---- verify -----------------------------------------------------------------------------
+def _verify(spec: spec_mod.Spec, kw: dict[str, Any]) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from . import sim
+
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total} vectors"), TimeElapsedColumn(),
+                  console=err_console, disable=kw["as_json"]) as progress:
+        task = progress.add_task(f"verify {spec.name}", total=None)
+
+        def report(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        result = sim.verify(spec, vectors=kw["vectors"], exhaustive=kw["exhaustive"], seed=kw["seed"],
+                            progress=report)
+    summary = {"spec": spec.name, "checked": result.checked, "mismatches": result.mismatches,
+               "seconds": round(result.seconds, 3), "vectors_per_s": round(result.vectors_per_s)}
+    if kw["as_json"]:
+        print(json.dumps(summary))
+    else:
+        colour = "green" if result.mismatches == 0 else "red"
+        console.print(f"[{colour}]{spec.name}: {result.checked} vectors checked, {result.mismatches} mismatches, "
+                      f"{result.vectors_per_s:,.0f} vectors/s[/]")
+        if result.mismatches:
+            console.print(result.report)
+    if result.mismatches:
+        raise typer.Exit(1)
+
+
+_family_commands(verify_app, [
+    _opt("vectors", int, 20000, "--vectors", help="Random vectors (chain steps) to check."),
+    _opt("exhaustive", bool, False, "--exhaustive", help="Also check every operand-code pair."),
+    _opt("seed", int, 0, "--seed", help="Random seed."),
+    _JSON], _verify, "Check the Verilator-simulated {family} PE against the golden model.")
+
+
+# ---- synth ------------------------------------------------------------------------------
+def _synth(spec: spec_mod.Spec, kw: dict[str, Any]) -> None:
+    from . import fpga
+
+    try:
+        report = fpga.synthesize(spec, kw["target"], dsp=kw["dsp"])
+        pnr = fpga.place_and_route(report, kw["device"]) if kw["pnr"] else None
+    except ValueError as err:
+        _fail(str(err))
+    data = report.to_dict()
+    if pnr is not None:
+        data["pnr"] = pnr.to_dict()
+    if kw["as_json"]:
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        fpga.print_report(report, pnr, console=console)
+
+
+_family_commands(synth_app, [
+    _opt("target", str, "ecp5", "--target", help="ice40, ecp5, xilinx, gowin or generic."),
+    _opt("dsp", Optional[bool], None, "--dsp/--no-dsp", help="Allow DSP inference (default: target's default)."),
+    _opt("pnr", bool, False, "--pnr", help="Also place and route with nextpnr and report Fmax."),
+    _opt("device", Optional[str], None, "--device", help="nextpnr device (hx8k, up5k, 25k, 45k, 85k)."),
+    _JSON], _synth, "Synthesise a {family} PE and print its resource report.")
+
+
+# ---- cost -------------------------------------------------------------------------------
+def _cost(spec: spec_mod.Spec, kw: dict[str, Any]) -> None:
+    try:
+        from .models import cost  # noqa: F401
+        estimate = cost.estimate  # type: ignore[attr-defined]
+    except (ImportError, AttributeError):
+        _fail("the analytic cost model is not built yet (issue 9); use `peforge synth` for real numbers", 3)
+    result = estimate(spec, kw["target"])
+    print(json.dumps(result.to_dict(), indent=2)) if kw["as_json"] else console.print(result)
+
+
+_family_commands(cost_app, [_opt("target", str, "ecp5", "--target", help="ice40, ecp5, xilinx or asic45."), _JSON],
+                 _cost, "Estimate area, energy and timing of a {family} PE.")
+
+
+# ---- formats, sweep, doctor ---------------------------------------------------------------
+@app.command()
+def formats(as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
+    """Table of the built-in number formats and their facts."""
+    from .formats import format_table
+
+    rows = format_table()
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="peforge number formats")
+    for col in ("name", "ml_dtypes", "bits", "E", "M", "bias", "special", "max", "min_normal",
+                "min_subnormal", "inf", "nan"):
+        table.add_column(col, justify="right" if col not in ("name", "ml_dtypes", "special") else "left")
+    for r in rows:
+        table.add_row(r["name"], r.get("ml_dtypes") or "-", str(r["bits"]), str(r["exp_bits"]), str(r["man_bits"]),
+                      str(r["bias"]), r["special"], f"{r['max']:.6g}", f"{r['min_normal']:.6g}",
+                      f"{r['min_subnormal']:.6g}", "yes" if r["has_inf"] else "-", "yes" if r["has_nan"] else "-")
+    console.print(table)
+
+
+@app.command()
+def sweep() -> None:
+    """Design-space sweep of accuracy against cost (issue 10: not built yet)."""
+    _fail("the design-space sweep is not built yet (issue 10)", 3)
+
+
+@app.command()
+def doctor(as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
+    """Check every tool peforge needs: version and location; non-zero exit if one is missing."""
+    from .doctor import check
+
+    statuses = check()
+    if as_json:
+        print(json.dumps([s.to_dict() for s in statuses], indent=2))
+    else:
+        table = Table(title="peforge doctor")
+        for col in ("tool", "version", "needs", "found at", "status"):
+            table.add_column(col)
+        for s in statuses:
+            status = "[green]ok[/]" if s.ok else f"[bold red]FAIL[/] {s.note}"
+            table.add_row(s.name, s.version or "-", f">= {s.minimum}" if s.minimum != "any" else "any",
+                          s.location or "-", status)
+        console.print(table)
+    bad = [s for s in statuses if not s.ok]
+    if bad:
+        err_console.print(f"[bold red]doctor: {len(bad)} tool(s) missing or too old:[/] "
+                          + "; ".join(f"{s.name}: {s.note}" for s in bad))
+        raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

