@@ -44,7 +44,7 @@ class Opt:
     """One CLI option: parameter name, type, default, help text (flag derived from name)."""
 
     name: str
-    type: type
+    type: Any
     default: Any
     help: str
 
@@ -66,6 +66,15 @@ FAMILY_OPTIONS: dict[str, list[Opt]] = {
         Opt("subnormals", bool, True, "Support subnormals (--no-subnormals flushes them to zero)."),
         Opt("max_count", int, 4096, "Accumulations the exact accumulator holds without overflow."),
         Opt("mult", str, "exact", "Significand multiplier: exact or lmul."),
+    ],
+    "intmac": [
+        Opt("a", str, "int8", "Format of operand a (intN / uintN, 2..16 bits)."),
+        Opt("b", str, "int8", "Format of operand b."),
+        Opt("acc_bits", Optional[int], None, "Accumulator width (default: derived, never overflows)."),
+        Opt("lanes", int, 1, "Products per cycle (dot product)."),
+        Opt("stages", int, 0, "Pipeline registers before the accumulator (latency = stages + 1)."),
+        Opt("max_count", int, 4096, "Accumulations the derived width holds without overflow."),
+        Opt("overflow", str, "wrap", "Overflow of a given --acc-bits: wrap or saturate."),
     ],
 }
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar, Optional, Union
 
 from . import formats
 from .formats import FloatFormat, IntFormat
 
-__all__ = ["Spec", "MinifloatMacSpec", "ACC_EXACT", "MULTS", "from_dict", "from_json", "families"]
+__all__ = ["Spec", "MinifloatMacSpec", "IntMacSpec", "signed_width", "ACC_EXACT", "MULTS", "from_dict", "from_json", "families"]
 
 ACC_EXACT = "exact"
 MULTS = ("exact", "lmul")
@@ -183,3 +183,96 @@ class MinifloatMacSpec(Spec):
         span = self.product_max_exp - self.product_lsb_exp + 1
         guard = math.ceil(math.log2(self.lanes * self.max_count)) if self.lanes * self.max_count > 1 else 0
         return span + guard + 1
+
+
+def _int_format(field: str, value: Any, min_bits: int, max_bits: int) -> IntFormat:
+    try:
+        fmt = formats.get(value)
+    except ValueError as err:
+        raise ValueError(f"{field}={value!r}: {err}") from None
+    if not isinstance(fmt, IntFormat) or fmt.frac_bits:
+        raise ValueError(f"{field}={value!r} must be an integer format (intN / uintN), got {fmt.name}")
+    if not min_bits <= fmt.bits <= max_bits:
+        raise ValueError(f"{field}={fmt.name} has {fmt.bits} bits: allowed {min_bits}..{max_bits}")
+    return fmt
+
+
+def signed_width(lo: int, hi: int) -> int:
+    """Fewest two's complement bits that hold every integer in lo..hi."""
+    width = 1
+    while not (-(1 << (width - 1)) <= lo and hi <= (1 << (width - 1)) - 1):
+        width += 1
+    return width
+
+
+OVERFLOWS = ("wrap", "saturate")
+
+
+@_register
+@dataclass(frozen=True)
+class IntMacSpec(Spec):
+    """Integer multiply-accumulate / dot-product PE (family ``intmac``): the cost baseline.
+
+    Parameters
+    ----------
+    a, b : IntFormat or str
+        Operand formats ``intN`` / ``uintN``, 2..16 bits.
+    acc_bits : int or None
+        Accumulator width; None derives the narrowest two's complement width that holds
+        ``lanes * max_count`` worst-case products exactly (never overflows).
+    lanes, stages, max_count
+        As for :class:`MinifloatMacSpec`.
+    overflow : str
+        ``wrap`` (two's complement) or ``saturate`` when a given ``acc_bits`` overflows.
+    """
+
+    a: Union[IntFormat, str] = "int8"
+    b: Union[IntFormat, str] = "int8"
+    acc_bits: Optional[int] = None
+    lanes: int = 1
+    stages: int = 0
+    max_count: int = 4096
+    overflow: str = "wrap"
+
+    family: ClassVar[str] = "intmac"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "a", _int_format("a", self.a, 2, 16))
+        object.__setattr__(self, "b", _int_format("b", self.b, 2, 16))
+        _int_field("lanes", self.lanes, 1, 64)
+        _int_field("stages", self.stages, 0, 4)
+        _int_field("max_count", self.max_count, 1, 1 << 20)
+        if self.acc_bits is not None:
+            _int_field("acc_bits", self.acc_bits, self.product_bits, 64)
+        if self.overflow not in OVERFLOWS:
+            raise ValueError(f"overflow={self.overflow!r} is not allowed: use one of {OVERFLOWS}")
+
+    @property
+    def product_range(self) -> tuple[int, int]:
+        a, b = self.a, self.b
+        corners = [x * y for x in (a.min_int, a.max_int) for y in (b.min_int, b.max_int)]  # type: ignore[union-attr]
+        return min(corners), max(corners)
+
+    @property
+    def product_bits(self) -> int:
+        return signed_width(*self.product_range)
+
+    @property
+    def width(self) -> int:
+        """Accumulator width in bits (given or derived)."""
+        if self.acc_bits is not None:
+            return self.acc_bits
+        lo, hi = self.product_range
+        n = self.lanes * self.max_count
+        return signed_width(lo * n, hi * n)
+
+    @property
+    def name(self) -> str:
+        parts = [f"intmac_{self.a.name}x{self.b.name}", f"l{self.lanes}", f"s{self.stages}"]
+        parts.append(f"w{self.acc_bits}{'sat' if self.overflow == 'saturate' else ''}" if self.acc_bits
+                     else f"n{self.max_count}")
+        return "_".join(parts)
+
+    @property
+    def latency(self) -> int:
+        return self.stages + 1

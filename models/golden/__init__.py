@@ -1,1 +1,15 @@
-"""peforge package."""
+"""Bit-exact golden models of the PEs, in NumPy (no HDL tools needed).
+
+:func:`run` dispatches on the spec type; every family registers its model in its own module
+(``mac`` for :class:`peforge.spec.MinifloatMacSpec`, ``intmac`` for
+:class:`peforge.spec.IntMacSpec`).  :mod:`.rounding` is the shared exact
+rounding routine.
+"""
+
+from __future__ import annotations
+
+from . import intmac, mac, rounding  # noqa: F401  (importing a family module registers it)
+from .base import port_widths, run, value
+from .rounding import round_exact, round_to_format
+
+__all__ = ["run", "port_widths", "value", "round_to_format", "round_exact", "mac", "intmac", "rounding"]

@@ -1,0 +1,40 @@
+"""Spec-type dispatch for golden models.
+
+Each PE family registers its model in its own module (``@run.register(MySpec)``), so adding
+a family never edits a shared if/elif chain.  This module imports nothing of the families.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+__all__ = ["run", "port_widths", "value"]
+
+
+def _unknown(what: str, spec: Any) -> TypeError:
+    return TypeError(f"{what}: no golden model is registered for {type(spec).__name__} "
+                     f"({spec!r}); import the module that registers it")
+
+
+@functools.singledispatch
+def run(spec: Any, **inputs: Any) -> dict[str, np.ndarray]:
+    """Bit-exact outputs of the PE described by ``spec`` for a batch of input sequences.
+
+    Returns one array per output port (the raw unsigned port bits), keyed by port name.
+    """
+    raise _unknown("run", spec)
+
+
+@functools.singledispatch
+def port_widths(spec: Any) -> dict[str, int]:
+    """Widths in bits of the output ports :func:`run` returns."""
+    raise _unknown("port_widths", spec)
+
+
+@functools.singledispatch
+def value(spec: Any, acc_bits: Any) -> np.ndarray:
+    """Decode raw accumulator port bits to float64 values (for users; not bit-exact data)."""
+    raise _unknown("value", spec)

@@ -1,0 +1,75 @@
+"""Golden model of the integer MAC baseline (:class:`peforge.spec.IntMacSpec`).
+
+Semantics, per valid step with lane codes ``a[i]``, ``b[i]`` and ``first``:
+
+* each code is read as an integer of its format (two's complement when signed);
+* ``s = sum(a[i] * b[i])`` exactly;
+* ``acc := (first ? 0 : acc) + s``; with a derived width this never overflows; with a given
+  ``acc_bits`` it either wraps modulo ``2**acc_bits`` (``overflow="wrap"``) or clamps to the
+  two's complement range once per step, after the exact lane sum (``"saturate"``).
+* the ``acc`` port shows the two's complement bits of the state (reset state 0).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...spec import IntMacSpec
+from .base import port_widths, run, value
+
+__all__ = ["run_intmac"]
+
+
+def _lanes(spec: IntMacSpec, arr: Any, name: str) -> np.ndarray:
+    x = np.asarray(arr)
+    if x.ndim == 2 and spec.lanes == 1:
+        x = x[..., None]
+    if x.ndim != 3 or x.shape[-1] != spec.lanes:
+        raise ValueError(f"{name} must have shape [batch, steps, {spec.lanes}], got {x.shape}")
+    return x
+
+
+@run.register
+def run_intmac(spec: IntMacSpec, *, a: Any, b: Any, first: Any) -> dict[str, np.ndarray]:
+    """Accumulator port bits after every step, shape [batch, steps] (uint64)."""
+    av = spec.a.to_int(_lanes(spec, a, "a"))  # type: ignore[union-attr]
+    bv = spec.b.to_int(_lanes(spec, b, "b"))  # type: ignore[union-attr]
+    first_arr = np.asarray(first, dtype=bool)
+    if first_arr.shape != av.shape[:2]:
+        raise ValueError(f"first must have shape {av.shape[:2]}, got {first_arr.shape}")
+    width = spec.width
+    wide = width > 62
+    sums = (av * bv).sum(axis=-1)  # |sum| < 2**38: int64 is exact
+    if wide:
+        sums = sums.astype(object)
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    acc = np.zeros(av.shape[0], dtype=object if wide else np.int64)
+    out = np.empty(av.shape[:2], dtype=object if wide else np.int64)
+    for t in range(av.shape[1]):
+        acc = np.where(first_arr[:, t], 0, acc) + sums[:, t]
+        if spec.overflow == "saturate":
+            acc = np.minimum(np.maximum(acc, lo), hi)
+        else:  # wrap to two's complement
+            acc = ((acc - lo) % (1 << width)) + lo if not wide else np.array(
+                [((int(v) - lo) % (1 << width)) + lo for v in acc], dtype=object)
+        out[:, t] = acc
+    mask = (1 << width) - 1
+    if wide:
+        bits = np.array([int(v) & mask for v in out.ravel()], dtype=object).reshape(out.shape)
+        return {"acc": bits.astype(np.uint64)}
+    return {"acc": (out & mask).astype(np.uint64)}
+
+
+@port_widths.register
+def _widths(spec: IntMacSpec) -> dict[str, int]:
+    return {"acc": spec.width}
+
+
+@value.register
+def _value(spec: IntMacSpec, acc_bits: Any) -> np.ndarray:
+    bits = np.asarray(acc_bits).astype(np.uint64).astype(object)
+    width = spec.width
+    ints = [int(v) - (1 << width) if int(v) >> (width - 1) else int(v) for v in bits.ravel()]
+    return np.array(ints, dtype=np.float64).reshape(bits.shape)
