@@ -12,6 +12,28 @@ Special-value conventions (``special``):
 ``finite``  every code is a number: no NaN, no inf (OCP FP6 / FP4).
 ``fnu``     unsigned, no zero, all-ones is NaN (E8M0 scales; requires ``signed=False``).
 
+Encoding (``fmt.encode(values, rounding, overflow, seed)``) rounds float64 values directly
+(never through float32) with one of :data:`ROUNDINGS` and handles overflow with one of
+:data:`OVERFLOWS`:
+
+``saturate``       finite results clamp to +-max (infinities too); NaN stays NaN where the
+                   format has a NaN.  What hardware quantisers (OCP "satfinite") do.
+``nonsaturating``  ml_dtypes 0.6 cast semantics, reproduced bit for bit for float32 inputs:
+                   overflow gives inf (``ieee``), NaN (``fn``, ``fnu``), 0x80.. (``fnuz``) and
+                   +-max for ``finite`` formats.  Formats without a NaN code (``finite``, and
+                   ``ieee`` with M = 0) encode NaN as a zero of the opposite sign, as ml_dtypes.
+
+Ties of ``nearest_even`` go to the even significand on the grid of the smaller neighbour; for
+M = 0 formats (E8M0, PoT) that means ties between 2^k and 2^(k+1) round up, as ml_dtypes does.
+``fnu`` (E8M0) values below the minimum give the minimum; 0, negatives and NaN give NaN.
+``toward_zero`` never overflows a finite input (IEEE 754).  ``stochastic`` rounds up with
+probability equal to the discarded fraction (53-bit uniform draws; seeded and reproducible).
+
+Weights that are not minifloats: :class:`IntFormat` (two's complement / unsigned, optional
+fraction bits, e.g. ``int8f6`` for MXINT8), :class:`PotFormat` (sign + power of two, ``pot4``)
+and :class:`ApotFormat` (sum of two powers of two, ``apot5``).  :func:`format_table` lists the
+built-in float formats' facts.
+
 Only the standard library, NumPy and ml_dtypes are imported here.
 """
 
@@ -27,7 +49,12 @@ import numpy as np
 __all__ = [
     "FloatFormat",
     "IntFormat",
+    "PotFormat",
+    "ApotFormat",
     "Format",
+    "ROUNDINGS",
+    "OVERFLOWS",
+    "format_table",
     "SPECIALS",
     "KIND_FINITE",
     "KIND_INF",
@@ -37,11 +64,96 @@ __all__ = [
 ]
 
 SPECIALS = ("ieee", "fn", "fnuz", "finite", "fnu")
+#: Rounding modes accepted by every ``encode``.
+ROUNDINGS = ("nearest_even", "toward_zero", "stochastic")
+#: Overflow behaviours accepted by every ``encode``.
+OVERFLOWS = ("saturate", "nonsaturating")
 
 #: Classification returned by :meth:`FloatFormat.to_exact`.
 KIND_FINITE, KIND_INF, KIND_NAN = 0, 1, 2
 
 _SUFFIX = {"ieee": "", "fn": "fn", "fnuz": "fnuz", "finite": "fin", "fnu": "fnu"}
+
+
+# ---- encode helpers (shared by every format) ------------------------------------------------
+_CHUNK = 1 << 14  # elements per encode step: keeps the temporaries in L2 cache
+
+
+def _code_dtype(bits: int) -> np.dtype:
+    """Smallest unsigned dtype that holds a ``bits``-bit code."""
+    return np.dtype(np.uint8 if bits <= 8 else np.uint16 if bits <= 16 else np.uint32)
+
+
+def _float_dtypes() -> tuple[np.dtype, ...]:
+    import ml_dtypes
+
+    return tuple(np.dtype(getattr(ml_dtypes, n)) for n in _ML_DTYPES.values() if hasattr(ml_dtypes, n))
+
+
+def _check_values(name: str, values) -> np.ndarray:
+    """Values to encode as an ndarray of a float dtype (not yet float64, to save a copy)."""
+    if isinstance(values, np.ndarray) or hasattr(values, "__array__"):
+        arr = np.asarray(values)
+    else:
+        try:
+            arr = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"{name}.encode: values {values!r} are not numbers: pass floats") from None
+    dt = arr.dtype
+    if dt in (np.float16, np.float32, np.float64):
+        return arr
+    if dt in _float_dtypes():  # ml_dtypes floats: exact in float64
+        return arr.astype(np.float64)
+    hint = " (are these codes? use decode)" if dt.kind in "iub" else ""
+    raise ValueError(f"{name}.encode: values have dtype {dt}{hint}: allowed float16, float32, float64 "
+                     "and ml_dtypes float arrays, or Python numbers")
+
+
+def _check_modes(name: str, rounding: str, overflow: str, seed) -> np.random.Generator | None:
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"{name}.encode: rounding={rounding!r} is not allowed: use one of {ROUNDINGS}")
+    if overflow not in OVERFLOWS:
+        raise ValueError(f"{name}.encode: overflow={overflow!r} is not allowed: use one of {OVERFLOWS}")
+    if rounding != "stochastic":
+        return None
+    if seed is not None and not isinstance(seed, (int, np.integer, np.random.Generator, np.random.SeedSequence)):
+        raise ValueError(f"{name}.encode: seed={seed!r} must be None, an int, a SeedSequence or a Generator")
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def _encode_chunked(values: np.ndarray, out_dtype: np.dtype, step) -> np.ndarray:
+    """Run ``step(float64 1-D chunk) -> int64 codes`` over ``values`` in cache-sized chunks."""
+    flat = np.ravel(values)
+    out = np.empty(flat.shape, dtype=out_dtype)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for lo in range(0, flat.size, _CHUNK):
+            x = flat[lo:lo + _CHUNK]
+            out[lo:lo + _CHUNK] = step(x if x.dtype == np.float64 else x.astype(np.float64))
+    return out.reshape(np.shape(values))
+
+
+def _round_int(y: np.ndarray, rounding: str, rng: np.random.Generator | None) -> np.ndarray:
+    """Round float64 ``y`` to integral float64 values with ``rounding``."""
+    if rounding == "nearest_even":
+        return np.rint(y)
+    if rounding == "toward_zero":
+        return np.trunc(y)
+    lo = np.floor(y)
+    return lo + (rng.random(y.shape) < (y - lo))
+
+
+def _valid_codes(name: str, codes, num_codes: int) -> np.ndarray:
+    """``codes`` as an integer ndarray (dtype kept, so table look-ups copy nothing) in range."""
+    arr = np.asarray(codes)
+    if arr.dtype.kind not in "ui":
+        raise ValueError(f"{name}: codes must be an integer array, got dtype {arr.dtype} "
+                         "(view ml_dtypes arrays as unsigned integers first)")
+    if arr.size and not (arr.dtype.kind == "u" and (1 << (8 * arr.dtype.itemsize)) <= num_codes):
+        lo, hi = arr.min(), arr.max()
+        if lo < 0 or hi >= num_codes:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{name}: code {int(bad)!r} does not exist: allowed 0..{num_codes - 1}")
+    return arr
 
 
 @dataclass(frozen=True)
@@ -134,7 +246,8 @@ class FloatFormat:
 
     @property
     def has_nan(self) -> bool:
-        return self.special in ("ieee", "fn", "fnuz", "fnu")
+        """Whether a NaN code exists (not for ``finite``, nor for M = 0 ``ieee`` formats)."""
+        return self.nan_code is not None
 
     @property
     def has_negative_zero(self) -> bool:
@@ -162,7 +275,7 @@ class FloatFormat:
         """Largest finite value."""
         M = self.man_bits
         top_man = (1 << M) - 1
-        if self.special == "fn" and M > 0:
+        if self.special in ("fn", "fnu") and M > 0:
             top_man -= 1  # S.1..1.1..1 is NaN
         return float(np.ldexp(float((1 << M) + top_man), self.emax - M))
 
@@ -246,9 +359,9 @@ class FloatFormat:
         sign, e, m = self.fields(c)
         M = self.man_bits
         kind = self.classify(c)
-        if self.special == "fnu":
-            sig = np.ones_like(c)
-            exp = e - self.bias
+        if self.special == "fnu":  # no subnormals: e == 0 is the normal 2^-bias * 1.m
+            sig = m | (1 << M)
+            exp = e - self.bias - M
         else:
             normal = e > 0
             sig = np.where(normal, m | (1 << M), m)
@@ -275,11 +388,10 @@ class FloatFormat:
 
     def decode(self, codes) -> np.ndarray:
         """Values (float64) of an integer array of codes, any shape."""
-        c = self._check_codes(codes)
         table = self._table
-        if table is not None:
-            return table[c]
-        return self._decode_arith(c)
+        if table is None:
+            return self._decode_arith(self._check_codes(codes))
+        return table[_valid_codes(self.name, codes, self.num_codes)]
 
     def all_codes(self) -> np.ndarray:
         """Every code of the format, ascending (uint32)."""
@@ -288,6 +400,137 @@ class FloatFormat:
     def values(self) -> np.ndarray:
         """Decoded value of every code (float64), in code order."""
         return self.decode(self.all_codes())
+
+    # ---- encode --------------------------------------------------------------------------
+    @property
+    def code_dtype(self) -> np.dtype:
+        """dtype of the codes ``encode`` returns: uint8, uint16 or uint32."""
+        return _code_dtype(self.bits)
+
+    @functools.cached_property
+    def max_code(self) -> int:
+        """Code of the largest finite value (+max)."""
+        M = self.man_bits
+        top_man = int(np.ldexp(self.max, M - self.emax)) - (1 << M)
+        return ((self.emax + self.bias) << M) | top_man
+
+    @functools.cached_property
+    def _inf_code_mag(self) -> int:
+        """What :meth:`_encode_step` computes for |x| = inf; NaN gives more, finite x less."""
+        hi = self.emax + 1024
+        lo = self.emin + 1023 + (1 if self.special == "fnu" else 0)
+        return (0x7FF << 52) - ((hi + 52 - self.man_bits) << 52) + ((hi - lo) << self.man_bits)
+
+    @property
+    def _ml_e8m0(self) -> bool:
+        return self.special == "fnu" and self.exp_bits == 8 and self.man_bits == 0 and self.bias == 127
+
+    def encode(self, values, rounding: str = "nearest_even", overflow: str = "saturate",
+               seed=None) -> np.ndarray:
+        """Codes (:attr:`code_dtype`, same shape) of float values, correctly rounded from float64.
+
+        Parameters
+        ----------
+        values : array_like of float
+            float16/32/64 or ml_dtypes float arrays, or Python numbers; any shape.
+        rounding : str
+            One of :data:`ROUNDINGS` (see the module docstring for tie and overflow rules).
+        overflow : str
+            One of :data:`OVERFLOWS`; ``nonsaturating`` reproduces ml_dtypes casts.
+        seed : None, int, SeedSequence or Generator
+            Random source of ``stochastic`` rounding (same seed, same codes).
+
+        One deliberate deviation from correct rounding: ``e8m0fnu`` with ``nonsaturating`` and
+        ``nearest_even`` maps (2^-127, 2^-126) to 2^-126, because ml_dtypes 0.6 does so for
+        float32 subnormal inputs; ``saturate`` rounds that range correctly.
+        """
+        rng = _check_modes(self.name, rounding, overflow, seed)
+        arr = _check_values(self.name, values)
+        return _encode_chunked(arr, self.code_dtype,
+                               functools.partial(self._encode_step, rounding=rounding, overflow=overflow, rng=rng))
+
+    def _encode_step(self, x: np.ndarray, rounding: str, overflow: str, rng) -> np.ndarray:
+        """int64 codes of a float64 1-D chunk.
+
+        Rounding uses the float unit itself: for |x| in [2^e, 2^(e+1)) (e clamped to
+        [emin, emax + 1]) the power of two m = 2^(e - M + 52) has an ulp equal to the target's
+        ulp 2^(e - M), so |x| + m is |x| rounded to nearest-even on the target grid, and
+        bits(|x| + m) - bits(m) is the integer significand n.  The magnitude code is then
+        n + (e - emin) * 2^M, which is also right for subnormals and for n carrying into the
+        next binade; everything above max (inf and NaN included) lands above :attr:`max_code`.
+        """
+        M = self.man_bits
+        u = x.view(np.int64)
+        a = np.abs(x)
+        lo = self.emin + 1023
+        ec = a.view(np.int64) >> 52
+        np.maximum(ec, lo, out=ec)
+        np.minimum(ec, self.emax + 1024, out=ec)
+        mbits = (ec + (52 - M)) << 52
+        s = a + mbits.view(np.float64)
+        code = s.view(np.int64) - mbits
+        code += (ec - (lo + (1 if self.special == "fnu" else 0))) << M
+        if rounding != "nearest_even":
+            r = s - mbits.view(np.float64)  # the nearest-even result, exact
+            up = r > a
+            code -= up
+            if rounding == "stochastic":
+                ulp = ((ec - M) << 52).view(np.float64)
+                r -= up * ulp
+                code += rng.random(x.shape) < (a - r) / ulp
+        if self.special == "fnu":
+            np.maximum(code, 0, out=code)  # no zero, no subnormals: underflow gives the minimum
+        maxc = self.max_code
+        special = None
+        cmax = int(code.max()) if code.size else 0
+        if cmax > maxc:
+            if cmax >= self._inf_code_mag:  # inf or NaN inputs: handled one by one below
+                special = np.flatnonzero(code >= self._inf_code_mag)
+            sat = overflow == "saturate" or rounding == "toward_zero" or self.special == "finite"
+            # right above max_code sits inf (ieee), NaN (fn, fnu) or 0x80.. (fnuz)
+            np.minimum(code, maxc if sat else maxc + 1, out=code)
+        if self.signed:
+            sign = (u >> 63) & self.sign_mask
+            if self.special == "fnuz":
+                sign[code == 0] = 0  # no -0
+            code |= sign
+        else:
+            if self._ml_e8m0 and overflow == "nonsaturating" and rounding == "nearest_even":
+                # ml_dtypes 0.6 rounds every float32 subnormal in (2^-127, 2^-126) up to 2^-126
+                code[(x > 2.0 ** -127) & (x < 2.0 ** -126)] = 1
+            bad = (u < 0) | (x == 0)  # E8M0 has neither sign nor zero
+            if bad.any():
+                code[bad] = self.nan_code
+        if special is not None:
+            code[special] = self._encode_overflow(x[special], rounding, overflow)
+        return code
+
+    def _encode_overflow(self, xi: np.ndarray, rounding: str, overflow: str) -> np.ndarray:
+        """Codes of values whose magnitude rounds above max: finite overflow, inf and NaN."""
+        sm = self.sign_mask
+        neg = np.signbit(xi)
+        sign = np.where(neg, sm, 0)
+        nan = np.isnan(xi)
+        sat = np.full(xi.shape, overflow == "saturate")
+        if rounding == "toward_zero":
+            sat |= np.isfinite(xi)
+        if self.special == "finite":
+            ovf = self.max_code | sign
+        elif self.special == "fnuz":
+            ovf = np.full(xi.shape, sm)
+        else:  # ieee: inf; fn, fnu: NaN; both sit right above max_code
+            ovf = (self.max_code + 1) | sign
+        over = np.where(sat, self.max_code | sign, ovf)
+        if self.nan_code is None:  # finite, and ieee with M = 0
+            nan_code = np.where(neg, 0, sm)  # ml_dtypes: NaN -> zero of the opposite sign
+        elif self.special in ("ieee", "fn"):
+            nan_code = self.nan_code | sign
+        else:
+            nan_code = np.full(xi.shape, self.nan_code)
+        res = np.where(nan, nan_code, over)
+        if self.special == "fnu":
+            res = np.where(neg, self.nan_code, res)
+        return res
 
     # ---- interop -------------------------------------------------------------------------
     def to_ml_dtype(self):
@@ -378,6 +621,32 @@ class IntFormat:
     def values(self) -> np.ndarray:
         return self.decode(self.all_codes())
 
+    @property
+    def code_dtype(self) -> np.dtype:
+        """dtype of the codes ``encode`` returns: uint8, uint16 or uint32."""
+        return _code_dtype(self.bits)
+
+    def encode(self, values, rounding: str = "nearest_even", overflow: str = "saturate",
+               seed=None) -> np.ndarray:
+        """Two's complement codes (:attr:`code_dtype`) of ``values * 2**frac_bits`` rounded.
+
+        ``saturate`` clamps to min_int..max_int; ``nonsaturating`` wraps finite values modulo
+        2**bits like a hardware register (infinities still clamp).  NaN encodes as 0.
+        """
+        rng = _check_modes(self.name, rounding, overflow, seed)
+        arr = _check_values(self.name, values)
+        return _encode_chunked(arr, self.code_dtype,
+                               functools.partial(self._encode_step, rounding=rounding, overflow=overflow, rng=rng))
+
+    def _encode_step(self, x: np.ndarray, rounding: str, overflow: str, rng) -> np.ndarray:
+        y = _round_int(np.ldexp(x, self.frac_bits), rounding, rng)
+        nan = np.isnan(y)
+        clipped = np.clip(y, self.min_int, self.max_int)
+        if overflow == "nonsaturating":
+            clipped = np.where(np.isinf(y), clipped, np.mod(y, float(self.num_codes)))  # fmod is exact
+        clipped[nan] = 0
+        return clipped.astype(np.int64) & (self.num_codes - 1)
+
     def to_ml_dtype(self):
         if self.frac_bits or self.bits not in (2, 4, 8, 16, 32):
             return None
@@ -387,7 +656,195 @@ class IntFormat:
         return np.dtype(getattr(ml_dtypes, name, name))
 
 
-Format = Union[FloatFormat, IntFormat]
+def _check_small(label: str, value, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+        raise ValueError(f"{label}={value!r} is out of range: allowed integers {lo}..{hi}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class PotFormat:
+    """Power-of-two (PoT) weights: a sign bit and a ``bits - 1``-bit exponent code k.
+
+    k = 0 is zero (+0 and -0); k >= 1 is 2**(emax - 2**(bits-1) + 1 + k), so the largest
+    magnitude is 2**emax and ``pot2`` is ternary {-1, 0, +1}.  This is exactly the M = 0
+    ``finite`` minifloat :attr:`float_format`, whose encoder it shares: rounding is to the
+    nearest value (not the nearest exponent); ties between 2^k and 2^(k+1) round up, a tie
+    between 0 and the smallest power rounds to 0; NaN encodes as a zero of the opposite sign.
+
+    Parameters
+    ----------
+    bits : int
+        Code width including the sign, 2..9.
+    emax : int
+        Exponent of the largest magnitude; default 0 (weights in [-1, 1]).
+    """
+
+    bits: int
+    emax: int = 0
+
+    def __post_init__(self) -> None:
+        w = _check_small("bits", self.bits, 2, 9) - 1
+        _check_small("emax", self.emax, (1 << w) - 1 - (1 << (w + 1)), (1 << (w + 1)) - 1)
+
+    @property
+    def name(self) -> str:
+        return f"pot{self.bits}" + (f"e{self.emax}" if self.emax else "")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @functools.cached_property
+    def float_format(self) -> FloatFormat:
+        """The identical minifloat: E = bits - 1, M = 0, special ``finite``."""
+        w = self.bits - 1
+        return FloatFormat(w, 0, (1 << w) - 1 - self.emax, "finite")
+
+    @property
+    def num_codes(self) -> int:
+        return 1 << self.bits
+
+    @property
+    def code_dtype(self) -> np.dtype:
+        return _code_dtype(self.bits)
+
+    @property
+    def max(self) -> float:
+        return float(np.ldexp(1.0, self.emax))
+
+    @property
+    def min_positive(self) -> float:
+        return self.float_format.min_normal
+
+    def decode(self, codes) -> np.ndarray:
+        """Values (float64) of integer codes, any shape."""
+        return self.float_format.decode(_valid_codes(self.name, codes, self.num_codes))
+
+    def encode(self, values, rounding: str = "nearest_even", overflow: str = "saturate",
+               seed=None) -> np.ndarray:
+        """Codes of float values (both overflow modes saturate: there is no inf or NaN)."""
+        _check_modes(self.name, rounding, overflow, seed)
+        return self.float_format.encode(_check_values(self.name, values), rounding, overflow, seed)
+
+    def all_codes(self) -> np.ndarray:
+        return np.arange(self.num_codes, dtype=self.code_dtype)
+
+    def values(self) -> np.ndarray:
+        return self.decode(self.all_codes())
+
+
+@dataclass(frozen=True)
+class ApotFormat:
+    """Additive powers-of-two (APoT, Li et al., ICLR 2020) weights: sign + two PoT terms.
+
+    code = s << (bits-1) | k1 << w2 | k2 with w1 = ceil((bits-1)/2), w2 = floor((bits-1)/2);
+    value = (-1)**s * 2**emax * (t1 + t2), t1 = 0 if k1 == 0 else 2**-(2*(k1-1)),
+    t2 = 0 if k2 == 0 else 2**-(2*(k2-1) + 1).  Even and odd exponents never collide, so
+    each magnitude code has its own value; max = 1.5 * 2**emax.  Encoding picks the nearest
+    value, ties toward the larger magnitude (the grid has no even/odd structure);
+    ``toward_zero`` and ``stochastic`` use the two neighbouring values.  Both overflow modes
+    saturate; NaN encodes as a zero of the opposite sign (as for ``finite`` minifloats).
+
+    Parameters
+    ----------
+    bits : int
+        Code width including the sign, 3..9 (every value stays exact in float64).
+    emax : int
+        Exponent of the leading term's largest power; default 0.
+    """
+
+    bits: int
+    emax: int = 0
+
+    def __post_init__(self) -> None:
+        _check_small("bits", self.bits, 3, 9)
+        _check_small("emax", self.emax, -64, 64)
+
+    @property
+    def name(self) -> str:
+        return f"apot{self.bits}" + (f"e{self.emax}" if self.emax else "")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def num_codes(self) -> int:
+        return 1 << self.bits
+
+    @property
+    def code_dtype(self) -> np.dtype:
+        return _code_dtype(self.bits)
+
+    @property
+    def sign_mask(self) -> int:
+        return 1 << (self.bits - 1)
+
+    @property
+    def term_bits(self) -> tuple[int, int]:
+        """Widths (w1, w2) of the two term fields."""
+        return (self.bits - 1 + 1) // 2, (self.bits - 1) // 2
+
+    @property
+    def max(self) -> float:
+        return 1.5 * float(np.ldexp(1.0, self.emax))
+
+    @functools.cached_property
+    def _table(self) -> np.ndarray:
+        w1, w2 = self.term_bits
+        c = np.arange(self.num_codes)
+        k1, k2 = (c >> w2) & ((1 << w1) - 1), c & ((1 << w2) - 1)
+        t1 = np.where(k1 == 0, 0.0, np.ldexp(1.0, -2 * (k1 - 1)))
+        t2 = np.where(k2 == 0, 0.0, np.ldexp(1.0, -2 * (k2 - 1) - 1))
+        mag = np.ldexp(t1 + t2, self.emax)
+        return np.where(c & self.sign_mask, -mag, mag)
+
+    @functools.cached_property
+    def _sorted(self) -> tuple[np.ndarray, np.ndarray]:
+        """Magnitudes ascending and their (positive) codes."""
+        codes = np.arange(self.sign_mask)
+        order = np.argsort(self._table[codes], kind="stable")
+        return self._table[codes][order], codes[order]
+
+    def decode(self, codes) -> np.ndarray:
+        """Values (float64) of integer codes, any shape."""
+        return self._table[_valid_codes(self.name, codes, self.num_codes)]
+
+    def encode(self, values, rounding: str = "nearest_even", overflow: str = "saturate",
+               seed=None) -> np.ndarray:
+        """Codes of float values; see the class docstring for the rounding rules."""
+        rng = _check_modes(self.name, rounding, overflow, seed)
+        arr = _check_values(self.name, values)
+        return _encode_chunked(arr, self.code_dtype,
+                               functools.partial(self._encode_step, rounding=rounding, rng=rng))
+
+    def _encode_step(self, x: np.ndarray, rounding: str, rng) -> np.ndarray:
+        mags, mcodes = self._sorted
+        a = np.abs(x)
+        i = np.clip(np.searchsorted(mags, a, side="right") - 1, 0, mags.size - 1)
+        j = np.minimum(i + 1, mags.size - 1)
+        lo, hi = mags[i], mags[j]
+        if rounding == "nearest_even":
+            k = np.where(a >= (lo + hi) / 2, j, i)  # (lo + hi) / 2 is exact
+        elif rounding == "toward_zero":
+            k = i
+        else:
+            p = np.where(hi > lo, (a - lo) / np.where(hi > lo, hi - lo, 1.0), 0.0)
+            k = np.where(rng.random(x.shape) < p, j, i)
+        neg = np.signbit(x)
+        code = mcodes[k] | np.where(neg, self.sign_mask, 0)
+        nan = np.isnan(x)
+        if nan.any():
+            code[nan] = np.where(neg[nan], 0, self.sign_mask)
+        return code
+
+    def all_codes(self) -> np.ndarray:
+        return np.arange(self.num_codes, dtype=self.code_dtype)
+
+    def values(self) -> np.ndarray:
+        return self.decode(self.all_codes())
+
+
+Format = Union[FloatFormat, IntFormat, PotFormat, ApotFormat]
 
 
 def _named(fmt: FloatFormat, name: str) -> FloatFormat:
@@ -434,6 +891,7 @@ _ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "f
 
 _CUSTOM = re.compile(r"^e(\d+)m(\d+)(?:b(-?\d+))?(fn|fnuz|fin|fnu)?$")
 _INT = re.compile(r"^(u?)int(\d+)(?:f(-?\d+))?$")
+_POT = re.compile(r"^(a?)pot(\d+)(?:e(-?\d+))?$")
 _SUFFIX_TO_SPECIAL = {None: "ieee", "fn": "fn", "fnuz": "fnuz", "fin": "finite", "fnu": "fnu"}
 
 
@@ -450,7 +908,7 @@ def get(name: str) -> Format:
     (``e4m3fn``), ``fp32``/``bf16``/``fp16``, ``intN``/``uintN`` (``int8f6`` adds 6 fraction
     bits) and ``eXmY[bB][fn|fnuz|fin]`` for custom formats (IEEE convention when no suffix).
     """
-    if isinstance(name, (FloatFormat, IntFormat)):
+    if isinstance(name, (FloatFormat, IntFormat, PotFormat, ApotFormat)):
         return name
     if not isinstance(name, str):
         raise ValueError(f"format name must be a string, got {name!r}")
@@ -466,6 +924,13 @@ def get(name: str) -> Format:
             return IntFormat(int(m.group(2)), signed=not m.group(1), frac_bits=int(m.group(3) or 0))
         except ValueError as err:
             raise ValueError(f"format {name!r}: {err}") from None
+    m = _POT.match(key)
+    if m:
+        cls = ApotFormat if m.group(1) else PotFormat
+        try:
+            return cls(int(m.group(2)), int(m.group(3) or 0))
+        except ValueError as err:
+            raise ValueError(f"format {name!r}: {err}") from None
     m = _CUSTOM.match(key)
     if m:
         E, M = int(m.group(1)), int(m.group(2))
@@ -478,4 +943,18 @@ def get(name: str) -> Format:
     allowed = ", ".join(known_names())
     raise ValueError(
         f"unknown format {name!r}: allowed are {allowed}, their ml_dtypes names "
-        "(float8_e4m3fn, ...), intN/uintN, and eXmY[bB][fn|fnuz|fin] with E 1..8, M 0..23")
+        "(float8_e4m3fn, ...), intN/uintN, potN[eK], apotN[eK], and eXmY[bB][fn|fnuz|fin] "
+        "with E 1..8, M 0..23")
+
+
+def format_table() -> list[dict]:
+    """Facts of every built-in float format (what ``peforge formats`` prints), one dict each."""
+    rows = []
+    for alias, fmt in _REGISTRY.items():
+        rows.append({
+            "name": alias, "ml_dtypes": _ML_DTYPES.get(alias), "exp_bits": fmt.exp_bits,
+            "man_bits": fmt.man_bits, "bias": fmt.bias, "special": fmt.special, "bits": fmt.bits,
+            "signed": fmt.signed, "max": fmt.max, "min_normal": fmt.min_normal,
+            "min_subnormal": fmt.min_subnormal, "has_inf": fmt.has_inf, "has_nan": fmt.has_nan,
+        })
+    return rows

@@ -129,6 +129,9 @@ class MinifloatMacSpec(Spec):
         object.__setattr__(self, "b", _float_format("b", self.b, 2, 16))
         if self.acc != ACC_EXACT:
             acc = _float_format("acc", self.acc, 8, 32)
+            if acc.man_bits < 1:
+                raise ValueError(f"acc={acc.name} needs at least 1 mantissa bit (round-to-nearest-even "
+                                 f"is ambiguous without one)")
             if acc.special != "ieee":
                 raise ValueError(f"acc={acc.name} must use the ieee special-value convention "
                                  f"(fp32, bf16, fp16, eXmY) or be 'exact'")
