@@ -76,6 +76,14 @@ FAMILY_OPTIONS: dict[str, list[Opt]] = {
         Opt("max_count", int, 4096, "Accumulations the derived width holds without overflow."),
         Opt("overflow", str, "wrap", "Overflow of a given --acc-bits: wrap or saturate."),
     ],
+    "simd": [
+        Opt("base", int, 8, "Full-precision operand width: 8 or 16."),
+        Opt("modes", Optional[str], None, "Comma-separated modes AxB (e.g. 8x8,8x4,4x4,4x2,2x2); default per base."),
+        Opt("arch", str, "bricks", "bricks (fused 2b x 2b BitBricks) or sub4 (4b x 4b sub-multipliers)."),
+        Opt("acc_bits", Optional[int], None, "Accumulator width, wraps (default: derived, never overflows)."),
+        Opt("stages", int, 0, "Pipeline registers before the accumulator (latency = stages + 1)."),
+        Opt("max_count", int, 4096, "Accumulations the derived width holds without overflow."),
+    ],
 }
 
 
@@ -174,8 +182,11 @@ def _synth(spec: spec_mod.Spec, kw: dict[str, Any]) -> None:
 
     try:
         report = fpga.synthesize(spec, kw["target"], dsp=kw["dsp"])
-        pnr = fpga.place_and_route(report, kw["device"]) if kw["pnr"] else None
-    except ValueError as err:
+        pnr = fpga.place_and_route(
+            report, kw["device"], seeds=list(range(1, kw["seeds"] + 1)) if kw["seeds"] else None,
+            clock_mhz=kw["clock_mhz"]) \
+            if kw["pnr"] else None
+    except (ValueError, fpga.ToolError) as err:
         _fail(str(err))
     data = report.to_dict()
     if pnr is not None:
@@ -191,6 +202,8 @@ _family_commands(synth_app, [
     _opt("dsp", Optional[bool], None, "--dsp/--no-dsp", help="Allow DSP inference (default: target's default)."),
     _opt("pnr", bool, False, "--pnr", help="Also place and route with nextpnr and report Fmax."),
     _opt("device", Optional[str], None, "--device", help="nextpnr device (hx8k, up5k, 25k, 45k, 85k)."),
+    _opt("seeds", Optional[int], None, "--seeds", help="Run seeds 1..N (median Fmax reported)."),
+    _opt("clock_mhz", Optional[float], None, "--clock-mhz", help="Clock target for place and route."),
     _JSON], _synth, "Synthesise a {family} PE and print its resource report.")
 
 
