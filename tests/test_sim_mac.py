@@ -1,0 +1,114 @@
+"""cocotb regression of the MAC RTL against the golden model, on Verilator (peforge.sim).
+
+CI sample: two exhaustive pair sweeps, random chains over lanes 1/4/16 x fp32/bf16/exact,
+one subnormals=False, one stages=2, the corner sets in every run, plus infrastructure tests
+(build errors, failing cocotb tests, a deliberately wrong expectation) on the stand-in
+integer MAC.  ``-m slow`` adds the full matrix.  Builds are cached under build/sim and locked
+per build directory, so ``pytest -n 2`` is safe.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from peforge.sim import batch, regression, runner, vectors
+from peforge.sim.intmac import intmac_interface
+from peforge.spec import MinifloatMacSpec
+
+pytestmark = pytest.mark.sim
+
+FORMATS = ["e4m3fn", "e5m2", "e4m3fnuz", "e2m3fn", "e3m2fn", "e2m1fn"]
+
+
+def _verify(spec: MinifloatMacSpec, n: int, exhaustive: bool = False, seed: int = 0):
+    res = regression.verify(spec, vectors=n, exhaustive=exhaustive, seed=seed)
+    assert res.ok, res.report
+    return res
+
+
+@pytest.mark.parametrize("a,b", [("e4m3fn", "e4m3fn"), ("e2m1fn", "e3m2fn")])
+def test_exhaustive_pairs(a: str, b: str) -> None:
+    spec = MinifloatMacSpec(a, b, "fp32")
+    res = _verify(spec, 4096, exhaustive=True)
+    pairs = spec.a.num_codes * spec.b.num_codes
+    assert res.sets["exhaustive_first"] >= pairs
+    assert res.sets["exhaustive_chain2"] >= 2 * pairs
+
+
+@pytest.mark.parametrize("kw", [
+    dict(a="e4m3fn", b="e5m2", acc="bf16", lanes=4, stages=2),
+    dict(a="e5m2", b="e4m3fn", acc="exact", lanes=16, stages=1),
+    dict(a="e4m3fn", b="e4m3fn", acc="fp32", lanes=16, subnormals=False),
+])
+def test_random_chains(kw: dict) -> None:
+    res = _verify(MinifloatMacSpec(**kw), 30_000, seed=1)
+    assert res.sets["random_gaps"] > 0           # in_valid bubbles were driven and checked
+
+
+def test_wrong_expectation_is_reported() -> None:
+    """One flipped bit in the golden output must show up as exactly one mismatch."""
+    spec = MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32")
+    target = batch.spec_target(spec)
+    vs = vectors.random_chains(spec, 2048, seed=3)
+    goldens = [batch.golden_for(target, vs)]
+    goldens[0]["acc"][5, 7] ^= np.uint64(1 << 3)
+    res = regression.verify_target(target, [vs], name=spec.name, goldens=goldens, waves_on_failure=False)
+    assert res.mismatches >= 1 and not res.ok
+    assert "row 5 step 7 (result" in res.report
+    assert "expected 0x" in res.report and "a=0x" in res.report
+
+
+# --- infrastructure on the stand-in integer MAC ---------------------------------------------
+
+def test_intmac_bubbles_and_latency() -> None:
+    iface = intmac_interface(lanes=2, stages=2)
+    target = batch.intmac_target(iface)
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (8, 300, 2))
+    b = rng.integers(0, 256, (8, 300, 2))
+    first = rng.random((8, 300)) < 0.1
+    gaps = np.where(rng.random(300) < 0.3, rng.integers(1, 5, 300), 0)
+    sets = [vectors.VectorSet("gaps", a, b, first, gaps), vectors.VectorSet("plain", a, b, first)]
+    res = regression.verify_target(target, sets, name="intmac", rows=4)
+    assert res.ok, res.report
+    assert res.checked == 2 * 8 * 300
+    # a PE that ignored in_valid would be caught: pretend the golden model did the same
+    shifted = [batch.golden_for(target, s) for s in sets]
+    shifted[0]["acc"][:, 1:] = shifted[0]["acc"][:, :-1]
+    bad = regression.verify_target(target, sets, name="intmac", rows=4, goldens=shifted,
+                                   waves_on_failure=False)
+    assert bad.mismatches > 0
+
+
+def test_failing_cocotb_test_raises() -> None:
+    target = batch.intmac_target(intmac_interface())
+    a = np.arange(100).reshape(100, 1) % 256
+    first = np.ones(100, bool)
+    expected = (a[:, 0] * a[:, 0]).astype(np.uint64)
+    batch.run_naive(target, a, a, first, expected)
+    expected[50] += 1
+    with pytest.raises(runner.SimRunError, match="1 of 1 cocotb tests failed"):
+        batch.run_naive(target, a, a, first, expected)
+
+
+def test_build_error_names_tool() -> None:
+    with pytest.raises(runner.SimBuildError, match="verilator build of 'bad_design'") as err:
+        runner.build("bad_design", {"bad.v": "module bad(input clk); this is not verilog\nendmodule\n"}, "bad")
+    assert "syntax error" in str(err.value) or "Error" in str(err.value)
+
+
+# --- the full matrix (slow) ---------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("a,b", list(itertools.product(FORMATS, FORMATS)))
+def test_exhaustive_matrix(a: str, b: str) -> None:
+    _verify(MinifloatMacSpec(a, b, "fp32"), 0, exhaustive=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lanes,acc", list(itertools.product([1, 4, 16], ["fp32", "bf16", "exact"])))
+def test_random_matrix(lanes: int, acc: str) -> None:
+    _verify(MinifloatMacSpec("e4m3fn", "e5m2", acc, lanes=lanes), 64 * 4096, seed=lanes)
