@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= auto
 
-.PHONY: run test test-all bench lint clean-build doctor
+.PHONY: run test test-all bench clean-build doctor
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,8 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/formats.py
 	$(BIN)/python bench/mac_sim.py
+	$(BIN)/python bench/simd.py
+	$(BIN)/python bench/fpga.py
 
 doctor: $(STAMP)
 	$(BIN)/peforge doctor
