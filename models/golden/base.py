@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["run", "port_widths", "value"]
+__all__ = ["run", "port_widths", "value", "twos_complement_values"]
 
 
 def _unknown(what: str, spec: Any) -> TypeError:
@@ -38,3 +38,10 @@ def port_widths(spec: Any) -> dict[str, int]:
 def value(spec: Any, acc_bits: Any) -> np.ndarray:
     """Decode raw accumulator port bits to float64 values (for users; not bit-exact data)."""
     raise _unknown("value", spec)
+
+
+def twos_complement_values(acc_bits: Any, width: int) -> np.ndarray:
+    """float64 values of raw ``width``-bit two's complement port bits (any width)."""
+    bits = np.asarray(acc_bits).astype(object)
+    ints = [int(v) - (1 << width) if int(v) >> (width - 1) else int(v) for v in bits.ravel()]
+    return np.array(ints, dtype=np.float64).reshape(bits.shape)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ...spec import IntMacSpec
-from .base import port_widths, run, value
+from .base import port_widths, run, twos_complement_values, value
 
 __all__ = ["run_intmac"]
 
@@ -69,7 +69,4 @@ def _widths(spec: IntMacSpec) -> dict[str, int]:
 
 @value.register
 def _value(spec: IntMacSpec, acc_bits: Any) -> np.ndarray:
-    bits = np.asarray(acc_bits).astype(np.uint64).astype(object)
-    width = spec.width
-    ints = [int(v) - (1 << width) if int(v) >> (width - 1) else int(v) for v in bits.ravel()]
-    return np.array(ints, dtype=np.float64).reshape(bits.shape)
+    return twos_complement_values(acc_bits, spec.width)

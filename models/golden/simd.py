@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ...spec import SimdMacSpec
-from .base import port_widths, run, value
+from .base import port_widths, run, twos_complement_values, value
 
 __all__ = ["run_simd", "unpack_lanes"]
 
@@ -101,7 +101,4 @@ def _widths(spec: SimdMacSpec) -> dict[str, int]:
 
 @value.register
 def _value(spec: SimdMacSpec, acc_bits: Any) -> np.ndarray:
-    bits = np.asarray(acc_bits).astype(np.uint64).astype(object)
-    w = spec.width
-    ints = [int(v) - (1 << w) if int(v) >> (w - 1) else int(v) for v in bits.ravel()]
-    return np.array(ints, dtype=np.float64).reshape(bits.shape)
+    return twos_complement_values(acc_bits, spec.width)
