@@ -35,7 +35,8 @@ app.add_typer(verify_app, name="verify")
 app.add_typer(synth_app, name="synth")
 app.add_typer(cost_app, name="cost")
 
-console = Console()
+# Piped output (make run, CI logs) gets a wide console so tables are not truncated to 80 columns.
+console = Console() if sys.stdout.isatty() else Console(width=160)
 err_console = Console(stderr=True)
 
 
