@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from peforge.doctor import venv_tool
+
 __all__ = ["ToolError", "ToolNotFoundError", "Tool", "find_tool", "tool_version", "run_tool", "TOOLS"]
 
 
@@ -89,13 +91,9 @@ def find_tool(key: str) -> str:
     override = os.environ.get("PEFORGE_" + key.upper().replace("-", "_"))
     if override:
         return override
-    local = Path(sys.executable).parent / tool.script
-    if local.exists():
-        return str(local)
-    for name in (tool.script, tool.native):
-        found = shutil.which(name)
-        if found:
-            return found
+    found = venv_tool(tool.script) or shutil.which(tool.native)
+    if found:
+        return found
     raise ToolNotFoundError(tool.script, tool.package)
 
 
