@@ -9,7 +9,7 @@ rounding routine.
 from __future__ import annotations
 
 from . import intmac, mac, rounding, simd  # noqa: F401  (importing a family module registers it)
-from .base import port_widths, run, value
+from .base import matmul, port_widths, run, value
 from .rounding import round_exact, round_to_format
 
-__all__ = ["run", "port_widths", "value", "round_to_format", "round_exact", "mac", "intmac", "rounding"]
+__all__ = ["run", "port_widths", "value", "matmul", "round_to_format", "round_exact", "mac", "intmac", "rounding"]

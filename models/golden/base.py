@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["run", "port_widths", "value", "twos_complement_values"]
+__all__ = ["run", "port_widths", "value", "matmul", "twos_complement_values"]
 
 
 def _unknown(what: str, spec: Any) -> TypeError:
@@ -38,6 +38,21 @@ def port_widths(spec: Any) -> dict[str, int]:
 def value(spec: Any, acc_bits: Any) -> np.ndarray:
     """Decode raw accumulator port bits to float64 values (for users; not bit-exact data)."""
     raise _unknown("value", spec)
+
+
+@functools.singledispatch
+def matmul(spec: Any, x: Any, w: Any) -> np.ndarray:
+    """``x @ w`` computed the way the PE described by ``spec`` computes it.
+
+    ``x`` is ``[n, k]`` real activations (operand ``a``), ``w`` is ``[k, m]`` real weights
+    (operand ``b``).  Each family quantises both to its operand formats with power-of-two
+    scales (per tensor for ``x``, per output column for ``w``, so scaling adds no rounding;
+    block-scaled families use their own block scales), runs every length-``k`` dot product
+    through its bit-exact golden model (one accumulation chain per output, including the
+    accumulator's rounding), and returns the ``[n, m]`` float64 result with the scales undone.
+    Used by the design-space sweeps and the examples to measure numerical quality.
+    """
+    raise _unknown("matmul", spec)
 
 
 def twos_complement_values(acc_bits: Any, width: int) -> np.ndarray:
