@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= auto
 
-.PHONY: run test test-all bench clean-build doctor
+.PHONY: run test test-all bench clean-build doctor calibrate
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +15,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## Main job: tool check, then the format table.
+## Main job: tool check, the format table, then the default design-space sweep and its
+## report (build/dse/report.html).  A killed sweep continues with
+## `.venv/bin/peforge sweep -o build/dse --resume`.
 run: $(STAMP)
 	$(BIN)/peforge doctor
 	$(BIN)/peforge formats
+	$(BIN)/peforge sweep -o build/dse --overwrite
+	$(BIN)/peforge report build/dse
 
 ## Test suite (CI sample: everything not marked slow).
 test: $(STAMP)
@@ -33,6 +37,16 @@ bench: $(STAMP)
 	$(BIN)/python bench/mac_sim.py
 	$(BIN)/python bench/simd.py
 	$(BIN)/python bench/fpga.py
+	$(BIN)/python bench/lmul.py
+	$(BIN)/python bench/lut.py
+	$(BIN)/python bench/dse.py
+	$(BIN)/python bench/blockdot.py
+	$(BIN)/python bench/cost_model.py
+	$(BIN)/python bench/shiftadd.py
+
+## Re-synthesise the cost model's training / held-out sets and refit (cached results are free).
+calibrate: $(STAMP)
+	$(BIN)/peforge calibrate --jobs 2
 
 doctor: $(STAMP)
 	$(BIN)/peforge doctor

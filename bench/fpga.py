@@ -9,7 +9,8 @@ Designs (one lane, no pipeline stages, subnormals on, exact products):
 * :class:`~peforge.spec.IntMacSpec` int8 x int8 with the derived exact accumulator width
   (the cost baseline).
 
-A shift-add PE is not in the table: :mod:`peforge.spec` has no such family yet.
+* :class:`~peforge.spec.ShiftAddSpec` int8 x pot4 (power-of-two weights: one shifter, no
+  multiplier), derived exact accumulator width like the INT8 MAC's.
 
 Columns per device: LUTs / FFs / DSPs of the PE alone (Yosys ``synth_ice40`` without DSPs;
 ``synth_ecp5`` with its default DSP inference, and again with ``-nodsp`` because one
@@ -32,7 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from peforge import fpga
-from peforge.spec import IntMacSpec, MinifloatMacSpec, Spec
+from peforge.spec import IntMacSpec, MinifloatMacSpec, ShiftAddSpec, Spec
 
 __all__ = ["DESIGNS", "DEVICES", "measure", "table", "main"]
 
@@ -41,6 +42,7 @@ DESIGNS: dict[str, Spec] = {
     "e5m2 x e5m2 -> fp32": MinifloatMacSpec("e5m2", "e5m2", "fp32"),
     "e2m1 x e2m1 -> fp32": MinifloatMacSpec("e2m1fn", "e2m1fn", "fp32"),
     "int8 x int8 (int MAC)": IntMacSpec("int8", "int8"),
+    "int8 x pot4 (shift-add PE)": ShiftAddSpec("int8", "pot4", "pot"),
 }
 BASELINE = "int8 x int8 (int MAC)"
 
@@ -113,8 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows, indent=1))
         return 0
     console.print(table(rows))
-    console.print("No shift-add PE: peforge.spec has no shift-add family yet. "
-                  "ice40: no SB_MAC16 inference (synth_ice40 without -dsp); ecp5: MULT18X18D inferred, "
+    console.print("ice40: no SB_MAC16 inference (synth_ice40 without -dsp); ecp5: MULT18X18D inferred, "
                   "ecp5 nodsp: synth_ecp5 -nodsp. Fmax in MHz. "
                   "up5k Fmax is through the serial wrapper when the PE has more ports than sg48 pins.")
     return 0

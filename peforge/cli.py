@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import spec as spec_mod
@@ -85,11 +86,43 @@ FAMILY_OPTIONS: dict[str, list[Opt]] = {
         Opt("stages", int, 0, "Pipeline registers before the accumulator (latency = stages + 1)."),
         Opt("max_count", int, 4096, "Accumulations the derived width holds without overflow."),
     ],
+    "lut": [
+        Opt("act", str, "int8", "Activation format: intN / uintN (2..16 bits) or a signed float of <= 8 bits."),
+        Opt("weight_bits", str, "4", "Weight width 1..4 (two's complement) or 'ternary' ({-1, 0, +1})."),
+        Opt("group", int, 4, "Activations per table (2..8); the table has 2**(group-1) entries if symmetric."),
+        Opt("symmetric", bool, True, "Symmetrised half table (--no-symmetric stores all 2**group sums)."),
+        Opt("lanes", int, 1, "Weight columns served per cycle from one table."),
+        Opt("acc_bits", Optional[int], None, "Accumulator width per lane, wraps (default: derived, never overflows)."),
+        Opt("stages", int, 0, "Pipeline registers 0..2 (latency = planes + 2 + stages)."),
+        Opt("max_count", int, 4096, "Steps the derived accumulator width holds without overflow."),
+    ],
+    "shiftadd": [
+        Opt("act", str, "int8", "Activation (port a): intN / uintN (2..16 bits) or a signed float of <= 8 bits."),
+        Opt("weight", str, "pot4", "Weight (port b): potN[eK] (pot), apotN[eK] (apot), intK / uintK (bitserial, shiftadd-int)."),
+        Opt("mode", str, "pot", "pot, apot, bitserial (one weight bit per cycle) or shiftadd-int (unrolled)."),
+        Opt("acc_bits", Optional[int], None, "Integer accumulator width (default: derived, never overflows)."),
+        Opt("lanes", int, 1, "Products per input, summed exactly."),
+        Opt("stages", int, 0, "Pipeline registers before the accumulator (0..4)."),
+        Opt("group", Optional[int], None, "Dequantise into an FP32 accumulator every GROUP inputs (needs --scale)."),
+        Opt("scale", Optional[str], None, "Group scale format (port scale): fp16, bf16, e8m0fnu, intN / uintN."),
+        Opt("overflow", str, "wrap", "Overflow of a given --acc-bits: wrap or saturate."),
+        Opt("max_count", int, 4096, "Inputs the derived width holds without overflow (no --group)."),
+    ],
+    "blockdot": [
+        Opt("element_a", str, "e4m3fn", "Element format of a: e4m3fn, e5m2, e3m2fn, e2m3fn, e2m1fn or int8 (MXINT8)."),
+        Opt("element_b", str, "e4m3fn", "Element format of b (same choices)."),
+        Opt("scale_a", str, "e8m0fnu", "Block scale format of a: e8m0fnu (OCP MX) or e4m3fn (NVFP4)."),
+        Opt("scale_b", str, "e8m0fnu", "Block scale format of b."),
+        Opt("block", int, 32, "Elements per scale (MX: 32, NVFP4: 16)."),
+        Opt("lanes", Optional[int], None, "Products per cycle, a divisor of --block (default: --block); a block takes block/lanes cycles."),
+        Opt("acc", str, "fp32", "Accumulator: fp32, bf16, fp16 or an ieee eXmY (one RNE per block)."),
+        Opt("stages", int, 0, "Pipeline registers before the accumulator (latency = stages + 1)."),
+    ],
 }
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -217,12 +250,43 @@ def _cost(spec: spec_mod.Spec, kw: dict[str, Any]) -> None:
         estimate = cost.estimate  # type: ignore[attr-defined]
     except (ImportError, AttributeError):
         _fail("the analytic cost model is not built yet (issue 9); use `peforge synth` for real numbers", 3)
-    result = estimate(spec, kw["target"])
-    print(json.dumps(result.to_dict(), indent=2)) if kw["as_json"] else console.print(result)
+    try:
+        result = estimate(spec, kw["target"], node_nm=kw.get("node_nm"))
+    except (ValueError, RuntimeError) as err:
+        _fail(str(err))
+    if kw["as_json"]:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        from .models.cost.report import table as cost_table
+
+        console.print(cost_table(result))
 
 
-_family_commands(cost_app, [_opt("target", str, "ecp5", "--target", help="ice40, ecp5, xilinx or asic45."), _JSON],
-                 _cost, "Estimate area, energy and timing of a {family} PE.")
+_family_commands(cost_app, [_opt("target", str, "ecp5", "--target",
+                                 help="ice40, ecp5, xilinx, asic45 or asicNN (NN = node in nm)."),
+                            _opt("node_nm", Optional[int], None, "--node-nm", help="ASIC node in nm (overrides asicNN)."),
+                            _JSON],
+                 _cost, "Estimate area, energy and timing of a {family} PE (with held-out error bars).")
+
+
+@app.command()
+def calibrate(
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Parallel Yosys runs."),
+    targets: str = typer.Option("generic,ice40,ecp5,xilinx", "--targets", help="Synthesis targets to fit."),
+    xilinx_limit: int = typer.Option(12, "--xilinx-limit", help="Specs per set synthesised for xilinx (slowest flow)."),
+    fmax: bool = typer.Option(True, "--fmax/--no-fmax", help="Also place and route the Fmax set (iCE40 hx8k)."),
+    refit: bool = typer.Option(False, "--refit", help="Only refit from the stored measurements (no synthesis)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Calibration file (default: the shipped one)."),
+) -> None:
+    """Synthesise the cost model's training + held-out sets and refit its coefficients."""
+    from .fpga.calibrate import calibrate as run_calibration, refit as run_refit
+
+    try:
+        path = run_refit(out=out) if refit else run_calibration(
+            targets=tuple(t for t in targets.split(",") if t), xilinx_limit=xilinx_limit, fmax=fmax, jobs=jobs, out=out)
+    except (ValueError, RuntimeError) as err:
+        _fail(str(err))
+    console.print(f"[green]wrote[/] {path}")
 
 
 # ---- formats, sweep, doctor ---------------------------------------------------------------
@@ -247,9 +311,49 @@ def formats(as_json: bool = typer.Option(False, "--json", help="Print machine-re
 
 
 @app.command()
-def sweep() -> None:
-    """Design-space sweep of accuracy against cost (issue 10: not built yet)."""
-    _fail("the design-space sweep is not built yet (issue 10)", 3)
+def sweep(
+    space: Optional[Path] = typer.Argument(None, help="Space TOML file (default: the built-in default space)."),
+    out: Path = typer.Option(Path("build/dse"), "-o", "--out", help="Results directory."),
+    resume: bool = typer.Option(False, "--resume", help="Keep finished results and skip their points."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Discard earlier results in the directory."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Local worker processes (default: CPU count)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run on the Dask cluster at this address."),
+    dask_local: Optional[int] = typer.Option(None, "--dask-local", help="Run on a new Dask LocalCluster of N workers."),
+    synth: bool = typer.Option(False, "--synth", help="Add real Yosys / nextpnr numbers (cached) to every point."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Sweep a design space: cost, throughput, energy and accuracy of every point -> DIR/results.csv."""
+    from . import dse
+
+    try:
+        sp = dse.load_space(space) if space is not None else dse.default_space()
+        summary = dse.sweep(sp, out, resume=resume, overwrite=overwrite, jobs=jobs, scheduler=scheduler,
+                            dask_local=dask_local, synth=synth, progress=not as_json, console=err_console)
+    except ValueError as err:
+        _fail(str(err))
+    if as_json:
+        print(json.dumps(summary.to_dict()))
+    else:
+        console.print(f"[green]{summary.evaluated} point(s) evaluated[/], {summary.skipped} already done, "
+                      f"{len(summary.invalid)} invalid skipped, {summary.errors} with errors, "
+                      f"{summary.seconds:.1f} s ({summary.executor}) -> {out / 'results.csv'}")
+
+
+@app.command()
+def report(
+    out: Path = typer.Argument(Path("build/dse"), help="Results directory of a sweep."),
+    objective: Optional[list[str]] = typer.Option(
+        None, "--objective", help="Extra Pareto table: 2-3 comma-separated column:min|max (repeatable)."),
+    top: int = typer.Option(15, "--top", help="Rows per printed Pareto table."),
+) -> None:
+    """Pareto tables, plots (PNG + SVG) and a self-contained DIR/report.html of a sweep."""
+    from . import dse
+
+    try:
+        extra = [tuple(dse.parse_objective(o) for o in spec_.split(",")) for spec_ in (objective or [])]
+        dse.report(out, console=console, top=top, extra=extra)
+    except ValueError as err:
+        _fail(str(err))
 
 
 @app.command()

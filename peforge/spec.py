@@ -8,6 +8,7 @@ used for module names, file names and result keys.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, fields
@@ -16,7 +17,7 @@ from typing import Any, ClassVar, Optional, Union
 from . import formats
 from .formats import FloatFormat, IntFormat
 
-__all__ = ["Spec", "MinifloatMacSpec", "IntMacSpec", "SimdMacSpec", "signed_width", "ACC_EXACT", "MULTS", "from_dict", "from_json", "families"]
+__all__ = ["Spec", "MinifloatMacSpec", "IntMacSpec", "SimdMacSpec", "LutSpec", "ShiftAddSpec", "BlockDotSpec", "BLOCKDOT_ELEMENTS", "BLOCKDOT_SCALES", "signed_width", "ACC_EXACT", "MULTS", "from_dict", "from_json", "families"]
 
 ACC_EXACT = "exact"
 MULTS = ("exact", "lmul")
@@ -110,7 +111,10 @@ class MinifloatMacSpec(Spec):
     max_count : int
         Accumulation steps the exact accumulator must hold without overflow (1..2**20).
     mult : str
-        ``exact`` significand multiplier, or ``lmul`` (approximate L-Mul adder).
+        ``exact`` significand multiplier, or ``lmul``: L-Mul (Luo & Sun 2024), the product
+        of ``(1 + fx) 2**ex`` and ``(1 + fy) 2**ey`` approximated by ``(1 + fx + fy +
+        2**-l(m)) 2**(ex + ey)`` with one adder; subnormal operands are normalised first,
+        ``m = max(a.man_bits, b.man_bits)`` (see :attr:`lmul_offset_exp`).
     """
 
     a: Union[FloatFormat, str] = "e4m3fn"
@@ -171,14 +175,37 @@ class MinifloatMacSpec(Spec):
     # --- exact (Kulisch) accumulator geometry -----------------------------------------------
     @property
     def product_lsb_exp(self) -> int:
-        """Exponent of the least significant bit of any exact product (normal or subnormal)."""
+        """Exponent of the least significant bit of any product (normal or subnormal).
+
+        ``lmul``: products are ``(1 + fx + fy + 2**-l) 2**(ex + ey)`` on the grid
+        ``2**-lmul_frac_bits``, with ``ex >= emin - man_bits`` (normalised subnormals) or
+        ``ex >= emin`` when ``subnormals=False``."""
         a, b = self.a, self.b
+        if self.mult == "lmul":
+            sub = self.subnormals
+            return (a.emin - (a.man_bits if sub else 0)) + (b.emin - (b.man_bits if sub else 0)) \
+                - self.lmul_frac_bits  # type: ignore[union-attr]
         return (a.emin - a.man_bits) + (b.emin - b.man_bits)  # type: ignore[union-attr]
 
     @property
     def product_max_exp(self) -> int:
         """floor(log2(max |product|)): the product's most significant bit position."""
+        if self.mult == "lmul":  # L-Mul is monotone in |x| and |y|: its max is at (max, max)
+            (fa, ea), (fb, eb) = (_unit_frac(f.max) for f in (self.a, self.b))  # type: ignore[union-attr]
+            return ea + eb + int(1 + fa + fb + 2.0 ** -self.lmul_offset_exp >= 2)
         return math.floor(math.log2(self.a.max * self.b.max))  # type: ignore[union-attr]
+
+    # --- L-Mul (mult="lmul") ----------------------------------------------------------------
+    @property
+    def lmul_frac_bits(self) -> int:
+        """m = max(a.man_bits, b.man_bits): fraction bits of the L-Mul adder (its grid 2**-m)."""
+        return max(self.a.man_bits, self.b.man_bits)  # type: ignore[union-attr]
+
+    @property
+    def lmul_offset_exp(self) -> int:
+        """l(m) of the L-Mul offset 2**-l(m): m for m <= 3, 3 for m == 4, 4 for m > 4."""
+        m = self.lmul_frac_bits
+        return m if m <= 3 else (3 if m == 4 else 4)
 
     @property
     def exact_width(self) -> int:
@@ -186,6 +213,12 @@ class MinifloatMacSpec(Spec):
         span = self.product_max_exp - self.product_lsb_exp + 1
         guard = math.ceil(math.log2(self.lanes * self.max_count)) if self.lanes * self.max_count > 1 else 0
         return span + guard + 1
+
+
+def _unit_frac(v: float) -> tuple[float, int]:
+    """(f, e) with v = (1 + f) * 2**e, 0 <= f < 1, for a positive finite float (exact)."""
+    m, e = math.frexp(v)
+    return 2 * m - 1, e - 1
 
 
 def _int_format(field: str, value: Any, min_bits: int, max_bits: int) -> IntFormat:
@@ -424,3 +457,529 @@ class SimdMacSpec(Spec):
     @property
     def latency(self) -> int:
         return self.stages + 1
+
+
+LUT_TERNARY = "ternary"
+
+
+@_register
+@dataclass(frozen=True)
+class LutSpec(Spec):
+    """LUT-based mixed-precision dot-product PE (family ``lut``), LUT Tensor Core style.
+
+    Per input step the PE takes ``group`` activations (port ``a``) and, for each of ``lanes``
+    weight columns, ``group`` low-bit weights (port ``b``).  A table unit precomputes the
+    signed sums of the activations once; every weight bit-plane (a ``group``-bit mask) then
+    selects one table entry per lane, and the lane shift-adds the entries bit-serially, one
+    plane per cycle (``planes`` cycles per step), so 1..4-bit weights use the same datapath.
+    ``acc[lane] := (first ? 0 : acc[lane]) + sum_j a_j * w[lane][j]``, exactly.
+
+    Parameters
+    ----------
+    act : IntFormat, FloatFormat or str
+        Activation format: ``intN`` / ``uintN`` (2..16 bits) or a signed float format of at
+        most 8 bits, read as an exact fixed-point integer times ``2**act_lsb_exp``
+        (non-finite codes, NaN and inf, read as 0: the PE has no special values).
+    weight_bits : int or str
+        1..4: two's complement weights (1 bit: {-1, 0}); or ``"ternary"``: BitNet weights
+        {-1, 0, +1} as 2-bit sign-magnitude codes (0b00 = 0, 0b01 = +1, 0b11 = -1, 0b10 = 0),
+        which agree with two's complement on -1, 0 and +1.
+    group : int
+        Activations per table (2..8).
+    symmetric : bool
+        True stores 2**(group-1) entries (table symmetrisation: S(~m) = -S(m), negated per
+        lane, plus one correction per step); False stores all 2**group subset sums.
+    lanes : int
+        Weight columns served per cycle from the one table (1..64).
+    acc_bits : int or None
+        Accumulator width per lane, wraps modulo 2**acc_bits; None derives the narrowest width
+        that holds ``max_count`` steps exactly.
+    stages : int
+        0..2 pipeline registers: 1 registers each looked-up entry before the shift-add, 2 also
+        registers the inputs before the table precompute.
+    max_count : int
+        Steps the derived accumulator width holds without overflow (1..2**20).
+    """
+
+    act: Union[IntFormat, FloatFormat, str] = "int8"
+    weight_bits: Union[int, str] = 4
+    group: int = 4
+    symmetric: bool = True
+    lanes: int = 1
+    acc_bits: Optional[int] = None
+    stages: int = 0
+    max_count: int = 4096
+
+    family: ClassVar[str] = "lut"
+
+    def __post_init__(self) -> None:
+        try:
+            act = formats.get(self.act)
+        except ValueError as err:
+            raise ValueError(f"act={self.act!r}: {err}") from None
+        if isinstance(act, IntFormat):
+            act = _int_format("act", act.name, 2, 16)
+        elif isinstance(act, FloatFormat):
+            act = _float_format("act", act.name, 2, 8)
+        else:
+            raise ValueError(f"act={self.act!r} must be an integer format (int2..int16, uint2..uint16) "
+                             f"or a signed float format of at most 8 bits, got {act.name}")
+        object.__setattr__(self, "act", act)
+        wb = self.weight_bits
+        if isinstance(wb, str) and wb.strip().isdigit():
+            wb = int(wb)
+        if wb != LUT_TERNARY:
+            if isinstance(wb, bool) or not isinstance(wb, int) or not 1 <= wb <= 4:
+                raise ValueError(f"weight_bits={self.weight_bits!r} is not allowed: use 1..4 "
+                                 f"(two's complement) or {LUT_TERNARY!r}")
+        object.__setattr__(self, "weight_bits", wb)
+        _int_field("group", self.group, 2, 8)
+        if not isinstance(self.symmetric, bool):
+            raise ValueError(f"symmetric={self.symmetric!r} must be True or False")
+        _int_field("lanes", self.lanes, 1, 64)
+        _int_field("stages", self.stages, 0, 2)
+        _int_field("max_count", self.max_count, 1, 1 << 20)
+        if self.acc_bits is not None:
+            _int_field("acc_bits", self.acc_bits, self.step_bits, 64)
+
+    # --- formats ------------------------------------------------------------------------------
+    @property
+    def ternary(self) -> bool:
+        return self.weight_bits == LUT_TERNARY
+
+    @property
+    def weight_code_bits(self) -> int:
+        """Bits per weight code on port ``b`` (2 for ternary)."""
+        return 2 if self.ternary else int(self.weight_bits)
+
+    @property
+    def weight_range(self) -> tuple[int, int]:
+        if self.ternary:
+            return -1, 1
+        k = int(self.weight_bits)
+        return -(1 << (k - 1)), (1 << (k - 1)) - 1
+
+    @property
+    def act_lsb_exp(self) -> int:
+        """Activation ``a`` = integer * 2**act_lsb_exp (0 for integer formats)."""
+        act = self.act
+        return act.emin - act.man_bits if isinstance(act, FloatFormat) else 0
+
+    @property
+    def act_range(self) -> tuple[int, int]:
+        """Smallest and largest activation integer (fixed-point value / 2**act_lsb_exp)."""
+        act = self.act
+        if isinstance(act, FloatFormat):
+            top = int(math.ldexp(act.max, -self.act_lsb_exp))
+            return -top, top
+        return act.min_int, act.max_int  # type: ignore[union-attr]
+
+    @property
+    def act_int_bits(self) -> int:
+        """Two's complement width of one decoded activation integer."""
+        return signed_width(*self.act_range)
+
+    # --- datapath geometry ----------------------------------------------------------------------
+    @property
+    def planes(self) -> int:
+        """Weight bit-planes per step = cycles per step (2 for ternary: plus and minus masks)."""
+        return 2 if self.ternary else int(self.weight_bits)
+
+    @property
+    def cycles_per_weight_bit(self) -> int:
+        return 1
+
+    @property
+    def initiation_interval(self) -> int:
+        """Cycles between two inputs (the PE is busy for ``planes`` cycles per step)."""
+        return self.planes
+
+    @property
+    def table_entries(self) -> int:
+        return 1 << (self.group - 1) if self.symmetric else 1 << self.group
+
+    @property
+    def macs_per_cycle(self) -> float:
+        return self.lanes * self.group / self.planes
+
+    @property
+    def step_range(self) -> tuple[int, int]:
+        """Smallest and largest group dot product of one lane (one step)."""
+        (alo, ahi), (wlo, whi) = self.act_range, self.weight_range
+        corners = [x * y for x in (alo, ahi) for y in (wlo, whi)]
+        return self.group * min(corners), self.group * max(corners)
+
+    @property
+    def step_bits(self) -> int:
+        return signed_width(*self.step_range)
+
+    @property
+    def width(self) -> int:
+        """Accumulator width per lane (given or derived)."""
+        if self.acc_bits is not None:
+            return self.acc_bits
+        lo, hi = self.step_range
+        return signed_width(lo * self.max_count, hi * self.max_count)
+
+    @property
+    def name(self) -> str:
+        w = "t" if self.ternary else str(self.weight_bits)
+        tail = f"w{self.acc_bits}" if self.acc_bits is not None else f"n{self.max_count}"
+        return (f"lut_{self.act.name}_w{w}_g{self.group}_{'sym' if self.symmetric else 'full'}"  # type: ignore[union-attr]
+                f"_l{self.lanes}_s{self.stages}_{tail}")
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an input to the accumulator value that includes it."""
+        return self.planes + 2 + self.stages
+
+
+SHIFTADD_MODES = ("pot", "apot", "bitserial", "shiftadd-int")
+#: Name fragment of each mode (module names must be Verilog identifiers).
+_SHIFTADD_TAG = {"pot": "pot", "apot": "apot", "bitserial": "bitserial", "shiftadd-int": "int"}
+SHIFTADD_SCALES = ("fp16", "bf16", "e8m0fnu", "intN", "uintN")
+
+
+def _ident(text: str) -> str:
+    return text.replace("-", "m")
+
+
+@functools.lru_cache(maxsize=None)
+def _pow2_lsb(fmt: Any) -> int:
+    """-L for the smallest L with every value of ``fmt`` times 2**L an integer."""
+    lsb = 0
+    for v in fmt.values():
+        f = abs(float(v))
+        while f * 2.0 ** lsb != math.floor(f * 2.0 ** lsb):
+            lsb += 1
+    return -lsb
+
+
+@_register
+@dataclass(frozen=True)
+class ShiftAddSpec(Spec):
+    """Multiplier-free shift-add PE (family ``shiftadd``): PoT / APoT / INTk weights.
+
+    Every product ``act * weight`` is formed by shifts and adds into an exact fixed-point
+    word with LSB ``2**product_lsb_exp`` and summed into an integer accumulator; with
+    ``group`` the integer sum is dequantised once per group into an FP32 accumulator.
+
+    Parameters
+    ----------
+    act : IntFormat, FloatFormat or str
+        Activation (port ``a``): ``intN`` / ``uintN`` with 2..16 bits, or a signed float format
+        of at most 8 bits (read as an exact fixed-point value; NaN and inf codes read as 0).
+    weight : PotFormat, ApotFormat, IntFormat or str
+        Weight (port ``b``): ``potN[eK]`` (N = 2..6) for mode ``pot``, ``apotN[eK]`` (N = 3..9)
+        for ``apot``, ``intK`` / ``uintK`` (K = 2..8) for ``bitserial`` and ``shiftadd-int``.
+    mode : str
+        ``pot``: one shifter per lane; ``apot``: two shifters and an adder; ``shiftadd-int``:
+        the K shifted copies of the activation selected by the weight bits summed in one
+        cycle (unrolled); ``bitserial``: the same sum over K cycles, one weight bit per cycle
+        (MSB first), so the PE takes one input every K cycles.
+    acc_bits : int or None
+        Integer accumulator width; None derives the narrowest width that never overflows
+        (``group`` steps when grouped, else ``max_count`` steps).
+    lanes : int
+        Products per input, summed exactly (1..64).
+    stages : int
+        Pipeline registers before the accumulator (0..4).
+    group : int or None
+        Per-group dequantisation: after ``group`` inputs the integer sum is multiplied by the
+        scale presented with the group's last input and added into an FP32 accumulator with
+        one round-to-nearest-even (1..4096).  None: the ``acc`` port is the integer sum.
+    scale : FloatFormat, IntFormat, str or None
+        Group scale format (port ``scale``): ``fp16``, ``bf16``, ``e8m0fnu`` or ``intN`` /
+        ``uintN`` (2..16 bits); required exactly when ``group`` is given.
+    overflow : str
+        ``wrap`` or ``saturate`` when a given ``acc_bits`` overflows.
+    max_count : int
+        Inputs the derived width holds without ``group`` (1..2**20).
+    """
+
+    act: Union[IntFormat, FloatFormat, str]
+    weight: Any
+    mode: str
+    acc_bits: Optional[int] = None
+    lanes: int = 1
+    stages: int = 0
+    group: Optional[int] = None
+    scale: Optional[Union[FloatFormat, IntFormat, str]] = None
+    overflow: str = "wrap"
+    max_count: int = 4096
+
+    family: ClassVar[str] = "shiftadd"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "act", self._check_act(self.act))
+        if self.mode not in SHIFTADD_MODES:
+            raise ValueError(f"mode={self.mode!r} is not allowed: use one of {SHIFTADD_MODES}")
+        object.__setattr__(self, "weight", self._check_weight(self.weight))
+        _int_field("lanes", self.lanes, 1, 64)
+        _int_field("stages", self.stages, 0, 4)
+        _int_field("max_count", self.max_count, 1, 1 << 20)
+        if self.overflow not in OVERFLOWS:
+            raise ValueError(f"overflow={self.overflow!r} is not allowed: use one of {OVERFLOWS}")
+        if self.group is not None:
+            _int_field("group", self.group, 1, 4096)
+            if self.scale is None:
+                raise ValueError(f"scale=None: group={self.group} needs a scale format, one of {SHIFTADD_SCALES}")
+            object.__setattr__(self, "scale", self._check_scale(self.scale))
+        elif self.scale is not None:
+            raise ValueError(f"scale={self.scale!r} needs group: give group (1..4096) or scale=None")
+        if self.acc_bits is not None:
+            _int_field("acc_bits", self.acc_bits, self.step_bits, 128)
+        elif self.width > 128:
+            raise ValueError(f"act={self.act.name}, weight={self.weight.name}, lanes={self.lanes}: the "  # type: ignore[union-attr]
+                             f"derived accumulator needs {self.width} bits, allowed up to 128 (lower max_count "
+                             "or group, or give acc_bits)")
+
+    @staticmethod
+    def _check_act(value: Any) -> Union[IntFormat, FloatFormat]:
+        try:
+            fmt = formats.get(value)
+        except ValueError as err:
+            raise ValueError(f"act={value!r}: {err}") from None
+        if isinstance(fmt, IntFormat) and not fmt.frac_bits and 2 <= fmt.bits <= 16:
+            return fmt
+        if isinstance(fmt, FloatFormat) and fmt.signed and fmt.bits <= 8:
+            return fmt
+        raise ValueError(f"act={value!r} ({fmt.name}) is not allowed: use intN / uintN with 2..16 bits "
+                         "or a signed float format of at most 8 bits (e4m3fn, e5m2, e2m1fn, ...)")
+
+    def _check_weight(self, value: Any) -> Any:
+        try:
+            fmt = formats.get(value)
+        except ValueError as err:
+            raise ValueError(f"weight={value!r}: {err}") from None
+        allowed = {"pot": (formats.PotFormat, 2, 6, "potN or potNeK with N = 2..6"),
+                   "apot": (formats.ApotFormat, 3, 9, "apotN or apotNeK with N = 3..9"),
+                   "bitserial": (IntFormat, 2, 8, "intK / uintK with K = 2..8"),
+                   "shiftadd-int": (IntFormat, 2, 8, "intK / uintK with K = 2..8")}[self.mode]
+        cls, lo, hi, text = allowed
+        if not isinstance(fmt, cls) or not lo <= fmt.bits <= hi or getattr(fmt, "frac_bits", 0):
+            raise ValueError(f"weight={value!r} ({fmt.name}) is not allowed with mode={self.mode!r}: use {text}")
+        return fmt
+
+    @staticmethod
+    def _check_scale(value: Any) -> Union[FloatFormat, IntFormat]:
+        try:
+            fmt = formats.get(value)
+        except ValueError as err:
+            raise ValueError(f"scale={value!r}: {err}") from None
+        if isinstance(fmt, FloatFormat) and fmt.name in ("fp16", "bf16", "e8m0fnu"):
+            return fmt
+        if isinstance(fmt, IntFormat) and not fmt.frac_bits and 2 <= fmt.bits <= 16:
+            return fmt
+        raise ValueError(f"scale={value!r} ({fmt.name}) is not allowed: use fp16, bf16, e8m0fnu or "
+                         "intN / uintN with 2..16 bits")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["weight"] = self.weight.name
+        return out
+
+    # --- fixed-point geometry -----------------------------------------------------------------
+    @property
+    def act_lsb_exp(self) -> int:
+        """Exponent of the activation's fixed-point LSB (0 for integers)."""
+        return self.act.min_exp if isinstance(self.act, FloatFormat) else 0
+
+    @property
+    def act_range(self) -> tuple[int, int]:
+        """Smallest and largest activation in units of ``2**act_lsb_exp``."""
+        a = self.act
+        if isinstance(a, IntFormat):
+            return a.min_int, a.max_int
+        top = int(math.ldexp(a.max, -a.min_exp))
+        return -top, top
+
+    @property
+    def weight_lsb_exp(self) -> int:
+        """Exponent of the weight's fixed-point LSB (0 for integer weights)."""
+        w = self.weight
+        if isinstance(w, IntFormat):
+            return 0
+        return _pow2_lsb(w)
+
+    @property
+    def weight_range(self) -> tuple[int, int]:
+        """Smallest and largest weight in units of ``2**weight_lsb_exp``."""
+        w = self.weight
+        if isinstance(w, IntFormat):
+            return w.min_int, w.max_int
+        top = int(math.ldexp(w.max, -self.weight_lsb_exp))
+        return -top, top
+
+    @property
+    def product_lsb_exp(self) -> int:
+        """Exponent of the LSB of every product and of the integer accumulator."""
+        return self.act_lsb_exp + self.weight_lsb_exp
+
+    @property
+    def product_range(self) -> tuple[int, int]:
+        (alo, ahi), (wlo, whi) = self.act_range, self.weight_range
+        corners = [x * y for x in (alo, ahi) for y in (wlo, whi)]
+        return min(corners), max(corners)
+
+    @property
+    def product_bits(self) -> int:
+        return signed_width(*self.product_range)
+
+    @property
+    def step_bits(self) -> int:
+        """Two's complement bits of one input's lane sum."""
+        lo, hi = self.product_range
+        return signed_width(lo * self.lanes, hi * self.lanes)
+
+    @property
+    def count(self) -> int:
+        """Inputs the derived accumulator width covers: ``group`` or ``max_count``."""
+        return self.group if self.group is not None else self.max_count
+
+    @property
+    def width(self) -> int:
+        """Integer accumulator width in bits (given or derived)."""
+        if self.acc_bits is not None:
+            return self.acc_bits
+        lo, hi = self.product_range
+        n = self.lanes * self.count
+        return signed_width(lo * n, hi * n)
+
+    @property
+    def out_bits(self) -> int:
+        """Width of the ``acc`` port: 32 (FP32) with ``group``, else :attr:`width`."""
+        return 32 if self.group is not None else self.width
+
+    # --- timing -------------------------------------------------------------------------------
+    @property
+    def cycles_per_input(self) -> int:
+        """Cycles between inputs (``weight.bits`` for ``bitserial``, else 1)."""
+        return self.weight.bits if self.mode == "bitserial" else 1
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an input to the ``acc`` value that includes it."""
+        lat = self.stages + 1
+        if self.mode == "bitserial":
+            lat += self.weight.bits
+        return lat + (1 if self.group is not None else 0)
+
+    @property
+    def name(self) -> str:
+        parts = [f"shiftadd_{_SHIFTADD_TAG[self.mode]}_{self.act.name}x{_ident(self.weight.name)}",  # type: ignore[union-attr]
+                 f"l{self.lanes}", f"s{self.stages}"]
+        if self.group is not None:
+            parts.append(f"g{self.group}{self.scale.name}")  # type: ignore[union-attr]
+        if self.acc_bits is not None:
+            parts.append(f"w{self.acc_bits}{'sat' if self.overflow == 'saturate' else ''}")
+        elif self.group is None:
+            parts.append(f"n{self.max_count}")
+        return "_".join(parts)
+
+
+#: Element formats of the ``blockdot`` family (OCP MX element types; ``int8`` is MXINT8).
+BLOCKDOT_ELEMENTS = ("e4m3fn", "e5m2", "e3m2fn", "e2m3fn", "e2m1fn", "int8")
+#: Block scale formats: OCP MX E8M0 or NVFP4's FP8 E4M3.
+BLOCKDOT_SCALES = ("e8m0fnu", "e4m3fn")
+
+
+def _blockdot_element(field: str, value: Any) -> Union[FloatFormat, IntFormat]:
+    key = value.strip().lower() if isinstance(value, str) else value
+    if key == "mxint8":
+        key = "int8f6"
+    try:
+        fmt = formats.get(key)
+    except ValueError as err:
+        raise ValueError(f"{field}={value!r}: {err}; allowed {BLOCKDOT_ELEMENTS}") from None
+    if isinstance(fmt, IntFormat) and fmt.bits == 8 and fmt.signed and fmt.frac_bits in (0, 6):
+        return formats.get("int8f6")  # type: ignore[return-value]  # MXINT8: int8 * 2**-6
+    if isinstance(fmt, FloatFormat) and fmt.name in BLOCKDOT_ELEMENTS:
+        return fmt
+    raise ValueError(f"{field}={value!r} is not a block element format: allowed {BLOCKDOT_ELEMENTS} "
+                     "(int8 means MXINT8, two's complement times 2**-6)")
+
+
+def _blockdot_scale(field: str, value: Any) -> FloatFormat:
+    try:
+        fmt = formats.get(value)
+    except ValueError as err:
+        raise ValueError(f"{field}={value!r}: {err}; allowed {BLOCKDOT_SCALES}") from None
+    if not isinstance(fmt, FloatFormat) or fmt.name not in BLOCKDOT_SCALES:
+        raise ValueError(f"{field}={value!r} is not a block scale format: allowed {BLOCKDOT_SCALES}")
+    return fmt
+
+
+@_register
+@dataclass(frozen=True)
+class BlockDotSpec(Spec):
+    """Block-scaled dot-product PE (family ``blockdot``): OCP MX and NVFP4 blocks.
+
+    One *block step* takes ``block`` element pairs and one scale per operand, sums the
+    element products exactly, multiplies the sum by both scales exactly and adds it to the
+    accumulator with one round-to-nearest-even (see :mod:`peforge.models.golden.blockdot`).
+
+    Parameters
+    ----------
+    element_a, element_b : FloatFormat, IntFormat or str
+        Element formats, one of :data:`BLOCKDOT_ELEMENTS` (``int8`` is MXINT8: two's
+        complement times 2**-6, stored as ``int8f6``).
+    scale_a, scale_b : FloatFormat or str
+        Scale formats, one of :data:`BLOCKDOT_SCALES` (E8M0 for MX, E4M3 for NVFP4).
+    block : int
+        Elements per scale (1..64; MX uses 32, NVFP4 16).
+    lanes : int or None
+        Element products per cycle, a divisor of ``block`` (None: ``block``).  A block then
+        takes ``block // lanes`` cycles (*beats*).
+    acc : FloatFormat or str
+        IEEE accumulator (``fp32``, ``bf16``, ``fp16`` or an ieee eXmY of 8..32 bits).
+    stages : int
+        Pipeline registers before the accumulator (0..4); latency = stages + 1 cycles from a
+        block's last beat.
+    """
+
+    element_a: Union[FloatFormat, IntFormat, str] = "e4m3fn"
+    element_b: Union[FloatFormat, IntFormat, str] = "e4m3fn"
+    scale_a: Union[FloatFormat, str] = "e8m0fnu"
+    scale_b: Union[FloatFormat, str] = "e8m0fnu"
+    block: int = 32
+    lanes: Optional[int] = None
+    acc: Union[FloatFormat, str] = "fp32"
+    stages: int = 0
+
+    family: ClassVar[str] = "blockdot"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "element_a", _blockdot_element("element_a", self.element_a))
+        object.__setattr__(self, "element_b", _blockdot_element("element_b", self.element_b))
+        object.__setattr__(self, "scale_a", _blockdot_scale("scale_a", self.scale_a))
+        object.__setattr__(self, "scale_b", _blockdot_scale("scale_b", self.scale_b))
+        _int_field("block", self.block, 1, 64)
+        if self.lanes is None:
+            object.__setattr__(self, "lanes", self.block)
+        _int_field("lanes", self.lanes, 1, self.block)
+        if self.block % self.lanes:  # type: ignore[operator]
+            divisors = [d for d in range(1, self.block + 1) if self.block % d == 0]
+            raise ValueError(f"lanes={self.lanes!r} does not divide block={self.block}: allowed {divisors}")
+        acc = _float_format("acc", self.acc, 8, 32)
+        if acc.special != "ieee" or acc.man_bits < 1:
+            raise ValueError(f"acc={acc.name} must be an ieee float with at least 1 mantissa bit "
+                             "(fp32, bf16, fp16, eXmY)")
+        object.__setattr__(self, "acc", acc)
+        _int_field("stages", self.stages, 0, 4)
+
+    @property
+    def beats(self) -> int:
+        """Cycles (valid inputs) per block: ``block // lanes``."""
+        return self.block // self.lanes  # type: ignore[operator]
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a block's last beat to the accumulator value that includes it."""
+        return self.stages + 1
+
+    @property
+    def name(self) -> str:
+        return (f"blockdot_{self.element_a.name}x{self.element_b.name}_"  # type: ignore[union-attr]
+                f"{self.scale_a.name}x{self.scale_b.name}_k{self.block}_l{self.lanes}_"  # type: ignore[union-attr]
+                f"{self.acc.name}_s{self.stages}")  # type: ignore[union-attr]

@@ -119,4 +119,4 @@ def generate(spec: Spec, out_dir: str | os.PathLike) -> tuple[Path, Path]:
     v_path.write_text(verilog(spec))
     j_path.write_text(json.dumps(manifest(spec), sort_keys=True, indent=2) + "\n")
     return v_path, j_path
-from . import intmac, simd  # noqa: E402,F401  (registers the intmac and simd families)
+from . import intmac, simd, lut, shiftadd, blockdot  # noqa: E402,F401  (registers the intmac, simd, lut, shiftadd and blockdot families)

@@ -1,8 +1,13 @@
-"""Minifloat MAC / fused dot-product PE generator (family ``mac``, ``mult="exact"``).
+"""Minifloat MAC / fused dot-product PE generator (family ``mac``, ``mult`` exact or lmul).
 
 Datapath per lane: decode -> significand multiply -> exponent add -> align the product into
 a fixed-point word whose LSB is ``spec.product_lsb_exp`` (every minifloat product is exact
-there) -> sum the lanes exactly in a balanced adder tree.  ``spec.stages`` pipeline
+there) -> sum the lanes exactly in a balanced adder tree.  ``mult="lmul"`` replaces the
+significand multiplier by L-Mul's adder: each operand is normalised (a leading-zero count
+and shift that only subnormals need), then ``2**m + fa + fb + 2**(m - l)`` on the grid
+``2**-m``, ``m = max(Ma, Mb)``; the exponent add absorbs the normalisation shifts.  The
+product word is exact for that too (its LSB sits ``m`` bits lower), so everything after it
+is the same circuit.  ``spec.stages`` pipeline
 registers sit in this front part.  The accumulate step is one cycle:
 
 * float accumulator: the accumulator code is aligned into a fixed-point frame with the lane
@@ -39,9 +44,11 @@ class MacGeometry:
     Members
     -------
     lsb_exp : int
-        Exponent of the product LSB (= ``spec.product_lsb_exp``).
+        Exponent of the product LSB (= ``spec.product_lsb_exp``; lmul: ``m`` bits below the
+        smallest normalised operand exponents).
     shift_max : int
-        Largest product alignment shift, ``(emax_field_a - 1) + (emax_field_b - 1)``.
+        Largest product alignment shift, ``(emax_field_a - 1) + (emax_field_b - 1)`` (lmul
+        with subnormals: plus ``Ma + Mb``, the normalisation range of subnormal operands).
     span : int
         Bits of the largest product magnitude in units of ``2**lsb_exp``.
     lane_sum_width : int
@@ -86,6 +93,29 @@ def _max_sig(fmt: FloatFormat) -> int:
     return int(sig)
 
 
+def _lmul_offset_exp(m: int) -> int:
+    """l(m) of L-Mul's offset 2**-l(m) (Luo & Sun 2024): m for m <= 3, 3 for m = 4, else 4."""
+    return m if m <= 3 else (3 if m == 4 else 4)
+
+
+def _lmul_consts(spec: MinifloatMacSpec) -> tuple[int, int]:
+    """(m, constant 2**m + 2**(m - l)) of the L-Mul adder, on the grid 2**-m."""
+    m = max(spec.a.man_bits, spec.b.man_bits)
+    return m, (1 << m) + (1 << (m - _lmul_offset_exp(m)))
+
+
+def _lmul_norm_bits(spec: MinifloatMacSpec) -> int:
+    """How far operand normalisation can lower the product exponent: Ma + Mb (0 with FTZ)."""
+    return spec.a.man_bits + spec.b.man_bits if spec.subnormals else 0
+
+
+def _lmul_sig(spec: MinifloatMacSpec, sig_a: int, sig_b: int) -> int:
+    """L-Mul significand (grid 2**-m) of two normal significands (hidden bit included)."""
+    m, const = _lmul_consts(spec)
+    ma, mb = spec.a.man_bits, spec.b.man_bits
+    return const + ((sig_a - (1 << ma)) << (m - ma)) + ((sig_b - (1 << mb)) << (m - mb))
+
+
 def has_flags(spec: MinifloatMacSpec) -> bool:
     """Whether the PE has the ``acc_flags`` port (exact accumulator, a or b has NaN/inf)."""
     return spec.is_exact and any(f.has_nan or f.has_inf for f in (spec.a, spec.b))
@@ -96,7 +126,14 @@ def mac_geometry(spec: MinifloatMacSpec) -> MacGeometry:
     a, b = spec.a, spec.b
     lsb_exp = (1 - a.bias - a.man_bits) + (1 - b.bias - b.man_bits)
     shift_max = (_emax_field(a) - 1) + (_emax_field(b) - 1)
-    span = (_max_sig(a) * _max_sig(b)).bit_length() + shift_max
+    if spec.mult == "lmul":
+        # L-Mul grid 2**-m; normalised subnormals reach Ma (Mb) binades lower
+        norm = _lmul_norm_bits(spec)
+        lsb_exp += a.man_bits + b.man_bits - norm - max(a.man_bits, b.man_bits)
+        shift_max += norm
+        span = _lmul_sig(spec, _max_sig(a), _max_sig(b)).bit_length() + shift_max
+    else:
+        span = (_max_sig(a) * _max_sig(b)).bit_length() + shift_max
     lane_sum_width = span + (spec.lanes - 1).bit_length() + 1
     if spec.is_exact:
         return MacGeometry(lsb_exp, shift_max, span, lane_sum_width, spec.exact_width)
@@ -130,7 +167,7 @@ class MinifloatMac(wiring.Component):
     Parameters
     ----------
     spec : MinifloatMacSpec
-        ``mult`` must be ``"exact"``.
+        ``mult`` ``"exact"`` (significand multiplier) or ``"lmul"`` (L-Mul adder).
 
     Members
     -------
@@ -148,9 +185,9 @@ class MinifloatMac(wiring.Component):
     def __init__(self, spec: MinifloatMacSpec) -> None:
         if not isinstance(spec, MinifloatMacSpec):
             raise invalid(self, f"spec={spec!r} must be a MinifloatMacSpec")
-        if spec.mult != "exact":
-            raise invalid(self, f"mult={spec.mult!r} is not supported by the RTL generator yet: "
-                             "allowed 'exact'")
+        if spec.mult not in ("exact", "lmul"):
+            raise invalid(self, f"mult={spec.mult!r} is not supported by the RTL generator: "
+                             "allowed 'exact' or 'lmul'")
         if not spec.is_exact and spec.acc.nan_code is None and any(
                 f.has_nan or f.has_inf for f in (spec.a, spec.b)):
             raise invalid(self, f"acc={spec.acc.name} has no NaN code but {spec.a.name} x "
@@ -201,12 +238,14 @@ class MinifloatMac(wiring.Component):
             m.submodules[f"dec_a{i}"], m.submodules[f"dec_b{i}"] = da, db
             m.d.comb += [da.code.eq(a_in[i * wa:(i + 1) * wa]),
                          db.code.eq(b_in[i * wb:(i + 1) * wb])]
-            psig = Signal(len(da.sig) + len(db.sig), name=f"psig{i}")
-            psh = Signal(range(g.shift_max + 1), name=f"psh{i}")
+            if spec.mult == "lmul":
+                psig, psh = self._lmul_product(m, i, da, db)
+            else:
+                psig = Signal(len(da.sig) + len(db.sig), name=f"psig{i}")
+                psh = Signal(range(g.shift_max + 1), name=f"psh{i}")
+                m.d.comb += [psig.eq(da.sig * db.sig), psh.eq(da.exp + db.exp - 2)]
             pnan = Signal(name=f"pnan{i}")
             m.d.comb += [
-                psig.eq(da.sig * db.sig),
-                psh.eq(da.exp + db.exp - 2),
                 pnan.eq(da.is_nan | db.is_nan | (da.is_inf & db.is_zero)
                         | (da.is_zero & db.is_inf)),
             ]
@@ -262,6 +301,44 @@ class MinifloatMac(wiring.Component):
                             any_ninf, all_neg_zero)
         m.d.sync += self.out_valid.eq(valid)
         return m
+
+    def _normalise(self, m: Module, name: str, dec: MinifloatDecoder,
+                   fmt: FloatFormat) -> tuple[Value, Value]:
+        """(fraction bits, leading zeros) of the decoded significand shifted to hidden bit 1.
+
+        Only subnormals have leading zeros; with ``subnormals=False`` none reach here."""
+        M = fmt.man_bits
+        if not self._spec.subnormals or M == 0:
+            return dec.sig[:M], C(0, 1)
+        lz = Signal(range(M + 1), name=f"{name}_lz")
+        lz_val: Value = C(M, range(M + 1))  # sig == 0: a zero operand, masked later
+        for k in range(M + 1):  # the highest set bit wins
+            lz_val = Mux(dec.sig[k], M - k, lz_val)
+        norm = Signal(M + 1, name=f"{name}_norm")
+        m.d.comb += [lz.eq(lz_val), norm.eq(dec.sig << lz)]
+        return norm[:M], lz
+
+    def _lmul_product(self, m: Module, i: int, da: MinifloatDecoder,
+                      db: MinifloatDecoder) -> tuple[Signal, Signal]:
+        """L-Mul significand (grid 2**-m) and alignment shift of lane ``i``; 0 for a zero."""
+        spec, g = self._spec, self._geom
+        fa, fb = spec.a, spec.b
+        frac, const = _lmul_consts(spec)
+        xa, lza = self._normalise(m, f"a{i}", da, fa)
+        xb, lzb = self._normalise(m, f"b{i}", db, fb)
+        psig = Signal(frac + 2, name=f"psig{i}")
+        psh = Signal(range(g.shift_max + 1), name=f"psh{i}")
+        terms = C(const, frac + 2)
+        if fa.man_bits:
+            terms = terms + (xa << (frac - fa.man_bits))
+        if fb.man_bits:
+            terms = terms + (xb << (frac - fb.man_bits))
+        zero = (da.sig == 0) | (db.sig == 0)  # zero, inf or NaN operand
+        m.d.comb += [
+            psig.eq(Mux(zero, 0, terms)),
+            psh.eq(da.exp + db.exp + _lmul_norm_bits(spec) - 2 - lza - lzb),
+        ]
+        return psig, psh
 
     # ---- accumulate loop (one cycle) -----------------------------------------------------
     def _exact_acc(self, m, valid, first, lane_sum, any_nan, any_pinf, any_ninf) -> None:

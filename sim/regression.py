@@ -205,4 +205,4 @@ def verify(spec: Any, vectors: int = 100_000, exhaustive: bool = False, seed: in
 
 
 # Other families register their own verify (``verify.register``) in their sim module.
-from . import families  # noqa: E402,F401  (intmac, simd)
+from . import blockdot, families, lut, shiftadd  # noqa: E402,F401  (intmac, simd, lut, shiftadd, blockdot)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["VectorSet", "exhaustive_pairs", "exhaustive_chains", "random_chains", "corner_sets",
-           "neutral_zero", "DEFAULT_ROWS", "MAX_CHAIN"]
+           "neutral_zero", "product_table", "DEFAULT_ROWS", "MAX_CHAIN"]
 
 DEFAULT_ROWS = 64
 MAX_CHAIN = 4096
@@ -349,7 +349,7 @@ def corner_sets(spec: Any, rows: int = DEFAULT_ROWS) -> list[VectorSet]:
 
     # accumulator overflow: same-sign max products until the accumulator overflows / wraps
     if max_a is not None and max_b is not None:
-        pmax = fa.max * fb.max * spec.lanes
+        pmax = float(_products(spec, np.array([fa.max]), np.array([fb.max]))[0, 0]) * spec.lanes
         if spec.is_exact:
             capacity = 2.0 ** (spec.exact_width - 1 + spec.product_lsb_exp)
         else:
@@ -374,12 +374,33 @@ def corner_sets(spec: Any, rows: int = DEFAULT_ROWS) -> list[VectorSet]:
     return [v for v in out if v is not None]
 
 
+def product_table(spec: Any) -> np.ndarray:
+    """float64 product of every (a code, b code) pair as the PE's multiplier forms it.
+
+    ``mult="lmul"``: L-Mul's ``(1 + fa + fb + 2**-l) 2**(ea + eb)`` on the normalised
+    operand values (exact in float64 for formats of at most 16 bits), written here from the
+    formula rather than taken from the golden model, so tie vectors stay independent.
+    """
+    return _products(spec, spec.a.values(), spec.b.values())
+
+
+def _products(spec: Any, va: np.ndarray, vb: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", over="ignore"):
+        prod = np.multiply.outer(va, vb)
+        if getattr(spec, "mult", "exact") != "lmul":
+            return prod
+        (ma, ea), (mb, eb) = np.frexp(np.abs(va)), np.frexp(np.abs(vb))
+        frac = np.add.outer(2 * ma - 1, 2 * mb - 1) + 2.0 ** -spec.lmul_offset_exp
+        lmul = np.ldexp(1 + frac, np.add.outer(ea - 1, eb - 1)) * np.sign(prod)
+    finite = np.isfinite(prod) & (prod != 0)
+    return np.where(finite, lmul, prod)
+
+
 def _tie_chains(spec: Any) -> _Chains:
     """Chains X, (U,) H whose exact sum lies halfway between two accumulator values."""
     fa, fb, acc = spec.a, spec.b, spec.acc
     va, vb = fa.values(), fb.values()
-    with np.errstate(invalid="ignore", over="ignore"):
-        prod = np.multiply.outer(va, vb)
+    prod = product_table(spec)
     finite = np.isfinite(prod) & (prod > 0)
     if not spec.subnormals:
         sub_a = (np.abs(va) < fa.min_normal)[:, None]

@@ -9,6 +9,10 @@ rounding routine.
 from __future__ import annotations
 
 from . import intmac, mac, rounding, simd  # noqa: F401  (importing a family module registers it)
+from . import lut  # noqa: F401,E402  (registers the lut family)
+from . import shiftadd  # noqa: F401,E402  (registers the shiftadd family: run and matmul)
+from . import blockdot  # noqa: F401,E402  (registers the blockdot family: run and matmul)
+from . import matmul as _matmul_families  # noqa: F401  (registers matmul for mac, intmac, simd)
 from .base import matmul, port_widths, run, value
 from .rounding import round_exact, round_to_format
 

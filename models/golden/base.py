@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["run", "port_widths", "value", "matmul", "twos_complement_values"]
+__all__ = ["run", "port_widths", "value", "matmul", "matmul_operands", "twos_complement_values"]
 
 
 def _unknown(what: str, spec: Any) -> TypeError:
@@ -53,6 +53,17 @@ def matmul(spec: Any, x: Any, w: Any) -> np.ndarray:
     Used by the design-space sweeps and the examples to measure numerical quality.
     """
     raise _unknown("matmul", spec)
+
+
+def matmul_operands(x: Any, w: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` and ``w`` as float64 ``[n, k]`` and ``[k, m]``; ValueError on bad shapes or NaN/inf."""
+    xa = np.asarray(x, dtype=np.float64)
+    wa = np.asarray(w, dtype=np.float64)
+    if xa.ndim != 2 or wa.ndim != 2 or xa.shape[1] != wa.shape[0]:
+        raise ValueError(f"x must be [n, k] and w [k, m] with the same k, got x {xa.shape}, w {wa.shape}")
+    if not (np.isfinite(xa).all() and np.isfinite(wa).all()):
+        raise ValueError("x and w must be finite (no NaN or inf)")
+    return xa, wa
 
 
 def twos_complement_values(acc_bits: Any, width: int) -> np.ndarray:

@@ -7,7 +7,12 @@ Semantics (the contract shared with the RTL and the testbench).  Per valid step,
    zero with their sign kept.
 2. Product per lane: sign = sa ^ sb, value exactly sig_a*sig_b * 2**(exp_a+exp_b).  NaN if
    either operand is NaN or for inf*0; inf (sign xor) if an operand is inf and the other is
-   not zero/NaN.
+   not zero/NaN.  ``mult="lmul"`` (L-Mul) changes only the magnitude of a product of two
+   finite nonzero operands: each operand is normalised first (subnormals too: the value,
+   not the encoding, counts) to ``(1 + f) * 2**e`` with ``f`` on the grid 2**-M of its
+   format, and the product is exactly ``(1 + fx + fy + 2**-l) * 2**(ex + ey)`` with
+   ``m = max(Ma, Mb)`` and ``l = spec.lmul_offset_exp`` (m for m <= 3, 3 for m = 4, else 4).
+   Zeros, NaN and inf follow the exact rules.
 3. Float accumulator: S = (first ? nothing : acc) + sum of lane products, exact.  NaN if any
    term is NaN, or +inf and -inf both occur among the terms (acc included when first=0);
    else inf of that sign if any term is inf.  If S == 0 exactly the result is -0 when every
@@ -147,7 +152,27 @@ def _products(spec: MinifloatMacSpec, a: np.ndarray, b: np.ndarray) -> _Products
     a_inf, b_inf = ka == KIND_INF, kb == KIND_INF
     nan = (ka == KIND_NAN) | (kb == KIND_NAN) | (a_inf & b_zero) | (b_inf & a_zero)
     inf = ~nan & (a_inf | b_inf)
+    if spec.mult == "lmul":
+        sig, exp = _lmul(spec, ma, ea, mb, eb)
+        return _Products(sa ^ sb, sig, exp, nan, inf)
     return _Products(sa ^ sb, ma * mb, ea + eb, nan, inf)
+
+
+def _normalise(sig: np.ndarray, exp: np.ndarray, man_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fraction f * 2**M, exponent e) with value sig * 2**exp = (1 + f) * 2**e (sig > 0)."""
+    shift = np.where(sig > 0, man_bits + 1 - bit_length(sig), 0)
+    return (sig << shift) - (1 << man_bits), exp - shift + man_bits
+
+
+def _lmul(spec: MinifloatMacSpec, ma: np.ndarray, ea: np.ndarray, mb: np.ndarray,
+          eb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """L-Mul significand (an integer on the grid 2**-m) and its LSB exponent; 0 if a zero."""
+    Ma, Mb, F = spec.a.man_bits, spec.b.man_bits, spec.lmul_frac_bits
+    fa, xa = _normalise(ma, ea, Ma)
+    fb, xb = _normalise(mb, eb, Mb)
+    sig = (1 << F) + (fa << (F - Ma)) + (fb << (F - Mb)) + (1 << (F - spec.lmul_offset_exp))
+    zero = (ma == 0) | (mb == 0)  # zero, inf or NaN operand: handled as for exact products
+    return np.where(zero, 0, sig), np.where(zero, 0, xa + xb - F)
 
 
 class _Terms(NamedTuple):
@@ -419,7 +444,7 @@ def run_mac(spec: MinifloatMacSpec, *, a: Any, b: Any, first: Any) -> dict[str, 
     Parameters
     ----------
     spec : MinifloatMacSpec
-        The PE (``mult`` must be ``exact``).
+        The PE (``mult`` ``exact`` or ``lmul``).
     a, b : integer arrays [batch, steps, lanes] (or [batch, steps] when lanes == 1)
         Operand codes of ``spec.a`` / ``spec.b``.
     first : bool array [batch, steps]
@@ -428,8 +453,6 @@ def run_mac(spec: MinifloatMacSpec, *, a: Any, b: Any, first: Any) -> dict[str, 
     Returns ``{"acc": [batch, steps]}`` plus ``"acc_flags"`` when that port exists
     (see :func:`mac_port_widths`); the state before step 0 is the reset state.
     """
-    if spec.mult != "exact":
-        raise ValueError(f"mult={spec.mult!r}: the golden model implements only mult='exact'")
     a, b, first = _inputs(spec, a, b, first)
     terms = _terms(spec, a, b)
     if spec.is_exact:

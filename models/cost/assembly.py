@@ -1,0 +1,361 @@
+"""One assembly per PE family: the blocks its RTL generator builds, as a :class:`Netlist`.
+
+:func:`assemble` dispatches on the spec type (``functools.singledispatch``); a new family
+registers ``@assemble.register`` here or in its own module.  Each assembly follows its
+generator's datapath and widths (``rtl/mac.py``, ``rtl/intmac.py``, ``rtl/simd.py``) without
+importing it: widths are recomputed from the spec with the same formulas, and the register
+bits counted are the ones synthesis keeps (constant or unread pipeline bits left out).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache, singledispatch
+
+from peforge.spec import IntMacSpec, MinifloatMacSpec, SimdMacSpec, Spec, signed_width
+
+from .components import Netlist, clog2
+
+__all__ = ["assemble", "netlist"]
+
+
+@singledispatch
+def assemble(spec: Spec) -> Netlist:
+    """The :class:`Netlist` of ``spec``'s PE."""
+    raise ValueError(f"no cost-model assembly for {type(spec).__name__} ({spec!r}): "
+                     f"supported {sorted(t.__name__ for t in assemble.registry if t is not object)}")
+
+
+@lru_cache(maxsize=8192)
+def netlist(spec: Spec) -> Netlist:
+    """Cached :func:`assemble` (specs are frozen and hashable; treat the result as read-only)."""
+    return assemble(spec)
+
+
+def _decoder(n: Netlist, fmt, lanes: int) -> None:
+    e, m = fmt.exp_bits, fmt.man_bits
+    n.equal(e, 2 * lanes, cls="operand")                # exp == top, exp != 0
+    n.equal(e + m, lanes, cls="operand")                # NaN code / mantissa zero
+    n.mux(m + 1, lanes, cls="operand")                  # significand: special -> 0, subnormal hidden bit
+    n.logic(4 * lanes, cls="operand", levels=1)
+
+
+# --- minifloat MAC (rtl/mac.py) ------------------------------------------------------------------
+@lru_cache(maxsize=256)
+def _max_sig(fmt) -> int:
+    return int(math.ldexp(fmt.max, fmt.man_bits - fmt.emax))  # exact: a power-of-two scaling
+
+
+@lru_cache(maxsize=256)
+def _emax_field(fmt) -> int:
+    return fmt.emax + fmt.bias
+
+
+@assemble.register
+def _mac(spec: MinifloatMacSpec) -> Netlist:
+    n = Netlist(macs_per_cycle=spec.lanes)
+    a, b, lanes = spec.a, spec.b, spec.lanes
+    lsb_exp = (1 - a.bias - a.man_bits) + (1 - b.bias - b.man_bits)
+    shift_max = (_emax_field(a) - 1) + (_emax_field(b) - 1)
+    lmul = spec.mult == "lmul"
+    if lmul:  # L-Mul: the significand product is an add on the grid 2**-frac
+        frac = max(a.man_bits, b.man_bits)
+        const = (1 << frac) + (1 << (frac - (frac if frac <= 3 else (3 if frac == 4 else 4))))
+        big = const + ((_max_sig(a) - (1 << a.man_bits)) << (frac - a.man_bits)) \
+            + ((_max_sig(b) - (1 << b.man_bits)) << (frac - b.man_bits))
+        lsb_exp -= frac
+        shift_max += a.man_bits + b.man_bits
+        span = big.bit_length() + shift_max
+    else:
+        span = (_max_sig(a) * _max_sig(b)).bit_length() + shift_max
+    lsw = span + clog2(lanes) + 1
+    levels = clog2(lanes)
+    order = ["sum", "mul", "align", "tree" if levels >= 2 else "in"]
+    cuts = set(order[:spec.stages])
+    nan = a.has_nan or b.has_nan or a.has_inf or b.has_inf   # inf * 0 is NaN too
+    inf = a.has_inf or b.has_inf
+    exact = spec.is_exact
+    flags_live = (not exact) or nan                          # exact acc reads flags only with acc_flags
+    flag_bits = (nan + 2 * inf) if flags_live else 0
+    nzero_bit = 0 if exact else 1
+    psh_bits = max(shift_max, 1).bit_length()
+    n.notes.update(span=span, lane_sum_width=lsw, shift_max=shift_max)
+
+    def pipe(point: str, bits: int) -> None:
+        if point in cuts:
+            n.register(bits + 1, enable=True)     # + first (enabled by valid)
+            n.register(1)                         # valid
+            n.cut()
+
+    pipe("in", lanes * (a.bits + b.bits))
+    _decoder(n, a, lanes)
+    _decoder(n, b, lanes)
+    sa, sb = a.man_bits + 1, b.man_bits + 1
+    if lmul:
+        psig_bits = frac + 2
+        if spec.subnormals:  # normalise subnormal significands: priority encoder + shifter
+            for fm in (a.man_bits, b.man_bits):
+                if fm:
+                    n.mux(clog2(fm + 1), lanes, inputs=fm + 1, cls="product")
+                    n.shifter(fm + 1, clog2(fm + 1), lanes, cls="product", path=False)
+        n.adder(frac + 2, 2 * lanes, cls="product")
+        n.mux(frac + 2, lanes, cls="product")
+        n.multi_add([max(a.exp_bits, b.exp_bits) + 1] * 4, psh_bits, lanes, cls="product", path=False)
+    else:
+        psig_bits = sa + sb
+        n.mult(sa, sb, lanes)
+        n.adder(max(a.exp_bits, b.exp_bits) + 1, 2 * lanes, cls="product", path=False)
+    n.logic(8 * lanes, cls="product")
+    pipe("mul", lanes * (psig_bits + psh_bits + 1 + (nan and flags_live) + (inf and flags_live) * 1 + nzero_bit))
+    n.shifter(span, psh_bits, lanes, cls="product", in_width=psig_bits)
+    n.logic((span + 1) * lanes, cls="product", levels=1)     # one's complement by the sign
+    if lanes > 1:
+        n.adder(clog2(lanes + 1), lanes - 1, cls="ctl", path=False)
+    n.equal(lanes, 4, cls="ctl")
+    # one lane: neg_count is the term's sign bit, so synthesis merges the two flip-flops
+    pipe("align", lanes * (span + 1) + (max(lanes, 1).bit_length() if lanes > 1 else 0) + flag_bits + nzero_bit)
+    # the lane adder tree (+ neg_count) is one multi-operand sum per pipeline segment
+    ops = [span + 1] * lanes
+    if levels >= 2 and "tree" in cuts:
+        h = levels // 2
+        groups = [ops[i:i + (1 << h)] for i in range(0, lanes, 1 << h)]
+        for g in groups:
+            n.multi_add(g, span + 1 + clog2(len(g)), path=g is groups[0])
+        n.register(sum(span + 1 + clog2(len(g)) for g in groups) + max(lanes, 1).bit_length()
+                   + flag_bits + nzero_bit + 1, enable=True)
+        n.register(1)
+        n.cut()
+        ops = [span + 1 + clog2(len(g)) for g in groups]
+    ops = ops + [max(lanes, 1).bit_length()]
+    merged = exact and "sum" not in cuts          # Mux(first, 0, acc) + lane_sum joins the tree
+    if merged:
+        n.multi_add(ops + [spec.exact_width], spec.exact_width, cls="acc")
+    else:
+        n.multi_add(ops, lsw)
+    if not exact:
+        n.equal(lsw, cls="sum")
+    pipe("sum", lsw + (0 if exact else 1) + flag_bits + nzero_bit)
+
+    if exact:
+        w = spec.exact_width
+        n.logic(w, cls="acc")
+        if not merged:
+            n.adder(w, cls="acc")
+        n.register(w, cls="acc", enable=True)
+        if nan:  # sticky acc_flags: the +inf / -inf bits stay 0 (removed) without an inf format
+            n.logic(6, cls="acc")
+            n.register(1 + 2 * inf, cls="acc", enable=True)
+        n.notes["acc_width"] = w
+    else:
+        _float_acc(n, spec, lsw, lsb_exp)
+    n.register(1)  # out_valid
+    return n
+
+
+def _float_acc(n: Netlist, spec: MinifloatMacSpec, lsw: int, lsb_exp: int) -> None:
+    f = spec.acc
+    e, m = f.exp_bits, f.man_bits
+    big_n = lsw + m + 3
+    top = (1 << e) - 1
+    n.notes.update(frame_width=big_n, acc_width=f.bits)
+    n.equal(e, 2, cls="acc")
+    n.equal(m, 2, cls="acc")
+    n.logic(12, cls="acc")
+    k = lsw + f.bias + m + lsb_exp
+    limit = big_n - 2
+    r_bits = signed_width(min(k - top, 0), max(k, limit))
+    n.mux(e, cls="acc")
+    n.adder(r_bits, cls="acc", path=False)
+    n.compare(r_bits, cls="acc")
+    n.mux(limit.bit_length(), cls="acc", path=True)
+    n.mux(m + 1, cls="acc")
+    # the amount only takes as many values as the exponent field has (r = k - e_acc)
+    n.shifter(big_n - 2, clog2(min(limit + 1, top)), cls="acc", in_width=m + 1)
+    n.adder(big_n, cls="acc")                 # -amag
+    n.mux(big_n, cls="acc", path=True)
+    n.adder(big_n, cls="acc")                 # aterm + lane_sum
+    n.adder(big_n - 1, cls="acc")             # -z
+    n.mux(big_n - 1, cls="acc", path=True)
+    n.equal(e + m, cls="acc")
+    n.logic(6, cls="acc")
+    round_pack(n, f, big_n - 1, lsb_exp)
+    n.register(f.bits, cls="acc", enable=True)
+
+
+def round_pack(n: Netlist, f, width: int, lsb_exp: int, exp_range: tuple[int, int] | None = None,
+               cls: str = "acc") -> None:
+    """``rtl/blocks/round.py`` RoundPack: LZC, limited normalising shift, RNE increment, pack."""
+    e, m = f.exp_bits, f.man_bits
+    e_lo, e_hi = exp_range if exp_range is not None else (0, 0)
+    pad_lo = max(0, m + 2 - width)
+    top_biased = width + pad_lo - 1 + (lsb_exp - pad_lo) + f.bias
+    pad_hi = max(0, 1 - (top_biased + e_lo))
+    w = width + pad_lo + pad_hi
+    cb = top_biased + pad_hi
+    n.lzc(w, cls=cls)
+    sh_bits = w.bit_length()
+    if exp_range is not None:
+        n.adder(max(abs(cb + e_hi), abs(cb + e_lo - w)).bit_length() + 2, 2, cls=cls, path=False)
+    if cb + e_lo - 1 < w:
+        n.compare(sh_bits, cls=cls)
+        n.mux(sh_bits, cls=cls, path=True)
+    n.shifter(w, sh_bits, cls=cls)
+    n.adder(max(cb + e_hi, 1).bit_length() + 1, cls=cls, path=False)
+    n.mux(e, cls=cls)
+    n.equal(max(w - 2 - m, 0), cls=cls, path=True)
+    n.adder(e + m + 1, cls=cls)
+    n.compare(e + m + 1, cls=cls)
+    n.mux(e + m + 1, 1, inputs=3, cls=cls, path=True)
+
+
+# --- integer MAC (rtl/intmac.py) -----------------------------------------------------------------
+def _bits(lo: int, hi: int) -> int:
+    return max(hi.bit_length(), 1) if lo >= 0 else signed_width(lo, hi)
+
+
+def _int_tail(n: Netlist, width: int, total_bits: int, saturate: bool) -> None:
+    n.logic(width, cls="acc")                             # Mux(first, 0, acc)
+    n.adder(max(width, total_bits) + 1, cls="acc")
+    if saturate:
+        n.compare(max(width, total_bits) + 1, 2, cls="acc", path=True)
+        n.mux(width, inputs=3, cls="acc", path=True)
+    n.register(width, cls="acc", enable=True)
+    n.register(1)                                         # out_valid
+
+
+@assemble.register
+def _intmac(spec: IntMacSpec) -> Netlist:
+    n = Netlist(macs_per_cycle=spec.lanes)
+    lo, hi = spec.product_range
+    pbits = _bits(lo, hi)
+    n.mult(spec.a.bits, spec.b.bits, spec.lanes, y_bits=pbits)
+    if spec.stages >= 1:
+        n.register(spec.lanes * pbits + 2, cls="product")
+        n.cut()
+    terms = [(lo, hi)] * spec.lanes
+    while len(terms) > 1:  # exact-range widths of the balanced tree, as the RTL sizes them
+        nxt = [(terms[j][0] + terms[j + 1][0], terms[j][1] + terms[j + 1][1]) for j in range(0, len(terms) - 1, 2)]
+        if len(terms) % 2:
+            nxt.append(terms[-1])
+        terms = nxt
+    tlo, thi = terms[0]
+    tbits = _bits(tlo, thi)
+    width = spec.width
+    sat = spec.overflow == "saturate" and spec.acc_bits is not None
+    ops = [pbits] * spec.lanes
+    if spec.stages >= 2:
+        n.multi_add(ops, tbits)
+        for _ in range(spec.stages - 1):
+            n.register(tbits + 2, cls="sum")
+            n.cut()
+        ops = [tbits]
+    # Mux(first, 0, acc) + total: one multi-operand sum with the tree when no register splits them
+    n.logic(width, cls="acc")
+    n.multi_add(ops + [width], max(width, signed_width(tlo, thi)) + 1, cls="acc")
+    if sat:
+        n.compare(max(width, signed_width(tlo, thi)) + 1, 2, cls="acc", path=True)
+        n.mux(width, inputs=3, cls="acc", path=True)
+    n.register(width, cls="acc", enable=True)
+    n.register(1)                                         # out_valid
+    n.notes.update(product_bits=pbits, acc_width=spec.width)
+    return n
+
+
+# --- mixed-precision SIMD (rtl/simd.py) ----------------------------------------------------------
+_DIGIT = {"bricks": 2, "sub4": 4}
+
+
+def _simd_layout(spec: SimdMacSpec, d: int) -> list[dict[tuple[int, int], tuple[int, bool, int, bool]]]:
+    nn = spec.base // d
+    out = []
+    for a_bits, b_bits in spec.mode_widths:
+        da, db = a_bits // d, b_bits // d
+        per_row = spec.base // b_bits
+        cells = {}
+        for r in range(nn):
+            for c in range(nn):
+                lane = (r // da) * per_row + c // db
+                cells[(r, c)] = (lane * a_bits + d * (r % da), r % da == da - 1,
+                                 lane * b_bits + d * (c % db), c % db == db - 1)
+        out.append(cells)
+    return out
+
+
+def _mul_range(x: tuple[int, int], y: tuple[int, int]) -> tuple[int, int]:
+    corners = [p * q for p in x for q in y]
+    return min(corners), max(corners)
+
+
+@assemble.register
+def _simd(spec: SimdMacSpec) -> Netlist:
+    n = Netlist(macs_per_cycle=spec.mode_lanes[0])
+    d = _DIGIT[spec.arch]
+    nn = spec.base // d
+    levels = clog2(nn)
+    layout = _simd_layout(spec, d)
+    modes = range(len(spec.mode_widths))
+    das = [a // d for a, _ in spec.mode_widths]
+    dbs = [b // d for _, b in spec.mode_widths]
+    # fusion controls that really depend on the mode (a constant one costs nothing)
+    fuse_r = [len({das[i] > 1 << lv for i in modes}) > 1 for lv in range(levels)]
+    fuse_c = [len({dbs[i] > 1 << lv for i in modes}) > 1 for lv in range(levels)]
+    n.logic((sum(fuse_r) + sum(fuse_c)) * 2 * spec.mode_bits, cls="ctl")
+    for r in range(nn):
+        for c in range(nn):
+            for idx in (0, 2):
+                srcs = {(layout[i][(r, c)][idx], layout[i][(r, c)][idx + 1]) for i in modes}
+                n.mux(d, inputs=len(srcs), cls="operand", path=(r, c, idx) == (0, 0, 0))
+                n.logic(1 + (len({t for _, t in srcs}) > 1) * spec.mode_bits, cls="operand")
+    rngs: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    widths: dict[tuple[int, int], int] = {}
+    for r in range(nn):
+        for c in range(nn):
+            cr = [_mul_range(((-(1 << (d - 1)) if layout[i][(r, c)][1] else 0), (1 << d) - 1),
+                             ((-(1 << (d - 1)) if layout[i][(r, c)][3] else 0), (1 << d) - 1)) for i in modes]
+            rngs[(r, c)] = cr
+            widths[(r, c)] = _bits(min(x for x, _ in cr), max(y for _, y in cr))
+    cell_w = sum(widths.values())
+    cells = nn * nn
+    if d == 2:
+        n.logic(4 * cells, cls="product", levels=1)
+        n.adder(cell_w, 3, cls="product", path=False)        # conditional negations
+        for w in widths.values():                            # sum of the four terms
+            n.multi_add([w] * 4, w, cls="product", path=False)
+        n.chain(2, 2 * max(widths.values()))
+    else:
+        n.mux(d + 1, 2 * cells, cls="product")
+        n.mult(d + 1, d + 1, cells, y_bits=max(widths.values()))
+    if spec.stages >= 1:
+        n.register(cell_w + sum(fuse_r) + sum(fuse_c) + 2, cls="product")
+        n.cut()
+    for lv in range(levels):
+        shift = d << lv
+        nxt_r, nxt_w = {}, {}
+        for r in range(0, nn >> lv, 2):
+            for c in range(0, nn >> lv, 2):
+                kids = [((r + i, c + j), i, j) for i in (0, 1) for j in (0, 1)]
+                node = []
+                for mi in modes:
+                    lo = hi = 0
+                    for key, i, j in kids:
+                        s = shift * ((i if das[mi] > 1 << lv else 0) + (j if dbs[mi] > 1 << lv else 0))
+                        lo += rngs[key][mi][0] << s
+                        hi += rngs[key][mi][1] << s
+                    node.append((lo, hi))
+                w = _bits(min(x for x, _ in node), max(y for _, y in node))
+                for key, i, j in kids:
+                    muxes = (i and fuse_r[lv]) + (j and fuse_c[lv])
+                    n.mux(widths[key] + shift, muxes, cls="sum")
+                n.multi_add([widths[key] + shift * (i + j) for key, i, j in kids], w, cls="sum", path=False)
+                nxt_r[(r // 2, c // 2)], nxt_w[(r // 2, c // 2)] = node, w
+        n.chain(1 + (fuse_r[lv] or fuse_c[lv]), 2 * max(nxt_w.values()))
+        rngs, widths = nxt_r, nxt_w
+    trng = rngs[(0, 0)]
+    tlo, thi = min(x for x, _ in trng), max(y for _, y in trng)
+    for _ in range(max(spec.stages - 1, 0)):
+        n.register(widths[(0, 0)] + 2, cls="sum")
+        n.cut()
+    _int_tail(n, spec.width, signed_width(tlo, thi), False)
+    n.notes.update(cells=cells, digit_bits=d, macs_per_cycle_by_mode=dict(zip(spec.modes, spec.mode_lanes)),
+                   acc_width=spec.width)
+    return n

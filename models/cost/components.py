@@ -1,0 +1,190 @@
+"""Component library of the cost model: datapath blocks priced as feature counts.
+
+A PE is described to the cost model as a :class:`Netlist`: the blocks its RTL generator
+builds (adders, comparators, multipliers, shifters, leading-zero counters, muxes, random
+logic, registers), each recorded as target-independent *feature* amounts (bits of adder,
+partial-product bits, mux bits ...).  A target prices a netlist as a dot product of its fitted
+coefficients with the feature totals (:mod:`.calibration`), so there is one component library
+and one fit per target, never a table per family.
+
+Every block also records
+
+* the timing *segment* it sits in (pipeline registers start a new one) and whether it lies on
+  the segment's critical chain: the chain's LUT levels and carry bits give the delay;
+* an *activity class* (``operand``, ``product``, ``sum``, ``acc``, ``ctl``): the energy model
+  weights each class by the toggle rate a workload drives into it (:mod:`.energy`).
+
+Multipliers are kept apart (:attr:`Netlist.mults`) because a target may put them in DSP blocks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+__all__ = ["FEATURES", "CLASSES", "Mult", "Netlist", "clog2"]
+
+#: Feature names, in the order of every coefficient vector.
+FEATURES = ("add", "csa", "cmp", "mul", "mulw", "mux", "muxw", "shift", "place", "lzc", "logic", "ff", "ffe", "one")
+#: Activity classes of the energy model.
+CLASSES = ("operand", "product", "sum", "acc", "ctl")
+
+_F = {name: i for i, name in enumerate(FEATURES)}
+_C = {name: i for i, name in enumerate(CLASSES)}
+
+
+def clog2(n: int) -> int:
+    """ceil(log2(n)) for n >= 1 (0 for n = 1)."""
+    return (n - 1).bit_length() if n > 1 else 0
+
+
+@dataclass(frozen=True)
+class Mult:
+    """``count`` multipliers of ``a_bits`` x ``b_bits`` (``y_bits`` product bits kept)."""
+
+    a_bits: int
+    b_bits: int
+    y_bits: int
+    count: int
+    cls: str
+    segment: int
+
+
+@dataclass
+class Netlist:
+    """Feature totals of one PE, built block by block (see the module docstring).
+
+    Members
+    -------
+    feats : list of list of float
+        ``feats[class][feature]`` amounts (multipliers excluded).
+    ffs : int
+        Register bits the RTL keeps (what synthesis should report).
+    mults : list of Mult
+    depth : dict
+        Segment -> [lut_levels, carry_bits] along its critical chain.
+    macs_per_cycle : int
+        Products summed per cycle (mode 0 for a multi-mode PE).
+    notes : dict
+        Family facts shown with the estimate (widths, lanes per mode, ...).
+    """
+
+    feats: list[list[float]] = field(default_factory=lambda: [[0.0] * len(FEATURES) for _ in CLASSES])
+    ffs: int = 0
+    mults: list[Mult] = field(default_factory=list)
+    depth: dict[int, list[float]] = field(default_factory=dict)
+    segment: int = 0
+    macs_per_cycle: int = 1
+    notes: dict = field(default_factory=dict)
+    priced: dict = field(default_factory=dict, repr=False)
+
+    # --- bookkeeping ----------------------------------------------------------------------
+    def _put(self, feature: str, amount: float, cls: str) -> None:
+        self.feats[_C[cls]][_F[feature]] += amount
+
+    def chain(self, luts: float, carry: float = 0.0) -> None:
+        """Add ``luts`` logic levels and ``carry`` carry bits to the current segment's chain."""
+        d = self.depth.setdefault(self.segment, [0.0, 0.0])
+        d[0] += luts
+        d[1] += carry
+
+    def cut(self) -> None:
+        """A pipeline register: later blocks are timed in a new segment."""
+        self.segment += 1
+
+    # --- blocks ---------------------------------------------------------------------------
+    def adder(self, width: int, n: int = 1, cls: str = "sum", path: bool = True) -> None:
+        """``n`` two-operand adders / subtractors of ``width`` bits (one carry chain each)."""
+        if width <= 0 or n <= 0:
+            return
+        self._put("add", width * n, cls)
+        if path:
+            self.chain(1, width)
+
+    def multi_add(self, widths: list[int], out_width: int, n: int = 1, cls: str = "sum",
+                  path: bool = True) -> None:
+        """``n`` sums of several operands in one cell (Yosys ``alumacc`` merges an adder tree
+        into one ``$macc``): a carry-save tree over all but two operands, then one adder."""
+        if n <= 0 or not widths:
+            return
+        if len(widths) <= 2:
+            self.adder(out_width, n, cls, path)
+            return
+        self._put("csa", max(sum(widths) - 2 * out_width, out_width) * n, cls)
+        self._put("add", out_width * n, cls)
+        if path:
+            self.chain(1 + math.log(len(widths) / 2, 1.5), out_width)
+
+    def compare(self, width: int, n: int = 1, cls: str = "ctl", path: bool = False) -> None:
+        """Magnitude comparators (``<``, ``>=``) of ``width`` bits."""
+        if width <= 0 or n <= 0:
+            return
+        self._put("cmp", width * n, cls)
+        if path:
+            self.chain(1, width)
+
+    def equal(self, width: int, n: int = 1, cls: str = "ctl", path: bool = False) -> None:
+        """Equality / zero tests and OR / AND reductions of ``width`` bits."""
+        if width <= 0 or n <= 0:
+            return
+        self._put("logic", width * n, cls)
+        if path:
+            self.chain(max(1, math.ceil(math.log(max(width, 2), 4))))
+
+    def mux(self, width: int, n: int = 1, inputs: int = 2, cls: str = "sum", path: bool = False) -> None:
+        """``n`` ``inputs``-way multiplexers of ``width`` bits (``inputs - 1`` 2:1 muxes per bit)."""
+        if width <= 0 or n <= 0 or inputs < 2:
+            return
+        self._put("mux" if inputs == 2 else "muxw", width * n * (inputs - 1), cls)  # wide selects map apart
+        if path:
+            self.chain(max(1, clog2(inputs) / 2))
+
+    def shifter(self, width: int, levels: int, n: int = 1, cls: str = "sum", path: bool = True,
+                in_width: int | None = None) -> None:
+        """Barrel shifters with ``levels`` mux levels and ``width`` output bits.
+
+        ``in_width`` < ``width`` (a narrow significand placed into a wide word): level k only
+        muxes the ``in_width + 2**(k+1) - 1`` bits the data can have reached.
+        """
+        if width <= 0 or levels <= 0 or n <= 0:
+            return
+        w_in = width if in_width is None else in_width
+        bits = sum(min(width, w_in + (2 << k) - 1) for k in range(levels))
+        # a narrow word placed into a wide one maps differently from a full barrel shifter
+        self._put("place" if w_in < width else "shift", bits * n, cls)
+        if path:
+            self.chain(levels / 2)
+
+    def lzc(self, width: int, n: int = 1, cls: str = "acc", path: bool = True) -> None:
+        """Leading-zero counters over ``width`` bits (log-depth tree)."""
+        if width <= 0 or n <= 0:
+            return
+        self._put("lzc", width * n, cls)
+        if path:
+            self.chain(clog2(width))
+
+    def logic(self, gates: float, cls: str = "ctl", levels: float = 0.0) -> None:
+        """Random logic of ``gates`` two-input gates (decoders, flags, XOR with a sign)."""
+        if gates <= 0:
+            return
+        self._put("logic", gates, cls)
+        if levels:
+            self.chain(levels)
+
+    def mult(self, a_bits: int, b_bits: int, n: int = 1, y_bits: int | None = None, cls: str = "product",
+             path: bool = True) -> None:
+        """``n`` array multipliers ``a_bits`` x ``b_bits`` (a target may map them to DSPs)."""
+        if n <= 0:
+            return
+        y = a_bits + b_bits if y_bits is None else min(y_bits, a_bits + b_bits)
+        self.mults.append(Mult(a_bits, b_bits, y, n, cls, self.segment))
+        if path:
+            self.chain(min(a_bits, b_bits), a_bits + b_bits)
+
+    def register(self, bits: int, cls: str = "ctl", enable: bool = False) -> None:
+        """Register bits kept by synthesis (each a flip-flop); ``enable``: loaded under a
+        condition (a clock-enable flip-flop on FPGAs, a mux in front of a plain one in gates)."""
+        if bits <= 0:
+            return
+        self.ffs += bits
+        self._put("ffe" if enable else "ff", bits, cls)

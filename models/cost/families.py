@@ -1,0 +1,299 @@
+"""Assemblies of the shift-add, LUT and block-dot PEs (``rtl/shiftadd.py``, ``rtl/lut.py``,
+``rtl/blockdot.py``), from the same component library and shared blocks as :mod:`.assembly`.
+
+Register counts follow the generators' declared registers; bits that synthesis proves
+constant are not all modelled here (the held-out FF error says how close this is).
+"""
+
+from __future__ import annotations
+
+import math
+
+from peforge import formats
+from peforge.formats import FloatFormat, IntFormat
+from peforge.spec import BlockDotSpec, LutSpec, ShiftAddSpec, signed_width
+
+from .assembly import _bits, _decoder, assemble, round_pack
+from .components import Netlist, clog2
+
+__all__: list[str] = []
+
+def _fp32() -> FloatFormat:
+    return formats.get("fp32")  # type: ignore[return-value]
+
+
+def _float_act(n: Netlist, fmt: FloatFormat, out_bits: int, count: int) -> None:
+    """A float activation read as exact fixed point: decode, ``sig << (exp - 1)``, negate."""
+    _decoder(n, fmt, count)
+    n.shifter(out_bits, clog2(max((1 << fmt.exp_bits) - 1, 2)), count, cls="operand", in_width=fmt.man_bits + 1)
+    n.adder(out_bits + 1, count, cls="operand", path=False)
+    n.mux(out_bits + 1, count, cls="operand")
+
+
+def _acc_tail(n: Netlist, ops: list[int], width: int, total_bits: int, saturate: bool) -> None:
+    n.logic(width, cls="acc")                                      # Mux(first, 0, acc)
+    n.multi_add(ops + [width], max(width, total_bits) + 1, cls="acc")
+    if saturate:
+        n.compare(max(width, total_bits) + 1, 2, cls="acc", path=True)
+        n.mux(width, inputs=3, cls="acc", path=True)
+    n.register(width, cls="acc", enable=True)
+
+
+def _dequant(n: Netlist, width: int, scale, counter_bits: int) -> None:
+    """``rtl/blocks/dequant.py``: ``RNE_fp32(base + s * scale)``: multiply, normalise, align, add, round."""
+    f = _fp32()
+    if isinstance(scale, IntFormat):
+        sig = scale.bits
+    else:
+        sig = scale.man_bits + 1 if scale.man_bits else 1
+        _decoder(n, scale, 1)
+    n.adder(width, cls="acc", path=False)                           # |s|
+    n.mux(width, cls="acc")
+    wz = width + (sig if sig > 1 else 0)
+    if sig > 1:
+        n.mult(width, sig, cls="acc")
+    n.lzc(wz, cls="acc")
+    n.shifter(wz, clog2(wz + 1), cls="acc")
+    fw = f.man_bits + 1 + 3
+    n.adder(10, 4, cls="acc", path=False)                           # exponents and their difference
+    n.compare(10, 2, cls="acc")
+    n.mux(fw, 2, cls="acc", path=True)                              # big / small
+    n.shifter(fw, clog2(fw + 1), cls="acc")                         # align with sticky
+    n.equal(fw, cls="acc")
+    n.adder(fw + 2, 3, cls="acc")                                   # signed add, magnitude
+    n.mux(fw + 1, cls="acc")
+    round_pack(n, f, fw + 1, -(f.man_bits + 3), exp_range=(-150, 130))
+    n.mux(32, 2, cls="acc")
+    n.register(32 + 1 + 1 + 1 + scale.bits + counter_bits, cls="acc", enable=True)  # out, done, first, valid, scale, count
+
+
+# --- shift-add (rtl/shiftadd.py) -----------------------------------------------------------------
+@assemble.register
+def _shiftadd(spec: ShiftAddSpec) -> Netlist:
+    lanes = spec.lanes
+    n = Netlist(macs_per_cycle=lanes)
+    act, w = spec.act, spec.weight
+    alo, ahi = spec.act_range
+    abits = _bits(alo, ahi)
+    lo, hi = spec.product_range
+    pbits = _bits(lo, hi)
+    if isinstance(act, FloatFormat):
+        _float_act(n, act, ahi.bit_length(), lanes)
+    grouped = spec.group is not None
+    ctrl_bits = 1 + (spec.scale.bits if grouped else 0)  # type: ignore[union-attr]
+    wb = w.bits
+    if spec.mode == "pot":
+        n.equal(wb - 1, lanes, cls="product")
+        n.shifter(pbits, clog2(max((1 << (wb - 1)), 2)), lanes, cls="product", in_width=abits)
+        n.adder(pbits, lanes, cls="product")
+        n.mux(pbits, lanes, cls="product", path=True)
+    elif spec.mode == "apot":
+        for tb in w.term_bits:
+            if tb:
+                n.equal(tb, lanes, cls="product")
+                n.shifter(pbits, clog2(max(2 << tb, 2)), lanes, cls="product", in_width=abits, path=tb == w.term_bits[0])
+        n.adder(pbits, lanes, cls="product")
+        n.adder(pbits, lanes, cls="product")
+        n.mux(pbits, lanes, cls="product", path=True)
+    elif spec.mode == "shiftadd-int":
+        n.logic(wb * pbits * lanes, cls="product", levels=1)
+        if w.signed:
+            n.adder(pbits, lanes, cls="product", path=False)
+        n.multi_add([pbits] * wb, pbits, lanes, cls="product")
+    else:  # bitserial: one shift-add per lane per cycle, K cycles per input
+        n.register(lanes * (abits + max(wb - 1, 1) + pbits) + clog2(wb) + 1 + ctrl_bits, cls="product", enable=True)
+        n.adder(pbits, lanes, cls="product")
+        n.mux(pbits, 2 * lanes, cls="product", path=True)
+        n.logic(4 * clog2(wb) + 6, cls="ctl")
+        n.cut()
+        n.macs_per_cycle = max(1, lanes // wb)
+    ops = [pbits] * lanes
+    if spec.stages >= 1:
+        n.register(lanes * pbits + ctrl_bits + 1, cls="product")
+        n.cut()
+    tbits = pbits + clog2(lanes)  # the RTL's tree: each level one bit wider (Amaranth x + y)
+    if spec.stages >= 2:
+        n.multi_add(ops, tbits)
+        for _ in range(spec.stages - 1):
+            n.register(tbits + ctrl_bits + 1, cls="sum")
+            n.cut()
+        ops = [tbits]
+    _acc_tail(n, ops, spec.width, tbits, spec.overflow == "saturate" and spec.acc_bits is not None)
+    n.register(1)  # acc_valid
+    if grouped:
+        n.adder(clog2(spec.group + 1), cls="ctl", path=False)  # type: ignore[arg-type]
+        n.equal(clog2(spec.group + 1), 2, cls="ctl")  # type: ignore[arg-type]
+        n.cut()
+        _dequant(n, spec.width, spec.scale, clog2(spec.group + 1))  # type: ignore[arg-type]
+    n.notes.update(product_bits=pbits, acc_width=spec.width, mode=spec.mode)
+    return n
+
+
+# --- LUT tensor core (rtl/lut.py) ----------------------------------------------------------------
+def _lut_geometry(spec: LutSpec) -> tuple[int, int, int]:
+    """(entries, entry_bits, dot_bits) as ``rtl/lut.py`` ``lut_geometry`` derives them."""
+    g = spec.group
+    lo, hi = spec.act_range
+    if spec.symmetric:
+        coefs = [[1 if (2 * i + 1) >> j & 1 else -1 for j in range(g)] for i in range(spec.table_entries)]
+    else:
+        coefs = [[m >> j & 1 for j in range(g)] for m in range(spec.table_entries)]
+    ranges = [(sum(min(k * lo, k * hi) for k in c), sum(max(k * lo, k * hi) for k in c)) for c in coefs]
+    entry = signed_width(min(r[0] for r in ranges), max(r[1] for r in ranges))
+    mag = max(max(-r[0], r[1]) for r in ranges)
+    bound = 2 * mag if spec.ternary else mag * ((1 << spec.planes) - 1)
+    return len(coefs), entry, signed_width(-bound, bound)
+
+
+@assemble.register
+def _lut(spec: LutSpec) -> Netlist:
+    g, lanes, planes, wcb = spec.group, spec.lanes, spec.planes, spec.weight_code_bits
+    n = Netlist(macs_per_cycle=max(1, round(spec.macs_per_cycle)))
+    entries, eb, db = _lut_geometry(spec)
+    s1 = 1 if spec.stages >= 1 else 0
+    if spec.stages >= 2:
+        n.register(2 + g * spec.act.bits + lanes * g * wcb, cls="operand")  # type: ignore[union-attr]
+        n.cut()
+    if isinstance(spec.act, FloatFormat):
+        _float_act(n, spec.act, spec.act_int_bits - 1, g)
+    # table unit: every entry one add / subtract of shared partial sums
+    shared = entries + (entries // 2 if spec.symmetric else 0)
+    n.adder(eb, shared, cls="operand", path=False)
+    n.chain(1, eb * max(1, clog2(g)))
+    correct = spec.symmetric and not spec.ternary
+    table_ffs = entries * eb
+    if not spec.symmetric:  # entry 0 is the constant 0; single-activation entries are sign extensions
+        table_ffs -= eb + g * (eb - spec.act_int_bits)
+    n.register(table_ffs + lanes * g * wcb + (eb - 1) * correct, cls="operand", enable=True)
+    n.register(planes + (planes + 1 + s1) + 1 + 1 + (eb - 1) * correct * s1 + planes * s1, cls="ctl")
+    n.cut()
+    # lanes: plane mask, table lookup, shift-add into the plane accumulator, commit
+    n.logic(g * planes * lanes, cls="product")
+    if spec.symmetric:
+        n.logic((g - 1) * lanes, cls="product")
+    n.mux(eb, lanes, inputs=entries, cls="product", path=True)
+    if s1:  # looked-up entry and its negate flag (one shared flag when it does not depend on the lane)
+        n.register(eb * lanes + (lanes if spec.symmetric else 1), cls="product")
+        n.cut()
+    n.logic(eb * lanes, cls="sum")
+    n.mux(db, lanes, cls="sum")
+    n.multi_add([db, db, 1], db, lanes, cls="sum")
+    n.register(db * lanes, cls="sum", enable=True)
+    n.cut()
+    if correct:
+        n.adder(spec.step_bits, lanes, cls="acc", path=False)
+    n.logic(spec.width * lanes, cls="acc")
+    n.adder(spec.width, lanes, cls="acc")
+    n.register(spec.width * lanes, cls="acc", enable=True)
+    n.notes.update(table_entries=entries, entry_bits=eb, dot_bits=db, acc_width=spec.width,
+                   initiation_interval=spec.initiation_interval)
+    return n
+
+
+# --- block-scaled dot product (rtl/blockdot.py) --------------------------------------------------
+def _elem_facts(fmt) -> tuple[int, int, int]:
+    if isinstance(fmt, IntFormat):
+        return -fmt.frac_bits, 0, -fmt.min_int
+    lsb = 1 - fmt.bias - fmt.man_bits
+    return lsb, fmt.emax + fmt.bias - 1, int(math.ldexp(fmt.max, -lsb))
+
+
+def _scale_sig(fmt: FloatFormat) -> int:
+    return (1 << (fmt.man_bits + 1)) - 1 if fmt.man_bits else 1
+
+
+@assemble.register
+def _blockdot(spec: BlockDotSpec) -> Netlist:
+    lanes, beats = spec.lanes, spec.beats
+    n = Netlist(macs_per_cycle=lanes)  # type: ignore[arg-type]
+    fa, fb, sa, sb, f = spec.element_a, spec.element_b, spec.scale_a, spec.scale_b, spec.acc
+    lsb_a, sh_a, max_a = _elem_facts(fa)
+    lsb_b, sh_b, max_b = _elem_facts(fb)
+    span0 = (max_a * max_b).bit_length()
+    shift_max = sh_a + sh_b
+    lsw = span0 + clog2(lanes) + 1  # type: ignore[arg-type]
+    bsw = lsw + clog2(beats)
+    xbits = (_scale_sig(sa) * _scale_sig(sb)).bit_length()  # type: ignore[arg-type]
+    v_width = bsw + (xbits if xbits > 1 else 0)
+    frame = max(v_width, f.man_bits + 1) + 2  # type: ignore[union-attr]
+    cuts = set(("acc", "mul", "sum", "vmul")[:spec.stages])
+    nan = any(isinstance(x, FloatFormat) and (x.has_nan or x.has_inf) for x in (fa, fb))
+    inf = any(isinstance(x, FloatFormat) and x.has_inf for x in (fa, fb))
+    flag_bits = nan + 2 * inf + 1                       # nan, +inf, -inf (when possible), negative zero
+
+    def pipe(point: str, bits: int) -> None:
+        if point in cuts:  # + valid, last (unless one beat), first, and the scales until they are decoded
+            scales = sa.bits + sb.bits if point in ("mul", "sum") else 0  # type: ignore[union-attr]
+            n.register(bits + (beats > 1) + 1 + scales, enable=True)
+            n.register(1)
+            n.cut()
+
+    if beats > 1:
+        n.register(clog2(beats), cls="ctl", enable=True)
+        n.adder(clog2(beats), cls="ctl", path=False)
+    sig = []
+    for fmt in (fa, fb):
+        if isinstance(fmt, IntFormat):
+            n.adder(fmt.bits, lanes, cls="operand", path=False)     # |x|
+            n.mux(fmt.bits, lanes, cls="operand")
+            sig.append(fmt.bits)
+        else:
+            _decoder(n, fmt, lanes)  # type: ignore[arg-type]
+            sig.append(fmt.man_bits + 1)
+    n.mult(sig[0], sig[1], lanes)  # type: ignore[arg-type]
+    psh_bits = max(shift_max, 1).bit_length()
+    n.adder(psh_bits + 1, 2 * lanes, cls="product", path=False)  # type: ignore[operator]
+    # per lane: significand product, shift (constant 0 for integer elements), sign, flags, zero
+    pipe("mul", lanes * (sig[0] + sig[1] + (psh_bits if shift_max else 0) + 1 + nan + inf + 1))  # type: ignore[operator]
+    if shift_max:
+        n.shifter(span0, psh_bits, lanes, cls="product", in_width=sig[0] + sig[1])
+    n.logic((span0 + 1) * lanes, cls="product", levels=1)  # type: ignore[operator]
+    n.multi_add([span0 + 1] * lanes + [clog2(lanes + 1)], lsw)  # type: ignore[operator]
+    pipe("sum", lsw + flag_bits)
+    if beats > 1:
+        n.adder(bsw, cls="sum")
+        n.logic(bsw + 8, cls="sum")
+        n.register(bsw + flag_bits, cls="sum", enable=True)
+    # scales: V = |S| * sig(Xa) * sig(Xb), its exponent, normalisation
+    _decoder(n, sa, 1)  # type: ignore[arg-type]
+    _decoder(n, sb, 1)  # type: ignore[arg-type]
+    n.adder(bsw, cls="sum")
+    n.mux(bsw, cls="sum", path=True)
+    if xbits > 1:
+        n.mult(sa.man_bits + 1, sb.man_bits + 1, cls="sum", path=False)  # type: ignore[union-attr]
+        n.mult(bsw, xbits, cls="sum")
+    n.adder(max(sa.exp_bits, sb.exp_bits) + 1, cls="sum", path=False)  # type: ignore[union-attr]
+    n.logic(20, cls="ctl")
+    ex_bits = ((1 << sa.exp_bits) + (1 << sb.exp_bits) - 2).bit_length()  # type: ignore[union-attr]
+    v_flags = 1 + 2 * inf                                # v_nan (scales have NaN), v_pinf, v_ninf
+    pipe("vmul", v_width + ex_bits + 2 + v_flags)
+    n.lzc(v_width, cls="sum")
+    n.shifter(v_width, clog2(v_width + 1), cls="sum")
+    base = lsb_a + lsb_b - (sa.bias + sa.man_bits + sb.bias + sb.man_bits) + v_width - 1  # type: ignore[union-attr]
+    tv_bits = signed_width(base - v_width, base + (1 << ex_bits) - 1)
+    n.adder(tv_bits, cls="sum", path=False)
+    pipe("acc", v_width + tv_bits + 3 + v_flags)
+    # the accumulate loop: swap, align with sticky, add, normalise, round once
+    e, m = f.exp_bits, f.man_bits  # type: ignore[union-attr]
+    width = frame + 1
+    n.equal(e, 2, cls="acc")
+    n.equal(m, cls="acc")
+    n.equal(e + m, cls="acc")
+    n.adder(e + 2, 2, cls="acc", path=False)
+    n.compare(tv_bits + 1, cls="acc", path=True)
+    n.mux(width, 3, cls="acc", path=True)
+    n.adder(tv_bits + 1, cls="acc", path=False)
+    n.compare(tv_bits + 1, 2, cls="acc")
+    n.mux(width.bit_length(), 2, cls="acc")
+    n.shifter(width, width.bit_length(), cls="acc")
+    n.equal(width, cls="acc")
+    n.adder(width + 2, 3, cls="acc")
+    n.mux(width + 2, 2, cls="acc", path=True)
+    n.compare(tv_bits + 1, 2, cls="acc")
+    n.mux(tv_bits + 1, 2, cls="acc")
+    t_floor, t_ceil = f.emin - m - 3, f.emax + 2  # type: ignore[union-attr]
+    round_pack(n, f, width + 1, -frame, exp_range=(t_floor, t_ceil))
+    n.register(f.bits, cls="acc", enable=True)  # type: ignore[union-attr]
+    n.register(1)                                        # out_valid
+    n.notes.update(block_sum_width=bsw, v_width=v_width, frame=frame, beats=beats, acc_width=f.bits)  # type: ignore[union-attr]
+    return n

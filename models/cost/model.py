@@ -1,0 +1,272 @@
+"""Estimates: a netlist priced with one target's calibrated coefficients.
+
+FPGA targets (``ice40``, ``ecp5``, ``xilinx``): LUTs and carry cells are the dot product of
+the target's fitted coefficients with the netlist's feature totals; flip-flops are the
+register bits the assembly counts; DSP blocks follow Yosys' ``mul2dsp`` rules for the target
+(ECP5: both operands >= 2 bits, 18x18 tiles; 7-series: also >= 9 product bits, 25x18 tiles;
+iCE40: none, as ``peforge synth`` maps no SB_MAC16 by default).  The delay is the slowest
+pipeline segment's ``c0 + lut * levels + carry * carry_bits`` (fitted to nextpnr on iCE40
+hx8k; ECP5 and 7-series reuse that fit scaled by a fixed speed ratio, uncalibrated).
+
+ASIC targets (``asic45``, ``asic28``, ... or ``node_nm=``): NAND2-equivalent gates from the
+``generic`` fit (Yosys ``abc -g`` gates weighted by NanGate45 cell areas), then
+
+* area = gates x ``um2_per_nand2`` and energy per operation = gate-weighted activity x
+  ``pj_per_nand2``, both fitted to the 45 nm / 0.9 V figures of Horowitz (ISSCC 2014: 8- and
+  32-bit integer add and multiply; the energy column is the confirmed one, the area column
+  the commonly quoted one);
+* node scaling from 45 nm: area x (node/45)^2, energy x (node/45) x (Vdd/0.9)^2 with the
+  nominal Vdd of :data:`VDD` (first-order constant-field rule, not a foundry figure).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Sequence
+
+from peforge.spec import Spec
+
+from . import calibration
+from .assembly import netlist
+from .components import CLASSES, FEATURES, Netlist
+
+__all__ = ["CostEstimate", "estimate", "estimate_many", "TARGETS", "VDD", "parse_target", "features"]
+
+FPGA_TARGETS = ("ice40", "ecp5", "xilinx")
+#: Accepted target names (any ``asicNN`` with 5 <= NN <= 250 works too).
+TARGETS = (*FPGA_TARGETS, "asic45", "asic28", "asic16", "asic7")
+#: Nominal supply voltage per node (nm -> V) for the energy scaling rule; nearest node wins.
+VDD = {250: 2.5, 180: 1.8, 130: 1.2, 90: 1.0, 65: 1.0, 45: 0.9, 32: 0.9, 28: 0.9, 22: 0.8, 16: 0.8,
+       14: 0.8, 10: 0.75, 7: 0.7, 5: 0.7}
+#: Delay of an ECP5 / 7-series path relative to the same path on iCE40 (vendor speed grades,
+#: uncalibrated: no nextpnr flow for 7-series, and the ECP5 fit set is small).
+_SPEED = {"ice40": 1.0, "ecp5": 0.75, "xilinx": 0.45}
+_DSP_RULES = {"ecp5": (2, 2, 0, 18, 18), "xilinx": (2, 2, 9, 25, 18)}  # a_min, b_min, y_min, a_max, b_max
+_I = {name: i for i, name in enumerate(FEATURES)}
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """Analytic cost of one PE on one target.
+
+    Members
+    -------
+    target, spec, family : str
+        Target name (``asic45`` style for ASIC), spec name, PE family.
+    luts, carry, ffs, dsps : float, float, int, int
+        FPGA cells (``ffs`` is also given for ASIC: register bits).
+    delay_ns, fmax_mhz : float
+        FPGA critical path and its Fmax.
+    gates_nand2, area_um2, energy_pj_per_op, energy_pj_per_mac : float
+        ASIC gates (NAND2 equivalents), area, energy per cycle (all lanes, random operands)
+        and per multiply-accumulate.
+    node_nm : int
+        ASIC node.
+    macs_per_cycle : int
+        Products per cycle (mode 0 of a multi-mode PE).
+    error : dict
+        metric -> {"median", "p90", "max"} relative |error| measured on the held-out set.
+    notes : dict
+        Anchors, scaling rule, calibration provenance and family facts.
+    """
+
+    target: str
+    spec: str
+    family: str
+    macs_per_cycle: int
+    ffs: int
+    luts: float | None = None
+    carry: float | None = None
+    dsps: int | None = None
+    delay_ns: float | None = None
+    fmax_mhz: float | None = None
+    gates_nand2: float | None = None
+    area_um2: float | None = None
+    energy_pj_per_op: float | None = None
+    energy_pj_per_mac: float | None = None
+    node_nm: int | None = None
+    error: dict[str, dict[str, float]] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def headline(self) -> dict[str, Any]:
+        """The numbers of this target (None fields dropped)."""
+        keys = (("luts", "carry", "ffs", "dsps", "delay_ns", "fmax_mhz") if self.node_nm is None else
+                ("gates_nand2", "area_um2", "ffs", "energy_pj_per_op", "energy_pj_per_mac"))
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+
+
+def parse_target(target: str, node_nm: int | None = None) -> tuple[str, int | None]:
+    """``(kind, node)``: kind is an FPGA target or ``asic``; ValueError for anything else."""
+    if not isinstance(target, str):
+        raise ValueError(f"target={target!r} must be a string: allowed {TARGETS} or asicNN")
+    if target in FPGA_TARGETS:
+        if node_nm is not None:
+            raise ValueError(f"node_nm={node_nm!r} applies to ASIC targets only, not target={target!r}")
+        return target, None
+    m = re.fullmatch(r"asic(\d+)?", target)
+    if not m:
+        raise ValueError(f"target={target!r} is not allowed: use one of {TARGETS} (or asicNN, NN = node in nm)")
+    node = node_nm if node_nm is not None else int(m.group(1) or 45)
+    if isinstance(node, bool) or not isinstance(node, int) or not 5 <= node <= 250:
+        raise ValueError(f"node_nm={node!r} is out of range: allowed integers 5..250 (nm)")
+    return "asic", node
+
+
+def _dsp_tiles(target: str, a: int, b: int, y: int) -> int:
+    rule = _DSP_RULES.get(target)
+    if rule is None:
+        return 0
+    amin, bmin, ymin, amax, bmax = rule
+    a, b = max(a, b), min(a, b)
+    if a < amin or b < bmin or y < ymin:
+        return 0
+    return math.ceil(a / amax) * math.ceil(b / bmax)
+
+
+def features(net: Netlist, target: str) -> tuple[list[float], int]:
+    """Feature totals of ``net`` for ``target`` (multipliers in DSPs left out) and DSP count."""
+    f = [sum(col) for col in zip(*net.feats)]
+    dsps = 0
+    for m in net.mults:
+        tiles = _dsp_tiles(target, m.a_bits, m.b_bits, m.y_bits)
+        if tiles:
+            dsps += tiles * m.count
+        else:
+            f[_I["mul"]] += m.a_bits * m.b_bits * m.count
+            f[_I["mulw"]] += (m.a_bits + m.b_bits) * m.count
+    f[_I["one"]] = 1.0
+    return f, dsps
+
+
+def _dot(c: Sequence[float], f: Sequence[float]) -> float:
+    return sum(x * y for x, y in zip(c, f))
+
+
+def class_gates(net: Netlist, coef: Sequence[float]) -> list[float]:
+    """NAND2 equivalents per activity class (multipliers in LUT logic, intercept dropped)."""
+    out = [_dot(coef[:-1], row[:-1]) for row in net.feats]
+    mi, wi = _I["mul"], _I["mulw"]
+    for m in net.mults:
+        out[CLASSES.index(m.cls)] += (coef[mi] * m.a_bits * m.b_bits + coef[wi] * (m.a_bits + m.b_bits)) * m.count
+    return out
+
+
+def _delay(net: Netlist, d: dict[str, float]) -> float:
+    worst = max((seg for seg in net.depth.values()), key=lambda s: d["lut"] * s[0] + d["carry"] * s[1],
+                default=[0.0, 0.0])
+    return d["c0"] + d["lut"] * worst[0] + d["carry"] * worst[1]
+
+
+def _errors(cal: dict[str, Any], key: str, metrics: Iterable[str]) -> dict[str, dict[str, float]]:
+    errs = cal.get("error", {}).get(key, {})
+    return {m: {k: v for k, v in errs[m].items() if k in ("median", "p90", "max", "n", "exact")}
+            for m in metrics if m in errs}
+
+
+def _priced(net: Netlist, kind: str, cal: dict[str, Any]) -> dict[str, Any]:
+    """The target-specific numbers of ``net`` (memoised on the netlist per calibration file)."""
+    memo = net.priced
+    key = (kind, id(cal))
+    hit = memo.get(key)
+    if hit is not None:
+        return hit
+    fit_key = "generic" if kind == "asic" else kind
+    if fit_key not in cal["targets"] or not cal["targets"][fit_key]:
+        raise RuntimeError(f"calibration {calibration.path()} has no {fit_key} fit: run `peforge calibrate`")
+    if kind != "asic":
+        t = cal["targets"][kind]
+        f, dsps = features(net, kind)
+        dl = cal["targets"].get("ice40", {}).get("delay")
+        delay = _delay(net, dl) * _SPEED[kind] if dl else None
+        out: dict[str, Any] = {"luts": round(max(_dot(t["luts"], f), 0.0), 1),
+                               "carry": round(max(_dot(t["carry"], f), 0.0), 1), "dsps": dsps,
+                               "delay_ns": None if delay is None else round(delay, 3),
+                               "fmax_mhz": None if delay is None else round(1000.0 / delay, 1)}
+    else:
+        gen = cal["targets"]["generic"]["nand2"]
+        f, _ = features(net, "generic")
+        out = {"gates": max(_dot(gen, f), 0.0), "class_gates": class_gates(net, gen)}
+    memo[key] = out
+    return out
+
+
+_ERRORS: dict[tuple[int, str], dict[str, Any]] = {}
+
+
+def _target_errors(cal: dict[str, Any], kind: str) -> dict[str, Any]:
+    key = (id(cal), kind)
+    if key not in _ERRORS:
+        if kind == "asic":
+            err = _errors(cal, "generic", ("nand2", "ffs"))
+            if "nand2" in err:
+                err["gates_nand2"] = err.pop("nand2")
+        else:
+            err = _errors(cal, kind, ("luts", "carry", "ffs", "dsps"))
+            delay = _errors(cal, "ice40", ("delay_ns",))
+            if delay:
+                err["delay_ns"] = delay["delay_ns"] if kind == "ice40" else {
+                    **delay["delay_ns"], "note": "iCE40 fit scaled by a fixed speed ratio: uncalibrated here"}
+        _ERRORS[key] = err
+    return _ERRORS[key]
+
+
+def estimate(spec: Spec, target: str = "ecp5", node_nm: int | None = None,
+             activity: Sequence[float] | None = None) -> CostEstimate:
+    """Analytic cost of ``spec``'s PE on ``target`` (see the module docstring).
+
+    Parameters
+    ----------
+    spec : Spec
+        Any PE spec with a registered assembly.
+    target : str
+        ``ice40``, ``ecp5``, ``xilinx``, ``asic45`` (default node) or ``asicNN``.
+    node_nm : int, optional
+        ASIC node in nm (overrides the number in ``target``).
+    activity : sequence of float, optional
+        Toggle rate per activity class (:data:`.components.CLASSES`) relative to random
+        operands (1.0 each by default); :func:`peforge.models.cost.energy.activity` measures it
+        for a workload.
+    """
+    kind, node = parse_target(target, node_nm)
+    net = netlist(spec)
+    cal = calibration.load()
+    p = _priced(net, kind, cal)
+    err = _target_errors(cal, kind)
+    notes: dict[str, Any] = {"calibration": cal.get("created"), "yosys": cal.get("yosys_version"), **net.notes}
+    name = target if kind != "asic" else f"asic{node}"
+    if kind != "asic":
+        return CostEstimate(name, spec.name, spec.family, net.macs_per_cycle, net.ffs, p["luts"], p["carry"],
+                            p["dsps"], p["delay_ns"], p["fmax_mhz"], error=err, notes=notes)
+    asic = cal["asic"]
+    scale_area = (node / 45.0) ** 2
+    vdd = VDD[min(VDD, key=lambda k: abs(k - node))]
+    scale_energy = (node / 45.0) * (vdd / 0.9) ** 2
+    if activity is None:
+        weighted = sum(p["class_gates"])
+    else:
+        act = list(activity)
+        if len(act) != len(CLASSES):
+            raise ValueError(f"activity has {len(act)} entries: expected one per class {CLASSES}")
+        weighted = sum(g * a for g, a in zip(p["class_gates"], act))
+    energy = asic["pj_per_nand2"] * weighted * scale_energy
+    gates = p["gates"]
+    notes.update(anchor="Horowitz ISSCC 2014, 45 nm 0.9 V: int add/mul energy (confirmed) and area "
+                        "(commonly quoted)", um2_per_nand2_45nm=asic["um2_per_nand2"],
+                 pj_per_nand2_45nm=asic["pj_per_nand2"],
+                 scaling=f"area x (node/45)^2 = {scale_area:.3g}; energy x (node/45) x (Vdd/0.9)^2 = "
+                         f"{scale_energy:.3g} (Vdd {vdd} V)")
+    return CostEstimate(name, spec.name, spec.family, net.macs_per_cycle, net.ffs, gates_nand2=round(gates, 1),
+                        area_um2=round(gates * asic["um2_per_nand2"] * scale_area, 1),
+                        energy_pj_per_op=round(energy, 4),
+                        energy_pj_per_mac=round(energy / max(net.macs_per_cycle, 1), 4), node_nm=node,
+                        error=err, notes=notes)
+
+
+def estimate_many(specs: Iterable[Spec], target: str = "ecp5", node_nm: int | None = None) -> list[CostEstimate]:
+    """:func:`estimate` for every spec (netlists are cached per spec)."""
+    return [estimate(s, target, node_nm) for s in specs]

@@ -1,0 +1,202 @@
+"""The calibration and held-out spec sets of the cost model (deterministic, seeded).
+
+Both sets are drawn from one seeded pool per family, so they span the same space without
+sharing a spec: ``training`` fits the per-target coefficients, ``heldout`` only measures the
+error bars.  Families whose spec class is not registered in :mod:`peforge.spec` (or whose
+constructor rejects a drawn spec) are skipped, so the sets grow as families land.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Callable, Iterator
+
+from peforge import spec as spec_mod
+from peforge.spec import IntMacSpec, MinifloatMacSpec, SimdMacSpec, Spec
+
+__all__ = ["training", "heldout", "large", "fmax_set", "pool", "SEED"]
+
+SEED = 9
+
+_FP_OPS = ("e4m3fn", "e5m2", "e4m3fn", "e5m2", "e3m2fn", "e2m3fn", "e2m1fn", "e4m3fnuz", "e5m2fnuz", "e3m4")
+_ACCS = ("fp32", "fp32", "bf16", "fp16", "exact")
+_LANES = (1, 1, 1, 2, 2, 4, 4, 8, 16)
+_INTS = ("int8", "int8", "int4", "uint8", "int2", "int16", "int6", "uint4")
+
+
+def _mac(r: random.Random) -> dict[str, Any]:
+    a = r.choice(_FP_OPS)
+    b = a if r.random() < 0.6 else r.choice(_FP_OPS)
+    acc = r.choice(_ACCS)
+    lanes = r.choice(_LANES)
+    if acc == "fp32" and lanes == 16 and r.random() < 0.5:
+        lanes = 8  # keep synthesis time in budget
+    return {"family": "mac", "a": a, "b": b, "acc": acc, "lanes": lanes, "stages": r.randrange(4),
+            "subnormals": r.random() < 0.85, "max_count": r.choice((256, 4096, 65536)),
+            "mult": "lmul" if r.random() < 0.2 else "exact"}
+
+
+def _intmac(r: random.Random) -> dict[str, Any]:
+    a = r.choice(_INTS)
+    b = a if r.random() < 0.6 else r.choice(_INTS)
+    d: dict[str, Any] = {"family": "intmac", "a": a, "b": b, "lanes": r.choice(_LANES),
+                         "stages": r.randrange(4), "max_count": r.choice((256, 4096, 65536))}
+    if r.random() < 0.3:
+        d["acc_bits"] = r.choice((24, 32))
+        d["overflow"] = r.choice(("wrap", "saturate"))
+    return d
+
+
+def _simd(r: random.Random) -> dict[str, Any]:
+    base = r.choice((8, 8, 16))
+    arch = r.choice(("bricks", "sub4"))
+    full = {8: ["8x8", "8x4", "4x4", "4x2", "2x2", "2x4", "4x8", "8x2"],
+            16: ["16x16", "16x8", "8x8", "8x4", "4x4", "4x2", "2x2"]}[base]
+    ok = [m for m in full if arch == "bricks" or all(int(w) % 4 == 0 for w in m.split("x"))]
+    k = r.randint(1, min(5, len(ok)))
+    modes = tuple(sorted(r.sample(ok, k), key=ok.index))
+    d: dict[str, Any] = {"family": "simd", "base": base, "arch": arch, "modes": modes,
+                         "stages": r.randrange(4), "max_count": r.choice((256, 4096))}
+    if base == 16 and arch == "bricks":
+        d["stages"] = min(d["stages"], 2)
+    return d
+
+
+_SA_WEIGHTS = {"pot": ("pot3", "pot4", "pot5"), "apot": ("apot5", "apot6"),
+               "shiftadd-int": ("int4", "int8", "int2", "uint4"), "bitserial": ("int4", "int8", "uint4")}
+
+
+def _shiftadd(r: random.Random) -> dict[str, Any]:
+    mode = r.choice(tuple(_SA_WEIGHTS))
+    d: dict[str, Any] = {"family": "shiftadd", "act": r.choice(("int8", "int8", "int4", "uint8", "e4m3fn", "e2m1fn")),
+                         "weight": r.choice(_SA_WEIGHTS[mode]), "mode": mode, "lanes": r.choice(_LANES),
+                         "stages": r.randrange(4), "max_count": r.choice((256, 4096))}
+    if r.random() < 0.25:
+        d["group"] = r.choice((16, 32))
+        d["scale"] = r.choice(("bf16", "e8m0fnu", "fp16", "int8"))
+    return d
+
+
+def _blockdot(r: random.Random) -> dict[str, Any]:
+    if r.random() < 0.25:  # NVFP4
+        ea = eb = "e2m1fn"
+        sa = sb = "e4m3fn"
+        block = 16
+    else:
+        ea = r.choice(("e4m3fn", "e5m2", "e3m2fn", "e2m3fn", "e2m1fn", "int8"))
+        eb = ea if r.random() < 0.7 else r.choice(("e4m3fn", "e5m2", "e2m1fn"))
+        sa = sb = "e8m0fnu"
+        block = r.choice((16, 32))
+    return {"family": "blockdot", "element_a": ea, "element_b": eb, "scale_a": sa, "scale_b": sb, "block": block,
+            "lanes": r.choice((1, 2, 4, 4, 8)), "acc": r.choice(("fp32", "fp32", "bf16", "fp16")),
+            "stages": r.randrange(4)}
+
+
+def _lut(r: random.Random) -> dict[str, Any]:
+    return {"family": "lut", "act": r.choice(("int8", "int8", "int4", "uint8", "e4m3fn", "int16")),
+            "weight_bits": r.choice((1, 2, 2, 3, 4, 4, "ternary")), "group": r.choice((2, 3, 4, 4, 5, 6)),
+            "symmetric": r.random() < 0.7, "lanes": r.choice((1, 2, 4, 8, 16)), "stages": r.randrange(3),
+            "max_count": r.choice((256, 4096))}
+
+
+def _small_enough(spec: Spec) -> bool:
+    """Synthesis budget (minutes of Yosys per big PE on a shared 2-core machine): at most 8
+    lanes, and a minifloat MAC with a float accumulator at most 4 FP8 lanes."""
+    lanes = getattr(spec, "lanes", 1) or 1
+    if lanes > 8:
+        return False
+    if isinstance(spec, MinifloatMacSpec):
+        return spec.lanes * (spec.a.bits + spec.b.bits) * (1 if spec.is_exact else 2) <= 128  # type: ignore[union-attr]
+    if isinstance(spec, SimdMacSpec):
+        return not (spec.base == 16 and spec.arch == "bricks")
+    return True
+
+
+#: family -> (drawer, how many specs to draw for the pool)
+_DRAWERS: dict[str, tuple[Callable[[random.Random], dict[str, Any]], int]] = {
+    "mac": (_mac, 40),
+    "intmac": (_intmac, 14),
+    "simd": (_simd, 14),
+    "shiftadd": (_shiftadd, 14),
+    "blockdot": (_blockdot, 12),
+    "lut": (_lut, 12),
+}
+
+
+def _build(d: dict[str, Any]) -> Spec | None:
+    fams = spec_mod.families()
+    if d["family"] not in fams:
+        return None
+    try:
+        return spec_mod.from_dict(dict(d))
+    except (ValueError, TypeError):
+        return None
+
+
+def pool(family: str, seed: int = SEED) -> list[Spec]:
+    """Distinct valid specs drawn for ``family`` (empty if the family is not registered)."""
+    if family not in _DRAWERS:
+        raise ValueError(f"family={family!r}: allowed {sorted(_DRAWERS)}")
+    draw, n = _DRAWERS[family]
+    r = random.Random(f"{seed}-{family}")
+    out: dict[str, Spec] = {}
+    for _ in range(n * 4):
+        s = _build(draw(r))
+        if s is not None and _small_enough(s):
+            out.setdefault(s.name, s)
+        if len(out) >= n:
+            break
+    return list(out.values())
+
+
+def _split(index: int) -> str:
+    """Two of every five pool specs train, three are held out (>= 60 held-out specs)."""
+    return "training" if index % 5 in (0, 3) else "heldout"
+
+
+def _sets(which: str, families: tuple[str, ...] | None) -> Iterator[Spec]:
+    for fam in families or tuple(_DRAWERS):
+        for i, s in enumerate(pool(fam)):
+            if _split(i) == which:
+                yield s
+
+
+def training(families: tuple[str, ...] | None = None) -> list[Spec]:
+    """Specs that fit the coefficients (pool positions 0 and 3 mod 5 of every family)."""
+    return list(_sets("training", families))
+
+
+def large() -> list[Spec]:
+    """16-lane PEs beyond the pool's synthesis budget, held out to check extrapolation."""
+    return [MinifloatMacSpec("e5m2", "e5m2", "bf16", lanes=16),
+            MinifloatMacSpec("e3m2fn", "e4m3fnuz", "fp32", lanes=16, stages=1),
+            MinifloatMacSpec("e4m3fn", "e4m3fn", "exact", lanes=16, stages=3, max_count=65536)]
+
+
+def heldout(families: tuple[str, ...] | None = None) -> list[Spec]:
+    """Specs never used in the fit (the other pool positions, plus :func:`large`): the error
+    bars come from these."""
+    extra = [s for s in large() if families is None or s.family in families]
+    return list(_sets("heldout", families)) + extra
+
+
+def fmax_set() -> list[Spec]:
+    """A small set for the place-and-route (Fmax) calibration: varied logic depth."""
+    return [
+        MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32"),
+        MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", stages=2),
+        MinifloatMacSpec("e2m1fn", "e2m1fn", "bf16"),
+        MinifloatMacSpec("e5m2", "e5m2", "exact", lanes=4),
+        MinifloatMacSpec("e4m3fn", "e4m3fn", "bf16", lanes=4, stages=3),
+        MinifloatMacSpec("e2m1fn", "e2m1fn", "exact", lanes=2, stages=1),
+        MinifloatMacSpec("e5m2", "e4m3fn", "fp16", lanes=2),
+        MinifloatMacSpec("e3m2fn", "e3m2fn", "fp32", lanes=8, stages=2),
+        IntMacSpec("int8", "int8"),
+        IntMacSpec("int8", "int8", lanes=4, stages=2),
+        IntMacSpec("int4", "int4", lanes=8, stages=1),
+        IntMacSpec("int16", "int16", stages=1),
+        IntMacSpec("int2", "int2", lanes=16),
+        SimdMacSpec(8, arch="bricks"),
+        SimdMacSpec(8, arch="sub4", stages=2),
+        SimdMacSpec(16, arch="sub4", stages=1),
+    ]

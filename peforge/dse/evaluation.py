@@ -1,0 +1,238 @@
+"""Evaluate one design point: cost, throughput, energy and numerical quality -> one flat row.
+
+Everything dispatches on the spec type (``peforge.models.cost.estimate``,
+``peforge.models.golden.matmul``), so a new PE family is swept without touching this module.
+A failing part (no cost model for a target, no golden matmul for a family, a tool error) is
+recorded in the row's ``error`` column and the rest of the row is still filled.
+
+Columns: identity (``key``, ``label``, ``family``, ``spec``, ``target``, ``options``,
+``spec_json``), ``cost_*`` (the cost estimate, flattened), ``macs_per_cycle`` (of the measured
+mode for a run-time-mode PE), ``throughput_gmacs`` (MACs/cycle x Fmax), ``energy_pj_per_mac``,
+``synth_*`` (with ``--synth``: Yosys counts, nextpnr Fmax on ice40 / ecp5), per tensor workload
+``<w>_sqnr_db`` and ``<w>_rel_err``, per network ``<net>_acc`` and ``<net>_acc_drop`` (float32
+baseline minus PE accuracy), the means ``sqnr_db_mean`` and ``accuracy_mean``, and the
+provenance columns :data:`PROVENANCE` (which differ between runs; every other column is
+identical whichever executor computed it).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from .space import NETWORK_WORKLOADS, TENSOR_WORKLOADS, Point, TensorSettings
+
+__all__ = ["EvalSettings", "evaluate", "evaluate_many", "evaluate_dicts", "cost_of", "synth_of", "prepare",
+           "baselines", "PROVENANCE"]
+
+PROVENANCE = ("eval_seconds", "worker", "finished_at")
+_PNR_DEVICES = {"ice40": "hx8k", "ecp5": "25k"}
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """What to measure at every point (picklable: sent to pool and Dask workers)."""
+
+    workloads: tuple[str, ...] = TENSOR_WORKLOADS + NETWORK_WORKLOADS
+    tensor: TensorSettings = field(default_factory=TensorSettings)
+    synth: bool = False
+    space_digest: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"workloads": list(self.workloads), "tensor": {"shape": list(self.tensor.shape),
+                "seed": self.tensor.seed}, "synth": self.synth, "space_digest": self.space_digest}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "EvalSettings":
+        t = d["tensor"]
+        return cls(tuple(d["workloads"]), TensorSettings(tuple(t["shape"]), t["seed"]), d["synth"],
+                   d["space_digest"])
+
+
+def _flatten(prefix: str, data: Mapping[str, Any], out: dict[str, Any]) -> None:
+    for k, v in data.items():
+        name = f"{prefix}_{k}"
+        if isinstance(v, Mapping):
+            _flatten(name, v, out)
+        elif isinstance(v, (list, tuple)):
+            out[name] = json.dumps(v)
+        else:
+            out[name] = v
+
+
+def cost_of(spec: Any, target: str) -> dict[str, Any]:
+    """The analytic cost estimate of ``spec`` on ``target`` as a dict (the one cost call)."""
+    from ..models import cost
+
+    estimate = getattr(cost, "estimate", None)
+    if estimate is None:
+        raise RuntimeError("peforge.models.cost.estimate is not available in this build")
+    return dict(estimate(spec, target).to_dict())
+
+
+def synth_of(spec: Any, target: str) -> dict[str, Any]:
+    """Yosys resource counts (and nextpnr Fmax on ice40/ecp5) through the fpga result cache."""
+    from .. import fpga
+
+    synth_target = "generic" if target.startswith("asic") else target  # NAND2-equivalent gates
+    rep = fpga.synthesize(spec, synth_target)
+    out: dict[str, Any] = {"luts": rep.luts, "carry": rep.carry, "ffs": rep.ffs, "dsps": rep.dsps,
+                           "nand2_eq": rep.nand2_eq}
+    if synth_target in _PNR_DEVICES:
+        out["fmax_mhz"] = fpga.place_and_route(rep, _PNR_DEVICES[synth_target]).fmax_mhz
+    return out
+
+
+def _tensor_data(name: str, tensor: TensorSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from ..workloads import tensors
+
+    n, k, m = tensor.shape
+    gen = tensors.DISTRIBUTIONS[name]
+    x = gen((n, k), seed=tensor.seed)
+    w = gen((k, m), seed=tensor.seed + 1)
+    # BLAS-free reference: the same bits whatever thread count a pool or Dask worker runs with
+    return x, w, np.einsum("nk,km->nm", x, w, optimize=False)
+
+
+@functools.lru_cache(maxsize=None)
+def _network(name: str) -> Any:
+    from ..workloads import digits
+
+    return getattr(digits, name)()
+
+
+@functools.lru_cache(maxsize=None)
+def _baseline_acc(name: str) -> float:
+    return _network(name).accuracy()
+
+
+def prepare(settings: EvalSettings) -> None:
+    """Train or load the cached networks once (call before fanning out to workers)."""
+    for net in NETWORK_WORKLOADS:
+        if net in settings.workloads:
+            _baseline_acc(net)
+
+
+def baselines(settings: EvalSettings) -> dict[str, float]:
+    """float32 reference numbers for the report: network accuracy, float32 GEMM SQNR."""
+    from ..workloads import digits, tensors
+
+    out: dict[str, float] = {}
+    for w in settings.workloads:
+        if w in NETWORK_WORKLOADS:
+            out[f"{w}_acc"] = _baseline_acc(w)
+        else:
+            x, wt, ref = _tensor_data(w, settings.tensor)
+            out[f"{w}_sqnr_db"] = tensors.sqnr_db(ref, digits.float32_matmul(x, wt))
+    return out
+
+
+def _mean(values: list[float]) -> float:
+    vals = [v for v in values if v is not None and not math.isnan(v)]
+    return float(np.mean(vals)) if vals else math.nan
+
+
+def _cost_columns(point: Point, settings: EvalSettings) -> tuple[dict[str, Any], list[str]]:
+    row: dict[str, Any] = {}
+    errors: list[str] = []
+    try:
+        _flatten("cost", cost_of(point.spec, point.target), row)
+    except Exception as err:  # noqa: BLE001 - recorded in the row, never crashes a sweep
+        errors.append(f"cost: {type(err).__name__}: {err}")
+    macs, fmax = row.get("cost_macs_per_cycle"), row.get("cost_fmax_mhz")
+    e = row.get("cost_energy_pj_per_mac")
+    mode = dict(point.options).get("mode")
+    if isinstance(mode, int) and hasattr(point.spec, "modes"):
+        mode = point.spec.modes[mode]
+    by_mode = row.get(f"cost_notes_macs_per_cycle_by_mode_{mode}")
+    if by_mode:  # a run-time mode (SIMD): its MACs/cycle; the whole datapath's energy per op
+        macs = by_mode
+        per_op = row.get("cost_energy_pj_per_op")
+        e = per_op / macs if per_op is not None else e
+    row["macs_per_cycle"] = math.nan if macs is None else macs
+    row["throughput_gmacs"] = macs * fmax / 1e3 if macs is not None and fmax is not None else math.nan
+    row["energy_pj_per_mac"] = math.nan if e is None else e
+    if settings.synth:
+        try:
+            _flatten("synth", synth_of(point.spec, point.target), row)
+            if macs is not None and row.get("synth_fmax_mhz") is not None:
+                row["synth_throughput_gmacs"] = macs * row["synth_fmax_mhz"] / 1e3
+        except Exception as err:  # noqa: BLE001
+            errors.append(f"synth: {type(err).__name__}: {err}")
+    return row, errors
+
+
+def _quality_columns(point: Point, settings: EvalSettings) -> tuple[dict[str, Any], list[str]]:
+    from ..models import golden
+    from ..workloads import tensors
+
+    row: dict[str, Any] = {}
+    errors: list[str] = []
+    matmul = functools.partial(golden.matmul, point.spec, **dict(point.options))
+    sqnrs, accs = [], []
+    for w in settings.workloads:
+        try:
+            if w in TENSOR_WORKLOADS:
+                x, wt, ref = _tensor_data(w, settings.tensor)
+                approx = matmul(x, wt)
+                row[f"{w}_sqnr_db"] = tensors.sqnr_db(ref, approx)
+                row[f"{w}_rel_err"] = tensors.relative_error(ref, approx)
+                sqnrs.append(row[f"{w}_sqnr_db"])
+            else:
+                acc = _network(w).accuracy(matmul)
+                row[f"{w}_acc"] = acc
+                row[f"{w}_acc_drop"] = _baseline_acc(w) - acc
+                accs.append(acc)
+        except Exception as err:  # noqa: BLE001
+            errors.append(f"{w}: {type(err).__name__}: {err}")
+    row["sqnr_db_mean"] = _mean(sqnrs)
+    row["accuracy_mean"] = _mean(accs)
+    return row, errors
+
+
+def evaluate_many(points: list[Point], settings: EvalSettings) -> list[dict[str, Any]]:
+    """Rows of ``points``; the quality of each distinct (spec, options) is measured once and
+    shared by its targets (it does not depend on the target)."""
+    t0 = time.perf_counter()
+    quality: dict[tuple[str, tuple], tuple[dict[str, Any], list[str]]] = {}
+    rows = []
+    for point in points:
+        spec = point.spec
+        row: dict[str, Any] = {"key": point.key, "label": point.label, "family": spec.family, "spec": spec.name,
+                               "target": point.target, "options": json.dumps(dict(point.options), sort_keys=True),
+                               "spec_json": spec.to_json(), "space": settings.space_digest}
+        cost_cols, errors = _cost_columns(point, settings)
+        qkey = (spec.to_json(), point.options)
+        if qkey not in quality:
+            quality[qkey] = _quality_columns(point, settings)
+        q_cols, q_errors = quality[qkey]
+        row.update(cost_cols)
+        row.update(q_cols)
+        errors = errors + q_errors
+        row["status"] = "error" if errors else "ok"
+        row["error"] = "; ".join(errors)
+        rows.append(row)
+    seconds = round(time.perf_counter() - t0, 4)
+    for row in rows:
+        row["eval_seconds"] = seconds   # of the whole task that computed the row
+        row["worker"] = f"{socket.gethostname()}:{os.getpid()}"
+        row["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return rows
+
+
+def evaluate(point: Point, settings: EvalSettings) -> dict[str, Any]:
+    """One result row for ``point`` (see the module docstring for the columns)."""
+    return evaluate_many([point], settings)[0]
+
+
+def evaluate_dicts(points: list[Mapping[str, Any]], settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """:func:`evaluate_many` on plain dicts (what process-pool and Dask tasks receive)."""
+    return evaluate_many([Point.from_dict(p) for p in points], EvalSettings.from_dict(settings))

@@ -1,0 +1,260 @@
+"""Design spaces: PE families with parameter grids, targets and workloads, in Python or TOML.
+
+A space expands to :class:`Point` objects (one spec, one target, optional golden-matmul
+options).  A grid combination that the spec rejects becomes an :class:`Invalid` entry naming
+the parameter and the reason; it never stops the sweep.
+
+TOML form (see ``default_space.toml``)::
+
+    name = "mine"
+    targets = ["ecp5"]
+    workloads = ["gaussian", "student_t", "mlp"]
+    [tensor]                      # optional: GEMM shape and seed of the tensor workloads
+    shape = [64, 256, 64]
+    [[pe]]
+    family = "mac"
+    a = ["e4m3fn", "e5m2"]        # a list is a sweep axis (cartesian product) ...
+    b = ["e4m3fn", "e5m2"]
+    zip = [["a", "b"]]            # ... unless zipped: a and b vary together
+    acc = "fp32"
+    [[pe]]
+    family = "simd"
+    matmul = { mode = ["8x8", "4x4"] }   # keyword options of golden.matmul (lists are axes too)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import tomllib
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from .. import spec as spec_mod
+
+__all__ = ["Point", "Invalid", "Space", "TensorSettings", "WORKLOADS", "TENSOR_WORKLOADS",
+           "NETWORK_WORKLOADS", "load_space", "default_space", "DEFAULT_SPACE_PATH"]
+
+TENSOR_WORKLOADS = ("gaussian", "laplacian", "student_t")
+NETWORK_WORKLOADS = ("mlp", "cnn")
+WORKLOADS = TENSOR_WORKLOADS + NETWORK_WORKLOADS
+_RESERVED = ("family", "zip", "matmul")
+DEFAULT_SPACE_PATH = "default_space.toml"
+
+
+@dataclass(frozen=True)
+class TensorSettings:
+    """GEMM ``[n, k] @ [k, m]`` of the tensor workloads and the seed of its data."""
+
+    shape: tuple[int, int, int] = (64, 256, 64)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        shape = tuple(self.shape)
+        if len(shape) != 3 or not all(isinstance(v, int) and 1 <= v <= 4096 for v in shape):
+            raise ValueError(f"tensor.shape={list(self.shape)!r}: allowed three integers [n, k, m], each 1..4096")
+        object.__setattr__(self, "shape", shape)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"tensor.seed={self.seed!r}: allowed a non-negative integer")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One design point: a spec, a cost target and the keyword options of ``golden.matmul``."""
+
+    spec: spec_mod.Spec
+    target: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def key(self) -> str:
+        """Stable identity of the point (result key; ``--resume`` skips finished keys)."""
+        opts = "".join(f"|{k}={v}" for k, v in self.options)
+        return f"{self.spec.name}|{self.target}{opts}"
+
+    @property
+    def label(self) -> str:
+        """Short name for tables and plot labels."""
+        opts = "".join(f" {v}" for _, v in self.options)
+        return f"{self.spec.name}{opts}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spec": self.spec.to_dict(), "target": self.target, "options": dict(self.options)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Point":
+        return cls(spec_mod.from_dict(data["spec"]), data["target"], tuple(sorted(data["options"].items())))
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A grid combination that could not become a spec: its parameters and the reason."""
+
+    family: str
+    params: dict[str, Any]
+    reason: str
+
+
+@dataclass
+class Space:
+    """A design space: PE entries (family + parameter grid), targets, workloads.
+
+    Parameters
+    ----------
+    pes : list of dict
+        Each ``{"family": name, param: value or list of values, "zip": [[p, q], ...],
+        "matmul": {option: value or list}}``; lists are sweep axes.
+    targets : list of str
+        Cost-model targets, every point is evaluated on each.
+    workloads : list of str
+        Any of :data:`WORKLOADS`.
+    tensor : TensorSettings
+        GEMM shape and seed of the tensor workloads.
+    name : str
+        Name shown in the report.
+    """
+
+    pes: list[dict[str, Any]]
+    targets: list[str] = field(default_factory=lambda: ["ecp5"])
+    workloads: list[str] = field(default_factory=lambda: list(WORKLOADS))
+    tensor: TensorSettings = field(default_factory=TensorSettings)
+    name: str = "sweep"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.pes, list) or not self.pes:
+            raise ValueError(f"pe={self.pes!r}: a space needs at least one [[pe]] entry")
+        if not self.targets or not all(isinstance(t, str) for t in self.targets):
+            raise ValueError(f"targets={self.targets!r}: allowed a non-empty list of target names")
+        from peforge.models.cost import parse_target  # cost-model target names are the contract
+
+        for t in self.targets:
+            try:
+                parse_target(t)
+            except ValueError as err:
+                raise ValueError(f"targets={self.targets!r}: {err}") from None
+        bad = [w for w in self.workloads if w not in WORKLOADS]
+        if bad:
+            raise ValueError(f"workloads={self.workloads!r}: {bad[0]!r} is unknown; allowed {list(WORKLOADS)}")
+        if isinstance(self.tensor, Mapping):
+            self.tensor = TensorSettings(**self.tensor)
+        for i, entry in enumerate(self.pes):
+            if not isinstance(entry, Mapping) or "family" not in entry:
+                raise ValueError(f"pe[{i}]={entry!r}: each entry needs a 'family' key")
+
+    # ---- expansion ---------------------------------------------------------------------------
+    def expand(self) -> tuple[list[Point], list[Invalid]]:
+        """Every valid point (deduplicated, in declaration order) and every invalid combination."""
+        points: dict[str, Point] = {}
+        invalid: list[Invalid] = []
+        for entry in self.pes:
+            for family, params, options, error in _expand_entry(entry):
+                if error is None:
+                    try:
+                        spec = spec_mod.families()[family](**params)
+                    except (ValueError, TypeError) as err:
+                        error = str(err)
+                if error is not None:
+                    invalid.append(Invalid(family, params, error))
+                    continue
+                for target in self.targets:
+                    p = Point(spec, target, tuple(sorted(options.items())))
+                    points.setdefault(p.key, p)
+        return list(points.values()), invalid
+
+    def points(self) -> list[Point]:
+        return self.expand()[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "targets": list(self.targets), "workloads": list(self.workloads),
+                "tensor": {"shape": list(self.tensor.shape), "seed": self.tensor.seed},
+                "pe": [dict(e) for e in self.pes]}
+
+    @property
+    def digest(self) -> str:
+        """Hash of the space (provenance column of every result row)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Space":
+        allowed = {"name", "targets", "workloads", "tensor", "pe"}
+        extra = sorted(set(data) - allowed)
+        if extra:
+            raise ValueError(f"space key {extra[0]!r} is unknown: allowed {sorted(allowed)}")
+        tensor = dict(data.get("tensor", {}))
+        bad = sorted(set(tensor) - {"shape", "seed"})
+        if bad:
+            raise ValueError(f"tensor key {bad[0]!r} is unknown: allowed ['seed', 'shape']")
+        return cls(pes=list(data.get("pe", [])), targets=list(data.get("targets", ["ecp5"])),
+                   workloads=list(data.get("workloads", WORKLOADS)),
+                   tensor=TensorSettings(**{k: (tuple(v) if k == "shape" else v) for k, v in tensor.items()}),
+                   name=str(data.get("name", "sweep")))
+
+
+def _axis(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _expand_entry(entry: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any], str | None]]:
+    """(family, spec params, matmul options, error or None) of every combination of one entry."""
+    family = entry["family"]
+    fams = spec_mod.families()
+    if family not in fams:
+        yield family, {k: v for k, v in entry.items() if k not in _RESERVED}, {}, \
+            f"family={family!r} is not registered: allowed {sorted(fams)}"
+        return
+    allowed = {f.name for f in fields(fams[family])}  # type: ignore[arg-type]
+    params = {k: v for k, v in entry.items() if k not in _RESERVED}
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        yield family, params, {}, f"{unknown[0]}: not a parameter of family {family!r}; allowed {sorted(allowed)}"
+        return
+    options = dict(entry.get("matmul", {}))
+    axes: dict[str, list[Any]] = {k: _axis(v) for k, v in params.items()}
+    axes.update({f"matmul.{k}": _axis(v) for k, v in options.items()})
+    groups: list[tuple[str, ...]] = []
+    zipped: set[str] = set()
+    for group in entry.get("zip", []):
+        names = tuple(n if n in axes else f"matmul.{n}" for n in group)
+        missing = [n for n in names if n not in axes]
+        lengths = {len(axes[n]) for n in names if n in axes}
+        if missing or len(lengths) > 1:
+            why = f"{missing[0]} is not a parameter of this entry" if missing else "its lists differ in length"
+            yield family, params, options, f"zip={list(group)!r}: {why}"
+            return
+        groups.append(names)
+        zipped.update(names)
+    groups += [(n,) for n in axes if n not in zipped]
+    choices = [list(zip(*(axes[n] for n in g))) for g in groups]
+    for combo in itertools.product(*choices):
+        values: dict[str, Any] = {}
+        for names, vals in zip(groups, combo):
+            values.update(zip(names, vals))
+        sp = {k: v for k, v in values.items() if not k.startswith("matmul.")}
+        op = {k[7:]: v for k, v in values.items() if k.startswith("matmul.")}
+        yield family, sp, op, None
+
+
+def load_space(path: str | Path) -> Space:
+    """Read a space from a TOML file (ValueError naming the file and the bad key on error)."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ValueError(f"space file {str(p)!r}: {err}") from None
+    try:
+        return Space.from_dict(data)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"space file {str(p)!r}: {err}") from None
+
+
+def default_space() -> Space:
+    """The packaged default space (``peforge/dse/default_space.toml``), minus entries of
+    families that are not registered in this build."""
+    text = resources.files(__package__).joinpath(DEFAULT_SPACE_PATH).read_text()
+    data = tomllib.loads(text)
+    fams = spec_mod.families()
+    data["pe"] = [e for e in data["pe"] if e["family"] in fams]
+    return Space.from_dict(data)

@@ -1,0 +1,471 @@
+"""Block-scaled dot-product PE generator (family ``blockdot``): OCP MX and NVFP4 blocks.
+
+A block of ``block`` element pairs arrives in ``beats = block // lanes`` valid cycles of
+``lanes`` pairs (lane ``i`` of ``a`` at bits ``[i*w, (i+1)*w)``).  An internal beat counter
+(reset by ``rst``, advanced by every ``in_valid``) marks each block's last beat; ``in_first``,
+``scale_a`` and ``scale_b`` are read on that last beat only.
+
+Datapath, all exact until the single rounding:
+
+1. per lane, the minifloat MAC's front: decode, significand multiply, align into a fixed-point
+   word whose LSB is the smallest product (``lsb_exp``); the lanes are summed in a balanced
+   tree (one's complement terms plus a count of the negative ones);
+2. beats > 1: the lane sums of a block collect in an exact partial-sum register;
+3. scales: ``|S| * sig(Xa) * sig(Xb)`` (one small multiply; none for two E8M0 scales), its
+   exponent from the scale exponents, then a leading-zero count normalises it to ``V``;
+4. the accumulate loop (one cycle): the larger of ``acc`` and ``V`` (by exponent of the top
+   bit) goes to the top of a frame, the other is shifted right with a sticky bit, they are
+   added and the sum is rounded once (:class:`~peforge.rtl.blocks.RoundPack`).  Why the
+   frame is wide enough is in :class:`BlockDotGeometry`.
+
+``stages`` pipeline registers sit in front of the loop, so latency = stages + 1 cycles from a
+block's last beat to ``acc``; ``out_valid`` pulses once per block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from typing import Any
+
+from amaranth.hdl import C, Cat, Module, Mux, Signal, Value, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from peforge.formats import FloatFormat, IntFormat
+from peforge.spec import BlockDotSpec
+
+from .blocks import LeadingZeroCounter, MinifloatDecoder, RoundPack, ShiftRightSticky
+from .blocks._util import invalid
+
+__all__ = ["BlockDotGeometry", "BlockDot", "IntElementDecoder", "blockdot_geometry",
+           "blockdot_signature"]
+
+#: Pipeline cut points in the order registers are added as ``stages`` grows.
+_CUT_ORDER = ("acc", "mul", "sum", "vmul")
+
+
+def _elem_facts(fmt: FloatFormat | IntFormat) -> tuple[int, int, int]:
+    """(lsb exponent at effective exponent 1, largest alignment shift, largest magnitude in
+    units of the lsb) of an element format."""
+    if isinstance(fmt, IntFormat):
+        return -fmt.frac_bits, 0, -fmt.min_int
+    lsb = 1 - fmt.bias - fmt.man_bits
+    units = Fraction(fmt.max) / Fraction(2) ** lsb
+    assert units.denominator == 1
+    return lsb, fmt.emax + fmt.bias - 1, int(units)
+
+
+def _scale_max_sig(fmt: FloatFormat) -> int:
+    """Largest significand (hidden bit included) of a scale format: 1 for E8M0."""
+    return (1 << (fmt.man_bits + 1)) - 1 if fmt.man_bits else 1
+
+
+@dataclass(frozen=True)
+class BlockDotGeometry:
+    """Widths of the block-dot datapath, all derived from the formats.
+
+    Members
+    -------
+    lsb_exp : int
+        Exponent of the smallest product's LSB (the lane words' LSB).
+    shift_max : int
+        Largest product alignment shift.
+    span : int
+        Bits of the largest product magnitude in units of ``2**lsb_exp``.
+    lane_sum_width : int
+        Signed width of one beat's exact lane sum: ``span + ceil(log2(lanes)) + 1``.
+    block_sum_width : int
+        Signed width of the exact block sum ``S``: adds ``ceil(log2(beats))``.
+    scale_sig_bits : int
+        Bits of ``sig(Xa) * sig(Xb)`` (1 for two E8M0 scales: no multiplier).
+    v_width : int
+        Bits of ``|V| = |S| * sig(Xa) * sig(Xb)``.
+    v_exp_offset : int
+        ``V``'s LSB exponent is ``lsb_exp + ea + eb - v_exp_offset``, ``ea``/``eb`` the
+        scales' effective exponent fields.
+    frame : int
+        Magnitude bits of the accumulate frame above its sticky bit, ``max(v_width,
+        acc.man_bits + 1) + 2``.  With ``T`` the top-bit exponent of the larger operand
+        and ``d`` the exponent distance: for ``d <= 1`` both operands lie wholly in the frame
+        (exact sum); for ``d >= 2`` the sum's top bit is at least ``T - 1``, so its rounding
+        position is at least ``T - 1 - man_bits``, and every bit the frame drops lies more than
+        one place below it: a sticky bit there rounds like the exact sum.  A subnormal
+        accumulator has ``T = emin`` and rounds on the fixed subnormal grid, also above the
+        frame.
+    t_floor, t_ceil : int
+        ``T`` is clamped into ``[t_floor, t_ceil]`` before rounding: below ``t_floor`` =
+        ``emin - man_bits - 3`` any sum is under half the smallest subnormal (rounds to a
+        signed zero either way); above ``t_ceil`` = ``emax + 2`` it overflows either way.
+    """
+
+    lsb_exp: int
+    shift_max: int
+    span: int
+    lane_sum_width: int
+    block_sum_width: int
+    scale_sig_bits: int
+    v_width: int
+    v_exp_offset: int
+    frame: int
+    t_floor: int
+    t_ceil: int
+
+
+def blockdot_geometry(spec: BlockDotSpec) -> BlockDotGeometry:
+    """Datapath widths of ``spec`` (see :class:`BlockDotGeometry`)."""
+    lsb_a, sh_a, max_a = _elem_facts(spec.element_a)  # type: ignore[arg-type]
+    lsb_b, sh_b, max_b = _elem_facts(spec.element_b)  # type: ignore[arg-type]
+    span = (max_a * max_b).bit_length()
+    lane_sum = span + (spec.lanes - 1).bit_length() + 1  # type: ignore[operator]
+    block_sum = lane_sum + (spec.beats - 1).bit_length()
+    sa, sb = spec.scale_a, spec.scale_b
+    xbits = (_scale_max_sig(sa) * _scale_max_sig(sb)).bit_length()  # type: ignore[arg-type]
+    v_width = block_sum + (xbits if xbits > 1 else 0)
+    offset = sa.bias + sa.man_bits + sb.bias + sb.man_bits  # type: ignore[union-attr]
+    acc = spec.acc
+    return BlockDotGeometry(
+        lsb_exp=lsb_a + lsb_b, shift_max=sh_a + sh_b, span=span, lane_sum_width=lane_sum,
+        block_sum_width=block_sum, scale_sig_bits=xbits, v_width=v_width, v_exp_offset=offset,
+        frame=max(v_width, acc.man_bits + 1) + 2,  # type: ignore[union-attr]
+        t_floor=acc.emin - acc.man_bits - 3, t_ceil=acc.emax + 2)  # type: ignore[union-attr]
+
+
+def blockdot_signature(spec: BlockDotSpec) -> wiring.Signature:
+    """Ports of the block-dot PE (clk/rst come from the sync domain)."""
+    return wiring.Signature({
+        "in_valid": In(1), "in_first": In(1),
+        "a": In(spec.lanes * spec.element_a.bits), "b": In(spec.lanes * spec.element_b.bits),  # type: ignore[union-attr,operator]
+        "scale_a": In(spec.scale_a.bits), "scale_b": In(spec.scale_b.bits),  # type: ignore[union-attr]
+        "out_valid": Out(1), "acc": Out(spec.acc.bits),  # type: ignore[union-attr]
+    })
+
+
+class IntElementDecoder(wiring.Component):
+    """Two's complement element (MXINT8) as sign and magnitude, in the members of
+    :class:`~peforge.rtl.blocks.MinifloatDecoder` (``exp`` is the constant 1).
+
+    Parameters
+    ----------
+    fmt : IntFormat
+        A signed integer format.
+
+    Members
+    -------
+    code : In(fmt.bits)
+    sign, is_zero, is_inf, is_nan, exp : Out(1)
+    sig : Out(fmt.bits)
+        ``|value|`` (``-2**(bits-1)`` gives ``2**(bits-1)``).
+    """
+
+    def __init__(self, fmt: IntFormat) -> None:
+        if not isinstance(fmt, IntFormat) or not fmt.signed:
+            raise invalid(self, f"fmt={fmt!r} must be a signed IntFormat")
+        self._fmt = fmt
+        super().__init__({"code": In(fmt.bits), "sign": Out(1), "sig": Out(fmt.bits), "exp": Out(1),
+                          "is_zero": Out(1), "is_inf": Out(1), "is_nan": Out(1)})
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        w = self._fmt.bits
+        sign = self.code[w - 1]
+        m.d.comb += [self.sign.eq(sign), self.sig.eq(Mux(sign, -self.code, self.code)[:w]),
+                     self.exp.eq(1), self.is_zero.eq(self.code == 0)]
+        return m
+
+
+def _decoder(fmt: FloatFormat | IntFormat) -> wiring.Component:
+    return IntElementDecoder(fmt) if isinstance(fmt, IntFormat) else MinifloatDecoder(fmt)
+
+
+class BlockDot(wiring.Component):
+    """Block-scaled dot-product PE for a :class:`~peforge.spec.BlockDotSpec`.
+
+    Parameters
+    ----------
+    spec : BlockDotSpec
+
+    Members
+    -------
+    in_valid : In(1)
+        One beat of ``lanes`` element pairs; every valid beat advances the beat counter.
+    in_first : In(1)
+        Read on a block's last beat: this block starts a new accumulation.
+    a, b : In(lanes * element bits)
+        Element lanes, lane 0 least significant; beat ``j`` of a block carries elements
+        ``j*lanes .. (j+1)*lanes - 1``.
+    scale_a, scale_b : In(scale bits)
+        The block's scale codes, read on its last beat.
+    out_valid : Out(1)
+        High ``latency`` cycles after a block's last beat.
+    acc : Out(acc.bits)
+        The accumulator (float code); reset value +0.
+    """
+
+    def __init__(self, spec: BlockDotSpec) -> None:
+        if not isinstance(spec, BlockDotSpec):
+            raise invalid(self, f"spec={spec!r} must be a BlockDotSpec")
+        self._spec = spec
+        self._geom = blockdot_geometry(spec)
+        super().__init__(blockdot_signature(spec))
+
+    @property
+    def spec(self) -> BlockDotSpec:
+        return self._spec
+
+    @property
+    def geometry(self) -> BlockDotGeometry:
+        return self._geom
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        spec, g = self._spec, self._geom
+        lanes, beats = spec.lanes, spec.beats
+        cuts = set(_CUT_ORDER[:spec.stages])
+
+        # beat counter: marks the last beat of each block
+        if beats > 1:
+            cnt = Signal(range(beats), name="beat")
+            with m.If(self.in_valid):
+                m.d.sync += cnt.eq(Mux(cnt == beats - 1, 0, cnt + 1))
+            last_in: Value = cnt == beats - 1
+        else:
+            last_in = C(1, 1)
+        ctl: dict[str, Value] = {"valid": self.in_valid, "last": last_in, "first": self.in_first,
+                                 "sa": self.scale_a, "sb": self.scale_b}
+
+        def pipe(point: str, values: list[Value]) -> list[Value]:
+            if point not in cuts:
+                return values
+            valid = Signal(name=f"{point}_valid")
+            m.d.sync += valid.eq(ctl["valid"])
+            keys = ["last", "first", "sa", "sb"]
+            regs = []
+            for i, v in enumerate([ctl[k] for k in keys] + values):
+                r = Signal(v.shape(), name=f"{point}_r{i}", reset_less=True)
+                with m.If(ctl["valid"]):
+                    m.d.sync += r.eq(v)
+                regs.append(r)
+            ctl["valid"] = valid
+            ctl.update(zip(keys, regs[:len(keys)]))
+            return regs[len(keys):]
+
+        # 1. per lane: decode, multiply, exponent add
+        fa, fb = spec.element_a, spec.element_b
+        wa, wb = fa.bits, fb.bits  # type: ignore[union-attr]
+        per_lane: list[Value] = []
+        for i in range(lanes):  # type: ignore[arg-type]
+            da, db = _decoder(fa), _decoder(fb)  # type: ignore[arg-type]
+            m.submodules[f"dec_a{i}"], m.submodules[f"dec_b{i}"] = da, db
+            m.d.comb += [da.code.eq(self.a[i * wa:(i + 1) * wa]), db.code.eq(self.b[i * wb:(i + 1) * wb])]
+            psig = Signal(len(da.sig) + len(db.sig), name=f"psig{i}")
+            psh = Signal(range(max(g.shift_max, 1) + 1), name=f"psh{i}")  # 1 bit even when unused
+            pnan = Signal(name=f"pnan{i}")
+            m.d.comb += [psig.eq(da.sig * db.sig), psh.eq(da.exp + db.exp - 2),
+                         pnan.eq(da.is_nan | db.is_nan | (da.is_inf & db.is_zero) | (da.is_zero & db.is_inf))]
+            pinf = (da.is_inf | db.is_inf) & ~pnan
+            per_lane += [psig, psh, da.sign ^ db.sign, pnan, pinf, da.is_zero | db.is_zero]
+        per_lane = pipe("mul", per_lane)
+
+        # align into the fixed-point word; negative lanes as one's complement + a count
+        terms, signs, nans, pinfs, ninfs, nzero = [], [], [], [], [], []
+        for i in range(lanes):  # type: ignore[arg-type]
+            psig, psh, psign, pnan, pinf, pzero = per_lane[6 * i:6 * i + 6]
+            mag = Signal(g.span, name=f"pmag{i}")
+            m.d.comb += mag.eq(psig << psh)
+            term = Signal(signed(g.span + 1), name=f"term{i}")
+            m.d.comb += term.eq(Cat(mag, C(0, 1)) ^ psign.replicate(g.span + 1))
+            terms.append(term)
+            signs.append(psign)
+            nans.append(pnan)
+            pinfs.append(pinf & ~psign)
+            ninfs.append(pinf & psign)
+            nzero.append(pzero & psign)
+        neg_count = Signal(range(lanes + 1))  # type: ignore[operator]
+        m.d.comb += neg_count.eq(sum(signs))
+        level = 0
+        while len(terms) > 1:
+            nxt = []
+            for j in range(0, len(terms) - 1, 2):
+                s = Signal(signed(len(terms[j]) + 1), name=f"sum{level}_{j // 2}")
+                m.d.comb += s.eq(terms[j] + terms[j + 1])
+                nxt.append(s)
+            if len(terms) % 2:
+                nxt.append(terms[-1])
+            terms, level = nxt, level + 1
+        lane_sum = Signal(signed(g.lane_sum_width))
+        m.d.comb += lane_sum.eq(terms[0] + neg_count)
+        flags = [Cat(*nans).any(), Cat(*pinfs).any(), Cat(*ninfs).any(), Cat(*nzero).all()]
+        lane_sum, *flags = pipe("sum", [lane_sum, *flags])
+
+        # 2. block sum over the beats (exact partial-sum register)
+        valid, last = ctl["valid"], ctl["last"]
+        if beats > 1:
+            psum = Signal(signed(g.block_sum_width), name="psum")
+            pflags = [Signal(name="pnan"), Signal(name="ppinf"), Signal(name="pninf"), Signal(name="pnegz", init=1)]
+            bsum = Signal(signed(g.block_sum_width), name="bsum")
+            m.d.comb += bsum.eq(psum + lane_sum)
+            bflags = [pflags[0] | flags[0], pflags[1] | flags[1], pflags[2] | flags[2], pflags[3] & flags[3]]
+            with m.If(valid):
+                m.d.sync += psum.eq(Mux(last, 0, bsum))
+                m.d.sync += [p.eq(Mux(last, p.init, f)) for p, f in zip(pflags, bflags)]
+            s_sum, flags = bsum, bflags
+        else:
+            s_sum = lane_sum
+        s_nan_any, s_pinf, s_ninf, s_negz = flags
+
+        # 3. scales: V = S * Xa * Xb, exponent, specials
+        dsa, dsb = MinifloatDecoder(spec.scale_a), MinifloatDecoder(spec.scale_b)  # type: ignore[arg-type]
+        m.submodules.dec_sa, m.submodules.dec_sb = dsa, dsb
+        m.d.comb += [dsa.code.eq(ctl["sa"]), dsb.code.eq(ctl["sb"])]
+        s_neg = s_sum[-1]
+        s_zero = s_sum == 0
+        mag_s = Signal(g.block_sum_width, name="mag_s")
+        m.d.comb += mag_s.eq(Mux(s_neg, -s_sum, s_sum))
+        mag_v = Signal(g.v_width, name="mag_v")
+        if g.scale_sig_bits > 1:
+            xsig = Signal(g.scale_sig_bits, name="xsig")
+            m.d.comb += [xsig.eq(dsa.sig * dsb.sig), mag_v.eq(mag_s * xsig)]
+        else:
+            m.d.comb += mag_v.eq(Mux(dsa.is_nan | dsb.is_nan, 0, mag_s))
+        x_neg = dsa.sign ^ dsb.sign
+        x_zero = dsa.is_zero | dsb.is_zero
+        s_nan = s_nan_any | (s_pinf & s_ninf)
+        s_inf = ~s_nan & (s_pinf | s_ninf)
+        v_nan = Signal(name="v_nan")
+        m.d.comb += v_nan.eq(s_nan | dsa.is_nan | dsb.is_nan | (s_inf & x_zero))
+        v_inf_neg = s_ninf ^ x_neg
+        v_pinf = ~v_nan & s_inf & ~v_inf_neg
+        v_ninf = ~v_nan & s_inf & v_inf_neg
+        v_sign = s_neg ^ x_neg
+        v_zero_sign = Mux(s_zero, s_negz, s_neg) ^ x_neg
+        ex = Signal(range((1 << len(dsa.exp)) + (1 << len(dsb.exp)) - 1), name="x_exp")
+        m.d.comb += ex.eq(dsa.exp + dsb.exp)
+        mag_v, ex, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf = pipe(
+            "vmul", [mag_v, ex, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf])
+
+        # normalise V: top bit at mag_v[-1]; t_v = exponent of that top bit
+        m.submodules.lzc_v = lzc = LeadingZeroCounter(g.v_width)
+        m.d.comb += lzc.data.eq(mag_v)
+        norm_v = Signal(g.v_width, name="norm_v")
+        m.d.comb += norm_v.eq(mag_v << lzc.count)
+        base = g.lsb_exp - g.v_exp_offset + g.v_width - 1
+        ex_max = (1 << len(ex)) - 1
+        tv_range = (base - g.v_width, base + ex_max)
+        t_v = Signal(range(tv_range[0], tv_range[1] + 1), name="t_v")
+        m.d.comb += t_v.eq(base + ex - lzc.count)
+        v_nz = ~lzc.zero
+        norm_v, t_v, v_nz, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf = pipe(
+            "acc", [norm_v, t_v, v_nz, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf])
+        valid, last, first = ctl["valid"], ctl["last"], ctl["first"]
+
+        # 4. the accumulate loop (one cycle)
+        self._accumulate(m, valid & last, first, norm_v, t_v, tv_range, v_nz, v_sign, v_zero_sign,
+                         v_nan, v_pinf, v_ninf)
+        m.d.sync += self.out_valid.eq(valid & last)
+        return m
+
+    def _accumulate(self, m: Module, step: Value, first: Value, norm_v: Value, t_v: Value,
+                    tv_range: tuple[int, int], v_nz: Value,
+                    v_sign: Value, v_zero_sign: Value, v_nan: Value, v_pinf: Value, v_ninf: Value) -> None:
+        g, f = self._geom, self._spec.acc
+        E, M = f.exp_bits, f.man_bits  # type: ignore[union-attr]
+        acc = self.acc
+        s_acc, e_acc, m_acc = acc[M + E], acc[M:M + E], acc[:M]
+        top = (1 << E) - 1
+        incl = ~first
+        acc_special = e_acc == top
+        man_zero = m_acc == 0
+        acc_nan = incl & acc_special & ~man_zero
+        acc_inf = incl & acc_special & man_zero
+        pinf = v_pinf | (acc_inf & ~s_acc)
+        ninf = v_ninf | (acc_inf & s_acc)
+        nan = v_nan | acc_nan | (pinf & ninf)
+        acc_zero = acc[:E + M] == 0
+        acc_nz = incl & ~acc_zero & ~acc_special
+
+        # exponent of the accumulator's hidden-bit position (subnormals: emin)
+        t_a = Signal(range(f.emin, f.emax + 2), name="t_a")  # type: ignore[union-attr]
+        m.d.comb += t_a.eq(Mux(e_acc == 0, 1, e_acc) - f.bias)  # type: ignore[union-attr]
+        d = Signal(range(f.emin - tv_range[1], f.emax + 2 - tv_range[0]), name="exp_diff")  # type: ignore[union-attr]
+        m.d.comb += d.eq(t_a - t_v)
+        acc_big = Signal(name="acc_big")
+        m.d.comb += acc_big.eq(acc_nz & (~v_nz | (d >= 0)))
+
+        FM = g.frame
+        width = FM + 1  # bit 0: sticky slot below the exact frame
+        placed_a = Signal(width, name="placed_a")
+        m.d.comb += placed_a.eq(Mux(acc_nz, Cat(m_acc, e_acc != 0), 0) << (FM - M))
+        placed_v = Signal(width, name="placed_v")
+        m.d.comb += placed_v.eq(norm_v << (FM + 1 - g.v_width))
+        big = Mux(acc_big, placed_a, placed_v)
+        small = Mux(acc_big, placed_v, placed_a)
+        dist = Mux(acc_big, d, -d)
+        amount_bits = width.bit_length()
+        amt = Signal(amount_bits, name="align_shift")
+        m.d.comb += amt.eq(Mux(dist > width, width, Mux(dist < 0, width, dist)))
+        m.submodules.align = sh = ShiftRightSticky(width, amount_bits)
+        m.d.comb += [sh.data.eq(small), sh.amount.eq(amt)]
+        small_al = Cat(sh.out[0] | sh.sticky, sh.out[1:])
+        sign_big = Mux(acc_big, s_acc, v_sign)
+        sign_small = Mux(acc_big, v_sign, s_acc)
+        z = Signal(signed(width + 2), name="frame_sum")
+        m.d.comb += z.eq(Mux(sign_big, -big, big) + Mux(sign_small, -small_al, small_al))
+        zmag = Signal(width + 1, name="frame_mag")
+        m.d.comb += zmag.eq(Mux(z[-1], -z, z))
+
+        t_top = Mux(acc_big, t_a, t_v)
+        t_cl = Signal(range(g.t_floor, g.t_ceil + 1), name="t_clamped")
+        m.d.comb += t_cl.eq(Mux(t_top < g.t_floor, g.t_floor, Mux(t_top > g.t_ceil, g.t_ceil, t_top)))
+        neg_zero = ~v_nz & v_zero_sign & (first | (acc_zero & s_acc))
+        m.submodules.round = rnd = RoundPack(f, width + 1, -FM, exp_range=range(g.t_floor, g.t_ceil + 1))  # type: ignore[arg-type]
+        m.d.comb += [rnd.mag.eq(zmag), rnd.exp.eq(t_cl), rnd.inf.eq(pinf | ninf), rnd.nan.eq(nan),
+                     rnd.sign.eq(Mux(pinf | ninf, ninf, z[-1] | ((zmag == 0) & neg_zero)))]
+        with m.If(step):
+            m.d.sync += acc.eq(rnd.code)
+
+
+# --- registration with peforge.rtl ---------------------------------------------------------------
+from . import build, result_encoding, signature  # noqa: E402  (rtl/__init__ imports us at its end)
+
+
+@build.register
+def _build_blockdot(spec: BlockDotSpec) -> wiring.Component:
+    return BlockDot(spec)
+
+
+@signature.register
+def _blockdot_signature(spec: BlockDotSpec) -> wiring.Signature:
+    return blockdot_signature(spec)
+
+
+def _scheme_name(spec: BlockDotSpec, elem: Any, scale: Any) -> str | None:
+    from peforge import blockscale
+
+    for s in blockscale.SCHEMES.values():
+        if s.element == elem and s.scale == scale and s.block == spec.block:
+            return s.name
+    return None
+
+
+@result_encoding.register
+def _blockdot_encoding(spec: BlockDotSpec) -> dict[str, Any]:
+    g = blockdot_geometry(spec)
+    packing = {k: {"lanes": spec.lanes, "width": f.bits, "format": f.name, "order": "lsb_first",  # type: ignore[union-attr]
+                   "scheme": _scheme_name(spec, f, s)}
+               for k, f, s in (("a", spec.element_a, spec.scale_a), ("b", spec.element_b, spec.scale_b))}
+    return {
+        "result": {"port": "acc", "encoding": "float", "format": spec.acc.name,  # type: ignore[union-attr]
+                   "nan_code": spec.acc.nan_code, "flags": None,  # type: ignore[union-attr]
+                   "rounding": "one round-to-nearest-even per block step (exact products, block sum "
+                               "and scaling)"},
+        "lane_packing": packing,
+        "scales": {k: {"port": f"scale_{k}", "width": s.bits, "format": s.name}  # type: ignore[union-attr]
+                   for k, s in (("a", spec.scale_a), ("b", spec.scale_b))},
+        "block": {"elements": spec.block, "lanes": spec.lanes, "beats": spec.beats,
+                  "sampled_on_last_beat": ["in_first", "scale_a", "scale_b"],
+                  "beat_counter": "reset by rst, advanced by every in_valid"},
+        "throughput": {"cycles_per_block": spec.beats, "blocks_per_cycle": 1 / spec.beats,
+                       "products_per_cycle": spec.lanes},
+        "datapath": asdict(g),
+    }

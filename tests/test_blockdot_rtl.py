@@ -1,0 +1,226 @@
+"""Block-dot PE RTL: lint, deterministic Verilog, manifest, the Amaranth simulator against the
+golden model (many small configurations, no Verilator), and the cocotb/Verilator regression.
+
+CI sample: one Verilator build (NVFP4 block 16 in 4 beats with 1 pipeline stage: the scale
+multiplier, the beat counter, bubbles inside blocks, ignored off-beat controls), every named
+set, plus a tampered golden value that must be reported.  ``-m slow`` adds the MX formats at
+full width with every element-code pair.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+from typer.testing import CliRunner
+
+from peforge import rtl
+from peforge.cli import app
+from peforge.models import golden
+from peforge.rtl.blockdot import BlockDot, blockdot_geometry
+from peforge.spec import BlockDotSpec
+
+BUILD = Path(__file__).resolve().parent.parent / "build" / "test_blockdot"
+CI_SPEC = BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16, lanes=4, stages=1)
+
+
+def _stimulus(spec: BlockDotSpec, T: int, seed: int) -> tuple[np.ndarray, ...]:
+    from peforge.sim.blockdot import _elements, _scales
+
+    rng = np.random.default_rng(seed)
+    a = _elements(spec.element_a, (1, T, spec.block), rng, 0.003)
+    b = _elements(spec.element_b, (1, T, spec.block), rng, 0.003)
+    sa, sb = _scales(spec.scale_a, (1, T), rng, 0.15), _scales(spec.scale_b, (1, T), rng, 0.15)
+    first = rng.random((1, T)) < 0.2
+    first[:, 0] = True
+    return a, b, sa, sb, first
+
+
+def amaranth_run(spec: BlockDotSpec, a, b, sa, sb, first, seed: int = 0) -> list[int]:
+    """Drive one chain through the Amaranth simulation of the PE (bubbles and random off-beat
+    controls included); return ``acc`` at every ``out_valid``."""
+    rng = np.random.default_rng(seed)
+    dut = BlockDot(spec)
+    L, n, T = spec.lanes, spec.beats, first.shape[1]
+    wa, wb = spec.element_a.bits, spec.element_b.bits
+    got: list[int] = []
+
+    async def bench(ctx) -> None:
+        for t in range(T):
+            for j in range(n):
+                if rng.random() < 0.2:  # a bubble: everything else is garbage
+                    ctx.set(dut.in_valid, 0)
+                    ctx.set(dut.a, int(rng.integers(1 << 30)))
+                    await ctx.tick()
+                last = j == n - 1
+                ctx.set(dut.a, sum(int(a[0, t, j * L + i]) << (i * wa) for i in range(L)))
+                ctx.set(dut.b, sum(int(b[0, t, j * L + i]) << (i * wb) for i in range(L)))
+                ctx.set(dut.in_valid, 1)
+                ctx.set(dut.in_first, int(first[0, t]) if last else int(rng.integers(2)))
+                ctx.set(dut.scale_a, int(sa[0, t]) if last else int(rng.integers(256)))
+                ctx.set(dut.scale_b, int(sb[0, t]) if last else int(rng.integers(256)))
+                await ctx.tick()
+        ctx.set(dut.in_valid, 0)
+        for _ in range(spec.latency + 2):
+            await ctx.tick()
+
+    async def monitor(ctx) -> None:
+        async for _clk, _rst, valid, acc in ctx.tick().sample(dut.out_valid, dut.acc):
+            if valid:
+                got.append(acc)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.add_process(monitor)
+    sim.run()
+    return got
+
+
+SMALL = [
+    BlockDotSpec(block=4),
+    BlockDotSpec("e5m2", "e5m2", block=4, lanes=2),
+    BlockDotSpec("int8", "int8", block=4, lanes=1, stages=4),
+    BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=4, stages=1),
+    BlockDotSpec("e4m3fn", "e5m2", "e4m3fn", "e8m0fnu", block=2, stages=3, acc="bf16"),
+    BlockDotSpec("e3m2fn", "e2m3fn", block=8, lanes=4, stages=2),
+    BlockDotSpec("e5m2", "e5m2", "e4m3fn", "e4m3fn", block=2),
+    BlockDotSpec("int8", "e2m1fn", "e8m0fnu", "e4m3fn", block=4, lanes=2, acc="fp16"),
+]
+
+
+@pytest.mark.parametrize("spec", SMALL, ids=lambda s: s.name)
+def test_amaranth_simulation_matches_golden(spec: BlockDotSpec) -> None:
+    a, b, sa, sb, first = _stimulus(spec, 80, seed=len(spec.name))
+    want = golden.run(spec, a=a, b=b, scale_a=sa, scale_b=sb, first=first)["acc"][0].tolist()
+    assert amaranth_run(spec, a, b, sa, sb, first) == want
+
+
+@pytest.mark.parametrize("spec", [BlockDotSpec(), CI_SPEC, BlockDotSpec("int8", "int8", lanes=8, stages=4),
+                                  BlockDotSpec("e5m2", "e3m2fn", "e4m3fn", "e8m0fnu", 8, lanes=2, acc="bf16")],
+                         ids=lambda s: s.name)
+def test_verilog_is_lint_clean_and_deterministic(spec: BlockDotSpec) -> None:
+    v_path, m_path = rtl.generate(spec, BUILD / "gen")
+    rtl.lint(v_path)
+    assert rtl.verilog(spec) == v_path.read_text()
+    man = json.loads(m_path.read_text())
+    ports = {p["name"]: p["width"] for p in man["ports"]}
+    assert ports == {"clk": 1, "rst": 1, "in_valid": 1, "in_first": 1, "a": spec.lanes * spec.element_a.bits,
+                     "b": spec.lanes * spec.element_b.bits, "scale_a": 8, "scale_b": 8, "out_valid": 1,
+                     "acc": spec.acc.bits}
+    assert man["latency"] == spec.stages + 1 and man["family"] == "blockdot"
+    assert man["throughput"]["cycles_per_block"] == spec.block // spec.lanes
+    assert man["block"]["sampled_on_last_beat"] == ["in_first", "scale_a", "scale_b"]
+    assert man["lane_packing"]["a"]["order"] == "lsb_first"
+    assert man["datapath"] == {k: v for k, v in blockdot_geometry(spec).__dict__.items()}
+
+
+def test_manifest_names_the_scheme() -> None:
+    man = rtl.manifest(BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16))
+    assert man["lane_packing"]["a"]["scheme"] == "nvfp4"
+    assert rtl.manifest(BlockDotSpec("int8", "int8"))["lane_packing"]["b"]["scheme"] == "mxint8"
+
+
+def test_geometry_widths_from_formats() -> None:
+    g = blockdot_geometry(BlockDotSpec())
+    # E4M3: products 2^-18 .. 448^2 = 200704 * 2^0 -> 2^18 * 200704 < 2^36: 36 bits; 32 lanes: +5 +sign
+    assert (g.lsb_exp, g.span, g.lane_sum_width, g.v_width) == (-18, 36, 42, 42)
+    assert (g.t_floor, g.t_ceil) == (-152, 129)
+    nv = blockdot_geometry(BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16, lanes=4))
+    assert nv.scale_sig_bits == 8 and nv.block_sum_width == nv.lane_sum_width + 2
+
+
+# ---- Verilator regression ------------------------------------------------------------------------
+
+@pytest.mark.sim
+def test_ci_regression_every_named_set() -> None:
+    from peforge.sim.blockdot import verify_blockdot
+
+    res = verify_blockdot(CI_SPEC, vectors=6000, exhaustive=True)
+    assert res.ok, res.report
+    for name in ("all_max", "zeros", "nan_scale", "cancel", "codes_everywhere:a", "codes_everywhere:b",
+                 "pairs", "random", "random_gaps"):
+        assert res.sets[name] > 0, name
+    assert res.sets["pairs"] >= 16 * 16
+
+
+@pytest.mark.sim
+def test_tampered_golden_is_reported(monkeypatch) -> None:
+    from peforge.sim import blockdot as sb
+
+    real = sb.BlockSet.golden
+
+    def tampered(self, spec):
+        out = real(self, spec)
+        if self.name == "random":
+            out[2, 5] ^= np.uint64(1)
+        return out
+
+    monkeypatch.setattr(sb.BlockSet, "golden", tampered)
+    rows = 64
+    res = sb.verify_block_sets(CI_SPEC, [sb.random_set(CI_SPEC, 2000, rows, seed=4)])
+    assert not res.ok and "random row 2 block 5 (result" in res.report and "scale_a=" in res.report
+
+
+@pytest.mark.sim
+def test_cli_verify_json() -> None:
+    args = ["verify", "blockdot", "--element-a", "e2m1fn", "--element-b", "e2m1fn", "--scale-a", "e4m3fn",
+            "--scale-b", "e4m3fn", "--block", "16", "--lanes", "4", "--stages", "1", "--vectors", "500", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output.strip().splitlines()[-1])
+    assert out["mismatches"] == 0 and out["checked"] > 500
+
+
+@pytest.mark.slow
+@pytest.mark.sim
+@pytest.mark.parametrize("spec", [
+    BlockDotSpec(),
+    BlockDotSpec("e5m2", "e5m2"),
+    BlockDotSpec("e3m2fn", "e2m3fn", lanes=16, stages=2),
+    BlockDotSpec("e2m1fn", "e2m1fn", stages=1),
+    BlockDotSpec("int8", "int8", lanes=8, stages=3),
+    BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16),
+    BlockDotSpec("e5m2", "e5m2", "e4m3fn", "e4m3fn", block=8, acc="bf16"),
+], ids=lambda s: s.name)
+def test_slow_formats_exhaustive(spec: BlockDotSpec) -> None:
+    from peforge.sim.blockdot import verify_blockdot
+
+    res = verify_blockdot(spec, vectors=40_000, exhaustive=True, seed=1)
+    assert res.ok, res.report
+
+
+def test_cli_generate_and_bad_option() -> None:
+    runner = CliRunner()
+    out = BUILD / "cli"
+    result = runner.invoke(app, ["generate", "blockdot", "--element-a", "int8", "--element-b", "int8",
+                                 "--lanes", "8", "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    paths = json.loads(result.output)
+    man = json.loads(Path(paths["manifest"]).read_text())
+    assert man["spec"]["element_a"] == "int8f6" and man["throughput"]["cycles_per_block"] == 4
+    result = runner.invoke(app, ["generate", "blockdot", "--scale-a", "e5m2"])
+    assert result.exit_code == 2 and "scale_a='e5m2'" in result.output and "e8m0fnu" in result.output
+
+
+@pytest.mark.parametrize("spec", [BlockDotSpec(), CI_SPEC, BlockDotSpec("int8", "e2m3fn", block=8)],
+                         ids=lambda s: s.name)
+def test_named_sets_cover_every_code_in_every_lane(spec: BlockDotSpec) -> None:
+    from peforge.sim.blockdot import BlockDotCodec, named_sets, to_vectors
+
+    sets = {bs.name: bs for bs in named_sets(spec, rows=12)}
+    for side, fmt in (("a", spec.element_a), ("b", spec.element_b)):
+        codes = getattr(sets[f"codes_everywhere:{side}"], side).reshape(-1, spec.block)
+        for lane in range(spec.block):
+            assert set(codes[:, lane].tolist()) == set(range(fmt.num_codes)), (side, lane)
+    nan = sets["nan_scale"]
+    assert (nan.scale_a == spec.scale_a.nan_code).any() and (nan.scale_b == spec.scale_b.nan_code).any()
+    # beat layout: the last beat carries the block's first/scales, the others random values
+    vs = to_vectors(spec, sets["zeros"], seed=1)
+    codec = BlockDotCodec(spec)
+    n = spec.beats
+    assert vs.steps == sets["zeros"].first.shape[1] * n and vs.lanes == codec.chunks
+    np.testing.assert_array_equal(vs.first[:, n - 1::n], sets["zeros"].first)

@@ -1,0 +1,232 @@
+"""Analytic cost model: contract, independent register counts, error bars, energy, CLI.
+
+References are independent of the model: register bits from the spec's own widths, DSP
+counts from Yosys' documented mul2dsp rules, node scaling from its formula, toggles counted
+with Python's ``bin().count``, held-out errors recomputed from the shipped Yosys results,
+and one small design synthesised by Yosys.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from peforge import spec as spec_mod
+from peforge.cli import app
+from peforge.models import cost
+from peforge.models.cost import calibration, energy, fit, specsets
+from peforge.models.cost.assembly import assemble
+from peforge.spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec
+
+E4 = MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32")
+SPECS = [E4, MinifloatMacSpec("e5m2", "e2m1fn", "bf16", lanes=4, stages=2),
+         MinifloatMacSpec("e2m1fn", "e2m1fn", "exact", lanes=16, stages=3), IntMacSpec("int8", "int8"),
+         IntMacSpec("int4", "uint4", lanes=8, stages=2, acc_bits=24, overflow="saturate"),
+         SimdMacSpec(8, arch="bricks"), SimdMacSpec(16, arch="sub4", stages=1),
+         MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", lanes=2, mult="lmul"),
+         ShiftAddSpec("int8", "pot4", "pot", lanes=4), ShiftAddSpec("e4m3fn", "int4", "bitserial", stages=1),
+         ShiftAddSpec("int8", "apot5", "apot", group=32, scale="bf16"), LutSpec("int8", 4, 4, lanes=4),
+         LutSpec("int4", "ternary", 3, symmetric=False, stages=2), BlockDotSpec(block=32, lanes=4),
+         BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16, lanes=8, acc="bf16", stages=3)]
+FIELDS = ("target", "spec", "luts", "carry", "ffs", "dsps", "fmax_mhz", "delay_ns", "gates_nand2", "area_um2",
+          "energy_pj_per_op", "energy_pj_per_mac", "macs_per_cycle", "error")
+
+
+@pytest.mark.parametrize("target", ["ice40", "ecp5", "xilinx", "asic45", "asic28"])
+def test_estimate_contract(target: str) -> None:
+    for s in SPECS:
+        est = cost.estimate(s, target)
+        d = json.loads(json.dumps(est.to_dict()))
+        assert all(k in d for k in FIELDS)
+        assert d["spec"] == s.name and d["target"] == target
+        if target.startswith("asic"):
+            assert est.gates_nand2 > 0 and est.area_um2 > 0 and est.energy_pj_per_op > 0
+            assert est.energy_pj_per_mac == pytest.approx(est.energy_pj_per_op / est.macs_per_cycle, rel=1e-3)
+            assert "gates_nand2" in est.error and est.error["gates_nand2"]["median"] >= 0
+        else:
+            assert est.luts > 0 and est.carry >= 0 and est.fmax_mhz > 0
+            assert est.delay_ns == pytest.approx(1000.0 / est.fmax_mhz, rel=1e-2)
+            assert {"median", "p90", "max"} <= set(est.error["luts"])
+    assert cost.estimate_many(SPECS, target)[0].to_dict() == cost.estimate(SPECS[0], target).to_dict()
+
+
+@pytest.mark.parametrize("bad, field", [({"target": "stratix"}, "target='stratix'"),
+                                         ({"target": "asic", "node_nm": 2}, "node_nm=2"),
+                                         ({"target": "ecp5", "node_nm": 28}, "node_nm=28")])
+def test_bad_target_names_the_field(bad: dict, field: str) -> None:
+    with pytest.raises(ValueError, match=field.replace("(", r"\(")):
+        cost.estimate(E4, **bad)
+
+
+def test_unknown_spec_type() -> None:
+    with pytest.raises(ValueError, match="no cost-model assembly"):
+        assemble(spec_mod.Spec())
+
+
+def test_register_bits_from_the_spec() -> None:
+    # no pipeline: the accumulator register plus out_valid
+    assert cost.estimate(E4, "ecp5").ffs == 32 + 1
+    assert cost.estimate(MinifloatMacSpec("e2m1fn", "e2m1fn", "exact", lanes=4), "ice40").ffs == \
+        MinifloatMacSpec("e2m1fn", "e2m1fn", "exact", lanes=4).exact_width + 1
+    for s in (IntMacSpec("int8", "int8"), IntMacSpec("int4", "int4", lanes=4), SimdMacSpec(8)):
+        assert cost.estimate(s, "ice40").ffs == s.width + 1
+    # intmac, one stage: lane products (16-bit signed each) + valid + first registered
+    s = IntMacSpec("int8", "int8", lanes=4, stages=1)
+    assert cost.estimate(s, "ice40").ffs == s.width + 1 + 4 * 16 + 2
+    # mac, one stage ("sum" cut): lane sum + lane_zero + NaN flag (e4m3fn has NaN, no inf)
+    # + all-negative-zero flag + valid + first
+    s1 = MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", stages=1)
+    lane_sum = (14 * 14).bit_length() + (15 + 15 - 2) + 1   # max significand 1.110b: 14 * 14; shift 28; sign
+    assert cost.estimate(s1, "ice40").ffs == 33 + lane_sum + 1 + 1 + 1 + 2
+
+
+def test_register_bits_block_dot() -> None:
+    """MX block dot e3m2fn, 32-element blocks in 8 beats of 4 lanes, bf16, one stage ("acc" cut).
+
+    Beat counter 3; block sum register 24 (product span 18 bits + 2 for 4 lanes + sign + 3 for
+    8 beats) and its negative-zero flag (no NaN / inf elements); at the cut: last + first,
+    normalised V (24), its exponent t_v (10 bits: -263..272), nonzero, sign, zero sign, NaN
+    (E8M0 scales have NaN), valid; the bf16 accumulator and out_valid."""
+    s = BlockDotSpec("e3m2fn", "e3m2fn", block=32, lanes=4, acc="bf16", stages=1)
+    assert cost.estimate(s, "ice40").ffs == 3 + 24 + 1 + (2 + 24 + 10 + 3 + 1 + 1) + 16 + 1
+
+
+def test_dsp_rules() -> None:
+    # ECP5: every multiplier with both operands >= 2 bits is one MULT18X18D
+    assert cost.estimate(MinifloatMacSpec(lanes=8), "ecp5").dsps == 8
+    assert cost.estimate(IntMacSpec("int8", "int8", lanes=4), "ecp5").dsps == 4
+    # 7-series: products narrower than 9 bits stay in LUTs (4b x 4b significands -> 8 bits)
+    assert cost.estimate(MinifloatMacSpec(lanes=8), "xilinx").dsps == 0
+    assert cost.estimate(IntMacSpec("int8", "int8", lanes=4), "xilinx").dsps == 4
+    assert cost.estimate(IntMacSpec("int16", "int16"), "xilinx").dsps == 1
+    assert cost.estimate(IntMacSpec("int8", "int8", lanes=4), "ice40").dsps == 0
+    assert cost.estimate(SimdMacSpec(8, arch="bricks"), "ecp5").dsps == 0
+
+
+def test_monotone_in_size() -> None:
+    for target, key in (("ice40", "luts"), ("ecp5", "luts"), ("asic45", "gates_nand2")):
+        lanes = [getattr(cost.estimate(MinifloatMacSpec(lanes=n), target), key) for n in (1, 2, 4, 8, 16)]
+        assert lanes == sorted(lanes) and lanes[-1] > 3 * lanes[0]
+        ints = [getattr(cost.estimate(IntMacSpec(f"int{b}", f"int{b}"), target), key) for b in (2, 4, 8, 16)]
+        assert ints == sorted(ints)
+    assert cost.estimate(MinifloatMacSpec(acc="bf16"), "asic45").gates_nand2 < cost.estimate(E4, "asic45").gates_nand2
+    assert cost.estimate(MinifloatMacSpec(stages=2), "ice40").fmax_mhz > cost.estimate(E4, "ice40").fmax_mhz
+
+
+def test_node_scaling_rule() -> None:
+    e45, e7 = cost.estimate(E4, "asic45"), cost.estimate(E4, "asic7")
+    assert e7.gates_nand2 == e45.gates_nand2
+    assert e7.area_um2 == pytest.approx(e45.area_um2 * (7 / 45) ** 2, rel=1e-3)
+    assert e7.energy_pj_per_op == pytest.approx(e45.energy_pj_per_op * (7 / 45) * (0.7 / 0.9) ** 2, rel=1e-3)
+    assert cost.estimate(E4, "asic", node_nm=28).to_dict() == {**cost.estimate(E4, "asic28").to_dict()}
+
+
+def test_asic_anchor_reproduces_the_published_figures() -> None:
+    asic = calibration.load()["asic"]
+    rows = {r["label"]: r for r in asic["anchors"]}
+    for label, _, _, pj, um2 in fit.HOROWITZ_45NM:  # geometric-mean fit: each anchor within 2x
+        assert 0.5 < rows[label]["model_energy_pj"] / pj < 2.0
+        assert 0.5 < rows[label]["model_area_um2"] / um2 < 2.0
+
+
+def test_shipped_calibration_and_sets() -> None:
+    cal = calibration.load()
+    assert cal["version"] == fit.VERSION and cal["yosys_version"] and cal["features"] == list(cost.FEATURES)
+    train, held = specsets.training(), specsets.heldout()
+    assert len(held) >= 60 and not {s.name for s in train} & {s.name for s in held}
+    assert {s.family for s in held} == {"mac", "intmac", "simd", "shiftadd", "blockdot", "lut"}
+    assert {s.mult for s in held if isinstance(s, MinifloatMacSpec)} == {"exact", "lmul"}
+    assert {s.acc_name for s in held if isinstance(s, MinifloatMacSpec)} >= {"fp32", "bf16", "fp16", "exact"}
+    for target in ("ice40", "ecp5", "generic"):
+        assert cal["error"][target]["ffs"]["median"] == 0.0
+
+
+@pytest.mark.parametrize("target, metric", [("ice40", "luts"), ("ecp5", "luts"), ("generic", "nand2")])
+def test_error_bars_match_the_shipped_synthesis_results(target: str, metric: str) -> None:
+    """Recompute the held-out error from the Yosys results stored with the calibration."""
+    cal = calibration.load()
+    rows = [r for r in cal["measurements"]["heldout"] if r["target"] == target]
+    assert len(rows) >= 60
+    key = "gates_nand2" if metric == "nand2" else metric
+    tgt = "asic45" if target == "generic" else target
+    est = [getattr(cost.estimate(spec_mod.from_dict(dict(r["spec"])), tgt), key) for r in rows]
+    meas = [r["nand2_eq"] if metric == "nand2" else r[metric] for r in rows]
+    stats = fit.error_stats(est, meas)
+    assert stats["median"] == pytest.approx(cal["error"][target][metric]["median"], abs=2e-3)
+    assert stats["max"] == pytest.approx(cal["error"][target][metric]["max"], abs=2e-3)
+
+
+def test_one_small_design_against_yosys() -> None:
+    """The one synthesis of the CI sample (generic gates, about a second of Yosys)."""
+    from peforge import fpga
+
+    s = IntMacSpec("int4", "int4", lanes=2, stages=1)
+    rep = fpga.synthesize(s, "generic")
+    est = cost.estimate(s, "asic45")
+    assert est.ffs == rep.ffs
+    worst = calibration.load()["error"]["generic"]["nand2"]["max"]
+    assert abs(est.gates_nand2 - rep.nand2_eq) / rep.nand2_eq <= worst
+
+
+def test_nnls_and_spearman() -> None:
+    rng = np.random.default_rng(1)
+    a = rng.random((30, 4))
+    x_true = np.array([0.0, 2.0, 0.5, 0.0])
+    assert fit.nnls(a, a @ x_true) == pytest.approx(x_true, abs=1e-8)
+    b = a @ np.array([1.0, -1.0, 0.3, 0.2])
+    x = fit.nnls(a, b)
+    assert (x >= 0).all()
+    for _ in range(50):  # no non-negative point nearby fits better
+        y = np.clip(x + rng.normal(0, 0.05, 4), 0, None)
+        assert np.linalg.norm(a @ x - b) <= np.linalg.norm(a @ y - b) + 1e-12
+    assert fit.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert fit.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert fit.spearman([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]) == pytest.approx(1 - 6 * 4 / (5 * 24))
+
+
+def test_toggle_count_matches_python() -> None:
+    rng = np.random.default_rng(2)
+    w = rng.integers(0, 1 << 20, (3, 50, 2), dtype=np.uint64)
+    ref = sum(bin(int(w[i, t, k]) ^ int(w[i, t - 1, k])).count("1")
+              for i in range(3) for t in range(1, 50) for k in range(2))
+    assert energy._toggles([w], 20) == pytest.approx(ref / (3 * 49 * 2 * 20))
+    # one's complement words: +x -> -x toggles every bit of the (width + 1)-bit term
+    words = energy._fixed(np.array([[3.0, -3.0, -3.0]]), 0, 8)
+    assert [int(x) for x in words[0][0]] == [3, 0x1FF ^ 3, 0x1FF ^ 3]
+
+
+def test_energy_random_vs_real_operands() -> None:
+    s = MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", lanes=2)
+    rnd = energy.energy(s, "random")
+    assert rnd.energy_pj_per_op == cost.estimate(s, "asic45").energy_pj_per_op
+    real = energy.energy(s, "digits")
+    act = real.notes["activity"]
+    assert set(act) == set(cost.CLASSES) and all(0 < v < 1.5 for v in act.values())
+    assert real.energy_pj_per_op < rnd.energy_pj_per_op  # half the activations are exactly zero pixels
+
+
+def test_cli_cost_json_and_table() -> None:
+    runner = CliRunner()
+    res = runner.invoke(app, ["cost", "mac", "--a", "e4m3fn", "--b", "e4m3fn", "--acc", "fp32", "--target", "ecp5",
+                              "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert d["spec"] == E4.name and d["luts"] > 0 and "median" in d["error"]["luts"]
+    res = runner.invoke(app, ["cost", "intmac", "--target", "asic45"])
+    assert res.exit_code == 0 and "NAND2" in res.output and "median" in res.output
+    res = runner.invoke(app, ["cost", "mac", "--target", "fpga9"])
+    assert res.exit_code == 2 and "target='fpga9'" in res.output
+    assert runner.invoke(app, ["calibrate", "--help"]).exit_code == 0
+
+
+def test_models_cost_imports_no_hdl_tool() -> None:
+    code = ("import sys, peforge.models.cost as c; from peforge.spec import MinifloatMacSpec as M; "
+            "c.estimate(M(), 'ecp5'); bad = [m for m in sys.modules if m.split('.')[0] == 'amaranth' "
+            "or m.startswith(('peforge.rtl', 'peforge.fpga', 'peforge.sim', 'cocotb'))]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
