@@ -1,8 +1,8 @@
 """Cost of the L-Mul (multiplier-free) minifloat MAC against the exact one: gates, LUTs, DSPs, Fmax.
 
 Run: ``.venv/bin/python bench/lmul.py [--jobs 2] [--seed 1] [--json]`` (first run 20-60
-minutes on 2 cores; results are cached under ``build/fpga-cache``, keyed by the RTL sources,
-so a second run takes seconds).
+minutes on 2 cores; results are cached under ``build/fpga-cache``, keyed by the Verilog
+text, so a second run takes seconds).
 
 For each design the exact MAC (``mult="exact"``) and the L-Mul MAC (``mult="lmul"``) with the
 same formats, lanes and accumulator are synthesised side by side:

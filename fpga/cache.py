@@ -1,7 +1,7 @@
 """Result cache for synthesis and place-and-route, and parallel synthesis of many designs.
 
 A result is stored as one JSON file named by the SHA-256 of its key: the design's content key
-(spec JSON + RTL source hash, or Verilog hash), the target or device, the options and the tool
+(the hash of its Verilog text, see :mod:`.design`), the target or device, the options and the tool
 versions.  Writes are atomic (temporary file in the same directory, then ``os.replace``), so
 parallel workers and interrupted runs never leave a half-written entry.
 

@@ -2,8 +2,8 @@
 
 :func:`measure` synthesises every (spec, target) pair through :func:`peforge.fpga.synthesize`
 (its result cache makes repeats free) and appends one JSON line per result to a measurement
-store (``build/cost/measurements.jsonl``).  The store outlives the FPGA cache key, which
-changes whenever any RTL source is edited, so a fit can be redone from it without Yosys.
+store (``build/cost/measurements.jsonl``), so a fit can be redone from it without Yosys
+(and without the FPGA cache, which re-synthesises a design whose Verilog changed).
 :func:`measure_fmax` does the same for nextpnr Fmax (iCE40 hx8k, registered wrapper).
 :func:`calibrate` runs both on :mod:`peforge.models.cost.specsets` and then the pure-NumPy fit
 (:func:`peforge.models.cost.fit.fit`), writing the versioned calibration file.

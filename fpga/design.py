@@ -1,14 +1,18 @@
 """What the FPGA flow synthesises: a PE spec, or a Verilog file with its manifest.
 
 :func:`as_design` turns either into a :class:`Design` with a module name, a content key for
-the result cache, and Verilog text that is produced only when a tool actually runs (a cache
-hit on a spec never elaborates the RTL).
+the result cache, and its Verilog text.  The key of a spec design is the hash of the Verilog it
+elaborates to, so an edit anywhere in ``rtl/`` re-synthesises only the designs whose Verilog
+actually changed.  Elaboration is skipped when nothing it depends on changed: a small memo
+(``<cache>/verilog-keys/``) maps (spec, hash of the RTL sources) to that Verilog hash.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Union
 
@@ -42,6 +46,40 @@ def rtl_source_hash() -> str:
     return _sha(*(f.read_bytes() for f in files if f.exists()))
 
 
+def _verilog_key(module: str, text: str) -> str:
+    return _sha("verilog", module, text)
+
+
+def _memo_path(spec: spec_mod.Spec) -> Path:
+    from .cache import default_cache_dir
+
+    return default_cache_dir() / "verilog-keys" / f"{_sha('spec', spec.to_json(), rtl_source_hash())}.txt"
+
+
+def _spec_key(spec: spec_mod.Spec) -> tuple[str, str | None]:
+    """``(content key, Verilog text or None)`` of a spec design; elaborates only on a memo miss."""
+    memo = _memo_path(spec)
+    try:
+        key = memo.read_text().strip()
+        if len(key) == 64:
+            return key, None
+    except OSError:
+        pass
+    from peforge import rtl
+
+    text = rtl.verilog(spec)
+    key = _verilog_key(spec.name, text)
+    try:  # best effort: an unwritable cache only costs the next elaboration
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=memo.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        os.replace(tmp, memo)
+    except OSError:
+        pass
+    return key, text
+
+
 def _manifest_module(manifest: Mapping[str, Any]) -> str:
     for key in ("module", "name", "top"):
         value = manifest.get(key)
@@ -59,7 +97,8 @@ class Design:
     module : str
         Top Verilog module name.
     key : str
-        SHA-256 identifying the design's content (spec JSON + RTL sources, or Verilog text).
+        SHA-256 of the design's Verilog text and module name (the same for a spec and the
+        Verilog file generated from it).
     source : dict
         ``{"spec": spec.to_dict()}`` or ``{"verilog": absolute path}``; JSON-able, enough to
         rebuild the design later (:func:`as_design` accepts it).
@@ -102,8 +141,8 @@ def as_design(design: DesignLike) -> Design:
     if isinstance(design, Design):
         return design
     if isinstance(design, spec_mod.Spec):
-        return Design(design.name, _sha("spec", design.to_json(), rtl_source_hash()),
-                      {"spec": design.to_dict()}, spec=design)
+        key, text = _spec_key(design)
+        return Design(design.name, key, {"spec": design.to_dict()}, spec=design, verilog_text=text)
     if isinstance(design, Mapping) and "spec" in design:
         return as_design(spec_mod.from_dict(dict(design["spec"])))
     if isinstance(design, Mapping) and "verilog" in design:
@@ -121,7 +160,7 @@ def as_design(design: DesignLike) -> Design:
             raise ValueError(f"manifest must be a dict or a JSON file path, got {type(manifest).__name__}")
         module = _manifest_module(manifest)
         text = vpath.read_text()
-        return Design(module, _sha("verilog", module, text),
+        return Design(module, _verilog_key(module, text),
                       {"verilog": str(vpath.resolve()), "module": module}, verilog_text=text)
     raise ValueError(f"cannot synthesise {design!r}: pass a peforge spec or a "
                      f"(verilog_path, manifest_dict_or_path) pair")

@@ -131,6 +131,34 @@ def test_cache_key_follows_verilog_content(work, cache):
     assert not b.cached and b.design_key != a.design_key and b.gates == 7  # seven inverters
 
 
+def test_spec_key_is_its_verilog_and_memoised(work, monkeypatch):
+    from peforge import rtl
+    from peforge.fpga import design as design_mod
+    from peforge.spec import IntMacSpec
+
+    monkeypatch.setenv("PEFORGE_CACHE", str(work / "memo-cache"))
+    spec = IntMacSpec("int4", "int4", lanes=2)
+    first = design_mod.as_design(spec)
+    v_path, m_path = rtl.generate(spec, work / "memo-gen")
+    assert first.key == design_mod.as_design((v_path, m_path)).key  # spec and its file share results
+
+    def forbidden(*_a, **_k):
+        raise AssertionError("elaborated although nothing changed")
+
+    monkeypatch.setattr(rtl, "verilog", forbidden)
+    again = design_mod.as_design(spec)
+    assert again.key == first.key
+    # An RTL source edit invalidates the memo: the design is elaborated again, and since its
+    # Verilog is unchanged, it keeps its key (so cached synthesis results stay valid).
+    monkeypatch.setattr(design_mod, "rtl_source_hash", lambda: "edited")
+    with pytest.raises(AssertionError, match="elaborated"):
+        design_mod.as_design(spec)
+    monkeypatch.undo()
+    monkeypatch.setenv("PEFORGE_CACHE", str(work / "memo-cache"))
+    monkeypatch.setattr(design_mod, "rtl_source_hash", lambda: "edited")
+    assert design_mod.as_design(spec).key == first.key
+
+
 def test_synthesize_many_keeps_order(work, cache):
     designs = [reg_design(work, n) for n in (3, 4, 6)]
     reps = fpga.synthesize_many(designs, "generic", jobs=2, progress=False, cache=cache)
