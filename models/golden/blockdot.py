@@ -54,7 +54,7 @@ from peforge.formats import KIND_FINITE, KIND_INF, KIND_NAN, FloatFormat, IntFor
 from peforge.spec import BlockDotSpec
 
 from .base import matmul, matmul_operands, port_widths, run, value
-from .mac import _Products, _run_float, _sum_general, _Terms, _with_msb
+from .mac import Products, run_float, sum_general, Terms, with_msb
 from .rounding import bit_length
 
 __all__ = ["run_blockdot", "blockdot_port_widths", "blockdot_value", "element_table",
@@ -91,7 +91,7 @@ def _codes(fmt: FloatFormat | IntFormat, label: str, arr: Any, shape: tuple[int,
     return x.astype(np.intp)
 
 
-def _products(spec: BlockDotSpec, a: np.ndarray, b: np.ndarray) -> _Products:
+def _products(spec: BlockDotSpec, a: np.ndarray, b: np.ndarray) -> Products:
     sa, ma, ea, ka = (np.take(t, a) for t in element_table(spec.element_a))
     sb, mb, eb, kb = (np.take(t, b) for t in element_table(spec.element_b))
     a_zero = (ka == KIND_FINITE) & (ma == 0)
@@ -99,7 +99,7 @@ def _products(spec: BlockDotSpec, a: np.ndarray, b: np.ndarray) -> _Products:
     a_inf, b_inf = ka == KIND_INF, kb == KIND_INF
     nan = (ka == KIND_NAN) | (kb == KIND_NAN) | (a_inf & b_zero) | (b_inf & a_zero)
     inf = ~nan & (a_inf | b_inf)
-    return _Products(sa ^ sb, ma * mb, ea + eb, nan, inf)
+    return Products(sa ^ sb, ma * mb, ea + eb, nan, inf)
 
 
 @functools.lru_cache(maxsize=32)
@@ -122,11 +122,11 @@ def _pair_table(spec: BlockDotSpec) -> tuple[np.ndarray, np.ndarray, int] | None
     return units, flags, lsb
 
 
-def _block_sums(spec: BlockDotSpec, a: np.ndarray, b: np.ndarray) -> _Terms:
+def _block_sums(spec: BlockDotSpec, a: np.ndarray, b: np.ndarray) -> Terms:
     """Exact block sums S [batch, blocks] with their special-value summary."""
     table = _pair_table(spec)
     if table is None:
-        return _sum_general(_products(spec, a, b))
+        return sum_general(_products(spec, a, b))
     units, flag_table, unit_lsb = table
     idx = (a << spec.element_b.bits) | b  # type: ignore[union-attr]
     total = np.take(units, idx).sum(axis=-1)
@@ -134,12 +134,12 @@ def _block_sums(spec: BlockDotSpec, a: np.ndarray, b: np.ndarray) -> _Terms:
     tz = bit_length(total & -total) - 1  # strip trailing zeros: tighter spans later
     val = total >> np.maximum(tz, 0)
     lsb = np.where(total != 0, unit_lsb + tz, 0)
-    return _Terms(val, lsb, _with_msb(val, lsb), np.zeros(val.shape, bool), [],
+    return Terms(val, lsb, with_msb(val, lsb), np.zeros(val.shape, bool), [],
                   (flags & _NAN) != 0, (flags & _PINF) != 0, (flags & _NINF) != 0,
                   (flags & _NOT_NEGZERO) == 0)
 
 
-def block_values(spec: BlockDotSpec, s: _Terms, scale_a: np.ndarray, scale_b: np.ndarray) -> _Terms:
+def block_values(spec: BlockDotSpec, s: Terms, scale_a: np.ndarray, scale_b: np.ndarray) -> Terms:
     """V = S * Xa * Xb as accumulate terms (rules 3 and 4 of the module docstring)."""
     xs_a, xm_a, xe_a, xk_a = (np.take(t, scale_a) for t in element_table(spec.scale_a))
     xs_b, xm_b, xe_b, xk_b = (np.take(t, scale_b) for t in element_table(spec.scale_b))
@@ -174,7 +174,7 @@ def block_values(spec: BlockDotSpec, s: _Terms, scale_a: np.ndarray, scale_b: np
     s_zero = ~s.big & (s.val == 0)
     v_zero = ~special & (x_zero | s_zero)
     negzero = v_zero & (np.where(s_zero, s.negzero, s_neg) ^ x_neg)
-    return _Terms(val, lsb, _with_msb(val, lsb), new_big, big_val, nan,
+    return Terms(val, lsb, with_msb(val, lsb), new_big, big_val, nan,
                   inf & ~inf_neg, inf & inf_neg, negzero)
 
 
@@ -208,7 +208,7 @@ def run_blockdot(spec: BlockDotSpec, *, a: Any, b: Any, scale_a: Any, scale_b: A
     sa_c = _codes(spec.scale_a, "scale_a", scale_a, first.shape)
     sb_c = _codes(spec.scale_b, "scale_b", scale_b, first.shape)
     v = block_values(spec, _block_sums(spec, a_c, b_c), sa_c, sb_c)
-    return _run_float(SimpleNamespace(acc=spec.acc, subnormals=True), v, first)  # type: ignore[arg-type]
+    return run_float(SimpleNamespace(acc=spec.acc, subnormals=True), v, first)  # type: ignore[arg-type]
 
 
 @port_widths.register

@@ -54,7 +54,9 @@ from peforge.spec import MinifloatMacSpec
 from .base import port_widths, run, value
 from .rounding import bit_length, reduce_sticky, round_core
 
-__all__ = ["run_mac", "mac_port_widths", "mac_value", "has_flags", "FLAG_NAN", "FLAG_PINF", "FLAG_NINF"]
+__all__ = ["run_mac", "mac_port_widths", "mac_value", "has_flags", "FLAG_NAN", "FLAG_PINF", "FLAG_NINF",
+           # the exact lane-sum and float-accumulation stages, shared with the block-dot model
+           "Products", "Terms", "with_msb", "sum_general", "run_float"]
 
 FLAG_NAN, FLAG_PINF, FLAG_NINF = 1, 2, 4
 _FAR = 1 << 40  # sentinel exponent for absent terms
@@ -136,7 +138,9 @@ def _decode(fmt: FloatFormat, label: str, codes: np.ndarray, subnormals: bool) -
     return tuple(np.take(t, idx) for t in _decode_table(fmt, subnormals))
 
 
-class _Products(NamedTuple):
+class Products(NamedTuple):
+    """Exact lane products ``(-1)**neg * sig * 2**exp`` of a [B, T, L] batch, specials as flags."""
+
     neg: np.ndarray   # bool [B, T, L]
     sig: np.ndarray   # int64, 0 for zero / inf / NaN products
     exp: np.ndarray   # int64, exponent of sig's LSB
@@ -144,7 +148,7 @@ class _Products(NamedTuple):
     inf: np.ndarray   # bool
 
 
-def _products(spec: MinifloatMacSpec, a: np.ndarray, b: np.ndarray) -> _Products:
+def _products(spec: MinifloatMacSpec, a: np.ndarray, b: np.ndarray) -> Products:
     sa, ma, ea, ka = _decode(spec.a, "a", a, spec.subnormals)
     sb, mb, eb, kb = _decode(spec.b, "b", b, spec.subnormals)
     a_zero = (ka == KIND_FINITE) & (ma == 0)
@@ -154,8 +158,8 @@ def _products(spec: MinifloatMacSpec, a: np.ndarray, b: np.ndarray) -> _Products
     inf = ~nan & (a_inf | b_inf)
     if spec.mult == "lmul":
         sig, exp = _lmul(spec, ma, ea, mb, eb)
-        return _Products(sa ^ sb, sig, exp, nan, inf)
-    return _Products(sa ^ sb, ma * mb, ea + eb, nan, inf)
+        return Products(sa ^ sb, sig, exp, nan, inf)
+    return Products(sa ^ sb, ma * mb, ea + eb, nan, inf)
 
 
 def _normalise(sig: np.ndarray, exp: np.ndarray, man_bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -175,7 +179,7 @@ def _lmul(spec: MinifloatMacSpec, ma: np.ndarray, ea: np.ndarray, mb: np.ndarray
     return np.where(zero, 0, sig), np.where(zero, 0, xa + xb - F)
 
 
-class _Terms(NamedTuple):
+class Terms(NamedTuple):
     """Per [B, T]: the exact sum of the finite lane products and the special-value summary.
 
     The sum is ``val * 2**lsb`` (``val`` int64 below 2**61, ``msb`` its top bit's exponent or
@@ -194,11 +198,13 @@ class _Terms(NamedTuple):
     negzero: np.ndarray  # every product is a zero with sign 1
 
 
-def _with_msb(val: np.ndarray, lsb: np.ndarray) -> np.ndarray:
+def with_msb(val: np.ndarray, lsb: np.ndarray) -> np.ndarray:
+    """Exponent of the top bit of ``val * 2**lsb`` (``-_FAR`` for zero)."""
     return np.where(val != 0, lsb + bit_length(np.abs(val)) - 1, -_FAR)
 
 
-def _sum_general(p: _Products) -> _Terms:
+def sum_general(p: Products) -> Terms:
+    """Exact sum of each row's lane products (any exponent spread; Python ints beyond int64)."""
     nan = p.nan.any(axis=-1)
     pinf = (p.inf & ~p.neg).any(axis=-1)
     ninf = (p.inf & p.neg).any(axis=-1)
@@ -207,7 +213,7 @@ def _sum_general(p: _Products) -> _Terms:
     if lanes == 1:
         sig, exp = p.sig[..., 0], p.exp[..., 0]
         val = np.where(p.neg[..., 0], -sig, sig)
-        return _Terms(val, exp, _with_msb(val, exp), np.zeros(val.shape, bool), [],
+        return Terms(val, exp, with_msb(val, exp), np.zeros(val.shape, bool), [],
                       nan, pinf, ninf, negzero)
     nz = p.sig != 0
     pmsb = p.exp + bit_length(p.sig) - 1
@@ -228,7 +234,7 @@ def _sum_general(p: _Products) -> _Terms:
                 s += (-sg if ng else sg) << (e - base)
         big_val.append(s)
     lsb = np.where(nz.any(axis=-1), lo, 0)
-    return _Terms(val, lsb, _with_msb(val, lsb), big, big_val, nan, pinf, ninf, negzero)
+    return Terms(val, lsb, with_msb(val, lsb), big, big_val, nan, pinf, ninf, negzero)
 
 
 _NOT_NEGZERO = 8
@@ -265,10 +271,10 @@ def _check_codes(fmt: FloatFormat, label: str, codes: np.ndarray) -> None:
                          f"allowed 0..{fmt.num_codes - 1}")
 
 
-def _terms(spec: MinifloatMacSpec, a: np.ndarray, b: np.ndarray) -> _Terms:
+def _terms(spec: MinifloatMacSpec, a: np.ndarray, b: np.ndarray) -> Terms:
     tables = _pair_tables(spec)
     if tables is None:
-        return _sum_general(_products(spec, a, b))
+        return sum_general(_products(spec, a, b))
     _check_codes(spec.a, "a", a)
     _check_codes(spec.b, "b", b)
     units, flag_table = tables
@@ -278,14 +284,14 @@ def _terms(spec: MinifloatMacSpec, a: np.ndarray, b: np.ndarray) -> _Terms:
     tz = bit_length(total & -total) - 1          # strip trailing zeros: tighter spans later
     val = total >> np.maximum(tz, 0)
     lsb = np.where(total != 0, spec.product_lsb_exp + tz, 0)
-    return _Terms(val, lsb, _with_msb(val, lsb), np.zeros(val.shape, bool), [],
+    return Terms(val, lsb, with_msb(val, lsb), np.zeros(val.shape, bool), [],
                   (flags & FLAG_NAN) != 0, (flags & FLAG_PINF) != 0, (flags & FLAG_NINF) != 0,
                   (flags & _NOT_NEGZERO) == 0)
 
 
 # ---- float accumulator -------------------------------------------------------------------------
 
-def _run_float(spec: MinifloatMacSpec, pt: _Terms, first: np.ndarray) -> dict[str, np.ndarray]:
+def run_float(spec: MinifloatMacSpec, pt: Terms, first: np.ndarray) -> dict[str, np.ndarray]:
     """Step loop over time, vectorised over the batch; two exact terms per step."""
     fmt: FloatFormat = spec.acc  # type: ignore[assignment]
     B, T = first.shape
@@ -410,7 +416,7 @@ def _segmented_cumsum(x: np.ndarray, first: np.ndarray) -> np.ndarray:
     return cs - np.where(start >= 1, prev, zero)
 
 
-def _run_exact(spec: MinifloatMacSpec, pt: _Terms, first: np.ndarray) -> dict[str, np.ndarray]:
+def _run_exact(spec: MinifloatMacSpec, pt: Terms, first: np.ndarray) -> dict[str, np.ndarray]:
     width, unit = spec.exact_width, spec.product_lsb_exp
     shift = np.where(pt.val != 0, pt.lsb - unit, 0)
     if width <= 64 and not pt.big_val:
@@ -457,4 +463,4 @@ def run_mac(spec: MinifloatMacSpec, *, a: Any, b: Any, first: Any) -> dict[str, 
     terms = _terms(spec, a, b)
     if spec.is_exact:
         return _run_exact(spec, terms, first)
-    return _run_float(spec, terms, first)
+    return run_float(spec, terms, first)
