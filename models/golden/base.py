@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["run", "port_widths", "value", "matmul", "matmul_operands", "twos_complement_values"]
+__all__ = ["run", "port_widths", "value", "matmul", "matmul_operands", "lane_operand",
+           "twos_complement_values"]
 
 
 def _unknown(what: str, spec: Any) -> TypeError:
@@ -53,6 +54,16 @@ def matmul(spec: Any, x: Any, w: Any) -> np.ndarray:
     Used by the design-space sweeps and the examples to measure numerical quality.
     """
     raise _unknown("matmul", spec)
+
+
+def lane_operand(arr: Any, lanes: int, name: str) -> np.ndarray:
+    """Operand codes as ``[batch, steps, lanes]`` (``[batch, steps]`` accepted for one lane)."""
+    x = np.asarray(arr)
+    if x.ndim == 2 and lanes == 1:
+        x = x[..., None]
+    if x.ndim != 3 or x.shape[-1] != lanes:
+        raise ValueError(f"{name} must have shape [batch, steps, {lanes}], got {x.shape}")
+    return x
 
 
 def matmul_operands(x: Any, w: Any) -> tuple[np.ndarray, np.ndarray]:

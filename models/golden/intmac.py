@@ -17,25 +17,16 @@ from typing import Any
 import numpy as np
 
 from ...spec import IntMacSpec
-from .base import port_widths, run, twos_complement_values, value
+from .base import lane_operand, port_widths, run, twos_complement_values, value
 
 __all__ = ["run_intmac"]
-
-
-def _lanes(spec: IntMacSpec, arr: Any, name: str) -> np.ndarray:
-    x = np.asarray(arr)
-    if x.ndim == 2 and spec.lanes == 1:
-        x = x[..., None]
-    if x.ndim != 3 or x.shape[-1] != spec.lanes:
-        raise ValueError(f"{name} must have shape [batch, steps, {spec.lanes}], got {x.shape}")
-    return x
 
 
 @run.register
 def run_intmac(spec: IntMacSpec, *, a: Any, b: Any, first: Any) -> dict[str, np.ndarray]:
     """Accumulator port bits after every step, shape [batch, steps] (uint64)."""
-    av = spec.a.to_int(_lanes(spec, a, "a"))  # type: ignore[union-attr]
-    bv = spec.b.to_int(_lanes(spec, b, "b"))  # type: ignore[union-attr]
+    av = spec.a.to_int(lane_operand(a, spec.lanes, "a"))  # type: ignore[union-attr]
+    bv = spec.b.to_int(lane_operand(b, spec.lanes, "b"))  # type: ignore[union-attr]
     first_arr = np.asarray(first, dtype=bool)
     if first_arr.shape != av.shape[:2]:
         raise ValueError(f"first must have shape {av.shape[:2]}, got {first_arr.shape}")

@@ -46,7 +46,7 @@ from peforge import formats
 from peforge.formats import KIND_FINITE, FloatFormat, IntFormat
 
 from ...spec import ShiftAddSpec
-from .base import matmul, matmul_operands, port_widths, run, twos_complement_values, value
+from .base import lane_operand, matmul, matmul_operands, port_widths, run, twos_complement_values, value
 from .rounding import round_exact
 
 __all__ = ["run_shiftadd", "matmul_shiftadd", "act_ints", "weight_ints", "scale_exact", "FP32_NAN"]
@@ -83,15 +83,6 @@ def scale_exact(spec: ShiftAddSpec, codes: Any) -> tuple[np.ndarray, np.ndarray,
     assert isinstance(fmt, FloatFormat)
     sign, sig, exp, kind = fmt.to_exact(c)
     return np.where(sign == 1, -sig, sig), exp, kind == KIND_FINITE
-
-
-def _lanes(spec: ShiftAddSpec, arr: Any, name: str) -> np.ndarray:
-    x = np.asarray(arr)
-    if x.ndim == 2 and spec.lanes == 1:
-        x = x[..., None]
-    if x.ndim != 3 or x.shape[-1] != spec.lanes:
-        raise ValueError(f"{name} must have shape [batch, steps, {spec.lanes}], got {x.shape}")
-    return x
 
 
 def _step_sums(spec: ShiftAddSpec, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -136,7 +127,7 @@ def run_shiftadd(spec: ShiftAddSpec, *, a: Any, b: Any, first: Any, scale: Any =
     one lane); ``first``: ``[batch, steps]``; ``scale``: scale codes ``[batch, steps]``, required
     with ``spec.group`` (only the codes of group-completing inputs matter).
     """
-    a3, b3 = _lanes(spec, a, "a"), _lanes(spec, b, "b")
+    a3, b3 = lane_operand(a, spec.lanes, "a"), lane_operand(b, spec.lanes, "b")
     if a3.shape != b3.shape:
         raise ValueError(f"a and b must have the same shape, got {a3.shape} and {b3.shape}")
     shape = a3.shape[:2]
