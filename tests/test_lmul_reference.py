@@ -23,11 +23,10 @@ import pytest
 
 from peforge.formats import FloatFormat
 from peforge.spec import MinifloatMacSpec
+from test_golden_mac import INF, NAN, NUM, ref_decode
 from test_rtl_reference import round_fraction
 
 __all__ = ["offset_exp", "decode", "lmul_value", "ref_product", "ref_run"]
-
-NUM, INF, NAN = "num", "inf", "nan"
 
 
 def offset_exp(m: int) -> int:
@@ -37,23 +36,8 @@ def offset_exp(m: int) -> int:
     return 3 if m == 4 else 4
 
 
-@functools.lru_cache(maxsize=None)
-def decode(fmt: FloatFormat, code: int, subnormals: bool = True) -> tuple[str, int, Fraction]:
-    """(kind, sign, magnitude) of a code, straight from its bit fields."""
-    E, M = fmt.exp_bits, fmt.man_bits
-    s = (code >> (E + M)) & 1
-    e = (code >> M) & ((1 << E) - 1)
-    m = code & ((1 << M) - 1)
-    if fmt.special == "ieee" and e == (1 << E) - 1:
-        return (INF if m == 0 else NAN), s, Fraction(0)
-    if fmt.special == "fn" and e == (1 << E) - 1 and m == (1 << M) - 1:
-        return NAN, s, Fraction(0)
-    if fmt.special == "fnuz" and code == 1 << (E + M):
-        return NAN, s, Fraction(0)
-    if e == 0:
-        mag = Fraction(m, 1 << M) * Fraction(2) ** (1 - fmt.bias)
-        return NUM, s, (mag if subnormals else Fraction(0))
-    return NUM, s, (1 + Fraction(m, 1 << M)) * Fraction(2) ** (e - fmt.bias)
+#: (kind, sign, magnitude) of a code, straight from its bit fields (the MAC reference's decoder).
+decode = functools.lru_cache(maxsize=None)(ref_decode)
 
 
 def _split(v: Fraction, man_bits: int) -> tuple[Fraction, int]:
