@@ -167,7 +167,7 @@ def board_top(board: str, spec: Spec, plan: SelfTestPlan = SelfTestPlan(), expec
 
 
 def default_build_dir(board: str) -> Path:
-    """``<project>/build/boards/<board>`` (never /tmp: YoWASP tools cannot see it)."""
+    """``<project>/build/boards/<board>`` (Amaranth's build script runs the tools inside it)."""
     return Path(__file__).resolve().parent.parent / "build" / "boards" / board
 
 
@@ -198,8 +198,6 @@ def build_board(board: str, spec: Spec | None = None, *, plan: SelfTestPlan = Se
     spec = spec if spec is not None else MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32")
     out = Path(build_dir) if build_dir is not None else default_build_dir(board)
     out = out.resolve()
-    if str(out).startswith("/tmp"):
-        raise ValueError(f"build_dir {str(out)!r} is under /tmp, which the YoWASP tools cannot see")
     out.mkdir(parents=True, exist_ok=True)
     top = board_top(board, spec, plan, clock_div_log2=clock_div_log2)
     env = toolchain_env()

@@ -6,7 +6,7 @@ versions.  Writes are atomic (temporary file in the same directory, then ``os.re
 parallel workers and interrupted runs never leave a half-written entry.
 
 The cache lives in ``$PEFORGE_CACHE``, else ``<project>/build/fpga-cache`` when running from a
-checkout, else ``~/.cache/peforge/fpga``; never under ``/tmp``, which YoWASP tools cannot see.
+checkout, else ``~/.cache/peforge/fpga`` (``/tmp`` works too: see :func:`make_workdir`).
 """
 
 from __future__ import annotations
@@ -38,17 +38,13 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "peforge" / "fpga"
 
 
-def _under_tmp(path: Path) -> bool:
-    tmp = Path(tempfile.gettempdir()).resolve()
-    p = path.resolve()
-    return p == tmp or tmp in p.parents or p == Path("/tmp") or Path("/tmp") in p.parents
-
-
 def make_workdir(root: Path, prefix: str) -> Path:
-    """A fresh work directory ``root/work/<prefix>-<random>``; refuses ``/tmp`` (YoWASP can't see it)."""
-    if _under_tmp(root) and not os.environ.get("YOWASP_MOUNT"):
-        raise ValueError(f"FPGA work directory {str(root)!r} is under /tmp, which the YoWASP tools "
-                         f"cannot see: set PEFORGE_CACHE to a directory elsewhere")
+    """A fresh work directory ``root/work/<prefix>-<random>``.
+
+    Any location works, ``/tmp`` included: the tools run inside it and see only relative file
+    names, which YoWASP resolves through its ``.`` preopen (it mounts a private directory over
+    the absolute path ``/tmp``, so absolute paths there would be invisible to it).
+    """
     path = root / "work" / f"{prefix}-{uuid.uuid4().hex[:10]}"
     path.mkdir(parents=True)
     return path

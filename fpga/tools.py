@@ -1,8 +1,9 @@
 """Finding and running the FPGA tools (YoWASP Yosys and nextpnr) as subprocesses.
 
-Every tool is run with an argument list (never a shell), in a work directory under the
-project's build directory: YoWASP tools run in a WebAssembly sandbox that cannot see the
-real ``/tmp``.  A failure raises :class:`ToolError` naming the tool, the command and the tail
+Every tool is run with an argument list (never a shell), inside its work directory and with
+file names relative to it: YoWASP tools run in a WebAssembly sandbox that mounts a private
+directory over the absolute path ``/tmp``, but resolve relative names through the real
+working directory, wherever it is.  A failure raises :class:`ToolError` naming the tool, the command and the tail
 of its output; a missing tool raises :class:`ToolNotFoundError` naming the pip package that
 provides it.
 """
