@@ -56,6 +56,7 @@ def _model(spec: spec_mod.Spec, target: str, metric: str) -> float:
 
 def _baseline_coef(train: list[dict[str, Any]], target: str, metric: str) -> float:
     """One shared coefficient on the plain feature sum, least relative squares."""
+    train = [r for r in train if fit.measured_value(r, metric) > 0]  # a design mapped into DSPs alone
     x = np.array([sum(features(assemble(_spec(r)), target)[0][:-1]) for r in train])
     y = np.array([fit.measured_value(r, metric) for r in train])
     a = x / y
@@ -73,7 +74,7 @@ def accuracy(cal: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         meas = [fit.measured_value(r, metric) for r in h]
         if metric == "ffs":
-            est = [float(assemble(_spec(r)).ffs) for r in h]
+            est = [_model(_spec(r), target, "ffs") for r in h]
             base = None
         else:
             est = [_model(_spec(r), target, metric) for r in h]
@@ -229,16 +230,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"accuracy": [{k: v for k, v in r.items() if k != "points"} for r in acc], "speed": spd,
                           "energy": en, "scatter": [str(p) for p in pngs],
-                          "delay": cal["error"].get("ice40", {}).get("delay_ns")}, indent=1))
+                          "delay": {t: cal["error"].get(t, {}).get("delay_ns") for t in ("ice40", "ecp5")}}, indent=1))
         return 0
     console = Console(width=200)
     console.print(f"calibration {calibration.path()} ({cal['created']}, {cal['yosys_version']})")
     console.print(accuracy_table(acc))
     console.print(family_table(acc))
-    d = cal["error"].get("ice40", {}).get("delay_ns")
-    if d:
-        console.print(f"iCE40 critical path (nextpnr hx8k, leave-one-out over {d['n']} PEs): median "
-                      f"{100 * d['median']:.1f}%, worst {100 * d['max']:.1f}%, Spearman {d['spearman']:.3f}")
+    for target, device in (("ice40", "hx8k"), ("ecp5", "25k")):
+        d = cal["error"].get(target, {}).get("delay_ns")
+        if d:
+            console.print(f"{target} critical path (nextpnr {device}, leave-one-out over {d['n']} PEs): median "
+                          f"{100 * d['median']:.1f}%, worst {100 * d['max']:.1f}%, Spearman {d['spearman']:.3f}")
     console.print(f"speed (one core, {spd['specs']} held-out specs, median of 5): {spd['cold_per_s']:,} estimates/s "
                   f"cold (first estimate of a spec), {spd['warm_per_s']:,}/s warm; median Yosys run "
                   f"{spd['yosys_median_s']} s -> one cold estimate is {spd.get('speedup_cold', '?'):,}x faster")

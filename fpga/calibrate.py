@@ -4,7 +4,7 @@
 (its result cache makes repeats free) and appends one JSON line per result to a measurement
 store (``build/cost/measurements.jsonl``), so a fit can be redone from it without Yosys
 (and without the FPGA cache, which re-synthesises a design whose Verilog changed).
-:func:`measure_fmax` does the same for nextpnr Fmax (iCE40 hx8k, registered wrapper).
+:func:`measure_fmax` does the same for nextpnr Fmax (iCE40 hx8k and ECP5-25k, registered wrapper).
 :func:`calibrate` runs both on :mod:`peforge.models.cost.specsets` and then the pure-NumPy fit
 (:func:`peforge.models.cost.fit.fit`), writing the versioned calibration file.
 """
@@ -45,7 +45,7 @@ def _row(spec: Spec, target: str) -> dict[str, Any]:
     return {"name": spec.name, "target": target, "spec": spec.to_dict(), "luts": rep.luts, "carry": rep.carry,
             "ffs": rep.ffs, "dsps": rep.dsps, "muxes": rep.muxes, "lutrams": rep.lutrams, "gates": rep.gates,
             "nand2_eq": rep.nand2_eq, "transistors": rep.transistors, "cells_by_type": rep.cells_by_type,
-            "yosys_version": rep.yosys_version, "design_key": rep.design_key,
+            "yosys_version": rep.yosys_version, "design_key": rep.design_key, "options": rep.options,
             "seconds": rep.seconds if not rep.cached else round(time.perf_counter() - t0, 3), "cached": rep.cached}
 
 
@@ -124,8 +124,20 @@ def _run(work: Sequence[tuple[Spec, str]], fn: Callable[[Spec, str], dict[str, A
     return rows
 
 
+def _current_flow(row: dict[str, Any]) -> bool:
+    """Whether a synthesis row was made with today's default options for its target (rows from
+    before options were stored had the defaults of their time: ``dsp`` only)."""
+    from .synth import TARGETS, default_options
+
+    target = row.get("target", "")
+    if target not in TARGETS:
+        return True  # anchors, place and route
+    return row.get("options", {"dsp": default_options(target)["dsp"]}) == default_options(target)
+
+
 def load_measurements(store: Path | str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
-    """The latest successful row per (spec name, target) of a measurement store."""
+    """The latest successful row per (spec name, target) of a measurement store, made with the
+    current default synthesis options (an ECP5 row of the old wide-LUT flow is left out)."""
     path = Path(store) if store is not None else default_store()
     out: dict[tuple[str, str], dict[str, Any]] = {}
     if not path.is_file():
@@ -135,7 +147,7 @@ def load_measurements(store: Path | str | None = None) -> dict[tuple[str, str], 
             row = json.loads(line)
         except ValueError:
             continue  # a line cut by an interrupted write
-        if "error" not in row:
+        if "error" not in row and _current_flow(row):
             out[(row["name"], row["target"])] = row
     return out
 
@@ -188,7 +200,8 @@ def calibrate(*, targets: Sequence[str] = FPGA_TARGETS, xilinx_limit: int | None
             measure(xs, ("xilinx",), jobs=jobs, store=path, reuse=reuse, log=log)
     measure_anchors(path, log=log)
     if fmax:
-        measure_fmax(specsets.fmax_set(), "hx8k", jobs=jobs, store=path, reuse=reuse, log=log)
+        for device in ("hx8k", "25k"):
+            measure_fmax(specsets.fmax_set(), device, jobs=jobs, store=path, reuse=reuse, log=log)
     rows = load_measurements(path)
     return fit.write_calibration(rows, sets, out=out, log=log)
 

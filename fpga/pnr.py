@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence, Union
 
 from .cache import ResultCache, make_workdir
 from .design import Design, DesignLike, as_design
-from .synth import FLOW_VERSION, SynthReport, _as_cache, parse_stat, run_yosys, synth_commands
+from .synth import FLOW_VERSION, SynthReport, _as_cache, check_widelut, parse_stat, run_yosys, synth_commands
 from .tools import ToolError, run_tool, tool_version
 
 __all__ = ["Device", "DEVICES", "WRAPPERS", "PnrReport", "place_and_route", "check_device",
@@ -248,7 +248,7 @@ def _run_seed(dev: Device, workdir: Path, seed: int, clock_mhz: float | None) ->
 
 def place_and_route(report_or_design: Union[SynthReport, DesignLike], device: str | None = None, *,
                     seed: int = 1, seeds: Sequence[int] | None = None, clock_mhz: float | None = None,
-                    dsp: bool | None = None, wrapper: str = "auto", clock: str = "clk",
+                    dsp: bool | None = None, widelut: bool | None = None, wrapper: str = "auto", clock: str = "clk",
                     cache: bool | str | Path | ResultCache = True, jobs: int = 1,
                     keep_workdir: bool = False) -> PnrReport:
     """Synthesise (with a wrapper), place and route a design with nextpnr; report Fmax.
@@ -261,6 +261,9 @@ def place_and_route(report_or_design: Union[SynthReport, DesignLike], device: st
     device : str, optional
         One of :data:`DEVICES` (hx8k, up5k, 25k, 45k, 85k); default hx8k for an ice40 report,
         25k otherwise.
+    widelut : bool, optional
+        ECP5: wide-LUT mapping (see :func:`~peforge.fpga.synth.synth_commands`); None reuses the
+        report's option, else False.
     seed, seeds : int, list of int
         nextpnr placer seed(s); with several the median Fmax is reported.
     clock_mhz : float, optional
@@ -284,6 +287,8 @@ def place_and_route(report_or_design: Union[SynthReport, DesignLike], device: st
             raise ValueError(f"the design of report {rep.module!r} changed since it was synthesised "
                              f"(Verilog or RTL sources edited): synthesise it again")
         use_dsp = bool(rep.options.get("dsp")) if dsp is None else dsp
+        if widelut is None:
+            widelut = bool(rep.options.get("widelut", False))
     else:
         dev = check_device(device or "25k")
         design = as_design(report_or_design)
@@ -291,6 +296,7 @@ def place_and_route(report_or_design: Union[SynthReport, DesignLike], device: st
     if use_dsp and not dev.has_dsp:
         raise ValueError(f"device {dev.name!r} has no DSP blocks: use dsp=False or a device with DSPs "
                          f"({sorted(k for k, d in DEVICES.items() if d.family == dev.family and d.has_dsp)})")
+    use_widelut = check_widelut(dev.family, False if widelut is None else widelut)
     if wrapper not in WRAPPERS:
         raise ValueError(f"wrapper={wrapper!r}: allowed {WRAPPERS}")
     seed_list = [int(s) for s in (seeds if seeds is not None else [seed])]
@@ -304,6 +310,8 @@ def place_and_route(report_or_design: Union[SynthReport, DesignLike], device: st
     base_key = {"kind": "pnr", "flow": FLOW_VERSION, "design": design.key, "module": design.module,
                 "device": dev.name, "package": dev.package, "wrapper": wrapper, "clock": clock,
                 "dsp": use_dsp, "clock_mhz": clock_mhz, **versions}
+    if dev.family == "ecp5":  # iCE40 keys stay as they were
+        base_key["widelut"] = use_widelut
     runs: dict[int, dict[str, Any]] = {}
     if store is not None:
         for s in seed_list:
@@ -327,7 +335,7 @@ def place_and_route(report_or_design: Union[SynthReport, DesignLike], device: st
             f"# peforge pnr synthesis: device={dev.name} module={design.module} wrapper={kind}",
             f"read_verilog {design.module}.v", "read_verilog wrap.v",
             f"hierarchy -check -top {_WRAP_TOP}",
-            *synth_commands(dev.family, _WRAP_TOP, use_dsp),
+            *synth_commands(dev.family, _WRAP_TOP, use_dsp, use_widelut),
             "tee -q -o stat.json stat -json", "write_json net.json", ""])
         run_yosys(script, workdir)
         stat = json.loads((workdir / "stat.json").read_text())

@@ -217,7 +217,7 @@ def _synth(spec: spec_mod.Spec, kw: dict[str, Any]) -> None:
     from . import fpga
 
     try:
-        report = fpga.synthesize(spec, kw["target"], dsp=kw["dsp"])
+        report = fpga.synthesize(spec, kw["target"], dsp=kw["dsp"], widelut=kw["widelut"])
         pnr = fpga.place_and_route(
             report, kw["device"], seeds=list(range(1, kw["seeds"] + 1)) if kw["seeds"] else None,
             clock_mhz=kw["clock_mhz"]) \
@@ -236,6 +236,8 @@ def _synth(spec: spec_mod.Spec, kw: dict[str, Any]) -> None:
 _family_commands(synth_app, [
     _opt("target", str, "ecp5", "--target", help="ice40, ecp5, xilinx, gowin or generic."),
     _opt("dsp", Optional[bool], None, "--dsp/--no-dsp", help="Allow DSP inference (default: target's default)."),
+    _opt("widelut", bool, False, "--widelut",
+         help="ECP5: Yosys's wide-LUT (PFU mux) mapping instead of LUT4s only (more LUTs, sometimes faster)."),
     _opt("pnr", bool, False, "--pnr", help="Also place and route with nextpnr and report Fmax."),
     _opt("device", Optional[str], None, "--device", help="nextpnr device (hx8k, up5k, 25k, 45k, 85k)."),
     _opt("seeds", Optional[int], None, "--seeds", help="Run seeds 1..N (median Fmax reported)."),

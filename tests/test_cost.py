@@ -143,11 +143,12 @@ def test_shipped_calibration_and_sets() -> None:
     assert {s.family for s in held} == {"mac", "intmac", "simd", "shiftadd", "blockdot", "lut"}
     assert {s.mult for s in held if isinstance(s, MinifloatMacSpec)} == {"exact", "lmul"}
     assert {s.acc_name for s in held if isinstance(s, MinifloatMacSpec)} >= {"fp32", "bf16", "fp16", "exact"}
-    for target in ("ice40", "ecp5", "generic"):
+    for target in ("ice40", "ecp5", "xilinx", "generic"):
         assert cal["error"][target]["ffs"]["median"] == 0.0
 
 
-@pytest.mark.parametrize("target, metric", [("ice40", "luts"), ("ecp5", "luts"), ("generic", "nand2")])
+@pytest.mark.parametrize("target, metric", [("ice40", "luts"), ("ecp5", "luts"), ("xilinx", "luts"),
+                                            ("generic", "nand2")])
 def test_error_bars_match_the_shipped_synthesis_results(target: str, metric: str) -> None:
     """Recompute the held-out error from the Yosys results stored with the calibration."""
     cal = calibration.load()
@@ -172,6 +173,44 @@ def test_one_small_design_against_yosys() -> None:
     assert est.ffs == rep.ffs
     worst = calibration.load()["error"]["generic"]["nand2"]["max"]
     assert abs(est.gates_nand2 - rep.nand2_eq) / rep.nand2_eq <= worst
+
+
+def test_xilinx_fabric_ffs_against_yosys() -> None:
+    """A 7-series DSP48 keeps the product register inside (MREG): Yosys counts those bits as
+    no fabric flip-flop, and neither may the estimate (ECP5 packs no DSP registers)."""
+    from peforge import fpga
+
+    s = IntMacSpec("int8", "int8", lanes=2, stages=1, max_count=256)
+    rep = fpga.synthesize(s, "xilinx")
+    est = cost.estimate(s, "xilinx")
+    assert rep.dsps == est.dsps == 2
+    assert est.ffs == rep.ffs
+    assert cost.estimate(s, "ecp5").ffs == est.ffs + 2 * 16  # two 16-bit products registered
+
+
+def test_signed_operands_widen_the_carry_save_tree() -> None:
+    from peforge.models.cost.components import FEATURES, Netlist
+
+    csa = FEATURES.index("csa")
+    signed, unsigned = Netlist(), Netlist()
+    signed.multi_add([8, 8, 8, 16], 17, signed=True)
+    unsigned.multi_add([8, 8, 8, 16], 17)
+    # one full adder per input bit removed: 4 operands sign-extended to 17 bits vs zero-padded
+    assert sum(r[csa] for r in signed.feats) == 4 * 17 - 2 * 17
+    assert sum(r[csa] for r in unsigned.feats) == 17  # 40 - 34 = 6 bits, floored at one row
+
+
+def test_family_scale_applies_per_family() -> None:
+    cal = calibration.load()
+    for target, metric, key in (("ice40", "luts", "luts"), ("generic", "nand2", "gates_nand2")):
+        scales = cal["targets"][target]["family_scale"][metric]
+        assert set(scales) == {"mac", "intmac", "simd", "shiftadd", "blockdot", "lut"}
+        assert all(0.3 < v < 3.0 for v in scales.values())
+        for s in (E4, LutSpec("int8", 4, 4, lanes=4)):
+            f, _ = cost.model.features(assemble(s), "generic" if target == "generic" else target)
+            raw = float(np.dot(cal["targets"][target][metric], f))
+            got = getattr(cost.estimate(s, "asic45" if target == "generic" else target), key)
+            assert got == pytest.approx(raw * scales[s.family], rel=1e-3)
 
 
 def test_nnls_and_spearman() -> None:

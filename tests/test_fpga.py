@@ -100,11 +100,27 @@ def test_ecp5_multiplier_dsp_switch(work, cache):
     d = mul_design(work, 8)
     with_dsp = fpga.synthesize(d, "ecp5", cache=cache)
     without = fpga.synthesize(d, "ecp5", dsp=False, cache=cache)
-    assert with_dsp.options == {"dsp": True} and without.options == {"dsp": False}
+    assert with_dsp.options == {"dsp": True, "widelut": False} and without.options == {"dsp": False, "widelut": False}
     assert with_dsp.cells_by_type.get("MULT18X18D", 0) >= 1 and with_dsp.dsps >= 1
     assert without.dsps == 0 and "MULT18X18D" not in without.cells_by_type
     assert without.luts > 8 * 8  # an 8x8 array multiplier needs more LUTs than partial products
     assert fpga.synthesize(d, "ice40", cache=cache).dsps == 0  # iCE40 default: no SB_MAC16
+
+
+def test_ecp5_widelut_switch(work, cache):
+    """A 16:1 mux is a LUT6 + LUT6 + PFU mux tree with wide LUTs; LUT4-only by default."""
+    d = _design(work, "mux16", "module mux16(input clk, input [15:0] d, input [3:0] s, output reg q);\n"
+                               "  always @(posedge clk) q <= d[s];\nendmodule\n")
+    lut4 = fpga.synthesize(d, "ecp5", cache=cache)
+    wide = fpga.synthesize(d, "ecp5", widelut=True, cache=cache)
+    assert lut4.options["widelut"] is False and wide.options["widelut"] is True
+    assert lut4.muxes == 0 and wide.muxes >= 1  # PFUMX / L6MUX21 only with wide LUTs
+    assert lut4.luts >= 5  # 16 data + 4 select inputs need at least five LUT4s
+    assert "-nowidelut" in lut4.script and "-nowidelut" not in wide.script
+    with pytest.raises(ValueError, match=r"widelut=True applies to target 'ecp5' only, not 'ice40'"):
+        fpga.synthesize(d, "ice40", widelut=True)
+    with pytest.raises(ValueError, match=r"widelut='yes' must be True or False"):
+        fpga.synthesize(d, "ecp5", widelut="yes")
 
 
 # --- cache ---------------------------------------------------------------------------------

@@ -107,6 +107,8 @@ def _mac(spec: MinifloatMacSpec) -> Netlist:
         n.adder(max(a.exp_bits, b.exp_bits) + 1, 2 * lanes, cls="product", path=False)
     n.logic(8 * lanes, cls="product")
     pipe("mul", lanes * (psig_bits + psh_bits + 1 + (nan and flags_live) + (inf and flags_live) * 1 + nzero_bit))
+    if "mul" in cuts and not lmul:
+        n.dsp_register(psig_bits)
     n.shifter(span, psh_bits, lanes, cls="product", in_width=psig_bits)
     n.logic((span + 1) * lanes, cls="product", levels=1)     # one's complement by the sign
     if lanes > 1:
@@ -120,7 +122,7 @@ def _mac(spec: MinifloatMacSpec) -> Netlist:
         h = levels // 2
         groups = [ops[i:i + (1 << h)] for i in range(0, lanes, 1 << h)]
         for g in groups:
-            n.multi_add(g, span + 1 + clog2(len(g)), path=g is groups[0])
+            n.multi_add(g, span + 1 + clog2(len(g)), path=g is groups[0], signed=True)
         n.register(sum(span + 1 + clog2(len(g)) for g in groups) + max(lanes, 1).bit_length()
                    + flag_bits + nzero_bit + 1, enable=True)
         n.register(1)
@@ -129,9 +131,9 @@ def _mac(spec: MinifloatMacSpec) -> Netlist:
     ops = ops + [max(lanes, 1).bit_length()]
     merged = exact and "sum" not in cuts          # Mux(first, 0, acc) + lane_sum joins the tree
     if merged:
-        n.multi_add(ops + [spec.exact_width], spec.exact_width, cls="acc")
+        n.multi_add(ops + [spec.exact_width], spec.exact_width, cls="acc", signed=True)
     else:
-        n.multi_add(ops, lsw)
+        n.multi_add(ops, lsw, signed=True)
     if not exact:
         n.equal(lsw, cls="sum")
     pipe("sum", lsw + (0 if exact else 1) + flag_bits + nzero_bit)
@@ -231,6 +233,7 @@ def _intmac(spec: IntMacSpec) -> Netlist:
     n.mult(spec.a.bits, spec.b.bits, spec.lanes, y_bits=pbits)
     if spec.stages >= 1:
         n.register(spec.lanes * pbits + 2, cls="product")
+        n.dsp_register(pbits)
         n.cut()
     terms = [(lo, hi)] * spec.lanes
     while len(terms) > 1:  # exact-range widths of the balanced tree, as the RTL sizes them
@@ -244,14 +247,22 @@ def _intmac(spec: IntMacSpec) -> Netlist:
     sat = spec.overflow == "saturate" and spec.acc_bits is not None
     ops = [pbits] * spec.lanes
     if spec.stages >= 2:
-        n.multi_add(ops, tbits)
-        for _ in range(spec.stages - 1):
+        n.multi_add(ops, tbits, signed=lo < 0)
+        for k in range(spec.stages - 1):
             n.register(tbits + 2, cls="sum")
+            if k == 0 and spec.lanes <= 2:  # one product or a pair: the DSP's post-adder + PREG
+                n.dsp_register(tbits, per_mult=False)
             n.cut()
         ops = [tbits]
     # Mux(first, 0, acc) + total: one multi-operand sum with the tree when no register splits them
+    before = n.totals()
     n.logic(width, cls="acc")
-    n.multi_add(ops + [width], max(width, signed_width(tlo, thi)) + 1, cls="acc")
+    if spec.lanes > 1:  # a DSP cascade keeps the first-mux of its sum in LUTs
+        before = n.totals()
+    n.multi_add(ops + [width], max(width, signed_width(tlo, thi)) + 1, cls="acc", signed=lo < 0)
+    if spec.stages == 0 and width <= 48 and not sat:  # acc + products in the DSP cascade (PREG)
+        n.dsp_post_adder(before)
+        n.dsp_register(width, per_mult=False)
     if sat:
         n.compare(max(width, signed_width(tlo, thi)) + 1, 2, cls="acc", path=True)
         n.mux(width, inputs=3, cls="acc", path=True)
@@ -292,26 +303,38 @@ def _simd(spec: SimdMacSpec) -> Netlist:
     d = _DIGIT[spec.arch]
     nn = spec.base // d
     levels = clog2(nn)
+    mode_widths = spec.mode_widths
+    mode_bits = spec.mode_bits
     layout = _simd_layout(spec, d)
-    modes = range(len(spec.mode_widths))
-    das = [a // d for a, _ in spec.mode_widths]
-    dbs = [b // d for _, b in spec.mode_widths]
+    modes = range(len(mode_widths))
+    das = [a // d for a, _ in mode_widths]
+    dbs = [b // d for _, b in mode_widths]
     # fusion controls that really depend on the mode (a constant one costs nothing)
     fuse_r = [len({das[i] > 1 << lv for i in modes}) > 1 for lv in range(levels)]
     fuse_c = [len({dbs[i] > 1 << lv for i in modes}) > 1 for lv in range(levels)]
-    n.logic((sum(fuse_r) + sum(fuse_c)) * 2 * spec.mode_bits, cls="ctl")
+    n.logic((sum(fuse_r) + sum(fuse_c)) * 2 * mode_bits, cls="ctl")
+    # operand selection per cell digit: summed per mux width, then added as blocks
+    by_inputs: dict[int, int] = {}
+    sel_logic = 0
     for r in range(nn):
         for c in range(nn):
             for idx in (0, 2):
                 srcs = {(layout[i][(r, c)][idx], layout[i][(r, c)][idx + 1]) for i in modes}
-                n.mux(d, inputs=len(srcs), cls="operand", path=(r, c, idx) == (0, 0, 0))
-                n.logic(1 + (len({t for _, t in srcs}) > 1) * spec.mode_bits, cls="operand")
+                by_inputs[len(srcs)] = by_inputs.get(len(srcs), 0) + 1
+                sel_logic += 1 + (len({t for _, t in srcs}) > 1) * mode_bits
+    first = len({(layout[i][(0, 0)][0], layout[i][(0, 0)][1]) for i in modes})
+    for inputs, count in sorted(by_inputs.items()):
+        n.mux(d, count, inputs=inputs, cls="operand", path=False)
+    if first >= 2:  # cell (0, 0)'s select is on the timed path
+        n.chain(max(1, clog2(first) / 2))
+    n.logic(sel_logic, cls="operand")
+    lo_d, hi_d = -(1 << (d - 1)), (1 << d) - 1
     rngs: dict[tuple[int, int], list[tuple[int, int]]] = {}
     widths: dict[tuple[int, int], int] = {}
     for r in range(nn):
         for c in range(nn):
-            cr = [_mul_range(((-(1 << (d - 1)) if layout[i][(r, c)][1] else 0), (1 << d) - 1),
-                             ((-(1 << (d - 1)) if layout[i][(r, c)][3] else 0), (1 << d) - 1)) for i in modes]
+            cr = [_mul_range((lo_d if layout[i][(r, c)][1] else 0, hi_d),
+                             (lo_d if layout[i][(r, c)][3] else 0, hi_d)) for i in modes]
             rngs[(r, c)] = cr
             widths[(r, c)] = _bits(min(x for x, _ in cr), max(y for _, y in cr))
     cell_w = sum(widths.values())
@@ -320,13 +343,15 @@ def _simd(spec: SimdMacSpec) -> Netlist:
         n.logic(4 * cells, cls="product", levels=1)
         n.adder(cell_w, 3, cls="product", path=False)        # conditional negations
         for w in widths.values():                            # sum of the four terms
-            n.multi_add([w] * 4, w, cls="product", path=False)
+            n.multi_add([w] * 4, w, cls="product", path=False, signed=True)
         n.chain(2, 2 * max(widths.values()))
     else:
         n.mux(d + 1, 2 * cells, cls="product")
         n.mult(d + 1, d + 1, cells, y_bits=max(widths.values()))
     if spec.stages >= 1:
         n.register(cell_w + sum(fuse_r) + sum(fuse_c) + 2, cls="product")
+        if d != 2:
+            n.dsp_register(max(widths.values()))
         n.cut()
     for lv in range(levels):
         shift = d << lv
@@ -346,7 +371,8 @@ def _simd(spec: SimdMacSpec) -> Netlist:
                 for key, i, j in kids:
                     muxes = (i and fuse_r[lv]) + (j and fuse_c[lv])
                     n.mux(widths[key] + shift, muxes, cls="sum")
-                n.multi_add([widths[key] + shift * (i + j) for key, i, j in kids], w, cls="sum", path=False)
+                n.multi_add([widths[key] + shift * (i + j) for key, i, j in kids], w, cls="sum", path=False,
+                            signed=min(x for x, _ in node) < 0)
                 nxt_r[(r // 2, c // 2)], nxt_w[(r // 2, c // 2)] = node, w
         n.chain(1 + (fuse_r[lv] or fuse_c[lv]), 2 * max(nxt_w.values()))
         rngs, widths = nxt_r, nxt_w

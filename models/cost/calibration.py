@@ -8,8 +8,9 @@ points at another file (e.g. a user's own calibration).  Its top-level keys:
     Provenance; ``features`` must equal :data:`.components.FEATURES`.
 ``targets``
     ``{target: {metric: [coefficient per feature]}}`` for ``ice40`` / ``ecp5`` / ``xilinx``
-    (``luts``, ``carry``) and ``generic`` (``nand2``), plus ``delay`` (``c0``, ``lut``,
-    ``carry`` in ns) per FPGA target that has one.
+    (``luts``, ``carry``) and ``generic`` (``nand2``), ``family_scale`` (``{metric: {family:
+    scale}}``), plus ``delay`` (``c0``, ``lut``, ``carry`` in ns) per FPGA target that has a
+    place-and-route fit.
 ``error``
     ``{target: {metric: {"median", "p90", "max", "spearman", "n"}}}`` relative |error| on the
     held-out set (delay: leave-one-out over the place-and-route set).

@@ -67,6 +67,12 @@ class Netlist:
         Products summed per cycle (mode 0 for a multi-mode PE).
     notes : dict
         Family facts shown with the estimate (widths, lanes per mode, ...).
+    dsp_regs : list of (int, int)
+        ``(index into mults, register bits)``: registers a 7-series DSP48 absorbs (its M and P
+        registers) when that multiplier group maps to DSPs; see :meth:`dsp_register`.
+    dsp_logic : list of (int, list of float)
+        ``(index into mults, feature amounts)``: logic a 7-series DSP48's post-adder absorbs
+        (an accumulator ``first ? p : acc + p``) when that group maps to DSPs; see :meth:`totals`.
     """
 
     feats: list[list[float]] = field(default_factory=lambda: [[0.0] * len(FEATURES) for _ in CLASSES])
@@ -76,6 +82,8 @@ class Netlist:
     segment: int = 0
     macs_per_cycle: int = 1
     notes: dict = field(default_factory=dict)
+    dsp_regs: list[tuple[int, int]] = field(default_factory=list)
+    dsp_logic: list[tuple[int, list[float]]] = field(default_factory=list)
     priced: dict = field(default_factory=dict, repr=False)
 
     # --- bookkeeping ----------------------------------------------------------------------
@@ -102,15 +110,20 @@ class Netlist:
             self.chain(1, width)
 
     def multi_add(self, widths: list[int], out_width: int, n: int = 1, cls: str = "sum",
-                  path: bool = True) -> None:
+                  path: bool = True, signed: bool = False) -> None:
         """``n`` sums of several operands in one cell (Yosys ``alumacc`` merges an adder tree
-        into one ``$macc``): a carry-save tree over all but two operands, then one adder."""
+        into one ``$macc``): a carry-save tree over all but two operands, then one adder.
+
+        The tree has one full adder per input bit it removes; ``signed`` operands are sign
+        extended to ``out_width`` first (``maccmap``), unsigned ones only pad with zeros.
+        """
         if n <= 0 or not widths:
             return
         if len(widths) <= 2:
             self.adder(out_width, n, cls, path)
             return
-        self._put("csa", max(sum(widths) - 2 * out_width, out_width) * n, cls)
+        bits = sum(max(w, out_width) if signed else min(w, out_width) for w in widths)
+        self._put("csa", max(bits - 2 * out_width, out_width) * n, cls)
         self._put("add", out_width * n, cls)
         if path:
             self.chain(1 + math.log(len(widths) / 2, 1.5), out_width)
@@ -180,6 +193,23 @@ class Netlist:
         self.mults.append(Mult(a_bits, b_bits, y, n, cls, self.segment))
         if path:
             self.chain(min(a_bits, b_bits), a_bits + b_bits)
+
+    def totals(self) -> list[float]:
+        """Feature totals so far (multipliers excluded): pass to :meth:`dsp_post_adder`."""
+        return [sum(col) for col in zip(*self.feats)]
+
+    def dsp_post_adder(self, before: list[float]) -> None:
+        """The blocks added since ``before = self.totals()`` are the post-adder of the last
+        multiplier group: a DSP48 computes them when that group maps to DSPs."""
+        if self.mults:
+            self.dsp_logic.append((len(self.mults) - 1, [a - b for a, b in zip(self.totals(), before)]))
+
+    def dsp_register(self, bits: int, per_mult: bool = True) -> None:
+        """The register just counted follows the last multiplier group directly (``bits`` per
+        multiplier, or in all with ``per_mult=False``): a DSP48 keeps it inside (``MREG``, or
+        ``PREG`` after the post-adder), so it is not a fabric flip-flop there."""
+        if self.mults and bits > 0:
+            self.dsp_regs.append((len(self.mults) - 1, bits * (self.mults[-1].count if per_mult else 1)))
 
     def register(self, bits: int, cls: str = "ctl", enable: bool = False) -> None:
         """Register bits kept by synthesis (each a flip-flop); ``enable``: loaded under a

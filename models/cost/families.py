@@ -8,6 +8,7 @@ constant are not all modelled here (the held-out FF error says how close this is
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from peforge import formats
 from peforge.formats import FloatFormat, IntFormat
@@ -30,9 +31,9 @@ def _float_act(n: Netlist, fmt: FloatFormat, out_bits: int, count: int) -> None:
     n.mux(out_bits + 1, count, cls="operand")
 
 
-def _acc_tail(n: Netlist, ops: list[int], width: int, total_bits: int, saturate: bool) -> None:
+def _acc_tail(n: Netlist, ops: list[int], width: int, total_bits: int, saturate: bool, signed: bool) -> None:
     n.logic(width, cls="acc")                                      # Mux(first, 0, acc)
-    n.multi_add(ops + [width], max(width, total_bits) + 1, cls="acc")
+    n.multi_add(ops + [width], max(width, total_bits) + 1, cls="acc", signed=signed)
     if saturate:
         n.compare(max(width, total_bits) + 1, 2, cls="acc", path=True)
         n.mux(width, inputs=3, cls="acc", path=True)
@@ -99,7 +100,7 @@ def _shiftadd(spec: ShiftAddSpec) -> Netlist:
         n.logic(wb * pbits * lanes, cls="product", levels=1)
         if w.signed:
             n.adder(pbits, lanes, cls="product", path=False)
-        n.multi_add([pbits] * wb, pbits, lanes, cls="product")
+        n.multi_add([pbits] * wb, pbits, lanes, cls="product", signed=alo < 0)
     else:  # bitserial: one shift-add per lane per cycle, K cycles per input
         n.register(lanes * (abits + max(wb - 1, 1) + pbits) + clog2(wb) + 1 + ctrl_bits, cls="product", enable=True)
         n.adder(pbits, lanes, cls="product")
@@ -113,12 +114,12 @@ def _shiftadd(spec: ShiftAddSpec) -> Netlist:
         n.cut()
     tbits = pbits + clog2(lanes)  # the RTL's tree: each level one bit wider (Amaranth x + y)
     if spec.stages >= 2:
-        n.multi_add(ops, tbits)
+        n.multi_add(ops, tbits, signed=lo < 0)
         for _ in range(spec.stages - 1):
             n.register(tbits + ctrl_bits + 1, cls="sum")
             n.cut()
         ops = [tbits]
-    _acc_tail(n, ops, spec.width, tbits, spec.overflow == "saturate" and spec.acc_bits is not None)
+    _acc_tail(n, ops, spec.width, tbits, spec.overflow == "saturate" and spec.acc_bits is not None, lo < 0)
     n.register(1)  # acc_valid
     if grouped:
         n.adder(clog2(spec.group + 1), cls="ctl", path=False)  # type: ignore[arg-type]
@@ -130,44 +131,80 @@ def _shiftadd(spec: ShiftAddSpec) -> Netlist:
 
 
 # --- LUT tensor core (rtl/lut.py) ----------------------------------------------------------------
-def _lut_geometry(spec: LutSpec) -> tuple[int, int, int]:
-    """(entries, entry_bits, dot_bits) as ``rtl/lut.py`` ``lut_geometry`` derives them."""
-    g = spec.group
-    lo, hi = spec.act_range
-    if spec.symmetric:
-        coefs = [[1 if (2 * i + 1) >> j & 1 else -1 for j in range(g)] for i in range(spec.table_entries)]
+@lru_cache(maxsize=64)
+def _lut_structure(g: int, symmetric: bool) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
+    """(+1 / -1 term counts of every table entry, of every shared partial sum) of the table
+    unit ``rtl/lut.py`` builds (``LutTable._entries``: every entry one add / subtract of two
+    halves, memoised up to sign).  Independent of the activation format, so cached."""
+    if symmetric:
+        coefs = [tuple(1 if (2 * i + 1) >> j & 1 else -1 for j in range(g)) for i in range(1 << (g - 1))]
     else:
-        coefs = [[m >> j & 1 for j in range(g)] for m in range(spec.table_entries)]
-    ranges = [(sum(min(k * lo, k * hi) for k in c), sum(max(k * lo, k * hi) for k in c)) for c in coefs]
+        coefs = [tuple(m >> j & 1 for j in range(g)) for m in range(1 << g)]
+    memo: dict[tuple[int, ...], tuple[int, int]] = {}
+
+    def canon(c: tuple[int, ...]) -> tuple[int, ...]:
+        first = next((k for k in c if k), 0)
+        return tuple(-k for k in c) if first < 0 else c
+
+    def value(c: tuple[int, ...]) -> None:
+        nz = [j for j, k in enumerate(c) if k]
+        if len(nz) < 2 or c in memo:
+            return
+        cut = nz[len(nz) // 2]
+        value(tuple(k if j < cut else 0 for j, k in enumerate(c)))
+        value(canon(tuple(k if j >= cut else 0 for j, k in enumerate(c))))
+        memo[c] = (c.count(1), c.count(-1))
+
+    for c in coefs:
+        value(c)
+    return tuple((c.count(1), c.count(-1)) for c in coefs), tuple(memo.values())
+
+
+def _lut_table(lo: int, hi: int, g: int, symmetric: bool, ternary: bool) -> tuple[int, int, int, list[int], int]:
+    """(entries, entry_bits, serial_bits, shared-sum widths, entry register bits) as
+    ``rtl/lut.py`` ``lut_geometry`` derives them, for activations in ``[lo, hi]``."""
+    entries, sums = _lut_structure(g, symmetric)
+
+    def rng(p: int, m: int) -> tuple[int, int]:
+        return p * lo - m * hi, p * hi - m * lo
+
+    ranges = [rng(p, m) for p, m in entries]
     entry = signed_width(min(r[0] for r in ranges), max(r[1] for r in ranges))
     mag = max(max(-r[0], r[1]) for r in ranges)
-    bound = 2 * mag if spec.ternary else mag * ((1 << spec.planes) - 1)
-    return len(coefs), entry, signed_width(-bound, bound)
+    if symmetric and not ternary:  # R starts at -A
+        mag = max(mag, *(abs(v) for v in rng(g, 0)))
+    bound = 2 * mag if ternary else mag
+    # each entry keeps the bits its own range needs (sign extension merges, entry 0 is 0)
+    table_ffs = sum(_bits(*r) for (p, m), r in zip(entries, ranges) if p or m)
+    return len(entries), entry, signed_width(-bound, bound), [signed_width(*rng(p, m)) for p, m in sums], table_ffs
 
 
 @assemble.register
 def _lut(spec: LutSpec) -> Netlist:
     g, lanes, planes, wcb = spec.group, spec.lanes, spec.planes, spec.weight_code_bits
     n = Netlist(macs_per_cycle=max(1, round(spec.macs_per_cycle)))
-    entries, eb, db = _lut_geometry(spec)
+    entries, eb, sb, sums, table_ffs = _lut_table(*spec.act_range, spec.group, spec.symmetric, spec.ternary)
     s1 = 1 if spec.stages >= 1 else 0
-    if spec.stages >= 2:
+    correct = spec.symmetric and not spec.ternary              # serial start -A
+    xb = spec.act_int_bits
+    if spec.stages >= 2:                                       # in_valid, in_first, a, b
         n.register(2 + g * spec.act.bits + lanes * g * wcb, cls="operand")  # type: ignore[union-attr]
         n.cut()
     if isinstance(spec.act, FloatFormat):
-        _float_act(n, spec.act, spec.act_int_bits - 1, g)
-    # table unit: every entry one add / subtract of shared partial sums
-    shared = entries + (entries // 2 if spec.symmetric else 0)
-    n.adder(eb, shared, cls="operand", path=False)
+        _float_act(n, spec.act, xb - 1, g)
+    # table unit: the shared sums, then the entry registers (loaded once per input)
+    n.adder(sum(sums), cls="operand", path=False)
     n.chain(1, eb * max(1, clog2(g)))
-    correct = spec.symmetric and not spec.ternary
-    table_ffs = entries * eb
-    if not spec.symmetric:  # entry 0 is the constant 0; single-activation entries are sign extensions
-        table_ffs -= eb + g * (eb - spec.act_int_bits)
-    n.register(table_ffs + lanes * g * wcb + (eb - 1) * correct, cls="operand", enable=True)
-    n.register(planes + (planes + 1 + s1) + 1 + 1 + (eb - 1) * correct * s1 + planes * s1, cls="ctl")
+    n.register(table_ffs + correct * sb, cls="operand", enable=True)
+    if correct:
+        n.adder(sb, cls="operand", path=False)                 # -A
+    # sequencer: phase, add_phase, commit, out_valid, first delay line, held serial start
+    n.register(planes + s1 * planes + 2 + (planes + 1 + s1), cls="ctl")
+    if correct and s1:
+        n.register(sb, cls="ctl", enable=True)
     n.cut()
-    # lanes: plane mask, table lookup, shift-add into the plane accumulator, commit
+    # lanes: weight register, plane mask, table lookup, serial shift-add, commit
+    n.register(lanes * g * wcb, cls="operand", enable=True)
     n.logic(g * planes * lanes, cls="product")
     if spec.symmetric:
         n.logic((g - 1) * lanes, cls="product")
@@ -175,17 +212,15 @@ def _lut(spec: LutSpec) -> Netlist:
     if s1:  # looked-up entry and its negate flag (one shared flag when it does not depend on the lane)
         n.register(eb * lanes + (lanes if spec.symmetric else 1), cls="product")
         n.cut()
-    n.logic(eb * lanes, cls="sum")
-    n.mux(db, lanes, cls="sum")
-    n.multi_add([db, db, 1], db, lanes, cls="sum")
-    n.register(db * lanes, cls="sum", enable=True)
+    n.logic(eb * lanes, cls="sum")                             # entry ^ neg
+    n.mux(sb, lanes, cls="sum")                                # Mux(add_phase[0], init, R)
+    n.adder(sb + 1, lanes, cls="sum")                          # base +- entry (the +neg is its carry-in)
+    n.register(sb * lanes + (0 if spec.ternary else planes * lanes), cls="sum", enable=True)
     n.cut()
-    if correct:
-        n.adder(spec.step_bits, lanes, cls="acc", path=False)
-    n.logic(spec.width * lanes, cls="acc")
+    n.logic(spec.width * lanes, cls="acc")                     # Mux(first, 0, acc)
     n.adder(spec.width, lanes, cls="acc")
     n.register(spec.width * lanes, cls="acc", enable=True)
-    n.notes.update(table_entries=entries, entry_bits=eb, dot_bits=db, acc_width=spec.width,
+    n.notes.update(table_entries=entries, entry_bits=eb, serial_bits=sb, acc_width=spec.width,
                    initiation_interval=spec.initiation_interval)
     return n
 
@@ -245,10 +280,12 @@ def _blockdot(spec: BlockDotSpec) -> Netlist:
     n.adder(psh_bits + 1, 2 * lanes, cls="product", path=False)  # type: ignore[operator]
     # per lane: significand product, shift (constant 0 for integer elements), sign, flags, zero
     pipe("mul", lanes * (sig[0] + sig[1] + (psh_bits if shift_max else 0) + 1 + nan + inf + 1))  # type: ignore[operator]
+    if "mul" in cuts:
+        n.dsp_register(sig[0] + sig[1])  # type: ignore[operator]
     if shift_max:
         n.shifter(span0, psh_bits, lanes, cls="product", in_width=sig[0] + sig[1])
     n.logic((span0 + 1) * lanes, cls="product", levels=1)  # type: ignore[operator]
-    n.multi_add([span0 + 1] * lanes + [clog2(lanes + 1)], lsw)  # type: ignore[operator]
+    n.multi_add([span0 + 1] * lanes + [clog2(lanes + 1)], lsw, signed=True)  # type: ignore[operator]
     pipe("sum", lsw + flag_bits)
     if beats > 1:
         n.adder(bsw, cls="sum")

@@ -2,7 +2,9 @@
 
 Per target and metric the coefficients minimise the *relative* squared error over the training
 set, non-negative (Lawson-Hanson NNLS), so every block costs something and small designs weigh
-as much as large ones.  The error bars are measured on the held-out set, which the fit never
+as much as large ones.  One multiplicative scale per PE family (geometric mean of its training
+ratios, shrunk towards 1 by :data:`FAMILY_SHRINK` pseudo-rows) absorbs what a family's mapping
+shares beyond its blocks; coefficients and scales are fitted alternately.  The error bars are measured on the held-out set, which the fit never
 sees; the delay fit (few place-and-route runs) reports leave-one-out errors instead.
 """
 
@@ -21,16 +23,21 @@ from peforge.spec import Spec
 from .assembly import assemble
 from .calibration import DATA_FILE
 from .components import FEATURES
-from .model import FPGA_TARGETS, features
+from .model import FPGA_TARGETS, fabric_ffs, features
 
-__all__ = ["nnls", "spearman", "error_stats", "fit_metric", "fit_scaled", "fit_delay", "write_calibration", "HOROWITZ_45NM",
+__all__ = ["nnls", "spearman", "error_stats", "fit_metric", "fit_family_scaled", "FAMILY_SHRINK", "fit_scaled", "fit_delay", "write_calibration", "HOROWITZ_45NM",
            "VERSION", "measured_value"]
 
-VERSION = 1
+VERSION = 2
+#: Pseudo-rows at scale 1 that a family scale is shrunk with (few rows: scale near 1).
+FAMILY_SHRINK = 2.0
 
 #: (label, kind, bits, energy pJ, area um^2): Horowitz, ISSCC 2014, 45 nm 0.9 V.
 HOROWITZ_45NM = (("8-bit int add", "add", 8, 0.03, 36.0), ("32-bit int add", "add", 32, 0.1, 137.0),
                  ("8-bit int multiply", "mul", 8, 0.2, 282.0), ("32-bit int multiply", "mul", 32, 3.1, 3495.0))
+
+#: nextpnr device -> the target whose delay it calibrates.
+PNR_DEVICES = {"hx8k": "ice40", "25k": "ecp5"}
 
 _METRICS = {"ice40": ("luts", "carry"), "ecp5": ("luts", "carry"), "xilinx": ("luts", "carry"), "generic": ("nand2",)}
 
@@ -105,6 +112,26 @@ def fit_metric(rows: Sequence[Mapping[str, Any]], target: str, metric: str) -> n
     return nnls(a, np.ones(int(keep.sum())))
 
 
+def fit_family_scaled(rows: Sequence[Mapping[str, Any]], target: str, metric: str, iters: int = 10,
+                      shrink: float = FAMILY_SHRINK) -> tuple[np.ndarray, dict[str, float]]:
+    """Coefficients and one scale per family: ``metric ~ scale[family] * (coef . features)``."""
+    specs = [_spec(r) for r in rows]
+    x = np.array([features(assemble(s), target)[0] for s in specs])
+    y = np.array([measured_value(r, metric) for r in rows])
+    fams = np.array([s.family for s in specs])
+    keep = y > 0
+    scale = {str(f): 1.0 for f in sorted(set(fams))}
+    coef = np.zeros(x.shape[1])
+    for _ in range(iters):
+        sv = np.array([scale[f] for f in fams])
+        coef = nnls(x[keep] * sv[keep, None] / y[keep, None], np.ones(int(keep.sum())))
+        pred = x @ coef
+        for f in scale:
+            m = (fams == f) & keep & (pred > 0)
+            scale[f] = float(np.exp(np.log(y[m] / pred[m]).sum() / (m.sum() + shrink))) if m.any() else 1.0
+    return coef, {f: round(v, 5) for f, v in scale.items()}
+
+
 def fit_scaled(rows: Sequence[Mapping[str, Any]], target: str, metric: str, base: np.ndarray) -> np.ndarray:
     """``k * base`` with the one scale ``k`` fitted (relative least squares) on ``rows``."""
     x = np.array([float(np.dot(base, features(assemble(_spec(r)), target)[0])) for r in rows])
@@ -157,7 +184,7 @@ def _anchors(rows: Mapping[tuple[str, str], Mapping[str, Any]]) -> dict[str, Any
 
 def _slim(row: Mapping[str, Any]) -> dict[str, Any]:
     keys = ("name", "target", "spec", "luts", "carry", "ffs", "dsps", "nand2_eq", "fmax_mhz", "critical_path_ns",
-            "seconds")
+            "seconds", "options")
     return {k: row[k] for k in keys if k in row and row[k] is not None}
 
 
@@ -181,35 +208,41 @@ def write_calibration(rows: Mapping[tuple[str, str], Mapping[str, Any]], sets: M
         targets[target] = {}
         errors[target] = {}
         for metric in metrics:
+            scale: dict[str, float] = {}
             if small and metric in targets["ice40"]:  # few points: the iCE40 shape times one fitted scale
                 coef = fit_scaled(train, target, metric, np.array(targets["ice40"][metric]))
                 errors[target].setdefault("method", f"iCE40 coefficients x one scale per metric ({len(train)} "
                                                     "training specs)")
             else:
-                coef = fit_metric(train, target, metric)
+                coef, scale = fit_family_scaled(train, target, metric)
+                targets[target].setdefault("family_scale", {})[metric] = scale
             targets[target][metric] = [round(float(c), 6) for c in coef]
-            est = [float(np.dot(coef, features(assemble(_spec(r)), target)[0])) for r in held]
+            est = [float(np.dot(coef, features(assemble(s), target)[0])) * scale.get(s.family, 1.0)
+                   for s in map(_spec, held)]
             errors[target][metric] = error_stats(est, [measured_value(r, metric) for r in held])
             errors[target][metric]["train_n"] = len(train)
-        errors[target]["ffs"] = error_stats([assemble(_spec(r)).ffs for r in held], [r["ffs"] for r in held])
+        errors[target]["ffs"] = error_stats([fabric_ffs(assemble(_spec(r)), target) for r in held],
+                                            [r["ffs"] for r in held])
         if target in FPGA_TARGETS:
             errors[target]["dsps"] = {"exact": sum(features(assemble(_spec(r)), target)[1] == r["dsps"] for r in held),
                                       "n": len(held)}
         kept["training"] += [_slim(r) for r in train]
         kept["heldout"] += [_slim(r) for r in held]
         log(f"{target}: {len(train)} training, {len(held)} held-out: {errors[target]}")
-    pnr = [r for (n, t), r in sorted(rows.items()) if t == "pnr-hx8k" and r.get("fmax_mhz")]
-    if len(pnr) >= 4:
+    for device, target in PNR_DEVICES.items():
+        pnr = [r for (n, t), r in sorted(rows.items()) if t == f"pnr-{device}" and r.get("fmax_mhz")]
+        if len(pnr) < 4:
+            continue
         d = fit_delay(pnr)
-        targets.setdefault("ice40", {})["delay"] = d
+        targets.setdefault(target, {})["delay"] = d
         loo = []
         for i in range(len(pnr)):  # leave-one-out: the honest error of a small fit
             di = fit_delay(pnr[:i] + pnr[i + 1:])
             loo.append(_delay_of(_spec(pnr[i]), di))
-        errors.setdefault("ice40", {})["delay_ns"] = {
-            **error_stats(loo, [1000.0 / r["fmax_mhz"] for r in pnr]), "method": "leave-one-out, nextpnr hx8k"}
-        kept["pnr"] = [_slim(r) for r in pnr]
-        log(f"delay: {d}; leave-one-out {errors['ice40']['delay_ns']}")
+        errors.setdefault(target, {})["delay_ns"] = {
+            **error_stats(loo, [1000.0 / r["fmax_mhz"] for r in pnr]), "method": f"leave-one-out, nextpnr {device}"}
+        kept["pnr"] += [_slim(r) for r in pnr]
+        log(f"{target} delay ({device}): {d}; leave-one-out {errors[target]['delay_ns']}")
     if "generic" not in targets:
         raise RuntimeError("no generic (gate-count) fit: the ASIC anchors need it")
     data = {

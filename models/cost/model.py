@@ -5,8 +5,10 @@ the target's fitted coefficients with the netlist's feature totals; flip-flops a
 register bits the assembly counts; DSP blocks follow Yosys' ``mul2dsp`` rules for the target
 (ECP5: both operands >= 2 bits, 18x18 tiles; 7-series: also >= 9 product bits, 25x18 tiles;
 iCE40: none, as ``peforge synth`` maps no SB_MAC16 by default).  The delay is the slowest
-pipeline segment's ``c0 + lut * levels + carry * carry_bits`` (fitted to nextpnr on iCE40
-hx8k; ECP5 and 7-series reuse that fit scaled by a fixed speed ratio, uncalibrated).
+pipeline segment's ``c0 + lut * levels + carry * carry_bits``, fitted to nextpnr on iCE40
+hx8k and ECP5-25k; 7-series (no open place and route) reuses the iCE40 fit scaled by a fixed
+speed ratio, flagged uncalibrated.  Each family's LUT / carry / gate sum is multiplied by that
+family's fitted scale (:func:`.fit.fit_family_scaled`).
 
 ASIC targets (``asic45``, ``asic28``, ... or ``node_nm=``): NAND2-equivalent gates from the
 ``generic`` fit (Yosys ``abc -g`` gates weighted by NanGate45 cell areas), then
@@ -32,7 +34,7 @@ from . import calibration
 from .assembly import netlist
 from .components import CLASSES, FEATURES, Netlist
 
-__all__ = ["CostEstimate", "estimate", "estimate_many", "TARGETS", "VDD", "parse_target", "features"]
+__all__ = ["CostEstimate", "estimate", "estimate_many", "TARGETS", "VDD", "parse_target", "features", "fabric_ffs"]
 
 FPGA_TARGETS = ("ice40", "ecp5", "xilinx")
 #: Accepted target names (any ``asicNN`` with 5 <= NN <= 250 works too).
@@ -41,7 +43,7 @@ TARGETS = (*FPGA_TARGETS, "asic45", "asic28", "asic16", "asic7")
 VDD = {250: 2.5, 180: 1.8, 130: 1.2, 90: 1.0, 65: 1.0, 45: 0.9, 32: 0.9, 28: 0.9, 22: 0.8, 16: 0.8,
        14: 0.8, 10: 0.75, 7: 0.7, 5: 0.7}
 #: Delay of an ECP5 / 7-series path relative to the same path on iCE40 (vendor speed grades,
-#: uncalibrated: no nextpnr flow for 7-series, and the ECP5 fit set is small).
+#: uncalibrated: no nextpnr flow for 7-series; used for ECP5 only without its own fit).
 _SPEED = {"ice40": 1.0, "ecp5": 0.75, "xilinx": 0.45}
 _DSP_RULES = {"ecp5": (2, 2, 0, 18, 18), "xilinx": (2, 2, 9, 25, 18)}  # a_min, b_min, y_min, a_max, b_max
 _I = {name: i for i, name in enumerate(FEATURES)}
@@ -130,17 +132,33 @@ def _dsp_tiles(target: str, a: int, b: int, y: int) -> int:
 
 def features(net: Netlist, target: str) -> tuple[list[float], int]:
     """Feature totals of ``net`` for ``target`` (multipliers in DSPs left out) and DSP count."""
-    f = [sum(col) for col in zip(*net.feats)]
+    f = net.totals()
     dsps = 0
+    in_dsp = []
     for m in net.mults:
         tiles = _dsp_tiles(target, m.a_bits, m.b_bits, m.y_bits)
+        in_dsp.append(bool(tiles))
         if tiles:
             dsps += tiles * m.count
         else:
             f[_I["mul"]] += m.a_bits * m.b_bits * m.count
             f[_I["mulw"]] += (m.a_bits + m.b_bits) * m.count
+    if target == "xilinx":  # DSP48 post-adders (ECP5's MULT18X18D has none that Yosys uses)
+        for i, delta in net.dsp_logic:
+            if in_dsp[i]:
+                f = [max(a - b, 0.0) for a, b in zip(f, delta)]
     f[_I["one"]] = 1.0
     return f, dsps
+
+
+def fabric_ffs(net: Netlist, target: str) -> int:
+    """Flip-flops outside DSP blocks: the netlist's register bits, less those a 7-series DSP48
+    absorbs (its M / P registers) on ``xilinx`` (Yosys packs no ECP5 DSP registers)."""
+    if target != "xilinx":
+        return net.ffs
+    absorbed = sum(bits for i, bits in net.dsp_regs
+                   if _dsp_tiles(target, net.mults[i].a_bits, net.mults[i].b_bits, net.mults[i].y_bits))
+    return max(net.ffs - absorbed, 0)
 
 
 def _dot(c: Sequence[float], f: Sequence[float]) -> float:
@@ -168,10 +186,14 @@ def _errors(cal: dict[str, Any], key: str, metrics: Iterable[str]) -> dict[str, 
             for m in metrics if m in errs}
 
 
-def _priced(net: Netlist, kind: str, cal: dict[str, Any]) -> dict[str, Any]:
+def _family_scale(cal_target: dict[str, Any], metric: str, family: str) -> float:
+    return float(cal_target.get("family_scale", {}).get(metric, {}).get(family, 1.0))
+
+
+def _priced(net: Netlist, kind: str, cal: dict[str, Any], family: str) -> dict[str, Any]:
     """The target-specific numbers of ``net`` (memoised on the netlist per calibration file)."""
     memo = net.priced
-    key = (kind, id(cal))
+    key = (kind, id(cal), family)
     hit = memo.get(key)
     if hit is not None:
         return hit
@@ -181,16 +203,20 @@ def _priced(net: Netlist, kind: str, cal: dict[str, Any]) -> dict[str, Any]:
     if kind != "asic":
         t = cal["targets"][kind]
         f, dsps = features(net, kind)
-        dl = cal["targets"].get("ice40", {}).get("delay")
-        delay = _delay(net, dl) * _SPEED[kind] if dl else None
-        out: dict[str, Any] = {"luts": round(max(_dot(t["luts"], f), 0.0), 1),
-                               "carry": round(max(_dot(t["carry"], f), 0.0), 1), "dsps": dsps,
+        own = t.get("delay")  # this target's own place-and-route fit, else iCE40's scaled
+        dl = own or cal["targets"].get("ice40", {}).get("delay")
+        delay = (_delay(net, dl) * (1.0 if own else _SPEED[kind])) if dl else None
+        luts = _dot(t["luts"], f) * _family_scale(t, "luts", family)
+        carry = _dot(t["carry"], f) * _family_scale(t, "carry", family)
+        out: dict[str, Any] = {"luts": round(max(luts, 0.0), 1), "carry": round(max(carry, 0.0), 1), "dsps": dsps,
+                               "ffs": fabric_ffs(net, kind),
                                "delay_ns": None if delay is None else round(delay, 3),
                                "fmax_mhz": None if delay is None else round(1000.0 / delay, 1)}
     else:
         gen = cal["targets"]["generic"]["nand2"]
+        k = _family_scale(cal["targets"]["generic"], "nand2", family)
         f, _ = features(net, "generic")
-        out = {"gates": max(_dot(gen, f), 0.0), "class_gates": class_gates(net, gen)}
+        out = {"gates": max(_dot(gen, f) * k, 0.0), "class_gates": [g * k for g in class_gates(net, gen)]}
     memo[key] = out
     return out
 
@@ -207,9 +233,10 @@ def _target_errors(cal: dict[str, Any], kind: str) -> dict[str, Any]:
                 err["gates_nand2"] = err.pop("nand2")
         else:
             err = _errors(cal, kind, ("luts", "carry", "ffs", "dsps"))
-            delay = _errors(cal, "ice40", ("delay_ns",))
+            own = _errors(cal, kind, ("delay_ns",))
+            delay = own or _errors(cal, "ice40", ("delay_ns",))
             if delay:
-                err["delay_ns"] = delay["delay_ns"] if kind == "ice40" else {
+                err["delay_ns"] = delay["delay_ns"] if own else {
                     **delay["delay_ns"], "note": "iCE40 fit scaled by a fixed speed ratio: uncalibrated here"}
         _ERRORS[key] = err
     return _ERRORS[key]
@@ -235,12 +262,12 @@ def estimate(spec: Spec, target: str = "ecp5", node_nm: int | None = None,
     kind, node = parse_target(target, node_nm)
     net = netlist(spec)
     cal = calibration.load()
-    p = _priced(net, kind, cal)
+    p = _priced(net, kind, cal, spec.family)
     err = _target_errors(cal, kind)
     notes: dict[str, Any] = {"calibration": cal.get("created"), "yosys": cal.get("yosys_version"), **net.notes}
     name = target if kind != "asic" else f"asic{node}"
     if kind != "asic":
-        return CostEstimate(name, spec.name, spec.family, net.macs_per_cycle, net.ffs, p["luts"], p["carry"],
+        return CostEstimate(name, spec.name, spec.family, net.macs_per_cycle, p["ffs"], p["luts"], p["carry"],
                             p["dsps"], p["delay_ns"], p["fmax_mhz"], error=err, notes=notes)
     asic = cal["asic"]
     scale_area = (node / 45.0) ** 2
@@ -261,7 +288,7 @@ def estimate(spec: Spec, target: str = "ecp5", node_nm: int | None = None,
                  scaling=f"area x (node/45)^2 = {scale_area:.3g}; energy x (node/45) x (Vdd/0.9)^2 = "
                          f"{scale_energy:.3g} (Vdd {vdd} V)")
     return CostEstimate(name, spec.name, spec.family, net.macs_per_cycle, net.ffs, gates_nand2=round(gates, 1),
-                        area_um2=round(gates * asic["um2_per_nand2"] * scale_area, 1),
+                        area_um2=round(gates * asic["um2_per_nand2"] * scale_area, 3),
                         energy_pj_per_op=round(energy, 4),
                         energy_pj_per_mac=round(energy / max(net.macs_per_cycle, 1), 4), node_nm=node,
                         error=err, notes=notes)

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 from peforge import spec as spec_mod
 from peforge.spec import IntMacSpec, MinifloatMacSpec, SimdMacSpec, Spec
 
-__all__ = ["training", "heldout", "large", "fmax_set", "pool", "SEED"]
+__all__ = ["training", "extra_training", "heldout", "large", "fmax_set", "pool", "SEED"]
 
 SEED = 9
 
@@ -133,16 +133,23 @@ def _build(d: dict[str, Any]) -> Spec | None:
         return None
 
 
-def pool(family: str, seed: int = SEED) -> list[Spec]:
-    """Distinct valid specs drawn for ``family`` (empty if the family is not registered)."""
+#: family -> how many more specs to draw (from another seed) for training only.
+_EXTRA_TRAINING = {"mac": 16, "intmac": 10, "simd": 8, "shiftadd": 12, "blockdot": 6, "lut": 12}
+
+
+def pool(family: str, seed: int | str = SEED, n: int | None = None,
+         exclude: frozenset[str] = frozenset()) -> list[Spec]:
+    """Distinct valid specs drawn for ``family`` (empty if the family is not registered);
+    ``n`` overrides the family's pool size, names in ``exclude`` are never drawn."""
     if family not in _DRAWERS:
         raise ValueError(f"family={family!r}: allowed {sorted(_DRAWERS)}")
-    draw, n = _DRAWERS[family]
+    draw, default_n = _DRAWERS[family]
+    n = default_n if n is None else n
     r = random.Random(f"{seed}-{family}")
     out: dict[str, Spec] = {}
     for _ in range(n * 4):
         s = _build(draw(r))
-        if s is not None and _small_enough(s):
+        if s is not None and _small_enough(s) and s.name not in exclude:
             out.setdefault(s.name, s)
         if len(out) >= n:
             break
@@ -154,15 +161,27 @@ def _split(index: int) -> str:
     return "training" if index % 5 in (0, 3) else "heldout"
 
 
+def extra_training(family: str) -> list[Spec]:
+    """Training-only specs of ``family`` from a second seed (none of them in :func:`pool`):
+    more points for the fit without shrinking the held-out set."""
+    if family not in _EXTRA_TRAINING:
+        return []
+    taken = frozenset(s.name for s in pool(family))
+    return pool(family, seed=f"{SEED}-extra", n=_EXTRA_TRAINING[family], exclude=taken)
+
+
 def _sets(which: str, families: tuple[str, ...] | None) -> Iterator[Spec]:
     for fam in families or tuple(_DRAWERS):
         for i, s in enumerate(pool(fam)):
             if _split(i) == which:
                 yield s
+        if which == "training":
+            yield from extra_training(fam)
 
 
 def training(families: tuple[str, ...] | None = None) -> list[Spec]:
-    """Specs that fit the coefficients (pool positions 0 and 3 mod 5 of every family)."""
+    """Specs that fit the coefficients: pool positions 0 and 3 mod 5 of every family, plus
+    :func:`extra_training`."""
     return list(_sets("training", families))
 
 
@@ -170,7 +189,10 @@ def large() -> list[Spec]:
     """16-lane PEs beyond the pool's synthesis budget, held out to check extrapolation."""
     return [MinifloatMacSpec("e5m2", "e5m2", "bf16", lanes=16),
             MinifloatMacSpec("e3m2fn", "e4m3fnuz", "fp32", lanes=16, stages=1),
-            MinifloatMacSpec("e4m3fn", "e4m3fn", "exact", lanes=16, stages=3, max_count=65536)]
+            MinifloatMacSpec("e4m3fn", "e4m3fn", "exact", lanes=16, stages=3, max_count=65536),
+            IntMacSpec("int8", "int8", lanes=16, stages=1),
+            spec_mod.ShiftAddSpec("int8", "pot4", "pot", lanes=16, stages=2),
+            spec_mod.LutSpec("int8", 2, 4, lanes=16, stages=1)]
 
 
 def heldout(families: tuple[str, ...] | None = None) -> list[Spec]:
