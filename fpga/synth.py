@@ -142,9 +142,10 @@ def synth_commands(target: str, top: str, dsp: bool | None = None, widelut: bool
     """The Yosys commands that map module ``top`` for ``target`` (after reading the sources).
 
     ECP5 maps to LUT4s only (``-nowidelut``) unless ``widelut``: Yosys's default builds
-    LUT5-LUT7 from LUT4 pairs and PFU muxes, delay-first, which took 1.1-2x the LUT4s of the
-    LUT4-only mapping on every PE we compared (shift-add PoT x4: 1018 vs 516) at the same or
-    slightly lower Fmax (73.1 vs 72.9 MHz; FP8 MAC, 3 stages: 26.7 vs 24.8 MHz).
+    LUT5-LUT7 from LUT4 pairs and PFU muxes, delay-first.  Over ten PEs the LUT4-only mapping
+    took 0.49-0.90x the LUT4s on eight (shift-add PoT x4: 516 vs 1018), as many on one and
+    1.27x on one (a 1-lane LUT PE: 266 vs 209), at about the same Fmax (shift-add 72.9 vs
+    73.1 MHz; FP8 MAC, 3 stages: 24.8 vs 26.7 MHz).
     """
     t = check_target(target)
     use_dsp = _resolve_dsp(t, dsp)
