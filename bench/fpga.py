@@ -13,7 +13,7 @@ Designs (one lane, no pipeline stages, subnormals on, exact products):
   multiplier), derived exact accumulator width like the INT8 MAC's.
 
 Columns per device: LUTs / FFs / DSPs of the PE alone (Yosys ``synth_ice40`` without DSPs;
-``synth_ecp5`` with its default DSP inference, and again with ``-nodsp`` because one
+``synth_ecp5 -nowidelut``, peforge's LUT4-only ECP5 flow, with DSP inference, and again with ``-nodsp`` because one
 MULT18X18D swallows the whole INT8 multiplier and makes LUT ratios meaningless), and nextpnr's achieved Fmax (one seed) of the
 PE inside :func:`peforge.fpga.place_and_route`'s wrapper (``up5k`` sg48 has too few pins for
 most PEs, so they sit behind the serial wrapper there).  ``LUT/int8`` is each PE's LUT count
@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows, indent=1))
         return 0
     console.print(table(rows))
-    console.print("ice40: no SB_MAC16 inference (synth_ice40 without -dsp); ecp5: MULT18X18D inferred, "
-                  "ecp5 nodsp: synth_ecp5 -nodsp. Fmax in MHz. "
+    console.print("ice40: no SB_MAC16 inference (synth_ice40 without -dsp); ecp5: LUT4-only mapping "
+                  "(synth_ecp5 -nowidelut), MULT18X18D inferred; ecp5 nodsp: also -nodsp. Fmax in MHz. "
                   "up5k Fmax is through the serial wrapper when the PE has more ports than sg48 pins.")
     return 0
 
