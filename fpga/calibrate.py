@@ -178,13 +178,13 @@ def measure_fmax(specs: Iterable[Spec], device: str = "hx8k", *, jobs: int = 1, 
                 {(n, t.removeprefix("pnr-")) for n, t in skip if t.startswith("pnr-")}, log)
 
 
-def calibrate(*, targets: Sequence[str] = FPGA_TARGETS, xilinx_limit: int | None = 12, fmax: bool = True,
+def calibrate(*, targets: Sequence[str] = FPGA_TARGETS, xilinx_limit: int | None = None, fmax: bool = True,
               jobs: int = 1, store: Path | str | None = None, out: Path | str | None = None, reuse: bool = True,
               log: Callable[[str], None] = print) -> Path:
     """Measure the training and held-out sets, fit, and write the calibration file.
 
     ``xilinx_limit`` caps how many specs of each set are synthesised for ``xilinx`` (its
-    Yosys flow is the slowest); None takes them all.  Returns the path written.
+    Yosys flow is the slowest); None (the default) takes them all.  Returns the path written.
     """
     from peforge.models.cost import fit, specsets
 

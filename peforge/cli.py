@@ -275,8 +275,10 @@ _family_commands(cost_app, [_opt("target", str, "ecp5", "--target",
 def calibrate(
     jobs: int = typer.Option(1, "--jobs", "-j", help="Parallel Yosys runs."),
     targets: str = typer.Option("generic,ice40,ecp5,xilinx", "--targets", help="Synthesis targets to fit."),
-    xilinx_limit: int = typer.Option(12, "--xilinx-limit", help="Specs per set synthesised for xilinx (slowest flow)."),
-    fmax: bool = typer.Option(True, "--fmax/--no-fmax", help="Also place and route the Fmax set (iCE40 hx8k)."),
+    xilinx_limit: Optional[int] = typer.Option(None, "--xilinx-limit",
+                                               help="Cap the specs per set synthesised for xilinx (default: all)."),
+    fmax: bool = typer.Option(True, "--fmax/--no-fmax",
+                              help="Also place and route the Fmax set (iCE40 hx8k and ECP5-25k)."),
     refit: bool = typer.Option(False, "--refit", help="Only refit from the stored measurements (no synthesis)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Calibration file (default: the shipped one)."),
 ) -> None:
