@@ -213,6 +213,19 @@ def test_family_scale_applies_per_family() -> None:
             assert got == pytest.approx(raw * scales[s.family], rel=1e-3)
 
 
+def test_delay_fits_per_target() -> None:
+    """ECP5 has its own nextpnr fit (leave-one-out error, no note); 7-series borrows iCE40's."""
+    cal = calibration.load()
+    for target, device in (("ice40", "hx8k"), ("ecp5", "25k")):
+        assert set(cal["targets"][target]["delay"]) == {"c0", "lut", "carry"}
+        assert cal["error"][target]["delay_ns"]["method"] == f"leave-one-out, nextpnr {device}"
+        assert "note" not in cost.estimate(E4, target).error["delay_ns"]
+    assert "delay" not in cal["targets"]["xilinx"]
+    assert "uncalibrated" in cost.estimate(E4, "xilinx").error["delay_ns"]["note"]
+    pnr = [r for r in cal["measurements"]["pnr"] if r["target"] == "pnr-25k"]
+    assert len(pnr) >= 8 and all(r["fmax_mhz"] > 0 for r in pnr)
+
+
 def test_nnls_and_spearman() -> None:
     rng = np.random.default_rng(1)
     a = rng.random((30, 4))

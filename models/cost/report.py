@@ -42,6 +42,6 @@ def table(est: CostEstimate) -> Any:
     if est.node_nm is not None:
         t.caption = (f"anchor: {est.notes.get('anchor')}; scaling: {est.notes.get('scaling')}; "
                      "area and energy inherit the gate-count error plus the anchor's")
-    elif est.target != "ice40":
+    elif "note" in est.error.get("delay_ns", {}):
         t.caption = "delay: iCE40 nextpnr fit scaled by a fixed speed ratio (uncalibrated for this target)"
     return t
