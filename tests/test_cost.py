@@ -107,6 +107,10 @@ def test_dsp_rules() -> None:
     assert cost.estimate(IntMacSpec("int16", "int16"), "xilinx").dsps == 1
     assert cost.estimate(IntMacSpec("int8", "int8", lanes=4), "ice40").dsps == 0
     assert cost.estimate(SimdMacSpec(8, arch="bricks"), "ecp5").dsps == 0
+    # the group dequantiser's 25-bit magnitude x 8-bit bf16 significand: two 18x18 tiles on ECP5;
+    # on 7-series (signed-only DSP48, 25 x 18) the magnitude needs 26 bits: two tiles as well
+    grouped = ShiftAddSpec("int8", "apot6", "apot", group=16, scale="bf16")
+    assert cost.estimate(grouped, "ecp5").dsps == 2 and cost.estimate(grouped, "xilinx").dsps == 2
 
 
 def test_monotone_in_size() -> None:

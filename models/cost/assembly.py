@@ -347,11 +347,17 @@ def _simd(spec: SimdMacSpec) -> Netlist:
         n.chain(2, 2 * max(widths.values()))
     else:
         n.mux(d + 1, 2 * cells, cls="product")
-        n.mult(d + 1, d + 1, cells, y_bits=max(widths.values()))
+        by_width: dict[int, int] = {}   # a cell whose product is narrower may stay out of a DSP
+        for w in widths.values():
+            by_width[w] = by_width.get(w, 0) + 1
+        first_mult = len(n.mults)
+        for w, count in sorted(by_width.items()):
+            n.mult(d + 1, d + 1, count, y_bits=w, path=w == max(by_width))
     if spec.stages >= 1:
         n.register(cell_w + sum(fuse_r) + sum(fuse_c) + 2, cls="product")
         if d != 2:
-            n.dsp_register(max(widths.values()))
+            for i, w in enumerate(sorted(by_width), start=first_mult):
+                n.dsp_register(w, index=i)
         n.cut()
     for lv in range(levels):
         shift = d << lv

@@ -40,7 +40,8 @@ def clog2(n: int) -> int:
 
 @dataclass(frozen=True)
 class Mult:
-    """``count`` multipliers of ``a_bits`` x ``b_bits`` (``y_bits`` product bits kept)."""
+    """``count`` multipliers of ``a_bits`` x ``b_bits`` (``y_bits`` product bits kept);
+    ``unsigned``: both operands are magnitudes (a signed-only DSP needs one more bit each)."""
 
     a_bits: int
     b_bits: int
@@ -48,6 +49,7 @@ class Mult:
     count: int
     cls: str
     segment: int
+    unsigned: bool = False
 
 
 @dataclass
@@ -185,12 +187,12 @@ class Netlist:
             self.chain(levels)
 
     def mult(self, a_bits: int, b_bits: int, n: int = 1, y_bits: int | None = None, cls: str = "product",
-             path: bool = True) -> None:
+             path: bool = True, unsigned: bool = False) -> None:
         """``n`` array multipliers ``a_bits`` x ``b_bits`` (a target may map them to DSPs)."""
         if n <= 0:
             return
         y = a_bits + b_bits if y_bits is None else min(y_bits, a_bits + b_bits)
-        self.mults.append(Mult(a_bits, b_bits, y, n, cls, self.segment))
+        self.mults.append(Mult(a_bits, b_bits, y, n, cls, self.segment, unsigned))
         if path:
             self.chain(min(a_bits, b_bits), a_bits + b_bits)
 
@@ -204,12 +206,13 @@ class Netlist:
         if self.mults:
             self.dsp_logic.append((len(self.mults) - 1, [a - b for a, b in zip(self.totals(), before)]))
 
-    def dsp_register(self, bits: int, per_mult: bool = True) -> None:
-        """The register just counted follows the last multiplier group directly (``bits`` per
-        multiplier, or in all with ``per_mult=False``): a DSP48 keeps it inside (``MREG``, or
-        ``PREG`` after the post-adder), so it is not a fabric flip-flop there."""
+    def dsp_register(self, bits: int, per_mult: bool = True, index: int = -1) -> None:
+        """The register just counted follows multiplier group ``index`` (default: the last)
+        directly (``bits`` per multiplier, or in all with ``per_mult=False``): a DSP48 keeps it
+        inside (``MREG``, or ``PREG`` after the post-adder), so it is not a fabric flip-flop."""
         if self.mults and bits > 0:
-            self.dsp_regs.append((len(self.mults) - 1, bits * (self.mults[-1].count if per_mult else 1)))
+            i = index % len(self.mults)
+            self.dsp_regs.append((i, bits * (self.mults[i].count if per_mult else 1)))
 
     def register(self, bits: int, cls: str = "ctl", enable: bool = False) -> None:
         """Register bits kept by synthesis (each a flip-flop); ``enable``: loaded under a

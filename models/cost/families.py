@@ -52,7 +52,7 @@ def _dequant(n: Netlist, width: int, scale, counter_bits: int) -> None:
     n.mux(width, cls="acc")
     wz = width + (sig if sig > 1 else 0)
     if sig > 1:
-        n.mult(width, sig, cls="acc")
+        n.mult(width, sig, cls="acc", unsigned=not isinstance(scale, IntFormat))  # |s| x the scale
     n.lzc(wz, cls="acc")
     n.shifter(wz, clog2(wz + 1), cls="acc")
     fw = f.man_bits + 1 + 3

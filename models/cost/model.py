@@ -32,7 +32,7 @@ from peforge.spec import Spec
 
 from . import calibration
 from .assembly import netlist
-from .components import CLASSES, FEATURES, Netlist
+from .components import CLASSES, FEATURES, Mult, Netlist
 
 __all__ = ["CostEstimate", "estimate", "estimate_many", "TARGETS", "VDD", "parse_target", "features", "fabric_ffs"]
 
@@ -46,6 +46,8 @@ VDD = {250: 2.5, 180: 1.8, 130: 1.2, 90: 1.0, 65: 1.0, 45: 0.9, 32: 0.9, 28: 0.9
 #: uncalibrated: no nextpnr flow for 7-series; used for ECP5 only without its own fit).
 _SPEED = {"ice40": 1.0, "ecp5": 0.75, "xilinx": 0.45}
 _DSP_RULES = {"ecp5": (2, 2, 0, 18, 18), "xilinx": (2, 2, 9, 25, 18)}  # a_min, b_min, y_min, a_max, b_max
+#: Targets whose Yosys DSP mapping is signed only (``DSP_SIGNEDONLY``): 7-series DSP48E1.
+_SIGNED_ONLY = ("xilinx",)
 _I = {name: i for i, name in enumerate(FEATURES)}
 
 
@@ -119,14 +121,16 @@ def parse_target(target: str, node_nm: int | None = None) -> tuple[str, int | No
     return "asic", node
 
 
-def _dsp_tiles(target: str, a: int, b: int, y: int) -> int:
+def _dsp_tiles(target: str, m: Mult) -> int:
     rule = _DSP_RULES.get(target)
     if rule is None:
         return 0
     amin, bmin, ymin, amax, bmax = rule
-    a, b = max(a, b), min(a, b)
-    if a < amin or b < bmin or y < ymin:
+    a, b = max(m.a_bits, m.b_bits), min(m.a_bits, m.b_bits)
+    if a < amin or b < bmin or m.y_bits < ymin:
         return 0
+    if m.unsigned and target in _SIGNED_ONLY:  # a magnitude needs a sign bit in a signed-only DSP
+        a, b = a + 1, b + 1
     return math.ceil(a / amax) * math.ceil(b / bmax)
 
 
@@ -136,7 +140,7 @@ def features(net: Netlist, target: str) -> tuple[list[float], int]:
     dsps = 0
     in_dsp = []
     for m in net.mults:
-        tiles = _dsp_tiles(target, m.a_bits, m.b_bits, m.y_bits)
+        tiles = _dsp_tiles(target, m)
         in_dsp.append(bool(tiles))
         if tiles:
             dsps += tiles * m.count
@@ -157,7 +161,7 @@ def fabric_ffs(net: Netlist, target: str) -> int:
     if target != "xilinx":
         return net.ffs
     absorbed = sum(bits for i, bits in net.dsp_regs
-                   if _dsp_tiles(target, net.mults[i].a_bits, net.mults[i].b_bits, net.mults[i].y_bits))
+                   if _dsp_tiles(target, net.mults[i]))
     return max(net.ffs - absorbed, 0)
 
 
