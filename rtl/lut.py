@@ -9,7 +9,8 @@ Datapath (no multipliers):
   tables ``P(m) = sum_j m_j x_j`` for all masks.  Every entry is one add or subtract of two
   shared partial sums (halves of the group, recursively), so entries need no negation.
 * **Lanes** (:class:`LutLane`, ``lanes`` weight columns, one table).  Each lane registers its weight codes and,
-  one bit-plane per cycle, turns the plane into a ``group``-bit mask, looks up the table
+  one bit-plane per cycle, turns the plane into a ``group``-bit mask (the codes shift right by
+  one bit per plane, so the plane in use is always bit 0), looks up the table
   (symmetric: fold ``m`` with bit 0 clear to ``~m`` and negate) and adds the entry into a
   serial register, least significant plane first, shifting right after each add like a serial
   multiplier (``R = (R +- entry) >> 1``, the shifted-out bits kept in a ``planes``-bit register;
@@ -206,15 +207,20 @@ class LutLane(wiring.Component):
         geo = lut_geometry(spec)
         g, P, wb, eb, sb = spec.group, spec.planes, spec.weight_code_bits, geo["entry_bits"], geo["serial_bits"]
         wreg = Signal(len(self.codes), name="wreg")
+        codes = [wreg[j * wb:(j + 1) * wb] for j in range(g)]
+        mask = Signal(g, name="mask")
         with m.If(self.load):
             m.d.sync += wreg.eq(self.codes)
-        codes = [wreg[j * wb:(j + 1) * wb] for j in range(g)]
-        if spec.ternary:  # sign-magnitude: bit 0 magnitude, bit 1 sign
+        if spec.ternary:  # sign-magnitude: bit 0 magnitude, bit 1 sign; the +1 mask, then the -1 mask
             planes = [Cat(*(c[0] & ~c[1] for c in codes)), Cat(*(c[0] & c[1] for c in codes))]
-        else:  # least significant bit-plane first
-            planes = [Cat(*(c[p] for c in codes)) for p in range(P)]
-        mask = Signal(g, name="mask")
-        m.d.comb += mask.eq(_or_select([self.phase[p] for p in range(P)], planes, g))
+            m.d.comb += mask.eq(_or_select([self.phase[p] for p in range(P)], planes, g))
+        else:  # least significant bit-plane first: after each lookup every code shifts right by one,
+            # so the plane in use is always bit 0 and the mask needs no plane select (a select in
+            # front of the table mux is duplicated into it by LUT mapping: up to 1.6x the lane)
+            if P > 1:
+                with m.Elif(self.phase.any()):
+                    m.d.sync += wreg.eq(Cat(*(Cat(c[1:], c[-1]) for c in codes)))
+            m.d.comb += mask.eq(Cat(*(c[0] for c in codes)))
 
         tab = Array(self.table[i * eb:(i + 1) * eb].as_signed() for i in range(spec.table_entries))
         plane_neg = self.phase[P - 1]  # top plane of two's complement weights; ternary: the -1 mask

@@ -205,7 +205,10 @@ def _lut(spec: LutSpec) -> Netlist:
     n.cut()
     # lanes: weight register, plane mask, table lookup, serial shift-add, commit
     n.register(lanes * g * wcb, cls="operand", enable=True)
-    n.logic(g * planes * lanes, cls="product")
+    if spec.ternary:  # the +1 / -1 masks, selected by phase
+        n.logic(g * planes * lanes, cls="product")
+    elif planes > 1:  # the codes load or shift right by one plane (the mask is their bit 0)
+        n.mux(g * wcb, lanes, cls="operand")
     if spec.symmetric:
         n.logic((g - 1) * lanes, cls="product")
     n.mux(eb, lanes, inputs=entries, cls="product", path=True)
