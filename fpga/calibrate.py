@@ -132,7 +132,8 @@ def _current_flow(row: dict[str, Any]) -> bool:
     target = row.get("target", "")
     if target not in TARGETS:
         return True  # anchors, place and route
-    return row.get("options", {"dsp": default_options(target)["dsp"]}) == default_options(target)
+    current = default_options(target)
+    return row.get("options", {"dsp": current["dsp"]}) == current
 
 
 def load_measurements(store: Path | str | None = None) -> dict[tuple[str, str], dict[str, Any]]:

@@ -132,10 +132,16 @@ def check_widelut(target: str, widelut: bool) -> bool:
     return widelut
 
 
+def _options(t: Target, dsp: bool | None, widelut: bool) -> dict[str, Any]:
+    """Effective options as reports and cache keys hold them (``widelut`` on ecp5 only, so the
+    other targets' keys stay as they were before it existed)."""
+    check_widelut(t.name, widelut)
+    return {"dsp": _resolve_dsp(t, dsp), **({"widelut": widelut} if t.name == "ecp5" else {})}
+
+
 def default_options(target: str) -> dict[str, Any]:
     """The options :func:`synthesize` uses for ``target`` when given none (as in its reports)."""
-    t = check_target(target)
-    return {"dsp": _resolve_dsp(t, None), **({"widelut": False} if target == "ecp5" else {})}
+    return _options(check_target(target), None, False)
 
 
 def synth_commands(target: str, top: str, dsp: bool | None = None, widelut: bool = False) -> list[str]:
@@ -311,13 +317,8 @@ def synthesize(design: DesignLike, target: str, *, dsp: bool | None = None, wide
     keep_workdir : bool
         Keep the work directory (Verilog, script, log, stat JSON) after success.
     """
-    t = check_target(target)
-    use_dsp = _resolve_dsp(t, dsp)
-    options: dict[str, Any] = {"dsp": use_dsp}
-    if target == "ecp5":  # the other targets' cache keys stay as they were
-        options["widelut"] = check_widelut(target, widelut)
-    else:
-        check_widelut(target, widelut)
+    options = _options(check_target(target), dsp, widelut)
+    use_dsp = options["dsp"]
     d = as_design(design)
     store = _as_cache(cache)
     key = {"kind": "synth", "flow": FLOW_VERSION, "design": d.key, "module": d.module,
@@ -335,7 +336,7 @@ def synthesize(design: DesignLike, target: str, *, dsp: bool | None = None, wide
         f"# peforge synthesis: target={target} module={d.module} {options} flow={FLOW_VERSION}",
         f"read_verilog {vfile.name}",
         f"hierarchy -check -top {d.module}",
-        *synth_commands(target, d.module, use_dsp, bool(options.get("widelut"))),
+        *synth_commands(target, d.module, use_dsp, widelut),
         f"tee -q -o stat.json {stat_cmd}",
         "",
     ])

@@ -10,6 +10,7 @@ bits counted are the ones synthesis keeps (constant or unread pipeline bits left
 from __future__ import annotations
 
 import math
+from collections import Counter
 from functools import lru_cache, singledispatch
 
 from peforge.spec import IntMacSpec, MinifloatMacSpec, SimdMacSpec, Spec, signed_width
@@ -314,13 +315,13 @@ def _simd(spec: SimdMacSpec) -> Netlist:
     fuse_c = [len({dbs[i] > 1 << lv for i in modes}) > 1 for lv in range(levels)]
     n.logic((sum(fuse_r) + sum(fuse_c)) * 2 * mode_bits, cls="ctl")
     # operand selection per cell digit: summed per mux width, then added as blocks
-    by_inputs: dict[int, int] = {}
+    by_inputs: Counter[int] = Counter()
     sel_logic = 0
     for r in range(nn):
         for c in range(nn):
             for idx in (0, 2):
                 srcs = {(layout[i][(r, c)][idx], layout[i][(r, c)][idx + 1]) for i in modes}
-                by_inputs[len(srcs)] = by_inputs.get(len(srcs), 0) + 1
+                by_inputs[len(srcs)] += 1
                 sel_logic += 1 + (len({t for _, t in srcs}) > 1) * mode_bits
     first = len({(layout[i][(0, 0)][0], layout[i][(0, 0)][1]) for i in modes})
     for inputs, count in sorted(by_inputs.items()):
@@ -347,9 +348,7 @@ def _simd(spec: SimdMacSpec) -> Netlist:
         n.chain(2, 2 * max(widths.values()))
     else:
         n.mux(d + 1, 2 * cells, cls="product")
-        by_width: dict[int, int] = {}   # a cell whose product is narrower may stay out of a DSP
-        for w in widths.values():
-            by_width[w] = by_width.get(w, 0) + 1
+        by_width = Counter(widths.values())   # a cell whose product is narrower may stay out of a DSP
         first_mult = len(n.mults)
         for w, count in sorted(by_width.items()):
             n.mult(d + 1, d + 1, count, y_bits=w, path=w == max(by_width))

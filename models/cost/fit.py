@@ -25,7 +25,7 @@ from .calibration import DATA_FILE
 from .components import FEATURES
 from .model import FPGA_TARGETS, fabric_ffs, features
 
-__all__ = ["nnls", "spearman", "error_stats", "fit_metric", "fit_family_scaled", "FAMILY_SHRINK", "fit_scaled", "fit_delay", "write_calibration", "HOROWITZ_45NM",
+__all__ = ["nnls", "spearman", "error_stats", "fit_family_scaled", "FAMILY_SHRINK", "fit_scaled", "fit_delay", "write_calibration", "HOROWITZ_45NM",
            "VERSION", "measured_value"]
 
 VERSION = 2
@@ -103,22 +103,20 @@ def _spec(row: Mapping[str, Any]) -> Spec:
     return spec_mod.from_dict(dict(row["spec"]))
 
 
-def fit_metric(rows: Sequence[Mapping[str, Any]], target: str, metric: str) -> np.ndarray:
-    """Non-negative coefficients (one per feature) fitting ``metric`` on ``rows`` relatively."""
-    x = np.array([features(assemble(_spec(r)), target)[0] for r in rows])
+def _design_matrix(rows: Sequence[Mapping[str, Any]], target: str,
+                   metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features per row, measured ``metric`` per row, family per row)."""
+    specs = [_spec(r) for r in rows]
+    x = np.array([features(assemble(s), target)[0] for s in specs])
     y = np.array([measured_value(r, metric) for r in rows])
-    keep = y > 0
-    a = x[keep] / y[keep, None]
-    return nnls(a, np.ones(int(keep.sum())))
+    return x, y, np.array([s.family for s in specs])
 
 
 def fit_family_scaled(rows: Sequence[Mapping[str, Any]], target: str, metric: str, iters: int = 10,
                       shrink: float = FAMILY_SHRINK) -> tuple[np.ndarray, dict[str, float]]:
-    """Coefficients and one scale per family: ``metric ~ scale[family] * (coef . features)``."""
-    specs = [_spec(r) for r in rows]
-    x = np.array([features(assemble(s), target)[0] for s in specs])
-    y = np.array([measured_value(r, metric) for r in rows])
-    fams = np.array([s.family for s in specs])
+    """Coefficients and one scale per family: ``metric ~ scale[family] * (coef . features)``,
+    non-negative coefficients fitting the relative error."""
+    x, y, fams = _design_matrix(rows, target, metric)
     keep = y > 0
     scale = {str(f): 1.0 for f in sorted(set(fams))}
     coef = np.zeros(x.shape[1])
@@ -134,9 +132,8 @@ def fit_family_scaled(rows: Sequence[Mapping[str, Any]], target: str, metric: st
 
 def fit_scaled(rows: Sequence[Mapping[str, Any]], target: str, metric: str, base: np.ndarray) -> np.ndarray:
     """``k * base`` with the one scale ``k`` fitted (relative least squares) on ``rows``."""
-    x = np.array([float(np.dot(base, features(assemble(_spec(r)), target)[0])) for r in rows])
-    y = np.array([measured_value(r, metric) for r in rows])
-    a = x / y
+    x, y, _ = _design_matrix(rows, target, metric)
+    a = (x @ base) / y
     k = float(a.sum() / (a @ a)) if (a @ a) > 0 else 0.0
     return base * k
 
