@@ -192,6 +192,69 @@ def test_xilinx_fabric_ffs_against_yosys() -> None:
     assert cost.estimate(s, "ecp5").ffs == est.ffs + 2 * 16  # two 16-bit products registered
 
 
+def test_xilinx_dsp_cascade_keeps_the_first_gate_in_luts() -> None:
+    """A multi-lane INT MAC without pipeline registers runs its adder tree and accumulator in
+    the DSP48 cascade; only ``Mux(first, 0, acc)`` stays in the fabric, one LUT per bit."""
+    from peforge import fpga
+
+    s = IntMacSpec("int8", "int8", lanes=2, acc_bits=24)
+    rep = fpga.synthesize(s, "xilinx")
+    est = cost.estimate(s, "xilinx")
+    assert rep.dsps == est.dsps == 2
+    assert rep.luts == 24  # the structure the model encodes (feature ``lone``)
+    assert est.luts == pytest.approx(rep.luts, rel=0.10)
+    f, _ = cost.model.features(assemble(s), "xilinx")
+    assert f[cost.components.FEATURES.index("lone")] == 24
+    assert cost.model.features(assemble(s), "ecp5")[0][cost.components.FEATURES.index("lone")] == 0
+
+
+def test_accumulate_gates_a_two_operand_adder_and_merges_a_tree() -> None:
+    from peforge.models.cost.components import FEATURES, Netlist
+
+    one, tree = Netlist(), Netlist()
+    one.accumulate([20], 24, 25)
+    tree.accumulate([16, 16, 16], 24, 25, signed=True)
+    total = lambda n, k: sum(r[FEATURES.index(k)] for r in n.feats)  # noqa: E731
+    assert (total(one, "gate"), total(one, "logic"), total(one, "add"), total(one, "csa")) == (24, 0, 25, 0)
+    assert (total(tree, "gate"), total(tree, "logic"), total(tree, "add")) == (0, 24, 25)
+    assert total(tree, "csa") == 4 * 25 - 2 * 25  # four operands sign-extended to 25 bits
+
+
+def test_signed_products_merged_into_the_macc_are_sign_extended() -> None:
+    """No register after the products: Yosys sums their sign-extended partial products in the
+    accumulator's ``$macc`` (feature ``sext``), in LUT logic only."""
+    sext = cost.components.FEATURES.index("sext")
+    s0 = IntMacSpec("int4", "int4", lanes=2, max_count=65536)
+    assert cost.model.features(assemble(s0), "ice40")[0][sext] == 2 * 4 * (s0.width + 1 - 8)
+    assert cost.model.features(assemble(IntMacSpec("int4", "int4", lanes=2, stages=1)), "ice40")[0][sext] == 0
+    assert cost.model.features(assemble(IntMacSpec("uint4", "uint4", lanes=2)), "ice40")[0][sext] == 0
+    assert cost.model.features(assemble(IntMacSpec("int8", "int8")), "ecp5")[0][sext] == 0  # in a DSP
+
+
+def test_shared_dequantiser_is_priced_without_the_family_scale() -> None:
+    """The group dequantiser (``rtl/blocks/dequant.py``) is a shared block: a target's
+    shift-add scale multiplies only the shift-add datapath around it."""
+    cal = calibration.load()
+    grouped = ShiftAddSpec("int8", "pot4", "pot", group=16, scale="bf16")
+    plain = ShiftAddSpec("int8", "pot4", "pot")
+    assert not any(map(any, assemble(plain).shared_feats))
+    for target in ("ice40", "xilinx"):
+        t = cal["targets"][target]
+        k = t["family_scale"]["luts"]["shiftadd"]
+        f, fs, _ = cost.model.split_features(assemble(grouped), target)
+        assert 0 < np.dot(t["luts"], fs) < np.dot(t["luts"], f)
+        want = k * np.dot(t["luts"], np.subtract(f, fs)) + np.dot(t["luts"], fs)
+        assert cost.estimate(grouped, target).luts == pytest.approx(want, rel=1e-3)
+
+
+def test_focus_training_specs_stay_out_of_the_heldout_set() -> None:
+    focus = specsets.extra_training("mac") + specsets.extra_training("intmac")
+    held = {s.name for s in specsets.heldout()}
+    assert not held & {s.name for s in focus}
+    assert sum(s.family == "mac" and s.is_exact for s in focus) >= 6
+    assert any(s.family == "mac" and not s.is_exact and s.lanes >= 8 for s in focus)
+
+
 def test_signed_operands_widen_the_carry_save_tree() -> None:
     from peforge.models.cost.components import FEATURES, Netlist
 

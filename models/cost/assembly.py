@@ -111,7 +111,10 @@ def _mac(spec: MinifloatMacSpec) -> Netlist:
     if "mul" in cuts and not lmul:
         n.dsp_register(psig_bits)
     n.shifter(span, psh_bits, lanes, cls="product", in_width=psig_bits)
-    n.logic((span + 1) * lanes, cls="product", levels=1)     # one's complement by the sign
+    if lanes == 1:  # one's complement by the sign, then term + sign: a two-operand adder
+        n.gate(span + 1, cls="product", levels=1)
+    else:           # ... into the carry-save tree
+        n.logic((span + 1) * lanes, cls="product", levels=1)
     if lanes > 1:
         n.adder(clog2(lanes + 1), lanes - 1, cls="ctl", path=False)
     n.equal(lanes, 4, cls="ctl")
@@ -130,9 +133,10 @@ def _mac(spec: MinifloatMacSpec) -> Netlist:
         n.cut()
         ops = [span + 1 + clog2(len(g)) for g in groups]
     ops = ops + [max(lanes, 1).bit_length()]
-    merged = exact and "sum" not in cuts          # Mux(first, 0, acc) + lane_sum joins the tree
+    # Mux(first, 0, acc) + lane_sum joins the tree (one lane: term + sign stays its own adder)
+    merged = exact and "sum" not in cuts and lanes > 1
     if merged:
-        n.multi_add(ops + [spec.exact_width], spec.exact_width, cls="acc", signed=True)
+        n.accumulate(ops, spec.exact_width, spec.exact_width, signed=True)
     else:
         n.multi_add(ops, lsw, signed=True)
     if not exact:
@@ -141,9 +145,8 @@ def _mac(spec: MinifloatMacSpec) -> Netlist:
 
     if exact:
         w = spec.exact_width
-        n.logic(w, cls="acc")
         if not merged:
-            n.adder(w, cls="acc")
+            n.accumulate([lsw], w, w)
         n.register(w, cls="acc", enable=True)
         if nan:  # sticky acc_flags: the +inf / -inf bits stay 0 (removed) without an inf format
             n.logic(6, cls="acc")
@@ -217,8 +220,7 @@ def _bits(lo: int, hi: int) -> int:
 
 
 def _int_tail(n: Netlist, width: int, total_bits: int, saturate: bool) -> None:
-    n.logic(width, cls="acc")                             # Mux(first, 0, acc)
-    n.adder(max(width, total_bits) + 1, cls="acc")
+    n.accumulate([total_bits], width, max(width, total_bits) + 1)
     if saturate:
         n.compare(max(width, total_bits) + 1, 2, cls="acc", path=True)
         n.mux(width, inputs=3, cls="acc", path=True)
@@ -231,11 +233,6 @@ def _intmac(spec: IntMacSpec) -> Netlist:
     n = Netlist(macs_per_cycle=spec.lanes)
     lo, hi = spec.product_range
     pbits = _bits(lo, hi)
-    n.mult(spec.a.bits, spec.b.bits, spec.lanes, y_bits=pbits)
-    if spec.stages >= 1:
-        n.register(spec.lanes * pbits + 2, cls="product")
-        n.dsp_register(pbits)
-        n.cut()
     terms = [(lo, hi)] * spec.lanes
     while len(terms) > 1:  # exact-range widths of the balanced tree, as the RTL sizes them
         nxt = [(terms[j][0] + terms[j + 1][0], terms[j][1] + terms[j + 1][1]) for j in range(0, len(terms) - 1, 2)]
@@ -245,6 +242,14 @@ def _intmac(spec: IntMacSpec) -> Netlist:
     tlo, thi = terms[0]
     tbits = _bits(tlo, thi)
     width = spec.width
+    out_width = max(width, signed_width(tlo, thi)) + 1
+    # no register after the products: signed ones merge into the accumulator's $macc
+    n.mult(spec.a.bits, spec.b.bits, spec.lanes, y_bits=pbits,
+           macc_width=out_width if spec.stages == 0 and lo < 0 else 0)
+    if spec.stages >= 1:
+        n.register(spec.lanes * pbits + 2, cls="product")
+        n.dsp_register(pbits)
+        n.cut()
     sat = spec.overflow == "saturate" and spec.acc_bits is not None
     ops = [pbits] * spec.lanes
     if spec.stages >= 2:
@@ -257,12 +262,10 @@ def _intmac(spec: IntMacSpec) -> Netlist:
         ops = [tbits]
     # Mux(first, 0, acc) + total: one multi-operand sum with the tree when no register splits them
     before = n.totals()
-    n.logic(width, cls="acc")
-    if spec.lanes > 1:  # a DSP cascade keeps the first-mux of its sum in LUTs
-        before = n.totals()
-    n.multi_add(ops + [width], max(width, signed_width(tlo, thi)) + 1, cls="acc", signed=lo < 0)
+    n.accumulate(ops, width, out_width, signed=lo < 0)
     if spec.stages == 0 and width <= 48 and not sat:  # acc + products in the DSP cascade (PREG)
-        n.dsp_post_adder(before)
+        # a cascade (lanes > 1) feeds Mux(first, 0, acc) to the last DSP's C port from LUTs
+        n.dsp_post_adder(before, fabric_gate=width if spec.lanes > 1 else 0)
         n.dsp_register(width, per_mult=False)
     if sat:
         n.compare(max(width, signed_width(tlo, thi)) + 1, 2, cls="acc", path=True)

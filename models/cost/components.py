@@ -20,12 +20,15 @@ Multipliers are kept apart (:attr:`Netlist.mults`) because a target may put them
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Iterator
 
 __all__ = ["FEATURES", "CLASSES", "Mult", "Netlist", "clog2"]
 
 #: Feature names, in the order of every coefficient vector.
-FEATURES = ("add", "csa", "cmp", "mul", "mulw", "mux", "muxw", "shift", "place", "lzc", "logic", "ff", "ffe", "one")
+FEATURES = ("add", "csa", "cmp", "mul", "mulw", "mux", "muxw", "shift", "place", "lzc", "logic", "gate", "lone", "sext",
+            "ff", "ffe", "one")
 #: Activity classes of the energy model.
 CLASSES = ("operand", "product", "sum", "acc", "ctl")
 
@@ -41,7 +44,9 @@ def clog2(n: int) -> int:
 @dataclass(frozen=True)
 class Mult:
     """``count`` multipliers of ``a_bits`` x ``b_bits`` (``y_bits`` product bits kept);
-    ``unsigned``: both operands are magnitudes (a signed-only DSP needs one more bit each)."""
+    ``unsigned``: both operands are magnitudes (a signed-only DSP needs one more bit each);
+    ``shared``: built inside :meth:`Netlist.shared`; ``macc_width``: the products are signed
+    and sum, unregistered, into one ``$macc`` of that width (see :meth:`Netlist.mult`)."""
 
     a_bits: int
     b_bits: int
@@ -50,6 +55,8 @@ class Mult:
     cls: str
     segment: int
     unsigned: bool = False
+    shared: bool = False
+    macc_width: int = 0
 
 
 @dataclass
@@ -75,6 +82,8 @@ class Netlist:
     dsp_logic : list of (int, list of float)
         ``(index into mults, feature amounts)``: logic a 7-series DSP48's post-adder absorbs
         (an accumulator ``first ? p : acc + p``) when that group maps to DSPs; see :meth:`totals`.
+    shared_feats : list of list of float
+        The part of ``feats`` built inside :meth:`shared` (priced without the family scale).
     """
 
     feats: list[list[float]] = field(default_factory=lambda: [[0.0] * len(FEATURES) for _ in CLASSES])
@@ -86,11 +95,27 @@ class Netlist:
     notes: dict = field(default_factory=dict)
     dsp_regs: list[tuple[int, int]] = field(default_factory=list)
     dsp_logic: list[tuple[int, list[float]]] = field(default_factory=list)
+    shared_feats: list[list[float]] = field(default_factory=lambda: [[0.0] * len(FEATURES) for _ in CLASSES])
     priced: dict = field(default_factory=dict, repr=False)
+    _scope: int = field(default=0, repr=False)
 
     # --- bookkeeping ----------------------------------------------------------------------
     def _put(self, feature: str, amount: float, cls: str) -> None:
         self.feats[_C[cls]][_F[feature]] += amount
+        if self._scope:
+            self.shared_feats[_C[cls]][_F[feature]] += amount
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        """Blocks built inside are a building block several families share (the group
+        dequantiser of ``rtl/blocks/dequant.py``): they are also recorded in
+        :attr:`shared_feats`, and the target prices them without the family's scale, which
+        corrects the family's own datapath only."""
+        self._scope += 1
+        try:
+            yield
+        finally:
+            self._scope -= 1
 
     def chain(self, luts: float, carry: float = 0.0) -> None:
         """Add ``luts`` logic levels and ``carry`` carry bits to the current segment's chain."""
@@ -129,6 +154,32 @@ class Netlist:
         self._put("add", out_width * n, cls)
         if path:
             self.chain(1 + math.log(len(widths) / 2, 1.5), out_width)
+
+    def gate(self, width: int, n: int = 1, cls: str = "sum", levels: float = 0.0) -> None:
+        """Per-bit logic on an operand of a two-operand adder (an AND with ``first``, an XOR
+        with a sign): it feeds the carry chain, so it packs into no other LUT."""
+        if width <= 0 or n <= 0:
+            return
+        self._put("gate", width * n, cls)
+        if levels:
+            self.chain(levels)
+
+    def accumulate(self, ops: list[int], width: int, out_width: int, n: int = 1, cls: str = "acc",
+                   path: bool = True, signed: bool = False) -> None:
+        """``n`` accumulator updates ``Mux(first, 0, acc) + sum(ops)`` (``acc`` ``width`` bits).
+
+        One operand: a two-operand adder whose ``acc`` input is gated; the gate feeds the
+        carry chain, so it keeps a LUT of its own (feature ``gate``).  Several: Yosys merges
+        the gated ``acc`` into the carry-save tree (random ``logic``, see :meth:`multi_add`).
+        """
+        if n <= 0 or not ops:
+            return
+        if len(ops) == 1:
+            self.gate(width, n, cls)
+            self.adder(out_width, n, cls, path)
+        else:
+            self.logic(width * n, cls)
+            self.multi_add(ops + [width], out_width, n, cls, path, signed)
 
     def compare(self, width: int, n: int = 1, cls: str = "ctl", path: bool = False) -> None:
         """Magnitude comparators (``<``, ``>=``) of ``width`` bits."""
@@ -187,12 +238,17 @@ class Netlist:
             self.chain(levels)
 
     def mult(self, a_bits: int, b_bits: int, n: int = 1, y_bits: int | None = None, cls: str = "product",
-             path: bool = True, unsigned: bool = False) -> None:
-        """``n`` array multipliers ``a_bits`` x ``b_bits`` (a target may map them to DSPs)."""
+             path: bool = True, unsigned: bool = False, macc_width: int = 0) -> None:
+        """``n`` array multipliers ``a_bits`` x ``b_bits`` (a target may map them to DSPs).
+
+        ``macc_width``: signed products that Yosys merges (no register between) into one
+        ``$macc`` of that width with the adder tree; in LUT logic its partial-product rows are
+        sign-extended to that width (feature ``sext``: the extension bits).
+        """
         if n <= 0:
             return
         y = a_bits + b_bits if y_bits is None else min(y_bits, a_bits + b_bits)
-        self.mults.append(Mult(a_bits, b_bits, y, n, cls, self.segment, unsigned))
+        self.mults.append(Mult(a_bits, b_bits, y, n, cls, self.segment, unsigned, self._scope > 0, macc_width))
         if path:
             self.chain(min(a_bits, b_bits), a_bits + b_bits)
 
@@ -200,11 +256,17 @@ class Netlist:
         """Feature totals so far (multipliers excluded): pass to :meth:`dsp_post_adder`."""
         return [sum(col) for col in zip(*self.feats)]
 
-    def dsp_post_adder(self, before: list[float]) -> None:
+    def dsp_post_adder(self, before: list[float], fabric_gate: int = 0) -> None:
         """The blocks added since ``before = self.totals()`` are the post-adder of the last
-        multiplier group: a DSP48 computes them when that group maps to DSPs."""
+        multiplier group: a DSP48 computes them when that group maps to DSPs.
+
+        ``fabric_gate`` bits of it stay in the fabric as lone gates between hard blocks
+        (feature ``lone``: a cascade's ``Mux(first, 0, acc)`` in front of the last DSP's C
+        port, a LUT per bit with nothing to pack with)."""
         if self.mults:
-            self.dsp_logic.append((len(self.mults) - 1, [a - b for a, b in zip(self.totals(), before)]))
+            delta = [a - b for a, b in zip(self.totals(), before)]
+            delta[_F["lone"]] -= fabric_gate
+            self.dsp_logic.append((len(self.mults) - 1, delta))
 
     def dsp_register(self, bits: int, per_mult: bool = True, index: int = -1) -> None:
         """The register just counted follows multiplier group ``index`` (default: the last)

@@ -32,8 +32,7 @@ def _float_act(n: Netlist, fmt: FloatFormat, out_bits: int, count: int) -> None:
 
 
 def _acc_tail(n: Netlist, ops: list[int], width: int, total_bits: int, saturate: bool, signed: bool) -> None:
-    n.logic(width, cls="acc")                                      # Mux(first, 0, acc)
-    n.multi_add(ops + [width], max(width, total_bits) + 1, cls="acc", signed=signed)
+    n.accumulate(ops, width, max(width, total_bits) + 1, signed=signed)
     if saturate:
         n.compare(max(width, total_bits) + 1, 2, cls="acc", path=True)
         n.mux(width, inputs=3, cls="acc", path=True)
@@ -125,7 +124,8 @@ def _shiftadd(spec: ShiftAddSpec) -> Netlist:
         n.adder(clog2(spec.group + 1), cls="ctl", path=False)  # type: ignore[arg-type]
         n.equal(clog2(spec.group + 1), 2, cls="ctl")  # type: ignore[arg-type]
         n.cut()
-        _dequant(n, spec.width, spec.scale, clog2(spec.group + 1))  # type: ignore[arg-type]
+        with n.shared():  # the dequantiser is a shared block, priced without the shift-add scale
+            _dequant(n, spec.width, spec.scale, clog2(spec.group + 1))  # type: ignore[arg-type]
     n.notes.update(product_bits=pbits, acc_width=spec.width, mode=spec.mode)
     return n
 
@@ -220,8 +220,7 @@ def _lut(spec: LutSpec) -> Netlist:
     n.adder(sb + 1, lanes, cls="sum")                          # base +- entry (the +neg is its carry-in)
     n.register(sb * lanes + (0 if spec.ternary else planes * lanes), cls="sum", enable=True)
     n.cut()
-    n.logic(spec.width * lanes, cls="acc")                     # Mux(first, 0, acc)
-    n.adder(spec.width, lanes, cls="acc")
+    n.accumulate([sb], spec.width, spec.width, lanes)          # Mux(first, 0, acc) + serial sum
     n.register(spec.width * lanes, cls="acc", enable=True)
     n.notes.update(table_entries=entries, entry_bits=eb, serial_bits=sb, acc_width=spec.width,
                    initiation_interval=spec.initiation_interval)

@@ -23,7 +23,7 @@ from peforge.spec import Spec
 from .assembly import assemble
 from .calibration import DATA_FILE
 from .components import FEATURES
-from .model import FPGA_TARGETS, fabric_ffs, features
+from .model import FPGA_TARGETS, fabric_ffs, features, scaled_features, split_features
 
 __all__ = ["nnls", "spearman", "error_stats", "fit_family_scaled", "FAMILY_SHRINK", "fit_scaled", "fit_delay", "write_calibration", "HOROWITZ_45NM",
            "VERSION", "measured_value"]
@@ -104,35 +104,43 @@ def _spec(row: Mapping[str, Any]) -> Spec:
 
 
 def _design_matrix(rows: Sequence[Mapping[str, Any]], target: str,
-                   metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(features per row, measured ``metric`` per row, family per row)."""
+                   metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(features per row, their shared-block part, measured ``metric`` per row, family per row)."""
     specs = [_spec(r) for r in rows]
-    x = np.array([features(assemble(s), target)[0] for s in specs])
+    split = [split_features(assemble(s), target) for s in specs]
+    x = np.array([f for f, _, _ in split])
+    xs = np.array([fs for _, fs, _ in split])
     y = np.array([measured_value(r, metric) for r in rows])
-    return x, y, np.array([s.family for s in specs])
+    return x, xs, y, np.array([s.family for s in specs])
 
 
 def fit_family_scaled(rows: Sequence[Mapping[str, Any]], target: str, metric: str, iters: int = 10,
                       shrink: float = FAMILY_SHRINK) -> tuple[np.ndarray, dict[str, float]]:
-    """Coefficients and one scale per family: ``metric ~ scale[family] * (coef . features)``,
-    non-negative coefficients fitting the relative error."""
-    x, y, fams = _design_matrix(rows, target, metric)
+    """Coefficients and one scale per family: ``metric ~ coef . (scale[family] * own + shared)``
+    (see :func:`.model.scaled_features`), non-negative coefficients fitting the relative error.
+
+    Alternates an NNLS fit of the coefficients with a closed-form update of each scale: the
+    geometric mean over the family of ``(measured - shared) / own``, shrunk towards 1 by
+    ``shrink`` pseudo-rows."""
+    x, xs, y, fams = _design_matrix(rows, target, metric)
     keep = y > 0
     scale = {str(f): 1.0 for f in sorted(set(fams))}
     coef = np.zeros(x.shape[1])
     for _ in range(iters):
-        sv = np.array([scale[f] for f in fams])
-        coef = nnls(x[keep] * sv[keep, None] / y[keep, None], np.ones(int(keep.sum())))
-        pred = x @ coef
+        sv = np.array([scale[f] for f in fams])[:, None]
+        coef = nnls((sv * (x - xs) + xs)[keep] / y[keep, None], np.ones(int(keep.sum())))
+        own, common = (x - xs) @ coef, xs @ coef
         for f in scale:
-            m = (fams == f) & keep & (pred > 0)
-            scale[f] = float(np.exp(np.log(y[m] / pred[m]).sum() / (m.sum() + shrink))) if m.any() else 1.0
+            m = (fams == f) & keep & (own > 0)
+            # a row whose shared part alone exceeds the measurement still votes for a small scale
+            ratio = np.maximum(y[m] - common[m], 0.05 * y[m]) / own[m]
+            scale[f] = float(np.exp(np.log(ratio).sum() / (m.sum() + shrink))) if m.any() else 1.0
     return coef, {f: round(v, 5) for f, v in scale.items()}
 
 
 def fit_scaled(rows: Sequence[Mapping[str, Any]], target: str, metric: str, base: np.ndarray) -> np.ndarray:
     """``k * base`` with the one scale ``k`` fitted (relative least squares) on ``rows``."""
-    x, y, _ = _design_matrix(rows, target, metric)
+    x, _, y, _ = _design_matrix(rows, target, metric)
     a = (x @ base) / y
     k = float(a.sum() / (a @ a)) if (a @ a) > 0 else 0.0
     return base * k
@@ -214,7 +222,7 @@ def write_calibration(rows: Mapping[tuple[str, str], Mapping[str, Any]], sets: M
                 coef, scale = fit_family_scaled(train, target, metric)
                 targets[target].setdefault("family_scale", {})[metric] = scale
             targets[target][metric] = [round(float(c), 6) for c in coef]
-            est = [float(np.dot(coef, features(assemble(s), target)[0])) * scale.get(s.family, 1.0)
+            est = [float(np.dot(coef, scaled_features(assemble(s), target, scale.get(s.family, 1.0))))
                    for s in map(_spec, held)]
             errors[target][metric] = error_stats(est, [measured_value(r, metric) for r in held])
             errors[target][metric]["train_n"] = len(train)

@@ -8,7 +8,8 @@ iCE40: none, as ``peforge synth`` maps no SB_MAC16 by default).  The delay is th
 pipeline segment's ``c0 + lut * levels + carry * carry_bits``, fitted to nextpnr on iCE40
 hx8k and ECP5-25k; 7-series (no open place and route) reuses the iCE40 fit scaled by a fixed
 speed ratio, flagged uncalibrated.  Each family's LUT / carry / gate sum is multiplied by that
-family's fitted scale (:func:`.fit.fit_family_scaled`).
+family's fitted scale (:func:`.fit.fit_family_scaled`), except the blocks several families share
+(the group dequantiser), which are priced by the coefficients alone.
 
 ASIC targets (``asic45``, ``asic28``, ... or ``node_nm=``): NAND2-equivalent gates from the
 ``generic`` fit (Yosys ``abc -g`` gates weighted by NanGate45 cell areas), then
@@ -34,7 +35,7 @@ from . import calibration
 from .assembly import netlist
 from .components import CLASSES, FEATURES, Mult, Netlist
 
-__all__ = ["CostEstimate", "estimate", "estimate_many", "TARGETS", "VDD", "parse_target", "features", "fabric_ffs"]
+__all__ = ["CostEstimate", "estimate", "estimate_many", "TARGETS", "VDD", "parse_target", "features", "split_features", "scaled_features", "fabric_ffs"]
 
 FPGA_TARGETS = ("ice40", "ecp5", "xilinx")
 #: Accepted target names (any ``asicNN`` with 5 <= NN <= 250 works too).
@@ -134,9 +135,12 @@ def _dsp_tiles(target: str, m: Mult) -> int:
     return math.ceil(a / amax) * math.ceil(b / bmax)
 
 
-def features(net: Netlist, target: str) -> tuple[list[float], int]:
-    """Feature totals of ``net`` for ``target`` (multipliers in DSPs left out) and DSP count."""
+def split_features(net: Netlist, target: str) -> tuple[list[float], list[float], int]:
+    """``(totals, shared part, DSP count)`` of ``net`` for ``target``: feature totals with the
+    multipliers in DSPs left out, and the part of them built by shared blocks
+    (:meth:`.components.Netlist.shared`)."""
     f = net.totals()
+    fs = [sum(col) for col in zip(*net.shared_feats)]
     dsps = 0
     in_dsp = []
     for m in net.mults:
@@ -145,14 +149,29 @@ def features(net: Netlist, target: str) -> tuple[list[float], int]:
         if tiles:
             dsps += tiles * m.count
         else:
-            f[_I["mul"]] += m.a_bits * m.b_bits * m.count
-            f[_I["mulw"]] += (m.a_bits + m.b_bits) * m.count
+            for v in (f, fs) if m.shared else (f,):
+                v[_I["mul"]] += m.a_bits * m.b_bits * m.count
+                v[_I["mulw"]] += (m.a_bits + m.b_bits) * m.count
+                v[_I["sext"]] += min(m.a_bits, m.b_bits) * max(m.macc_width - m.y_bits, 0) * m.count
     if target == "xilinx":  # DSP48 post-adders (ECP5's MULT18X18D has none that Yosys uses)
         for i, delta in net.dsp_logic:
             if in_dsp[i]:
-                f = [max(a - b, 0.0) for a, b in zip(f, delta)]
+                f = [max(a - b, 0.0) for a, b in zip(f, delta)]  # (a negative delta stays in the fabric)
     f[_I["one"]] = 1.0
+    return f, fs, dsps
+
+
+def features(net: Netlist, target: str) -> tuple[list[float], int]:
+    """Feature totals of ``net`` for ``target`` (multipliers in DSPs left out) and DSP count."""
+    f, _, dsps = split_features(net, target)
     return f, dsps
+
+
+def scaled_features(net: Netlist, target: str, scale: float) -> list[float]:
+    """Feature totals with the family's own part times its ``scale`` and the shared blocks
+    as they are: ``coefficients . scaled_features`` is the estimate."""
+    f, fs, _ = split_features(net, target)
+    return [scale * (a - b) + b for a, b in zip(f, fs)]
 
 
 def fabric_ffs(net: Netlist, target: str) -> int:
@@ -169,12 +188,24 @@ def _dot(c: Sequence[float], f: Sequence[float]) -> float:
     return sum(x * y for x, y in zip(c, f))
 
 
-def class_gates(net: Netlist, coef: Sequence[float]) -> list[float]:
-    """NAND2 equivalents per activity class (multipliers in LUT logic, intercept dropped)."""
-    out = [_dot(coef[:-1], row[:-1]) for row in net.feats]
+def _scaled_dot(c: Sequence[float], f: Sequence[float], shared: Sequence[float], scale: float) -> float:
+    """``c . (scale * (f - shared) + shared)``: see :func:`scaled_features`."""
+    own = _dot(c, f)
+    if not any(shared):
+        return own * scale
+    common = _dot(c, shared)
+    return scale * (own - common) + common
+
+
+def class_gates(net: Netlist, coef: Sequence[float], scale: float = 1.0) -> list[float]:
+    """NAND2 equivalents per activity class (multipliers in LUT logic, intercept dropped);
+    the family's own blocks times ``scale``, shared blocks as they are."""
+    out = [scale * (_dot(coef[:-1], row[:-1]) - _dot(coef[:-1], sh[:-1])) + _dot(coef[:-1], sh[:-1])
+           for row, sh in zip(net.feats, net.shared_feats)]
     mi, wi = _I["mul"], _I["mulw"]
     for m in net.mults:
-        out[CLASSES.index(m.cls)] += (coef[mi] * m.a_bits * m.b_bits + coef[wi] * (m.a_bits + m.b_bits)) * m.count
+        out[CLASSES.index(m.cls)] += ((coef[mi] * m.a_bits * m.b_bits + coef[wi] * (m.a_bits + m.b_bits)) * m.count
+                                      * (1.0 if m.shared else scale))
     return out
 
 
@@ -206,12 +237,12 @@ def _priced(net: Netlist, kind: str, cal: dict[str, Any], family: str) -> dict[s
         raise RuntimeError(f"calibration {calibration.path()} has no {fit_key} fit: run `peforge calibrate`")
     if kind != "asic":
         t = cal["targets"][kind]
-        f, dsps = features(net, kind)
+        f, fs, dsps = split_features(net, kind)
         own = t.get("delay")  # this target's own place-and-route fit, else iCE40's scaled
         dl = own or cal["targets"].get("ice40", {}).get("delay")
         delay = (_delay(net, dl) * (1.0 if own else _SPEED[kind])) if dl else None
-        luts = _dot(t["luts"], f) * _family_scale(t, "luts", family)
-        carry = _dot(t["carry"], f) * _family_scale(t, "carry", family)
+        luts = _scaled_dot(t["luts"], f, fs, _family_scale(t, "luts", family))
+        carry = _scaled_dot(t["carry"], f, fs, _family_scale(t, "carry", family))
         out: dict[str, Any] = {"luts": round(max(luts, 0.0), 1), "carry": round(max(carry, 0.0), 1), "dsps": dsps,
                                "ffs": fabric_ffs(net, kind),
                                "delay_ns": None if delay is None else round(delay, 3),
@@ -219,8 +250,8 @@ def _priced(net: Netlist, kind: str, cal: dict[str, Any], family: str) -> dict[s
     else:
         gen = cal["targets"]["generic"]["nand2"]
         k = _family_scale(cal["targets"]["generic"], "nand2", family)
-        f, _ = features(net, "generic")
-        out = {"gates": max(_dot(gen, f) * k, 0.0), "class_gates": [g * k for g in class_gates(net, gen)]}
+        f, fs, _ = split_features(net, "generic")
+        out = {"gates": max(_scaled_dot(gen, f, fs, k), 0.0), "class_gates": class_gates(net, gen, k)}
     memo[key] = out
     return out
 

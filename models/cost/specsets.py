@@ -144,12 +144,16 @@ def pool(family: str, seed: int | str = SEED, n: int | None = None,
     if family not in _DRAWERS:
         raise ValueError(f"family={family!r}: allowed {sorted(_DRAWERS)}")
     draw, default_n = _DRAWERS[family]
-    n = default_n if n is None else n
-    r = random.Random(f"{seed}-{family}")
+    return _draw(draw, default_n if n is None else n, f"{seed}-{family}", exclude, _small_enough)
+
+
+def _draw(draw: Callable[[random.Random], dict[str, Any]], n: int, seed: str, exclude: frozenset[str],
+          fits: Callable[[Spec], bool]) -> list[Spec]:
+    r = random.Random(seed)
     out: dict[str, Spec] = {}
     for _ in range(n * 4):
         s = _build(draw(r))
-        if s is not None and _small_enough(s) and s.name not in exclude:
+        if s is not None and fits(s) and s.name not in exclude:
             out.setdefault(s.name, s)
         if len(out) >= n:
             break
@@ -161,13 +165,49 @@ def _split(index: int) -> str:
     return "training" if index % 5 in (0, 3) else "heldout"
 
 
+def _mac_exact(r: random.Random) -> dict[str, Any]:
+    return {**_mac(r), "acc": "exact"}
+
+
+def _mac_wide(r: random.Random) -> dict[str, Any]:
+    return {**_mac(r), "acc": r.choice(("fp32", "bf16", "fp16")), "lanes": r.choice((8, 16)), "mult": "exact"}
+
+
+def _intmac_cascade(r: random.Random) -> dict[str, Any]:
+    d = {**_intmac(r), "stages": 0, "lanes": r.choice((2, 4, 8, 16))}
+    if d.get("overflow") == "saturate":
+        d["overflow"] = "wrap"
+    return d
+
+
+def _focus_small(spec: Spec) -> bool:
+    """The focus draws' budget: up to 16 lanes, a float-accumulator MAC up to 8 FP8 lanes."""
+    if isinstance(spec, MinifloatMacSpec):
+        return spec.lanes * (spec.a.bits + spec.b.bits) * (1 if spec.is_exact else 2) <= 256  # type: ignore[union-attr]
+    return (getattr(spec, "lanes", 1) or 1) <= 16
+
+
+#: family -> (drawer, count): structures the random pool reaches too rarely for the fit to see
+#: them (exact accumulators, 8-16 lane float MACs, multi-lane DSP-cascade INT MACs).
+_FOCUS: dict[str, tuple[tuple[Callable[[random.Random], dict[str, Any]], int], ...]] = {
+    "mac": ((_mac_exact, 6), (_mac_wide, 3)),
+    "intmac": ((_intmac_cascade, 3),),
+}
+
+
 def extra_training(family: str) -> list[Spec]:
-    """Training-only specs of ``family`` from a second seed (none of them in :func:`pool`):
-    more points for the fit without shrinking the held-out set."""
+    """Training-only specs of ``family`` from other seeds (none of them in :func:`pool` or in
+    :func:`large`): more points for the fit without shrinking the held-out set.  Besides a
+    second draw from the family's pool, the :data:`_FOCUS` drawers add structures the pool
+    rarely reaches."""
     if family not in _EXTRA_TRAINING:
         return []
-    taken = frozenset(s.name for s in pool(family))
-    return pool(family, seed=f"{SEED}-extra", n=_EXTRA_TRAINING[family], exclude=taken)
+    taken = frozenset(s.name for s in (*pool(family), *large()))
+    out = pool(family, seed=f"{SEED}-extra", n=_EXTRA_TRAINING[family], exclude=taken)
+    for draw, n in _FOCUS.get(family, ()):
+        taken = taken | {s.name for s in out}
+        out += _draw(draw, n, f"{SEED}-focus-{family}-{draw.__name__}", taken, _focus_small)
+    return out
 
 
 def _sets(which: str, families: tuple[str, ...] | None) -> Iterator[Spec]:
