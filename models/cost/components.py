@@ -26,9 +26,13 @@ from typing import Iterator
 
 __all__ = ["FEATURES", "CLASSES", "Mult", "Netlist", "clog2"]
 
-#: Feature names, in the order of every coefficient vector.
+#: Feature names, in the order of every coefficient vector.  Most are bits of one block kind;
+#: ``gate``: per-bit logic feeding a carry chain; ``lone``: LUTs left alone between DSP blocks;
+#: ``sext``: sign-extension bits of products merged into a ``$macc``; ``deep``: logic amount x
+#: LUT levels per pipeline segment / 100 (delay-driven mapping duplicates logic in deep
+#: segments); ``one``: the intercept.
 FEATURES = ("add", "csa", "cmp", "mul", "mulw", "mux", "muxw", "shift", "place", "lzc", "logic", "gate", "lone", "sext",
-            "ff", "ffe", "one")
+            "deep", "ff", "ffe", "one")
 #: Activity classes of the energy model.
 CLASSES = ("operand", "product", "sum", "acc", "ctl")
 
@@ -84,6 +88,8 @@ class Netlist:
         (an accumulator ``first ? p : acc + p``) when that group maps to DSPs; see :meth:`totals`.
     shared_feats : list of list of float
         The part of ``feats`` built inside :meth:`shared` (priced without the family scale).
+    seg_work : dict
+        Segment -> logic amount (all features but registers) built in it, for ``deep``.
     """
 
     feats: list[list[float]] = field(default_factory=lambda: [[0.0] * len(FEATURES) for _ in CLASSES])
@@ -96,12 +102,15 @@ class Netlist:
     dsp_regs: list[tuple[int, int]] = field(default_factory=list)
     dsp_logic: list[tuple[int, list[float]]] = field(default_factory=list)
     shared_feats: list[list[float]] = field(default_factory=lambda: [[0.0] * len(FEATURES) for _ in CLASSES])
+    seg_work: dict[int, float] = field(default_factory=dict)
     priced: dict = field(default_factory=dict, repr=False)
     _scope: int = field(default=0, repr=False)
 
     # --- bookkeeping ----------------------------------------------------------------------
     def _put(self, feature: str, amount: float, cls: str) -> None:
         self.feats[_C[cls]][_F[feature]] += amount
+        if feature not in ("ff", "ffe"):
+            self.seg_work[self.segment] = self.seg_work.get(self.segment, 0.0) + amount
         if self._scope:
             self.shared_feats[_C[cls]][_F[feature]] += amount
 
