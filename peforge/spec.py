@@ -235,10 +235,7 @@ def _int_format(field: str, value: Any, min_bits: int, max_bits: int) -> IntForm
 
 def signed_width(lo: int, hi: int) -> int:
     """Fewest two's complement bits that hold every integer in lo..hi."""
-    width = 1
-    while not (-(1 << (width - 1)) <= lo and hi <= (1 << (width - 1)) - 1):
-        width += 1
-    return width
+    return max((~lo).bit_length() + 1 if lo < 0 else 1, hi.bit_length() + 1 if hi > 0 else 1)
 
 
 OVERFLOWS = ("wrap", "saturate")

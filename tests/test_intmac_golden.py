@@ -52,3 +52,15 @@ def test_intmac_derived_width_holds_worst_case() -> None:
     a = np.full((1, 16, 4), 0x80)
     got = run(spec, a=a, b=a, first=np.zeros((1, 16), bool))["acc"]
     assert int(got[0, -1]) == 16 * 4 * 128 * 128  # positive and not wrapped
+
+
+def test_signed_width_is_the_fewest_twos_complement_bits() -> None:
+    """Closed form vs the definition: the smallest w with -2**(w-1) <= lo and hi < 2**(w-1)."""
+    from peforge.spec import signed_width
+
+    rng = np.random.default_rng(5)
+    pairs = [(lo, hi) for lo in range(-70, 71) for hi in range(lo, 71)]
+    pairs += [(-int(a), int(b)) for a, b in rng.integers(0, 2**62, size=(2000, 2))]
+    for lo, hi in pairs:
+        w = next(w for w in range(1, 80) if -(1 << (w - 1)) <= lo and hi <= (1 << (w - 1)) - 1)
+        assert signed_width(lo, hi) == w, (lo, hi)

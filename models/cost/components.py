@@ -88,8 +88,9 @@ class Netlist:
         (an accumulator ``first ? p : acc + p``) when that group maps to DSPs; see :meth:`totals`.
     shared_feats : list of list of float
         The part of ``feats`` built inside :meth:`shared` (priced without the family scale).
-    seg_work : dict
-        Segment -> logic amount (all features but registers) built in it, for ``deep``.
+    cut_work : list of float
+        Logic amount (all features but registers) built before each :meth:`cut`; see
+        :meth:`segment_work`.
     """
 
     feats: list[list[float]] = field(default_factory=lambda: [[0.0] * len(FEATURES) for _ in CLASSES])
@@ -102,15 +103,13 @@ class Netlist:
     dsp_regs: list[tuple[int, int]] = field(default_factory=list)
     dsp_logic: list[tuple[int, list[float]]] = field(default_factory=list)
     shared_feats: list[list[float]] = field(default_factory=lambda: [[0.0] * len(FEATURES) for _ in CLASSES])
-    seg_work: dict[int, float] = field(default_factory=dict)
+    cut_work: list[float] = field(default_factory=list)
     priced: dict = field(default_factory=dict, repr=False)
     _scope: int = field(default=0, repr=False)
 
     # --- bookkeeping ----------------------------------------------------------------------
     def _put(self, feature: str, amount: float, cls: str) -> None:
         self.feats[_C[cls]][_F[feature]] += amount
-        if feature not in ("ff", "ffe"):
-            self.seg_work[self.segment] = self.seg_work.get(self.segment, 0.0) + amount
         if self._scope:
             self.shared_feats[_C[cls]][_F[feature]] += amount
 
@@ -134,7 +133,16 @@ class Netlist:
 
     def cut(self) -> None:
         """A pipeline register: later blocks are timed in a new segment."""
+        self.cut_work.append(self._logic_total())
         self.segment += 1
+
+    def _logic_total(self) -> float:
+        return sum(sum(row) - row[_F["ff"]] - row[_F["ffe"]] for row in self.feats)
+
+    def segment_work(self) -> list[float]:
+        """Logic amount (all features but registers, multipliers excluded) per segment."""
+        marks = [0.0, *self.cut_work, self._logic_total()]
+        return [b - a for a, b in zip(marks, marks[1:])]
 
     # --- blocks ---------------------------------------------------------------------------
     def adder(self, width: int, n: int = 1, cls: str = "sum", path: bool = True) -> None:

@@ -153,11 +153,11 @@ def split_features(net: Netlist, target: str) -> tuple[list[float], list[float],
                 v[_I["mul"]] += m.a_bits * m.b_bits * m.count
                 v[_I["mulw"]] += (m.a_bits + m.b_bits) * m.count
                 v[_I["sext"]] += min(m.a_bits, m.b_bits) * max(m.macc_width - m.y_bits, 0) * m.count
-    work = dict(net.seg_work)  # logic per segment (multipliers in LUTs included) x its LUT levels
+    work = net.segment_work()  # logic per segment (multipliers in LUTs included) x its LUT levels
     for m, d in zip(net.mults, in_dsp):
         if not d:
-            work[m.segment] = work.get(m.segment, 0.0) + m.a_bits * m.b_bits * m.count
-    f[_I["deep"]] = sum(w * net.depth.get(sg, [0.0, 0.0])[0] for sg, w in work.items()) / 100.0
+            work[m.segment] += m.a_bits * m.b_bits * m.count
+    f[_I["deep"]] = sum(w * net.depth.get(sg, (0.0, 0.0))[0] for sg, w in enumerate(work)) / 100.0
     if target == "xilinx":  # DSP48 post-adders (ECP5's MULT18X18D has none that Yosys uses)
         for i, delta in net.dsp_logic:
             if in_dsp[i]:
