@@ -223,16 +223,18 @@ class Netlist:
             self.chain(max(1, clog2(inputs) / 2))
 
     def shifter(self, width: int, levels: int, n: int = 1, cls: str = "sum", path: bool = True,
-                in_width: int | None = None) -> None:
+                in_width: int | None = None, step_bits: int = 0) -> None:
         """Barrel shifters with ``levels`` mux levels and ``width`` output bits.
 
         ``in_width`` < ``width`` (a narrow significand placed into a wide word): level k only
-        muxes the ``in_width + 2**(k+1) - 1`` bits the data can have reached.
+        muxes the ``in_width + 2**(k+1) - 1`` bits the data can have reached.  ``step_bits``:
+        the amount is a multiple of ``2**step_bits`` (``k << 1``), so the levels shift by
+        ``2**step_bits`` and up.
         """
         if width <= 0 or levels <= 0 or n <= 0:
             return
         w_in = width if in_width is None else in_width
-        bits = sum(min(width, w_in + (2 << k) - 1) for k in range(levels))
+        bits = sum(min(width, w_in + (2 << k) - 1) for k in range(step_bits, step_bits + levels))
         # a narrow word placed into a wide one maps differently from a full barrel shifter
         self._put("place" if w_in < width else "shift", bits * n, cls)
         if path:

@@ -91,7 +91,8 @@ def _shiftadd(spec: ShiftAddSpec) -> Netlist:
         for tb in w.term_bits:
             if tb:
                 n.equal(tb, lanes, cls="product")
-                n.shifter(pbits, clog2(max(2 << tb, 2)), lanes, cls="product", in_width=abits, path=tb == w.term_bits[0])
+                # amount k << 1: tb mux levels, shifting by 2, 4, ...
+                n.shifter(pbits, tb, lanes, cls="product", in_width=abits, path=tb == w.term_bits[0], step_bits=1)
         n.adder(pbits, lanes, cls="product")
         n.adder(pbits, lanes, cls="product")
         n.mux(pbits, lanes, cls="product", path=True)
