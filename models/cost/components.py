@@ -88,6 +88,8 @@ class Netlist:
         (an accumulator ``first ? p : acc + p``) when that group maps to DSPs; see :meth:`totals`.
     shared_feats : list of list of float
         The part of ``feats`` built inside :meth:`shared` (priced without the family scale).
+    has_shared : bool
+        Whether any block was built inside :meth:`shared`.
     cut_work : list of float
         Logic amount (all features but registers) built before each :meth:`cut`; see
         :meth:`segment_work`.
@@ -104,6 +106,7 @@ class Netlist:
     dsp_logic: list[tuple[int, list[float]]] = field(default_factory=list)
     shared_feats: list[list[float]] = field(default_factory=lambda: [[0.0] * len(FEATURES) for _ in CLASSES])
     cut_work: list[float] = field(default_factory=list)
+    has_shared: bool = False
     priced: dict = field(default_factory=dict, repr=False)
     _scope: int = field(default=0, repr=False)
 
@@ -120,6 +123,7 @@ class Netlist:
         :attr:`shared_feats`, and the target prices them without the family's scale, which
         corrects the family's own datapath only."""
         self._scope += 1
+        self.has_shared = True
         try:
             yield
         finally:

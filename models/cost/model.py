@@ -25,6 +25,7 @@ ASIC targets (``asic45``, ``asic28``, ... or ``node_nm=``): NAND2-equivalent gat
 from __future__ import annotations
 
 import math
+import operator
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Sequence
@@ -140,7 +141,7 @@ def split_features(net: Netlist, target: str) -> tuple[list[float], list[float],
     multipliers in DSPs left out, and the part of them built by shared blocks
     (:meth:`.components.Netlist.shared`)."""
     f = net.totals()
-    fs = [sum(col) for col in zip(*net.shared_feats)]
+    fs = [sum(col) for col in zip(*net.shared_feats)] if net.has_shared else [0.0] * len(f)
     dsps = 0
     in_dsp = []
     for m in net.mults:
@@ -190,7 +191,7 @@ def fabric_ffs(net: Netlist, target: str) -> int:
 
 
 def _dot(c: Sequence[float], f: Sequence[float]) -> float:
-    return sum(x * y for x, y in zip(c, f))
+    return sum(map(operator.mul, c, f))
 
 
 def _scaled_dot(c: Sequence[float], f: Sequence[float], shared: Sequence[float], scale: float) -> float:
