@@ -228,6 +228,13 @@ def _int_tail(n: Netlist, width: int, total_bits: int, saturate: bool) -> None:
     n.register(1)                                         # out_valid
 
 
+def _scratch(build) -> list[float]:
+    """Feature totals of the blocks ``build(netlist)`` adds to an empty netlist."""
+    m = Netlist()
+    build(m)
+    return m.totals()
+
+
 @assemble.register
 def _intmac(spec: IntMacSpec) -> Netlist:
     n = Netlist(macs_per_cycle=spec.lanes)
@@ -252,8 +259,14 @@ def _intmac(spec: IntMacSpec) -> Netlist:
         n.cut()
     sat = spec.overflow == "saturate" and spec.acc_bits is not None
     ops = [pbits] * spec.lanes
+    # registered products (a DSP48's MREG): each pair's first add is a DSP post-adder
+    # (P = M + C), so the fabric sums the pair sums, one bit wider
+    pairs = [pbits + 1] * (spec.lanes // 2) + [pbits] * (spec.lanes % 2) if spec.stages >= 1 < spec.lanes else None
     if spec.stages >= 2:
+        before = n.totals()
         n.multi_add(ops, tbits, signed=lo < 0)
+        if pairs:
+            n.dsp_post_adder(before, replacement=_scratch(lambda m: m.multi_add(pairs, tbits, signed=lo < 0)))
         for k in range(spec.stages - 1):
             n.register(tbits + 2, cls="sum")
             if k == 0 and spec.lanes <= 2:  # one product or a pair: the DSP's post-adder + PREG
@@ -267,6 +280,12 @@ def _intmac(spec: IntMacSpec) -> Netlist:
         # a cascade (lanes > 1) feeds Mux(first, 0, acc) to the last DSP's C port from LUTs
         n.dsp_post_adder(before, fabric_gate=width if spec.lanes > 1 else 0)
         n.dsp_register(width, per_mult=False)
+    elif spec.stages == 0 and spec.lanes > 1:  # saturating or wide: the cascade sums the products only
+        n.dsp_post_adder(before, replacement=_scratch(
+            lambda m: m.accumulate([tbits], width, out_width, signed=lo < 0)))
+    elif pairs and len(ops) > 1:
+        n.dsp_post_adder(before, replacement=_scratch(
+            lambda m: m.accumulate(pairs, width, out_width, signed=lo < 0)))
     if sat:
         n.compare(max(width, signed_width(tlo, thi)) + 1, 2, cls="acc", path=True)
         n.mux(width, inputs=3, cls="acc", path=True)

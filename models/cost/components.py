@@ -279,15 +279,19 @@ class Netlist:
         """Feature totals so far (multipliers excluded): pass to :meth:`dsp_post_adder`."""
         return [sum(col) for col in zip(*self.feats)]
 
-    def dsp_post_adder(self, before: list[float], fabric_gate: int = 0) -> None:
+    def dsp_post_adder(self, before: list[float], fabric_gate: int = 0,
+                       replacement: list[float] | None = None) -> None:
         """The blocks added since ``before = self.totals()`` are the post-adder of the last
         multiplier group: a DSP48 computes them when that group maps to DSPs.
 
         ``fabric_gate`` bits of it stay in the fabric as lone gates between hard blocks
         (feature ``lone``: a cascade's ``Mux(first, 0, acc)`` in front of the last DSP's C
-        port, a LUT per bit with nothing to pack with)."""
+        port, a LUT per bit with nothing to pack with).  ``replacement``: feature totals of
+        what stays in the fabric of those blocks when the DSPs take part of them."""
         if self.mults:
             delta = [a - b for a, b in zip(self.totals(), before)]
+            if replacement is not None:
+                delta = [d - r for d, r in zip(delta, replacement)]
             delta[_F["lone"]] -= fabric_gate
             self.dsp_logic.append((len(self.mults) - 1, delta))
 
