@@ -208,6 +208,22 @@ def test_xilinx_dsp_cascade_keeps_the_first_gate_in_luts() -> None:
     assert cost.model.features(assemble(s), "ecp5")[0][cost.components.FEATURES.index("lone")] == 0
 
 
+def test_xilinx_dsp_post_adders_take_the_first_add_of_each_product_pair() -> None:
+    """Registered products (MREG): each pair's first add is a DSP48 post-adder, so the fabric
+    sums pair sums; on ECP5 (no post-adder in Yosys' mapping) the whole tree stays in LUTs."""
+    from peforge import fpga
+
+    s = IntMacSpec("int8", "int8", lanes=4, stages=1, acc_bits=32)
+    rep = fpga.synthesize(s, "xilinx")
+    est = cost.estimate(s, "xilinx")
+    assert rep.dsps == est.dsps == 4
+    assert est.luts == pytest.approx(rep.luts, rel=0.15)
+    csa = cost.components.FEATURES.index("csa")
+    x = cost.model.features(assemble(s), "xilinx")[0][csa]
+    e = cost.model.features(assemble(s), "ecp5")[0][csa]
+    assert x == 3 * 33 - 2 * 33 and e == 5 * 33 - 2 * 33  # two 17-bit pair sums + acc vs four products + acc
+
+
 def test_accumulate_gates_a_two_operand_adder_and_merges_a_tree() -> None:
     from peforge.models.cost.components import FEATURES, Netlist
 

@@ -109,12 +109,15 @@ class Netlist:
     has_shared: bool = False
     priced: dict = field(default_factory=dict, repr=False)
     _scope: int = field(default=0, repr=False)
+    _total: list[float] = field(default_factory=lambda: [0.0] * len(FEATURES), repr=False)
 
     # --- bookkeeping ----------------------------------------------------------------------
     def _put(self, feature: str, amount: float, cls: str) -> None:
-        self.feats[_C[cls]][_F[feature]] += amount
+        i = _F[feature]
+        self.feats[_C[cls]][i] += amount
+        self._total[i] += amount
         if self._scope:
-            self.shared_feats[_C[cls]][_F[feature]] += amount
+            self.shared_feats[_C[cls]][i] += amount
 
     @contextmanager
     def shared(self) -> Iterator[None]:
@@ -141,7 +144,8 @@ class Netlist:
         self.segment += 1
 
     def _logic_total(self) -> float:
-        return sum(sum(row) - row[_F["ff"]] - row[_F["ffe"]] for row in self.feats)
+        t = self._total
+        return sum(t) - t[_F["ff"]] - t[_F["ffe"]]
 
     def segment_work(self) -> list[float]:
         """Logic amount (all features but registers, multipliers excluded) per segment."""
@@ -277,7 +281,7 @@ class Netlist:
 
     def totals(self) -> list[float]:
         """Feature totals so far (multipliers excluded): pass to :meth:`dsp_post_adder`."""
-        return [sum(col) for col in zip(*self.feats)]
+        return list(self._total)
 
     def dsp_post_adder(self, before: list[float], fabric_gate: int = 0,
                        replacement: list[float] | None = None) -> None:
