@@ -316,11 +316,12 @@ SIMD_DEFAULT_MODES: dict[int, tuple[str, ...]] = {
     8: ("8x8", "8x4", "4x4", "4x2", "2x2"),
     16: ("16x16", "16x8", "8x8", "8x4", "4x4"),
 }
-_SIMD_DIGIT = {"bricks": 2, "sub4": 4}
+#: Operand bits per multiplier cell of each SIMD architecture.
+SIMD_DIGIT_BITS = {"bricks": 2, "sub4": 4}
 
 
 def _parse_mode(base: int, arch: str, mode: Any) -> tuple[int, int]:
-    digit = _SIMD_DIGIT[arch]
+    digit = SIMD_DIGIT_BITS[arch]
     allowed = [w for w in (2, 4, 8, 16) if w <= base and w % digit == 0]
     try:
         a_txt, b_txt = str(mode).lower().split("x")
@@ -384,7 +385,7 @@ class SimdMacSpec(Spec):
             raise ValueError(f"arch={self.arch!r} is not allowed: use one of {SIMD_ARCHS}")
         modes = self.modes
         if modes is None:
-            digit = _SIMD_DIGIT[self.arch]
+            digit = SIMD_DIGIT_BITS[self.arch]
             modes = tuple(m for m in SIMD_DEFAULT_MODES[self.base]
                           if all(int(w) % digit == 0 for w in m.split("x")))
         elif isinstance(modes, str):
@@ -406,6 +407,29 @@ class SimdMacSpec(Spec):
     def mode_widths(self) -> tuple[tuple[int, int], ...]:
         """(a_bits, b_bits) of every mode, in ``mode`` input order."""
         return tuple((int(a), int(b)) for a, b in (m.split("x") for m in self.modes))  # type: ignore[union-attr]
+
+    @property
+    def digit_bits(self) -> int:
+        """Operand bits per multiplier cell: 2 (``bricks``) or 4 (``sub4``)."""
+        return SIMD_DIGIT_BITS[self.arch]
+
+    def cell_layout(self) -> list[dict[tuple[int, int], tuple[int, bool, int, bool]]]:
+        """Per mode: cell (r, c) -> (a bit offset, a digit is top, b bit offset, b digit is
+        top), the digit pair each multiplier cell takes (shared by the RTL and the cost model)."""
+        d = self.digit_bits
+        n = self.base // d
+        out = []
+        for a_bits, b_bits in self.mode_widths:
+            da, db = a_bits // d, b_bits // d
+            per_row = self.base // b_bits  # lanes along the column axis
+            cells = {}
+            for r in range(n):
+                for c in range(n):
+                    lane = (r // da) * per_row + c // db
+                    cells[(r, c)] = (lane * a_bits + d * (r % da), r % da == da - 1,
+                                     lane * b_bits + d * (c % db), c % db == db - 1)
+            out.append(cells)
+        return out
 
     @property
     def mode_lanes(self) -> tuple[int, ...]:

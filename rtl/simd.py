@@ -28,12 +28,12 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..spec import SimdMacSpec, signed_width
+from ..spec import SIMD_DIGIT_BITS, SimdMacSpec, signed_width
 
 __all__ = ["SimdMac", "simd_signature", "simd_layout", "DIGIT_BITS"]
 
 #: Digit width of a sub-multiplier cell per architecture.
-DIGIT_BITS = {"bricks": 2, "sub4": 4}
+DIGIT_BITS = SIMD_DIGIT_BITS
 
 
 def _shape(lo: int, hi: int):
@@ -52,20 +52,7 @@ def simd_signature(spec: SimdMacSpec) -> wiring.Signature:
 
 def simd_layout(spec: SimdMacSpec) -> list[dict[tuple[int, int], tuple[int, bool, int, bool]]]:
     """Per mode: cell (r, c) -> (a bit offset, a digit is top, b bit offset, b digit is top)."""
-    d = DIGIT_BITS[spec.arch]
-    n = spec.base // d
-    out = []
-    for a_bits, b_bits in spec.mode_widths:
-        da, db = a_bits // d, b_bits // d
-        per_row = spec.base // b_bits  # lanes along the column axis
-        cells = {}
-        for r in range(n):
-            for c in range(n):
-                lane = (r // da) * per_row + c // db
-                cells[(r, c)] = (lane * a_bits + d * (r % da), r % da == da - 1,
-                                 lane * b_bits + d * (c % db), c % db == db - 1)
-        out.append(cells)
-    return out
+    return spec.cell_layout()
 
 
 def _digit_range(d: int, top: bool) -> tuple[int, int]:

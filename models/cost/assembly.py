@@ -261,7 +261,8 @@ def _intmac(spec: IntMacSpec) -> Netlist:
     ops = [pbits] * spec.lanes
     # registered products (a DSP48's MREG): each pair's first add is a DSP post-adder
     # (P = M + C), so the fabric sums the pair sums, one bit wider
-    pairs = [pbits + 1] * (spec.lanes // 2) + [pbits] * (spec.lanes % 2) if spec.stages >= 1 < spec.lanes else None
+    pairs = ([pbits + 1] * (spec.lanes // 2) + [pbits] * (spec.lanes % 2)
+             if spec.stages >= 1 and spec.lanes > 1 else None)
     if spec.stages >= 2:
         before = n.totals()
         n.multi_add(ops, tbits, signed=lo < 0)
@@ -296,23 +297,6 @@ def _intmac(spec: IntMacSpec) -> Netlist:
 
 
 # --- mixed-precision SIMD (rtl/simd.py) ----------------------------------------------------------
-_DIGIT = {"bricks": 2, "sub4": 4}
-
-
-def _simd_layout(spec: SimdMacSpec, d: int) -> list[dict[tuple[int, int], tuple[int, bool, int, bool]]]:
-    nn = spec.base // d
-    out = []
-    for a_bits, b_bits in spec.mode_widths:
-        da, db = a_bits // d, b_bits // d
-        per_row = spec.base // b_bits
-        cells = {}
-        for r in range(nn):
-            for c in range(nn):
-                lane = (r // da) * per_row + c // db
-                cells[(r, c)] = (lane * a_bits + d * (r % da), r % da == da - 1,
-                                 lane * b_bits + d * (c % db), c % db == db - 1)
-        out.append(cells)
-    return out
 
 
 def _mul_range(x: tuple[int, int], y: tuple[int, int]) -> tuple[int, int]:
@@ -323,12 +307,12 @@ def _mul_range(x: tuple[int, int], y: tuple[int, int]) -> tuple[int, int]:
 @assemble.register
 def _simd(spec: SimdMacSpec) -> Netlist:
     n = Netlist(macs_per_cycle=spec.mode_lanes[0])
-    d = _DIGIT[spec.arch]
+    d = spec.digit_bits
     nn = spec.base // d
     levels = clog2(nn)
     mode_widths = spec.mode_widths
     mode_bits = spec.mode_bits
-    layout = _simd_layout(spec, d)
+    layout = spec.cell_layout()
     modes = range(len(mode_widths))
     das = [a // d for a, _ in mode_widths]
     dbs = [b // d for _, b in mode_widths]
