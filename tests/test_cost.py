@@ -22,6 +22,7 @@ from peforge.cli import app
 from peforge.models import cost
 from peforge.models.cost import calibration, energy, fit, specsets
 from peforge.models.cost.assembly import assemble
+from peforge.models.cost.components import extension_discount
 from peforge.spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec
 
 E4 = MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32")
@@ -221,7 +222,9 @@ def test_xilinx_dsp_post_adders_take_the_first_add_of_each_product_pair() -> Non
     csa = cost.components.FEATURES.index("csa")
     x = cost.model.features(assemble(s), "xilinx")[0][csa]
     e = cost.model.features(assemble(s), "ecp5")[0][csa]
-    assert x == 3 * 33 - 2 * 33 and e == 5 * 33 - 2 * 33  # two 17-bit pair sums + acc vs four products + acc
+    # two 17-bit pair sums + acc vs four 16-bit products + acc, all sign-extended to 33 bits
+    assert x == _reduce_columns([17, 17, 32], [0] * 3, 33, True)
+    assert e == _reduce_columns([16] * 4 + [32], [0] * 5, 33, True) - extension_discount([16] * 4 + [32], 33)
 
 
 def test_accumulate_gates_a_two_operand_adder_and_merges_a_tree() -> None:
@@ -233,7 +236,7 @@ def test_accumulate_gates_a_two_operand_adder_and_merges_a_tree() -> None:
     total = lambda n, k: sum(r[FEATURES.index(k)] for r in n.feats)  # noqa: E731
     assert (total(one, "gate"), total(one, "logic"), total(one, "add"), total(one, "csa")) == (24, 0, 25, 0)
     assert (total(tree, "gate"), total(tree, "logic"), total(tree, "add")) == (0, 24, 25)
-    assert total(tree, "csa") == 4 * 25 - 2 * 25  # four operands sign-extended to 25 bits
+    assert total(tree, "csa") == _reduce_columns([16, 16, 16, 24], [0] * 4, 25, True)  # sign-extended to 25 bits
 
 
 def test_signed_products_merged_into_the_macc_are_sign_extended() -> None:
@@ -271,6 +274,38 @@ def test_focus_training_specs_stay_out_of_the_heldout_set() -> None:
     assert any(s.family == "mac" and not s.is_exact and s.lanes >= 8 for s in focus)
 
 
+def _reduce_columns(widths: list[int], offsets: list[int], out_width: int, signed: bool) -> int:
+    """Reference carry-save reduction on explicit bits: while a column holds more than two
+    bits, a full adder takes three and leaves a sum there and a carry one column up."""
+    cols: list[list[str]] = [[] for _ in range(out_width + 1)]
+    for i, (w, o) in enumerate(zip(widths, offsets)):
+        for j in range(o, out_width if signed else min(o + w, out_width)):
+            cols[j].append(f"x{i}[{min(j - o, w - 1)}]")
+    adders = 0
+    for j in range(out_width):
+        while len(cols[j]) > 2:
+            del cols[j][:3]
+            cols[j].append("s")
+            cols[j + 1].append("c")
+            adders += 1
+    return adders
+
+
+def test_carry_save_tree_counts_full_adders_column_by_column() -> None:
+    from peforge.models.cost.components import tree_full_adders
+
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        k = int(rng.integers(3, 18))
+        widths = [int(w) for w in rng.integers(1, 20, k)]
+        offsets = [int(o) for o in rng.integers(0, 8, k)] if rng.random() < 0.5 else [0] * k
+        out = int(rng.integers(4, 40))
+        signed = bool(rng.random() < 0.5)
+        assert tree_full_adders(widths, out, signed, offsets) == _reduce_columns(widths, offsets, out, signed)
+    # a constant shift leaves low columns empty: (x << 0) + (y << 4) + (z << 4) + (w << 8) of 8 bits
+    assert tree_full_adders([8] * 4, 16, offsets=[0, 4, 4, 8]) == 8 < tree_full_adders([8, 12, 12, 16], 16)
+
+
 def test_signed_operands_widen_the_carry_save_tree() -> None:
     from peforge.models.cost.components import FEATURES, Netlist
 
@@ -278,9 +313,59 @@ def test_signed_operands_widen_the_carry_save_tree() -> None:
     signed, unsigned = Netlist(), Netlist()
     signed.multi_add([8, 8, 8, 16], 17, signed=True)
     unsigned.multi_add([8, 8, 8, 16], 17)
-    # one full adder per input bit removed: 4 operands sign-extended to 17 bits vs zero-padded
-    assert sum(r[csa] for r in signed.feats) == 4 * 17 - 2 * 17
-    assert sum(r[csa] for r in unsigned.feats) == 17  # 40 - 34 = 6 bits, floored at one row
+    # three narrow operands: no sign-extension column is shared (see the Yosys test below)
+    assert sum(r[csa] for r in signed.feats) == _reduce_columns([8, 8, 8, 16], [0] * 4, 17, True)
+    assert sum(r[csa] for r in unsigned.feats) == _reduce_columns([8, 8, 8, 16], [0] * 4, 17, False)
+    assert sum(r[csa] for r in signed.feats) > sum(r[csa] for r in unsigned.feats)
+
+
+def _bare_sum(count: int, width: int, acc_width: int):
+    """``acc <= Mux(first, 0, acc) + x0 + ... `` over ``count`` signed ``width``-bit inputs."""
+    from amaranth import Module, Mux, Signal, signed
+    from amaranth.back import verilog
+
+    m = Module()
+    xs = [Signal(signed(width), name=f"x{i}") for i in range(count)]
+    acc, first = Signal(signed(acc_width)), Signal()
+    total = Mux(first, 0, acc)
+    for x in xs:
+        total = total + x
+    m.d.sync += acc.eq(total)
+    name = f"sum{count}x{width}_{acc_width}"
+    return verilog.convert(m, ports=[*xs, acc, first], name=name), name
+
+
+def test_sign_extension_columns_against_yosys(tmp_path: Path) -> None:
+    """Eight accumulator bits above what ``E`` signed inputs can reach cost far less than a
+    carry-save row each (every input is a copy of its sign there; Yosys / ABC share the
+    logic): the model's extra LUTs follow iCE40 synthesis, a plain row count does not."""
+    from peforge import fpga
+    from peforge.models.cost.components import FEATURES, Netlist, clog2
+
+    coef = calibration.load()["targets"]["ice40"]["luts"]
+    csa = FEATURES.index("csa")
+
+    def model(e: int, acc_width: int, discount: bool = True) -> float:
+        n = Netlist()
+        n.accumulate([8] * e, acc_width, acc_width, signed=True)
+        f = n.totals()
+        if not discount:  # every column a full carry-save row
+            f[csa] += extension_discount([8] * e + [acc_width], acc_width)
+        return sum(a * b for a, b in zip(coef, f))
+
+    for e in (4, 16):
+        low = 8 + clog2(e)
+        luts = []
+        for w in (low, low + 8):
+            text, name = _bare_sum(e, 8, w)
+            v = tmp_path / f"{name}.v"
+            v.write_text(text)
+            luts.append(fpga.synthesize((str(v), {"module": name}), "ice40", cache=False).luts)
+        measured = luts[1] - luts[0]
+        estimated = model(e, low + 8) - model(e, low)
+        assert estimated == pytest.approx(measured, rel=0.30), (e, luts, estimated)
+    rowwise = model(16, 20, discount=False) - model(16, 12, discount=False)
+    assert rowwise > 1.5 * measured  # what the discount corrects
 
 
 def test_family_scale_applies_per_family() -> None:

@@ -348,9 +348,13 @@ def _simd(spec: SimdMacSpec) -> Netlist:
     cells = nn * nn
     if d == 2:
         n.logic(4 * cells, cls="product", levels=1)
-        n.adder(cell_w, 3, cls="product", path=False)        # conditional negations
-        for w in widths.values():                            # sum of the four terms
-            n.multi_add([w] * 4, w, cls="product", path=False, signed=True)
+        for key, w in widths.items():
+            # a partial product is negated under a sign flag that is not constant 0: a's
+            # top digit, b's, or both (their XOR); an all-unsigned cell folds to a plain sum
+            ta = any(layout[i][key][1] for i in modes)
+            tb = any(layout[i][key][3] for i in modes)
+            n.adder(w, ta + tb + (ta or tb), cls="product", path=False)   # conditional negations
+            n.multi_add([w] * 4, w, cls="product", path=False, signed=ta or tb)  # sum of the four terms
         n.chain(2, 2 * max(widths.values()))
     else:
         n.mux(d + 1, 2 * cells, cls="product")
@@ -382,8 +386,18 @@ def _simd(spec: SimdMacSpec) -> Netlist:
                 for key, i, j in kids:
                     muxes = (i and fuse_r[lv]) + (j and fuse_c[lv])
                     n.mux(widths[key] + shift, muxes, cls="sum")
-                n.multi_add([widths[key] + shift * (i + j) for key, i, j in kids], w, cls="sum", path=False,
-                            signed=min(x for x, _ in node) < 0)
+                # a kid shifted by the same amount in every mode leaves its low columns empty,
+                # one whose shift depends on the mode (a mux) fills them.  Only for BitBrick
+                # cells (sums of AND bits): shifted 4-bit cell products measure as full width
+                # where they come from DSP blocks (ECP5 / 7-series CV 2-8 points worse)
+                ws, offs = [], []
+                for key, i, j in kids:
+                    shifts = {shift * ((i if das[mi] > 1 << lv else 0) + (j if dbs[mi] > 1 << lv else 0))
+                              for mi in modes}
+                    fixed = len(shifts) == 1 and d == 2
+                    ws.append(widths[key] + (0 if fixed else max(shifts)))
+                    offs.append(min(shifts) if fixed else 0)
+                n.multi_add(ws, w, cls="sum", path=False, signed=min(x for x, _ in node) < 0, offsets=offs)
                 nxt_r[(r // 2, c // 2)], nxt_w[(r // 2, c // 2)] = node, w
         n.chain(1 + (fuse_r[lv] or fuse_c[lv]), 2 * max(nxt_w.values()))
         rngs, widths = nxt_r, nxt_w
