@@ -374,29 +374,23 @@ def _simd(spec: SimdMacSpec) -> Netlist:
         for r in range(0, nn >> lv, 2):
             for c in range(0, nn >> lv, 2):
                 kids = [((r + i, c + j), i, j) for i in (0, 1) for j in (0, 1)]
-                node = []
-                for mi in modes:
-                    lo = hi = 0
-                    for key, i, j in kids:
-                        s = shift * ((i if das[mi] > 1 << lv else 0) + (j if dbs[mi] > 1 << lv else 0))
-                        lo += rngs[key][mi][0] << s
-                        hi += rngs[key][mi][1] << s
-                    node.append((lo, hi))
+                # per kid, its shift in each mode (fused rows / columns shift by ``shift``)
+                kid_shifts = [[shift * ((i if das[mi] > 1 << lv else 0) + (j if dbs[mi] > 1 << lv else 0))
+                               for mi in modes] for _, i, j in kids]
+                node = [(sum(rngs[key][mi][0] << sh[mi] for (key, _, _), sh in zip(kids, kid_shifts)),
+                         sum(rngs[key][mi][1] << sh[mi] for (key, _, _), sh in zip(kids, kid_shifts)))
+                        for mi in modes]
                 w = _bits(min(x for x, _ in node), max(y for _, y in node))
-                for key, i, j in kids:
-                    muxes = (i and fuse_r[lv]) + (j and fuse_c[lv])
-                    n.mux(widths[key] + shift, muxes, cls="sum")
                 # a kid shifted by the same amount in every mode leaves its low columns empty,
                 # one whose shift depends on the mode (a mux) fills them.  Only for BitBrick
                 # cells (sums of AND bits): shifted 4-bit cell products measure as full width
                 # where they come from DSP blocks (ECP5 / 7-series CV 2-8 points worse)
                 ws, offs = [], []
-                for key, i, j in kids:
-                    shifts = {shift * ((i if das[mi] > 1 << lv else 0) + (j if dbs[mi] > 1 << lv else 0))
-                              for mi in modes}
-                    fixed = len(shifts) == 1 and d == 2
-                    ws.append(widths[key] + (0 if fixed else max(shifts)))
-                    offs.append(min(shifts) if fixed else 0)
+                for (key, i, j), sh in zip(kids, kid_shifts):
+                    n.mux(widths[key] + shift, (i and fuse_r[lv]) + (j and fuse_c[lv]), cls="sum")
+                    fixed = len(set(sh)) == 1 and d == 2
+                    ws.append(widths[key] + (0 if fixed else max(sh)))
+                    offs.append(sh[0] if fixed else 0)
                 n.multi_add(ws, w, cls="sum", path=False, signed=min(x for x, _ in node) < 0, offsets=offs)
                 nxt_r[(r // 2, c // 2)], nxt_w[(r // 2, c // 2)] = node, w
         n.chain(1 + (fuse_r[lv] or fuse_c[lv]), 2 * max(nxt_w.values()))

@@ -68,7 +68,7 @@ def _tree_full_adders(widths: tuple[int, ...], out_width: int, signed: bool, off
     return fas
 
 
-def extension_discount(widths: list[int], out_width: int) -> float:
+def extension_discount(widths: Sequence[int], out_width: int) -> float:
     """Full adders a signed multi-operand sum does not spend in its sign-extension columns.
 
     Above ``T = w + clog2(E)`` (the ``E`` narrow operands' sum width, ``w`` the widest of
