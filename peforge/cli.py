@@ -1,8 +1,9 @@
 """``peforge`` command line: formats, generate, verify, synth, cost, sweep, doctor.
 
-Every per-PE command takes the family as its first word (``peforge generate mac ...``) and
-the family's spec options, declared once per family in :data:`FAMILY_OPTIONS` and shared by
-``generate``, ``verify``, ``synth`` and ``cost``.
+Every per-PE command takes the family as its first word (``peforge generate mac ...``), one
+sub-command per family of :data:`peforge.families.FAMILIES`, with the family's spec options,
+declared once per family in :data:`FAMILY_OPTIONS` and shared by ``generate``, ``verify``,
+``synth`` and ``cost``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from . import families as fam_mod
 from . import spec as spec_mod
 
 __all__ = ["app", "FAMILY_OPTIONS"]
@@ -126,10 +128,17 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _make_spec(family: str, values: dict[str, Any]) -> spec_mod.Spec:
-    names = {o.name for o in FAMILY_OPTIONS[family]}
+def _options(family: str) -> list[Opt]:
     try:
-        return spec_mod.families()[family](**{k: v for k, v in values.items() if k in names})
+        return FAMILY_OPTIONS[family]
+    except KeyError:
+        raise fam_mod.FamilyError(f"family {family!r} lacks its CLI options (FAMILY_OPTIONS in peforge/cli.py)") from None
+
+
+def _make_spec(family: str, values: dict[str, Any]) -> spec_mod.Spec:
+    names = {o.name for o in _options(family)}
+    try:
+        return fam_mod.get(family).spec(**{k: v for k, v in values.items() if k in names})
     except ValueError as err:
         _fail(f"invalid {family} spec: {err}")
         raise  # unreachable
@@ -138,7 +147,9 @@ def _make_spec(family: str, values: dict[str, Any]) -> spec_mod.Spec:
 def _family_commands(group: typer.Typer, extra: list[inspect.Parameter],
                      handler: Callable[[spec_mod.Spec, dict[str, Any]], None], doc: str) -> None:
     """Register one sub-command per family on ``group`` with spec options + ``extra``."""
-    for family, options in FAMILY_OPTIONS.items():
+    for family in fam_mod.names():
+        options = _options(family)
+
         def command(_family: str = family, **kwargs: Any) -> None:
             handler(_make_spec(_family, kwargs), kwargs)
 
@@ -247,13 +258,10 @@ _family_commands(synth_app, [
 
 # ---- cost -------------------------------------------------------------------------------
 def _cost(spec: spec_mod.Spec, kw: dict[str, Any]) -> None:
+    from .models import cost
+
     try:
-        from .models import cost  # noqa: F401
-        estimate = cost.estimate  # type: ignore[attr-defined]
-    except (ImportError, AttributeError):
-        _fail("the analytic cost model is not built yet (issue 9); use `peforge synth` for real numbers", 3)
-    try:
-        result = estimate(spec, kw["target"], node_nm=kw.get("node_nm"))
+        result = cost.estimate(spec, kw["target"], node_nm=kw.get("node_nm"))
     except (ValueError, RuntimeError) as err:
         _fail(str(err))
     if kw["as_json"]:
@@ -391,12 +399,13 @@ app.add_typer(fpga_app, name="fpga")
 @fpga_app.command("build")
 def fpga_build(
     board: str = typer.Option(..., "--board", help="icebreaker or ulx3s."),
-    family: str = typer.Option("mac", "--family", help="mac or intmac (ignored with --spec-json)."),
-    a: str = typer.Option("e4m3fn", "--a", help="Operand a format (intmac: int8 if left at a float)."),
-    b: str = typer.Option("e4m3fn", "--b", help="Operand b format."),
-    acc: str = typer.Option("fp32", "--acc", help="mac accumulator: fp32, bf16, fp16, ... or exact."),
+    family: str = typer.Option("mac", "--family",
+                               help=f"PE family ({', '.join(fam_mod.names())}; ignored with --spec-json)."),
+    a: Optional[str] = typer.Option(None, "--a", help="Operand a format (mac, intmac; default: the spec's)."),
+    b: Optional[str] = typer.Option(None, "--b", help="Operand b format."),
+    acc: Optional[str] = typer.Option(None, "--acc", help="mac accumulator: fp32, bf16, fp16, ... or exact."),
     spec_json: Optional[str] = typer.Option(None, "--spec-json", help="Full spec as JSON (spec.to_json())."),
-    n: int = typer.Option(1024, "--n", help="Self-test length in valid cycles."),
+    n: int = typer.Option(1024, "--n", help="Self-test length in valid inputs."),
     clock_div_log2: int = typer.Option(2, "--clock-div-log2", help="Run the PE at board clock / 2**k."),
     out: Optional[Path] = typer.Option(None, "--out", help="Build directory (default build/boards/<board>)."),
 ) -> None:
@@ -405,21 +414,31 @@ def fpga_build(
     from peforge.fpga.selftest import SelfTestPlan
 
     try:
-        if spec_json:
-            spec = spec_mod.from_json(spec_json)
-        elif family == "mac":
-            spec = spec_mod.MinifloatMacSpec(a, b, acc)
-        elif family == "intmac":
-            spec = spec_mod.IntMacSpec(a if a.startswith(("int", "uint")) else "int8",
-                                       b if b.startswith(("int", "uint")) else "int8")
-        else:
-            raise ValueError(f"--family {family!r}: allowed mac, intmac (or give --spec-json)")
+        spec = spec_mod.from_json(spec_json) if spec_json else _board_spec(family, {"a": a, "b": b, "acc": acc})
         res = build_board(board, spec, plan=SelfTestPlan(n=n, first_every=min(16, n)), build_dir=out,
                           clock_div_log2=clock_div_log2)
     except ValueError as err:
         _fail(str(err))
     console.print(f"{res.board}: {res.spec} -> {res.bitstream} ({res.seconds:.1f} s, "
                   f"expected signature {res.expected_signature:#x})")
+
+
+def _board_spec(family: str, given: dict[str, Optional[str]]) -> spec_mod.Spec:
+    """``family``'s spec from the options given (the rest at the spec's defaults)."""
+    import dataclasses
+
+    cls = fam_mod.get(family).spec
+    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    values = {k: v for k, v in given.items() if v is not None}
+    for k in values:
+        if k not in fields:
+            raise ValueError(f"--{k} is not a field of family {family!r} (fields: {', '.join(sorted(fields))}): "
+                             "give the spec with --spec-json")
+    try:
+        return cls(**values)
+    except TypeError as err:
+        raise ValueError(f"family {family!r} needs more than --a/--b/--acc ({err}): give the spec with "
+                         "--spec-json") from None
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -22,17 +22,12 @@ __all__ = ["Spec", "MinifloatMacSpec", "IntMacSpec", "SimdMacSpec", "LutSpec", "
 ACC_EXACT = "exact"
 MULTS = ("exact", "lmul")
 
-_FAMILIES: dict[str, type["Spec"]] = {}
-
 
 def families() -> dict[str, type["Spec"]]:
-    """Registered PE families by name (``mac``, ...)."""
-    return dict(_FAMILIES)
+    """Spec class of every PE family by name (``mac``, ...), from :data:`peforge.families.FAMILIES`."""
+    from .families import FAMILIES  # the table imports this module
 
-
-def _register(cls: type["Spec"]) -> type["Spec"]:
-    _FAMILIES[cls.family] = cls
-    return cls
+    return {f.name: f.spec for f in FAMILIES}
 
 
 def _float_format(field: str, value: Any, min_bits: int, max_bits: int) -> FloatFormat:
@@ -80,16 +75,16 @@ def from_dict(data: dict[str, Any]) -> Spec:
     """Rebuild a spec from :meth:`Spec.to_dict` output."""
     data = dict(data)
     family = data.pop("family", None)
-    if family not in _FAMILIES:
-        raise ValueError(f"unknown PE family {family!r}: allowed {sorted(_FAMILIES)}")
-    return _FAMILIES[family](**data)
+    classes = families()
+    if family not in classes:
+        raise ValueError(f"unknown PE family {family!r}: allowed {sorted(classes)}")
+    return classes[family](**data)
 
 
 def from_json(text: str) -> Spec:
     return from_dict(json.loads(text))
 
 
-@_register
 @dataclass(frozen=True)
 class MinifloatMacSpec(Spec):
     """Minifloat multiply-accumulate / fused dot-product PE (family ``mac``).
@@ -241,7 +236,6 @@ def signed_width(lo: int, hi: int) -> int:
 OVERFLOWS = ("wrap", "saturate")
 
 
-@_register
 @dataclass(frozen=True)
 class IntMacSpec(Spec):
     """Integer multiply-accumulate / dot-product PE (family ``intmac``): the cost baseline.
@@ -340,7 +334,6 @@ def _signed_range(bits: int) -> tuple[int, int]:
     return -(1 << (bits - 1)), (1 << bits) - 1  # union of the signed and unsigned ranges
 
 
-@_register
 @dataclass(frozen=True)
 class SimdMacSpec(Spec):
     """Run-time mixed-precision SIMD dot-product PE (family ``simd``), Bit Fusion style.
@@ -483,7 +476,6 @@ class SimdMacSpec(Spec):
 LUT_TERNARY = "ternary"
 
 
-@_register
 @dataclass(frozen=True)
 class LutSpec(Spec):
     """LUT-based mixed-precision dot-product PE (family ``lut``), LUT Tensor Core style.
@@ -676,7 +668,6 @@ def _pow2_lsb(fmt: Any) -> int:
     return -lsb
 
 
-@_register
 @dataclass(frozen=True)
 class ShiftAddSpec(Spec):
     """Multiplier-free shift-add PE (family ``shiftadd``): PoT / APoT / INTk weights.
@@ -931,7 +922,6 @@ def _blockdot_scale(field: str, value: Any) -> FloatFormat:
     return fmt
 
 
-@_register
 @dataclass(frozen=True)
 class BlockDotSpec(Spec):
     """Block-scaled dot-product PE (family ``blockdot``): OCP MX and NVFP4 blocks.

@@ -39,7 +39,7 @@ from .blocks import LeadingZeroCounter, MinifloatDecoder, RoundPack, ShiftRightS
 from .blocks._util import invalid
 
 __all__ = ["BlockDotGeometry", "BlockDot", "IntElementDecoder", "blockdot_geometry",
-           "blockdot_signature"]
+           "blockdot_signature", "blockdot_manifest"]
 
 #: Pipeline cut points in the order registers are added as ``stages`` grows.
 _CUT_ORDER = ("acc", "mul", "sum", "vmul")
@@ -425,20 +425,6 @@ class BlockDot(wiring.Component):
             m.d.sync += acc.eq(rnd.code)
 
 
-# --- registration with peforge.rtl ---------------------------------------------------------------
-from . import build, result_encoding, signature  # noqa: E402  (rtl/__init__ imports us at its end)
-
-
-@build.register
-def _build_blockdot(spec: BlockDotSpec) -> wiring.Component:
-    return BlockDot(spec)
-
-
-@signature.register
-def _blockdot_signature(spec: BlockDotSpec) -> wiring.Signature:
-    return blockdot_signature(spec)
-
-
 def _scheme_name(spec: BlockDotSpec, elem: Any, scale: Any) -> str | None:
     from peforge import blockscale
 
@@ -448,8 +434,7 @@ def _scheme_name(spec: BlockDotSpec, elem: Any, scale: Any) -> str | None:
     return None
 
 
-@result_encoding.register
-def _blockdot_encoding(spec: BlockDotSpec) -> dict[str, Any]:
+def blockdot_manifest(spec: BlockDotSpec) -> dict[str, Any]:
     g = blockdot_geometry(spec)
     packing = {k: {"lanes": spec.lanes, "width": f.bits, "format": f.name, "order": "lsb_first",  # type: ignore[union-attr]
                    "scheme": _scheme_name(spec, f, s)}

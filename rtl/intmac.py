@@ -17,7 +17,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec import IntMacSpec, signed_width
 
-__all__ = ["IntMac", "intmac_signature"]
+__all__ = ["IntMac", "intmac_signature", "intmac_manifest"]
 
 
 def _shape(lo: int, hi: int):
@@ -124,10 +124,6 @@ class IntMac(wiring.Component):
         return m
 
 
-# --- registration with peforge.rtl ---------------------------------------------------------------
-from . import build, result_encoding, signature  # noqa: E402  (rtl/__init__ imports us at its end)
-
-
 def intmac_signature(spec: IntMacSpec) -> wiring.Signature:
     """Ports of the integer MAC (clk/rst come from the sync domain)."""
     return wiring.Signature({
@@ -137,18 +133,7 @@ def intmac_signature(spec: IntMacSpec) -> wiring.Signature:
     })
 
 
-@build.register
-def _build_intmac(spec: IntMacSpec) -> wiring.Component:
-    return IntMac(spec)
-
-
-@signature.register
-def _intmac_signature(spec: IntMacSpec) -> wiring.Signature:
-    return intmac_signature(spec)
-
-
-@result_encoding.register
-def _intmac_encoding(spec: IntMacSpec) -> dict[str, Any]:
+def intmac_manifest(spec: IntMacSpec) -> dict[str, Any]:
     overflow = "saturate" if spec.overflow == "saturate" and spec.acc_bits is not None else (
         "wrap" if spec.acc_bits is not None else "never (derived width)")
     return {

@@ -37,7 +37,7 @@ from ..formats import FloatFormat
 from ..spec import LutSpec, signed_width
 from .blocks.decode import MinifloatDecoder
 
-__all__ = ["LutPe", "LutTable", "LutLane", "lut_signature", "lut_geometry"]
+__all__ = ["LutPe", "LutTable", "LutLane", "lut_signature", "lut_geometry", "lut_manifest"]
 
 Coef = tuple[int, ...]
 
@@ -350,22 +350,7 @@ def _or_select(ph: list[Signal], planes: list[Any], g: int) -> Any:
     return out
 
 
-# --- registration with peforge.rtl ---------------------------------------------------------------
-from . import build, result_encoding, signature  # noqa: E402  (rtl/__init__ imports us at its end)
-
-
-@build.register
-def _build_lut(spec: LutSpec) -> wiring.Component:
-    return LutPe(spec)
-
-
-@signature.register
-def _lut_signature(spec: LutSpec) -> wiring.Signature:
-    return lut_signature(spec)
-
-
-@result_encoding.register
-def _lut_encoding(spec: LutSpec) -> dict[str, Any]:
+def lut_manifest(spec: LutSpec) -> dict[str, Any]:
     act, wcb = spec.act, spec.weight_code_bits
     weights: dict[str, Any] = ({"encoding": "ternary_sign_magnitude", "bits": 2,
                                 "values": {"0": 0, "1": 1, "2": 0, "3": -1}} if spec.ternary else

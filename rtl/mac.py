@@ -18,8 +18,10 @@ registers sit in this front part.  The accumulate step is one cycle:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from fractions import Fraction
+
+from typing import Any
 
 from amaranth.hdl import C, Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
@@ -31,7 +33,7 @@ from peforge.spec import MinifloatMacSpec
 from .blocks import MinifloatDecoder, RoundPack
 from .blocks._util import invalid
 
-__all__ = ["MacGeometry", "MinifloatMac", "mac_geometry", "mac_signature", "has_flags"]
+__all__ = ["MacGeometry", "MinifloatMac", "mac_geometry", "mac_signature", "mac_manifest", "has_flags"]
 
 #: Front-pipeline cut points in the order registers are added as ``stages`` grows.
 _CUT_ORDER = ("sum", "mul", "align", "tree")
@@ -396,3 +398,21 @@ class MinifloatMac(wiring.Component):
             m.d.comb += rnd.nan.eq(nan)
         with m.If(valid):
             m.d.sync += acc.eq(rnd.code)
+
+
+def mac_manifest(spec: MinifloatMacSpec) -> dict[str, Any]:
+    """Manifest fields of the MAC: result encoding (float or Kulisch), lane packing, widths."""
+    geom = mac_geometry(spec)
+    if spec.is_exact:
+        result: dict[str, Any] = {"port": "acc", "encoding": "twos_complement",
+                                  "lsb_exp": spec.product_lsb_exp, "width": spec.exact_width}
+    else:
+        result = {"port": "acc", "encoding": "float", "format": spec.acc.name,
+                  "nan_code": spec.acc.nan_code}
+    result["flags"] = ({"port": "acc_flags", "bits": {"0": "nan", "1": "pos_inf", "2": "neg_inf"},
+                        "sticky": True} if has_flags(spec) else None)
+    packing = {k: {"lanes": spec.lanes, "width": f.bits, "format": f.name, "order": "lsb_first"}
+               for k, f in (("a", spec.a), ("b", spec.b))}
+    datapath = {k: v for k, v in asdict(geom).items()
+                if not (spec.is_exact and k in ("frame_width", "acc_shift_max"))}
+    return {"result": result, "lane_packing": packing, "datapath": datapath}

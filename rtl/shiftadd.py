@@ -36,7 +36,7 @@ from peforge.spec import ShiftAddSpec, signed_width
 from .blocks import MinifloatDecoder
 from .blocks.dequant import GroupDequant
 
-__all__ = ["ShiftAddPE", "shiftadd_signature"]
+__all__ = ["ShiftAddPE", "shiftadd_signature", "shiftadd_manifest"]
 
 
 def _shape(lo: int, hi: int):
@@ -277,22 +277,7 @@ def _tree(terms: list[Value], m: Module | None = None) -> Value:
     return level[0]
 
 
-# --- registration with peforge.rtl -----------------------------------------------------------------
-from . import build, result_encoding, signature  # noqa: E402  (rtl/__init__ imports us at its end)
-
-
-@build.register
-def _build_shiftadd(spec: ShiftAddSpec) -> wiring.Component:
-    return ShiftAddPE(spec)
-
-
-@signature.register
-def _shiftadd_signature(spec: ShiftAddSpec) -> wiring.Signature:
-    return shiftadd_signature(spec)
-
-
-@result_encoding.register
-def _shiftadd_encoding(spec: ShiftAddSpec) -> dict[str, Any]:
+def shiftadd_manifest(spec: ShiftAddSpec) -> dict[str, Any]:
     overflow = ("never (derived width)" if spec.acc_bits is None else spec.overflow)
     if spec.group is None:
         result: dict[str, Any] = {"port": "acc", "encoding": "twos_complement", "width": spec.width,

@@ -30,7 +30,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec import SIMD_DIGIT_BITS, SimdMacSpec, signed_width
 
-__all__ = ["SimdMac", "simd_signature", "simd_layout", "DIGIT_BITS"]
+__all__ = ["SimdMac", "simd_signature", "simd_layout", "DIGIT_BITS", "simd_manifest"]
 
 #: Digit width of a sub-multiplier cell per architecture.
 DIGIT_BITS = SIMD_DIGIT_BITS
@@ -249,22 +249,7 @@ class SimdMac(wiring.Component):
         return m
 
 
-# --- registration with peforge.rtl ---------------------------------------------------------------
-from . import build, result_encoding, signature  # noqa: E402  (rtl/__init__ imports us at its end)
-
-
-@build.register
-def _build_simd(spec: SimdMacSpec) -> wiring.Component:
-    return SimdMac(spec)
-
-
-@signature.register
-def _simd_signature(spec: SimdMacSpec) -> wiring.Signature:
-    return simd_signature(spec)
-
-
-@result_encoding.register
-def _simd_encoding(spec: SimdMacSpec) -> dict[str, Any]:
+def simd_manifest(spec: SimdMacSpec) -> dict[str, Any]:
     d = DIGIT_BITS[spec.arch]
     modes = []
     for i, ((a_bits, b_bits), lanes) in enumerate(zip(spec.mode_widths, spec.mode_lanes)):

@@ -32,7 +32,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import BlockDotSpec
-from . import batch, regression
+from . import batch
 from .batch import CheckResult, Mismatch, Target
 from .regression import Progress, VerifyResult
 from .vectors import VectorSet
@@ -523,6 +523,3 @@ def verify_blockdot(spec: BlockDotSpec, vectors: int = 20_000, exhaustive: bool 
         raise ValueError(f"vectors={vectors!r} must be an int >= 0")
     rows = batch.rows_for(blockdot_target(spec).iface)
     return verify_block_sets(spec, blockdot_sets(spec, vectors, exhaustive, seed, rows), seed, progress)
-
-
-regression.verify.register(BlockDotSpec, verify_blockdot)

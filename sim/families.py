@@ -12,8 +12,8 @@ batch wrapper, :mod:`~peforge.sim.tb_mac`) unchanged:
   instantiates the SIMD module by name, so the simulation runs the exact Verilog text that
   :func:`peforge.rtl.verilog` emits.
 
-:func:`verify` is registered for :class:`~peforge.spec.IntMacSpec` and
-:class:`~peforge.spec.SimdMacSpec` with :func:`peforge.sim.regression.verify`.
+:func:`verify_intmac` and :func:`verify_simd` are the families' ``verify`` parts in
+:data:`peforge.families.FAMILIES` (called by :func:`peforge.sim.regression.verify`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import IntMacSpec, SimdMacSpec
-from . import regression
 from .batch import Target, rows_for
 from .regression import Progress, VerifyResult, verify_target
 from .vectors import VectorSet
@@ -372,7 +371,3 @@ def verify_simd(spec: SimdMacSpec, vectors: int = 100_000, exhaustive: bool = Fa
     rows = rows_for(target.iface)
     sets = simd_sets(spec, vectors, exhaustive, seed, rows)
     return verify_target(target, sets, name=spec.name, seed=seed, progress=progress, rows=rows)
-
-
-regression.verify.register(IntMacSpec, verify_intmac)
-regression.verify.register(SimdMacSpec, verify_simd)

@@ -28,7 +28,6 @@ from amaranth.lib.wiring import In, Out
 
 from ..formats import FloatFormat
 from ..spec import LutSpec
-from . import regression
 from .batch import Target, rows_for
 from .regression import Progress, VerifyResult, verify_target
 from .vectors import VectorSet
@@ -287,6 +286,3 @@ def verify_lut(spec: LutSpec, vectors: int = 100_000, exhaustive: bool = False, 
     rows = rows_for(target.iface)
     sets = lut_sets(spec, vectors, exhaustive, seed, rows)
     return verify_target(target, sets, name=spec.name, seed=seed, progress=progress, rows=rows)
-
-
-regression.verify.register(LutSpec, verify_lut)

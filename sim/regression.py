@@ -10,17 +10,18 @@ after each run.  On a mismatch the first failing pass is re-run with waveforms
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from peforge.families import family_of, load_layer
+
 from . import batch, vectors
 from .batch import Target
 from .vectors import VectorSet
 
-__all__ = ["VerifyResult", "verify", "verify_target", "vector_sets", "RUN_VECTORS"]
+__all__ = ["VerifyResult", "verify", "verify_mac", "verify_target", "vector_sets", "RUN_VECTORS"]
 
 #: Vectors per simulation run (one simulator process); bounds memory and paces progress.
 RUN_VECTORS = 1 << 19
@@ -179,23 +180,33 @@ def _record_waves(target: Target, rows: int, bad: tuple[batch.Plan, batch._Pass]
         return None, 0.0
 
 
-@functools.singledispatch
 def verify(spec: Any, vectors: int = 100_000, exhaustive: bool = False, seed: int = 0,
            progress: Progress | None = None) -> VerifyResult:
-    """Verify the RTL of ``spec`` (a MinifloatMacSpec) against the golden model on Verilator.
+    """Verify the RTL of ``spec`` against its golden model on Verilator (any family).
 
     Parameters
     ----------
-    spec : MinifloatMacSpec
+    spec : Spec
+        The PE; its family's ``verify`` part (:data:`peforge.families.FAMILIES`) runs the
+        family's vector sets.
     vectors : int
-        Random vectors (chains up to 4096 steps; 1/8 of them with in_valid bubbles).
+        Random vectors (chain steps; some with in_valid bubbles).
     exhaustive : bool
-        Add every (a, b) code pair with first=1 and as two-step chains.
+        Add every operand-code pair (first=1 and as two-step chains) where the family has them.
     seed : int
         Seed of the random sets.
     progress : callable or None
         ``progress(done_vectors, total_vectors)`` after each simulation run.
     """
+    if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 0:
+        raise ValueError(f"vectors={vectors!r} must be an int >= 0")
+    return family_of(spec).part("verify")(spec, vectors=vectors, exhaustive=exhaustive, seed=seed,
+                                          progress=progress)
+
+
+def verify_mac(spec: Any, vectors: int = 100_000, exhaustive: bool = False, seed: int = 0,
+               progress: Progress | None = None) -> VerifyResult:
+    """Regression of a :class:`~peforge.spec.MinifloatMacSpec` PE (see :func:`verify`)."""
     if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 0:
         raise ValueError(f"vectors={vectors!r} must be an int >= 0")
     target = batch.spec_target(spec)
@@ -204,5 +215,4 @@ def verify(spec: Any, vectors: int = 100_000, exhaustive: bool = False, seed: in
     return verify_target(target, sets, name=spec.name, seed=seed, progress=progress, rows=rows)
 
 
-# Other families register their own verify (``verify.register``) in their sim module.
-from . import blockdot, families, lut, shiftadd  # noqa: E402,F401  (intmac, simd, lut, shiftadd, blockdot)
+load_layer("sim")  # every family's verify part (its sim module), or a FamilyError now

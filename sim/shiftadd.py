@@ -31,7 +31,6 @@ from amaranth.lib.wiring import In, Out
 
 from ..formats import FloatFormat, IntFormat
 from ..spec import ShiftAddSpec
-from . import regression
 from .batch import Target, rows_for
 from .regression import Progress, VerifyResult, verify_target
 from .vectors import VectorSet
@@ -314,6 +313,3 @@ def verify_shiftadd(spec: ShiftAddSpec, vectors: int = 100_000, exhaustive: bool
     rows = rows_for(target.iface)
     sets = shiftadd_sets(spec, vectors, exhaustive, seed, rows)
     return verify_target(target, sets, name=spec.name, seed=seed, progress=progress, rows=rows)
-
-
-regression.verify.register(ShiftAddSpec, verify_shiftadd)

@@ -668,7 +668,7 @@ def test_input_validation_messages():
         golden.run(spec, a=ok + 256, b=ok, first=np.zeros((2, 3), bool))
     with pytest.raises(ValueError, match=r"first must have shape"):
         golden.run(spec, a=ok, b=ok, first=np.zeros(3, bool))
-    with pytest.raises(TypeError, match="no golden model is registered"):
+    with pytest.raises(ValueError, match=r"object \(.*\) is not a PE spec: allowed MinifloatMacSpec"):
         golden.run(object(), a=ok)
     # [batch, steps] is accepted when lanes == 1
     out = golden.run(Spec(), a=np.zeros((2, 3), int), b=np.zeros((2, 3), int), first=np.zeros((2, 3), bool))

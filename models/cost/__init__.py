@@ -15,10 +15,13 @@ estimate carries.  :func:`estimate` documents targets, anchors and scaling.
 
 from __future__ import annotations
 
-from . import families  # noqa: F401  (registers the shiftadd, lut and blockdot assemblies)
+from peforge.families import load_layer
+
 from .assembly import assemble, netlist
 from .components import CLASSES, FEATURES, Netlist
 from .model import TARGETS, CostEstimate, estimate, estimate_many, parse_target
+
+load_layer("cost")  # every family's cost assembly and draw rules, or a FamilyError now
 
 __all__ = ["estimate", "estimate_many", "CostEstimate", "TARGETS", "parse_target", "assemble", "netlist",
            "Netlist", "FEATURES", "CLASSES"]

@@ -1,7 +1,8 @@
 """One assembly per PE family: the blocks its RTL generator builds, as a :class:`Netlist`.
 
-:func:`assemble` dispatches on the spec type (``functools.singledispatch``); a new family
-registers ``@assemble.register`` here or in its own module.  Each assembly follows its
+:func:`assemble` calls the spec's family's ``cost_assembly`` part (one function per family,
+named in :data:`peforge.families.FAMILIES`: here for mac, intmac and simd, in
+:mod:`.families` for the others).  Each assembly follows its
 generator's datapath and widths (``rtl/mac.py``, ``rtl/intmac.py``, ``rtl/simd.py``) without
 importing it: widths are recomputed from the spec with the same formulas, and the register
 bits counted are the ones synthesis keeps (constant or unread pipeline bits left out).
@@ -11,20 +12,19 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from functools import lru_cache, singledispatch
+from functools import lru_cache
 
+from peforge.families import family_of
 from peforge.spec import IntMacSpec, MinifloatMacSpec, SimdMacSpec, Spec, signed_width
 
 from .components import Netlist, clog2
 
-__all__ = ["assemble", "netlist"]
+__all__ = ["assemble", "netlist", "assemble_mac", "assemble_intmac", "assemble_simd"]
 
 
-@singledispatch
 def assemble(spec: Spec) -> Netlist:
-    """The :class:`Netlist` of ``spec``'s PE."""
-    raise ValueError(f"no cost-model assembly for {type(spec).__name__} ({spec!r}): "
-                     f"supported {sorted(t.__name__ for t in assemble.registry if t is not object)}")
+    """The :class:`Netlist` of ``spec``'s PE (its family's ``cost_assembly``)."""
+    return family_of(spec).part("cost_assembly")(spec)
 
 
 @lru_cache(maxsize=8192)
@@ -52,8 +52,7 @@ def _emax_field(fmt) -> int:
     return fmt.emax + fmt.bias
 
 
-@assemble.register
-def _mac(spec: MinifloatMacSpec) -> Netlist:
+def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
     n = Netlist(macs_per_cycle=spec.lanes)
     a, b, lanes = spec.a, spec.b, spec.lanes
     lsb_exp = (1 - a.bias - a.man_bits) + (1 - b.bias - b.man_bits)
@@ -235,8 +234,7 @@ def _scratch(build) -> list[float]:
     return m.totals()
 
 
-@assemble.register
-def _intmac(spec: IntMacSpec) -> Netlist:
+def assemble_intmac(spec: IntMacSpec) -> Netlist:
     n = Netlist(macs_per_cycle=spec.lanes)
     lo, hi = spec.product_range
     pbits = _bits(lo, hi)
@@ -304,8 +302,7 @@ def _mul_range(x: tuple[int, int], y: tuple[int, int]) -> tuple[int, int]:
     return min(corners), max(corners)
 
 
-@assemble.register
-def _simd(spec: SimdMacSpec) -> Netlist:
+def assemble_simd(spec: SimdMacSpec) -> Netlist:
     n = Netlist(macs_per_cycle=spec.mode_lanes[0])
     d = spec.digit_bits
     nn = spec.base // d

@@ -14,10 +14,10 @@ from peforge import formats
 from peforge.formats import FloatFormat, IntFormat
 from peforge.spec import BlockDotSpec, LutSpec, ShiftAddSpec, signed_width
 
-from .assembly import _bits, _decoder, assemble, round_pack
+from .assembly import _bits, _decoder, round_pack
 from .components import Netlist, clog2
 
-__all__: list[str] = []
+__all__ = ["assemble_shiftadd", "assemble_lut", "assemble_blockdot"]
 
 def _fp32() -> FloatFormat:
     return formats.get("fp32")  # type: ignore[return-value]
@@ -68,8 +68,7 @@ def _dequant(n: Netlist, width: int, scale, counter_bits: int) -> None:
 
 
 # --- shift-add (rtl/shiftadd.py) -----------------------------------------------------------------
-@assemble.register
-def _shiftadd(spec: ShiftAddSpec) -> Netlist:
+def assemble_shiftadd(spec: ShiftAddSpec) -> Netlist:
     lanes = spec.lanes
     n = Netlist(macs_per_cycle=lanes)
     act, w = spec.act, spec.weight
@@ -180,8 +179,7 @@ def _lut_table(lo: int, hi: int, g: int, symmetric: bool, ternary: bool) -> tupl
     return len(entries), entry, signed_width(-bound, bound), [signed_width(*rng(p, m)) for p, m in sums], table_ffs
 
 
-@assemble.register
-def _lut(spec: LutSpec) -> Netlist:
+def assemble_lut(spec: LutSpec) -> Netlist:
     g, lanes, planes, wcb = spec.group, spec.lanes, spec.planes, spec.weight_code_bits
     n = Netlist(macs_per_cycle=max(1, round(spec.macs_per_cycle)))
     entries, eb, sb, sums, table_ffs = _lut_table(*spec.act_range, spec.group, spec.symmetric, spec.ternary)
@@ -240,8 +238,7 @@ def _scale_sig(fmt: FloatFormat) -> int:
     return (1 << (fmt.man_bits + 1)) - 1 if fmt.man_bits else 1
 
 
-@assemble.register
-def _blockdot(spec: BlockDotSpec) -> Netlist:
+def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     lanes, beats = spec.lanes, spec.beats
     n = Netlist(macs_per_cycle=lanes)  # type: ignore[arg-type]
     fa, fb, sa, sb, f = spec.element_a, spec.element_b, spec.scale_a, spec.scale_b, spec.acc

@@ -2,19 +2,56 @@
 
 Both sets are drawn from one seeded pool per family, so they span the same space without
 sharing a spec: ``training`` fits the per-target coefficients, ``heldout`` only measures the
-error bars.  Families whose spec class is not registered in :mod:`peforge.spec` (or whose
-constructor rejects a drawn spec) are skipped, so the sets grow as families land.
+error bars.  Each family's draw rules are one :class:`DrawRules` record (its ``calibration``
+part in :data:`peforge.families.FAMILIES`); drawn specs the constructor rejects are skipped.
 """
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+from peforge import families as fam_mod
 from peforge import spec as spec_mod
 from peforge.spec import IntMacSpec, MinifloatMacSpec, SimdMacSpec, Spec
 
-__all__ = ["training", "extra_training", "heldout", "large", "fmax_set", "pool", "SEED"]
+__all__ = ["training", "extra_training", "heldout", "large", "fmax_set", "pool", "SEED", "DrawRules",
+           "MAC_DRAWS", "INTMAC_DRAWS", "SIMD_DRAWS", "SHIFTADD_DRAWS", "BLOCKDOT_DRAWS", "LUT_DRAWS"]
+
+Draw = Callable[[random.Random], dict[str, Any]]
+
+
+def _always(spec: Spec) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class DrawRules:
+    """How the calibration sets draw one family's specs.
+
+    Members
+    -------
+    draw : callable
+        ``draw(random.Random) -> spec dict`` (``from_dict`` input, ``family`` included).
+    pool : int
+        Specs in the family's pool (two of five train, three are held out).
+    extra : int
+        Training-only specs drawn from another seed.
+    focus : tuple of (draw, count)
+        Training-only draws of structures the pool rarely reaches.
+    fits : callable
+        The synthesis budget of a pool spec (on top of at most 8 lanes).
+    focus_fits : callable or None
+        The focus draws' budget (None: at most 16 lanes).
+    """
+
+    draw: Draw
+    pool: int
+    extra: int
+    focus: tuple[tuple[Draw, int], ...] = ()
+    fits: Callable[[Spec], bool] = _always
+    focus_fits: Callable[[Spec], bool] | None = None
 
 SEED = 9
 
@@ -99,52 +136,39 @@ def _lut(r: random.Random) -> dict[str, Any]:
             "max_count": r.choice((256, 4096))}
 
 
+def _mac_fits(spec: Spec) -> bool:
+    """A minifloat MAC with a float accumulator: at most 4 FP8 lanes (8 exact)."""
+    return spec.lanes * (spec.a.bits + spec.b.bits) * (1 if spec.is_exact else 2) <= 128  # type: ignore[attr-defined]
+
+
+def _simd_fits(spec: Spec) -> bool:
+    return not (spec.base == 16 and spec.arch == "bricks")  # type: ignore[attr-defined]
+
+
+def _rules(family: str) -> DrawRules:
+    return fam_mod.get(family).part("calibration")
+
+
 def _small_enough(spec: Spec) -> bool:
     """Synthesis budget (minutes of Yosys per big PE on a shared 2-core machine): at most 8
-    lanes, and a minifloat MAC with a float accumulator at most 4 FP8 lanes."""
+    lanes, and the family's own limit (:attr:`DrawRules.fits`)."""
     lanes = getattr(spec, "lanes", 1) or 1
-    if lanes > 8:
-        return False
-    if isinstance(spec, MinifloatMacSpec):
-        return spec.lanes * (spec.a.bits + spec.b.bits) * (1 if spec.is_exact else 2) <= 128  # type: ignore[union-attr]
-    if isinstance(spec, SimdMacSpec):
-        return not (spec.base == 16 and spec.arch == "bricks")
-    return True
-
-
-#: family -> (drawer, how many specs to draw for the pool)
-_DRAWERS: dict[str, tuple[Callable[[random.Random], dict[str, Any]], int]] = {
-    "mac": (_mac, 40),
-    "intmac": (_intmac, 14),
-    "simd": (_simd, 14),
-    "shiftadd": (_shiftadd, 14),
-    "blockdot": (_blockdot, 12),
-    "lut": (_lut, 12),
-}
+    return lanes <= 8 and _rules(spec.family).fits(spec)
 
 
 def _build(d: dict[str, Any]) -> Spec | None:
-    fams = spec_mod.families()
-    if d["family"] not in fams:
-        return None
     try:
         return spec_mod.from_dict(dict(d))
     except (ValueError, TypeError):
         return None
 
 
-#: family -> how many more specs to draw (from another seed) for training only.
-_EXTRA_TRAINING = {"mac": 16, "intmac": 10, "simd": 8, "shiftadd": 12, "blockdot": 6, "lut": 12}
-
-
 def pool(family: str, seed: int | str = SEED, n: int | None = None,
          exclude: frozenset[str] = frozenset()) -> list[Spec]:
     """Distinct valid specs drawn for ``family`` (empty if the family is not registered);
     ``n`` overrides the family's pool size, names in ``exclude`` are never drawn."""
-    if family not in _DRAWERS:
-        raise ValueError(f"family={family!r}: allowed {sorted(_DRAWERS)}")
-    draw, default_n = _DRAWERS[family]
-    return _draw(draw, default_n if n is None else n, f"{seed}-{family}", exclude, _small_enough)
+    rules = _rules(family)
+    return _draw(rules.draw, rules.pool if n is None else n, f"{seed}-{family}", exclude, _small_enough)
 
 
 def _draw(draw: Callable[[random.Random], dict[str, Any]], n: int, seed: str, exclude: frozenset[str],
@@ -181,37 +205,34 @@ def _intmac_cascade(r: random.Random) -> dict[str, Any]:
 
 
 def _focus_small(spec: Spec) -> bool:
-    """The focus draws' budget: up to 16 lanes, a float-accumulator MAC up to 8 FP8 lanes."""
-    if isinstance(spec, MinifloatMacSpec):
-        return spec.lanes * (spec.a.bits + spec.b.bits) * (1 if spec.is_exact else 2) <= 256  # type: ignore[union-attr]
-    return (getattr(spec, "lanes", 1) or 1) <= 16
+    """The focus draws' budget: the family's :attr:`DrawRules.focus_fits`, else up to 16 lanes."""
+    fits = _rules(spec.family).focus_fits
+    return fits(spec) if fits is not None else (getattr(spec, "lanes", 1) or 1) <= 16
 
 
-#: family -> (drawer, count): structures the random pool reaches too rarely for the fit to see
-#: them (exact accumulators, 8-16 lane float MACs, multi-lane DSP-cascade INT MACs).
-_FOCUS: dict[str, tuple[tuple[Callable[[random.Random], dict[str, Any]], int], ...]] = {
-    "mac": ((_mac_exact, 6), (_mac_wide, 3)),
-    "intmac": ((_intmac_cascade, 3),),
-}
+def _mac_focus_fits(spec: Spec) -> bool:
+    """A float-accumulator MAC up to 8 FP8 lanes (16 exact)."""
+    return spec.lanes * (spec.a.bits + spec.b.bits) * (1 if spec.is_exact else 2) <= 256  # type: ignore[attr-defined]
 
 
 def extra_training(family: str) -> list[Spec]:
     """Training-only specs of ``family`` from other seeds (none of them in :func:`pool` or in
     :func:`large`): more points for the fit without shrinking the held-out set.  Besides a
-    second draw from the family's pool, the :data:`_FOCUS` drawers add structures the pool
-    rarely reaches."""
-    if family not in _EXTRA_TRAINING:
+    second draw from the family's pool, the :attr:`DrawRules.focus` drawers add structures the
+    pool rarely reaches."""
+    rules = _rules(family)
+    if not rules.extra and not rules.focus:
         return []
     taken = frozenset(s.name for s in (*pool(family), *large()))
-    out = pool(family, seed=f"{SEED}-extra", n=_EXTRA_TRAINING[family], exclude=taken)
-    for draw, n in _FOCUS.get(family, ()):
+    out = pool(family, seed=f"{SEED}-extra", n=rules.extra, exclude=taken)
+    for draw, n in rules.focus:
         taken = taken | {s.name for s in out}
         out += _draw(draw, n, f"{SEED}-focus-{family}-{draw.__name__}", taken, _focus_small)
     return out
 
 
 def _sets(which: str, families: tuple[str, ...] | None) -> Iterator[Spec]:
-    for fam in families or tuple(_DRAWERS):
+    for fam in families or fam_mod.names():
         for i, s in enumerate(pool(fam)):
             if _split(i) == which:
                 yield s
@@ -262,3 +283,12 @@ def fmax_set() -> list[Spec]:
         SimdMacSpec(8, arch="sub4", stages=2),
         SimdMacSpec(16, arch="sub4", stages=1),
     ]
+
+
+MAC_DRAWS = DrawRules(_mac, pool=40, extra=16, focus=((_mac_exact, 6), (_mac_wide, 3)), fits=_mac_fits,
+                      focus_fits=_mac_focus_fits)
+INTMAC_DRAWS = DrawRules(_intmac, pool=14, extra=10, focus=((_intmac_cascade, 3),))
+SIMD_DRAWS = DrawRules(_simd, pool=14, extra=8, fits=_simd_fits)
+SHIFTADD_DRAWS = DrawRules(_shiftadd, pool=14, extra=12)
+BLOCKDOT_DRAWS = DrawRules(_blockdot, pool=12, extra=6)
+LUT_DRAWS = DrawRules(_lut, pool=12, extra=12)

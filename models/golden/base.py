@@ -1,48 +1,41 @@
-"""Spec-type dispatch for golden models.
+"""The golden-model entry points and the helpers every family shares.
 
-Each PE family registers its model in its own module (``@run.register(MySpec)``), so adding
-a family never edits a shared if/elif chain.  This module imports nothing of the families.
+:func:`run`, :func:`port_widths`, :func:`value` and :func:`matmul` look the spec's family up
+in :data:`peforge.families.FAMILIES` and call its ``golden_*`` part (each family's model lives
+in its own module of this package); nothing registers itself on import.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
+
+from peforge.families import family_of
 
 __all__ = ["run", "port_widths", "value", "matmul", "matmul_operands", "lane_operand",
            "twos_complement_values"]
 
 
-def _unknown(what: str, spec: Any) -> TypeError:
-    return TypeError(f"{what}: no golden model is registered for {type(spec).__name__} "
-                     f"({spec!r}); import the module that registers it")
-
-
-@functools.singledispatch
 def run(spec: Any, **inputs: Any) -> dict[str, np.ndarray]:
     """Bit-exact outputs of the PE described by ``spec`` for a batch of input sequences.
 
     Returns one array per output port (the raw unsigned port bits), keyed by port name.
     """
-    raise _unknown("run", spec)
+    return family_of(spec).part("golden_run")(spec, **inputs)
 
 
-@functools.singledispatch
 def port_widths(spec: Any) -> dict[str, int]:
     """Widths in bits of the output ports :func:`run` returns."""
-    raise _unknown("port_widths", spec)
+    return family_of(spec).part("golden_port_widths")(spec)
 
 
-@functools.singledispatch
 def value(spec: Any, acc_bits: Any) -> np.ndarray:
     """Decode raw accumulator port bits to float64 values (for users; not bit-exact data)."""
-    raise _unknown("value", spec)
+    return family_of(spec).part("golden_value")(spec, acc_bits)
 
 
-@functools.singledispatch
-def matmul(spec: Any, x: Any, w: Any) -> np.ndarray:
+def matmul(spec: Any, x: Any, w: Any, **options: Any) -> np.ndarray:
     """``x @ w`` computed the way the PE described by ``spec`` computes it.
 
     ``x`` is ``[n, k]`` real activations (operand ``a``), ``w`` is ``[k, m]`` real weights
@@ -51,9 +44,10 @@ def matmul(spec: Any, x: Any, w: Any) -> np.ndarray:
     block-scaled families use their own block scales), runs every length-``k`` dot product
     through its bit-exact golden model (one accumulation chain per output, including the
     accumulator's rounding), and returns the ``[n, m]`` float64 result with the scales undone.
+    ``options`` go to the family's matmul (e.g. the SIMD PE's ``mode``).
     Used by the design-space sweeps and the examples to measure numerical quality.
     """
-    raise _unknown("matmul", spec)
+    return family_of(spec).part("golden_matmul")(spec, x, w, **options)
 
 
 def lane_operand(arr: Any, lanes: int, name: str) -> np.ndarray:

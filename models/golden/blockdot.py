@@ -53,7 +53,7 @@ from peforge import blockscale
 from peforge.formats import KIND_FINITE, KIND_INF, KIND_NAN, FloatFormat, IntFormat
 from peforge.spec import BlockDotSpec
 
-from .base import matmul, matmul_operands, port_widths, run, value
+from .base import matmul_operands
 from .mac import Products, run_float, sum_general, Terms, with_msb
 from .rounding import bit_length
 
@@ -178,7 +178,6 @@ def block_values(spec: BlockDotSpec, s: Terms, scale_a: np.ndarray, scale_b: np.
                   inf & ~inf_neg, inf & inf_neg, negzero)
 
 
-@run.register
 def run_blockdot(spec: BlockDotSpec, *, a: Any, b: Any, scale_a: Any, scale_b: Any,
                  first: Any) -> dict[str, np.ndarray]:
     """Accumulator port bits after every block step (see the module docstring).
@@ -211,12 +210,10 @@ def run_blockdot(spec: BlockDotSpec, *, a: Any, b: Any, scale_a: Any, scale_b: A
     return run_float(SimpleNamespace(acc=spec.acc, subnormals=True), v, first)  # type: ignore[arg-type]
 
 
-@port_widths.register
 def blockdot_port_widths(spec: BlockDotSpec) -> dict[str, int]:
     return {"acc": spec.acc.bits}  # type: ignore[union-attr]
 
 
-@value.register
 def blockdot_value(spec: BlockDotSpec, acc_bits: Any) -> np.ndarray:
     """float64 value of raw ``acc`` port bits."""
     return spec.acc.decode(np.asarray(acc_bits).astype(np.uint64))  # type: ignore[union-attr]
@@ -247,7 +244,6 @@ def _quantize(t: np.ndarray, scheme: blockscale.BlockScheme, axis: int) -> tuple
     return codes, scales, 1.0 if ts is None else ts
 
 
-@matmul.register
 def matmul_blockdot(spec: BlockDotSpec, x: Any, w: Any) -> np.ndarray:
     """``x @ w`` on the block-dot PE: rows of ``x`` and columns of ``w`` are quantised into
     blocks of ``spec.block`` along ``k`` with the scheme's scales (:func:`operand_scheme`; ``k``

@@ -17,12 +17,11 @@ from typing import Any
 import numpy as np
 
 from ...spec import IntMacSpec
-from .base import lane_operand, port_widths, run, twos_complement_values, value
+from .base import lane_operand, twos_complement_values
 
-__all__ = ["run_intmac"]
+__all__ = ["run_intmac", "intmac_port_widths", "intmac_value"]
 
 
-@run.register
 def run_intmac(spec: IntMacSpec, *, a: Any, b: Any, first: Any) -> dict[str, np.ndarray]:
     """Accumulator port bits after every step, shape [batch, steps] (uint64)."""
     av = spec.a.to_int(lane_operand(a, spec.lanes, "a"))  # type: ignore[union-attr]
@@ -53,11 +52,9 @@ def run_intmac(spec: IntMacSpec, *, a: Any, b: Any, first: Any) -> dict[str, np.
     return {"acc": (out & mask).astype(np.uint64)}
 
 
-@port_widths.register
-def _widths(spec: IntMacSpec) -> dict[str, int]:
+def intmac_port_widths(spec: IntMacSpec) -> dict[str, int]:
     return {"acc": spec.width}
 
 
-@value.register
-def _value(spec: IntMacSpec, acc_bits: Any) -> np.ndarray:
+def intmac_value(spec: IntMacSpec, acc_bits: Any) -> np.ndarray:
     return twos_complement_values(acc_bits, spec.width)

@@ -26,10 +26,10 @@ import numpy as np
 
 from ...formats import FloatFormat
 from ...spec import LutSpec
-from .base import matmul, matmul_operands, port_widths, run, value
+from .base import matmul_operands
 
 __all__ = ["run_lut", "act_ints", "weight_ints", "plane_masks", "table", "group_dot", "lane_values",
-           "pack_lanes", "quantize_weights"]
+           "pack_lanes", "quantize_weights", "lut_port_widths", "lut_value", "matmul_lut"]
 
 
 def act_ints(spec: LutSpec, codes: Any) -> np.ndarray:
@@ -157,7 +157,6 @@ def _inputs(spec: LutSpec, a: Any, b: Any, first: Any) -> tuple[np.ndarray, np.n
     return act_ints(spec, av), bv.astype(np.int64), fv
 
 
-@run.register
 def run_lut(spec: LutSpec, *, a: Any, b: Any, first: Any) -> dict[str, np.ndarray]:
     """``acc`` port bits after every step, ``[batch, steps]``.
 
@@ -178,13 +177,11 @@ def run_lut(spec: LutSpec, *, a: Any, b: Any, first: Any) -> dict[str, np.ndarra
     return {"acc": pack_lanes(spec, out)}
 
 
-@port_widths.register
-def _widths(spec: LutSpec) -> dict[str, int]:
+def lut_port_widths(spec: LutSpec) -> dict[str, int]:
     return {"acc": spec.lanes * spec.width}
 
 
-@value.register
-def _value(spec: LutSpec, acc_bits: Any) -> np.ndarray:
+def lut_value(spec: LutSpec, acc_bits: Any) -> np.ndarray:
     """float64 accumulator values ``[..., lanes]`` (activation scale included)."""
     ints = lane_values(spec, acc_bits).astype(np.float64)
     return np.ldexp(ints, spec.act_lsb_exp)
@@ -228,8 +225,7 @@ def _quantize_acts(spec: LutSpec, x: np.ndarray) -> tuple[np.ndarray, float]:
     return act.encode(x / scale, overflow="saturate").astype(np.int64), scale
 
 
-@matmul.register
-def _matmul(spec: LutSpec, x: Any, w: Any) -> np.ndarray:
+def matmul_lut(spec: LutSpec, x: Any, w: Any) -> np.ndarray:
     """``x @ w`` through the LUT PE (see :func:`peforge.models.golden.base.matmul`).
 
     ``x`` is quantised to ``act`` with one power-of-two scale, ``w`` by
@@ -256,5 +252,5 @@ def _matmul(spec: LutSpec, x: Any, w: Any) -> np.ndarray:
     first = np.zeros((a_rows.shape[0], steps), bool)
     first[:, 0] = True
     raw = run_lut(spec, a=a_rows, b=b_rows, first=first)["acc"][:, -1]
-    vals = _value(spec, raw).reshape(n, cols)[:, :m]
+    vals = lut_value(spec, raw).reshape(n, cols)[:, :m]
     return vals * xs * ws[None, :]

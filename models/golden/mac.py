@@ -51,7 +51,6 @@ import numpy as np
 from peforge.formats import KIND_FINITE, KIND_INF, KIND_NAN, FloatFormat
 from peforge.spec import MinifloatMacSpec
 
-from .base import port_widths, run, value
 from .rounding import bit_length, reduce_sticky, round_core
 
 __all__ = ["run_mac", "mac_port_widths", "mac_value", "has_flags", "FLAG_NAN", "FLAG_PINF", "FLAG_NINF",
@@ -67,7 +66,6 @@ def has_flags(spec: MinifloatMacSpec) -> bool:
     return spec.is_exact and any(f.has_nan or f.has_inf for f in (spec.a, spec.b))
 
 
-@port_widths.register
 def mac_port_widths(spec: MinifloatMacSpec) -> dict[str, int]:
     """``{"acc": width}`` plus ``"acc_flags": 3`` when that port exists."""
     out = {"acc": spec.exact_width if spec.is_exact else spec.acc.bits}
@@ -76,7 +74,6 @@ def mac_port_widths(spec: MinifloatMacSpec) -> dict[str, int]:
     return out
 
 
-@value.register
 def mac_value(spec: MinifloatMacSpec, acc_bits: Any) -> np.ndarray:
     """float64 value of raw ``acc`` port bits (exact accumulator: int * 2**product_lsb_exp)."""
     if not spec.is_exact:
@@ -443,7 +440,6 @@ def _run_exact(spec: MinifloatMacSpec, pt: Terms, first: np.ndarray) -> dict[str
     return out
 
 
-@run.register
 def run_mac(spec: MinifloatMacSpec, *, a: Any, b: Any, first: Any) -> dict[str, np.ndarray]:
     """Raw port values after each step for a batch of MAC input sequences.
 

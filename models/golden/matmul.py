@@ -25,7 +25,7 @@ import numpy as np
 
 from ...quantize import pow2_scale
 from ...spec import IntMacSpec, MinifloatMacSpec, SimdMacSpec
-from .base import matmul, matmul_operands, run, value
+from .base import matmul_operands, run, value
 
 __all__ = ["pow2_scale", "matmul_mac", "matmul_intmac", "matmul_simd", "chain_operands"]
 
@@ -75,7 +75,6 @@ def _run_chains(spec: Any, xq: np.ndarray, wq: np.ndarray, lanes: int, pack=None
     return out
 
 
-@matmul.register
 def matmul_mac(spec: MinifloatMacSpec, x: Any, w: Any) -> np.ndarray:
     """``x @ w`` on a minifloat MAC: a/b quantised to ``spec.a``/``spec.b`` (RNE, saturating)."""
     xa, wa = matmul_operands(x, w)
@@ -85,7 +84,6 @@ def matmul_mac(spec: MinifloatMacSpec, x: Any, w: Any) -> np.ndarray:
     return _run_chains(spec, xq, wq, spec.lanes) * (sx * sw)
 
 
-@matmul.register
 def matmul_intmac(spec: IntMacSpec, x: Any, w: Any) -> np.ndarray:
     """``x @ w`` on the integer MAC: symmetric scales to ``max_int`` (an unsigned format
     clamps negative values to 0)."""
@@ -118,7 +116,6 @@ def _pack(vals: np.ndarray, bits: int) -> np.ndarray:
     return np.bitwise_or.reduce(raw.astype(object) << shifts, axis=-1)
 
 
-@matmul.register
 def matmul_simd(spec: SimdMacSpec, x: Any, w: Any, *, mode: Any = 0) -> np.ndarray:
     """``x @ w`` on the SIMD PE in one of its modes (index or ``"AxB"``; default the first).
 

@@ -46,10 +46,10 @@ from peforge import formats
 from peforge.formats import KIND_FINITE, FloatFormat, IntFormat
 
 from ...spec import ShiftAddSpec
-from .base import lane_operand, matmul, matmul_operands, port_widths, run, twos_complement_values, value
+from .base import lane_operand, matmul_operands, run, twos_complement_values, value
 from .rounding import round_exact
 
-__all__ = ["run_shiftadd", "matmul_shiftadd", "act_ints", "weight_ints", "scale_exact", "FP32_NAN"]
+__all__ = ["run_shiftadd", "matmul_shiftadd", "act_ints", "weight_ints", "scale_exact", "FP32_NAN", "shiftadd_port_widths", "shiftadd_value"]
 
 FP32_NAN = 0x7FC00000
 _FP32 = formats.get("fp32")
@@ -118,7 +118,6 @@ def _dequant(spec: ShiftAddSpec, base: np.ndarray, s: np.ndarray, scale: np.ndar
     return out
 
 
-@run.register
 def run_shiftadd(spec: ShiftAddSpec, *, a: Any, b: Any, first: Any, scale: Any = None) -> dict[str, np.ndarray]:
     """Port ``acc`` bits after every input, shape [batch, steps] (uint64, or Python ints in an
     object array when the integer accumulator is wider than 64 bits).
@@ -183,13 +182,11 @@ def run_shiftadd(spec: ShiftAddSpec, *, a: Any, b: Any, first: Any, scale: Any =
     return {"acc": (acc_out % mod).astype(np.uint64)}
 
 
-@port_widths.register
-def _widths(spec: ShiftAddSpec) -> dict[str, int]:
+def shiftadd_port_widths(spec: ShiftAddSpec) -> dict[str, int]:
     return {"acc": spec.out_bits}
 
 
-@value.register
-def _value(spec: ShiftAddSpec, acc_bits: Any) -> np.ndarray:
+def shiftadd_value(spec: ShiftAddSpec, acc_bits: Any) -> np.ndarray:
     """Real values: FP32 ``out`` with ``group``, else ``acc * 2**product_lsb_exp``."""
     if spec.group is not None:
         return _FP32.decode(np.asarray(acc_bits).astype(np.int64))
@@ -211,7 +208,6 @@ def _chains(xq: np.ndarray, wq: np.ndarray, lanes: int, steps: int) -> tuple[np.
             np.broadcast_to(wp, (n, m, steps, lanes)).reshape(n * m, steps, lanes))
 
 
-@matmul.register
 def matmul_shiftadd(spec: ShiftAddSpec, x: Any, w: Any) -> np.ndarray:
     """``x @ w`` ``[n, m]`` (float64) computed the way the shift-add PE computes it.
 

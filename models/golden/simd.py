@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from ...spec import SimdMacSpec
-from .base import port_widths, run, twos_complement_values, value
+from .base import twos_complement_values
 
-__all__ = ["run_simd", "unpack_lanes"]
+__all__ = ["run_simd", "unpack_lanes", "simd_port_widths", "simd_value"]
 
 
 def _words(x: Any, name: str, width: int) -> np.ndarray:
@@ -48,7 +48,6 @@ def unpack_lanes(words: np.ndarray, bits: int, lanes: int, signed: Any) -> np.nd
     return raw - (neg.astype(np.int64) << bits)
 
 
-@run.register
 def run_simd(spec: SimdMacSpec, *, a: Any, b: Any, first: Any, mode: Any, a_signed: Any,
              b_signed: Any) -> dict[str, np.ndarray]:
     """Accumulator port bits after every step, shape [batch, steps] (uint64).
@@ -94,11 +93,9 @@ def run_simd(spec: SimdMacSpec, *, a: Any, b: Any, first: Any, mode: Any, a_sign
     return {"acc": (out % mod).astype(np.uint64)}
 
 
-@port_widths.register
-def _widths(spec: SimdMacSpec) -> dict[str, int]:
+def simd_port_widths(spec: SimdMacSpec) -> dict[str, int]:
     return {"acc": spec.width}
 
 
-@value.register
-def _value(spec: SimdMacSpec, acc_bits: Any) -> np.ndarray:
+def simd_value(spec: SimdMacSpec, acc_bits: Any) -> np.ndarray:
     return twos_complement_values(acc_bits, spec.width)

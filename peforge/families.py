@@ -1,0 +1,247 @@
+"""The PE families, declared once: one :class:`Family` record each in the :data:`FAMILIES` table.
+
+A family is a spec class plus the parts every layer needs: its generator, port signature and
+manifest fields (``rtl``), golden run / port widths / value decode / matmul
+(``models.golden``), cost assembly and calibration draw rules
+(``models.cost``), regression entry point (``sim``) and, when it can be board-built, its
+self-test adapter (``fpga``).  Every layer loops over this table; no layer registers a family
+by importing a module, and no family stands in for another.
+
+**How the table respects the layering.**  ``models`` must import neither Amaranth nor ``rtl``
+/ ``sim`` / ``fpga``, and ``rtl`` never imports ``models``, so one module cannot import every
+part.  This module therefore imports only the pure core (:mod:`peforge.spec`) and names every
+layer's part by its import path (``"peforge.rtl.mac:MinifloatMac"``).  A layer resolves only
+its own column, at its own import: importing :mod:`peforge.rtl` resolves every family's
+generator, signature and manifest parts, importing :mod:`peforge.models.golden` the golden
+parts, and so on (:func:`load_layer`).  So a family that lacks a part fails when it is
+declared (:class:`FamilyError` naming the family and the part, raised while this module is
+imported), and a part path that does not resolve fails when its layer is imported, with the
+same message; nothing is found by side effect.
+
+Adding a family: write its spec (``peforge/spec.py``), generator (``rtl/``), golden model
+(``models/golden/``), cost assembly, toggle model and draw rules (``models/cost/``) and
+regression (``sim/``), then add one :class:`Family` line below and refit the calibration
+(``peforge calibrate``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field, fields
+from typing import Any, Iterator, Optional
+
+from .spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec, Spec
+
+__all__ = ["Family", "FamilyError", "FAMILIES", "LAYERS", "get", "family_of", "names", "load_layer", "parts"]
+
+
+class FamilyError(ImportError):
+    """A family lacks a part, or a part's import path does not resolve."""
+
+
+#: Parts every layer resolves at its import, with what they are (for error messages).
+LAYERS: dict[str, dict[str, str]] = {
+    "rtl": {"generator": "Amaranth component class taking the spec",
+            "signature": "function spec -> wiring.Signature (the module's ports)",
+            "manifest": "function spec -> manifest fields (result, lane_packing, datapath, ...)"},
+    "golden": {"golden_run": "function (spec, **inputs) -> output port bits",
+               "golden_port_widths": "function spec -> {port: width}",
+               "golden_value": "function (spec, acc bits) -> float64 values",
+               "golden_matmul": "function (spec, x, w) -> x @ w through the PE"},
+    "cost": {"cost_assembly": "function spec -> cost Netlist",
+             "calibration": "calibration draw rules (peforge.models.cost.specsets.DrawRules)"},
+    "sim": {"verify": "function (spec, vectors, exhaustive, seed, progress) -> VerifyResult"},
+    "fpga": {"board": "board self-test adapter (peforge.fpga.selftest.BoardAdapter), or None"},
+}
+_OPTIONAL = frozenset({"board"})
+_PART_LAYER = {part: layer for layer, parts in LAYERS.items() for part in parts}
+
+
+@dataclass(frozen=True)
+class Family:
+    """One PE family: its spec class, example specs and every layer's part.
+
+    Parameters
+    ----------
+    name : str
+        The family name (``spec.family``, the CLI's first word, the manifest's ``family``).
+    spec : type
+        The frozen spec class.
+    examples : tuple of Spec
+        Small representative specs (contract tests, CLI help, demos); the first is the default.
+    generator, signature, manifest, golden_run, golden_port_widths, golden_value,
+    golden_matmul, cost_assembly, calibration, verify : str
+        ``"module:attribute"`` import paths of the parts (see :data:`LAYERS`).
+    board : str or None
+        Board self-test adapter, None when the family cannot be board-built.
+    """
+
+    name: str
+    spec: type[Spec]
+    examples: tuple[Spec, ...] = ()
+    generator: Optional[str] = None
+    signature: Optional[str] = None
+    manifest: Optional[str] = None
+    golden_run: Optional[str] = None
+    golden_port_widths: Optional[str] = None
+    golden_value: Optional[str] = None
+    golden_matmul: Optional[str] = None
+    cost_assembly: Optional[str] = None
+    calibration: Optional[str] = None
+    verify: Optional[str] = None
+    board: Optional[str] = None
+    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if getattr(self.spec, "family", None) != self.name:
+            raise FamilyError(f"family {self.name!r}: spec class {self.spec.__name__} has family "
+                              f"{getattr(self.spec, 'family', None)!r}")
+        if not self.examples or not all(type(e) is self.spec for e in self.examples):
+            raise FamilyError(f"family {self.name!r} lacks its examples (one or more {self.spec.__name__})")
+        for part, layer in _PART_LAYER.items():
+            path = getattr(self, part)
+            if path is None and part in _OPTIONAL:
+                continue
+            if not isinstance(path, str) or path.count(":") != 1:
+                raise FamilyError(f"family {self.name!r} lacks its {layer} part {part!r} "
+                                  f"({LAYERS[layer][part]}): got {path!r}, want 'module:attribute'")
+
+    def part(self, name: str) -> Any:
+        """The resolved part ``name`` (imported on first use; None for an absent optional part)."""
+        if name not in _PART_LAYER:
+            raise ValueError(f"part={name!r}: allowed {sorted(_PART_LAYER)}")
+        if name not in self._cache:
+            path = getattr(self, name)
+            if path is None:
+                self._cache[name] = None
+            else:
+                module, attr = path.split(":")
+                try:
+                    self._cache[name] = getattr(importlib.import_module(module), attr)
+                except (ImportError, AttributeError) as err:
+                    raise FamilyError(f"family {self.name!r}: its {_PART_LAYER[name]} part {name!r} "
+                                      f"({path}) does not resolve: {err}") from err
+        return self._cache[name]
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family("mac", MinifloatMacSpec,
+           examples=(MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32"),
+                     MinifloatMacSpec("e5m2", "e2m1fn", "exact", lanes=2, stages=1),
+                     MinifloatMacSpec("e4m3fn", "e5m2", "bf16", lanes=2, mult="lmul", subnormals=False)),
+           generator="peforge.rtl.mac:MinifloatMac", signature="peforge.rtl.mac:mac_signature",
+           manifest="peforge.rtl.mac:mac_manifest",
+           golden_run="peforge.models.golden.mac:run_mac", golden_port_widths="peforge.models.golden.mac:mac_port_widths",
+           golden_value="peforge.models.golden.mac:mac_value", golden_matmul="peforge.models.golden.matmul:matmul_mac",
+           cost_assembly="peforge.models.cost.assembly:assemble_mac",
+           calibration="peforge.models.cost.specsets:MAC_DRAWS",
+           verify="peforge.sim.regression:verify_mac", board=None),
+    Family("intmac", IntMacSpec,
+           examples=(IntMacSpec("int8", "int8"), IntMacSpec("int4", "uint8", acc_bits=16, lanes=2,
+                                                            overflow="saturate")),
+           generator="peforge.rtl.intmac:IntMac", signature="peforge.rtl.intmac:intmac_signature",
+           manifest="peforge.rtl.intmac:intmac_manifest",
+           golden_run="peforge.models.golden.intmac:run_intmac",
+           golden_port_widths="peforge.models.golden.intmac:intmac_port_widths",
+           golden_value="peforge.models.golden.intmac:intmac_value",
+           golden_matmul="peforge.models.golden.matmul:matmul_intmac",
+           cost_assembly="peforge.models.cost.assembly:assemble_intmac",
+           calibration="peforge.models.cost.specsets:INTMAC_DRAWS",
+           verify="peforge.sim.families:verify_intmac", board=None),
+    Family("simd", SimdMacSpec,
+           examples=(SimdMacSpec(8, modes=("8x8", "4x4", "2x2")), SimdMacSpec(8, arch="sub4", stages=1)),
+           generator="peforge.rtl.simd:SimdMac", signature="peforge.rtl.simd:simd_signature",
+           manifest="peforge.rtl.simd:simd_manifest",
+           golden_run="peforge.models.golden.simd:run_simd",
+           golden_port_widths="peforge.models.golden.simd:simd_port_widths",
+           golden_value="peforge.models.golden.simd:simd_value",
+           golden_matmul="peforge.models.golden.matmul:matmul_simd",
+           cost_assembly="peforge.models.cost.assembly:assemble_simd",
+           calibration="peforge.models.cost.specsets:SIMD_DRAWS",
+           verify="peforge.sim.families:verify_simd", board=None),
+    Family("shiftadd", ShiftAddSpec,
+           examples=(ShiftAddSpec("int8", "pot4", "pot", lanes=2),
+                     ShiftAddSpec("int4", "int4", "bitserial", group=4, scale="bf16")),
+           generator="peforge.rtl.shiftadd:ShiftAddPE", signature="peforge.rtl.shiftadd:shiftadd_signature",
+           manifest="peforge.rtl.shiftadd:shiftadd_manifest",
+           golden_run="peforge.models.golden.shiftadd:run_shiftadd",
+           golden_port_widths="peforge.models.golden.shiftadd:shiftadd_port_widths",
+           golden_value="peforge.models.golden.shiftadd:shiftadd_value",
+           golden_matmul="peforge.models.golden.shiftadd:matmul_shiftadd",
+           cost_assembly="peforge.models.cost.families:assemble_shiftadd",
+           calibration="peforge.models.cost.specsets:SHIFTADD_DRAWS",
+           verify="peforge.sim.shiftadd:verify_shiftadd", board=None),
+    Family("blockdot", BlockDotSpec,
+           examples=(BlockDotSpec("e2m1fn", "e2m1fn", "e8m0fnu", "e8m0fnu", block=8, lanes=4),
+                     BlockDotSpec("int8", "int8", block=4, acc="bf16", stages=1)),
+           generator="peforge.rtl.blockdot:BlockDot", signature="peforge.rtl.blockdot:blockdot_signature",
+           manifest="peforge.rtl.blockdot:blockdot_manifest",
+           golden_run="peforge.models.golden.blockdot:run_blockdot",
+           golden_port_widths="peforge.models.golden.blockdot:blockdot_port_widths",
+           golden_value="peforge.models.golden.blockdot:blockdot_value",
+           golden_matmul="peforge.models.golden.blockdot:matmul_blockdot",
+           cost_assembly="peforge.models.cost.families:assemble_blockdot",
+           calibration="peforge.models.cost.specsets:BLOCKDOT_DRAWS",
+           verify="peforge.sim.blockdot:verify_blockdot", board=None),
+    Family("lut", LutSpec,
+           examples=(LutSpec("int8", 2, 4, lanes=2), LutSpec("e2m1fn", "ternary", 3, symmetric=False, stages=1)),
+           generator="peforge.rtl.lut:LutPe", signature="peforge.rtl.lut:lut_signature",
+           manifest="peforge.rtl.lut:lut_manifest",
+           golden_run="peforge.models.golden.lut:run_lut",
+           golden_port_widths="peforge.models.golden.lut:lut_port_widths",
+           golden_value="peforge.models.golden.lut:lut_value",
+           golden_matmul="peforge.models.golden.lut:matmul_lut",
+           cost_assembly="peforge.models.cost.families:assemble_lut",
+           calibration="peforge.models.cost.specsets:LUT_DRAWS",
+           verify="peforge.sim.lut:verify_lut", board=None),
+)
+
+_BY_NAME = {f.name: f for f in FAMILIES}
+_BY_SPEC = {f.spec: f for f in FAMILIES}
+if len(_BY_NAME) != len(FAMILIES) or len(_BY_SPEC) != len(FAMILIES):
+    raise FamilyError(f"FAMILIES declares a name or spec class twice: {[f.name for f in FAMILIES]}")
+
+
+def names() -> tuple[str, ...]:
+    """Family names in table order."""
+    return tuple(_BY_NAME)
+
+
+def get(name: str) -> Family:
+    """The family called ``name``; ValueError naming the allowed ones otherwise."""
+    try:
+        return _BY_NAME[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown PE family {name!r}: allowed {sorted(_BY_NAME)}") from None
+
+
+def family_of(spec: Any) -> Family:
+    """The family of a spec object (its class or a base class in :data:`FAMILIES`)."""
+    for cls in type(spec).__mro__:
+        fam = _BY_SPEC.get(cls)
+        if fam is not None:
+            return fam
+    raise ValueError(f"{type(spec).__name__} ({spec!r}) is not a PE spec: allowed "
+                     f"{', '.join(f.spec.__name__ for f in FAMILIES)}")
+
+
+def load_layer(layer: str) -> None:
+    """Resolve every family's parts of ``layer`` (a key of :data:`LAYERS`) now, so that a part
+    that does not resolve fails at the layer's import (:class:`FamilyError`)."""
+    if layer not in LAYERS:
+        raise ValueError(f"layer={layer!r}: allowed {sorted(LAYERS)}")
+    for fam in FAMILIES:
+        for part in LAYERS[layer]:
+            fam.part(part)
+
+
+def parts(name: str) -> Iterator[tuple[Family, Any]]:
+    """``(family, resolved part)`` for every family, in table order."""
+    for fam in FAMILIES:
+        yield fam, fam.part(name)
+
+
+# keep the dataclass field list and LAYERS in step (a part added to one must be in the other)
+_DECLARED = {f.name for f in fields(Family)} - {"name", "spec", "examples", "_cache"}
+if _DECLARED != set(_PART_LAYER):
+    raise FamilyError(f"Family fields {sorted(_DECLARED)} and LAYERS parts {sorted(_PART_LAYER)} differ")
