@@ -1,6 +1,6 @@
 """The PE families, declared once: one :class:`Family` record each in the :data:`FAMILIES` table.
 
-A family is a spec class plus the parts every layer needs: its generator, port signature and
+A family is a spec class and its datapath geometry (:mod:`peforge.geometry`) plus the parts every layer needs: its generator, port signature and
 manifest fields (``rtl``), golden run / port widths / value decode / matmul
 (``models.golden``), cost assembly and calibration draw rules
 (``models.cost``), regression entry point (``sim``) and, when it can be board-built, its
@@ -18,7 +18,7 @@ declared (:class:`FamilyError` naming the family and the part, raised while this
 imported), and a part path that does not resolve fails when its layer is imported, with the
 same message; nothing is found by side effect.
 
-Adding a family: write its spec (``peforge/spec.py``), generator (``rtl/``), golden model
+Adding a family: write its spec (``peforge/spec.py``) and geometry (``peforge/geometry.py``), generator (``rtl/``), golden model
 (``models/golden/``), cost assembly, toggle model and draw rules (``models/cost/``) and
 regression (``sim/``), then add one :class:`Family` line below and refit the calibration
 (``peforge calibrate``).
@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field, fields
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
+from .geometry import (blockdot_geometry, intmac_geometry, lut_geometry, mac_geometry, shiftadd_geometry,
+                       simd_geometry)
 from .spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec, Spec
 
 __all__ = ["Family", "FamilyError", "FAMILIES", "LAYERS", "get", "family_of", "names", "load_layer", "parts"]
@@ -67,6 +69,9 @@ class Family:
         The family name (``spec.family``, the CLI's first word, the manifest's ``family``).
     spec : type
         The frozen spec class.
+    geometry : callable
+        ``geometry(spec)``: the datapath widths (:mod:`peforge.geometry`, pure Python), read by
+        the generator, the cost model, the golden model and the manifest.
     examples : tuple of Spec
         Small representative specs (contract tests, CLI help, demos); the first is the default.
     generator, signature, manifest, golden_run, golden_port_widths, golden_value,
@@ -78,6 +83,7 @@ class Family:
 
     name: str
     spec: type[Spec]
+    geometry: Optional[Callable[[Any], Any]] = None
     examples: tuple[Spec, ...] = ()
     generator: Optional[str] = None
     signature: Optional[str] = None
@@ -96,6 +102,8 @@ class Family:
         if getattr(self.spec, "family", None) != self.name:
             raise FamilyError(f"family {self.name!r}: spec class {self.spec.__name__} has family "
                               f"{getattr(self.spec, 'family', None)!r}")
+        if not callable(self.geometry):
+            raise FamilyError(f"family {self.name!r} lacks its geometry (function spec -> datapath widths)")
         if not self.examples or not all(type(e) is self.spec for e in self.examples):
             raise FamilyError(f"family {self.name!r} lacks its examples (one or more {self.spec.__name__})")
         for part, layer in _PART_LAYER.items():
@@ -125,7 +133,7 @@ class Family:
 
 
 FAMILIES: tuple[Family, ...] = (
-    Family("mac", MinifloatMacSpec,
+    Family("mac", MinifloatMacSpec, geometry=mac_geometry,
            examples=(MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32"),
                      MinifloatMacSpec("e5m2", "e2m1fn", "exact", lanes=2, stages=1),
                      MinifloatMacSpec("e4m3fn", "e5m2", "bf16", lanes=2, mult="lmul", subnormals=False)),
@@ -136,7 +144,7 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.assembly:assemble_mac",
            calibration="peforge.models.cost.specsets:MAC_DRAWS",
            verify="peforge.sim.regression:verify_mac", board=None),
-    Family("intmac", IntMacSpec,
+    Family("intmac", IntMacSpec, geometry=intmac_geometry,
            examples=(IntMacSpec("int8", "int8"), IntMacSpec("int4", "uint8", acc_bits=16, lanes=2,
                                                             overflow="saturate")),
            generator="peforge.rtl.intmac:IntMac", signature="peforge.rtl.intmac:intmac_signature",
@@ -148,7 +156,7 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.assembly:assemble_intmac",
            calibration="peforge.models.cost.specsets:INTMAC_DRAWS",
            verify="peforge.sim.families:verify_intmac", board=None),
-    Family("simd", SimdMacSpec,
+    Family("simd", SimdMacSpec, geometry=simd_geometry,
            examples=(SimdMacSpec(8, modes=("8x8", "4x4", "2x2")), SimdMacSpec(8, arch="sub4", stages=1)),
            generator="peforge.rtl.simd:SimdMac", signature="peforge.rtl.simd:simd_signature",
            manifest="peforge.rtl.simd:simd_manifest",
@@ -159,7 +167,7 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.assembly:assemble_simd",
            calibration="peforge.models.cost.specsets:SIMD_DRAWS",
            verify="peforge.sim.families:verify_simd", board=None),
-    Family("shiftadd", ShiftAddSpec,
+    Family("shiftadd", ShiftAddSpec, geometry=shiftadd_geometry,
            examples=(ShiftAddSpec("int8", "pot4", "pot", lanes=2),
                      ShiftAddSpec("int4", "int4", "bitserial", group=4, scale="bf16")),
            generator="peforge.rtl.shiftadd:ShiftAddPE", signature="peforge.rtl.shiftadd:shiftadd_signature",
@@ -171,7 +179,7 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.families:assemble_shiftadd",
            calibration="peforge.models.cost.specsets:SHIFTADD_DRAWS",
            verify="peforge.sim.shiftadd:verify_shiftadd", board=None),
-    Family("blockdot", BlockDotSpec,
+    Family("blockdot", BlockDotSpec, geometry=blockdot_geometry,
            examples=(BlockDotSpec("e2m1fn", "e2m1fn", "e8m0fnu", "e8m0fnu", block=8, lanes=4),
                      BlockDotSpec("int8", "int8", block=4, acc="bf16", stages=1)),
            generator="peforge.rtl.blockdot:BlockDot", signature="peforge.rtl.blockdot:blockdot_signature",
@@ -183,7 +191,7 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.families:assemble_blockdot",
            calibration="peforge.models.cost.specsets:BLOCKDOT_DRAWS",
            verify="peforge.sim.blockdot:verify_blockdot", board=None),
-    Family("lut", LutSpec,
+    Family("lut", LutSpec, geometry=lut_geometry,
            examples=(LutSpec("int8", 2, 4, lanes=2), LutSpec("e2m1fn", "ternary", 3, symmetric=False, stages=1)),
            generator="peforge.rtl.lut:LutPe", signature="peforge.rtl.lut:lut_signature",
            manifest="peforge.rtl.lut:lut_manifest",
@@ -242,6 +250,6 @@ def parts(name: str) -> Iterator[tuple[Family, Any]]:
 
 
 # keep the dataclass field list and LAYERS in step (a part added to one must be in the other)
-_DECLARED = {f.name for f in fields(Family)} - {"name", "spec", "examples", "_cache"}
+_DECLARED = {f.name for f in fields(Family)} - {"name", "spec", "geometry", "examples", "_cache"}
 if _DECLARED != set(_PART_LAYER):
     raise FamilyError(f"Family fields {sorted(_DECLARED)} and LAYERS parts {sorted(_PART_LAYER)} differ")

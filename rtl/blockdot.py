@@ -24,8 +24,7 @@ block's last beat to ``acc``; ``out_valid`` pulses once per block.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from fractions import Fraction
+from dataclasses import asdict
 from typing import Any
 
 from amaranth.hdl import C, Cat, Module, Mux, Signal, Value, signed
@@ -33,6 +32,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from peforge.formats import FloatFormat, IntFormat
+from peforge.geometry import BlockDotGeometry, blockdot_geometry
 from peforge.spec import BlockDotSpec
 
 from .blocks import LeadingZeroCounter, MinifloatDecoder, RoundPack, ShiftRightSticky
@@ -43,92 +43,6 @@ __all__ = ["BlockDotGeometry", "BlockDot", "IntElementDecoder", "blockdot_geomet
 
 #: Pipeline cut points in the order registers are added as ``stages`` grows.
 _CUT_ORDER = ("acc", "mul", "sum", "vmul")
-
-
-def _elem_facts(fmt: FloatFormat | IntFormat) -> tuple[int, int, int]:
-    """(lsb exponent at effective exponent 1, largest alignment shift, largest magnitude in
-    units of the lsb) of an element format."""
-    if isinstance(fmt, IntFormat):
-        return -fmt.frac_bits, 0, -fmt.min_int
-    lsb = 1 - fmt.bias - fmt.man_bits
-    units = Fraction(fmt.max) / Fraction(2) ** lsb
-    assert units.denominator == 1
-    return lsb, fmt.emax + fmt.bias - 1, int(units)
-
-
-def _scale_max_sig(fmt: FloatFormat) -> int:
-    """Largest significand (hidden bit included) of a scale format: 1 for E8M0."""
-    return (1 << (fmt.man_bits + 1)) - 1 if fmt.man_bits else 1
-
-
-@dataclass(frozen=True)
-class BlockDotGeometry:
-    """Widths of the block-dot datapath, all derived from the formats.
-
-    Members
-    -------
-    lsb_exp : int
-        Exponent of the smallest product's LSB (the lane words' LSB).
-    shift_max : int
-        Largest product alignment shift.
-    span : int
-        Bits of the largest product magnitude in units of ``2**lsb_exp``.
-    lane_sum_width : int
-        Signed width of one beat's exact lane sum: ``span + ceil(log2(lanes)) + 1``.
-    block_sum_width : int
-        Signed width of the exact block sum ``S``: adds ``ceil(log2(beats))``.
-    scale_sig_bits : int
-        Bits of ``sig(Xa) * sig(Xb)`` (1 for two E8M0 scales: no multiplier).
-    v_width : int
-        Bits of ``|V| = |S| * sig(Xa) * sig(Xb)``.
-    v_exp_offset : int
-        ``V``'s LSB exponent is ``lsb_exp + ea + eb - v_exp_offset``, ``ea``/``eb`` the
-        scales' effective exponent fields.
-    frame : int
-        Magnitude bits of the accumulate frame above its sticky bit, ``max(v_width,
-        acc.man_bits + 1) + 2``.  With ``T`` the top-bit exponent of the larger operand
-        and ``d`` the exponent distance: for ``d <= 1`` both operands lie wholly in the frame
-        (exact sum); for ``d >= 2`` the sum's top bit is at least ``T - 1``, so its rounding
-        position is at least ``T - 1 - man_bits``, and every bit the frame drops lies more than
-        one place below it: a sticky bit there rounds like the exact sum.  A subnormal
-        accumulator has ``T = emin`` and rounds on the fixed subnormal grid, also above the
-        frame.
-    t_floor, t_ceil : int
-        ``T`` is clamped into ``[t_floor, t_ceil]`` before rounding: below ``t_floor`` =
-        ``emin - man_bits - 3`` any sum is under half the smallest subnormal (rounds to a
-        signed zero either way); above ``t_ceil`` = ``emax + 2`` it overflows either way.
-    """
-
-    lsb_exp: int
-    shift_max: int
-    span: int
-    lane_sum_width: int
-    block_sum_width: int
-    scale_sig_bits: int
-    v_width: int
-    v_exp_offset: int
-    frame: int
-    t_floor: int
-    t_ceil: int
-
-
-def blockdot_geometry(spec: BlockDotSpec) -> BlockDotGeometry:
-    """Datapath widths of ``spec`` (see :class:`BlockDotGeometry`)."""
-    lsb_a, sh_a, max_a = _elem_facts(spec.element_a)  # type: ignore[arg-type]
-    lsb_b, sh_b, max_b = _elem_facts(spec.element_b)  # type: ignore[arg-type]
-    span = (max_a * max_b).bit_length()
-    lane_sum = span + (spec.lanes - 1).bit_length() + 1  # type: ignore[operator]
-    block_sum = lane_sum + (spec.beats - 1).bit_length()
-    sa, sb = spec.scale_a, spec.scale_b
-    xbits = (_scale_max_sig(sa) * _scale_max_sig(sb)).bit_length()  # type: ignore[arg-type]
-    v_width = block_sum + (xbits if xbits > 1 else 0)
-    offset = sa.bias + sa.man_bits + sb.bias + sb.man_bits  # type: ignore[union-attr]
-    acc = spec.acc
-    return BlockDotGeometry(
-        lsb_exp=lsb_a + lsb_b, shift_max=sh_a + sh_b, span=span, lane_sum_width=lane_sum,
-        block_sum_width=block_sum, scale_sig_bits=xbits, v_width=v_width, v_exp_offset=offset,
-        frame=max(v_width, acc.man_bits + 1) + 2,  # type: ignore[union-attr]
-        t_floor=acc.emin - acc.man_bits - 3, t_ceil=acc.emax + 2)  # type: ignore[union-attr]
 
 
 def blockdot_signature(spec: BlockDotSpec) -> wiring.Signature:

@@ -15,6 +15,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..geometry import intmac_geometry
 from ..spec import IntMacSpec, signed_width
 
 __all__ = ["IntMac", "intmac_signature", "intmac_manifest"]
@@ -104,12 +105,12 @@ class IntMac(wiring.Component):
             terms, level = nxt, level + 1
         for _ in range(max(spec.stages - 1, 0)):
             terms, valid, first = register(terms, valid, first)
-        total, tlo, thi = terms[0]
+        total = terms[0][0]
 
         width = spec.width
         acc = Signal(signed(width), name="acc_q")
         base = Mux(first, Const(0, signed(width)), acc)
-        nxt = Signal(signed(max(width, signed_width(tlo, thi)) + 1), name="acc_next")
+        nxt = Signal(signed(intmac_geometry(spec).acc_next_width), name="acc_next")
         m.d.comb += nxt.eq(base + total)
         if spec.overflow == "saturate" and spec.acc_bits is not None:
             top, bottom = (1 << (width - 1)) - 1, -(1 << (width - 1))

@@ -34,6 +34,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..formats import FloatFormat
+from ..geometry import lut_coef_range as _coef_range, lut_entry_coefs as _entry_coefs, lut_geometry
 from ..spec import LutSpec, signed_width
 from .blocks.decode import MinifloatDecoder
 
@@ -50,31 +51,6 @@ def lut_signature(spec: LutSpec) -> wiring.Signature:
         "b": In(spec.lanes * spec.group * spec.weight_code_bits),
         "out_valid": Out(1), "acc": Out(spec.lanes * spec.width),
     })
-
-
-def _entry_coefs(spec: LutSpec) -> list[Coef]:
-    """Coefficient vector (per activation) of every table entry, in index order."""
-    g = spec.group
-    if spec.symmetric:
-        return [tuple(1 if (2 * i + 1) >> j & 1 else -1 for j in range(g)) for i in range(spec.table_entries)]
-    return [tuple(m >> j & 1 for j in range(g)) for m in range(spec.table_entries)]
-
-
-def _coef_range(spec: LutSpec, c: Coef) -> tuple[int, int]:
-    lo, hi = spec.act_range
-    return (sum(min(k * lo, k * hi) for k in c), sum(max(k * lo, k * hi) for k in c))
-
-
-def lut_geometry(spec: LutSpec) -> dict[str, Any]:
-    """Widths of the datapath (for the manifest and the cost notes)."""
-    ranges = [_coef_range(spec, c) for c in _entry_coefs(spec)]
-    entry = signed_width(min(r[0] for r in ranges), max(r[1] for r in ranges))
-    mag = max(max(-r[0], r[1]) for r in ranges)
-    if spec.symmetric and not spec.ternary:  # R starts at -A
-        mag = max(mag, *(abs(v) for v in _coef_range(spec, (1,) * spec.group)))
-    bound = 2 * mag if spec.ternary else mag  # |R| stays below the largest entry (right shifts)
-    return {"act_int_bits": spec.act_int_bits, "table_entries": spec.table_entries,
-            "entry_bits": entry, "serial_bits": signed_width(-bound, bound), "step_bits": spec.step_bits}
 
 
 class LutTable(wiring.Component):

@@ -18,8 +18,7 @@ registers sit in this front part.  The accumulate step is one cycle:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from fractions import Fraction
+from dataclasses import asdict
 
 from typing import Any
 
@@ -28,6 +27,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from peforge.formats import FloatFormat
+from peforge.geometry import MacGeometry, lmul_consts as _lmul_consts, lmul_norm_bits as _lmul_norm_bits, mac_geometry
 from peforge.spec import MinifloatMacSpec
 
 from .blocks import MinifloatDecoder, RoundPack
@@ -39,109 +39,9 @@ __all__ = ["MacGeometry", "MinifloatMac", "mac_geometry", "mac_signature", "mac_
 _CUT_ORDER = ("sum", "mul", "align", "tree")
 
 
-@dataclass(frozen=True)
-class MacGeometry:
-    """Widths of the MAC datapath, all derived from the formats.
-
-    Members
-    -------
-    lsb_exp : int
-        Exponent of the product LSB (= ``spec.product_lsb_exp``; lmul: ``m`` bits below the
-        smallest normalised operand exponents).
-    shift_max : int
-        Largest product alignment shift, ``(emax_field_a - 1) + (emax_field_b - 1)`` (lmul
-        with subnormals: plus ``Ma + Mb``, the normalisation range of subnormal operands).
-    span : int
-        Bits of the largest product magnitude in units of ``2**lsb_exp``.
-    lane_sum_width : int
-        Signed width of the exact lane sum: ``span + ceil(log2(lanes)) + 1``.
-    acc_width : int
-        Width of the ``acc`` port.
-    frame_width : int
-        Float accumulator only: signed width of the accumulate frame, ``lane_sum_width +
-        acc.man_bits + 3``, LSB weight ``2**lsb_exp`` like the lane sum.  The frame sum is
-        exact for every reachable accumulator value, by two invariants of the accumulation
-        (reset gives +0; every later value is ``round(acc + lane_sum)`` or a special):
-
-        1. it is a multiple of ``2**lsb_exp`` (rounding a multiple of ``2**lsb_exp`` gives the
-           value itself or a multiple of a coarser power of two), so aligning it into the
-           frame drops only zero bits;
-        2. its LSB weight is at most ``2**(T + 2)``, ``T`` the top magnitude bit of the lane
-           sum (``|lane sum| < 2**(T + 1)``): once the accumulator's ulp reaches ``2**(T + 2)``
-           every lane sum is below half an ulp, so the sum never rounds into the next binade.
-           Its top bit then sits at most ``man_bits`` above, and acc + lane sum fits in
-           ``lane_sum_width + man_bits + 2`` magnitude bits plus a sign bit.
-    acc_shift_max : int
-        Float accumulator only: frame position of the LSB of the largest reachable
-        accumulator (``lane_sum_width``).
-    """
-
-    lsb_exp: int
-    shift_max: int
-    span: int
-    lane_sum_width: int
-    acc_width: int
-    frame_width: int = 0
-    acc_shift_max: int = 0
-
-
-def _emax_field(fmt: FloatFormat) -> int:
-    return fmt.emax + fmt.bias
-
-
-def _max_sig(fmt: FloatFormat) -> int:
-    sig = Fraction(fmt.max) / Fraction(2) ** (fmt.emax - fmt.man_bits)
-    assert sig.denominator == 1
-    return int(sig)
-
-
-def _lmul_offset_exp(m: int) -> int:
-    """l(m) of L-Mul's offset 2**-l(m) (Luo & Sun 2024): m for m <= 3, 3 for m = 4, else 4."""
-    return m if m <= 3 else (3 if m == 4 else 4)
-
-
-def _lmul_consts(spec: MinifloatMacSpec) -> tuple[int, int]:
-    """(m, constant 2**m + 2**(m - l)) of the L-Mul adder, on the grid 2**-m."""
-    m = max(spec.a.man_bits, spec.b.man_bits)
-    return m, (1 << m) + (1 << (m - _lmul_offset_exp(m)))
-
-
-def _lmul_norm_bits(spec: MinifloatMacSpec) -> int:
-    """How far operand normalisation can lower the product exponent: Ma + Mb (0 with FTZ)."""
-    return spec.a.man_bits + spec.b.man_bits if spec.subnormals else 0
-
-
-def _lmul_sig(spec: MinifloatMacSpec, sig_a: int, sig_b: int) -> int:
-    """L-Mul significand (grid 2**-m) of two normal significands (hidden bit included)."""
-    m, const = _lmul_consts(spec)
-    ma, mb = spec.a.man_bits, spec.b.man_bits
-    return const + ((sig_a - (1 << ma)) << (m - ma)) + ((sig_b - (1 << mb)) << (m - mb))
-
-
 def has_flags(spec: MinifloatMacSpec) -> bool:
     """Whether the PE has the ``acc_flags`` port (exact accumulator, a or b has NaN/inf)."""
     return spec.is_exact and any(f.has_nan or f.has_inf for f in (spec.a, spec.b))
-
-
-def mac_geometry(spec: MinifloatMacSpec) -> MacGeometry:
-    """Datapath widths of ``spec`` (see :class:`MacGeometry`)."""
-    a, b = spec.a, spec.b
-    lsb_exp = (1 - a.bias - a.man_bits) + (1 - b.bias - b.man_bits)
-    shift_max = (_emax_field(a) - 1) + (_emax_field(b) - 1)
-    if spec.mult == "lmul":
-        # L-Mul grid 2**-m; normalised subnormals reach Ma (Mb) binades lower
-        norm = _lmul_norm_bits(spec)
-        lsb_exp += a.man_bits + b.man_bits - norm - max(a.man_bits, b.man_bits)
-        shift_max += norm
-        span = _lmul_sig(spec, _max_sig(a), _max_sig(b)).bit_length() + shift_max
-    else:
-        span = (_max_sig(a) * _max_sig(b)).bit_length() + shift_max
-    lane_sum_width = span + (spec.lanes - 1).bit_length() + 1
-    if spec.is_exact:
-        return MacGeometry(lsb_exp, shift_max, span, lane_sum_width, spec.exact_width)
-    mf = spec.acc.man_bits
-    return MacGeometry(lsb_exp, shift_max, span, lane_sum_width, spec.acc.bits,
-                       frame_width=lane_sum_width + mf + 3, acc_shift_max=lane_sum_width)
 
 
 def mac_signature(spec: MinifloatMacSpec) -> wiring.Signature:

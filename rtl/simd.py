@@ -28,6 +28,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..geometry import simd_geometry
 from ..spec import SIMD_DIGIT_BITS, SimdMacSpec, signed_width
 
 __all__ = ["SimdMac", "simd_signature", "simd_layout", "DIGIT_BITS", "simd_manifest"]
@@ -229,17 +230,16 @@ class SimdMac(wiring.Component):
                     m.d.comb += node.eq(terms[0] + terms[1] + terms[2] + terms[3])
                     nxt[(r // 2, c // 2)] = (node, rngs)
             nodes = nxt
-        total, trngs = nodes[(0, 0)]
+        total, _ = nodes[(0, 0)]
         for _ in range(max(spec.stages - 1, 0)):
             total = register(total, "total")
             valid, first = register(valid, "valid"), register(first, "first")
             stage += 1
 
         width = spec.width
-        tlo, thi = min(lo for lo, _ in trngs), max(hi for _, hi in trngs)
         acc = Signal(signed(width), name="acc_q")
         base = Mux(first, Const(0, signed(width)), acc)
-        nxt_acc = Signal(signed(max(width, signed_width(tlo, thi)) + 1), name="acc_next")
+        nxt_acc = Signal(signed(simd_geometry(spec).acc_next_width), name="acc_next")
         m.d.comb += nxt_acc.eq(base + total)
         with m.If(valid):
             m.d.sync += acc.eq(nxt_acc)  # truncation to the register width wraps

@@ -15,6 +15,7 @@ from collections import Counter
 from functools import lru_cache
 
 from peforge.families import family_of
+from peforge.geometry import intmac_geometry, simd_geometry
 from peforge.spec import IntMacSpec, MinifloatMacSpec, SimdMacSpec, Spec, signed_width
 
 from .components import Netlist, clog2
@@ -236,18 +237,11 @@ def _scratch(build) -> list[float]:
 
 def assemble_intmac(spec: IntMacSpec) -> Netlist:
     n = Netlist(macs_per_cycle=spec.lanes)
-    lo, hi = spec.product_range
-    pbits = _bits(lo, hi)
-    terms = [(lo, hi)] * spec.lanes
-    while len(terms) > 1:  # exact-range widths of the balanced tree, as the RTL sizes them
-        nxt = [(terms[j][0] + terms[j + 1][0], terms[j][1] + terms[j + 1][1]) for j in range(0, len(terms) - 1, 2)]
-        if len(terms) % 2:
-            nxt.append(terms[-1])
-        terms = nxt
-    tlo, thi = terms[0]
-    tbits = _bits(tlo, thi)
-    width = spec.width
-    out_width = max(width, signed_width(tlo, thi)) + 1
+    geo = intmac_geometry(spec)  # exact-range widths of the balanced tree, as the RTL sizes them
+    lo, hi = geo.product_range
+    pbits, tbits = geo.product_bits, geo.total_bits
+    width = geo.acc_width
+    out_width = geo.acc_next_width
     # no register after the products: signed ones merge into the accumulator's $macc
     n.mult(spec.a.bits, spec.b.bits, spec.lanes, y_bits=pbits,
            macc_width=out_width if spec.stages == 0 and lo < 0 else 0)
@@ -286,20 +280,15 @@ def assemble_intmac(spec: IntMacSpec) -> Netlist:
         n.dsp_post_adder(before, replacement=_scratch(
             lambda m: m.accumulate(pairs, width, out_width, signed=lo < 0)))
     if sat:
-        n.compare(max(width, signed_width(tlo, thi)) + 1, 2, cls="acc", path=True)
+        n.compare(out_width, 2, cls="acc", path=True)
         n.mux(width, inputs=3, cls="acc", path=True)
     n.register(width, cls="acc", enable=True)
     n.register(1)                                         # out_valid
-    n.notes.update(product_bits=pbits, acc_width=spec.width)
+    n.notes.update(product_bits=pbits, acc_width=spec.width, total_bits=tbits)
     return n
 
 
 # --- mixed-precision SIMD (rtl/simd.py) ----------------------------------------------------------
-
-
-def _mul_range(x: tuple[int, int], y: tuple[int, int]) -> tuple[int, int]:
-    corners = [p * q for p in x for q in y]
-    return min(corners), max(corners)
 
 
 def assemble_simd(spec: SimdMacSpec) -> Netlist:
@@ -332,15 +321,8 @@ def assemble_simd(spec: SimdMacSpec) -> Netlist:
     if first >= 2:  # cell (0, 0)'s select is on the timed path
         n.chain(max(1, clog2(first) / 2))
     n.logic(sel_logic, cls="operand")
-    lo_d, hi_d = -(1 << (d - 1)), (1 << d) - 1
-    rngs: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    widths: dict[tuple[int, int], int] = {}
-    for r in range(nn):
-        for c in range(nn):
-            cr = [_mul_range((lo_d if layout[i][(r, c)][1] else 0, hi_d),
-                             (lo_d if layout[i][(r, c)][3] else 0, hi_d)) for i in modes]
-            rngs[(r, c)] = cr
-            widths[(r, c)] = _bits(min(x for x, _ in cr), max(y for _, y in cr))
+    geo = simd_geometry(spec)
+    widths: dict[tuple[int, int], int] = dict(geo.cell_bits)
     cell_w = sum(widths.values())
     cells = nn * nn
     if d == 2:
@@ -365,39 +347,31 @@ def assemble_simd(spec: SimdMacSpec) -> Netlist:
             for i, w in enumerate(sorted(by_width), start=first_mult):
                 n.dsp_register(w, index=i)
         n.cut()
-    for lv in range(levels):
+    for lv, level in enumerate(geo.levels):
         shift = d << lv
-        nxt_r, nxt_w = {}, {}
-        for r in range(0, nn >> lv, 2):
-            for c in range(0, nn >> lv, 2):
-                kids = [((r + i, c + j), i, j) for i in (0, 1) for j in (0, 1)]
-                # per kid, its shift in each mode (fused rows / columns shift by ``shift``)
-                kid_shifts = [[shift * ((i if das[mi] > 1 << lv else 0) + (j if dbs[mi] > 1 << lv else 0))
-                               for mi in modes] for _, i, j in kids]
-                node = [(sum(rngs[key][mi][0] << sh[mi] for (key, _, _), sh in zip(kids, kid_shifts)),
-                         sum(rngs[key][mi][1] << sh[mi] for (key, _, _), sh in zip(kids, kid_shifts)))
-                        for mi in modes]
-                w = _bits(min(x for x, _ in node), max(y for _, y in node))
-                # a kid shifted by the same amount in every mode leaves its low columns empty,
-                # one whose shift depends on the mode (a mux) fills them.  Only for BitBrick
-                # cells (sums of AND bits): shifted 4-bit cell products measure as full width
-                # where they come from DSP blocks (ECP5 / 7-series CV 2-8 points worse)
-                ws, offs = [], []
-                for (key, i, j), sh in zip(kids, kid_shifts):
-                    n.mux(widths[key] + shift, (i and fuse_r[lv]) + (j and fuse_c[lv]), cls="sum")
-                    fixed = len(set(sh)) == 1 and d == 2
-                    ws.append(widths[key] + (0 if fixed else max(sh)))
-                    offs.append(sh[0] if fixed else 0)
-                n.multi_add(ws, w, cls="sum", path=False, signed=min(x for x, _ in node) < 0, offsets=offs)
-                nxt_r[(r // 2, c // 2)], nxt_w[(r // 2, c // 2)] = node, w
+        nxt_w = {}
+        for (r2, c2), (node, w, kid_shifts) in level.items():
+            r, c = 2 * r2, 2 * c2
+            kids = [((r + i, c + j), i, j) for i in (0, 1) for j in (0, 1)]
+            # a kid shifted by the same amount in every mode leaves its low columns empty,
+            # one whose shift depends on the mode (a mux) fills them.  Only for BitBrick
+            # cells (sums of AND bits): shifted 4-bit cell products measure as full width
+            # where they come from DSP blocks (ECP5 / 7-series CV 2-8 points worse)
+            ws, offs = [], []
+            for (key, i, j), sh in zip(kids, kid_shifts):
+                n.mux(widths[key] + shift, (i and fuse_r[lv]) + (j and fuse_c[lv]), cls="sum")
+                fixed = len(set(sh)) == 1 and d == 2
+                ws.append(widths[key] + (0 if fixed else max(sh)))
+                offs.append(sh[0] if fixed else 0)
+            n.multi_add(ws, w, cls="sum", path=False, signed=min(x for x, _ in node) < 0, offsets=offs)
+            nxt_w[(r2, c2)] = w
         n.chain(1 + (fuse_r[lv] or fuse_c[lv]), 2 * max(nxt_w.values()))
-        rngs, widths = nxt_r, nxt_w
-    trng = rngs[(0, 0)]
-    tlo, thi = min(x for x, _ in trng), max(y for _, y in trng)
+        widths = nxt_w
+    tlo, thi = geo.total_range
     for _ in range(max(spec.stages - 1, 0)):
         n.register(widths[(0, 0)] + 2, cls="sum")
         n.cut()
     _int_tail(n, spec.width, signed_width(tlo, thi), False)
-    n.notes.update(cells=cells, digit_bits=d, macs_per_cycle_by_mode=dict(zip(spec.modes, spec.mode_lanes)),
+    n.notes.update(cells=cells, digit_bits=d, cell_bits=cell_w, macs_per_cycle_by_mode=dict(zip(spec.modes, spec.mode_lanes)),
                    acc_width=spec.width)
     return n

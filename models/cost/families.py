@@ -7,11 +7,11 @@ constant are not all modelled here (the held-out FF error says how close this is
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 from peforge import formats
 from peforge.formats import FloatFormat, IntFormat
+from peforge.geometry import blockdot_geometry, lut_geometry, shiftadd_geometry
 from peforge.spec import BlockDotSpec, LutSpec, ShiftAddSpec, signed_width
 
 from .assembly import _bits, _decoder, round_pack
@@ -72,10 +72,10 @@ def assemble_shiftadd(spec: ShiftAddSpec) -> Netlist:
     lanes = spec.lanes
     n = Netlist(macs_per_cycle=lanes)
     act, w = spec.act, spec.weight
+    geo = shiftadd_geometry(spec)
     alo, ahi = spec.act_range
-    abits = _bits(alo, ahi)
+    abits, pbits = geo.act_bits, geo.product_bits
     lo, hi = spec.product_range
-    pbits = _bits(lo, hi)
     if isinstance(act, FloatFormat):
         _float_act(n, act, ahi.bit_length(), lanes)
     grouped = spec.group is not None
@@ -111,14 +111,14 @@ def assemble_shiftadd(spec: ShiftAddSpec) -> Netlist:
     if spec.stages >= 1:
         n.register(lanes * pbits + ctrl_bits + 1, cls="product")
         n.cut()
-    tbits = pbits + clog2(lanes)  # the RTL's tree: each level one bit wider (Amaranth x + y)
+    tbits = geo.tree_bits  # the RTL's tree: each level one bit wider (Amaranth x + y)
     if spec.stages >= 2:
         n.multi_add(ops, tbits, signed=lo < 0)
         for _ in range(spec.stages - 1):
             n.register(tbits + ctrl_bits + 1, cls="sum")
             n.cut()
         ops = [tbits]
-    _acc_tail(n, ops, spec.width, tbits, spec.overflow == "saturate" and spec.acc_bits is not None, lo < 0)
+    _acc_tail(n, ops, geo.acc_width, tbits, spec.overflow == "saturate" and spec.acc_bits is not None, lo < 0)
     n.register(1)  # acc_valid
     if grouped:
         n.adder(clog2(spec.group + 1), cls="ctl", path=False)  # type: ignore[arg-type]
@@ -126,7 +126,7 @@ def assemble_shiftadd(spec: ShiftAddSpec) -> Netlist:
         n.cut()
         with n.shared():  # the dequantiser is a shared block, priced without the shift-add scale
             _dequant(n, spec.width, spec.scale, clog2(spec.group + 1))  # type: ignore[arg-type]
-    n.notes.update(product_bits=pbits, acc_width=spec.width, mode=spec.mode)
+    n.notes.update(product_bits=pbits, acc_width=spec.width, mode=spec.mode, tree_bits=tbits)
     return n
 
 
@@ -160,29 +160,25 @@ def _lut_structure(g: int, symmetric: bool) -> tuple[tuple[tuple[int, int], ...]
     return tuple((c.count(1), c.count(-1)) for c in coefs), tuple(memo.values())
 
 
-def _lut_table(lo: int, hi: int, g: int, symmetric: bool, ternary: bool) -> tuple[int, int, int, list[int], int]:
-    """(entries, entry_bits, serial_bits, shared-sum widths, entry register bits) as
-    ``rtl/lut.py`` ``lut_geometry`` derives them, for activations in ``[lo, hi]``."""
+def _lut_table(lo: int, hi: int, g: int, symmetric: bool) -> tuple[list[int], int]:
+    """(shared-sum widths, entry register bits) of the table unit ``rtl/lut.py`` builds, for
+    activations in ``[lo, hi]`` (entry and serial widths: :func:`peforge.geometry.lut_geometry`)."""
     entries, sums = _lut_structure(g, symmetric)
 
     def rng(p: int, m: int) -> tuple[int, int]:
         return p * lo - m * hi, p * hi - m * lo
 
-    ranges = [rng(p, m) for p, m in entries]
-    entry = signed_width(min(r[0] for r in ranges), max(r[1] for r in ranges))
-    mag = max(max(-r[0], r[1]) for r in ranges)
-    if symmetric and not ternary:  # R starts at -A
-        mag = max(mag, *(abs(v) for v in rng(g, 0)))
-    bound = 2 * mag if ternary else mag
     # each entry keeps the bits its own range needs (sign extension merges, entry 0 is 0)
-    table_ffs = sum(_bits(*r) for (p, m), r in zip(entries, ranges) if p or m)
-    return len(entries), entry, signed_width(-bound, bound), [signed_width(*rng(p, m)) for p, m in sums], table_ffs
+    table_ffs = sum(_bits(*rng(p, m)) for p, m in entries if p or m)
+    return [signed_width(*rng(p, m)) for p, m in sums], table_ffs
 
 
 def assemble_lut(spec: LutSpec) -> Netlist:
     g, lanes, planes, wcb = spec.group, spec.lanes, spec.planes, spec.weight_code_bits
     n = Netlist(macs_per_cycle=max(1, round(spec.macs_per_cycle)))
-    entries, eb, sb, sums, table_ffs = _lut_table(*spec.act_range, spec.group, spec.symmetric, spec.ternary)
+    geo = lut_geometry(spec)
+    entries, eb, sb = geo["table_entries"], geo["entry_bits"], geo["serial_bits"]
+    sums, table_ffs = _lut_table(*spec.act_range, spec.group, spec.symmetric)
     s1 = 1 if spec.stages >= 1 else 0
     correct = spec.symmetric and not spec.ternary              # serial start -A
     xb = spec.act_int_bits
@@ -227,30 +223,13 @@ def assemble_lut(spec: LutSpec) -> Netlist:
 
 
 # --- block-scaled dot product (rtl/blockdot.py) --------------------------------------------------
-def _elem_facts(fmt) -> tuple[int, int, int]:
-    if isinstance(fmt, IntFormat):
-        return -fmt.frac_bits, 0, -fmt.min_int
-    lsb = 1 - fmt.bias - fmt.man_bits
-    return lsb, fmt.emax + fmt.bias - 1, int(math.ldexp(fmt.max, -lsb))
-
-
-def _scale_sig(fmt: FloatFormat) -> int:
-    return (1 << (fmt.man_bits + 1)) - 1 if fmt.man_bits else 1
-
-
 def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     lanes, beats = spec.lanes, spec.beats
     n = Netlist(macs_per_cycle=lanes)  # type: ignore[arg-type]
     fa, fb, sa, sb, f = spec.element_a, spec.element_b, spec.scale_a, spec.scale_b, spec.acc
-    lsb_a, sh_a, max_a = _elem_facts(fa)
-    lsb_b, sh_b, max_b = _elem_facts(fb)
-    span0 = (max_a * max_b).bit_length()
-    shift_max = sh_a + sh_b
-    lsw = span0 + clog2(lanes) + 1  # type: ignore[arg-type]
-    bsw = lsw + clog2(beats)
-    xbits = (_scale_sig(sa) * _scale_sig(sb)).bit_length()  # type: ignore[arg-type]
-    v_width = bsw + (xbits if xbits > 1 else 0)
-    frame = max(v_width, f.man_bits + 1) + 2  # type: ignore[union-attr]
+    geo = blockdot_geometry(spec)
+    span0, shift_max, lsw, bsw = geo.span, geo.shift_max, geo.lane_sum_width, geo.block_sum_width
+    xbits, v_width, frame = geo.scale_sig_bits, geo.v_width, geo.frame
     cuts = set(("acc", "mul", "sum", "vmul")[:spec.stages])
     nan = any(isinstance(x, FloatFormat) and (x.has_nan or x.has_inf) for x in (fa, fb))
     inf = any(isinstance(x, FloatFormat) and x.has_inf for x in (fa, fb))
@@ -306,7 +285,7 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     pipe("vmul", v_width + ex_bits + 2 + v_flags)
     n.lzc(v_width, cls="sum")
     n.shifter(v_width, clog2(v_width + 1), cls="sum")
-    base = lsb_a + lsb_b - (sa.bias + sa.man_bits + sb.bias + sb.man_bits) + v_width - 1  # type: ignore[union-attr]
+    base = geo.lsb_exp - geo.v_exp_offset + v_width - 1
     tv_bits = signed_width(base - v_width, base + (1 << ex_bits) - 1)
     n.adder(tv_bits, cls="sum", path=False)
     pipe("acc", v_width + tv_bits + 3 + v_flags)
@@ -328,9 +307,8 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     n.mux(width + 2, 2, cls="acc", path=True)
     n.compare(tv_bits + 1, 2, cls="acc")
     n.mux(tv_bits + 1, 2, cls="acc")
-    t_floor, t_ceil = f.emin - m - 3, f.emax + 2  # type: ignore[union-attr]
-    round_pack(n, f, width + 1, -frame, exp_range=(t_floor, t_ceil))
+    round_pack(n, f, width + 1, -frame, exp_range=(geo.t_floor, geo.t_ceil))
     n.register(f.bits, cls="acc", enable=True)  # type: ignore[union-attr]
     n.register(1)                                        # out_valid
-    n.notes.update(block_sum_width=bsw, v_width=v_width, frame=frame, beats=beats, acc_width=f.bits)  # type: ignore[union-attr]
+    n.notes.update(span=span0, block_sum_width=bsw, v_width=v_width, frame=frame, beats=beats, acc_width=f.bits)  # type: ignore[union-attr]
     return n

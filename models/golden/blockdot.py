@@ -51,6 +51,7 @@ import numpy as np
 
 from peforge import blockscale
 from peforge.formats import KIND_FINITE, KIND_INF, KIND_NAN, FloatFormat, IntFormat
+from peforge.geometry import blockdot_geometry
 from peforge.spec import BlockDotSpec
 
 from .base import matmul_operands
@@ -211,7 +212,7 @@ def run_blockdot(spec: BlockDotSpec, *, a: Any, b: Any, scale_a: Any, scale_b: A
 
 
 def blockdot_port_widths(spec: BlockDotSpec) -> dict[str, int]:
-    return {"acc": spec.acc.bits}  # type: ignore[union-attr]
+    return {"acc": blockdot_geometry(spec).acc_width}
 
 
 def blockdot_value(spec: BlockDotSpec, acc_bits: Any) -> np.ndarray:

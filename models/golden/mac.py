@@ -49,6 +49,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from peforge.formats import KIND_FINITE, KIND_INF, KIND_NAN, FloatFormat
+from peforge.geometry import mac_geometry
 from peforge.spec import MinifloatMacSpec
 
 from .rounding import bit_length, reduce_sticky, round_core
@@ -68,7 +69,7 @@ def has_flags(spec: MinifloatMacSpec) -> bool:
 
 def mac_port_widths(spec: MinifloatMacSpec) -> dict[str, int]:
     """``{"acc": width}`` plus ``"acc_flags": 3`` when that port exists."""
-    out = {"acc": spec.exact_width if spec.is_exact else spec.acc.bits}
+    out = {"acc": mac_geometry(spec).acc_width}
     if has_flags(spec):
         out["acc_flags"] = 3
     return out

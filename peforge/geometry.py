@@ -1,0 +1,415 @@
+"""Datapath widths of every PE family, computed once from the spec (pure Python, no Amaranth).
+
+Each family has one geometry function here, beside its spec, and every part reads it: the RTL
+generator sizes its signals with it, the cost model prices those widths, the golden model takes
+its port widths from it and the manifest publishes it (``datapath``).  A test reads the widths
+back from the generated Verilog and compares them with what the cost model priced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from .formats import FloatFormat, IntFormat
+from .spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec, signed_width
+
+__all__ = ["MacGeometry", "mac_geometry", "lmul_consts", "lmul_norm_bits", "BlockDotGeometry",
+           "blockdot_geometry", "lut_geometry", "lut_entry_coefs", "lut_coef_range", "IntMacGeometry",
+           "intmac_geometry", "SimdGeometry", "simd_geometry", "ShiftAddGeometry", "shiftadd_geometry",
+           "range_bits", "tree_range"]
+
+
+def range_bits(lo: int, hi: int) -> int:
+    """Bits of a signal holding ``lo..hi``: unsigned when ``lo >= 0`` (at least 1), else two's
+    complement (the RTL's ``_shape``)."""
+    return max(hi.bit_length(), 1) if lo >= 0 else signed_width(lo, hi)
+
+
+def tree_range(terms: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    """Ranges of every level of the balanced pairwise adder tree the generators build over
+    ``terms`` (level 0 = the terms; an odd term out passes to the next level unchanged)."""
+    levels = [list(terms)]
+    while len(levels[-1]) > 1:
+        cur = levels[-1]
+        nxt = [(cur[j][0] + cur[j + 1][0], cur[j][1] + cur[j + 1][1]) for j in range(0, len(cur) - 1, 2)]
+        if len(cur) % 2:
+            nxt.append(cur[-1])
+        levels.append(nxt)
+    return levels
+
+
+# --- minifloat MAC (rtl/mac.py) -------------------------------------------------------------------
+@dataclass(frozen=True)
+class MacGeometry:
+    """Widths of the MAC datapath, all derived from the formats.
+
+    Members
+    -------
+    lsb_exp : int
+        Exponent of the product LSB (= ``spec.product_lsb_exp``; lmul: ``m`` bits below the
+        smallest normalised operand exponents).
+    shift_max : int
+        Largest product alignment shift, ``(emax_field_a - 1) + (emax_field_b - 1)`` (lmul
+        with subnormals: plus ``Ma + Mb``, the normalisation range of subnormal operands).
+    span : int
+        Bits of the largest product magnitude in units of ``2**lsb_exp``.
+    lane_sum_width : int
+        Signed width of the exact lane sum: ``span + ceil(log2(lanes)) + 1``.
+    acc_width : int
+        Width of the ``acc`` port.
+    frame_width : int
+        Float accumulator only: signed width of the accumulate frame, ``lane_sum_width +
+        acc.man_bits + 3``, LSB weight ``2**lsb_exp`` like the lane sum.  The frame sum is
+        exact for every reachable accumulator value, by two invariants of the accumulation
+        (reset gives +0; every later value is ``round(acc + lane_sum)`` or a special):
+
+        1. it is a multiple of ``2**lsb_exp`` (rounding a multiple of ``2**lsb_exp`` gives the
+           value itself or a multiple of a coarser power of two), so aligning it into the
+           frame drops only zero bits;
+        2. its LSB weight is at most ``2**(T + 2)``, ``T`` the top magnitude bit of the lane
+           sum (``|lane sum| < 2**(T + 1)``): once the accumulator's ulp reaches ``2**(T + 2)``
+           every lane sum is below half an ulp, so the sum never rounds into the next binade.
+           Its top bit then sits at most ``man_bits`` above, and acc + lane sum fits in
+           ``lane_sum_width + man_bits + 2`` magnitude bits plus a sign bit.
+    acc_shift_max : int
+        Float accumulator only: frame position of the LSB of the largest reachable
+        accumulator (``lane_sum_width``).
+    """
+
+    lsb_exp: int
+    shift_max: int
+    span: int
+    lane_sum_width: int
+    acc_width: int
+    frame_width: int = 0
+    acc_shift_max: int = 0
+
+
+def _emax_field(fmt: FloatFormat) -> int:
+    return fmt.emax + fmt.bias
+
+
+def _max_sig(fmt: FloatFormat) -> int:
+    sig = Fraction(fmt.max) / Fraction(2) ** (fmt.emax - fmt.man_bits)
+    assert sig.denominator == 1
+    return int(sig)
+
+
+def _lmul_offset_exp(m: int) -> int:
+    """l(m) of L-Mul's offset 2**-l(m) (Luo & Sun 2024): m for m <= 3, 3 for m = 4, else 4."""
+    return m if m <= 3 else (3 if m == 4 else 4)
+
+
+def lmul_consts(spec: MinifloatMacSpec) -> tuple[int, int]:
+    """(m, constant 2**m + 2**(m - l)) of the L-Mul adder, on the grid 2**-m."""
+    m = max(spec.a.man_bits, spec.b.man_bits)
+    return m, (1 << m) + (1 << (m - _lmul_offset_exp(m)))
+
+
+def lmul_norm_bits(spec: MinifloatMacSpec) -> int:
+    """How far operand normalisation can lower the product exponent: Ma + Mb (0 with FTZ)."""
+    return spec.a.man_bits + spec.b.man_bits if spec.subnormals else 0
+
+
+def _lmul_sig(spec: MinifloatMacSpec, sig_a: int, sig_b: int) -> int:
+    """L-Mul significand (grid 2**-m) of two normal significands (hidden bit included)."""
+    m, const = lmul_consts(spec)
+    ma, mb = spec.a.man_bits, spec.b.man_bits
+    return const + ((sig_a - (1 << ma)) << (m - ma)) + ((sig_b - (1 << mb)) << (m - mb))
+
+
+def mac_geometry(spec: MinifloatMacSpec) -> MacGeometry:
+    """Datapath widths of ``spec`` (see :class:`MacGeometry`)."""
+    a, b = spec.a, spec.b
+    lsb_exp = (1 - a.bias - a.man_bits) + (1 - b.bias - b.man_bits)
+    shift_max = (_emax_field(a) - 1) + (_emax_field(b) - 1)
+    if spec.mult == "lmul":
+        # L-Mul grid 2**-m; normalised subnormals reach Ma (Mb) binades lower
+        norm = lmul_norm_bits(spec)
+        lsb_exp += a.man_bits + b.man_bits - norm - max(a.man_bits, b.man_bits)
+        shift_max += norm
+        span = _lmul_sig(spec, _max_sig(a), _max_sig(b)).bit_length() + shift_max
+    else:
+        span = (_max_sig(a) * _max_sig(b)).bit_length() + shift_max
+    lane_sum_width = span + (spec.lanes - 1).bit_length() + 1
+    if spec.is_exact:
+        return MacGeometry(lsb_exp, shift_max, span, lane_sum_width, spec.exact_width)
+    mf = spec.acc.man_bits
+    return MacGeometry(lsb_exp, shift_max, span, lane_sum_width, spec.acc.bits,
+                       frame_width=lane_sum_width + mf + 3, acc_shift_max=lane_sum_width)
+
+
+
+# --- block-scaled dot product (rtl/blockdot.py) --------------------------------------------------
+def _elem_facts(fmt: FloatFormat | IntFormat) -> tuple[int, int, int]:
+    """(lsb exponent at effective exponent 1, largest alignment shift, largest magnitude in
+    units of the lsb) of an element format."""
+    if isinstance(fmt, IntFormat):
+        return -fmt.frac_bits, 0, -fmt.min_int
+    lsb = 1 - fmt.bias - fmt.man_bits
+    units = Fraction(fmt.max) / Fraction(2) ** lsb
+    assert units.denominator == 1
+    return lsb, fmt.emax + fmt.bias - 1, int(units)
+
+
+def _scale_max_sig(fmt: FloatFormat) -> int:
+    """Largest significand (hidden bit included) of a scale format: 1 for E8M0."""
+    return (1 << (fmt.man_bits + 1)) - 1 if fmt.man_bits else 1
+
+
+@dataclass(frozen=True)
+class BlockDotGeometry:
+    """Widths of the block-dot datapath, all derived from the formats.
+
+    Members
+    -------
+    lsb_exp : int
+        Exponent of the smallest product's LSB (the lane words' LSB).
+    shift_max : int
+        Largest product alignment shift.
+    span : int
+        Bits of the largest product magnitude in units of ``2**lsb_exp``.
+    lane_sum_width : int
+        Signed width of one beat's exact lane sum: ``span + ceil(log2(lanes)) + 1``.
+    block_sum_width : int
+        Signed width of the exact block sum ``S``: adds ``ceil(log2(beats))``.
+    scale_sig_bits : int
+        Bits of ``sig(Xa) * sig(Xb)`` (1 for two E8M0 scales: no multiplier).
+    v_width : int
+        Bits of ``|V| = |S| * sig(Xa) * sig(Xb)``.
+    v_exp_offset : int
+        ``V``'s LSB exponent is ``lsb_exp + ea + eb - v_exp_offset``, ``ea``/``eb`` the
+        scales' effective exponent fields.
+    frame : int
+        Magnitude bits of the accumulate frame above its sticky bit, ``max(v_width,
+        acc.man_bits + 1) + 2``.  With ``T`` the top-bit exponent of the larger operand
+        and ``d`` the exponent distance: for ``d <= 1`` both operands lie wholly in the frame
+        (exact sum); for ``d >= 2`` the sum's top bit is at least ``T - 1``, so its rounding
+        position is at least ``T - 1 - man_bits``, and every bit the frame drops lies more than
+        one place below it: a sticky bit there rounds like the exact sum.  A subnormal
+        accumulator has ``T = emin`` and rounds on the fixed subnormal grid, also above the
+        frame.
+    t_floor, t_ceil : int
+        ``T`` is clamped into ``[t_floor, t_ceil]`` before rounding: below ``t_floor`` =
+        ``emin - man_bits - 3`` any sum is under half the smallest subnormal (rounds to a
+        signed zero either way); above ``t_ceil`` = ``emax + 2`` it overflows either way.
+    acc_width : int
+        Width of the ``acc`` port (the accumulator format's bits).
+    """
+
+    lsb_exp: int
+    shift_max: int
+    span: int
+    lane_sum_width: int
+    block_sum_width: int
+    scale_sig_bits: int
+    v_width: int
+    v_exp_offset: int
+    frame: int
+    t_floor: int
+    t_ceil: int
+    acc_width: int
+
+
+def blockdot_geometry(spec: BlockDotSpec) -> BlockDotGeometry:
+    """Datapath widths of ``spec`` (see :class:`BlockDotGeometry`)."""
+    lsb_a, sh_a, max_a = _elem_facts(spec.element_a)  # type: ignore[arg-type]
+    lsb_b, sh_b, max_b = _elem_facts(spec.element_b)  # type: ignore[arg-type]
+    span = (max_a * max_b).bit_length()
+    lane_sum = span + (spec.lanes - 1).bit_length() + 1  # type: ignore[operator]
+    block_sum = lane_sum + (spec.beats - 1).bit_length()
+    sa, sb = spec.scale_a, spec.scale_b
+    xbits = (_scale_max_sig(sa) * _scale_max_sig(sb)).bit_length()  # type: ignore[arg-type]
+    v_width = block_sum + (xbits if xbits > 1 else 0)
+    offset = sa.bias + sa.man_bits + sb.bias + sb.man_bits  # type: ignore[union-attr]
+    acc = spec.acc
+    return BlockDotGeometry(
+        lsb_exp=lsb_a + lsb_b, shift_max=sh_a + sh_b, span=span, lane_sum_width=lane_sum,
+        block_sum_width=block_sum, scale_sig_bits=xbits, v_width=v_width, v_exp_offset=offset,
+        frame=max(v_width, acc.man_bits + 1) + 2,  # type: ignore[union-attr]
+        t_floor=acc.emin - acc.man_bits - 3, t_ceil=acc.emax + 2, acc_width=acc.bits)  # type: ignore[union-attr]
+
+
+
+# --- LUT tensor core (rtl/lut.py) ----------------------------------------------------------------
+Coef = tuple[int, ...]
+
+
+def lut_entry_coefs(spec: LutSpec) -> list[Coef]:
+    """Coefficient vector (per activation) of every table entry, in index order."""
+    g = spec.group
+    if spec.symmetric:
+        return [tuple(1 if (2 * i + 1) >> j & 1 else -1 for j in range(g)) for i in range(spec.table_entries)]
+    return [tuple(m >> j & 1 for j in range(g)) for m in range(spec.table_entries)]
+
+
+def lut_coef_range(spec: LutSpec, c: Coef) -> tuple[int, int]:
+    lo, hi = spec.act_range
+    return (sum(min(k * lo, k * hi) for k in c), sum(max(k * lo, k * hi) for k in c))
+
+
+def lut_geometry(spec: LutSpec) -> dict[str, Any]:
+    """Widths of the datapath (for the manifest and the cost notes)."""
+    ranges = [lut_coef_range(spec, c) for c in lut_entry_coefs(spec)]
+    entry = signed_width(min(r[0] for r in ranges), max(r[1] for r in ranges))
+    mag = max(max(-r[0], r[1]) for r in ranges)
+    if spec.symmetric and not spec.ternary:  # R starts at -A
+        mag = max(mag, *(abs(v) for v in lut_coef_range(spec, (1,) * spec.group)))
+    bound = 2 * mag if spec.ternary else mag  # |R| stays below the largest entry (right shifts)
+    return {"act_int_bits": spec.act_int_bits, "table_entries": spec.table_entries,
+            "entry_bits": entry, "serial_bits": signed_width(-bound, bound), "step_bits": spec.step_bits}
+
+
+
+
+# --- integer MAC (rtl/intmac.py) ------------------------------------------------------------------
+@dataclass(frozen=True)
+class IntMacGeometry:
+    """Widths of the integer MAC: products, the balanced adder tree, the accumulator.
+
+    Members
+    -------
+    product_range : (int, int)
+        Smallest and largest lane product.
+    product_bits : int
+        Bits of one product signal (unsigned when no product is negative).
+    tree_bits : tuple of int
+        Bits of each adder-tree level's nodes (level 1 up; empty for one lane).
+    total_range : (int, int)
+        Range of the tree's output (the step sum).
+    total_bits : int
+        Bits of the step sum.
+    acc_width : int
+        Accumulator (``acc`` port) width.
+    acc_next_width : int
+        Width of ``Mux(first, 0, acc) + total`` before wrap / saturation.
+    """
+
+    product_range: tuple[int, int]
+    product_bits: int
+    tree_bits: tuple[int, ...]
+    total_range: tuple[int, int]
+    total_bits: int
+    acc_width: int
+    acc_next_width: int
+
+
+def intmac_geometry(spec: IntMacSpec) -> IntMacGeometry:
+    """Datapath widths of ``spec`` (see :class:`IntMacGeometry`)."""
+    lo, hi = spec.product_range
+    levels = tree_range([(lo, hi)] * spec.lanes)
+    tlo, thi = levels[-1][0]
+    return IntMacGeometry((lo, hi), range_bits(lo, hi),
+                          tuple(max(range_bits(*r) for r in lv) for lv in levels[1:]),
+                          (tlo, thi), range_bits(tlo, thi), spec.width,
+                          max(spec.width, signed_width(tlo, thi)) + 1)
+
+
+# --- mixed-precision SIMD (rtl/simd.py) -----------------------------------------------------------
+def _mul_range(x: tuple[int, int], y: tuple[int, int]) -> tuple[int, int]:
+    corners = [p * q for p in x for q in y]
+    return min(corners), max(corners)
+
+
+@dataclass(frozen=True)
+class SimdGeometry:
+    """Widths of the SIMD PE's cell grid and fusion quad tree (exact ranges over every mode and
+    signedness).
+
+    Members
+    -------
+    digit_bits : int
+        Operand bits per cell.
+    cells : dict
+        ``(r, c)`` -> per-mode product ranges of cell ``(r, c)``.
+    cell_bits : dict
+        ``(r, c)`` -> bits of the cell's product signal.
+    levels : tuple of dict
+        Per fusion level: node ``(r, c)`` -> (per-mode ranges, bits, per-kid per-mode shifts).
+    total_range : (int, int)
+        Range of the tree's output over every mode.
+    acc_width : int
+        Accumulator width.
+    acc_next_width : int
+        Width of ``Mux(first, 0, acc) + total`` before the wrap.
+    """
+
+    digit_bits: int
+    cells: dict[tuple[int, int], list[tuple[int, int]]]
+    cell_bits: dict[tuple[int, int], int]
+    levels: tuple[dict[tuple[int, int], tuple[list[tuple[int, int]], int, list[list[int]]]], ...]
+    total_range: tuple[int, int]
+    acc_width: int
+    acc_next_width: int
+
+
+def simd_geometry(spec: SimdMacSpec) -> SimdGeometry:
+    """Datapath widths of ``spec`` (see :class:`SimdGeometry`)."""
+    d = spec.digit_bits
+    n = spec.base // d
+    layout = spec.cell_layout()
+    modes = range(len(spec.mode_widths))
+    das = [a // d for a, _ in spec.mode_widths]
+    dbs = [b // d for _, b in spec.mode_widths]
+    lo_d, hi_d = -(1 << (d - 1)), (1 << d) - 1
+    rngs = {(r, c): [_mul_range((lo_d if layout[i][(r, c)][1] else 0, hi_d),
+                                (lo_d if layout[i][(r, c)][3] else 0, hi_d)) for i in modes]
+            for r in range(n) for c in range(n)}
+    cell_bits = {k: range_bits(min(x for x, _ in v), max(y for _, y in v)) for k, v in rngs.items()}
+    cells = dict(rngs)
+    levels = []
+    for lv in range((n - 1).bit_length()):
+        shift = d << lv
+        nxt: dict[tuple[int, int], tuple[list[tuple[int, int]], int, list[list[int]]]] = {}
+        for r in range(0, n >> lv, 2):
+            for c in range(0, n >> lv, 2):
+                kids = [((r + i, c + j), i, j) for i in (0, 1) for j in (0, 1)]
+                shifts = [[shift * ((i if das[mi] > 1 << lv else 0) + (j if dbs[mi] > 1 << lv else 0))
+                           for mi in modes] for _, i, j in kids]
+                node = [(sum(rngs[key][mi][0] << sh[mi] for (key, _, _), sh in zip(kids, shifts)),
+                         sum(rngs[key][mi][1] << sh[mi] for (key, _, _), sh in zip(kids, shifts)))
+                        for mi in modes]
+                nxt[(r // 2, c // 2)] = (node, range_bits(min(x for x, _ in node), max(y for _, y in node)), shifts)
+        levels.append(nxt)
+        rngs = {k: v[0] for k, v in nxt.items()}
+    trng = rngs[(0, 0)]
+    tlo, thi = min(x for x, _ in trng), max(y for _, y in trng)
+    return SimdGeometry(d, cells, cell_bits, tuple(levels), (tlo, thi), spec.width,
+                        max(spec.width, signed_width(tlo, thi)) + 1)
+
+
+# --- shift-add (rtl/shiftadd.py) ------------------------------------------------------------------
+@dataclass(frozen=True)
+class ShiftAddGeometry:
+    """Widths of the shift-add PE.
+
+    Members
+    -------
+    act_bits : int
+        Bits of one activation integer (units of ``2**act_lsb_exp``).
+    product_bits : int
+        Bits of one lane product.
+    tree_bits : int
+        Bits of the lane sum (the RTL's pairwise tree adds one bit per level).
+    acc_width : int
+        Integer accumulator width.
+    out_bits : int
+        ``acc`` port width (32 with a group dequantiser).
+    """
+
+    act_bits: int
+    product_bits: int
+    tree_bits: int
+    acc_width: int
+    out_bits: int
+
+
+def shiftadd_geometry(spec: ShiftAddSpec) -> ShiftAddGeometry:
+    """Datapath widths of ``spec`` (see :class:`ShiftAddGeometry`)."""
+    pbits = range_bits(*spec.product_range)
+    return ShiftAddGeometry(range_bits(*spec.act_range), pbits, pbits + (spec.lanes - 1).bit_length(),
+                            spec.width, spec.out_bits)
+
+
