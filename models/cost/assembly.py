@@ -10,12 +10,11 @@ bits counted are the ones synthesis keeps (constant or unread pipeline bits left
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from functools import lru_cache
 
 from peforge.families import family_of
-from peforge.geometry import intmac_geometry, simd_geometry
+from peforge.geometry import intmac_geometry, mac_geometry, simd_geometry
 from peforge.spec import IntMacSpec, MinifloatMacSpec, SimdMacSpec, Spec, signed_width
 
 from .components import Netlist, clog2
@@ -43,33 +42,13 @@ def _decoder(n: Netlist, fmt, lanes: int) -> None:
 
 
 # --- minifloat MAC (rtl/mac.py) ------------------------------------------------------------------
-@lru_cache(maxsize=256)
-def _max_sig(fmt) -> int:
-    return int(math.ldexp(fmt.max, fmt.man_bits - fmt.emax))  # exact: a power-of-two scaling
-
-
-@lru_cache(maxsize=256)
-def _emax_field(fmt) -> int:
-    return fmt.emax + fmt.bias
-
-
 def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
     n = Netlist(macs_per_cycle=spec.lanes)
     a, b, lanes = spec.a, spec.b, spec.lanes
-    lsb_exp = (1 - a.bias - a.man_bits) + (1 - b.bias - b.man_bits)
-    shift_max = (_emax_field(a) - 1) + (_emax_field(b) - 1)
+    geo = mac_geometry(spec)  # the generator's widths (L-Mul: grid 2**-frac, FTZ: no normalisation range)
+    lsb_exp, shift_max, span, lsw = geo.lsb_exp, geo.shift_max, geo.span, geo.lane_sum_width
     lmul = spec.mult == "lmul"
-    if lmul:  # L-Mul: the significand product is an add on the grid 2**-frac
-        frac = max(a.man_bits, b.man_bits)
-        const = (1 << frac) + (1 << (frac - (frac if frac <= 3 else (3 if frac == 4 else 4))))
-        big = const + ((_max_sig(a) - (1 << a.man_bits)) << (frac - a.man_bits)) \
-            + ((_max_sig(b) - (1 << b.man_bits)) << (frac - b.man_bits))
-        lsb_exp -= frac
-        shift_max += a.man_bits + b.man_bits
-        span = big.bit_length() + shift_max
-    else:
-        span = (_max_sig(a) * _max_sig(b)).bit_length() + shift_max
-    lsw = span + clog2(lanes) + 1
+    frac = max(a.man_bits, b.man_bits)
     levels = clog2(lanes)
     order = ["sum", "mul", "align", "tree" if levels >= 2 else "in"]
     cuts = set(order[:spec.stages])
@@ -161,7 +140,7 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
 def _float_acc(n: Netlist, spec: MinifloatMacSpec, lsw: int, lsb_exp: int) -> None:
     f = spec.acc
     e, m = f.exp_bits, f.man_bits
-    big_n = lsw + m + 3
+    big_n = mac_geometry(spec).frame_width
     top = (1 << e) - 1
     n.notes.update(frame_width=big_n, acc_width=f.bits)
     n.equal(e, 2, cls="acc")
