@@ -2,7 +2,7 @@
 
 A family is a spec class and its datapath geometry (:mod:`peforge.geometry`) plus the parts every layer needs: its generator, port signature and
 manifest fields (``rtl``), golden run / port widths / value decode / matmul
-(``models.golden``), cost assembly and calibration draw rules
+(``models.golden``), cost assembly, energy (toggle) model and calibration draw rules
 (``models.cost``), regression entry point (``sim``) and, when it can be board-built, its
 self-test adapter (``fpga``).  Every layer loops over this table; no layer registers a family
 by importing a module, and no family stands in for another.
@@ -51,6 +51,7 @@ LAYERS: dict[str, dict[str, str]] = {
                "golden_value": "function (spec, acc bits) -> float64 values",
                "golden_matmul": "function (spec, x, w) -> x @ w through the PE"},
     "cost": {"cost_assembly": "function spec -> cost Netlist",
+             "energy": "toggle model (peforge.models.cost.toggles.ToggleModel)",
              "calibration": "calibration draw rules (peforge.models.cost.specsets.DrawRules)"},
     "sim": {"verify": "function (spec, vectors, exhaustive, seed, progress) -> VerifyResult"},
     "fpga": {"board": "board self-test adapter (peforge.fpga.selftest.BoardAdapter), or None"},
@@ -75,7 +76,7 @@ class Family:
     examples : tuple of Spec
         Small representative specs (contract tests, CLI help, demos); the first is the default.
     generator, signature, manifest, golden_run, golden_port_widths, golden_value,
-    golden_matmul, cost_assembly, calibration, verify : str
+    golden_matmul, cost_assembly, energy, calibration, verify : str
         ``"module:attribute"`` import paths of the parts (see :data:`LAYERS`).
     board : str or None
         Board self-test adapter, None when the family cannot be board-built.
@@ -93,6 +94,7 @@ class Family:
     golden_value: Optional[str] = None
     golden_matmul: Optional[str] = None
     cost_assembly: Optional[str] = None
+    energy: Optional[str] = None
     calibration: Optional[str] = None
     verify: Optional[str] = None
     board: Optional[str] = None
@@ -142,6 +144,7 @@ FAMILIES: tuple[Family, ...] = (
            golden_run="peforge.models.golden.mac:run_mac", golden_port_widths="peforge.models.golden.mac:mac_port_widths",
            golden_value="peforge.models.golden.mac:mac_value", golden_matmul="peforge.models.golden.matmul:matmul_mac",
            cost_assembly="peforge.models.cost.assembly:assemble_mac",
+           energy="peforge.models.cost.toggles:MAC",
            calibration="peforge.models.cost.specsets:MAC_DRAWS",
            verify="peforge.sim.regression:verify_mac", board=None),
     Family("intmac", IntMacSpec, geometry=intmac_geometry,
@@ -154,6 +157,7 @@ FAMILIES: tuple[Family, ...] = (
            golden_value="peforge.models.golden.intmac:intmac_value",
            golden_matmul="peforge.models.golden.matmul:matmul_intmac",
            cost_assembly="peforge.models.cost.assembly:assemble_intmac",
+           energy="peforge.models.cost.toggles:INTMAC",
            calibration="peforge.models.cost.specsets:INTMAC_DRAWS",
            verify="peforge.sim.families:verify_intmac", board=None),
     Family("simd", SimdMacSpec, geometry=simd_geometry,
@@ -165,6 +169,7 @@ FAMILIES: tuple[Family, ...] = (
            golden_value="peforge.models.golden.simd:simd_value",
            golden_matmul="peforge.models.golden.matmul:matmul_simd",
            cost_assembly="peforge.models.cost.assembly:assemble_simd",
+           energy="peforge.models.cost.toggles:SIMD",
            calibration="peforge.models.cost.specsets:SIMD_DRAWS",
            verify="peforge.sim.families:verify_simd", board=None),
     Family("shiftadd", ShiftAddSpec, geometry=shiftadd_geometry,
@@ -177,6 +182,7 @@ FAMILIES: tuple[Family, ...] = (
            golden_value="peforge.models.golden.shiftadd:shiftadd_value",
            golden_matmul="peforge.models.golden.shiftadd:matmul_shiftadd",
            cost_assembly="peforge.models.cost.families:assemble_shiftadd",
+           energy="peforge.models.cost.toggles:SHIFTADD",
            calibration="peforge.models.cost.specsets:SHIFTADD_DRAWS",
            verify="peforge.sim.shiftadd:verify_shiftadd", board=None),
     Family("blockdot", BlockDotSpec, geometry=blockdot_geometry,
@@ -189,6 +195,7 @@ FAMILIES: tuple[Family, ...] = (
            golden_value="peforge.models.golden.blockdot:blockdot_value",
            golden_matmul="peforge.models.golden.blockdot:matmul_blockdot",
            cost_assembly="peforge.models.cost.families:assemble_blockdot",
+           energy="peforge.models.cost.toggles:BLOCKDOT",
            calibration="peforge.models.cost.specsets:BLOCKDOT_DRAWS",
            verify="peforge.sim.blockdot:verify_blockdot", board=None),
     Family("lut", LutSpec, geometry=lut_geometry,
@@ -200,6 +207,7 @@ FAMILIES: tuple[Family, ...] = (
            golden_value="peforge.models.golden.lut:lut_value",
            golden_matmul="peforge.models.golden.lut:matmul_lut",
            cost_assembly="peforge.models.cost.families:assemble_lut",
+           energy="peforge.models.cost.toggles:LUT",
            calibration="peforge.models.cost.specsets:LUT_DRAWS",
            verify="peforge.sim.lut:verify_lut", board=None),
 )

@@ -20,10 +20,12 @@ from typer.testing import CliRunner
 from peforge import spec as spec_mod
 from peforge.cli import app
 from peforge.models import cost
-from peforge.models.cost import calibration, energy, fit, specsets
+from peforge.models.cost import calibration, energy, fit, specsets, toggles
 from peforge.models.cost.assembly import assemble
 from peforge.models.cost.components import extension_discount
 from peforge.spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec
+from peforge.families import FAMILIES
+from peforge.models.cost.components import CLASSES
 
 E4 = MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32")
 SPECS = [E4, MinifloatMacSpec("e5m2", "e2m1fn", "bf16", lanes=4, stages=2),
@@ -415,9 +417,9 @@ def test_toggle_count_matches_python() -> None:
     w = rng.integers(0, 1 << 20, (3, 50, 2), dtype=np.uint64)
     ref = sum(bin(int(w[i, t, k]) ^ int(w[i, t - 1, k])).count("1")
               for i in range(3) for t in range(1, 50) for k in range(2))
-    assert energy._toggles([w], 20) == pytest.approx(ref / (3 * 49 * 2 * 20))
+    assert toggles.toggles([w], 20) == pytest.approx(ref / (3 * 49 * 2 * 20))
     # one's complement words: +x -> -x toggles every bit of the (width + 1)-bit term
-    words = energy._fixed(np.array([[3.0, -3.0, -3.0]]), 0, 8)
+    words = toggles.fixed_words(np.array([[3.0, -3.0, -3.0]]), 0, 8)
     assert [int(x) for x in words[0][0]] == [3, 0x1FF ^ 3, 0x1FF ^ 3]
 
 
@@ -450,3 +452,17 @@ def test_models_cost_imports_no_hdl_tool() -> None:
             "c.estimate(M(), 'ecp5'); bad = [m for m in sys.modules if m.split('.')[0] == 'amaranth' "
             "or m.startswith(('peforge.rtl', 'peforge.fpga', 'peforge.sim', 'cocotb'))]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+@pytest.mark.parametrize("spec", [f.examples[0] for f in FAMILIES], ids=lambda s: s.family)
+def test_energy_of_every_family(spec) -> None:
+    """``energy`` works for every family: random operands give the anchored per-op energy
+    (activity 1 in every class) and the digits workload an activity in a sane range."""
+    rand = energy.energy(spec, "random")
+    base = cost.estimate(spec, "asic45")
+    assert rand.energy_pj_per_op == pytest.approx(base.energy_pj_per_op)
+    digits = energy.energy(spec, "digits")
+    act = digits.notes["activity"]
+    assert set(act) == set(CLASSES) and act["ctl"] == 1.0
+    assert all(0.0 < v < 4.0 for v in act.values()), act
+    assert 0.0 < digits.energy_pj_per_op < 4.0 * rand.energy_pj_per_op
