@@ -7,26 +7,31 @@ an expected value baked in at elaboration time.  The expected value comes from t
 (:func:`peforge.models.golden.run`) on the same stimulus, computed here in Python
 (:func:`expected_signature`), so the RTL is checked against an independent model on the board.
 
-Stimulus per valid cycle ``i``: the LFSR state ``s_i`` (``s_0`` = seed) gives the operand bits,
-``a`` = bits ``[0, wa)`` and ``b`` = bits ``[wa, wa + wb)`` of ``s_i`` (``wa``/``wb`` the packed
-port widths, at most 32 together; lane i at bits ``[i*w, (i+1)*w)`` as on the PE's ports).
-Signature: ``sig := rotl(sig, 1) ^ acc`` over the
-``acc`` port width (at least 1 bit), starting from 0.
+Stimulus per valid input ``i``: the LFSR state ``s_i`` (``s_0`` = seed) gives the data input
+ports' bits in the order the family's :class:`BoardAdapter` lists them (``a`` = bits
+``[0, wa)``, ``b`` = bits ``[wa, wa + wb)``, then e.g. a group ``scale``; at most 32 bits
+together; lanes packed as on the PE's ports), and the adapter turns the same words into the
+golden model's inputs.  A PE that takes an input every ``k`` cycles (bit-serial shift-add, the
+LUT PE) gets ``in_valid`` every ``k``-th cycle.  Signature: ``sig := rotl(sig, 1) ^ acc`` over
+the ``acc`` port width (at least 1 bit), starting from 0.  A family whose ``board`` part in
+:data:`peforge.families.FAMILIES` is None cannot be board-built (ValueError naming it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
+from peforge.families import family_of, load_layer
 from peforge.spec import Spec
 
-__all__ = ["SelfTestPlan", "SelfTest", "LFSR_TAPS", "lfsr_states", "stimulus", "expected_signature"]
+__all__ = ["SelfTestPlan", "SelfTest", "BoardAdapter", "LFSR_TAPS", "lfsr_states", "stimulus", "expected_signature",
+           "LANE_OPERANDS", "SHIFTADD_OPERANDS", "LUT_OPERANDS"]
 
 #: Galois LFSR feedback mask for x^32 + x^22 + x^2 + x + 1 (maximal length), shifted right.
 LFSR_TAPS = 0x80200003
@@ -64,27 +69,93 @@ class SelfTestPlan:
         lfsr_states(self.seed, 1)
 
 
-def _port_geometry(spec: Spec) -> tuple[int, int, int, int]:
-    """(lanes, a bits per lane, b bits per lane, acc width) of ``spec``'s ports."""
+@dataclass(frozen=True)
+class BoardAdapter:
+    """How the self-test drives one family's PE (the family's ``board`` part).
+
+    Members
+    -------
+    ports : callable
+        ``ports(spec) -> [(port, width), ...]``: the data input ports, filled from the LFSR in
+        this order (``in_valid`` / ``in_first`` are the wrapper's).
+    golden : callable
+        ``golden(spec, words, first) -> inputs`` of :func:`peforge.models.golden.run` for the
+        port ``words`` (uint64 ``[n]`` each) and ``first`` ``[n]`` of ``n`` valid inputs.
+    interval : callable
+        ``interval(spec)``: cycles between two inputs (1: every cycle).
+    """
+
+    ports: Callable[[Any], list[tuple[str, int]]]
+    golden: Callable[[Any, dict[str, np.ndarray], np.ndarray], dict[str, Any]]
+    interval: Callable[[Any], int]
+
+
+def _lanes(word: np.ndarray, bits: int, lanes: int) -> np.ndarray:
+    """``[n]`` port words -> ``[1, n, lanes]`` codes (lane i at bits ``[i*bits, (i+1)*bits)``)."""
+    return np.stack([(word >> np.uint64(i * bits)) & np.uint64((1 << bits) - 1) for i in range(lanes)],
+                    axis=-1)[None].astype(np.int64)
+
+
+LANE_OPERANDS = BoardAdapter(
+    ports=lambda s: [("a", s.lanes * s.a.bits), ("b", s.lanes * s.b.bits)],
+    golden=lambda s, w, first: {"a": _lanes(w["a"], s.a.bits, s.lanes), "b": _lanes(w["b"], s.b.bits, s.lanes),
+                                "first": first[None]},
+    interval=lambda s: 1)
+
+
+def _shiftadd_golden(s: Any, w: dict[str, np.ndarray], first: np.ndarray) -> dict[str, Any]:
+    out = {"a": _lanes(w["a"], s.act.bits, s.lanes), "b": _lanes(w["b"], s.weight.bits, s.lanes), "first": first[None]}
+    if s.group is not None:
+        out["scale"] = w["scale"][None].astype(np.int64)
+    return out
+
+
+SHIFTADD_OPERANDS = BoardAdapter(
+    ports=lambda s: [("a", s.lanes * s.act.bits), ("b", s.lanes * s.weight.bits)]
+    + ([("scale", s.scale.bits)] if s.group is not None else []),
+    golden=_shiftadd_golden, interval=lambda s: s.cycles_per_input)
+
+LUT_OPERANDS = BoardAdapter(
+    ports=lambda s: [("a", s.group * s.act.bits), ("b", s.lanes * s.group * s.weight_code_bits)],
+    golden=lambda s, w, first: {
+        "a": _lanes(w["a"], s.act.bits, s.group),
+        "b": _lanes(w["b"], s.weight_code_bits, s.lanes * s.group).reshape(1, -1, s.lanes, s.group),
+        "first": first[None]},
+    interval=lambda s: s.initiation_interval)
+
+
+def _adapter(spec: Spec) -> BoardAdapter:
+    fam = family_of(spec)
+    adapter = fam.part("board")
+    if adapter is None:
+        raise ValueError(f"family {fam.name!r} ({spec.name}) cannot be board-built: it has no self-test adapter "
+                         "(its board part in peforge.families.FAMILIES is None)")
+    return adapter
+
+
+def _port_geometry(spec: Spec) -> tuple[list[tuple[str, int]], int, int]:
+    """(data input ports with widths, cycles per input, acc width) of ``spec``'s self-test."""
     from peforge.models import golden
 
-    lanes = int(getattr(spec, "lanes", 1))
-    wa, wb = spec.a.bits, spec.b.bits  # type: ignore[attr-defined]
-    if lanes * (wa + wb) > _LFSR_WIDTH:
-        raise ValueError(f"{spec.name}: operand ports need {lanes * (wa + wb)} bits, the LFSR gives "
-                         f"{_LFSR_WIDTH}: use fewer lanes or narrower formats")
-    return lanes, wa, wb, golden.port_widths(spec)["acc"]
+    adapter = _adapter(spec)
+    ports = adapter.ports(spec)
+    total = sum(w for _, w in ports)
+    if total > _LFSR_WIDTH:
+        raise ValueError(f"{spec.name}: input ports {', '.join(f'{p} ({w})' for p, w in ports)} need {total} bits, "
+                         f"the LFSR gives {_LFSR_WIDTH}: use fewer lanes or narrower formats")
+    return ports, adapter.interval(spec), golden.port_widths(spec)["acc"]
 
 
 def stimulus(spec: Spec, plan: SelfTestPlan) -> dict[str, np.ndarray]:
-    """The golden model's inputs (``a``, ``b`` codes [1, n, lanes], ``first`` [1, n])."""
-    lanes, wa, wb, _ = _port_geometry(spec)
+    """The golden model's inputs for the LFSR stimulus (one step per valid input)."""
+    ports, _, _ = _port_geometry(spec)
     states = np.array(lfsr_states(plan.seed, plan.n), dtype=np.uint64)
-    a = np.stack([(states >> np.uint64(i * wa)) & np.uint64((1 << wa) - 1) for i in range(lanes)], axis=-1)
-    b = np.stack([(states >> np.uint64(lanes * wa + i * wb)) & np.uint64((1 << wb) - 1) for i in range(lanes)],
-                 axis=-1)
+    words, lo = {}, 0
+    for name, width in ports:
+        words[name] = (states >> np.uint64(lo)) & np.uint64((1 << width) - 1)
+        lo += width
     first = (np.arange(plan.n) % plan.first_every == 0).astype(np.uint8)
-    return {"a": a[None].astype(np.int64), "b": b[None].astype(np.int64), "first": first[None]}
+    return _adapter(spec).golden(spec, words, first)
 
 
 def expected_signature(spec: Spec, plan: SelfTestPlan) -> int:
@@ -107,8 +178,8 @@ class SelfTest(wiring.Component):
     Parameters
     ----------
     spec : Spec
-        Any spec :func:`peforge.rtl.build` and :func:`peforge.models.golden.run` accept, with
-        ``a``/``b`` operand ports of at most 32 bits together.
+        A spec of a family with a board adapter (:class:`BoardAdapter`) whose data input ports
+        have at most 32 bits together.
     plan : SelfTestPlan
         Stimulus length, ``in_first`` period and LFSR seed.
     expected : int, optional
@@ -120,7 +191,7 @@ class SelfTest(wiring.Component):
         self.spec = spec
         self.plan = plan
         try:
-            self.lanes, self.wa, self.wb, self.acc_width = _port_geometry(spec)
+            self.ports, self.interval, self.acc_width = _port_geometry(spec)
             self.expected = expected_signature(spec, plan) if expected is None else int(expected)
             if not 0 <= self.expected < 1 << self.acc_width:
                 raise ValueError(f"expected={self.expected:#x} does not fit the {self.acc_width}-bit signature")
@@ -142,14 +213,17 @@ class SelfTest(wiring.Component):
         sig = Signal(w)
         running = Signal()
         m.d.comb += running.eq(sent < n)
-        aw, bw = self.lanes * self.wa, self.lanes * self.wb
-        m.d.comb += [
-            pe.in_valid.eq(running),
-            pe.in_first.eq(running & (phase == 0)),
-            pe.a.eq(lfsr[:aw]),
-            pe.b.eq(lfsr[aw:aw + bw]),
-        ]
-        with m.If(running):
+        take: Any = running
+        if self.interval > 1:  # one input every `interval` cycles
+            gap = Signal(range(self.interval))
+            m.d.sync += gap.eq(_wrap_inc(gap, self.interval))
+            take = running & (gap == 0)
+        m.d.comb += [pe.in_valid.eq(take), pe.in_first.eq(take & (phase == 0))]
+        lo = 0
+        for name, width in self.ports:
+            m.d.comb += getattr(pe, name).eq(lfsr[lo:lo + width])
+            lo += width
+        with m.If(take):
             feedback = Const(LFSR_TAPS, _LFSR_WIDTH) & lfsr[0].replicate(_LFSR_WIDTH)
             m.d.sync += [lfsr.eq((lfsr >> 1) ^ feedback), sent.eq(sent + 1),
                          phase.eq(_wrap_inc(phase, k))]
@@ -165,3 +239,6 @@ class SelfTest(wiring.Component):
 def _wrap_inc(v: Signal, k: int) -> Any:
     """Amaranth expression (v + 1) mod k."""
     return Const(0, len(v)) if k == 1 else Mux(v == k - 1, 0, v + 1)
+
+
+load_layer("fpga")  # every family's board part (or None), or a FamilyError now

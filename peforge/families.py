@@ -146,7 +146,7 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.assembly:assemble_mac",
            energy="peforge.models.cost.toggles:MAC",
            calibration="peforge.models.cost.specsets:MAC_DRAWS",
-           verify="peforge.sim.regression:verify_mac", board=None),
+           verify="peforge.sim.regression:verify_mac", board="peforge.fpga.selftest:LANE_OPERANDS"),
     Family("intmac", IntMacSpec, geometry=intmac_geometry,
            examples=(IntMacSpec("int8", "int8"), IntMacSpec("int4", "uint8", acc_bits=16, lanes=2,
                                                             overflow="saturate")),
@@ -159,7 +159,7 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.assembly:assemble_intmac",
            energy="peforge.models.cost.toggles:INTMAC",
            calibration="peforge.models.cost.specsets:INTMAC_DRAWS",
-           verify="peforge.sim.families:verify_intmac", board=None),
+           verify="peforge.sim.families:verify_intmac", board="peforge.fpga.selftest:LANE_OPERANDS"),
     Family("simd", SimdMacSpec, geometry=simd_geometry,
            examples=(SimdMacSpec(8, modes=("8x8", "4x4", "2x2")), SimdMacSpec(8, arch="sub4", stages=1)),
            generator="peforge.rtl.simd:SimdMac", signature="peforge.rtl.simd:simd_signature",
@@ -184,7 +184,7 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.families:assemble_shiftadd",
            energy="peforge.models.cost.toggles:SHIFTADD",
            calibration="peforge.models.cost.specsets:SHIFTADD_DRAWS",
-           verify="peforge.sim.shiftadd:verify_shiftadd", board=None),
+           verify="peforge.sim.shiftadd:verify_shiftadd", board="peforge.fpga.selftest:SHIFTADD_OPERANDS"),
     Family("blockdot", BlockDotSpec, geometry=blockdot_geometry,
            examples=(BlockDotSpec("e2m1fn", "e2m1fn", "e8m0fnu", "e8m0fnu", block=8, lanes=4),
                      BlockDotSpec("int8", "int8", block=4, acc="bf16", stages=1)),
@@ -209,7 +209,7 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.families:assemble_lut",
            energy="peforge.models.cost.toggles:LUT",
            calibration="peforge.models.cost.specsets:LUT_DRAWS",
-           verify="peforge.sim.lut:verify_lut", board=None),
+           verify="peforge.sim.lut:verify_lut", board="peforge.fpga.selftest:LUT_OPERANDS"),
 )
 
 _BY_NAME = {f.name: f for f in FAMILIES}

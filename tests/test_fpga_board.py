@@ -28,7 +28,7 @@ from amaranth.sim import Simulator  # noqa: E402
 
 from peforge.fpga import board as board_mod  # noqa: E402
 from peforge.fpga.selftest import SelfTest, SelfTestPlan, expected_signature, lfsr_states, stimulus  # noqa: E402
-from peforge.spec import MinifloatMacSpec  # noqa: E402
+from peforge.spec import BlockDotSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec  # noqa: E402
 
 
 def _simulate(dut: SelfTest, limit: int) -> dict[str, int]:
@@ -75,6 +75,27 @@ def test_selftest_passes_and_detects_wrong_signature(spec):
     assert res == {"ok": 1, "fail": 0, "cycles": plan.n + spec.latency}
     bad = _simulate(SelfTest(spec, plan, expected=good ^ 0x10), 400)
     assert bad["ok"] == 0 and bad["fail"] == 1
+
+
+@pytest.mark.parametrize("spec", [ShiftAddSpec("int4", "pot4", "pot", lanes=2),
+                                  ShiftAddSpec("int4", "int4", "bitserial", group=4, scale="bf16"),
+                                  LutSpec("int4", 2, 3, lanes=2)],
+                         ids=lambda s: s.name)
+def test_selftest_of_other_families(spec):
+    """Families whose ports are not plain a/b lanes: a scale port, one input per k cycles."""
+    plan = SelfTestPlan(n=60, first_every=8)
+    k = {"shiftadd": spec.cycles_per_input if spec.family == "shiftadd" else 1,
+         "lut": getattr(spec, "initiation_interval", 1)}[spec.family]
+    res = _simulate(SelfTest(spec, plan), 2000)
+    assert res == {"ok": 1, "fail": 0, "cycles": (plan.n - 1) * k + 1 + spec.latency}
+    bad = _simulate(SelfTest(spec, plan, expected=expected_signature(spec, plan) ^ 1), 2000)
+    assert bad["ok"] == 0 and bad["fail"] == 1
+
+
+@pytest.mark.parametrize("spec", [SimdMacSpec(8), BlockDotSpec("e2m1fn", "e2m1fn", block=2)], ids=lambda s: s.family)
+def test_selftest_names_a_family_without_board_adapter(spec):
+    with pytest.raises(ValueError, match=rf"family '{spec.family}' \({spec.name}\) cannot be board-built"):
+        SelfTest(spec, SelfTestPlan(n=4, first_every=2))
 
 
 def test_selftest_rejects_wide_operands():
