@@ -14,7 +14,10 @@ import numpy as np
 from peforge.families import family_of
 
 __all__ = ["run", "port_widths", "value", "matmul", "matmul_operands", "lane_operand",
-           "twos_complement_values"]
+           "twos_complement_values", "int_accumulate", "chain_operands", "row_chunks", "CHUNK_ELEMS"]
+
+#: Operand elements per golden-model call of a chunked matmul (bounds memory at a few 10 MB).
+CHUNK_ELEMS = 1 << 21
 
 
 def run(spec: Any, **inputs: Any) -> dict[str, np.ndarray]:
@@ -76,3 +79,49 @@ def twos_complement_values(acc_bits: Any, width: int) -> np.ndarray:
     bits = np.asarray(acc_bits).astype(object)
     ints = [int(v) - (1 << width) if int(v) >> (width - 1) else int(v) for v in bits.ravel()]
     return np.array(ints, dtype=np.float64).reshape(bits.shape)
+
+
+def int_accumulate(sums: Any, start: Any, width: int, *, saturate: bool = False) -> np.ndarray:
+    """The integer accumulator of every integer PE: ``acc := (start ? 0 : acc) + sums[t]`` per
+    step, wrapped to ``width``-bit two's complement (or clamped to its range with ``saturate``)
+    after each step.
+
+    ``sums`` ``[batch, steps, ...]`` exact step sums (trailing axes: independent lanes),
+    ``start`` ``[batch, steps]``.  Returns the signed accumulator after every step, int64 when
+    ``width <= 62`` and ``sums`` is int64, else Python ints (``dtype=object``).
+    """
+    sums = np.asarray(sums)
+    start = np.asarray(start, dtype=bool)
+    wide = width > 62 or sums.dtype == object
+    dt = object if wide else np.int64
+    sums = sums.astype(dt)
+    lo, hi, mod = -(1 << (width - 1)), (1 << (width - 1)) - 1, 1 << width
+    lanes = (1,) * (sums.ndim - 2)
+    acc = np.zeros(sums.shape[:1] + sums.shape[2:], dtype=dt)
+    out = np.empty(sums.shape, dtype=dt)
+    for t in range(sums.shape[1]):
+        acc = np.where(start[:, t].reshape(-1, *lanes), 0, acc) + sums[:, t]
+        acc = np.minimum(np.maximum(acc, lo), hi) if saturate else (acc - lo) % mod + lo
+        out[:, t] = acc
+    return out
+
+
+def chain_operands(xq: np.ndarray, wq: np.ndarray, lanes: int, steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Operands ``[n*m, steps, lanes]`` of every output's chain of a matmul (row-major over
+    ``(i, j)``): ``xq`` ``[n, k]`` and ``wq`` ``[k, m]`` lane values (codes or integers), the
+    ``k`` axis zero-padded to ``steps * lanes`` (default: the fewest steps that hold ``k``)."""
+    n, k = xq.shape
+    m = wq.shape[1]
+    steps = max(1, -(-k // lanes)) if steps is None else steps
+    pad = steps * lanes - k
+    xp = np.pad(xq, ((0, 0), (0, pad))).reshape(n, 1, steps, lanes)
+    wp = np.pad(wq, ((0, pad), (0, 0))).T.reshape(1, m, steps, lanes)
+    return (np.broadcast_to(xp, (n, m, steps, lanes)).reshape(n * m, steps, lanes),
+            np.broadcast_to(wp, (n, m, steps, lanes)).reshape(n * m, steps, lanes))
+
+
+def row_chunks(n: int, elems_per_row: int) -> list[tuple[int, int]]:
+    """``(r0, r1)`` row ranges of a matmul's ``n`` output rows, each chunk at most about
+    :data:`CHUNK_ELEMS` operand elements (``elems_per_row`` per output row)."""
+    rows = max(1, CHUNK_ELEMS // max(1, elems_per_row))
+    return [(r0, min(n, r0 + rows)) for r0 in range(0, n, rows)]

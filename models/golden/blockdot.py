@@ -54,7 +54,7 @@ from peforge.formats import KIND_FINITE, KIND_INF, KIND_NAN, FloatFormat, IntFor
 from peforge.geometry import blockdot_geometry
 from peforge.spec import BlockDotSpec
 
-from .base import matmul_operands
+from .base import matmul_operands, row_chunks
 from .mac import Products, run_float, sum_general, Terms, with_msb
 from .rounding import bit_length
 
@@ -223,9 +223,6 @@ def blockdot_value(spec: BlockDotSpec, acc_bits: Any) -> np.ndarray:
 
 # ---- real-valued matmul through the PE -------------------------------------------------------
 
-_CHUNK_ELEMS = 1 << 21  # element codes per golden run (bounds memory)
-
-
 def operand_scheme(element: FloatFormat | IntFormat, scale: FloatFormat, block: int) -> blockscale.BlockScheme:
     """The :mod:`peforge.blockscale` quantiser of one operand: the MX rule for E8M0 scales
     (any element), the NVFP4 rule for E4M3 scales (E2M1 elements only)."""
@@ -266,9 +263,7 @@ def matmul_blockdot(spec: BlockDotSpec, x: Any, w: Any) -> np.ndarray:
     wc = wc.T.reshape(1, m, steps, blk)
     xs, ws = xs.reshape(n, 1, steps), ws.T.reshape(1, m, steps)
     out = np.empty((n, m), dtype=np.float64)
-    rows = max(1, _CHUNK_ELEMS // max(1, m * steps * blk))
-    for r0 in range(0, n, rows):
-        r1 = min(n, r0 + rows)
+    for r0, r1 in row_chunks(n, m * steps * blk):
         shape = (r1 - r0, m, steps)
         a = np.broadcast_to(xc[r0:r1], (*shape, blk)).reshape(-1, steps, blk)
         b = np.broadcast_to(wc, (*shape, blk)).reshape(-1, steps, blk)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ...spec import IntMacSpec
-from .base import lane_operand, twos_complement_values
+from .base import int_accumulate, lane_operand, twos_complement_values
 
 __all__ = ["run_intmac", "intmac_port_widths", "intmac_value"]
 
@@ -30,23 +30,10 @@ def run_intmac(spec: IntMacSpec, *, a: Any, b: Any, first: Any) -> dict[str, np.
     if first_arr.shape != av.shape[:2]:
         raise ValueError(f"first must have shape {av.shape[:2]}, got {first_arr.shape}")
     width = spec.width
-    wide = width > 62
-    sums = (av * bv).sum(axis=-1)  # |sum| < 2**38: int64 is exact
-    if wide:
-        sums = sums.astype(object)
-    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
-    acc = np.zeros(av.shape[0], dtype=object if wide else np.int64)
-    out = np.empty(av.shape[:2], dtype=object if wide else np.int64)
-    for t in range(av.shape[1]):
-        acc = np.where(first_arr[:, t], 0, acc) + sums[:, t]
-        if spec.overflow == "saturate":
-            acc = np.minimum(np.maximum(acc, lo), hi)
-        else:  # wrap to two's complement
-            acc = ((acc - lo) % (1 << width)) + lo if not wide else np.array(
-                [((int(v) - lo) % (1 << width)) + lo for v in acc], dtype=object)
-        out[:, t] = acc
+    out = int_accumulate((av * bv).sum(axis=-1), first_arr, width,  # |sum| < 2**38: int64 is exact
+                         saturate=spec.overflow == "saturate")
     mask = (1 << width) - 1
-    if wide:
+    if out.dtype == object:
         bits = np.array([int(v) & mask for v in out.ravel()], dtype=object).reshape(out.shape)
         return {"acc": bits.astype(np.uint64)}
     return {"acc": (out & mask).astype(np.uint64)}

@@ -26,7 +26,7 @@ import numpy as np
 
 from ...formats import FloatFormat
 from ...spec import LutSpec
-from .base import matmul_operands
+from .base import int_accumulate, matmul_operands
 
 __all__ = ["run_lut", "act_ints", "weight_ints", "plane_masks", "table", "group_dot", "lane_values",
            "pack_lanes", "quantize_weights", "lut_port_widths", "lut_value", "matmul_lut"]
@@ -165,15 +165,7 @@ def run_lut(spec: LutSpec, *, a: Any, b: Any, first: Any) -> dict[str, np.ndarra
     ``first``: ``[batch, steps]``."""
     x, codes, fv = _inputs(spec, a, b, first)
     dots = group_dot(spec, x, codes)                            # [batch, steps, lanes]
-    w = spec.width
-    lo = -(1 << (w - 1))
-    acc = np.zeros((x.shape[0], spec.lanes), np.int64)
-    out = np.empty(dots.shape, np.int64)
-    for t in range(x.shape[1]):
-        acc = np.where(fv[:, t, None], 0, acc) + dots[:, t]    # |acc| < 2**63: w <= 64, dots < 2**43
-        if w < 64:
-            acc = (acc - lo) % (1 << w) + lo
-        out[:, t] = acc
+    out = int_accumulate(dots, fv, spec.width)                  # per lane, wrapping
     return {"acc": pack_lanes(spec, out)}
 
 

@@ -25,11 +25,9 @@ import numpy as np
 
 from ...quantize import pow2_scale
 from ...spec import IntMacSpec, MinifloatMacSpec, SimdMacSpec
-from .base import matmul_operands, run, value
+from .base import chain_operands, matmul_operands, row_chunks, run, value
 
 __all__ = ["pow2_scale", "matmul_mac", "matmul_intmac", "matmul_simd", "chain_operands"]
-
-_CHUNK_ELEMS = 1 << 21  # operand elements per golden.run call (bounds memory at a few 10 MB)
 
 
 def _scales(xa: np.ndarray, wa: np.ndarray, a_max: float, b_max: float) -> tuple[float, np.ndarray]:
@@ -38,32 +36,14 @@ def _scales(xa: np.ndarray, wa: np.ndarray, a_max: float, b_max: float) -> tuple
     return sx, sw
 
 
-def chain_operands(xq: np.ndarray, wq: np.ndarray, lanes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Operands ``[n*m, steps, lanes]`` of every output's chain (row-major over ``(i, j)``).
-
-    ``xq`` ``[n, k]`` and ``wq`` ``[k, m]`` hold lane values (codes or integers); the ``k`` axis
-    is padded with zeros to a multiple of ``lanes``.
-    """
-    n, k = xq.shape
-    m = wq.shape[1]
-    steps = max(1, -(-k // lanes))
-    pad = steps * lanes - k
-    xp = np.pad(xq, ((0, 0), (0, pad))).reshape(n, 1, steps, lanes)
-    wp = np.pad(wq, ((0, pad), (0, 0))).T.reshape(1, m, steps, lanes)
-    a = np.broadcast_to(xp, (n, m, steps, lanes)).reshape(n * m, steps, lanes)
-    b = np.broadcast_to(wp, (n, m, steps, lanes)).reshape(n * m, steps, lanes)
-    return a, b
-
-
 def _run_chains(spec: Any, xq: np.ndarray, wq: np.ndarray, lanes: int, pack=None,
                 **ctrl: Any) -> np.ndarray:
     """Final accumulator values ``[n, m]`` (float64, unscaled) of every chain, row-chunked."""
     n, k = xq.shape
     m = wq.shape[1]
     out = np.empty((n, m), dtype=np.float64)
-    rows = max(1, _CHUNK_ELEMS // max(1, m * k))
-    for r0 in range(0, n, rows):
-        a, b = chain_operands(xq[r0:r0 + rows], wq, lanes)
+    for r0, r1 in row_chunks(n, m * k):
+        a, b = chain_operands(xq[r0:r1], wq, lanes)
         if pack is not None:
             a, b = pack(a, b)
         shape = a.shape[:2]
@@ -71,7 +51,7 @@ def _run_chains(spec: Any, xq: np.ndarray, wq: np.ndarray, lanes: int, pack=None
         first[:, 0] = True
         extra = {key: np.full(shape, v) for key, v in ctrl.items()}
         acc = run(spec, a=a, b=b, first=first, **extra)["acc"][:, -1]
-        out[r0:r0 + rows] = value(spec, acc).reshape(-1, m)
+        out[r0:r1] = value(spec, acc).reshape(-1, m)
     return out
 
 

@@ -46,7 +46,7 @@ from peforge import formats
 from peforge.formats import KIND_FINITE, FloatFormat, IntFormat
 
 from ...spec import ShiftAddSpec
-from .base import lane_operand, matmul_operands, run, twos_complement_values, value
+from .base import chain_operands, int_accumulate, lane_operand, matmul_operands, row_chunks, run, twos_complement_values, value
 from .rounding import round_exact
 
 __all__ = ["run_shiftadd", "matmul_shiftadd", "act_ints", "weight_ints", "scale_exact", "FP32_NAN", "shiftadd_port_widths", "shiftadd_value"]
@@ -143,43 +143,39 @@ def run_shiftadd(spec: ShiftAddSpec, *, a: Any, b: Any, first: Any, scale: Any =
         raise ValueError(f"scale was given but {spec.name} has no group (scale=None)")
     sums = _step_sums(spec, a3, b3)
     width = spec.width
-    wide = width > 62 or sums.dtype == object
-    dt = object if wide else np.int64
-    sums = sums.astype(dt)
-    lo, hi, mod = -(1 << (width - 1)), (1 << (width - 1)) - 1, 1 << width
-    batch, steps = shape
-    acc = np.zeros(batch, dtype=dt)
-    acc_out = np.empty(shape, dtype=dt)
+    mod = 1 << width
     grouped = spec.group is not None
-    if grouped:
-        cnt = np.zeros(batch, np.int64)
-        out = np.zeros(batch, np.uint64)
-        out_codes = np.empty(shape, np.uint64)
-    for t in range(steps):
-        f = first_arr[:, t]
-        start = (f | (cnt == 0)) if grouped else f
-        acc = np.where(start, 0, acc) + sums[:, t]
-        if spec.overflow == "saturate" and spec.acc_bits is not None:
-            acc = np.minimum(np.maximum(acc, lo), hi)
-        else:
-            acc = (acc - lo) % mod + lo
-        if not grouped:
-            acc_out[:, t] = acc
-            continue
-        cnt = np.where(start, 1, cnt + 1)
-        done = cnt == spec.group
-        base = np.where(f, np.uint64(0), out)
-        if done.any():
-            base[done] = _dequant(spec, base[done], acc[done], scale_arr[done, t])
+    start, done = _group_marks(first_arr, spec.group) if grouped else (first_arr, None)
+    acc_out = int_accumulate(sums, start, width, saturate=spec.overflow == "saturate" and spec.acc_bits is not None)
+    if not grouped:
+        if acc_out.dtype == object:
+            bits = np.array([int(v) % mod for v in acc_out.ravel()], dtype=object).reshape(shape)
+            return {"acc": bits if width > 64 else bits.astype(np.uint64)}
+        return {"acc": (acc_out % mod).astype(np.uint64)}
+    out = np.zeros(shape[0], np.uint64)
+    out_codes = np.empty(shape, np.uint64)
+    for t in range(shape[1]):
+        base = np.where(first_arr[:, t], np.uint64(0), out)
+        d = done[:, t]
+        if d.any():
+            base[d] = _dequant(spec, base[d], acc_out[d, t], scale_arr[d, t])
         out = base
-        cnt = np.where(done, 0, cnt)
         out_codes[:, t] = out
-    if grouped:
-        return {"acc": out_codes}
-    if wide:
-        bits = np.array([int(v) % mod for v in acc_out.ravel()], dtype=object).reshape(shape)
-        return {"acc": bits if width > 64 else bits.astype(np.uint64)}
-    return {"acc": (acc_out % mod).astype(np.uint64)}
+    return {"acc": out_codes}
+
+
+def _group_marks(first: np.ndarray, group: int) -> tuple[np.ndarray, np.ndarray]:
+    """(start, done) ``[batch, steps]``: the integer sum restarts with ``first`` or after a
+    completed group; ``done`` marks the input that completes a group of ``group`` inputs."""
+    start = np.empty(first.shape, bool)
+    done = np.empty(first.shape, bool)
+    cnt = np.zeros(first.shape[0], np.int64)
+    for t in range(first.shape[1]):
+        start[:, t] = first[:, t] | (cnt == 0)
+        cnt = np.where(start[:, t], 1, cnt + 1)
+        done[:, t] = cnt == group
+        cnt = np.where(done[:, t], 0, cnt)
+    return start, done
 
 
 def shiftadd_port_widths(spec: ShiftAddSpec) -> dict[str, int]:
@@ -194,20 +190,6 @@ def shiftadd_value(spec: ShiftAddSpec, acc_bits: Any) -> np.ndarray:
 
 
 # --- matmul: real x @ w through the PE ------------------------------------------------------------
-_CHUNK_ELEMS = 1 << 21  # operand elements per run() call (bounds memory)
-
-
-def _chains(xq: np.ndarray, wq: np.ndarray, lanes: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Operands ``[n*m, steps, lanes]`` of every output's chain, ``k`` zero-padded."""
-    n, k = xq.shape
-    m = wq.shape[1]
-    pad = steps * lanes - k
-    xp = np.pad(xq, ((0, 0), (0, pad))).reshape(n, 1, steps, lanes)
-    wp = np.pad(wq, ((0, pad), (0, 0))).T.reshape(1, m, steps, lanes)
-    return (np.broadcast_to(xp, (n, m, steps, lanes)).reshape(n * m, steps, lanes),
-            np.broadcast_to(wp, (n, m, steps, lanes)).reshape(n * m, steps, lanes))
-
-
 def matmul_shiftadd(spec: ShiftAddSpec, x: Any, w: Any) -> np.ndarray:
     """``x @ w`` ``[n, m]`` (float64) computed the way the shift-add PE computes it.
 
@@ -235,9 +217,8 @@ def matmul_shiftadd(spec: ShiftAddSpec, x: Any, w: Any) -> np.ndarray:
         q = quantize_weights(wa, spec.weight, group=per, scale_fmt=spec.scale)
     # zero codes for padding: code 0 is zero in every activation and weight format here
     out = np.empty((n, m), dtype=np.float64)
-    rows = max(1, _CHUNK_ELEMS // max(1, m * steps * lanes))
-    for r0 in range(0, n, rows):
-        a, b = _chains(xq[r0:r0 + rows], q.codes, lanes, steps)
+    for r0, r1 in row_chunks(n, m * steps * lanes):
+        a, b = chain_operands(xq[r0:r1], q.codes, lanes, steps)
         first = np.zeros(a.shape[:2], dtype=bool)
         first[:, 0] = True
         extra = {}
@@ -246,5 +227,5 @@ def matmul_shiftadd(spec: ShiftAddSpec, x: Any, w: Any) -> np.ndarray:
             sc = np.repeat(g.T, spec.group, axis=1)[:, :steps]  # [m, steps]
             extra["scale"] = np.broadcast_to(sc[None], (a.shape[0] // m, m, steps)).reshape(-1, steps)
         acc = run(spec, a=a, b=b, first=first, **extra)["acc"][:, -1]
-        out[r0:r0 + rows] = value(spec, acc).reshape(-1, m)
+        out[r0:r1] = value(spec, acc).reshape(-1, m)
     return out * (sx * q.col_scale)

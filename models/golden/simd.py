@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ...spec import SimdMacSpec
-from .base import twos_complement_values
+from .base import int_accumulate, twos_complement_values
 
 __all__ = ["run_simd", "unpack_lanes", "simd_port_widths", "simd_value"]
 
@@ -79,15 +79,9 @@ def run_simd(spec: SimdMacSpec, *, a: Any, b: Any, first: Any, mode: Any, a_sign
         bv = unpack_lanes(bw[sel], bbits, lanes, sb[sel])
         sums[sel] = (av * bv).sum(axis=-1)
     width = spec.width
-    first_arr = ctrl["first"].astype(bool)
-    mod, half = 1 << width, 1 << (width - 1)
-    out = np.empty(shape, dtype=object if width > 62 else np.int64)
-    acc = np.zeros(shape[0], dtype=out.dtype)
-    for t in range(shape[1]):
-        acc = np.where(first_arr[:, t], 0, acc) + sums[:, t].astype(out.dtype)
-        acc = (acc + half) % mod - half  # wrap to two's complement
-        out[:, t] = acc
-    if width > 62:
+    mod = 1 << width
+    out = int_accumulate(sums, ctrl["first"].astype(bool), width)  # wraps to two's complement
+    if out.dtype == object:
         return {"acc": np.array([int(v) % mod for v in out.ravel()], dtype=object)
                 .astype(np.uint64).reshape(shape)}
     return {"acc": (out % mod).astype(np.uint64)}
