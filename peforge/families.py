@@ -187,7 +187,7 @@ FAMILIES: tuple[Family, ...] = (
            verify="peforge.sim.shiftadd:verify_shiftadd", board="peforge.fpga.selftest:SHIFTADD_OPERANDS"),
     Family("blockdot", BlockDotSpec, geometry=blockdot_geometry,
            examples=(BlockDotSpec("e2m1fn", "e2m1fn", "e8m0fnu", "e8m0fnu", block=8, lanes=4),
-                     BlockDotSpec("int8", "int8", block=4, acc="bf16", stages=1)),
+                     BlockDotSpec("int8", "int8", block=4, stages=1)),
            generator="peforge.rtl.blockdot:BlockDot", signature="peforge.rtl.blockdot:blockdot_signature",
            manifest="peforge.rtl.blockdot:blockdot_manifest",
            golden_run="peforge.models.golden.blockdot:run_blockdot",

@@ -32,13 +32,10 @@ CI_SPEC = LutSpec("int8", 4, lanes=4, stages=1)
 @pytest.mark.parametrize("s", [LutSpec(), LutSpec("e4m3fn", "ternary", group=6, lanes=4, stages=2),
                                LutSpec("uint8", 1, group=3, symmetric=False, stages=1),
                                LutSpec("int4", 2, acc_bits=8, lanes=16)], ids=str)
-def test_verilog_lint_clean_deterministic_manifest(s: LutSpec) -> None:
-    v_path, m_path = rtl.generate(s, BUILD)
-    rtl.lint(v_path)
-    text = v_path.read_text()
-    assert rtl.verilog(s) == text
-    assert text.count(" * ") == 0, "a multiplier in the LUT PE"
-    man = json.loads(m_path.read_text())
+def test_manifest_fields_and_no_multiplier(s: LutSpec) -> None:
+    """Lint, determinism and manifest ports: tests/test_family_contract.py."""
+    assert rtl.verilog(s).count(" * ") == 0, "a multiplier in the LUT PE"
+    man = rtl.manifest(s)
     ports = {p["name"]: p["width"] for p in man["ports"]}
     assert ports == {"clk": 1, "rst": 1, "in_valid": 1, "in_first": 1, "a": s.group * s.act.bits,
                      "b": s.lanes * s.group * s.weight_code_bits, "out_valid": 1, "acc": s.lanes * s.width}

@@ -297,35 +297,7 @@ def test_mac_rejects_unsupported():
         build("not a spec")
 
 
-# ---- Verilog, lint, determinism, manifest ----------------------------------------------
-_LINT_SAMPLE = [
-    MinifloatMacSpec(),
-    MinifloatMacSpec("e5m2", "e5m2", "exact", lanes=4, stages=2),
-    MinifloatMacSpec("e2m1fn", "e4m3fnuz", "bf16", lanes=16, stages=4, subnormals=False),
-    MinifloatMacSpec("e3m2fn", "e4m3fn", "fp16", lanes=3, stages=1),
-    MinifloatMacSpec("e2m1fn", "e2m1fn", "exact", lanes=1, stages=3, max_count=1),
-]
-
-
-@pytest.mark.parametrize("spec", _LINT_SAMPLE, ids=str)
-def test_verilog_lint_clean_and_deterministic(spec):
-    from peforge.rtl import generate, lint
-
-    v1, j1 = generate(spec, BUILD / "det1")
-    v2, j2 = generate(spec, BUILD / "det2")
-    assert v1.name == f"{spec.name}.v" and j1.name == f"{spec.name}.json"
-    assert v1.read_bytes() == v2.read_bytes()
-    assert j1.read_bytes() == j2.read_bytes()
-    assert j1.read_text().endswith("}\n")
-    text = v1.read_text()
-    assert "src =" not in text and str(BUILD) not in text
-    head = text[text.index(f"module {spec.name}("):]
-    head = head[:head.index(");")]
-    ports = {p["name"] for p in json.loads(j1.read_text())["ports"]}
-    assert set(head[head.index("(") + 1:].replace(" ", "").split(",")) == ports
-    lint(v1)
-
-
+# ---- lint, manifest (determinism, lint and ports of every family: tests/test_family_contract.py) ----
 def test_lint_reports_unwaived_warnings_and_missing_files(tmp_path):
     from peforge.rtl import lint
     from peforge.rtl.lint import WAIVERS, LintError
