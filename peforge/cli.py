@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -19,14 +21,58 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from . import families as fam_mod
+from . import errors
 from . import spec as spec_mod
+from .paths import output_dir, output_file
 
 __all__ = ["app", "FAMILY_OPTIONS"]
 
+
+def _click_exceptions() -> tuple[type[BaseException], ...]:
+    """Click's own control-flow exceptions (usage errors, Exit, Abort), whichever click typer uses."""
+    found: list[type[BaseException]] = [typer.Exit, typer.Abort]
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        mod = sys.modules.get(module)
+        found += [getattr(mod, n) for n in ("ClickException", "Exit", "Abort") if hasattr(mod, n)]
+    return tuple(found)
+
+
+class _ErrorPath(TyperGroup):
+    """Root command group: the CLI's one error path.  Any exception a command raises becomes
+    one line on stderr and the exit code of its class (:func:`peforge.errors.classify`);
+    ``--debug`` (or ``PEFORGE_DEBUG=1``) prints the traceback first."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - mapped to a message and an exit code
+            if isinstance(exc, _click_exceptions()):
+                raise
+            message, code = errors.classify(exc)
+            if ctx.meta.get("peforge.debug") or os.environ.get("PEFORGE_DEBUG") == "1":
+                traceback.print_exception(exc, file=sys.stderr)
+            _print_error(message, interrupted=code == errors.ExitCode.INTERRUPTED)
+            raise typer.Exit(int(code)) from None
+
+
 app = typer.Typer(help="Design, verify and cost low-precision arithmetic PEs.", no_args_is_help=True,
-                  add_completion=False)
+                  add_completion=False, cls=_ErrorPath,
+                  epilog="Exit codes: 0 ok, 1 a check failed, 2 bad usage or value, 3 file missing or unwritable, "
+                         "4 corrupt file, 5 results-directory conflict, 6 results directory locked, 7 external "
+                         "tool or service failed, 70 internal error, 130 interrupted.")
+
+
+@app.callback()
+def _root(ctx: typer.Context,
+          debug: bool = typer.Option(False, "--debug", help="Show the Python traceback of an error.")) -> None:
+    """Design, verify and cost low-precision arithmetic PEs."""
+    ctx.meta["peforge.debug"] = debug
+
 generate_app = typer.Typer(help="Generate Verilog + JSON manifest for a PE.", no_args_is_help=True)
 verify_app = typer.Typer(help="Run the cocotb/Verilator regression of a PE against its golden model.",
                          no_args_is_help=True)
@@ -123,8 +169,14 @@ FAMILY_OPTIONS: dict[str, list[Opt]] = {
 }
 
 
+def _print_error(message: str, interrupted: bool = False) -> None:
+    label = "[bold yellow]interrupted:[/]" if interrupted else "[bold red]error:[/]"
+    text = message.removeprefix("interrupted: ") if interrupted else message
+    err_console.print(f"{label} {escape(text)}", soft_wrap=True)
+
+
 def _fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(message)}")
+    _print_error(message)
     raise typer.Exit(code)
 
 
@@ -171,7 +223,7 @@ def _generate(spec: spec_mod.Spec, kw: dict[str, Any]) -> None:
     from . import rtl
 
     try:
-        v_path, m_path = rtl.generate(spec, Path(kw["out"]))
+        v_path, m_path = rtl.generate(spec, output_dir(kw["out"], "--out"))
     except ValueError as err:
         _fail(str(err))
     if kw["as_json"]:
@@ -186,13 +238,15 @@ _family_commands(generate_app, [_opt("out", Path, Path("build/rtl"), "-o", "--ou
 
 # ---- verify -----------------------------------------------------------------------------
 def _verify(spec: spec_mod.Spec, kw: dict[str, Any]) -> None:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from . import sim
+    from .sim.regression import check_request
 
+    check_request(spec, kw["vectors"], kw["seed"])
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total} vectors"), TimeElapsedColumn(),
-                  console=err_console, disable=kw["as_json"]) as progress:
+                  TextColumn("{task.completed}/{task.total} vectors"), TimeElapsedColumn(), TextColumn("ETA"),
+                  TimeRemainingColumn(), console=err_console, disable=kw["as_json"]) as progress:
         task = progress.add_task(f"verify {spec.name}", total=None)
 
         def report(done: int, total: int) -> None:
@@ -206,14 +260,14 @@ def _verify(spec: spec_mod.Spec, kw: dict[str, Any]) -> None:
     if kw["as_json"]:
         print(json.dumps(summary))
     else:
-        colour = "green" if result.mismatches == 0 else "red"
+        colour = "green" if result.ok else "red"
         console.print(f"[{colour}]{spec.name}: {result.checked} vectors checked, {result.mismatches} mismatches, "
                       f"{result.vectors_per_s:,.0f} vectors/s simulated; {result.seconds:.1f} s in all "
                       f"(Verilator build {result.build_seconds:.1f} s)[/]")
         if result.mismatches:
             console.print(result.report)
-    if result.mismatches:
-        raise typer.Exit(1)
+    if not result.ok:  # a mismatch, or nothing checked: never a pass
+        raise typer.Exit(int(errors.ExitCode.CHECK_FAILED))
 
 
 _family_commands(verify_app, [
@@ -227,6 +281,16 @@ _family_commands(verify_app, [
 def _synth(spec: spec_mod.Spec, kw: dict[str, Any]) -> None:
     from . import fpga
 
+    if not kw["pnr"]:
+        given = [f for f, v in (("--device", kw["device"]), ("--seeds", kw["seeds"]), ("--clock-mhz", kw["clock_mhz"]))
+                 if v is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} set without --pnr: {'they apply' if len(given) > 1 else 'it applies'} "
+                             f"only to place and route (add --pnr)")
+    if kw["seeds"] is not None and not 1 <= kw["seeds"] <= 64:
+        raise ValueError(f"--seeds {kw['seeds']}: allowed 1..64 nextpnr seeds")
+    if kw["clock_mhz"] is not None and not 0 < kw["clock_mhz"] < 10_000:
+        raise ValueError(f"--clock-mhz {kw['clock_mhz']}: allowed a clock target in MHz, above 0")
     try:
         report = fpga.synthesize(spec, kw["target"], dsp=kw["dsp"], widelut=kw["widelut"])
         pnr = fpga.place_and_route(
@@ -293,6 +357,10 @@ def calibrate(
     """Synthesise the cost model's training + held-out sets and refit its coefficients."""
     from .fpga.calibrate import calibrate as run_calibration, refit as run_refit
 
+    if jobs < 1:
+        raise ValueError(f"--jobs {jobs}: allowed a positive number of parallel Yosys runs")
+    if out is not None:
+        output_file(out, "--out")
     try:
         path = run_refit(out=out) if refit else run_calibration(
             targets=tuple(t for t in targets.split(",") if t), xilinx_limit=xilinx_limit, fmax=fmax, jobs=jobs, out=out)
@@ -337,12 +405,15 @@ def sweep(
     """Sweep a design space: cost, throughput, energy and accuracy of every point -> DIR/results.csv."""
     from . import dse
 
-    try:
-        sp = dse.load_space(space) if space is not None else dse.default_space()
-        summary = dse.sweep(sp, out, resume=resume, overwrite=overwrite, jobs=jobs, scheduler=scheduler,
-                            dask_local=dask_local, synth=synth, progress=not as_json, console=err_console)
-    except ValueError as err:
-        _fail(str(err))
+    sp = dse.load_space(space) if space is not None else dse.default_space()
+    again = ["peforge sweep"] + ([_quote(space)] if space is not None else []) + ["-o", _quote(out), "--resume"]
+    again += [f"--jobs {jobs}"] if jobs else []
+    again += [f"--dask-local {dask_local}"] if dask_local else []
+    again += [f"--scheduler {scheduler}"] if scheduler else []
+    again += ["--synth"] if synth else []
+    summary = dse.sweep(sp, out, resume=resume, overwrite=overwrite, jobs=jobs, scheduler=scheduler,
+                        dask_local=dask_local, synth=synth, progress=not as_json, console=err_console,
+                        resume_hint=" ".join(again))
     if as_json:
         print(json.dumps(summary.to_dict()))
     else:
@@ -361,11 +432,8 @@ def report(
     """Pareto tables, plots (PNG + SVG) and a self-contained DIR/report.html of a sweep."""
     from . import dse
 
-    try:
-        extra = [tuple(dse.parse_objective(o) for o in spec_.split(",")) for spec_ in (objective or [])]
-        dse.report(out, console=console, top=top, extra=extra)
-    except ValueError as err:
-        _fail(str(err))
+    extra = [tuple(dse.parse_objective(o) for o in spec_.split(",")) for spec_ in (objective or [])]
+    dse.report(out, console=console, top=top, extra=extra)
 
 
 @app.command()
@@ -414,8 +482,11 @@ def fpga_build(
     from peforge.fpga.selftest import SelfTestPlan
 
     try:
-        spec = spec_mod.from_json(spec_json) if spec_json else _board_spec(family, {"a": a, "b": b, "acc": acc})
-        res = build_board(board, spec, plan=SelfTestPlan(n=n, first_every=min(16, n)), build_dir=out,
+        spec = _spec_from_json(spec_json) if spec_json else _board_spec(family, {"a": a, "b": b, "acc": acc})
+        if not 1 <= n <= 1 << 20:
+            raise ValueError(f"--n {n}: allowed 1..{1 << 20} valid inputs")
+        res = build_board(board, spec, plan=SelfTestPlan(n=n, first_every=min(16, n)),
+                          build_dir=output_dir(out, "--out") if out is not None else None,
                           clock_div_log2=clock_div_log2)
     except ValueError as err:
         _fail(str(err))
@@ -439,6 +510,26 @@ def _board_spec(family: str, given: dict[str, Optional[str]]) -> spec_mod.Spec:
     except TypeError as err:
         raise ValueError(f"family {family!r} needs more than --a/--b/--acc ({err}): give the spec with "
                          "--spec-json") from None
+
+
+def _quote(path: Any) -> str:
+    import shlex
+
+    return shlex.quote(str(path))
+
+
+def _spec_from_json(text: str) -> spec_mod.Spec:
+    """``--spec-json``: one JSON object as written by ``spec.to_json()``."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--spec-json: not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"--spec-json: expected a JSON object such as spec.to_json() writes, got {data!r}")
+    try:
+        return spec_mod.from_dict(data)
+    except TypeError as err:
+        raise ValueError(f"--spec-json: {err}") from None
 
 
 def main() -> None:  # pragma: no cover - console entry

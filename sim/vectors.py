@@ -16,10 +16,16 @@ from typing import Any
 import numpy as np
 
 __all__ = ["VectorSet", "exhaustive_pairs", "exhaustive_chains", "random_chains", "corner_sets",
-           "neutral_zero", "product_table", "DEFAULT_ROWS", "MAX_CHAIN"]
+           "neutral_zero", "product_table", "table_codes", "DEFAULT_ROWS", "MAX_CHAIN", "FULL_TABLE_CODES"]
 
 DEFAULT_ROWS = 64
 MAX_CHAIN = 4096
+#: Formats with at most this many codes are enumerated whole in operand tables and corner
+#: sets (every 8-bit format); wider ones (bf16, fp16, ...) are sampled, so the tables stay
+#: about a million entries whatever the operand width.
+FULL_TABLE_CODES = 1024
+#: Most codes per corner-set category (subnormals, NaN payloads) of a wide format.
+CORNER_SAMPLE = 64
 
 
 @dataclass(frozen=True)
@@ -276,8 +282,7 @@ def corner_sets(spec: Any, rows: int = DEFAULT_ROWS) -> list[VectorSet]:
     # subnormals: every subnormal of a (b) times a few b (a) values, and chains of them
     s = _Chains(spec)
     codes_a, codes_b = np.arange(fa.num_codes), np.arange(fb.num_codes)
-    sub_a = [int(c) for c in codes_a if fa.fields(c)[1] == 0 and fa.fields(c)[2] != 0]
-    sub_b = [int(c) for c in codes_b if fb.fields(c)[1] == 0 and fb.fields(c)[2] != 0]
+    sub_a, sub_b = _subnormal_codes(fa), _subnormal_codes(fb)
     partners_b = [c for c in {one_b, neg_one_b, _code(fb, fb.max), _code(fb, fb.min_subnormal),
                               _code(fb, fb.min_normal)} if c is not None]
     partners_a = [c for c in {one_a, _code(fa, -1.0), _code(fa, fa.max), _code(fa, fa.min_subnormal),
@@ -309,8 +314,7 @@ def corner_sets(spec: Any, rows: int = DEFAULT_ROWS) -> list[VectorSet]:
     # NaN and inf (where the formats have them)
     if fa.has_nan or fb.has_nan or fa.has_inf or fb.has_inf:
         ni = _Chains(spec)
-        spec_a = [int(c) for c in codes_a if fa.classify(c) != 0]
-        spec_b = [int(c) for c in codes_b if fb.classify(c) != 0]
+        spec_a, spec_b = _special_codes(fa), _special_codes(fb)
         others_b = [c for c in {pz_b, nz_b, one_b, neg_one_b, max_b} if c is not None] + spec_b
         others_a = [c for c in {pz_a, nz_a, one_a, _code(fa, -1.0), max_a} if c is not None] + spec_a
         for ca in spec_a:
@@ -374,14 +378,40 @@ def corner_sets(spec: Any, rows: int = DEFAULT_ROWS) -> list[VectorSet]:
     return [v for v in out if v is not None]
 
 
+def _spread(codes: Any, limit: int) -> list[int]:
+    """At most ``limit`` of ``codes`` (sorted), evenly spaced, the first and last included."""
+    codes = [int(c) for c in codes]
+    if len(codes) <= limit:
+        return codes
+    idx = np.unique(np.linspace(0, len(codes) - 1, limit).round().astype(np.int64))
+    return [codes[i] for i in idx]
+
+
+def table_codes(fmt: Any) -> np.ndarray:
+    """Codes of ``fmt`` an operand table covers: all of them for formats of at most
+    :data:`FULL_TABLE_CODES` codes; else, for every exponent, the significands 1.0, 1 + ulp,
+    1.5 and 2 - ulp of both signs, the zeros, the extreme subnormals and the specials' first
+    codes (about 8 x 2**E codes: 2,048 for bf16, 256 for fp16)."""
+    if fmt.num_codes <= FULL_TABLE_CODES:
+        return np.arange(fmt.num_codes, dtype=np.int64)
+    M = fmt.man_bits
+    mans = {0, 1, 1 << (M - 1) if M else 0, (1 << M) - 1}
+    codes = {(e << M) | m | sign for e in range(1 << fmt.exp_bits) for m in mans for sign in (0, fmt.sign_mask)}
+    codes = {c for c in codes if c < fmt.num_codes}
+    special = np.flatnonzero(fmt.classify(np.arange(fmt.num_codes)) != 0)
+    codes.update(int(c) for c in _spread(special, 8))
+    return np.array(sorted(codes), dtype=np.int64)
+
+
 def product_table(spec: Any) -> np.ndarray:
-    """float64 product of every (a code, b code) pair as the PE's multiplier forms it.
+    """float64 product of every (a code, b code) pair as the PE's multiplier forms it (the
+    pairs of :func:`table_codes` for formats too wide to enumerate).
 
     ``mult="lmul"``: L-Mul's ``(1 + fa + fb + 2**-l) 2**(ea + eb)`` on the normalised
     operand values (exact in float64 for formats of at most 16 bits), written here from the
     formula rather than taken from the golden model, so tie vectors stay independent.
     """
-    return _products(spec, spec.a.values(), spec.b.values())
+    return _products(spec, spec.a.values()[table_codes(spec.a)], spec.b.values()[table_codes(spec.b)])
 
 
 def _products(spec: Any, va: np.ndarray, vb: np.ndarray) -> np.ndarray:
@@ -396,10 +426,36 @@ def _products(spec: Any, va: np.ndarray, vb: np.ndarray) -> np.ndarray:
     return np.where(finite, lmul, prod)
 
 
+def _subnormal_codes(fmt: Any) -> list[int]:
+    """Subnormal codes (exponent field 0, mantissa non-zero), both signs; a spread sample of
+    :data:`CORNER_SAMPLE` per sign for wide formats (smallest and largest kept)."""
+    M = fmt.man_bits
+    if not M:
+        return []
+    mags = np.arange(1, 1 << M, dtype=np.int64)
+    limit = mags.size if fmt.num_codes <= FULL_TABLE_CODES else CORNER_SAMPLE
+    picked = _spread(mags, limit)
+    out = picked + ([c | fmt.sign_mask for c in picked] if fmt.signed else [])
+    return sorted(int(c) for c in out if c < fmt.num_codes)
+
+
+def _special_codes(fmt: Any) -> list[int]:
+    """NaN / inf codes; of a wide format every inf and a spread sample of NaN payloads."""
+    codes = np.arange(fmt.num_codes, dtype=np.int64)
+    kind = fmt.classify(codes)
+    special = codes[kind != 0]
+    if fmt.num_codes <= FULL_TABLE_CODES:
+        return [int(c) for c in special]
+    inf = [c for c in (fmt.inf_code(False), fmt.inf_code(True)) if c is not None]
+    nan = [int(c) for c in special if int(c) not in inf]
+    return sorted(set(inf) | set(_spread(nan, CORNER_SAMPLE)))
+
+
 def _tie_chains(spec: Any) -> _Chains:
     """Chains X, (U,) H whose exact sum lies halfway between two accumulator values."""
     fa, fb, acc = spec.a, spec.b, spec.acc
-    va, vb = fa.values(), fb.values()
+    ca_codes, cb_codes = table_codes(fa), table_codes(fb)
+    va, vb = fa.values()[ca_codes], fb.values()[cb_codes]
     prod = product_table(spec)
     finite = np.isfinite(prod) & (prod > 0)
     if not spec.subnormals:
@@ -411,7 +467,7 @@ def _tie_chains(spec: Any) -> _Chains:
 
     def pair(value: float) -> tuple[int, int] | None:
         hit = np.argwhere(finite & (prod == value))
-        return (int(hit[0][0]), int(hit[0][1])) if hit.size else None
+        return (int(ca_codes[hit[0][0]]), int(cb_codes[hit[0][1]])) if hit.size else None
 
     def neg(p: tuple[int, int]) -> tuple[int, int]:
         return (p[0] ^ fa.sign_mask, p[1])

@@ -21,6 +21,7 @@ from typing import Any, Optional, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from ..errors import CorruptFileError
 from .pareto import Objective, pareto_mask, pareto_rows
 from .store import ResultStore, atomic_write
 
@@ -183,10 +184,19 @@ def report(out_dir: Path | str, *, console: Optional[Console] = None, top: int =
     ``extra`` adds Pareto tables over other objective tuples (two or three columns each).
     """
     out = Path(out_dir)
-    rows = ResultStore(out).rows()
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ValueError(f"top={top!r} (--top): allowed a positive number of rows per table")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir={str(out)!r} is a file: expected the results directory of a sweep")
+    store = ResultStore(out)
+    rows = store.rows()
     if not rows:
         raise ValueError(f"out_dir={str(out)!r} holds no results (results.jsonl): run `peforge sweep` first")
+    _check_rows(rows, store.journal)
+    _check_objectives(rows, extra)
     console = console or Console()
+    for problem in store.problems:
+        console.print(f"[yellow]warning:[/] {problem}")
     baselines = _baselines(out)
     result = Report(out / "report.html")
     sections = [f"<h1>peforge design-space report</h1><p>{len(rows)} design points from "
@@ -245,7 +255,10 @@ def report(out_dir: Path | str, *, console: Optional[Console] = None, top: int =
         console.print(f"[yellow]{len(bad)} point(s) have errors; see report.html[/]")
     invalid = out / "invalid.json"
     if invalid.is_file():
-        skipped = json.loads(invalid.read_text())
+        skipped = _read_json(invalid)
+        if not isinstance(skipped, list) or not all(isinstance(s, dict) and {"family", "params", "reason"} <= set(s)
+                                                    for s in skipped):
+            raise CorruptFileError(invalid, "expected a list of {family, params, reason} objects")
         if skipped:
             sections.append("<h2>invalid points (skipped)</h2>" + _html_table(
                 ["family", "params", "reason"], [[s["family"], json.dumps(s["params"]), s["reason"]] for s in skipped]))
@@ -272,9 +285,45 @@ def _baselines(out: Path) -> dict[str, float]:
     from .evaluation import EvalSettings, baselines
     from .space import NETWORK_WORKLOADS, Space
 
-    space = Space.from_dict(json.loads(path.read_text()))
+    data = _read_json(path)
+    try:
+        space = Space.from_dict(data)
+    except (ValueError, TypeError, AttributeError) as err:
+        raise CorruptFileError(path, f"not a valid space ({err})") from None
     base = baselines(EvalSettings(tuple(space.workloads), space.tensor))
     accs = [base[f"{w}_acc"] for w in NETWORK_WORKLOADS if f"{w}_acc" in base]
     if accs:
         base["accuracy_mean"] = sum(accs) / len(accs)
     return base
+
+
+_ROW_COLUMNS = ("key", "label", "family", "target")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CorruptFileError(path, f"not valid JSON ({err})") from None
+
+
+def _check_rows(rows: Sequence[dict[str, Any]], journal: Path) -> None:
+    """Every row names its point (a row without them was not written by a sweep)."""
+    for r in rows:
+        missing = [c for c in _ROW_COLUMNS if not isinstance(r.get(c), str)]
+        if missing:
+            raise CorruptFileError(journal, f"row {r.get('key')!r} has no {missing[0]!r} column (every result row "
+                                   f"has {', '.join(_ROW_COLUMNS)}); the file was edited or damaged")
+
+
+def _check_objectives(rows: Sequence[dict[str, Any]], extra: Sequence[tuple[Objective, ...]]) -> None:
+    """Columns of extra Pareto tables exist with numbers (else the table would be silently empty)."""
+    numeric = sorted({k for r in rows for k, v in r.items() if _finite(v)})
+    for objs in extra:
+        if not 2 <= len(objs) <= 3:
+            raise ValueError(f"objective {','.join(f'{c}:{s}' for c, s in objs)!r}: allowed 2 or 3 comma-separated "
+                             f"column:min|max")
+        for col, _ in objs:
+            if col not in numeric:
+                raise ValueError(f"objective column {col!r} has no numeric value in these results: allowed "
+                                 f"{', '.join(numeric)}")

@@ -43,6 +43,9 @@ NETWORK_WORKLOADS = ("mlp", "cnn")
 WORKLOADS = TENSOR_WORKLOADS + NETWORK_WORKLOADS
 _RESERVED = ("family", "zip", "matmul")
 DEFAULT_SPACE_PATH = "default_space.toml"
+#: Largest tensor GEMM (n * k * m multiply-adds per workload and point): 64x the default, so a
+#: point takes seconds, not hours, through the golden model.
+MAX_TENSOR_MACS = 1 << 26
 
 
 @dataclass(frozen=True)
@@ -53,9 +56,14 @@ class TensorSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        shape = tuple(self.shape)
-        if len(shape) != 3 or not all(isinstance(v, int) and 1 <= v <= 4096 for v in shape):
-            raise ValueError(f"tensor.shape={list(self.shape)!r}: allowed three integers [n, k, m], each 1..4096")
+        shape = tuple(self.shape) if isinstance(self.shape, (list, tuple)) else (self.shape,)
+        if len(shape) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096
+                                      for v in shape):
+            raise ValueError(f"tensor.shape={self.shape!r}: allowed three integers [n, k, m], each 1..4096")
+        if shape[0] * shape[1] * shape[2] > MAX_TENSOR_MACS:
+            raise ValueError(f"tensor.shape={list(shape)!r}: n*k*m = {shape[0] * shape[1] * shape[2]:,} multiply-adds "
+                             f"per GEMM; allowed at most {MAX_TENSOR_MACS:,} (every product runs through the golden "
+                             f"model, at every point)")
         object.__setattr__(self, "shape", shape)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"tensor.seed={self.seed!r}: allowed a non-negative integer")
@@ -143,6 +151,7 @@ class Space:
         for i, entry in enumerate(self.pes):
             if not isinstance(entry, Mapping) or "family" not in entry:
                 raise ValueError(f"pe[{i}]={entry!r}: each entry needs a 'family' key")
+            _check_entry(i, entry)
 
     # ---- expansion ---------------------------------------------------------------------------
     def expand(self) -> tuple[list[Point], list[Invalid]]:
@@ -187,14 +196,65 @@ class Space:
         bad = sorted(set(tensor) - {"shape", "seed"})
         if bad:
             raise ValueError(f"tensor key {bad[0]!r} is unknown: allowed ['seed', 'shape']")
-        return cls(pes=list(data.get("pe", [])), targets=list(data.get("targets", ["ecp5"])),
-                   workloads=list(data.get("workloads", WORKLOADS)),
+        pes = data.get("pe", [])
+        if isinstance(pes, Mapping):
+            raise ValueError("pe is a single table ([pe] in TOML): expected an array of tables, one [[pe]] "
+                             "header per PE entry")
+        if not isinstance(pes, list):
+            raise ValueError(f"pe={pes!r}: expected an array of tables, one [[pe]] header per PE entry")
+        if not isinstance(data.get("tensor", {}), Mapping):
+            raise ValueError(f"tensor={data['tensor']!r}: expected a table ([tensor] with shape and seed)")
+        return cls(pes=list(pes), targets=_names("targets", data.get("targets", ["ecp5"])),
+                   workloads=_names("workloads", data.get("workloads", list(WORKLOADS))),
                    tensor=TensorSettings(**{k: (tuple(v) if k == "shape" else v) for k, v in tensor.items()}),
                    name=str(data.get("name", "sweep")))
 
 
+def _names(key: str, value: Any) -> list[str]:
+    """A list of names; a single string is a list of one (``targets = "ice40"``)."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{key}={value!r}: expected a name or a list of names, e.g. {key} = [\"a\", \"b\"]")
+    return list(value)
+
+
+def _has_table(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return True
+    return isinstance(value, (list, tuple)) and any(_has_table(v) for v in value)
+
+
+def _freeze(value: Any) -> Any:
+    """An axis value as a hashable spec argument: an inner list (``modes = [["8x8", "4x4"]]``)
+    becomes a tuple, and the spec says whether the field takes one."""
+    return tuple(_freeze(v) for v in value) if isinstance(value, list) else value
+
+
+def _check_entry(i: int, entry: Mapping[str, Any]) -> None:
+    """Structure of one [[pe]] entry: what TOML allows but a space cannot mean."""
+    if not isinstance(entry["family"], str):
+        raise ValueError(f"pe[{i}].family={entry['family']!r}: expected one family name (a string)")
+    zipped = entry.get("zip", [])
+    if not isinstance(zipped, list) or not all(
+            isinstance(g, list) and g and all(isinstance(n, str) for n in g) for g in zipped):
+        raise ValueError(f"pe[{i}].zip={zipped!r}: expected a list of lists of parameter names, "
+                         f"e.g. zip = [[\"a\", \"b\"]]")
+    matmul = entry.get("matmul", {})
+    if not isinstance(matmul, Mapping):
+        raise ValueError(f"pe[{i}].matmul={matmul!r}: expected a table of golden-matmul options, "
+                         f"e.g. matmul = {{ mode = [\"8x8\", \"4x4\"] }}")
+    values = [(k, v) for k, v in entry.items() if k not in _RESERVED] + [(f"matmul.{k}", v) for k, v in matmul.items()]
+    for name, value in values:
+        if _has_table(value):
+            raise ValueError(f"pe[{i}].{name}={value!r}: expected a value or a list of values (one sweep axis), "
+                             f"not a table")
+        if isinstance(value, list) and not value:
+            raise ValueError(f"pe[{i}].{name}=[]: an empty axis gives no design point; expected at least one value")
+
+
 def _axis(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else [value]
+    return [_freeze(v) for v in value] if isinstance(value, list) else [value]
 
 
 def _expand_entry(entry: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any], str | None]]:

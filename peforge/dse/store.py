@@ -3,7 +3,10 @@
 ``results.jsonl`` is the source of truth: every finished point is appended as one line by a
 single ``write`` on an ``O_APPEND`` descriptor and fsynced, so a killed sweep keeps every
 finished row and at worst leaves one torn last line, which :meth:`ResultStore.rows` ignores
-(and the next append starts on a fresh line).  A key appended again (a resumed sweep
+(and the next append starts on a fresh line); skipped lines are listed in
+:attr:`ResultStore.problems` so callers can say so.  A line that parses but is not a result
+row (no ``key``) cannot come from a torn write: it raises
+:class:`~peforge.errors.CorruptFileError` naming the file and the line.  A key appended again (a resumed sweep
 re-evaluating a point that had an error) replaces its earlier row.  ``results.csv`` (one row per design point, the
 union of all columns) is rewritten to a temporary file and renamed over the old one after
 every append, so readers never see a half-written CSV.
@@ -19,6 +22,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable
+
+from ..errors import CorruptFileError
 
 __all__ = ["ResultStore", "atomic_write", "read_csv", "FIRST_COLUMNS"]
 
@@ -97,20 +102,33 @@ class ResultStore:
         self.dir = Path(directory)
         self.journal = self.dir / "results.jsonl"
         self.csv = self.dir / "results.csv"
+        #: Lines the last :meth:`rows` call skipped (torn or unreadable), one message each.
+        self.problems: list[str] = []
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per key, in first-completion order; a torn line is skipped and a key's last
         complete line wins (a resumed sweep re-evaluates points that had errors)."""
-        if not self.journal.is_file():
+        self.problems = []
+        if not self.journal.exists():
             return []
+        if self.journal.is_dir():
+            raise CorruptFileError(self.journal, "is a directory, expected the sweep's results file")
         rows: dict[str, dict[str, Any]] = {}
-        for line in self.journal.read_text().splitlines():
+        lines = self.journal.read_bytes().split(b"\n")
+        for number, raw in enumerate(lines, 1):
+            if not raw.strip():
+                continue
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # torn line of a killed sweep
-            if isinstance(row, dict) and "key" in row:
-                rows[row["key"]] = {k: _from_json_value(v) for k, v in row.items()}
+                row = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                last = number == len(lines)   # no newline after it: the torn line of a killed writer
+                self.problems.append(f"{self.journal}, line {number}: {'torn' if last else 'unreadable'} line "
+                                     f"skipped (its point counts as not done)")
+                continue
+            if not isinstance(row, dict) or not isinstance(row.get("key"), str):
+                raise CorruptFileError(self.journal, "a JSON value that is not a result row (expected an object "
+                                       "with a 'key' string); the file was edited or damaged", number)
+            rows[row["key"]] = {k: _from_json_value(v) for k, v in row.items()}
         return list(rows.values())
 
     def done_keys(self) -> set[str]:
