@@ -126,15 +126,15 @@ def verify_target(target: Target, sets: Sequence[VectorSet], *, name: str, seed:
                   rows: int | None = None, goldens: Sequence[dict] | None = None) -> VerifyResult:
     """Simulate ``sets`` on ``target`` and compare with its golden model (or ``goldens``)."""
     t0 = time.perf_counter()
+    if sum(vs.size for vs in sets) == 0:
+        raise ValueError(f"verify {name}: no vector to check (vectors=0 and no corner or exhaustive set): "
+                         f"allowed vectors >= 1")
     rows = rows or batch.rows_for(target.iface)
     bld = batch.wrapper_build(target, rows)
     build_s = bld.seconds
     if goldens is None:
         goldens = [batch.golden_for(target, vs) for vs in sets]
     total = sum(vs.size for vs in sets)
-    if total == 0:
-        raise ValueError(f"verify {name}: no vector to check (vectors=0 and no corner or exhaustive set): "
-                         f"allowed vectors >= 1")
     done = 0
     checked = 0
     mism_count = 0

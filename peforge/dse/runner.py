@@ -179,7 +179,7 @@ def _check_resume(out: Path, space: Space, settings: EvalSettings, rows: list[di
     else:
         raise ResultsConflictError(f"--resume: {str(out)!r} holds {len(rows)} results but no {SETTINGS_FILE} or "
                                    f"space.json saying what they measured: use --overwrite or another -o directory")
-    diffs = _diff(stored, given)
+    diffs = _diff(stored.get("space"), given["space"]) + _diff(stored.get("evaluation", {}), given["evaluation"])
     if diffs:
         shown = "; ".join(diffs[:8]) + (f"; and {len(diffs) - 8} more" if len(diffs) > 8 else "")
         raise ResultsConflictError(

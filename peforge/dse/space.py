@@ -59,7 +59,8 @@ class TensorSettings:
         shape = tuple(self.shape) if isinstance(self.shape, (list, tuple)) else (self.shape,)
         if len(shape) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096
                                       for v in shape):
-            raise ValueError(f"tensor.shape={self.shape!r}: allowed three integers [n, k, m], each 1..4096")
+            shown = list(shape) if isinstance(self.shape, (list, tuple)) else self.shape
+            raise ValueError(f"tensor.shape={shown!r}: allowed three integers [n, k, m], each 1..4096")
         if shape[0] * shape[1] * shape[2] > MAX_TENSOR_MACS:
             raise ValueError(f"tensor.shape={list(shape)!r}: n*k*m = {shape[0] * shape[1] * shape[2]:,} multiply-adds "
                              f"per GEMM; allowed at most {MAX_TENSOR_MACS:,} (every product runs through the golden "
@@ -192,6 +193,8 @@ class Space:
         extra = sorted(set(data) - allowed)
         if extra:
             raise ValueError(f"space key {extra[0]!r} is unknown: allowed {sorted(allowed)}")
+        if not isinstance(data.get("tensor", {}), Mapping):
+            raise ValueError(f"tensor={data['tensor']!r}: expected a table ([tensor] with shape and seed)")
         tensor = dict(data.get("tensor", {}))
         bad = sorted(set(tensor) - {"shape", "seed"})
         if bad:
@@ -202,11 +205,10 @@ class Space:
                              "header per PE entry")
         if not isinstance(pes, list):
             raise ValueError(f"pe={pes!r}: expected an array of tables, one [[pe]] header per PE entry")
-        if not isinstance(data.get("tensor", {}), Mapping):
-            raise ValueError(f"tensor={data['tensor']!r}: expected a table ([tensor] with shape and seed)")
         return cls(pes=list(pes), targets=_names("targets", data.get("targets", ["ecp5"])),
                    workloads=_names("workloads", data.get("workloads", list(WORKLOADS))),
-                   tensor=TensorSettings(**{k: (tuple(v) if k == "shape" else v) for k, v in tensor.items()}),
+                   tensor=TensorSettings(**{k: (tuple(v) if k == "shape" and isinstance(v, list) else v)
+                                           for k, v in tensor.items()}),
                    name=str(data.get("name", "sweep")))
 
 
