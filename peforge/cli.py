@@ -357,8 +357,22 @@ def calibrate(
     """Synthesise the cost model's training + held-out sets and refit its coefficients."""
     from .fpga.calibrate import calibrate as run_calibration, refit as run_refit
 
+    from .fpga.calibrate import FPGA_TARGETS
+
     if jobs < 1:
         raise ValueError(f"--jobs {jobs}: allowed a positive number of parallel Yosys runs")
+    names = [t for t in targets.split(",") if t]
+    bad = [t for t in names if t not in FPGA_TARGETS]
+    if bad or not names:
+        raise ValueError(f"--targets {targets!r}: allowed a comma-separated list of {', '.join(FPGA_TARGETS)}")
+    if xilinx_limit is not None and xilinx_limit < 1:
+        raise ValueError(f"--xilinx-limit {xilinx_limit}: allowed a positive number of specs per set")
+    if refit:
+        ignored = [o for o, used in (("--jobs", jobs != 1), ("--targets", targets != "generic,ice40,ecp5,xilinx"),
+                                     ("--xilinx-limit", xilinx_limit is not None), ("--no-fmax", not fmax)) if used]
+        if ignored:
+            raise ValueError(f"{', '.join(ignored)} with --refit: --refit only refits from the stored measurements "
+                             f"(no synthesis), drop {'them' if len(ignored) > 1 else 'it'}")
     if out is not None:
         output_file(out, "--out")
     try:
@@ -420,6 +434,14 @@ def sweep(
         console.print(f"[green]{summary.evaluated} point(s) evaluated[/], {summary.skipped} already done, "
                       f"{len(summary.invalid)} invalid skipped, {summary.errors} with errors, "
                       f"{summary.seconds:.1f} s ({summary.executor}) -> {out / 'results.csv'}")
+    if summary.errors:
+        failed = [r for r in dse.ResultStore(out).rows() if r.get("status") != "ok"]
+        reasons = list(dict.fromkeys(str(r.get("error")) for r in failed))
+        err_console.print(f"[yellow]warning:[/] {len(failed)} point(s) recorded errors (column 'error' of "
+                          f"results.csv), e.g. {escape(reasons[0])}" + (f" ({len(reasons)} distinct)" if len(reasons) > 1
+                                                                         else ""), soft_wrap=True)
+        if summary.errors == summary.evaluated:
+            _fail(f"every point evaluated failed ({summary.errors}): {reasons[0]}", int(errors.ExitCode.CHECK_FAILED))
 
 
 @app.command()

@@ -14,7 +14,7 @@ import errno
 import sys
 from typing import Any
 
-__all__ = ["ExitCode", "PeforgeError", "PathError", "CorruptFileError", "ResultsConflictError", "LockedError",
+__all__ = ["ExitCode", "PeforgeError", "PathError", "InputFileError", "CorruptFileError", "ResultsConflictError", "LockedError",
            "ToolUnavailableError", "Interrupted", "classify"]
 
 
@@ -48,6 +48,12 @@ class PathError(PeforgeError, OSError):
 
     def __init__(self, what: str, path: Any, problem: str) -> None:
         super().__init__(f"{what} {str(path)!r}: {problem}")
+
+
+class InputFileError(PeforgeError, ValueError):
+    """An input file (a space TOML, ...) is missing or unreadable (a ValueError for callers)."""
+
+    exit_code = ExitCode.IO
 
 
 class CorruptFileError(PeforgeError, ValueError):

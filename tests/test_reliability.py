@@ -416,7 +416,7 @@ _CASES = [
     (["generate", "mac", "-o", "/sys/kernel/peforge-test"], ExitCode.IO, "cannot create the directory"),
     (["sweep", "-o", _a_file], ExitCode.IO, "results directory (-o)"),
     (["sweep", "-o", "/proc/peforge-test/out"], ExitCode.IO, "results directory (-o)"),
-    (["sweep", _missing, "-o", "x"], ExitCode.BAD_VALUE, "nope.toml"),
+    (["sweep", _missing, "-o", "x"], ExitCode.IO, "nope.toml': No such file"),
     (["sweep", "-o", "x", "--resume", "--overwrite"], ExitCode.BAD_VALUE, "exclude each other"),
     (["sweep", "-o", "x", "--dask-local", "2", "--jobs", "2"], ExitCode.BAD_VALUE, "pick one executor"),
     (["sweep", "-o", "x", "--scheduler", "localhost:8786"], ExitCode.BAD_VALUE, "tcp://host:8786"),

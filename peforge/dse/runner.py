@@ -198,10 +198,13 @@ def _check_options(resume: bool, overwrite: bool, jobs: Optional[int], scheduler
     if resume and overwrite:
         raise ValueError("resume and overwrite (--resume, --overwrite) exclude each other: --resume keeps the "
                          "finished results, --overwrite replaces them")
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise ValueError(f"jobs={jobs!r}: allowed a positive integer")
-    if dask_local is not None and (isinstance(dask_local, bool) or not isinstance(dask_local, int) or dask_local < 1):
-        raise ValueError(f"dask_local={dask_local!r}: allowed a positive number of workers")
+    most = max(8, 4 * (os.cpu_count() or 1))   # more processes than that only thrash
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= most):
+        raise ValueError(f"jobs={jobs!r}: allowed a positive integer up to {most} (4 x the CPU count)")
+    if dask_local is not None and (isinstance(dask_local, bool) or not isinstance(dask_local, int)
+                                   or not 1 <= dask_local <= most):
+        raise ValueError(f"dask_local={dask_local!r}: allowed a positive number of workers up to {most} "
+                         f"(4 x the CPU count)")
     if scheduler is not None and (not isinstance(scheduler, str)
                                   or not scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://"))):
         raise ValueError(f"scheduler={scheduler!r}: allowed a Dask address such as tcp://host:8786")

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from .. import spec as spec_mod
+from ..errors import InputFileError
 
 __all__ = ["Point", "Invalid", "Space", "TensorSettings", "WORKLOADS", "TENSOR_WORKLOADS",
            "NETWORK_WORKLOADS", "load_space", "default_space", "DEFAULT_SPACE_PATH"]
@@ -303,8 +304,15 @@ def load_space(path: str | Path) -> Space:
     """Read a space from a TOML file (ValueError naming the file and the bad key on error)."""
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as err:
+        text = p.read_bytes().decode("utf-8")
+    except OSError as err:
+        raise InputFileError(f"space file {str(p)!r}: {err.strerror or err} (expected a TOML file)") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"space file {str(p)!r}: not UTF-8 text ({err.reason} at byte {err.start}): "
+                         f"expected a TOML file") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
         raise ValueError(f"space file {str(p)!r}: {err}") from None
     try:
         return Space.from_dict(data)
