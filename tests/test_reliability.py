@@ -330,9 +330,10 @@ def test_damaged_files_are_named(tmp_path: Path, finished: Path) -> None:
     store = dse.ResultStore(finished)
     assert len(store.rows()) == 8 and any(f"{journal}, line 4: unreadable" in p for p in store.problems)
     # a line that parses but is no result row
-    journal.write_bytes(b"\n".join(lines[:2] + [b"[1, 2]"] + lines[2:]))
-    with pytest.raises(CorruptFileError, match=r"results\.jsonl, line 3: .*not a result row"):
-        store.rows()
+    for junk in (b'{"no": "key"}', b"[1, 2]"):
+        journal.write_bytes(b"\n".join(lines[:2] + [junk] + lines[2:]))
+        with pytest.raises(CorruptFileError, match=r"results\.jsonl, line 3: .*not a result row"):
+            store.rows()
     res = runner.invoke(app, ["report", str(finished)])
     assert res.exit_code == ExitCode.CORRUPT and "results.jsonl, line 3" in res.output
     # a row without a target
@@ -595,17 +596,23 @@ def test_wide_format_mac_verifies_on_verilator(fmt: str, acc: str) -> None:
 
 
 @pytest.mark.slow
-def test_dask_local_sweep_interrupts_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_dask_local_sweep_stops_with_its_parent(tmp_path: Path, sig: int) -> None:
+    """A Dask LocalCluster's worker processes stop on SIGTERM and die with a SIGKILLed parent."""
     space_file = _write_space(tmp_path)
     out = tmp_path / "out"
     proc = _start(["sweep", str(space_file), "-o", str(out), "--dask-local", "2"], seconds=4)
     try:
         _wait_for(lambda: _rows_in(out / "results.jsonl") >= 2 or proc.poll() is not None, what="two rows")
+        workers = _children(proc.pid)
+        assert len(workers) >= 2
         t0 = time.monotonic()
-        os.kill(proc.pid, signal.SIGTERM)
+        os.kill(proc.pid, sig)
         _, err = proc.communicate(timeout=60)
-        assert proc.returncode == ExitCode.INTERRUPTED and "--dask-local 2" in err, err
-        assert time.monotonic() - t0 < 15
+        if sig == signal.SIGTERM:
+            assert proc.returncode == ExitCode.INTERRUPTED and "--dask-local 2" in err, err
+            assert time.monotonic() - t0 < 15
+        _wait_for(lambda: not any(_running(w) for w in workers), timeout=15, what="Dask workers to exit")
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
