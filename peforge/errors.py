@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import errno
+import subprocess
 import sys
 from typing import Any
 
@@ -124,7 +125,7 @@ def classify(exc: BaseException) -> tuple[str, ExitCode]:
     code = getattr(exc, "exit_code", None)
     if isinstance(code, int) and isinstance(exc, PeforgeError):
         return str(exc), ExitCode(code)
-    if _is_tool_error(exc):
+    if _is_tool_error(exc) or isinstance(exc, subprocess.SubprocessError):
         return str(exc), ExitCode.TOOL
     if isinstance(exc, OSError):
         return _os_message(exc), ExitCode.IO
