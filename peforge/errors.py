@@ -127,6 +127,9 @@ def classify(exc: BaseException) -> tuple[str, ExitCode]:
         return str(exc), ExitCode(code)
     if _is_tool_error(exc) or isinstance(exc, subprocess.SubprocessError):
         return str(exc), ExitCode.TOOL
+    if isinstance(exc, ImportError):
+        return (f"a required Python package is missing or broken: {exc.name or exc} ({exc}); reinstall peforge "
+                f"(make test, or pip install -e .)"), ExitCode.TOOL
     if isinstance(exc, OSError):
         return _os_message(exc), ExitCode.IO
     if isinstance(exc, UnicodeDecodeError):  # a ValueError, but about a file's bytes

