@@ -5,6 +5,12 @@ distributed cluster (``scheduler="tcp://..."`` or ``dask_local=N`` for a LocalCl
 task is one (spec, matmul options) with all its targets: it receives plain dicts and returns
 their rows.  Only this process writes the result files, so every executor produces the same
 rows (apart from :data:`~.evaluation.PROVENANCE`).
+
+Trust: the directory is locked for the sweep (:mod:`.lock`); ``resume`` checks the stored
+space and settings (:data:`SETTINGS_FILE`) and lists the differences instead of mixing rows;
+``overwrite`` deletes the old results only when the first new row exists; Ctrl-C / SIGTERM
+end the workers at once (:mod:`.workers`), keep every finished row and raise
+:class:`~peforge.errors.Interrupted` saying how to resume.
 """
 
 from __future__ import annotations
