@@ -435,7 +435,7 @@ _CASES = [
     (["fpga", "build", "--board", "icebreaker", "--spec-json", "5"], ExitCode.BAD_VALUE, "expected a JSON object"),
     (["fpga", "build", "--board", "icebreaker", "--spec-json", "{"], ExitCode.BAD_VALUE, "not valid JSON"),
     (["fpga", "build", "--board", "icebreaker", "--spec-json", '{"family": "simd"}'], ExitCode.BAD_VALUE,
-     "family 'simd' has no board self-test"),
+     "family 'simd' (simd8_bricks_8x8_8x4_4x4_4x2_2x2_s0_n4096) cannot be board-built"),
     (["fpga", "build", "--board", "icebreaker", "--spec-json", '{"family": "mac", "bogus": 1}'],
      ExitCode.BAD_VALUE, "--spec-json"),
     (["fpga", "build", "--board", "icebreaker", "--spec-json", '{"family": "nope"}'], ExitCode.BAD_VALUE,
