@@ -1,0 +1,108 @@
+"""numba set-up shared by the kernels: cached compilation, bit casts, row-parallel calls.
+
+* :func:`jit` compiles with ``cache=True`` (so a fresh process loads machine code instead of
+  compiling again) and ``nogil=True`` (so :func:`run_rows` can run row blocks on threads).
+  When numba finds no writable cache directory it raises at decoration; we then compile
+  without a cache (slower first call, same results).
+* :func:`f64_bits` / :func:`bits_f64` reinterpret a float64 as int64 and back (an LLVM
+  bitcast: free, and it keeps loops vectorisable).
+* :func:`run_rows` splits output rows over a small thread pool.  Threads, not numba's
+  ``parallel=True``: its default workqueue layer aborts when two Python threads launch kernels
+  at once, and a pool created before ``fork`` (the sweep's process pool) would hang the child.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+import numba
+from numba import types
+from numba.extending import intrinsic
+
+__all__ = ["jit", "f64_bits", "bits_f64", "threads", "run_rows"]
+
+
+def jit(fn: Callable[..., Any] | None = None, *, inline: bool = False) -> Any:
+    """``numba.njit(cache=True, nogil=True)``, without the cache where none can be written.
+
+    ``inline=True`` inlines a helper into its callers at numba's IR level: a helper called in
+    a hot loop otherwise stays a call that blocks LLVM's vectoriser (measured: 6x slower)."""
+    opts: dict[str, Any] = {"nogil": True}
+    if inline:
+        opts["inline"] = "always"
+
+    def wrap(f: Callable[..., Any]) -> Any:
+        try:
+            return numba.njit(cache=True, **opts)(f)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return numba.njit(**opts)(f)
+
+    return wrap if fn is None else wrap(fn)
+
+
+@intrinsic
+def f64_bits(typingctx: Any, x: Any) -> Any:
+    """The IEEE bits of a float64 as an int64."""
+    if x != types.float64:
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def bits_f64(typingctx: Any, x: Any) -> Any:
+    """The float64 whose IEEE bits are the int64 ``x``."""
+    if x != types.int64:
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+def threads() -> int:
+    """Worker threads for :func:`run_rows`: ``PEFORGE_THREADS`` or the CPUs this process may use."""
+    env = os.environ.get("PEFORGE_THREADS", "").strip()
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ValueError(f"PEFORGE_THREADS={env!r} must be a positive integer") from None
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+_POOL: dict[str, Any] = {"pid": None, "pool": None, "size": 0}
+_POOL_LOCK = threading.Lock()
+_MIN_WORK = 1 << 20  # multiply-accumulates below which threads cost more than they save
+
+
+def _pool(size: int) -> ThreadPoolExecutor:
+    with _POOL_LOCK:
+        if _POOL["pid"] != os.getpid() or _POOL["size"] != size:  # new process (fork) or size
+            _POOL.update(pid=os.getpid(), size=size,
+                         pool=ThreadPoolExecutor(max_workers=size, thread_name_prefix="peforge-kernel"))
+        return _POOL["pool"]
+
+
+def run_rows(kernel: Callable[..., Any], rows: int, work: int, *args: Any) -> None:
+    """Call ``kernel(r0, r1, *args)`` on disjoint row ranges covering ``0..rows``, in threads
+    when ``work`` (multiply-accumulates) is large enough; the kernel writes its rows in place."""
+    size = threads()
+    n_threads = min(size, rows)
+    if n_threads <= 1 or work < _MIN_WORK or threading.current_thread().name.startswith("peforge-kernel"):
+        kernel(0, rows, *args)
+        return
+    cuts = [rows * t // n_threads for t in range(n_threads + 1)]
+    futures = [_pool(size).submit(kernel, cuts[t], cuts[t + 1], *args) for t in range(n_threads)]
+    for f in futures:
+        f.result()
