@@ -54,6 +54,7 @@ from peforge.formats import KIND_FINITE, KIND_INF, KIND_NAN, FloatFormat, IntFor
 from peforge.geometry import blockdot_geometry
 from peforge.spec import BlockDotSpec
 
+from . import kernels
 from .base import matmul_operands, row_chunks
 from .mac import Products, run_float, sum_general, Terms, with_msb
 from .rounding import bit_length
@@ -259,6 +260,9 @@ def matmul_blockdot(spec: BlockDotSpec, x: Any, w: Any) -> np.ndarray:
     steps = xa.shape[1] // blk
     xc, xs, tx = _quantize(xa, operand_scheme(spec.element_a, spec.scale_a, blk), axis=1)
     wc, ws, tw = _quantize(wa, operand_scheme(spec.element_b, spec.scale_b, blk), axis=0)
+    fast = kernels.chains(spec, xc, wc, xs, ws)  # compiled, bit identical; None: reference below
+    if fast is not None:
+        return fast * (tx * tw)
     xc = xc.reshape(n, 1, steps, blk)
     wc = wc.T.reshape(1, m, steps, blk)
     xs, ws = xs.reshape(n, 1, steps), ws.T.reshape(1, m, steps)

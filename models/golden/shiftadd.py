@@ -46,6 +46,7 @@ from peforge import formats
 from peforge.formats import KIND_FINITE, FloatFormat, IntFormat
 
 from ...spec import ShiftAddSpec
+from . import kernels
 from .base import chain_operands, int_accumulate, lane_operand, matmul_operands, row_chunks, run, twos_complement_values, value
 from .rounding import round_exact
 
@@ -215,6 +216,9 @@ def matmul_shiftadd(spec: ShiftAddSpec, x: Any, w: Any) -> np.ndarray:
         q = quantize_weights(wa, spec.weight)
     else:
         q = quantize_weights(wa, spec.weight, group=per, scale_fmt=spec.scale)
+    fast = kernels.chains(spec, xq, q.codes, q.group_codes)  # compiled, bit identical; None: below
+    if fast is not None:
+        return fast * (sx * q.col_scale)
     # zero codes for padding: code 0 is zero in every activation and weight format here
     out = np.empty((n, m), dtype=np.float64)
     for r0, r1 in row_chunks(n, m * steps * lanes):

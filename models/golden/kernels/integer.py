@@ -1,0 +1,159 @@
+"""Kernels of the integer-accumulator families: ``intmac``, ``simd``, ``lut`` (and the integer
+part of ``shiftadd``), bit exact.
+
+Each output is ``acc := (first ? 0 : acc) + sum of the step's lane products`` in two's
+complement of ``width`` bits, wrapping (``wrap``) or clamped once per step (``saturate``).
+:func:`int_chains` computes the final accumulators exactly:
+
+* **Wrap** is arithmetic modulo ``2**width``, so the final value is the exact dot product
+  ``S = sum_k X[i, k] * W[k, j]`` reduced modulo ``2**width`` (lane grouping does not matter).
+* **Saturate** never clamps when no partial sum can leave the range: ``B <= 2**(width-1) - 1``
+  with ``B = K * max|X| * max|W|`` bounding every partial sum; then it is ``S`` as well.
+  Otherwise a compiled step loop clamps after every step's exact lane sum.
+* ``S`` comes from BLAS when every partial sum of any summation order is an exactly
+  representable integer: float32 ``sgemm`` when ``B < 2**24``, float64 ``dgemm`` when
+  ``B < 2**53`` (integers, no rounding, any order or FMA gives the same exact sum); else a
+  compiled int64 loop, exact because ``B < 2**63``.  ``B >= 2**63`` stays
+  on the NumPy reference (numba's int64 arithmetic must not overflow).
+
+The LUT PE computes its group dot products by table lookups, bit-planes and a correction term,
+but the golden model (and the hardware) produce exactly ``sum_j x_j * w_j`` per step, wrapped
+per step, so the same kernel applies; the weight and activation integers come from the golden
+model's own decoders.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from peforge.spec import IntMacSpec, LutSpec, SimdMacSpec
+
+from .. import lut as lut_ref
+from ._common import pad_k
+from ._jit import jit, run_rows
+
+__all__ = ["int_chains", "wrap_to", "intmac_chains", "simd_chains", "lut_chains"]
+
+_ROWS = 8
+
+
+@jit
+def _dot_wrap(r0: int, r1: int, x: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
+    """out[i, j] = sum_k x[i, k] * w[k, j] (callers ensure no partial sum leaves int64)."""
+    m = out.shape[1]
+    acc = np.empty((_ROWS, m), np.int64)
+    for i0 in range(r0, r1, _ROWS):
+        rows = min(_ROWS, r1 - i0)
+        acc[:] = 0
+        for k in range(w.shape[0]):
+            for r in range(rows):
+                xk = x[i0 + r, k]
+                for j in range(m):
+                    acc[r, j] += xk * w[k, j]
+        for r in range(rows):
+            for j in range(m):
+                out[i0 + r, j] = acc[r, j]
+
+
+@jit
+def _dot_saturate(r0: int, r1: int, x: np.ndarray, w: np.ndarray, lanes: int, lo: int, hi: int,
+                  out: np.ndarray) -> None:
+    """Chains that clamp to ``lo..hi`` after every step's exact lane sum (int64; callers ensure
+    a step sum plus an in-range accumulator cannot overflow int64)."""
+    m = out.shape[1]
+    acc = np.empty((_ROWS, m), np.int64)
+    s = np.empty((_ROWS, m), np.int64)
+    for i0 in range(r0, r1, _ROWS):
+        rows = min(_ROWS, r1 - i0)
+        acc[:] = 0
+        for t in range(w.shape[0] // lanes):
+            s[:] = 0
+            for ln in range(lanes):
+                k = t * lanes + ln
+                for r in range(rows):
+                    xk = x[i0 + r, k]
+                    for j in range(m):
+                        s[r, j] += xk * w[k, j]
+            for r in range(rows):
+                for j in range(m):
+                    acc[r, j] = min(max(acc[r, j] + s[r, j], lo), hi)
+        for r in range(rows):
+            for j in range(m):
+                out[i0 + r, j] = acc[r, j]
+
+
+def wrap_to(s: np.ndarray, width: int) -> np.ndarray:
+    """int64 values reduced to ``width``-bit two's complement (``width <= 64``)."""
+    if width >= 64:
+        return s
+    half = np.int64(1 << (width - 1))
+    return ((s + half) & np.int64((1 << width) - 1)) - half
+
+
+def _blas_dot(x: np.ndarray, w: np.ndarray, bound: int) -> Optional[np.ndarray]:
+    """Exact ``x @ w`` through BLAS when ``bound`` keeps every partial sum exact, else None."""
+    if bound < (1 << 24):
+        return (x.astype(np.float32) @ w.astype(np.float32)).astype(np.int64)
+    if bound < (1 << 53):
+        return (x.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
+    return None
+
+
+def int_chains(x: np.ndarray, w: np.ndarray, lanes: int, width: int, saturate: bool) -> Optional[np.ndarray]:
+    """Final ``width``-bit accumulators (int64 ``[n, m]``) of the chains of ``x [n, K] @ w [K, m]``
+    (integers, ``K`` a multiple of ``lanes``), or None when beyond int64 (see module docstring)."""
+    n, k = x.shape
+    m = w.shape[1]
+    amax = int(np.abs(x).max()) if x.size else 0
+    bmax = int(np.abs(w).max()) if w.size else 0
+    bound = k * amax * bmax
+    if bound >= (1 << 63):
+        return None  # int64 could overflow (numba's integer adds are no-signed-wrap)
+    hi = (1 << (width - 1)) - 1
+    if saturate and bound > hi:
+        if width > 62 or lanes * amax * bmax >= (1 << 62):
+            return None  # acc + step sum could leave int64
+        out = np.empty((n, m), np.int64)
+        run_rows(_dot_saturate, n, n * m * k, np.ascontiguousarray(x, np.int64),
+                 np.ascontiguousarray(w, np.int64), lanes, -hi - 1, hi, out)
+        return out
+    s = _blas_dot(x, w, bound)
+    if s is None:
+        s = np.empty((n, m), np.int64)
+        run_rows(_dot_wrap, n, n * m * k, np.ascontiguousarray(x, np.int64),
+                 np.ascontiguousarray(w, np.int64), s)
+    return wrap_to(s, width) if width < 64 else s
+
+
+def _padded(xq: np.ndarray, wq: np.ndarray, lanes: int) -> tuple[np.ndarray, np.ndarray]:
+    steps = max(1, -(-xq.shape[1] // lanes))
+    return pad_k(xq, wq, steps * lanes)
+
+
+def intmac_chains(spec: IntMacSpec, xq: np.ndarray, wq: np.ndarray, lanes: int, **_: object) -> Optional[np.ndarray]:
+    """Final accumulator values (float64 ``[n, m]``) of the integer MAC's chains (codes in)."""
+    xp, wp = _padded(xq, wq, lanes)
+    s = int_chains(spec.a.to_int(xp), spec.b.to_int(wp), lanes, spec.width,  # type: ignore[union-attr]
+                   spec.overflow == "saturate")
+    return None if s is None else s.astype(np.float64)
+
+
+def simd_chains(spec: SimdMacSpec, xq: np.ndarray, wq: np.ndarray, lanes: int, **_: object) -> Optional[np.ndarray]:
+    """Final accumulator values (float64 ``[n, m]``) of the SIMD PE's chains: ``xq``, ``wq`` are
+    the lane integers of the mode (packing into port words and unpacking is the identity on
+    them), the accumulator wraps modulo ``2**spec.width``."""
+    xp, wp = _padded(xq, wq, lanes)
+    s = int_chains(xp, wp, lanes, spec.width, False)
+    return None if s is None else s.astype(np.float64)
+
+
+def lut_chains(spec: LutSpec, xc: np.ndarray, wc: np.ndarray, zero_a: int) -> Optional[np.ndarray]:
+    """Accumulator values (float64 ``[n, m]``, ``2**act_lsb_exp`` included) of the LUT PE's
+    chains of activation codes ``xc [n, k]`` and weight codes ``wc [k, m]`` (groups of
+    ``spec.group`` along ``k``, tail padded with ``zero_a`` / weight code 0)."""
+    steps = max(1, -(-xc.shape[1] // spec.group))
+    xp, wp = pad_k(xc, wc, steps * spec.group, x_fill=zero_a)
+    s = int_chains(lut_ref.act_ints(spec, xp), lut_ref.weight_ints(spec, wp), spec.group, spec.width, False)
+    return None if s is None else np.ldexp(s.astype(np.float64), spec.act_lsb_exp)
