@@ -34,8 +34,7 @@ from .floatacc import acc_params, float_chains, float_path_ok
 
 __all__ = ["blockdot_chains", "code_values", "value_range"]
 
-_EMPTY_I = np.zeros((0, 0), np.int64)
-_EMPTY_F = np.zeros(0)
+_EMPTY = np.zeros((0, 0))
 
 
 @functools.lru_cache(maxsize=32)
@@ -98,7 +97,7 @@ def blockdot_chains(spec: BlockDotSpec, xc: np.ndarray, wc: np.ndarray, xs: np.n
     check = span > 53
     out = np.empty((n, m))
     bad = np.zeros((n, m), np.uint8)
-    run_rows(float_chains, n, n * m * k, xv, wv, _EMPTY_I, _EMPTY_I, _EMPTY_F, 0, sa, sb, blk, check,
+    run_rows(float_chains, n, n * m * k, xv, wv, _EMPTY, _EMPTY, 0.0, sa, sb, blk, check,
              *acc_params(spec.acc, True), out, bad)
     if check:
         redo_chains(out, bad, lambda r, c: _reference(spec, xc, wc, xs, ws, r, c))

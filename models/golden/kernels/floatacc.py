@@ -116,15 +116,16 @@ _ROWS = 8  # output rows per block: each weight row is loaded once per block, fr
 
 
 @jit(inline=True)
-def _lane_sum(v: np.ndarray, r: int, xv: np.ndarray, wv: np.ndarray, xc: np.ndarray, wc: np.ndarray,
-              tab: np.ndarray, nb: int, i: int, k: int, check: bool, bad: np.ndarray) -> None:
+def _lane_sum(v: np.ndarray, r: int, xv: np.ndarray, wv: np.ndarray, xf: np.ndarray, wf: np.ndarray,
+              lmul_c: float, i: int, k: int, check: bool, bad: np.ndarray) -> None:
     """v[r, j] += product(i, k, j) for every j; with ``check`` flag inexact partial sums."""
     m = v.shape[1]
-    if tab.shape[0] > 0:
-        base = xc[i, k] * nb
+    xk = xv[i, k]
+    if lmul_c > 0.0:
+        xc = lmul_c + xf[i, k]
         if check:
             for j in range(m):
-                p = tab[base + wc[k, j]]
+                p = (xk * wv[k, j]) * (xc + wf[k, j])
                 s = v[r, j] + p
                 bb = s - v[r, j]
                 err = (v[r, j] - (s - bb)) + (p - bb)
@@ -133,9 +134,8 @@ def _lane_sum(v: np.ndarray, r: int, xv: np.ndarray, wv: np.ndarray, xc: np.ndar
                 v[r, j] = s
         else:
             for j in range(m):
-                v[r, j] += tab[base + wc[k, j]]
+                v[r, j] += (xk * wv[k, j]) * (xc + wf[k, j])
     else:
-        xk = xv[i, k]
         if check:
             for j in range(m):
                 p = xk * wv[k, j]
@@ -151,38 +151,44 @@ def _lane_sum(v: np.ndarray, r: int, xv: np.ndarray, wv: np.ndarray, xc: np.ndar
 
 
 @jit
-def float_chains(r0: int, r1: int, xv: np.ndarray, wv: np.ndarray, xc: np.ndarray, wc: np.ndarray,
-                 tab: np.ndarray, nb: int, sa: np.ndarray, sb: np.ndarray, lanes: int, check: bool,
+def float_chains(r0: int, r1: int, xv: np.ndarray, wv: np.ndarray, xf: np.ndarray, wf: np.ndarray,
+                 lmul_c: float, sa: np.ndarray, sb: np.ndarray, lanes: int, check: bool,
                  native32: bool, two_m: float, m2: float, lo_ulp: float, inv_lo: float, maxv: float,
                  min_norm: float, ftz: bool, out: np.ndarray, bad: np.ndarray) -> None:
     """Final accumulator values of the chains of rows ``r0..r1`` into ``out`` ``[n, m]``.
 
-    Products are ``xv[i, k] * wv[k, j]`` (float64 operand values), or ``tab[xc * nb + wc]``
-    when ``tab`` is not empty (L-Mul: the golden model's product of every code pair).  Step
+    Products are ``xv[i, k] * wv[k, j]`` (float64 operand values), or with ``lmul_c > 0`` the
+    L-Mul product ``(xv * wv) * ((lmul_c + xf) + wf)`` of operands given as signed powers of
+    two ``xv``, ``wv`` and fractions ``xf``, ``wf`` (see :func:`.mac.lmul_operand`).  Step
     ``t`` sums ``k = t*lanes .. t*lanes + lanes - 1``; ``sa [n, T]`` / ``sb [T, m]`` (when not
     empty) scale each step sum (block scales).  ``check``: TwoSum every partial sum and set
     ``bad[i, j]`` where one was inexact (condition 2, dynamic)."""
     use_scale = sa.shape[0] > 0
     m = out.shape[1]
-    steps = max(wc.shape[0], wv.shape[0]) // lanes
+    steps = wv.shape[0] // lanes
     acc = np.empty((_ROWS, m))
     v = np.empty((_ROWS, m))
     for i0 in range(r0, r1, _ROWS):
         rows = min(_ROWS, r1 - i0)
         acc[:] = -0.0
         for t in range(steps):
-            if lanes == 1 and not use_scale and tab.shape[0] == 0:  # one exact product per step
+            if lanes == 1 and not use_scale:  # one exact product per step: no lane sum
                 for r in range(rows):
                     xk = xv[i0 + r, t]
-                    for j in range(m):
-                        v[r, j] = xk * wv[t, j]
+                    if lmul_c > 0.0:
+                        xc = lmul_c + xf[i0 + r, t]
+                        for j in range(m):
+                            v[r, j] = (xk * wv[t, j]) * (xc + wf[t, j])
+                    else:
+                        for j in range(m):
+                            v[r, j] = xk * wv[t, j]
                     _update(acc, v, r, native32, two_m, m2, lo_ulp, inv_lo, maxv, min_norm, ftz)
                 continue
             v[:] = -0.0
             for ln in range(lanes):
                 k = t * lanes + ln
                 for r in range(rows):
-                    _lane_sum(v, r, xv, wv, xc, wc, tab, nb, i0 + r, k, check, bad)
+                    _lane_sum(v, r, xv, wv, xf, wf, lmul_c, i0 + r, k, check, bad)
             for r in range(rows):
                 if use_scale:
                     st = sa[i0 + r, t]

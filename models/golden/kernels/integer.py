@@ -10,11 +10,11 @@ complement of ``width`` bits, wrapping (``wrap``) or clamped once per step (``sa
 * **Saturate** never clamps when no partial sum can leave the range: ``B <= 2**(width-1) - 1``
   with ``B = K * max|X| * max|W|`` bounding every partial sum; then it is ``S`` as well.
   Otherwise a compiled step loop clamps after every step's exact lane sum.
-* ``S`` comes from BLAS when every partial sum of any summation order is an exactly
-  representable integer: float32 ``sgemm`` when ``B < 2**24``, float64 ``dgemm`` when
-  ``B < 2**53`` (integers, no rounding, any order or FMA gives the same exact sum); else a
-  compiled int64 loop, exact because ``B < 2**63``.  ``B >= 2**63`` stays
-  on the NumPy reference (numba's int64 arithmetic must not overflow).
+* ``S`` comes from a compiled loop vectorised over the output columns, in int32 when
+  ``B < 2**31`` (every partial sum of every chain fits, so int32 arithmetic is exact) and in
+  int64 when ``B < 2**63``; ``B >= 2**63`` stays on the NumPy reference (numba's integer
+  arithmetic must not overflow).  BLAS is not used: exact, but its threads stall on a loaded
+  machine and its result would rest on the library's summation staying in range.
 
 The LUT PE computes its group dot products by table lookups, bit-planes and a correction term,
 but the golden model (and the hardware) produce exactly ``sum_j x_j * w_j`` per step, wrapped
@@ -41,9 +41,10 @@ _ROWS = 8
 
 @jit
 def _dot_wrap(r0: int, r1: int, x: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
-    """out[i, j] = sum_k x[i, k] * w[k, j] (callers ensure no partial sum leaves int64)."""
+    """out[i, j] = sum_k x[i, k] * w[k, j] in the arrays' integer type (callers ensure no
+    partial sum leaves it)."""
     m = out.shape[1]
-    acc = np.empty((_ROWS, m), np.int64)
+    acc = np.empty((_ROWS, m), out.dtype)
     for i0 in range(r0, r1, _ROWS):
         rows = min(_ROWS, r1 - i0)
         acc[:] = 0
@@ -92,15 +93,6 @@ def wrap_to(s: np.ndarray, width: int) -> np.ndarray:
     return ((s + half) & np.int64((1 << width) - 1)) - half
 
 
-def _blas_dot(x: np.ndarray, w: np.ndarray, bound: int) -> Optional[np.ndarray]:
-    """Exact ``x @ w`` through BLAS when ``bound`` keeps every partial sum exact, else None."""
-    if bound < (1 << 24):
-        return (x.astype(np.float32) @ w.astype(np.float32)).astype(np.int64)
-    if bound < (1 << 53):
-        return (x.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
-    return None
-
-
 def int_chains(x: np.ndarray, w: np.ndarray, lanes: int, width: int, saturate: bool) -> Optional[np.ndarray]:
     """Final ``width``-bit accumulators (int64 ``[n, m]``) of the chains of ``x [n, K] @ w [K, m]``
     (integers, ``K`` a multiple of ``lanes``), or None when beyond int64 (see module docstring)."""
@@ -119,11 +111,10 @@ def int_chains(x: np.ndarray, w: np.ndarray, lanes: int, width: int, saturate: b
         run_rows(_dot_saturate, n, n * m * k, np.ascontiguousarray(x, np.int64),
                  np.ascontiguousarray(w, np.int64), lanes, -hi - 1, hi, out)
         return out
-    s = _blas_dot(x, w, bound)
-    if s is None:
-        s = np.empty((n, m), np.int64)
-        run_rows(_dot_wrap, n, n * m * k, np.ascontiguousarray(x, np.int64),
-                 np.ascontiguousarray(w, np.int64), s)
+    dt = np.int32 if bound < (1 << 31) else np.int64
+    s = np.empty((n, m), dt)
+    run_rows(_dot_wrap, n, n * m * k, np.ascontiguousarray(x, dt), np.ascontiguousarray(w, dt), s)
+    s = s.astype(np.int64)
     return wrap_to(s, width) if width < 64 else s
 
 

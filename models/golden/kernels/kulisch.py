@@ -4,15 +4,21 @@ The register is ``acc := (first ? 0 : acc) + sum of finite products`` in units o
 ``2**product_lsb_exp``, wrapping modulo ``2**exact_width``; NaN / inf products add 0 (they
 only set the flags, which ``matmul`` does not read).  Wrapping is arithmetic modulo
 ``2**width``, so the final register is the exact sum of every product of the chain, reduced
-modulo ``2**width``, whatever the lanes.
+modulo ``2**width``, whatever the lanes.  Every product is an integer ``sig * 2**shift`` in
+those units: exact products ``(sx * sy) << (ex + ey)`` with ``s`` the signed significand and
+``e`` its exponent above ``emin - man_bits``; L-Mul products ``(C + fx + fy) << (ex + ey)``
+with the golden model's normalised fractions on the grid ``2**-m`` (``C = 2**m + 2**(m-l)``).
 
-* **Integer path** (exact products, ``width <= 64``): an exact product is ``X * W`` with ``X``
-  the operand in units of ``2**(emin - man_bits)`` of its format (subnormals flushed to 0 with
-  ``subnormals=False``, inf / NaN as 0), so the chain is the integer dot product of
-  :func:`.integer.int_chains` (BLAS or int64, with its bounds) reduced modulo ``2**width``.
-* **Digit path** (any width, L-Mul products too): each product ``sig * 2**shift`` (units,
-  ``|sig| < 2**31``) is added into 32-bit digits held in int64 (carries are deferred: a digit
-  absorbs 2**31 additions), then carries propagate and the top is cut at ``width`` bits.
+* **Integer path** (exact products, ``width <= 64``): ``X = sx << ex`` is the operand in
+  units, so the chain is the integer dot product of :func:`.integer.int_chains` (int32 or int64
+  loops, with their bounds) reduced modulo ``2**width``.
+* **Split path** (``|sig| < 2**S`` and ``shift <= H``): two int64 sums vectorised over the
+  columns, ``lo`` of the products with ``shift < c`` and ``hi`` of the others shifted by
+  ``-c`` (``c = ceil(H / 2)``), exact when ``K * 2**(S + max(c, H - c + 1)) <= 2**62``; the
+  register is ``lo + (hi << c)`` modulo ``2**width`` (e5m2 x e5m2: 79 bits, two 38-bit halves).
+* **Digit path** (anything else, e.g. 315-bit fp16 x bf16 registers): each product is added
+  into 32-bit digits held in int64 (carries deferred: a digit absorbs 2**30 additions), then
+  carries propagate and the top is cut at ``width`` bits.
 
 The float64 value of the register (what ``golden.value`` returns) is the correctly rounded
 ``signed(acc) * 2**product_lsb_exp``: the top 63 bits with a sticky bit convert with one
@@ -34,11 +40,10 @@ from peforge.spec import MinifloatMacSpec
 from .. import mac as ref
 from ._jit import jit, run_rows
 from .integer import int_chains
+from .mac import lmul_parts
 
-__all__ = ["mac_exact_chains", "operand_units", "pair_units"]
+__all__ = ["mac_exact_chains", "operand_units", "product_parts", "raw_bits"]
 
-_DIGIT = 32
-_MASK = (1 << 32) - 1
 _ROWS = 8
 
 
@@ -51,59 +56,118 @@ def operand_units(fmt, subnormals: bool) -> tuple[np.ndarray, np.ndarray]:
     return s, np.where(live, exp - (fmt.emin - fmt.man_bits), 0).astype(np.int64)
 
 
-@functools.lru_cache(maxsize=16)
-def pair_units(spec: MinifloatMacSpec) -> Optional[tuple[np.ndarray, np.ndarray]]:
-    """(signed significand, shift above ``product_lsb_exp``) of the golden model's product of
-    every code pair (``a * nb + b``; 0 for inf / NaN), or None above 16 code bits."""
-    fa, fb = spec.a, spec.b
-    if fa.bits + fb.bits > 16:  # type: ignore[union-attr]
-        return None
-    na, nb = fa.num_codes, fb.num_codes  # type: ignore[union-attr]
-    p = ref._products(spec, np.repeat(np.arange(na), nb), np.tile(np.arange(nb), na))
-    live = ~p.nan & ~p.inf & (p.sig != 0)
-    s = np.where(live, np.where(p.neg, -p.sig, p.sig), 0).astype(np.int64)
-    return s, np.where(live, p.exp - spec.product_lsb_exp, 0).astype(np.int64)
+def product_parts(spec: MinifloatMacSpec) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], int, int, int]:
+    """Per-operand tables ``(s, e, sign)`` of a and b, the L-Mul constant ``C`` (0 for exact
+    products), and bounds ``(sig_bits, max_shift)`` with ``|sig| < 2**sig_bits``, ``shift <=
+    max_shift``.  Product of codes x, y: exact ``s[x] * s[y] << (e[x] + e[y])``; L-Mul
+    ``sign[x] * sign[y] * (C + s[x] + s[y]) << (e[x] + e[y])``."""
+    if spec.mult == "exact":
+        (sa, ea), (sb, eb) = operand_units(spec.a, spec.subnormals), operand_units(spec.b, spec.subnormals)
+        ones = np.zeros(0, np.int64)
+        sig_bits = (spec.a.man_bits + 1) + (spec.b.man_bits + 1)  # type: ignore[union-attr]
+        return (sa, ea, ones), (sb, eb, ones), 0, sig_bits, int(ea.max()) + int(eb.max())
+    F = spec.lmul_frac_bits
+    (fa, xa, ga), (fb, xb, gb) = lmul_parts(spec.a, spec.subnormals), lmul_parts(spec.b, spec.subnormals)
+    fa, fb = fa << (F - spec.a.man_bits), fb << (F - spec.b.man_bits)  # type: ignore[union-attr]
+    # shift = xa + xb - F - product_lsb_exp, split evenly between the two operands' tables
+    base = -F - spec.product_lsb_exp
+    ea = np.where(ga != 0, xa + base // 2, 0)
+    eb = np.where(gb != 0, xb + base - base // 2, 0)
+    C = (1 << F) + (1 << (F - spec.lmul_offset_exp))
+    return (fa, ea, ga), (fb, eb, gb), C, F + 2, int(ea.max()) + int(eb.max())
+
+
+@jit(inline=True)
+def _product(xs: np.ndarray, xe: np.ndarray, xg: np.ndarray, ws: np.ndarray, we: np.ndarray,
+             wg: np.ndarray, c: int, i: int, k: int, j: int) -> tuple[int, int]:
+    """(signed significand, shift) of product (i, k, j) (see :func:`product_parts`)."""
+    if c > 0:
+        return xg[i, k] * wg[k, j] * (c + xs[i, k] + ws[k, j]), xe[i, k] + we[k, j]
+    return xs[i, k] * ws[k, j], xe[i, k] + we[k, j]
 
 
 @jit
-def _digits(r0: int, r1: int, xs: np.ndarray, xe: np.ndarray, ws: np.ndarray, we: np.ndarray,
-            xc: np.ndarray, wc: np.ndarray, ts: np.ndarray, te: np.ndarray, nb: int,
-            width: int, out: np.ndarray) -> None:
-    """Registers of rows ``r0..r1`` as ``out[i, j, :]`` 32-bit digits (least significant
-    first) of the sum modulo ``2**width``.  Products: ``xs[i,k] * ws[k,j] << (xe + we)``, or
-    the pair table ``ts/te[xc * nb + wc]`` when ``ts`` is not empty."""
-    n_dig = out.shape[2]
+def _split(r0: int, r1: int, xs: np.ndarray, xe: np.ndarray, xg: np.ndarray, ws: np.ndarray,
+           we: np.ndarray, wg: np.ndarray, c: int, cut: int, lo: np.ndarray, hi: np.ndarray) -> None:
+    """lo[i, j] / hi[i, j]: sums of the products with shift < cut (shifted by shift) and with
+    shift >= cut (shifted by shift - cut); callers ensure neither leaves int64."""
+    m = lo.shape[1]
+    a = np.empty((_ROWS, m), np.int64)
+    b = np.empty((_ROWS, m), np.int64)
+    for i0 in range(r0, r1, _ROWS):
+        rows = min(_ROWS, r1 - i0)
+        a[:] = 0
+        b[:] = 0
+        for k in range(ws.shape[0]):
+            for r in range(rows):
+                i = i0 + r
+                for j in range(m):
+                    sig, sh = _product(xs, xe, xg, ws, we, wg, c, i, k, j)
+                    low = sh < cut
+                    a[r, j] += (sig << sh) if low else 0
+                    b[r, j] += 0 if low else (sig << (sh - cut))
+        for r in range(rows):
+            for j in range(m):
+                lo[i0 + r, j] = a[r, j]
+                hi[i0 + r, j] = b[r, j]
+
+
+@jit(inline=True)
+def _add_digits(acc: np.ndarray, j: int, v: int, sh: int) -> None:
+    """acc[j, :] += v << sh, v a signed integer below 2**62 in magnitude (deferred carries);
+    touches digits ``sh // 32`` to ``(sh + 32) // 32 + 1``."""
+    for part, off in ((v & 0xFFFFFFFF, sh), (v >> 32, sh + 32)):
+        if part != 0:
+            d = off >> 5
+            p = part << (off & 31)
+            acc[j, d] += p & 0xFFFFFFFF
+            acc[j, d + 1] += p >> 32
+
+
+@jit(inline=True)
+def _normalise_digits(acc: np.ndarray, width: int) -> None:
+    """Propagate carries (the top digit's carry is dropped) and cut every row at ``width`` bits."""
+    n_dig = acc.shape[1]
+    top = width // 32
+    for j in range(acc.shape[0]):
+        c = 0
+        for d in range(n_dig):
+            t = acc[j, d] + c
+            acc[j, d] = t & 0xFFFFFFFF
+            c = t >> 32
+        if top < n_dig:
+            acc[j, top] &= (1 << (width - top * 32)) - 1
+            for d in range(top + 1, n_dig):
+                acc[j, d] = 0
+
+
+@jit
+def _digits(r0: int, r1: int, xs: np.ndarray, xe: np.ndarray, xg: np.ndarray, ws: np.ndarray,
+            we: np.ndarray, wg: np.ndarray, c: int, width: int, out: np.ndarray) -> None:
+    """Registers of rows ``r0..r1`` as ``out[i, j, :]``: 32-bit digits, least significant
+    first, of the sum of the products modulo ``2**width``."""
     m = out.shape[1]
-    use_tab = ts.shape[0] > 0
-    k_len = max(wc.shape[0], ws.shape[0])
     for i in range(r0, r1):
         acc = out[i]
         acc[:] = 0
-        for k in range(k_len):
+        for k in range(ws.shape[0]):
             for j in range(m):
-                if use_tab:
-                    idx = xc[i, k] * nb + wc[k, j]
-                    sig = ts[idx]
-                    sh = te[idx]
-                else:
-                    sig = xs[i, k] * ws[k, j]
-                    sh = xe[i, k] + we[k, j]
+                sig, sh = _product(xs, xe, xg, ws, we, wg, c, i, k, j)
                 if sig != 0:
-                    v = sig << (sh & 31)
-                    d = sh >> 5
-                    acc[j, d] += v & 0xFFFFFFFF
-                    acc[j, d + 1] += v >> 32
-        for j in range(m):  # carries, then the cut at `width` bits
-            c = 0
-            for d in range(n_dig):
-                t = acc[j, d] + c
-                acc[j, d] = t & 0xFFFFFFFF
-                c = t >> 32
-            top = width // 32
-            if top < n_dig:
-                acc[j, top] &= (1 << (width - top * 32)) - 1
-                for d in range(top + 1, n_dig):
-                    acc[j, d] = 0
+                    _add_digits(acc, j, sig, sh)
+        _normalise_digits(acc, width)
+
+
+@jit
+def _split_to_digits(lo: np.ndarray, hi: np.ndarray, cut: int, width: int, out: np.ndarray) -> None:
+    """Digits of ``lo + (hi << cut)`` modulo ``2**width``."""
+    for i in range(lo.shape[0]):
+        acc = out[i]
+        acc[:] = 0
+        for j in range(lo.shape[1]):
+            _add_digits(acc, j, lo[i, j], 0)
+            _add_digits(acc, j, hi[i, j], cut)
+        _normalise_digits(acc, width)
 
 
 @jit
@@ -182,33 +246,28 @@ def mac_exact_chains(spec: MinifloatMacSpec, xp: np.ndarray, wp: np.ndarray,
     float64 values, or with ``raw`` the register bits (uint64 up to 64 bits, else Python ints);
     None when outside the kernel's conditions."""
     width, lsb = spec.exact_width, spec.product_lsb_exp
-    top = spec.product_max_exp + width  # generous bound on |value| exponents
-    if not raw and (lsb < -1000 or top > 1000):
+    if not raw and (lsb < -1000 or lsb + width > 1000):
         return None
     n, k = xp.shape
     m = wp.shape[1]
-    if spec.mult == "exact":
-        xs, xe = (t[xp] for t in operand_units(spec.a, spec.subnormals))
-        ws, we = (t[wp] for t in operand_units(spec.b, spec.subnormals))
-        if width <= 64:  # then every product, so every operand in units, fits int64
-            s = int_chains(xs << xe, ws << we, 1, width, False)
-            if s is not None:
-                if raw:
-                    return s.view(np.uint64) & np.uint64((1 << width) - 1)
-                return np.ldexp(s.astype(np.float64), lsb)
-        xc = wc = np.zeros((0, 0), np.int64)
-        ts = te = np.zeros(0, np.int64)
-        nb = 0
-    else:
-        tab = pair_units(spec)
-        if tab is None:
-            return None
-        ts, te = tab
-        xc, wc, nb = xp, wp, spec.b.num_codes  # type: ignore[union-attr]
-        xs = xe = ws = we = np.zeros((0, 0), np.int64)
-    n_dig = width // _DIGIT + 2
+    (sa, ea, ga), (sb, eb, gb), c, sig_bits, max_shift = product_parts(spec)
+    xs, xe, ws, we = sa[xp], ea[xp], sb[wp], eb[wp]
+    xg, wg = (ga[xp], gb[wp]) if c else (np.zeros((0, 0), np.int64),) * 2
+    if c == 0 and width <= 64:  # then every product, so every operand in units, fits int64
+        s = int_chains(xs << xe, ws << we, 1, width, False)
+        if s is not None:
+            if raw:
+                return s.view(np.uint64) & np.uint64((1 << width) - 1)
+            return np.ldexp(s.astype(np.float64), lsb)
+    n_dig = (max(width, max_shift) + 32) // 32 + 2  # _add_digits touches digit (shift + 32) // 32 + 1
     dig = np.empty((n, m, n_dig), np.int64)
-    run_rows(_digits, n, n * m * k, xs, xe, ws, we, xc, wc, ts, te, nb, width, dig)
+    cut = -(-max_shift // 2)
+    if sig_bits + max(cut, max_shift - cut + 1) + max(k, 1).bit_length() <= 62 and width <= 128:
+        lo, hi = np.empty((n, m), np.int64), np.empty((n, m), np.int64)
+        run_rows(_split, n, n * m * k, xs, xe, xg, ws, we, wg, c, cut, lo, hi)
+        _split_to_digits(lo, hi, cut, width, dig)
+    else:
+        run_rows(_digits, n, n * m * k, xs, xe, xg, ws, we, wg, c, width, dig)
     if raw:
         bits = raw_bits(dig)
         return bits.astype(np.uint64) if width <= 64 else bits

@@ -2,8 +2,8 @@
 
 Float accumulators run :mod:`.floatacc` (conditions there); exact accumulators run
 :mod:`.kulisch`.  Operand codes are decoded with the golden model's own tables (flushed
-subnormals included); L-Mul products come from the golden model's product of every code pair,
-so the kernels never re-implement a product rule.
+subnormals included); L-Mul operands are normalised by the golden model's own routine and
+combined as stated in :func:`lmul_operand`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from peforge.formats import KIND_INF, KIND_NAN, FloatFormat
+from peforge.formats import KIND_FINITE, KIND_INF, KIND_NAN, FloatFormat
 from peforge.spec import MinifloatMacSpec
 
 from .. import mac as ref
@@ -22,10 +22,9 @@ from ._common import canonical_nan, lane_bits, pad_k, redo_chains
 from ._jit import run_rows
 from .floatacc import acc_params, float_chains, float_path_ok, mac_f32_l1
 
-__all__ = ["mac_chains", "value_table", "product_table"]
+__all__ = ["mac_chains", "value_table", "lmul_parts", "lmul_operand"]
 
-_EMPTY_F = np.zeros(0)
-_EMPTY_I = np.zeros((0, 0), np.int64)
+_EMPTY = np.zeros((0, 0))
 
 
 @functools.lru_cache(maxsize=64)
@@ -38,19 +37,32 @@ def value_table(fmt: FloatFormat, subnormals: bool) -> np.ndarray:
     return np.where(kind == KIND_NAN, np.nan, v)
 
 
-@functools.lru_cache(maxsize=16)
-def product_table(spec: MinifloatMacSpec) -> Optional[np.ndarray]:
-    """float64 product of every (a, b) code pair (``a * nb + b``) by the golden model's rule,
-    or None when the pair table would be too big (more than 16 code bits)."""
-    fa, fb = spec.a, spec.b
-    if fa.bits + fb.bits > 16:  # type: ignore[union-attr]
-        return None
-    na, nb = fa.num_codes, fb.num_codes  # type: ignore[union-attr]
-    p = ref._products(spec, np.repeat(np.arange(na), nb), np.tile(np.arange(nb), na))
-    v = np.ldexp(p.sig.astype(np.float64), p.exp.astype(np.int64))
-    v = np.where(p.inf, np.inf, v)
-    v = np.where(p.neg, -v, v)
-    return np.where(p.nan, np.nan, v)
+@functools.lru_cache(maxsize=64)
+def lmul_parts(fmt: FloatFormat, subnormals: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every code as the L-Mul adder sees it, by the golden model's own normalisation:
+    ``(f * 2**M, e, sign)`` with value ``(1 + f) * 2**e`` for finite nonzero codes (subnormals
+    normalised), and ``sign`` = +-1, or 0 for zeros, inf and NaN (their products follow the
+    exact rules)."""
+    neg, sig, exp, kind = ref._decode_table(fmt, subnormals)
+    live = (kind == KIND_FINITE) & (sig != 0)
+    f, e = ref._normalise(np.where(live, sig, 1), exp, fmt.man_bits)
+    sign = np.where(live, np.where(neg, -1, 1), 0)
+    return np.where(live, f, 0).astype(np.int64), np.where(live, e, 0).astype(np.int64), sign.astype(np.int64)
+
+
+@functools.lru_cache(maxsize=64)
+def lmul_operand(fmt: FloatFormat, subnormals: bool) -> tuple[np.ndarray, np.ndarray]:
+    """float64 (signed power of two, fraction) of every code for the L-Mul float kernels.
+
+    The golden L-Mul product of finite nonzero operands is ``(1 + fx + fy + 2**-l) *
+    2**(ex + ey)`` with the sign xor; as ``(Sx * Sy) * ((1 + 2**-l + fx) + fy)`` with
+    ``S = +-2**e`` every operation is exact in float64 (a product of powers of two; fractions on
+    the grid ``2**-m``, sum below 4).  Zeros, inf and NaN get ``S`` = their own value and
+    ``f = 0``, so IEEE multiplication gives the exact-product rules (inf * 0 = NaN, signed zeros)."""
+    f, e, sign = lmul_parts(fmt, subnormals)
+    vals = value_table(fmt, subnormals)
+    scale = np.where(sign != 0, sign * np.ldexp(1.0, e), vals)
+    return scale, np.ldexp(f.astype(np.float64), -fmt.man_bits)
 
 
 def _f32_exact_products(spec: MinifloatMacSpec) -> bool:
@@ -100,18 +112,15 @@ def mac_chains(spec: MinifloatMacSpec, xq: np.ndarray, wq: np.ndarray, lanes: in
     if spec.mult == "exact":
         xv = value_table(spec.a, spec.subnormals)[xp]  # type: ignore[arg-type]
         wv = value_table(spec.b, spec.subnormals)[wp]  # type: ignore[arg-type]
-        xc = wc = _EMPTY_I
-        tab, nb = _EMPTY_F, 0
+        xf = wf = _EMPTY
+        lmul_c = 0.0
     else:
-        tab = product_table(spec)
-        if tab is None:
-            return None
-        xv = wv = _EMPTY_I.astype(np.float64)
-        xc, wc, nb = xp, wp, spec.b.num_codes  # type: ignore[union-attr]
+        (sa, fa), (sb, fb) = (lmul_operand(f, spec.subnormals) for f in (spec.a, spec.b))  # type: ignore[arg-type]
+        xv, xf, wv, wf = sa[xp], fa[xp], sb[wp], fb[wp]
+        lmul_c = 1.0 + 2.0 ** -spec.lmul_offset_exp
     check = lanes > 1 and span > 53
     bad = np.zeros((n, m), np.uint8)
-    empty2 = np.zeros((0, 0))
-    run_rows(float_chains, n, work, xv, wv, xc, wc, tab, nb, empty2, empty2, lanes, check, *p, out, bad)
+    run_rows(float_chains, n, work, xv, wv, xf, wf, lmul_c, _EMPTY, _EMPTY, lanes, check, *p, out, bad)
     if check:
         redo_chains(out, bad, lambda r, c: _reference(spec, xp, wp, r, c))
     return canonical_nan(out)
