@@ -21,7 +21,7 @@ from peforge.formats import IntFormat
 from peforge.models import golden
 from peforge.models.golden import kernels
 from peforge.models.golden import shiftadd as shiftadd_ref
-from peforge.models.golden.kernels import _jit, kulisch
+from peforge.models.golden.kernels import _common, _jit, kulisch
 from peforge.models.golden.matmul import chain_operands
 from peforge.spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec
 
@@ -370,6 +370,26 @@ def test_threaded_rows_equal_reference(monkeypatch: pytest.MonkeyPatch) -> None:
     with kernels.disabled():
         want = golden.matmul(spec, x, w)
     same_bits(got, want, "threaded")
+
+
+@pytest.mark.parametrize("spec,opts", [
+    (MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32"), {}),
+    (MinifloatMacSpec("e5m2", "e5m2", "bf16", lanes=3), {}),
+    (MinifloatMacSpec("e5m2", "e5m2", "exact", lanes=2), {}),
+    (IntMacSpec("int8", "int4", acc_bits=12, overflow="saturate", lanes=2), {}),
+    (LutSpec(), {}),
+    (ShiftAddSpec("int8", "int4", "shiftadd-int", group=4, scale="bf16"), {}),
+    (BlockDotSpec("e5m2", "e5m2", block=8), {}),
+], ids=lambda s: getattr(s, "name", ""))
+def test_row_chunks_equal_reference(spec, opts, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large inputs run in row chunks (bounded temporaries); force many small chunks."""
+    monkeypatch.setattr(_common, "CHUNK_ELEMS", 50)
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((N, 2 * K)), rng.standard_normal((2 * K, M))
+    got = golden.matmul(spec, x, w, **opts)
+    with kernels.disabled():
+        want = golden.matmul(spec, x, w, **opts)
+    same_bits(got, want, "row chunks")
 
 
 # ---- dispatch ------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from peforge.formats import KIND_INF, KIND_NAN, FloatFormat, IntFormat
 from peforge.spec import BlockDotSpec
 
 from .. import blockdot as ref
-from ._common import canonical_nan, lane_bits, redo_chains
+from ._common import by_rows, canonical_nan, lane_bits, redo_chains
 from ._jit import run_rows
 from .floatacc import acc_params, float_chains, float_path_ok
 
@@ -89,16 +89,20 @@ def blockdot_chains(spec: BlockDotSpec, xc: np.ndarray, wc: np.ndarray, xs: np.n
         return None
     n, k = xc.shape
     m = wc.shape[1]
-    steps = k // blk
-    xc, wc = np.ascontiguousarray(xc, np.int64), np.ascontiguousarray(wc, np.int64)
-    xs, ws = np.ascontiguousarray(xs, np.int64), np.ascontiguousarray(ws, np.int64)
-    xv, wv = code_values(fa)[xc], code_values(fb)[wc]  # type: ignore[arg-type]
-    sa, sb = code_values(ga)[xs], code_values(gb)[ws]  # type: ignore[arg-type]
+    wc, ws = np.ascontiguousarray(wc, np.int64), np.ascontiguousarray(ws, np.int64)
+    wv, sb = code_values(fb)[wc], code_values(gb)[ws]  # type: ignore[arg-type]
     check = span > 53
-    out = np.empty((n, m))
-    bad = np.zeros((n, m), np.uint8)
-    run_rows(float_chains, n, n * m * k, xv, wv, _EMPTY, _EMPTY, 0.0, sa, sb, blk, check,
-             *acc_params(spec.acc, True), out, bad)
-    if check:
-        redo_chains(out, bad, lambda r, c: _reference(spec, xc, wc, xs, ws, r, c))
-    return canonical_nan(out)
+    p = acc_params(spec.acc, True)  # type: ignore[arg-type]
+
+    def rows(r0: int, r1: int) -> np.ndarray:
+        xr, xsr = np.ascontiguousarray(xc[r0:r1], np.int64), np.ascontiguousarray(xs[r0:r1], np.int64)
+        xv, sa = code_values(fa)[xr], code_values(ga)[xsr]  # type: ignore[arg-type]
+        out = np.empty((r1 - r0, m))
+        bad = np.zeros((r1 - r0, m), np.uint8)
+        run_rows(float_chains, r1 - r0, (r1 - r0) * m * k, xv, wv, _EMPTY, _EMPTY, 0.0, sa, sb, blk, check,
+                 *p, out, bad)
+        if check:
+            redo_chains(out, bad, lambda r, c: _reference(spec, xr, wc, xsr, ws, r, c))
+        return canonical_nan(out)
+
+    return by_rows(n, k, m, rows)

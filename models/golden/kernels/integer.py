@@ -31,7 +31,7 @@ import numpy as np
 from peforge.spec import IntMacSpec, LutSpec, SimdMacSpec
 
 from .. import lut as lut_ref
-from ._common import pad_k
+from ._common import by_rows, pad_k, pad_rows
 from ._jit import jit, run_rows
 
 __all__ = ["int_chains", "wrap_to", "intmac_chains", "simd_chains", "lut_chains"]
@@ -107,27 +107,32 @@ def int_chains(x: np.ndarray, w: np.ndarray, lanes: int, width: int, saturate: b
     if saturate and bound > hi:
         if width > 62 or lanes * amax * bmax >= (1 << 62):
             return None  # acc + step sum could leave int64
-        out = np.empty((n, m), np.int64)
-        run_rows(_dot_saturate, n, n * m * k, np.ascontiguousarray(x, np.int64),
-                 np.ascontiguousarray(w, np.int64), lanes, -hi - 1, hi, out)
-        return out
+        w64 = np.ascontiguousarray(w, np.int64)
+
+        def rows_sat(r0: int, r1: int) -> np.ndarray:
+            out = np.empty((r1 - r0, m), np.int64)
+            run_rows(_dot_saturate, r1 - r0, (r1 - r0) * m * k, np.ascontiguousarray(x[r0:r1], np.int64), w64,
+                     lanes, -hi - 1, hi, out)
+            return out
+
+        return by_rows(n, k, m, rows_sat, np.int64)
     dt = np.int32 if bound < (1 << 31) else np.int64
-    s = np.empty((n, m), dt)
-    run_rows(_dot_wrap, n, n * m * k, np.ascontiguousarray(x, dt), np.ascontiguousarray(w, dt), s)
-    s = s.astype(np.int64)
-    return wrap_to(s, width) if width < 64 else s
+    w_dt = np.ascontiguousarray(w, dt)
 
+    def rows(r0: int, r1: int) -> np.ndarray:
+        s = np.empty((r1 - r0, m), dt)
+        run_rows(_dot_wrap, r1 - r0, (r1 - r0) * m * k, np.ascontiguousarray(x[r0:r1], dt), w_dt, s)
+        return wrap_to(s.astype(np.int64), width)
 
-def _padded(xq: np.ndarray, wq: np.ndarray, lanes: int) -> tuple[np.ndarray, np.ndarray]:
-    steps = max(1, -(-xq.shape[1] // lanes))
-    return pad_k(xq, wq, steps * lanes)
+    return by_rows(n, k, m, rows, np.int64)
 
 
 def intmac_chains(spec: IntMacSpec, xq: np.ndarray, wq: np.ndarray, lanes: int, **_: object) -> Optional[np.ndarray]:
     """Final accumulator values (float64 ``[n, m]``) of the integer MAC's chains (codes in)."""
-    xp, wp = _padded(xq, wq, lanes)
-    s = int_chains(spec.a.to_int(xp), spec.b.to_int(wp), lanes, spec.width,  # type: ignore[union-attr]
-                   spec.overflow == "saturate")
+    K = max(1, -(-xq.shape[1] // lanes)) * lanes
+    w = spec.b.to_int(pad_k(xq[:0], wq, K)[1])  # type: ignore[union-attr]
+    s = by_rows(xq.shape[0], K, w.shape[1], lambda r0, r1: int_chains(
+        spec.a.to_int(pad_rows(xq[r0:r1], K)), w, lanes, spec.width, spec.overflow == "saturate"), np.int64)  # type: ignore[union-attr]
     return None if s is None else s.astype(np.float64)
 
 
@@ -135,8 +140,10 @@ def simd_chains(spec: SimdMacSpec, xq: np.ndarray, wq: np.ndarray, lanes: int, *
     """Final accumulator values (float64 ``[n, m]``) of the SIMD PE's chains: ``xq``, ``wq`` are
     the lane integers of the mode (packing into port words and unpacking is the identity on
     them), the accumulator wraps modulo ``2**spec.width``."""
-    xp, wp = _padded(xq, wq, lanes)
-    s = int_chains(xp, wp, lanes, spec.width, False)
+    K = max(1, -(-xq.shape[1] // lanes)) * lanes
+    w = pad_k(xq[:0], wq, K)[1]
+    s = by_rows(xq.shape[0], K, w.shape[1], lambda r0, r1: int_chains(
+        pad_rows(xq[r0:r1], K), w, lanes, spec.width, False), np.int64)
     return None if s is None else s.astype(np.float64)
 
 
@@ -144,7 +151,8 @@ def lut_chains(spec: LutSpec, xc: np.ndarray, wc: np.ndarray, zero_a: int) -> Op
     """Accumulator values (float64 ``[n, m]``, ``2**act_lsb_exp`` included) of the LUT PE's
     chains of activation codes ``xc [n, k]`` and weight codes ``wc [k, m]`` (groups of
     ``spec.group`` along ``k``, tail padded with ``zero_a`` / weight code 0)."""
-    steps = max(1, -(-xc.shape[1] // spec.group))
-    xp, wp = pad_k(xc, wc, steps * spec.group, x_fill=zero_a)
-    s = int_chains(lut_ref.act_ints(spec, xp), lut_ref.weight_ints(spec, wp), spec.group, spec.width, False)
+    K = max(1, -(-xc.shape[1] // spec.group)) * spec.group
+    w = lut_ref.weight_ints(spec, pad_k(xc[:0], wc, K)[1])
+    s = by_rows(xc.shape[0], K, w.shape[1], lambda r0, r1: int_chains(
+        lut_ref.act_ints(spec, pad_rows(xc[r0:r1], K, zero_a)), w, spec.group, spec.width, False), np.int64)
     return None if s is None else np.ldexp(s.astype(np.float64), spec.act_lsb_exp)

@@ -30,8 +30,6 @@ on the NumPy reference.
 from __future__ import annotations
 
 import functools
-from typing import Optional
-
 import numpy as np
 
 from peforge.formats import KIND_FINITE
@@ -240,14 +238,17 @@ def raw_bits(dig: np.ndarray) -> np.ndarray:
     return out
 
 
+def supported(spec: MinifloatMacSpec) -> bool:
+    """Whether register values stay normal float64 numbers (else the NumPy reference runs)."""
+    return spec.product_lsb_exp >= -1000 and spec.product_lsb_exp + spec.exact_width <= 1000
+
+
 def mac_exact_chains(spec: MinifloatMacSpec, xp: np.ndarray, wp: np.ndarray,
-                     raw: bool = False) -> Optional[np.ndarray]:
+                     raw: bool = False) -> np.ndarray:
     """Final Kulisch registers of the chains of padded codes ``xp [n, K] @ wp [K, m]``: their
-    float64 values, or with ``raw`` the register bits (uint64 up to 64 bits, else Python ints);
-    None when outside the kernel's conditions."""
+    float64 values (for :func:`supported` specs), or with ``raw`` the register bits (uint64 up
+    to 64 bits, else Python ints)."""
     width, lsb = spec.exact_width, spec.product_lsb_exp
-    if not raw and (lsb < -1000 or lsb + width > 1000):
-        return None
     n, k = xp.shape
     m = wp.shape[1]
     (sa, ea, ga), (sb, eb, gb), c, sig_bits, max_shift = product_parts(spec)

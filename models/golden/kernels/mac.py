@@ -18,7 +18,7 @@ from peforge.spec import MinifloatMacSpec
 
 from .. import mac as ref
 from ..base import run, value
-from ._common import canonical_nan, lane_bits, pad_k, redo_chains
+from ._common import by_rows, canonical_nan, lane_bits, pad_k, pad_rows, redo_chains
 from ._jit import run_rows
 from .floatacc import acc_params, float_chains, float_path_ok, mac_f32_l1
 
@@ -92,35 +92,49 @@ def mac_chains(spec: MinifloatMacSpec, xq: np.ndarray, wq: np.ndarray, lanes: in
     n, k = xq.shape
     m = wq.shape[1]
     steps = max(1, -(-k // lanes))
-    xp, wp = pad_k(xq, wq, steps * lanes)
+    K = steps * lanes
+    wp = pad_k(xq[:0], wq, K)[1]
     if spec.is_exact:
         from . import kulisch
 
-        return kulisch.mac_exact_chains(spec, xp, wp)
+        if not kulisch.supported(spec):
+            return None
+        return by_rows(n, K, m, lambda r0, r1: kulisch.mac_exact_chains(spec, pad_rows(xq[r0:r1], K), wp))
     fmt: FloatFormat = spec.acc  # type: ignore[assignment]
     span = spec.product_max_exp + 1 + lane_bits(lanes) - spec.product_lsb_exp
     if not float_path_ok(fmt, spec.product_lsb_exp, spec.product_max_exp + lane_bits(lanes) + 1):
         return None
-    work = n * m * steps * lanes
-    out = np.empty((n, m))
     p = acc_params(fmt, spec.subnormals)
+    sub = spec.subnormals
     if _f32_exact_products(spec):
-        x32 = value_table(spec.a, spec.subnormals).astype(np.float32)[xp]  # type: ignore[arg-type]
-        w32 = value_table(spec.b, spec.subnormals).astype(np.float32)[wp]  # type: ignore[arg-type]
-        run_rows(mac_f32_l1, n, work, x32, w32, p[7], p[6], out)
-        return canonical_nan(out)
+        t32 = value_table(spec.a, sub).astype(np.float32)  # type: ignore[arg-type]
+        w32 = value_table(spec.b, sub).astype(np.float32)[wp]  # type: ignore[arg-type]
+
+        def rows_f32(r0: int, r1: int) -> np.ndarray:
+            out = np.empty((r1 - r0, m))
+            run_rows(mac_f32_l1, r1 - r0, (r1 - r0) * m * K, t32[pad_rows(xq[r0:r1], K)], w32, p[7], p[6], out)
+            return canonical_nan(out)
+
+        return by_rows(n, K, m, rows_f32)
     if spec.mult == "exact":
-        xv = value_table(spec.a, spec.subnormals)[xp]  # type: ignore[arg-type]
-        wv = value_table(spec.b, spec.subnormals)[wp]  # type: ignore[arg-type]
-        xf = wf = _EMPTY
+        ta, tfa = value_table(spec.a, sub), None  # type: ignore[arg-type]
+        wv, wf = value_table(spec.b, sub)[wp], _EMPTY  # type: ignore[arg-type]
         lmul_c = 0.0
     else:
-        (sa, fa), (sb, fb) = (lmul_operand(f, spec.subnormals) for f in (spec.a, spec.b))  # type: ignore[arg-type]
-        xv, xf, wv, wf = sa[xp], fa[xp], sb[wp], fb[wp]
+        (ta, tfa), (sb, fb) = (lmul_operand(f, sub) for f in (spec.a, spec.b))  # type: ignore[arg-type]
+        wv, wf = sb[wp], fb[wp]
         lmul_c = 1.0 + 2.0 ** -spec.lmul_offset_exp
     check = lanes > 1 and span > 53
-    bad = np.zeros((n, m), np.uint8)
-    run_rows(float_chains, n, work, xv, wv, xf, wf, lmul_c, _EMPTY, _EMPTY, lanes, check, *p, out, bad)
-    if check:
-        redo_chains(out, bad, lambda r, c: _reference(spec, xp, wp, r, c))
-    return canonical_nan(out)
+
+    def rows(r0: int, r1: int) -> np.ndarray:
+        xp = pad_rows(xq[r0:r1], K)
+        xv, xf = ta[xp], (_EMPTY if tfa is None else tfa[xp])
+        out = np.empty((r1 - r0, m))
+        bad = np.zeros((r1 - r0, m), np.uint8)
+        run_rows(float_chains, r1 - r0, (r1 - r0) * m * K, xv, wv, xf, wf, lmul_c, _EMPTY, _EMPTY, lanes,
+                 check, *p, out, bad)
+        if check:
+            redo_chains(out, bad, lambda r, c: _reference(spec, xp, wp, r, c))
+        return canonical_nan(out)
+
+    return by_rows(n, K, m, rows)

@@ -23,7 +23,7 @@ import numpy as np
 from peforge.spec import ShiftAddSpec
 
 from .. import shiftadd as ref
-from ._common import canonical_nan, pad_k
+from ._common import by_rows, canonical_nan, pad_k, pad_rows
 from ._jit import jit
 from .floatacc import _add_odd
 from .integer import int_chains
@@ -56,26 +56,32 @@ def shiftadd_chains(spec: ShiftAddSpec, xq: np.ndarray, wcodes: np.ndarray,
     saturate = spec.overflow == "saturate" and spec.acc_bits is not None
     per = lanes * (group or 1)
     groups = max(1, -(-k // per))
-    xp, wp = pad_k(xq, wcodes, groups * per)
-    a, w = ref.act_ints(spec, xp), ref.weight_ints(spec, wp)
+    K = groups * per
+    w = ref.weight_ints(spec, pad_k(xq[:0], wcodes, K)[1])
     if group is None:
-        s = int_chains(a, w, lanes, spec.width, saturate)
+        s = by_rows(n, K, m, lambda r0, r1: int_chains(
+            ref.act_ints(spec, pad_rows(xq[r0:r1], K)), w, lanes, spec.width, saturate), np.int64)
         return None if s is None else np.ldexp(s.astype(np.float64), spec.product_lsb_exp)
     assert group_codes is not None
     sig, exp, finite = ref.scale_exact(spec, np.asarray(group_codes))   # [groups, m]
-    amax = int(np.abs(a).max()) if a.size else 0
+    amax = max(abs(v) for v in spec.act_range)
     bmax = int(np.abs(w).max()) if w.size else 0
-    s_bound = min(per * amax * bmax, (1 << (spec.width - 1)))
+    s_bound = min(per * amax * bmax, 1 << (spec.width - 1))
     smax = int(np.abs(sig).max()) if sig.size else 0
     if s_bound * smax >= (1 << 53) or not (-1000 < spec.product_lsb_exp + int(exp.min()) and
                                            spec.product_lsb_exp + int(exp.max()) + 64 < 1000):
         return None
     z_scale = np.ldexp(np.where(finite, sig, 0).astype(np.float64), exp + spec.product_lsb_exp)
-    out = np.zeros((n, m))
-    for g in range(groups):
-        cut = slice(g * per, (g + 1) * per)
-        s = int_chains(a[:, cut], w[cut], lanes, spec.width, saturate)
-        if s is None:
-            return None
-        _dequant(out, s, np.ascontiguousarray(z_scale[g]), np.ascontiguousarray(finite[g]))
-    return canonical_nan(out)
+
+    def rows(r0: int, r1: int) -> Optional[np.ndarray]:
+        a = ref.act_ints(spec, pad_rows(xq[r0:r1], K))
+        out = np.zeros((r1 - r0, m))
+        for g in range(groups):
+            cut = slice(g * per, (g + 1) * per)
+            s = int_chains(a[:, cut], w[cut], lanes, spec.width, saturate)
+            if s is None:
+                return None
+            _dequant(out, s, np.ascontiguousarray(z_scale[g]), np.ascontiguousarray(finite[g]))
+        return canonical_nan(out)
+
+    return by_rows(n, K, m, rows)
