@@ -414,3 +414,90 @@ def test_threads_env_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PEFORGE_THREADS", "two")
     with pytest.raises(ValueError, match="PEFORGE_THREADS='two'"):
         _jit.threads()
+
+
+# ---- slow: long equivalence sweeps (make test-all) ---------------------------------------------
+
+_OPS = ["e4m3fn", "e5m2", "e2m1fn", "e3m2fn", "e2m3fn", "e4m3fnuz", "e4m3", "fp16", "bf16"]
+_ACCS = ["fp32", "bf16", "fp16", "e5m2", "e6m9", "e8m15", "exact"]
+
+
+def _sweep_specs() -> list[MinifloatMacSpec]:
+    out = []
+    for ia, a in enumerate(_OPS):
+        for b in (_OPS[ia], _OPS[(ia + 3) % len(_OPS)]):
+            for acc in _ACCS:
+                for lanes, sub, mult in ((1, True, "exact"), (4, False, "exact"), (16, True, "lmul"), (3, True, "exact")):
+                    out.append(MinifloatMacSpec(a, b, acc, lanes=lanes, subnormals=sub, mult=mult))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", _sweep_specs(), ids=lambda s: s.name)
+def test_mac_sweep_slow(spec: MinifloatMacSpec) -> None:
+    rng = np.random.default_rng(abs(hash(spec.name)) % (1 << 32))
+    for p_special in (0.0, 0.05, 0.5):
+        xq, wq = codes(spec.a, rng, (16, 100), p_special), codes(spec.b, rng, (100, 12), p_special)
+        zero_lines(xq, wq, spec.a, spec.b, rng)
+        got = kernels.chains(spec, xq, wq, spec.lanes)
+        if got is None:   # declined (outside the float64 range conditions): nothing to compare
+            continue
+        same_bits(got, ref_mac(spec, xq, wq), f"{spec.name} p_special={p_special}")
+
+
+def _blockdot_sweep() -> list[BlockDotSpec]:
+    out = []
+    for ea in ("e4m3fn", "e5m2", "e3m2fn", "e2m3fn", "e2m1fn", "int8"):
+        for eb in (ea, "e4m3fn"):
+            for scale in ("e8m0fnu", "e4m3fn"):
+                for block, lanes, acc in ((32, None, "fp32"), (16, 4, "bf16"), (4, 2, "fp16"), (8, 8, "e5m2")):
+                    out.append(BlockDotSpec(ea, eb, scale, scale, block=block, lanes=lanes, acc=acc))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", _blockdot_sweep(), ids=lambda s: s.name)
+def test_blockdot_sweep_slow(spec: BlockDotSpec) -> None:
+    rng = np.random.default_rng(abs(hash(spec.name)) % (1 << 32))
+    steps = 5
+    for p_special in (0.0, 0.05, 0.4):
+        xc = codes(spec.element_a, rng, (16, steps * spec.block), p_special)
+        wc = codes(spec.element_b, rng, (steps * spec.block, 12), p_special)
+        xs = codes(spec.scale_a, rng, (16, steps), p_special)
+        ws = codes(spec.scale_b, rng, (steps, 12), p_special)
+        got = kernels.chains(spec, xc, wc, xs, ws)
+        if got is None:
+            continue
+        same_bits(got, ref_blockdot(spec, xc, wc, xs, ws), f"{spec.name} p_special={p_special}")
+
+
+def _integer_sweep() -> list:
+    out: list = []
+    for a, b in (("int8", "int8"), ("uint4", "int8"), ("int16", "int2"), ("uint16", "uint16")):
+        for kw in ({}, {"acc_bits": 20}, {"acc_bits": 24, "overflow": "saturate", "lanes": 3}, {"lanes": 16}):
+            try:
+                out.append(IntMacSpec(a, b, **kw))
+            except ValueError:
+                pass
+    for act in ("int8", "uint4", "e4m3fn", "e2m1fn"):
+        for wb in (1, 2, 4, "ternary"):
+            out.append(LutSpec(act, wb, group=3, lanes=2, acc_bits=None))
+            out.append(LutSpec(act, wb, group=5, symmetric=False, acc_bits=40))
+        for weight, mode in (("pot5", "pot"), ("apot7", "apot"), ("int4", "bitserial"), ("uint3", "shiftadd-int")):
+            out.append(ShiftAddSpec(act, weight, mode, lanes=2))
+            for scale in ("fp16", "bf16", "e8m0fnu", "uint6"):
+                out.append(ShiftAddSpec(act, weight, mode, group=5, scale=scale))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", _integer_sweep(), ids=lambda s: s.name)
+def test_integer_sweep_slow(spec) -> None:
+    rng = np.random.default_rng(abs(hash(spec.name)) % (1 << 32))
+    for scale in (1.0, 1e3):
+        x = rng.standard_t(3, (16, 100)) * scale
+        w = rng.standard_t(3, (100, 12))
+        got = golden.matmul(spec, x, w)
+        with kernels.disabled():
+            want = golden.matmul(spec, x, w)
+        same_bits(got, want, spec.name)
