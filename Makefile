@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/fpga.py
 	$(BIN)/python bench/lmul.py
 	$(BIN)/python bench/lut.py
+	$(BIN)/python bench/golden.py
 	$(BIN)/python bench/dse.py
 	$(BIN)/python bench/blockdot.py
 	$(BIN)/python bench/cost_model.py

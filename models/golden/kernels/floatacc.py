@@ -182,18 +182,18 @@ def float_chains(r0: int, r1: int, xv: np.ndarray, wv: np.ndarray, xf: np.ndarra
                     else:
                         for j in range(m):
                             v[r, j] = xk * wv[t, j]
-                    _update(acc, v, r, native32, two_m, m2, lo_ulp, inv_lo, maxv, min_norm, ftz)
-                continue
-            v[:] = -0.0
-            for ln in range(lanes):
-                k = t * lanes + ln
-                for r in range(rows):
-                    _lane_sum(v, r, xv, wv, xf, wf, lmul_c, i0 + r, k, check, bad)
-            for r in range(rows):
+            else:
+                v[:] = -0.0
+                for ln in range(lanes):
+                    k = t * lanes + ln
+                    for r in range(rows):
+                        _lane_sum(v, r, xv, wv, xf, wf, lmul_c, i0 + r, k, check, bad)
                 if use_scale:
-                    st = sa[i0 + r, t]
-                    for j in range(m):
-                        v[r, j] = v[r, j] * (st * sb[t, j])
+                    for r in range(rows):
+                        st = sa[i0 + r, t]
+                        for j in range(m):
+                            v[r, j] = v[r, j] * (st * sb[t, j])
+            for r in range(rows):
                 _update(acc, v, r, native32, two_m, m2, lo_ulp, inv_lo, maxv, min_norm, ftz)
         for r in range(rows):
             for j in range(m):
