@@ -187,13 +187,16 @@ def test_kulisch_registers_match_reference(spec: MinifloatMacSpec) -> None:
     assert [int(v) for v in raw.ravel()] == [int(v) for v in want.ravel()]
 
 
-def test_kulisch_digit_path_for_narrow_registers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The 32-bit digit path also on registers the integer path would take (wrapping)."""
+@pytest.mark.parametrize("path", ["split", "digits"])
+def test_kulisch_split_and_digit_paths_for_narrow_registers(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The split and 32-bit digit paths also on registers the integer path would take."""
     monkeypatch.setattr(kulisch, "int_chains", lambda *a, **k: None)
+    if path == "digits":
+        monkeypatch.setattr(kulisch, "_split_fits", lambda *a: False)
     spec = MinifloatMacSpec("e4m3fn", "e3m2fn", "exact", max_count=4)
     rng = np.random.default_rng(5)
     xq, wq = codes(spec.a, rng, (N, K)), codes(spec.b, rng, (K, M))
-    same_bits(kernels.chains(spec, xq, wq, 1), ref_mac(spec, xq, wq), "digit path")
+    same_bits(kernels.chains(spec, xq, wq, 1), ref_mac(spec, xq, wq), f"{path} path")
 
 
 # ---- blockdot --------------------------------------------------------------------------------

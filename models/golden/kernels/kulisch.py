@@ -12,10 +12,12 @@ with the golden model's normalised fractions on the grid ``2**-m`` (``C = 2**m +
 * **Integer path** (exact products, ``width <= 64``): ``X = sx << ex`` is the operand in
   units, so the chain is the integer dot product of :func:`.integer.int_chains` (int32 or int64
   loops, with their bounds) reduced modulo ``2**width``.
-* **Split path** (``|sig| < 2**S`` and ``shift <= H``): two int64 sums vectorised over the
+* **Operand split** (exact products up to 128 bits): ``X = Xlo + (Xhi << c)`` makes the
+  register ``Xlo @ W + ((Xhi @ W) << c)``, two integer dot products (e5m2 x e5m2: 79 bits).
+* **Split path** (L-Mul, ``|sig| < 2**S`` and ``shift <= H``): two int64 sums vectorised over the
   columns, ``lo`` of the products with ``shift < c`` and ``hi`` of the others shifted by
   ``-c`` (``c = ceil(H / 2)``), exact when ``K * 2**(S + max(c, H - c + 1)) <= 2**62``; the
-  register is ``lo + (hi << c)`` modulo ``2**width`` (e5m2 x e5m2: 79 bits, two 38-bit halves).
+  register is ``lo + (hi << c)`` modulo ``2**width``.
 * **Digit path** (anything else, e.g. 315-bit fp16 x bf16 registers): each product is added
   into 32-bit digits held in int64 (carries deferred: a digit absorbs 2**30 additions), then
   carries propagate and the top is cut at ``width`` bits.
@@ -30,6 +32,7 @@ on the NumPy reference.
 from __future__ import annotations
 
 import functools
+from typing import Optional
 import numpy as np
 
 from peforge.formats import KIND_FINITE
@@ -229,18 +232,44 @@ def _value(spec: MinifloatMacSpec, dig: np.ndarray) -> np.ndarray:
 
 
 def raw_bits(dig: np.ndarray) -> np.ndarray:
-    """Register bits (Python ints, object array ``[n, m]``) of digit arrays, for tests."""
+    """Register bits of digit arrays, for tests: uint64 ``[n, m]`` when they fit, else Python
+    ints (object array)."""
     n, m, n_dig = dig.shape
     out = np.empty((n, m), dtype=object)
     for i in range(n):
         for j in range(m):
             out[i, j] = sum(int(dig[i, j, d]) << (32 * d) for d in range(n_dig))
-    return out
+    return out.astype(np.uint64) if all(int(v) < (1 << 64) for v in out.ravel()) else out
 
 
 def supported(spec: MinifloatMacSpec) -> bool:
     """Whether register values stay normal float64 numbers (else the NumPy reference runs)."""
     return spec.product_lsb_exp >= -1000 and spec.product_lsb_exp + spec.exact_width <= 1000
+
+
+def _split_fits(sig_bits: int, max_shift: int, cut: int, k: int) -> bool:
+    """Whether :func:`_split`'s two sums of ``k`` products stay inside int64."""
+    return sig_bits + max(cut, max_shift - cut + 1) + max(k, 1).bit_length() <= 62
+
+
+def _operand_split(spec: MinifloatMacSpec, xs: np.ndarray, xe: np.ndarray, ws: np.ndarray,
+                   we: np.ndarray) -> Optional[tuple[np.ndarray, np.ndarray, int]]:
+    """Exact products: ``X = Xlo + (Xhi << c)`` (``Xlo`` the operands below ``2**c`` units,
+    ``Xhi`` the others shifted down, exact since they are multiples of ``2**c``), so the
+    register is ``X_lo @ W + ((X_hi @ W) << c)``: two integer dot products of
+    :func:`.integer.int_chains` (None when an operand or a dot product could leave int64)."""
+    bits_x = spec.a.man_bits + 1 + int(xe.max(initial=0))  # type: ignore[union-attr]
+    bits_w = spec.b.man_bits + 1 + int(we.max(initial=0))  # type: ignore[union-attr]
+    if bits_x > 62 or bits_w > 62:
+        return None
+    cut = (bits_x + 1) // 2
+    x, w = xs << xe, ws << we
+    low = xe < cut
+    lo = int_chains(np.where(low, x, 0), w, 1, 64, False)
+    hi = int_chains(np.where(low, 0, x >> cut), w, 1, 64, False)
+    if lo is None or hi is None:
+        return None
+    return lo, hi, cut
 
 
 def mac_exact_chains(spec: MinifloatMacSpec, xp: np.ndarray, wp: np.ndarray,
@@ -262,14 +291,16 @@ def mac_exact_chains(spec: MinifloatMacSpec, xp: np.ndarray, wp: np.ndarray,
             return np.ldexp(s.astype(np.float64), lsb)
     n_dig = (max(width, max_shift) + 32) // 32 + 2  # _add_digits touches digit (shift + 32) // 32 + 1
     dig = np.empty((n, m, n_dig), np.int64)
+    if c == 0 and width <= 128:
+        halves = _operand_split(spec, xs, xe, ws, we)
+        if halves is not None:
+            _split_to_digits(*halves, width, dig)
+            return raw_bits(dig) if raw else _value(spec, dig)
     cut = -(-max_shift // 2)
-    if sig_bits + max(cut, max_shift - cut + 1) + max(k, 1).bit_length() <= 62 and width <= 128:
+    if _split_fits(sig_bits, max_shift, cut, k) and width <= 128:
         lo, hi = np.empty((n, m), np.int64), np.empty((n, m), np.int64)
         run_rows(_split, n, n * m * k, xs, xe, xg, ws, we, wg, c, cut, lo, hi)
         _split_to_digits(lo, hi, cut, width, dig)
     else:
         run_rows(_digits, n, n * m * k, xs, xe, xg, ws, we, wg, c, width, dig)
-    if raw:
-        bits = raw_bits(dig)
-        return bits.astype(np.uint64) if width <= 64 else bits
-    return _value(spec, dig)
+    return raw_bits(dig) if raw else _value(spec, dig)
