@@ -20,7 +20,6 @@ import pytest
 from peforge.formats import IntFormat
 from peforge.models import golden
 from peforge.models.golden import kernels
-from peforge.models.golden import shiftadd as shiftadd_ref
 from peforge.models.golden.kernels import _common, _jit, kulisch
 from peforge.models.golden.matmul import chain_operands
 from peforge.spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec
@@ -321,7 +320,7 @@ def test_shiftadd_chains_match_reference(spec: ShiftAddSpec) -> None:
     groups = -(-K // per)
     steps = groups * (spec.group or 1)
     gc = codes(spec.scale, rng, (groups, M), 0.3) if spec.group else None
-    a, b = shiftadd_ref._chains(xq, wq, spec.lanes, steps)
+    a, b = chain_operands(xq, wq, spec.lanes, steps)
     first = np.zeros(a.shape[:2], bool)
     first[:, 0] = True
     extra = {}
