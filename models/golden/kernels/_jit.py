@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -95,14 +96,23 @@ def _pool(size: int) -> ThreadPoolExecutor:
 
 
 def run_rows(kernel: Callable[..., Any], rows: int, work: int, *args: Any) -> None:
-    """Call ``kernel(r0, r1, *args)`` on disjoint row ranges covering ``0..rows``, in threads
-    when ``work`` (multiply-accumulates) is large enough; the kernel writes its rows in place."""
+    """Call ``kernel(r0, r1, *args)`` on disjoint row ranges covering ``0..rows``; the kernel
+    writes its rows in place.  With ``work`` (multiply-accumulates) large enough, the ranges
+    are a few per thread and the calling thread and ``threads() - 1`` pool threads take them
+    one at a time, so a thread the OS preempts on a busy machine does not hold up the rest."""
     size = threads()
-    n_threads = min(size, rows)
-    if n_threads <= 1 or work < _MIN_WORK or threading.current_thread().name.startswith("peforge-kernel"):
+    if size <= 1 or rows < 2 or work < _MIN_WORK or threading.current_thread().name.startswith("peforge-kernel"):
         kernel(0, rows, *args)
         return
-    cuts = [rows * t // n_threads for t in range(n_threads + 1)]
-    futures = [_pool(size).submit(kernel, cuts[t], cuts[t + 1], *args) for t in range(n_threads)]
-    for f in futures:
+    n_tasks = min(rows, 4 * size)
+    cuts = [rows * t // n_tasks for t in range(n_tasks + 1)]
+    counter = itertools.count()  # next() is atomic under the GIL
+
+    def drain() -> None:
+        while (t := next(counter)) < n_tasks:
+            kernel(cuts[t], cuts[t + 1], *args)
+
+    helpers = [_pool(size - 1).submit(drain) for _ in range(size - 1)]
+    drain()
+    for f in helpers:
         f.result()
