@@ -9,15 +9,17 @@ Columns: identity (``key``, ``label``, ``family``, ``spec``, ``target``, ``optio
 ``spec_json``), ``cost_*`` (the cost estimate, flattened), ``macs_per_cycle`` (of the measured
 mode for a run-time-mode PE), ``throughput_gmacs`` (MACs/cycle x Fmax), ``energy_pj_per_mac``,
 ``synth_*`` (with ``--synth``: Yosys counts, nextpnr Fmax on ice40 / ecp5), per tensor workload
-``<w>_sqnr_db`` and ``<w>_rel_err``, per network ``<net>_acc`` and ``<net>_acc_drop`` (float32
-baseline minus PE accuracy), the means ``sqnr_db_mean`` and ``accuracy_mean``, and the
+``<w>_sqnr_db`` and ``<w>_rel_err`` (tensor files also per layer), per network ``<net>_acc`` and
+``<net>_acc_drop`` (float32 baseline minus PE accuracy) and its other metrics, per workload
+``<w>_overflow_frac`` / ``<w>_nan_frac`` (fraction of the PE's outputs that overflowed to +-inf or
+went NaN: computed as the hardware would, not an error), the means ``sqnr_db_mean`` and
+``accuracy_mean``, the worst ``overflow_frac_max`` / ``nan_frac_max``, and the
 provenance columns :data:`PROVENANCE` (which differ between runs; every other column is
 identical whichever executor computed it).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -28,7 +30,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .space import NETWORK_WORKLOADS, TENSOR_WORKLOADS, Point, TensorSettings
+from ..workloads.registry import WorkloadDef, define, resolve
+from .space import DEFAULT_WORKLOADS, Point, TensorSettings
 
 __all__ = ["EvalSettings", "evaluate", "evaluate_many", "evaluate_dicts", "cost_of", "synth_of", "prepare",
            "baselines", "PROVENANCE"]
@@ -41,20 +44,21 @@ _PNR_DEVICES = {"ice40": "hx8k", "ecp5": "25k"}
 class EvalSettings:
     """What to measure at every point (picklable: sent to pool and Dask workers)."""
 
-    workloads: tuple[str, ...] = TENSOR_WORKLOADS + NETWORK_WORKLOADS
+    workloads: tuple[Any, ...] = DEFAULT_WORKLOADS  # built-in names and WorkloadDefs
     tensor: TensorSettings = field(default_factory=TensorSettings)
     synth: bool = False
     space_digest: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"workloads": list(self.workloads), "tensor": {"shape": list(self.tensor.shape),
-                "seed": self.tensor.seed}, "synth": self.synth, "space_digest": self.space_digest}
+        return {"workloads": [w if isinstance(w, str) else w.to_dict() for w in self.workloads],
+                "tensor": {"shape": list(self.tensor.shape), "seed": self.tensor.seed}, "synth": self.synth,
+                "space_digest": self.space_digest}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "EvalSettings":
         t = d["tensor"]
-        return cls(tuple(d["workloads"]), TensorSettings(tuple(t["shape"]), t["seed"]), d["synth"],
-                   d["space_digest"])
+        wls = tuple(w if isinstance(w, str) else WorkloadDef.from_dict(w) for w in d["workloads"])
+        return cls(wls, TensorSettings(tuple(t["shape"]), t["seed"]), d["synth"], d["space_digest"])
 
 
 def _flatten(prefix: str, data: Mapping[str, Any], out: dict[str, Any]) -> None:
@@ -91,47 +95,30 @@ def synth_of(spec: Any, target: str) -> dict[str, Any]:
     return out
 
 
-def _tensor_data(name: str, tensor: TensorSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from ..workloads import tensors
-
-    n, k, m = tensor.shape
-    gen = tensors.DISTRIBUTIONS[name]
-    x = gen((n, k), seed=tensor.seed)
-    w = gen((k, m), seed=tensor.seed + 1)
-    # BLAS-free reference: the same bits whatever thread count a pool or Dask worker runs with
-    return x, w, np.einsum("nk,km->nm", x, w, optimize=False)
-
-
-@functools.lru_cache(maxsize=None)
-def _network(name: str) -> Any:
-    from ..workloads import digits
-
-    return getattr(digits, name)()
-
-
-@functools.lru_cache(maxsize=None)
-def _baseline_acc(name: str) -> float:
-    return _network(name).accuracy()
+def workloads_of(settings: EvalSettings) -> list[Any]:
+    """The :class:`peforge.workloads.base.Workload` objects of ``settings`` (cached per process)."""
+    return [resolve(define(w), settings.tensor.shape, settings.tensor.seed) for w in settings.workloads]
 
 
 def prepare(settings: EvalSettings) -> None:
-    """Train or load the cached networks once (call before fanning out to workers)."""
-    for net in NETWORK_WORKLOADS:
-        if net in settings.workloads:
-            _baseline_acc(net)
+    """Load data, train or load the networks and run every float baseline once (call before
+    fanning out to workers, which inherit them)."""
+    for wl in workloads_of(settings):
+        wl.prepare()
 
 
 def baselines(settings: EvalSettings) -> dict[str, float]:
-    """float32 reference numbers for the report: network accuracy, float32 GEMM SQNR."""
-    from ..workloads import digits, tensors
-
+    """Float reference numbers for the report: network metrics (``accuracy_mean`` over the
+    networks), float32 GEMM SQNR of the tensor workloads."""
     out: dict[str, float] = {}
-    for w in settings.workloads:
-        if w in NETWORK_WORKLOADS:
-            out[f"{w}_acc"] = _baseline_acc(w)
-        else:
-            x, wt, ref = _tensor_data(w, settings.tensor)
-            out[f"{w}_sqnr_db"] = tensors.sqnr_db(ref, digits.float32_matmul(x, wt))
+    accs = []
+    for wl in workloads_of(settings):
+        base = wl.baseline()
+        out.update({f"{wl.name}_{k}": v for k, v in base.items()})
+        if wl.kind == "network" and "acc" in base:
+            accs.append(base["acc"])
+    if accs:
+        out["accuracy_mean"] = float(np.mean(accs))
     return out
 
 
@@ -171,30 +158,37 @@ def _cost_columns(point: Point, settings: EvalSettings) -> tuple[dict[str, Any],
 
 
 def _quality_columns(point: Point, settings: EvalSettings) -> tuple[dict[str, Any], list[str]]:
-    from ..models import golden
-    from ..workloads import tensors
+    from ..workloads.pe import PEMatmul
 
     row: dict[str, Any] = {}
     errors: list[str] = []
-    matmul = functools.partial(golden.matmul, point.spec, **dict(point.options))
-    sqnrs, accs = [], []
-    for w in settings.workloads:
+    sqnrs, accs, overflow, nan = [], [], [], []
+    try:
+        matmul = PEMatmul(point.spec, dict(point.options))
+        wls = workloads_of(settings)
+    except Exception as err:  # noqa: BLE001 - recorded in the row, never crashes a sweep
+        return {"sqnr_db_mean": math.nan, "accuracy_mean": math.nan}, [f"quality: {type(err).__name__}: {err}"]
+    for wl in wls:
         try:
-            if w in TENSOR_WORKLOADS:
-                x, wt, ref = _tensor_data(w, settings.tensor)
-                approx = matmul(x, wt)
-                row[f"{w}_sqnr_db"] = tensors.sqnr_db(ref, approx)
-                row[f"{w}_rel_err"] = tensors.relative_error(ref, approx)
-                sqnrs.append(row[f"{w}_sqnr_db"])
-            else:
-                acc = _network(w).accuracy(matmul)
-                row[f"{w}_acc"] = acc
-                row[f"{w}_acc_drop"] = _baseline_acc(w) - acc
-                accs.append(acc)
+            matmul.reset()
+            metrics = wl.score(matmul)
+            counts = matmul.reset()
+            row.update({f"{wl.name}_{k}": v for k, v in metrics.items()})
+            if wl.kind == "tensor":
+                sqnrs.append(metrics.get("sqnr_db", math.nan))
+            elif "acc" in metrics:
+                row[f"{wl.name}_acc_drop"] = wl.baseline()["acc"] - metrics["acc"]
+                accs.append(metrics["acc"])
+            row[f"{wl.name}_overflow_frac"] = counts.overflow_frac
+            row[f"{wl.name}_nan_frac"] = counts.nan_frac
+            overflow.append(counts.overflow_frac)
+            nan.append(counts.nan_frac)
         except Exception as err:  # noqa: BLE001
-            errors.append(f"{w}: {type(err).__name__}: {err}")
+            errors.append(f"{wl.name}: {type(err).__name__}: {err}")
     row["sqnr_db_mean"] = _mean(sqnrs)
     row["accuracy_mean"] = _mean(accs)
+    row["overflow_frac_max"] = max(overflow) if overflow else math.nan
+    row["nan_frac_max"] = max(nan) if nan else math.nan
     return row, errors
 
 

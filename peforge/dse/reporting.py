@@ -283,18 +283,14 @@ def _baselines(out: Path) -> dict[str, float]:
     if not path.is_file():
         return {}
     from .evaluation import EvalSettings, baselines
-    from .space import NETWORK_WORKLOADS, Space
+    from .space import Space
 
     data = _read_json(path)
     try:
         space = Space.from_dict(data)
     except (ValueError, TypeError, AttributeError) as err:
         raise CorruptFileError(path, f"not a valid space ({err})") from None
-    base = baselines(EvalSettings(tuple(space.workloads), space.tensor))
-    accs = [base[f"{w}_acc"] for w in NETWORK_WORKLOADS if f"{w}_acc" in base]
-    if accs:
-        base["accuracy_mean"] = sum(accs) / len(accs)
-    return base
+    return baselines(EvalSettings(tuple(space.workloads), space.tensor))  # with accuracy_mean
 
 
 _ROW_COLUMNS = ("key", "label", "family", "target")

@@ -20,6 +20,19 @@ TOML form (see ``default_space.toml``)::
     [[pe]]
     family = "simd"
     matmul = { mode = ["8x8", "4x4"] }   # keyword options of golden.matmul (lists are axes too)
+    [[pe]]
+    family = "intmac"
+    scaling = ["pe", "channel", "block32"]   # how tensors map onto the formats (a sweep axis)
+
+User workloads (see :mod:`peforge.workloads.registry`) are listed by path or
+``"package.module:function"`` in ``workloads``, or defined as tables (appended to the list
+unless named in it); relative paths are taken from the space file's directory::
+
+    workloads = ["gaussian", "layers.npz", "mymodels.nets:score", "mycnn"]
+    [workload.mycnn]
+    onnx = "cnn.onnx"
+    inputs = "cnn_inputs.npz"
+    limit = 256
 """
 
 from __future__ import annotations
@@ -31,18 +44,23 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Optional
 
 from .. import spec as spec_mod
 from ..errors import InputFileError
+from ..workloads.registry import BUILTIN, WorkloadDef, define
+from ..workloads.scaling import check_scaling
 
 __all__ = ["Point", "Invalid", "Space", "TensorSettings", "WORKLOADS", "TENSOR_WORKLOADS",
-           "NETWORK_WORKLOADS", "load_space", "default_space", "DEFAULT_SPACE_PATH"]
+           "NETWORK_WORKLOADS", "DEFAULT_WORKLOADS", "load_space", "default_space", "DEFAULT_SPACE_PATH"]
 
 TENSOR_WORKLOADS = ("gaussian", "laplacian", "student_t")
 NETWORK_WORKLOADS = ("mlp", "cnn")
-WORKLOADS = TENSOR_WORKLOADS + NETWORK_WORKLOADS
-_RESERVED = ("family", "zip", "matmul")
+#: What a space measures when it names no workloads (unchanged since the first sweeps).
+DEFAULT_WORKLOADS = TENSOR_WORKLOADS + NETWORK_WORKLOADS
+#: Every built-in workload name (user workloads: files, ONNX models, callables; see the module docstring).
+WORKLOADS = BUILTIN
+_RESERVED = ("family", "zip", "matmul", "scaling")
 DEFAULT_SPACE_PATH = "default_space.toml"
 #: Largest tensor GEMM (n * k * m multiply-adds per workload and point): 64x the default, so a
 #: point takes seconds, not hours, through the golden model.
@@ -119,8 +137,9 @@ class Space:
         "matmul": {option: value or list}}``; lists are sweep axes.
     targets : list of str
         Cost-model targets, every point is evaluated on each.
-    workloads : list of str
-        Any of :data:`WORKLOADS`.
+    workloads : list of str or WorkloadDef
+        Built-in names (:data:`WORKLOADS`), tensor-file or ONNX paths, ``"module:function"``
+        callables (relative paths from ``base_dir``, default the working directory).
     tensor : TensorSettings
         GEMM shape and seed of the tensor workloads.
     name : str
@@ -129,9 +148,10 @@ class Space:
 
     pes: list[dict[str, Any]]
     targets: list[str] = field(default_factory=lambda: ["ecp5"])
-    workloads: list[str] = field(default_factory=lambda: list(WORKLOADS))
+    workloads: list[Any] = field(default_factory=lambda: list(DEFAULT_WORKLOADS))
     tensor: TensorSettings = field(default_factory=TensorSettings)
     name: str = "sweep"
+    base_dir: Optional[Path] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.pes, list) or not self.pes:
@@ -145,9 +165,13 @@ class Space:
                 parse_target(t)
             except ValueError as err:
                 raise ValueError(f"targets={self.targets!r}: {err}") from None
-        bad = [w for w in self.workloads if w not in WORKLOADS]
-        if bad:
-            raise ValueError(f"workloads={self.workloads!r}: {bad[0]!r} is unknown; allowed {list(WORKLOADS)}")
+        if not isinstance(self.workloads, (list, tuple)):
+            raise ValueError(f"workloads={self.workloads!r}: expected a list of workloads")
+        self.workloads = [_workload_entry(w, self.base_dir, self.workloads) for w in self.workloads]
+        names = [w if isinstance(w, str) else w.name for w in self.workloads]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"workloads: the name {dup[0]!r} is used twice (its result columns would clash)")
         if isinstance(self.tensor, Mapping):
             self.tensor = TensorSettings(**self.tensor)
         for i, entry in enumerate(self.pes):
@@ -170,6 +194,12 @@ class Space:
                 if error is not None:
                     invalid.append(Invalid(family, params, error))
                     continue
+                if "scaling" in options:
+                    try:
+                        check_scaling(spec, options["scaling"], options)
+                    except ValueError as err:
+                        invalid.append(Invalid(family, {**params, "scaling": options["scaling"]}, str(err)))
+                        continue
                 for target in self.targets:
                     p = Point(spec, target, tuple(sorted(options.items())))
                     points.setdefault(p.key, p)
@@ -179,7 +209,8 @@ class Space:
         return self.expand()[0]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "targets": list(self.targets), "workloads": list(self.workloads),
+        return {"name": self.name, "targets": list(self.targets),
+                "workloads": [w if isinstance(w, str) else w.to_dict() for w in self.workloads],
                 "tensor": {"shape": list(self.tensor.shape), "seed": self.tensor.seed},
                 "pe": [dict(e) for e in self.pes]}
 
@@ -189,8 +220,9 @@ class Space:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Space":
-        allowed = {"name", "targets", "workloads", "tensor", "pe"}
+    def from_dict(cls, data: Mapping[str, Any], base_dir: Optional[Path] = None) -> "Space":
+        """A space from TOML data (``[workload.NAME]`` tables are defined relative to ``base_dir``)."""
+        allowed = {"name", "targets", "workloads", "tensor", "pe", "workload"}
         extra = sorted(set(data) - allowed)
         if extra:
             raise ValueError(f"space key {extra[0]!r} is unknown: allowed {sorted(allowed)}")
@@ -206,11 +238,36 @@ class Space:
                              "header per PE entry")
         if not isinstance(pes, list):
             raise ValueError(f"pe={pes!r}: expected an array of tables, one [[pe]] header per PE entry")
+        tables = data.get("workload", {})
+        if not isinstance(tables, Mapping):
+            raise ValueError(f"workload={tables!r}: expected tables [workload.NAME]")
+        defs = {name: define(entry, base_dir, name) for name, entry in tables.items()}
+        listed = data.get("workloads", list(DEFAULT_WORKLOADS) if not defs else [])
+        listed = [listed] if isinstance(listed, str) else listed
+        if not isinstance(listed, list) or not all(isinstance(w, str) or (isinstance(w, Mapping) and "kind" in w)
+                                                   for w in listed):
+            raise ValueError(f"workloads={listed!r}: expected a name or a list of names, e.g. "
+                             f"workloads = [\"gaussian\", \"model.onnx\"]")
+        workloads: list[Any] = [defs.pop(w) if isinstance(w, str) and w in defs else w for w in listed]
+        workloads += list(defs.values())
         return cls(pes=list(pes), targets=_names("targets", data.get("targets", ["ecp5"])),
-                   workloads=_names("workloads", data.get("workloads", list(WORKLOADS))),
+                   workloads=workloads,
                    tensor=TensorSettings(**{k: (tuple(v) if k == "shape" and isinstance(v, list) else v)
                                            for k, v in tensor.items()}),
-                   name=str(data.get("name", "sweep")))
+                   name=str(data.get("name", "sweep")), base_dir=base_dir)
+
+
+def _workload_entry(entry: Any, base_dir: Optional[Path], listed: Any) -> Any:
+    """A built-in name as is, anything else as a :class:`WorkloadDef` (ValueError if unknown)."""
+    if isinstance(entry, Mapping) and "kind" in entry:
+        return WorkloadDef.from_dict(entry)
+    if isinstance(entry, str) and entry in BUILTIN:
+        return entry
+    try:
+        return define(entry, base_dir)
+    except ValueError as err:
+        shown = [w if isinstance(w, str) else w.name if isinstance(w, WorkloadDef) else w for w in listed]
+        raise ValueError(f"workloads={shown!r}: {err}") from None
 
 
 def _names(key: str, value: Any) -> list[str]:
@@ -275,6 +332,8 @@ def _expand_entry(entry: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any
         yield family, params, {}, f"{unknown[0]}: not a parameter of family {family!r}; allowed {sorted(allowed)}"
         return
     options = dict(entry.get("matmul", {}))
+    if "scaling" in entry:
+        options["scaling"] = entry["scaling"]
     axes: dict[str, list[Any]] = {k: _axis(v) for k, v in params.items()}
     axes.update({f"matmul.{k}": _axis(v) for k, v in options.items()})
     groups: list[tuple[str, ...]] = []
@@ -315,7 +374,7 @@ def load_space(path: str | Path) -> Space:
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"space file {str(p)!r}: {err}") from None
     try:
-        return Space.from_dict(data)
+        return Space.from_dict(data, base_dir=p.resolve().parent)
     except (ValueError, TypeError) as err:
         raise ValueError(f"space file {str(p)!r}: {err}") from None
 

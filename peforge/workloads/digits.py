@@ -27,8 +27,10 @@ from typing import Callable, Literal, Optional
 
 import numpy as np
 
+from .base import top1_accuracy
+
 __all__ = ["Dataset", "Dense", "Network", "MatMul", "dataset", "mlp", "cnn", "float32_matmul",
-           "cache_dir"]
+           "cache_dir", "mlp_accuracy", "cnn_accuracy"]
 
 MatMul = Callable[[np.ndarray, np.ndarray], np.ndarray]
 _TRAIN_VERSION = 1  # bump when the training code changes, to invalidate cached weights
@@ -128,10 +130,11 @@ class Network:
         return self._products(x, matmul or float32_matmul)[0]
 
     def accuracy(self, matmul: Optional[MatMul] = None, n: Optional[int] = None) -> float:
-        """Test-set accuracy (first ``n`` test images if given) with ``matmul`` for every product."""
+        """Test-set accuracy (first ``n`` test images if given) with ``matmul`` for every product;
+        an image whose logits hold a NaN counts as wrong."""
         ds = dataset()
         x, y = (ds.x_test, ds.y_test) if n is None else (ds.x_test[:n], ds.y_test[:n])
-        return float(np.mean(np.argmax(self.forward(x, matmul), axis=1) == y))
+        return top1_accuracy(self.forward(x, matmul), y)
 
     def layer_inputs(self, x: np.ndarray) -> list[np.ndarray]:
         """The activation matrices that feed each matrix product (float32 run), in order."""
@@ -257,3 +260,13 @@ def mlp() -> Network:
 def cnn() -> Network:
     """The trained conv(3x3x8)-pool-dense CNN (trained on first use, then cached)."""
     return _load_or_train("cnn")
+
+
+def mlp_accuracy(matmul: MatMul) -> dict[str, float]:
+    """The ``mlp`` workload as a Python callable (``peforge.workloads.digits:mlp_accuracy``)."""
+    return {"acc": mlp().accuracy(matmul)}
+
+
+def cnn_accuracy(matmul: MatMul) -> dict[str, float]:
+    """The ``cnn`` workload as a Python callable (``peforge.workloads.digits:cnn_accuracy``)."""
+    return {"acc": cnn().accuracy(matmul)}
