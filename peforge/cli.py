@@ -1,4 +1,4 @@
-"""``peforge`` command line: formats, generate, verify, synth, cost, sweep, doctor.
+"""``peforge`` command line: formats, generate, verify, synth, cost, evaluate, sweep, doctor.
 
 Every per-PE command takes the family as its first word (``peforge generate mac ...``), one
 sub-command per family of :data:`peforge.families.FAMILIES`, with the family's spec options,
@@ -83,6 +83,9 @@ app.add_typer(generate_app, name="generate")
 app.add_typer(verify_app, name="verify")
 app.add_typer(synth_app, name="synth")
 app.add_typer(cost_app, name="cost")
+evaluate_app = typer.Typer(help="Score a PE's numerical quality on one workload (yours or built in).",
+                           no_args_is_help=True)
+app.add_typer(evaluate_app, name="evaluate")
 
 # Piped output (make run, CI logs) gets a wide console so tables are not truncated to 80 columns.
 console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -338,6 +341,50 @@ _family_commands(cost_app, [_opt("target", str, "ecp5", "--target",
                             _opt("node_nm", Optional[int], None, "--node-nm", help="ASIC node in nm (overrides asicNN)."),
                             _JSON],
                  _cost, "Estimate area, energy and timing of a {family} PE (with held-out error bars).")
+
+
+# ---- evaluate ---------------------------------------------------------------------------
+def _evaluate(spec: spec_mod.Spec, kw: dict[str, Any]) -> None:
+    from .workloads.evaluate import evaluate
+
+    workload: Any = kw["workload"]
+    if kw["inputs"] is not None:
+        workload = {"onnx": workload, "inputs": str(kw["inputs"])}
+        workload.update({k: kw[k] for k in ("limit", "batch") if kw[k] is not None})
+    elif kw["limit"] is not None:
+        workload = {"tensors": workload, "rows": kw["limit"]} if not workload.endswith(".onnx") else \
+            {"onnx": workload, "inputs": str(Path(workload).with_suffix(".npz")), "limit": kw["limit"]}
+    options = {"mode": kw["simd_mode"]} if kw["simd_mode"] is not None else {}
+    try:
+        result = evaluate(spec, workload, scaling=kw["scaling"], options=options, base_dir=Path.cwd())
+    except (ValueError, ImportError) as err:
+        _fail(str(err))
+    if kw["as_json"]:
+        print(json.dumps(result, default=float))
+        return
+    table = Table(title=f"{spec.name} on {result['workload']} (scaling {result['scaling']})")
+    table.add_column("metric")
+    table.add_column("PE", justify="right")
+    table.add_column("float baseline", justify="right")
+    for k, v in result.items():
+        if k in ("workload", "kind", "spec", "scaling") or k.startswith("baseline_"):
+            continue
+        base = result.get(f"baseline_{k}")
+        table.add_row(k, f"{v:.6g}" if isinstance(v, float) else str(v), "" if base is None else f"{base:.6g}")
+    console.print(table)
+
+
+_family_commands(evaluate_app, [
+    _opt("workload", str, ..., "--workload", "-w",
+         help="Built-in name (gaussian, outliers, llm, mlp, cnn, tiny_lm, ...), a tensor file (.npz, .npy, "
+              ".safetensors, directory of .npy), an ONNX model (.onnx) or package.module:function."),
+    _opt("inputs", Optional[Path], None, "--inputs", help="ONNX: .npz of input samples (+ 'labels'); default MODEL.npz."),
+    _opt("limit", Optional[int], None, "--limit", help="ONNX: first N samples; tensor files: first N rows of x."),
+    _opt("batch", Optional[int], None, "--batch", help="ONNX: samples per run (activation scales are per batch)."),
+    _opt("scaling", str, "pe", "--scaling",
+         help="pe (the family's own), tensor, channel or blockB, [:pow2|mx|fp32|FORMAT] [+smooth[ALPHA]]."),
+    _opt("simd_mode", Optional[str], None, "--simd-mode", help="SIMD: the mode to measure in (e.g. 8x8)."),
+    _JSON], _evaluate, "Score a {family} PE on one workload (metrics against the float run).")
 
 
 @app.command()

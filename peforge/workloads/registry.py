@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping, Optional
 from .base import Workload, check_name
 from .files import TENSOR_SUFFIXES
 
-__all__ = ["WorkloadDef", "define", "resolve", "BUILTIN", "BUILTIN_CALLABLES", "TENSOR_BUILTINS"]
+__all__ = ["WorkloadDef", "define", "default_name", "resolve", "BUILTIN", "BUILTIN_CALLABLES", "TENSOR_BUILTINS"]
 
 #: Built-in network workloads and the callables that compute them.
 BUILTIN_CALLABLES = {
@@ -77,6 +77,21 @@ def _stem(path: str) -> str:
     stem = p.name if p.is_dir() else p.name.split(".")[0]
     name = re.sub(r"[^A-Za-z0-9_]", "_", stem) or "workload"
     return ("w_" + name) if name[0].isdigit() else name
+
+
+def default_name(entry: Any) -> str:
+    """Column prefix a workload gets when it is not named: the built-in name, the file's stem
+    or the function's name."""
+    if isinstance(entry, Mapping):
+        for key in ("onnx", "tensors"):
+            if isinstance(entry.get(key), str):
+                return _stem(entry[key])
+        ref = entry.get("callable")
+        return ref.split(":")[-1] if isinstance(ref, str) and ":" in ref else "workload"
+    if isinstance(entry, str):
+        return entry.split(":")[1] if ":" in entry and not entry.endswith(TENSOR_SUFFIXES + (".onnx",)) \
+            else (entry if entry in BUILTIN else _stem(entry))
+    return "workload"
 
 
 def define(entry: Any, base_dir: Optional[Path] = None, name: Optional[str] = None) -> WorkloadDef:
