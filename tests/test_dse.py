@@ -105,7 +105,8 @@ def test_default_space_is_about_fifty_points_and_all_valid() -> None:
     space = dse.default_space()
     points, invalid = space.expand()
     assert invalid == []
-    assert 30 <= len({(p.spec, p.options) for p in points}) <= 60 and len(space.targets) == 2
+    # about fifty PEs plus the scaling / FP16-accumulator points (make run: at most today's time + 2 min)
+    assert 30 <= len({(p.spec, p.options) for p in points}) <= 90 and len(space.targets) == 2
     assert {"mac", "intmac", "simd"} <= {p.spec.family for p in points}
 
 
