@@ -197,3 +197,18 @@ def test_fp16_accumulator_overflow_is_a_result() -> None:
 def test_nan_logits_count_as_wrong() -> None:
     logits = np.array([[0.0, 1.0], [np.nan, 5.0], [2.0, 1.0]])
     assert top1_accuracy(logits, [1, 1, 0]) == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("mac, blockdot, scaling", [
+    (MinifloatMacSpec("e4m3fn", "e4m3fn", "exact"), BlockDotSpec(), "block32:mx"),
+    (MinifloatMacSpec("e2m1fn", "e2m1fn", "exact"), BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", 16),
+     "block16:e4m3fn"),
+])
+def test_block_scaling_on_a_plain_mac_reproduces_the_blockdot_pe(operands, mac, blockdot, scaling) -> None:
+    """MX / NVFP4 block scaling around an exact MAC vs the independently verified block-dot PE:
+    the same element codes and scales; the only difference is where the FP32 rounding of each
+    block's exact sum happens (once per block in both, on the scaled vs the running sum)."""
+    x, w = operands
+    got = PEMatmul(mac, {"scaling": scaling})(x, w)
+    want = golden.matmul(blockdot, x, w)
+    assert np.allclose(got, want, rtol=1e-6, atol=1e-6 * np.abs(want).max())
