@@ -14,7 +14,7 @@ runner = CliRunner()
 
 def test_every_command_has_help() -> None:
     for args in (["--help"], ["formats", "--help"], ["generate", "mac", "--help"], ["verify", "mac", "--help"],
-                 ["synth", "mac", "--help"], ["cost", "mac", "--help"], ["sweep", "--help"], ["doctor", "--help"]):
+                 ["synth", "mac", "--help"], ["cost", "mac", "--help"], ["evaluate", "mac", "--help"], ["sweep", "--help"], ["doctor", "--help"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, (args, result.output)
         assert "Usage" in result.output
