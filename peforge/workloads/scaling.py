@@ -209,7 +209,8 @@ def _scales(amax: np.ndarray, rng: OperandRange, kind: str, tensor_amax: float) 
         _, e = np.frexp(np.where(pos, amax, 1.0))
         return np.where(pos, np.ldexp(1.0, e - 1 - rng.emax), 1.0)
     if kind == _FP32:
-        s = (np.where(pos, amax, rng.hi) / rng.hi).astype(np.float32)
+        s = np.maximum((np.where(pos, amax, rng.hi) / rng.hi).astype(np.float32),
+                       np.finfo(np.float32).smallest_subnormal)
         low = amax / s.astype(np.float64) > rng.hi
         s = np.where(low, np.nextafter(s, np.float32(np.inf)), s)
         return np.where(pos, s.astype(np.float64), 1.0)
