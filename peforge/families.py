@@ -55,8 +55,10 @@ LAYERS: dict[str, dict[str, str]] = {
              "calibration": "calibration draw rules (peforge.models.cost.specsets.DrawRules)"},
     "sim": {"verify": "function (spec, vectors, exhaustive, seed, progress) -> VerifyResult"},
     "fpga": {"board": "board self-test adapter (peforge.fpga.selftest.BoardAdapter), or None"},
+    "workloads": {"operand_ranges": "function (spec, matmul options) -> (a, b) OperandRange for scalings other "
+                                    "than 'pe' (peforge.workloads.scaling), or None: the family scales natively"},
 }
-_OPTIONAL = frozenset({"board"})
+_OPTIONAL = frozenset({"board", "operand_ranges"})
 _PART_LAYER = {part: layer for layer, parts in LAYERS.items() for part in parts}
 
 
@@ -80,6 +82,9 @@ class Family:
         ``"module:attribute"`` import paths of the parts (see :data:`LAYERS`).
     board : str or None
         Board self-test adapter, None when the family cannot be board-built.
+    operand_ranges : str or None
+        Operand ranges for the sweep's scaling axis, None when the family scales its
+        blocks / groups natively (only ``scaling = "pe"``).
     """
 
     name: str
@@ -98,6 +103,7 @@ class Family:
     calibration: Optional[str] = None
     verify: Optional[str] = None
     board: Optional[str] = None
+    operand_ranges: Optional[str] = None
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -146,7 +152,8 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.assembly:assemble_mac",
            energy="peforge.models.cost.toggles:MAC",
            calibration="peforge.models.cost.specsets:MAC_DRAWS",
-           verify="peforge.sim.regression:verify_mac", board="peforge.fpga.selftest:LANE_OPERANDS"),
+           verify="peforge.sim.regression:verify_mac", board="peforge.fpga.selftest:LANE_OPERANDS",
+           operand_ranges="peforge.workloads.scaling:format_ranges"),
     Family("intmac", IntMacSpec, geometry=intmac_geometry,
            examples=(IntMacSpec("int8", "int8"), IntMacSpec("int4", "uint8", acc_bits=16, lanes=2,
                                                             overflow="saturate")),
@@ -159,7 +166,8 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.assembly:assemble_intmac",
            energy="peforge.models.cost.toggles:INTMAC",
            calibration="peforge.models.cost.specsets:INTMAC_DRAWS",
-           verify="peforge.sim.families:verify_intmac", board="peforge.fpga.selftest:LANE_OPERANDS"),
+           verify="peforge.sim.families:verify_intmac", board="peforge.fpga.selftest:LANE_OPERANDS",
+           operand_ranges="peforge.workloads.scaling:format_ranges"),
     Family("simd", SimdMacSpec, geometry=simd_geometry,
            examples=(SimdMacSpec(8, modes=("8x8", "4x4", "2x2")), SimdMacSpec(8, arch="sub4", stages=1)),
            generator="peforge.rtl.simd:SimdMac", signature="peforge.rtl.simd:simd_signature",
@@ -171,7 +179,8 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.assembly:assemble_simd",
            energy="peforge.models.cost.toggles:SIMD",
            calibration="peforge.models.cost.specsets:SIMD_DRAWS",
-           verify="peforge.sim.families:verify_simd", board=None),
+           verify="peforge.sim.families:verify_simd", board=None,
+           operand_ranges="peforge.workloads.scaling:simd_ranges"),
     Family("shiftadd", ShiftAddSpec, geometry=shiftadd_geometry,
            examples=(ShiftAddSpec("int8", "pot4", "pot", lanes=2),
                      ShiftAddSpec("int4", "int4", "bitserial", group=4, scale="bf16")),
@@ -184,7 +193,8 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.families:assemble_shiftadd",
            energy="peforge.models.cost.toggles:SHIFTADD",
            calibration="peforge.models.cost.specsets:SHIFTADD_DRAWS",
-           verify="peforge.sim.shiftadd:verify_shiftadd", board="peforge.fpga.selftest:SHIFTADD_OPERANDS"),
+           verify="peforge.sim.shiftadd:verify_shiftadd", board="peforge.fpga.selftest:SHIFTADD_OPERANDS",
+           operand_ranges="peforge.workloads.scaling:shiftadd_ranges"),
     Family("blockdot", BlockDotSpec, geometry=blockdot_geometry,
            examples=(BlockDotSpec("e2m1fn", "e2m1fn", "e8m0fnu", "e8m0fnu", block=8, lanes=4),
                      BlockDotSpec("int8", "int8", block=4, stages=1)),
@@ -209,7 +219,8 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.families:assemble_lut",
            energy="peforge.models.cost.toggles:LUT",
            calibration="peforge.models.cost.specsets:LUT_DRAWS",
-           verify="peforge.sim.lut:verify_lut", board="peforge.fpga.selftest:LUT_OPERANDS"),
+           verify="peforge.sim.lut:verify_lut", board="peforge.fpga.selftest:LUT_OPERANDS",
+           operand_ranges="peforge.workloads.scaling:lut_ranges"),
 )
 
 _BY_NAME = {f.name: f for f in FAMILIES}

@@ -212,3 +212,25 @@ def test_block_scaling_on_a_plain_mac_reproduces_the_blockdot_pe(operands, mac, 
     got = PEMatmul(mac, {"scaling": scaling})(x, w)
     want = golden.matmul(blockdot, x, w)
     assert np.allclose(got, want, rtol=1e-6, atol=1e-6 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("fam", __import__("peforge.families", fromlist=["FAMILIES"]).FAMILIES, ids=lambda f: f.name)
+def test_every_family_declares_its_operand_ranges_or_scales_natively(fam) -> None:
+    from peforge.workloads.scaling import operand_ranges
+
+    x = np.random.default_rng(0).standard_normal((3, 16))
+    w = np.random.default_rng(1).standard_normal((16, 2))
+    for spec in fam.examples:
+        if fam.part("operand_ranges") is None:
+            with pytest.raises(ValueError, match="natively"):
+                operand_ranges(spec)
+            continue
+        try:
+            ra, rb = operand_ranges(spec)
+        except ValueError as err:        # a grouped shift-add PE scales its groups natively
+            assert "natively" in str(err)
+            continue
+        assert ra.lo < 0 < ra.hi or ra.lo == 0 < ra.hi
+        assert rb.lo < rb.hi
+        out = PEMatmul(spec, {"scaling": "channel"})(x, w)
+        assert out.shape == (3, 2) and np.isfinite(out).all()

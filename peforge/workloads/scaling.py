@@ -35,8 +35,8 @@ Scales are computed from the operands of each call (dynamic scaling: per call = 
 The operands, divided by their scales and clipped to the operand format's range, go through
 ``golden.matmul`` together with two zero-product padding steps (``x = max, w = 0`` and
 ``x = 0, w = max``) that pin the family's own power-of-two scales at exactly 1; the PE then
-sees exactly the codes this module chose.  Only the standard library and NumPy are imported
-(formats and the spec are read through their attributes).
+sees exactly the codes this module chose.  Each family's operand ranges are its
+``operand_ranges`` part in :data:`peforge.families.FAMILIES` (the functions below).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from .. import formats
 from ..quantize import pow2_scale
 
 __all__ = ["Scaling", "parse_scaling", "OperandRange", "operand_ranges", "check_scaling", "scaled_matmul",
-           "smooth_factors", "DEFAULT_SCALING"]
+           "smooth_factors", "DEFAULT_SCALING", "format_ranges", "simd_ranges", "lut_ranges", "shiftadd_ranges"]
 
 DEFAULT_SCALING = "pe"
 _POW2, _MX, _FP32 = "pow2", "mx", "fp32"
@@ -142,7 +142,15 @@ def _fmt_range(fmt: Any) -> OperandRange:
     return OperandRange(float(-fmt.max if lo is None else lo), float(fmt.max))
 
 
-def _simd_ranges(spec: Any, options: Mapping[str, Any]) -> tuple[OperandRange, OperandRange]:
+# Each family's ``operand_ranges`` part (peforge.families.FAMILIES): (spec, matmul options) -> (a, b).
+
+def format_ranges(spec: Any, options: Mapping[str, Any]) -> tuple[OperandRange, OperandRange]:
+    """Operands ``spec.a`` / ``spec.b`` are number formats (``mac``, ``intmac``)."""
+    return _fmt_range(spec.a), _fmt_range(spec.b)
+
+
+def simd_ranges(spec: Any, options: Mapping[str, Any]) -> tuple[OperandRange, OperandRange]:
+    """Signed integers of the measured mode's widths (``mode`` option, default the first)."""
     mode = options.get("mode", 0)
     idx = spec.modes.index(mode) if isinstance(mode, str) and mode in spec.modes else mode
     if not isinstance(idx, int) or not 0 <= idx < len(spec.modes):
@@ -152,41 +160,29 @@ def _simd_ranges(spec: Any, options: Mapping[str, Any]) -> tuple[OperandRange, O
             OperandRange(-(2.0 ** (bbits - 1)), 2.0 ** (bbits - 1) - 1))
 
 
-def _lut_ranges(spec: Any, options: Mapping[str, Any]) -> tuple[OperandRange, OperandRange]:
+def lut_ranges(spec: Any, options: Mapping[str, Any]) -> tuple[OperandRange, OperandRange]:
+    """The activation format and the integer weight range (at least +-1)."""
     lo, hi = spec.weight_range
     return _fmt_range(spec.act), OperandRange(float(lo), float(max(hi, 1)))
 
 
-def _shiftadd_ranges(spec: Any, options: Mapping[str, Any]) -> tuple[OperandRange, OperandRange]:
+def shiftadd_ranges(spec: Any, options: Mapping[str, Any]) -> tuple[OperandRange, OperandRange]:
+    """Activation and weight formats; a grouped PE scales its weight groups natively."""
     if spec.group is not None:
         raise ValueError(f"{spec.name} scales its weight groups natively (group={spec.group}): allowed scaling "
                          "'pe' (optionally +smooth)")
     return _fmt_range(spec.act), _fmt_range(spec.weight)
 
 
-def _native(spec: Any, options: Mapping[str, Any]) -> tuple[OperandRange, OperandRange]:
-    raise ValueError(f"{spec.name} scales its blocks natively: allowed scaling 'pe' (optionally +smooth)")
-
-
-#: Operand ranges (a, b) per PE family, for scalings other than ``pe``.  One entry per family;
-#: a family missing here supports only ``pe`` scaling.
-OPERAND_RANGES: dict[str, Callable[[Any, Mapping[str, Any]], tuple[OperandRange, OperandRange]]] = {
-    "mac": lambda spec, o: (_fmt_range(spec.a), _fmt_range(spec.b)),
-    "intmac": lambda spec, o: (_fmt_range(spec.a), _fmt_range(spec.b)),
-    "simd": _simd_ranges,
-    "lut": _lut_ranges,
-    "shiftadd": _shiftadd_ranges,
-    "blockdot": _native,
-}
-
-
 def operand_ranges(spec: Any, options: Mapping[str, Any] = {}) -> tuple[OperandRange, OperandRange]:
-    """Ranges of operands ``a`` (activations) and ``b`` (weights) of ``spec``."""
-    fn = OPERAND_RANGES.get(getattr(spec, "family", ""))
-    if fn is None:
-        raise ValueError(f"family {getattr(spec, 'family', type(spec).__name__)!r} has no operand ranges: "
-                         "allowed scaling 'pe'")
-    return fn(spec, options)
+    """Ranges of operands ``a`` (activations) and ``b`` (weights) of ``spec``: its family's
+    ``operand_ranges`` part; ValueError for a family that scales natively."""
+    from ..families import family_of
+
+    part = family_of(spec).part("operand_ranges")
+    if part is None:
+        raise ValueError(f"{spec.name} scales its blocks natively: allowed scaling 'pe' (optionally +smooth)")
+    return part(spec, options)
 
 
 def check_scaling(spec: Any, scaling: Any, options: Mapping[str, Any] = {}) -> Scaling:
