@@ -355,10 +355,8 @@ def _evaluate(spec: spec_mod.Spec, kw: dict[str, Any]) -> None:
         workload = {"tensors": workload, "rows": kw["limit"]} if not workload.endswith(".onnx") else \
             {"onnx": workload, "inputs": str(Path(workload).with_suffix(".npz")), "limit": kw["limit"]}
     options = {"mode": kw["simd_mode"]} if kw["simd_mode"] is not None else {}
-    try:
-        result = evaluate(spec, workload, scaling=kw["scaling"], options=options, base_dir=Path.cwd())
-    except (ValueError, ImportError) as err:
-        _fail(str(err))
+    # bad values exit 2, missing files 3 (peforge.errors, the CLI's one error path)
+    result = evaluate(spec, workload, scaling=kw["scaling"], options=options, base_dir=Path.cwd())
     if kw["as_json"]:
         print(json.dumps(result, default=float))
         return

@@ -253,4 +253,4 @@ def test_cli_evaluate(tmp_path: Path) -> None:
     result = runner.invoke(app, ["evaluate", "blockdot", "-w", "gaussian", "--scaling", "tensor"])
     assert result.exit_code == 2 and "error:" in result.output and "natively" in result.output
     result = runner.invoke(app, ["evaluate", "intmac", "-w", str(tmp_path / "missing.npz")])
-    assert result.exit_code == 2 and "missing.npz: no such file" in " ".join(result.output.split())
+    assert result.exit_code == 3 and "missing.npz: no such file" in " ".join(result.output.split())

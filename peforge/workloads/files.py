@@ -24,6 +24,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..errors import InputFileError
 from .base import MatMul, Metrics, Workload
 from .tensors import relative_error, sqnr_db
 
@@ -76,8 +77,8 @@ def _read(path: Path) -> dict[str, np.ndarray]:
             raise ValueError(f"{path}: directory holds no .npy files: expected L.x.npy / L.w.npy pairs")
         return {f.name[:-4]: _load_npy(f) for f in files}
     if not path.is_file():
-        raise ValueError(f"{path}: no such file: expected a .npz, .safetensors or .npy file or a directory "
-                         "of .npy files")
+        raise InputFileError(f"{path}: no such file: expected a .npz, .safetensors or .npy file or a "
+                             "directory of .npy files")
     suffix = path.suffix.lower()
     if suffix == ".npy":
         return _read(path.parent)

@@ -27,6 +27,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from ..errors import InputFileError
 from .base import MatMul, Metrics, Workload, check_metrics, top1_accuracy
 from .pycall import float32_matmul, load_callable
 from .tensors import sqnr_db
@@ -156,7 +157,7 @@ def load_model(path: str | Path) -> Any:
 
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"{p}: no such ONNX model file")
+        raise InputFileError(f"{p}: no such ONNX model file")
     try:
         model = onnx.load(str(p))
         onnx.checker.check_model(model)
@@ -173,7 +174,7 @@ def _graph_inputs(model: Any) -> list[Any]:
 def _load_inputs(model: Any, model_path: Path, inputs_path: Path, labels_key: str,
                  limit: Optional[int]) -> tuple[dict[str, np.ndarray], Optional[np.ndarray]]:
     if not inputs_path.is_file():
-        raise ValueError(f"{inputs_path}: no such input file: expected a .npz with one array per graph input "
+        raise InputFileError(f"{inputs_path}: no such input file: expected a .npz with one array per graph input "
                          f"of {model_path.name} and optionally {labels_key!r}")
     try:
         with np.load(inputs_path, allow_pickle=False) as data:
