@@ -12,6 +12,17 @@ Special-value conventions (``special``):
 ``finite``  every code is a number: no NaN, no inf (OCP FP6 / FP4).
 ``fnu``     unsigned, no zero, all-ones is NaN (E8M0 scales; requires ``signed=False``).
 
+Unsigned float formats (``signed=False``, no sign bit) are block-scale formats: ``e8m0fnu``
+(alias ``ue8m0``), and ``ueXmY`` with the ``fn`` convention (default) or ``fin``:
+``ue4m3`` is NVFP4's E4M3 scale without its (always 0) sign bit, 7 bits, max 448, NaN 0x7F;
+``ue5m3`` is the UE5M3 scale of "Elucidating the Design Space of FP4 training", 8 bits,
+bias 15, max 114688 (1.75 * 2^16), min subnormal 2^-17, NaN 0xFF.  Their value of a code is
+that of the signed format's code with sign 0; ml_dtypes has none of them (``ue4m3`` codes
+equal ``float8_e4m3fn`` codes of non-negative values).  Encoding a negative number (not -0)
+gives NaN with ``nonsaturating`` (as ml_dtypes does for E8M0) and 0 with ``saturate`` (the
+range is clamped to [0, max]; a ``fin`` format, without NaN, gives 0 in both modes); -0 and
+numbers that round to zero give code 0.
+
 Encoding (``fmt.encode(values, rounding, overflow, seed)``) rounds float64 values directly
 (never through float32) with one of :data:`ROUNDINGS` and handles overflow with one of
 :data:`OVERFLOWS`:
@@ -171,7 +182,8 @@ class FloatFormat:
     special : str
         Special-value convention, one of :data:`SPECIALS`.
     signed : bool
-        Whether a sign bit is present (only ``fnu`` scales are unsigned).
+        Whether a sign bit is present: ``fnu`` scales are unsigned, ``fn`` and ``finite``
+        formats may be (block scales such as UE4M3, UE5M3).
 
     value = (-1)^s * 2^(e - bias) * 1.m for e > 0, (-1)^s * 2^(1 - bias) * 0.m for e == 0
     (except ``fnu``, where e == 0 is the normal value 2^-bias and there are no subnormals).
@@ -197,8 +209,9 @@ class FloatFormat:
             raise ValueError(f"special={self.special!r} is not allowed: use one of {SPECIALS}")
         if self.special == "fnu" and self.signed:
             raise ValueError("special='fnu' (E8M0-style scale) requires signed=False")
-        if not self.signed and self.special != "fnu":
-            raise ValueError(f"signed=False is only allowed with special='fnu', not {self.special!r}")
+        if not self.signed and self.special not in ("fnu", "fn", "finite"):
+            raise ValueError(f"signed=False is only allowed with special 'fnu', 'fn' or 'finite', "
+                             f"not {self.special!r}")
         if self.special == "ieee" and E < 2:
             raise ValueError(f"special='ieee' needs exp_bits >= 2 (all-ones exponent is reserved), got {E}")
         if self.special == "fn" and E + M < 2:
@@ -221,6 +234,8 @@ class FloatFormat:
                 return alias
         default_bias = (1 << (self.exp_bits - 1)) - 1
         b = "" if self.bias == default_bias else f"b{self.bias}"
+        if not self.signed and self.special != "fnu":  # ueXmY: fn is the default convention
+            return f"ue{self.exp_bits}m{self.man_bits}{b}{'fin' if self.special == 'finite' else ''}"
         return f"e{self.exp_bits}m{self.man_bits}{b}{_SUFFIX[self.special]}"
 
     def __str__(self) -> str:
@@ -498,9 +513,14 @@ class FloatFormat:
             if self._ml_e8m0 and overflow == "nonsaturating" and rounding == "nearest_even":
                 # ml_dtypes 0.6 rounds every float32 subnormal in (2^-127, 2^-126) up to 2^-126
                 code[(x > 2.0 ** -127) & (x < 2.0 ** -126)] = 1
-            bad = (u < 0) | (x == 0)  # E8M0 has neither sign nor zero
-            if bad.any():
-                code[bad] = self.nan_code
+            if self.special == "fnu":
+                bad = (u < 0) | (x == 0)  # E8M0 has neither sign nor zero
+                if bad.any():
+                    code[bad] = self.nan_code
+            else:  # unsigned with a zero: -0 is +0, negative numbers NaN or 0
+                neg = (u < 0) & (x != 0)
+                if neg.any():
+                    code[neg] = self._negative_code(overflow)
         if special is not None:
             code[special] = self._encode_overflow(x[special], rounding, overflow)
         return code
@@ -530,7 +550,15 @@ class FloatFormat:
         res = np.where(nan, nan_code, over)
         if self.special == "fnu":
             res = np.where(neg, self.nan_code, res)
+        elif not self.signed:
+            res = np.where(neg & ~nan, self._negative_code(overflow), res)
         return res
+
+    def _negative_code(self, overflow: str) -> int:
+        """Code of a negative number in an unsigned format with a zero (see the module docstring)."""
+        if overflow == "nonsaturating" and self.nan_code is not None:
+            return self.nan_code
+        return 0
 
     # ---- interop -------------------------------------------------------------------------
     def to_ml_dtype(self):
@@ -865,6 +893,8 @@ _REGISTRY: dict[str, FloatFormat] = {
     "e3m2fn": _named(FloatFormat(3, 2, 3, "finite"), "e3m2fn"),
     "e2m1fn": _named(FloatFormat(2, 1, 1, "finite"), "e2m1fn"),
     "e8m0fnu": _named(FloatFormat(8, 0, 127, "fnu", signed=False), "e8m0fnu"),
+    "ue4m3": _named(FloatFormat(4, 3, 7, "fn", signed=False), "ue4m3"),
+    "ue5m3": _named(FloatFormat(5, 3, 15, "fn", signed=False), "ue5m3"),
     "fp32": _named(FloatFormat(8, 23, 127, "ieee"), "fp32"),
     "bf16": _named(FloatFormat(8, 7, 127, "ieee"), "bf16"),
     "fp16": _named(FloatFormat(5, 10, 15, "ieee"), "fp16"),
@@ -887,9 +917,11 @@ _ML_DTYPES: dict[str, str] = {
     "fp16": "float16",
 }
 
-_ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float": "fp32"}
+_ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float": "fp32",
+            "ue8m0": "e8m0fnu"}
 
 _CUSTOM = re.compile(r"^e(\d+)m(\d+)(?:b(-?\d+))?(fn|fnuz|fin|fnu)?$")
+_UNSIGNED = re.compile(r"^ue(\d+)m(\d+)(?:b(-?\d+))?(fn|fin)?$")
 _INT = re.compile(r"^(u?)int(\d+)(?:f(-?\d+))?$")
 _POT = re.compile(r"^(a?)pot(\d+)(?:e(-?\d+))?$")
 _SUFFIX_TO_SPECIAL = {None: "ieee", "fn": "fn", "fnuz": "fnuz", "fin": "finite", "fnu": "fnu"}
@@ -906,7 +938,8 @@ def get(name: str) -> Format:
 
     Accepts ml_dtypes names (``float8_e4m3fn``), the same without the ``floatN_`` prefix
     (``e4m3fn``), ``fp32``/``bf16``/``fp16``, ``intN``/``uintN`` (``int8f6`` adds 6 fraction
-    bits) and ``eXmY[bB][fn|fnuz|fin]`` for custom formats (IEEE convention when no suffix).
+    bits), ``eXmY[bB][fn|fnuz|fin]`` for custom formats (IEEE convention when no suffix) and
+    ``ueXmY[bB][fn|fin]`` for unsigned (scale) formats (``fn`` convention when no suffix).
     """
     if isinstance(name, (FloatFormat, IntFormat, PotFormat, ApotFormat)):
         return name
@@ -931,6 +964,14 @@ def get(name: str) -> Format:
             return cls(int(m.group(2)), int(m.group(3) or 0))
         except ValueError as err:
             raise ValueError(f"format {name!r}: {err}") from None
+    m = _UNSIGNED.match(key)
+    if m:
+        bias = int(m.group(3)) if m.group(3) is not None else None
+        try:
+            return FloatFormat(int(m.group(1)), int(m.group(2)), bias,
+                               "finite" if m.group(4) == "fin" else "fn", signed=False)
+        except ValueError as err:
+            raise ValueError(f"format {name!r}: {err}") from None
     m = _CUSTOM.match(key)
     if m:
         E, M = int(m.group(1)), int(m.group(2))
@@ -943,8 +984,8 @@ def get(name: str) -> Format:
     allowed = ", ".join(known_names())
     raise ValueError(
         f"unknown format {name!r}: allowed are {allowed}, their ml_dtypes names "
-        "(float8_e4m3fn, ...), intN/uintN, potN[eK], apotN[eK], and eXmY[bB][fn|fnuz|fin] "
-        "with E 1..8, M 0..23")
+        "(float8_e4m3fn, ...), intN/uintN, potN[eK], apotN[eK], eXmY[bB][fn|fnuz|fin] "
+        "with E 1..8, M 0..23, and unsigned ueXmY[bB][fn|fin]")
 
 
 def format_table() -> list[dict]:
