@@ -57,7 +57,7 @@ def _operands(spec: BlockDotSpec, blocks: int, chain: int, seed: int) -> dict[st
     for side, elem, scale in (("a", spec.element_a, spec.scale_a), ("b", spec.element_b, spec.scale_b)):
         scheme = operand_scheme(elem, scale, spec.block)  # type: ignore[arg-type]
         x = rng.standard_normal((rows, chain * spec.block))
-        ts = blockscale.nvfp4_tensor_scale(x) if scheme.rule == "nvfp4" else None
+        ts = blockscale.tensor_scale(x, scheme)
         codes, scales = blockscale.quantize(x, scheme, tensor_scale=ts)
         out[side] = codes.reshape(rows, chain, spec.block)
         out[f"scale_{side}"] = scales

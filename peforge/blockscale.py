@@ -1,30 +1,43 @@
-"""Block-scaled formats: OCP Microscaling (MX v1.0) and NVIDIA NVFP4, as codes.
+"""Block-scaled formats: OCP Microscaling (MX v1.0), NVIDIA NVFP4 and their INT / UE5M3 kin.
 
 A block of ``block`` consecutive elements along ``axis`` shares one scale; value_i =
-scale * element_i.  :func:`quantize` returns the element codes (same shape as the input) and
-the scale codes (the axis shortened by ``block``); :func:`dequantize` inverts it in float64.
+scale * element_i (times a per-tensor FP32 scale for two-level schemes).  :func:`quantize`
+returns the element codes (same shape as the input) and the scale codes (the axis shortened
+by ``block``); :func:`dequantize` inverts it in float64.
 
-MX scale rule (OCP MX v1.0, section 6.3): X = 2^(floor(log2(amax)) - emax_elem), amax the
-block's largest magnitude, encoded in E8M0; elements are x / X rounded to nearest-even with
-saturation (x / X is exact, X being a power of two).  Edge cases, chosen as the Microsoft
-``microxcaling`` reference does:
+Element formats: any float element (E4M3, E5M2, E3M2, E2M3, E2M1, ...) or an ``intN``
+(N = 2..8) two's complement element with the MX convention of an implied power-of-two scale
+2^-(N-2), stored as ``int{N}f{N-2}``: values -2 .. 2 - 2^-(N-2), so the largest power of two
+below max is 1 as for MXINT8 (``int8f6``, OCP MX v1.0).  MXINT6 is ``int6f4`` (step 1/16),
+MXINT4 and NVINT4 ``int4f2`` (step 1/4).
 
-* exponent below -127 (tiny blocks, all-zero blocks): the scale clamps to 2^-127 (code 0x00);
-* a block holding a NaN or an infinity, or whose exponent exceeds 127 (float64 input beyond
-  the E8M0 range): the scale is NaN (0xFF) and every element code is 0 -- an MX block with
-  a NaN scale is NaN whatever its elements.
+Two scale rules (``BlockScheme.rule``):
 
-As the spec's rule implies, elements above max_elem * X clip: with E4M3 elements a block whose
-amax lies in [1.75, 2) * 2^k saturates those elements to 1.75 * 2^k.
+``mx``  (OCP MX v1.0, section 6.3; E8M0 scales): X = 2^(floor(log2(amax)) - emax_elem), amax
+        the block's largest magnitude, ``emax_elem`` the exponent of the element format's
+        largest power of two (E4M3: 8, E5M2: 15, E3M2: 4, E2M3: 2, E2M1: 2, any MXINT: 0);
+        elements are x / X (exact) rounded with saturation.  Edge cases as the Microsoft
+        ``microxcaling`` reference: an exponent below -127 (tiny or all-zero blocks) clamps
+        to 2^-127 (code 0x00); a block with a NaN or an infinity, or whose exponent exceeds
+        127, gets the NaN scale (0xFF) and zero element codes.  As the rule implies, elements
+        above max_elem * X clip: with E4M3 elements a block whose amax lies in
+        [1.75, 2) * 2^k saturates those elements to 1.75 * 2^k.
+``nv``  (two-level, NVFP4 as in Transformer Engine / TensorRT Model Optimizer, and the same
+        for NVINT4 and for UE4M3 / UE5M3 scales): the block scale is
+        amax / (max_elem * tensor_scale) rounded to nearest-even into the scale format
+        (E4M3, UE4M3, UE5M3, ...) with saturation, where ``tensor_scale`` is the per-tensor
+        FP32 scale (default 1; :func:`tensor_scale` gives amax(x) / (max_elem * max_scale),
+        which puts the largest block scale at the top of the scale format).  A scale that
+        would be 0 is raised to the smallest positive scale so no block divides by zero; NaN
+        or inf in a block gives the scale format's NaN and zero element codes.  Elements are
+        x / (scale * tensor_scale) (one float64 rounding, exact when tensor_scale == 1) rounded
+        with saturation; value = element * scale * tensor_scale.
 
-NVFP4 scale rule (NVIDIA, per Transformer Engine / TensorRT Model Optimizer): the block scale
-is amax / (6 * tensor_scale) rounded to nearest-even to E4M3 (saturating at 448), where
-``tensor_scale`` is the optional per-tensor FP32 scale (default 1; a common choice is
-``nvfp4_tensor_scale(x)`` = amax(x) / (6 * 448)).  A scale that would be 0 (all-zero or very
-small blocks) is raised to the smallest E4M3 value 2^-9 so no block divides by zero.  NaN or
-inf in a block gives the E4M3 NaN scale (0x7F) and zero element codes.  Elements are
-x / (scale * tensor_scale) (one float64 rounding, exact when tensor_scale == 1) rounded to
-E2M1 with saturation; value = element * scale * tensor_scale.
+Element rounding is ``nearest_even`` (default) or seeded ``stochastic`` (up with probability
+equal to the discarded fraction; the same seed gives the same codes).  ``clip="symmetric"``
+clamps INT elements to +-(2^(N-1) - 1) steps (the INT-vs-FP paper's fix: the grid is then
+symmetric, never the lone -2^(N-1)); the default ``"full"`` keeps the two's complement range
+as OCP MX defines MXINT8.
 
 The axis length must be a multiple of the block size (ValueError otherwise: pad with zeros
 first, which changes no scale).
@@ -32,6 +45,7 @@ first, which changes no scale).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +53,34 @@ import numpy as np
 from . import formats
 from .formats import FloatFormat, IntFormat
 
-__all__ = ["BlockScheme", "SCHEMES", "get_scheme", "quantize", "dequantize", "nvfp4_tensor_scale"]
+__all__ = ["BlockScheme", "SCHEMES", "RULES", "CLIPS", "get_scheme", "make_scheme", "block_element",
+           "emax_elem", "quantize", "dequantize", "tensor_scale", "nvfp4_tensor_scale"]
+
+#: Scale rules: ``mx`` (power-of-two E8M0 scale from floor(log2(amax))) and ``nv`` (amax /
+#: max_elem rounded into a float scale format, with a per-tensor FP32 scale).
+RULES = ("mx", "nv")
+#: Clipping of INT elements: the full two's complement range, or symmetric +-(2^(N-1) - 1).
+CLIPS = ("full", "symmetric")
+
+
+def emax_elem(element: FloatFormat | IntFormat) -> int:
+    """Exponent of the element format's largest power of two (the MX rule's ``emax_elem``)."""
+    if isinstance(element, IntFormat):
+        return math.floor(math.log2(element.max_int)) - element.frac_bits
+    return element.emax
+
+
+def block_element(name: str | FloatFormat | IntFormat) -> FloatFormat | IntFormat:
+    """A block element format: ``intN`` / ``mxintN`` (N = 2..8) means ``int{N}f{N-2}`` (the MX
+    convention of an implied scale 2^-(N-2)); anything else resolves through
+    :func:`peforge.formats.get`."""
+    key = name.strip().lower() if isinstance(name, str) else name
+    if isinstance(key, str) and key.startswith("mxint"):
+        key = key[2:]
+    fmt = formats.get(key)
+    if isinstance(fmt, IntFormat) and fmt.signed and 2 <= fmt.bits <= 8 and fmt.frac_bits in (0, fmt.bits - 2):
+        return formats.get(f"int{fmt.bits}f{fmt.bits - 2}")  # type: ignore[return-value]
+    return fmt  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -49,17 +90,19 @@ class BlockScheme:
     Parameters
     ----------
     name : str
-        Scheme name, e.g. ``mxfp8_e4m3`` or ``nvfp4``.
+        Scheme name, e.g. ``mxfp8_e4m3``, ``nvfp4`` or ``nvint4``.
     element : FloatFormat or IntFormat
         Element format (MXINT8 is ``int8f6``: 8-bit two's complement times 2^-6).
     scale : FloatFormat
-        Scale format (``e8m0fnu`` for MX, ``e4m3fn`` for NVFP4).
+        Scale format (``e8m0fnu`` for MX; ``e4m3fn``, ``ue4m3``, ``ue5m3`` for two-level).
     block : int
         Elements per scale.
     emax_elem : int
         Exponent of the element format's largest power of two (MX scale rule).
     rule : str
-        ``"mx"`` (power-of-two scale from floor(log2(amax))) or ``"nvfp4"`` (amax / 6 in E4M3).
+        One of :data:`RULES` (``"nvfp4"`` is accepted for ``"nv"``).
+    clip : str
+        One of :data:`CLIPS` (only matters for INT elements).
     """
 
     name: str
@@ -68,6 +111,28 @@ class BlockScheme:
     block: int
     emax_elem: int
     rule: str
+    clip: str = "full"
+
+    def __post_init__(self) -> None:
+        if self.rule == "nvfp4":
+            object.__setattr__(self, "rule", "nv")
+        if self.rule not in RULES:
+            raise ValueError(f"rule={self.rule!r} is not allowed: use one of {RULES}")
+        if self.clip not in CLIPS:
+            raise ValueError(f"clip={self.clip!r} is not allowed: use one of {CLIPS}")
+        if self.rule == "mx" and self.scale.name != "e8m0fnu":
+            raise ValueError(f"{self.name}: the mx rule needs e8m0fnu scales, not {self.scale.name}")
+        if self.rule == "nv" and (not isinstance(self.scale, FloatFormat) or self.scale.man_bits == 0
+                                  or self.scale.nan_code is None):
+            raise ValueError(f"{self.name}: the nv rule needs a float scale with mantissa bits and a NaN "
+                             f"code (e4m3fn, ue4m3, ue5m3), not {self.scale.name}")
+        if isinstance(self.block, bool) or not isinstance(self.block, int) or self.block < 1:
+            raise ValueError(f"block={self.block!r} must be a positive int")
+
+    @property
+    def two_level(self) -> bool:
+        """Whether the scheme takes a per-tensor FP32 scale (the ``nv`` rule)."""
+        return self.rule == "nv"
 
     @property
     def bits_per_element(self) -> float:
@@ -75,20 +140,35 @@ class BlockScheme:
         return self.element.bits + self.scale.bits / self.block
 
 
-def _mx(name: str, elem: str, emax_elem: int) -> BlockScheme:
-    return BlockScheme(name, formats.get(elem), formats.get("e8m0fnu"), 32, emax_elem, "mx")
+def make_scheme(element: str | FloatFormat | IntFormat, scale: str | FloatFormat, block: int,
+                clip: str = "full", name: str | None = None) -> BlockScheme:
+    """The scheme of ``element`` blocks of ``block`` with ``scale`` scales: the ``mx`` rule for
+    E8M0 scales, the ``nv`` rule for any other float scale (E4M3, UE4M3, UE5M3, ...)."""
+    el = block_element(element)
+    sc = formats.get(scale) if isinstance(scale, str) else scale
+    if not isinstance(sc, FloatFormat):
+        raise ValueError(f"scale={scale!r} must be a float format (e8m0fnu, e4m3fn, ue4m3, ue5m3)")
+    rule = "mx" if sc.name == "e8m0fnu" else "nv"
+    return BlockScheme(name or f"{el.name}_{sc.name}_k{block}", el, sc, block, emax_elem(el), rule, clip)
+
+
+def _mx(name: str, elem: str) -> BlockScheme:
+    return make_scheme(elem, "e8m0fnu", 32, name=name)
 
 
 #: The built-in schemes by name.
 SCHEMES: dict[str, BlockScheme] = {
     s.name: s for s in (
-        _mx("mxfp8_e4m3", "e4m3fn", 8),
-        _mx("mxfp8_e5m2", "e5m2", 15),
-        _mx("mxfp6_e3m2", "e3m2fn", 4),
-        _mx("mxfp6_e2m3", "e2m3fn", 2),
-        _mx("mxfp4", "e2m1fn", 2),
-        _mx("mxint8", "int8f6", 0),
-        BlockScheme("nvfp4", formats.get("e2m1fn"), formats.get("e4m3fn"), 16, 2, "nvfp4"),
+        _mx("mxfp8_e4m3", "e4m3fn"),
+        _mx("mxfp8_e5m2", "e5m2"),
+        _mx("mxfp6_e3m2", "e3m2fn"),
+        _mx("mxfp6_e2m3", "e2m3fn"),
+        _mx("mxfp4", "e2m1fn"),
+        _mx("mxint8", "int8f6"),
+        _mx("mxint6", "int6f4"),
+        _mx("mxint4", "int4f2"),
+        make_scheme("e2m1fn", "e4m3fn", 16, name="nvfp4"),
+        make_scheme("int4f2", "e4m3fn", 16, name="nvint4"),
     )
 }
 
@@ -124,30 +204,52 @@ def _unblocks(b: np.ndarray, axis: int) -> np.ndarray:
 def _tensor_scale(scheme: BlockScheme, tensor_scale) -> float:
     if tensor_scale is None:
         return 1.0
-    if scheme.rule != "nvfp4":
-        raise ValueError(f"tensor_scale is only used by nvfp4, not {scheme.name}")
+    if not scheme.two_level:
+        raise ValueError(f"tensor_scale is only used by nvfp4-style two-level schemes (nvfp4, nvint4, "
+                         f"UE4M3 / UE5M3 scales), not {scheme.name}")
     ts = float(tensor_scale)
     if not (np.isfinite(ts) and ts > 0):
         raise ValueError(f"tensor_scale={tensor_scale!r} must be a finite positive number")
     return ts
 
 
-def nvfp4_tensor_scale(x) -> float:
-    """Per-tensor FP32 scale amax(|x|) / (6 * 448) (1.0 for an all-zero tensor)."""
+def tensor_scale(x, scheme: str | BlockScheme) -> float | None:
+    """Per-tensor FP32 scale of a two-level scheme, amax(|x|) / (max_elem * max_scale) rounded
+    to FP32 (1.0 for an all-zero tensor); None for an ``mx`` scheme (no tensor scale)."""
+    s = get_scheme(scheme)
+    if not s.two_level:
+        return None
     amax = float(np.nanmax(np.abs(np.asarray(x, dtype=np.float64)))) if np.size(x) else 0.0
-    ts = float(np.float32(amax / (6.0 * 448.0)))
+    ts = float(np.float32(amax / (s.element.max * s.scale.max)))
     return ts if np.isfinite(ts) and ts > 0 else 1.0
 
 
-def quantize(x, scheme: str | BlockScheme, axis: int = -1,
-             tensor_scale: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def nvfp4_tensor_scale(x) -> float:
+    """Per-tensor FP32 scale of NVFP4, amax(|x|) / (6 * 448) (1.0 for an all-zero tensor)."""
+    return tensor_scale(x, SCHEMES["nvfp4"])  # type: ignore[return-value]
+
+
+def _check_rounding(rounding: str, clip: str | None, scheme: BlockScheme) -> str:
+    if rounding not in ("nearest_even", "stochastic"):
+        raise ValueError(f"rounding={rounding!r} is not allowed: use 'nearest_even' or 'stochastic'")
+    clip = scheme.clip if clip is None else clip
+    if clip not in CLIPS:
+        raise ValueError(f"clip={clip!r} is not allowed: use one of {CLIPS}")
+    return clip
+
+
+def quantize(x, scheme: str | BlockScheme, axis: int = -1, tensor_scale: float | None = None,
+             rounding: str = "nearest_even", seed=None, clip: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Element codes (shape of ``x``) and scale codes (``axis`` divided by the block size).
 
-    ``tensor_scale`` (NVFP4 only) is the per-tensor FP32 scale; pass the same value to
-    :func:`dequantize`.  See the module docstring for the scale rules.
+    ``tensor_scale`` (two-level schemes only) is the per-tensor FP32 scale; pass the same value
+    to :func:`dequantize`.  ``rounding`` (``nearest_even`` or ``stochastic`` with ``seed``)
+    rounds the elements (scales always round to nearest-even); ``clip`` overrides the
+    scheme's INT clipping.  See the module docstring for the scale rules.
     """
     s = get_scheme(scheme)
     ts = _tensor_scale(s, tensor_scale)
+    clip = _check_rounding(rounding, clip, s)
     arr = np.asarray(x)
     if arr.dtype.kind != "f" and arr.dtype not in formats._float_dtypes():
         raise ValueError(f"quantize: x has dtype {arr.dtype}: allowed float arrays")
@@ -165,12 +267,15 @@ def quantize(x, scheme: str | BlockScheme, axis: int = -1,
             scale_codes[bad] = s.scale.nan_code
             divisor = np.ldexp(1.0, exp)
         else:
-            scale_codes = s.scale.encode(amax / (6.0 * ts), "nearest_even", "saturate")
+            scale_codes = s.scale.encode(amax / (s.element.max * ts), "nearest_even", "saturate")
             np.maximum(scale_codes, 1, out=scale_codes)  # never a zero scale
             scale_codes[bad] = s.scale.nan_code
             divisor = s.scale.decode(scale_codes) * ts
         divisor = np.where(bad, 1.0, divisor)
-        elems = s.element.encode(b / divisor[..., None], "nearest_even", "saturate")
+        y = b / divisor[..., None]
+        if clip == "symmetric" and isinstance(s.element, IntFormat):
+            np.clip(y, -s.element.max, s.element.max, out=y)  # +-(2^(N-1) - 1) steps
+        elems = s.element.encode(y, rounding, "saturate", seed)
         elems[bad] = 0
     return _unblocks(elems, ax), np.moveaxis(scale_codes, -1, ax)
 

@@ -274,8 +274,8 @@ def test_matmul_equals_dequantized_product(spec: BlockDotSpec) -> None:
     sb_scheme = operand_scheme(spec.element_b, spec.scale_b, spec.block)
     pad = (-70) % spec.block
     xp, wp = np.pad(x, ((0, 0), (0, pad))), np.pad(w, ((0, pad), (0, 0)))
-    tx = blockscale.nvfp4_tensor_scale(xp) if sa_scheme.rule == "nvfp4" else None
-    tw = blockscale.nvfp4_tensor_scale(wp) if sb_scheme.rule == "nvfp4" else None
+    tx = blockscale.nvfp4_tensor_scale(xp) if sa_scheme.two_level else None
+    tw = blockscale.nvfp4_tensor_scale(wp) if sb_scheme.two_level else None
     xd = blockscale.dequantize(*blockscale.quantize(xp, sa_scheme, tensor_scale=tx), sa_scheme, tensor_scale=tx)
     wd = blockscale.dequantize(*blockscale.quantize(wp, sb_scheme, axis=0, tensor_scale=tw), sb_scheme, axis=0,
                                tensor_scale=tw)
@@ -310,5 +310,7 @@ def test_bad_inputs_raise_value_errors() -> None:
         golden.run(spec, **(ok | {"a": np.zeros((1, 2, 5), int)}))
     with pytest.raises(ValueError, match="scale_b: code 256"):
         golden.run(spec, **(ok | {"scale_b": np.full((1, 2), 256)}))
-    with pytest.raises(ValueError, match="NVFP4 quantiser"):
-        golden.matmul(BlockDotSpec(scale_a="e4m3fn"), np.ones((2, 32)), np.ones((32, 2)))
+    with pytest.raises(ValueError, match="clip='half'"):
+        golden.matmul(BlockDotSpec(scale_a="e4m3fn"), np.ones((2, 32)), np.ones((32, 2)), clip="half")
+    with pytest.raises(ValueError, match="rounding='up'"):
+        golden.matmul(BlockDotSpec(), np.ones((2, 32)), np.ones((32, 2)), rounding="up")

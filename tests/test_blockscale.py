@@ -176,8 +176,10 @@ def test_axis(scheme):
 
 
 def test_scheme_table():
-    assert set(B.SCHEMES) == set(MX) | {"nvfp4"}
+    assert set(B.SCHEMES) == set(MX) | {"nvfp4"} | set(MXINT) | {"nvint4"}
     for name, s in B.SCHEMES.items():
+        if name in MXINT or name == "nvint4":
+            continue  # test_int_scheme_table
         assert s.element == F.get(ELEM[name])
         if name == "nvfp4":
             assert (s.block, s.scale.name) == (16, "e4m3fn")
@@ -207,3 +209,126 @@ def test_bad_input(call, match):
 def test_floor_log2_helper():
     for v in [1, 2, 3, 0.75, 2.0 ** -130, 1e300]:
         assert _floor_log2(Fraction(v)) == math.floor(math.log2(v))
+
+
+# ---- INT elements of any width, two-level rules with any float scale, clipping, rounding -------
+MXINT = {"mxint6": 6, "mxint4": 4}
+
+
+def _int_ref(y: Fraction, bits: int, symmetric: bool) -> int:
+    """Code of ``y`` on the MXINT grid 2^-(bits-2), half to even, saturating (symmetric: no -2^(N-1))."""
+    lo, hi = -(1 << (bits - 1)) + symmetric, (1 << (bits - 1)) - 1
+    return min(max(round(y * 2 ** (bits - 2)), lo), hi) % (1 << bits)
+
+
+def test_int_scheme_table():
+    for name, bits in MXINT.items():
+        s = B.SCHEMES[name]
+        assert (s.element.name, s.scale.name, s.block, s.emax_elem, s.rule) == (f"int{bits}f{bits - 2}", "e8m0fnu",
+                                                                                32, 0, "mx")
+        assert s.element.max == 2 - 2.0 ** (2 - bits) and s.element.min == -2
+    nv = B.SCHEMES["nvint4"]
+    assert (nv.element.name, nv.scale.name, nv.block, nv.rule, nv.two_level) == ("int4f2", "e4m3fn", 16, "nv", True)
+    for n in range(2, 9):
+        assert B.block_element(f"int{n}") == F.get(f"int{n}f{n - 2}") == B.block_element(f"mxint{n}")
+        assert B.emax_elem(B.block_element(f"int{n}")) == 0
+
+
+@pytest.mark.parametrize("clip", ["full", "symmetric"])
+@pytest.mark.parametrize("kind", ["random", "zeros", "ties"])
+@pytest.mark.parametrize("scheme", list(MXINT) + ["mxint8"])
+def test_mxint_against_reference(scheme, kind, clip):
+    bits = MXINT.get(scheme, 8)
+    rng = np.random.default_rng([ord(c) for c in scheme + kind + clip])
+    x = _blocks(rng, 8, 32, kind)
+    if kind == "ties":  # odd multiples of half a grid step: every element a tie
+        k = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), (8, 32)) + 0.5
+        x = k * np.exp2(rng.integers(-30, 30, (8, 1)) - bits + 2.0)
+    x[0, 0] = -np.abs(x[0]).max() * 1.999  # a most negative element: -2^(N-1) unless symmetric
+    elems, scales = B.quantize(x, scheme, clip=clip)
+    for i in range(8):
+        amax = max(abs(Fraction(float(v))) for v in x[i])
+        e = -127 if amax == 0 else _floor_log2(amax)
+        assert int(scales[i, 0]) == max(e, -127) + 127
+        X = Fraction(2) ** max(e, -127)
+        want = [_int_ref(Fraction(float(v)) / X, bits, clip == "symmetric") for v in x[i]]
+        assert elems[i].tolist() == want, (i, x[i])
+    if clip == "symmetric":
+        assert not (elems == 1 << (bits - 1)).any()
+
+
+def _nv_ref(block: np.ndarray, ts: Fraction, elem, scale, symmetric: bool = False) -> tuple[list[int], int]:
+    """The two-level rule from its definition: scale = RNE(amax / (max_elem * ts)) in the scale
+    format (saturating, never 0), elements RNE(x / (scale * ts)) with saturation."""
+    amax = max(abs(Fraction(float(v))) for v in block)
+    s = max(_round_exact(scale, amax / (Fraction(elem.max) * ts), False), 1)
+    S = Fraction(float(scale.decode(np.array([s]))[0])) * ts
+    if isinstance(elem, F.IntFormat):
+        return [_int_ref(Fraction(float(v)) / S, elem.bits, symmetric) for v in block], s
+    return [_round_exact(elem, abs(Fraction(float(v))) / S, bool(np.signbit(v))) for v in block], s
+
+
+@pytest.mark.parametrize("elem, scale", [("int4", "e4m3fn"), ("int4", "ue5m3"), ("e2m1fn", "ue5m3"),
+                                         ("e2m1fn", "ue4m3"), ("int8", "ue4m3"), ("e4m3fn", "e4m3fn")])
+@pytest.mark.parametrize("kind", ["random", "zeros", "ties"])
+def test_two_level_rule_against_reference(elem, scale, kind):
+    rng = np.random.default_rng([ord(c) for c in elem + scale + kind])
+    s = B.make_scheme(elem, scale, 16)
+    assert s.rule == "nv" and s.scale == F.get(scale)
+    x = _blocks(rng, 8, 16, kind) * 1e-4
+    ts = B.tensor_scale(x, s)
+    assert ts == float(np.float32(np.abs(x).max() / (s.element.max * s.scale.max)))
+    for t in (None, ts):
+        elems, scales = B.quantize(x, s, tensor_scale=t)
+        for i in range(8):
+            want_e, want_s = _nv_ref(x[i], Fraction(1 if t is None else t), s.element, s.scale)
+            assert int(scales[i, 0]) == want_s and elems[i].tolist() == want_e, (i, x[i])
+    # NaN in a block: the scale format's NaN, zero elements
+    x[2, 3] = np.nan
+    elems, scales = B.quantize(x, s)
+    assert int(scales[2, 0]) == s.scale.nan_code and not elems[2].any()
+
+
+def test_nvint4_symmetric_clipping():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((64, 16))
+    x[:, 0] = -np.abs(x).max(axis=1)  # the block's amax is negative: -7 steps, never -8
+    for clip in ("full", "symmetric"):
+        elems, scales = B.quantize(x, "nvint4", clip=clip)
+        for i in range(0, 64, 7):
+            want_e, want_s = _nv_ref(x[i], Fraction(1), F.get("int4f2"), F.get("e4m3fn"), clip == "symmetric")
+            assert int(scales[i, 0]) == want_s and elems[i].tolist() == want_e
+        if clip == "symmetric":
+            assert not (elems == 8).any()
+
+
+@pytest.mark.parametrize("scheme", ["mxint4", "nvfp4", "mxfp8_e4m3"])
+def test_stochastic_rounding_is_seeded_and_unbiased(scheme):
+    s = B.get_scheme(scheme)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((1, 4 * s.block))
+    e1, s1 = B.quantize(x, s, rounding="stochastic", seed=3)
+    e2, s2 = B.quantize(x, s, rounding="stochastic", seed=3)
+    assert np.array_equal(e1, e2) and np.array_equal(s1, s2)
+    en, sn = B.quantize(x, s)
+    assert np.array_equal(s1, sn)  # scales are not stochastic
+    # each element is one of the two grid neighbours of x / X, and the mean over seeds is x
+    near = B.dequantize(en, sn, s)
+    runs = np.stack([B.dequantize(*B.quantize(x, s, rounding="stochastic", seed=k), s) for k in range(400)])
+    step = np.abs(runs - near).max(axis=0)
+    scale_v = np.repeat(s.scale.decode(sn), s.block, axis=1)
+    grid = np.where(np.isin(s.element.name, ("int4f2",)), 0.25, 1.0) * scale_v  # bounded by one step
+    assert np.all(step <= np.maximum(grid, np.abs(x)) + 1e-12)
+    err = runs.mean(axis=0) - x
+    assert np.abs(err).mean() < 0.25 * np.abs(near - x).mean() + 1e-3
+
+
+def test_bad_scheme_options():
+    with pytest.raises(ValueError, match="rounding='up'"):
+        B.quantize(np.zeros(32), "mxint4", rounding="up")
+    with pytest.raises(ValueError, match="clip='half'"):
+        B.quantize(np.zeros(32), "mxint4", clip="half")
+    with pytest.raises(ValueError, match="mx rule needs e8m0fnu"):
+        B.BlockScheme("x", F.get("int4f2"), F.get("e4m3fn"), 16, 0, "mx")
+    with pytest.raises(ValueError, match="nv rule needs"):
+        B.make_scheme("int4", "ue5m3fin", 16)

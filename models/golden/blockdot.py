@@ -224,31 +224,31 @@ def blockdot_value(spec: BlockDotSpec, acc_bits: Any) -> np.ndarray:
 
 # ---- real-valued matmul through the PE -------------------------------------------------------
 
-def operand_scheme(element: FloatFormat | IntFormat, scale: FloatFormat, block: int) -> blockscale.BlockScheme:
-    """The :mod:`peforge.blockscale` quantiser of one operand: the MX rule for E8M0 scales
-    (any element), the NVFP4 rule for E4M3 scales (E2M1 elements only)."""
-    if scale.name == "e8m0fnu":
-        emax = {s.element.name: s.emax_elem for s in blockscale.SCHEMES.values() if s.rule == "mx"}
-        return blockscale.BlockScheme(f"mx_{element.name}_k{block}", element, scale, block,
-                                      emax[element.name], "mx")
-    if element.name != "e2m1fn":
-        raise ValueError(f"scale={scale.name} with element={element.name}: the NVFP4 quantiser "
-                         "(E4M3 scale = amax / 6) only fits e2m1fn elements; use e8m0fnu scales")
-    return blockscale.BlockScheme(f"nvfp4_k{block}", element, scale, block, 2, "nvfp4")
+def operand_scheme(element: FloatFormat | IntFormat, scale: FloatFormat, block: int,
+                   clip: str = "full") -> blockscale.BlockScheme:
+    """The :mod:`peforge.blockscale` quantiser of one operand: the MX rule for E8M0 scales, the
+    two-level (NVFP4-style) rule for float scales (E4M3, UE4M3, UE5M3), any element."""
+    return blockscale.make_scheme(element, scale, block, clip=clip)
 
 
-def _quantize(t: np.ndarray, scheme: blockscale.BlockScheme, axis: int) -> tuple[np.ndarray, np.ndarray, float]:
-    ts = blockscale.nvfp4_tensor_scale(t) if scheme.rule == "nvfp4" else None
-    codes, scales = blockscale.quantize(t, scheme, axis=axis, tensor_scale=ts)
+def _quantize(t: np.ndarray, scheme: blockscale.BlockScheme, axis: int, rounding: str = "nearest_even",
+              seed: Any = None) -> tuple[np.ndarray, np.ndarray, float]:
+    ts = blockscale.tensor_scale(t, scheme)
+    codes, scales = blockscale.quantize(t, scheme, axis=axis, tensor_scale=ts, rounding=rounding, seed=seed)
     return codes, scales, 1.0 if ts is None else ts
 
 
-def matmul_blockdot(spec: BlockDotSpec, x: Any, w: Any) -> np.ndarray:
+def matmul_blockdot(spec: BlockDotSpec, x: Any, w: Any, *, clip: str = "full", rounding: str = "nearest_even",
+                    seed: Any = None) -> np.ndarray:
     """``x @ w`` on the block-dot PE: rows of ``x`` and columns of ``w`` are quantised into
     blocks of ``spec.block`` along ``k`` with the scheme's scales (:func:`operand_scheme`; ``k``
     padded with zeros), every output is one chain of ``k / block`` block steps through the
-    golden PE, and the fp32 result is returned as float64 (NVFP4's per-tensor FP32 scales,
-    which live outside the PE, are multiplied in afterwards)."""
+    golden PE, and the fp32 result is returned as float64 (the per-tensor FP32 scales of
+    two-level schemes, which live outside the PE, are multiplied in afterwards).
+
+    ``clip`` (``"full"`` or ``"symmetric"``: INT elements within +-(2^(N-1) - 1)),
+    ``rounding`` (``"nearest_even"`` or seeded ``"stochastic"``) and ``seed`` go to
+    :func:`peforge.blockscale.quantize` for both operands (``w`` draws from a stream spawned from ``seed``)."""
     xa, wa = matmul_operands(x, w)
     n, k = xa.shape
     m, blk = wa.shape[1], spec.block
@@ -258,8 +258,11 @@ def matmul_blockdot(spec: BlockDotSpec, x: Any, w: Any) -> np.ndarray:
         xa = np.pad(xa, ((0, 0), (0, pad)))
         wa = np.pad(wa, ((0, pad), (0, 0)))
     steps = xa.shape[1] // blk
-    xc, xs, tx = _quantize(xa, operand_scheme(spec.element_a, spec.scale_a, blk), axis=1)
-    wc, ws, tw = _quantize(wa, operand_scheme(spec.element_b, spec.scale_b, blk), axis=0)
+    seed_w = seed if seed is None or isinstance(seed, np.random.Generator) else np.random.SeedSequence(seed).spawn(1)[0]
+    xc, xs, tx = _quantize(xa, operand_scheme(spec.element_a, spec.scale_a, blk, clip), axis=1,
+                           rounding=rounding, seed=seed)
+    wc, ws, tw = _quantize(wa, operand_scheme(spec.element_b, spec.scale_b, blk, clip), axis=0,
+                           rounding=rounding, seed=seed_w)
     fast = kernels.chains(spec, xc, wc, xs, ws)  # compiled, bit identical; None: reference below
     if fast is not None:
         return fast * (tx * tw)
