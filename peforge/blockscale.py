@@ -51,7 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import formats
-from .formats import FloatFormat, IntFormat
+from .formats import FloatFormat, IntFormat, block_element
 
 __all__ = ["BlockScheme", "SCHEMES", "RULES", "CLIPS", "get_scheme", "make_scheme", "block_element",
            "emax_elem", "quantize", "dequantize", "tensor_scale", "nvfp4_tensor_scale"]
@@ -68,19 +68,6 @@ def emax_elem(element: FloatFormat | IntFormat) -> int:
     if isinstance(element, IntFormat):
         return math.floor(math.log2(element.max_int)) - element.frac_bits
     return element.emax
-
-
-def block_element(name: str | FloatFormat | IntFormat) -> FloatFormat | IntFormat:
-    """A block element format: ``intN`` / ``mxintN`` (N = 2..8) means ``int{N}f{N-2}`` (the MX
-    convention of an implied scale 2^-(N-2)); anything else resolves through
-    :func:`peforge.formats.get`."""
-    key = name.strip().lower() if isinstance(name, str) else name
-    if isinstance(key, str) and key.startswith("mxint"):
-        key = key[2:]
-    fmt = formats.get(key)
-    if isinstance(fmt, IntFormat) and fmt.signed and 2 <= fmt.bits <= 8 and fmt.frac_bits in (0, fmt.bits - 2):
-        return formats.get(f"int{fmt.bits}f{fmt.bits - 2}")  # type: ignore[return-value]
-    return fmt  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,7 @@ __all__ = [
     "KIND_NAN",
     "get",
     "known_names",
+    "block_element",
 ]
 
 SPECIALS = ("ieee", "fn", "fnuz", "finite", "fnu")
@@ -986,6 +987,19 @@ def get(name: str) -> Format:
         f"unknown format {name!r}: allowed are {allowed}, their ml_dtypes names "
         "(float8_e4m3fn, ...), intN/uintN, potN[eK], apotN[eK], eXmY[bB][fn|fnuz|fin] "
         "with E 1..8, M 0..23, and unsigned ueXmY[bB][fn|fin]")
+
+
+def block_element(name: str | FloatFormat | IntFormat) -> FloatFormat | IntFormat:
+    """A block element format: ``intN`` / ``mxintN`` (N = 2..8) means ``int{N}f{N-2}`` (the MX
+    convention of an implied scale 2^-(N-2)); anything else resolves through
+    :func:`peforge.formats.get`."""
+    key = name.strip().lower() if isinstance(name, str) else name
+    if isinstance(key, str) and key.startswith("mxint"):
+        key = key[2:]
+    fmt = get(key)
+    if isinstance(fmt, IntFormat) and fmt.signed and 2 <= fmt.bits <= 8 and fmt.frac_bits in (0, fmt.bits - 2):
+        return get(f"int{fmt.bits}f{fmt.bits - 2}")  # type: ignore[return-value]
+    return fmt  # type: ignore[return-value]
 
 
 def format_table() -> list[dict]:

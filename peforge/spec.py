@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Optional, Union
 from . import formats
 from .formats import FloatFormat, IntFormat
 
-__all__ = ["Spec", "MinifloatMacSpec", "IntMacSpec", "SimdMacSpec", "LutSpec", "ShiftAddSpec", "BlockDotSpec", "BLOCKDOT_ELEMENTS", "BLOCKDOT_SCALES", "signed_width", "ACC_EXACT", "MULTS", "from_dict", "from_json", "families"]
+__all__ = ["Spec", "MinifloatMacSpec", "IntMacSpec", "SimdMacSpec", "LutSpec", "ShiftAddSpec", "BlockDotSpec", "BLOCKDOT_ELEMENTS", "BLOCKDOT_SCALES", "BLOCKDOT_MAX_BLOCK", "signed_width", "ACC_EXACT", "MULTS", "from_dict", "from_json", "families"]
 
 ACC_EXACT = "exact"
 MULTS = ("exact", "lmul")
@@ -890,26 +890,28 @@ class ShiftAddSpec(Spec):
         return "_".join(parts)
 
 
-#: Element formats of the ``blockdot`` family (OCP MX element types; ``int8`` is MXINT8).
-BLOCKDOT_ELEMENTS = ("e4m3fn", "e5m2", "e3m2fn", "e2m3fn", "e2m1fn", "int8")
-#: Block scale formats: OCP MX E8M0 or NVFP4's FP8 E4M3.
-BLOCKDOT_SCALES = ("e8m0fnu", "e4m3fn")
+#: Element formats of the ``blockdot`` family: the OCP MX float element types and ``intN``
+#: (N = 2..8) two's complement elements with the MX implied scale 2^-(N-2) (``int8`` is MXINT8
+#: = ``int8f6``, ``int6`` MXINT6 = ``int6f4``, ``int4`` MXINT4 / NVINT4 = ``int4f2``).
+BLOCKDOT_ELEMENTS = ("e4m3fn", "e5m2", "e3m2fn", "e2m3fn", "e2m1fn", "int2", "int3", "int4", "int5", "int6",
+                     "int7", "int8")
+#: Block scale formats: OCP MX E8M0, NVFP4's FP8 E4M3, and the unsigned UE4M3 / UE5M3.
+BLOCKDOT_SCALES = ("e8m0fnu", "e4m3fn", "ue4m3", "ue5m3")
+#: Largest block (elements per scale).
+BLOCKDOT_MAX_BLOCK = 256
 
 
 def _blockdot_element(field: str, value: Any) -> Union[FloatFormat, IntFormat]:
-    key = value.strip().lower() if isinstance(value, str) else value
-    if key == "mxint8":
-        key = "int8f6"
     try:
-        fmt = formats.get(key)
+        fmt = formats.block_element(value)
     except ValueError as err:
         raise ValueError(f"{field}={value!r}: {err}; allowed {BLOCKDOT_ELEMENTS}") from None
-    if isinstance(fmt, IntFormat) and fmt.bits == 8 and fmt.signed and fmt.frac_bits in (0, 6):
-        return formats.get("int8f6")  # type: ignore[return-value]  # MXINT8: int8 * 2**-6
+    if isinstance(fmt, IntFormat) and fmt.signed and 2 <= fmt.bits <= 8 and fmt.frac_bits == fmt.bits - 2:
+        return fmt
     if isinstance(fmt, FloatFormat) and fmt.name in BLOCKDOT_ELEMENTS:
         return fmt
     raise ValueError(f"{field}={value!r} is not a block element format: allowed {BLOCKDOT_ELEMENTS} "
-                     "(int8 means MXINT8, two's complement times 2**-6)")
+                     "(intN means MXINT-N, two's complement times 2**-(N-2); int8 is MXINT8)")
 
 
 def _blockdot_scale(field: str, value: Any) -> FloatFormat:
@@ -924,7 +926,7 @@ def _blockdot_scale(field: str, value: Any) -> FloatFormat:
 
 @dataclass(frozen=True)
 class BlockDotSpec(Spec):
-    """Block-scaled dot-product PE (family ``blockdot``): OCP MX and NVFP4 blocks.
+    """Block-scaled dot-product PE (family ``blockdot``): OCP MX, NVFP4, NVINT4, UE5M3 blocks.
 
     One *block step* takes ``block`` element pairs and one scale per operand, sums the
     element products exactly, multiplies the sum by both scales exactly and adds it to the
@@ -933,12 +935,13 @@ class BlockDotSpec(Spec):
     Parameters
     ----------
     element_a, element_b : FloatFormat, IntFormat or str
-        Element formats, one of :data:`BLOCKDOT_ELEMENTS` (``int8`` is MXINT8: two's
-        complement times 2**-6, stored as ``int8f6``).
+        Element formats, one of :data:`BLOCKDOT_ELEMENTS` (``intN`` is MXINT-N: two's
+        complement times 2**-(N-2), stored as ``int{N}f{N-2}``; ``int8`` is MXINT8).
     scale_a, scale_b : FloatFormat or str
-        Scale formats, one of :data:`BLOCKDOT_SCALES` (E8M0 for MX, E4M3 for NVFP4).
+        Scale formats, one of :data:`BLOCKDOT_SCALES` (E8M0 for MX, E4M3 for NVFP4 / NVINT4,
+        the unsigned UE4M3 / UE5M3).
     block : int
-        Elements per scale (1..64; MX uses 32, NVFP4 16).
+        Elements per scale (1..256; MX uses 32, NVFP4 / NVINT4 16).
     lanes : int or None
         Element products per cycle, a divisor of ``block`` (None: ``block``).  A block then
         takes ``block // lanes`` cycles (*beats*).
@@ -965,7 +968,7 @@ class BlockDotSpec(Spec):
         object.__setattr__(self, "element_b", _blockdot_element("element_b", self.element_b))
         object.__setattr__(self, "scale_a", _blockdot_scale("scale_a", self.scale_a))
         object.__setattr__(self, "scale_b", _blockdot_scale("scale_b", self.scale_b))
-        _int_field("block", self.block, 1, 64)
+        _int_field("block", self.block, 1, BLOCKDOT_MAX_BLOCK)
         if self.lanes is None:
             object.__setattr__(self, "lanes", self.block)
         _int_field("lanes", self.lanes, 1, self.block)

@@ -345,8 +345,8 @@ def _scales(fmt: Any, shape: tuple[int, ...], rng: np.random.Generator, p_wide: 
     one = _one(fmt)
     span = 12 if fmt.name == "e8m0fnu" else 24
     out = np.clip(one + rng.integers(-span, span + 1, shape), 0, fmt.num_codes - 1)
-    if fmt.name != "e8m0fnu":  # E4M3 scales: positive, like NVFP4's, except in the wide draws
-        out = np.where(out >= 0x7F, 0x7E, out)
+    if fmt.name != "e8m0fnu":  # float scales: positive finite, like NVFP4's, except in the wide draws
+        out = np.minimum(out, fmt.max_code)
     wide = rng.random(shape) < p_wide
     out[wide] = rng.integers(0, fmt.num_codes, int(wide.sum()))
     return out
@@ -390,7 +390,7 @@ def named_sets(spec: BlockDotSpec, rows: int, seed: int = 0) -> list[BlockSet]:
     def maxcode(fmt: Any, neg: bool) -> int:
         if hasattr(fmt, "max_code"):
             return fmt.max_code | (fmt.sign_mask if neg else 0)
-        return 0x80 if neg else 0x7F
+        return int(fmt.from_int([fmt.min_int if neg else fmt.max_int])[0])  # intN: -2^(N-1) / 2^(N-1) - 1
     T = 64
     B = max(4, rows)
     signs = rng.integers(0, 4, (B, T))  # 0: all +, 1: all -, 2: a+ b-, 3: lane-random
@@ -414,10 +414,10 @@ def named_sets(spec: BlockDotSpec, rows: int, seed: int = 0) -> list[BlockSet]:
     a = np.where(swap[..., None], _elements(fa, (B, T, k), rng), za)
     b = np.where(swap[..., None], rng.choice([0, getattr(fb, "sign_mask", 0)], size=(B, T, k)), zb)
     sa, sb = _scales(sa_fmt, (B, T), rng, 0.0), _scales(sb_fmt, (B, T), rng, 0.0)
-    if sa_fmt.name == "e4m3fn":
-        sa = np.where(rng.random((B, T)) < 0.3, rng.choice([0, 0x80], size=(B, T)), sa)
-    if sb_fmt.name == "e4m3fn":
-        sb = np.where(rng.random((B, T)) < 0.3, rng.choice([0, 0x80], size=(B, T)), sb)
+    if sa_fmt.name != "e8m0fnu":  # float scales with a zero (signed: both zeros)
+        sa = np.where(rng.random((B, T)) < 0.3, rng.choice([0, sa_fmt.sign_mask], size=(B, T)), sa)
+    if sb_fmt.name != "e8m0fnu":
+        sb = np.where(rng.random((B, T)) < 0.3, rng.choice([0, sb_fmt.sign_mask], size=(B, T)), sb)
     nz = rng.random((B, T)) < 0.2  # some nonzero blocks so the accumulator also meets zeros
     a = np.where(nz[..., None], _elements(fa, (B, T, k), rng), a)
     b = np.where(nz[..., None], _elements(fb, (B, T, k), rng), b)
@@ -479,7 +479,8 @@ def named_sets(spec: BlockDotSpec, rows: int, seed: int = 0) -> list[BlockSet]:
 def _negate(fmt: Any):
     if hasattr(fmt, "sign_mask"):
         return lambda c: c ^ fmt.sign_mask
-    return lambda c: (-fmt.to_int(np.asarray(c)).clip(-127, 127)) & 0xFF  # int8: -(-128) saturates
+    # intN: -(-2^(N-1)) saturates to 2^(N-1) - 1
+    return lambda c: (-fmt.to_int(np.asarray(c)).clip(-fmt.max_int, fmt.max_int)) & (fmt.num_codes - 1)
 
 
 def pairs_set(spec: BlockDotSpec, rows: int, seed: int = 0, lanes_only: bool = False) -> BlockSet:

@@ -28,9 +28,18 @@ NAN, PINF, NINF = "nan", "+inf", "-inf"
 # ---- independent reference -------------------------------------------------------------------
 def decode(name: str, code: int) -> tuple[object, int]:
     """(Fraction value or 'nan'/'+inf'/'-inf', sign bit) of one code, via ml_dtypes / ints."""
-    if name == "int8f6":
-        v = code - 256 if code >= 128 else code
-        return Fraction(v, 64), int(v < 0)
+    if name.startswith("int"):  # MXINT-N: N-bit two's complement times 2^-(N-2)
+        n = int(name[3:].split("f")[0])
+        v = code - (1 << n) if code >= 1 << (n - 1) else code
+        return Fraction(v, 1 << (n - 2)) if n >= 2 else Fraction(v), int(v < 0)
+    if name == "ue4m3":  # NVFP4's scale without its sign bit: the e4m3fn code of a positive value
+        x = float(np.array([code], np.uint8).view(ml_dtypes.float8_e4m3fn)[0])
+        return (NAN if math.isnan(x) else Fraction(x)), 0
+    if name == "ue5m3":  # no ml_dtypes type: 5-bit exponent (bias 15), 3-bit mantissa, 0xFF NaN
+        if code == 0xFF:
+            return NAN, 0
+        e, m = code >> 3, code & 7
+        return (Fraction(m, 8) * Fraction(2) ** -14 if e == 0 else (1 + Fraction(m, 8)) * Fraction(2) ** (e - 15)), 0
     x = float(np.array([code], np.uint8).view(ML[name])[0])
     bits = {"e8m0fnu": 0, "e4m3fn": 8, "e5m2": 8, "e3m2fn": 6, "e2m3fn": 6, "e2m1fn": 4}[name]
     sign = (code >> (bits - 1)) & 1 if bits else 0
@@ -148,7 +157,7 @@ def scales(fmt, shape, rng):
         wide = rng.random(shape) < 0.15
         out[wide] = rng.integers(0, 256, int(wide.sum()))  # overflow, underflow, NaN
         return out
-    out = rng.integers(0, 256, shape)
+    out = rng.integers(0, fmt.num_codes, shape)
     return out
 
 
@@ -162,6 +171,13 @@ SPECS = [
     BlockDotSpec("int8", "int8"),
     BlockDotSpec("int8", "e4m3fn", "e8m0fnu", "e4m3fn", block=4),
     BlockDotSpec("e5m2", "e5m2", "e4m3fn", "e4m3fn", block=32),
+    BlockDotSpec("int4", "int4", "e4m3fn", "e4m3fn", block=16),             # NVINT4
+    BlockDotSpec("int4", "int4"),                                           # MXINT4
+    BlockDotSpec("int6", "int6", block=64),                                 # MXINT6, 64-element blocks
+    BlockDotSpec("int2", "int7", "ue5m3", "ue4m3", block=8),
+    BlockDotSpec("e2m1fn", "e2m1fn", "ue5m3", "ue5m3", block=16),
+    BlockDotSpec("int3", "e4m3fn", "ue4m3", "e8m0fnu", block=4),
+    BlockDotSpec("int5", "e5m2", "e8m0fnu", "ue5m3", block=128),
 ]
 
 
@@ -263,7 +279,9 @@ def test_dequantize_then_float64_dot_where_exact() -> None:
 
 
 @pytest.mark.parametrize("spec", [BlockDotSpec(), BlockDotSpec("int8", "int8"),
-                                  BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16)],
+                                  BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16),
+                                  BlockDotSpec("int4", "int4", "e4m3fn", "e4m3fn", block=16),
+                                  BlockDotSpec("int6", "e2m1fn", "e8m0fnu", "ue5m3", block=32)],
                          ids=lambda s: s.name)
 def test_matmul_equals_dequantized_product(spec: BlockDotSpec) -> None:
     rng = np.random.default_rng(5)
@@ -274,8 +292,9 @@ def test_matmul_equals_dequantized_product(spec: BlockDotSpec) -> None:
     sb_scheme = operand_scheme(spec.element_b, spec.scale_b, spec.block)
     pad = (-70) % spec.block
     xp, wp = np.pad(x, ((0, 0), (0, pad))), np.pad(w, ((0, pad), (0, 0)))
-    tx = blockscale.nvfp4_tensor_scale(xp) if sa_scheme.two_level else None
-    tw = blockscale.nvfp4_tensor_scale(wp) if sb_scheme.two_level else None
+    tx, tw = blockscale.tensor_scale(xp, sa_scheme), blockscale.tensor_scale(wp, sb_scheme)
+    if spec.scale_a.name == "e4m3fn" and spec.element_a.name == "e2m1fn":
+        assert tx == blockscale.nvfp4_tensor_scale(xp)
     xd = blockscale.dequantize(*blockscale.quantize(xp, sa_scheme, tensor_scale=tx), sa_scheme, tensor_scale=tx)
     wd = blockscale.dequantize(*blockscale.quantize(wp, sb_scheme, axis=0, tensor_scale=tw), sb_scheme, axis=0,
                                tensor_scale=tw)
@@ -290,11 +309,17 @@ def test_spec_validation_and_json_round_trip() -> None:
     s = BlockDotSpec("int8", "mxint8", lanes=8)
     assert s.element_a.name == "int8f6" and s.beats == 4 and s.latency == 1
     assert spec_mod.from_json(s.to_json()) == s and hash(s) == hash(spec_mod.from_json(s.to_json()))
+    nv = BlockDotSpec("int4", "mxint4", "ue5m3", "ue4m3", block=128, lanes=16)
+    assert (nv.element_a.name, nv.element_b.name, nv.scale_a.bits, nv.scale_b.bits) == ("int4f2", "int4f2", 8, 7)
+    assert spec_mod.from_json(nv.to_json()) == nv
     assert spec_mod.families()["blockdot"] is BlockDotSpec
     for kw, words in [(dict(element_a="e4m3"), ("element_a='e4m3'", "e4m3fn")),
                       (dict(scale_b="e5m2"), ("scale_b='e5m2'", "e8m0fnu")),
                       (dict(lanes=3), ("lanes=3", "divide block=32")),
-                      (dict(block=100), ("block=100", "1..64")),
+                      (dict(block=300), ("block=300", "1..256")),
+                      (dict(element_a="int9"), ("element_a='int9'", "int8")),
+                      (dict(element_a="uint4"), ("element_a='uint4'",)),
+                      (dict(scale_a="ue5m3fin"), ("scale_a='ue5m3fin'", "ue5m3")),
                       (dict(acc="e2m1fn"), ("acc=",)),
                       (dict(stages=7), ("stages=7", "0..4"))]:
         with pytest.raises(ValueError) as err:

@@ -1,10 +1,11 @@
 """Block-dot PE RTL: lint, deterministic Verilog, manifest, the Amaranth simulator against the
 golden model (many small configurations, no Verilator), and the cocotb/Verilator regression.
 
-CI sample: one Verilator build (NVFP4 block 16 in 4 beats with 1 pipeline stage: the scale
-multiplier, the beat counter, bubbles inside blocks, ignored off-beat controls), every named
-set, plus a tampered golden value that must be reported.  ``-m slow`` adds the MX formats at
-full width with every element-code pair.
+CI sample: two Verilator builds (NVFP4 block 16 in 4 beats with 1 pipeline stage: the scale
+multiplier, the beat counter, bubbles inside blocks, ignored off-beat controls; INT4 x INT6
+elements with UE5M3 x UE4M3 scales in 2 beats), every named set and every element-code pair,
+plus a tampered golden value that must be reported.  ``-m slow`` adds the MX, MXINT4/6,
+NVINT4 and UE4M3/UE5M3 formats at full width with every element-code pair.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from amaranth.sim import Simulator
 from typer.testing import CliRunner
 
+import peforge.sim.regression  # noqa: F401  (before peforge.sim.blockdot: its import alone is circular)
 from peforge import rtl
 from peforge.cli import app
 from peforge.models import golden
@@ -89,6 +91,10 @@ SMALL = [
     BlockDotSpec("e3m2fn", "e2m3fn", block=8, lanes=4, stages=2),
     BlockDotSpec("e5m2", "e5m2", "e4m3fn", "e4m3fn", block=2),
     BlockDotSpec("int8", "e2m1fn", "e8m0fnu", "e4m3fn", block=4, lanes=2, acc="fp16"),
+    BlockDotSpec("int4", "int4", "e4m3fn", "e4m3fn", block=8, lanes=4, stages=1),       # NVINT4
+    BlockDotSpec("int6", "e3m2fn", "e8m0fnu", "ue5m3", block=8, lanes=2),
+    BlockDotSpec("int2", "int5", "ue4m3", "ue5m3", block=4, stages=2, acc="bf16"),
+    BlockDotSpec("e2m1fn", "e2m1fn", "ue5m3", "ue5m3", block=4, lanes=1, stages=3),
 ]
 
 
@@ -100,15 +106,16 @@ def test_amaranth_simulation_matches_golden(spec: BlockDotSpec) -> None:
 
 
 @pytest.mark.parametrize("spec", [BlockDotSpec(), CI_SPEC, BlockDotSpec("int8", "int8", lanes=8, stages=4),
-                                  BlockDotSpec("e5m2", "e3m2fn", "e4m3fn", "e8m0fnu", 8, lanes=2, acc="bf16")],
+                                  BlockDotSpec("e5m2", "e3m2fn", "e4m3fn", "e8m0fnu", 8, lanes=2, acc="bf16"),
+                                  BlockDotSpec("int4", "int6", "ue4m3", "ue5m3", 64, lanes=8)],
                          ids=lambda s: s.name)
 def test_manifest_fields(spec: BlockDotSpec) -> None:
     """Lint, determinism and manifest ports: tests/test_family_contract.py."""
     man = rtl.manifest(spec)
     ports = {p["name"]: p["width"] for p in man["ports"]}
     assert ports == {"clk": 1, "rst": 1, "in_valid": 1, "in_first": 1, "a": spec.lanes * spec.element_a.bits,
-                     "b": spec.lanes * spec.element_b.bits, "scale_a": 8, "scale_b": 8, "out_valid": 1,
-                     "acc": spec.acc.bits}
+                     "b": spec.lanes * spec.element_b.bits, "scale_a": spec.scale_a.bits,
+                     "scale_b": spec.scale_b.bits, "out_valid": 1, "acc": spec.acc.bits}
     assert man["latency"] == spec.stages + 1 and man["family"] == "blockdot"
     assert man["throughput"]["cycles_per_block"] == spec.block // spec.lanes
     assert man["block"]["sampled_on_last_beat"] == ["in_first", "scale_a", "scale_b"]
@@ -120,6 +127,9 @@ def test_manifest_names_the_scheme() -> None:
     man = rtl.manifest(BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16))
     assert man["lane_packing"]["a"]["scheme"] == "nvfp4"
     assert rtl.manifest(BlockDotSpec("int8", "int8"))["lane_packing"]["b"]["scheme"] == "mxint8"
+    assert rtl.manifest(BlockDotSpec("int4", "int4", "e4m3fn", "e4m3fn", block=16))["lane_packing"]["a"]["scheme"] \
+        == "nvint4"
+    assert rtl.manifest(BlockDotSpec("int6", "int4"))["lane_packing"]["b"]["scheme"] == "mxint4"
 
 
 def test_geometry_widths_from_formats() -> None:
@@ -143,6 +153,18 @@ def test_ci_regression_every_named_set() -> None:
                  "pairs", "random", "random_gaps"):
         assert res.sets[name] > 0, name
     assert res.sets["pairs"] >= 16 * 16
+
+
+@pytest.mark.sim
+def test_ci_regression_int_elements_unsigned_scales() -> None:
+    """The new block formats in CI: INT4 (NVINT4) against INT6 elements, UE5M3 and UE4M3
+    scales, two beats; every element-code pair and every named set."""
+    from peforge.sim.blockdot import verify_blockdot
+
+    spec = BlockDotSpec("int4", "int6", "ue5m3", "ue4m3", block=16, lanes=8, stages=2)
+    res = verify_blockdot(spec, vectors=3000, exhaustive=True, seed=2)
+    assert res.ok, res.report
+    assert res.sets["pairs"] >= 16 * 64 and res.sets["zeros"] > 0
 
 
 @pytest.mark.sim
@@ -183,6 +205,13 @@ def test_cli_verify_json() -> None:
     BlockDotSpec("int8", "int8", lanes=8, stages=3),
     BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16),
     BlockDotSpec("e5m2", "e5m2", "e4m3fn", "e4m3fn", block=8, acc="bf16"),
+    BlockDotSpec("int4", "int4", "e4m3fn", "e4m3fn", block=16, lanes=4),          # NVINT4
+    BlockDotSpec("int4", "int4", lanes=8, stages=1),                               # MXINT4
+    BlockDotSpec("int6", "int6", lanes=8, stages=2),                               # MXINT6
+    BlockDotSpec("int8", "e4m3fn", "e8m0fnu", "ue5m3", block=64, lanes=8),
+    BlockDotSpec("e2m1fn", "e2m1fn", "ue5m3", "ue5m3", block=16, lanes=4, stages=3),
+    BlockDotSpec("int2", "int3", "ue4m3", "ue4m3", block=32, lanes=16),
+    BlockDotSpec("int5", "int7", "ue4m3", "e8m0fnu", block=128, lanes=16, acc="bf16"),
 ], ids=lambda s: s.name)
 def test_slow_formats_exhaustive(spec: BlockDotSpec) -> None:
     from peforge.sim.blockdot import verify_blockdot
@@ -204,7 +233,8 @@ def test_cli_generate_and_bad_option() -> None:
     assert result.exit_code == 2 and "scale_a='e5m2'" in result.output and "e8m0fnu" in result.output
 
 
-@pytest.mark.parametrize("spec", [BlockDotSpec(), CI_SPEC, BlockDotSpec("int8", "e2m3fn", block=8)],
+@pytest.mark.parametrize("spec", [BlockDotSpec(), CI_SPEC, BlockDotSpec("int8", "e2m3fn", block=8),
+                                  BlockDotSpec("int4", "int2", "ue5m3", "ue4m3", block=8)],
                          ids=lambda s: s.name)
 def test_named_sets_cover_every_code_in_every_lane(spec: BlockDotSpec) -> None:
     from peforge.sim.blockdot import BlockDotCodec, named_sets, to_vectors

@@ -115,15 +115,18 @@ def _shiftadd(r: random.Random) -> dict[str, Any]:
 
 
 def _blockdot(r: random.Random) -> dict[str, Any]:
-    if r.random() < 0.25:  # NVFP4
-        ea = eb = "e2m1fn"
-        sa = sb = "e4m3fn"
+    u = r.random()
+    if u < 0.3:  # two-level: NVFP4, NVINT4, with E4M3 or unsigned UE4M3 / UE5M3 scales
+        ea = r.choice(("e2m1fn", "e2m1fn", "int4", "int4"))
+        eb = ea if r.random() < 0.8 else r.choice(("e2m1fn", "int4"))
+        sa = r.choice(("e4m3fn", "e4m3fn", "ue4m3", "ue5m3"))
+        sb = sa if r.random() < 0.7 else r.choice(("e4m3fn", "ue4m3", "ue5m3"))
         block = 16
-    else:
-        ea = r.choice(("e4m3fn", "e5m2", "e3m2fn", "e2m3fn", "e2m1fn", "int8"))
-        eb = ea if r.random() < 0.7 else r.choice(("e4m3fn", "e5m2", "e2m1fn"))
-        sa = sb = "e8m0fnu"
-        block = r.choice((16, 32))
+    else:  # MX: float elements and MXINT8 / 6 / 4 / 2 with E8M0 scales (sometimes UE5M3)
+        ea = r.choice(("e4m3fn", "e5m2", "e3m2fn", "e2m3fn", "e2m1fn", "int8", "int8", "int6", "int4", "int2"))
+        eb = ea if r.random() < 0.7 else r.choice(("e4m3fn", "e5m2", "e2m1fn", "int8", "int4"))
+        sa = sb = "e8m0fnu" if r.random() < 0.85 else "ue5m3"
+        block = r.choice((16, 32, 32, 64))
     return {"family": "blockdot", "element_a": ea, "element_b": eb, "scale_a": sa, "scale_b": sb, "block": block,
             "lanes": r.choice((1, 2, 4, 4, 8)), "acc": r.choice(("fp32", "fp32", "bf16", "fp16")),
             "stages": r.randrange(4)}
@@ -290,5 +293,5 @@ MAC_DRAWS = DrawRules(_mac, pool=40, extra=16, focus=((_mac_exact, 6), (_mac_wid
 INTMAC_DRAWS = DrawRules(_intmac, pool=14, extra=10, focus=((_intmac_cascade, 3),))
 SIMD_DRAWS = DrawRules(_simd, pool=14, extra=8, fits=_simd_fits)
 SHIFTADD_DRAWS = DrawRules(_shiftadd, pool=14, extra=12)
-BLOCKDOT_DRAWS = DrawRules(_blockdot, pool=12, extra=6)
+BLOCKDOT_DRAWS = DrawRules(_blockdot, pool=20, extra=8)
 LUT_DRAWS = DrawRules(_lut, pool=12, extra=12)
