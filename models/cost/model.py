@@ -36,7 +36,7 @@ from . import calibration
 from .assembly import netlist
 from .components import CLASSES, FEATURES, Mult, Netlist
 
-__all__ = ["CostEstimate", "estimate", "estimate_many", "TARGETS", "VDD", "parse_target", "features", "split_features", "scaled_features", "fabric_ffs"]
+__all__ = ["CostEstimate", "estimate", "estimate_netlist", "estimate_many", "TARGETS", "VDD", "parse_target", "features", "split_features", "scaled_features", "fabric_ffs"]
 
 FPGA_TARGETS = ("ice40", "ecp5", "xilinx")
 #: Accepted target names (any ``asicNN`` with 5 <= NN <= 250 works too).
@@ -300,15 +300,21 @@ def estimate(spec: Spec, target: str = "ecp5", node_nm: int | None = None,
         operands (1.0 each by default); :func:`peforge.models.cost.energy.activity` measures it
         for a workload.
     """
+    return estimate_netlist(netlist(spec), spec.name, spec.family, target, node_nm, activity)
+
+
+def estimate_netlist(net: Netlist, label: str, family: str, target: str = "ecp5", node_nm: int | None = None,
+                     activity: Sequence[float] | None = None) -> CostEstimate:
+    """:func:`estimate` of an assembled netlist (``family`` picks the fitted family scale; a
+    name without one, e.g. a helper unit's, is priced with scale 1)."""
     kind, node = parse_target(target, node_nm)
-    net = netlist(spec)
     cal = calibration.load()
-    p = _priced(net, kind, cal, spec.family)
+    p = _priced(net, kind, cal, family)
     err = _target_errors(cal, kind)
     notes: dict[str, Any] = {"calibration": cal.get("created"), "yosys": cal.get("yosys_version"), **net.notes}
     name = target if kind != "asic" else f"asic{node}"
     if kind != "asic":
-        return CostEstimate(name, spec.name, spec.family, net.macs_per_cycle, p["ffs"], p["luts"], p["carry"],
+        return CostEstimate(name, label, family, net.macs_per_cycle, p["ffs"], p["luts"], p["carry"],
                             p["dsps"], p["delay_ns"], p["fmax_mhz"], error=err, notes=notes)
     asic = cal["asic"]
     scale_area = (node / 45.0) ** 2
@@ -328,7 +334,7 @@ def estimate(spec: Spec, target: str = "ecp5", node_nm: int | None = None,
                  pj_per_nand2_45nm=asic["pj_per_nand2"],
                  scaling=f"area x (node/45)^2 = {scale_area:.3g}; energy x (node/45) x (Vdd/0.9)^2 = "
                          f"{scale_energy:.3g} (Vdd {vdd} V)")
-    return CostEstimate(name, spec.name, spec.family, net.macs_per_cycle, net.ffs, gates_nand2=round(gates, 1),
+    return CostEstimate(name, label, family, net.macs_per_cycle, net.ffs, gates_nand2=round(gates, 1),
                         area_um2=round(gates * asic["um2_per_nand2"] * scale_area, 3),
                         energy_pj_per_op=round(energy, 4),
                         energy_pj_per_mac=round(energy / max(net.macs_per_cycle, 1), 4), node_nm=node,

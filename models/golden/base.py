@@ -38,7 +38,8 @@ def value(spec: Any, acc_bits: Any) -> np.ndarray:
     return family_of(spec).part("golden_value")(spec, acc_bits)
 
 
-def matmul(spec: Any, x: Any, w: Any, **options: Any) -> np.ndarray:
+def matmul(spec: Any, x: Any, w: Any, *, rotation: str = "none", rotation_block: int | None = None,
+           rotation_seed: Any = 0, **options: Any) -> np.ndarray:
     """``x @ w`` computed the way the PE described by ``spec`` computes it.
 
     ``x`` is ``[n, k]`` real activations (operand ``a``), ``w`` is ``[k, m]`` real weights
@@ -47,9 +48,24 @@ def matmul(spec: Any, x: Any, w: Any, **options: Any) -> np.ndarray:
     block-scaled families use their own block scales), runs every length-``k`` dot product
     through its bit-exact golden model (one accumulation chain per output, including the
     accumulator's rounding), and returns the ``[n, m]`` float64 result with the scales undone.
-    ``options`` go to the family's matmul (e.g. the SIMD PE's ``mode``).
+    ``options`` go to the family's matmul (e.g. the SIMD PE's ``mode``, the block-dot PE's
+    ``clip`` / ``rounding`` / ``seed``).
+
+    ``rotation`` (``"none"``, ``"hadamard"`` or ``"random-hadamard"``, block
+    ``rotation_block``, signs seeded by ``rotation_seed``) rotates ``x``'s rows and ``w``'s
+    columns before quantisation (:func:`peforge.rotation.rotate_matmul`): the product is
+    unchanged before quantisation, the operands' outliers are spread over each block.
     Used by the design-space sweeps and the examples to measure numerical quality.
     """
+    if rotation != "none":
+        from peforge.rotation import rotate_matmul
+
+        xa, wa = matmul_operands(x, w)
+        x, w = rotate_matmul(xa, wa, rotation, rotation_block, rotation_seed)
+    else:
+        from peforge.rotation import check_rotation
+
+        check_rotation(rotation, rotation_block)
     return family_of(spec).part("golden_matmul")(spec, x, w, **options)
 
 
