@@ -88,3 +88,40 @@ def test_golden_matmul_rotation_option():
 def test_bad_rotation_options(kw, match):
     with pytest.raises(ValueError, match=match):
         golden.matmul(BlockDotSpec(), np.ones((2, 32)), np.ones((32, 2)), **kw)
+
+
+def test_sweep_rotation_axis_prices_the_activation_unit():
+    """A [[pe]] entry with matmul = { rotation = [...], rotation_block = 16 }: one point per
+    rotation, the rotation unit's cost beside the PE's, the quality measured through it."""
+    from peforge.dse.evaluation import EvalSettings, evaluate
+    from peforge.dse.space import Space, TensorSettings
+
+    space = Space.from_dict({"pe": [{"family": "blockdot", "element_a": "int4", "element_b": "int4",
+                                     "scale_a": "e4m3fn", "scale_b": "e4m3fn", "block": 16, "lanes": 4,
+                                     "matmul": {"rotation": ["none", "hadamard", "random-hadamard"],
+                                                "rotation_block": 16}}],
+                             "targets": ["asic45"], "workloads": ["gaussian"]})
+    points = space.points()
+    assert [dict(p.options)["rotation"] for p in points] == ["none", "hadamard", "random-hadamard"]
+    settings = EvalSettings(("gaussian",), TensorSettings((8, 64, 8), 0))
+    rows = [evaluate(p, settings) for p in points]
+    assert "rotation_energy_pj_per_mac" not in rows[0] and not rows[0].get("error")
+    from peforge.models.cost.rotation import hadamard_estimate
+
+    unit = hadamard_estimate(16, "asic45")
+    for row in rows[1:]:
+        assert not row.get("error"), row.get("error")
+        assert row["rotation_gates_nand2"] == unit.gates_nand2
+        assert row["rotation_energy_pj_per_mac"] == pytest.approx(unit.energy_pj_per_op / 16 / 8, rel=1e-3)
+        assert row["energy_pj_per_mac_with_rotation"] > row["energy_pj_per_mac"]
+        assert np.isfinite(row["gaussian_sqnr_db"])
+
+
+def test_hadamard_unit_netlist_counts_its_adders():
+    from peforge.models.cost.rotation import hadamard_netlist, rotation_cost
+
+    n = hadamard_netlist(32, 16)
+    assert n.notes["stages"] == 5 and n.notes["adders"] == 160 and n.ffs == 32 * 21
+    assert rotation_cost("none", None).energy_pj_per_mac == 0.0
+    with pytest.raises(ValueError, match="block=12"):
+        hadamard_netlist(12)

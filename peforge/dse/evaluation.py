@@ -8,7 +8,10 @@ recorded in the row's ``error`` column and the rest of the row is still filled.
 Columns: identity (``key``, ``label``, ``family``, ``spec``, ``target``, ``options``,
 ``spec_json``), ``cost_*`` (the cost estimate, flattened), ``macs_per_cycle`` (of the measured
 mode for a run-time-mode PE), ``throughput_gmacs`` (MACs/cycle x Fmax), ``energy_pj_per_mac``,
-``synth_*`` (with ``--synth``: Yosys counts, nextpnr Fmax on ice40 / ecp5), per tensor workload
+``rotation_*`` and ``energy_pj_per_mac_with_rotation`` (a point with ``matmul = { rotation =
+"hadamard" | "random-hadamard", rotation_block = b }``: the activation rotation unit of
+:mod:`peforge.models.cost.rotation`, amortised over the GEMM's ``m`` output columns; a weight
+rotation is offline and free), ``synth_*`` (with ``--synth``: Yosys counts, nextpnr Fmax on ice40 / ecp5), per tensor workload
 ``<w>_sqnr_db`` and ``<w>_rel_err`` (tensor files also per layer), per network ``<net>_acc`` and
 ``<net>_acc_drop`` (float32 baseline minus PE accuracy) and its other metrics, per workload
 ``<w>_overflow_frac`` / ``<w>_nan_frac`` (fraction of the PE's outputs that overflowed to +-inf or
@@ -127,6 +130,11 @@ def _mean(values: list[float]) -> float:
     return float(np.mean(vals)) if vals else math.nan
 
 
+def _full_block(settings: EvalSettings) -> int:
+    """Rotation block of a whole-``k`` rotation (``rotation_block`` unset): ``k`` padded to a power of two."""
+    return max(2, 1 << (settings.tensor.shape[1] - 1).bit_length())
+
+
 def _cost_columns(point: Point, settings: EvalSettings) -> tuple[dict[str, Any], list[str]]:
     row: dict[str, Any] = {}
     errors: list[str] = []
@@ -147,6 +155,18 @@ def _cost_columns(point: Point, settings: EvalSettings) -> tuple[dict[str, Any],
     row["macs_per_cycle"] = math.nan if macs is None else macs
     row["throughput_gmacs"] = macs * fmax / 1e3 if macs is not None and fmax is not None else math.nan
     row["energy_pj_per_mac"] = math.nan if e is None else e
+    opts = dict(point.options)
+    if opts.get("rotation", "none") != "none":  # the activation rotation unit beside the PE
+        try:
+            from ..models.cost.rotation import rotation_cost
+
+            rc = rotation_cost(opts["rotation"], opts.get("rotation_block") or _full_block(settings),
+                               reuse=settings.tensor.shape[2])
+            row.update(rotation_luts=rc.luts, rotation_gates_nand2=rc.gates_nand2,
+                       rotation_energy_pj_per_mac=rc.energy_pj_per_mac,
+                       energy_pj_per_mac_with_rotation=(math.nan if e is None else e + (rc.energy_pj_per_mac or 0.0)))
+        except Exception as err:  # noqa: BLE001
+            errors.append(f"rotation cost: {type(err).__name__}: {err}")
     if settings.synth:
         try:
             _flatten("synth", synth_of(point.spec, point.target), row)
