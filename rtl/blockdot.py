@@ -1,4 +1,6 @@
-"""Block-scaled dot-product PE generator (family ``blockdot``): OCP MX and NVFP4 blocks.
+"""Block-scaled dot-product PE generator (family ``blockdot``): OCP MX, NVFP4 / NVINT4 and
+UE4M3 / UE5M3-scaled blocks (float or ``intN`` elements, any scale of
+:data:`~peforge.spec.BLOCKDOT_SCALES`).
 
 A block of ``block`` element pairs arrives in ``beats = block // lanes`` valid cycles of
 ``lanes`` pairs (lane ``i`` of ``a`` at bits ``[i*w, (i+1)*w)``).  An internal beat counter
@@ -56,7 +58,7 @@ def blockdot_signature(spec: BlockDotSpec) -> wiring.Signature:
 
 
 class IntElementDecoder(wiring.Component):
-    """Two's complement element (MXINT8) as sign and magnitude, in the members of
+    """Two's complement element (MXINT-N: int2 .. int8) as sign and magnitude, in the members of
     :class:`~peforge.rtl.blocks.MinifloatDecoder` (``exp`` is the constant 1).
 
     Parameters
