@@ -339,3 +339,21 @@ def test_bad_inputs_raise_value_errors() -> None:
         golden.matmul(BlockDotSpec(scale_a="e4m3fn"), np.ones((2, 32)), np.ones((32, 2)), clip="half")
     with pytest.raises(ValueError, match="rounding='up'"):
         golden.matmul(BlockDotSpec(), np.ones((2, 32)), np.ones((32, 2)), rounding="up")
+
+
+@pytest.mark.parametrize("spec", [BlockDotSpec("int4", "int4", "e4m3fn", "e4m3fn", block=16),
+                                  BlockDotSpec("int2", "int7", "ue5m3", "ue4m3", block=8),
+                                  BlockDotSpec("int5", "e5m2", "e8m0fnu", "ue5m3", block=128)],
+                         ids=lambda s: s.name)
+def test_compiled_kernel_equals_numpy_model_on_the_new_formats(spec: BlockDotSpec) -> None:
+    """INT elements and unsigned scales through the compiled golden kernel: bit for bit the
+    NumPy block-step model (which the Fraction reference above checks)."""
+    from peforge.models.golden import kernels
+
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_t(3, (12, 256)), rng.standard_normal((256, 6))
+    x[:, 9] *= 60
+    fast = golden.matmul(spec, x, w, clip="symmetric", rotation="random-hadamard", rotation_block=32)
+    with kernels.disabled():
+        slow = golden.matmul(spec, x, w, clip="symmetric", rotation="random-hadamard", rotation_block=32)
+    np.testing.assert_array_equal(fast, slow)
