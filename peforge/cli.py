@@ -2,8 +2,8 @@
 
 Every per-PE command takes the family as its first word (``peforge generate mac ...``), one
 sub-command per family of :data:`peforge.families.FAMILIES`, with the family's spec options,
-declared once per family in :data:`FAMILY_OPTIONS` and shared by ``generate``, ``verify``,
-``synth`` and ``cost``.
+derived from the spec fields' metadata (:mod:`peforge.params`, :data:`FAMILY_OPTIONS`) and
+shared by ``generate``, ``verify``, ``synth`` and ``cost``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import json
 import os
 import sys
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -25,6 +24,7 @@ from typer.core import TyperGroup
 
 from . import families as fam_mod
 from . import errors
+from . import params
 from . import spec as spec_mod
 from .paths import output_dir, output_file
 
@@ -92,84 +92,18 @@ console = Console() if sys.stdout.isatty() else Console(width=160)
 err_console = Console(stderr=True)
 
 
-@dataclass(frozen=True)
-class Opt:
-    """One CLI option: parameter name, type, default, help text (flag derived from name)."""
-
-    name: str
-    type: Any
-    default: Any
-    help: str
-
-    def parameter(self) -> inspect.Parameter:
-        flag = "--" + self.name.replace("_", "-")
-        decls = [f"{flag}/--no-{flag[2:]}"] if self.type is bool else [flag]
-        return inspect.Parameter(self.name, inspect.Parameter.KEYWORD_ONLY,
-                                 default=typer.Option(self.default, *decls, help=self.help),
-                                 annotation=self.type)
+def _parameter(option: params.CliOption) -> inspect.Parameter:
+    """The typer parameter of one spec-field option (``--x/--no-x`` for a bool field)."""
+    decls = [f"{option.flag}/--no-{option.flag[2:]}"] if option.type is bool else [option.flag]
+    default = ... if option.required else option.default
+    return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY,
+                             default=typer.Option(default, *decls, help=escape(option.help)),
+                             annotation=option.type)
 
 
-FAMILY_OPTIONS: dict[str, list[Opt]] = {
-    "mac": [
-        Opt("a", str, "e4m3fn", "Format of operand a (e4m3fn, e5m2, e2m1fn, eXmY, ...)."),
-        Opt("b", str, "e4m3fn", "Format of operand b."),
-        Opt("acc", str, "fp32", "Accumulator: fp32, bf16, fp16, an ieee eXmY, or 'exact' (Kulisch)."),
-        Opt("lanes", int, 1, "Products per cycle, summed exactly (fused dot product)."),
-        Opt("stages", int, 0, "Pipeline registers before the accumulator (latency = stages + 1)."),
-        Opt("subnormals", bool, True, "Support subnormals (--no-subnormals flushes them to zero)."),
-        Opt("max_count", int, 4096, "Accumulations the exact accumulator holds without overflow."),
-        Opt("mult", str, "exact", "Significand multiplier: exact or lmul."),
-    ],
-    "intmac": [
-        Opt("a", str, "int8", "Format of operand a (intN / uintN, 2..16 bits)."),
-        Opt("b", str, "int8", "Format of operand b."),
-        Opt("acc_bits", Optional[int], None, "Accumulator width (default: derived, never overflows)."),
-        Opt("lanes", int, 1, "Products per cycle (dot product)."),
-        Opt("stages", int, 0, "Pipeline registers before the accumulator (latency = stages + 1)."),
-        Opt("max_count", int, 4096, "Accumulations the derived width holds without overflow."),
-        Opt("overflow", str, "wrap", "Overflow of a given --acc-bits: wrap or saturate."),
-    ],
-    "simd": [
-        Opt("base", int, 8, "Full-precision operand width: 8 or 16."),
-        Opt("modes", Optional[str], None, "Comma-separated modes AxB (e.g. 8x8,8x4,4x4,4x2,2x2); default per base."),
-        Opt("arch", str, "bricks", "bricks (fused 2b x 2b BitBricks) or sub4 (4b x 4b sub-multipliers)."),
-        Opt("acc_bits", Optional[int], None, "Accumulator width, wraps (default: derived, never overflows)."),
-        Opt("stages", int, 0, "Pipeline registers before the accumulator (latency = stages + 1)."),
-        Opt("max_count", int, 4096, "Accumulations the derived width holds without overflow."),
-    ],
-    "lut": [
-        Opt("act", str, "int8", "Activation format: intN / uintN (2..16 bits) or a signed float of <= 8 bits."),
-        Opt("weight_bits", str, "4", "Weight width 1..4 (two's complement) or 'ternary' ({-1, 0, +1})."),
-        Opt("group", int, 4, "Activations per table (2..8); the table has 2**(group-1) entries if symmetric."),
-        Opt("symmetric", bool, True, "Symmetrised half table (--no-symmetric stores all 2**group sums)."),
-        Opt("lanes", int, 1, "Weight columns served per cycle from one table."),
-        Opt("acc_bits", Optional[int], None, "Accumulator width per lane, wraps (default: derived, never overflows)."),
-        Opt("stages", int, 0, "Pipeline registers 0..2 (latency = planes + 2 + stages)."),
-        Opt("max_count", int, 4096, "Steps the derived accumulator width holds without overflow."),
-    ],
-    "shiftadd": [
-        Opt("act", str, "int8", "Activation (port a): intN / uintN (2..16 bits) or a signed float of <= 8 bits."),
-        Opt("weight", str, "pot4", "Weight (port b): potN[eK] (pot), apotN[eK] (apot), intK / uintK (bitserial, shiftadd-int)."),
-        Opt("mode", str, "pot", "pot, apot, bitserial (one weight bit per cycle) or shiftadd-int (unrolled)."),
-        Opt("acc_bits", Optional[int], None, "Integer accumulator width (default: derived, never overflows)."),
-        Opt("lanes", int, 1, "Products per input, summed exactly."),
-        Opt("stages", int, 0, "Pipeline registers before the accumulator (0..4)."),
-        Opt("group", Optional[int], None, "Dequantise into an FP32 accumulator every GROUP inputs (needs --scale)."),
-        Opt("scale", Optional[str], None, "Group scale format (port scale): fp16, bf16, e8m0fnu, intN / uintN."),
-        Opt("overflow", str, "wrap", "Overflow of a given --acc-bits: wrap or saturate."),
-        Opt("max_count", int, 4096, "Inputs the derived width holds without overflow (no --group)."),
-    ],
-    "blockdot": [
-        Opt("element_a", str, "e4m3fn", "Element format of a: e4m3fn, e5m2, e3m2fn, e2m3fn, e2m1fn or intN, N = 2..8 (MXINT-N: int8 = MXINT8, int4 = MXINT4 / NVINT4)."),
-        Opt("element_b", str, "e4m3fn", "Element format of b (same choices)."),
-        Opt("scale_a", str, "e8m0fnu", "Block scale format of a: e8m0fnu (OCP MX), e4m3fn (NVFP4 / NVINT4), ue4m3 or ue5m3 (unsigned)."),
-        Opt("scale_b", str, "e8m0fnu", "Block scale format of b."),
-        Opt("block", int, 32, "Elements per scale, 1..256 (MX: 32, NVFP4 / NVINT4: 16)."),
-        Opt("lanes", Optional[int], None, "Products per cycle, a divisor of --block (default: --block); a block takes block/lanes cycles."),
-        Opt("acc", str, "fp32", "Accumulator: fp32, bf16, fp16 or an ieee eXmY (one RNE per block)."),
-        Opt("stages", int, 0, "Pipeline registers before the accumulator (latency = stages + 1)."),
-    ],
-}
+#: The spec options of every family's per-PE commands, derived from the spec fields' metadata
+#: (:mod:`peforge.params`): names, flags, defaults, help and what is allowed are the spec's.
+FAMILY_OPTIONS: dict[str, list[params.CliOption]] = {f.name: params.cli_options(f.spec) for f in fam_mod.FAMILIES}
 
 
 def _print_error(message: str, interrupted: bool = False) -> None:
@@ -183,15 +117,8 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _options(family: str) -> list[Opt]:
-    try:
-        return FAMILY_OPTIONS[family]
-    except KeyError:
-        raise fam_mod.FamilyError(f"family {family!r} lacks its CLI options (FAMILY_OPTIONS in peforge/cli.py)") from None
-
-
 def _make_spec(family: str, values: dict[str, Any]) -> spec_mod.Spec:
-    names = {o.name for o in _options(family)}
+    names = {o.name for o in FAMILY_OPTIONS[family]}
     try:
         return fam_mod.get(family).spec(**{k: v for k, v in values.items() if k in names})
     except ValueError as err:
@@ -203,12 +130,11 @@ def _family_commands(group: typer.Typer, extra: list[inspect.Parameter],
                      handler: Callable[[spec_mod.Spec, dict[str, Any]], None], doc: str) -> None:
     """Register one sub-command per family on ``group`` with spec options + ``extra``."""
     for family in fam_mod.names():
-        options = _options(family)
-
         def command(_family: str = family, **kwargs: Any) -> None:
             handler(_make_spec(_family, kwargs), kwargs)
 
-        command.__signature__ = inspect.Signature([o.parameter() for o in options] + extra)  # type: ignore[attr-defined]
+        signature = inspect.Signature([_parameter(o) for o in FAMILY_OPTIONS[family]] + extra)
+        setattr(command, "__signature__", signature)  # noqa: B010 - not a declared attribute of a function
         command.__doc__ = doc.format(family=family)
         group.command(family)(command)
 
@@ -557,10 +483,8 @@ def fpga_build(
 
 def _board_spec(family: str, given: dict[str, Optional[str]]) -> spec_mod.Spec:
     """``family``'s spec from the options given (the rest at the spec's defaults)."""
-    import dataclasses
-
     cls = fam_mod.get(family).spec
-    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = {f.name for f, _ in params.params(cls)}
     values = {k: v for k, v in given.items() if v is not None}
     for k in values:
         if k not in fields:
@@ -598,4 +522,4 @@ def main() -> None:  # pragma: no cover - console entry
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

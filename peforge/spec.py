@@ -15,7 +15,8 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Optional, Union
 
 from . import formats
-from .formats import FloatFormat, IntFormat
+from .formats import ApotFormat, FloatFormat, IntFormat, PotFormat
+from .params import Converted, Converter, param, validate
 
 __all__ = ["Spec", "MinifloatMacSpec", "IntMacSpec", "SimdMacSpec", "LutSpec", "ShiftAddSpec", "BlockDotSpec", "BLOCKDOT_ELEMENTS", "BLOCKDOT_SCALES", "BLOCKDOT_MAX_BLOCK", "signed_width", "ACC_EXACT", "MULTS", "from_dict", "from_json", "families"]
 
@@ -30,11 +31,15 @@ def families() -> dict[str, type["Spec"]]:
     return {f.name: f.spec for f in FAMILIES}
 
 
-def _float_format(field: str, value: Any, min_bits: int, max_bits: int) -> FloatFormat:
+def _format(field: str, value: Any) -> formats.Format:
     try:
-        fmt = formats.get(value)
+        return formats.get(value)
     except ValueError as err:
         raise ValueError(f"{field}={value!r}: {err}") from None
+
+
+def _float_format(field: str, value: Any, min_bits: int, max_bits: int) -> FloatFormat:
+    fmt = _format(field, value)
     if not isinstance(fmt, FloatFormat) or not fmt.signed:
         raise ValueError(f"{field}={value!r} must be a signed float format (eXmY), got {fmt.name}")
     if not min_bits <= fmt.bits <= max_bits:
@@ -42,26 +47,81 @@ def _float_format(field: str, value: Any, min_bits: int, max_bits: int) -> Float
     return fmt
 
 
-def _int_field(field: str, value: Any, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ValueError(f"{field}={value!r} is out of range: allowed integers {lo}..{hi}")
-    return value
+def _int_format(field: str, value: Any, min_bits: int, max_bits: int) -> IntFormat:
+    fmt = _format(field, value)
+    if not isinstance(fmt, IntFormat) or fmt.frac_bits:
+        raise ValueError(f"{field}={value!r} must be an integer format (intN / uintN), got {fmt.name}")
+    if not min_bits <= fmt.bits <= max_bits:
+        raise ValueError(f"{field}={fmt.name} has {fmt.bits} bits: allowed {min_bits}..{max_bits}")
+    return fmt
 
 
+def float_format(min_bits: int, max_bits: int) -> Converter:
+    """Converter to a signed float format of ``min_bits..max_bits`` bits."""
+    return lambda _spec, field, value: _float_format(field, value, min_bits, max_bits)
+
+
+def int_format(min_bits: int, max_bits: int) -> Converter:
+    """Converter to an integer format ``intN`` / ``uintN`` of ``min_bits..max_bits`` bits."""
+    return lambda _spec, field, value: _int_format(field, value, min_bits, max_bits)
+
+
+def _ieee_acc(_spec: Any, field: str, value: Any) -> FloatFormat:
+    """An IEEE-style accumulator format of 8..32 bits with at least 1 mantissa bit."""
+    acc = _float_format(field, value, 8, 32)
+    if acc.man_bits < 1 or acc.special != "ieee":
+        raise ValueError(f"{field}={acc.name} must be an ieee float with at least 1 mantissa bit "
+                         "(fp32, bf16, fp16, eXmY)")
+    return acc
+
+
+def _act_format(_spec: Any, field: str, value: Any) -> IntFormat | FloatFormat:
+    """An activation: ``intN`` / ``uintN`` of 2..16 bits or a signed float of at most 8 bits."""
+    fmt = _format(field, value)
+    if isinstance(fmt, IntFormat):
+        return _int_format(field, fmt.name, 2, 16)
+    if isinstance(fmt, FloatFormat):
+        return _float_format(field, fmt.name, 2, 8)
+    raise ValueError(f"{field}={value!r} must be an integer format (int2..int16, uint2..uint16) "
+                     f"or a signed float format of at most 8 bits, got {fmt.name}")
+
+
+#: A float format field (a format or its name on construction).
+FloatField = Converted[FloatFormat, Union[FloatFormat, str]]
+#: An integer format field.
+IntField = Converted[IntFormat, Union[IntFormat, str]]
+#: An activation format field (integer or float).
+ActField = Converted[Union[IntFormat, FloatFormat], Union[IntFormat, FloatFormat, str]]
+
+
+@dataclass(frozen=True)
 class Spec:
-    """Base of every family's spec: naming, JSON round trip."""
+    """Base of every family's spec: validation from the fields' :func:`~peforge.params.param`
+    metadata, naming, JSON round trip.  A family adds cross-field rules in :meth:`_check`."""
 
     family: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        validate(self)
+        self._check()
+
+    def _check(self) -> None:
+        """Rules between fields that their metadata cannot state (none by default)."""
 
     @property
     def name(self) -> str:  # pragma: no cover - every family overrides
         raise NotImplementedError
 
+    @property
+    def latency(self) -> int:  # pragma: no cover - every family overrides
+        """Cycles from an input to the output value that includes it."""
+        raise NotImplementedError
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"family": self.family}
-        for f in fields(self):  # type: ignore[arg-type]
+        for f in fields(self):
             v = getattr(self, f.name)
-            out[f.name] = v.name if isinstance(v, (FloatFormat, IntFormat)) else v
+            out[f.name] = v.name if isinstance(v, (FloatFormat, IntFormat, PotFormat, ApotFormat)) else v
         return out
 
     def to_json(self) -> str:
@@ -83,6 +143,20 @@ def from_dict(data: dict[str, Any]) -> Spec:
 
 def from_json(text: str) -> Spec:
     return from_dict(json.loads(text))
+
+
+def _mac_acc(_spec: Any, field: str, value: Any) -> FloatFormat | str:
+    """``"exact"`` or an IEEE float accumulator of 8..32 bits with at least 1 mantissa bit."""
+    if value == ACC_EXACT:
+        return ACC_EXACT
+    acc = _float_format(field, value, 8, 32)
+    if acc.man_bits < 1:
+        raise ValueError(f"{field}={acc.name} needs at least 1 mantissa bit (round-to-nearest-even "
+                         f"is ambiguous without one)")
+    if acc.special != "ieee":
+        raise ValueError(f"{field}={acc.name} must use the ieee special-value convention "
+                         f"(fp32, bf16, fp16, eXmY) or be 'exact'")
+    return acc
 
 
 @dataclass(frozen=True)
@@ -112,44 +186,35 @@ class MinifloatMacSpec(Spec):
         ``m = max(a.man_bits, b.man_bits)`` (see :attr:`lmul_offset_exp`).
     """
 
-    a: Union[FloatFormat, str] = "e4m3fn"
-    b: Union[FloatFormat, str] = "e4m3fn"
-    acc: Union[FloatFormat, str] = "fp32"
-    lanes: int = 1
-    stages: int = 0
-    subnormals: bool = True
-    max_count: int = 4096
-    mult: str = "exact"
+    a: FloatField = param("e4m3fn", "Format of operand a.", convert=float_format(2, 16),
+                          allowed="a signed float format of 2..16 bits (e4m3fn, e5m2, e2m1fn, eXmY, ...)")
+    b: FloatField = param("e4m3fn", "Format of operand b.", convert=float_format(2, 16),
+                          allowed="a signed float format of 2..16 bits")
+    acc: Converted[Union[FloatFormat, str], Union[FloatFormat, str]] = param(
+        "fp32", "Accumulator: an IEEE float rounded once per cycle, or 'exact' (Kulisch, never rounds).",
+        convert=_mac_acc, allowed="fp32, bf16, fp16, an ieee eXmY of 8..32 bits, or exact")
+    lanes: int = param(1, "Products per cycle, summed exactly (fused dot product).", lo=1, hi=64)
+    stages: int = param(0, "Pipeline registers before the accumulator (latency = stages + 1).", lo=0, hi=4)
+    subnormals: bool = param(True, "Support subnormals (--no-subnormals flushes them to zero).")
+    max_count: int = param(4096, "Accumulations the exact accumulator holds without overflow.", lo=1, hi=1 << 20)
+    mult: str = param("exact", "Significand multiplier: exact, or L-Mul (lmul: one adder, Luo & Sun 2024).", choices=MULTS)
 
     family: ClassVar[str] = "mac"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "a", _float_format("a", self.a, 2, 16))
-        object.__setattr__(self, "b", _float_format("b", self.b, 2, 16))
-        if self.acc != ACC_EXACT:
-            acc = _float_format("acc", self.acc, 8, 32)
-            if acc.man_bits < 1:
-                raise ValueError(f"acc={acc.name} needs at least 1 mantissa bit (round-to-nearest-even "
-                                 f"is ambiguous without one)")
-            if acc.special != "ieee":
-                raise ValueError(f"acc={acc.name} must use the ieee special-value convention "
-                                 f"(fp32, bf16, fp16, eXmY) or be 'exact'")
-            object.__setattr__(self, "acc", acc)
-        _int_field("lanes", self.lanes, 1, 64)
-        _int_field("stages", self.stages, 0, 4)
-        _int_field("max_count", self.max_count, 1, 1 << 20)
-        if not isinstance(self.subnormals, bool):
-            raise ValueError(f"subnormals={self.subnormals!r} must be True or False")
-        if self.mult not in MULTS:
-            raise ValueError(f"mult={self.mult!r} is not allowed: use one of {MULTS}")
 
     @property
     def is_exact(self) -> bool:
         return self.acc == ACC_EXACT
 
     @property
+    def acc_format(self) -> FloatFormat:
+        """The float accumulator's format (ValueError for an exact accumulator)."""
+        if isinstance(self.acc, FloatFormat):
+            return self.acc
+        raise ValueError(f"{self.name}: acc={self.acc!r} has no float format")
+
+    @property
     def acc_name(self) -> str:
-        return ACC_EXACT if self.is_exact else self.acc.name  # type: ignore[union-attr]
+        return ACC_EXACT if self.is_exact else self.acc_format.name
 
     @property
     def name(self) -> str:
@@ -179,22 +244,22 @@ class MinifloatMacSpec(Spec):
         if self.mult == "lmul":
             sub = self.subnormals
             return (a.emin - (a.man_bits if sub else 0)) + (b.emin - (b.man_bits if sub else 0)) \
-                - self.lmul_frac_bits  # type: ignore[union-attr]
-        return (a.emin - a.man_bits) + (b.emin - b.man_bits)  # type: ignore[union-attr]
+                - self.lmul_frac_bits
+        return (a.emin - a.man_bits) + (b.emin - b.man_bits)
 
     @property
     def product_max_exp(self) -> int:
         """floor(log2(max |product|)): the product's most significant bit position."""
         if self.mult == "lmul":  # L-Mul is monotone in |x| and |y|: its max is at (max, max)
-            (fa, ea), (fb, eb) = (_unit_frac(f.max) for f in (self.a, self.b))  # type: ignore[union-attr]
+            (fa, ea), (fb, eb) = (_unit_frac(f.max) for f in (self.a, self.b))
             return ea + eb + int(1 + fa + fb + 2.0 ** -self.lmul_offset_exp >= 2)
-        return math.floor(math.log2(self.a.max * self.b.max))  # type: ignore[union-attr]
+        return math.floor(math.log2(self.a.max * self.b.max))
 
     # --- L-Mul (mult="lmul") ----------------------------------------------------------------
     @property
     def lmul_frac_bits(self) -> int:
         """m = max(a.man_bits, b.man_bits): fraction bits of the L-Mul adder (its grid 2**-m)."""
-        return max(self.a.man_bits, self.b.man_bits)  # type: ignore[union-attr]
+        return max(self.a.man_bits, self.b.man_bits)
 
     @property
     def lmul_offset_exp(self) -> int:
@@ -214,18 +279,6 @@ def _unit_frac(v: float) -> tuple[float, int]:
     """(f, e) with v = (1 + f) * 2**e, 0 <= f < 1, for a positive finite float (exact)."""
     m, e = math.frexp(v)
     return 2 * m - 1, e - 1
-
-
-def _int_format(field: str, value: Any, min_bits: int, max_bits: int) -> IntFormat:
-    try:
-        fmt = formats.get(value)
-    except ValueError as err:
-        raise ValueError(f"{field}={value!r}: {err}") from None
-    if not isinstance(fmt, IntFormat) or fmt.frac_bits:
-        raise ValueError(f"{field}={value!r} must be an integer format (intN / uintN), got {fmt.name}")
-    if not min_bits <= fmt.bits <= max_bits:
-        raise ValueError(f"{field}={fmt.name} has {fmt.bits} bits: allowed {min_bits}..{max_bits}")
-    return fmt
 
 
 def signed_width(lo: int, hi: int) -> int:
@@ -253,31 +306,22 @@ class IntMacSpec(Spec):
         ``wrap`` (two's complement) or ``saturate`` when a given ``acc_bits`` overflows.
     """
 
-    a: Union[IntFormat, str] = "int8"
-    b: Union[IntFormat, str] = "int8"
-    acc_bits: Optional[int] = None
-    lanes: int = 1
-    stages: int = 0
-    max_count: int = 4096
-    overflow: str = "wrap"
+    a: IntField = param("int8", "Format of operand a.", convert=int_format(2, 16),
+                        allowed="intN / uintN, 2..16 bits")
+    b: IntField = param("int8", "Format of operand b.", convert=int_format(2, 16), allowed="intN / uintN, 2..16 bits")
+    acc_bits: Optional[int] = param(None, "Accumulator width (default: derived, never overflows).",
+                                    lo="product_bits", hi=64, needs=("a", "b"))
+    lanes: int = param(1, "Products per cycle (dot product).", lo=1, hi=64)
+    stages: int = param(0, "Pipeline registers before the accumulator (latency = stages + 1).", lo=0, hi=4)
+    max_count: int = param(4096, "Accumulations the derived width holds without overflow.", lo=1, hi=1 << 20)
+    overflow: str = param("wrap", "Overflow of a given --acc-bits.", choices=OVERFLOWS)
 
     family: ClassVar[str] = "intmac"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "a", _int_format("a", self.a, 2, 16))
-        object.__setattr__(self, "b", _int_format("b", self.b, 2, 16))
-        _int_field("lanes", self.lanes, 1, 64)
-        _int_field("stages", self.stages, 0, 4)
-        _int_field("max_count", self.max_count, 1, 1 << 20)
-        if self.acc_bits is not None:
-            _int_field("acc_bits", self.acc_bits, self.product_bits, 64)
-        if self.overflow not in OVERFLOWS:
-            raise ValueError(f"overflow={self.overflow!r} is not allowed: use one of {OVERFLOWS}")
 
     @property
     def product_range(self) -> tuple[int, int]:
         a, b = self.a, self.b
-        corners = [x * y for x in (a.min_int, a.max_int) for y in (b.min_int, b.max_int)]  # type: ignore[union-attr]
+        corners = [x * y for x in (a.min_int, a.max_int) for y in (b.min_int, b.max_int)]
         return min(corners), max(corners)
 
     @property
@@ -330,6 +374,23 @@ def _parse_mode(base: int, arch: str, mode: Any) -> tuple[int, int]:
     return a_bits, b_bits
 
 
+def _simd_default_modes(spec: Any) -> tuple[str, ...]:
+    """The base's default modes that the architecture supports."""
+    digit = SIMD_DIGIT_BITS[spec.arch]
+    return tuple(m for m in SIMD_DEFAULT_MODES[spec.base] if all(int(w) % digit == 0 for w in m.split("x")))
+
+
+def _simd_modes(spec: Any, field: str, value: Any) -> tuple[str, ...]:
+    """1..16 distinct modes ``AxB`` (a tuple, a list or a comma-separated string), canonical."""
+    modes = tuple(m.strip() for m in value.split(",") if m.strip()) if isinstance(value, str) else value
+    if not isinstance(modes, (tuple, list)) or not 1 <= len(modes) <= 16:
+        raise ValueError(f"{field}={value!r} must be 1..16 strings 'AxB' (e.g. ('8x8', '4x4'))")
+    canon = tuple("{}x{}".format(*_parse_mode(spec.base, spec.arch, m)) for m in modes)
+    if len(set(canon)) != len(canon):
+        raise ValueError(f"{field}={value!r} lists a mode twice: each mode may appear once")
+    return canon
+
+
 def _signed_range(bits: int) -> tuple[int, int]:
     return -(1 << (bits - 1)), (1 << bits) - 1  # union of the signed and unsigned ranges
 
@@ -362,44 +423,25 @@ class SimdMacSpec(Spec):
         Accumulation steps the derived width holds without overflow (1..2**20).
     """
 
-    base: int = 8
-    modes: Optional[tuple[str, ...]] = None
-    arch: str = "bricks"
-    acc_bits: Optional[int] = None
-    stages: int = 0
-    max_count: int = 4096
+    base: int = param(8, "Full-precision operand width.", choices=tuple(SIMD_DEFAULT_MODES))
+    modes: Converted[tuple[str, ...], Union[tuple[str, ...], list[str], str, None]] = param(
+        None, "Comma-separated modes AxB (e.g. 8x8,8x4,4x4,4x2,2x2); default per base.", convert=_simd_modes,
+        derive=_simd_default_modes, needs=("base", "arch"),
+        allowed="1..16 distinct AxB with A, B powers of two up to the base (multiples of 4 for sub4)")
+    arch: str = param("bricks", "Multiplier cells: bricks (fused 2b x 2b BitBricks) or sub4 (4b x 4b sub-multipliers).",
+                      choices=SIMD_ARCHS)
+    acc_bits: Optional[int] = param(None, "Accumulator width, wraps (default: derived, never overflows).",
+                                    lo="step_bits", hi=64, needs=("modes",))
+    stages: int = param(0, "Pipeline registers before the accumulator (latency = stages + 1).", lo=0, hi=4)
+    max_count: int = param(4096, "Accumulations the derived width holds without overflow.", lo=1, hi=1 << 20)
 
     family: ClassVar[str] = "simd"
-
-    def __post_init__(self) -> None:
-        if self.base not in SIMD_DEFAULT_MODES or isinstance(self.base, bool):
-            raise ValueError(f"base={self.base!r} is not allowed: use one of {tuple(SIMD_DEFAULT_MODES)}")
-        if self.arch not in SIMD_ARCHS:
-            raise ValueError(f"arch={self.arch!r} is not allowed: use one of {SIMD_ARCHS}")
-        modes = self.modes
-        if modes is None:
-            digit = SIMD_DIGIT_BITS[self.arch]
-            modes = tuple(m for m in SIMD_DEFAULT_MODES[self.base]
-                          if all(int(w) % digit == 0 for w in m.split("x")))
-        elif isinstance(modes, str):
-            modes = tuple(m.strip() for m in modes.split(",") if m.strip())
-        if not isinstance(modes, (tuple, list)) or not 1 <= len(modes) <= 16:
-            raise ValueError(f"modes={self.modes!r} must be 1..16 strings 'AxB' (e.g. ('8x8', '4x4'))")
-        parsed = [_parse_mode(self.base, self.arch, m) for m in modes]
-        canon = tuple(f"{a}x{b}" for a, b in parsed)
-        if len(set(canon)) != len(canon):
-            raise ValueError(f"modes={self.modes!r} lists a mode twice: each mode may appear once")
-        object.__setattr__(self, "modes", canon)
-        _int_field("stages", self.stages, 0, 4)
-        _int_field("max_count", self.max_count, 1, 1 << 20)
-        if self.acc_bits is not None:
-            _int_field("acc_bits", self.acc_bits, self.step_bits, 64)
 
     # --- mode geometry ----------------------------------------------------------------------
     @property
     def mode_widths(self) -> tuple[tuple[int, int], ...]:
         """(a_bits, b_bits) of every mode, in ``mode`` input order."""
-        return tuple((int(a), int(b)) for a, b in (m.split("x") for m in self.modes))  # type: ignore[union-attr]
+        return tuple((int(a), int(b)) for a, b in (m.split("x") for m in self.modes))
 
     @property
     def digit_bits(self) -> int:
@@ -432,7 +474,7 @@ class SimdMacSpec(Spec):
     @property
     def mode_bits(self) -> int:
         """Width of the ``mode`` input (at least 1)."""
-        return max(1, (len(self.modes) - 1).bit_length())  # type: ignore[arg-type]
+        return max(1, (len(self.modes) - 1).bit_length())
 
     @property
     def a_width(self) -> int:
@@ -452,7 +494,7 @@ class SimdMacSpec(Spec):
     @property
     def step_bits(self) -> int:
         """Two's complement bits of the widest one-step sum (any mode, any signedness)."""
-        return max(signed_width(*self.step_range(i)) for i in range(len(self.modes)))  # type: ignore[arg-type]
+        return max(signed_width(*self.step_range(i)) for i in range(len(self.modes)))
 
     @property
     def width(self) -> int:
@@ -460,11 +502,11 @@ class SimdMacSpec(Spec):
         if self.acc_bits is not None:
             return self.acc_bits
         return max(signed_width(lo * self.max_count, hi * self.max_count)
-                   for lo, hi in map(self.step_range, range(len(self.modes))))  # type: ignore[arg-type]
+                   for lo, hi in map(self.step_range, range(len(self.modes))))
 
     @property
     def name(self) -> str:
-        modes = "_".join(self.modes)  # type: ignore[arg-type]
+        modes = "_".join(self.modes)
         tail = f"w{self.acc_bits}" if self.acc_bits is not None else f"n{self.max_count}"
         return f"simd{self.base}_{self.arch}_{modes}_s{self.stages}_{tail}"
 
@@ -474,6 +516,14 @@ class SimdMacSpec(Spec):
 
 
 LUT_TERNARY = "ternary"
+
+
+def _lut_weight_bits(_spec: Any, field: str, value: Any) -> int | str:
+    """1..4 (two's complement weights, a digit string too) or ``"ternary"``."""
+    wb = int(value) if isinstance(value, str) and value.strip().isdigit() else value
+    if wb != LUT_TERNARY and (isinstance(wb, bool) or not isinstance(wb, int) or not 1 <= wb <= 4):
+        raise ValueError(f"{field}={value!r} is not allowed: use 1..4 (two's complement) or {LUT_TERNARY!r}")
+    return wb
 
 
 @dataclass(frozen=True)
@@ -514,46 +564,20 @@ class LutSpec(Spec):
         Steps the derived accumulator width holds without overflow (1..2**20).
     """
 
-    act: Union[IntFormat, FloatFormat, str] = "int8"
-    weight_bits: Union[int, str] = 4
-    group: int = 4
-    symmetric: bool = True
-    lanes: int = 1
-    acc_bits: Optional[int] = None
-    stages: int = 0
-    max_count: int = 4096
+    act: ActField = param("int8", "Activation format.", convert=_act_format,
+                          allowed="intN / uintN (2..16 bits) or a signed float of <= 8 bits")
+    weight_bits: Converted[Union[int, str], Union[int, str]] = param(
+        4, "Weight width (two's complement) or 'ternary' ({-1, 0, +1}).", convert=_lut_weight_bits,
+        allowed=f"1..4 or {LUT_TERNARY}")
+    group: int = param(4, "Activations per table; the table has 2**(group-1) entries if symmetric.", lo=2, hi=8)
+    symmetric: bool = param(True, "Symmetrised half table (--no-symmetric stores all 2**group sums).")
+    lanes: int = param(1, "Weight columns served per cycle from one table.", lo=1, hi=64)
+    acc_bits: Optional[int] = param(None, "Accumulator width per lane, wraps (default: derived, never overflows).",
+                                    lo="step_bits", hi=64, needs=("act", "weight_bits", "group"))
+    stages: int = param(0, "Pipeline registers (latency = planes + 2 + stages).", lo=0, hi=2)
+    max_count: int = param(4096, "Steps the derived accumulator width holds without overflow.", lo=1, hi=1 << 20)
 
     family: ClassVar[str] = "lut"
-
-    def __post_init__(self) -> None:
-        try:
-            act = formats.get(self.act)
-        except ValueError as err:
-            raise ValueError(f"act={self.act!r}: {err}") from None
-        if isinstance(act, IntFormat):
-            act = _int_format("act", act.name, 2, 16)
-        elif isinstance(act, FloatFormat):
-            act = _float_format("act", act.name, 2, 8)
-        else:
-            raise ValueError(f"act={self.act!r} must be an integer format (int2..int16, uint2..uint16) "
-                             f"or a signed float format of at most 8 bits, got {act.name}")
-        object.__setattr__(self, "act", act)
-        wb = self.weight_bits
-        if isinstance(wb, str) and wb.strip().isdigit():
-            wb = int(wb)
-        if wb != LUT_TERNARY:
-            if isinstance(wb, bool) or not isinstance(wb, int) or not 1 <= wb <= 4:
-                raise ValueError(f"weight_bits={self.weight_bits!r} is not allowed: use 1..4 "
-                                 f"(two's complement) or {LUT_TERNARY!r}")
-        object.__setattr__(self, "weight_bits", wb)
-        _int_field("group", self.group, 2, 8)
-        if not isinstance(self.symmetric, bool):
-            raise ValueError(f"symmetric={self.symmetric!r} must be True or False")
-        _int_field("lanes", self.lanes, 1, 64)
-        _int_field("stages", self.stages, 0, 2)
-        _int_field("max_count", self.max_count, 1, 1 << 20)
-        if self.acc_bits is not None:
-            _int_field("acc_bits", self.acc_bits, self.step_bits, 64)
 
     # --- formats ------------------------------------------------------------------------------
     @property
@@ -585,7 +609,7 @@ class LutSpec(Spec):
         if isinstance(act, FloatFormat):
             top = int(math.ldexp(act.max, -self.act_lsb_exp))
             return -top, top
-        return act.min_int, act.max_int  # type: ignore[union-attr]
+        return act.min_int, act.max_int
 
     @property
     def act_int_bits(self) -> int:
@@ -638,7 +662,7 @@ class LutSpec(Spec):
     def name(self) -> str:
         w = "t" if self.ternary else str(self.weight_bits)
         tail = f"w{self.acc_bits}" if self.acc_bits is not None else f"n{self.max_count}"
-        return (f"lut_{self.act.name}_w{w}_g{self.group}_{'sym' if self.symmetric else 'full'}"  # type: ignore[union-attr]
+        return (f"lut_{self.act.name}_w{w}_g{self.group}_{'sym' if self.symmetric else 'full'}"
                 f"_l{self.lanes}_s{self.stages}_{tail}")
 
     @property
@@ -666,6 +690,50 @@ def _pow2_lsb(fmt: Any) -> int:
         while f * 2.0 ** lsb != math.floor(f * 2.0 ** lsb):
             lsb += 1
     return -lsb
+
+
+def _shiftadd_act(_spec: Any, field: str, value: Any) -> IntFormat | FloatFormat:
+    fmt = _format(field, value)
+    if isinstance(fmt, IntFormat) and not fmt.frac_bits and 2 <= fmt.bits <= 16:
+        return fmt
+    if isinstance(fmt, FloatFormat) and fmt.signed and fmt.bits <= 8:
+        return fmt
+    raise ValueError(f"{field}={value!r} ({fmt.name}) is not allowed: use intN / uintN with 2..16 bits "
+                     "or a signed float format of at most 8 bits (e4m3fn, e5m2, e2m1fn, ...)")
+
+
+#: Weight format class, bit range and allowed text of every shift-add mode.
+_SHIFTADD_WEIGHTS: dict[str, tuple[type, int, int, str]] = {
+    "pot": (PotFormat, 2, 6, "potN or potNeK with N = 2..6"),
+    "apot": (ApotFormat, 3, 9, "apotN or apotNeK with N = 3..9"),
+    "bitserial": (IntFormat, 2, 8, "intK / uintK with K = 2..8"),
+    "shiftadd-int": (IntFormat, 2, 8, "intK / uintK with K = 2..8")}
+
+
+def _shiftadd_weight(spec: Any, field: str, value: Any) -> PotFormat | ApotFormat | IntFormat:
+    fmt = _format(field, value)
+    cls, lo, hi, text = _SHIFTADD_WEIGHTS[spec.mode]
+    if isinstance(fmt, (PotFormat, ApotFormat, IntFormat)) and isinstance(fmt, cls) and lo <= fmt.bits <= hi \
+            and not (isinstance(fmt, IntFormat) and fmt.frac_bits):
+        return fmt
+    raise ValueError(f"{field}={value!r} ({fmt.name}) is not allowed with mode={spec.mode!r}: use {text}")
+
+
+def _shiftadd_scale(spec: Any, field: str, value: Any) -> FloatFormat | IntFormat | None:
+    """The group scale: required exactly when ``group`` is given."""
+    if spec.group is None:
+        if value is not None:
+            raise ValueError(f"{field}={value!r} needs group: give group (1..4096) or scale=None")
+        return None
+    if value is None:
+        raise ValueError(f"{field}=None: group={spec.group} needs a scale format, one of {SHIFTADD_SCALES}")
+    fmt = _format(field, value)
+    if isinstance(fmt, FloatFormat) and fmt.name in ("fp16", "bf16", "e8m0fnu"):
+        return fmt
+    if isinstance(fmt, IntFormat) and not fmt.frac_bits and 2 <= fmt.bits <= 16:
+        return fmt
+    raise ValueError(f"{field}={value!r} ({fmt.name}) is not allowed: use fp16, bf16, e8m0fnu or "
+                     "intN / uintN with 2..16 bits")
 
 
 @dataclass(frozen=True)
@@ -709,87 +777,32 @@ class ShiftAddSpec(Spec):
         Inputs the derived width holds without ``group`` (1..2**20).
     """
 
-    act: Union[IntFormat, FloatFormat, str]
-    weight: Any
-    mode: str
-    acc_bits: Optional[int] = None
-    lanes: int = 1
-    stages: int = 0
-    group: Optional[int] = None
-    scale: Optional[Union[FloatFormat, IntFormat, str]] = None
-    overflow: str = "wrap"
-    max_count: int = 4096
+    act: ActField = param(help="Activation (port a).", convert=_shiftadd_act,
+                          allowed="intN / uintN (2..16 bits) or a signed float of <= 8 bits")
+    weight: Converted[Union[PotFormat, ApotFormat, IntFormat], Union[PotFormat, ApotFormat, IntFormat, str]] = param(
+        help="Weight (port b).", convert=_shiftadd_weight, needs=("mode",),
+        allowed="potN[eK] (mode pot), apotN[eK] (apot), intK / uintK (bitserial, shiftadd-int)")
+    mode: str = param(help="Shift-add datapath: bitserial takes one weight bit per cycle, shiftadd-int sums them unrolled.",
+                      choices=SHIFTADD_MODES)
+    acc_bits: Optional[int] = param(None, "Integer accumulator width (default: derived, never overflows).",
+                                    lo="step_bits", hi=128, needs=("act", "weight", "lanes"))
+    lanes: int = param(1, "Products per input, summed exactly.", lo=1, hi=64)
+    stages: int = param(0, "Pipeline registers before the accumulator.", lo=0, hi=4)
+    group: Optional[int] = param(None, "Dequantise into an FP32 accumulator every GROUP inputs (needs --scale).",
+                                 lo=1, hi=4096)
+    scale: Converted[Union[FloatFormat, IntFormat, None], Union[FloatFormat, IntFormat, str, None]] = param(
+        None, "Group scale format (port scale).", convert=_shiftadd_scale, needs=("group",),
+        allowed="fp16, bf16, e8m0fnu, intN / uintN (2..16 bits); with --group only")
+    overflow: str = param("wrap", "Overflow of a given --acc-bits.", choices=OVERFLOWS)
+    max_count: int = param(4096, "Inputs the derived width holds without overflow (no --group).", lo=1, hi=1 << 20)
 
     family: ClassVar[str] = "shiftadd"
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "act", self._check_act(self.act))
-        if self.mode not in SHIFTADD_MODES:
-            raise ValueError(f"mode={self.mode!r} is not allowed: use one of {SHIFTADD_MODES}")
-        object.__setattr__(self, "weight", self._check_weight(self.weight))
-        _int_field("lanes", self.lanes, 1, 64)
-        _int_field("stages", self.stages, 0, 4)
-        _int_field("max_count", self.max_count, 1, 1 << 20)
-        if self.overflow not in OVERFLOWS:
-            raise ValueError(f"overflow={self.overflow!r} is not allowed: use one of {OVERFLOWS}")
-        if self.group is not None:
-            _int_field("group", self.group, 1, 4096)
-            if self.scale is None:
-                raise ValueError(f"scale=None: group={self.group} needs a scale format, one of {SHIFTADD_SCALES}")
-            object.__setattr__(self, "scale", self._check_scale(self.scale))
-        elif self.scale is not None:
-            raise ValueError(f"scale={self.scale!r} needs group: give group (1..4096) or scale=None")
-        if self.acc_bits is not None:
-            _int_field("acc_bits", self.acc_bits, self.step_bits, 128)
-        elif self.width > 128:
-            raise ValueError(f"act={self.act.name}, weight={self.weight.name}, lanes={self.lanes}: the "  # type: ignore[union-attr]
+    def _check(self) -> None:
+        if self.acc_bits is None and self.width > 128:
+            raise ValueError(f"act={self.act.name}, weight={self.weight.name}, lanes={self.lanes}: the "
                              f"derived accumulator needs {self.width} bits, allowed up to 128 (lower max_count "
                              "or group, or give acc_bits)")
-
-    @staticmethod
-    def _check_act(value: Any) -> Union[IntFormat, FloatFormat]:
-        try:
-            fmt = formats.get(value)
-        except ValueError as err:
-            raise ValueError(f"act={value!r}: {err}") from None
-        if isinstance(fmt, IntFormat) and not fmt.frac_bits and 2 <= fmt.bits <= 16:
-            return fmt
-        if isinstance(fmt, FloatFormat) and fmt.signed and fmt.bits <= 8:
-            return fmt
-        raise ValueError(f"act={value!r} ({fmt.name}) is not allowed: use intN / uintN with 2..16 bits "
-                         "or a signed float format of at most 8 bits (e4m3fn, e5m2, e2m1fn, ...)")
-
-    def _check_weight(self, value: Any) -> Any:
-        try:
-            fmt = formats.get(value)
-        except ValueError as err:
-            raise ValueError(f"weight={value!r}: {err}") from None
-        allowed = {"pot": (formats.PotFormat, 2, 6, "potN or potNeK with N = 2..6"),
-                   "apot": (formats.ApotFormat, 3, 9, "apotN or apotNeK with N = 3..9"),
-                   "bitserial": (IntFormat, 2, 8, "intK / uintK with K = 2..8"),
-                   "shiftadd-int": (IntFormat, 2, 8, "intK / uintK with K = 2..8")}[self.mode]
-        cls, lo, hi, text = allowed
-        if not isinstance(fmt, cls) or not lo <= fmt.bits <= hi or getattr(fmt, "frac_bits", 0):
-            raise ValueError(f"weight={value!r} ({fmt.name}) is not allowed with mode={self.mode!r}: use {text}")
-        return fmt
-
-    @staticmethod
-    def _check_scale(value: Any) -> Union[FloatFormat, IntFormat]:
-        try:
-            fmt = formats.get(value)
-        except ValueError as err:
-            raise ValueError(f"scale={value!r}: {err}") from None
-        if isinstance(fmt, FloatFormat) and fmt.name in ("fp16", "bf16", "e8m0fnu"):
-            return fmt
-        if isinstance(fmt, IntFormat) and not fmt.frac_bits and 2 <= fmt.bits <= 16:
-            return fmt
-        raise ValueError(f"scale={value!r} ({fmt.name}) is not allowed: use fp16, bf16, e8m0fnu or "
-                         "intN / uintN with 2..16 bits")
-
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        out["weight"] = self.weight.name
-        return out
 
     # --- fixed-point geometry -----------------------------------------------------------------
     @property
@@ -879,10 +892,10 @@ class ShiftAddSpec(Spec):
 
     @property
     def name(self) -> str:
-        parts = [f"shiftadd_{_SHIFTADD_TAG[self.mode]}_{self.act.name}x{_ident(self.weight.name)}",  # type: ignore[union-attr]
+        parts = [f"shiftadd_{_SHIFTADD_TAG[self.mode]}_{self.act.name}x{_ident(self.weight.name)}",
                  f"l{self.lanes}", f"s{self.stages}"]
-        if self.group is not None:
-            parts.append(f"g{self.group}{self.scale.name}")  # type: ignore[union-attr]
+        if self.scale is not None:
+            parts.append(f"g{self.group}{self.scale.name}")
         if self.acc_bits is not None:
             parts.append(f"w{self.acc_bits}{'sat' if self.overflow == 'saturate' else ''}")
         elif self.group is None:
@@ -901,7 +914,7 @@ BLOCKDOT_SCALES = ("e8m0fnu", "e4m3fn", "ue4m3", "ue5m3")
 BLOCKDOT_MAX_BLOCK = 256
 
 
-def _blockdot_element(field: str, value: Any) -> Union[FloatFormat, IntFormat]:
+def _blockdot_element(_spec: Any, field: str, value: Any) -> FloatFormat | IntFormat:
     try:
         fmt = formats.block_element(value)
     except ValueError as err:
@@ -914,7 +927,7 @@ def _blockdot_element(field: str, value: Any) -> Union[FloatFormat, IntFormat]:
                      "(intN means MXINT-N, two's complement times 2**-(N-2); int8 is MXINT8)")
 
 
-def _blockdot_scale(field: str, value: Any) -> FloatFormat:
+def _blockdot_scale(_spec: Any, field: str, value: Any) -> FloatFormat:
     try:
         fmt = formats.get(value)
     except ValueError as err:
@@ -922,6 +935,21 @@ def _blockdot_scale(field: str, value: Any) -> FloatFormat:
     if not isinstance(fmt, FloatFormat) or fmt.name not in BLOCKDOT_SCALES:
         raise ValueError(f"{field}={value!r} is not a block scale format: allowed {BLOCKDOT_SCALES}")
     return fmt
+
+
+def _blockdot_lanes(spec: Any, field: str, value: Any) -> int:
+    """A divisor of ``block``."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= spec.block and spec.block % value:
+        divisors = [d for d in range(1, spec.block + 1) if spec.block % d == 0]
+        raise ValueError(f"{field}={value!r} does not divide block={spec.block}: allowed {divisors}")
+    return value
+
+
+_BLOCKDOT_ELEMENT_TEXT = "e4m3fn, e5m2, e3m2fn, e2m3fn, e2m1fn or intN, N = 2..8 (MXINT-N: int8 = MXINT8, " \
+    "int4 = MXINT4 / NVINT4)"
+
+#: A block element format field.
+ElementField = Converted[Union[FloatFormat, IntFormat], Union[FloatFormat, IntFormat, str]]
 
 
 @dataclass(frozen=True)
@@ -952,40 +980,30 @@ class BlockDotSpec(Spec):
         block's last beat.
     """
 
-    element_a: Union[FloatFormat, IntFormat, str] = "e4m3fn"
-    element_b: Union[FloatFormat, IntFormat, str] = "e4m3fn"
-    scale_a: Union[FloatFormat, str] = "e8m0fnu"
-    scale_b: Union[FloatFormat, str] = "e8m0fnu"
-    block: int = 32
-    lanes: Optional[int] = None
-    acc: Union[FloatFormat, str] = "fp32"
-    stages: int = 0
+    element_a: ElementField = param("e4m3fn", "Element format of a.", convert=_blockdot_element,
+                                    allowed=_BLOCKDOT_ELEMENT_TEXT)
+    element_b: ElementField = param("e4m3fn", "Element format of b.", convert=_blockdot_element,
+                                    allowed=_BLOCKDOT_ELEMENT_TEXT)
+    scale_a: FloatField = param(
+        "e8m0fnu", "Block scale format of a: e8m0fnu (OCP MX), e4m3fn (NVFP4 / NVINT4), ue4m3 or ue5m3 (unsigned).",
+        convert=_blockdot_scale, allowed="e8m0fnu, e4m3fn, ue4m3 or ue5m3")
+    scale_b: FloatField = param("e8m0fnu", "Block scale format of b.", convert=_blockdot_scale,
+                                allowed="e8m0fnu, e4m3fn, ue4m3 or ue5m3")
+    block: int = param(32, "Elements per scale (MX: 32, NVFP4 / NVINT4: 16).", lo=1, hi=BLOCKDOT_MAX_BLOCK)
+    lanes: Converted[int, Optional[int]] = param(
+        None, "Products per cycle, a divisor of --block (default: --block); a block takes block/lanes cycles.",
+        convert=_blockdot_lanes, lo=1, hi="block", needs=("block",), derive=lambda spec: spec.block,
+        allowed="a divisor of block")
+    acc: FloatField = param("fp32", "Accumulator, rounded once per block (round to nearest even).",
+                            convert=_ieee_acc, allowed="fp32, bf16, fp16 or an ieee eXmY of 8..32 bits")
+    stages: int = param(0, "Pipeline registers before the accumulator (latency = stages + 1).", lo=0, hi=4)
 
     family: ClassVar[str] = "blockdot"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "element_a", _blockdot_element("element_a", self.element_a))
-        object.__setattr__(self, "element_b", _blockdot_element("element_b", self.element_b))
-        object.__setattr__(self, "scale_a", _blockdot_scale("scale_a", self.scale_a))
-        object.__setattr__(self, "scale_b", _blockdot_scale("scale_b", self.scale_b))
-        _int_field("block", self.block, 1, BLOCKDOT_MAX_BLOCK)
-        if self.lanes is None:
-            object.__setattr__(self, "lanes", self.block)
-        _int_field("lanes", self.lanes, 1, self.block)
-        if self.block % self.lanes:  # type: ignore[operator]
-            divisors = [d for d in range(1, self.block + 1) if self.block % d == 0]
-            raise ValueError(f"lanes={self.lanes!r} does not divide block={self.block}: allowed {divisors}")
-        acc = _float_format("acc", self.acc, 8, 32)
-        if acc.special != "ieee" or acc.man_bits < 1:
-            raise ValueError(f"acc={acc.name} must be an ieee float with at least 1 mantissa bit "
-                             "(fp32, bf16, fp16, eXmY)")
-        object.__setattr__(self, "acc", acc)
-        _int_field("stages", self.stages, 0, 4)
 
     @property
     def beats(self) -> int:
         """Cycles (valid inputs) per block: ``block // lanes``."""
-        return self.block // self.lanes  # type: ignore[operator]
+        return self.block // self.lanes
 
     @property
     def latency(self) -> int:
@@ -994,6 +1012,6 @@ class BlockDotSpec(Spec):
 
     @property
     def name(self) -> str:
-        return (f"blockdot_{self.element_a.name}x{self.element_b.name}_"  # type: ignore[union-attr]
-                f"{self.scale_a.name}x{self.scale_b.name}_k{self.block}_l{self.lanes}_"  # type: ignore[union-attr]
-                f"{self.acc.name}_s{self.stages}")  # type: ignore[union-attr]
+        return (f"blockdot_{self.element_a.name}x{self.element_b.name}_"
+                f"{self.scale_a.name}x{self.scale_b.name}_k{self.block}_l{self.lanes}_"
+                f"{self.acc.name}_s{self.stages}")

@@ -393,5 +393,8 @@ def test_cli_generate_and_bad_option() -> None:
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["module"] == "shiftadd_apot_int8xapot5_l1_s0_g8e8m0fnu" and Path(out["verilog"]).is_file()
-    res = runner.invoke(app, ["generate", "shiftadd", "--mode", "bitserial", "--weight", "pot4"])
+    res = runner.invoke(app, ["generate", "shiftadd", "--act", "int8", "--mode", "bitserial", "--weight", "pot4"])
     assert res.exit_code == 2 and "weight='pot4'" in res.output and "bitserial" in res.output
+    # act, weight and mode have no defaults in the spec, so the CLI requires them too
+    res = runner.invoke(app, ["generate", "shiftadd", "--mode", "pot", "--weight", "pot4"])
+    assert res.exit_code == 2 and "Missing option '--act'" in res.output

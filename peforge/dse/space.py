@@ -41,13 +41,14 @@ import hashlib
 import itertools
 import json
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
 from .. import spec as spec_mod
 from ..errors import InputFileError
+from ..params import check_names, check_value
 from ..workloads.registry import BUILTIN, WorkloadDef, define
 from ..workloads.scaling import check_scaling
 
@@ -250,10 +251,11 @@ class Space:
                              f"workloads = [\"gaussian\", \"model.onnx\"]")
         workloads: list[Any] = [defs.pop(w) if isinstance(w, str) and w in defs else w for w in listed]
         workloads += list(defs.values())
+        tensor_kw: dict[str, Any] = {k: (tuple(v) if k == "shape" and isinstance(v, list) else v)
+                                     for k, v in tensor.items()}
         return cls(pes=list(pes), targets=_names("targets", data.get("targets", ["ecp5"])),
                    workloads=workloads,
-                   tensor=TensorSettings(**{k: (tuple(v) if k == "shape" and isinstance(v, list) else v)
-                                           for k, v in tensor.items()}),
+                   tensor=TensorSettings(**tensor_kw),
                    name=str(data.get("name", "sweep")), base_dir=base_dir)
 
 
@@ -325,16 +327,19 @@ def _expand_entry(entry: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any
         yield family, {k: v for k, v in entry.items() if k not in _RESERVED}, {}, \
             f"family={family!r} is not registered: allowed {sorted(fams)}"
         return
-    allowed = {f.name for f in fields(fams[family])}  # type: ignore[arg-type]
     params = {k: v for k, v in entry.items() if k not in _RESERVED}
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        yield family, params, {}, f"{unknown[0]}: not a parameter of family {family!r}; allowed {sorted(allowed)}"
+    try:
+        check_names(fams[family], sorted(params))
+    except ValueError as err:
+        yield family, params, {}, str(err)
         return
     options = dict(entry.get("matmul", {}))
     if "scaling" in entry:
         options["scaling"] = entry["scaling"]
     axes: dict[str, list[Any]] = {k: _axis(v) for k, v in params.items()}
+    # each axis value checked once against the field's declared limits (peforge.params); the
+    # checks that need other fields run when a combination becomes a spec
+    bad = {(k, _key(v)): _value_error(fams[family], k, v) for k, vs in axes.items() for v in vs}
     axes.update({f"matmul.{k}": _axis(v) for k, v in options.items()})
     groups: list[tuple[str, ...]] = []
     zipped: set[str] = set()
@@ -356,7 +361,19 @@ def _expand_entry(entry: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any
             values.update(zip(names, vals))
         sp = {k: v for k, v in values.items() if not k.startswith("matmul.")}
         op = {k[7:]: v for k, v in values.items() if k.startswith("matmul.")}
-        yield family, sp, op, None
+        yield family, sp, op, next((bad[k, _key(v)] for k, v in sp.items() if bad.get((k, _key(v)))), None)
+
+
+def _key(value: Any) -> str:
+    return repr(value)
+
+
+def _value_error(cls: type, name: str, value: Any) -> str | None:
+    try:
+        check_value(cls, name, value)
+    except ValueError as err:
+        return str(err)
+    return None
 
 
 def load_space(path: str | Path) -> Space:
