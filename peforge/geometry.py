@@ -136,8 +136,8 @@ def mac_geometry(spec: MinifloatMacSpec) -> MacGeometry:
     lane_sum_width = span + (spec.lanes - 1).bit_length() + 1
     if spec.is_exact:
         return MacGeometry(lsb_exp, shift_max, span, lane_sum_width, spec.exact_width)
-    mf = spec.acc.man_bits
-    return MacGeometry(lsb_exp, shift_max, span, lane_sum_width, spec.acc.bits,
+    mf = spec.acc_format.man_bits
+    return MacGeometry(lsb_exp, shift_max, span, lane_sum_width, spec.acc_format.bits,
                        frame_width=lane_sum_width + mf + 3, acc_shift_max=lane_sum_width)
 
 
@@ -215,21 +215,21 @@ class BlockDotGeometry:
 
 def blockdot_geometry(spec: BlockDotSpec) -> BlockDotGeometry:
     """Datapath widths of ``spec`` (see :class:`BlockDotGeometry`)."""
-    lsb_a, sh_a, max_a = _elem_facts(spec.element_a)  # type: ignore[arg-type]
-    lsb_b, sh_b, max_b = _elem_facts(spec.element_b)  # type: ignore[arg-type]
+    lsb_a, sh_a, max_a = _elem_facts(spec.element_a)
+    lsb_b, sh_b, max_b = _elem_facts(spec.element_b)
     span = (max_a * max_b).bit_length()
-    lane_sum = span + (spec.lanes - 1).bit_length() + 1  # type: ignore[operator]
+    lane_sum = span + (spec.lanes - 1).bit_length() + 1
     block_sum = lane_sum + (spec.beats - 1).bit_length()
     sa, sb = spec.scale_a, spec.scale_b
-    xbits = (_scale_max_sig(sa) * _scale_max_sig(sb)).bit_length()  # type: ignore[arg-type]
+    xbits = (_scale_max_sig(sa) * _scale_max_sig(sb)).bit_length()
     v_width = block_sum + (xbits if xbits > 1 else 0)
-    offset = sa.bias + sa.man_bits + sb.bias + sb.man_bits  # type: ignore[union-attr]
+    offset = sa.bias + sa.man_bits + sb.bias + sb.man_bits
     acc = spec.acc
     return BlockDotGeometry(
         lsb_exp=lsb_a + lsb_b, shift_max=sh_a + sh_b, span=span, lane_sum_width=lane_sum,
         block_sum_width=block_sum, scale_sig_bits=xbits, v_width=v_width, v_exp_offset=offset,
-        frame=max(v_width, acc.man_bits + 1) + 2,  # type: ignore[union-attr]
-        t_floor=acc.emin - acc.man_bits - 3, t_ceil=acc.emax + 2, acc_width=acc.bits)  # type: ignore[union-attr]
+        frame=max(v_width, acc.man_bits + 1) + 2,
+        t_floor=acc.emin - acc.man_bits - 3, t_ceil=acc.emax + 2, acc_width=acc.bits)
 
 
 
@@ -277,6 +277,8 @@ class IntMacGeometry:
         Bits of one product signal (unsigned when no product is negative).
     tree_bits : tuple of int
         Bits of each adder-tree level's nodes (level 1 up; empty for one lane).
+    tree_ranges : tuple of tuple of (int, int)
+        Range of every node of every tree level (level 0 = the products).
     total_range : (int, int)
         Range of the tree's output (the step sum).
     total_bits : int
@@ -294,6 +296,7 @@ class IntMacGeometry:
     total_bits: int
     acc_width: int
     acc_next_width: int
+    tree_ranges: tuple[tuple[tuple[int, int], ...], ...] = ()
 
 
 def intmac_geometry(spec: IntMacSpec) -> IntMacGeometry:
@@ -304,7 +307,7 @@ def intmac_geometry(spec: IntMacSpec) -> IntMacGeometry:
     return IntMacGeometry((lo, hi), range_bits(lo, hi),
                           tuple(max(range_bits(*r) for r in lv) for lv in levels[1:]),
                           (tlo, thi), range_bits(tlo, thi), spec.width,
-                          max(spec.width, signed_width(tlo, thi)) + 1)
+                          max(spec.width, signed_width(tlo, thi)) + 1, tuple(tuple(lv) for lv in levels))
 
 
 # --- mixed-precision SIMD (rtl/simd.py) -----------------------------------------------------------

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..geometry import intmac_geometry
-from ..spec import IntMacSpec, signed_width
+from ..spec import IntMacSpec
+from .blocks._util import range_shape
 
 __all__ = ["IntMac", "intmac_signature", "intmac_manifest"]
-
-
-def _shape(lo: int, hi: int):
-    return unsigned(max(hi.bit_length(), 1)) if lo >= 0 else signed(signed_width(lo, hi))
 
 
 class IntMac(wiring.Component):
@@ -51,7 +48,7 @@ class IntMac(wiring.Component):
         self._spec = spec
         super().__init__({
             "in_valid": In(1), "in_first": In(1),
-            "a": In(spec.lanes * spec.a.bits), "b": In(spec.lanes * spec.b.bits),  # type: ignore[union-attr]
+            "a": In(spec.lanes * spec.a.bits), "b": In(spec.lanes * spec.b.bits),
             "out_valid": Out(1), "acc": Out(spec.width),
         })
 
@@ -63,7 +60,7 @@ class IntMac(wiring.Component):
         m = Module()
         spec = self._spec
         fa, fb = spec.a, spec.b
-        lo, hi = spec.product_range
+        geo = intmac_geometry(spec)
 
         def lane(word, fmt, i):
             raw = word[i * fmt.bits:(i + 1) * fmt.bits]
@@ -71,9 +68,9 @@ class IntMac(wiring.Component):
 
         terms = []
         for i in range(spec.lanes):
-            p = Signal(_shape(lo, hi), name=f"prod{i}")
+            p = Signal(range_shape(*geo.product_range), name=f"prod{i}")
             m.d.comb += p.eq(lane(self.a, fa, i) * lane(self.b, fb, i))
-            terms.append((p, lo, hi))
+            terms.append(p)
 
         valid, first = self.in_valid, self.in_first
         stage = 0
@@ -81,10 +78,10 @@ class IntMac(wiring.Component):
         def register(sigs, valid, first):
             nonlocal stage
             out = []
-            for s, l, h in sigs:
+            for s in sigs:
                 r = Signal(s.shape(), name=f"{s.name}_p{stage}")
                 m.d.sync += r.eq(s)
-                out.append((r, l, h))
+                out.append(r)
             v, f = Signal(name=f"valid_p{stage}"), Signal(name=f"first_p{stage}")
             m.d.sync += [v.eq(valid), f.eq(first)]
             stage += 1
@@ -92,20 +89,19 @@ class IntMac(wiring.Component):
 
         if spec.stages >= 1:
             terms, valid, first = register(terms, valid, first)
-        level = 0
-        while len(terms) > 1:  # balanced adder tree, widths from exact ranges
+        # balanced adder tree, each node as wide as its exact range (the geometry's tree levels)
+        for level, ranges in enumerate(geo.tree_ranges[1:]):
             nxt = []
             for j in range(0, len(terms) - 1, 2):
-                (x, xl, xh), (y, yl, yh) = terms[j], terms[j + 1]
-                s = Signal(_shape(xl + yl, xh + yh), name=f"sum{level}_{j // 2}")
-                m.d.comb += s.eq(x + y)
-                nxt.append((s, xl + yl, xh + yh))
+                s = Signal(range_shape(*ranges[j // 2]), name=f"sum{level}_{j // 2}")
+                m.d.comb += s.eq(terms[j] + terms[j + 1])
+                nxt.append(s)
             if len(terms) % 2:
                 nxt.append(terms[-1])
-            terms, level = nxt, level + 1
+            terms = nxt
         for _ in range(max(spec.stages - 1, 0)):
             terms, valid, first = register(terms, valid, first)
-        total = terms[0][0]
+        total = terms[0]
 
         width = spec.width
         acc = Signal(signed(width), name="acc_q")
@@ -129,7 +125,7 @@ def intmac_signature(spec: IntMacSpec) -> wiring.Signature:
     """Ports of the integer MAC (clk/rst come from the sync domain)."""
     return wiring.Signature({
         "in_valid": In(1), "in_first": In(1),
-        "a": In(spec.lanes * spec.a.bits), "b": In(spec.lanes * spec.b.bits),  # type: ignore[union-attr]
+        "a": In(spec.lanes * spec.a.bits), "b": In(spec.lanes * spec.b.bits),
         "out_valid": Out(1), "acc": Out(spec.width),
     })
 
@@ -140,8 +136,8 @@ def intmac_manifest(spec: IntMacSpec) -> dict[str, Any]:
     return {
         "result": {"port": "acc", "encoding": "twos_complement", "width": spec.width,
                    "overflow": overflow, "flags": None},
-        "lane_packing": {k: {"lanes": spec.lanes, "width": f.bits, "format": f.name,  # type: ignore[union-attr]
-                             "signed": f.signed, "order": "lsb_first"}  # type: ignore[union-attr]
+        "lane_packing": {k: {"lanes": spec.lanes, "width": f.bits, "format": f.name,
+                             "signed": f.signed, "order": "lsb_first"}
                          for k, f in (("a", spec.a), ("b", spec.b))},
         "datapath": {"multipliers": spec.lanes, "product_bits": spec.product_bits},
     }

@@ -24,21 +24,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..geometry import simd_geometry
-from ..spec import SIMD_DIGIT_BITS, SimdMacSpec, signed_width
+from ..spec import SIMD_DIGIT_BITS, SimdMacSpec
+from .blocks._util import range_shape
 
 __all__ = ["SimdMac", "simd_signature", "simd_layout", "DIGIT_BITS", "simd_manifest"]
 
 #: Digit width of a sub-multiplier cell per architecture.
 DIGIT_BITS = SIMD_DIGIT_BITS
-
-
-def _shape(lo: int, hi: int):
-    return unsigned(max(hi.bit_length(), 1)) if lo >= 0 else signed(signed_width(lo, hi))
 
 
 def simd_signature(spec: SimdMacSpec) -> wiring.Signature:
@@ -56,13 +53,9 @@ def simd_layout(spec: SimdMacSpec) -> list[dict[tuple[int, int], tuple[int, bool
     return spec.cell_layout()
 
 
-def _digit_range(d: int, top: bool) -> tuple[int, int]:
-    return (-(1 << (d - 1)) if top else 0), (1 << d) - 1
-
-
-def _mul_range(x: tuple[int, int], y: tuple[int, int]) -> tuple[int, int]:
-    corners = [p * q for p in x for q in y]
-    return min(corners), max(corners)
+def _union(ranges: list[tuple[int, int]]) -> tuple[int, int]:
+    """The range that holds every per-mode range."""
+    return min(lo for lo, _ in ranges), max(hi for _, hi in ranges)
 
 
 class SimdMac(wiring.Component):
@@ -104,7 +97,7 @@ class SimdMac(wiring.Component):
               rng: tuple[int, int]) -> Signal:
         """One sub-multiplier: (d-bit digit, sign-extend flag) x (d-bit digit, flag)."""
         d = DIGIT_BITS[self._spec.arch]
-        p = Signal(_shape(*rng), name=f"cell_{r}_{c}")
+        p = Signal(range_shape(*rng), name=f"cell_{r}_{c}")
         if d == 2:
             # BitBrick: a 3b x 3b signed product as four signed partial-product bits.
             pp = [(xa[0] & yb[0], 0, None),
@@ -130,7 +123,7 @@ class SimdMac(wiring.Component):
         n = spec.base // d
         levels = (n - 1).bit_length()
         layout = simd_layout(spec)
-        modes = range(len(spec.modes))  # type: ignore[arg-type]
+        modes = range(len(spec.modes))
         das = [a // d for a, _ in spec.mode_widths]
         dbs = [b // d for _, b in spec.mode_widths]
 
@@ -154,7 +147,7 @@ class SimdMac(wiring.Component):
             sign_in = self.a_signed if kind == "a" else self.b_signed
             digit = Signal(d, name=f"{kind}d_{r}_{c}")
             top = Signal(name=f"{kind}top_{r}_{c}")
-            by_src: dict[tuple[int, bool], list[int]] = {}
+            by_src: dict[tuple[int, int], list[int]] = {}
             for i in modes:
                 cell = layout[i][(r, c)]
                 by_src.setdefault((cell[idx], cell[idx + 1]), []).append(i)
@@ -172,21 +165,14 @@ class SimdMac(wiring.Component):
             m.d.comb += flag.eq(top & sign_in)
             return digit, flag
 
-        # Exact per-mode ranges, bottom-up: cells, then quad-tree nodes (union over modes).
-        cell_rng: dict[tuple[int, int], list[tuple[int, int]]] = {}
-        for r in range(n):
-            for c in range(n):
-                cell_rng[(r, c)] = [_mul_range(_digit_range(d, layout[i][(r, c)][1]),
-                                               _digit_range(d, layout[i][(r, c)][3])) for i in modes]
-
-        nodes: dict[tuple[int, int], tuple[Any, list[tuple[int, int]]]] = {}
+        # Exact per-mode ranges of cells and quad-tree nodes (union over modes): the geometry.
+        geo = simd_geometry(spec)
+        nodes: dict[tuple[int, int], Any] = {}
         for r in range(n):
             for c in range(n):
                 xa, xs = select(self.a, "a", r, c, 0)
                 yb, ys = select(self.b, "b", r, c, 2)
-                rngs = cell_rng[(r, c)]
-                union = (min(lo for lo, _ in rngs), max(hi for _, hi in rngs))
-                nodes[(r, c)] = (self._cell(m, r, c, xa, xs, yb, ys, union), rngs)
+                nodes[(r, c)] = self._cell(m, r, c, xa, xs, yb, ys, _union(geo.cells[(r, c)]))
 
         valid, first = self.in_valid, self.in_first
         stage = 0
@@ -197,7 +183,7 @@ class SimdMac(wiring.Component):
             return reg
 
         if spec.stages >= 1:
-            nodes = {k: (register(s, s.name), rg) for k, (s, rg) in nodes.items()}
+            nodes = {k: register(s, s.name) for k, s in nodes.items()}
             fuse_r = [register(s, s.name) for s in fuse_r]
             fuse_c = [register(s, s.name) for s in fuse_c]
             valid, first = register(valid, "valid"), register(first, "first")
@@ -209,18 +195,10 @@ class SimdMac(wiring.Component):
             for r in range(0, n >> lv, 2):
                 for c in range(0, n >> lv, 2):
                     kids = [(nodes[(r + i, c + j)], i, j) for i in (0, 1) for j in (0, 1)]
-                    rngs = []
-                    for mi in modes:
-                        lo = hi = 0
-                        for (_, krng), i, j in kids:
-                            s = shift * ((i if das[mi] > 1 << lv else 0) + (j if dbs[mi] > 1 << lv else 0))
-                            lo += krng[mi][0] << s
-                            hi += krng[mi][1] << s
-                        rngs.append((lo, hi))
-                    union = (min(lo for lo, _ in rngs), max(hi for _, hi in rngs))
-                    node = Signal(_shape(*union), name=f"fuse{lv}_{r // 2}_{c // 2}")
+                    node_ranges = geo.levels[lv][(r // 2, c // 2)][0]
+                    node = Signal(range_shape(*_union(node_ranges)), name=f"fuse{lv}_{r // 2}_{c // 2}")
                     terms = []
-                    for (sig, _), i, j in kids:
+                    for sig, i, j in kids:
                         t = sig
                         if i:
                             t = Mux(fuse_r[lv], t << shift, t)
@@ -228,9 +206,9 @@ class SimdMac(wiring.Component):
                             t = Mux(fuse_c[lv], t << shift, t)
                         terms.append(t)
                     m.d.comb += node.eq(terms[0] + terms[1] + terms[2] + terms[3])
-                    nxt[(r // 2, c // 2)] = (node, rngs)
+                    nxt[(r // 2, c // 2)] = node
             nodes = nxt
-        total, _ = nodes[(0, 0)]
+        total = nodes[(0, 0)]
         for _ in range(max(spec.stages - 1, 0)):
             total = register(total, "total")
             valid, first = register(valid, "valid"), register(first, "first")
@@ -253,7 +231,7 @@ def simd_manifest(spec: SimdMacSpec) -> dict[str, Any]:
     d = DIGIT_BITS[spec.arch]
     modes = []
     for i, ((a_bits, b_bits), lanes) in enumerate(zip(spec.mode_widths, spec.mode_lanes)):
-        modes.append({"mode": i, "name": spec.modes[i], "a_bits": a_bits, "b_bits": b_bits,  # type: ignore[index]
+        modes.append({"mode": i, "name": spec.modes[i], "a_bits": a_bits, "b_bits": b_bits,
                       "lanes": lanes, "macs_per_cycle": lanes,
                       "a": {"lanes": lanes, "width": a_bits, "used_bits": lanes * a_bits, "order": "lsb_first"},
                       "b": {"lanes": lanes, "width": b_bits, "used_bits": lanes * b_bits, "order": "lsb_first"}})
