@@ -108,7 +108,7 @@ def _probe_verilog(name: str, kind: str, man_bits: int, exp_bits: int) -> str:
     from amaranth.lib.wiring import In, Out
 
     M, E = man_bits, exp_bits
-    l = M if M <= 3 else (3 if M == 4 else 4)
+    ell = M if M <= 3 else (3 if M == 4 else 4)
     if kind in ("add8", "mul8"):
         sig = {"a": In(8), "b": In(8), "y": Out(9 if kind == "add8" else 16)}
     elif kind == "mul":
@@ -131,7 +131,7 @@ def _probe_verilog(name: str, kind: str, man_bits: int, exp_bits: int) -> str:
                 n = M + 1
                 m.d.comb += self.y.eq(((a[:n] * b[:n]) << (E + 1)) | (a[n:] + b[n:]))
             else:
-                const = (1 << M) + (1 << (M - l))
+                const = (1 << M) + (1 << (M - ell))
                 m.d.comb += self.y.eq(((a[:M] + b[:M] + const) << (E + 1)) | (a[M:] + b[M:]))
             return m
 
@@ -186,7 +186,7 @@ def report(rows: list[dict[str, Any]], probe: dict[str, dict[str, Any]], console
     p = Table(title="Operator probes (generic gates) and the energy anchor")
     for col in ("probe", "NAND2 eq", "pJ @ add8 anchor", "pJ @ mul8 anchor"):
         p.add_column(col, justify="left" if col == "probe" else "right")
-    for key, v in probe.items():
+    for v in probe.values():
         p.add_row(v["label"], f"{v['nand2_eq']:.0f}", f"{v['nand2_eq'] * e_gate['add8']:.4f}",
                   f"{v['nand2_eq'] * e_gate['mul8']:.4f}")
     console.print(p)

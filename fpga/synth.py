@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .cache import ResultCache, make_workdir
-from .design import Design, DesignLike, as_design
+from .design import DesignLike, as_design
 from .tools import ToolError, run_tool, tool_version
 
 __all__ = ["SynthReport", "Target", "TARGETS", "GENERIC_GATES", "NAND2_EQ", "FLOW_VERSION",

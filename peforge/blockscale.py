@@ -251,12 +251,12 @@ def quantize(x, scheme: str | BlockScheme, axis: int = -1, tensor_scale: float |
             bad |= exp > 127
             exp = np.clip(exp, -127, 127)
             scale_codes = (exp + 127).astype(np.uint8)
-            scale_codes[bad] = s.scale.nan_code
+            scale_codes[bad] = s.scale.required_nan_code()
             divisor = np.ldexp(1.0, exp)
         else:
             scale_codes = s.scale.encode(amax / (s.element.max * ts), "nearest_even", "saturate")
             np.maximum(scale_codes, 1, out=scale_codes)  # never a zero scale
-            scale_codes[bad] = s.scale.nan_code
+            scale_codes[bad] = s.scale.required_nan_code()
             divisor = s.scale.decode(scale_codes) * ts
         divisor = np.where(bad, 1.0, divisor)
         y = b / divisor[..., None]

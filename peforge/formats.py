@@ -53,9 +53,11 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any, Optional, Union
 
 import numpy as np
+
+from .params import Converted
 
 __all__ = [
     "FloatFormat",
@@ -150,6 +152,8 @@ def _round_int(y: np.ndarray, rounding: str, rng: np.random.Generator | None) ->
         return np.rint(y)
     if rounding == "toward_zero":
         return np.trunc(y)
+    if rng is None:
+        raise ValueError("stochastic rounding needs a random generator")
     lo = np.floor(y)
     return lo + (rng.random(y.shape) < (y - lo))
 
@@ -166,6 +170,9 @@ def _valid_codes(name: str, codes, num_codes: int) -> np.ndarray:
             bad = lo if lo < 0 else hi
             raise ValueError(f"{name}: code {int(bad)!r} does not exist: allowed 0..{num_codes - 1}")
     return arr
+
+
+_RESOLVED: Any = None  # a field default that __post_init__ replaces
 
 
 @dataclass(frozen=True)
@@ -192,7 +199,7 @@ class FloatFormat:
 
     exp_bits: int
     man_bits: int
-    bias: int = None  # type: ignore[assignment]  # resolved in __post_init__
+    bias: Converted[int, Optional[int]] = _RESOLVED  # None: the IEEE default, resolved in __post_init__
     special: str = "ieee"
     signed: bool = True
     _name: str | None = field(default=None, compare=False, repr=False)
@@ -329,6 +336,20 @@ class FloatFormat:
         if not self.has_inf:
             return None
         return (((1 << self.exp_bits) - 1) << self.man_bits) | (self.sign_mask if negative else 0)
+
+    def required_nan_code(self) -> int:
+        """:attr:`nan_code` of a format that has NaN (ValueError naming the format otherwise)."""
+        code = self.nan_code
+        if code is None:
+            raise ValueError(f"{self.name} has no NaN code")
+        return code
+
+    def required_inf_code(self, negative: bool = False) -> int:
+        """:meth:`inf_code` of a format that has infinities (ValueError naming it otherwise)."""
+        code = self.inf_code(negative)
+        if code is None:
+            raise ValueError(f"{self.name} has no infinity")
+        return code
 
     # ---- field access --------------------------------------------------------------------
     def _check_codes(self, codes) -> np.ndarray:
@@ -550,7 +571,7 @@ class FloatFormat:
             nan_code = np.full(xi.shape, self.nan_code)
         res = np.where(nan, nan_code, over)
         if self.special == "fnu":
-            res = np.where(neg, self.nan_code, res)
+            res = np.where(neg, nan_code, res)
         elif not self.signed:
             res = np.where(neg & ~nan, self._negative_code(overflow), res)
         return res
@@ -934,6 +955,14 @@ def known_names() -> list[str]:
 
 
 @functools.lru_cache(maxsize=None)
+def get_float(name: str) -> FloatFormat:
+    """:func:`get` for a name that must be a float format (ValueError naming it otherwise)."""
+    fmt = get(name)
+    if not isinstance(fmt, FloatFormat):
+        raise ValueError(f"format {name!r} is not a float format ({type(fmt).__name__})")
+    return fmt
+
+
 def get(name: str) -> Format:
     """Resolve a format name.
 

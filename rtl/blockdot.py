@@ -51,9 +51,9 @@ def blockdot_signature(spec: BlockDotSpec) -> wiring.Signature:
     """Ports of the block-dot PE (clk/rst come from the sync domain)."""
     return wiring.Signature({
         "in_valid": In(1), "in_first": In(1),
-        "a": In(spec.lanes * spec.element_a.bits), "b": In(spec.lanes * spec.element_b.bits),  # type: ignore[union-attr,operator]
-        "scale_a": In(spec.scale_a.bits), "scale_b": In(spec.scale_b.bits),  # type: ignore[union-attr]
-        "out_valid": Out(1), "acc": Out(spec.acc.bits),  # type: ignore[union-attr]
+        "a": In(spec.lanes * spec.element_a.bits), "b": In(spec.lanes * spec.element_b.bits),
+        "scale_a": In(spec.scale_a.bits), "scale_b": In(spec.scale_b.bits),
+        "out_valid": Out(1), "acc": Out(spec.acc.bits),
     })
 
 
@@ -168,10 +168,10 @@ class BlockDot(wiring.Component):
 
         # 1. per lane: decode, multiply, exponent add
         fa, fb = spec.element_a, spec.element_b
-        wa, wb = fa.bits, fb.bits  # type: ignore[union-attr]
+        wa, wb = fa.bits, fb.bits
         per_lane: list[Value] = []
-        for i in range(lanes):  # type: ignore[arg-type]
-            da, db = _decoder(fa), _decoder(fb)  # type: ignore[arg-type]
+        for i in range(lanes):
+            da, db = _decoder(fa), _decoder(fb)
             m.submodules[f"dec_a{i}"], m.submodules[f"dec_b{i}"] = da, db
             m.d.comb += [da.code.eq(self.a[i * wa:(i + 1) * wa]), db.code.eq(self.b[i * wb:(i + 1) * wb])]
             psig = Signal(len(da.sig) + len(db.sig), name=f"psig{i}")
@@ -185,7 +185,7 @@ class BlockDot(wiring.Component):
 
         # align into the fixed-point word; negative lanes as one's complement + a count
         terms, signs, nans, pinfs, ninfs, nzero = [], [], [], [], [], []
-        for i in range(lanes):  # type: ignore[arg-type]
+        for i in range(lanes):
             psig, psh, psign, pnan, pinf, pzero = per_lane[6 * i:6 * i + 6]
             mag = Signal(g.span, name=f"pmag{i}")
             m.d.comb += mag.eq(psig << psh)
@@ -197,7 +197,7 @@ class BlockDot(wiring.Component):
             pinfs.append(pinf & ~psign)
             ninfs.append(pinf & psign)
             nzero.append(pzero & psign)
-        neg_count = Signal(range(lanes + 1))  # type: ignore[operator]
+        neg_count = Signal(range(lanes + 1))
         m.d.comb += neg_count.eq(sum(signs))
         level = 0
         while len(terms) > 1:
@@ -231,7 +231,7 @@ class BlockDot(wiring.Component):
         s_nan_any, s_pinf, s_ninf, s_negz = flags
 
         # 3. scales: V = S * Xa * Xb, exponent, specials
-        dsa, dsb = MinifloatDecoder(spec.scale_a), MinifloatDecoder(spec.scale_b)  # type: ignore[arg-type]
+        dsa, dsb = MinifloatDecoder(spec.scale_a), MinifloatDecoder(spec.scale_b)
         m.submodules.dec_sa, m.submodules.dec_sb = dsa, dsb
         m.d.comb += [dsa.code.eq(ctl["sa"]), dsb.code.eq(ctl["sb"])]
         s_neg = s_sum[-1]
@@ -285,7 +285,7 @@ class BlockDot(wiring.Component):
                     tv_range: tuple[int, int], v_nz: Value,
                     v_sign: Value, v_zero_sign: Value, v_nan: Value, v_pinf: Value, v_ninf: Value) -> None:
         g, f = self._geom, self._spec.acc
-        E, M = f.exp_bits, f.man_bits  # type: ignore[union-attr]
+        E, M = f.exp_bits, f.man_bits
         acc = self.acc
         s_acc, e_acc, m_acc = acc[M + E], acc[M:M + E], acc[:M]
         top = (1 << E) - 1
@@ -301,9 +301,9 @@ class BlockDot(wiring.Component):
         acc_nz = incl & ~acc_zero & ~acc_special
 
         # exponent of the accumulator's hidden-bit position (subnormals: emin)
-        t_a = Signal(range(f.emin, f.emax + 2), name="t_a")  # type: ignore[union-attr]
-        m.d.comb += t_a.eq(Mux(e_acc == 0, 1, e_acc) - f.bias)  # type: ignore[union-attr]
-        d = Signal(range(f.emin - tv_range[1], f.emax + 2 - tv_range[0]), name="exp_diff")  # type: ignore[union-attr]
+        t_a = Signal(range(f.emin, f.emax + 2), name="t_a")
+        m.d.comb += t_a.eq(Mux(e_acc == 0, 1, e_acc) - f.bias)
+        d = Signal(range(f.emin - tv_range[1], f.emax + 2 - tv_range[0]), name="exp_diff")
         m.d.comb += d.eq(t_a - t_v)
         acc_big = Signal(name="acc_big")
         m.d.comb += acc_big.eq(acc_nz & (~v_nz | (d >= 0)))
@@ -334,7 +334,7 @@ class BlockDot(wiring.Component):
         t_cl = Signal(range(g.t_floor, g.t_ceil + 1), name="t_clamped")
         m.d.comb += t_cl.eq(Mux(t_top < g.t_floor, g.t_floor, Mux(t_top > g.t_ceil, g.t_ceil, t_top)))
         neg_zero = ~v_nz & v_zero_sign & (first | (acc_zero & s_acc))
-        m.submodules.round = rnd = RoundPack(f, width + 1, -FM, exp_range=range(g.t_floor, g.t_ceil + 1))  # type: ignore[arg-type]
+        m.submodules.round = rnd = RoundPack(f, width + 1, -FM, exp_range=range(g.t_floor, g.t_ceil + 1))
         m.d.comb += [rnd.mag.eq(zmag), rnd.exp.eq(t_cl), rnd.inf.eq(pinf | ninf), rnd.nan.eq(nan),
                      rnd.sign.eq(Mux(pinf | ninf, ninf, z[-1] | ((zmag == 0) & neg_zero)))]
         with m.If(step):
@@ -352,16 +352,16 @@ def _scheme_name(spec: BlockDotSpec, elem: Any, scale: Any) -> str | None:
 
 def blockdot_manifest(spec: BlockDotSpec) -> dict[str, Any]:
     g = blockdot_geometry(spec)
-    packing = {k: {"lanes": spec.lanes, "width": f.bits, "format": f.name, "order": "lsb_first",  # type: ignore[union-attr]
+    packing = {k: {"lanes": spec.lanes, "width": f.bits, "format": f.name, "order": "lsb_first",
                    "scheme": _scheme_name(spec, f, s)}
                for k, f, s in (("a", spec.element_a, spec.scale_a), ("b", spec.element_b, spec.scale_b))}
     return {
-        "result": {"port": "acc", "encoding": "float", "format": spec.acc.name,  # type: ignore[union-attr]
-                   "nan_code": spec.acc.nan_code, "flags": None,  # type: ignore[union-attr]
+        "result": {"port": "acc", "encoding": "float", "format": spec.acc.name,
+                   "nan_code": spec.acc.nan_code, "flags": None,
                    "rounding": "one round-to-nearest-even per block step (exact products, block sum "
                                "and scaling)"},
         "lane_packing": packing,
-        "scales": {k: {"port": f"scale_{k}", "width": s.bits, "format": s.name}  # type: ignore[union-attr]
+        "scales": {k: {"port": f"scale_{k}", "width": s.bits, "format": s.name}
                    for k, s in (("a", spec.scale_a), ("b", spec.scale_b))},
         "block": {"elements": spec.block, "lanes": spec.lanes, "beats": spec.beats,
                   "sampled_on_last_beat": ["in_first", "scale_a", "scale_b"],

@@ -47,7 +47,7 @@ def lut_signature(spec: LutSpec) -> wiring.Signature:
     """Ports of the LUT PE (clk/rst come from the sync domain)."""
     return wiring.Signature({
         "in_valid": In(1), "in_first": In(1),
-        "a": In(spec.group * spec.act.bits),                            # type: ignore[union-attr]
+        "a": In(spec.group * spec.act.bits),
         "b": In(spec.lanes * spec.group * spec.weight_code_bits),
         "out_valid": Out(1), "acc": Out(spec.lanes * spec.width),
     })
@@ -77,13 +77,13 @@ class LutTable(wiring.Component):
     def __init__(self, spec: LutSpec) -> None:
         self._spec = spec
         geo = lut_geometry(spec)
-        super().__init__({"a": In(spec.group * spec.act.bits), "load": In(1),  # type: ignore[union-attr]
+        super().__init__({"a": In(spec.group * spec.act.bits), "load": In(1),
                           "table": Out(spec.table_entries * geo["entry_bits"]),
                           "neg_sum": Out(signed(geo["serial_bits"]))})
 
     def _activations(self, m: Module) -> list[Signal]:
         spec = self._spec
-        act, n = spec.act, spec.act.bits  # type: ignore[union-attr]
+        act, n = spec.act, spec.act.bits
         xs = []
         for j in range(spec.group):
             code = self.a[j * n:(j + 1) * n]
@@ -96,7 +96,7 @@ class LutTable(wiring.Component):
                 m.d.comb += [dec.code.eq(code), sh.eq(dec.exp - 1), mag.eq(dec.sig << sh),
                              x.eq(Mux(dec.sign, -mag, mag))]
             else:
-                m.d.comb += x.eq(code.as_signed() if act.signed else code)  # type: ignore[union-attr]
+                m.d.comb += x.eq(code.as_signed() if act.signed else code)
             xs.append(x)
         return xs
 
@@ -339,7 +339,7 @@ def lut_manifest(spec: LutSpec) -> dict[str, Any]:
                    "lsb_exp": spec.act_lsb_exp, "overflow": overflow, "flags": None,
                    "order": "lsb_first"},
         "lane_packing": {
-            "a": {"lanes": spec.group, "width": act.bits, "format": act.name, "order": "lsb_first",  # type: ignore[union-attr]
+            "a": {"lanes": spec.group, "width": act.bits, "format": act.name, "order": "lsb_first",
                   "note": "the group of activations shared by every weight lane"},
             "b": {"lanes": spec.lanes * spec.group, "width": wcb, "order": "lsb_first",
                   "layout": "lane-major: weight j of lane l at bits (l*group + j)*width", **weights},

@@ -90,9 +90,9 @@ class MinifloatMac(wiring.Component):
         if spec.mult not in ("exact", "lmul"):
             raise invalid(self, f"mult={spec.mult!r} is not supported by the RTL generator: "
                              "allowed 'exact' or 'lmul'")
-        if not spec.is_exact and spec.acc.nan_code is None and any(
+        if not spec.is_exact and spec.acc_format.nan_code is None and any(
                 f.has_nan or f.has_inf for f in (spec.a, spec.b)):
-            raise invalid(self, f"acc={spec.acc.name} has no NaN code but {spec.a.name} x "
+            raise invalid(self, f"acc={spec.acc_format.name} has no NaN code but {spec.a.name} x "
                              f"{spec.b.name} can produce NaN: use an acc format with man_bits >= 1")
         self._spec = spec
         self._geom = mac_geometry(spec)
@@ -252,7 +252,7 @@ class MinifloatMac(wiring.Component):
 
     def _float_acc(self, m, valid, first, lane_sum, lane_zero, any_nan, any_pinf, any_ninf,
                    all_neg_zero) -> None:
-        g, f = self._geom, self._spec.acc
+        g, f = self._geom, self._spec.acc_format
         E, M = f.exp_bits, f.man_bits
         N = g.frame_width
         acc = self.acc
@@ -307,8 +307,8 @@ def mac_manifest(spec: MinifloatMacSpec) -> dict[str, Any]:
         result: dict[str, Any] = {"port": "acc", "encoding": "twos_complement",
                                   "lsb_exp": spec.product_lsb_exp, "width": spec.exact_width}
     else:
-        result = {"port": "acc", "encoding": "float", "format": spec.acc.name,
-                  "nan_code": spec.acc.nan_code}
+        result = {"port": "acc", "encoding": "float", "format": spec.acc_format.name,
+                  "nan_code": spec.acc_format.nan_code}
     result["flags"] = ({"port": "acc_flags", "bits": {"0": "nan", "1": "pos_inf", "2": "neg_inf"},
                         "sticky": True} if has_flags(spec) else None)
     packing = {k: {"lanes": spec.lanes, "width": f.bits, "format": f.name, "order": "lsb_first"}

@@ -26,31 +26,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import C, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import C, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from peforge.formats import IntFormat
-from peforge.spec import ShiftAddSpec, signed_width
+from peforge.formats import ApotFormat, IntFormat, PotFormat
+from peforge.spec import ShiftAddSpec
 
 from .blocks import MinifloatDecoder
+from .blocks._util import range_shape
 from .blocks.dequant import GroupDequant
 
 __all__ = ["ShiftAddPE", "shiftadd_signature", "shiftadd_manifest"]
-
-
-def _shape(lo: int, hi: int):
-    return unsigned(max(hi.bit_length(), 1)) if lo >= 0 else signed(signed_width(lo, hi))
 
 
 def shiftadd_signature(spec: ShiftAddSpec) -> wiring.Signature:
     """Ports of the shift-add PE (clk/rst come from the sync domain)."""
     members: dict[str, Any] = {
         "in_valid": In(1), "in_first": In(1),
-        "a": In(spec.lanes * spec.act.bits), "b": In(spec.lanes * spec.weight.bits),  # type: ignore[union-attr]
+        "a": In(spec.lanes * spec.act.bits), "b": In(spec.lanes * spec.weight.bits),
     }
     if spec.group is not None:
-        members["scale"] = In(spec.scale.bits)  # type: ignore[union-attr]
+        members["scale"] = In(spec.scale.bits if spec.scale is not None else 1)
     if spec.mode == "bitserial":
         members["in_ready"] = Out(1)
     members["out_valid"] = Out(1)
@@ -98,7 +95,7 @@ class ShiftAddPE(wiring.Component):
         fmt = self._spec.act
         raw = self.a[i * fmt.bits:(i + 1) * fmt.bits]
         lo, hi = self._spec.act_range
-        out = Signal(_shape(lo, hi), name=f"act{i}")
+        out = Signal(range_shape(lo, hi), name=f"act{i}")
         if isinstance(fmt, IntFormat):
             m.d.comb += out.eq(raw.as_signed() if fmt.signed else raw)
             return out
@@ -114,13 +111,13 @@ class ShiftAddPE(wiring.Component):
         spec = self._spec
         fmt = spec.weight
         lo, hi = spec.product_range
-        p = Signal(_shape(lo, hi), name=f"prod{i}")
-        if spec.mode == "pot":
+        p = Signal(range_shape(lo, hi), name=f"prod{i}")
+        if isinstance(fmt, PotFormat):  # mode pot
             sign, k = w[-1], w[:-1]
             mag = Signal(signed(p.shape().width), name=f"shifted{i}")
             m.d.comb += mag.eq(Mux(k == 0, 0, (act << k) >> 1))  # A << (k - 1), exact
             m.d.comb += p.eq(Mux(sign, -mag, mag))
-        elif spec.mode == "apot":
+        elif isinstance(fmt, ApotFormat):  # mode apot
             w1, w2 = fmt.term_bits
             depth = fmt.emax - spec.weight_lsb_exp  # weight units per 2**emax
             k1, k2 = w[w2:w2 + w1], w[:w2]
@@ -145,6 +142,7 @@ class ShiftAddPE(wiring.Component):
         spec = self._spec
         fmt = spec.weight
         k = fmt.bits
+        signed = isinstance(fmt, IntFormat) and fmt.signed  # bitserial weights are intK / uintK
         lo, hi = spec.product_range
         left = Signal(range(k), name="bits_left")
         pending = Signal(name="pending")
@@ -156,8 +154,8 @@ class ShiftAddPE(wiring.Component):
         for i, (act, w) in enumerate(zip(acts, ws)):
             a_reg = Signal(act.shape(), name=f"act_q{i}")
             w_reg = Signal(max(k - 1, 1), name=f"w_q{i}")
-            p = Signal(_shape(min(lo, 0), max(hi, 0)), name=f"prod{i}")
-            top = Mux(w[k - 1], -act if fmt.signed else act, 0)
+            p = Signal(range_shape(min(lo, 0), max(hi, 0)), name=f"prod{i}")
+            top = Mux(w[k - 1], -act if signed else act, 0)
             with m.If(take):
                 m.d.sync += [a_reg.eq(act), w_reg.eq(w[:k - 1]), p.eq(top)]
             with m.Elif(left != 0):
@@ -219,7 +217,7 @@ class ShiftAddPE(wiring.Component):
         width = spec.width
         acc = Signal(signed(width), name="acc_int")
         start: Value = first
-        if grouped:
+        if spec.group is not None:
             cnt = Signal(range(spec.group + 1), name="group_count")
             start = first | (cnt == 0)
         nxt = Signal(signed(max(width, len(total)) + 1), name="acc_next")
@@ -233,7 +231,7 @@ class ShiftAddPE(wiring.Component):
             m.d.sync += acc.eq(sat)
         acc_valid = Signal(name="acc_valid")
         m.d.sync += acc_valid.eq(valid)
-        if not grouped:
+        if spec.scale is None:
             m.d.comb += [self.acc.eq(acc), self.out_valid.eq(acc_valid)]
             return m
 
@@ -241,11 +239,11 @@ class ShiftAddPE(wiring.Component):
         count = Mux(start, 1, cnt + 1)
         gdone = Signal(name="group_done_q")
         gfirst = Signal(name="first_q")
-        gscale = Signal(spec.scale.bits, name="scale_q")  # type: ignore[union-attr]
+        gscale = Signal(spec.scale.bits, name="scale_q")
         with m.If(valid):
             m.d.sync += [cnt.eq(Mux(count == spec.group, 0, count)), gdone.eq(count == spec.group),
                          gfirst.eq(first), gscale.eq(ctrl[1])]
-        m.submodules.dequant = dq = GroupDequant(width, spec.product_lsb_exp, spec.scale)  # type: ignore[arg-type]
+        m.submodules.dequant = dq = GroupDequant(width, spec.product_lsb_exp, spec.scale)
         out = Signal(32, name="out_fp32")
         base = Mux(gfirst, 0, out)
         m.d.comb += [dq.base.eq(base), dq.s.eq(acc), dq.scale.eq(gscale)]
@@ -285,16 +283,16 @@ def shiftadd_manifest(spec: ShiftAddSpec) -> dict[str, Any]:
     else:
         result = {"port": "acc", "encoding": "float", "format": "fp32", "nan_code": 0x7FC00000,
                   "rounding": "nearest_even, once per group", "flags": None,
-                  "group": {"inputs": spec.group, "scale_port": "scale", "scale_format": spec.scale.name,  # type: ignore[union-attr]
+                  "group": {"inputs": spec.group, "scale_port": "scale", "scale_format": str(spec.scale),
                             "scale_sampled": "with the input that completes the group",
                             "int_width": spec.width, "int_lsb_exp": spec.product_lsb_exp,
                             "int_overflow": overflow}}
-    packing = {"a": {"lanes": spec.lanes, "width": spec.act.bits, "format": spec.act.name,  # type: ignore[union-attr]
+    packing = {"a": {"lanes": spec.lanes, "width": spec.act.bits, "format": spec.act.name,
                      "order": "lsb_first"},
                "b": {"lanes": spec.lanes, "width": spec.weight.bits, "format": spec.weight.name,
                      "order": "lsb_first"}}
     k = spec.cycles_per_input
-    dq_mult = spec.group is not None and spec.scale.name != "e8m0fnu"  # type: ignore[union-attr]
+    dq_mult = spec.scale is not None and spec.scale.name != "e8m0fnu"
     datapath = {"mode": spec.mode, "multipliers": 0, "dequant_multipliers": int(dq_mult),
                 "act_lsb_exp": spec.act_lsb_exp, "weight_lsb_exp": spec.weight_lsb_exp,
                 "product_bits": spec.product_bits,

@@ -337,7 +337,8 @@ def simulate(target: Target, plan: Plan, bld: runner.Build, run_dir: Path | None
         run_dir = bld.directory.parent / "runs" / f"{bld.name}-{os.getpid()}-{next(_RUN_COUNTER)}"
     run_dir.mkdir(parents=True, exist_ok=True)
     inp, out = run_dir / "in.npz", run_dir / "out.npz"
-    np.savez(inp, **encode(plan, iface))
+    arrays: dict[str, Any] = encode(plan, iface)
+    np.savez(inp, **arrays)
     runner.run_test(bld, TB_MODULE, run_dir, testcase="batch",
                     env={"PEFORGE_SIM_IN": str(inp), "PEFORGE_SIM_OUT": str(out)})
     with np.load(out) as data:

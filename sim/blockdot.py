@@ -88,15 +88,15 @@ class BlockDotCodec:
 
     @property
     def a_word(self) -> int:
-        return self.spec.lanes * self.spec.element_a.bits  # type: ignore[operator,union-attr]
+        return self.spec.lanes * self.spec.element_a.bits
 
     @property
     def b_word(self) -> int:
-        return self.spec.lanes * self.spec.element_b.bits  # type: ignore[operator,union-attr]
+        return self.spec.lanes * self.spec.element_b.bits
 
     @property
     def a_total(self) -> int:
-        return self.a_word + self.spec.scale_a.bits + self.spec.scale_b.bits  # type: ignore[union-attr]
+        return self.a_word + self.spec.scale_a.bits + self.spec.scale_b.bits
 
     @property
     def chunks(self) -> int:
@@ -124,9 +124,9 @@ class BlockDotCodec:
     def encode(self, a: np.ndarray, b: np.ndarray, sa: np.ndarray, sb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Beat codes ``a``/``b`` [..., lanes] and scales [...] -> chunk codes [..., chunks]."""
         s = self.spec
-        full = (self._words(a, s.element_a.bits) | (sa.astype(object) << self.a_word)  # type: ignore[union-attr]
-                | (sb.astype(object) << (self.a_word + s.scale_a.bits)))  # type: ignore[union-attr]
-        return self._split(full, self.a_bits), self._split(self._words(b, s.element_b.bits), self.b_bits)  # type: ignore[union-attr]
+        full = (self._words(a, s.element_a.bits) | (sa.astype(object) << self.a_word)
+                | (sb.astype(object) << (self.a_word + s.scale_a.bits)))
+        return self._split(full, self.a_bits), self._split(self._words(b, s.element_b.bits), self.b_bits)
 
 
 def _adapter_name(spec: BlockDotSpec) -> str:
@@ -140,12 +140,12 @@ class BlockDotAdapter(wiring.Component):
         self._spec = spec
         self._codec = c = BlockDotCodec(spec)
         super().__init__({"in_valid": In(1), "in_first": In(1), "a": In(c.chunks * c.a_bits),
-                          "b": In(c.chunks * c.b_bits), "out_valid": Out(1), "acc": Out(spec.acc.bits)})  # type: ignore[union-attr]
+                          "b": In(c.chunks * c.b_bits), "out_valid": Out(1), "acc": Out(spec.acc.bits)})
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         s, c = self._spec, self._codec
-        aw, ws = c.a_word, s.scale_a.bits  # type: ignore[union-attr]
+        aw, ws = c.a_word, s.scale_a.bits
         m.submodules.pe = Instance(
             s.name, i_clk=ClockSignal(), i_rst=ResetSignal(), i_in_valid=self.in_valid,
             i_in_first=self.in_first, i_a=self.a[:aw], i_b=self.b[:c.b_word],
@@ -165,7 +165,7 @@ def blockdot_target(spec: BlockDotSpec) -> Target:
 
     codec = BlockDotCodec(spec)
     iface = PeInterface(module=_adapter_name(spec), lanes=codec.chunks, a_bits=codec.a_bits,
-                        b_bits=codec.b_bits, acc_bits=spec.acc.bits, flag_bits=0, latency=spec.latency)  # type: ignore[union-attr]
+                        b_bits=codec.b_bits, acc_bits=spec.acc.bits, flag_bits=0, latency=spec.latency)
     man = rtl.manifest(spec)
     if man["latency"] != spec.latency or man["block"]["beats"] != spec.beats:
         raise ValueError(f"{spec.name}: manifest latency/beats disagree with the spec")
@@ -178,7 +178,7 @@ def blockdot_target(spec: BlockDotSpec) -> Target:
         raise RuntimeError("block-dot sets are checked per block (sim.blockdot.check_blocks)")
 
     return Target(label=repr(spec), iface=iface, verilog=pe_verilog, golden=no_golden,
-                  show_acc=lambda c: repr(float(spec.acc.decode(np.array([c], np.int64))[0])))  # type: ignore[union-attr]
+                  show_acc=lambda c: repr(float(spec.acc.decode(np.array([c], np.int64))[0])))
 
 
 # --- beat layout and check ------------------------------------------------------------------------
@@ -189,11 +189,11 @@ def to_vectors(spec: BlockDotSpec, bs: BlockSet, seed: int = 0) -> VectorSet:
     codec = BlockDotCodec(spec)
     B, T = bs.first.shape
     n, L = spec.beats, spec.lanes
-    a = bs.a.reshape(B, T * n, L)  # type: ignore[arg-type]
-    b = bs.b.reshape(B, T * n, L)  # type: ignore[arg-type]
+    a = bs.a.reshape(B, T * n, L)
+    b = bs.b.reshape(B, T * n, L)
     first = rng.integers(0, 2, (B, T, n)).astype(bool)
-    sa = rng.integers(0, spec.scale_a.num_codes, (B, T, n))  # type: ignore[union-attr]
-    sb = rng.integers(0, spec.scale_b.num_codes, (B, T, n))  # type: ignore[union-attr]
+    sa = rng.integers(0, spec.scale_a.num_codes, (B, T, n))
+    sb = rng.integers(0, spec.scale_b.num_codes, (B, T, n))
     first[:, :, -1], sa[:, :, -1], sb[:, :, -1] = bs.first, bs.scale_a, bs.scale_b
     ac, bc = codec.encode(a, b, sa.reshape(B, -1), sb.reshape(B, -1))
     return VectorSet(bs.name, ac, bc, first.reshape(B, -1), bs.gaps)
@@ -202,7 +202,8 @@ def to_vectors(spec: BlockDotSpec, bs: BlockSet, seed: int = 0) -> VectorSet:
 def check_blocks(plan: batch.Plan, raw: dict[str, np.ndarray], goldens: Sequence[np.ndarray], beats: int,
                  limit: int = 10) -> CheckResult:
     """Compare every recorded cycle with the per-block golden values (see module docstring)."""
-    checked, count, found = 0, 0, []
+    checked, count = 0, 0
+    found: list[Any] = []
     by_set: dict[int, list] = {}
     for p in plan.passes:
         by_set.setdefault(p.set_index, []).append(p)
@@ -238,7 +239,7 @@ def check_blocks(plan: batch.Plan, raw: dict[str, np.ndarray], goldens: Sequence
 
 def _describe(spec: BlockDotSpec, sets: dict[str, BlockSet], ms: Sequence[Mismatch]) -> list[str]:
     fa, fb, acc = spec.element_a, spec.element_b, spec.acc
-    val = lambda c: float(acc.decode(np.array([c], np.int64))[0])  # type: ignore[union-attr]  # noqa: E731
+    val = lambda c: float(acc.decode(np.array([c], np.int64))[0])  # noqa: E731
     lines = []
     for mm in ms:
         head = f"- {mm.set_name} row {mm.row} block {mm.step} ({mm.kind}, cycle {mm.cycle}): {mm.signal}"
@@ -252,8 +253,8 @@ def _describe(spec: BlockDotSpec, sets: dict[str, BlockSet], ms: Sequence[Mismat
             r, t = mm.row, mm.step
             lines.append(f"    first={int(bs.first[r, t])} scale_a=0x{int(bs.scale_a[r, t]):02x} "
                          f"scale_b=0x{int(bs.scale_b[r, t]):02x}")
-            lines.append("    a: " + " ".join(f"{int(c):02x}" for c in bs.a[r, t]) + f"  ({fa.name})")  # type: ignore[union-attr]
-            lines.append("    b: " + " ".join(f"{int(c):02x}" for c in bs.b[r, t]) + f"  ({fb.name})")  # type: ignore[union-attr]
+            lines.append("    a: " + " ".join(f"{int(c):02x}" for c in bs.a[r, t]) + f"  ({fa.name})")
+            lines.append("    b: " + " ".join(f"{int(c):02x}" for c in bs.b[r, t]) + f"  ({fb.name})")
     return lines
 
 
@@ -488,8 +489,8 @@ def pairs_set(spec: BlockDotSpec, rows: int, seed: int = 0, lanes_only: bool = F
     block), scales 1, each block its own chain: every product checked alone."""
     rng = np.random.default_rng(seed + 7)
     fa, fb, k = spec.element_a, spec.element_b, spec.block
-    ca, cb = np.meshgrid(np.arange(fa.num_codes), np.arange(fb.num_codes), indexing="ij")  # type: ignore[union-attr]
-    ca, cb = ca.ravel(), cb.ravel()
+    ga, gb = np.meshgrid(np.arange(fa.num_codes), np.arange(fb.num_codes), indexing="ij")
+    ca, cb = ga.ravel(), gb.ravel()
     m = ca.size
     B, T = _shape(m, rows, 512)
     idx = np.concatenate([np.arange(m), rng.integers(0, m, B * T - m)])

@@ -45,7 +45,7 @@ def intmac_target(spec: IntMacSpec) -> Target:
     from peforge import rtl
     from peforge.models import golden
 
-    iface = PeInterface(module=spec.name, lanes=spec.lanes, a_bits=spec.a.bits, b_bits=spec.b.bits,  # type: ignore[union-attr]
+    iface = PeInterface(module=spec.name, lanes=spec.lanes, a_bits=spec.a.bits, b_bits=spec.b.bits,
                         acc_bits=spec.width, flag_bits=0, latency=spec.latency)
     iface.check_manifest(rtl.manifest(spec))
     w = spec.width
@@ -81,7 +81,7 @@ def intmac_sets(spec: IntMacSpec, vectors_n: int, exhaustive: bool, seed: int, r
     """Exhaustive code pairs (lane 0, other lanes random), random chains with extreme operands
     (overflow/saturation), long accumulations of the largest products, and bubbles."""
     rng = np.random.default_rng(seed)
-    la, lb, lanes = spec.a.bits, spec.b.bits, spec.lanes  # type: ignore[union-attr]
+    la, lb, lanes = spec.a.bits, spec.b.bits, spec.lanes
     out: list[VectorSet] = []
     if exhaustive:
         if la + lb > 24:
@@ -107,8 +107,8 @@ def intmac_sets(spec: IntMacSpec, vectors_n: int, exhaustive: bool, seed: int, r
                              _first(rng, batch_n, steps)))
         # long accumulations of the largest-magnitude products (fills a derived width exactly)
         lsteps = min(spec.max_count, 4096)
-        lo_a, hi_a = spec.a.from_int(np.array([spec.a.min_int, spec.a.max_int]))  # type: ignore[union-attr]
-        lo_b, hi_b = spec.b.from_int(np.array([spec.b.min_int, spec.b.max_int]))  # type: ignore[union-attr]
+        lo_a, hi_a = spec.a.from_int(np.array([spec.a.min_int, spec.a.max_int]))
+        lo_b, hi_b = spec.b.from_int(np.array([spec.b.min_int, spec.b.max_int]))
         pairs = np.array([[lo_a, lo_b], [hi_a, hi_b], [lo_a, hi_b], [hi_a, lo_b]], np.int64)
         k = np.arange(min(rows, 8)) % 4
         a = np.broadcast_to(pairs[k, 0][:, None, None], (k.size, lsteps, lanes)).copy()
@@ -293,12 +293,12 @@ def simd_exhaustive(spec: SimdMacSpec, rows: int, seed: int = 0, modes: Any = No
     sum and on top of a previous one."""
     rng = np.random.default_rng(seed)
     codec = SimdCodec(spec)
-    ca, cb = np.meshgrid(np.arange(256, dtype=np.int64), np.arange(256, dtype=np.int64), indexing="ij")
-    ca, cb = ca.ravel().astype(object), cb.ravel().astype(object)
+    ga, gb = np.meshgrid(np.arange(256, dtype=np.int64), np.arange(256, dtype=np.int64), indexing="ij")
+    ca, cb = ga.ravel().astype(object), gb.ravel().astype(object)
     n = ca.size
     per = -(-n // rows)
     out = []
-    for m in (range(len(spec.modes)) if modes is None else modes):  # type: ignore[arg-type]
+    for m in (range(len(spec.modes)) if modes is None else modes):
         for sa, sb in signs:
             a = _rand_words(spec.a_width, (n,), rng) >> 8 << 8 | ca
             b = _rand_words(spec.b_width, (n,), rng) >> 8 << 8 | cb
@@ -307,7 +307,7 @@ def simd_exhaustive(spec: SimdMacSpec, rows: int, seed: int = 0, modes: Any = No
             first = np.zeros(per * rows, bool)
             first[0::2] = True
             full = np.full(shape, 1, np.int64)
-            out.append(_set(codec, f"exhaustive:{spec.modes[m]}:{'us'[sa]}{'us'[sb]}",  # type: ignore[index]
+            out.append(_set(codec, f"exhaustive:{spec.modes[m]}:{'us'[sa]}{'us'[sb]}",
                             a[idx].reshape(shape), b[idx].reshape(shape), full * m, full * sa, full * sb,
                             first.reshape(shape)))
     return out
@@ -321,7 +321,7 @@ def simd_random(spec: SimdMacSpec, vectors_n: int, rows: int, seed: int = 0, gap
     steps = min(max_steps, max(1, -(-vectors_n // rows)))
     batch_n = max(1, -(-vectors_n // steps))
     shape = (batch_n, steps)
-    mode = rng.integers(0, len(spec.modes), shape)  # type: ignore[arg-type]
+    mode = rng.integers(0, len(spec.modes), shape)
     sa, sb = rng.integers(0, 2, shape), rng.integers(0, 2, shape)
     a, b = _edge_words(spec, "a", mode, rng, 0.3), _edge_words(spec, "b", mode, rng, 0.3)
     gap = np.where(rng.random(steps) < 0.1, rng.integers(1, 4, steps), 0) if gaps else None
@@ -335,7 +335,7 @@ def simd_long(spec: SimdMacSpec, rows: int, seed: int = 0, steps: int = 4096) ->
     rng = np.random.default_rng(seed)
     codec = SimdCodec(spec)
     steps = min(steps, spec.max_count) if spec.acc_bits is None else steps
-    nm = len(spec.modes)  # type: ignore[arg-type]
+    nm = len(spec.modes)
     batch_n = max(rows, 2 * nm)
     mode = np.where(np.arange(batch_n)[:, None] % 2 == 0, (np.arange(batch_n)[:, None] // 2) % nm,
                     rng.integers(0, nm, (batch_n, steps)))

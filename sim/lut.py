@@ -48,7 +48,7 @@ class LutCodec:
 
     @property
     def a_width(self) -> int:
-        return self.spec.group * self.spec.act.bits  # type: ignore[union-attr]
+        return self.spec.group * self.spec.act.bits
 
     @property
     def b_width(self) -> int:
@@ -78,14 +78,14 @@ class LutCodec:
 
     def encode(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         s = self.spec
-        aw = self._words(np.asarray(a), s.act.bits)  # type: ignore[union-attr]
+        aw = self._words(np.asarray(a), s.act.bits)
         bw = self._words(np.asarray(b).reshape(b.shape[:-2] + (-1,)), s.weight_code_bits)
         return self._split(aw, self.a_bits), self._split(bw, self.b_bits)
 
     def decode(self, a_chunks: np.ndarray, b_chunks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         s = self.spec
         aw, bw = self._words(np.asarray(a_chunks), self.a_bits), self._words(np.asarray(b_chunks), self.b_bits)
-        na, nb = s.act.bits, s.weight_code_bits  # type: ignore[union-attr]
+        na, nb = s.act.bits, s.weight_code_bits
         a = np.stack([((aw >> (j * na)) & ((1 << na) - 1)).astype(np.int64) for j in range(s.group)], -1)
         b = np.stack([((bw >> (i * nb)) & ((1 << nb) - 1)).astype(np.int64)
                       for i in range(s.lanes * s.group)], -1)
@@ -154,8 +154,8 @@ def _act_edges(spec: LutSpec) -> np.ndarray:
     if isinstance(act, FloatFormat):
         one = int(act.encode(np.array([1.0]))[0])
         return np.array([act.max_code | act.sign_mask, act.max_code, 0, one, one | act.sign_mask, 1], np.int64)
-    ints = [act.min_int, act.max_int, 0, 1] + ([-1] if act.signed else [])  # type: ignore[union-attr]
-    return act.from_int(np.array(ints)).astype(np.int64)  # type: ignore[union-attr]
+    ints = [act.min_int, act.max_int, 0, 1] + ([-1] if act.signed else [])
+    return act.from_int(np.array(ints)).astype(np.int64)
 
 
 def _weight_edges(spec: LutSpec) -> np.ndarray:
@@ -166,7 +166,7 @@ def _weight_edges(spec: LutSpec) -> np.ndarray:
 
 
 def _acts(spec: LutSpec, shape: tuple[int, ...], rng: np.random.Generator, p_edge: float = 0.3) -> np.ndarray:
-    codes = rng.integers(0, spec.act.num_codes, shape + (spec.group,), dtype=np.int64)  # type: ignore[union-attr]
+    codes = rng.integers(0, spec.act.num_codes, shape + (spec.group,), dtype=np.int64)
     hit = rng.random(codes.shape) < p_edge
     codes[hit] = rng.choice(_act_edges(spec), size=int(hit.sum()))
     return codes
@@ -226,7 +226,7 @@ def table_entries_set(spec: LutSpec, rows: int, seed: int = 0) -> VectorSet:
 def act_codes_set(spec: LutSpec, rows: int, seed: int = 0) -> VectorSet:
     """Every activation code in every group position (weights random)."""
     rng = np.random.default_rng(seed)
-    n = spec.act.num_codes  # type: ignore[union-attr]
+    n = spec.act.num_codes
     nrows, per = _rows_of(n, rows)
     t = np.arange(nrows * per).reshape(nrows, per)
     a = np.stack([(t + j * 37) % n for j in range(spec.group)], -1).astype(np.int64)

@@ -23,6 +23,7 @@ Timing discipline: everything happens at the falling clock edge, first reading t
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import cocotb
 import numpy as np
@@ -69,7 +70,7 @@ async def batch(dut) -> None:
         # outputs now show the state after the rising edges of cycles < i
         acc_out[i] = acc_h.value
         ov_out[i] = ov_h.value
-        if has_flags:
+        if flags_h is not None:
             fl_out[i] = flags_h.value
         # inputs for the rising edge of cycle i
         if rst[i] != prev_rst:
@@ -84,7 +85,8 @@ async def batch(dut) -> None:
            "out_valid": np.array([str(v) for v in ov_out], dtype="S")}
     if has_flags:
         out["flags"] = np.array([str(v) for v in fl_out], dtype="S")
-    np.savez(os.environ["PEFORGE_SIM_OUT"], **out)
+    arrays: dict[str, Any] = out
+    np.savez(os.environ["PEFORGE_SIM_OUT"], **arrays)
 
 
 @cocotb.test()

@@ -219,8 +219,9 @@ class _Chains:
         self.chains: list[list[tuple[int, int]]] = []
 
     def add(self, *steps: tuple[int | None, int | None]) -> None:
-        if steps and all(a is not None and b is not None for a, b in steps):
-            self.chains.append([(int(a), int(b)) for a, b in steps])  # type: ignore[arg-type]
+        chain = [(int(a), int(b)) for a, b in steps if a is not None and b is not None]
+        if steps and len(chain) == len(steps):
+            self.chains.append(chain)
 
     def build(self, name: str, rows: int) -> VectorSet | None:
         if not self.chains:
@@ -277,7 +278,9 @@ def corner_sets(spec: Any, rows: int = DEFAULT_ROWS) -> list[VectorSet]:
     z.add((one_a, one_b), (one_a, neg_one_b))           # x - x = +0
     z.add((one_a, neg_one_b), (one_a, one_b))
     z.add((one_a, one_b), (one_a, neg_one_b), (nz_a, pz_b))
-    out.append(z.build("corner:zeros", rows))
+    zeros = z.build("corner:zeros", rows)
+    if zeros is not None:
+        out.append(zeros)
 
     # subnormals: every subnormal of a (b) times a few b (a) values, and chains of them
     s = _Chains(spec)
@@ -309,7 +312,9 @@ def corner_sets(spec: Any, rows: int = DEFAULT_ROWS) -> list[VectorSet]:
             m.add((ca, cb))
             m.add((ca, cb), (ca, cb))
             m.add((ca, cb), (_code(fa, fa.min_subnormal), _code(fb, fb.min_subnormal)))
-    out.append(m.build("corner:largest", rows))
+    largest = m.build("corner:largest", rows)
+    if largest is not None:
+        out.append(largest)
 
     # NaN and inf (where the formats have them)
     if fa.has_nan or fb.has_nan or fa.has_inf or fb.has_inf:
@@ -337,7 +342,7 @@ def corner_sets(spec: Any, rows: int = DEFAULT_ROWS) -> list[VectorSet]:
         ni.add((max_a, max_b), (one_a, one_b))
         # a new chain after a NaN/inf starts clean
         if spec_a:
-            ni.chains.append([(spec_a[0], one_b), (one_a, one_b)])
+            ni.add((spec_a[0], one_b), (one_a, one_b))
         built = ni.build("corner:nan_inf", rows)
         if built is not None:
             # the recovery chain needs first=1 on its second step

@@ -198,7 +198,7 @@ def test_sweep_in_process_matches_independent_quality(tmp_path: Path, fake_cost)
             x, w = gen((n, k), seed=3), gen((k, m), seed=4)
             want = tensors.sqnr_db(x @ w, _ref_int_matmul(x, w, bits))
             assert row[f"{name}_sqnr_db"] == pytest.approx(want, rel=1e-12)
-        acc = net.accuracy(lambda a, b: _ref_int_matmul(a, b, bits))
+        acc = net.accuracy(lambda a, b, bits=bits: _ref_int_matmul(a, b, bits))
         assert row["mlp_acc"] == acc and row["mlp_acc_drop"] == pytest.approx(net.accuracy() - acc)
         cost = _fake_cost(IntMacSpec(a=f"int{bits}", b=f"int{bits}"), "ice40")
         assert row["cost_luts"] == cost["luts"] and row["cost_error_luts"] == 0.1

@@ -8,7 +8,7 @@ import pytest
 
 from peforge import families as fam_mod
 from peforge import spec as spec_mod
-from peforge.families import FAMILIES, Family, FamilyError
+from peforge.families import FAMILIES, FamilyError
 
 
 def test_table_covers_every_spec_class_once():

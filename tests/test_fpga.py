@@ -19,8 +19,6 @@ from pathlib import Path
 import pytest
 
 from peforge import fpga
-from peforge.fpga import pnr as pnr_mod
-from peforge.fpga import synth as synth_mod
 from peforge.fpga import tools
 from peforge.fpga.pnr import Port, wrapper_verilog
 

@@ -8,7 +8,6 @@ signed/unsigned, wrapping and derived-width variants.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest

@@ -21,7 +21,6 @@ from fractions import Fraction
 
 import pytest
 
-from peforge.formats import FloatFormat
 from peforge.spec import MinifloatMacSpec
 from test_golden_mac import INF, NAN, NUM, ref_decode
 from test_rtl_reference import round_fraction

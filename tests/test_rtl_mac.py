@@ -44,7 +44,7 @@ def sim_run(spec: MinifloatMacSpec, steps, idle_every: int = 0):
     seen: list[tuple[int, int, int]] = []
 
     async def bench(ctx):
-        for cycle, idx in enumerate(sched):
+        for idx in sched:
             if idx is None:
                 ctx.set(dut.in_valid, 0)
                 ctx.set(dut.a, random.getrandbits(len(dut.a)))  # garbage must be ignored

@@ -138,7 +138,7 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
 
 
 def _float_acc(n: Netlist, spec: MinifloatMacSpec, lsw: int, lsb_exp: int) -> None:
-    f = spec.acc
+    f = spec.acc_format
     e, m = f.exp_bits, f.man_bits
     big_n = mac_geometry(spec).frame_width
     top = (1 << e) - 1

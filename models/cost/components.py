@@ -222,7 +222,7 @@ class Netlist:
         if len(widths) <= 2:
             self.adder(out_width, n, cls, path)
             return
-        fas = tree_full_adders(widths, out_width, signed, offsets)
+        fas: float = tree_full_adders(widths, out_width, signed, offsets)
         if signed:  # sign-extension columns: see :func:`extension_discount`
             fas = max(fas - extension_discount(widths, out_width), 0.0)
         self._put("csa", fas * n, cls)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from peforge import formats
-from peforge.formats import FloatFormat, IntFormat
+from peforge.formats import ApotFormat, FloatFormat, IntFormat
 from peforge.geometry import blockdot_geometry, lut_geometry, shiftadd_geometry
 from peforge.spec import BlockDotSpec, LutSpec, ShiftAddSpec, signed_width
 
@@ -20,7 +20,7 @@ from .components import Netlist, clog2
 __all__ = ["assemble_shiftadd", "assemble_lut", "assemble_blockdot"]
 
 def _fp32() -> FloatFormat:
-    return formats.get("fp32")  # type: ignore[return-value]
+    return formats.get_float("fp32")
 
 
 def _float_act(n: Netlist, fmt: FloatFormat, out_bits: int, count: int) -> None:
@@ -78,15 +78,14 @@ def assemble_shiftadd(spec: ShiftAddSpec) -> Netlist:
     lo, hi = spec.product_range
     if isinstance(act, FloatFormat):
         _float_act(n, act, ahi.bit_length(), lanes)
-    grouped = spec.group is not None
-    ctrl_bits = 1 + (spec.scale.bits if grouped else 0)  # type: ignore[union-attr]
+    ctrl_bits = 1 + (spec.scale.bits if spec.scale is not None else 0)
     wb = w.bits
     if spec.mode == "pot":
         n.equal(wb - 1, lanes, cls="product")
         n.shifter(pbits, clog2(max((1 << (wb - 1)), 2)), lanes, cls="product", in_width=abits)
         n.adder(pbits, lanes, cls="product")
         n.mux(pbits, lanes, cls="product", path=True)
-    elif spec.mode == "apot":
+    elif isinstance(w, ApotFormat):  # mode apot
         for tb in w.term_bits:
             if tb:
                 n.equal(tb, lanes, cls="product")
@@ -97,7 +96,7 @@ def assemble_shiftadd(spec: ShiftAddSpec) -> Netlist:
         n.mux(pbits, lanes, cls="product", path=True)
     elif spec.mode == "shiftadd-int":
         n.logic(wb * pbits * lanes, cls="product", levels=1)
-        if w.signed:
+        if isinstance(w, IntFormat) and w.signed:
             n.adder(pbits, lanes, cls="product", path=False)
         n.multi_add([pbits] * wb, pbits, lanes, cls="product", signed=alo < 0)
     else:  # bitserial: one shift-add per lane per cycle, K cycles per input
@@ -120,12 +119,12 @@ def assemble_shiftadd(spec: ShiftAddSpec) -> Netlist:
         ops = [tbits]
     _acc_tail(n, ops, geo.acc_width, tbits, spec.overflow == "saturate" and spec.acc_bits is not None, lo < 0)
     n.register(1)  # acc_valid
-    if grouped:
-        n.adder(clog2(spec.group + 1), cls="ctl", path=False)  # type: ignore[arg-type]
-        n.equal(clog2(spec.group + 1), 2, cls="ctl")  # type: ignore[arg-type]
+    if spec.group is not None and spec.scale is not None:
+        n.adder(clog2(spec.group + 1), cls="ctl", path=False)
+        n.equal(clog2(spec.group + 1), 2, cls="ctl")
         n.cut()
         with n.shared():  # the dequantiser is a shared block, priced without the shift-add scale
-            _dequant(n, spec.width, spec.scale, clog2(spec.group + 1))  # type: ignore[arg-type]
+            _dequant(n, spec.width, spec.scale, clog2(spec.group + 1))
     n.notes.update(product_bits=pbits, acc_width=spec.width, mode=spec.mode, tree_bits=tbits)
     return n
 
@@ -183,7 +182,7 @@ def assemble_lut(spec: LutSpec) -> Netlist:
     correct = spec.symmetric and not spec.ternary              # serial start -A
     xb = spec.act_int_bits
     if spec.stages >= 2:                                       # in_valid, in_first, a, b
-        n.register(2 + g * spec.act.bits + lanes * g * wcb, cls="operand")  # type: ignore[union-attr]
+        n.register(2 + g * spec.act.bits + lanes * g * wcb, cls="operand")
         n.cut()
     if isinstance(spec.act, FloatFormat):
         _float_act(n, spec.act, xb - 1, g)
@@ -225,7 +224,7 @@ def assemble_lut(spec: LutSpec) -> Netlist:
 # --- block-scaled dot product (rtl/blockdot.py) --------------------------------------------------
 def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     lanes, beats = spec.lanes, spec.beats
-    n = Netlist(macs_per_cycle=lanes)  # type: ignore[arg-type]
+    n = Netlist(macs_per_cycle=lanes)
     fa, fb, sa, sb, f = spec.element_a, spec.element_b, spec.scale_a, spec.scale_b, spec.acc
     geo = blockdot_geometry(spec)
     span0, shift_max, lsw, bsw = geo.span, geo.shift_max, geo.lane_sum_width, geo.block_sum_width
@@ -237,7 +236,7 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
 
     def pipe(point: str, bits: int) -> None:
         if point in cuts:  # + valid, last (unless one beat), first, and the scales until they are decoded
-            scales = sa.bits + sb.bits if point in ("mul", "sum") else 0  # type: ignore[union-attr]
+            scales = sa.bits + sb.bits if point in ("mul", "sum") else 0
             n.register(bits + (beats > 1) + 1 + scales, enable=True)
             n.register(1)
             n.cut()
@@ -252,35 +251,35 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
             n.mux(fmt.bits, lanes, cls="operand")
             sig.append(fmt.bits)
         else:
-            _decoder(n, fmt, lanes)  # type: ignore[arg-type]
+            _decoder(n, fmt, lanes)
             sig.append(fmt.man_bits + 1)
-    n.mult(sig[0], sig[1], lanes)  # type: ignore[arg-type]
+    n.mult(sig[0], sig[1], lanes)
     psh_bits = max(shift_max, 1).bit_length()
-    n.adder(psh_bits + 1, 2 * lanes, cls="product", path=False)  # type: ignore[operator]
+    n.adder(psh_bits + 1, 2 * lanes, cls="product", path=False)
     # per lane: significand product, shift (constant 0 for integer elements), sign, flags, zero
-    pipe("mul", lanes * (sig[0] + sig[1] + (psh_bits if shift_max else 0) + 1 + nan + inf + 1))  # type: ignore[operator]
+    pipe("mul", lanes * (sig[0] + sig[1] + (psh_bits if shift_max else 0) + 1 + nan + inf + 1))
     if "mul" in cuts:
-        n.dsp_register(sig[0] + sig[1])  # type: ignore[operator]
+        n.dsp_register(sig[0] + sig[1])
     if shift_max:
         n.shifter(span0, psh_bits, lanes, cls="product", in_width=sig[0] + sig[1])
-    n.logic((span0 + 1) * lanes, cls="product", levels=1)  # type: ignore[operator]
-    n.multi_add([span0 + 1] * lanes + [clog2(lanes + 1)], lsw, signed=True)  # type: ignore[operator]
+    n.logic((span0 + 1) * lanes, cls="product", levels=1)
+    n.multi_add([span0 + 1] * lanes + [clog2(lanes + 1)], lsw, signed=True)
     pipe("sum", lsw + flag_bits)
     if beats > 1:
         n.adder(bsw, cls="sum")
         n.logic(bsw + 8, cls="sum")
         n.register(bsw + flag_bits, cls="sum", enable=True)
     # scales: V = |S| * sig(Xa) * sig(Xb), its exponent, normalisation
-    _decoder(n, sa, 1)  # type: ignore[arg-type]
-    _decoder(n, sb, 1)  # type: ignore[arg-type]
+    _decoder(n, sa, 1)
+    _decoder(n, sb, 1)
     n.adder(bsw, cls="sum")
     n.mux(bsw, cls="sum", path=True)
     if xbits > 1:
-        n.mult(sa.man_bits + 1, sb.man_bits + 1, cls="sum", path=False)  # type: ignore[union-attr]
+        n.mult(sa.man_bits + 1, sb.man_bits + 1, cls="sum", path=False)
         n.mult(bsw, xbits, cls="sum")
-    n.adder(max(sa.exp_bits, sb.exp_bits) + 1, cls="sum", path=False)  # type: ignore[union-attr]
+    n.adder(max(sa.exp_bits, sb.exp_bits) + 1, cls="sum", path=False)
     n.logic(20, cls="ctl")
-    ex_bits = ((1 << sa.exp_bits) + (1 << sb.exp_bits) - 2).bit_length()  # type: ignore[union-attr]
+    ex_bits = ((1 << sa.exp_bits) + (1 << sb.exp_bits) - 2).bit_length()
     v_flags = 1 + 2 * inf                                # v_nan (scales have NaN), v_pinf, v_ninf
     pipe("vmul", v_width + ex_bits + 2 + v_flags)
     n.lzc(v_width, cls="sum")
@@ -290,7 +289,7 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     n.adder(tv_bits, cls="sum", path=False)
     pipe("acc", v_width + tv_bits + 3 + v_flags)
     # the accumulate loop: swap, align with sticky, add, normalise, round once
-    e, m = f.exp_bits, f.man_bits  # type: ignore[union-attr]
+    e, m = f.exp_bits, f.man_bits
     width = frame + 1
     n.equal(e, 2, cls="acc")
     n.equal(m, cls="acc")
@@ -308,7 +307,7 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     n.compare(tv_bits + 1, 2, cls="acc")
     n.mux(tv_bits + 1, 2, cls="acc")
     round_pack(n, f, width + 1, -frame, exp_range=(geo.t_floor, geo.t_ceil))
-    n.register(f.bits, cls="acc", enable=True)  # type: ignore[union-attr]
+    n.register(f.bits, cls="acc", enable=True)
     n.register(1)                                        # out_valid
-    n.notes.update(span=span0, block_sum_width=bsw, v_width=v_width, frame=frame, beats=beats, acc_width=f.bits)  # type: ignore[union-attr]
+    n.notes.update(span=span0, block_sum_width=bsw, v_width=v_width, frame=frame, beats=beats, acc_width=f.bits)
     return n

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from peforge import spec as spec_mod
 from peforge.spec import Spec
@@ -67,10 +68,10 @@ def nnls(a: np.ndarray, b: np.ndarray, iters: int = 500) -> np.ndarray:
     return x
 
 
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+def spearman(x: ArrayLike, y: ArrayLike) -> float:
     """Spearman rank correlation (average ranks for ties)."""
-    def ranks(v: Sequence[float]) -> np.ndarray:
-        v = np.asarray(v, float)
+    def ranks(values: ArrayLike) -> np.ndarray:
+        v = np.asarray(values, float)
         order = np.argsort(v, kind="mergesort")
         r = np.empty(len(v))
         r[order] = np.arange(len(v), dtype=float)
@@ -168,7 +169,8 @@ def _delay_of(spec: Spec, d: Mapping[str, float]) -> float:
 def _anchors(rows: Mapping[tuple[str, str], Mapping[str, Any]]) -> dict[str, Any]:
     """um^2 and pJ per NAND2 equivalent: geometric means of published / synthesised over the
     45 nm integer anchors (each synthesised by the same generic flow as the PEs)."""
-    out, ga, ge = [], [], []
+    out: list[dict[str, Any]] = []
+    ga, ge = [], []
     for label, kind, bits, pj, um2 in HOROWITZ_45NM:
         row = rows.get((f"anchor:{kind}{bits}", "generic"))
         if row is None or not row.get("nand2_eq"):

@@ -221,7 +221,7 @@ def _delay(net: Netlist, d: dict[str, float]) -> float:
     return d["c0"] + d["lut"] * worst[0] + d["carry"] * worst[1]
 
 
-def _errors(cal: dict[str, Any], key: str, metrics: Iterable[str]) -> dict[str, dict[str, float]]:
+def _errors(cal: dict[str, Any], key: str, metrics: Iterable[str]) -> dict[str, dict[str, Any]]:
     errs = cal.get("error", {}).get(key, {})
     return {m: {k: v for k, v in errs[m].items() if k in ("median", "p90", "max", "n", "exact")}
             for m in metrics if m in errs}
@@ -313,7 +313,7 @@ def estimate_netlist(net: Netlist, label: str, family: str, target: str = "ecp5"
     err = _target_errors(cal, kind)
     notes: dict[str, Any] = {"calibration": cal.get("created"), "yosys": cal.get("yosys_version"), **net.notes}
     name = target if kind != "asic" else f"asic{node}"
-    if kind != "asic":
+    if kind != "asic" or node is None:
         return CostEstimate(name, label, family, net.macs_per_cycle, p["ffs"], p["luts"], p["carry"],
                             p["dsps"], p["delay_ns"], p["fmax_mhz"], error=err, notes=notes)
     asic = cal["asic"]

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from peforge.formats import FloatFormat, IntFormat
-from peforge.geometry import blockdot_geometry, lut_geometry, mac_geometry, shiftadd_geometry
+from peforge.geometry import blockdot_geometry, lut_geometry, shiftadd_geometry
 from peforge.quantize import pow2_scale, quantize_weights
 
 __all__ = ["ToggleModel", "toggles", "fixed_words", "MAC", "INTMAC", "SIMD", "SHIFTADD", "LUT", "BLOCKDOT"]
@@ -71,8 +71,8 @@ def fixed_words(values: np.ndarray, lsb_exp: int, width: int) -> list[np.ndarray
     words = []
     for lo in range(0, width + 1, 52):
         bits = min(52, width + 1 - lo)
-        w = np.floor(mag / 2.0 ** lo) % 2.0 ** bits
-        w = w.astype(np.uint64)  # negative: every bit flips, the sign bit (position width) included
+        w = (np.floor(mag / 2.0 ** lo) % 2.0 ** bits).astype(np.uint64)
+        # negative: every bit flips, the sign bit (position width) included
         words.append(np.where(neg, w ^ np.uint64((1 << bits) - 1), w))
     return words
 

@@ -44,7 +44,6 @@ model's exact two-term accumulate loop.
 from __future__ import annotations
 
 import functools
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -109,9 +108,9 @@ def _pair_table(spec: BlockDotSpec) -> tuple[np.ndarray, np.ndarray, int] | None
     """Signed product of every code pair in units of 2**lsb, flags, and lsb; None when a
     block of such products may not fit int64."""
     fa, fb = spec.element_a, spec.element_b
-    if fa.bits + fb.bits > 16:  # type: ignore[union-attr]
+    if fa.bits + fb.bits > 16:
         return None
-    na, nb = fa.num_codes, fb.num_codes  # type: ignore[union-attr]
+    na, nb = fa.num_codes, fb.num_codes
     p = _products(spec, np.repeat(np.arange(na), nb), np.tile(np.arange(nb), na))
     finite = p.sig != 0
     lsb = int(p.exp[finite].min()) if finite.any() else 0
@@ -130,7 +129,7 @@ def _block_sums(spec: BlockDotSpec, a: np.ndarray, b: np.ndarray) -> Terms:
     if table is None:
         return sum_general(_products(spec, a, b))
     units, flag_table, unit_lsb = table
-    idx = (a << spec.element_b.bits) | b  # type: ignore[union-attr]
+    idx = (a << spec.element_b.bits) | b
     total = np.take(units, idx).sum(axis=-1)
     flags = np.bitwise_or.reduce(np.take(flag_table, idx), axis=-1)
     tz = bit_length(total & -total) - 1  # strip trailing zeros: tighter spans later
@@ -209,7 +208,7 @@ def run_blockdot(spec: BlockDotSpec, *, a: Any, b: Any, scale_a: Any, scale_b: A
     sa_c = _codes(spec.scale_a, "scale_a", scale_a, first.shape)
     sb_c = _codes(spec.scale_b, "scale_b", scale_b, first.shape)
     v = block_values(spec, _block_sums(spec, a_c, b_c), sa_c, sb_c)
-    return run_float(SimpleNamespace(acc=spec.acc, subnormals=True), v, first)  # type: ignore[arg-type]
+    return run_float(spec.acc, True, v, first)
 
 
 def blockdot_port_widths(spec: BlockDotSpec) -> dict[str, int]:
@@ -218,7 +217,7 @@ def blockdot_port_widths(spec: BlockDotSpec) -> dict[str, int]:
 
 def blockdot_value(spec: BlockDotSpec, acc_bits: Any) -> np.ndarray:
     """float64 value of raw ``acc`` port bits."""
-    return spec.acc.decode(np.asarray(acc_bits).astype(np.uint64))  # type: ignore[union-attr]
+    return spec.acc.decode(np.asarray(acc_bits).astype(np.uint64))
 
 
 

@@ -24,8 +24,8 @@ __all__ = ["run_intmac", "intmac_port_widths", "intmac_value"]
 
 def run_intmac(spec: IntMacSpec, *, a: Any, b: Any, first: Any) -> dict[str, np.ndarray]:
     """Accumulator port bits after every step, shape [batch, steps] (uint64)."""
-    av = spec.a.to_int(lane_operand(a, spec.lanes, "a"))  # type: ignore[union-attr]
-    bv = spec.b.to_int(lane_operand(b, spec.lanes, "b"))  # type: ignore[union-attr]
+    av = spec.a.to_int(lane_operand(a, spec.lanes, "a"))
+    bv = spec.b.to_int(lane_operand(b, spec.lanes, "b"))
     first_arr = np.asarray(first, dtype=bool)
     if first_arr.shape != av.shape[:2]:
         raise ValueError(f"first must have shape {av.shape[:2]}, got {first_arr.shape}")

@@ -40,7 +40,7 @@ def act_ints(spec: LutSpec, codes: Any) -> np.ndarray:
         vals = act.decode(np.asarray(codes).astype(np.int64))
         vals = np.where(np.isfinite(vals), vals, 0.0)
         return np.ldexp(vals, -spec.act_lsb_exp).astype(np.int64)  # exact: <= 2**34
-    return act.to_int(np.asarray(codes).astype(np.int64))  # type: ignore[union-attr]
+    return act.to_int(np.asarray(codes).astype(np.int64))
 
 
 def weight_ints(spec: LutSpec, codes: Any) -> np.ndarray:
@@ -125,10 +125,10 @@ def pack_lanes(spec: LutSpec, lanes: np.ndarray) -> np.ndarray:
         for i in range(n):
             out |= (lanes[..., i].astype(np.int64).view(np.uint64) & np.uint64(mask)) << np.uint64(i * w)
         return out
-    out = np.zeros(lanes.shape[:-1], object)
+    wide = np.zeros(lanes.shape[:-1], object)
     for i in range(n):
-        out = out | ((lanes[..., i].astype(object) & mask) << (i * w))
-    return out
+        wide = wide | ((lanes[..., i].astype(object) & mask) << (i * w))
+    return wide
 
 
 def lane_values(spec: LutSpec, acc_bits: Any) -> np.ndarray:

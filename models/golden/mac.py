@@ -78,7 +78,7 @@ def mac_port_widths(spec: MinifloatMacSpec) -> dict[str, int]:
 def mac_value(spec: MinifloatMacSpec, acc_bits: Any) -> np.ndarray:
     """float64 value of raw ``acc`` port bits (exact accumulator: int * 2**product_lsb_exp)."""
     if not spec.is_exact:
-        return spec.acc.decode(np.asarray(acc_bits).astype(np.uint64))
+        return spec.acc_format.decode(np.asarray(acc_bits).astype(np.uint64))
     w, e = spec.exact_width, spec.product_lsb_exp
     arr = np.asarray(acc_bits)
     if w <= 53 and arr.dtype.kind in "ui":
@@ -203,10 +203,10 @@ def with_msb(val: np.ndarray, lsb: np.ndarray) -> np.ndarray:
 
 def sum_general(p: Products) -> Terms:
     """Exact sum of each row's lane products (any exponent spread; Python ints beyond int64)."""
-    nan = p.nan.any(axis=-1)
-    pinf = (p.inf & ~p.neg).any(axis=-1)
-    ninf = (p.inf & p.neg).any(axis=-1)
-    negzero = (~p.nan & ~p.inf & (p.sig == 0) & p.neg).all(axis=-1)
+    nan = np.asarray(p.nan.any(axis=-1))
+    pinf = np.asarray((p.inf & ~p.neg).any(axis=-1))
+    ninf = np.asarray((p.inf & p.neg).any(axis=-1))
+    negzero = np.asarray((~p.nan & ~p.inf & (p.sig == 0) & p.neg).all(axis=-1))
     lanes = p.sig.shape[-1]
     if lanes == 1:
         sig, exp = p.sig[..., 0], p.exp[..., 0]
@@ -289,9 +289,9 @@ def _terms(spec: MinifloatMacSpec, a: np.ndarray, b: np.ndarray) -> Terms:
 
 # ---- float accumulator -------------------------------------------------------------------------
 
-def run_float(spec: MinifloatMacSpec, pt: Terms, first: np.ndarray) -> dict[str, np.ndarray]:
-    """Step loop over time, vectorised over the batch; two exact terms per step."""
-    fmt: FloatFormat = spec.acc  # type: ignore[assignment]
+def run_float(fmt: FloatFormat, subnormals: bool, pt: Terms, first: np.ndarray) -> dict[str, np.ndarray]:
+    """Step loop over time, vectorised over the batch; two exact terms per step, each sum
+    rounded to the accumulator format ``fmt`` (``subnormals=False``: subnormal sums flush to zero)."""
     B, T = first.shape
     prec = fmt.man_bits + 1
     # time-major copies so that each step reads contiguous rows
@@ -299,7 +299,7 @@ def run_float(spec: MinifloatMacSpec, pt: Terms, first: np.ndarray) -> dict[str,
     val_t, lsb_t, msb_t = (np.ascontiguousarray(x.T) for x in (pt.val, pt.lsb, pt.msb))
     lo_t = np.where(val_t != 0, lsb_t, _FAR)
     big_t = np.ascontiguousarray(pt.big.T)
-    any_big = big_t.any(axis=1)
+    any_big = np.asarray(big_t.any(axis=1))
     big_map: dict[tuple[int, int], int] = {}
     if pt.big_val:
         big_map = dict(zip(zip(*(x.tolist() for x in np.nonzero(pt.big))), pt.big_val))
@@ -315,8 +315,8 @@ def run_float(spec: MinifloatMacSpec, pt: Terms, first: np.ndarray) -> dict[str,
     a_nan = np.zeros(B, bool)
     a_inf = np.zeros(B, bool)
     state_special = False
-    nan_code = np.uint64(fmt.nan_code)
-    pinf_code, ninf_code = np.uint64(fmt.inf_code()), np.uint64(fmt.inf_code(True))
+    nan_code = np.uint64(fmt.required_nan_code())
+    pinf_code, ninf_code = np.uint64(fmt.required_inf_code()), np.uint64(fmt.required_inf_code(True))
 
     for t in range(T):
         inc = inc_t[t]
@@ -386,7 +386,7 @@ def run_float(spec: MinifloatMacSpec, pt: Terms, first: np.ndarray) -> dict[str,
             negzero = negzero_t[t] & (~inc | ((a_sig == 0) & a_neg & ~a_nan & ~a_inf))
             neg = np.where(zero, negzero, neg)
             exp = np.where(zero, 0, exp)
-        code, r_sig, r_exp, ovf = round_core(neg, mag, exp, fmt, spec.subnormals)
+        code, r_sig, r_exp, ovf = round_core(neg, mag, exp, fmt, subnormals)
         if nan is None:
             a_neg, a_sig, a_exp, a_inf = neg, r_sig, r_exp, ovf
             state_special = bool(ovf.any())
@@ -417,6 +417,7 @@ def _segmented_cumsum(x: np.ndarray, first: np.ndarray) -> np.ndarray:
 def _run_exact(spec: MinifloatMacSpec, pt: Terms, first: np.ndarray) -> dict[str, np.ndarray]:
     width, unit = spec.exact_width, spec.product_lsb_exp
     shift = np.where(pt.val != 0, pt.lsb - unit, 0)
+    acc: np.ndarray
     if width <= 64 and not pt.big_val:
         # two's complement modulo 2**64, then modulo 2**width (shift < width <= 64)
         terms = pt.val.astype(np.uint64) << shift.astype(np.uint64)
@@ -428,9 +429,8 @@ def _run_exact(spec: MinifloatMacSpec, pt: Terms, first: np.ndarray) -> dict[str
             holder[:] = pt.big_val
             vals[pt.big] = holder
         terms = vals << np.where(pt.big, pt.lsb - unit, shift).astype(object)
-        acc = _segmented_cumsum(terms, first) & ((1 << width) - 1)
-        if width <= 64:
-            acc = acc.astype(np.uint64)
+        wide = _segmented_cumsum(terms, first) & ((1 << width) - 1)
+        acc = wide.astype(np.uint64) if width <= 64 else wide
     out = {"acc": acc}
     if has_flags(spec):
         flags = np.zeros(first.shape, dtype=np.uint64)
@@ -460,4 +460,4 @@ def run_mac(spec: MinifloatMacSpec, *, a: Any, b: Any, first: Any) -> dict[str, 
     terms = _terms(spec, a, b)
     if spec.is_exact:
         return _run_exact(spec, terms, first)
-    return run_float(spec, terms, first)
+    return run_float(spec.acc_format, spec.subnormals, terms, first)

@@ -62,9 +62,9 @@ def _run_chains(spec: Any, xq: np.ndarray, wq: np.ndarray, lanes: int, pack=None
 def matmul_mac(spec: MinifloatMacSpec, x: Any, w: Any) -> np.ndarray:
     """``x @ w`` on a minifloat MAC: a/b quantised to ``spec.a``/``spec.b`` (RNE, saturating)."""
     xa, wa = matmul_operands(x, w)
-    sx, sw = _scales(xa, wa, spec.a.max, spec.b.max)  # type: ignore[union-attr]
-    xq = spec.a.encode(xa / sx, overflow="saturate")  # type: ignore[union-attr]
-    wq = spec.b.encode(wa / sw, overflow="saturate")  # type: ignore[union-attr]
+    sx, sw = _scales(xa, wa, spec.a.max, spec.b.max)
+    xq = spec.a.encode(xa / sx, overflow="saturate")
+    wq = spec.b.encode(wa / sw, overflow="saturate")
     return _run_chains(spec, xq, wq, spec.lanes) * (sx * sw)
 
 
@@ -72,9 +72,9 @@ def matmul_intmac(spec: IntMacSpec, x: Any, w: Any) -> np.ndarray:
     """``x @ w`` on the integer MAC: symmetric scales to ``max_int`` (an unsigned format
     clamps negative values to 0)."""
     xa, wa = matmul_operands(x, w)
-    sx, sw = _scales(xa, wa, spec.a.max, spec.b.max)  # type: ignore[union-attr]
-    xq = spec.a.encode(xa / sx, overflow="saturate")  # type: ignore[union-attr]
-    wq = spec.b.encode(wa / sw, overflow="saturate")  # type: ignore[union-attr]
+    sx, sw = _scales(xa, wa, spec.a.max, spec.b.max)
+    xq = spec.a.encode(xa / sx, overflow="saturate")
+    wq = spec.b.encode(wa / sw, overflow="saturate")
     return _run_chains(spec, xq, wq, spec.lanes) * (sx * sw)
 
 

@@ -126,7 +126,7 @@ def round_exact(neg: Any, mag: Any, exp: Any, fmt: FloatFormat, *, subnormals: b
     if overflow != "inf" and ovf.any():
         sign = np.where(n, np.uint64(fmt.sign_mask), np.uint64(0))
         if overflow == "nan":
-            code = np.where(ovf, np.uint64(fmt.nan_code), code)
+            code = np.where(ovf, np.uint64(fmt.required_nan_code()), code)
         else:
             M = fmt.man_bits
             top_man = (1 << M) - 1 - (1 if fmt.special == "fn" and M > 0 else 0)
@@ -179,7 +179,7 @@ def _constants(fmt: FloatFormat) -> tuple:
     M = fmt.man_bits
     top_man = (1 << M) - 1 - (1 if fmt.special == "fn" and M > 0 else 0)
     top = (fmt.emax - M, np.uint64((1 << M) + top_man))  # largest finite: exp of LSB, sig
-    inf_code = np.uint64(fmt.inf_code()) if fmt.has_inf else None
+    inf_code = np.uint64(fmt.required_inf_code()) if fmt.has_inf else None
     return (M, fmt.min_exp, top, fmt.has_negative_zero, np.uint64(fmt.bits - 1), inf_code,
             M + fmt.bias)
 

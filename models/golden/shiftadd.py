@@ -53,7 +53,7 @@ from .rounding import round_exact
 __all__ = ["run_shiftadd", "matmul_shiftadd", "act_ints", "weight_ints", "scale_exact", "FP32_NAN", "shiftadd_port_widths", "shiftadd_value"]
 
 FP32_NAN = 0x7FC00000
-_FP32 = formats.get("fp32")
+_FP32 = formats.get_float("fp32")
 
 
 def act_ints(spec: ShiftAddSpec, codes: Any) -> np.ndarray:
@@ -145,10 +145,9 @@ def run_shiftadd(spec: ShiftAddSpec, *, a: Any, b: Any, first: Any, scale: Any =
     sums = _step_sums(spec, a3, b3)
     width = spec.width
     mod = 1 << width
-    grouped = spec.group is not None
-    start, done = _group_marks(first_arr, spec.group) if grouped else (first_arr, None)
+    start, done = _group_marks(first_arr, spec.group) if spec.group is not None else (first_arr, None)
     acc_out = int_accumulate(sums, start, width, saturate=spec.overflow == "saturate" and spec.acc_bits is not None)
-    if not grouped:
+    if done is None:
         if acc_out.dtype == object:
             bits = np.array([int(v) % mod for v in acc_out.ravel()], dtype=object).reshape(shape)
             return {"acc": bits if width > 64 else bits.astype(np.uint64)}
@@ -226,7 +225,7 @@ def matmul_shiftadd(spec: ShiftAddSpec, x: Any, w: Any) -> np.ndarray:
         first = np.zeros(a.shape[:2], dtype=bool)
         first[:, 0] = True
         extra = {}
-        if spec.group is not None:
+        if spec.group is not None and q.group_codes is not None:
             g = q.group_codes  # [groups, m]
             sc = np.repeat(g.T, spec.group, axis=1)[:, :steps]  # [m, steps]
             extra["scale"] = np.broadcast_to(sc[None], (a.shape[0] // m, m, steps)).reshape(-1, steps)

@@ -64,7 +64,7 @@ def run_simd(spec: SimdMacSpec, *, a: Any, b: Any, first: Any, mode: Any, a_sign
             raise ValueError(f"a, b and {key} must share the shape [batch, steps]: "
                              f"a {shape}, b {bw.shape}, {key} {ctrl[key].shape}")
     mode_arr = ctrl["mode"].astype(np.int64)
-    n_modes = len(spec.modes)  # type: ignore[arg-type]
+    n_modes = len(spec.modes)
     if ((mode_arr < 0) | (mode_arr >= n_modes)).any():
         bad = int(mode_arr[(mode_arr < 0) | (mode_arr >= n_modes)][0])
         raise ValueError(f"mode={bad} is out of range: spec {spec.name} has modes 0..{n_modes - 1} "

@@ -29,7 +29,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -247,6 +247,6 @@ def evaluate(point: Point, settings: EvalSettings) -> dict[str, Any]:
     return evaluate_many([point], settings)[0]
 
 
-def evaluate_dicts(points: list[Mapping[str, Any]], settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+def evaluate_dicts(points: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> list[dict[str, Any]]:
     """:func:`evaluate_many` on plain dicts (what process-pool and Dask tasks receive)."""
     return evaluate_many([Point.from_dict(p) for p in points], EvalSettings.from_dict(settings))

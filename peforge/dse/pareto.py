@@ -41,7 +41,7 @@ def pareto_mask(rows: Sequence[dict[str, Any]], objectives: Sequence[Objective])
     # minimisation matrix: negate maximised columns
     cost = np.array([[(_value(r, c) if s == "min" else -_value(r, c)) for c, s in objectives] for r in rows],
                     dtype=np.float64).reshape(len(rows), len(objectives))
-    valid = ~np.isnan(cost).any(axis=1)
+    valid = np.asarray(~np.isnan(cost).any(axis=1))
     mask = valid.copy()
     for i in np.nonzero(valid)[0]:
         others = cost[valid]

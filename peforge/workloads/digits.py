@@ -23,7 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 
 import numpy as np
 
@@ -243,7 +243,8 @@ def _load_or_train(kind: Literal["mlp", "cnn"]) -> Network:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")  # atomic: no half-written cache
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **{f"p{i}": p for i, p in enumerate(params)})
+            arrays: dict[str, Any] = {f"p{i}": p for i, p in enumerate(params)}
+            np.savez(fh, **arrays)
         os.replace(tmp, path)
     for p in params:
         p.setflags(write=False)

@@ -71,7 +71,7 @@ class GroupDequant(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         fmt, sw = self._fmt, self._s_width
-        fp32 = formats.get("fp32")
+        fp32 = formats.get_float("fp32")
 
         # ---- scale: sign, significand, exponent of the significand's LSB (relative) --------
         if isinstance(fmt, FloatFormat):
