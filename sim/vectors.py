@@ -284,7 +284,6 @@ def corner_sets(spec: Any, rows: int = DEFAULT_ROWS) -> list[VectorSet]:
 
     # subnormals: every subnormal of a (b) times a few b (a) values, and chains of them
     s = _Chains(spec)
-    codes_a, codes_b = np.arange(fa.num_codes), np.arange(fb.num_codes)
     sub_a, sub_b = _subnormal_codes(fa), _subnormal_codes(fb)
     partners_b = [c for c in {one_b, neg_one_b, _code(fb, fb.max), _code(fb, fb.min_subnormal),
                               _code(fb, fb.min_normal)} if c is not None]

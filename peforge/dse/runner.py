@@ -303,8 +303,12 @@ def sweep(space: Space, out_dir: Path | str, *, resume: bool = False, overwrite:
         summary = SweepSummary(str(out), len(points), 0, len(points) - len(todo),
                                [asdict(i) for i in invalid], 0, 0.0, executor)
         if todo:
+            def replace_previous() -> None:
+                _discard_previous(out)
+                write_meta()
+
             _evaluate(todo, space, settings, store, summary, console, progress, on_row,
-                      replace_previous=(lambda: (_discard_previous(out), write_meta())) if overwrite else None,
+                      replace_previous=replace_previous if overwrite else None,
                       lock_fd=lock.fd, jobs=jobs, scheduler=scheduler, dask_local=dask_local,
                       resume_hint=resume_hint or f"dse.sweep(space, {str(out)!r}, resume=True)")
         elif not store.csv.exists():
