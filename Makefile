@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= auto
 
-.PHONY: run test test-all bench clean-build doctor calibrate
+.PHONY: run check test test-all bench clean-build doctor calibrate
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +24,18 @@ run: $(STAMP)
 	$(BIN)/peforge sweep -o build/dse --overwrite
 	$(BIN)/peforge report build/dse
 
-## Test suite (CI sample: everything not marked slow).
-test: $(STAMP)
+## Lint and type check (ruff, mypy): part of `make test`.  (`ruff format --check` joins once
+## the tree has been formatted in one go, after the branches in flight have landed.)
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python tools/typecheck.py
+
+## Test suite (CI sample: everything not marked slow), after the checks.
+test: check
 	$(BIN)/python -m pytest -n $(JOBS) tests
 
 ## Everything, including the slow exhaustive sweeps.
-test-all: $(STAMP)
+test-all: check
 	$(BIN)/python -m pytest -n $(JOBS) -m '' tests
 
 bench: $(STAMP)
