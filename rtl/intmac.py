@@ -46,11 +46,7 @@ class IntMac(wiring.Component):
         if not isinstance(spec, IntMacSpec):
             raise TypeError(f"IntMac needs an IntMacSpec, got {spec!r}")
         self._spec = spec
-        super().__init__({
-            "in_valid": In(1), "in_first": In(1),
-            "a": In(spec.lanes * spec.a.bits), "b": In(spec.lanes * spec.b.bits),
-            "out_valid": Out(1), "acc": Out(spec.width),
-        })
+        super().__init__(intmac_signature(spec))
 
     @property
     def spec(self) -> IntMacSpec:

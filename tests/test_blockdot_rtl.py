@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from ports import CONTROL_PORTS
 from typer.testing import CliRunner
 
 import peforge.sim.regression  # noqa: F401  (before peforge.sim.blockdot: its import alone is circular)
@@ -113,9 +114,9 @@ def test_manifest_fields(spec: BlockDotSpec) -> None:
     """Lint, determinism and manifest ports: tests/test_family_contract.py."""
     man = rtl.manifest(spec)
     ports = {p["name"]: p["width"] for p in man["ports"]}
-    assert ports == {"clk": 1, "rst": 1, "in_valid": 1, "in_first": 1, "a": spec.lanes * spec.element_a.bits,
+    assert ports == {**CONTROL_PORTS, "a": spec.lanes * spec.element_a.bits,
                      "b": spec.lanes * spec.element_b.bits, "scale_a": spec.scale_a.bits,
-                     "scale_b": spec.scale_b.bits, "out_valid": 1, "acc": spec.acc.bits}
+                     "scale_b": spec.scale_b.bits, "acc": spec.acc.bits}
     assert man["latency"] == spec.stages + 1 and man["family"] == "blockdot"
     assert man["throughput"]["cycles_per_block"] == spec.block // spec.lanes
     assert man["block"]["sampled_on_last_beat"] == ["in_first", "scale_a", "scale_b"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from ports import CONTROL_PORTS
 
 from peforge import rtl, spec as spec_mod
 from peforge.sim import regression
@@ -26,8 +27,7 @@ def test_manifest_fields(s: IntMacSpec) -> None:
     """Lint, determinism and manifest ports: tests/test_family_contract.py."""
     man = rtl.manifest(s)
     ports = {p["name"]: p["width"] for p in man["ports"]}
-    assert ports == {"clk": 1, "rst": 1, "in_valid": 1, "in_first": 1, "a": s.lanes * s.a.bits,
-                     "b": s.lanes * s.b.bits, "out_valid": 1, "acc": s.width}
+    assert ports == {**CONTROL_PORTS, "a": s.lanes * s.a.bits, "b": s.lanes * s.b.bits, "acc": s.width}
     assert man["result"] == {"port": "acc", "encoding": "twos_complement", "width": s.width,
                              "overflow": man["result"]["overflow"], "flags": None}
     assert man["latency"] == s.latency and man["lane_packing"]["a"]["lanes"] == s.lanes

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ports import CONTROL_PORTS
 from typer.testing import CliRunner
 
 from peforge import rtl, spec as spec_mod
@@ -37,8 +38,8 @@ def test_manifest_fields_and_no_multiplier(s: LutSpec) -> None:
     assert rtl.verilog(s).count(" * ") == 0, "a multiplier in the LUT PE"
     man = rtl.manifest(s)
     ports = {p["name"]: p["width"] for p in man["ports"]}
-    assert ports == {"clk": 1, "rst": 1, "in_valid": 1, "in_first": 1, "a": s.group * s.act.bits,
-                     "b": s.lanes * s.group * s.weight_code_bits, "out_valid": 1, "acc": s.lanes * s.width}
+    assert ports == {**CONTROL_PORTS, "a": s.group * s.act.bits, "b": s.lanes * s.group * s.weight_code_bits,
+                     "acc": s.lanes * s.width}
     assert man["latency"] == s.planes + 2 + s.stages
     assert man["cycles_per_weight_bit"] == 1 and man["initiation_interval"] == s.planes
     assert man["timing"]["macs_per_cycle"] == s.lanes * s.group / s.planes

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ports import CONTROL_PORTS
 from typer.testing import CliRunner
 
 from peforge import formats, quantize, rtl
@@ -327,8 +328,8 @@ def test_manifest_fields_and_multiplier_free(spec: ShiftAddSpec) -> None:
     """Lint, determinism and manifest ports: tests/test_family_contract.py."""
     man = rtl.manifest(spec)
     ports = {p["name"]: p["width"] for p in man["ports"]}
-    want = {"clk": 1, "rst": 1, "in_valid": 1, "in_first": 1, "a": spec.lanes * spec.act.bits,
-            "b": spec.lanes * spec.weight.bits, "out_valid": 1, "acc": 32 if spec.group else spec.width}
+    want = {**CONTROL_PORTS, "a": spec.lanes * spec.act.bits, "b": spec.lanes * spec.weight.bits,
+            "acc": 32 if spec.group else spec.width}
     if spec.group:
         want["scale"] = spec.scale.bits
     if spec.mode == "bitserial":
