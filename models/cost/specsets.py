@@ -141,11 +141,16 @@ def _lut(r: random.Random) -> dict[str, Any]:
 
 def _mac_fits(spec: Spec) -> bool:
     """A minifloat MAC with a float accumulator: at most 4 FP8 lanes (8 exact)."""
-    return spec.lanes * (spec.a.bits + spec.b.bits) * (1 if spec.is_exact else 2) <= 128  # type: ignore[attr-defined]
+    return isinstance(spec, MinifloatMacSpec) and _mac_operand_bits(spec) <= 128
+
+
+def _mac_operand_bits(spec: MinifloatMacSpec) -> int:
+    """Operand bits per cycle, doubled for a float accumulator (its datapath is about twice as wide)."""
+    return spec.lanes * (spec.a.bits + spec.b.bits) * (1 if spec.is_exact else 2)
 
 
 def _simd_fits(spec: Spec) -> bool:
-    return not (spec.base == 16 and spec.arch == "bricks")  # type: ignore[attr-defined]
+    return isinstance(spec, SimdMacSpec) and not (spec.base == 16 and spec.arch == "bricks")
 
 
 def _rules(family: str) -> DrawRules:
@@ -215,7 +220,7 @@ def _focus_small(spec: Spec) -> bool:
 
 def _mac_focus_fits(spec: Spec) -> bool:
     """A float-accumulator MAC up to 8 FP8 lanes (16 exact)."""
-    return spec.lanes * (spec.a.bits + spec.b.bits) * (1 if spec.is_exact else 2) <= 256  # type: ignore[attr-defined]
+    return isinstance(spec, MinifloatMacSpec) and _mac_operand_bits(spec) <= 256
 
 
 def extra_training(family: str) -> list[Spec]:

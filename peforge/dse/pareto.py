@@ -24,7 +24,7 @@ def parse_objective(text: str) -> Objective:
 def _value(row: dict[str, Any], col: str) -> float:
     v = row.get(col)
     try:
-        f = float(v)  # type: ignore[arg-type]
+        f = float(v)  # type: ignore[arg-type]  # any cell value; non-numbers become NaN below
     except (TypeError, ValueError):
         return math.nan
     return f
