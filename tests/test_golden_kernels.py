@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from peforge.formats import IntFormat
+from peforge.params import param
 from peforge.models import golden
 from peforge.models.golden import kernels
 from peforge.models.golden.kernels import _common, _jit, kulisch
@@ -399,7 +400,7 @@ def test_row_chunks_equal_reference(spec, opts, monkeypatch: pytest.MonkeyPatch)
 def test_unknown_fields_and_switches_keep_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
     @dataclasses.dataclass(frozen=True)
     class MacWithOption(MinifloatMacSpec):   # e.g. a future accumulator option
-        rounding: str = "per_step"
+        rounding: str = param("per_step", "Accumulator rounding.", choices=("per_step", "per_block"))
 
     xq = np.zeros((2, 3), np.int64)
     wq = np.zeros((3, 2), np.int64)

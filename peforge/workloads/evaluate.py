@@ -23,7 +23,7 @@ def evaluate(spec: Any, workload: Any, *, scaling: str = "pe", options: Optional
     ``shape`` and ``seed`` set the built-in tensor workloads' GEMM.
     """
     defn = define(workload, base_dir, name=default_name(workload) if isinstance(workload, Mapping) else None)
-    wl = resolve(defn, tuple(shape), seed)  # type: ignore[arg-type]
+    wl = resolve(defn, tuple(shape), seed)
     matmul = PEMatmul(spec, {**dict(options or {}), "scaling": scaling})
     base = wl.baseline()
     t0 = time.perf_counter()

@@ -122,8 +122,9 @@ def save_cnn(directory: str | Path, **kwargs: Any) -> tuple[Path, Path]:
     if model_path.is_file() and inputs_path.is_file():
         return model_path, inputs_path
     model, inputs = digits_cnn(**kwargs)
+    arrays: dict[str, Any] = inputs  # keys input, labels: never one of savez's own keywords
     d.mkdir(parents=True, exist_ok=True)
-    for path, write in ((inputs_path, lambda fh: np.savez(fh, **inputs)),
+    for path, write in ((inputs_path, lambda fh: np.savez(fh, **arrays)),
                         (model_path, lambda fh: fh.write(model.SerializeToString()))):
         fd, tmp = tempfile.mkstemp(dir=d, suffix=path.suffix)
         with os.fdopen(fd, "wb") as fh:

@@ -120,13 +120,13 @@ def pe_ops(mm: MatMul) -> list[type]:
     class MatMul(OpRun):  # noqa: D101 - names must equal the ONNX op types
         op_domain = ""
 
-        def _run(self, a, b):  # type: ignore[override]
+        def _run(self, a, b):
             return (_matmul_nd(mm, a, b).astype(a.dtype),)
 
     class Gemm(OpRun):  # noqa: D101
         op_domain = ""
 
-        def _run(self, a, b, c=None, alpha=None, beta=None, transA=None, transB=None):  # type: ignore[override]
+        def _run(self, a, b, c=None, alpha=None, beta=None, transA=None, transB=None):
             y = np.asarray(mm(a.T if transA else a, b.T if transB else b), np.float64)
             alpha = 1.0 if alpha is None else alpha
             beta = 1.0 if beta is None else beta
@@ -138,7 +138,7 @@ def pe_ops(mm: MatMul) -> list[type]:
     class Conv(OpRun):  # noqa: D101
         op_domain = ""
 
-        def _run(self, X, W, B=None, auto_pad=None, dilations=None, group=None,  # type: ignore[override]
+        def _run(self, X, W, B=None, auto_pad=None, dilations=None, group=None,
                  kernel_shape=None, pads=None, strides=None):
             return (conv_im2col(mm, X, W, B, auto_pad=auto_pad, dilations=dilations, group=group,
                                 kernel_shape=kernel_shape, pads=pads, strides=strides).astype(X.dtype),)
@@ -225,7 +225,9 @@ def run_model(model: Any, feeds: dict[str, np.ndarray], mm: MatMul, batch: int =
     outs = []
     for s in range(0, max(total, 1), batch):
         part = {k: v[s:s + batch] for k, v in feeds.items()}
-        outs.append(np.asarray(sess.run(None, part)[0]))
+        res = sess.run(None, part)
+        assert isinstance(res, list)  # the outputs in order (a dict only with intermediate=True)
+        outs.append(np.asarray(res[0]))
     return np.concatenate(outs, axis=0)
 
 

@@ -210,7 +210,7 @@ def _scales(amax: np.ndarray, rng: OperandRange, kind: str, tensor_amax: float) 
         low = amax / s.astype(np.float64) > rng.hi
         s = np.where(low, np.nextafter(s, np.float32(np.inf)), s)
         return np.where(pos, s.astype(np.float64), 1.0)
-    sfmt = formats.get(kind)
+    sfmt = formats.get_float(kind)
     ts = float(np.float32(tensor_amax / (rng.hi * sfmt.max))) if tensor_amax > 0 else 1.0
     ts = ts if ts > 0 else 1.0
     codes = sfmt.encode(np.where(pos, amax, 0.0) / (rng.hi * ts), "nearest_even", "saturate")
@@ -278,8 +278,9 @@ def scaled_matmul(golden: Callable[[np.ndarray, np.ndarray], np.ndarray], x: np.
     n, k = x.shape
     m = w.shape[1]
     acc = np.zeros((n, m), np.float32)
-    for k0 in range(0, max(k, 1), scaling.block or 1):
-        xb, wb = x[:, k0:k0 + scaling.block], w[k0:k0 + scaling.block]
+    block = scaling.block or max(k, 1)  # parse_scaling gives the block granularity its size
+    for k0 in range(0, max(k, 1), block):
+        xb, wb = x[:, k0:k0 + block], w[k0:k0 + block]
         sx = _scales(_amax(xb, 1), ra, kind, tx)
         sw = _scales(_amax(wb, 0), rb, kind, tw)
         part = _pe_call(golden, xb / sx[:, None], wb / sw[None, :], ra, rb) * sx[:, None] * sw[None, :]

@@ -83,7 +83,7 @@ def known_fields_only(spec: Any) -> bool:
         if f.name in known:
             continue
         default = f.default if f.default is not MISSING else (
-            f.default_factory() if f.default_factory is not MISSING else MISSING)  # type: ignore[misc]
+            f.default_factory() if f.default_factory is not MISSING else MISSING)
         if default is MISSING or getattr(spec, f.name) != default:
             return False
     return True

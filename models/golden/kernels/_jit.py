@@ -17,9 +17,10 @@ import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numba
+import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
@@ -45,8 +46,8 @@ def jit(fn: Callable[..., Any] | None = None, *, inline: bool = False) -> Any:
 
 
 @intrinsic
-def f64_bits(typingctx: Any, x: Any) -> Any:
-    """The IEEE bits of a float64 as an int64."""
+def _f64_bits(typingctx: Any, x: Any) -> Any:
+    """Typing and codegen of :func:`f64_bits`."""
     if x != types.float64:
         return None
 
@@ -57,8 +58,8 @@ def f64_bits(typingctx: Any, x: Any) -> Any:
 
 
 @intrinsic
-def bits_f64(typingctx: Any, x: Any) -> Any:
-    """The float64 whose IEEE bits are the int64 ``x``."""
+def _bits_f64(typingctx: Any, x: Any) -> Any:
+    """Typing and codegen of :func:`bits_f64`."""
     if x != types.int64:
         return None
 
@@ -66,6 +67,15 @@ def bits_f64(typingctx: Any, x: Any) -> Any:
         return builder.bitcast(args[0], context.get_value_type(types.float64))
 
     return types.float64(types.int64), codegen
+
+
+# The intrinsics are called from compiled code only, as ``f64_bits(x)``: numba's stubs type the
+# Python object by its typing function ``(typingctx, x)``, so give them the signature the
+# compiled callers see.
+#: The IEEE bits of a float64 as an int64.
+f64_bits = cast("Callable[[float], np.int64]", _f64_bits)
+#: The float64 whose IEEE bits are the int64 ``x``.
+bits_f64 = cast("Callable[[np.int64], np.float64]", _bits_f64)
 
 
 def threads() -> int:

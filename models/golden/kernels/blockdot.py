@@ -77,26 +77,26 @@ def blockdot_chains(spec: BlockDotSpec, xc: np.ndarray, wc: np.ndarray, xs: np.n
     (element codes, ``K`` a multiple of ``block``) with scale codes ``xs [n, T]`` and
     ``ws [T, m]``; None when the spec is outside the kernel's conditions."""
     fa, fb, ga, gb = spec.element_a, spec.element_b, spec.scale_a, spec.scale_b
-    (la, ta, _), (lb, tb, _) = value_range(fa), value_range(fb)  # type: ignore[arg-type]
-    (lsa, tsa, pa), (lsb, tsb, pb) = value_range(ga), value_range(gb)  # type: ignore[arg-type]
+    (la, ta, _), (lb, tb, _) = value_range(fa), value_range(fb)
+    (lsa, tsa, pa), (lsb, tsb, pb) = value_range(ga), value_range(gb)
     blk = spec.block
     s_lsb, s_top = la + lb, ta + tb + 1 + lane_bits(blk)   # S in [2**s_lsb, 2**(s_top+1))
     span = s_top + 1 - s_lsb
     if not (pa and pb):  # E4M3 scales: S * Xa * Xb must stay exact without a check
-        if span + (ga.man_bits + 1) + (gb.man_bits + 1) > 53:  # type: ignore[union-attr]
+        if span + (ga.man_bits + 1) + (gb.man_bits + 1) > 53:
             return None
-    if not float_path_ok(spec.acc, s_lsb + lsa + lsb, s_top + tsa + tsb + 2):  # type: ignore[arg-type]
+    if not float_path_ok(spec.acc, s_lsb + lsa + lsb, s_top + tsa + tsb + 2):
         return None
     n, k = xc.shape
     m = wc.shape[1]
     wc, ws = np.ascontiguousarray(wc, np.int64), np.ascontiguousarray(ws, np.int64)
-    wv, sb = code_values(fb)[wc], code_values(gb)[ws]  # type: ignore[arg-type]
+    wv, sb = code_values(fb)[wc], code_values(gb)[ws]
     check = span > 53
-    p = acc_params(spec.acc, True)  # type: ignore[arg-type]
+    p = acc_params(spec.acc, True)
 
     def rows(r0: int, r1: int) -> np.ndarray:
         xr, xsr = np.ascontiguousarray(xc[r0:r1], np.int64), np.ascontiguousarray(xs[r0:r1], np.int64)
-        xv, sa = code_values(fa)[xr], code_values(ga)[xsr]  # type: ignore[arg-type]
+        xv, sa = code_values(fa)[xr], code_values(ga)[xsr]
         out = np.empty((r1 - r0, m))
         bad = np.zeros((r1 - r0, m), np.uint8)
         run_rows(float_chains, r1 - r0, (r1 - r0) * m * k, xv, wv, _EMPTY, _EMPTY, 0.0, sa, sb, blk, check,

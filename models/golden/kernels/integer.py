@@ -130,9 +130,9 @@ def int_chains(x: np.ndarray, w: np.ndarray, lanes: int, width: int, saturate: b
 def intmac_chains(spec: IntMacSpec, xq: np.ndarray, wq: np.ndarray, lanes: int, **_: object) -> Optional[np.ndarray]:
     """Final accumulator values (float64 ``[n, m]``) of the integer MAC's chains (codes in)."""
     K = max(1, -(-xq.shape[1] // lanes)) * lanes
-    w = spec.b.to_int(pad_k(xq[:0], wq, K)[1])  # type: ignore[union-attr]
+    w = spec.b.to_int(pad_k(xq[:0], wq, K)[1])
     s = by_rows(xq.shape[0], K, w.shape[1], lambda r0, r1: int_chains(
-        spec.a.to_int(pad_rows(xq[r0:r1], K)), w, lanes, spec.width, spec.overflow == "saturate"), np.int64)  # type: ignore[union-attr]
+        spec.a.to_int(pad_rows(xq[r0:r1], K)), w, lanes, spec.width, spec.overflow == "saturate"), np.int64)
     return None if s is None else s.astype(np.float64)
 
 

@@ -65,11 +65,11 @@ def product_parts(spec: MinifloatMacSpec) -> tuple[tuple[np.ndarray, ...], tuple
     if spec.mult == "exact":
         (sa, ea), (sb, eb) = operand_units(spec.a, spec.subnormals), operand_units(spec.b, spec.subnormals)
         ones = np.zeros(0, np.int64)
-        sig_bits = (spec.a.man_bits + 1) + (spec.b.man_bits + 1)  # type: ignore[union-attr]
+        sig_bits = (spec.a.man_bits + 1) + (spec.b.man_bits + 1)
         return (sa, ea, ones), (sb, eb, ones), 0, sig_bits, int(ea.max()) + int(eb.max())
     F = spec.lmul_frac_bits
     (fa, xa, ga), (fb, xb, gb) = lmul_parts(spec.a, spec.subnormals), lmul_parts(spec.b, spec.subnormals)
-    fa, fb = fa << (F - spec.a.man_bits), fb << (F - spec.b.man_bits)  # type: ignore[union-attr]
+    fa, fb = fa << (F - spec.a.man_bits), fb << (F - spec.b.man_bits)
     # shift = xa + xb - F - product_lsb_exp, split evenly between the two operands' tables
     base = -F - spec.product_lsb_exp
     ea = np.where(ga != 0, xa + base // 2, 0)
@@ -258,8 +258,8 @@ def _operand_split(spec: MinifloatMacSpec, xs: np.ndarray, xe: np.ndarray, ws: n
     ``Xhi`` the others shifted down, exact since they are multiples of ``2**c``), so the
     register is ``X_lo @ W + ((X_hi @ W) << c)``: two integer dot products of
     :func:`.integer.int_chains` (None when an operand or a dot product could leave int64)."""
-    bits_x = spec.a.man_bits + 1 + int(xe.max(initial=0))  # type: ignore[union-attr]
-    bits_w = spec.b.man_bits + 1 + int(we.max(initial=0))  # type: ignore[union-attr]
+    bits_x = spec.a.man_bits + 1 + int(xe.max(initial=0))
+    bits_w = spec.b.man_bits + 1 + int(we.max(initial=0))
     if bits_x > 62 or bits_w > 62:
         return None
     cut = (bits_x + 1) // 2

@@ -68,10 +68,10 @@ def lmul_operand(fmt: FloatFormat, subnormals: bool) -> tuple[np.ndarray, np.nda
 def _f32_exact_products(spec: MinifloatMacSpec) -> bool:
     """Lane-1 FP32 fast path: exact products, each exact in float32 (floatacc docstring)."""
     a, b = spec.a, spec.b
-    return (spec.mult == "exact" and spec.lanes == 1 and acc_params(spec.acc, True)[0]  # type: ignore[arg-type]
-            and (a.man_bits + 1) + (b.man_bits + 1) <= 24  # type: ignore[union-attr]
-            and min(a.min_exp, b.min_exp, spec.product_lsb_exp) >= -149  # type: ignore[union-attr]
-            and max(a.emax, b.emax, spec.product_max_exp) <= 127)  # type: ignore[union-attr]
+    return (spec.mult == "exact" and spec.lanes == 1 and acc_params(spec.acc, True)[0]
+            and (a.man_bits + 1) + (b.man_bits + 1) <= 24
+            and min(a.min_exp, b.min_exp, spec.product_lsb_exp) >= -149
+            and max(a.emax, b.emax, spec.product_max_exp) <= 127)
 
 
 def _reference(spec: MinifloatMacSpec, xp: np.ndarray, wp: np.ndarray, rows: np.ndarray,
@@ -100,15 +100,15 @@ def mac_chains(spec: MinifloatMacSpec, xq: np.ndarray, wq: np.ndarray, lanes: in
         if not kulisch.supported(spec):
             return None
         return by_rows(n, K, m, lambda r0, r1: kulisch.mac_exact_chains(spec, pad_rows(xq[r0:r1], K), wp))
-    fmt: FloatFormat = spec.acc  # type: ignore[assignment]
+    fmt = spec.acc_format
     span = spec.product_max_exp + 1 + lane_bits(lanes) - spec.product_lsb_exp
     if not float_path_ok(fmt, spec.product_lsb_exp, spec.product_max_exp + lane_bits(lanes) + 1):
         return None
     p = acc_params(fmt, spec.subnormals)
     sub = spec.subnormals
     if _f32_exact_products(spec):
-        t32 = value_table(spec.a, sub).astype(np.float32)  # type: ignore[arg-type]
-        w32 = value_table(spec.b, sub).astype(np.float32)[wp]  # type: ignore[arg-type]
+        t32 = value_table(spec.a, sub).astype(np.float32)
+        w32 = value_table(spec.b, sub).astype(np.float32)[wp]
 
         def rows_f32(r0: int, r1: int) -> np.ndarray:
             out = np.empty((r1 - r0, m))
@@ -117,11 +117,11 @@ def mac_chains(spec: MinifloatMacSpec, xq: np.ndarray, wq: np.ndarray, lanes: in
 
         return by_rows(n, K, m, rows_f32)
     if spec.mult == "exact":
-        ta, tfa = value_table(spec.a, sub), None  # type: ignore[arg-type]
-        wv, wf = value_table(spec.b, sub)[wp], _EMPTY  # type: ignore[arg-type]
+        ta, tfa = value_table(spec.a, sub), None
+        wv, wf = value_table(spec.b, sub)[wp], _EMPTY
         lmul_c = 0.0
     else:
-        (ta, tfa), (sb, fb) = (lmul_operand(f, sub) for f in (spec.a, spec.b))  # type: ignore[arg-type]
+        (ta, tfa), (sb, fb) = (lmul_operand(f, sub) for f in (spec.a, spec.b))
         wv, wf = sb[wp], fb[wp]
         lmul_c = 1.0 + 2.0 ** -spec.lmul_offset_exp
     check = lanes > 1 and span > 53

@@ -39,7 +39,7 @@ def _dequant(out: np.ndarray, s: np.ndarray, z_scale: np.ndarray, z_finite: np.n
         for j in range(m):
             base = out[i, j]
             z = np.float64(s[i, j]) * z_scale[j]
-            new = np.float64(np.float32(_add_odd(base, z)))
+            new: float = np.float64(np.float32(_add_odd(base, z)))
             new = base if z == 0.0 else new
             new = new if z_finite[j] else np.nan
             out[i, j] = new if abs(base) <= 3.5e38 else base
