@@ -20,6 +20,7 @@ HDL = ("amaranth", "cocotb", "cocotb_tools")
 RULES: dict[str, tuple[str, ...]] = {
     "peforge.models": (*HDL, "peforge.rtl", "peforge.sim", "peforge.fpga"),
     "peforge.rtl": ("peforge.models", "peforge.sim", "peforge.fpga", "cocotb", "cocotb_tools"),
+    "peforge.workloads": (*HDL, "peforge.rtl", "peforge.sim", "peforge.fpga"),
     # the pure core: specs, formats, field metadata, geometry, the family table
     "peforge.formats": (*HDL, "peforge.rtl", "peforge.sim", "peforge.fpga", "peforge.models", "peforge.dse"),
     "peforge.spec": (*HDL, "peforge.rtl", "peforge.sim", "peforge.fpga", "peforge.models", "peforge.dse"),

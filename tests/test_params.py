@@ -17,6 +17,8 @@ from peforge.families import FAMILIES
 from peforge.spec import LutSpec, MinifloatMacSpec, ShiftAddSpec, Spec
 
 runner = CliRunner()
+#: The commands that take a spec: each has one sub-command per family with the spec's options.
+PER_PE_COMMANDS = ("generate", "verify", "synth", "cost", "evaluate")
 
 
 @pytest.mark.parametrize("fam", FAMILIES, ids=lambda f: f.name)
@@ -32,10 +34,11 @@ def test_cli_options_are_the_spec_fields(fam):
         else:  # the CLI's default is the spec's (as the CLI spells it)
             assert o.default == (f.default if not isinstance(f.default, int) or o.type is not str else str(f.default))
             assert fam.spec(**{**_required(fam), f.name: o.default}) == fam.spec(**_required(fam))
-    res = runner.invoke(app, ["generate", fam.name, "--help"], env={"COLUMNS": "250"})
-    assert res.exit_code == 0
-    for o in opts.values():
-        assert o.flag in res.output
+    for command in PER_PE_COMMANDS:
+        res = runner.invoke(app, [command, fam.name, "--help"], env={"COLUMNS": "250"})
+        assert res.exit_code == 0, (command, res.output)
+        for o in opts.values():
+            assert o.flag in res.output, (command, o.flag)
 
 
 def _required(fam):
@@ -91,6 +94,17 @@ def test_cli_shows_what_is_allowed():
     assert "1..64" in res.output and "exact, lmul" in res.output
     res = runner.invoke(app, ["generate", "mac", "--mult", "nope"])
     assert res.exit_code == 2 and "mult='nope'" in res.output and "lmul" in res.output
+
+
+def test_evaluate_checks_spec_options_against_the_metadata():
+    """``peforge evaluate`` takes its spec options from the metadata like the other per-PE
+    commands: same names, same checks, before any workload is read."""
+    res = runner.invoke(app, ["evaluate", "mac", "--mult", "nope", "-w", "gaussian"])
+    assert res.exit_code == 2 and "mult='nope'" in res.output and "lmul" in res.output
+    res = runner.invoke(app, ["evaluate", "intmac", "--lanes", "65", "-w", "gaussian"])
+    assert res.exit_code == 2 and "lanes=65 is out of range: allowed integers 1..64" in res.output
+    res = runner.invoke(app, ["evaluate", "shiftadd", "--weight", "pot4", "--mode", "pot", "-w", "gaussian"])
+    assert res.exit_code == 2 and "Missing option '--act'" in res.output
 
 
 def test_field_without_metadata_is_refused():
