@@ -32,7 +32,6 @@ from peforge.dse.lock import LOCK_NAME, DirectoryLock
 from peforge.errors import (CorruptFileError, ExitCode, Interrupted, LockedError, ResultsConflictError, classify)
 
 ROOT = Path(__file__).resolve().parent.parent
-_real_evaluate_dicts = dse_eval.evaluate_dicts
 
 
 def _fake_cost(spec, target):
@@ -42,21 +41,15 @@ def _fake_cost(spec, target):
             "energy_pj_per_mac": 0.01 * bits * bits}
 
 
-def _slow_evaluate_dicts(points, settings):
-    """The real evaluation after a pause of $PEFORGE_TEST_TASK_SECONDS (a long task)."""
-    time.sleep(float(os.environ.get("PEFORGE_TEST_TASK_SECONDS", "0")))
-    return _real_evaluate_dicts(points, settings)
-
-
 @pytest.fixture()
 def fake_cost(monkeypatch):
     monkeypatch.setattr(dse_eval, "cost_of", _fake_cost)
 
 
-# the CLI in a subprocess with the fake cost model and slow tasks (workers fork from it)
-_SLOW_CLI = ("import sys; sys.path.insert(0, 'tests'); import test_reliability as t, peforge.dse.evaluation as e, "
-             "peforge.dse.runner as r; e.cost_of = t._fake_cost; r.evaluate_dicts = t._slow_evaluate_dicts; "
-             "from peforge.cli import app; sys.argv[0] = 'peforge'; app()")
+# the CLI in a subprocess with the fake cost model (workers fork from it; tests/ is on its path
+# for the gated workload)
+_CLI = ("import sys; sys.path.insert(0, 'tests'); import test_reliability as t, peforge.dse.evaluation as e; "
+        "e.cost_of = t._fake_cost; from peforge.cli import app; sys.argv[0] = 'peforge'; app()")
 
 SPACE = """
 name = "rel"
@@ -76,9 +69,19 @@ def _write_space(tmp_path: Path, text: str = SPACE, name: str = "space.toml") ->
     return path
 
 
-def _start(args: list[str], seconds: float, **kw) -> subprocess.Popen:
-    env = dict(os.environ, PEFORGE_TEST_TASK_SECONDS=str(seconds), COLUMNS="200")
-    return subprocess.Popen([sys.executable, "-c", _SLOW_CLI, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+def _gated_space(tmp_path: Path, free: int) -> tuple[Path, Path]:
+    """SPACE plus the gated workload (tests/gated_workload.py): ``free`` points finish, every
+    other one waits until the returned gate file exists, so the sweep stands mid-way, whatever
+    the load and however fast the points are, until the test opens the gate."""
+    gate = tmp_path / "gate"
+    text = SPACE + (f'\n[workload.gated]\ncallable = "gated_workload:gated_metric"\n'
+                    f"options = {{ gate = {json.dumps(str(gate))}, free = {free} }}\n")
+    return _write_space(tmp_path, text), gate
+
+
+def _start(args: list[str], **kw) -> subprocess.Popen:
+    env = dict(os.environ, COLUMNS="200")
+    return subprocess.Popen([sys.executable, "-c", _CLI, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
 
 
@@ -127,10 +130,11 @@ def _check_complete(space: dse.Space, out: Path) -> None:
 
 @pytest.mark.parametrize("how", ["SIGINT-group", "SIGTERM-parent"])
 def test_interrupted_sweep_stops_workers_keeps_rows_and_resumes(tmp_path: Path, fake_cost, how: str) -> None:
-    """Default process pool, tasks of 4 s: stopping must not wait for the remaining ~12 s."""
-    space_file = _write_space(tmp_path)
+    """Default process pool; two points finish, the other six wait at the gate (tasks that never
+    end on their own): stopping must not wait for them."""
+    space_file, gate = _gated_space(tmp_path, free=2)
     out = tmp_path / "out"
-    proc = _start(["sweep", str(space_file), "-o", str(out)], seconds=4)
+    proc = _start(["sweep", str(space_file), "-o", str(out)])
     try:
         _wait_for(lambda: _rows_in(out / "results.jsonl") >= 2 or proc.poll() is not None, what="two rows")
         assert proc.poll() is None, proc.communicate()
@@ -155,6 +159,7 @@ def test_interrupted_sweep_stops_workers_keeps_rows_and_resumes(tmp_path: Path, 
     assert 2 <= len(kept) < 8 and all(r["status"] == "ok" for r in kept)
     assert not (out / LOCK_NAME).exists()
     space = dse.load_space(space_file)
+    gate.touch()
     summary = dse.sweep(space, out, resume=True, jobs=1, progress=False)
     assert summary.skipped == len(kept) and summary.evaluated == 8 - len(kept)
     _check_complete(space, out)
@@ -163,9 +168,9 @@ def test_interrupted_sweep_stops_workers_keeps_rows_and_resumes(tmp_path: Path, 
 def test_killed_sweep_leaves_no_orphan_workers_and_a_stale_lock(tmp_path: Path, fake_cost, capsys) -> None:
     if (os.cpu_count() or 1) < 2:
         pytest.skip("the default pool has one worker on a one-CPU machine")
-    space_file = _write_space(tmp_path)
+    space_file, gate = _gated_space(tmp_path, free=2)
     out = tmp_path / "out"
-    proc = _start(["sweep", str(space_file), "-o", str(out), "--jobs", "2"], seconds=4)
+    proc = _start(["sweep", str(space_file), "-o", str(out), "--jobs", "2"])
     try:
         _wait_for(lambda: _rows_in(out / "results.jsonl") >= 2 or proc.poll() is not None, what="two rows")
         workers = _children(proc.pid)
@@ -180,6 +185,7 @@ def test_killed_sweep_leaves_no_orphan_workers_and_a_stale_lock(tmp_path: Path, 
     holder = json.loads((out / LOCK_NAME).read_text())
     assert holder["pid"] == proc.pid               # left behind, but nobody holds it
     space = dse.load_space(space_file)
+    gate.touch()
     from rich.console import Console
 
     console = Console(file=sys.stderr, width=300)
@@ -193,11 +199,12 @@ def test_killed_sweep_leaves_no_orphan_workers_and_a_stale_lock(tmp_path: Path, 
 
 def test_two_concurrent_sweeps_one_directory(tmp_path: Path, fake_cost) -> None:
     """Started together: one evaluates everything, the other fails at once naming it; an
-    --overwrite meanwhile is refused and deletes nothing."""
-    space_file = _write_space(tmp_path)
+    --overwrite meanwhile (the winner waits at the gate after its first point) is refused and
+    deletes nothing."""
+    space_file, gate = _gated_space(tmp_path, free=1)
     out = tmp_path / "out"
     args = ["sweep", str(space_file), "-o", str(out), "--resume", "--jobs", "2"]
-    first, second = _start(args, seconds=1.0), _start(args, seconds=1.0)
+    first, second = _start(args), _start(args)
     try:
         loser_out, loser_err = None, None
         _wait_for(lambda: first.poll() is not None or second.poll() is not None, timeout=60, what="the loser")
@@ -209,6 +216,8 @@ def test_two_concurrent_sweeps_one_directory(tmp_path: Path, fake_cost) -> None:
         _wait_for(lambda: _rows_in(out / "results.jsonl") >= 1, what="a first row")
         res = CliRunner().invoke(app, ["sweep", str(space_file), "-o", str(out), "--overwrite", "--jobs", "1"])
         assert res.exit_code == ExitCode.LOCKED and f"pid {winner.pid}" in res.output
+        assert winner.poll() is None and _rows_in(out / "results.jsonl") == 1   # it still waits at the gate
+        gate.touch()
         _, err = winner.communicate(timeout=120)
         assert winner.returncode == 0, err
     finally:
@@ -599,9 +608,9 @@ def test_wide_format_mac_verifies_on_verilator(fmt: str, acc: str) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_dask_local_sweep_stops_with_its_parent(tmp_path: Path, sig: int) -> None:
     """A Dask LocalCluster's worker processes stop on SIGTERM and die with a SIGKILLed parent."""
-    space_file = _write_space(tmp_path)
+    space_file, _ = _gated_space(tmp_path, free=2)
     out = tmp_path / "out"
-    proc = _start(["sweep", str(space_file), "-o", str(out), "--dask-local", "2"], seconds=4)
+    proc = _start(["sweep", str(space_file), "-o", str(out), "--dask-local", "2"])
     try:
         _wait_for(lambda: _rows_in(out / "results.jsonl") >= 2 or proc.poll() is not None, what="two rows")
         workers = _children(proc.pid)
