@@ -297,14 +297,17 @@ def test_executors_give_identical_rows(tmp_path: Path, executor: dict) -> None:
         (tmp_path / "serial" / "results.csv").read_text().splitlines()[0]
 
 
-_PATCHED_CLI = ("import sys, tests.test_dse as t, peforge.dse.evaluation as e; e.cost_of = t._fake_cost; "
-                "from peforge.cli import app; sys.argv[0] = 'peforge'; app()")
+_PATCHED_CLI = ("import sys; sys.path.insert(0, 'tests'); import tests.test_dse as t, peforge.dse.evaluation as e; "
+                "e.cost_of = t._fake_cost; from peforge.cli import app; sys.argv[0] = 'peforge'; app()")
 
 
 def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path: Path, fake_cost) -> None:
     space_file = tmp_path / "space.toml"
+    gate = tmp_path / "gate"   # two points finish, the rest wait for it (tests/gated_workload.py)
     space_file.write_text(EXEC.replace('a = ["int8", "int5", "int4"]', 'a = ["int8", "int7", "int6", "int5", "int4"]')
-                          .replace('"laplacian"]', '"laplacian", "mlp"]'))
+                          .replace('"laplacian"]', '"laplacian", "mlp"]')
+                          + f'[workload.gated]\ncallable = "gated_workload:gated_metric"\n'
+                            f"options = {{ gate = {json.dumps(str(gate))}, free = 2 }}\n")
     out = tmp_path / "out"
     journal = out / "results.jsonl"
     proc = subprocess.Popen([sys.executable, "-c", _PATCHED_CLI, "sweep", str(space_file), "-o", str(out),
@@ -325,6 +328,7 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path: Path, fake_co
     with open(journal, "a") as fh:
         fh.write('{"key": "torn')                 # as if killed mid-write
     space = dse.load_space(space_file)
+    gate.touch()
     summary = dse.sweep(space, out, resume=True, jobs=1, progress=False)
     after = dse.ResultStore(out).rows()
     keys = [r["key"] for r in after]
