@@ -963,7 +963,7 @@ def get_float(name: str) -> FloatFormat:
     return fmt
 
 
-def get(name: str) -> Format:
+def get(name: str | Format) -> Format:
     """Resolve a format name.
 
     Accepts ml_dtypes names (``float8_e4m3fn``), the same without the ``floatN_`` prefix
@@ -1027,8 +1027,10 @@ def block_element(name: str | FloatFormat | IntFormat) -> FloatFormat | IntForma
         key = key[2:]
     fmt = get(key)
     if isinstance(fmt, IntFormat) and fmt.signed and 2 <= fmt.bits <= 8 and fmt.frac_bits in (0, fmt.bits - 2):
-        return get(f"int{fmt.bits}f{fmt.bits - 2}")  # type: ignore[return-value]
-    return fmt  # type: ignore[return-value]
+        fmt = get(f"int{fmt.bits}f{fmt.bits - 2}")
+    if isinstance(fmt, (FloatFormat, IntFormat)):
+        return fmt
+    raise ValueError(f"block element {name!r} is a {type(fmt).__name__}: expected a float or an integer format")
 
 
 def format_table() -> list[dict]:
