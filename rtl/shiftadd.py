@@ -300,4 +300,6 @@ def shiftadd_manifest(spec: ShiftAddSpec) -> dict[str, Any]:
                                "macs_per_cycle": spec.lanes / k,
                                "ready_port": "in_ready" if spec.mode == "bitserial" else None},
                 "latency": spec.latency}
-    return {"result": result, "lane_packing": packing, "datapath": datapath}
+    # the input rate and handshake where every tool (the testbench too) looks for them
+    return {"result": result, "lane_packing": packing, "datapath": datapath, "initiation_interval": k,
+            "ready_port": datapath["throughput"]["ready_port"]}
