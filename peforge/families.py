@@ -3,7 +3,7 @@
 A family is a spec class and its datapath geometry (:mod:`peforge.geometry`) plus the parts every layer needs: its generator, port signature and
 manifest fields (``rtl``), golden run / port widths / value decode / matmul
 (``models.golden``), cost assembly, energy (toggle) model and calibration draw rules
-(``models.cost``), regression entry point (``sim``) and, when it can be board-built, its
+(``models.cost``), testbench vector sets (``sim``) and, when it can be board-built, its
 self-test adapter (``fpga``).  Every layer loops over this table; no layer registers a family
 by importing a module, and no family stands in for another.
 
@@ -20,7 +20,7 @@ same message; nothing is found by side effect.
 
 Adding a family: write its spec (``peforge/spec.py``) and geometry (``peforge/geometry.py``), generator (``rtl/``), golden model
 (``models/golden/``), cost assembly, toggle model and draw rules (``models/cost/``) and
-regression (``sim/``), then add one :class:`Family` line below and refit the calibration
+vector sets (``sim/``), then add one :class:`Family` line below and refit the calibration
 (``peforge calibrate``).
 """
 
@@ -53,7 +53,8 @@ LAYERS: dict[str, dict[str, str]] = {
     "cost": {"cost_assembly": "function spec -> cost Netlist",
              "energy": "toggle model (peforge.models.cost.toggles.ToggleModel)",
              "calibration": "calibration draw rules (peforge.models.cost.specsets.DrawRules)"},
-    "sim": {"verify": "function (spec, vectors, exhaustive, seed, progress) -> VerifyResult"},
+    "sim": {"vector_sets": "function (spec, vectors, exhaustive, seed, rows) -> list of VectorSet "
+                           "(the golden model's inputs; the shared testbench does the rest)"},
     "fpga": {"board": "board self-test adapter (peforge.fpga.selftest.BoardAdapter), or None"},
     "workloads": {"operand_ranges": "function (spec, matmul options) -> (a, b) OperandRange for scalings other "
                                     "than 'pe' (peforge.workloads.scaling), or None: the family scales natively"},
@@ -78,7 +79,7 @@ class Family:
     examples : tuple of Spec
         Small representative specs (contract tests, CLI help, demos); the first is the default.
     generator, signature, manifest, golden_run, golden_port_widths, golden_value,
-    golden_matmul, cost_assembly, energy, calibration, verify : str
+    golden_matmul, cost_assembly, energy, calibration, vector_sets : str
         ``"module:attribute"`` import paths of the parts (see :data:`LAYERS`).
     board : str or None
         Board self-test adapter, None when the family cannot be board-built.
@@ -101,7 +102,7 @@ class Family:
     cost_assembly: Optional[str] = None
     energy: Optional[str] = None
     calibration: Optional[str] = None
-    verify: Optional[str] = None
+    vector_sets: Optional[str] = None
     board: Optional[str] = None
     operand_ranges: Optional[str] = None
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -152,7 +153,7 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.assembly:assemble_mac",
            energy="peforge.models.cost.toggles:MAC",
            calibration="peforge.models.cost.specsets:MAC_DRAWS",
-           verify="peforge.sim.regression:verify_mac", board="peforge.fpga.selftest:LANE_OPERANDS",
+           vector_sets="peforge.sim.regression:mac_sets", board="peforge.fpga.selftest:LANE_OPERANDS",
            operand_ranges="peforge.workloads.scaling:format_ranges"),
     Family("intmac", IntMacSpec, geometry=intmac_geometry,
            examples=(IntMacSpec("int8", "int8"), IntMacSpec("int4", "uint8", acc_bits=16, lanes=2,
@@ -166,7 +167,7 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.assembly:assemble_intmac",
            energy="peforge.models.cost.toggles:INTMAC",
            calibration="peforge.models.cost.specsets:INTMAC_DRAWS",
-           verify="peforge.sim.families:verify_intmac", board="peforge.fpga.selftest:LANE_OPERANDS",
+           vector_sets="peforge.sim.families:intmac_sets", board="peforge.fpga.selftest:LANE_OPERANDS",
            operand_ranges="peforge.workloads.scaling:format_ranges"),
     Family("simd", SimdMacSpec, geometry=simd_geometry,
            examples=(SimdMacSpec(8, modes=("8x8", "4x4", "2x2")), SimdMacSpec(8, arch="sub4", stages=1)),
@@ -179,7 +180,7 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.assembly:assemble_simd",
            energy="peforge.models.cost.toggles:SIMD",
            calibration="peforge.models.cost.specsets:SIMD_DRAWS",
-           verify="peforge.sim.families:verify_simd", board=None,
+           vector_sets="peforge.sim.families:simd_sets", board=None,
            operand_ranges="peforge.workloads.scaling:simd_ranges"),
     Family("shiftadd", ShiftAddSpec, geometry=shiftadd_geometry,
            examples=(ShiftAddSpec("int8", "pot4", "pot", lanes=2),
@@ -193,7 +194,7 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.families:assemble_shiftadd",
            energy="peforge.models.cost.toggles:SHIFTADD",
            calibration="peforge.models.cost.specsets:SHIFTADD_DRAWS",
-           verify="peforge.sim.shiftadd:verify_shiftadd", board="peforge.fpga.selftest:SHIFTADD_OPERANDS",
+           vector_sets="peforge.sim.shiftadd:shiftadd_sets", board="peforge.fpga.selftest:SHIFTADD_OPERANDS",
            operand_ranges="peforge.workloads.scaling:shiftadd_ranges"),
     Family("blockdot", BlockDotSpec, geometry=blockdot_geometry,
            examples=(BlockDotSpec("e2m1fn", "e2m1fn", "e8m0fnu", "e8m0fnu", block=8, lanes=4),
@@ -207,7 +208,7 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.families:assemble_blockdot",
            energy="peforge.models.cost.toggles:BLOCKDOT",
            calibration="peforge.models.cost.specsets:BLOCKDOT_DRAWS",
-           verify="peforge.sim.blockdot:verify_blockdot", board=None),
+           vector_sets="peforge.sim.blockdot:blockdot_sets", board=None),
     Family("lut", LutSpec, geometry=lut_geometry,
            examples=(LutSpec("int8", 2, 4, lanes=2), LutSpec("e2m1fn", "ternary", 3, symmetric=False, stages=1)),
            generator="peforge.rtl.lut:LutPe", signature="peforge.rtl.lut:lut_signature",
@@ -219,7 +220,7 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.families:assemble_lut",
            energy="peforge.models.cost.toggles:LUT",
            calibration="peforge.models.cost.specsets:LUT_DRAWS",
-           verify="peforge.sim.lut:verify_lut", board="peforge.fpga.selftest:LUT_OPERANDS",
+           vector_sets="peforge.sim.lut:lut_sets", board="peforge.fpga.selftest:LUT_OPERANDS",
            operand_ranges="peforge.workloads.scaling:lut_ranges"),
 )
 

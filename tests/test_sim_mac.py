@@ -2,8 +2,7 @@
 
 CI sample: two exhaustive pair sweeps, random chains over lanes 1/4/16 x fp32/bf16/exact,
 one subnormals=False, one stages=2, the corner sets in every run, plus infrastructure tests
-(build errors, failing cocotb tests, a deliberately wrong expectation) on the stand-in
-integer MAC.  ``-m slow`` adds the full matrix.  Builds are cached under build/sim and locked
+(build errors, failing cocotb tests, a deliberately wrong expectation) on an integer MAC.  ``-m slow`` adds the full matrix.  Builds are cached under build/sim and locked
 per build directory, so ``pytest -n 2`` is safe.
 """
 
@@ -15,8 +14,7 @@ import numpy as np
 import pytest
 
 from peforge.sim import batch, regression, runner, vectors
-from peforge.sim.intmac import intmac_interface
-from peforge.spec import MinifloatMacSpec
+from peforge.spec import IntMacSpec, MinifloatMacSpec
 
 pytestmark = pytest.mark.sim
 
@@ -51,47 +49,46 @@ def test_random_chains(kw: dict) -> None:
 def test_wrong_expectation_is_reported() -> None:
     """One flipped bit in the golden output must show up as exactly one mismatch."""
     spec = MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32")
-    target = batch.spec_target(spec)
+    bench = batch.bench_for(spec)
     vs = vectors.random_chains(spec, 2048, seed=3)
-    goldens = [batch.golden_for(target, vs)]
+    goldens = [batch.golden_for(bench, vs)]
     goldens[0]["acc"][5, 7] ^= np.uint64(1 << 3)
-    res = regression.verify_target(target, [vs], name=spec.name, goldens=goldens, waves_on_failure=False)
+    res = regression.verify_sets(bench, [vs], name=spec.name, goldens=goldens, waves_on_failure=False)
     assert res.mismatches >= 1 and not res.ok
     assert "row 5 step 7 (result" in res.report
     assert "expected 0x" in res.report and "a=0x" in res.report
 
 
-# --- infrastructure on the stand-in integer MAC ---------------------------------------------
+# --- infrastructure on an integer MAC --------------------------------------------------------
 
 def test_intmac_bubbles_and_latency() -> None:
-    iface = intmac_interface(lanes=2, stages=2)
-    target = batch.intmac_target(iface)
+    bench = batch.bench_for(IntMacSpec("uint8", "uint8", acc_bits=32, lanes=2, stages=2))
     rng = np.random.default_rng(0)
     a = rng.integers(0, 256, (8, 300, 2))
     b = rng.integers(0, 256, (8, 300, 2))
     first = rng.random((8, 300)) < 0.1
     gaps = np.where(rng.random(300) < 0.3, rng.integers(1, 5, 300), 0)
     sets = [vectors.VectorSet("gaps", a, b, first, gaps), vectors.VectorSet("plain", a, b, first)]
-    res = regression.verify_target(target, sets, name="intmac", rows=4)
+    res = regression.verify_sets(bench, sets, name="intmac", rows=4)
     assert res.ok, res.report
     assert res.checked == 2 * 8 * 300
     # a PE that ignored in_valid would be caught: pretend the golden model did the same
-    shifted = [batch.golden_for(target, s) for s in sets]
+    shifted = [batch.golden_for(bench, s) for s in sets]
     shifted[0]["acc"][:, 1:] = shifted[0]["acc"][:, :-1]
-    bad = regression.verify_target(target, sets, name="intmac", rows=4, goldens=shifted,
-                                   waves_on_failure=False)
+    bad = regression.verify_sets(bench, sets, name="intmac", rows=4, goldens=shifted,
+                                 waves_on_failure=False)
     assert bad.mismatches > 0
 
 
 def test_failing_cocotb_test_raises() -> None:
-    target = batch.intmac_target(intmac_interface())
-    a = np.arange(100).reshape(100, 1) % 256
-    first = np.ones(100, bool)
-    expected = (a[:, 0] * a[:, 0]).astype(np.uint64)
-    batch.run_naive(target, a, a, first, expected)
+    bench = batch.bench_for(IntMacSpec("uint8", "uint8", acc_bits=32))
+    a = (np.arange(100) % 256).reshape(1, 100, 1)
+    vs = vectors.VectorSet("squares", a, a, np.ones((1, 100), bool))
+    expected = (a[0, :, 0] * a[0, :, 0]).astype(np.uint64)
+    batch.run_naive(bench, vs, expected)
     expected[50] += 1
     with pytest.raises(runner.SimRunError, match="1 of 1 cocotb tests failed"):
-        batch.run_naive(target, a, a, first, expected)
+        batch.run_naive(bench, vs, expected)
 
 
 def test_build_error_names_tool() -> None:

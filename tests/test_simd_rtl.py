@@ -1,5 +1,5 @@
 """cocotb regression of the SIMD PE's Verilog on Verilator against the golden model
-(through :mod:`peforge.sim.families`).
+(the shared testbench, the vector sets of :mod:`peforge.sim.families`).
 
 CI sample (two Verilator builds): base 8 bricks, every mode x every signedness with all
 65,536 (a[7:0], b[7:0]) pairs, random mode/signedness switching every cycle with bubbles, and
@@ -39,9 +39,8 @@ def test_base8_sub4_pipelined_random() -> None:
 
 def test_random_set_switches_mode_and_signedness_every_cycle() -> None:
     spec = SimdMacSpec()
-    codec = families.SimdCodec(spec)
     vs = families.simd_random(spec, 20_000, rows=64, seed=5)
-    ctrl = codec.decode(vs.a, vs.b)
+    ctrl = vs.ports
     changes = (np.diff(ctrl["mode"], axis=1) != 0).mean()
     assert changes > 0.7                                # 4/5 expected for 5 modes
     assert set(np.unique(ctrl["mode"])) == set(range(5))
@@ -51,11 +50,11 @@ def test_random_set_switches_mode_and_signedness_every_cycle() -> None:
 def test_wrong_expectation_is_reported() -> None:
     """One flipped bit in the golden output must show up as a mismatch (the check is live)."""
     spec = SimdMacSpec()
-    target = families.simd_target(spec)
+    bench = batch.bench_for(spec)
     vs = families.simd_random(spec, 4096, rows=64, seed=3)
-    goldens = [batch.golden_for(target, vs)]
+    goldens = [batch.golden_for(bench, vs)]
     goldens[0]["acc"][5, 7] ^= np.uint64(1 << 2)
-    res = regression.verify_target(target, [vs], name=spec.name, goldens=goldens, waves_on_failure=False)
+    res = regression.verify_sets(bench, [vs], name=spec.name, goldens=goldens, waves_on_failure=False)
     assert not res.ok and "row 5 step 7 (result" in res.report
 
 
