@@ -76,17 +76,18 @@ def bench_for(spec: Any) -> Bench:
 
     man = rtl.manifest(spec)
     ports = PortMap.from_manifest(man)
+    named = {port: info.get("format") for port, info in (man.get("lane_packing") or {}).items()
+             if isinstance(info, Mapping)}
+    named.update({info.get("port"): info.get("format") for info in (man.get("scales") or {}).values()
+                  if isinstance(info, Mapping)})
     decoders: dict[str, Any] = {}
-    for name, info in (man.get("lane_packing") or {}).items():
+    for port, name in named.items():            # value text of input codes, where the manifest names a format
         try:
-            decoders[name] = formats.get(info["format"])
-        except (KeyError, TypeError, ValueError):
+            decoders[port] = formats.get(name)
+        except (TypeError, ValueError):
             pass
-    for info in (man.get("scales") or {}).values():
-        if isinstance(info, Mapping) and "port" in info and "format" in info:
-            decoders[info["port"]] = formats.get(info["format"])
-    result = man.get("result") or {}
-    flags = result.get("flags") if isinstance(result.get("flags"), Mapping) else {}
+    result: Mapping[str, Any] = man.get("result") or {}
+    flags: Mapping[str, Any] = result.get("flags") or {}
 
     def text(port: str, code: int) -> str:
         try:

@@ -58,10 +58,11 @@ def _fields(ports: list[tuple[str, int]], packing: Mapping[str, Any], module: st
         lanes, lane_bits = 1, width
         info = packing.get(name)
         if isinstance(info, Mapping) and isinstance(info.get("lanes"), int):
-            lanes, lane_bits = info["lanes"], info.get("width")
-            if not isinstance(lane_bits, int) or lanes < 1 or lanes * lane_bits != width:
+            lanes, bits = info["lanes"], info.get("width")
+            if not isinstance(bits, int) or lanes < 1 or lanes * bits != width:
                 raise ValueError(f"{module}: manifest lane_packing[{name!r}] = {dict(info)!r} does not fill "
                                  f"the {width}-bit port (want lanes * width == {width})")
+            lane_bits = bits
         out.append(Field(name, lanes, lane_bits, offset))
         offset += width
     return tuple(out)
@@ -87,8 +88,6 @@ class PortMap:
         Handshake outputs the golden model does not predict.
     reset : dict
         Output reset values (0 unless the manifest says otherwise).
-    labels : dict
-        Port -> manifest lane/result description (formats, flag names) for reports.
     clock, reset_port : str
         Names of the clock and the synchronous reset input.
     """
@@ -102,7 +101,6 @@ class PortMap:
     last_beat_only: frozenset[str] = frozenset()
     unchecked: frozenset[str] = frozenset()
     reset: Mapping[str, int] | None = None
-    labels: Mapping[str, Any] | None = None
     clock: str = "clk"
     reset_port: str = "rst"
 
@@ -151,18 +149,11 @@ class PortMap:
         block = manifest.get("block") or {}
         reset = {k: v for k, v in (manifest.get("reset") or {}).items()
                  if isinstance(v, int) and not isinstance(v, bool)}
-        labels: dict[str, Any] = {k: v for k, v in packing.items() if isinstance(v, Mapping)}
-        result = manifest.get("result") or {}
-        if isinstance(result.get("port"), str):
-            labels[result["port"]] = result
-            flags = result.get("flags")
-            if isinstance(flags, Mapping) and isinstance(flags.get("port"), str):
-                labels[flags["port"]] = flags
         ready = manifest.get("ready_port")
         return cls(module=module, inputs=_fields(ins, packing, module), outputs=_fields(outs, {}, module),
-                   latency=manifest.get("latency"), interval=manifest.get("initiation_interval", 1),
+                   latency=manifest.get("latency", 0), interval=manifest.get("initiation_interval", 1),
                    beats=block.get("beats", 1), last_beat_only=frozenset(block.get("sampled_on_last_beat", ())),
-                   unchecked=frozenset([ready] if isinstance(ready, str) else ()), reset=reset, labels=labels,
+                   unchecked=frozenset([ready] if isinstance(ready, str) else ()), reset=reset,
                    clock=clk, reset_port=rst)
 
     @property
