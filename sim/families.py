@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..spec import IntMacSpec, SimdMacSpec
-from .vectors import VectorSet
+from .vectors import VectorSet, layout_rows
 
 __all__ = ["intmac_sets", "simd_sets", "simd_exhaustive", "simd_random", "simd_long"]
 
@@ -40,7 +40,9 @@ def _first(rng: np.random.Generator, batch: int, steps: int) -> np.ndarray:
 
 def intmac_sets(spec: IntMacSpec, vectors_n: int, exhaustive: bool, seed: int, rows: int) -> list[VectorSet]:
     """Exhaustive code pairs (lane 0, other lanes random), random chains with extreme operands
-    (overflow/saturation), long accumulations of the largest products, and bubbles."""
+    (overflow/saturation), long accumulations of the largest products, and bubbles, laid out in
+    :func:`~peforge.sim.vectors.layout_rows` rows."""
+    rows = layout_rows(rows, spec.lanes)
     rng = np.random.default_rng(seed)
     la, lb, lanes = spec.a.bits, spec.b.bits, spec.lanes  # type: ignore[union-attr]
     out: list[VectorSet] = []

@@ -120,7 +120,8 @@ def mac_sets(spec: Any, vectors_n: int = 100_000, exhaustive: bool = False, seed
              rows: int = vectors.DEFAULT_ROWS) -> list[VectorSet]:
     """The minifloat MAC's regression sets (its family's ``vector_sets`` part): the corner sets,
     every code pair with ``exhaustive`` (first=1 and two-step chains), random chains, 1/8 of
-    them with bubbles."""
+    them with bubbles, laid out in :func:`~peforge.sim.vectors.layout_rows` rows."""
+    rows = vectors.layout_rows(rows, spec.lanes)
     out: list[VectorSet] = list(vectors.corner_sets(spec, rows=rows))
     if exhaustive:
         out.append(vectors.exhaustive_pairs(spec, rows=rows))

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..formats import FloatFormat, IntFormat
 from ..spec import ShiftAddSpec
-from .vectors import VectorSet
+from .vectors import VectorSet, layout_rows
 
 __all__ = ["shiftadd_sets"]
 
@@ -105,7 +105,9 @@ def _grid(n: int, rows: int, chain: int) -> tuple[np.ndarray, int]:
 
 
 def shiftadd_sets(spec: ShiftAddSpec, vectors_n: int, exhaustive: bool, seed: int, rows: int) -> list[VectorSet]:
-    """The standard shift-add regression sets (module docstring)."""
+    """The standard shift-add regression sets (module docstring), laid out in
+    :func:`~peforge.sim.vectors.layout_rows` rows (the lanes and, with ``group``, the scale)."""
+    rows = layout_rows(rows, spec.lanes + (spec.group is not None))
     rng = np.random.default_rng(seed)
     L, G = spec.lanes, spec.group
     chain = G or 2

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["VectorSet", "exhaustive_pairs", "exhaustive_chains", "random_chains", "corner_sets",
+__all__ = ["VectorSet", "layout_rows", "exhaustive_pairs", "exhaustive_chains", "random_chains", "corner_sets",
            "neutral_zero", "product_table", "table_codes", "DEFAULT_ROWS", "MAX_CHAIN", "FULL_TABLE_CODES"]
 
 DEFAULT_ROWS = 64
@@ -108,6 +108,12 @@ class VectorSet:
         gaps = self.gaps if self.gaps is None or steps is None else self.gaps[:steps * beats]
         return VectorSet(name or self.name, self.a[rows, s], self.b[rows, s], self.first[rows, s], gaps,
                          {k: v[rows, s] for k, v in self.ports.items()})
+
+
+def layout_rows(rows: int, lanes: int) -> int:
+    """Rows to lay a set's chains out in: about 64 operand lanes per cycle in all, 4 to ``rows``
+    rows, so a many-lane PE gets long chains (its long accumulations) rather than more rows."""
+    return max(4, min(rows, 64 // max(1, lanes)))
 
 
 def _fill_rows(a: np.ndarray, b: np.ndarray, first: np.ndarray, rows: int, name: str,
