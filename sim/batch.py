@@ -253,24 +253,31 @@ def _port_values(vs: VectorSet, f: Field, ports: PortMap) -> tuple[np.ndarray, b
                      f"(shape {values.shape})")
 
 
-def _to_bits(values: np.ndarray, bits: int) -> np.ndarray:
-    """``[..., lanes]`` codes -> ``[..., lanes * bits]`` uint8 bits, lane 0 / bit 0 first."""
+def _port_bits(vs: VectorSet, name: str, values: np.ndarray, bits: int) -> np.ndarray:
+    """``[..., lanes]`` codes -> ``[..., lanes * bits]`` uint8 bits, lane 0 / bit 0 first;
+    ValueError naming the set and port when a code does not fit its lane."""
     shape = (*values.shape[:-1], values.shape[-1] * bits)
-    if values.dtype != object and bits <= 62:
-        return ((values[..., None] >> np.arange(bits, dtype=np.int64)) & 1).astype(np.uint8).reshape(shape)
+    try:
+        if values.dtype != np.uint64 and np.any(values < 0):
+            raise OverflowError
+        if bits <= 64:
+            words = values.astype(np.uint64)
+            if bits < 64 and np.any(words >> np.uint64(bits)):
+                raise OverflowError
+            nbytes = -(-bits // 8)                   # little-endian bytes -> bits, in C
+            by = words.astype("<u8").view(np.uint8).reshape(*words.shape, 8)[..., :nbytes]
+            return np.unpackbits(by, axis=-1, bitorder="little")[..., :bits].reshape(shape)
+        if np.any(values >> bits):
+            raise OverflowError
+    except OverflowError:
+        bad = [int(v) for v in np.asarray(values).reshape(-1) if not 0 <= int(v) < 1 << bits][0]
+        raise ValueError(f"set {vs.name!r}: port {name!r} code {bad} does not fit its {bits}-bit lane") from None
     parts = []
-    for k in range(0, bits, 31):                    # wide words (Python ints): 31 bits at a time
-        n = min(31, bits - k)
-        part = np.asarray((values >> k) & ((1 << n) - 1)).astype(np.int64)
-        parts.append(((part[..., None] >> np.arange(n, dtype=np.int64)) & 1).astype(np.uint8))
+    for k in range(0, bits, 32):                    # wide words (Python ints): 32 bits at a time
+        n = min(32, bits - k)
+        part = ((values >> k) & ((1 << n) - 1)).astype(np.uint64)
+        parts.append(((part[..., None] >> np.arange(n, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8))
     return np.concatenate(parts, axis=-1).reshape(shape)
-
-
-def _check_range(vs: VectorSet, name: str, values: np.ndarray, bits: int) -> None:
-    bad = (values < 0) | (values >> bits != 0)
-    if np.any(bad):
-        code = int(values[np.asarray(bad, bool)].flat[0])
-        raise ValueError(f"set {vs.name!r}: port {name!r} code {code!r} does not fit its {bits}-bit lane")
 
 
 def encode(plan: Plan, seed: int = 0) -> bytes:
@@ -296,10 +303,9 @@ def encode(plan: Plan, seed: int = 0) -> bytes:
         last_cycle = p.start + lay.step_cycle
         for f in ports.inputs:
             values, last_only = _port_values(vs, f, ports)
-            values = values[p.row0:p.row0 + p.nrows]
-            _check_range(vs, f.name, values, f.lane_bits)
             at = last_cycle if last_only else beat_cycle
-            per_row[at, :p.nrows, f.offset:f.offset + f.width] = _to_bits(values.transpose(1, 0, 2), f.lane_bits)
+            bits_of = _port_bits(vs, f.name, values[p.row0:p.row0 + p.nrows].transpose(1, 0, 2), f.lane_bits)
+            per_row[at, :p.nrows, f.offset:f.offset + f.width] = bits_of
     return (bits[:, ::-1] + ord("0")).tobytes()
 
 

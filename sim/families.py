@@ -89,11 +89,23 @@ def intmac_sets(spec: IntMacSpec, vectors_n: int, exhaustive: bool, seed: int, r
 
 # --- simd ---------------------------------------------------------------------------------------
 
+def _word_type(bits: int) -> Any:
+    """Words of up to 64 bits as uint64 (fast in the golden model and the encoder), wider ones
+    as Python ints."""
+    return np.uint64 if bits <= 64 else object
+
+
+def _shift(kind: Any, k: int) -> Any:
+    """A shift amount of the words' type (uint64 words shift by uint64)."""
+    return np.uint64(k) if kind is np.uint64 else k
+
+
 def _rand_words(bits: int, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    out = np.zeros(shape, object)
+    kind = _word_type(bits)
+    out = np.zeros(shape, kind)
     for k in range(0, bits, 32):
         n = min(32, bits - k)
-        out = out | (rng.integers(0, 1 << n, shape, dtype=np.int64).astype(object) << k)
+        out = out | (rng.integers(0, 1 << n, shape, dtype=np.int64).astype(kind) << _shift(kind, k))
     return out
 
 
@@ -101,6 +113,7 @@ def _edge_words(spec: SimdMacSpec, which: str, mode: np.ndarray, rng: np.random.
                 p_edge: float) -> np.ndarray:
     """Random words whose lanes (of each step's mode) are extreme with probability p_edge."""
     width = spec.a_width if which == "a" else spec.b_width
+    kind = _word_type(width)
     words = _rand_words(width, mode.shape, rng)
     for m, ((ab, bb), lanes) in enumerate(zip(spec.mode_widths, spec.mode_lanes)):
         sel = mode == m
@@ -109,13 +122,17 @@ def _edge_words(spec: SimdMacSpec, which: str, mode: np.ndarray, rng: np.random.
             continue
         bits = ab if which == "a" else bb
         edges = np.array([0, (1 << (bits - 1)) - 1, 1 << (bits - 1), (1 << bits) - 1], np.int64)
-        lanes_w = np.zeros(cnt, object)
+        lanes_w = np.zeros(cnt, kind)
         for i in range(lanes):
-            code = _rand_words(bits, (cnt,), rng)
+            code = _rand_words(bits, (cnt,), rng).astype(kind)
             hit = rng.random(cnt) < p_edge
-            code[hit] = rng.choice(edges, size=int(hit.sum())).astype(object)
-            lanes_w = lanes_w | (code << (i * bits))
-        high = words[sel] >> (lanes * bits) << (lanes * bits)  # unused upper bits stay random
+            code[hit] = rng.choice(edges, size=int(hit.sum())).astype(kind)
+            lanes_w = lanes_w | (code << _shift(kind, i * bits))
+        used = lanes * bits                                    # unused upper bits stay random
+        if used >= 64 and kind is np.uint64:
+            high = np.zeros(cnt, kind)
+        else:
+            high = words[sel] >> _shift(kind, used) << _shift(kind, used)
         words[sel] = high | lanes_w
     return words
 
@@ -133,14 +150,15 @@ def simd_exhaustive(spec: SimdMacSpec, rows: int, seed: int = 0, modes: Any = No
     sum and on top of a previous one."""
     rng = np.random.default_rng(seed)
     ca, cb = np.meshgrid(np.arange(256, dtype=np.int64), np.arange(256, dtype=np.int64), indexing="ij")
-    ca, cb = ca.ravel().astype(object), cb.ravel().astype(object)
+    ca, cb = ca.ravel().astype(_word_type(spec.a_width)), cb.ravel().astype(_word_type(spec.b_width))
     n = ca.size
     per = -(-n // rows)
     out = []
     for m in (range(len(spec.modes)) if modes is None else modes):  # type: ignore[arg-type]
         for sa, sb in signs:
-            a = _rand_words(spec.a_width, (n,), rng) >> 8 << 8 | ca
-            b = _rand_words(spec.b_width, (n,), rng) >> 8 << 8 | cb
+            eight_a, eight_b = _shift(ca.dtype.type, 8), _shift(cb.dtype.type, 8)
+            a = _rand_words(spec.a_width, (n,), rng) >> eight_a << eight_a | ca
+            b = _rand_words(spec.b_width, (n,), rng) >> eight_b << eight_b | cb
             idx = np.concatenate([np.arange(n), np.arange(per * rows - n)])
             shape = (rows, per)
             first = np.zeros(per * rows, bool)

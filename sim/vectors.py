@@ -64,7 +64,7 @@ class VectorSet:
         arrays = {}
         for port, values in (("a", self.a), ("b", self.b), *self.ports.items()):
             arr = np.asarray(values)
-            if arr.dtype != object:
+            if arr.dtype not in (object, np.uint64):      # codes as int64; wide words as uint64 / ints
                 arr = arr.astype(np.int64, copy=False)
             if arr.shape[:2] != first.shape:
                 raise ValueError(f"{self.name}: {port} must be [batch, steps, ...] with [batch, steps] = "
