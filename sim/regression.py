@@ -227,7 +227,8 @@ def verify_sets(bench: Bench, sets: Sequence[VectorSet], *, name: str, seed: int
     lines = [f"verify {name}: {bench.label}",
              f"  latency {ports.latency}" + (f", {ports.beats} beats per step" if ports.beats > 1 else "")
              + (f", one input every {ports.interval} cycles" if ports.interval > 1 else "")
-             + f", {rows} PE copies per simulation, build {build_s:.1f} s{' (cached)' if bld.cached else ''}",
+             + f", {rows} PE copies per simulation, build {bld.seconds:.1f} s{' (cached)' if bld.cached else ''}"
+             + (f", waveform build {build_s - bld.seconds:.1f} s" if build_s > bld.seconds else ""),
              "  sets: " + ", ".join(f"{k} {v}" for k, v in set_sizes.items()),
              f"  checked {checked} vectors in {seconds:.2f} s ({vps:,.0f} vectors/s simulated)",
              f"  {'PASS' if mism_count == 0 else 'FAIL'}: {mism_count} mismatching output samples"]
