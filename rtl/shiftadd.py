@@ -292,14 +292,15 @@ def shiftadd_manifest(spec: ShiftAddSpec) -> dict[str, Any]:
                "b": {"lanes": spec.lanes, "width": spec.weight.bits, "format": spec.weight.name,
                      "order": "lsb_first"}}
     k = spec.cycles_per_input
+    ready_port = "in_ready" if spec.mode == "bitserial" else None
     dq_mult = spec.scale is not None and spec.scale.name != "e8m0fnu"
     datapath = {"mode": spec.mode, "multipliers": 0, "dequant_multipliers": int(dq_mult),
                 "act_lsb_exp": spec.act_lsb_exp, "weight_lsb_exp": spec.weight_lsb_exp,
                 "product_bits": spec.product_bits,
                 "throughput": {"inputs_per_cycle": f"1/{k}" if k > 1 else "1",
                                "macs_per_cycle": spec.lanes / k,
-                               "ready_port": "in_ready" if spec.mode == "bitserial" else None},
+                               "ready_port": ready_port},
                 "latency": spec.latency}
     # the input rate and handshake where every tool (the testbench too) looks for them
     return {"result": result, "lane_packing": packing, "datapath": datapath, "initiation_interval": k,
-            "ready_port": datapath["throughput"]["ready_port"]}
+            "ready_port": ready_port}

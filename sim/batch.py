@@ -76,10 +76,11 @@ def bench_for(spec: Any) -> Bench:
 
     man = rtl.manifest(spec)
     ports = PortMap.from_manifest(man)
-    named = {port: info.get("format") for port, info in (man.get("lane_packing") or {}).items()
-             if isinstance(info, Mapping)}
-    named.update({info.get("port"): info.get("format") for info in (man.get("scales") or {}).values()
-                  if isinstance(info, Mapping)})
+    named: dict[str, str] = {port: info["format"] for port, info in (man.get("lane_packing") or {}).items()
+                             if isinstance(info, Mapping) and isinstance(info.get("format"), str)}
+    named.update({info["port"]: info["format"] for info in (man.get("scales") or {}).values()
+                  if isinstance(info, Mapping) and isinstance(info.get("port"), str)
+                  and isinstance(info.get("format"), str)})
     decoders: dict[str, Any] = {}
     for port, name in named.items():            # value text of input codes, where the manifest names a format
         try:

@@ -210,8 +210,8 @@ def pairs_set(spec: BlockDotSpec, rows: int, seed: int = 0, lanes_only: bool = F
     block), scales 1, each block its own chain: every product checked alone."""
     rng = np.random.default_rng(seed + 7)
     fa, fb, k = spec.element_a, spec.element_b, spec.block
-    ca, cb = np.meshgrid(np.arange(fa.num_codes), np.arange(fb.num_codes), indexing="ij")  # type: ignore[union-attr]
-    ca, cb = ca.ravel(), cb.ravel()
+    ga, gb = np.meshgrid(np.arange(fa.num_codes), np.arange(fb.num_codes), indexing="ij")
+    ca, cb = ga.ravel(), gb.ravel()
     m = ca.size
     B, T = _shape(m, rows, 512)
     idx = np.concatenate([np.arange(m), rng.integers(0, m, B * T - m)])

@@ -44,7 +44,7 @@ def intmac_sets(spec: IntMacSpec, vectors_n: int, exhaustive: bool, seed: int, r
     :func:`~peforge.sim.vectors.layout_rows` rows."""
     rows = layout_rows(rows, spec.lanes)
     rng = np.random.default_rng(seed)
-    la, lb, lanes = spec.a.bits, spec.b.bits, spec.lanes  # type: ignore[union-attr]
+    la, lb, lanes = spec.a.bits, spec.b.bits, spec.lanes
     out: list[VectorSet] = []
     if exhaustive:
         if la + lb > 24:
@@ -70,8 +70,8 @@ def intmac_sets(spec: IntMacSpec, vectors_n: int, exhaustive: bool, seed: int, r
                              _first(rng, batch_n, steps)))
         # long accumulations of the largest-magnitude products (fills a derived width exactly)
         lsteps = min(spec.max_count, 4096)
-        lo_a, hi_a = spec.a.from_int(np.array([spec.a.min_int, spec.a.max_int]))  # type: ignore[union-attr]
-        lo_b, hi_b = spec.b.from_int(np.array([spec.b.min_int, spec.b.max_int]))  # type: ignore[union-attr]
+        lo_a, hi_a = spec.a.from_int(np.array([spec.a.min_int, spec.a.max_int]))
+        lo_b, hi_b = spec.b.from_int(np.array([spec.b.min_int, spec.b.max_int]))
         pairs = np.array([[lo_a, lo_b], [hi_a, hi_b], [lo_a, hi_b], [hi_a, lo_b]], np.int64)
         k = np.arange(min(rows, 8)) % 4
         a = np.broadcast_to(pairs[k, 0][:, None, None], (k.size, lsteps, lanes)).copy()
@@ -154,7 +154,7 @@ def simd_exhaustive(spec: SimdMacSpec, rows: int, seed: int = 0, modes: Any = No
     n = ca.size
     per = -(-n // rows)
     out = []
-    for m in (range(len(spec.modes)) if modes is None else modes):  # type: ignore[arg-type]
+    for m in (range(len(spec.modes)) if modes is None else modes):
         for sa, sb in signs:
             eight_a, eight_b = _shift(ca.dtype.type, 8), _shift(cb.dtype.type, 8)
             a = _rand_words(spec.a_width, (n,), rng) >> eight_a << eight_a | ca
@@ -164,7 +164,7 @@ def simd_exhaustive(spec: SimdMacSpec, rows: int, seed: int = 0, modes: Any = No
             first = np.zeros(per * rows, bool)
             first[0::2] = True
             full = np.full(shape, 1, np.int64)
-            out.append(_set(f"exhaustive:{spec.modes[m]}:{'us'[sa]}{'us'[sb]}",  # type: ignore[index]
+            out.append(_set(f"exhaustive:{spec.modes[m]}:{'us'[sa]}{'us'[sb]}",
                             a[idx].reshape(shape), b[idx].reshape(shape), full * m, full * sa, full * sb,
                             first.reshape(shape)))
     return out
@@ -177,7 +177,7 @@ def simd_random(spec: SimdMacSpec, vectors_n: int, rows: int, seed: int = 0, gap
     steps = min(max_steps, max(1, -(-vectors_n // rows)))
     batch_n = max(1, -(-vectors_n // steps))
     shape = (batch_n, steps)
-    mode = rng.integers(0, len(spec.modes), shape)  # type: ignore[arg-type]
+    mode = rng.integers(0, len(spec.modes), shape)
     sa, sb = rng.integers(0, 2, shape), rng.integers(0, 2, shape)
     a, b = _edge_words(spec, "a", mode, rng, 0.3), _edge_words(spec, "b", mode, rng, 0.3)
     gap = np.where(rng.random(steps) < 0.1, rng.integers(1, 4, steps), 0) if gaps else None
@@ -190,7 +190,7 @@ def simd_long(spec: SimdMacSpec, rows: int, seed: int = 0, steps: int = 4096) ->
     signedness, with random mode switching in half the rows: exercises the top bits."""
     rng = np.random.default_rng(seed)
     steps = min(steps, spec.max_count) if spec.acc_bits is None else steps
-    nm = len(spec.modes)  # type: ignore[arg-type]
+    nm = len(spec.modes)
     batch_n = max(rows, 2 * nm)
     mode = np.where(np.arange(batch_n)[:, None] % 2 == 0, (np.arange(batch_n)[:, None] // 2) % nm,
                     rng.integers(0, nm, (batch_n, steps)))

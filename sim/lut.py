@@ -31,8 +31,8 @@ def _act_edges(spec: LutSpec) -> np.ndarray:
     if isinstance(act, FloatFormat):
         one = int(act.encode(np.array([1.0]))[0])
         return np.array([act.max_code | act.sign_mask, act.max_code, 0, one, one | act.sign_mask, 1], np.int64)
-    ints = [act.min_int, act.max_int, 0, 1] + ([-1] if act.signed else [])  # type: ignore[union-attr]
-    return act.from_int(np.array(ints)).astype(np.int64)  # type: ignore[union-attr]
+    ints = [act.min_int, act.max_int, 0, 1] + ([-1] if act.signed else [])
+    return act.from_int(np.array(ints)).astype(np.int64)
 
 
 def _weight_edges(spec: LutSpec) -> np.ndarray:
@@ -43,7 +43,7 @@ def _weight_edges(spec: LutSpec) -> np.ndarray:
 
 
 def _acts(spec: LutSpec, shape: tuple[int, ...], rng: np.random.Generator, p_edge: float = 0.3) -> np.ndarray:
-    codes = rng.integers(0, spec.act.num_codes, shape + (spec.group,), dtype=np.int64)  # type: ignore[union-attr]
+    codes = rng.integers(0, spec.act.num_codes, shape + (spec.group,), dtype=np.int64)
     hit = rng.random(codes.shape) < p_edge
     codes[hit] = rng.choice(_act_edges(spec), size=int(hit.sum()))
     return codes
@@ -95,7 +95,7 @@ def table_entries_set(spec: LutSpec, rows: int, seed: int = 0) -> VectorSet:
 def act_codes_set(spec: LutSpec, rows: int, seed: int = 0) -> VectorSet:
     """Every activation code in every group position (weights random)."""
     rng = np.random.default_rng(seed)
-    n = spec.act.num_codes  # type: ignore[union-attr]
+    n = spec.act.num_codes
     nrows, per = _rows_of(n, rows)
     t = np.arange(nrows * per).reshape(nrows, per)
     a = np.stack([(t + j * 37) % n for j in range(spec.group)], -1).astype(np.int64)

@@ -29,7 +29,7 @@ __all__ = ["shiftadd_sets"]
 def _act_codes(spec: ShiftAddSpec, shape: tuple[int, ...], rng: np.random.Generator, p_edge: float = 0.3) -> np.ndarray:
     """Uniform activation codes, with probability p_edge the most negative / largest / zero."""
     fmt = spec.act
-    codes = rng.integers(0, fmt.num_codes, shape, dtype=np.int64)  # type: ignore[union-attr]
+    codes = rng.integers(0, fmt.num_codes, shape, dtype=np.int64)
     edges = np.array(_act_extremes(spec), np.int64)
     hit = rng.random(shape) < p_edge
     codes[hit] = rng.choice(edges, size=int(hit.sum()))
@@ -72,10 +72,13 @@ def _scale_codes(spec: ShiftAddSpec, shape: tuple[int, ...], rng: np.random.Gene
 
 
 def _one_code(spec: ShiftAddSpec) -> int:
+    """Code of the group scale 1 (the neutral scale of a spec with groups)."""
     fmt = spec.scale
+    if fmt is None:
+        raise ValueError(f"{spec.name} has no group scale")
     if isinstance(fmt, IntFormat):
         return 1
-    return int(fmt.encode(np.array([1.0]))[0])  # type: ignore[union-attr]
+    return int(fmt.encode(np.array([1.0]))[0])
 
 
 def _first(rng: np.random.Generator, batch: int, steps: int, group: int | None) -> np.ndarray:
@@ -125,10 +128,10 @@ def shiftadd_sets(spec: ShiftAddSpec, vectors_n: int, exhaustive: bool, seed: in
         scale = np.full((rows, per), _one_code(spec)) if G else None
         return _make(name, a, b, first, scale)
 
-    na, nw = spec.act.num_codes, 1 << spec.weight.bits  # type: ignore[union-attr]
+    na, nw = spec.act.num_codes, 1 << spec.weight.bits
     if exhaustive:
         if na * nw > 1 << 20:
-            raise ValueError(f"exhaustive sweep of {spec.act.name} x {spec.weight.name} has {na * nw} pairs: "  # type: ignore[union-attr]
+            raise ValueError(f"exhaustive sweep of {spec.act.name} x {spec.weight.name} has {na * nw} pairs: "
                              "allowed up to 2**20 (activations of at most 12 bits with 8-bit weights)")
         ca, cb = np.meshgrid(np.arange(na), np.arange(nw), indexing="ij")
         out.append(pair_set("exhaustive_pairs", ca.ravel(), cb.ravel()))
