@@ -24,12 +24,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
 
+from peforge.errors import DeviceFitError
+
 from .cache import ResultCache, make_workdir
 from .design import Design, DesignLike, as_design
+from .fit import check_fit
 from .synth import FLOW_VERSION, SynthReport, _as_cache, check_widelut, parse_stat, run_yosys, synth_commands
 from .tools import ToolError, run_tool, tool_version
 
-__all__ = ["Device", "DEVICES", "WRAPPERS", "PnrReport", "place_and_route", "check_device",
+__all__ = ["Device", "DEVICES", "WRAPPERS", "PnrReport", "place_and_route", "check_device", "device_for",
+           "family_devices",
            "wrapper_verilog", "Port"]
 
 WRAPPERS = ("auto", "registered", "serial")
@@ -38,8 +42,15 @@ _WRAP_TOP = "peforge_wrap"
 
 @dataclass(frozen=True)
 class Device:
-    """A nextpnr device: family (synthesis target), tool, device flag, package, user I/O pins,
-    and whether it has DSP blocks."""
+    """A nextpnr device: family (synthesis target), tool, device flag, package, user I/O pins of
+    that package, the part it stands for and its resources (what :mod:`.fit` checks a
+    synthesised design against before place and route).
+
+    ``luts`` counts LUT4 sites: iCE40 logic cells (one LUT4, one carry and one FF each, nextpnr's
+    ``ICESTORM_LC``), ECP5 slice LUTs (two per slice, nextpnr's ``TRELLIS_COMB``; a CCU2C carry
+    takes two).  ``ffs``: flip-flops; ``dsps``: multiplier blocks (iCE40 SB_MAC16, ECP5
+    MULT18X18D); ``brams``: block RAMs (SB_RAM40_4K, DP16KD).
+    """
 
     name: str
     family: str
@@ -47,15 +58,31 @@ class Device:
     flag: str
     package: str
     io_pins: int
-    has_dsp: bool = True
+    part: str = ""
+    luts: int = 0
+    ffs: int = 0
+    dsps: int = 0
+    brams: int = 0
+
+    @property
+    def has_dsp(self) -> bool:
+        return self.dsps > 0
 
 
+#: Resources from the vendors' data sheets, the same as nextpnr 0.11's device utilisation totals
+#: (checked: ICESTORM_LC / ICESTORM_DSP / ICESTORM_RAM, TRELLIS_COMB / TRELLIS_FF / MULT18X18D /
+#: DP16KD): iCE40 LP/HX Family Data Sheet (Lattice FPGA-DS-02029), table 1.1, iCE40HX8K: 7,680
+#: logic cells, 32 EBR, no DSP; iCE40 UltraPlus Family Data Sheet (FPGA-DS-02008), table 1.1,
+#: iCE5LP / UP5K: 5,280 LUT4s, 30 EBR, 8 DSP (SB_MAC16); ECP5 and ECP5-5G Family Data Sheet
+#: (FPGA-DS-02012), table 1.1: LFE5U-25F / 45F / 85F: 24K / 44K / 84K LUTs (12,144 / 21,924 /
+#: 41,820 slices of two LUT4s and two FFs), 56 / 108 / 208 EBR (DP16KD), 28 / 72 / 156 18x18
+#: multipliers (MULT18X18D).  I/O pins: user I/O of the package (same data sheets).
 DEVICES: dict[str, Device] = {d.name: d for d in (
-    Device("hx8k", "ice40", "nextpnr-ice40", "--hx8k", "ct256", 206, has_dsp=False),
-    Device("up5k", "ice40", "nextpnr-ice40", "--up5k", "sg48", 39),
-    Device("25k", "ecp5", "nextpnr-ecp5", "--25k", "CABGA381", 197),
-    Device("45k", "ecp5", "nextpnr-ecp5", "--45k", "CABGA381", 203),
-    Device("85k", "ecp5", "nextpnr-ecp5", "--85k", "CABGA381", 205),
+    Device("hx8k", "ice40", "nextpnr-ice40", "--hx8k", "ct256", 206, "iCE40HX8K", 7680, 7680, 0, 32),
+    Device("up5k", "ice40", "nextpnr-ice40", "--up5k", "sg48", 39, "iCE40UP5K", 5280, 5280, 8, 30),
+    Device("25k", "ecp5", "nextpnr-ecp5", "--25k", "CABGA381", 197, "LFE5U-25F", 24288, 24288, 28, 56),
+    Device("45k", "ecp5", "nextpnr-ecp5", "--45k", "CABGA381", 203, "LFE5U-45F", 43848, 43848, 72, 108),
+    Device("85k", "ecp5", "nextpnr-ecp5", "--85k", "CABGA381", 205, "LFE5U-85F", 83640, 83640, 156, 208),
 )}
 _DEFAULT_DEVICE = {"ice40": "hx8k", "ecp5": "25k"}
 
@@ -65,6 +92,25 @@ def check_device(device: str) -> Device:
     if device not in DEVICES:
         raise ValueError(f"unknown nextpnr device {device!r}: allowed {sorted(DEVICES)}")
     return DEVICES[device]
+
+
+def family_devices(family: str) -> list[Device]:
+    """The devices of ``family`` (a synthesis target), smallest first (by LUT4s, then DSPs)."""
+    return sorted((d for d in DEVICES.values() if d.family == family), key=lambda d: (d.luts, d.dsps))
+
+
+def device_for(target: str, device: str | None = None) -> Device:
+    """The device a design synthesised for ``target`` is placed on: ``device`` (default hx8k for
+    ice40, 25k for ecp5), checked to be one of that family's; ValueError naming the allowed
+    ones otherwise.  Cheap: call it before synthesis to fail fast."""
+    if target not in _DEFAULT_DEVICE:
+        raise ValueError(f"place and route needs target ice40 or ecp5 (nextpnr), not {target!r}")
+    dev = check_device(_DEFAULT_DEVICE[target] if device is None else device)
+    if dev.family != target:
+        allowed = ", ".join(d.name for d in family_devices(target))
+        raise ValueError(f"device {dev.name!r} ({dev.part}) is {dev.family}, the design is synthesised for "
+                         f"{target}: pick one of the {target} devices ({allowed}) or synthesise for {dev.family}")
+    return dev
 
 
 @dataclass(frozen=True)
@@ -275,13 +321,7 @@ def place_and_route(report_or_design: Union[SynthReport, DesignLike], device: st
     """
     if isinstance(report_or_design, SynthReport):
         rep = report_or_design
-        if device is None:
-            device = _DEFAULT_DEVICE.get(rep.target, "25k")
-        dev = check_device(device)
-        if rep.target != dev.family:
-            raise ValueError(f"report is for target {rep.target!r} but device {device!r} is {dev.family}: "
-                             f"synthesise for {dev.family} or pick a {rep.target} device "
-                             f"({sorted(k for k, d in DEVICES.items() if d.family == rep.target)})")
+        dev = device_for(rep.target, device)
         design = as_design(rep.source)
         if design.key != rep.design_key:
             raise ValueError(f"the design of report {rep.module!r} changed since it was synthesised "
@@ -304,6 +344,10 @@ def place_and_route(report_or_design: Union[SynthReport, DesignLike], device: st
         raise ValueError("seeds must not be empty")
     if clock_mhz is not None and not clock_mhz > 0:
         raise ValueError(f"clock_mhz={clock_mhz!r} must be positive")
+    given = report_or_design if isinstance(report_or_design, SynthReport) else None
+    if given is not None and use_dsp == bool(given.options.get("dsp")) \
+            and use_widelut == bool(given.options.get("widelut", False)):  # the PE alone: refuse before any tool
+        check_fit(dev, asdict(given), design.module, devices=DEVICES, dsp=use_dsp, spec=design.spec)
 
     store = _as_cache(cache)
     versions = {"yosys": tool_version("yosys"), "nextpnr": tool_version(dev.tool)}
@@ -326,9 +370,13 @@ def place_and_route(report_or_design: Union[SynthReport, DesignLike], device: st
         workdir = make_workdir(root, f"pnr-{dev.name}-{design.module}"[:80])
         ports = _ports(design, workdir)
         kind = wrapper
+        pins = 1 + sum(p.width for p in ports if p.name != clock)
         if kind == "auto":
-            pins = 1 + sum(p.width for p in ports if p.name != clock)
             kind = "registered" if pins <= dev.io_pins - 4 else "serial"
+        elif kind == "registered" and pins > dev.io_pins:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise ValueError(f"the registered wrapper of {design.module} needs {pins} pins, the {dev.name}'s "
+                             f"{dev.package} package has {dev.io_pins}: use wrapper='serial' or 'auto'")
         wrap, wrap_ffs = wrapper_verilog(design.module, ports, kind, clock)
         (workdir / "wrap.v").write_text(wrap)
         script = "\n".join([
@@ -339,7 +387,15 @@ def place_and_route(report_or_design: Union[SynthReport, DesignLike], device: st
             "tee -q -o stat.json stat -json", "write_json net.json", ""])
         run_yosys(script, workdir)
         stat = json.loads((workdir / "stat.json").read_text())
-        cells = parse_stat(stat, dev.family, _WRAP_TOP)["cells_by_type"]
+        counts = parse_stat(stat, dev.family, _WRAP_TOP)
+        try:  # what nextpnr gets (the wrapper's FFs included): refuse before it runs
+            check_fit(dev, counts, design.module, devices=DEVICES, dsp=use_dsp, spec=design.spec,
+                      what=f"(with its {kind} I/O wrapper)")
+        except DeviceFitError:
+            if not keep_workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
+            raise
+        cells = counts["cells_by_type"]
         extra = {"wrapper": kind, "wrapper_ffs": wrap_ffs, "synth_cells_by_type": cells, "synth_script": script,
                  "yosys_version": str(stat.get("creator", "unknown"))}
         with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(missing)))) as pool:

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
-from .pnr import PnrReport, place_and_route
+from .pnr import PnrReport, device_for, place_and_route
 from .synth import SynthReport, synthesize
 
 __all__ = ["synth_table", "pnr_table", "compare_table", "print_report", "report_dict", "cli_synth"]
@@ -112,11 +112,11 @@ def cli_synth(spec: Any, target: str, pnr: bool = False, device: str | None = No
     With ``as_json`` the dict is printed as JSON, else as rich tables.  ``device`` defaults to
     hx8k for ice40 and 25k for ecp5; ``pnr`` needs an ice40 or ecp5 target.
     """
+    if pnr:
+        device_for(target, device)  # a wrong target / device pairing fails before synthesis
     report = synthesize(spec, target, dsp=dsp)
     pnr_report = None
     if pnr:
-        if target not in ("ice40", "ecp5"):
-            raise ValueError(f"place and route needs target ice40 or ecp5, got {target!r}")
         pnr_report = place_and_route(report, device, seeds=seeds, clock_mhz=clock_mhz)
     data = report_dict(report, pnr_report)
     if as_json:

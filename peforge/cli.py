@@ -220,6 +220,14 @@ def _synth(spec: spec_mod.Spec, kw: dict[str, Any]) -> None:
         raise ValueError(f"--seeds {kw['seeds']}: allowed 1..64 nextpnr seeds")
     if kw["clock_mhz"] is not None and not 0 < kw["clock_mhz"] < 10_000:
         raise ValueError(f"--clock-mhz {kw['clock_mhz']}: allowed a clock target in MHz, above 0")
+    if kw["pnr"]:  # a wrong --target / --device pairing fails before synthesis
+        from .fpga.pnr import device_for
+
+        dev = device_for(kw["target"], kw["device"])
+        if kw["dsp"] and not dev.has_dsp:
+            raise ValueError(f"--dsp on device {dev.name} ({dev.part}), which has no DSP blocks: drop --dsp or "
+                             f"pick a {dev.family} device with DSPs "
+                             f"({', '.join(d.name for d in fpga.DEVICES.values() if d.family == dev.family and d.has_dsp)})")
     report = fpga.synthesize(spec, kw["target"], dsp=kw["dsp"], widelut=kw["widelut"])  # ToolError: exit 7
     pnr = fpga.place_and_route(
         report, kw["device"], seeds=list(range(1, kw["seeds"] + 1)) if kw["seeds"] else None,
@@ -240,7 +248,9 @@ _family_commands(synth_app, [
     _opt("widelut", bool, False, "--widelut",
          help="ECP5: Yosys's wide-LUT (PFU mux) mapping instead of LUT4s only (more LUTs, sometimes faster)."),
     _opt("pnr", bool, False, "--pnr", help="Also place and route with nextpnr and report Fmax."),
-    _opt("device", Optional[str], None, "--device", help="nextpnr device (hx8k, up5k, 25k, 45k, 85k)."),
+    _opt("device", Optional[str], None, "--device",
+         help="nextpnr device: ice40 hx8k (default), up5k; ecp5 25k (default), 45k, 85k. A design that does not "
+              "fit it is refused before place and route, naming the devices that fit."),
     _opt("seeds", Optional[int], None, "--seeds", help="Run seeds 1..N (median Fmax reported)."),
     _opt("clock_mhz", Optional[float], None, "--clock-mhz", help="Clock target for place and route."),
     _JSON], _synth, "Synthesise a {family} PE and print its resource report.")

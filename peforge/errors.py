@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 __all__ = ["ExitCode", "PeforgeError", "PathError", "InputFileError", "CorruptFileError", "ResultsConflictError", "LockedError",
-           "ToolUnavailableError", "Interrupted", "classify"]
+           "ToolUnavailableError", "DeviceFitError", "Interrupted", "classify"]
 
 
 class ExitCode(enum.IntEnum):
@@ -84,6 +84,13 @@ class ToolUnavailableError(PeforgeError, RuntimeError):
     """An external tool or service (a Dask scheduler, a compiler) cannot be used."""
 
     exit_code = ExitCode.TOOL
+
+
+class DeviceFitError(PeforgeError, ValueError):
+    """A design needs more of a resource (LUTs, DSPs, ...) than the chosen FPGA device has: found
+    before place and route; the message names need, capacity and what would fit (a bad value)."""
+
+    exit_code = ExitCode.BAD_VALUE
 
 
 class Interrupted(KeyboardInterrupt):
