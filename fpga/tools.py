@@ -121,7 +121,7 @@ def _tail(text: str, lines: int) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def run_tool(key: str, args: Sequence[str], cwd: Path, *, timeout: float = 3600.0,
+def run_tool(key: str, args: Sequence[str], cwd: Path, *, timeout: float = float(os.environ.get("PEFORGE_TOOL_TIMEOUT", 3600)),
              tail_lines: int = 25, log: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run tool ``key`` with ``args`` in ``cwd``; raise :class:`ToolError` on failure.
 

@@ -15,7 +15,7 @@ from typing import Any
 from .formats import FloatFormat, IntFormat
 from .spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec, signed_width
 
-__all__ = ["MacGeometry", "mac_geometry", "lmul_consts", "lmul_norm_bits", "BlockDotGeometry",
+__all__ = ["FloatLoopGeometry", "float_loop_geometry", "mac_reachable_acc", "MacGeometry", "mac_geometry", "lmul_consts", "lmul_norm_bits", "BlockDotGeometry",
            "blockdot_geometry", "lut_geometry", "lut_entry_coefs", "lut_coef_range", "IntMacGeometry",
            "intmac_geometry", "SimdGeometry", "simd_geometry", "ShiftAddGeometry", "shiftadd_geometry",
            "range_bits", "tree_range"]
@@ -40,6 +40,70 @@ def tree_range(terms: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
     return levels
 
 
+# --- the per-step float accumulate loop (rtl/blocks/float_acc.py) ---------------------------------
+@dataclass(frozen=True)
+class FloatLoopGeometry:
+    """Widths of the per-step rounded float accumulate loop (see :mod:`peforge.rtl.blocks.float_acc`).
+
+    Members
+    -------
+    v_width : int
+        Width of the normalised addend significand.
+    v_exp_lo, v_exp_hi : int
+        Range of the addend's biased top-bit exponent.
+    frame : int
+        Window bits above its sticky slot: ``max(v_width, man_bits + 1) + 2`` (two guard bits
+        below the wider operand; why that rounds like the exact sum is in the RTL block).
+    sum_width : int
+        Width of the registered sum: ``frame + 3`` (fast: a rounding carry and a sum carry)
+        or ``frame + 2`` (general: a sum carry).
+    fast : bool
+        Every reachable sum is zero or normal and none overflows (no subnormal or overflow
+        logic, decisions from the unrounded accumulator).
+    overflow : bool
+        A finite sum can round to infinity.
+    acc_top_lo, acc_top_hi : int
+        Unbiased exponents of the hidden bit of a reachable finite nonzero accumulator.
+    exp_lo, exp_hi : int
+        Range of the registered biased exponent (fast: up to the all-ones field, which holds
+        a stored NaN / infinity).
+    """
+
+    v_width: int
+    v_exp_lo: int
+    v_exp_hi: int
+    frame: int
+    sum_width: int
+    fast: bool
+    overflow: bool
+    acc_top_lo: int
+    acc_top_hi: int
+    exp_lo: int
+    exp_hi: int
+
+
+def float_loop_geometry(fmt: FloatFormat, v_width: int, v_exp_range: range, acc_tops: range | None,
+                        overflow: bool) -> FloatLoopGeometry:
+    """The loop's geometry for an addend of ``v_width`` bits whose biased top-bit exponent lies
+    in ``v_exp_range``; ``acc_tops`` / ``overflow`` as :func:`mac_reachable_acc` proves them
+    (None / True: nothing proven)."""
+    frame = max(v_width, fmt.man_bits + 1) + 2
+    tops = range(fmt.emin, fmt.emax + 1) if acc_tops is None else \
+        range(max(acc_tops.start, fmt.emin), min(acc_tops.stop, fmt.emax + 1))
+    normal_sums = acc_tops is not None and acc_tops.start >= fmt.emin
+    fast = normal_sums and not overflow
+    ea_lo, ea_hi = tops.start + fmt.bias, tops.stop - 1 + fmt.bias
+    ev_lo, ev_hi = v_exp_range.start, v_exp_range.stop - 1
+    if fast:
+        lo, hi = min(ea_lo, ev_lo), max(ea_hi + 1, ev_hi, (1 << fmt.exp_bits) - 1)
+    else:  # outside [emin - man_bits - 3, emax + 2] a sum rounds to a zero / overflows either way
+        floor, ceil = fmt.emin - fmt.man_bits - 3 + fmt.bias, fmt.emax + 2 + fmt.bias
+        lo, hi = max(min(ea_lo, ev_lo), floor), min(max(ea_hi, ev_hi), ceil)
+    return FloatLoopGeometry(v_width=v_width, v_exp_lo=ev_lo, v_exp_hi=ev_hi, frame=frame, sum_width=frame + (3 if fast else 2),
+                             fast=fast, overflow=overflow, acc_top_lo=tops.start,
+                             acc_top_hi=tops.stop - 1, exp_lo=lo, exp_hi=hi)
+
+
 # --- minifloat MAC (rtl/mac.py) -------------------------------------------------------------------
 @dataclass(frozen=True)
 class MacGeometry:
@@ -59,23 +123,11 @@ class MacGeometry:
         Signed width of the exact lane sum: ``span + ceil(log2(lanes)) + 1``.
     acc_width : int
         Width of the ``acc`` port.
-    frame_width : int
-        Float accumulator only: signed width of the accumulate frame, ``lane_sum_width +
-        acc.man_bits + 3``, LSB weight ``2**lsb_exp`` like the lane sum.  The frame sum is
-        exact for every reachable accumulator value, by two invariants of the accumulation
-        (reset gives +0; every later value is ``round(acc + lane_sum)`` or a special):
-
-        1. it is a multiple of ``2**lsb_exp`` (rounding a multiple of ``2**lsb_exp`` gives the
-           value itself or a multiple of a coarser power of two), so aligning it into the
-           frame drops only zero bits;
-        2. its LSB weight is at most ``2**(T + 2)``, ``T`` the top magnitude bit of the lane
-           sum (``|lane sum| < 2**(T + 1)``): once the accumulator's ulp reaches ``2**(T + 2)``
-           every lane sum is below half an ulp, so the sum never rounds into the next binade.
-           Its top bit then sits at most ``man_bits`` above, and acc + lane sum fits in
-           ``lane_sum_width + man_bits + 2`` magnitude bits plus a sign bit.
-    acc_shift_max : int
-        Float accumulator only: frame position of the LSB of the largest reachable
-        accumulator (``lane_sum_width``).
+    loop : FloatLoopGeometry or None
+        Float accumulator only: the accumulate loop, its addend the single product (one lane:
+        a product of normalised significands, ``Ma + Mb + 2`` bits; L-Mul's ``m + 2``) or the
+        normalised exact lane sum (``lane_sum_width - 1`` bits), and what
+        :func:`mac_reachable_acc` proves about the accumulator.
     """
 
     lsb_exp: int
@@ -83,8 +135,7 @@ class MacGeometry:
     span: int
     lane_sum_width: int
     acc_width: int
-    frame_width: int = 0
-    acc_shift_max: int = 0
+    loop: FloatLoopGeometry | None = None
 
 
 def _emax_field(fmt: FloatFormat) -> int:
@@ -136,10 +187,48 @@ def mac_geometry(spec: MinifloatMacSpec) -> MacGeometry:
     lane_sum_width = span + (spec.lanes - 1).bit_length() + 1
     if spec.is_exact:
         return MacGeometry(lsb_exp, shift_max, span, lane_sum_width, spec.exact_width)
-    mf = spec.acc_format.man_bits
-    return MacGeometry(lsb_exp, shift_max, span, lane_sum_width, spec.acc_format.bits,
-                       frame_width=lane_sum_width + mf + 3, acc_shift_max=lane_sum_width)
+    f = spec.acc_format
+    if spec.lanes == 1:  # the product's top bit is one of its two highest (normalised operands)
+        v_width = (2 + max(a.man_bits, b.man_bits)) if spec.mult == "lmul" else a.man_bits + b.man_bits + 2
+        base = lsb_exp + v_width - 2 + f.bias  # biased exponent of the product's bit w - 2
+        low = 0 if spec.mult == "lmul" else -2 - a.man_bits - b.man_bits
+        v_exp_range = range(base + low, base + shift_max + 2)
+    else:  # the exact lane sum, normalised
+        v_width = lane_sum_width - 1
+        base = lsb_exp + v_width - 1 + f.bias
+        v_exp_range = range(base - v_width, base + 1)
+    tops, overflow = _reachable(lsb_exp, span, spec.lanes, f)
+    loop = float_loop_geometry(f, v_width, v_exp_range, tops, overflow)
+    return MacGeometry(lsb_exp, shift_max, span, lane_sum_width, f.bits, loop)
 
+
+def _reachable(lsb_exp: int, span: int, lanes: int, f: FloatFormat) -> tuple[range, bool]:
+    p = f.man_bits + 1
+    t_max = lsb_exp + span + (lanes - 1).bit_length() - 1
+    return range(lsb_exp, t_max + p + 2), t_max + p + 2 > f.emax + 1
+
+
+def mac_reachable_acc(spec: MinifloatMacSpec) -> tuple[range, bool]:
+    """(hidden-bit exponents of every reachable finite nonzero float accumulator, whether a
+    finite sum can overflow) of a per-step rounding MAC.
+
+    Two invariants of the accumulation (reset gives +0; every later value is ``round(acc +
+    P)`` or a special), with ``P`` the exact lane sum, a multiple of ``2**lsb_exp`` with
+    ``|P| < 2**(T + 1)`` (``T = lsb_exp + span + ceil(log2(lanes)) - 1``), and ``p`` the
+    accumulator precision:
+
+    1. ``acc`` is a multiple of ``2**lsb_exp`` (rounding a multiple of ``2**lsb_exp`` gives the
+       value itself or a multiple of a coarser power of two), so a nonzero ``acc`` or exact
+       sum is at least ``2**lsb_exp``: with ``lsb_exp >= emin`` no sum rounds to a subnormal;
+    2. ``|acc| < B = 2**(T + p + 2)``: in the binade below ``B`` the grid step is
+       ``2**(T + 2)``, so from ``|acc| <= B - 2**(T + 2)`` a step reaches at most
+       ``|acc + P| < B - 2**(T + 1)``, which rounds back to at most ``B - 2**(T + 2)``.
+
+    So no finite sum overflows when ``B <= 2**(emax + 1)``.
+    """
+    g = mac_geometry(spec)
+    f = spec.acc_format
+    return _reachable(g.lsb_exp, g.span, spec.lanes, f)
 
 
 # --- block-scaled dot product (rtl/blockdot.py) --------------------------------------------------
@@ -182,19 +271,9 @@ class BlockDotGeometry:
     v_exp_offset : int
         ``V``'s LSB exponent is ``lsb_exp + ea + eb - v_exp_offset``, ``ea``/``eb`` the
         scales' effective exponent fields.
-    frame : int
-        Magnitude bits of the accumulate frame above its sticky bit, ``max(v_width,
-        acc.man_bits + 1) + 2``.  With ``T`` the top-bit exponent of the larger operand
-        and ``d`` the exponent distance: for ``d <= 1`` both operands lie wholly in the frame
-        (exact sum); for ``d >= 2`` the sum's top bit is at least ``T - 1``, so its rounding
-        position is at least ``T - 1 - man_bits``, and every bit the frame drops lies more than
-        one place below it: a sticky bit there rounds like the exact sum.  A subnormal
-        accumulator has ``T = emin`` and rounds on the fixed subnormal grid, also above the
-        frame.
-    t_floor, t_ceil : int
-        ``T`` is clamped into ``[t_floor, t_ceil]`` before rounding: below ``t_floor`` =
-        ``emin - man_bits - 3`` any sum is under half the smallest subnormal (rounds to a
-        signed zero either way); above ``t_ceil`` = ``emax + 2`` it overflows either way.
+    loop : FloatLoopGeometry
+        The accumulate loop (general: block terms with scales reach subnormals and overflow),
+        its addend ``V`` normalised.
     acc_width : int
         Width of the ``acc`` port (the accumulator format's bits).
     """
@@ -207,9 +286,7 @@ class BlockDotGeometry:
     scale_sig_bits: int
     v_width: int
     v_exp_offset: int
-    frame: int
-    t_floor: int
-    t_ceil: int
+    loop: FloatLoopGeometry
     acc_width: int
 
 
@@ -225,11 +302,16 @@ def blockdot_geometry(spec: BlockDotSpec) -> BlockDotGeometry:
     v_width = block_sum + (xbits if xbits > 1 else 0)
     offset = sa.bias + sa.man_bits + sb.bias + sb.man_bits
     acc = spec.acc
+    lsb_exp = lsb_a + lsb_b
+    # V's top-bit exponent: lsb_exp - offset + v_width - 1 + ea + eb - lz, ea + eb the scale
+    # fields' sum (an unsigned signal of the width that holds their largest sum)
+    ex_max = (1 << ((1 << sa.exp_bits) + (1 << sb.exp_bits) - 2).bit_length()) - 1
+    base = lsb_exp - offset + v_width - 1 + acc.bias
+    loop = float_loop_geometry(acc, v_width, range(base - v_width, base + ex_max + 1), None, True)
     return BlockDotGeometry(
-        lsb_exp=lsb_a + lsb_b, shift_max=sh_a + sh_b, span=span, lane_sum_width=lane_sum,
+        lsb_exp=lsb_exp, shift_max=sh_a + sh_b, span=span, lane_sum_width=lane_sum,
         block_sum_width=block_sum, scale_sig_bits=xbits, v_width=v_width, v_exp_offset=offset,
-        frame=max(v_width, acc.man_bits + 1) + 2,
-        t_floor=acc.emin - acc.man_bits - 3, t_ceil=acc.emax + 2, acc_width=acc.bits)
+        loop=loop, acc_width=acc.bits)
 
 
 

@@ -15,10 +15,8 @@ Datapath, all exact until the single rounding:
 2. beats > 1: the lane sums of a block collect in an exact partial-sum register;
 3. scales: ``|S| * sig(Xa) * sig(Xb)`` (one small multiply; none for two E8M0 scales), its
    exponent from the scale exponents, then a leading-zero count normalises it to ``V``;
-4. the accumulate loop (one cycle): the larger of ``acc`` and ``V`` (by exponent of the top
-   bit) goes to the top of a frame, the other is shifted right with a sticky bit, they are
-   added and the sum is rounded once (:class:`~peforge.rtl.blocks.RoundPack`).  Why the
-   frame is wide enough is in :class:`BlockDotGeometry`.
+4. the accumulate loop: :class:`~peforge.rtl.blocks.float_acc.FloatAccumulator` (its general
+   variant: scaled block terms reach subnormals and overflow), one rounding per block.
 
 ``stages`` pipeline registers sit in front of the loop, so latency = stages + 1 cycles from a
 block's last beat to ``acc``; ``out_valid`` pulses once per block.
@@ -37,7 +35,8 @@ from peforge.formats import FloatFormat, IntFormat
 from peforge.geometry import BlockDotGeometry, blockdot_geometry
 from peforge.spec import BlockDotSpec
 
-from .blocks import LeadingZeroCounter, MinifloatDecoder, RoundPack, ShiftRightSticky
+from .blocks import LeadingZeroCounter, MinifloatDecoder
+from .blocks.float_acc import FloatAccumulator
 from .blocks._util import invalid
 
 __all__ = ["BlockDotGeometry", "BlockDot", "IntElementDecoder", "blockdot_geometry",
@@ -260,85 +259,30 @@ class BlockDot(wiring.Component):
         mag_v, ex, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf = pipe(
             "vmul", [mag_v, ex, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf])
 
-        # normalise V: top bit at mag_v[-1]; t_v = exponent of that top bit
+        # normalise V: top bit at mag_v[-1]; v_exp = its exponent, biased as the accumulator
         m.submodules.lzc_v = lzc = LeadingZeroCounter(g.v_width)
         m.d.comb += lzc.data.eq(mag_v)
         norm_v = Signal(g.v_width, name="norm_v")
         m.d.comb += norm_v.eq(mag_v << lzc.count)
-        base = g.lsb_exp - g.v_exp_offset + g.v_width - 1
-        ex_max = (1 << len(ex)) - 1
-        tv_range = (base - g.v_width, base + ex_max)
-        t_v = Signal(range(tv_range[0], tv_range[1] + 1), name="t_v")
-        m.d.comb += t_v.eq(base + ex - lzc.count)
+        loop = g.loop
+        base = g.lsb_exp - g.v_exp_offset + g.v_width - 1 + spec.acc.bias
+        v_exp = Signal(range(min(loop.v_exp_lo, -1), max(loop.v_exp_hi, 0) + 1), name="v_exp")
+        m.d.comb += v_exp.eq(base + ex - lzc.count)
         v_nz = ~lzc.zero
-        norm_v, t_v, v_nz, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf = pipe(
-            "acc", [norm_v, t_v, v_nz, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf])
+        norm_v, v_exp, v_nz, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf = pipe(
+            "acc", [norm_v, v_exp, v_nz, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf])
         valid, last, first = ctl["valid"], ctl["last"], ctl["first"]
 
-        # 4. the accumulate loop (one cycle)
-        self._accumulate(m, valid & last, first, norm_v, t_v, tv_range, v_nz, v_sign, v_zero_sign,
-                         v_nan, v_pinf, v_ninf)
+        # 4. the accumulate loop (per block: one rounding)
+        m.submodules.acc_loop = acc = FloatAccumulator(spec.acc, loop)
+        m.d.comb += [
+            acc.step.eq(valid & last), acc.first.eq(first), acc.v_sig.eq(norm_v),
+            acc.v_exp.eq(v_exp), acc.v_nz.eq(v_nz), acc.v_sign.eq(v_sign),
+            acc.v_zero_sign.eq(v_zero_sign), acc.v_nan.eq(v_nan), acc.v_pinf.eq(v_pinf),
+            acc.v_ninf.eq(v_ninf), self.acc.eq(acc.acc),
+        ]
         m.d.sync += self.out_valid.eq(valid & last)
         return m
-
-    def _accumulate(self, m: Module, step: Value, first: Value, norm_v: Value, t_v: Value,
-                    tv_range: tuple[int, int], v_nz: Value,
-                    v_sign: Value, v_zero_sign: Value, v_nan: Value, v_pinf: Value, v_ninf: Value) -> None:
-        g, f = self._geom, self._spec.acc
-        E, M = f.exp_bits, f.man_bits
-        acc = self.acc
-        s_acc, e_acc, m_acc = acc[M + E], acc[M:M + E], acc[:M]
-        top = (1 << E) - 1
-        incl = ~first
-        acc_special = e_acc == top
-        man_zero = m_acc == 0
-        acc_nan = incl & acc_special & ~man_zero
-        acc_inf = incl & acc_special & man_zero
-        pinf = v_pinf | (acc_inf & ~s_acc)
-        ninf = v_ninf | (acc_inf & s_acc)
-        nan = v_nan | acc_nan | (pinf & ninf)
-        acc_zero = acc[:E + M] == 0
-        acc_nz = incl & ~acc_zero & ~acc_special
-
-        # exponent of the accumulator's hidden-bit position (subnormals: emin)
-        t_a = Signal(range(f.emin, f.emax + 2), name="t_a")
-        m.d.comb += t_a.eq(Mux(e_acc == 0, 1, e_acc) - f.bias)
-        d = Signal(range(f.emin - tv_range[1], f.emax + 2 - tv_range[0]), name="exp_diff")
-        m.d.comb += d.eq(t_a - t_v)
-        acc_big = Signal(name="acc_big")
-        m.d.comb += acc_big.eq(acc_nz & (~v_nz | (d >= 0)))
-
-        FM = g.frame
-        width = FM + 1  # bit 0: sticky slot below the exact frame
-        placed_a = Signal(width, name="placed_a")
-        m.d.comb += placed_a.eq(Mux(acc_nz, Cat(m_acc, e_acc != 0), 0) << (FM - M))
-        placed_v = Signal(width, name="placed_v")
-        m.d.comb += placed_v.eq(norm_v << (FM + 1 - g.v_width))
-        big = Mux(acc_big, placed_a, placed_v)
-        small = Mux(acc_big, placed_v, placed_a)
-        dist = Mux(acc_big, d, -d)
-        amount_bits = width.bit_length()
-        amt = Signal(amount_bits, name="align_shift")
-        m.d.comb += amt.eq(Mux(dist > width, width, Mux(dist < 0, width, dist)))
-        m.submodules.align = sh = ShiftRightSticky(width, amount_bits)
-        m.d.comb += [sh.data.eq(small), sh.amount.eq(amt)]
-        small_al = Cat(sh.out[0] | sh.sticky, sh.out[1:])
-        sign_big = Mux(acc_big, s_acc, v_sign)
-        sign_small = Mux(acc_big, v_sign, s_acc)
-        z = Signal(signed(width + 2), name="frame_sum")
-        m.d.comb += z.eq(Mux(sign_big, -big, big) + Mux(sign_small, -small_al, small_al))
-        zmag = Signal(width + 1, name="frame_mag")
-        m.d.comb += zmag.eq(Mux(z[-1], -z, z))
-
-        t_top = Mux(acc_big, t_a, t_v)
-        t_cl = Signal(range(g.t_floor, g.t_ceil + 1), name="t_clamped")
-        m.d.comb += t_cl.eq(Mux(t_top < g.t_floor, g.t_floor, Mux(t_top > g.t_ceil, g.t_ceil, t_top)))
-        neg_zero = ~v_nz & v_zero_sign & (first | (acc_zero & s_acc))
-        m.submodules.round = rnd = RoundPack(f, width + 1, -FM, exp_range=range(g.t_floor, g.t_ceil + 1))
-        m.d.comb += [rnd.mag.eq(zmag), rnd.exp.eq(t_cl), rnd.inf.eq(pinf | ninf), rnd.nan.eq(nan),
-                     rnd.sign.eq(Mux(pinf | ninf, ninf, z[-1] | ((zmag == 0) & neg_zero)))]
-        with m.If(step):
-            m.d.sync += acc.eq(rnd.code)
 
 
 def _scheme_name(spec: BlockDotSpec, elem: Any, scale: Any) -> str | None:

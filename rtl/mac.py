@@ -1,19 +1,25 @@
 """Minifloat MAC / fused dot-product PE generator (family ``mac``, ``mult`` exact or lmul).
 
-Datapath per lane: decode -> significand multiply -> exponent add -> align the product into
-a fixed-point word whose LSB is ``spec.product_lsb_exp`` (every minifloat product is exact
-there) -> sum the lanes exactly in a balanced adder tree.  ``mult="lmul"`` replaces the
-significand multiplier by L-Mul's adder: each operand is normalised (a leading-zero count
+Datapath per lane: decode -> significand multiply -> exponent add.  ``mult="lmul"`` replaces
+the significand multiplier by L-Mul's adder: each operand is normalised (a leading-zero count
 and shift that only subnormals need), then ``2**m + fa + fb + 2**(m - l)`` on the grid
-``2**-m``, ``m = max(Ma, Mb)``; the exponent add absorbs the normalisation shifts.  The
-product word is exact for that too (its LSB sits ``m`` bits lower), so everything after it
-is the same circuit.  ``spec.stages`` pipeline
-registers sit in this front part.  The accumulate step is one cycle:
+``2**-m``, ``m = max(Ma, Mb)``; the exponent add absorbs the normalisation shifts.
+``spec.stages`` pipeline registers sit in this front part.  Then, by accumulator:
 
-* float accumulator: the accumulator code is aligned into a fixed-point frame with the lane
-  sum's LSB, added exactly, and the sum is rounded once (leading-zero count, normalise, RNE,
-  pack).  Why the frame is exact is explained in :class:`MacGeometry`.
-* exact accumulator: a two's complement Kulisch register of ``spec.exact_width`` bits.
+* float accumulator, one lane: the product of the *normalised* operand significands (a
+  subnormal operand is shifted up, its exponent lowered) has its top bit in one of two places,
+  so one mux normalises it; each operand's exponent share is a small table of its code, so one
+  adder forms the product's exponent.  That float is the addend of the accumulate loop
+  (:class:`~peforge.rtl.blocks.float_acc.FloatAccumulator`): no fixed-point product word.
+* float accumulator, several lanes: each product is aligned into a fixed-point word whose LSB
+  is ``spec.product_lsb_exp`` (every product is exact there), the lanes are summed exactly in
+  a balanced adder tree, and the sum is normalised into the loop's addend.
+* exact accumulator: the same lane sum into a two's complement Kulisch register of
+  ``spec.exact_width`` bits.
+
+The accumulate loop rounds once per step (``acc := round(acc + lane sum)``, today's golden
+semantics bit for bit); what it may assume about the reachable accumulator is proved in
+:func:`peforge.geometry.mac_reachable_acc`.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from dataclasses import asdict
 
 from typing import Any
 
-from amaranth.hdl import C, Cat, Module, Mux, Signal, Value, signed
+from amaranth.hdl import C, Cat, Module, Mux, Shape, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -30,7 +36,8 @@ from peforge.formats import FloatFormat
 from peforge.geometry import MacGeometry, lmul_consts as _lmul_consts, lmul_norm_bits as _lmul_norm_bits, mac_geometry
 from peforge.spec import MinifloatMacSpec
 
-from .blocks import MinifloatDecoder, RoundPack
+from .blocks import LeadingZeroCounter, MinifloatDecoder
+from .blocks.float_acc import FloatAccumulator
 from .blocks._util import invalid
 
 __all__ = ["MacGeometry", "MinifloatMac", "mac_geometry", "mac_signature", "mac_manifest", "has_flags"]
@@ -42,6 +49,11 @@ _CUT_ORDER = ("sum", "mul", "align", "tree")
 def has_flags(spec: MinifloatMacSpec) -> bool:
     """Whether the PE has the ``acc_flags`` port (exact accumulator, a or b has NaN/inf)."""
     return spec.is_exact and any(f.has_nan or f.has_inf for f in (spec.a, spec.b))
+
+
+def _signed_shape(r: range) -> Shape:
+    """A signed shape holding ``r`` (and at least one value of each sign)."""
+    return Shape.cast(range(min(r.start, -1), max(r.stop, 1)))
 
 
 def mac_signature(spec: MinifloatMacSpec) -> wiring.Signature:
@@ -132,16 +144,24 @@ class MinifloatMac(wiring.Component):
         wa, wb = spec.a.bits, spec.b.bits
         a_in, b_in = pipe("in", [self.a, self.b])
 
-        # decode + multiply + exponent add
+        # decode + multiply + exponent add; a single float product is made from normalised
+        # operand significands, so it needs at most a one-bit normalisation
+        float_product = lanes == 1 and not spec.is_exact
         per_lane = []
         for i in range(lanes):
-            da = MinifloatDecoder(spec.a, spec.subnormals)
-            db = MinifloatDecoder(spec.b, spec.subnormals)
+            # a rounding accumulator ignores the significand of a NaN/inf product (its flags
+            # decide the result): no masking needed in the decoder
+            da = MinifloatDecoder(spec.a, spec.subnormals, mask_specials=spec.is_exact)
+            db = MinifloatDecoder(spec.b, spec.subnormals, mask_specials=spec.is_exact)
             m.submodules[f"dec_a{i}"], m.submodules[f"dec_b{i}"] = da, db
             m.d.comb += [da.code.eq(a_in[i * wa:(i + 1) * wa]),
                          db.code.eq(b_in[i * wb:(i + 1) * wb])]
             if spec.mult == "lmul":
                 psig, psh = self._lmul_product(m, i, da, db)
+                if float_product:
+                    psh = self._lmul_pexp(m, psig, psh)
+            elif float_product:
+                psig, psh = self._normal_product(m, da, db)
             else:
                 psig = Signal(len(da.sig) + len(db.sig), name=f"psig{i}")
                 psh = Signal(range(g.shift_max + 1), name=f"psh{i}")
@@ -154,6 +174,17 @@ class MinifloatMac(wiring.Component):
             pinf = (da.is_inf | db.is_inf) & ~pnan
             per_lane += [psig, psh, da.sign ^ db.sign, pnan, pinf, da.is_zero | db.is_zero]
         per_lane = pipe("mul", per_lane)
+
+        if lanes == 1 and not spec.is_exact:
+            # one float product: normalise it into the loop's addend, no fixed-point word
+            psig, psh, psign, pnan, pinf, pzero = per_lane
+            vals = pipe("align", [*self._normalised_product(m, psig, psh), ~pzero,
+                                  psign, pnan, pinf & ~psign, pinf & psign, pzero & psign])
+            vals = pipe("sum", vals)
+            valid, first = ctl["valid"], ctl["first"]
+            self._float_acc(m, valid, first, *vals)
+            m.d.sync += self.out_valid.eq(valid)
+            return m
 
         # align into the fixed-point word; negative lanes as one's complement + count
         terms, signs, nans, pinfs, ninfs, nzero = [], [], [], [], [], []
@@ -190,19 +221,97 @@ class MinifloatMac(wiring.Component):
             terms = nxt
         lane_sum = Signal(signed(g.lane_sum_width))
         m.d.comb += lane_sum.eq(terms[0] + neg_count)
-        lane_zero = Signal()
-        m.d.comb += lane_zero.eq(lane_sum == 0)
-        lane_sum, lane_zero, *flags = pipe("sum", [lane_sum, lane_zero, *flags])
         any_nan, any_pinf, any_ninf, all_neg_zero = flags
-        valid, first = ctl["valid"], ctl["first"]
 
         if spec.is_exact:
+            lane_zero = Signal()
+            m.d.comb += lane_zero.eq(lane_sum == 0)
+            lane_sum, lane_zero, any_nan, any_pinf, any_ninf, all_neg_zero = pipe(
+                "sum", [lane_sum, lane_zero, any_nan, any_pinf, any_ninf, all_neg_zero])
+            valid, first = ctl["valid"], ctl["first"]
             self._exact_acc(m, valid, first, lane_sum, any_nan, any_pinf, any_ninf)
         else:
-            self._float_acc(m, valid, first, lane_sum, lane_zero, any_nan, any_pinf,
-                            any_ninf, all_neg_zero)
+            vals = pipe("sum", [*self._normalised_sum(m, lane_sum), any_nan, any_pinf,
+                                any_ninf, all_neg_zero])
+            valid, first = ctl["valid"], ctl["first"]
+            self._float_acc(m, valid, first, *vals)
         m.d.sync += self.out_valid.eq(valid)
         return m
+
+    # ---- the loop's addend: a normalised float -----------------------------------------------
+    def _normal_product(self, m: Module, da: MinifloatDecoder,
+                        db: MinifloatDecoder) -> tuple[Signal, Signal]:
+        """Exact product of the normalised operand significands and ``pexp``, the
+        accumulator-biased exponent of its bit ``w - 2`` (so the top bit's exponent is
+        ``pexp + psig[-1]``).
+
+        Each operand's share of ``pexp`` (its exponent after normalisation) is a table of its
+        code when the code is short, so one adder forms ``pexp``; otherwise arithmetic."""
+        spec, g = self._spec, self._geom
+        fa, fb = spec.a, spec.b
+        xa, lza = self._normalise(m, "a0", da, fa)
+        xb, lzb = self._normalise(m, "b0", db, fb)
+        psig = Signal(fa.man_bits + fb.man_bits + 2, name="psig0")
+        # the hidden bit is 0 for a zero operand, so a zero product is 0
+        m.d.comb += psig.eq(Cat(xa, ~da.is_zero) * Cat(xb, ~db.is_zero))
+        base = g.lsb_exp + len(psig) - 2 + spec.acc_format.bias
+        pexp = Signal(self._v_exp_shape(), name="pexp0")
+        ta = self._exponent_table(m, "a0", da, fa, lza, base)
+        tb = self._exponent_table(m, "b0", db, fb, lzb, 0)
+        m.d.comb += pexp.eq(ta + tb)
+        return psig, pexp
+
+    def _exponent_table(self, m: Module, name: str, dec: MinifloatDecoder, fmt: FloatFormat,
+                        lz: Value, offset: int) -> Value:
+        """``offset + exp - 1 - lz`` of one operand (``exp`` the decoder's effective exponent,
+        ``lz`` its normalising shift), looked up from the code's magnitude bits when they are
+        at most 8 (a LUT function, no carry chain), else computed."""
+        bits = fmt.exp_bits + fmt.man_bits
+        if bits > 8:
+            return offset + dec.exp - 1 - lz
+        M = fmt.man_bits
+        values = []
+        for code in range(1 << bits):
+            e, man = code >> M, code & ((1 << M) - 1)
+            if e == (1 << fmt.exp_bits) - 1 and fmt.special == "ieee":
+                values.append(offset)  # infinity / NaN: the flags decide, the value is unused
+            elif e:
+                values.append(offset + e - 1)
+            elif self._spec.subnormals and man:
+                values.append(offset - (M + 1 - man.bit_length()))  # eff 1, lz M+1-len
+            else:
+                values.append(offset)  # zero (or flushed): the value is never used
+        shape = _signed_shape(range(min(values), max(values) + 1))
+        table = Signal(shape, name=f"{name}_exp_table")
+        with m.Switch(dec.code[:bits]):
+            for code, v in enumerate(values):
+                with m.Case(code):
+                    m.d.comb += table.eq(v)
+        return table
+
+    def _normalised_product(self, m: Module, psig: Value, pexp: Value) -> list[Value]:
+        """(v_sig, v_exp, v_inc) of one product ``psig`` whose top bit is one of its two
+        highest (a product of normalised significands; L-Mul's sum), ``pexp`` the biased
+        exponent of its bit ``w - 2``: ``v_inc`` is the top bit, which arrives last."""
+        top = psig[-1]
+        v_sig = Signal(len(psig), name="v_sig")
+        m.d.comb += v_sig.eq(Mux(top, psig, psig << 1))
+        return [v_sig, pexp, top]
+
+    def _normalised_sum(self, m: Module, lane_sum: Value) -> list[Value]:
+        """(v_sig, v_exp, v_inc, v_nz, v_sign) of the exact lane sum (two's complement);
+        ``v_exp`` is the accumulator-biased exponent of the top bit, ``v_inc`` 0."""
+        g, f = self._geom, self._spec.acc_format
+        w = g.lane_sum_width - 1
+        mag = Signal(w, name="lane_mag")
+        m.d.comb += mag.eq(Mux(lane_sum[-1], -lane_sum, lane_sum))
+        m.submodules.lzc_s = lzc = LeadingZeroCounter(w)
+        m.d.comb += lzc.data.eq(mag)
+        base = g.lsb_exp + w - 1 + f.bias
+        v_sig = Signal(w, name="v_sig")
+        v_exp = Signal(self._v_exp_shape(), name="v_exp")
+        m.d.comb += [v_sig.eq(mag << lzc.count), v_exp.eq(base - lzc.count)]
+        return [v_sig, v_exp, C(0, 1), ~lzc.zero, lane_sum[-1]]
 
     def _normalise(self, m: Module, name: str, dec: MinifloatDecoder,
                    fmt: FloatFormat) -> tuple[Value, Value]:
@@ -219,6 +328,20 @@ class MinifloatMac(wiring.Component):
         norm = Signal(M + 1, name=f"{name}_norm")
         m.d.comb += [lz.eq(lz_val), norm.eq(dec.sig << lz)]
         return norm[:M], lz
+
+    def _v_exp_shape(self) -> Shape:
+        """Shape of the addend's biased exponent (the geometry's range)."""
+        loop = self._geom.loop
+        assert loop is not None
+        return _signed_shape(range(loop.v_exp_lo, loop.v_exp_hi + 1))
+
+    def _lmul_pexp(self, m: Module, psig: Value, psh: Value) -> Signal:
+        """The accumulator-biased exponent of bit ``w - 2`` of an L-Mul product."""
+        g = self._geom
+        base = g.lsb_exp + len(psig) - 2 + self._spec.acc_format.bias
+        pexp = Signal(self._v_exp_shape(), name="pexp0")
+        m.d.comb += pexp.eq(base + psh)
+        return pexp
 
     def _lmul_product(self, m: Module, i: int, da: MinifloatDecoder,
                       db: MinifloatDecoder) -> tuple[Signal, Signal]:
@@ -250,54 +373,18 @@ class MinifloatMac(wiring.Component):
                 m.d.sync += self.acc_flags.eq(Mux(first, 0, self.acc_flags)
                                               | Cat(any_nan, any_pinf, any_ninf))
 
-    def _float_acc(self, m, valid, first, lane_sum, lane_zero, any_nan, any_pinf, any_ninf,
-                   all_neg_zero) -> None:
-        g, f = self._geom, self._spec.acc_format
-        E, M = f.exp_bits, f.man_bits
-        N = g.frame_width
-        acc = self.acc
-        s_acc, e_acc, m_acc = acc[M + E], acc[M:M + E], acc[:M]
-        top = (1 << E) - 1
-        man_zero = (m_acc == 0) if M else C(1, 1)
-        incl = ~first
-        acc_special = e_acc == top
-        acc_nan = incl & acc_special & ~man_zero
-        acc_inf = incl & acc_special & man_zero
-        pinf = any_pinf | (acc_inf & ~s_acc)
-        ninf = any_ninf | (acc_inf & s_acc)
-        nan = any_nan | acc_nan | (pinf & ninf)
-
-        # r: how far the accumulator LSB sits below frame position smax, where the largest
-        # reachable accumulator has it (see MacGeometry); r >= N - 2 shifts it all out
-        smax = g.acc_shift_max
-        k = smax + f.bias + M + g.lsb_exp
-        limit = N - 2
-        r = Signal(range(min(k - top, 0), max(k, limit) + 1))
-        m.d.comb += r.eq(k - Mux(e_acc == 0, 1, e_acc))
-        amag = Signal(N - 2)
-        sig_acc = Mux(incl, Cat(m_acc, e_acc != 0), 0)
-        m.d.comb += amag.eq((sig_acc << smax) >> Mux(r >= limit, limit, r)[:limit.bit_length()])
-        aterm = Signal(signed(N))
-        m.d.comb += aterm.eq(Mux(s_acc, -amag, amag))
-        z = Signal(signed(N))
-        m.d.comb += z.eq(aterm + lane_sum)
-        zmag = Signal(N - 1)
-        m.d.comb += zmag.eq(Mux(z[-1], -z, z))
-
-        # an exact zero sum is -0 only when every term is a zero with sign 1
-        acc_zero = ~incl | (acc[:E + M] == 0)
-        neg_zero = lane_zero & acc_zero & all_neg_zero & (first | s_acc)
-        m.submodules.round = rnd = RoundPack(f, N - 1, g.lsb_exp,
-                                             subnormals=self._spec.subnormals)
+    def _float_acc(self, m, valid, first, v_sig, v_exp, v_inc, v_nz, v_sign, any_nan, any_pinf,
+                   any_ninf, all_neg_zero) -> None:
+        assert self._geom.loop is not None and len(v_sig) == self._geom.loop.v_width
+        m.submodules.acc_loop = loop = FloatAccumulator(self._spec.acc_format, self._geom.loop,
+                                                        subnormals=self._spec.subnormals)
         m.d.comb += [
-            rnd.mag.eq(zmag),
-            rnd.sign.eq(Mux(pinf | ninf, ninf, z[-1] | neg_zero)),
-            rnd.inf.eq(pinf | ninf),
+            loop.step.eq(valid), loop.first.eq(first), loop.v_sig.eq(v_sig),
+            loop.v_exp.eq(v_exp), loop.v_inc.eq(v_inc),
+            loop.v_nz.eq(v_nz), loop.v_sign.eq(v_sign), loop.v_zero_sign.eq(all_neg_zero),
+            loop.v_nan.eq(any_nan), loop.v_pinf.eq(any_pinf), loop.v_ninf.eq(any_ninf),
+            self.acc.eq(loop.acc),
         ]
-        if f.nan_code is not None:
-            m.d.comb += rnd.nan.eq(nan)
-        with m.If(valid):
-            m.d.sync += acc.eq(rnd.code)
 
 
 def mac_manifest(spec: MinifloatMacSpec) -> dict[str, Any]:
@@ -313,6 +400,5 @@ def mac_manifest(spec: MinifloatMacSpec) -> dict[str, Any]:
                         "sticky": True} if has_flags(spec) else None)
     packing = {k: {"lanes": spec.lanes, "width": f.bits, "format": f.name, "order": "lsb_first"}
                for k, f in (("a", spec.a), ("b", spec.b))}
-    datapath = {k: v for k, v in asdict(geom).items()
-                if not (spec.is_exact and k in ("frame_width", "acc_shift_max"))}
+    datapath = {k: v for k, v in asdict(geom).items() if not (spec.is_exact and k == "loop")}
     return {"result": result, "lane_packing": packing, "datapath": datapath}

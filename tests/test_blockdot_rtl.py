@@ -10,6 +10,8 @@ NVINT4 and UE4M3/UE5M3 formats at full width with every element-code pair.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from pathlib import Path
 
@@ -120,7 +122,7 @@ def test_manifest_fields(spec: BlockDotSpec) -> None:
     assert man["throughput"]["cycles_per_block"] == spec.block // spec.lanes
     assert man["block"]["sampled_on_last_beat"] == ["in_first", "scale_a", "scale_b"]
     assert man["lane_packing"]["a"]["order"] == "lsb_first"
-    assert man["datapath"] == {k: v for k, v in blockdot_geometry(spec).__dict__.items()}
+    assert man["datapath"] == dataclasses.asdict(blockdot_geometry(spec))
 
 
 def test_manifest_names_the_scheme() -> None:
@@ -136,7 +138,8 @@ def test_geometry_widths_from_formats() -> None:
     g = blockdot_geometry(BlockDotSpec())
     # E4M3: products 2^-18 .. 448^2 = 200704 * 2^0 -> 2^18 * 200704 < 2^36: 36 bits; 32 lanes: +5 +sign
     assert (g.lsb_exp, g.span, g.lane_sum_width, g.v_width) == (-18, 36, 42, 42)
-    assert (g.t_floor, g.t_ceil) == (-152, 129)
+    # the loop clamps the (biased) exponent of its sum to [emin - man_bits - 3, emax + 2]
+    assert (g.loop.exp_lo - 127, g.loop.exp_hi - 127) == (-152, 129)
     nv = blockdot_geometry(BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16, lanes=4))
     assert nv.scale_sig_bits == 8 and nv.block_sum_width == nv.lane_sum_width + 2
 

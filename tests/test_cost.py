@@ -73,8 +73,14 @@ def test_unknown_spec_type() -> None:
 
 
 def test_register_bits_from_the_spec() -> None:
-    # no pipeline: the accumulator register plus out_valid
-    assert cost.estimate(E4, "ecp5").ffs == 32 + 1
+    # no pipeline: the float accumulate loop's state plus out_valid.  The loop holds the sum
+    # before its rounding: a window of max(8-bit product, 24-bit fp32 significand) + 2 guard
+    # bits above a sticky slot, plus a rounding carry and a sum carry (26 + 3 = 29 bits); its
+    # biased exponent (from the smallest product exponent 2**-18 -> 127 - 18 - 2 = 107 up to
+    # the all-ones field 255: 8 bits); sign, zero sign, NaN and infinity flags (4)
+    frame = max((15 * 15).bit_length(), 23 + 1) + 2
+    exp_bits = (255).bit_length()
+    assert cost.estimate(E4, "ecp5").ffs == (frame + 3) + exp_bits + 4 + 1
     assert cost.estimate(MinifloatMacSpec("e2m1fn", "e2m1fn", "exact", lanes=4), "ice40").ffs == \
         MinifloatMacSpec("e2m1fn", "e2m1fn", "exact", lanes=4).exact_width + 1
     for s in (IntMacSpec("int8", "int8"), IntMacSpec("int4", "int4", lanes=4), SimdMacSpec(8)):
@@ -82,11 +88,13 @@ def test_register_bits_from_the_spec() -> None:
     # intmac, one stage: lane products (16-bit signed each) + valid + first registered
     s = IntMacSpec("int8", "int8", lanes=4, stages=1)
     assert cost.estimate(s, "ice40").ffs == s.width + 1 + 4 * 16 + 2
-    # mac, one stage ("sum" cut): lane sum + lane_zero + NaN flag (e4m3fn has NaN, no inf)
-    # + all-negative-zero flag + valid + first
+    # mac, one stage ("sum" cut): the normalised product (4 x 4 significand bits: 8) with its
+    # biased exponent (fp32 bias: 127 - 18 .. 127 + 2 * 8 + 1, 107..144: 8 bits) and the flag of
+    # its top bit; nonzero, sign, NaN (e4m3fn has NaN, no inf) and negative-zero flags; first
+    # and valid; then the loop state and out_valid as above
     s1 = MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", stages=1)
-    lane_sum = (14 * 14).bit_length() + (15 + 15 - 2) + 1   # max significand 1.110b: 14 * 14; shift 28; sign
-    assert cost.estimate(s1, "ice40").ffs == 33 + lane_sum + 1 + 1 + 1 + 2
+    cut = 8 + (144).bit_length() + 1 + 4 + 2
+    assert cost.estimate(s1, "ice40").ffs == cut + (frame + 3) + exp_bits + 4 + 1
 
 
 def test_register_bits_block_dot() -> None:
@@ -94,10 +102,14 @@ def test_register_bits_block_dot() -> None:
 
     Beat counter 3; block sum register 24 (product span 18 bits + 2 for 4 lanes + sign + 3 for
     8 beats) and its negative-zero flag (no NaN / inf elements); at the cut: last + first,
-    normalised V (24), its exponent t_v (10 bits: -263..272), nonzero, sign, zero sign, NaN
-    (E8M0 scales have NaN), valid; the bf16 accumulator and out_valid."""
+    normalised V (24 bits, its top bit shared with the nonzero flag: 23), its biased exponent
+    (10 bits signed: -137..399), nonzero, sign, zero sign, NaN (E8M0 scales have NaN), valid;
+    the loop state: a window of max(24-bit V, 8-bit bf16 significand) + 2 guard bits over a
+    sticky slot plus a sum carry (28), its biased exponent clamped to [-9, 256] (10 bits
+    signed), sign, zero sign, NaN, infinity (bf16 overflows); out_valid."""
     s = BlockDotSpec("e3m2fn", "e3m2fn", block=32, lanes=4, acc="bf16", stages=1)
-    assert cost.estimate(s, "ice40").ffs == 3 + 24 + 1 + (2 + 24 + 10 + 3 + 1 + 1) + 16 + 1
+    loop = (24 + 2 + 2) + 10 + 4
+    assert cost.estimate(s, "ice40").ffs == 3 + 24 + 1 + (2 + 23 + 10 + 3 + 1 + 1) + loop + 1
 
 
 def test_dsp_rules() -> None:

@@ -38,11 +38,13 @@ def verilog_widths(spec: Any) -> dict[str, int]:
 
 
 def _mac(spec, g):
-    want = {"pmag0": g.span, "lane_sum": g.lane_sum_width, "acc": g.acc_width}
+    want = {"acc": g.acc_width}
     priced = {"span": g.span, "lane_sum_width": g.lane_sum_width, "shift_max": g.shift_max, "acc_width": g.acc_width}
-    if not spec.is_exact:
-        want["z"] = g.frame_width
-        priced["frame_width"] = g.frame_width
+    if spec.is_exact or spec.lanes > 1:  # a fixed-point product word and lane sum
+        want.update(pmag0=g.span, lane_sum=g.lane_sum_width)
+    if not spec.is_exact:  # the accumulate loop: its addend and its registered sum
+        want.update(v_sig=g.loop.v_width, sum_mag=g.loop.sum_width)
+        priced.update(loop_v_width=g.loop.v_width, loop_sum_width=g.loop.sum_width)
     return want, priced
 
 
@@ -78,11 +80,11 @@ def _lut(spec, g):
 
 
 def _blockdot(spec, g):
-    want = {"pmag0": g.span, "lane_sum": g.lane_sum_width, "mag_v": g.v_width, "frame_mag": g.frame + 2,
+    want = {"pmag0": g.span, "lane_sum": g.lane_sum_width, "mag_v": g.v_width, "sum_mag": g.loop.sum_width,
             "acc": g.acc_width}
     if spec.beats > 1:
         want["bsum"] = g.block_sum_width
-    return want, {"block_sum_width": g.block_sum_width, "v_width": g.v_width, "frame": g.frame,
+    return want, {"block_sum_width": g.block_sum_width, "v_width": g.v_width, "loop_sum_width": g.loop.sum_width,
                   "acc_width": g.acc_width, "span": g.span}
 
 

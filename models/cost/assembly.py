@@ -14,7 +14,7 @@ from collections import Counter
 from functools import lru_cache
 
 from peforge.families import family_of
-from peforge.geometry import intmac_geometry, mac_geometry, simd_geometry
+from peforge.geometry import intmac_geometry, mac_geometry, range_bits, simd_geometry
 from peforge.spec import IntMacSpec, MinifloatMacSpec, SimdMacSpec, Spec, signed_width
 
 from .components import Netlist, clog2
@@ -33,11 +33,12 @@ def netlist(spec: Spec) -> Netlist:
     return assemble(spec)
 
 
-def _decoder(n: Netlist, fmt, lanes: int) -> None:
+def _decoder(n: Netlist, fmt, lanes: int, mask: bool = True) -> None:
     e, m = fmt.exp_bits, fmt.man_bits
     n.equal(e, 2 * lanes, cls="operand")                # exp == top, exp != 0
     n.equal(e + m, lanes, cls="operand")                # NaN code / mantissa zero
-    n.mux(m + 1, lanes, cls="operand")                  # significand: special -> 0, subnormal hidden bit
+    if mask:
+        n.mux(m + 1, lanes, cls="operand")              # significand: special -> 0, subnormal hidden bit
     n.logic(4 * lanes, cls="operand", levels=1)
 
 
@@ -46,7 +47,7 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
     n = Netlist(macs_per_cycle=spec.lanes)
     a, b, lanes = spec.a, spec.b, spec.lanes
     geo = mac_geometry(spec)  # the generator's widths (L-Mul: grid 2**-frac, FTZ: no normalisation range)
-    lsb_exp, shift_max, span, lsw = geo.lsb_exp, geo.shift_max, geo.span, geo.lane_sum_width
+    shift_max, span, lsw = geo.shift_max, geo.span, geo.lane_sum_width
     lmul = spec.mult == "lmul"
     frac = max(a.man_bits, b.man_bits)
     levels = clog2(lanes)
@@ -68,9 +69,13 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
             n.cut()
 
     pipe("in", lanes * (a.bits + b.bits))
-    _decoder(n, a, lanes)
-    _decoder(n, b, lanes)
+    _decoder(n, a, lanes, mask=exact)
+    _decoder(n, b, lanes, mask=exact)
     sa, sb = a.man_bits + 1, b.man_bits + 1
+    if not exact and lanes == 1:
+        _float_product(n, spec, pipe, cuts)
+        n.register(1)  # out_valid
+        return n
     if lmul:
         psig_bits = frac + 2
         if spec.subnormals:  # normalise subnormal significands: priority encoder + shifter
@@ -118,9 +123,9 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
         n.accumulate(ops, spec.exact_width, spec.exact_width, signed=True)
     else:
         n.multi_add(ops, lsw, signed=True)
-    if not exact:
-        n.equal(lsw, cls="sum")
-    pipe("sum", lsw + (0 if exact else 1) + flag_bits + nzero_bit)
+    if exact:
+        pipe("sum", lsw + flag_bits)
+
 
     if exact:
         w = spec.exact_width
@@ -132,39 +137,135 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
             n.register(1 + 2 * inf, cls="acc", enable=True)
         n.notes["acc_width"] = w
     else:
-        _float_acc(n, spec, lsw, lsb_exp)
+        _normalised_sum(n, lsw - 1)
+        assert geo.loop is not None
+        pipe("sum", lsw - 1 + range_bits(geo.loop.v_exp_lo, geo.loop.v_exp_hi) + 2 + flag_bits + nzero_bit)
+        float_loop(n, spec.acc_format, geo.loop)
     n.register(1)  # out_valid
     return n
 
 
-def _float_acc(n: Netlist, spec: MinifloatMacSpec, lsw: int, lsb_exp: int) -> None:
-    f = spec.acc_format
-    e, m = f.exp_bits, f.man_bits
-    big_n = mac_geometry(spec).frame_width
-    top = (1 << e) - 1
-    n.notes.update(frame_width=big_n, acc_width=f.bits)
-    n.equal(e, 2, cls="acc")
-    n.equal(m, 2, cls="acc")
-    n.logic(12, cls="acc")
-    k = lsw + f.bias + m + lsb_exp
-    limit = big_n - 2
-    r_bits = signed_width(min(k - top, 0), max(k, limit))
-    n.mux(e, cls="acc")
-    n.adder(r_bits, cls="acc", path=False)
-    n.compare(r_bits, cls="acc")
-    n.mux(limit.bit_length(), cls="acc", path=True)
-    n.mux(m + 1, cls="acc")
-    # the amount only takes as many values as the exponent field has (r = k - e_acc)
-    n.shifter(big_n - 2, clog2(min(limit + 1, top)), cls="acc", in_width=m + 1)
-    n.adder(big_n, cls="acc")                 # -amag
-    n.mux(big_n, cls="acc", path=True)
-    n.adder(big_n, cls="acc")                 # aterm + lane_sum
-    n.adder(big_n - 1, cls="acc")             # -z
-    n.mux(big_n - 1, cls="acc", path=True)
-    n.equal(e + m, cls="acc")
-    n.logic(6, cls="acc")
-    round_pack(n, f, big_n - 1, lsb_exp)
-    n.register(f.bits, cls="acc", enable=True)
+def _float_product(n: Netlist, spec: MinifloatMacSpec, pipe, cuts: set[str]) -> None:
+    """One lane into a float accumulator (``rtl/mac.py``): normalised operand significands
+    multiplied, the product's two possible top bits muxed, the exponent from per-operand tables
+    and one adder; then the accumulate loop."""
+    a, b = spec.a, spec.b
+    geo = mac_geometry(spec)
+    loop = geo.loop
+    assert loop is not None
+    nan = a.has_nan or b.has_nan or a.has_inf or b.has_inf
+    inf = a.has_inf or b.has_inf
+    e_bits = range_bits(loop.v_exp_lo, loop.v_exp_hi)
+    if spec.mult == "lmul":
+        frac = max(a.man_bits, b.man_bits)
+        psig_bits = frac + 2
+        if spec.subnormals:
+            for fm in (a.man_bits, b.man_bits):
+                if fm:
+                    n.mux(clog2(fm + 1), inputs=fm + 1, cls="product")
+                    n.shifter(fm + 1, clog2(fm + 1), cls="product", path=False)
+        n.adder(frac + 2, 2, cls="product")
+        n.mux(frac + 2, cls="product")
+        n.multi_add([max(a.exp_bits, b.exp_bits) + 1] * 4, e_bits, cls="product", path=False)
+        n.adder(e_bits, cls="product", path=False)
+    else:
+        psig_bits = a.man_bits + b.man_bits + 2
+        for fmt in (a, b):
+            if spec.subnormals and fmt.man_bits:
+                n.mux(clog2(fmt.man_bits + 1), inputs=fmt.man_bits + 1, cls="product")
+                n.shifter(fmt.man_bits + 1, clog2(fmt.man_bits + 1), cls="product", path=False)
+            code_bits = fmt.exp_bits + fmt.man_bits
+            if code_bits <= 8:  # the exponent share: a table of the code
+                n.logic((fmt.exp_bits + 2) * code_bits, cls="product", levels=0)
+        n.mult(a.man_bits + 1, b.man_bits + 1)
+        n.adder(e_bits, cls="product", path=False)
+    n.logic(8, cls="product")
+    pipe("mul", psig_bits + e_bits + 1 + nan + inf + 1)
+    if "mul" in cuts and spec.mult != "lmul":
+        n.dsp_register(psig_bits)
+    n.mux(psig_bits, cls="product", path=True)  # the product's top bit: one-bit normalise
+    pipe("align", psig_bits + e_bits + 2 + nan + 2 * inf + 2)
+    pipe("sum", psig_bits + e_bits + 2 + nan + 2 * inf + 2)
+    float_loop(n, spec.acc_format, loop)
+
+
+def _normalised_sum(n: Netlist, w: int) -> None:
+    """The exact lane sum's magnitude normalised into the loop's addend."""
+    n.adder(w, cls="sum")
+    n.mux(w, cls="sum", path=True)
+    n.lzc(w, cls="sum")
+    n.shifter(w, clog2(w + 1), cls="sum")
+    n.adder(clog2(w + 1) + 2, cls="sum", path=False)
+
+
+def float_loop(n: Netlist, f, loop, cls: str = "acc") -> None:
+    """``rtl/blocks/float_acc.py``: the retimed per-step float accumulate loop (its fast or its
+    general variant).  The rounding of the registered sum runs beside the addend's logic of
+    the same segment (:meth:`Netlist.parallel`).
+    The state is the windowed sum, its biased exponent, its sign, zero sign and NaN / infinity
+    flags; the flags feed themselves back, so synthesis keeps them even when no input sets them."""
+    E, M = f.exp_bits, f.man_bits
+    p = M + 1
+    FM = loop.frame
+    n.notes.update(loop_v_width=loop.v_width, loop_sum_width=loop.sum_width, acc_width=f.bits)
+    eb = range_bits(min(loop.exp_lo, loop.v_exp_lo) - loop.sum_width, max(loop.exp_hi, loop.v_exp_hi) + 2)
+    state_bits = loop.sum_width + range_bits(loop.exp_lo, loop.exp_hi) + 4
+    if loop.fast:
+        OW, ZW = FM + 2, loop.sum_width
+        amount = clog2(OW)
+
+        def round_side() -> None:
+            n.lzc(ZW, cls=cls)
+            n.shifter(ZW, clog2(ZW + 1), cls=cls)
+            n.equal(ZW - 2 - M, cls=cls)          # sticky
+            n.logic(3, cls=cls, levels=1)         # round bit
+            n.adder(p + 1, cls=cls)               # the rounded significand
+            n.adder(eb, 2, cls=cls, path=False)   # exponent before rounding, and the code's
+            n.mux(E, cls=cls)
+        n.parallel(round_side, lambda: n.adder(eb, 2, cls=cls))   # addend exponent, k
+        n.adder(eb, 2, cls=cls, path=False)       # both distances (beside the round adder)
+        n.compare(min(loop.v_width, p), cls=cls)  # equal exponents: significands
+        n.logic(8, cls=cls, levels=1)             # acc_big, flags, signs
+        n.mux(amount, cls=cls)
+        n.compare(eb, 2, cls=cls)                 # too far
+        n.gate(OW, cls=cls)                       # the accumulator masked when left out
+        n.mux(OW, 2, cls=cls, path=True)          # larger / smaller
+        n.shifter(OW, amount, cls=cls)
+        n.mux(OW, cls=cls)                        # too far: all in the sticky bit
+        n.gate(ZW, cls=cls, levels=1)             # XOR by the effective operation
+        n.adder(ZW, cls=cls)
+        n.mux(ZW + E, cls=cls)                    # NaN / infinity stored as their code
+        n.register(state_bits, cls=cls, enable=True)
+        return
+    width = FM + 1
+    amount = clog2(width)
+
+    def round_side_general() -> None:
+        round_pack(n, f, loop.sum_width, -FM - f.bias, exp_range=(loop.exp_lo, loop.exp_hi))
+        n.equal(E, 2, cls=cls)
+        n.equal(M, cls=cls)
+        n.equal(E + M, cls=cls)
+    n.parallel(round_side_general, lambda: n.adder(eb, cls=cls))
+    n.mux(E, cls=cls)
+    n.adder(eb, 2, cls=cls)
+    n.compare(width, cls=cls)
+    n.logic(8, cls=cls, levels=1)
+    n.mux(amount, cls=cls)
+    n.compare(eb, 2, cls=cls)
+    n.gate(width, cls=cls)
+    n.mux(width, 2, cls=cls, path=True)
+    n.shifter(width, amount, cls=cls)
+    n.mux(width, cls=cls)
+    n.gate(width + 2, cls=cls, levels=1)
+    n.adder(width + 2, cls=cls)
+    n.adder(width + 1, cls=cls)               # the magnitude step
+    n.mux(width + 1, cls=cls, path=True)
+    n.mux(eb, cls=cls)
+    if min(loop.acc_top_lo + f.bias, loop.v_exp_lo) < loop.exp_lo or \
+            max(loop.acc_top_hi + f.bias, loop.v_exp_hi) > loop.exp_hi:
+        n.compare(eb, 2, cls=cls)
+        n.mux(eb, 2, cls=cls)
+    n.register(state_bits, cls=cls, enable=True)
 
 
 def round_pack(n: Netlist, f, width: int, lsb_exp: int, exp_range: tuple[int, int] | None = None,

@@ -23,7 +23,7 @@ import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 __all__ = ["FEATURES", "CLASSES", "Mult", "Netlist", "clog2", "tree_full_adders", "extension_discount"]
 
@@ -183,6 +183,22 @@ class Netlist:
         d = self.depth.setdefault(self.segment, [0.0, 0.0])
         d[0] += luts
         d[1] += carry
+
+    def parallel(self, *parts: Callable[[], None]) -> None:
+        """Build each part (a function adding blocks); they run side by side from the same
+        point, so the segment's chain grows by the longest of them only (compared as LUT
+        levels plus carry bits / 8)."""
+        seg = self.segment
+        start = list(self.depth.get(seg, [0.0, 0.0]))
+        longest = [0.0, 0.0]
+        for part in parts:
+            self.depth[seg] = list(start)
+            part()
+            end = self.depth.get(seg, [0.0, 0.0])
+            delta = [end[0] - start[0], end[1] - start[1]]
+            if delta[0] + delta[1] / 8 > longest[0] + longest[1] / 8:
+                longest = delta
+        self.depth[seg] = [start[0] + longest[0], start[1] + longest[1]]
 
     def cut(self) -> None:
         """A pipeline register: later blocks are timed in a new segment."""

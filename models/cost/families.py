@@ -14,7 +14,7 @@ from peforge.formats import ApotFormat, FloatFormat, IntFormat
 from peforge.geometry import blockdot_geometry, lut_geometry, shiftadd_geometry
 from peforge.spec import BlockDotSpec, LutSpec, ShiftAddSpec, signed_width
 
-from .assembly import _bits, _decoder, round_pack
+from .assembly import _bits, _decoder, float_loop, round_pack
 from .components import Netlist, clog2
 
 __all__ = ["assemble_shiftadd", "assemble_lut", "assemble_blockdot"]
@@ -228,7 +228,7 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     fa, fb, sa, sb, f = spec.element_a, spec.element_b, spec.scale_a, spec.scale_b, spec.acc
     geo = blockdot_geometry(spec)
     span0, shift_max, lsw, bsw = geo.span, geo.shift_max, geo.lane_sum_width, geo.block_sum_width
-    xbits, v_width, frame = geo.scale_sig_bits, geo.v_width, geo.frame
+    xbits, v_width = geo.scale_sig_bits, geo.v_width
     cuts = set(("acc", "mul", "sum", "vmul")[:spec.stages])
     nan = any(isinstance(x, FloatFormat) and (x.has_nan or x.has_inf) for x in (fa, fb))
     inf = any(isinstance(x, FloatFormat) and x.has_inf for x in (fa, fb))
@@ -287,27 +287,10 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     base = geo.lsb_exp - geo.v_exp_offset + v_width - 1
     tv_bits = signed_width(base - v_width, base + (1 << ex_bits) - 1)
     n.adder(tv_bits, cls="sum", path=False)
-    pipe("acc", v_width + tv_bits + 3 + v_flags)
-    # the accumulate loop: swap, align with sticky, add, normalise, round once
-    e, m = f.exp_bits, f.man_bits
-    width = frame + 1
-    n.equal(e, 2, cls="acc")
-    n.equal(m, cls="acc")
-    n.equal(e + m, cls="acc")
-    n.adder(e + 2, 2, cls="acc", path=False)
-    n.compare(tv_bits + 1, cls="acc", path=True)
-    n.mux(width, 3, cls="acc", path=True)
-    n.adder(tv_bits + 1, cls="acc", path=False)
-    n.compare(tv_bits + 1, 2, cls="acc")
-    n.mux(width.bit_length(), 2, cls="acc")
-    n.shifter(width, width.bit_length(), cls="acc")
-    n.equal(width, cls="acc")
-    n.adder(width + 2, 3, cls="acc")
-    n.mux(width + 2, 2, cls="acc", path=True)
-    n.compare(tv_bits + 1, 2, cls="acc")
-    n.mux(tv_bits + 1, 2, cls="acc")
-    round_pack(n, f, width + 1, -frame, exp_range=(geo.t_floor, geo.t_ceil))
-    n.register(f.bits, cls="acc", enable=True)
+    # the normalised V's top bit is its nonzero flag: synthesis keeps one register for both
+    pipe("acc", v_width - 1 + tv_bits + 3 + v_flags)
+    # the accumulate loop: swap, align with sticky, add, normalise, round once per block
+    float_loop(n, f, geo.loop)
     n.register(1)                                        # out_valid
-    n.notes.update(span=span0, block_sum_width=bsw, v_width=v_width, frame=frame, beats=beats, acc_width=f.bits)
+    n.notes.update(span=span0, block_sum_width=bsw, v_width=v_width, frame=geo.loop.frame, beats=beats, acc_width=f.bits)
     return n

@@ -19,7 +19,8 @@ class MinifloatDecoder(wiring.Component):
     A finite code's value is ``(-1)**sign * sig * 2**(exp - fmt.bias - fmt.man_bits)``:
     ``exp`` is the biased exponent with subnormals read as 1 (``fnu`` scales: the field
     itself), so ``exp - 1`` is the code's offset above the format's smallest significand
-    position.  Zeros, infinities and NaNs give ``sig = 0``.
+    position.  Zeros give ``sig = 0``, infinities and NaNs too (unless ``mask_specials`` is
+    False).
 
     Parameters
     ----------
@@ -27,6 +28,9 @@ class MinifloatDecoder(wiring.Component):
         The format (any special-value convention).
     subnormals : bool
         False flushes subnormal codes to a zero of the same sign (``is_zero`` set).
+    mask_specials : bool
+        True gives ``sig = 0`` for infinities and NaNs; False leaves their bit pattern (for
+        datapaths whose flags decide such results anyway).
 
     Members
     -------
@@ -37,12 +41,14 @@ class MinifloatDecoder(wiring.Component):
     is_zero, is_inf, is_nan : Out(1)
     """
 
-    def __init__(self, fmt: FloatFormat, subnormals: bool = True) -> None:
+    def __init__(self, fmt: FloatFormat, subnormals: bool = True, *,
+                 mask_specials: bool = True) -> None:
         if not isinstance(fmt, FloatFormat):
             raise invalid(self, f"fmt={fmt!r} must be a FloatFormat")
         if not isinstance(subnormals, bool):
             raise invalid(self, f"subnormals={subnormals!r} must be True or False")
         self._fmt, self._subnormals = fmt, subnormals
+        self._mask_specials = bool(mask_specials)
         super().__init__({
             "code": In(fmt.bits), "sign": Out(1), "sig": Out(fmt.man_bits + 1),
             "exp": Out(fmt.exp_bits), "is_zero": Out(1), "is_inf": Out(1), "is_nan": Out(1),
@@ -85,7 +91,7 @@ class MinifloatDecoder(wiring.Component):
             zero = zero & ~nan  # 0x80.. is NaN, not -0
         m.d.comb += [
             self.sign.eq(sign),
-            self.sig.eq(Mux(special, 0, sig)),
+            self.sig.eq(Mux(special, 0, sig) if self._mask_specials else sig),
             self.exp.eq(eff),
             self.is_zero.eq(zero),
             self.is_inf.eq(inf),

@@ -38,6 +38,9 @@ class RoundPack(wiring.Component):
         False flushes subnormal results to zero.
     exp_range : range or None
         When given, a signed ``exp`` input in this range adds to ``lsb_exp``.
+    overflow : bool
+        False leaves out the overflow test: the caller guarantees that no finite input
+        rounds to ``max + ulp(max)`` or beyond (``inf`` still forces infinity).
 
     Members
     -------
@@ -52,7 +55,7 @@ class RoundPack(wiring.Component):
     """
 
     def __init__(self, fmt: FloatFormat, width: int, lsb_exp: int, *, subnormals: bool = True,
-                 exp_range: range | None = None) -> None:
+                 exp_range: range | None = None, overflow: bool = True) -> None:
         if not isinstance(fmt, FloatFormat) or fmt.special != "ieee":
             raise invalid(self, f"fmt={fmt!r} must be a FloatFormat with special='ieee' "
                              "(overflow rounds to infinity)")
@@ -65,6 +68,7 @@ class RoundPack(wiring.Component):
             raise invalid(self, f"exp_range={exp_range!r} must be a non-empty range with step 1")
         self._fmt, self._width, self._lsb_exp = fmt, width, lsb_exp
         self._subnormals, self._exp_range = bool(subnormals), exp_range
+        self._overflow = bool(overflow)
         members = {"sign": In(1), "mag": In(width), "inf": In(1), "code": Out(fmt.bits)}
         if exp_range is not None:
             members["exp"] = In(Shape.cast(exp_range))
@@ -114,7 +118,7 @@ class RoundPack(wiring.Component):
         # ties go to an even significand (its LSB is the hidden bit when man_bits == 0)
         m.d.comb += rounded.eq(packed + (guard & (sticky | norm[W - 1 - M])))
 
-        overflow = rounded >= (((1 << E) - 1) << M)
+        overflow = (rounded >= (((1 << E) - 1) << M)) if self._overflow else C(0, 1)
         man = rounded[:M]
         if not self._subnormals and M:
             man = Mux(rounded[M:] == 0, 0, man)

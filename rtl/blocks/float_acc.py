@@ -1,0 +1,312 @@
+"""Per-step rounded float accumulation: ``acc := round((first ? 0 : acc) + V)`` every step.
+
+The loop of every float-accumulating PE (the minifloat MAC, the block-dot PE): the state
+register and the one adder that feeds it.  The addend ``V`` arrives normalised (top bit set
+unless it is zero) with the biased exponent of that top bit, so the loop is a floating-point
+add sized to its two operands, not to the range of the products:
+
+1. compare the exponents of ``acc`` and ``V`` (equal: the significands); the larger goes to
+   the top of a window of ``frame = max(v_width, p) + 2`` bits above a sticky slot (``p`` the
+   accumulator precision), the smaller is shifted right by the distance, the bits it loses
+   ORed into the sticky slot;
+2. add the two with their signs: the larger on top, the sum is never negative;
+3. normalise, round to nearest even once, pack.
+
+**Why the window rounds like the exact sum.**  Let ``T`` be the top-bit exponent of the larger
+operand and ``d`` the distance.  For ``d <= 1`` both operands lie wholly in the window (its two
+guard bits hold a one-place shift), so the sum is exact.  For ``d >= 2`` the sum is at least
+half the larger operand, so its top bit is at least ``T - 1`` and its rounding position at
+least ``T - 1 - man_bits``; every bit the window drops lies more than one place below that,
+and a sticky bit in their place rounds like them (it takes part in a subtraction, so a
+borrow from the dropped bits is not lost).  A subnormal result rounds on the fixed grid
+``emin - man_bits``, also above the window's lowest bit.
+
+**Retimed.**  The register holds the windowed sum *before* normalising and rounding; the next
+cycle rounds it (that is the ``acc`` port and the next step's accumulator) while the addend's
+own logic runs beside it, so a PE without front pipeline stages does not pay for its product
+and the rounding in series.  The latency is unchanged: ``acc`` shows the rounded sum one cycle
+after the step, like a registered result (through the rounding logic).
+
+**Two variants** (:class:`~peforge.geometry.FloatLoopGeometry` says which):
+
+* ``fast``, when the caller proves that every reachable sum is zero or normal and none
+  overflows (:func:`peforge.geometry.mac_reachable_acc` does for the MAC's FP32 / BF16
+  accumulators): no subnormal or overflow logic; the next addition's decisions (which operand
+  is larger, by how far) are taken from the accumulator *before* its rounding increment, so
+  they do not wait for its carry chain (the rounded significand keeps a carry bit one place
+  above the hidden bit, so its value at the unrounded exponent stays exact; and for a narrow
+  addend, on the accumulator's grid, ``trunc(acc) < V`` implies ``round(acc) <= V``, a tie
+  being harmless); a NaN or infinity is stored as a sum that rounds to its own code.
+* ``general``: subnormal accumulators and results, overflow to infinity and the exponent
+  clamp (``[emin - man_bits - 3, emax + 2]``: below, any sum is under half the smallest
+  subnormal; above, it overflows either way); a subnormal accumulator on top may be the
+  smaller magnitude, so the sum takes a magnitude step.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import C, Cat, Module, Mux, Shape, Signal, Value, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from peforge.formats import FloatFormat
+from peforge.geometry import FloatLoopGeometry
+
+from ._util import invalid
+from .lzc import LeadingZeroCounter
+from .round import RoundPack
+from .shift import ShiftRightSticky
+
+__all__ = ["FloatAccumulator"]
+
+
+def _signed(lo: int, hi: int) -> Shape:
+    """A signed shape holding ``lo..hi`` and at least one value of each sign."""
+    return Shape.cast(range(min(lo, -1), max(hi, 0) + 1))
+
+
+class FloatAccumulator(wiring.Component):
+    """``acc := round((first ? 0 : acc) + V)`` on every ``step``, with IEEE special values.
+
+    Exponents are in the accumulator format's biased units throughout (the exponent field of
+    a normal number), so the loop never adds or removes the bias.
+
+    Parameters
+    ----------
+    fmt : FloatFormat
+        Accumulator format (``special="ieee"``, at least one mantissa bit).
+    geometry : FloatLoopGeometry
+        From :func:`~peforge.geometry.float_loop_geometry`: the addend's width and exponent
+        range, and what the caller proves about the reachable accumulator (which variant).
+    subnormals : bool
+        False turns a rounded subnormal result into a zero of its sign.
+
+    Members
+    -------
+    step, first : In(1)
+        Update the accumulator; leave the old value out of the sum.
+    v_sig : In(v_width)
+        ``|V|`` normalised: top bit set, or 0 when ``v_nz`` is low (any pattern when ``V`` is
+        NaN or infinite: the flags decide).
+    v_exp, v_inc : In(signed), In(1)
+        ``v_exp + v_inc`` is the biased exponent of ``v_sig``'s top bit.
+    v_nz, v_sign : In(1)
+        ``V != 0``; its sign.
+    v_zero_sign : In(1)
+        When ``V`` is an exact zero: whether every term that made it was a zero of sign 1 (a
+        zero sum is -0 only if every term is -0, the accumulator included).
+    v_nan, v_pinf, v_ninf : In(1)
+        ``V`` is NaN, +inf, -inf (at most one set).
+    acc : Out(fmt.bits)
+        The accumulator code (the rounded value of the registered sum; reset: +0).
+    """
+
+    def __init__(self, fmt: FloatFormat, geometry: FloatLoopGeometry, *,
+                 subnormals: bool = True) -> None:
+        if not isinstance(fmt, FloatFormat) or fmt.special != "ieee" or fmt.man_bits < 1:
+            raise invalid(self, f"fmt={fmt!r} must be an ieee FloatFormat with man_bits >= 1")
+        if not isinstance(geometry, FloatLoopGeometry):
+            raise invalid(self, f"geometry={geometry!r} must be a FloatLoopGeometry")
+        self._fmt, self._geom = fmt, geometry
+        self._ve_range = range(geometry.v_exp_lo, geometry.v_exp_hi + 1)
+        self._subnormals = bool(subnormals)
+        super().__init__({
+            "step": In(1), "first": In(1), "v_sig": In(geometry.v_width),
+            "v_exp": In(_signed(geometry.v_exp_lo - 1, geometry.v_exp_hi)), "v_inc": In(1),
+            "v_nz": In(1), "v_sign": In(1), "v_zero_sign": In(1),
+            "v_nan": In(1), "v_pinf": In(1), "v_ninf": In(1), "acc": Out(fmt.bits),
+        })
+
+    @property
+    def geometry(self) -> FloatLoopGeometry:
+        return self._geom
+
+    def elaborate(self, platform) -> Module:
+        return self._elaborate_fast() if self._geom.fast else self._elaborate_general()
+
+    # ---- pieces both variants share -----------------------------------------------------------
+    def _flags(self, acc_nan: Value, acc_inf: Value, s_acc: Value) -> tuple[Value, Value, Value]:
+        """(nan, pinf, ninf) of the sum from the addend's and the accumulator's specials."""
+        incl = ~self.first
+        pinf = self.v_pinf | (incl & acc_inf & ~s_acc)
+        ninf = self.v_ninf | (incl & acc_inf & s_acc)
+        return self.v_nan | (incl & acc_nan) | (pinf & ninf), pinf, ninf
+
+    def _decide(self, m: Module, acc_nz: Value, d_av: Value, d_va: Value, a_ge_v: Value,
+                width: int) -> tuple[Signal, Signal, Signal]:
+        """(acc_big, dist, too_far): the larger operand (by exponent, then significand), the
+        alignment distance and whether the smaller operand lies wholly below the window."""
+        acc_big = Signal(name="acc_big")
+        m.d.comb += acc_big.eq(acc_nz & (~self.v_nz | d_va[-1] | (~d_av[-1] & ~d_va[-1] & a_ge_v)))
+        amount_bits = (width - 1).bit_length()
+        dist = Signal(amount_bits, name="align_dist")
+        m.d.comb += dist.eq(Mux(acc_big, d_av[:amount_bits], d_va[:amount_bits]))
+        too_far = Signal(name="align_far")
+        m.d.comb += too_far.eq(Mux(acc_big, d_av >= width, d_va >= width))
+        return acc_big, dist, too_far
+
+    def _align(self, m: Module, small: Value, dist: Signal, too_far: Signal,
+               small_nz: Value) -> Value:
+        """The smaller operand shifted right by ``dist``, the bits it loses in bit 0."""
+        width = len(small)
+        m.submodules.align = sh = ShiftRightSticky(width, len(dist))
+        m.d.comb += [sh.data.eq(small), sh.amount.eq(dist)]
+        sticky = Mux(too_far, small_nz, sh.sticky)
+        return Cat(Mux(too_far, 0, sh.out[0]) | sticky, Mux(too_far, 0, sh.out[1:]))
+
+    def _placed_v(self, m: Module, width: int) -> Signal:
+        g = self._geom
+        placed_v = Signal(width, name="placed_v")
+        m.d.comb += placed_v.eq(self.v_sig << (g.frame + 1 - g.v_width))
+        return placed_v
+
+    # ---- fast: reachable sums normal or zero, no overflow -------------------------------------
+    def _elaborate_fast(self) -> Module:
+        m = Module()
+        g, f = self._geom, self._fmt
+        E, M = f.exp_bits, f.man_bits
+        p = M + 1
+        FM = g.frame
+        OW = FM + 2      # operand words: bit 0 sticky slot, tops at FM, FM + 1 a rounding carry
+        ZW = g.sum_width  # FM + 3: sums, one more carry bit
+        first = self.first
+        top_e = (1 << E) - 1
+        ev_lo, ev_hi = self._ve_range.start, self._ve_range.stop - 1
+        lo, hi = g.exp_lo, g.exp_hi
+
+        # ---- state: the windowed sum before its rounding ------------------------------------
+        z_r = Signal(ZW, name="sum_mag")
+        e_r = Signal(range(lo, hi + 1), name="sum_exp")  # biased exponent of bit FM
+        s_r = Signal(name="sum_sign")           # sign of a nonzero sum (NaN: 0)
+        negz_r = Signal(name="sum_zero_sign")   # the sign if the sum is an exact zero
+        nan_r = Signal(name="sum_nan")
+        inf_r = Signal(name="sum_inf")
+
+        # ---- normalise and round it (a NaN / infinity is stored as a sum that rounds to its
+        # own code, so the acc port needs no special-value multiplexer) ------------------------
+        m.submodules.lzc = lzc = LeadingZeroCounter(ZW)
+        m.d.comb += lzc.data.eq(z_r)
+        norm = Signal(ZW, name="sum_norm")
+        m.d.comb += norm.eq(z_r << lzc.count)
+        hidden = norm[ZW - 1]
+        mant = norm[ZW - 1 - M:ZW - 1]
+        guard = norm[ZW - 2 - M]
+        sticky = norm[:ZW - 2 - M] != 0
+        rsig = Signal(p + 1, name="acc_sig")  # rounded significand and its carry-out
+        m.d.comb += rsig.eq(Cat(mant, hidden) + (guard & (sticky | mant[0])))
+        e_pre = Signal(_signed(lo + 2 - ZW, hi + 2), name="acc_exp_pre")  # of the hidden bit
+        m.d.comb += e_pre.eq(e_r + 2 - lzc.count)
+        s_acc = Signal(name="acc_sign")
+        m.d.comb += s_acc.eq(Mux(lzc.zero, negz_r, s_r))
+        e_out = Mux(hidden, e_pre + rsig[p], 0)
+        m.d.comb += self.acc.eq(Cat(rsig[:M], e_out[:E], s_acc))
+        nan, pinf, ninf = self._flags(nan_r, inf_r, s_acc)
+        acc_nz = ~first & ~lzc.zero & ~nan_r & ~inf_r
+
+        # ---- the next addition's decisions, from the unrounded accumulator ------------------
+        v_e = Signal(range(ev_lo, ev_hi + 1), name="v_exp_top")
+        m.d.comb += v_e.eq(self.v_exp + self.v_inc)
+        k = Signal(_signed(lo + 2 - ev_hi, hi + 2 - ev_lo), name="exp_diff_base")
+        m.d.comb += k.eq(e_r + 2 - v_e)  # register and addend only: ready early
+        d_av = Signal(_signed(lo + 2 - ZW - ev_hi, hi + 2 - ev_lo), name="exp_diff")
+        d_va = Signal(_signed(ev_lo - hi - 2, ev_hi - lo - 2 + ZW), name="exp_diff_neg")
+        m.d.comb += [d_av.eq(k - lzc.count), d_va.eq(lzc.count - k)]
+        if g.v_width <= p:
+            a_ge_v = Cat(mant, hidden)[p - g.v_width:] >= self.v_sig
+        else:  # a wide addend is not on the accumulator's grid: compare the rounded value
+            a_ge_v = (rsig << (g.v_width - p)) >= self.v_sig
+        acc_big, dist, too_far = self._decide(m, acc_nz, d_av, d_va, a_ge_v, OW)
+
+        # ---- align, add -----------------------------------------------------------------------
+        placed_a = Signal(OW, name="placed_a")
+        m.d.comb += placed_a.eq(Mux(acc_nz, rsig, 0) << (FM - M))
+        placed_v = self._placed_v(m, OW)
+        small_al = self._align(m, Mux(acc_big, placed_v, placed_a), dist, too_far,
+                               Mux(acc_big, self.v_nz, acc_nz))
+        sub = s_acc ^ self.v_sign
+        z = Signal(ZW, name="frame_sum")  # big - small >= 0, or big + small
+        m.d.comb += z.eq(Mux(acc_big, placed_a, placed_v)
+                         + (Cat(small_al, C(0, 1)) ^ sub.replicate(ZW)) + sub)
+
+        neg_zero = ~self.v_nz & self.v_zero_sign & (first | (lzc.zero & s_acc))
+        inf = ~nan & (pinf | ninf)
+        with m.If(self.step):
+            m.d.sync += [nan_r.eq(nan), inf_r.eq(inf), negz_r.eq(neg_zero),
+                         s_r.eq(Mux(nan, 0, Mux(inf, ninf, Mux(acc_big, s_acc, self.v_sign))))]
+            with m.If(nan | inf):  # the special value's code as a sum: hidden bit at FM
+                m.d.sync += [z_r.eq(Cat(C(0, FM - 1), nan, C(1, 1))), e_r.eq(top_e)]
+            with m.Else():
+                m.d.sync += [z_r.eq(z), e_r.eq(Mux(acc_big, e_pre, v_e))]
+        return m
+
+    # ---- general: subnormals, overflow ------------------------------------------------------
+    def _elaborate_general(self) -> Module:
+        m = Module()
+        g, f = self._geom, self._fmt
+        E, M = f.exp_bits, f.man_bits
+        FM = g.frame
+        width = FM + 1  # operand words: bit 0 sticky slot, tops at FM
+        first = self.first
+        ea_lo, ea_hi = g.acc_top_lo + f.bias, g.acc_top_hi + f.bias
+        ev_lo, ev_hi = self._ve_range.start, self._ve_range.stop - 1
+        lo, hi = g.exp_lo, g.exp_hi
+
+        # ---- state: the windowed sum before its rounding ------------------------------------
+        z_r = Signal(g.sum_width, name="sum_mag")
+        e_r = Signal(range(lo, hi + 1), name="sum_exp")  # biased exponent of bit FM
+        s_r = Signal(name="sum_sign")           # sign of a nonzero sum (or of the infinity)
+        negz_r = Signal(name="sum_zero_sign")   # the sign if the sum is an exact zero
+        nan_r = Signal(name="sum_nan")
+        inf_r = Signal(name="sum_inf")
+        m.submodules.round = rnd = RoundPack(f, g.sum_width, -FM - f.bias,
+                                             subnormals=self._subnormals,
+                                             exp_range=range(lo, hi + 1), overflow=g.overflow)
+        s_acc = Signal(name="acc_sign")
+        m.d.comb += s_acc.eq(Mux(inf_r | (z_r != 0), s_r, negz_r))
+        m.d.comb += [rnd.mag.eq(z_r), rnd.exp.eq(e_r), rnd.sign.eq(s_acc), rnd.inf.eq(inf_r),
+                     self.acc.eq(rnd.code)]
+        if f.nan_code is not None:
+            m.d.comb += rnd.nan.eq(nan_r)
+        code = rnd.code
+        e_acc, m_acc = code[M:M + E], code[:M]
+        special = e_acc == (1 << E) - 1
+        acc_nan, acc_inf = special & (m_acc != 0), special & (m_acc == 0)
+        acc_zero = code[:E + M] == 0
+        nan, pinf, ninf = self._flags(acc_nan, acc_inf, s_acc)
+        acc_nz = ~first & ~acc_zero & ~acc_nan & ~acc_inf
+
+        # ---- compare, align, add ---------------------------------------------------------------
+        hidden = e_acc != 0
+        e_eff = Mux(hidden, e_acc, 1)  # a subnormal's exponent is emin
+        v_e = Signal(range(ev_lo, ev_hi + 1), name="v_exp_top")
+        m.d.comb += v_e.eq(self.v_exp + self.v_inc)
+        d_av = Signal(_signed(ea_lo - ev_hi, ea_hi - ev_lo), name="exp_diff")
+        d_va = Signal(_signed(ev_lo - ea_hi, ev_hi - ea_lo), name="exp_diff_neg")
+        m.d.comb += [d_av.eq(e_eff - v_e), d_va.eq(v_e - e_eff)]
+        placed_a = Signal(width, name="placed_a")
+        m.d.comb += placed_a.eq(Mux(acc_nz, Cat(m_acc, hidden), 0) << (FM - M))
+        placed_v = self._placed_v(m, width)
+        a_ge_v = placed_a >= placed_v
+        acc_big, dist, too_far = self._decide(m, acc_nz, d_av, d_va, a_ge_v, width)
+        small_al = self._align(m, Mux(acc_big, placed_v, placed_a), dist, too_far,
+                               Mux(acc_big, self.v_nz, acc_nz))
+        sub = s_acc ^ self.v_sign
+        zs = Signal(signed(width + 2), name="frame_sum")
+        m.d.comb += zs.eq(Mux(acc_big, placed_a, placed_v)
+                          + (Cat(small_al, C(0, 2)) ^ sub.replicate(width + 2)) + sub)
+        z = Signal(g.sum_width, name="frame_mag")  # a subnormal acc on top may be smaller
+        m.d.comb += z.eq(Mux(zs[-1], -zs, zs))
+        sign = Mux(acc_big, s_acc, self.v_sign) ^ zs[-1]
+        e_top = Mux(acc_big, e_eff, v_e)
+        e_cl = Signal(range(lo, hi + 1), name="exp_top")
+        if min(ea_lo, ev_lo) < lo or max(ea_hi, ev_hi) > hi:
+            m.d.comb += e_cl.eq(Mux(e_top < lo, lo, Mux(e_top > hi, hi, e_top)))
+        else:
+            m.d.comb += e_cl.eq(e_top)
+
+        neg_zero = ~self.v_nz & self.v_zero_sign & (first | (acc_zero & s_acc))
+        inf = ~nan & (pinf | ninf)
+        with m.If(self.step):
+            m.d.sync += [z_r.eq(z), e_r.eq(e_cl), nan_r.eq(nan), inf_r.eq(inf),
+                         negz_r.eq(neg_zero), s_r.eq(Mux(inf, ninf, sign))]
+        return m
