@@ -36,7 +36,7 @@ from peforge.formats import FloatFormat
 from peforge.geometry import MacGeometry, lmul_consts as _lmul_consts, lmul_norm_bits as _lmul_norm_bits, mac_geometry
 from peforge.spec import MinifloatMacSpec
 
-from .blocks import LeadingZeroCounter, MinifloatDecoder
+from .blocks import MinifloatDecoder, RoundPack
 from .blocks.float_acc import FloatAccumulator
 from .blocks._util import invalid
 
@@ -149,10 +149,10 @@ class MinifloatMac(wiring.Component):
         float_product = lanes == 1 and not spec.is_exact
         per_lane = []
         for i in range(lanes):
-            # a rounding accumulator ignores the significand of a NaN/inf product (its flags
-            # decide the result): no masking needed in the decoder
-            da = MinifloatDecoder(spec.a, spec.subnormals, mask_specials=spec.is_exact)
-            db = MinifloatDecoder(spec.b, spec.subnormals, mask_specials=spec.is_exact)
+            # the single float product's loop ignores the significand of a NaN/inf product (its
+            # flags decide the result): no masking needed in the decoder
+            da = MinifloatDecoder(spec.a, spec.subnormals, mask_specials=not float_product)
+            db = MinifloatDecoder(spec.b, spec.subnormals, mask_specials=not float_product)
             m.submodules[f"dec_a{i}"], m.submodules[f"dec_b{i}"] = da, db
             m.d.comb += [da.code.eq(a_in[i * wa:(i + 1) * wa]),
                          db.code.eq(b_in[i * wb:(i + 1) * wb])]
@@ -221,20 +221,17 @@ class MinifloatMac(wiring.Component):
             terms = nxt
         lane_sum = Signal(signed(g.lane_sum_width))
         m.d.comb += lane_sum.eq(terms[0] + neg_count)
+        lane_zero = Signal()
+        m.d.comb += lane_zero.eq(lane_sum == 0)
+        lane_sum, lane_zero, *flags = pipe("sum", [lane_sum, lane_zero, *flags])
         any_nan, any_pinf, any_ninf, all_neg_zero = flags
+        valid, first = ctl["valid"], ctl["first"]
 
         if spec.is_exact:
-            lane_zero = Signal()
-            m.d.comb += lane_zero.eq(lane_sum == 0)
-            lane_sum, lane_zero, any_nan, any_pinf, any_ninf, all_neg_zero = pipe(
-                "sum", [lane_sum, lane_zero, any_nan, any_pinf, any_ninf, all_neg_zero])
-            valid, first = ctl["valid"], ctl["first"]
             self._exact_acc(m, valid, first, lane_sum, any_nan, any_pinf, any_ninf)
         else:
-            vals = pipe("sum", [*self._normalised_sum(m, lane_sum), any_nan, any_pinf,
-                                any_ninf, all_neg_zero])
-            valid, first = ctl["valid"], ctl["first"]
-            self._float_acc(m, valid, first, *vals)
+            self._frame_acc(m, valid, first, lane_sum, lane_zero, any_nan, any_pinf,
+                            any_ninf, all_neg_zero)
         m.d.sync += self.out_valid.eq(valid)
         return m
 
@@ -297,21 +294,6 @@ class MinifloatMac(wiring.Component):
         v_sig = Signal(len(psig), name="v_sig")
         m.d.comb += v_sig.eq(Mux(top, psig, psig << 1))
         return [v_sig, pexp, top]
-
-    def _normalised_sum(self, m: Module, lane_sum: Value) -> list[Value]:
-        """(v_sig, v_exp, v_inc, v_nz, v_sign) of the exact lane sum (two's complement);
-        ``v_exp`` is the accumulator-biased exponent of the top bit, ``v_inc`` 0."""
-        g, f = self._geom, self._spec.acc_format
-        w = g.lane_sum_width - 1
-        mag = Signal(w, name="lane_mag")
-        m.d.comb += mag.eq(Mux(lane_sum[-1], -lane_sum, lane_sum))
-        m.submodules.lzc_s = lzc = LeadingZeroCounter(w)
-        m.d.comb += lzc.data.eq(mag)
-        base = g.lsb_exp + w - 1 + f.bias
-        v_sig = Signal(w, name="v_sig")
-        v_exp = Signal(self._v_exp_shape(), name="v_exp")
-        m.d.comb += [v_sig.eq(mag << lzc.count), v_exp.eq(base - lzc.count)]
-        return [v_sig, v_exp, C(0, 1), ~lzc.zero, lane_sum[-1]]
 
     def _normalise(self, m: Module, name: str, dec: MinifloatDecoder,
                    fmt: FloatFormat) -> tuple[Value, Value]:
@@ -386,6 +368,57 @@ class MinifloatMac(wiring.Component):
             self.acc.eq(loop.acc),
         ]
 
+    def _frame_acc(self, m, valid, first, lane_sum, lane_zero, any_nan, any_pinf, any_ninf,
+                   all_neg_zero) -> None:
+        """Several lanes: the accumulator aligned into the lane sum's fixed-point frame, added
+        exactly, rounded once (see :class:`MacGeometry` ``frame_width``)."""
+        g, f = self._geom, self._spec.acc_format
+        E, M = f.exp_bits, f.man_bits
+        N = g.frame_width
+        acc = self.acc
+        s_acc, e_acc, m_acc = acc[M + E], acc[M:M + E], acc[:M]
+        top = (1 << E) - 1
+        man_zero = (m_acc == 0) if M else C(1, 1)
+        incl = ~first
+        acc_special = e_acc == top
+        acc_nan = incl & acc_special & ~man_zero
+        acc_inf = incl & acc_special & man_zero
+        pinf = any_pinf | (acc_inf & ~s_acc)
+        ninf = any_ninf | (acc_inf & s_acc)
+        nan = any_nan | acc_nan | (pinf & ninf)
+
+        # r: how far the accumulator LSB sits below frame position smax, where the largest
+        # reachable accumulator has it (see MacGeometry); r >= N - 2 shifts it all out
+        smax = g.acc_shift_max
+        k = smax + f.bias + M + g.lsb_exp
+        limit = N - 2
+        r = Signal(range(min(k - top, 0), max(k, limit) + 1))
+        m.d.comb += r.eq(k - Mux(e_acc == 0, 1, e_acc))
+        amag = Signal(N - 2)
+        sig_acc = Mux(incl, Cat(m_acc, e_acc != 0), 0)
+        m.d.comb += amag.eq((sig_acc << smax) >> Mux(r >= limit, limit, r)[:limit.bit_length()])
+        aterm = Signal(signed(N))
+        m.d.comb += aterm.eq(Mux(s_acc, -amag, amag))
+        z = Signal(signed(N))
+        m.d.comb += z.eq(aterm + lane_sum)
+        zmag = Signal(N - 1)
+        m.d.comb += zmag.eq(Mux(z[-1], -z, z))
+
+        # an exact zero sum is -0 only when every term is a zero with sign 1
+        acc_zero = ~incl | (acc[:E + M] == 0)
+        neg_zero = lane_zero & acc_zero & all_neg_zero & (first | s_acc)
+        m.submodules.round = rnd = RoundPack(f, N - 1, g.lsb_exp,
+                                             subnormals=self._spec.subnormals)
+        m.d.comb += [
+            rnd.mag.eq(zmag),
+            rnd.sign.eq(Mux(pinf | ninf, ninf, z[-1] | neg_zero)),
+            rnd.inf.eq(pinf | ninf),
+        ]
+        if f.nan_code is not None:
+            m.d.comb += rnd.nan.eq(nan)
+        with m.If(valid):
+            m.d.sync += acc.eq(rnd.code)
+
 
 def mac_manifest(spec: MinifloatMacSpec) -> dict[str, Any]:
     """Manifest fields of the MAC: result encoding (float or Kulisch), lane packing, widths."""
@@ -400,5 +433,7 @@ def mac_manifest(spec: MinifloatMacSpec) -> dict[str, Any]:
                         "sticky": True} if has_flags(spec) else None)
     packing = {k: {"lanes": spec.lanes, "width": f.bits, "format": f.name, "order": "lsb_first"}
                for k, f in (("a", spec.a), ("b", spec.b))}
-    datapath = {k: v for k, v in asdict(geom).items() if not (spec.is_exact and k == "loop")}
+    datapath = {k: v for k, v in asdict(geom).items()
+                if not (v is None or (k in ("frame_width", "acc_shift_max") and geom.loop is not None)
+                        or (spec.is_exact and k in ("frame_width", "acc_shift_max")))}
     return {"result": result, "lane_packing": packing, "datapath": datapath}

@@ -69,10 +69,11 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
             n.cut()
 
     pipe("in", lanes * (a.bits + b.bits))
-    _decoder(n, a, lanes, mask=exact)
-    _decoder(n, b, lanes, mask=exact)
+    float_product = not exact and lanes == 1   # rtl/mac.py: the loop ignores a special's significand
+    _decoder(n, a, lanes, mask=not float_product)
+    _decoder(n, b, lanes, mask=not float_product)
     sa, sb = a.man_bits + 1, b.man_bits + 1
-    if not exact and lanes == 1:
+    if float_product:
         _float_product(n, spec, pipe, cuts)
         n.register(1)  # out_valid
         return n
@@ -123,9 +124,9 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
         n.accumulate(ops, spec.exact_width, spec.exact_width, signed=True)
     else:
         n.multi_add(ops, lsw, signed=True)
-    if exact:
-        pipe("sum", lsw + flag_bits)
-
+    if not exact:
+        n.equal(lsw, cls="sum")
+    pipe("sum", lsw + (0 if exact else 1) + flag_bits + nzero_bit)
 
     if exact:
         w = spec.exact_width
@@ -137,10 +138,7 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
             n.register(1 + 2 * inf, cls="acc", enable=True)
         n.notes["acc_width"] = w
     else:
-        _normalised_sum(n, lsw - 1)
-        assert geo.loop is not None
-        pipe("sum", lsw - 1 + range_bits(geo.loop.v_exp_lo, geo.loop.v_exp_hi) + 2 + flag_bits + nzero_bit)
-        float_loop(n, spec.acc_format, geo.loop)
+        _frame_float_acc(n, spec, lsw, geo.lsb_exp)
     n.register(1)  # out_valid
     return n
 
@@ -189,13 +187,36 @@ def _float_product(n: Netlist, spec: MinifloatMacSpec, pipe, cuts: set[str]) -> 
     float_loop(n, spec.acc_format, loop)
 
 
-def _normalised_sum(n: Netlist, w: int) -> None:
-    """The exact lane sum's magnitude normalised into the loop's addend."""
-    n.adder(w, cls="sum")
-    n.mux(w, cls="sum", path=True)
-    n.lzc(w, cls="sum")
-    n.shifter(w, clog2(w + 1), cls="sum")
-    n.adder(clog2(w + 1) + 2, cls="sum", path=False)
+def _frame_float_acc(n: Netlist, spec: MinifloatMacSpec, lsw: int, lsb_exp: int) -> None:
+    """Several lanes (``rtl/mac.py`` ``_frame_acc``): the accumulator aligned into the lane sum's
+    fixed-point frame, added, normalised and rounded in the loop."""
+    f = spec.acc_format
+    e, m = f.exp_bits, f.man_bits
+    big_n = mac_geometry(spec).frame_width
+    top = (1 << e) - 1
+    n.notes.update(frame_width=big_n, acc_width=f.bits)
+    n.equal(e, 2, cls="acc")
+    n.equal(m, 2, cls="acc")
+    n.logic(12, cls="acc")
+    k = lsw + f.bias + m + lsb_exp
+    limit = big_n - 2
+    r_bits = signed_width(min(k - top, 0), max(k, limit))
+    n.mux(e, cls="acc")
+    n.adder(r_bits, cls="acc", path=False)
+    n.compare(r_bits, cls="acc")
+    n.mux(limit.bit_length(), cls="acc", path=True)
+    n.mux(m + 1, cls="acc")
+    # the amount only takes as many values as the exponent field has (r = k - e_acc)
+    n.shifter(big_n - 2, clog2(min(limit + 1, top)), cls="acc", in_width=m + 1)
+    n.adder(big_n, cls="acc")                 # -amag
+    n.mux(big_n, cls="acc", path=True)
+    n.adder(big_n, cls="acc")                 # aterm + lane_sum
+    n.adder(big_n - 1, cls="acc")             # -z
+    n.mux(big_n - 1, cls="acc", path=True)
+    n.equal(e + m, cls="acc")
+    n.logic(6, cls="acc")
+    round_pack(n, f, big_n - 1, lsb_exp)
+    n.register(f.bits, cls="acc", enable=True)
 
 
 def float_loop(n: Netlist, f, loop, cls: str = "acc") -> None:
