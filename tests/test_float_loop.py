@@ -70,7 +70,10 @@ SPECS = [
 def test_reachable_accumulators_stay_in_the_proven_range(spec: MinifloatMacSpec) -> None:
     g = mac_geometry(spec)
     tops, overflow = mac_reachable_acc(spec)
-    assert g.loop is not None and g.loop.fast == (tops.start >= spec.acc.emin and not overflow)
+    if spec.lanes == 1:  # the loop's lean variant exactly when the proof allows it
+        assert g.loop is not None and g.loop.fast == (tops.start >= spec.acc.emin and not overflow)
+    else:                # several lanes accumulate in the lane sum's frame
+        assert g.loop is None and g.frame_width > 0
     bound = Fraction(2) ** (tops.stop)         # |acc| < 2**(T + p + 2)
     grid = Fraction(2) ** g.lsb_exp            # acc is a multiple of 2**lsb_exp
     drives = _drives(spec, 4096, seed=1)   # one batch: the chains saturate within it (bf16, 8 bits)

@@ -42,9 +42,12 @@ def _mac(spec, g):
     priced = {"span": g.span, "lane_sum_width": g.lane_sum_width, "shift_max": g.shift_max, "acc_width": g.acc_width}
     if spec.is_exact or spec.lanes > 1:  # a fixed-point product word and lane sum
         want.update(pmag0=g.span, lane_sum=g.lane_sum_width)
-    if not spec.is_exact:  # the accumulate loop: its addend and its registered sum
+    if not spec.is_exact and spec.lanes == 1:  # the accumulate loop: its addend and its registered sum
         want.update(v_sig=g.loop.v_width, sum_mag=g.loop.sum_width)
         priced.update(loop_v_width=g.loop.v_width, loop_sum_width=g.loop.sum_width)
+    elif not spec.is_exact:  # several lanes: the lane sum's frame
+        want["z"] = g.frame_width
+        priced["frame_width"] = g.frame_width
     return want, priced
 
 
