@@ -147,22 +147,85 @@ def _opt(name: str, annotation: Any, default: Any, *decls: str, help: str) -> in
 _JSON = _opt("as_json", bool, False, "--json", help="Print machine-readable JSON.")
 
 
+# ---- --fmax: pipelining directed by a clock target (peforge.pipelining) ------------------
+_FMAX = _opt("fmax", Optional[float], None, "--fmax",
+             help="Clock goal in MHz: pick the fewest pipeline registers (--stages) whose cost-model Fmax "
+                  "estimate for --target meets it.")
+_STRICT = _opt("strict", bool, False, "--strict",
+               help="With --fmax: exit 1 (building nothing) when no pipeline depth reaches the goal, and after "
+                    "--pnr when place and route misses it. Default: build the fastest depth and warn.")
+_CTX = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+
+
+def _pick_table(pick: Any) -> Table:
+    table = Table(title=f"--fmax {pick.fmax_goal_mhz:g} MHz on {pick.target}: estimated Fmax per pipeline depth",
+                  title_justify="left")
+    for col in (*pick.pick.fields, "latency", "est. Fmax MHz", "limited by"):
+        table.add_column(col, justify="left" if col == "limited by" else "right")
+    for c in pick.candidates:
+        mark = "[bold green]" if c is pick.pick else ""
+        limit = "accumulate loop" if c.limit.loop else f"segment {c.limit.index + 1}/{c.limit.count}"
+        table.add_row(*(f"{mark}{v}" for v in c.fields.values()), f"{mark}{c.spec.latency}",
+                      f"{mark}{c.fmax_mhz:.1f}", f"{mark}{limit}")
+    err = pick.delay_error
+    if err.get("median") is not None:
+        table.caption = (f"delay model vs nextpnr, held out: median {err['median']:.0%}, worst {err['max']:.0%}"
+                         + (f"; {err['note']}" if err.get("note") else ""))
+    return table
+
+
+def _fmax_pick(spec: spec_mod.Spec, kw: dict[str, Any], target: Optional[str]) -> tuple[spec_mod.Spec, Any]:
+    """``--fmax``: the picked spec and the :class:`~peforge.pipelining.StagePick` (None without it)."""
+    from . import pipelining
+
+    if kw["fmax"] is None:
+        if kw["strict"]:
+            raise ValueError("--strict set without --fmax: it applies to the --fmax pick only (add --fmax MHZ)")
+        return spec, None
+    target = target or "ecp5"
+    pipelining.check_goal(target, kw["fmax"])
+    ctx = kw["ctx"]
+    given = [o.flag for o in FAMILY_OPTIONS[spec.family] if o.name in pipelining.PIPELINE_FIELDS
+             and getattr(ctx.get_parameter_source(o.name), "name", "DEFAULT") != "DEFAULT"]
+    if given:
+        raise ValueError(f"{', '.join(given)} with --fmax: --fmax picks the pipeline depth, give one or the other")
+    pick = pipelining.pick_stages(spec, target, kw["fmax"])
+    out = err_console if kw["as_json"] else console
+    if not kw["as_json"]:
+        console.print(_pick_table(pick))
+    style = "green" if pick.met else "yellow"
+    out.print(f"[{style}]{escape(pick.message())}[/]", soft_wrap=True)
+    if not pick.met and kw["strict"]:
+        _fail(f"--strict: no pipeline depth reaches --fmax {kw['fmax']:g} on {target} (see above)",
+              int(errors.ExitCode.CHECK_FAILED))
+    return pick.spec, pick
+
+
 # ---- generate ---------------------------------------------------------------------------
 def _generate(spec: spec_mod.Spec, kw: dict[str, Any]) -> None:
     from . import rtl
 
+    if kw["target"] is not None and kw["fmax"] is None:
+        raise ValueError(f"--target {kw['target']} set without --fmax: generate reads the target only for the --fmax "
+                         "pick (add --fmax MHZ)")
+    spec, pick = _fmax_pick(spec, kw, kw["target"])
+    extra = {"pipelining": pick.to_dict()} if pick is not None else None
     try:
-        v_path, m_path = rtl.generate(spec, output_dir(kw["out"], "--out"))
+        v_path, m_path = rtl.generate(spec, output_dir(kw["out"], "--out"), extra=extra)
     except ValueError as err:
         _fail(str(err))
     if kw["as_json"]:
-        print(json.dumps({"verilog": str(v_path), "manifest": str(m_path), "module": spec.name}))
+        print(json.dumps({"verilog": str(v_path), "manifest": str(m_path), "module": spec.name, **(extra or {})}))
     else:
         console.print(f"[green]wrote[/] {v_path}\n[green]wrote[/] {m_path}")
 
 
-_family_commands(generate_app, [_opt("out", Path, Path("build/rtl"), "-o", "--out", help="Output directory."), _JSON],
-                 _generate, "Write DIR/<name>.v and DIR/<name>.json for a {family} PE.")
+_family_commands(generate_app, [
+    _opt("out", Path, Path("build/rtl"), "-o", "--out", help="Output directory."),
+    _opt("target", Optional[str], None, "--target",
+         help="With --fmax: the target whose delay estimate the pick uses (ecp5, ice40, xilinx; default ecp5)."),
+    _FMAX, _STRICT, _JSON, _CTX],
+    _generate, "Write DIR/<name>.v and DIR/<name>.json for a {family} PE.")
 
 
 # ---- verify -----------------------------------------------------------------------------
@@ -228,18 +291,29 @@ def _synth(spec: spec_mod.Spec, kw: dict[str, Any]) -> None:
             raise ValueError(f"--dsp on device {dev.name} ({dev.part}), which has no DSP blocks: drop --dsp or "
                              f"pick a {dev.family} device with DSPs "
                              f"({', '.join(d.name for d in fpga.DEVICES.values() if d.family == dev.family and d.has_dsp)})")
+    spec, pick = _fmax_pick(spec, kw, kw["target"])
+    # nextpnr times towards the goal unless told another clock
+    clock_mhz = kw["clock_mhz"] if kw["clock_mhz"] is not None or pick is None else pick.fmax_goal_mhz
     report = fpga.synthesize(spec, kw["target"], dsp=kw["dsp"], widelut=kw["widelut"])  # ToolError: exit 7
     pnr = fpga.place_and_route(
         report, kw["device"], seeds=list(range(1, kw["seeds"] + 1)) if kw["seeds"] else None,
-        clock_mhz=kw["clock_mhz"]) \
+        clock_mhz=clock_mhz) \
         if kw["pnr"] else None
     data = report.to_dict()
     if pnr is not None:
         data["pnr"] = pnr.to_dict()
+    if pick is not None:
+        data["pipelining"] = pick.confirmed(pnr.fmax_mhz, pnr.device) if pnr is not None else pick.to_dict()
     if kw["as_json"]:
         print(json.dumps(data, indent=2, sort_keys=True))
     else:
         fpga.print_report(report, pnr, console=console)
+    if pick is not None and pnr is not None:
+        met = data["pipelining"]["met"]
+        (console if not kw["as_json"] else err_console).print(
+            f"[{'green' if met else 'yellow'}]{escape(pick.confirmation(pnr.fmax_mhz, pnr.device))}[/]", soft_wrap=True)
+        if kw["strict"] and not met:
+            raise typer.Exit(int(errors.ExitCode.CHECK_FAILED))
 
 
 _family_commands(synth_app, [
@@ -252,8 +326,9 @@ _family_commands(synth_app, [
          help="nextpnr device: ice40 hx8k (default), up5k; ecp5 25k (default), 45k, 85k. A design that does not "
               "fit it is refused before place and route, naming the devices that fit."),
     _opt("seeds", Optional[int], None, "--seeds", help="Run seeds 1..N (median Fmax reported)."),
-    _opt("clock_mhz", Optional[float], None, "--clock-mhz", help="Clock target for place and route."),
-    _JSON], _synth, "Synthesise a {family} PE and print its resource report.")
+    _opt("clock_mhz", Optional[float], None, "--clock-mhz",
+         help="Clock target for place and route (default: the --fmax goal, if given)."),
+    _FMAX, _STRICT, _JSON, _CTX], _synth, "Synthesise a {family} PE and print its resource report.")
 
 
 # ---- cost -------------------------------------------------------------------------------

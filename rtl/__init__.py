@@ -12,7 +12,7 @@ import json
 import os
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from amaranth.back import verilog as _verilog
 from amaranth.hdl import Shape
@@ -79,13 +79,15 @@ def manifest(spec: Spec) -> dict[str, Any]:
     }
 
 
-def generate(spec: Spec, out_dir: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``out_dir/<name>.v`` and ``out_dir/<name>.json``; return both paths."""
+def generate(spec: Spec, out_dir: str | os.PathLike, extra: Mapping[str, Any] | None = None) -> tuple[Path, Path]:
+    """Write ``out_dir/<name>.v`` and ``out_dir/<name>.json``; return both paths.
+
+    ``extra``: more manifest keys (e.g. ``pipelining``, the ``--fmax`` pick's record)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     v_path, j_path = out / f"{spec.name}.v", out / f"{spec.name}.json"
     v_path.write_text(verilog(spec))
-    j_path.write_text(json.dumps(manifest(spec), sort_keys=True, indent=2) + "\n")
+    j_path.write_text(json.dumps({**manifest(spec), **(extra or {})}, sort_keys=True, indent=2) + "\n")
     return v_path, j_path
 
 

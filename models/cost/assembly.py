@@ -133,6 +133,7 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
         if not merged:
             n.accumulate([lsw], w, w)
         n.register(w, cls="acc", enable=True)
+        n.feedback()
         if nan:  # sticky acc_flags: the +inf / -inf bits stay 0 (removed) without an inf format
             n.logic(6, cls="acc")
             n.register(1 + 2 * inf, cls="acc", enable=True)
@@ -257,6 +258,7 @@ def float_loop(n: Netlist, f, loop, cls: str = "acc") -> None:
         n.adder(ZW, cls=cls)
         n.mux(ZW + E, cls=cls)                    # NaN / infinity stored as their code
         n.register(state_bits, cls=cls, enable=True)
+        n.feedback()
         return
     width = FM + 1
     amount = clog2(width)
@@ -287,6 +289,7 @@ def float_loop(n: Netlist, f, loop, cls: str = "acc") -> None:
         n.compare(eb, 2, cls=cls)
         n.mux(eb, 2, cls=cls)
     n.register(state_bits, cls=cls, enable=True)
+    n.feedback()
 
 
 def round_pack(n: Netlist, f, width: int, lsb_exp: int, exp_range: tuple[int, int] | None = None,
@@ -326,6 +329,7 @@ def _int_tail(n: Netlist, width: int, total_bits: int, saturate: bool) -> None:
         n.compare(max(width, total_bits) + 1, 2, cls="acc", path=True)
         n.mux(width, inputs=3, cls="acc", path=True)
     n.register(width, cls="acc", enable=True)
+    n.feedback()
     n.register(1)                                         # out_valid
 
 
@@ -384,6 +388,7 @@ def assemble_intmac(spec: IntMacSpec) -> Netlist:
         n.compare(out_width, 2, cls="acc", path=True)
         n.mux(width, inputs=3, cls="acc", path=True)
     n.register(width, cls="acc", enable=True)
+    n.feedback()
     n.register(1)                                         # out_valid
     n.notes.update(product_bits=pbits, acc_width=spec.width, total_bits=tbits)
     return n

@@ -139,6 +139,9 @@ class Netlist:
     cut_work : list of float
         Logic amount (all features but registers) built before each :meth:`cut`; see
         :meth:`segment_work`.
+    loops : set of int
+        Segments that hold a feedback loop (an accumulator register feeding its own logic,
+        marked by :meth:`feedback`): no pipeline register can shorten them.
     """
 
     feats: list[list[float]] = field(default_factory=lambda: [[0.0] * len(FEATURES) for _ in CLASSES])
@@ -153,6 +156,7 @@ class Netlist:
     shared_feats: list[list[float]] = field(default_factory=lambda: [[0.0] * len(FEATURES) for _ in CLASSES])
     cut_work: list[float] = field(default_factory=list)
     has_shared: bool = False
+    loops: set[int] = field(default_factory=set)
     priced: dict = field(default_factory=dict, repr=False)
     _scope: int = field(default=0, repr=False)
     _total: list[float] = field(default_factory=lambda: [0.0] * len(FEATURES), repr=False)
@@ -204,6 +208,11 @@ class Netlist:
         """A pipeline register: later blocks are timed in a new segment."""
         self.cut_work.append(self._logic_total())
         self.segment += 1
+
+    def feedback(self) -> None:
+        """The register just counted feeds back into the current segment's logic (the
+        accumulator of an accumulate loop): the segment is a loop that no cut can split."""
+        self.loops.add(self.segment)
 
     def _logic_total(self) -> float:
         t = self._total

@@ -37,6 +37,7 @@ def _acc_tail(n: Netlist, ops: list[int], width: int, total_bits: int, saturate:
         n.compare(max(width, total_bits) + 1, 2, cls="acc", path=True)
         n.mux(width, inputs=3, cls="acc", path=True)
     n.register(width, cls="acc", enable=True)
+    n.feedback()
 
 
 def _dequant(n: Netlist, width: int, scale, counter_bits: int) -> None:
@@ -65,6 +66,7 @@ def _dequant(n: Netlist, width: int, scale, counter_bits: int) -> None:
     round_pack(n, f, fw + 1, -(f.man_bits + 3), exp_range=(-150, 130))
     n.mux(32, 2, cls="acc")
     n.register(32 + 1 + 1 + 1 + scale.bits + counter_bits, cls="acc", enable=True)  # out, done, first, valid, scale, count
+    n.feedback()
 
 
 # --- shift-add (rtl/shiftadd.py) -----------------------------------------------------------------
@@ -216,6 +218,7 @@ def assemble_lut(spec: LutSpec) -> Netlist:
     n.cut()
     n.accumulate([sb], spec.width, spec.width, lanes)          # Mux(first, 0, acc) + serial sum
     n.register(spec.width * lanes, cls="acc", enable=True)
+    n.feedback()
     n.notes.update(table_entries=entries, entry_bits=eb, serial_bits=sb, acc_width=spec.width,
                    initiation_interval=spec.initiation_interval)
     return n

@@ -36,7 +36,7 @@ from . import calibration
 from .assembly import netlist
 from .components import CLASSES, FEATURES, Mult, Netlist
 
-__all__ = ["CostEstimate", "estimate", "estimate_netlist", "estimate_many", "TARGETS", "VDD", "parse_target", "features", "split_features", "scaled_features", "fabric_ffs"]
+__all__ = ["CostEstimate", "estimate", "estimate_netlist", "estimate_many", "segment_delays", "TARGETS", "VDD", "parse_target", "features", "split_features", "scaled_features", "fabric_ffs"]
 
 FPGA_TARGETS = ("ice40", "ecp5", "xilinx")
 #: Accepted target names (any ``asicNN`` with 5 <= NN <= 250 works too).
@@ -219,6 +219,21 @@ def _delay(net: Netlist, d: dict[str, float]) -> float:
     worst = max((seg for seg in net.depth.values()), key=lambda s: d["lut"] * s[0] + d["carry"] * s[1],
                 default=[0.0, 0.0])
     return d["c0"] + d["lut"] * worst[0] + d["carry"] * worst[1]
+
+
+def segment_delays(net: Netlist, target: str) -> dict[int, float]:
+    """Estimated delay (ns) of every timed pipeline segment of ``net`` on the FPGA ``target``:
+    the same rule as the estimate's ``delay_ns`` (its slowest segment), segment by segment."""
+    kind, _ = parse_target(target)
+    if kind == "asic":
+        raise ValueError(f"target={target!r} has no delay model: allowed {FPGA_TARGETS}")
+    cal = calibration.load()
+    own = cal["targets"].get(kind, {}).get("delay")
+    d = own or cal["targets"].get("ice40", {}).get("delay")
+    if not d:
+        raise RuntimeError(f"calibration {calibration.path()} has no delay fit for {target!r}: run `peforge calibrate`")
+    scale = 1.0 if own else _SPEED[kind]
+    return {seg: (d["c0"] + d["lut"] * s[0] + d["carry"] * s[1]) * scale for seg, s in sorted(net.depth.items())}
 
 
 def _errors(cal: dict[str, Any], key: str, metrics: Iterable[str]) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,303 @@
+"""Pipelining directed by a clock target: the fewest pipeline registers that reach an Fmax goal.
+
+:func:`pick_stages` prices every pipeline depth a spec offers with the cost model's delay
+estimate (:func:`peforge.models.cost.estimate`: the slowest pipeline segment, calibrated on
+nextpnr) and picks the smallest depth whose estimated Fmax meets the goal.  The depth options
+are the spec's integer fields named in :data:`PIPELINE_FIELDS` (``stages``, and a read-out's
+``readout_stages`` where a spec has one), each over its declared range: a family that grows a
+new register option is priced with the others unchanged, and a combination the spec refuses
+is left out.  Where the registers go within a depth is the family's fixed cut order
+(``rtl/mac.py``, ``rtl/blockdot.py``).
+
+When no depth reaches the goal, the pick is the fastest estimate (the fewest registers among
+equal ones: a register that buys no speed only adds latency) and :attr:`StagePick.limit` names
+the segment that bounds it.  That is usually the accumulate loop: its register feeds back into
+its own logic, so no pipeline register can split it, and its delay is the design's floor.  The
+pick then prices the accumulator options of the spec that shorten the loop
+(:data:`ALTERNATIVES`: deferred rounding, exact accumulation) and says what they would reach.
+
+    >>> from peforge.spec import IntMacSpec
+    >>> pick = pick_stages(IntMacSpec("int8", "int8"), "ecp5", 100.0)
+    >>> pick.spec.stages, pick.met        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from . import params
+from .models import cost
+from .models.cost.model import segment_delays
+from .spec import Spec
+
+__all__ = ["PIPELINE_FIELDS", "ALTERNATIVES", "TARGETS", "Segment", "Candidate", "Alternative", "StagePick",
+           "pick_stages", "check_goal"]
+
+#: Spec fields that set a pipeline depth (registers added, latency grows by each), in the
+#: order the pick reports them.  A spec prices every combination of the ones it has.
+PIPELINE_FIELDS = ("stages", "readout_stages")
+#: Accumulator options that shorten a feedback loop: ``(field, value, wording)``.  One is
+#: offered when the spec has the field, does not use the value already, and accepts it.
+ALTERNATIVES: tuple[tuple[str, Any, str], ...] = (
+    ("rounding", "deferred", "deferred rounding (exact window register, rounded once on the way out)"),
+    ("acc", "exact", "exact accumulation (Kulisch register, never rounds)"),
+)
+#: Targets with a delay model (xilinx: the iCE40 fit scaled by a speed ratio, uncalibrated).
+TARGETS = ("ecp5", "ice40", "xilinx")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One timed pipeline segment (logic between two registers) of a candidate.
+
+    Members
+    -------
+    index, count : int
+        Segment number (0: from the inputs) and the candidate's number of segments.
+    delay_ns, fmax_mhz : float
+        Its estimated delay and the clock it allows.
+    lut_levels, carry_bits : float
+        Its critical chain, as the delay model counts it.
+    loop : bool
+        It holds a feedback loop (an accumulator register feeding its own logic).
+    """
+
+    index: int
+    count: int
+    delay_ns: float
+    fmax_mhz: float
+    lut_levels: float
+    carry_bits: float
+    loop: bool
+
+    def describe(self) -> str:
+        """``the accumulate loop`` or ``pipeline segment i of n``, with its delay and Fmax."""
+        what = ("the accumulate loop (a feedback loop: no pipeline register can split it)" if self.loop
+                else f"pipeline segment {self.index + 1} of {self.count} (no cut point of the family splits it further)")
+        return (f"{what}: est. {self.delay_ns:.2f} ns = {self.fmax_mhz:.1f} MHz "
+                f"({self.lut_levels:g} LUT levels, {self.carry_bits:g} carry bits)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One pipeline depth priced: its field values, the spec, and the segment that limits it."""
+
+    fields: dict[str, int]
+    spec: Spec
+    fmax_mhz: float
+    delay_ns: float
+    limit: Segment
+
+    @property
+    def depth(self) -> int:
+        """Registers the pipeline fields add (the latency over the shallowest candidate)."""
+        return sum(self.fields.values())
+
+    def label(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.fields.items())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.fields, "latency": self.spec.latency, "fmax_mhz": self.fmax_mhz, "delay_ns": self.delay_ns,
+                "limit": self.limit.to_dict()}
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """An accumulator option that shortens the loop, priced at its own best pipeline depth."""
+
+    option: str
+    wording: str
+    spec: Spec
+    fmax_mhz: float
+    fields: dict[str, int]
+    met: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"option": self.option, "wording": self.wording, "spec": self.spec.name, "fmax_mhz": self.fmax_mhz,
+                **self.fields, "met": self.met}
+
+
+@dataclass(frozen=True)
+class StagePick:
+    """The result of :func:`pick_stages`.
+
+    Members
+    -------
+    target : str
+        Cost-model target the delays are estimated for.
+    fmax_goal_mhz : float
+        The clock goal.
+    candidates : tuple of Candidate
+        Every depth priced, shallowest first.
+    pick : Candidate
+        The smallest depth whose estimate meets the goal, else the fastest estimate.
+    met : bool
+        The pick's estimate meets the goal.
+    alternatives : tuple of Alternative
+        When not met: accumulator options that shorten the limiting loop, with their estimates.
+    delay_error : dict
+        The delay model's held-out error against nextpnr on this target (median, p90, max).
+    """
+
+    target: str
+    fmax_goal_mhz: float
+    candidates: tuple[Candidate, ...]
+    pick: Candidate
+    met: bool
+    alternatives: tuple[Alternative, ...] = ()
+    delay_error: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def spec(self) -> Spec:
+        """The picked spec (the input spec with its pipeline fields set)."""
+        return self.pick.spec
+
+    @property
+    def limit(self) -> Segment:
+        """The segment that bounds the pick's Fmax."""
+        return self.pick.limit
+
+    def message(self) -> str:
+        """What was picked and, when the goal is out of reach, what limits it and what would help."""
+        p = self.pick
+        head = (f"{self.spec.name}: {p.label()} (latency {p.spec.latency}) estimated {p.fmax_mhz:.1f} MHz on "
+                f"{self.target}")
+        if self.met:
+            return f"{head}: meets the {self.fmax_goal_mhz:g} MHz goal"
+        lines = [f"{head}: no pipeline depth reaches {self.fmax_goal_mhz:g} MHz "
+                 f"({self.fmax_goal_mhz - p.fmax_mhz:.1f} MHz short); limited by {self.limit.describe()}"]
+        for alt in self.alternatives:
+            verdict = "meets the goal" if alt.met else "still short"
+            lines.append(f"  {alt.wording} ({alt.option}): est. {alt.fmax_mhz:.1f} MHz at "
+                         f"{', '.join(f'{k}={v}' for k, v in alt.fields.items())} ({verdict})")
+        if self.limit.loop and not self.alternatives:
+            lines.append("  no accumulator option of this spec shortens the loop")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest record (``pipelining``): target, goal, pick, estimate, candidates, limit."""
+        return {"target": self.target, "fmax_goal_mhz": self.fmax_goal_mhz, **self.pick.fields,
+                "fmax_estimate_mhz": self.pick.fmax_mhz, "delay_estimate_ns": self.pick.delay_ns,
+                "met_estimate": self.met, "limit": self.limit.to_dict(),
+                "candidates": [c.to_dict() for c in self.candidates],
+                "alternatives": [a.to_dict() for a in self.alternatives],
+                "delay_model_error": self.delay_error}
+
+    def confirmed(self, achieved_mhz: float, device: str) -> dict[str, Any]:
+        """:meth:`to_dict` with place-and-route's achieved Fmax on ``device``: whether it meets
+        the goal, the distance to it, and the estimate's error against it."""
+        return {**self.to_dict(), "device": device, "fmax_achieved_mhz": achieved_mhz,
+                "met": achieved_mhz >= self.fmax_goal_mhz,
+                "distance_mhz": round(achieved_mhz - self.fmax_goal_mhz, 1),
+                "estimate_error": round(self.pick.fmax_mhz / achieved_mhz - 1.0, 4)}
+
+    def confirmation(self, achieved_mhz: float, device: str) -> str:
+        """One line: achieved against the goal (met, or how far short) and against the estimate."""
+        r = self.confirmed(achieved_mhz, device)
+        verdict = "met" if r["met"] else f"NOT met ({-r['distance_mhz']:.1f} MHz short)"
+        return (f"nextpnr on {device}: {achieved_mhz:.1f} MHz achieved for the {self.fmax_goal_mhz:g} MHz goal: "
+                f"{verdict}; estimate {self.pick.fmax_mhz:.1f} MHz ({r['estimate_error']:+.0%} vs achieved)")
+
+
+def check_goal(target: str, fmax_mhz: float) -> None:
+    """ValueError naming the bad target or goal and what is allowed."""
+    if target not in TARGETS:
+        raise ValueError(f"--fmax needs a target with a delay model: target {target!r} is not one of "
+                         f"{', '.join(TARGETS)}")
+    if isinstance(fmax_mhz, bool) or not isinstance(fmax_mhz, (int, float)) or not 0 < fmax_mhz < 10_000:
+        raise ValueError(f"--fmax {fmax_mhz!r}: allowed a clock goal in MHz, above 0 and below 10000")
+
+
+def _field_range(spec: Spec, name: str) -> range:
+    """The declared integer range of pipeline field ``name`` (a named bound read off the spec)."""
+    for f, p in params.params(type(spec)):
+        if f.name == name:
+            lo, hi = (getattr(spec, b) if isinstance(b, str) else b for b in (p.lo, p.hi))
+            return range(int(lo or 0), int(hi if hi is not None else 0) + 1)
+    raise KeyError(name)
+
+
+def _variants(spec: Spec) -> Iterator[tuple[dict[str, int], Spec]]:
+    """Every combination of the spec's pipeline fields over their ranges that the spec accepts."""
+    names = [n for n in PIPELINE_FIELDS if n in {f.name for f in dataclasses.fields(spec)}]
+    for values in itertools.product(*(_field_range(spec, n) for n in names)):
+        fields = dict(zip(names, values))
+        try:
+            variant = dataclasses.replace(spec, **fields)
+        except ValueError:  # e.g. read-out registers without a read-out
+            continue
+        # a derived field (None -> its default) reads back as what the spec made of it
+        yield {n: int(getattr(variant, n)) for n in names}, variant
+
+
+def _price(fields: dict[str, int], spec: Spec, target: str) -> Candidate:
+    net = cost.netlist(spec)
+    delays = segment_delays(net, target)
+    count = net.segment + 1
+    worst = max(delays, key=lambda s: delays[s]) if delays else 0
+    delay = delays.get(worst, 0.0)
+    lut, carry = net.depth.get(worst, [0.0, 0.0])
+    fmax = round(1000.0 / delay, 1) if delay > 0 else float("inf")
+    seg = Segment(worst, count, round(delay, 3), fmax, round(lut, 2), round(carry, 2), worst in net.loops)
+    return Candidate(fields, spec, fmax, round(delay, 3), seg)
+
+
+def _candidates(spec: Spec, target: str) -> tuple[Candidate, ...]:
+    seen: dict[Spec, Candidate] = {}
+    for fields, variant in _variants(spec):
+        if variant not in seen:
+            seen[variant] = _price(fields, variant, target)
+    if not seen:
+        raise ValueError(f"{spec.name}: no pipeline depth of fields {PIPELINE_FIELDS} is valid for this spec")
+    return tuple(sorted(seen.values(), key=lambda c: (c.depth, tuple(c.fields.values()))))
+
+
+def _choose(candidates: tuple[Candidate, ...], goal: float) -> tuple[Candidate, bool]:
+    meeting = [c for c in candidates if c.fmax_mhz >= goal]
+    if meeting:
+        return min(meeting, key=lambda c: (c.depth, -c.fmax_mhz)), True
+    return max(candidates, key=lambda c: (c.fmax_mhz, -c.depth)), False
+
+
+def _alternatives(spec: Spec, target: str, goal: float) -> tuple[Alternative, ...]:
+    names = {f.name for f in dataclasses.fields(spec)}
+    flags = {o.name: o.flag for o in params.cli_options(type(spec))}
+    out = []
+    for name, value, wording in ALTERNATIVES:
+        if name not in names or getattr(spec, name) == value:
+            continue
+        try:
+            other = dataclasses.replace(spec, **{name: value})
+        except ValueError:   # the spec does not offer it (e.g. exact accumulation of a float block sum)
+            continue
+        best, met = _choose(_candidates(other, target), goal)
+        out.append(Alternative(f"{flags.get(name, '--' + name)} {value}", wording, best.spec, best.fmax_mhz,
+                               best.fields, met))
+    return tuple(out)
+
+
+def pick_stages(spec: Spec, target: str, fmax_mhz: float) -> StagePick:
+    """The smallest pipeline depth of ``spec`` whose estimated Fmax on ``target`` meets
+    ``fmax_mhz`` (see the module docstring); the other fields of ``spec`` are kept.
+
+    Parameters
+    ----------
+    spec : Spec
+        Any PE spec; its pipeline fields (:data:`PIPELINE_FIELDS`) are what the pick sets.
+    target : str
+        ``ecp5``, ``ice40`` or ``xilinx`` (:data:`TARGETS`).
+    fmax_mhz : float
+        The clock goal in MHz.
+    """
+    check_goal(target, fmax_mhz)
+    candidates = _candidates(spec, target)
+    pick, met = _choose(candidates, float(fmax_mhz))
+    alts = () if met or not pick.limit.loop else _alternatives(spec, target, float(fmax_mhz))
+    err = cost.estimate(pick.spec, target).error.get("delay_ns", {})
+    return StagePick(target, float(fmax_mhz), candidates, pick, met, alts, dict(err))
