@@ -1,0 +1,145 @@
+"""The --fmax pick (peforge.pipelining): the fewest pipeline registers whose estimate meets a goal.
+
+The reference is a brute force over ``stages`` through the cost model's public estimate
+(``peforge.models.cost.estimate``), not the pick's own segment pricing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from peforge import families
+from peforge.cli import app
+from peforge.models import cost
+from peforge.pipelining import pick_stages
+from peforge.spec import BlockDotSpec, IntMacSpec, MinifloatMacSpec
+
+runner = CliRunner()
+
+FP32_MAC = MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32")
+SPECS = [IntMacSpec("int8", "int8"), MinifloatMacSpec("e4m3fn", "e4m3fn", "exact"), FP32_MAC,
+         BlockDotSpec(lanes=8)]
+
+
+def _estimates(spec, target):
+    return {k: cost.estimate(dataclasses.replace(spec, stages=k), target).fmax_mhz for k in range(5)}
+
+
+@pytest.mark.parametrize("target", ["ecp5", "ice40"])
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_pick_is_the_fewest_stages_meeting_the_goal_and_monotone(spec, target):
+    est = _estimates(spec, target)
+    picked = []
+    for goal in sorted({10.0, 50.0, 100.0, 150.0, 300.0, *est.values()}):
+        pick = pick_stages(spec, target, goal)
+        meeting = [k for k, f in est.items() if f >= goal]
+        if meeting:
+            assert pick.met and pick.spec.stages == min(meeting), (goal, est)
+        else:  # the fastest estimate, fewest registers among equals
+            best = max(est.values())
+            assert not pick.met and pick.spec.stages == min(k for k, f in est.items() if f == best)
+        assert pick.pick.fmax_mhz == est[pick.spec.stages]
+        assert dataclasses.replace(pick.spec, stages=spec.stages) == spec  # nothing else changed
+        picked.append(pick.spec.stages if pick.met else 99)
+    assert picked == sorted(picked)  # a higher goal never picks fewer registers
+
+
+def test_the_limit_segment_is_the_estimate_and_names_the_loop():
+    pick = pick_stages(FP32_MAC, "ecp5", 1000.0)
+    assert not pick.met
+    assert pick.limit.loop and pick.limit.fmax_mhz == cost.estimate(pick.spec, "ecp5").fmax_mhz
+    assert pick.limit.delay_ns == pytest.approx(cost.estimate(pick.spec, "ecp5").delay_ns, abs=1e-3)
+    text = pick.message()
+    assert "no pipeline depth reaches 1000 MHz" in text and "accumulate loop" in text
+    assert "exact accumulation" in text and "--acc exact" in text
+    has_deferred = any(f.name == "rounding" for f in dataclasses.fields(FP32_MAC))
+    assert ("deferred rounding" in text) == has_deferred
+    exact = next(a for a in pick.alternatives if a.option == "--acc exact")
+    assert exact.fmax_mhz == max(_estimates(dataclasses.replace(FP32_MAC, acc="exact"), "ecp5").values())
+
+
+def test_a_loop_without_an_option_says_so_and_a_front_segment_is_not_called_a_loop():
+    text = pick_stages(BlockDotSpec(lanes=8), "ecp5", 1000.0).message()
+    assert "accumulate loop" in text and "no accumulator option" in text
+    int_pick = pick_stages(IntMacSpec("int8", "int8"), "ecp5", 1000.0)
+    if not int_pick.limit.loop:
+        assert "pipeline segment" in int_pick.message() and "accumulate loop" not in int_pick.message()
+
+
+@pytest.mark.parametrize("family", families.FAMILIES, ids=lambda f: f.name)
+def test_every_family_marks_its_accumulate_loop(family):
+    for spec in family.examples:
+        net = cost.netlist(spec)
+        assert net.loops and max(net.loops) <= net.segment, spec.name
+
+
+def test_bad_goal_or_target_is_refused():
+    with pytest.raises(ValueError, match="asic45"):
+        pick_stages(FP32_MAC, "asic45", 100.0)
+    with pytest.raises(ValueError, match="--fmax -5"):
+        pick_stages(FP32_MAC, "ecp5", -5)
+
+
+def test_confirmed_records_achieved_goal_distance_and_error():
+    pick = pick_stages(FP32_MAC, "ecp5", 40.0)
+    r = pick.confirmed(36.0, "25k")
+    assert r["met"] is False and r["distance_mhz"] == -4.0 and r["fmax_achieved_mhz"] == 36.0
+    assert r["estimate_error"] == pytest.approx(pick.pick.fmax_mhz / 36.0 - 1, abs=1e-4)
+    assert pick.confirmed(40.0, "25k")["met"] is True
+
+
+def test_generate_fmax_writes_the_pick_into_the_manifest(tmp_path):
+    result = runner.invoke(app, ["generate", "mac", "--acc", "exact", "--target", "ice40", "--fmax", "90",
+                                 "-o", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    manifest = json.loads((tmp_path / f"{out['module']}.json").read_text())
+    rec = manifest["pipelining"]
+    est = _estimates(MinifloatMacSpec("e4m3fn", "e4m3fn", "exact"), "ice40")
+    want = min(k for k, f in est.items() if f >= 90)
+    assert manifest["spec"]["stages"] == rec["stages"] == want and manifest["latency"] == want + 1
+    assert rec["target"] == "ice40" and rec["fmax_goal_mhz"] == 90 and rec["met_estimate"] is True
+    assert rec["fmax_estimate_mhz"] == est[want] and len(rec["candidates"]) == 5
+
+
+def test_generate_fmax_options_are_checked():
+    r = runner.invoke(app, ["generate", "mac", "--stages", "2", "--fmax", "100"])
+    assert r.exit_code == 2 and "--stages with --fmax" in r.output
+    r = runner.invoke(app, ["generate", "mac", "--target", "ice40"])
+    assert r.exit_code == 2 and "without --fmax" in r.output
+    r = runner.invoke(app, ["generate", "mac", "--strict"])
+    assert r.exit_code == 2 and "--strict set without --fmax" in r.output
+
+
+def test_generate_strict_refuses_an_unreachable_goal(tmp_path):
+    r = runner.invoke(app, ["generate", "mac", "--fmax", "1000", "--strict", "-o", str(tmp_path)])
+    assert r.exit_code == 1 and "accumulate loop" in r.output and "--acc exact" in r.output
+    assert not list(tmp_path.iterdir())
+    r = runner.invoke(app, ["generate", "mac", "--fmax", "1000", "-o", str(tmp_path)])  # builds the fastest
+    assert r.exit_code == 0 and "no pipeline depth reaches" in r.output
+    assert len(list(tmp_path.glob("*.v"))) == 1
+
+
+def test_synth_fmax_records_the_pick():
+    r = runner.invoke(app, ["synth", "intmac", "--a", "int4", "--b", "int4", "--target", "ice40", "--fmax", "60",
+                            "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout[r.stdout.index("{"):])
+    rec = data["pipelining"]
+    assert rec["target"] == "ice40" and rec["fmax_goal_mhz"] == 60
+    assert data["module"] == dataclasses.replace(IntMacSpec("int4", "int4"), stages=rec["stages"]).name
+
+
+@pytest.mark.slow
+def test_synth_fmax_pnr_reports_achieved_against_the_goal():
+    r = runner.invoke(app, ["synth", "intmac", "--a", "int4", "--b", "int4", "--target", "ice40", "--fmax", "60",
+                            "--pnr", "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout[r.stdout.index("{"):])
+    rec = data["pipelining"]
+    assert rec["fmax_achieved_mhz"] == data["pnr"]["fmax_mhz"] and data["pnr"]["clock_mhz"] == 60
+    assert rec["met"] == (data["pnr"]["fmax_mhz"] >= 60) and rec["device"] == "hx8k"
