@@ -218,6 +218,7 @@ def _frame_float_acc(n: Netlist, spec: MinifloatMacSpec, lsw: int, lsb_exp: int)
     n.logic(6, cls="acc")
     round_pack(n, f, big_n - 1, lsb_exp)
     n.register(f.bits, cls="acc", enable=True)
+    n.feedback()
 
 
 def float_loop(n: Netlist, f, loop, cls: str = "acc") -> None:
