@@ -128,8 +128,13 @@ def _make_spec(family: str, values: dict[str, Any]) -> spec_mod.Spec:
 
 def _family_commands(group: typer.Typer, extra: list[inspect.Parameter],
                      handler: Callable[[spec_mod.Spec, dict[str, Any]], None], doc: str) -> None:
-    """Register one sub-command per family on ``group`` with spec options + ``extra``."""
+    """Register one sub-command per family on ``group`` with spec options + ``extra``; a family
+    whose spec nests a PE spec (``array``) takes the PE's options after ``--pe FAMILY``."""
     for family in fam_mod.names():
+        if getattr(fam_mod.get(family).spec, "nests_pe", False):
+            _nesting_command(group, family, extra, handler, doc)
+            continue
+
         def command(_family: str = family, **kwargs: Any) -> None:
             handler(_make_spec(_family, kwargs), kwargs)
 
@@ -137,6 +142,72 @@ def _family_commands(group: typer.Typer, extra: list[inspect.Parameter],
         setattr(command, "__signature__", signature)  # noqa: B010 - not a declared attribute of a function
         command.__doc__ = doc.format(family=family)
         group.command(family)(command)
+
+
+def _pe_option_parser(family: str) -> Any:
+    """A click command that parses ``family``'s spec options (the PE options of ``--pe FAMILY``),
+    from the same field metadata as the family's own commands."""
+    import click
+
+    options: list[click.Parameter] = []
+    for o in FAMILY_OPTIONS[family]:
+        default = None if o.required else o.default
+        if o.type is bool:
+            options.append(click.Option([f"{o.flag}/--no-{o.flag[2:]}", o.name], default=default, help=o.help))
+            continue
+        base = next((t for t in (int, float, str) if o.type in (t, Optional[t])), str)
+        options.append(click.Option([o.flag, o.name], type=base, default=default, required=o.required,
+                                    help=o.help))
+    return click.Command(f"--pe {family}", params=options, add_help_option=False)
+
+
+def _nested_spec(family: str, values: dict[str, Any], rest: list[str]) -> spec_mod.Spec:
+    """The spec of a nesting family (``array``): ``--pe`` is a PE family whose options are in
+    ``rest``, or a PE spec as JSON (``spec.to_json()``, parsed by the spec's own converter)."""
+    import click
+
+    pe_text = values["pe"]
+    pe: Any = pe_text
+    if pe_text.lstrip().startswith("{"):
+        if rest:
+            raise ValueError(f"--pe takes a PE spec as JSON here, so the options {' '.join(rest)} have no PE to go "
+                             "to: give either --pe FAMILY with its options, or the whole PE as JSON")
+    else:
+        pe_family = pe_text.strip()
+        nesting = [f for f in fam_mod.names() if getattr(fam_mod.get(f).spec, "nests_pe", False)]
+        if pe_family in nesting:
+            raise ValueError(f"--pe {pe_family!r}: an array is built from a PE, allowed "
+                             f"{', '.join(f for f in fam_mod.names() if f not in nesting)}")
+        fam_mod.get(pe_family)  # ValueError naming the allowed families
+        try:
+            ctx = _pe_option_parser(pe_family).make_context(f"array --pe {pe_family}", list(rest))
+        except click.UsageError as err:
+            raise ValueError(f"PE options of --pe {pe_family}: {err.format_message()} (allowed: the options of "
+                             f"`peforge generate {pe_family}`)") from None
+        pe = _make_spec(pe_family, dict(ctx.params))
+    own = {k: v for k, v in values.items() if k in {o.name for o in FAMILY_OPTIONS[family]} and k != "pe"}
+    make: Callable[..., spec_mod.Spec] = fam_mod.get(family).spec
+    try:
+        return make(pe=pe, **own)
+    except ValueError as err:
+        _fail(f"invalid {family} spec: {err}")
+        raise  # unreachable
+
+
+def _nesting_command(group: typer.Typer, family: str, extra: list[inspect.Parameter],
+                     handler: Callable[[spec_mod.Spec, dict[str, Any]], None], doc: str) -> None:
+    """Register the command of a nesting family: its own options, then ``--pe FAMILY`` and the
+    PE's options (passed through click's extra arguments)."""
+    def command(ctx: typer.Context, **kwargs: Any) -> None:
+        handler(_nested_spec(family, kwargs, list(ctx.args)), kwargs)
+
+    ctx_param = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+    signature = inspect.Signature([ctx_param] + [_parameter(o) for o in FAMILY_OPTIONS[family]] + extra)
+    setattr(command, "__signature__", signature)  # noqa: B010 - not a declared attribute of a function
+    command.__doc__ = doc.format(family=family) + (
+        "\n\nThe PE: --pe FAMILY followed by that family's options (those of the same command for FAMILY, "
+        "e.g. --pe mac --a e4m3fn --b e4m3fn --acc fp32), or --pe '<PE spec JSON>'.")
+    group.command(family, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(command)
 
 
 def _opt(name: str, annotation: Any, default: Any, *decls: str, help: str) -> inspect.Parameter:

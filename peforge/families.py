@@ -30,6 +30,7 @@ import importlib
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterator, Optional
 
+from .arrays import ArraySpec, array_geometry
 from .geometry import (blockdot_geometry, intmac_geometry, lut_geometry, mac_geometry, shiftadd_geometry,
                        simd_geometry)
 from .spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec, Spec
@@ -222,6 +223,23 @@ FAMILIES: tuple[Family, ...] = (
            calibration="peforge.models.cost.specsets:LUT_DRAWS",
            vector_sets="peforge.sim.lut:lut_sets", board="peforge.fpga.selftest:LUT_OPERANDS",
            operand_ranges="peforge.workloads.scaling:lut_ranges"),
+    # arrays of any PE above (peforge.arrays): every part reads the PE's own family parts
+    Family("array", ArraySpec, geometry=array_geometry,
+           examples=(ArraySpec(IntMacSpec("int4", "int4", lanes=2), rows=2, cols=3),
+                     ArraySpec(MinifloatMacSpec("e2m1fn", "e2m1fn", "fp16"), rows=2, cols=2),
+                     ArraySpec(LutSpec("int4", 2, 2), rows=2, cols=2),
+                     ArraySpec(IntMacSpec("int4", "int4"), rows=2, cols=2, dataflow="weight-stationary")),
+           generator="peforge.rtl.array:PeArray", signature="peforge.rtl.array:array_signature",
+           manifest="peforge.rtl.array:array_manifest",
+           golden_run="peforge.models.golden.array:run_array",
+           golden_port_widths="peforge.models.golden.array:array_port_widths",
+           golden_value="peforge.models.golden.array:array_value",
+           golden_matmul="peforge.models.golden.array:matmul_array",
+           cost_assembly="peforge.models.cost.array:assemble_array",
+           energy="peforge.models.cost.array:ARRAY_TOGGLES",
+           calibration="peforge.models.cost.array:ARRAY_DRAWS",
+           verify="peforge.sim.array:verify_array", board=None,
+           operand_ranges="peforge.workloads.scaling:array_ranges"),
 )
 
 _BY_NAME = {f.name: f for f in FAMILIES}

@@ -46,8 +46,15 @@ def result_encoding(spec: Spec) -> dict[str, Any]:
 
 
 def verilog(spec: Spec) -> str:
-    """Verilog of ``spec`` as one module named ``spec.name`` (deterministic: no source paths)."""
-    return _verilog.convert(build(spec), name=spec.name, emit_src=False)
+    """Verilog of ``spec`` as one module named ``spec.name`` (deterministic: no source paths).
+
+    A component that instantiates other generated modules by name (a PE array) emits its own
+    text through its ``emit_verilog()`` method: those modules first, then its own."""
+    component = build(spec)
+    emit = getattr(component, "emit_verilog", None)
+    if emit is not None:
+        return emit()
+    return _verilog.convert(component, name=spec.name, emit_src=False)
 
 
 def _version(dist: str) -> str | None:

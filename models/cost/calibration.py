@@ -18,6 +18,12 @@ points at another file (e.g. a user's own calibration).  Its top-level keys:
     ``um2_per_nand2`` and ``pj_per_nand2`` fitted to the 45 nm anchors, with the anchors.
 ``measurements``
     The synthesis results the fit and the error bars came from (training / held-out rows).
+
+A family calibrated on its own sets (PE arrays: ``peforge calibrate --arrays``) ships beside it
+as ``data/family_<name>.json`` (``family``, ``family_scale`` ``{target: {metric: scale}}``,
+``error`` ``{target: {metric: stats}}``, its measurements); :func:`load` merges it in as that
+family's ``family_scale`` entries and ``family_error[<name>]`` (see
+:func:`peforge.models.cost.estimate`), so the PE calibration file itself stays as written.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from typing import Any
 
 from .components import FEATURES
 
-__all__ = ["DATA_FILE", "load", "path"]
+__all__ = ["DATA_FILE", "load", "path", "family_files"]
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "calibration.json"
 
@@ -50,7 +56,27 @@ def _load(p: str) -> dict[str, Any]:
     if tuple(data.get("features", ())) != FEATURES:
         raise RuntimeError(f"calibration {p} was fitted for features {data.get('features')}, this code uses "
                            f"{list(FEATURES)}: run `peforge calibrate` again")
+    for fam_file in family_files(Path(p)):
+        _merge_family(data, json.loads(fam_file.read_text()), fam_file)
     return data
+
+
+def family_files(calibration: Path) -> list[Path]:
+    """The per-family calibration files beside ``calibration`` (``family_<name>.json``)."""
+    return sorted(calibration.parent.glob("family_*.json"))
+
+
+def _merge_family(data: dict[str, Any], fam: dict[str, Any], source: Path) -> None:
+    name = fam.get("family")
+    if not isinstance(name, str):
+        raise RuntimeError(f"family calibration {source} names no family")
+    for target, metrics in fam.get("family_scale", {}).items():
+        tgt = data.get("targets", {}).get(target)
+        if tgt is None:
+            continue
+        for metric, scale in metrics.items():
+            tgt.setdefault("family_scale", {}).setdefault(metric, {})[name] = scale
+    data.setdefault("family_error", {})[name] = fam.get("error", {})
 
 
 def load() -> dict[str, Any]:

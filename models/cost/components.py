@@ -142,6 +142,9 @@ class Netlist:
     loops : set of int
         Segments that hold a feedback loop (an accumulator register feeding its own logic,
         marked by :meth:`feedback`): no pipeline register can shorten them.
+    subs : list of (Netlist, float, str)
+        Whole netlists of other PEs this one contains (a PE array's PEs): ``(netlist, count,
+        family)``, each priced as its own family prices it (:meth:`include`).
     """
 
     feats: list[list[float]] = field(default_factory=lambda: [[0.0] * len(FEATURES) for _ in CLASSES])
@@ -157,6 +160,7 @@ class Netlist:
     cut_work: list[float] = field(default_factory=list)
     has_shared: bool = False
     loops: set[int] = field(default_factory=set)
+    subs: list[tuple["Netlist", float, str]] = field(default_factory=list)
     priced: dict = field(default_factory=dict, repr=False)
     _scope: int = field(default=0, repr=False)
     _total: list[float] = field(default_factory=lambda: [0.0] * len(FEATURES), repr=False)
@@ -222,6 +226,19 @@ class Netlist:
         """Logic amount (all features but registers, multipliers excluded) per segment."""
         marks = [0.0, *self.cut_work, self._logic_total()]
         return [b - a for a, b in zip(marks, marks[1:])]
+
+    def include(self, net: "Netlist", count: float, family: str) -> None:
+        """``count`` copies of ``net``, a PE of ``family``: priced with that family's own fit
+        (its scale, its DSP mapping, its delay), the copies' costs added to this netlist's.  A
+        negative ``count`` takes blocks off (logic that synthesis removes from included PEs,
+        e.g. an accumulator whose ``first`` input is tied high); its delay is not considered."""
+        if count:
+            self.subs.append((net, count, family))
+
+    @property
+    def total_ffs(self) -> float:
+        """Register bits of this netlist and of every included one."""
+        return self.ffs + sum(c * sub.total_ffs for sub, c, _ in self.subs)
 
     # --- blocks ---------------------------------------------------------------------------
     def adder(self, width: int, n: int = 1, cls: str = "sum", path: bool = True) -> None:

@@ -273,15 +273,52 @@ def _priced(net: Netlist, kind: str, cal: dict[str, Any], family: str) -> dict[s
         k = _family_scale(cal["targets"]["generic"], "nand2", family)
         f, fs, _ = split_features(net, "generic")
         out = {"gates": max(_scaled_dot(gen, f, fs, k), 0.0), "class_gates": class_gates(net, gen, k)}
+    if net.subs:
+        out = _with_subs(out, net, kind, cal)
     memo[key] = out
+    return out
+
+
+def _with_subs(out: dict[str, Any], net: Netlist, kind: str, cal: dict[str, Any]) -> dict[str, Any]:
+    """``out`` plus every included netlist's price (:meth:`.components.Netlist.include`)."""
+    out = dict(out)
+    for sub, count, family in net.subs:
+        p = _priced(sub, kind, cal, family)
+        if kind == "asic":
+            out["gates"] += count * p["gates"]
+            out["class_gates"] = [a + count * b for a, b in zip(out["class_gates"], p["class_gates"])]
+            continue
+        for k in ("luts", "carry"):
+            out[k] = round(out[k] + count * p[k], 1)
+        out["dsps"] += int(round(count * p["dsps"]))
+        out["ffs"] += int(round(count * p["ffs"]))
+        if count > 0 and p["delay_ns"] is not None and (out["delay_ns"] is None or p["delay_ns"] > out["delay_ns"]):
+            out["delay_ns"], out["fmax_mhz"] = p["delay_ns"], p["fmax_mhz"]
     return out
 
 
 _ERRORS: dict[tuple[int, str], dict[str, Any]] = {}
 
 
-def _target_errors(cal: dict[str, Any], kind: str) -> dict[str, Any]:
+def _target_errors(cal: dict[str, Any], kind: str, family: str | None = None) -> dict[str, Any]:
+    """Held-out error bars of ``kind``; a family measured on its own held-out set (PE arrays:
+    ``cal["family_error"][family]``) gets its own bars for the metrics it measured."""
     key = (id(cal), kind)
+    own = cal.get("family_error", {}).get(family or "", {})
+    if own:
+        fam_key = (id(cal), f"{kind}:{family}")
+        if fam_key not in _ERRORS:
+            base = dict(_target_errors(cal, kind))
+            fam_cal = {"error": own}
+            if kind == "asic":
+                fam = _errors(fam_cal, "generic", ("nand2", "ffs"))
+                if "nand2" in fam:
+                    fam["gates_nand2"] = fam.pop("nand2")
+            else:
+                fam = _errors(fam_cal, kind, ("luts", "carry", "ffs", "dsps", "delay_ns"))
+            base.update({k: {**v, "note": f"{family} held-out set"} for k, v in fam.items()})
+            _ERRORS[fam_key] = base
+        return _ERRORS[fam_key]
     if key not in _ERRORS:
         if kind == "asic":
             err = _errors(cal, "generic", ("nand2", "ffs"))
@@ -325,7 +362,7 @@ def estimate_netlist(net: Netlist, label: str, family: str, target: str = "ecp5"
     kind, node = parse_target(target, node_nm)
     cal = calibration.load()
     p = _priced(net, kind, cal, family)
-    err = _target_errors(cal, kind)
+    err = _target_errors(cal, kind, family)
     notes: dict[str, Any] = {"calibration": cal.get("created"), "yosys": cal.get("yosys_version"), **net.notes}
     name = target if kind != "asic" else f"asic{node}"
     if kind != "asic" or node is None:
@@ -349,7 +386,8 @@ def estimate_netlist(net: Netlist, label: str, family: str, target: str = "ecp5"
                  pj_per_nand2_45nm=asic["pj_per_nand2"],
                  scaling=f"area x (node/45)^2 = {scale_area:.3g}; energy x (node/45) x (Vdd/0.9)^2 = "
                          f"{scale_energy:.3g} (Vdd {vdd} V)")
-    return CostEstimate(name, label, family, net.macs_per_cycle, net.ffs, gates_nand2=round(gates, 1),
+    return CostEstimate(name, label, family, net.macs_per_cycle, int(round(net.total_ffs)),
+                        gates_nand2=round(gates, 1),
                         area_um2=round(gates * asic["um2_per_nand2"] * scale_area, 3),
                         energy_pj_per_op=round(energy, 4),
                         energy_pj_per_mac=round(energy / max(net.macs_per_cycle, 1), 4), node_nm=node,

@@ -20,12 +20,14 @@ __all__ = ["run", "port_widths", "value", "matmul", "matmul_operands", "lane_ope
 CHUNK_ELEMS = 1 << 21
 
 
-def run(spec: Any, **inputs: Any) -> dict[str, np.ndarray]:
+def run(spec: Any, *args: Any, **inputs: Any) -> dict[str, np.ndarray]:
     """Bit-exact outputs of the PE described by ``spec`` for a batch of input sequences.
 
     Returns one array per output port (the raw unsigned port bits), keyed by port name.
+    A PE array also takes its tiles positionally, ``run(array_spec, x_tiles, w_tiles)``, for its
+    cycle-level outputs (:func:`peforge.models.golden.array.run_array`).
     """
-    return family_of(spec).part("golden_run")(spec, **inputs)
+    return family_of(spec).part("golden_run")(spec, *args, **inputs)
 
 
 def port_widths(spec: Any) -> dict[str, int]:

@@ -11,7 +11,9 @@ mode for a run-time-mode PE), ``throughput_gmacs`` (MACs/cycle x Fmax), ``energy
 ``rotation_*`` and ``energy_pj_per_mac_with_rotation`` (a point with ``matmul = { rotation =
 "hadamard" | "random-hadamard", rotation_block = b }``: the activation rotation unit of
 :mod:`peforge.models.cost.rotation`, amortised over the GEMM's ``m`` output columns; a weight
-rotation is offline and free), ``synth_*`` (with ``--synth``: Yosys counts, nextpnr Fmax on ice40 / ecp5), per tensor workload
+rotation is offline and free), ``luts_per_mac_per_cycle`` /
+``gates_per_mac_per_cycle`` (area per unit of throughput), ``synth_*`` (with ``--synth``: Yosys counts,
+nextpnr Fmax on ice40 / ecp5), per tensor workload
 ``<w>_sqnr_db`` and ``<w>_rel_err`` (tensor files also per layer), per network ``<net>_acc`` and
 ``<net>_acc_drop`` (float32 baseline minus PE accuracy) and its other metrics, per workload
 ``<w>_overflow_frac`` / ``<w>_nan_frac`` (fraction of the PE's outputs that overflowed to +-inf or
@@ -167,6 +169,10 @@ def _cost_columns(point: Point, settings: EvalSettings) -> tuple[dict[str, Any],
                        energy_pj_per_mac_with_rotation=(math.nan if e is None else e + (rc.energy_pj_per_mac or 0.0)))
         except Exception as err:  # noqa: BLE001
             errors.append(f"rotation cost: {type(err).__name__}: {err}")
+    for col, key in (("luts_per_mac_per_cycle", "cost_luts"), ("gates_per_mac_per_cycle", "cost_gates_nand2")):
+        area = row.get(key)
+        if area is not None and macs:
+            row[col] = area / macs  # area per unit of throughput (a PE array: all its PEs and movement)
     if settings.synth:
         try:
             _flatten("synth", synth_of(point.spec, point.target), row)

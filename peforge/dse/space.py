@@ -23,6 +23,11 @@ TOML form (see ``default_space.toml``)::
     [[pe]]
     family = "intmac"
     scaling = ["pe", "channel", "block32"]   # how tensors map onto the formats (a sweep axis)
+    [[pe]]
+    family = "array"                         # a PE array: its PE as a table (a list is an axis)
+    pe = { family = "intmac", a = "int8", b = "int4" }
+    rows = [4, 8]
+    cols = 8
 
 User workloads (see :mod:`peforge.workloads.registry`) are listed by path or
 ``"package.module:function"`` in ``workloads``, or defined as tables (appended to the list
@@ -307,7 +312,14 @@ def _check_entry(i: int, entry: Mapping[str, Any]) -> None:
         raise ValueError(f"pe[{i}].matmul={matmul!r}: expected a table of golden-matmul options, "
                          f"e.g. matmul = {{ mode = [\"8x8\", \"4x4\"] }}")
     values = [(k, v) for k, v in entry.items() if k not in _RESERVED] + [(f"matmul.{k}", v) for k, v in matmul.items()]
+    nests = getattr(spec_mod.families().get(entry["family"]), "nests_pe", False)
     for name, value in values:
+        if nests and name == "pe":  # a PE array: pe = {family = "intmac", a = "int8"} or a list of them
+            if not (isinstance(value, Mapping) or (isinstance(value, list) and value and
+                                                    all(isinstance(v, Mapping) for v in value))):
+                raise ValueError(f"pe[{i}].pe={value!r}: expected the PE as a table with its family, e.g. "
+                                 f"pe = {{ family = \"intmac\", a = \"int8\" }}, or a list of such tables")
+            continue
         if _has_table(value):
             raise ValueError(f"pe[{i}].{name}={value!r}: expected a value or a list of values (one sweep axis), "
                              f"not a table")

@@ -174,6 +174,11 @@ def shiftadd_ranges(spec: Any, options: Mapping[str, Any]) -> tuple[OperandRange
     return _fmt_range(spec.act), _fmt_range(spec.weight)
 
 
+def array_ranges(spec: Any, options: Mapping[str, Any]) -> tuple[OperandRange, OperandRange]:
+    """A PE array's operands are its PE's (``spec.pe``)."""
+    return operand_ranges(spec.pe, options)
+
+
 def operand_ranges(spec: Any, options: Mapping[str, Any] = {}) -> tuple[OperandRange, OperandRange]:
     """Ranges of operands ``a`` (activations) and ``b`` (weights) of ``spec``: its family's
     ``operand_ranges`` part; ValueError for a family that scales natively."""

@@ -29,7 +29,7 @@ import numpy as np
 
 from peforge.spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec
 
-__all__ = ["KERNELS", "chains", "enabled", "disabled", "known_fields_only"]
+__all__ = ["KERNELS", "chains", "enabled", "disabled", "known_fields_only", "routed"]
 
 #: spec class -> "module:function" of its kernel (arguments: see each function)
 KERNELS: dict[type, str] = {
@@ -74,6 +74,20 @@ def disabled() -> Iterator[None]:
         _STATE.off -= 1
 
 
+@contextlib.contextmanager
+def routed(route: Callable[..., Any]) -> Iterator[None]:
+    """Inside the block (this thread), :func:`chains` first offers its arguments -- a family's
+    quantised GEMM -- to ``route(spec, *args, **kwargs)``; a result other than ``NotImplemented``
+    is returned as the chains' values.  A PE array's golden matmul uses it to run the PE
+    family's own quantisation and then its tiles (:mod:`peforge.models.golden.array`)."""
+    prev = getattr(_STATE, "route", None)
+    _STATE.route = route
+    try:
+        yield
+    finally:
+        _STATE.route = prev
+
+
 def known_fields_only(spec: Any) -> bool:
     """True when every field of ``spec`` outside the kernel's known set has its default."""
     known = _KNOWN_FIELDS.get(type(spec))
@@ -95,6 +109,11 @@ def chains(spec: Any, *args: Any, **kwargs: Any) -> Optional[np.ndarray]:
     The arguments are those of the family's kernel in :data:`KERNELS` (quantised operands as
     the family's ``matmul`` prepares them); the result is what the reference chain runner
     returns (float64 ``[n, m]`` with the scales not yet undone)."""
+    route = getattr(_STATE, "route", None)
+    if route is not None:
+        out = route(spec, *args, **kwargs)
+        if out is not NotImplemented:
+            return out
     if not enabled() or not known_fields_only(spec):
         return None
     fn = _resolved.get(type(spec))

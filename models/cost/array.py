@@ -1,0 +1,348 @@
+"""Cost of PE arrays: the PEs' own estimates composed with the array's registers and shared units.
+
+:func:`assemble_array` builds a :class:`~.components.Netlist` whose own blocks are what
+``rtl/array.py`` adds around the PEs (input registers, skew chains, the hop register of every
+operand per PE, the PE-latency delay of the ``last`` marks, the drain's per-column select,
+pipeline and deskew registers; weight-stationary: shadow / active weight registers, the swap
+mux and the partial-sum adders), and which *includes* the grid's PE netlists ``rows x units``
+times (:meth:`~.components.Netlist.include`): each PE is priced exactly as its family's own
+estimate (its fitted scale, DSP mapping and delay), the array's own blocks with the array's
+scale (fitted by :mod:`peforge.fpga.array_calibration` against Yosys on seeded arrays).
+
+Shared units are priced where they are: a row's LUT PE of ``cols * lanes`` lanes (its one
+table) is the included unit; the grouped shift-add array includes integer PEs and prices one
+group dequantiser per column (the shift-add family's own dequantiser block) plus the rows' FP32
+registers and the select muxes.  Weight-stationary PEs run with ``in_first`` tied high, so
+synthesis removes their accumulator's add and gate: the array takes that accumulator off the
+included PE's price (one ``accumulate`` block per lane, as the families' assemblies build it).
+
+Energy per MAC includes the operand movement: the hop and skew registers are ``operand``
+class, toggling as the operands do (:data:`ARRAY_TOGGLES` measures the PE's operand activity).
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timezone
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from peforge.arrays import COL, CTL, ROW, ArrayGeometry, ArraySpec, array_geometry
+from peforge.families import family_of
+
+from .assembly import netlist
+from .components import Netlist, clog2
+from .families import _dequant
+from .specsets import DrawRules
+from .toggles import ToggleModel
+
+__all__ = ["assemble_array", "ARRAY_TOGGLES", "ARRAY_DRAWS", "overhead", "array_sets", "split_estimate",
+           "fit_arrays", "FIT_METRICS", "ARRAY_SEED"]
+
+
+def _row_bits(geo: ArrayGeometry, ctl_bits: int) -> int:
+    """Bits of one row word: the PE's row ports, the array-wide ports and the control bits."""
+    return geo.pe.width(ROW) + geo.pe.width(CTL) + ctl_bits
+
+
+def overhead(spec: ArraySpec) -> Netlist:
+    """The array's own blocks (no PEs): registers, muxes, shared units, partial-sum adders."""
+    geo = array_geometry(spec)
+    R, C = geo.rows, geo.cols
+    pe = geo.pe
+    n = Netlist()
+    os_ = geo.dataflow == "output-stationary"
+    ctl_bits = (3 + (2 if geo.shared_dequant else 0)) if os_ else 2   # valid, last, first (+ gdone, gzero)
+    row_bits = _row_bits(geo, ctl_bits)
+    col_bits = pe.width(COL) if os_ else 0
+    hops_a = (geo.units_per_row - 1) * geo.col_skew
+    # input register, skew chains, hop registers
+    n.register(R * row_bits + C * (col_bits if os_ else pe.width(COL)) + (0 if os_ else 1), cls="operand")
+    n.register(row_bits * R * (R - 1) // 2 * geo.row_skew, cls="operand")
+    n.register(col_bits * C * (C - 1) // 2 * geo.col_skew, cls="operand")
+    n.register(row_bits * R * hops_a, cls="operand")
+    n.register(col_bits * (R - 1) * C, cls="operand")
+    L = geo.unit.latency
+    if os_:
+        marks = 1 + (2 if geo.shared_dequant else 0)
+        n.register(R * marks * (L + hops_a), cls="ctl")
+        if geo.shared_dequant:
+            _shared_dequant(n, spec, geo)
+        w = geo.out_width + geo.flags_width
+        n.logic(R * C, cls="ctl")                                    # out_valid & done per PE
+        n.mux(w, C, inputs=R, cls="acc", path=True)                  # one-hot select of the ready row
+        n.register(w * C * (1 + geo.pipeline), cls="acc")
+        n.register(w * (C * (C - 1) // 2) * geo.col_skew, cls="acc")
+        n.register(1 + geo.pipeline + (C - 1) * geo.col_skew, cls="ctl")
+        n.notes.update(drain="one-hot row select per column, register, pipeline, deskew")
+        return n
+    # weight-stationary: shadow chain, active weights, swap mux, partial sums
+    wb = pe.width(COL)
+    n.register(2 * R * C * wb, cls="operand", enable=True)
+    n.mux(wb, R * C, cls="operand")
+    lanes, lane = pe.acc_lanes, pe.lane_width
+    n.adder(lane, (R - 1) * C * lanes, cls="acc", path=True)
+    n.register(R * C * pe.acc_width, cls="acc")
+    if geo.flags_width:
+        n.logic((R - 1) * C * geo.flags_width, cls="ctl")
+        n.register(R * C * geo.flags_width, cls="ctl")
+    n.register((pe.acc_width + geo.flags_width) * (C * geo.pipeline + (C * (C - 1) // 2) * geo.col_skew), cls="acc")
+    n.register(geo.latency + 1, cls="ctl")
+    n.notes.update(drain="partial sums down each column, pipeline, deskew")
+    return n
+
+
+def _shared_dequant(n: Netlist, spec: ArraySpec, geo: ArrayGeometry) -> None:
+    """One group dequantiser per column (the shift-add family's block), the rows' FP32
+    registers, the selects of the row whose group completed, the group counter, the scale."""
+    R, C = geo.rows, geo.cols
+    pe = spec.pe
+    width = geo.unit.acc_width
+    n.cut()
+    for _ in range(C):
+        _dequant(n, width, pe.scale, 0)
+    n.mux(width + 32, C, inputs=R, cls="acc")                       # group sum and FP32 base of the row
+    n.register(R * C * 32, cls="acc", enable=True)
+    n.register(C * pe.scale.bits * (geo.unit.latency + 1), cls="acc")
+    n.adder(clog2(pe.group + 1), cls="ctl", path=False)
+    n.equal(clog2(pe.group + 1), 2, cls="ctl")
+    n.register(clog2(pe.group + 1) + 1, cls="ctl", enable=True)
+
+
+def _ws_accumulator(spec: ArraySpec, geo: ArrayGeometry) -> Netlist:
+    """The accumulator synthesis removes from a weight-stationary PE (``in_first`` tied high):
+    per lane the gate and adder of ``acc := (first ? 0 : acc) + sum``."""
+    n = Netlist()
+    lanes, lane = geo.pe.acc_lanes, geo.pe.lane_width
+    n.gate(lane, lanes, cls="acc")
+    n.adder(lane + 1, lanes, cls="acc", path=False)
+    return n
+
+
+def assemble_array(spec: ArraySpec) -> Netlist:
+    """The array's :class:`~.components.Netlist`: :func:`overhead` plus the grid's PEs."""
+    geo = array_geometry(spec)
+    n = overhead(spec)
+    units = geo.rows * geo.units_per_row
+    unit = geo.unit.spec
+    n.include(netlist(unit), units, unit.family)
+    if geo.dataflow == "weight-stationary":
+        n.include(_ws_accumulator(spec, geo), -units, unit.family)
+    n.macs_per_cycle = geo.macs_per_cycle  # type: ignore[assignment]
+    n.notes.update(rows=geo.rows, cols=geo.cols, dataflow=geo.dataflow, a_path=geo.a_path, pe=spec.pe.name,
+                   units=units, unit=unit.name, latency=geo.latency, macs_per_cycle=geo.macs_per_cycle)
+    return n
+
+
+# --- energy: the PE's activity, the array's step view ----------------------------------------------
+def _pe_model(spec: ArraySpec) -> ToggleModel:
+    return family_of(spec.pe).part("energy")
+
+
+def _array_random(spec: ArraySpec, rng: np.random.Generator, first: np.ndarray) -> dict[str, Any]:
+    """Random finite operands in the step view (``peforge.models.golden.array``)."""
+    geo = array_geometry(spec)
+    B, S = first.shape
+    R, C = geo.rows, geo.cols
+    model = _pe_model(spec)
+    rows = model.random(spec.pe, rng, np.zeros((B * R, S), bool))
+    cols_n = B * C if geo.dataflow == "output-stationary" else B * R * C
+    cols = model.random(spec.pe, rng, np.zeros((cols_n, S), bool))
+    ctl = model.random(spec.pe, rng, first)
+    out: dict[str, Any] = {"first": first}
+    for name, (role, _) in geo.pe.inputs.items():
+        if name == "a" or role == ROW:
+            v = np.asarray(rows[name])
+            out[name] = np.moveaxis(v.reshape(B, R, S, *v.shape[2:]), 1, 2)
+        elif name == "b" or role == COL:
+            v = np.asarray(cols[name])
+            if geo.dataflow == "output-stationary":
+                out[name] = np.moveaxis(v.reshape(B, C, S, *v.shape[2:]), 1, 2)
+            else:
+                out[name] = np.moveaxis(v.reshape(B, R, C, S, *v.shape[2:]), 3, 1)
+        else:
+            out[name] = np.asarray(ctl[name])
+    if geo.dataflow == "weight-stationary":  # weights are held: one tile for the whole stream
+        out["b"] = np.broadcast_to(out["b"][:, :1], out["b"].shape).copy()
+    return out
+
+
+def _array_chains(spec: ArraySpec, x: np.ndarray, w: np.ndarray) -> dict[str, Any]:
+    """Real dot products laid out as the PE's chains (``len(x)`` of them), one array step stream
+    per chain ``c``: row ``i`` takes chain ``c + i``'s activations, column ``j`` chain ``c + j``'s
+    weights (indices modulo the number of chains), so the array sees real operand streams."""
+    geo = array_geometry(spec)
+    R, C = geo.rows, geo.cols
+    pe_in = {k: np.asarray(v) for k, v in _pe_model(spec).chains(spec.pe, x, w).items()}
+    n = len(pe_in["a"])
+    S = pe_in["a"].shape[1]
+    rows = (np.arange(n)[:, None] + np.arange(R)[None]) % n                    # [n, R]
+    cols = (np.arange(n)[:, None] + np.arange(C)[None]) % n                    # [n, C]
+    out: dict[str, Any] = {}
+    for name, arr in pe_in.items():
+        role = geo.pe.inputs.get(name, (CTL, 0))[0]
+        if name == "a" or role == ROW:
+            out[name] = np.moveaxis(arr[rows], 1, 2)                             # [n, S, R, ...]
+        elif name == "b" or role == COL:
+            if geo.dataflow == "output-stationary":
+                out[name] = np.moveaxis(arr[cols], 1, 2)                         # [n, S, C, ...]
+            else:  # a held weight tile: each PE (i, j) the first step of chain c + i + j
+                held = arr[(rows[:, :, None] + np.arange(C)[None, None]) % n][:, :, :, 0]   # [n, R, C, ...]
+                out[name] = np.broadcast_to(held[:, None], (n, S, *held.shape[1:])).copy()
+        else:
+            out[name] = arr
+    return out
+
+
+def _pe_inputs(spec: ArraySpec, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The step view as the PE's own chains (PE (0, j) of every row i paired as the array pairs
+    them), for the PE's toggle model."""
+    geo = array_geometry(spec)
+    first = np.asarray(inputs["first"], bool)
+    B, S = first.shape
+    R, C = geo.rows, geo.cols
+    out: dict[str, Any] = {"first": np.broadcast_to(first[:, None], (B, R * C, S)).reshape(B * R * C, S)}
+    for name, arr in inputs.items():
+        if name == "first":
+            continue
+        arr = np.asarray(arr)
+        role = geo.pe.inputs[name][0]
+        if name == "a" or role == ROW:
+            v = np.moveaxis(arr, 2, 1)[:, :, None]                                     # [B, R, 1, S, ...]
+            out[name] = np.broadcast_to(v, (B, R, C, *v.shape[3:])).reshape(B * R * C, *v.shape[3:])
+        elif geo.dataflow == "weight-stationary" and name == "b":
+            v = np.moveaxis(arr, 1, 3)                                                 # [B, R, C, S, ...]
+            out[name] = v.reshape(B * R * C, *v.shape[3:])
+        elif name == "b" or role == COL:
+            v = np.moveaxis(arr, 2, 1)[:, None]                                        # [B, 1, C, S, ...]
+            out[name] = np.broadcast_to(v, (B, R, C, *v.shape[3:])).reshape(B * R * C, *v.shape[3:])
+        else:
+            out[name] = np.broadcast_to(arr[:, None], (B, R * C, S)).reshape(B * R * C, S)
+    return out
+
+
+def _array_rates(spec: ArraySpec, inputs: dict[str, Any]) -> list[float]:
+    """The PE's operand, product and sum toggle rates on the array's pairing of operands."""
+    return _pe_model(spec).rates(spec.pe, _pe_inputs(spec, inputs))
+
+
+#: The array family's toggle model: the PE's, on the operands as the array pairs them.
+ARRAY_TOGGLES = ToggleModel(_array_rates, _array_random, _array_chains)
+
+
+def _no_draw(r: Any) -> dict[str, Any]:  # pragma: no cover - pool 0: never called
+    raise RuntimeError("arrays are calibrated on their own set (peforge.fpga.array_calibration)")
+
+
+#: Arrays take no part in the PE calibration pools: their own seeded sets
+#: (:mod:`peforge.fpga.array_calibration`) fit the array scale and measure its error bars.
+ARRAY_DRAWS = DrawRules(_no_draw, pool=0, extra=0)
+
+
+# --- calibration sets and fit ---------------------------------------------------------------------
+ARRAY_SEED = 23
+#: metric -> (synthesis row key, fitted?) per target kind: LUTs and carry cells on FPGAs, NAND2
+#: gates on the generic flow are fitted (the array's own part); FFs and DSPs only measured.
+FIT_METRICS: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    "fpga": (("luts", "luts", True), ("carry", "carry", True), ("ffs", "ffs", False), ("dsps", "dsps", False)),
+    "generic": (("nand2", "nand2_eq", True), ("ffs", "ffs", False)),
+}
+_PE_FAMILIES = ("intmac", "mac", "lut", "shiftadd", "blockdot", "simd")
+
+
+def _draw_array(r: random.Random, pes: Sequence[Any]) -> ArraySpec | None:
+    pe = r.choice(pes)
+    dims = (1, 2, 2, 3, 4, 4, 6, 8)
+    df = "weight-stationary" if r.random() < 0.3 else "output-stationary"
+    try:
+        return ArraySpec(pe, rows=r.choice(dims), cols=r.choice(dims), dataflow=df,
+                         a_path=r.choice((None, None, "broadcast", "systolic")), share=r.random() < 0.8,
+                         pipeline=r.choice((0, 0, 0, 1, 2)))
+    except ValueError:
+        return None
+
+
+def array_sets(seed: int = ARRAY_SEED, training: int = 24, heldout: int = 20,
+               budget_luts: float = 5000.0) -> tuple[list[ArraySpec], list[ArraySpec]]:
+    """Seeded, disjoint training and held-out arrays: PEs from the PE calibration pools (and
+    the family examples), grids up to 8 x 8, both dataflows, both operand paths, shared units on
+    and off, drain pipelining; kept within ``budget_luts`` estimated ECP5 LUTs (synthesis time)."""
+    from peforge.families import get
+
+    from .model import estimate
+    from .specsets import pool
+
+    pes = []
+    for fam in _PE_FAMILIES:
+        cands = list(get(fam).examples) + pool(fam)[:8]
+        pes += [p for p in cands if estimate(p, "ecp5").luts <= 1200]
+    r = random.Random(f"{seed}-arrays")
+    out: dict[str, ArraySpec] = {}
+    for _ in range(40 * (training + heldout)):
+        s = _draw_array(r, pes)
+        if s is not None and s.name not in out and estimate(s, "ecp5").luts <= budget_luts:
+            out[s.name] = s
+        if len(out) >= training + heldout:
+            break
+    specs = list(out.values())
+    return specs[:training], specs[training:]
+
+
+def split_estimate(spec: ArraySpec, target: str) -> dict[str, tuple[float, float]]:
+    """metric -> (PEs' part, array's own part at scale 1) for ``target`` (an FPGA target or
+    ``generic``)."""
+    from . import calibration
+    from .model import _priced
+
+    cal = calibration.load()
+    kind = "asic" if target == "generic" else target
+    net = assemble_array(spec)
+    own = overhead(spec)
+    whole = _priced(net, kind, cal, "array:unscaled")
+    mine = _priced(own, kind, cal, "array:unscaled")
+    if kind == "asic":
+        return {"nand2": (whole["gates"] - mine["gates"], mine["gates"]),
+                "ffs": (net.total_ffs - own.ffs, float(own.ffs))}
+    return {m: (whole[m] - mine[m], float(mine[m])) for m in ("luts", "carry", "ffs", "dsps")}
+
+
+def _stats(est: Sequence[float], meas: Sequence[float]) -> dict[str, float]:
+    from .fit import error_stats
+
+    out: dict[str, float] = dict(error_stats(est, meas))
+    out["exact"] = sum(1 for e, m in zip(est, meas) if round(e) == round(m))
+    return out
+
+
+def fit_arrays(rows: Mapping[tuple[str, str], Mapping[str, Any]], training: Sequence[ArraySpec],
+               heldout: Sequence[ArraySpec], targets: Sequence[str]) -> dict[str, Any]:
+    """Fit the array's own-part scale per target and metric on ``training`` (least squares of
+    the relative error of ``PEs + scale * own``) and measure the held-out errors; also the
+    errors of the plain composition (scale 1) for comparison.  Returns the family file's data."""
+    scales: dict[str, dict[str, float]] = {}
+    errors: dict[str, dict[str, Any]] = {}
+    plain: dict[str, dict[str, Any]] = {}
+    for target in targets:
+        metrics = FIT_METRICS["generic" if target == "generic" else "fpga"]
+        parts = {s.name: split_estimate(s, target) for s in [*training, *heldout] if (s.name, target) in rows}
+        for metric, key, fitted in metrics:
+            train = [(parts[s.name][metric], float(rows[(s.name, target)][key])) for s in training if s.name in parts]
+            scale = 1.0
+            if fitted and train:
+                num = sum(o * (m - p) / m ** 2 for (p, o), m in train if m > 0)
+                den = sum(o * o / m ** 2 for (p, o), m in train if m > 0)
+                scale = max(num / den, 0.0) if den > 0 else 1.0
+                scales.setdefault(target, {})[metric] = round(scale, 4)
+            held = [(parts[s.name][metric], float(rows[(s.name, target)][key])) for s in heldout if s.name in parts]
+            if not held:
+                continue
+            meas = [m for _, m in held]
+            errors.setdefault(target, {})[metric] = _stats([p + scale * o for (p, o), _ in held], meas)
+            plain.setdefault(target, {})[metric] = _stats([p + o for (p, o), _ in held], meas)
+    return {"family": "array", "version": 1, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "seed": ARRAY_SEED, "family_scale": scales, "error": errors, "error_unfitted": plain,
+            "training": [s.name for s in training], "heldout": [s.name for s in heldout],
+            "measurements": [dict(rows[k]) for k in sorted(rows)],
+            "note": "held-out relative |error| of the composed array estimate (PEs priced by their own fit, the "
+                    "array's own part times the fitted scale); error_unfitted: the same with scale 1"}

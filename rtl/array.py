@@ -1,0 +1,507 @@
+"""PE array generator (:class:`peforge.arrays.ArraySpec`): rows x cols PEs, operand movement, drain.
+
+Structure (output-stationary; the timing is :func:`peforge.arrays.array_geometry`'s):
+
+* **Input register**: every input is registered once.
+* **Row entry**: row ``i``'s word (its ``a``, its row ports such as ``scale_a``, and the
+  control word ``valid, first, last`` plus the array-wide ports such as ``mode``) passes a skew
+  chain of ``i`` registers; along the row it hops one register per PE (``a_path="systolic"``) or
+  reaches every PE of the row at once (``"broadcast"``).
+* **Column entry**: column ``j``'s word (``b``, ``scale_b`` / ``scale``) is skewed by ``j``
+  cycles (systolic) and hops down the column, one register per PE.
+* **Grid**: the PEs (or a row's LUT PE with ``cols * lanes`` lanes, whose one table unit serves
+  the whole row).  Each PE's ``done`` flag is ``last`` delayed by the PE's manifest latency, so
+  ``out_valid & done`` marks the cycle its ``acc`` holds the tile's result.
+* **Drain**: per column one AND-OR select picks the row whose result is ready (rows finish one
+  cycle apart, so at most one is ready while ``in_last`` inputs are ``rows`` cycles apart), a
+  register, ``pipeline`` more, and a deskew of ``cols - 1 - j`` registers so that a whole
+  output row leaves in one cycle: ``out_valid`` and ``out`` (column ``j`` at
+  ``[j * width +: width]``), rows 0..R-1 on consecutive cycles.
+* **Shared group dequantiser** (grouped shift-add PE, ``share``): the PEs are integer
+  shift-add PEs restarted every group by the array's group counter; per column one
+  :class:`~peforge.rtl.blocks.dequant.GroupDequant` adds the group sum of the row whose group
+  just completed, times the column's group scale, into that row's FP32 register.
+
+Weight-stationary: ``w_load`` shifts one row of weight words (``b``) into a shadow chain
+entering at the top (the first of ``rows`` loads ends in the bottom row); the ``in_first``
+activation swaps each PE's shadow word into its active weight register as it passes, so the
+next tile loads while the current one runs.  Each PE computes its step sum (``in_first`` tied
+high); partial sums add down the columns (wrapping at the PE's accumulator width, flags ORed) and
+leave the bottom deskewed: one output row per activation.
+
+The PEs are instantiated by module name in the Verilog (:func:`array_verilog`: each distinct PE
+module is emitted once, then the array), or as Amaranth sub-components
+(``PeArray(spec, instances=False)``, for use inside a user's Amaranth design and Amaranth's
+simulator).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amaranth.hdl import C, Cat, ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal, Value, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from peforge.arrays import COL, CTL, ROW, ArrayGeometry, ArraySpec, array_geometry
+from peforge.families import family_of
+from peforge.spec import Spec
+
+from .blocks._util import invalid
+from .blocks.dequant import GroupDequant
+
+__all__ = ["PeArray", "array_signature", "array_manifest", "array_verilog"]
+
+
+#: Control bits of the row words: reset to 0 (data registers are reset-less).
+_CTL_BITS = frozenset({"valid", "first", "last", "gdone", "gzero"})
+
+
+def array_signature(spec: ArraySpec) -> wiring.Signature:
+    """Ports of the array (clk/rst come from the sync domain); see :func:`array_manifest`."""
+    geo = array_geometry(spec)
+    R, Cn, pe = geo.rows, geo.cols, geo.pe
+    members: dict[str, Any] = {"in_valid": In(1), "in_first": In(1)}
+    if geo.dataflow == "output-stationary":
+        members["in_last"] = In(1)
+    else:
+        members["w_load"] = In(1)
+    for name, width in pe.ports(CTL):
+        members[name] = In(width)
+    for name, width in pe.ports(ROW):
+        members[name] = In(R * width)
+    for name, width in pe.ports(COL):
+        members[name] = In(Cn * width)
+    members["out_valid"] = Out(1)
+    members["out"] = Out(Cn * geo.out_width)
+    if geo.flags_width:
+        members["out_flags"] = Out(Cn * geo.flags_width)
+    return wiring.Signature(members)
+
+
+class _Unit:
+    """One grid unit's port signals, connected to a PE sub-component or a Verilog instance."""
+
+    def __init__(self, m: Module, spec: Spec, name: str, instances: bool) -> None:
+        from peforge import rtl
+
+        sig = rtl.signature(spec)
+        self.ports: dict[str, Signal] = {}
+        self.outputs: set[str] = set()
+        for port, member in sig.members.items():
+            self.ports[port] = Signal(member.shape, name=f"{name}_{port}")
+            if member.flow == Out:
+                self.outputs.add(port)
+        if instances:
+            conns: dict[str, Any] = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
+            for port, s in self.ports.items():
+                conns[("o_" if port in self.outputs else "i_") + port] = s
+            m.submodules[name] = Instance(spec.name, **conns)
+        else:
+            comp = family_of(spec).part("generator")(spec)
+            m.submodules[name] = comp
+            for port, s in self.ports.items():
+                if port in self.outputs:
+                    m.d.comb += s.eq(getattr(comp, port))
+                else:
+                    m.d.comb += getattr(comp, port).eq(s)
+
+    def __getitem__(self, port: str) -> Signal:
+        return self.ports[port]
+
+    def drive(self, m: Module, port: str, value: Value) -> None:
+        m.d.comb += self.ports[port].eq(value)
+
+
+def _reg(m: Module, value: Value, name: str, n: int = 1, reset_less: bool = True) -> Value:
+    """``value`` delayed by ``n`` registers (0: as is)."""
+    for k in range(n):
+        r = Signal(value.shape(), name=f"{name}_d{k}", reset_less=reset_less)
+        m.d.sync += r.eq(value)
+        value = r
+    return value
+
+
+def _slice(word: Value, k: int, width: int) -> Value:
+    return word[k * width:(k + 1) * width]
+
+
+class PeArray(wiring.Component):
+    """A rows x cols array of one PE spec (see the module docstring).
+
+    Parameters
+    ----------
+    spec : ArraySpec
+    instances : bool
+        True: the PEs are Verilog instances of their module (``spec.pe.name``); False: Amaranth
+        sub-components (simulatable by Amaranth, usable inside an Amaranth design).
+
+    Members
+    -------
+    in_valid, in_first : In(1)
+        Input strobe; ``in_first`` starts a tile (OS) or marks the first activation of a newly
+        loaded weight tile (WS).
+    in_last : In(1) -- output-stationary
+        The tile's last input: its results are drained (``in_last`` inputs at least ``rows``
+        cycles apart).
+    w_load : In(1) -- weight-stationary
+        Shift the ``b`` words into the shadow weight chain.
+    a : In(rows * pe a width), b : In(cols * pe b width)
+        Row ``i`` (column ``j``) at bits ``[i * w +: w]``; the PE's other inputs likewise by
+        their role (``scale_a`` per row, ``scale_b`` / ``scale`` per column, ``mode`` /
+        ``a_signed`` / ``b_signed`` once).
+    out_valid : Out(1)
+    out : Out(cols * pe acc width)
+        One output row per cycle, column ``j`` at ``[j * width +: width]``.
+    out_flags : Out(cols * 3) -- PEs with ``acc_flags``
+    """
+
+    def __init__(self, spec: ArraySpec, *, instances: bool = False) -> None:
+        if not isinstance(spec, ArraySpec):
+            raise invalid(self, f"PeArray needs an ArraySpec, got {spec!r}")
+        self._spec = spec
+        self._geo = array_geometry(spec)
+        self._instances = instances
+        super().__init__(array_signature(spec))
+
+    @property
+    def spec(self) -> ArraySpec:
+        return self._spec
+
+    @property
+    def geometry(self) -> ArrayGeometry:
+        return self._geo
+
+    def emit_verilog(self) -> str:
+        """Deterministic Verilog: each distinct PE module once, then the array (PEs instantiated
+        by module name); see :func:`array_verilog`."""
+        self._MustUse__silence = True  # this component only names the design; array_verilog builds its own
+        return array_verilog(self._spec)
+
+    def unit_specs(self) -> list[Spec]:
+        """The distinct PE specs the grid instantiates."""
+        return [self._geo.unit.spec]
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        geo = self._geo
+        if geo.dataflow == "output-stationary":
+            self._output_stationary(m, geo)
+        else:
+            self._weight_stationary(m, geo)
+        return m
+
+    # --- shared pieces ----------------------------------------------------------------------
+    def _entry(self, m: Module, geo: ArrayGeometry, ctl: list[tuple[str, Value]]
+               ) -> tuple[list[dict[str, Value]], list[dict[str, Value]]]:
+        """Registered, skewed row and column words: ``rows[i]`` and ``cols[j]`` map port names
+        (and the control bits ``ctl``) to the values at PE ``(i, 0)`` and ``(0, j)``."""
+        pe = geo.pe
+        rows, cols = [], []
+        for i in range(geo.rows):
+            word: dict[str, Value] = {}
+            for name, value in ctl:
+                word[name] = value
+            for name, width in pe.ports(CTL):
+                word[name] = getattr(self, name)
+            for name, width in pe.ports(ROW):
+                word[name] = _slice(getattr(self, name), i, width)
+            rows.append({k: _reg(m, v, f"row{i}_{k}", 1 + i * geo.row_skew, reset_less=k not in _CTL_BITS)
+                         for k, v in word.items()})
+        for j in range(geo.cols if geo.dataflow == "output-stationary" else 0):
+            word = {name: _slice(getattr(self, name), j, width) for name, width in pe.ports(COL)}
+            cols.append({k: _reg(m, v, f"col{j}_{k}", 1 + j * geo.col_skew) for k, v in word.items()})
+        return rows, cols
+
+    def _grid_paths(self, m: Module, geo: ArrayGeometry, rows: list[dict[str, Value]],
+                    cols: list[dict[str, Value]]) -> tuple[list[list[dict[str, Value]]], list[list[dict[str, Value]]]]:
+        """Row words at every grid unit (hops along the row or broadcast) and column words at
+        every PE (hops down the column)."""
+        row_at: list[list[dict[str, Value]]] = []
+        for i, word in enumerate(rows):
+            line = [word]
+            for u in range(1, geo.units_per_row):
+                prev = line[-1]
+                line.append(prev if geo.col_skew == 0 else
+                            {k: _reg(m, v, f"hop_a{i}_{u}_{k}", reset_less=k not in _CTL_BITS) for k, v in prev.items()})
+            row_at.append(line)
+        col_at: list[list[dict[str, Value]]] = [[] for _ in range(geo.rows)]
+        for j, word in enumerate(cols):
+            cur = dict(word)
+            for i in range(geo.rows):
+                if i:
+                    cur = {k: _reg(m, v, f"hop_b{i}_{j}_{k}") for k, v in cur.items()}
+                col_at[i].append(cur)
+        return row_at, col_at
+
+    def _units(self, m: Module, geo: ArrayGeometry) -> list[list[_Unit]]:
+        return [[_Unit(m, geo.unit.spec, f"pe_{i}_{u}", self._instances) for u in range(geo.units_per_row)]
+                for i in range(geo.rows)]
+
+    def _drain(self, m: Module, geo: ArrayGeometry, events: list[list[Value]], values: list[list[Value]],
+               flags: list[list[Value]] | None) -> None:
+        """Per column: AND-OR select of the ready row, register, pipeline, deskew -> out."""
+        outs, fouts = [], []
+        valid: Value = C(0, 1)
+        for j in range(geo.cols):
+            sel = Const(0, geo.out_width)
+            fsel = Const(0, max(geo.flags_width, 1))
+            for i in range(geo.rows):
+                sel = sel | Mux(events[i][j], values[i][j], 0)
+                if flags is not None:
+                    fsel = fsel | Mux(events[i][j], flags[i][j], 0)
+            depth = 1 + geo.pipeline + (geo.cols - 1 - j) * geo.col_skew
+            outs.append(_reg(m, sel, f"drain{j}", depth))
+            if flags is not None:
+                fouts.append(_reg(m, fsel, f"drainf{j}", depth))
+            if j == 0:
+                ev = Cat(*(events[i][0] for i in range(geo.rows))).any()
+                valid = _reg(m, ev, "drain_valid", depth, reset_less=False)
+        m.d.comb += [self.out.eq(Cat(*outs)), self.out_valid.eq(valid)]
+        if flags is not None:
+            m.d.comb += self.out_flags.eq(Cat(*fouts))
+
+    # --- output-stationary ------------------------------------------------------------------
+    def _output_stationary(self, m: Module, geo: ArrayGeometry) -> None:
+        pe, unit = geo.pe, geo.unit
+        first: Value = self.in_first
+        ctl: list[tuple[str, Value]] = [("valid", self.in_valid), ("last", self.in_last)]
+        if geo.shared_dequant:
+            first, gdone, gzero = self._group_counter(m)
+            ctl += [("gdone", gdone), ("gzero", gzero)]
+        ctl.append(("first", first))
+        rows, cols = self._entry(m, geo, ctl)
+        row_at, col_at = self._grid_paths(m, geo, rows, cols)
+        units = self._units(m, geo)
+        L = unit.latency
+        events: list[list[Value]] = [[C(0, 1)] * geo.cols for _ in range(geo.rows)]
+        values: list[list[Value]] = [[C(0, 1)] * geo.cols for _ in range(geo.rows)]
+        flags: list[list[Value]] | None = [[C(0, 1)] * geo.cols for _ in range(geo.rows)] if geo.flags_width else None
+        ints: list[list[Value]] = [[C(0, 1)] * geo.cols for _ in range(geo.rows)]
+        marks: list[list[dict[str, Value]]] = [[{} for _ in range(geo.cols)] for _ in range(geo.rows)]
+        keep = ["last"] + (["gdone", "gzero"] if geo.shared_dequant else [])
+        for i in range(geo.rows):
+            # the row's result marks, delayed by the PE latency, then hopping with the row
+            delayed = {k: _reg(m, rows[i][k], f"mark{i}_{k}", L, reset_less=False) for k in keep}
+            for u, pe_unit in enumerate(units[i]):
+                word = row_at[i][u]
+                if u and geo.col_skew:
+                    delayed = {k: _reg(m, v, f"mark{i}_{u}_{k}", reset_less=False) for k, v in delayed.items()}
+                pe_unit.drive(m, "in_valid", word["valid"])
+                pe_unit.drive(m, "in_first", word["first"])
+                for name, _ in pe.ports(CTL) + pe.ports(ROW):
+                    pe_unit.drive(m, name, word[name])
+                jcols = range(u * geo.cols_per_unit, (u + 1) * geo.cols_per_unit)
+                for name, _ in unit.ports(COL):
+                    pe_unit.drive(m, name, Cat(*(col_at[i][j][name] for j in jcols)))
+                for k, j in enumerate(jcols):
+                    marks[i][j] = delayed
+                    events[i][j] = pe_unit["out_valid"] & delayed["last"]
+                    values[i][j] = _slice(pe_unit["acc"], k, pe.acc_width)
+                    ints[i][j] = pe_unit["out_valid"]
+                    if flags is not None:
+                        flags[i][j] = _slice(pe_unit["acc_flags"], k, geo.flags_width)
+        if geo.shared_dequant:
+            events, values = self._dequantisers(m, geo, cols, units, marks, ints)
+        self._drain(m, geo, events, values, flags)
+
+    def _group_counter(self, m: Module) -> tuple[Value, Value, Value]:
+        """The grouped shift-add PE's group counter, at the array input: (PE first = group
+        start, group done, the group began with ``in_first``)."""
+        group = self._spec.pe.group
+        cnt = Signal(range(group + 1), name="group_count")
+        zero = Signal(name="group_zero_q")
+        start = self.in_first | (cnt == 0)
+        count = Mux(start, 1, cnt + 1)
+        gdone = Signal(name="group_done")
+        gzero = Signal(name="group_zero")
+        m.d.comb += [gdone.eq(count == group), gzero.eq(Mux(start, self.in_first, zero))]
+        with m.If(self.in_valid):
+            m.d.sync += [cnt.eq(Mux(gdone, 0, count)), zero.eq(gzero)]
+        return start, gdone, gzero
+
+    def _dequantisers(self, m: Module, geo: ArrayGeometry, cols: list[dict[str, Value]], units: list[list[_Unit]],
+                      marks: list[list[dict[str, Value]]], valids: list[list[Value]]
+                      ) -> tuple[list[list[Value]], list[list[Value]]]:
+        """One shared group dequantiser per column; returns the drain's events and values."""
+        pe = self._spec.pe
+        L = geo.unit.latency
+        events: list[list[Value]] = [[C(0, 1)] * geo.cols for _ in range(geo.rows)]
+        values: list[list[Value]] = [[C(0, 1)] * geo.cols for _ in range(geo.rows)]
+        for j in range(geo.cols):
+            dq = GroupDequant(geo.unit.acc_width, pe.product_lsb_exp, pe.scale)
+            m.submodules[f"dequant{j}"] = dq
+            # the column's group scale reaches the column top with the group's last input (the
+            # column skew), then waits the PE latency for row 0's group sum; later rows reuse it
+            scale_top = _reg(m, cols[j]["scale"], f"scale{j}", L)
+            hold = Signal(pe.scale.bits, name=f"scale{j}_hold")
+            ev = [valids[i][j] & marks[i][j]["gdone"] for i in range(geo.rows)]
+            fp = [Signal(32, name=f"fp_{i}_{j}") for i in range(geo.rows)]
+            s_sel = Const(0, signed(geo.unit.acc_width))
+            base = Const(0, 32)
+            zero = Const(0, 1)
+            for i in range(geo.rows):
+                s_sel = s_sel | Mux(ev[i], units[i][j]["acc"].as_signed(), 0)
+                base = base | Mux(ev[i], fp[i], 0)
+                zero = zero | (ev[i] & marks[i][j]["gzero"])
+            with m.If(ev[0]):
+                m.d.sync += hold.eq(scale_top)
+            m.d.comb += [dq.s.eq(s_sel), dq.base.eq(Mux(zero, 0, base)), dq.scale.eq(Mux(ev[0], scale_top, hold))]
+            for i in range(geo.rows):
+                with m.If(ev[i]):
+                    m.d.sync += fp[i].eq(dq.result)
+                events[i][j] = ev[i] & marks[i][j]["last"]
+                values[i][j] = dq.result
+        return events, values
+
+    # --- weight-stationary ------------------------------------------------------------------
+    def _weight_stationary(self, m: Module, geo: ArrayGeometry) -> None:
+        pe = geo.pe
+        rows, _ = self._entry(m, geo, [("valid", self.in_valid), ("first", self.in_first)])
+        row_at, _ = self._grid_paths(m, geo, rows, [])
+        units = self._units(m, geo)
+        load = _reg(m, self.w_load, "w_load", 1, reset_less=False)
+        wb = pe.width(COL)
+        lane, lanes = pe.lane_width, pe.acc_lanes
+        above = [_reg(m, _slice(self.b, j, wb), f"wb{j}") for j in range(geo.cols)]  # shadow chain input
+        psum: list[Value] = [C(0, 1)] * geo.cols
+        pflags: list[Value] = [C(0, 1)] * geo.cols
+        for i in range(geo.rows):
+            for u, pe_unit in enumerate(units[i]):
+                word = row_at[i][u]
+                pe_unit.drive(m, "in_valid", word["valid"])
+                pe_unit.drive(m, "in_first", C(1, 1))
+                for name, _ in pe.ports(CTL) + pe.ports(ROW):
+                    pe_unit.drive(m, name, word[name])
+                swap = word["valid"] & word["first"]
+                jcols = range(u * geo.cols_per_unit, (u + 1) * geo.cols_per_unit)
+                weights = []
+                for j in jcols:
+                    shadow = Signal(wb, name=f"wsh_{i}_{j}", reset_less=True)
+                    active = Signal(wb, name=f"wact_{i}_{j}", reset_less=True)
+                    with m.If(load):
+                        m.d.sync += shadow.eq(above[j])
+                    with m.If(swap):
+                        m.d.sync += active.eq(shadow)
+                    weights.append(Mux(swap, shadow, active))
+                    above[j] = shadow
+                pe_unit.drive(m, "b", Cat(*weights))
+                for k, j in enumerate(jcols):
+                    acc = _slice(pe_unit["acc"], k, pe.acc_width)
+                    parts = [_slice(acc, ln, lane) if i == 0 else (_slice(psum[j], ln, lane) + _slice(acc, ln, lane))[:lane]
+                             for ln in range(lanes)]
+                    nxt = Signal(pe.acc_width, name=f"psum_{i}_{j}", reset_less=True)
+                    m.d.sync += nxt.eq(Cat(*parts))
+                    psum[j] = nxt
+                    if geo.flags_width:
+                        f = _slice(pe_unit["acc_flags"], k, geo.flags_width)
+                        nf = Signal(geo.flags_width, name=f"pflag_{i}_{j}", reset_less=True)
+                        m.d.sync += nf.eq(f if i == 0 else (pflags[j] | f))
+                        pflags[j] = nf
+        outs, fouts = [], []
+        for j in range(geo.cols):
+            depth = geo.pipeline + (geo.cols - 1 - j) * geo.col_skew
+            outs.append(_reg(m, psum[j], f"drain{j}", depth))
+            if geo.flags_width:
+                fouts.append(_reg(m, pflags[j], f"drainf{j}", depth))
+        valid = _reg(m, self.in_valid, "out_valid", geo.latency, reset_less=False)
+        m.d.comb += [self.out.eq(Cat(*outs)), self.out_valid.eq(valid)]
+        if geo.flags_width:
+            m.d.comb += self.out_flags.eq(Cat(*fouts))
+
+
+def array_verilog(spec: ArraySpec) -> str:
+    """Verilog of the array: each distinct PE module once, then the array module ``spec.name``."""
+    from amaranth.back import verilog as _verilog
+
+    from peforge import rtl
+
+    top = PeArray(spec, instances=True)
+    parts = [rtl.verilog(s) for s in top.unit_specs()]
+    parts.append(_verilog.convert(top, name=spec.name, emit_src=False))
+    return "".join(parts)
+
+
+def array_manifest(spec: ArraySpec) -> dict[str, Any]:
+    """Manifest fields of the array: result, lane packing, timing, the GEMM mapping, the PE's
+    own manifest and the shared units."""
+    from peforge import rtl
+
+    geo = array_geometry(spec)
+    pe_man = rtl.manifest(spec.pe)
+    unit = geo.unit.spec
+    unit_man = pe_man if unit == spec.pe else rtl.manifest(unit)
+    if unit_man["latency"] != geo.unit.latency:
+        raise ValueError(f"{unit.name}: manifest latency {unit_man['latency']} != the array geometry's "
+                         f"{geo.unit.latency}")
+    R, Cn = geo.rows, geo.cols
+    pe = geo.pe
+    result = dict(pe_man["result"])
+    result.update(port="out", columns=Cn, width=geo.out_width, order="column j at bits [j*width +: width]")
+    if geo.flags_width:
+        result["flags"] = {**(pe_man["result"].get("flags") or {}), "port": "out_flags",
+                           "order": "column j at bits [j*3 +: 3]"}
+    packing: dict[str, Any] = {}
+    for name, (role, width) in pe.inputs.items():
+        count = {ROW: R, COL: Cn, CTL: 1}[role]
+        packing[name] = {"role": {ROW: "per row", COL: "per column", CTL: "array-wide"}[role],
+                         "count": count, "width": width,
+                         "order": "row i at bits [i*width +: width]" if role == ROW else
+                                  "column j at bits [j*width +: width]" if role == COL else "one word",
+                         "pe_packing": pe_man.get("lane_packing", {}).get(name)}
+    step = max(pe.beats * pe.interval, 1)
+    k_per_step = pe.k_per_step
+    n_per_col = pe.acc_lanes
+    if geo.dataflow == "output-stationary":
+        gemm = {"tile": {"rows": R, "cols": Cn * n_per_col, "k_per_step": k_per_step},
+                "x": f"row i of the tile's x -> port a row i (and the PE's other row ports), one PE step "
+                     f"({k_per_step} k values) per input",
+                "w": f"column j of the tile's w ({n_per_col} output column(s) per PE) -> port b column j, "
+                     "the same steps",
+                "steps": "in_first on a tile's first input, in_last on its last; any number of steps, "
+                         f"in_last inputs at least {geo.min_last_gap} cycles apart",
+                "output": f"row i of the result tile leaves latency + i cycles after in_last; out column j "
+                          f"= PE (i, j)'s acc port",
+                "order": "every output is one PE accumulation chain in k order (the PE's rounding order)"}
+    else:
+        gemm = {"tile": {"k": R * k_per_step, "cols": Cn * n_per_col},
+                "w": f"PE (i, j) holds the weight word of k chunk i ({k_per_step} k values) and column j: "
+                     f"{R} w_load cycles shift the rows of weight words in, the first load ends in row {R - 1}",
+                "x": "one activation row per input: its k chunk i -> port a row i",
+                "steps": f"in_first on the first activation of a newly loaded tile; the next tile's w_load "
+                         f"cycles start at least {geo.ws_swap_window} cycles after it and end before the next "
+                         "in_first",
+                "output": "each activation's output row (partial sums over the tile's k range, two's "
+                          "complement at the PE's accumulator width) leaves latency cycles later; sum the "
+                          "partials of a GEMM's k tiles modulo 2**width",
+                "order": "exact: integer partial sums in any order equal the PE's chain modulo 2**width"}
+    shared: dict[str, Any] = {}
+    if spec.row_unit:
+        shared["row_table"] = {"units": R, "unit": unit.name, "note": "one LUT table unit per row, shared by "
+                               f"all {Cn} columns (a row is one LUT PE of {Cn * spec.pe.lanes} lanes)"}
+    if geo.shared_dequant:
+        shared["column_dequantiser"] = {"units": Cn, "pe": unit.name, "note": "one group dequantiser per "
+                                        "column, serving its rows one per cycle, with their FP32 registers"}
+    if spec.pe.family == "blockdot":
+        shared["block_scales"] = "scale_a moves with its row's blocks, scale_b with its column's; each PE " \
+                                 "reads them on a block's last beat"
+    return {
+        "result": result,
+        "lane_packing": packing,
+        "dataflow": geo.dataflow,
+        "a_path": geo.a_path,
+        "timing": {"latency": geo.latency, "pe_latency": geo.unit.latency,
+                   "initiation_interval": pe.interval, "beats_per_step": pe.beats,
+                   "cycles_per_step": step, "min_last_gap": geo.min_last_gap if geo.dataflow ==
+                   "output-stationary" else None, "swap_window": geo.ws_swap_window or None,
+                   "pipeline": geo.pipeline,
+                   "pe_offset": "i + j cycles" if geo.col_skew else "i cycles"},
+        "throughput": {"macs_per_cycle": geo.macs_per_cycle, "pes": R * Cn,
+                       "pe_macs_per_cycle": pe.macs_per_cycle},
+        "gemm": gemm,
+        "shared_units": shared,
+        "pe": {"module": unit.name, "spec": spec.pe.to_dict(), "manifest_latency": unit_man["latency"],
+               "instances": R * geo.units_per_row},
+        "datapath": {"rows": R, "cols": Cn, "units_per_row": geo.units_per_row,
+                     "cols_per_unit": geo.cols_per_unit},
+    }

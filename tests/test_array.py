@@ -1,0 +1,494 @@
+"""PE arrays (issue 23): spec, geometry, golden model against the PE's model, RTL (Amaranth and
+Verilator), cost composition, CLI.
+
+The array's golden model is built on the PE's golden ``run``; these tests check it against the
+PE's model used independently (a plain Python loop over PEs and chains, the PE's own
+``golden.matmul``), and the RTL against the array's golden model cycle by cycle.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from peforge import rtl
+from peforge import spec as spec_mod
+from peforge.arrays import ArraySpec, array_geometry, pe_view
+from peforge.cli import app
+from peforge.families import FAMILIES
+from peforge.models import cost, golden
+from peforge.models.golden import array as garray
+from peforge.models.golden import kernels
+from peforge.spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec
+
+runner = CliRunner()
+PE_FAMILIES = [f for f in FAMILIES if f.name != "array"]
+PES = [pe for f in PE_FAMILIES for pe in f.examples]
+E4 = MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32")
+I8 = IntMacSpec("int8", "int8")
+
+
+def _arrays(pe, rows=3, cols=2):
+    """Every valid (dataflow, share, a_path) variant of a ``rows x cols`` array of ``pe``."""
+    out = []
+    for df in ("output-stationary", "weight-stationary"):
+        for share in (True, False):
+            for a_path in (None, "systolic", "broadcast"):
+                try:
+                    s = ArraySpec(pe, rows=rows, cols=cols, dataflow=df, share=share, a_path=a_path)
+                except ValueError:
+                    continue
+                if s not in out:
+                    out.append(s)
+    return out
+
+
+# --- spec ----------------------------------------------------------------------------------------
+def test_spec_round_trip_and_name():
+    s = ArraySpec(E4, rows=8, cols=8)
+    assert s.name == "array_os8x8_mac_e4m3fnxe4m3fn_fp32_l1_s0"
+    assert s.a_path == "systolic" and s.share and s.pipeline == 0
+    back = spec_mod.from_json(s.to_json())
+    assert back == s and back.pe == E4 and hash(back) == hash(s)
+    assert ArraySpec(s.pe.to_dict(), rows=8, cols=8) == s
+    lut = ArraySpec(LutSpec("int8", 2, 4), rows=2, cols=4)
+    assert lut.a_path == "broadcast" and lut.row_unit
+    assert ArraySpec(I8, 2, 2, dataflow="weight-stationary", pipeline=1).name == "array_ws2x2_p1_intmac_int8xint8_l1_s0_n4096"
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"pe": I8, "rows": 0}, r"rows=0 is out of range: allowed integers 1\.\.64"),
+    ({"pe": I8, "cols": 65}, r"cols=65 is out of range"),
+    ({"pe": I8, "dataflow": "row-stationary"}, r"dataflow='row-stationary' is not allowed"),
+    ({"pe": I8, "a_path": "diagonal"}, r"a_path='diagonal' is not allowed"),
+    ({"pe": I8, "pipeline": 5}, r"pipeline=5 is out of range"),
+    ({"pe": E4, "dataflow": "weight-stationary"}, r"accumulator rounds or saturates"),
+    ({"pe": IntMacSpec("int8", "int8", acc_bits=20, overflow="saturate"), "dataflow": "weight-stationary"},
+     r"rounds or saturates"),
+    ({"pe": LutSpec("int8", 2, 4), "a_path": "systolic"}, r"needs its activations broadcast"),
+    ({"pe": ShiftAddSpec("int4", "int4", "pot" if False else "shiftadd-int", group=4, scale="bf16"), "rows": 8},
+     r"rows=8 with a shared group dequantiser.*allowed rows <= 4"),
+    ({"pe": "nope"}, r"pe='nope': expected a PE spec"),
+    ({"pe": {"family": "array", "pe": I8.to_dict()}}, r"an array is built from a PE spec"),
+])
+def test_spec_rejects_bad_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ArraySpec(**kwargs)
+
+
+@pytest.mark.parametrize("pe", PES, ids=lambda s: s.name)
+def test_pe_view_matches_the_rtl_signature_and_manifest(pe):
+    """The array's view of a PE (port roles and widths, latency) is what the PE's RTL declares."""
+    view = pe_view(pe)
+    sig = rtl.signature(pe).members
+    ins = {n: m.shape.width if hasattr(m.shape, "width") else int(m.shape) for n, m in sig.items()
+           if m.flow.name == "In" and n not in ("in_valid", "in_first")}
+    from amaranth.hdl import Shape
+
+    ins = {n: Shape.cast(sig[n].shape).width for n in ins}
+    assert {n: w for n, (_, w) in view.inputs.items()} == ins
+    assert Shape.cast(sig["acc"].shape).width == view.acc_width
+    assert view.flags_width == (Shape.cast(sig["acc_flags"].shape).width if "acc_flags" in sig else 0)
+    outs = {n for n, m in sig.items() if m.flow.name == "Out"} - {"acc", "acc_flags", "out_valid"}
+    assert outs == set(view.ignored_outputs)
+    assert rtl.manifest(pe)["latency"] == view.latency
+    assert view.acc_width % view.acc_lanes == 0
+
+
+def test_geometry_timing():
+    g = array_geometry(ArraySpec(E4, rows=8, cols=8))
+    assert g.offset(3, 5) == 8 and g.max_offset == 14
+    assert g.latency == 1 + E4.latency + 1 + 7 and g.min_last_gap == 8 and g.macs_per_cycle == 64
+    b = array_geometry(ArraySpec(E4, rows=8, cols=8, a_path="broadcast", pipeline=2))
+    assert b.offset(3, 5) == 3 and b.latency == 1 + E4.latency + 1 + 2
+    w = array_geometry(ArraySpec(I8, rows=4, cols=3, dataflow="weight-stationary"))
+    assert w.latency == 1 + I8.latency + 3 + 1 + 2 and w.ws_swap_window == 3 + 2
+    lut = ArraySpec(LutSpec("int8", 2, 4, lanes=2), rows=3, cols=4)
+    lg = array_geometry(lut)
+    assert lg.unit.spec == replace(lut.pe, lanes=8) and lg.units_per_row == 1 and lg.cols_per_unit == 4
+    assert lg.macs_per_cycle == 3 * 4 * lut.pe.macs_per_cycle
+
+
+# --- golden model ---------------------------------------------------------------------------------
+def _pe_chain(pe, inputs):
+    return golden.run(pe, **inputs)
+
+
+def _step_inputs(spec, rng, batch=2, steps=9):
+    first = np.zeros((batch, steps), bool)
+    first[:, ::4] = True
+    return cost_array_toggles().random(spec, rng, first)
+
+
+def cost_array_toggles():
+    from peforge.models.cost.array import ARRAY_TOGGLES
+
+    return ARRAY_TOGGLES
+
+
+@pytest.mark.parametrize("spec", [s for pe in PES for s in _arrays(pe, 2, 3)[:3]], ids=lambda s: s.name)
+def test_step_view_is_every_pe_running_its_own_chain(spec):
+    """Step view = PE (i, j) fed row i's and column j's operands (OS), or each column's sum of
+    its PEs' step sums modulo the accumulator width (WS): one PE at a time, plain loops."""
+    rng = np.random.default_rng(5)
+    inp = _step_inputs(spec, rng)
+    got = golden.run(spec, **inp)["acc"]
+    geo = array_geometry(spec)
+    R, C = geo.rows, geo.cols
+    pe, w = spec.pe, geo.pe.acc_width
+    B, S = inp["first"].shape
+    for bt in range(B):
+        if geo.dataflow == "output-stationary":
+            words = {}
+            for i in range(R):
+                for j in range(C):
+                    chain = {"a": inp["a"][bt:bt + 1, :, i], "b": inp["b"][bt:bt + 1, :, j],
+                             "first": inp["first"][bt:bt + 1]}
+                    for name, (role, _) in geo.pe.inputs.items():
+                        if name in ("a", "b"):
+                            continue
+                        v = inp[name][bt:bt + 1]
+                        chain[name] = v[:, :, i] if role == "row" else v[:, :, j] if role == "col" else v
+                    words[(i, j)] = [int(x) for x in _pe_chain(pe, chain)["acc"][0]]
+            for s in range(S):
+                want = sum(words[(i, j)][s] << ((i * C + j) * w) for i in range(R) for j in range(C))
+                assert int(got[bt, s]) == want, (spec.name, bt, s)
+        else:
+            lanes, lw = geo.pe.acc_lanes, geo.pe.lane_width
+            for s in range(S):
+                want = 0
+                for j in range(C):
+                    col = [0] * lanes
+                    for i in range(R):
+                        step = {"a": inp["a"][bt:bt + 1, s:s + 1, i], "b": inp["b"][bt:bt + 1, s:s + 1, i, j],
+                                "first": np.ones((1, 1), bool)}
+                        for name in geo.pe.inputs:
+                            if name not in ("a", "b"):
+                                step[name] = inp[name][bt:bt + 1, s:s + 1]
+                        v = int(_pe_chain(pe, step)["acc"][0, 0])
+                        col = [(c + ((v >> (ln * lw)) & ((1 << lw) - 1))) % (1 << lw) for ln, c in enumerate(col)]
+                    want |= sum(c << (ln * lw) for ln, c in enumerate(col)) << (j * w)
+                assert int(got[bt, s]) == want, (spec.name, bt, s)
+
+
+@pytest.mark.parametrize("pe", PES, ids=lambda s: s.name)
+def test_matmul_equals_the_pe_matmul(pe):
+    """golden.matmul of every array variant of every example PE equals the PE's golden.matmul,
+    bit for bit (shapes that fill no tile evenly; k not a multiple of a step)."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((7, 45)) * np.exp(rng.standard_normal((7, 1)))
+    w = rng.standard_normal((45, 11))
+    want = golden.matmul(pe, x, w)
+    for spec in _arrays(pe, 3, 2) + _arrays(pe, 1, 4)[:1]:
+        got = golden.matmul(spec, x, w)
+        assert got.shape == want.shape and np.array_equal(got, want, equal_nan=True), spec.name
+
+
+def test_matmul_goes_through_the_tiles_with_the_kernels_off():
+    """The array's matmul runs its tiles (tile_results) even with the compiled kernels disabled,
+    and a float-accumulating array reproduces the PE's per-step rounding on long k."""
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((9, 700)), rng.standard_normal((700, 5))
+    calls = []
+    orig = garray.tile_results
+
+    def spy(*a, **k):
+        calls.append(1)
+        return orig(*a, **k)
+
+    garray.tile_results = spy
+    try:
+        with kernels.disabled():
+            for pe in (E4, MinifloatMacSpec("e4m3fn", "e4m3fn", "bf16", lanes=4)):
+                got = golden.matmul(ArraySpec(pe, rows=4, cols=4), x, w)
+                assert np.array_equal(got, golden.matmul(pe, x, w))
+    finally:
+        garray.tile_results = orig
+    assert calls
+    # bf16 accumulation of 700 products: the rounding order matters, and is the PE's
+    pe = MinifloatMacSpec("e4m3fn", "e4m3fn", "bf16")
+    exact = x @ w
+    assert not np.allclose(golden.matmul(ArraySpec(pe, 2, 2), x, w), exact, rtol=1e-4)
+
+
+def test_tile_view_timing_and_results():
+    spec = ArraySpec(E4, rows=3, cols=4)
+    geo = array_geometry(spec)
+    ts = _tileset(spec, tiles=5, k=6)
+    res = golden.run(spec, ts.x, ts.w)
+    sch = res["schedule"]
+    assert list(np.flatnonzero(res["out_valid"])) == sorted((sch.last_cycle[:, None] + geo.latency +
+                                                              np.arange(3)).ravel().tolist())
+    assert np.all(np.diff(sch.last_cycle) >= geo.min_last_gap)
+    for t in range(5):
+        for i in range(3):
+            for j in range(4):
+                first = np.zeros((1, 6), bool)
+                first[0, 0] = True
+                chain = golden.run(E4, a=ts.x[t:t + 1, i], b=ts.w[t:t + 1, :, j], first=first)["acc"][0, -1]
+                assert int(res["results"][t, i, j]) == int(chain)
+                assert int(res["out"][sch.out_cycle[t, i], j]) == int(chain)
+    # a tile shorter than the drain gets idle cycles; gaps add idle cycles
+    short = golden.run(spec, ts.x[:, :, :1], ts.w[:, :1])["schedule"]
+    assert np.all(np.diff(short.last_cycle) == geo.min_last_gap)
+    gapped = golden.run(spec, ts.x, ts.w, gap=4)["schedule"]
+    assert np.all(np.diff(gapped.step_cycle[:, 0]) == 6 + 4)
+
+
+def test_ws_schedule_respects_the_swap_window():
+    spec = ArraySpec(I8, rows=3, cols=2, dataflow="weight-stationary")
+    geo = array_geometry(spec)
+    sch = garray.schedule(spec, tiles=4, steps=2)
+    for t in range(1, 4):
+        assert sch.load_cycle[t, 0] >= sch.step_cycle[t - 1, 0] + geo.ws_swap_window
+        assert sch.load_cycle[t, -1] < sch.step_cycle[t, 0]
+        assert sch.step_cycle[t, 0] > sch.step_cycle[t - 1, -1]
+
+
+def test_golden_run_rejects_bad_input():
+    spec = ArraySpec(E4, rows=2, cols=2)
+    x = np.zeros((3, 2, 4, 1), np.uint64)
+    with pytest.raises(ValueError, match=r"w_tiles must have shape \[3, 4, 2, \.\.\.\]"):
+        golden.run(spec, x, np.zeros((3, 4, 3, 1), np.uint64))
+    with pytest.raises(ValueError, match="give both x_tiles and w_tiles"):
+        golden.run(spec, x)
+    with pytest.raises(ValueError, match=r"scale_a=\.\.\. is not a port"):
+        golden.run(spec, x, np.zeros((3, 4, 2, 1), np.uint64), scale_a=np.zeros((3, 2, 4)))
+    sa = ArraySpec(ShiftAddSpec("int4", "int4", "shiftadd-int", group=4, scale="bf16"), rows=2, cols=2)
+    with pytest.raises(ValueError, match=r"steps=6: a tile of the shared group dequantiser must hold whole groups"):
+        golden.run(sa, np.zeros((1, 2, 6, 1), np.uint64), np.zeros((1, 6, 2, 1), np.uint64),
+                   scale=np.zeros((1, 6, 2), np.uint64))
+    bd = ArraySpec(BlockDotSpec(block=8, lanes=4), rows=2, cols=2)
+    with pytest.raises(ValueError, match=r"scale_b is required"):
+        golden.run(bd, np.zeros((1, 2, 3, 8), np.uint64), np.zeros((1, 3, 2, 8), np.uint64),
+                   scale_a=np.zeros((1, 2, 3), np.uint64))
+
+
+def _tileset(spec, tiles, k, seed=0):
+    from peforge.sim.array import random_set
+
+    return random_set(spec, tiles, k, seed=seed)
+
+
+# --- RTL ------------------------------------------------------------------------------------------
+def test_manifest():
+    spec = ArraySpec(E4, rows=8, cols=8)
+    man = rtl.manifest(spec)
+    geo = array_geometry(spec)
+    assert man["latency"] == geo.latency == spec.latency and man["family"] == "array"
+    assert man["timing"]["pe_latency"] == rtl.manifest(E4)["latency"]
+    assert man["throughput"]["macs_per_cycle"] == 64
+    assert man["gemm"]["tile"] == {"rows": 8, "cols": 8, "k_per_step": 1}
+    assert man["lane_packing"]["a"]["count"] == 8 and man["lane_packing"]["b"]["role"] == "per column"
+    assert man["result"]["port"] == "out" and man["result"]["format"] == "fp32"
+    ports = {p["name"]: p["width"] for p in man["ports"]}
+    assert ports == {"clk": 1, "rst": 1, "in_valid": 1, "in_first": 1, "in_last": 1, "a": 64, "b": 64,
+                     "out_valid": 1, "out": 256}
+    lut = rtl.manifest(ArraySpec(LutSpec("int8", 2, 4), rows=2, cols=4))
+    assert lut["shared_units"]["row_table"]["units"] == 2
+    sa = rtl.manifest(ArraySpec(ShiftAddSpec("int4", "int4", "shiftadd-int", group=4, scale="bf16"), 2, 3))
+    assert sa["shared_units"]["column_dequantiser"]["units"] == 3
+    ws = rtl.manifest(ArraySpec(I8, 2, 2, dataflow="weight-stationary"))
+    assert {p["name"] for p in ws["ports"]} >= {"w_load", "in_first"} and "in_last" not in {p["name"] for p in ws["ports"]}
+
+
+def test_verilog_has_each_pe_module_once():
+    spec = ArraySpec(E4, rows=3, cols=3)
+    text = rtl.verilog(spec)
+    assert text.count(f"module {E4.name}(") == 1 and text.count(f"module {spec.name}(") == 1
+    assert text.count(f"  {E4.name} pe_") == 9
+    lut = ArraySpec(LutSpec("int8", 2, 4), rows=2, cols=3)
+    assert f"module {array_geometry(lut).unit.spec.name}(" in rtl.verilog(lut)
+
+
+def _amaranth_run(spec, ts):
+    """Drive a tile stream through the array in Amaranth's simulator (the sub-component build);
+    return the observed (out_valid, out, out_flags) per cycle."""
+    from amaranth.sim import Simulator
+
+    from peforge.rtl.array import PeArray
+    from peforge.sim.array import plan
+
+    pl = plan(spec, ts)
+    dut = PeArray(spec)
+    seen = []
+    names = [n for n in pl.inputs if n != "rst"]
+
+    async def bench(ctx):
+        for c in range(pl.cycles):
+            for n in names:
+                ctx.set(getattr(dut, n), pl.inputs[n][c])
+            seen.append((ctx.get(dut.out_valid), ctx.get(dut.out),
+                         ctx.get(dut.out_flags) if hasattr(dut, "out_flags") else 0))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return pl, seen
+
+
+@pytest.mark.parametrize("spec", [
+    ArraySpec(IntMacSpec("int4", "int4", lanes=2), rows=2, cols=3),
+    ArraySpec(MinifloatMacSpec("e2m1fn", "e2m1fn", "fp16"), rows=3, cols=2, pipeline=1),
+    ArraySpec(IntMacSpec("int4", "int4"), rows=2, cols=3, dataflow="weight-stationary"),
+    ArraySpec(LutSpec("int4", 2, 2), rows=2, cols=2),
+    ArraySpec(ShiftAddSpec("int4", "int4", "shiftadd-int", group=2, scale="e8m0fnu"), rows=2, cols=2),
+], ids=lambda s: s.name)
+def test_amaranth_component_matches_golden(spec):
+    """The array as Amaranth sub-components (not the Verilog instance build) against the golden
+    model, every cycle: out_valid, and out on valid cycles."""
+    ts = _tileset(spec, tiles=4, k=8 if spec.dataflow == "output-stationary" else 5, seed=3)
+    pl, seen = _amaranth_run(spec, ts)
+    geo = array_geometry(spec)
+    for c, (valid, out, _) in enumerate(seen):
+        assert bool(valid) == bool(pl.expected["out_valid"][c]), f"out_valid at cycle {c}"
+        if valid:
+            want = sum(int(v) << (j * geo.out_width) for j, v in enumerate(pl.expected["out"][c]))
+            assert out == want, f"out at cycle {c}"
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("spec, tiles", [
+    (ArraySpec(E4, rows=8, cols=8), 1000),
+    (ArraySpec(I8, rows=8, cols=8), 1000),
+], ids=lambda v: v.name if hasattr(v, "name") else str(v))
+def test_verilator_8x8_targets_1000_gemms(spec, tiles):
+    """The targets: 8x8 output-stationary arrays of e4m3fn x e4m3fn -> fp32 MACs and of INT8 MACs,
+    1,000 random 8x64x8 GEMMs back to back plus edge-code GEMMs, every cycle compared."""
+    from peforge.sim.array import edge_set, random_set, verify_sets
+
+    res = verify_sets(spec, [random_set(spec, tiles, 64, seed=11), edge_set(spec, 40, 64, seed=12)],
+                      waves_on_failure=False)
+    assert res.mismatches == 0, res.report
+    assert res.sets == {"random": tiles, "edges": 40} and res.checked == (tiles + 40) * 64
+
+
+_SIM_CI = [
+    ArraySpec(LutSpec("int8", 2, 4, lanes=2), rows=2, cols=3),
+    ArraySpec(ShiftAddSpec("int4", "int4", "bitserial", group=4, scale="bf16"), rows=3, cols=2),
+    ArraySpec(IntMacSpec("int8", "int8"), rows=3, cols=2, dataflow="weight-stationary"),
+]
+_SIM_SLOW = [
+    ArraySpec(BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16, lanes=4), rows=2, cols=3),
+    ArraySpec(SimdMacSpec(8, modes=("8x8", "4x4", "2x2")), rows=2, cols=2),
+    ArraySpec(MinifloatMacSpec("e5m2", "e2m1fn", "exact", lanes=2, stages=1), rows=2, cols=3,
+              dataflow="weight-stationary"),
+    ArraySpec(LutSpec("e4m3fn", "ternary", 3, lanes=2), rows=3, cols=2, share=False, dataflow="weight-stationary"),
+    ArraySpec(E4, rows=4, cols=4, a_path="broadcast", pipeline=2),
+    ArraySpec(MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", stages=2), rows=8, cols=8),
+    ArraySpec(ShiftAddSpec("int8", "pot4", "pot", lanes=2, group=8, scale="fp16"), rows=4, cols=4, share=False),
+]
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("spec", _SIM_CI + [pytest.param(s, marks=pytest.mark.slow) for s in _SIM_SLOW],
+                         ids=lambda s: s.name)
+def test_verilator_regression(spec):
+    """Random, edge-code, gapped and short-tile GEMM streams (long-k too in the slow set)."""
+    from peforge.sim.array import verify_array
+
+    slow = spec in _SIM_SLOW
+    res = verify_array(spec, vectors=20_000 if slow else 2_000, exhaustive=slow, seed=1)
+    assert res.mismatches == 0 and res.checked > 0, res.report
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", [ArraySpec(E4, rows=8, cols=8), ArraySpec(I8, rows=8, cols=8)], ids=lambda s: s.name)
+def test_verilator_8x8_slow_set(spec):
+    """More GEMMs than CI: 10,000 random 8x64x8, long-k (8x4096x8) and edge-code GEMMs."""
+    from peforge.sim.array import edge_set, random_set, verify_sets
+
+    res = verify_sets(spec, [random_set(spec, 10_000, 64, seed=21), random_set(spec, 8, 4096, seed=22, name="long_k"),
+                             edge_set(spec, 400, 64, seed=23), edge_set(spec, 8, 4096, seed=24, p=0.05,
+                                                                          name="long_k_edges")],
+                      waves_on_failure=False)
+    assert res.mismatches == 0, res.report
+
+
+# --- cost ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("target", ["ecp5", "ice40", "asic45"])
+def test_cost_composes_pe_estimates(target):
+    """An array costs its PEs' estimates plus its own registers and muxes; throughput and energy
+    per MAC include the operand movement."""
+    pe_e = cost.estimate(E4, target)
+    arr = ArraySpec(E4, rows=4, cols=4)
+    e = cost.estimate(arr, target)
+    assert e.family == "array" and e.macs_per_cycle == 16
+    if target == "asic45":
+        assert 16 * pe_e.gates_nand2 < e.gates_nand2 < 1.6 * 16 * pe_e.gates_nand2
+        assert e.energy_pj_per_mac > pe_e.energy_pj_per_mac
+        assert e.ffs > 16 * pe_e.ffs
+    else:
+        assert 16 * pe_e.luts <= e.luts < 1.5 * 16 * pe_e.luts + 500
+        assert e.ffs > 16 * pe_e.ffs and e.dsps == 16 * pe_e.dsps
+        assert e.fmax_mhz <= pe_e.fmax_mhz + 1e-9
+        assert "median" in e.error["luts"]
+
+
+def test_cost_shared_units_and_ws_accumulators():
+    """A shared LUT table per row costs less than one per PE; shared dequantisers less than one
+    per PE; a weight-stationary PE loses its accumulator's adder."""
+    lut = LutSpec("int8", 2, 4)
+    shared = cost.estimate(ArraySpec(lut, rows=4, cols=8), "asic45").gates_nand2
+    private = cost.estimate(ArraySpec(lut, rows=4, cols=8, share=False), "asic45").gates_nand2
+    assert shared < 0.8 * private
+    sa = ShiftAddSpec("int8", "pot4", "pot", group=32, scale="fp16")
+    assert cost.estimate(ArraySpec(sa, 8, 8), "asic45").gates_nand2 < \
+        0.8 * cost.estimate(ArraySpec(sa, 8, 8, share=False), "asic45").gates_nand2
+    os_ = cost.estimate(ArraySpec(I8, 4, 4), "ice40").luts
+    ws = cost.estimate(ArraySpec(I8, 4, 4, dataflow="weight-stationary"), "ice40").luts
+    assert ws != os_ and math.isfinite(ws)
+
+
+def test_array_calibration_file_is_merged():
+    from peforge.models.cost import calibration
+
+    cal = calibration.load()
+    if "array" not in cal.get("family_error", {}):
+        pytest.skip("no array calibration shipped")
+    assert "array" in cal["targets"]["ecp5"]["family_scale"]["luts"]
+    e = cost.estimate(ArraySpec(I8, 4, 4), "ecp5")
+    assert e.error["luts"].get("note") == "array held-out set"
+
+
+# --- CLI ---------------------------------------------------------------------------------------------
+def test_cli_generate_cost_and_errors(tmp_path):
+    res = runner.invoke(app, ["generate", "array", "--pe", "mac", "--a", "e4m3fn", "--b", "e4m3fn", "--acc", "fp32",
+                              "--rows", "2", "--cols", "3", "-o", str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.output
+    name = json.loads(res.output)["module"]
+    assert name == ArraySpec(E4, rows=2, cols=3).name
+    assert (tmp_path / f"{name}.v").read_text() == rtl.verilog(ArraySpec(E4, rows=2, cols=3))
+    res = runner.invoke(app, ["cost", "array", "--pe", I8.to_json(), "--rows", "2", "--cols", "2", "--target", "ice40",
+                              "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["luts"] == pytest.approx(cost.estimate(ArraySpec(I8, 2, 2), "ice40").luts)
+    res = runner.invoke(app, ["generate", "array", "--pe", "mac", "--bogus", "1", "-o", str(tmp_path)])
+    assert res.exit_code == 2 and "PE options of --pe mac" in res.output and "--bogus" in res.output
+    res = runner.invoke(app, ["cost", "array", "--pe", "mac", "--acc", "fp32", "--rows", "2",
+                              "--dataflow", "weight-stationary"])
+    assert res.exit_code == 2 and "weight-stationary" in res.output
+    res = runner.invoke(app, ["cost", "array", "--pe", "nope"])
+    assert res.exit_code == 2 and "unknown PE family 'nope'" in res.output
+    assert runner.invoke(app, ["verify", "array", "--help"]).exit_code == 0
+
+
+def test_dse_array_point_reports_throughput_and_area_per_mac():
+    from peforge.dse.evaluation import EvalSettings, evaluate
+    from peforge.dse.space import Point, TensorSettings
+
+    spec = ArraySpec(I8, rows=4, cols=4)
+    row = evaluate(Point(spec, "ecp5"), EvalSettings(workloads=("gaussian",), tensor=TensorSettings((8, 64, 8))))
+    pe_row = evaluate(Point(I8, "ecp5"), EvalSettings(workloads=("gaussian",), tensor=TensorSettings((8, 64, 8))))
+    assert not row.get("error"), row
+    assert row["macs_per_cycle"] == 16 and row["throughput_gmacs"] == pytest.approx(16 * row["cost_fmax_mhz"] / 1e3)
+    assert row["luts_per_mac_per_cycle"] == pytest.approx(row["cost_luts"] / 16)
+    assert row["gaussian_sqnr_db"] == pe_row["gaussian_sqnr_db"]
