@@ -477,6 +477,9 @@ def calibrate(
                               help="Also place and route the Fmax set (iCE40 hx8k and ECP5-25k)."),
     refit: bool = typer.Option(False, "--refit", help="Only refit from the stored measurements (no synthesis)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Calibration file (default: the shipped one)."),
+    arrays: bool = typer.Option(False, "--arrays",
+                                help="Calibrate the PE-array composition instead: seeded arrays, targets generic, "
+                                     "ecp5, ice40 (writes models/cost/data/family_array.json)."),
 ) -> None:
     """Synthesise the cost model's training + held-out sets and refit its coefficients."""
     from .fpga.calibrate import calibrate as run_calibration, refit as run_refit
@@ -485,6 +488,17 @@ def calibrate(
 
     if jobs < 1:
         raise ValueError(f"--jobs {jobs}: allowed a positive number of parallel Yosys runs")
+    if arrays:
+        from .fpga.array_calibration import ARRAY_TARGETS, calibrate_arrays
+
+        if targets != "generic,ice40,ecp5,xilinx" or xilinx_limit is not None or not fmax:
+            raise ValueError("--arrays calibrates on its own targets (generic, ecp5, ice40): drop --targets, "
+                             "--xilinx-limit and --no-fmax")
+        if out is not None:
+            output_file(out, "--out")
+        path = calibrate_arrays(targets=ARRAY_TARGETS, jobs=jobs, refit=refit, out=out)
+        console.print(f"[green]wrote[/] {path}")
+        return
     names = [t for t in targets.split(",") if t]
     bad = [t for t in names if t not in FPGA_TARGETS]
     if bad or not names:

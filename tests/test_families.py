@@ -15,7 +15,7 @@ def test_table_covers_every_spec_class_once():
     assert [f.spec.family for f in FAMILIES] == [f.name for f in FAMILIES]
     assert spec_mod.families() == {f.name: f.spec for f in FAMILIES}
     assert fam_mod.family_of(FAMILIES[3].examples[0]) is FAMILIES[3]
-    with pytest.raises(ValueError, match=r"unknown PE family 'nope': allowed \['blockdot'"):
+    with pytest.raises(ValueError, match=r"unknown PE family 'nope': allowed \['array', 'blockdot'"):
         fam_mod.get("nope")
 
 

@@ -28,6 +28,7 @@ import test_shiftadd
 import test_simd
 from peforge import rtl
 from peforge import spec as spec_mod
+from peforge.arrays import ArraySpec, array_geometry
 from peforge.cli import app
 from peforge.families import FAMILIES, Family
 from peforge.models import cost, golden
@@ -56,6 +57,11 @@ LINT_SAMPLE: dict[str, list[Any]] = {
                  BlockDotSpec("e5m2", "e3m2fn", "e4m3fn", "e8m0fnu", 8, lanes=2, acc="bf16")],
     "lut": [LutSpec(), LutSpec("e4m3fn", "ternary", group=6, lanes=4, stages=2),
             LutSpec("uint8", 1, group=3, symmetric=False, stages=1), LutSpec("int4", 2, acc_bits=8, lanes=16)],
+    "array": [ArraySpec(ShiftAddSpec("int4", "int4", "bitserial", group=4, scale="bf16"), rows=3, cols=2),
+              ArraySpec(BlockDotSpec("e2m1fn", "e2m1fn", block=8, lanes=4), rows=2, cols=2, pipeline=2),
+              ArraySpec(SimdMacSpec(8, modes=("8x8", "4x4")), rows=2, cols=2, a_path="broadcast"),
+              ArraySpec(MinifloatMacSpec("e5m2", "e2m1fn", "exact", lanes=2), rows=2, cols=2,
+                        dataflow="weight-stationary")],
 }
 _DECL = re.compile(r"^\s*(input|output)\s+(?:signed\s+)?(?:\[(\d+):0\]\s+)?([A-Za-z]\w*)\s*;", re.M)
 
@@ -154,9 +160,55 @@ def _got_lut(spec, acc):
     return golden_lut.lane_values(spec, acc).tolist()
 
 
+def _pe_words(pe, rows) -> list[int]:
+    """A PE reference's per-step results as ``acc`` port words (LUT: lanes packed, two's complement)."""
+    if pe.family == "lut":
+        mask = (1 << pe.width) - 1
+        return [sum((v & mask) << (ln * pe.width) for ln, v in enumerate(step)) for step in rows]
+    return [int(v) for v in rows]
+
+
+def _ref_array(spec, inp):
+    """Every PE's own reference chain (output-stationary), or each column's sum of its PEs' one-step
+    references modulo the accumulator width (weight-stationary), packed as the step view packs them."""
+    geo = array_geometry(spec)
+    R, C, pe, w = geo.rows, geo.cols, spec.pe, geo.pe.acc_width
+    ref = REFERENCES[pe.family]
+    roles = {n: r for n, (r, _) in geo.pe.inputs.items() if n not in ("a", "b")}
+    B, S = inp["first"].shape
+    out = []
+    for bt in range(B):
+        if geo.dataflow == "output-stationary":
+            words = {}
+            for i in range(R):
+                for j in range(C):
+                    chain = {"a": inp["a"][bt:bt + 1, :, i], "b": inp["b"][bt:bt + 1, :, j], "first": inp["first"][bt:bt + 1]}
+                    for n, role in roles.items():
+                        v = inp[n][bt:bt + 1]
+                        chain[n] = v[:, :, i] if role == "row" else v[:, :, j] if role == "col" else v
+                    words[i, j] = _pe_words(pe, ref(pe, chain)[0])
+            out.append([sum(words[i, j][s] << ((i * C + j) * w) for i in range(R) for j in range(C)) for s in range(S)])
+            continue
+        lanes, lw = geo.pe.acc_lanes, geo.pe.lane_width
+        steps = []
+        for s in range(S):
+            total = 0
+            for j in range(C):
+                col = [0] * lanes
+                for i in range(R):
+                    one = {"a": inp["a"][bt:bt + 1, s:s + 1, i], "b": inp["b"][bt:bt + 1, s:s + 1, i, j],
+                           "first": np.ones((1, 1), bool), **{n: inp[n][bt:bt + 1, s:s + 1] for n in roles}}
+                    v = _pe_words(pe, ref(pe, one)[0])[0]
+                    col = [(c + (v >> (ln * lw))) % (1 << lw) for ln, c in enumerate(col)]
+                total |= sum(c << (ln * lw) for ln, c in enumerate(col)) << (j * w)
+            steps.append(total)
+        out.append(steps)
+    return out
+
+
 REFERENCES: dict[str, Callable[[Any, dict], Any]] = {
     "mac": _ref_mac, "intmac": _ref_intmac, "simd": _ref_simd, "shiftadd": _ref_shiftadd,
-    "blockdot": _ref_blockdot, "lut": _ref_lut}
+    "blockdot": _ref_blockdot, "lut": _ref_lut, "array": _ref_array}
 
 
 @pytest.mark.parametrize("fam", _fams(), ids=lambda f: f.name)

@@ -103,6 +103,14 @@ FIXED: tuple[dict[str, Any], ...] = (
     {"family": "shiftadd", "act": "e4m3fn", "weight": "apot5", "mode": "apot", "lanes": 2, "stages": 1},
     {"family": "shiftadd", "act": "int8", "weight": "int4", "mode": "bitserial", "group": 32, "scale": "fp16"},
     {"family": "blockdot", "element_a": "e4m3fn", "element_b": "e4m3fn", "block": 32, "lanes": 4},
+    # PE arrays (their Verilog holds the PE module too, so a PE change changes them as well)
+    {"family": "array", "pe": {"family": "intmac", "a": "int8", "b": "int8"}, "rows": 2, "cols": 3},
+    {"family": "array", "pe": {"family": "mac", "a": "e4m3fn", "b": "e4m3fn", "acc": "fp32"}, "rows": 2, "cols": 2,
+     "a_path": "broadcast", "pipeline": 1},
+    {"family": "array", "pe": {"family": "lut", "act": "int8", "weight_bits": 2, "group": 4}, "rows": 2, "cols": 2,
+     "dataflow": "weight-stationary"},
+    {"family": "array", "pe": {"family": "shiftadd", "act": "int8", "weight": "int4", "mode": "shiftadd-int",
+                               "group": 4, "scale": "bf16"}, "rows": 2, "cols": 2},
 )
 
 
