@@ -308,7 +308,8 @@ def simulate(spec: ArraySpec, pl: Plan, bld: runner.Build, keep: bool = False,
     inp, out = run_dir / "in.npz", run_dir / "out.npz"
     names = list(pl.inputs)
     np.savez(inp, inputs=np.array(names), outputs=np.array(outs),
-             **{f"in_{k}": np.array([_bits(v, pl.widths[k]) for v in pl.inputs[k]], dtype="S") for k in names})
+             **{f"in_{k}": (np.array(pl.inputs[k], dtype=np.int64) if pl.widths[k] <= 63 else
+                            np.array([_bits(v, pl.widths[k]) for v in pl.inputs[k]], dtype="S")) for k in names})
     runner.run_test(bld, TB_MODULE, run_dir, testcase="stream",
                     env={"PEFORGE_SIM_IN": str(inp), "PEFORGE_SIM_OUT": str(out)})
     with np.load(out) as data:
@@ -316,6 +317,40 @@ def simulate(spec: ArraySpec, pl: Plan, bld: runner.Build, keep: bool = False,
     if not keep:
         shutil.rmtree(run_dir, ignore_errors=True)
     return raw
+
+
+#: Cycles per simulator run (bounds the plan's memory and paces progress).
+RUN_CYCLES = 1 << 18
+
+
+def _groups(sets: Sequence[TileSet]) -> list[list[TileSet]]:
+    """Consecutive sets whose tiles add up to about :data:`RUN_CYCLES` cycles each."""
+    out: list[list[TileSet]] = [[]]
+    size = 0
+    for ts in sets:
+        n = ts.tiles * int(np.prod(ts.x.shape[1:3]))
+        if out[-1] and size + n > RUN_CYCLES:
+            out.append([])
+            size = 0
+        out[-1].append(ts)
+        size += n
+    return out
+
+
+def simulate_many(spec: ArraySpec, plans: Sequence[Plan], bld: runner.Build) -> list[dict[str, list[str]]]:
+    """:func:`simulate` of several plans in one simulator run (each begins with its reset cycle);
+    the outputs split back per plan."""
+    if len(plans) == 1:
+        return [simulate(spec, plans[0], bld)]
+    names = list(plans[0].inputs)
+    joined = Plan({k: [v for pl in plans for v in pl.inputs[k]] for k in names}, plans[0].widths, {},
+                  sum(pl.cycles for pl in plans), sum(pl.macs for pl in plans))
+    raw = simulate(spec, joined, bld)
+    out, start = [], 0
+    for pl in plans:
+        out.append({k: v[start:start + pl.cycles] for k, v in raw.items()})
+        start += pl.cycles
+    return out
 
 
 def _split(text: str, cols: int, width: int) -> list[int | None]:
@@ -392,19 +427,20 @@ def verify_sets(spec: ArraySpec, sets: Sequence[TileSet], progress: Progress | N
     first_bad: TileSet | None = None
     if progress:
         progress(0, total)
-    for ts in sets:
-        pl = plan(spec, ts)
+    for group in _groups(sets):  # one simulator run per group of sets (its start-up costs seconds)
+        plans = [plan(spec, ts) for ts in group]
         t1 = time.perf_counter()
-        raw = simulate(spec, pl, bld)
-        n_bad, n_notes = check(spec, pl, raw, 10 - len(notes))
+        raws = simulate_many(spec, plans, bld)
+        for ts, pl, raw in zip(group, plans, raws):
+            n_bad, n_notes = check(spec, pl, raw, 10 - len(notes))
+            if n_bad and first_bad is None:
+                first_bad = ts
+            bad += n_bad
+            notes += [f"[{ts.name}] {x}" for x in n_notes]
+            checked += int(np.asarray(pl.expected["out_valid"]).sum()) * spec.cols
+            sizes[ts.name] = sizes.get(ts.name, 0) + ts.tiles
+            done += ts.tiles
         sim_s += time.perf_counter() - t1
-        if n_bad and first_bad is None:
-            first_bad = ts
-        bad += n_bad
-        notes += [f"[{ts.name}] {x}" for x in n_notes]
-        checked += int(np.asarray(pl.expected["out_valid"]).sum()) * spec.cols
-        sizes[ts.name] = sizes.get(ts.name, 0) + ts.tiles
-        done += ts.tiles
         if progress:
             progress(done, total)
     waves = None

@@ -4,9 +4,11 @@
 of every cycle; it checks nothing itself (the host compares the record with the golden model).
 
 Files (paths in environment variables):
-``PEFORGE_SIM_IN``  .npz with ``inputs`` and ``outputs`` (port names) and, per input port, one
-                    '0'/'1' string per cycle (MSB first); cycle 0 holds reset.
-``PEFORGE_SIM_OUT`` .npz with one '0'/'1' string per cycle per output port.
+``PEFORGE_SIM_IN``  .npz with ``inputs`` and ``outputs`` (port names; the first output is the
+                    valid strobe) and, per input port, one value per cycle: an integer array for
+                    ports up to 63 bits, else '0'/'1' strings (MSB first); cycle 0 holds reset.
+``PEFORGE_SIM_OUT`` .npz with one '0'/'1' string per cycle per output port; the other outputs are
+                    read only on cycles whose valid strobe is high (empty strings elsewhere).
 
 Timing: at each falling edge the outputs are read (settled since the rising edge), then the
 inputs for the next rising edge are written; a port is written only when its value changes.
@@ -32,7 +34,10 @@ async def stream(dut) -> None:
     data = np.load(os.environ["PEFORGE_SIM_IN"])
     in_names = [str(n) for n in data["inputs"].tolist()]
     out_names = [str(n) for n in data["outputs"].tolist()]
-    plans = [[s.decode("ascii") for s in data[f"in_{n}"].tolist()] for n in in_names]
+    plans = []
+    for n in in_names:
+        arr = data[f"in_{n}"]
+        plans.append([v.decode("ascii") for v in arr.tolist()] if arr.dtype.kind == "S" else arr.tolist())
     handles = [getattr(dut, n) for n in in_names]
     outs = [getattr(dut, n) for n in out_names]
     cycles = len(plans[0])
@@ -42,10 +47,14 @@ async def stream(dut) -> None:
     Clock(dut.clk, _PERIOD_NS, unit="ns").start(start_high=False)
     record: list[list[str]] = [[""] * cycles for _ in outs]
     fe = FallingEdge(dut.clk)
+    strobe, rest = outs[0], list(enumerate(outs))[1:]
     for c in range(cycles):
         await fe
-        for k, h in enumerate(outs):
-            record[k][c] = str(h.value)
+        v = str(strobe.value)
+        record[0][c] = v
+        if v != "0":
+            for k, h in rest:
+                record[k][c] = str(h.value)
         for k, h in enumerate(handles):
             v = plans[k][c]
             if v != prev[k]:

@@ -370,12 +370,10 @@ def test_verilator_8x8_targets_1000_gemms(spec, tiles):
     assert res.sets == {"random": tiles, "edges": 40} and res.checked == (tiles + 40) * 64
 
 
-_SIM_CI = [
-    ArraySpec(LutSpec("int8", 2, 4, lanes=2), rows=2, cols=3),
+_SIM_CI = [ArraySpec(LutSpec("int8", 2, 4, lanes=2), rows=2, cols=3)]
+_SIM_SLOW = [
     ArraySpec(ShiftAddSpec("int4", "int4", "bitserial", group=4, scale="bf16"), rows=3, cols=2),
     ArraySpec(IntMacSpec("int8", "int8"), rows=3, cols=2, dataflow="weight-stationary"),
-]
-_SIM_SLOW = [
     ArraySpec(BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16, lanes=4), rows=2, cols=3),
     ArraySpec(SimdMacSpec(8, modes=("8x8", "4x4", "2x2")), rows=2, cols=2),
     ArraySpec(MinifloatMacSpec("e5m2", "e2m1fn", "exact", lanes=2, stages=1), rows=2, cols=3,
