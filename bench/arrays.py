@@ -45,8 +45,11 @@ class Case:
 
 CASES = [
     Case("int8-8x8-25k", I8, 8, 8, "25k", False),
+    Case("int8-8x8-45k", I8, 8, 8, "45k", False),
     Case("int8-8x8-45k-dsp", I8, 8, 8, "45k", True),
+    Case("int8-s1-8x8-45k-dsp", IntMacSpec("int8", "int8", stages=1), 8, 8, "45k", True),
     Case("fp8-4x4-45k", E4, 4, 4, "45k", True),
+    Case("fp8-s2-4x4-45k", MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", stages=2), 4, 4, "45k", True),
     Case("fp8-8x8-45k", E4, 8, 8, "45k", True),
     Case("fp8-8x8-85k", E4, 8, 8, "85k", True),
 ]

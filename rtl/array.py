@@ -202,7 +202,7 @@ class PeArray(wiring.Component):
             word: dict[str, Value] = {}
             for name, value in ctl:
                 word[name] = value
-            for name, width in pe.ports(CTL):
+            for name, _width in pe.ports(CTL):
                 word[name] = getattr(self, name)
             for name, width in pe.ports(ROW):
                 word[name] = _slice(getattr(self, name), i, width)
@@ -460,8 +460,8 @@ def array_manifest(spec: ArraySpec) -> dict[str, Any]:
                      "the same steps",
                 "steps": "in_first on a tile's first input, in_last on its last; any number of steps, "
                          f"in_last inputs at least {geo.min_last_gap} cycles apart",
-                "output": f"row i of the result tile leaves latency + i cycles after in_last; out column j "
-                          f"= PE (i, j)'s acc port",
+                "output": "row i of the result tile leaves latency + i cycles after in_last; out column j "
+                          "= PE (i, j)'s acc port",
                 "order": "every output is one PE accumulation chain in k order (the PE's rounding order)"}
     else:
         gemm = {"tile": {"k": R * k_per_step, "cols": Cn * n_per_col},

@@ -266,7 +266,7 @@ def plan(spec: ArraySpec, ts: TileSet) -> Plan:
         ins["in_first"][cyc[:, 0]] = 1
         loads = sch.load_cycle + 1                                        # [T, R]: row R-1-r at r
         port("w_load", 1)[loads.reshape(-1)] = 1
-        for name, (role, width) in pe.inputs.items():
+        for name, (_role, width) in pe.inputs.items():
             if name == "a":
                 words = _words(ts.x, 3, 1, width)[..., 0]                     # [T, M, R]
                 port("a", R * width)[cyc.reshape(-1)] = _concat(words, 2, width).reshape(-1)
@@ -307,9 +307,10 @@ def simulate(spec: ArraySpec, pl: Plan, bld: runner.Build, keep: bool = False,
     run_dir.mkdir(parents=True, exist_ok=True)
     inp, out = run_dir / "in.npz", run_dir / "out.npz"
     names = list(pl.inputs)
-    np.savez(inp, inputs=np.array(names), outputs=np.array(outs),
-             **{f"in_{k}": (np.array(pl.inputs[k], dtype=np.int64) if pl.widths[k] <= 63 else
-                            np.array([_bits(v, pl.widths[k]) for v in pl.inputs[k]], dtype="S")) for k in names})
+    arrays: dict[str, Any] = {f"in_{k}": (np.array(pl.inputs[k], dtype=np.int64) if pl.widths[k] <= 63 else
+                                          np.array([_bits(v, pl.widths[k]) for v in pl.inputs[k]], dtype="S"))
+                              for k in names}
+    np.savez(inp, inputs=np.array(names), outputs=np.array(outs), **arrays)
     runner.run_test(bld, TB_MODULE, run_dir, testcase="stream",
                     env={"PEFORGE_SIM_IN": str(inp), "PEFORGE_SIM_OUT": str(out)})
     with np.load(out) as data:

@@ -17,6 +17,7 @@ inputs for the next rising edge are written; a port is written only when its val
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import cocotb
 import numpy as np
@@ -60,5 +61,5 @@ async def stream(dut) -> None:
             if v != prev[k]:
                 h.value = v
                 prev[k] = v
-    np.savez(os.environ["PEFORGE_SIM_OUT"],
-             **{f"out_{n}": np.array(record[k], dtype="S") for k, n in enumerate(out_names)})
+    arrays: dict[str, Any] = {f"out_{n}": np.array(record[k], dtype="S") for k, n in enumerate(out_names)}
+    np.savez(os.environ["PEFORGE_SIM_OUT"], **arrays)

@@ -490,3 +490,21 @@ def test_dse_array_point_reports_throughput_and_area_per_mac():
     assert row["macs_per_cycle"] == 16 and row["throughput_gmacs"] == pytest.approx(16 * row["cost_fmax_mhz"] / 1e3)
     assert row["luts_per_mac_per_cycle"] == pytest.approx(row["cost_luts"] / 16)
     assert row["gaussian_sqnr_db"] == pe_row["gaussian_sqnr_db"]
+
+
+def test_examples_run_on_the_cost_model(capsys):
+    """examples/array_tiles.py prints every claim's table from the cost model (no synthesis), and
+    examples/array_space.toml expands into array points."""
+    import runpy
+    from pathlib import Path
+
+    from peforge.dse.space import load_space
+
+    root = Path(__file__).resolve().parents[1] / "examples"
+    mod = runpy.run_path(str(root / "array_tiles.py"))
+    for claim in mod["CLAIMS"].values():
+        claim(False)
+    out = capsys.readouterr().out
+    assert out.count("\n| tile |") == 6 and "Bit Fusion array, mode 2x2" in out and "SQNR" in out
+    points, invalid = load_space(root / "array_space.toml").expand()
+    assert not invalid and {p.spec.family for p in points} == {"array"} and len(points) == 2 * 9

@@ -129,7 +129,7 @@ def assemble_array(spec: ArraySpec) -> Netlist:
     n.include(netlist(unit), units, unit.family)
     if geo.dataflow == "weight-stationary":
         n.include(_ws_accumulator(spec, geo), -units, unit.family)
-    n.macs_per_cycle = geo.macs_per_cycle  # type: ignore[assignment]
+    n.macs_per_cycle = geo.macs_per_cycle
     n.notes.update(rows=geo.rows, cols=geo.cols, dataflow=geo.dataflow, a_path=geo.a_path, pe=spec.pe.name,
                    units=units, unit=unit.name, latency=geo.latency, macs_per_cycle=geo.macs_per_cycle)
     return n
@@ -276,12 +276,12 @@ def array_sets(seed: int = ARRAY_SEED, training: int = 24, heldout: int = 20,
     pes = []
     for fam in _PE_FAMILIES:
         cands = list(get(fam).examples) + pool(fam)[:8]
-        pes += [p for p in cands if estimate(p, "ecp5").luts <= 1200]
+        pes += [p for p in cands if (estimate(p, "ecp5").luts or 0.0) <= 1200]
     r = random.Random(f"{seed}-arrays")
     out: dict[str, ArraySpec] = {}
     for _ in range(40 * (training + heldout)):
         s = _draw_array(r, pes)
-        if s is not None and s.name not in out and estimate(s, "ecp5").luts <= budget_luts:
+        if s is not None and s.name not in out and (estimate(s, "ecp5").luts or 0.0) <= budget_luts:
             out[s.name] = s
         if len(out) >= training + heldout:
             break

@@ -122,8 +122,8 @@ class Netlist:
     mults : list of Mult
     depth : dict
         Segment -> [lut_levels, carry_bits] along its critical chain.
-    macs_per_cycle : int
-        Products summed per cycle (mode 0 for a multi-mode PE).
+    macs_per_cycle : float
+        Products summed per cycle (mode 0 for a multi-mode PE; a PE array: all its PEs).
     notes : dict
         Family facts shown with the estimate (widths, lanes per mode, ...).
     dsp_regs : list of (int, int)
@@ -152,7 +152,7 @@ class Netlist:
     mults: list[Mult] = field(default_factory=list)
     depth: dict[int, list[float]] = field(default_factory=dict)
     segment: int = 0
-    macs_per_cycle: int = 1
+    macs_per_cycle: float = 1
     notes: dict = field(default_factory=dict)
     dsp_regs: list[tuple[int, int]] = field(default_factory=list)
     dsp_logic: list[tuple[int, list[float]]] = field(default_factory=list)

@@ -70,8 +70,8 @@ class CostEstimate:
         and per multiply-accumulate.
     node_nm : int
         ASIC node.
-    macs_per_cycle : int
-        Products per cycle (mode 0 of a multi-mode PE).
+    macs_per_cycle : float
+        Products per cycle (mode 0 of a multi-mode PE; a PE array: all its PEs).
     error : dict
         metric -> {"median", "p90", "max"} relative |error| measured on the held-out set.
     notes : dict
@@ -81,7 +81,7 @@ class CostEstimate:
     target: str
     spec: str
     family: str
-    macs_per_cycle: int
+    macs_per_cycle: float
     ffs: int
     luts: float | None = None
     carry: float | None = None
@@ -308,7 +308,7 @@ def _target_errors(cal: dict[str, Any], kind: str, family: str | None = None) ->
     if own:
         fam_key = (id(cal), f"{kind}:{family}")
         if fam_key not in _ERRORS:
-            base = dict(_target_errors(cal, kind))
+            base: dict[str, Any] = dict(_target_errors(cal, kind))
             fam_cal = {"error": own}
             if kind == "asic":
                 fam = _errors(fam_cal, "generic", ("nand2", "ffs"))

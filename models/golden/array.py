@@ -222,14 +222,13 @@ def _lane_sum(geo: ArrayGeometry, parts: np.ndarray, axis: int) -> np.ndarray:
     words = parts.astype(object) if wide else parts.astype(np.uint64)
     total: Any = None
     for ln in range(lanes):
+        part: Any
         if wide:
-            vals = (words >> (ln * lw)) & ((1 << lw) - 1)
-            s = vals.sum(axis=axis) % (1 << lw) if vals.shape[axis] else np.zeros(vals.shape[:axis] + vals.shape[axis + 1:], object)
-            part = s << (ln * lw)
+            big = (words >> (ln * lw)) & ((1 << lw) - 1)
+            part = (big.sum(axis=axis) % (1 << lw)) << (ln * lw)
         else:
-            vals = (words >> np.uint64(ln * lw)) & np.uint64((1 << lw) - 1)
-            s = vals.sum(axis=axis, dtype=np.uint64) & np.uint64((1 << lw) - 1)
-            part = s << np.uint64(ln * lw)
+            small = (words >> np.uint64(ln * lw)) & np.uint64((1 << lw) - 1)
+            part = (small.sum(axis=axis, dtype=np.uint64) & np.uint64((1 << lw) - 1)) << np.uint64(ln * lw)
         total = part if total is None else total | part
     return total
 
