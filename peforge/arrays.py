@@ -51,12 +51,13 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, ClassVar, Optional, Union
 
+from .formats import FloatFormat, IntFormat
 from .geometry import mac_geometry
 from .params import Converted, param
 from .spec import (BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec, Spec,
                    from_dict)
 
-__all__ = ["ArraySpec", "ArrayGeometry", "PeView", "DATAFLOWS", "A_PATHS", "ROW", "COL", "CTL", "pe_view",
+__all__ = ["ArraySpec", "DequantShare", "ArrayGeometry", "PeView", "DATAFLOWS", "A_PATHS", "ROW", "COL", "CTL", "pe_view",
            "array_geometry", "MAX_DIM"]
 
 DATAFLOWS = ("output-stationary", "weight-stationary")
@@ -132,13 +133,13 @@ class PeView:
 
 def _mac_view(s: MinifloatMacSpec) -> PeView:
     flags = s.is_exact and any(f.has_nan or f.has_inf for f in (s.a, s.b))  # rtl.mac.has_flags
-    return PeView(s, {"a": (ROW, s.lanes * s.a.bits), "b": (COL, s.lanes * s.b.bits)},  # type: ignore[union-attr]
+    return PeView(s, {"a": (ROW, s.lanes * s.a.bits), "b": (COL, s.lanes * s.b.bits)},
                   mac_geometry(s).acc_width, 1, 3 if flags else 0, s.is_exact, s.latency, macs_per_cycle=s.lanes,
                   k_per_step=s.lanes)
 
 
 def _intmac_view(s: IntMacSpec) -> PeView:
-    return PeView(s, {"a": (ROW, s.lanes * s.a.bits), "b": (COL, s.lanes * s.b.bits)},  # type: ignore[union-attr]
+    return PeView(s, {"a": (ROW, s.lanes * s.a.bits), "b": (COL, s.lanes * s.b.bits)},
                   s.width, 1, 0, s.overflow != "saturate" or s.acc_bits is None, s.latency,
                   macs_per_cycle=s.lanes, k_per_step=s.lanes)
 
@@ -150,16 +151,16 @@ def _simd_view(s: SimdMacSpec) -> PeView:
 
 
 def _lut_view(s: LutSpec) -> PeView:
-    return PeView(s, {"a": (ROW, s.group * s.act.bits),  # type: ignore[union-attr]
+    return PeView(s, {"a": (ROW, s.group * s.act.bits),
                       "b": (COL, s.lanes * s.group * s.weight_code_bits)},
                   s.lanes * s.width, s.lanes, 0, True, s.latency, interval=s.initiation_interval,
                   macs_per_cycle=s.macs_per_cycle, k_per_step=s.group)
 
 
 def _shiftadd_view(s: ShiftAddSpec) -> PeView:
-    ins = {"a": (ROW, s.lanes * s.act.bits), "b": (COL, s.lanes * s.weight.bits)}  # type: ignore[union-attr]
-    if s.group is not None:
-        ins["scale"] = (COL, s.scale.bits)  # type: ignore[union-attr]
+    ins = {"a": (ROW, s.lanes * s.act.bits), "b": (COL, s.lanes * s.weight.bits)}
+    if s.group is not None and s.scale is not None:
+        ins["scale"] = (COL, s.scale.bits)
     exact = s.group is None and (s.overflow != "saturate" or s.acc_bits is None)
     return PeView(s, ins, s.out_bits, 1, 0, exact, s.latency, interval=s.cycles_per_input,
                   macs_per_cycle=s.lanes / s.cycles_per_input,
@@ -168,9 +169,9 @@ def _shiftadd_view(s: ShiftAddSpec) -> PeView:
 
 def _blockdot_view(s: BlockDotSpec) -> PeView:
     lanes = s.lanes or s.block
-    return PeView(s, {"a": (ROW, lanes * s.element_a.bits), "b": (COL, lanes * s.element_b.bits),  # type: ignore[union-attr]
-                      "scale_a": (ROW, s.scale_a.bits), "scale_b": (COL, s.scale_b.bits)},  # type: ignore[union-attr]
-                  s.acc.bits, 1, 0, False, s.latency, beats=s.beats, macs_per_cycle=lanes,  # type: ignore[union-attr]
+    return PeView(s, {"a": (ROW, lanes * s.element_a.bits), "b": (COL, lanes * s.element_b.bits),
+                      "scale_a": (ROW, s.scale_a.bits), "scale_b": (COL, s.scale_b.bits)},
+                  s.acc.bits, 1, 0, False, s.latency, beats=s.beats, macs_per_cycle=lanes,
                   k_per_step=s.block)
 
 
@@ -212,6 +213,16 @@ def _as_pe(value: Any) -> Spec:
         raise ValueError("pe= is an array spec: an array is built from a PE spec, not from another array")
     pe_view(spec)
     return spec
+
+
+@dataclass(frozen=True)
+class DequantShare:
+    """A grouped shift-add PE whose group dequantiser a column of an array shares: the PE, its
+    group size and its group scale format."""
+
+    pe: ShiftAddSpec
+    group: int
+    scale: FloatFormat | IntFormat
 
 
 def _default_a_path(spec: Any) -> str:
@@ -275,8 +286,9 @@ class ArraySpec(Spec):
             if view.beats > 1:
                 raise ValueError(f"dataflow='weight-stationary' with pe={self.pe.name}: a step of several beats "
                                  "cannot be held stationary")
-        if self.shared_dequant:
-            g = self.pe.group * self.pe.cycles_per_input
+        dq = self.dequant_share
+        if dq is not None:
+            g = dq.group * dq.pe.cycles_per_input
             if g < self.rows:
                 raise ValueError(f"rows={self.rows} with a shared group dequantiser: it serves one row per cycle "
                                  f"and a group takes group * cycles_per_input = {g} cycles: allowed rows <= {g} "
@@ -284,15 +296,29 @@ class ArraySpec(Spec):
 
     # --- derived ---------------------------------------------------------------------------
     @property
+    def dequant_share(self) -> Optional[DequantShare]:
+        """The grouped shift-add PE whose group dequantiser each column shares (output-stationary,
+        ``share=True``), else None."""
+        pe = self.pe
+        if (self.share and self.dataflow == "output-stationary" and isinstance(pe, ShiftAddSpec)
+                and pe.group is not None and pe.scale is not None):
+            return DequantShare(pe, pe.group, pe.scale)
+        return None
+
+    @property
     def shared_dequant(self) -> bool:
         """One group dequantiser per column (grouped shift-add PE, output-stationary, shared)."""
-        return (self.share and self.dataflow == "output-stationary" and isinstance(self.pe, ShiftAddSpec)
-                and self.pe.group is not None)
+        return self.dequant_share is not None
+
+    @property
+    def row_lut(self) -> Optional[LutSpec]:
+        """The LUT PE whose table unit a row shares (``share=True``), else None."""
+        return self.pe if self.share and isinstance(self.pe, LutSpec) else None
 
     @property
     def row_unit(self) -> bool:
         """One unit per row (a LUT PE of ``cols * lanes`` lanes) instead of one per PE."""
-        return self.share and self.pe.family == "lut"
+        return self.row_lut is not None
 
     @property
     def name(self) -> str:
@@ -392,11 +418,12 @@ def array_geometry(spec: ArraySpec) -> ArrayGeometry:
     R, C = spec.rows, spec.cols
     unit = pe
     units_per_row, cols_per_unit = C, 1
-    if spec.row_unit:
-        unit = pe_view(replace(spec.pe, lanes=C * spec.pe.lanes))
+    lut, dq = spec.row_lut, spec.dequant_share
+    if lut is not None:
+        unit = pe_view(replace(lut, lanes=C * lut.lanes))
         units_per_row, cols_per_unit = 1, C
-    elif spec.shared_dequant:
-        unit = pe_view(replace(spec.pe, group=None, scale=None, acc_bits=spec.pe.width, overflow="wrap"))
+    elif dq is not None:
+        unit = pe_view(replace(dq.pe, group=None, scale=None, acc_bits=dq.pe.width, overflow="wrap"))
     col_skew = 1 if spec.a_path == "systolic" else 0
     row_skew = 1
     geo_drain = 1 + spec.pipeline + (C - 1) * col_skew

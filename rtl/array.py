@@ -43,7 +43,7 @@ from amaranth.hdl import C, Cat, ClockSignal, Const, Instance, Module, Mux, Rese
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from peforge.arrays import COL, CTL, ROW, ArrayGeometry, ArraySpec, array_geometry
+from peforge.arrays import COL, CTL, ROW, ArrayGeometry, ArraySpec, DequantShare, array_geometry
 from peforge.families import family_of
 from peforge.spec import Spec
 
@@ -266,8 +266,9 @@ class PeArray(wiring.Component):
         pe, unit = geo.pe, geo.unit
         first: Value = self.in_first
         ctl: list[tuple[str, Value]] = [("valid", self.in_valid), ("last", self.in_last)]
-        if geo.shared_dequant:
-            first, gdone, gzero = self._group_counter(m)
+        dq = self._spec.dequant_share
+        if dq is not None:
+            first, gdone, gzero = self._group_counter(m, dq.group)
             ctl += [("gdone", gdone), ("gzero", gzero)]
         ctl.append(("first", first))
         rows, cols = self._entry(m, geo, ctl)
@@ -301,14 +302,13 @@ class PeArray(wiring.Component):
                     ints[i][j] = pe_unit["out_valid"]
                     if flags is not None:
                         flags[i][j] = _slice(pe_unit["acc_flags"], k, geo.flags_width)
-        if geo.shared_dequant:
-            events, values = self._dequantisers(m, geo, cols, units, marks, ints)
+        if dq is not None:
+            events, values = self._dequantisers(m, geo, dq, cols, units, marks, ints)
         self._drain(m, geo, events, values, flags)
 
-    def _group_counter(self, m: Module) -> tuple[Value, Value, Value]:
+    def _group_counter(self, m: Module, group: int) -> tuple[Value, Value, Value]:
         """The grouped shift-add PE's group counter, at the array input: (PE first = group
         start, group done, the group began with ``in_first``)."""
-        group = self._spec.pe.group
         cnt = Signal(range(group + 1), name="group_count")
         zero = Signal(name="group_zero_q")
         start = self.in_first | (cnt == 0)
@@ -320,21 +320,20 @@ class PeArray(wiring.Component):
             m.d.sync += [cnt.eq(Mux(gdone, 0, count)), zero.eq(gzero)]
         return start, gdone, gzero
 
-    def _dequantisers(self, m: Module, geo: ArrayGeometry, cols: list[dict[str, Value]], units: list[list[_Unit]],
+    def _dequantisers(self, m: Module, geo: ArrayGeometry, share: DequantShare, cols: list[dict[str, Value]], units: list[list[_Unit]],
                       marks: list[list[dict[str, Value]]], valids: list[list[Value]]
                       ) -> tuple[list[list[Value]], list[list[Value]]]:
         """One shared group dequantiser per column; returns the drain's events and values."""
-        pe = self._spec.pe
         L = geo.unit.latency
         events: list[list[Value]] = [[C(0, 1)] * geo.cols for _ in range(geo.rows)]
         values: list[list[Value]] = [[C(0, 1)] * geo.cols for _ in range(geo.rows)]
         for j in range(geo.cols):
-            dq = GroupDequant(geo.unit.acc_width, pe.product_lsb_exp, pe.scale)
+            dq = GroupDequant(geo.unit.acc_width, share.pe.product_lsb_exp, share.scale)
             m.submodules[f"dequant{j}"] = dq
             # the column's group scale reaches the column top with the group's last input (the
             # column skew), then waits the PE latency for row 0's group sum; later rows reuse it
             scale_top = _reg(m, cols[j]["scale"], f"scale{j}", L)
-            hold = Signal(pe.scale.bits, name=f"scale{j}_hold")
+            hold = Signal(share.scale.bits, name=f"scale{j}_hold")
             ev = [valids[i][j] & marks[i][j]["gdone"] for i in range(geo.rows)]
             fp = [Signal(32, name=f"fp_{i}_{j}") for i in range(geo.rows)]
             s_sel = Const(0, signed(geo.unit.acc_width))
@@ -476,9 +475,10 @@ def array_manifest(spec: ArraySpec) -> dict[str, Any]:
                           "partials of a GEMM's k tiles modulo 2**width",
                 "order": "exact: integer partial sums in any order equal the PE's chain modulo 2**width"}
     shared: dict[str, Any] = {}
-    if spec.row_unit:
+    lut = spec.row_lut
+    if lut is not None:
         shared["row_table"] = {"units": R, "unit": unit.name, "note": "one LUT table unit per row, shared by "
-                               f"all {Cn} columns (a row is one LUT PE of {Cn * spec.pe.lanes} lanes)"}
+                               f"all {Cn} columns (a row is one LUT PE of {Cn * lut.lanes} lanes)"}
     if geo.shared_dequant:
         shared["column_dequantiser"] = {"units": Cn, "pe": unit.name, "note": "one group dequantiser per "
                                         "column, serving its rows one per cycle, with their FP32 registers"}

@@ -149,9 +149,9 @@ def _draw(spec: ArraySpec, rng: np.random.Generator, tiles: int, steps: int, edg
 def _steps_for_k(spec: ArraySpec, k: int) -> int:
     geo = array_geometry(spec)
     steps = max(1, -(-k // geo.pe.k_per_step))
-    if geo.shared_dequant:
-        g = spec.pe.group
-        steps = -(-steps // g) * g
+    dq = spec.dequant_share
+    if dq is not None:
+        steps = -(-steps // dq.group) * dq.group
     return steps
 
 

@@ -34,7 +34,7 @@ from peforge.families import FAMILIES, Family
 from peforge.models import cost, golden
 from peforge.models.cost import energy
 from peforge.models.golden import lut as golden_lut
-from peforge.spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, SimdMacSpec
+from peforge.spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec
 
 BUILD = Path(__file__).resolve().parent.parent / "build" / "test_family_contract"
 runner = CliRunner()

@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from peforge.arrays import COL, CTL, ROW, ArrayGeometry, ArraySpec, array_geometry
+from peforge.arrays import COL, CTL, ROW, ArrayGeometry, ArraySpec, DequantShare, array_geometry
 from peforge.families import family_of
 
 from .assembly import netlist
@@ -67,8 +67,9 @@ def overhead(spec: ArraySpec) -> Netlist:
     if os_:
         marks = 1 + (2 if geo.shared_dequant else 0)
         n.register(R * marks * (L + hops_a), cls="ctl")
-        if geo.shared_dequant:
-            _shared_dequant(n, spec, geo)
+        dq = spec.dequant_share
+        if dq is not None:
+            _shared_dequant(n, dq, geo)
         w = geo.out_width + geo.flags_width
         n.logic(R * C, cls="ctl")                                    # out_valid & done per PE
         n.mux(w, C, inputs=R, cls="acc", path=True)                  # one-hot select of the ready row
@@ -93,21 +94,20 @@ def overhead(spec: ArraySpec) -> Netlist:
     return n
 
 
-def _shared_dequant(n: Netlist, spec: ArraySpec, geo: ArrayGeometry) -> None:
+def _shared_dequant(n: Netlist, dq: DequantShare, geo: ArrayGeometry) -> None:
     """One group dequantiser per column (the shift-add family's block), the rows' FP32
     registers, the selects of the row whose group completed, the group counter, the scale."""
     R, C = geo.rows, geo.cols
-    pe = spec.pe
     width = geo.unit.acc_width
     n.cut()
     for _ in range(C):
-        _dequant(n, width, pe.scale, 0)
+        _dequant(n, width, dq.scale, 0)
     n.mux(width + 32, C, inputs=R, cls="acc")                       # group sum and FP32 base of the row
     n.register(R * C * 32, cls="acc", enable=True)
-    n.register(C * pe.scale.bits * (geo.unit.latency + 1), cls="acc")
-    n.adder(clog2(pe.group + 1), cls="ctl", path=False)
-    n.equal(clog2(pe.group + 1), 2, cls="ctl")
-    n.register(clog2(pe.group + 1) + 1, cls="ctl", enable=True)
+    n.register(C * dq.scale.bits * (geo.unit.latency + 1), cls="acc")
+    n.adder(clog2(dq.group + 1), cls="ctl", path=False)
+    n.equal(clog2(dq.group + 1), 2, cls="ctl")
+    n.register(clog2(dq.group + 1) + 1, cls="ctl", enable=True)
 
 
 def _ws_accumulator(spec: ArraySpec, geo: ArrayGeometry) -> Netlist:

@@ -177,9 +177,10 @@ def _check_os(spec: ArraySpec, geo: ArrayGeometry, x: np.ndarray, w: np.ndarray)
     if w.ndim < 3 or w.shape[2] != C or w.shape[:2] != (x.shape[0], x.shape[2]):
         raise ValueError(f"w_tiles must have shape [{x.shape[0]}, {x.shape[2]}, {C}, ...] (tiles, steps, cols = "
                          f"{C}), got {list(w.shape)}")
-    if geo.shared_dequant and x.shape[2] % spec.pe.group:
+    dq = spec.dequant_share
+    if dq is not None and x.shape[2] % dq.group:
         raise ValueError(f"steps={x.shape[2]}: a tile of the shared group dequantiser must hold whole groups "
-                         f"(a multiple of group={spec.pe.group})")
+                         f"(a multiple of group={dq.group})")
 
 
 def _tiles_os(spec: ArraySpec, x_tiles: Any, w_tiles: Any, gap: int, ports: dict[str, Any]) -> dict[str, Any]:
@@ -545,8 +546,9 @@ def _gemm_os(spec: ArraySpec, geo: ArrayGeometry, g: Gemm) -> np.ndarray:
         ports = {k: np.stack([v[r * R:(r + 1) * R] for r, _ in part]) for k, v in rows.items()}
         ports.update({k: np.stack([v[:, c * C:(c + 1) * C] for _, c in part]) for k, v in cols.items()})
         ports.update({k: np.broadcast_to(v, (len(part), S)) for k, v in g.ctl_ports.items()})
-        if geo.shared_dequant and S % spec.pe.group:
-            raise ValueError(f"{S} steps do not fill whole groups of {spec.pe.group}")
+        dq = spec.dequant_share
+        if dq is not None and S % dq.group:
+            raise ValueError(f"{S} steps do not fill whole groups of {dq.group}")
         acc, _ = tile_results(spec, xt, wt, **ports)
         for (r, c), tile in zip(part, acc):
             out[r * R:(r + 1) * R, c * C:(c + 1) * C] = tile
