@@ -166,12 +166,21 @@ def _nested_spec(family: str, values: dict[str, Any], rest: list[str]) -> spec_m
     ``rest``, or a PE spec as JSON (``spec.to_json()``, parsed by the spec's own converter)."""
     import click
 
+    import ast
+
     pe_text = values["pe"]
-    pe: Any = pe_text
+    pe: Any
     if pe_text.lstrip().startswith("{"):
         if rest:
             raise ValueError(f"--pe takes a PE spec as JSON here, so the options {' '.join(rest)} have no PE to go "
                              "to: give either --pe FAMILY with its options, or the whole PE as JSON")
+        try:
+            pe = json.loads(pe_text)
+        except json.JSONDecodeError:
+            try:  # a Python dict literal (spec.to_dict() printed) reads too
+                pe = ast.literal_eval(pe_text)
+            except (ValueError, SyntaxError):
+                raise ValueError(f"--pe {pe_text!r}: not a PE spec in JSON (spec.to_json())") from None
     else:
         pe_family = pe_text.strip()
         nesting = [f for f in fam_mod.names() if getattr(fam_mod.get(f).spec, "nests_pe", False)]

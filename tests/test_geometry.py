@@ -91,7 +91,16 @@ def _blockdot(spec, g):
                   "acc_width": g.acc_width, "span": g.span}
 
 
-CHECKS = {"mac": _mac, "intmac": _intmac, "simd": _simd, "shiftadd": _shiftadd, "lut": _lut, "blockdot": _blockdot}
+def _array(spec, g):
+    """The array's own ports (the PE modules inside are checked through their own families) and
+    what the cost model composed: the grid, the units it instantiated, latency and throughput."""
+    want = {"a": g.rows * g.pe.inputs["a"][1], "b": g.cols * g.pe.inputs["b"][1], "out": g.cols * g.out_width}
+    return want, {"rows": g.rows, "cols": g.cols, "units": g.rows * g.units_per_row, "unit": g.unit.spec.name,
+                  "latency": g.latency, "macs_per_cycle": g.macs_per_cycle}
+
+
+CHECKS = {"mac": _mac, "intmac": _intmac, "simd": _simd, "shiftadd": _shiftadd, "lut": _lut, "blockdot": _blockdot,
+          "array": _array}
 SPECS = vh.specs()
 
 
