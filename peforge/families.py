@@ -55,12 +55,15 @@ LAYERS: dict[str, dict[str, str]] = {
              "energy": "toggle model (peforge.models.cost.toggles.ToggleModel)",
              "calibration": "calibration draw rules (peforge.models.cost.specsets.DrawRules)"},
     "sim": {"vector_sets": "function (spec, vectors, exhaustive, seed, rows) -> list of VectorSet "
-                           "(the golden model's inputs; the shared testbench does the rest)"},
+                           "(the golden model's inputs; the shared testbench does the rest)",
+            "regression": "function (spec, vectors, exhaustive, seed, progress) -> VerifyResult: the family's "
+                          "own cycle-level testbench instead of vector sets (PE arrays), or None"},
     "fpga": {"board": "board self-test adapter (peforge.fpga.selftest.BoardAdapter), or None"},
     "workloads": {"operand_ranges": "function (spec, matmul options) -> (a, b) OperandRange for scalings other "
                                     "than 'pe' (peforge.workloads.scaling), or None: the family scales natively"},
 }
-_OPTIONAL = frozenset({"board", "operand_ranges"})
+#: vector_sets and regression: a family has one of the two (checked by Family).
+_OPTIONAL = frozenset({"board", "operand_ranges", "vector_sets", "regression"})
 _PART_LAYER = {part: layer for layer, parts in LAYERS.items() for part in parts}
 
 
@@ -82,6 +85,9 @@ class Family:
     generator, signature, manifest, golden_run, golden_port_widths, golden_value,
     golden_matmul, cost_assembly, energy, calibration, vector_sets : str
         ``"module:attribute"`` import paths of the parts (see :data:`LAYERS`).
+    regression : str or None
+        The family's own testbench, for a family whose stimulus is not PE vector sets (arrays:
+        cycle-level tile streams); a family has ``vector_sets`` or ``regression``.
     board : str or None
         Board self-test adapter, None when the family cannot be board-built.
     operand_ranges : str or None
@@ -104,6 +110,7 @@ class Family:
     energy: Optional[str] = None
     calibration: Optional[str] = None
     vector_sets: Optional[str] = None
+    regression: Optional[str] = None
     board: Optional[str] = None
     operand_ranges: Optional[str] = None
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -116,6 +123,9 @@ class Family:
             raise FamilyError(f"family {self.name!r} lacks its geometry (function spec -> datapath widths)")
         if not self.examples or not all(type(e) is self.spec for e in self.examples):
             raise FamilyError(f"family {self.name!r} lacks its examples (one or more {self.spec.__name__})")
+        if (self.vector_sets is None) == (self.regression is None):
+            raise FamilyError(f"family {self.name!r} needs exactly one sim part: vector_sets "
+                              f"({LAYERS['sim']['vector_sets']}) or regression ({LAYERS['sim']['regression']})")
         for part, layer in _PART_LAYER.items():
             path = getattr(self, part)
             if path is None and part in _OPTIONAL:
@@ -238,7 +248,7 @@ FAMILIES: tuple[Family, ...] = (
            cost_assembly="peforge.models.cost.array:assemble_array",
            energy="peforge.models.cost.array:ARRAY_TOGGLES",
            calibration="peforge.models.cost.array:ARRAY_DRAWS",
-           verify="peforge.sim.array:verify_array", board=None,
+           regression="peforge.sim.array:verify_array", board=None,
            operand_ranges="peforge.workloads.scaling:array_ranges"),
 )
 

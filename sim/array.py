@@ -469,7 +469,7 @@ def verify_sets(spec: ArraySpec, sets: Sequence[TileSet], progress: Progress | N
 
 def verify_array(spec: ArraySpec, vectors: int = 100_000, exhaustive: bool = False, seed: int = 0,
                  progress: Progress | None = None) -> "VerifyResult":
-    """The family's ``verify`` part: :func:`vector_sets` through :func:`verify_sets`
+    """The family's ``regression`` part: :func:`vector_sets` through :func:`verify_sets`
     (``vectors`` counts PE steps of the random GEMMs)."""
     from .regression import check_request
 
