@@ -21,7 +21,8 @@ from peforge.sim.vectors import VectorSet
 from peforge.sim.wrapper import CONTROL_BITS, wrapper_verilog
 from peforge.spec import BlockDotSpec, MinifloatMacSpec, ShiftAddSpec
 
-SPECS = [spec for fam in FAMILIES for spec in fam.examples]
+#: the families the shared testbench drives (a family with its own regression, the PE array, has no port map)
+SPECS = [spec for fam in FAMILIES if fam.vector_sets is not None for spec in fam.examples]
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
