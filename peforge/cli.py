@@ -208,10 +208,13 @@ def _nesting_command(group: typer.Typer, family: str, extra: list[inspect.Parame
     """Register the command of a nesting family: its own options, then ``--pe FAMILY`` and the
     PE's options (passed through click's extra arguments)."""
     def command(ctx: typer.Context, **kwargs: Any) -> None:
-        handler(_nested_spec(family, kwargs, list(ctx.args)), kwargs)
+        # the click context is the command's own first parameter here; handlers that read it
+        # (``_CTX`` among ``extra``) get it in their keyword arguments as usual
+        handler(_nested_spec(family, kwargs, list(ctx.args)), {**kwargs, "ctx": ctx})
 
     ctx_param = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
-    signature = inspect.Signature([ctx_param] + [_parameter(o) for o in FAMILY_OPTIONS[family]] + extra)
+    signature = inspect.Signature([ctx_param] + [_parameter(o) for o in FAMILY_OPTIONS[family]]
+                                  + [p for p in extra if p.name != "ctx"])
     setattr(command, "__signature__", signature)  # noqa: B010 - not a declared attribute of a function
     command.__doc__ = doc.format(family=family) + (
         "\n\nThe PE: --pe FAMILY followed by that family's options (those of the same command for FAMILY, "
