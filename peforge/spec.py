@@ -14,14 +14,16 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Optional, Union
 
+from . import accumulator as _acc
 from . import formats
 from .formats import ApotFormat, FloatFormat, IntFormat, PotFormat
 from .params import Converted, Converter, param, validate
 
-__all__ = ["Spec", "MinifloatMacSpec", "IntMacSpec", "SimdMacSpec", "LutSpec", "ShiftAddSpec", "BlockDotSpec", "BLOCKDOT_ELEMENTS", "BLOCKDOT_SCALES", "BLOCKDOT_MAX_BLOCK", "signed_width", "ACC_EXACT", "MULTS", "from_dict", "from_json", "families"]
+__all__ = ["Spec", "MinifloatMacSpec", "IntMacSpec", "SimdMacSpec", "LutSpec", "ShiftAddSpec", "BlockDotSpec", "BLOCKDOT_ELEMENTS", "BLOCKDOT_SCALES", "BLOCKDOT_MAX_BLOCK", "signed_width", "ACC_EXACT", "MULTS", "ROUNDINGS", "from_dict", "from_json", "families"]
 
 ACC_EXACT = "exact"
 MULTS = ("exact", "lmul")
+ROUNDINGS = _acc.ROUNDINGS
 
 
 def families() -> dict[str, type["Spec"]]:
@@ -159,6 +161,14 @@ def _mac_acc(_spec: Any, field: str, value: Any) -> FloatFormat | str:
     return acc
 
 
+def _segment(_spec: Any, field: str, value: Any) -> int:
+    """Bits per carry segment: 0 (one carry chain) or 2..256."""
+    if isinstance(value, bool) or not isinstance(value, int) or not (value == 0 or 2 <= value <= 256):
+        raise ValueError(f"{field}={value!r} is out of range: allowed 0 (one carry chain) or 2..256 "
+                         "bits per carry segment")
+    return value
+
+
 @dataclass(frozen=True)
 class MinifloatMacSpec(Spec):
     """Minifloat multiply-accumulate / fused dot-product PE (family ``mac``).
@@ -184,6 +194,21 @@ class MinifloatMacSpec(Spec):
         of ``(1 + fx) 2**ex`` and ``(1 + fy) 2**ey`` approximated by ``(1 + fx + fy +
         2**-l(m)) 2**(ex + ey)`` with one adder; subnormal operands are normalised first,
         ``m = max(a.man_bits, b.man_bits)`` (see :attr:`lmul_offset_exp`).
+    segment : int
+        Bits per carry segment of a fixed-point accumulator loop (0: one carry chain, today's
+        register).  With ``acc="exact"`` > 0 gives the carry-segmented Kulisch register
+        (:mod:`peforge.accumulator`): the loop is one ``segment``-bit adder, a read-out resolves
+        the pending carries.  With ``rounding="deferred"`` it segments the window register.
+    rounding : str
+        Float accumulator: ``per-step`` (one round-to-nearest-even per cycle, the default) or
+        ``deferred``: the running sum is kept exactly in a window register (the Kulisch range:
+        exact for ``max_count`` steps) and rounded to ``acc`` once, on the way out, by a
+        pipelined read-out; leaving the window sets the ``acc_flags`` overflow bit and gives
+        inf (see :mod:`peforge.models.golden.accumulate`).
+    readout_stages : int or None
+        Registers of the read-out (segmented or deferred accumulators; the ``acc`` register
+        included): latency grows by this.  None picks the fewest that keep each read-out stage
+        within the loop's delay (:func:`peforge.accumulator.stage_budget`).
     """
 
     a: FloatField = param("e4m3fn", "Format of operand a.", convert=float_format(2, 16),
@@ -199,7 +224,36 @@ class MinifloatMacSpec(Spec):
     max_count: int = param(4096, "Accumulations the exact accumulator holds without overflow.", lo=1, hi=1 << 20)
     mult: str = param("exact", "Significand multiplier: exact, or L-Mul (lmul: one adder, Luo & Sun 2024).", choices=MULTS)
 
+    segment: int = param(0, "Bits per carry segment of a fixed-point accumulator loop (acc exact, or "
+                            "--rounding deferred); 0: one carry chain.", convert=_segment, cli=int,
+                         allowed="0 (one carry chain) or 2..256")
+    rounding: str = param("per-step", "Float accumulator: per-step (one RNE per cycle) or deferred (exact "
+                                      "window register, rounded once on the way out).", choices=ROUNDINGS)
+    readout_stages: Optional[int] = param(None, "Read-out registers of a segmented / deferred accumulator "
+                                                "(default: as many as keep up with the loop).",
+                                          lo=0, hi=_acc.MAX_READOUT_STAGES)
+
     family: ClassVar[str] = "mac"
+
+    def _check(self) -> None:
+        _check_accumulator(self, fixed_point=self.is_exact or self.rounding == "deferred")
+        if self.is_exact and self.rounding != "per-step":
+            raise ValueError(f"rounding={self.rounding!r} needs a float acc: acc='exact' never rounds "
+                             "(use rounding='per-step', or a float acc such as fp32)")
+        plan = self.accumulator
+        object.__setattr__(self, "readout_stages", 0 if plan is None else plan.readout_stages)
+
+    @property
+    def accumulator(self) -> Optional[_acc.AccumulatorPlan]:
+        """The segmented-exact / deferred accumulator's plan (None for today's accumulators)."""
+        if self.rounding == "deferred":
+            lsb, msb = _acc.mac_window(self.product_lsb_exp, self.exact_width)
+            return _mac_plan("deferred", lsb, msb, self.segment, self.readout_stages, 0,
+                             self.acc_format, self.subnormals)
+        if self.is_exact and self.segment:
+            lsb, msb = _acc.mac_window(self.product_lsb_exp, self.exact_width)
+            return _mac_plan("segmented", lsb, msb, self.segment, self.readout_stages, 0, None, True)
+        return None
 
     @property
     def is_exact(self) -> bool:
@@ -221,16 +275,18 @@ class MinifloatMacSpec(Spec):
         parts = [f"mac_{self.a.name}x{self.b.name}_{self.acc_name}", f"l{self.lanes}", f"s{self.stages}"]
         if not self.subnormals:
             parts.append("ftz")
-        if self.is_exact:
+        if self.is_exact or self.rounding == "deferred":
             parts.append(f"n{self.max_count}")
         if self.mult != "exact":
             parts.append(self.mult)
+        parts += _accumulator_tags(self)
         return "_".join(parts)
 
     @property
     def latency(self) -> int:
-        """Cycles from an input to the accumulator value that includes it."""
-        return self.stages + 1
+        """Cycles from an input to the accumulator value that includes it (read-out included)."""
+        plan = self.accumulator
+        return self.stages + (plan.latency if plan is not None else 1)
 
     # --- exact (Kulisch) accumulator geometry -----------------------------------------------
     @property
@@ -273,6 +329,41 @@ class MinifloatMacSpec(Spec):
         span = self.product_max_exp - self.product_lsb_exp + 1
         guard = math.ceil(math.log2(self.lanes * self.max_count)) if self.lanes * self.max_count > 1 else 0
         return span + guard + 1
+
+
+_mac_plan = functools.lru_cache(maxsize=1024)(_acc.plan)
+
+
+def _check_accumulator(spec: Any, fixed_point: bool) -> None:
+    """``segment`` and ``readout_stages`` need a fixed-point loop (shared by mac and blockdot;
+    their ranges are the fields' metadata)."""
+    if not fixed_point:
+        what = ("acc='exact' or rounding='deferred'" if spec.family == "mac" else "rounding='deferred'")
+        if spec.segment:
+            raise ValueError(f"segment={spec.segment!r} needs a fixed-point accumulator loop: {what}")
+        if spec.readout_stages:
+            raise ValueError(f"readout_stages={spec.readout_stages!r} needs a read-out: segment > 0 with "
+                             f"acc='exact', or rounding='deferred'")
+
+
+def _accumulator_tags(spec: Any) -> list[str]:
+    """Name parts of a segmented / deferred accumulator (none for today's)."""
+    plan = spec.accumulator
+    if plan is None:
+        return []
+    tags = ["deferred"] if plan.kind == "deferred" else []
+    if getattr(spec, "family", "") == "blockdot":
+        tags.append(f"w{_signed_tag(plan.lsb_exp)}to{_signed_tag(plan.msb_exp)}")
+    if spec.segment:
+        tags.append(f"seg{spec.segment}")
+    if plan.align_steps:
+        tags.append(f"al{plan.align_stages}")
+    tags.append(f"ro{plan.readout_stages}")
+    return tags
+
+
+def _signed_tag(v: int) -> str:
+    return f"m{-v}" if v < 0 else str(v)
 
 
 def _unit_frac(v: float) -> tuple[float, int]:
@@ -977,7 +1068,26 @@ class BlockDotSpec(Spec):
         IEEE accumulator (``fp32``, ``bf16``, ``fp16`` or an ieee eXmY of 8..32 bits).
     stages : int
         Pipeline registers before the accumulator (0..4); latency = stages + 1 cycles from a
-        block's last beat.
+        block's last beat (plus the read-out's latency with ``rounding="deferred"``).
+    rounding : str
+        ``per-step`` (one round-to-nearest-even per block step, the default) or ``deferred``:
+        the block values are added into a fixed-point window register and the running sum is
+        rounded to ``acc`` once, on the way out (:mod:`peforge.accumulator`).
+    window_lsb, window_msb : int or None
+        ``deferred``: the window on the grid ``2**window_lsb`` holding ``-2**(window_msb+1) <=
+        sum < 2**(window_msb+1)``.  Block-value bits below ``window_lsb`` are rounded away
+        (nearest, ties to even, per block: the sticky ``inexact`` flag); leaving the window
+        sets the ``overflow`` flag and gives inf.  None: the default of
+        :func:`peforge.accumulator.blockdot_default_window`.
+    segment : int
+        ``deferred``: bits per carry segment of the window register (0: one carry chain).
+    readout_stages : int or None
+        ``deferred``: registers of the normalise / round read-out (>= 1, the ``acc`` register
+        included); None picks the fewest that keep each stage within the loop's delay.
+    align_stages : int or None
+        ``deferred``: registers of the window aligner in front of the loop (the last at the
+        loop's input; 0: combinational); None picks the fewest that keep each stage within the
+        loop's delay.  ``stages``' register nearest the loop sits at the aligner's input.
     """
 
     element_a: ElementField = param("e4m3fn", "Element format of a.", convert=_blockdot_element,
@@ -998,7 +1108,52 @@ class BlockDotSpec(Spec):
                             convert=_ieee_acc, allowed="fp32, bf16, fp16 or an ieee eXmY of 8..32 bits")
     stages: int = param(0, "Pipeline registers before the accumulator (latency = stages + 1).", lo=0, hi=4)
 
+    rounding: str = param("per-step", "per-step (one RNE per block) or deferred (exact window register, "
+                                      "rounded once on the way out).", choices=ROUNDINGS)
+    window_lsb: Optional[int] = param(None, "Deferred: exponent of the window's LSB (default: exact products "
+                                            "at moderate scales).", lo=-1000, hi=1000)
+    window_msb: Optional[int] = param(None, "Deferred: the window holds |sum| < 2**(MSB+1) (default: 4096 "
+                                            "blocks of the largest moderate-scale blocks).", lo=-1000, hi=1000)
+    segment: int = param(0, "Deferred: bits per carry segment of the window register (0: one chain).",
+                         convert=_segment, cli=int, allowed="0 (one carry chain) or 2..256")
+    readout_stages: Optional[int] = param(None, "Deferred: read-out registers (default: as many as keep up "
+                                                "with the loop).", lo=0, hi=_acc.MAX_READOUT_STAGES)
+    align_stages: Optional[int] = param(None, "Deferred: window-aligner registers in front of the loop "
+                                              "(default: as many as keep up with the loop).",
+                                        lo=0, hi=_acc.MAX_READOUT_STAGES)
+
     family: ClassVar[str] = "blockdot"
+
+    def _check(self) -> None:
+        deferred = self.rounding == "deferred"
+        _check_accumulator(self, fixed_point=deferred)
+        for field in ("window_lsb", "window_msb"):
+            value = getattr(self, field)
+            if value is not None and not deferred:
+                raise ValueError(f"{field}={value!r} needs rounding='deferred' (the per-step accumulator "
+                                 "has no window)")
+        if deferred:
+            lsb, msb = _acc.blockdot_window(self)
+            if msb < lsb or msb - lsb + 2 > _acc.MAX_WINDOW_BITS:
+                raise ValueError(f"window_lsb={lsb}, window_msb={msb}: the window needs window_msb >= "
+                                 f"window_lsb and at most {_acc.MAX_WINDOW_BITS} bits "
+                                 f"(window_msb - window_lsb + 2 = {msb - lsb + 2})")
+            object.__setattr__(self, "window_lsb", lsb)
+            object.__setattr__(self, "window_msb", msb)
+        elif self.align_stages:
+            raise ValueError(f"align_stages={self.align_stages!r} needs rounding='deferred' (the "
+                             "per-step accumulator has no window aligner)")
+        plan = self.accumulator
+        object.__setattr__(self, "readout_stages", 0 if plan is None else plan.readout_stages)
+        object.__setattr__(self, "align_stages", 0 if plan is None else plan.align_stages)
+
+    @property
+    def accumulator(self) -> Optional[_acc.AccumulatorPlan]:
+        """The deferred accumulator's plan (None with per-step rounding)."""
+        if self.rounding != "deferred" or self.window_lsb is None or self.window_msb is None:
+            return None
+        return _mac_plan("deferred", self.window_lsb, self.window_msb, self.segment, self.readout_stages,
+                         self.beats - 1, self.acc, True, _acc.blockdot_value_bits(self), self.align_stages)
 
     @property
     def beats(self) -> int:
@@ -1008,10 +1163,11 @@ class BlockDotSpec(Spec):
     @property
     def latency(self) -> int:
         """Cycles from a block's last beat to the accumulator value that includes it."""
-        return self.stages + 1
+        plan = self.accumulator
+        return self.stages + (plan.latency if plan is not None else 1)
 
     @property
     def name(self) -> str:
-        return (f"blockdot_{self.element_a.name}x{self.element_b.name}_"
-                f"{self.scale_a.name}x{self.scale_b.name}_k{self.block}_l{self.lanes}_"
-                f"{self.acc.name}_s{self.stages}")
+        return "_".join([f"blockdot_{self.element_a.name}x{self.element_b.name}_"
+                         f"{self.scale_a.name}x{self.scale_b.name}_k{self.block}_l{self.lanes}_"
+                         f"{self.acc.name}_s{self.stages}", *_accumulator_tags(self)])
