@@ -210,6 +210,8 @@ def mac_geometry(spec: MinifloatMacSpec) -> MacGeometry:
     if spec.is_exact:
         return MacGeometry(lsb_exp, shift_max, span, lane_sum_width, spec.exact_width)
     f = spec.acc_format
+    if spec.rounding == "deferred":  # the exact lane sum feeds a window register (peforge.accumulator)
+        return MacGeometry(lsb_exp, shift_max, span, lane_sum_width, f.bits)
     if spec.lanes > 1:  # the exact lane sum into a fixed-point frame (see MacGeometry)
         return MacGeometry(lsb_exp, shift_max, span, lane_sum_width, f.bits,
                            frame_width=lane_sum_width + f.man_bits + 3, acc_shift_max=lane_sum_width)

@@ -35,6 +35,7 @@ from peforge.formats import FloatFormat, IntFormat
 from peforge.geometry import BlockDotGeometry, blockdot_geometry
 from peforge.spec import BlockDotSpec
 
+from .accumulators import accumulator_flags, accumulator_manifest, connect_blockdot
 from .blocks import LeadingZeroCounter, MinifloatDecoder
 from .blocks.float_acc import FloatAccumulator
 from .blocks._util import invalid
@@ -48,12 +49,15 @@ _CUT_ORDER = ("acc", "mul", "sum", "vmul")
 
 def blockdot_signature(spec: BlockDotSpec) -> wiring.Signature:
     """Ports of the block-dot PE (clk/rst come from the sync domain)."""
-    return wiring.Signature({
+    members = {
         "in_valid": In(1), "in_first": In(1),
         "a": In(spec.lanes * spec.element_a.bits), "b": In(spec.lanes * spec.element_b.bits),
         "scale_a": In(spec.scale_a.bits), "scale_b": In(spec.scale_b.bits),
         "out_valid": Out(1), "acc": Out(spec.acc.bits),
-    })
+    }
+    if spec.rounding == "deferred":
+        members["acc_flags"] = Out(2)  # sticky {overflow, inexact} of the window
+    return wiring.Signature(members)
 
 
 class IntElementDecoder(wiring.Component):
@@ -258,6 +262,10 @@ class BlockDot(wiring.Component):
         m.d.comb += ex.eq(dsa.exp + dsb.exp)
         mag_v, ex, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf = pipe(
             "vmul", [mag_v, ex, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf])
+        if spec.accumulator is not None:  # deferred rounding: rtl/accumulators.py
+            connect_blockdot(m, self, spec.accumulator, pipe, ctl, mag_v, g.lsb_exp - g.v_exp_offset, ex,
+                             v_sign, v_zero_sign, v_nan, v_pinf, v_ninf)
+            return m
 
         # normalise V: top bit at mag_v[-1]; v_exp = its exponent, biased as the accumulator
         m.submodules.lzc_v = lzc = LeadingZeroCounter(g.v_width)
@@ -299,11 +307,16 @@ def blockdot_manifest(spec: BlockDotSpec) -> dict[str, Any]:
     packing = {k: {"lanes": spec.lanes, "width": f.bits, "format": f.name, "order": "lsb_first",
                    "scheme": _scheme_name(spec, f, s)}
                for k, f, s in (("a", spec.element_a, spec.scale_a), ("b", spec.element_b, spec.scale_b))}
+    deferred = spec.rounding == "deferred"
     return {
+        **accumulator_manifest(spec),
         "result": {"port": "acc", "encoding": "float", "format": spec.acc.name,
-                   "nan_code": spec.acc.nan_code, "flags": None,
-                   "rounding": "one round-to-nearest-even per block step (exact products, block sum "
-                               "and scaling)"},
+                   "nan_code": spec.acc.nan_code,
+                   "flags": accumulator_flags() if deferred else None,
+                   "rounding": ("the exact running sum (a window register) rounded to nearest even once, "
+                                "on the way out" if deferred else
+                                "one round-to-nearest-even per block step (exact products, block sum "
+                                "and scaling)")},
         "lane_packing": packing,
         "scales": {k: {"port": f"scale_{k}", "width": s.bits, "format": s.name}
                    for k, s in (("a", spec.scale_a), ("b", spec.scale_b))},

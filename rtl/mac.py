@@ -36,19 +36,27 @@ from peforge.formats import FloatFormat
 from peforge.geometry import MacGeometry, lmul_consts as _lmul_consts, lmul_norm_bits as _lmul_norm_bits, mac_geometry
 from peforge.spec import MinifloatMacSpec
 
+from .accumulators import accumulator_flags, accumulator_manifest, connect_mac
 from .blocks import MinifloatDecoder, RoundPack
 from .blocks.float_acc import FloatAccumulator
 from .blocks._util import invalid
 
-__all__ = ["MacGeometry", "MinifloatMac", "mac_geometry", "mac_signature", "mac_manifest", "has_flags"]
+__all__ = ["MacGeometry", "MinifloatMac", "mac_geometry", "mac_signature", "mac_manifest", "has_flags",
+           "flag_width"]
 
 #: Front-pipeline cut points in the order registers are added as ``stages`` grows.
 _CUT_ORDER = ("sum", "mul", "align", "tree")
 
 
 def has_flags(spec: MinifloatMacSpec) -> bool:
-    """Whether the PE has the ``acc_flags`` port (exact accumulator, a or b has NaN/inf)."""
-    return spec.is_exact and any(f.has_nan or f.has_inf for f in (spec.a, spec.b))
+    """Whether the PE has the ``acc_flags`` port (exact accumulator whose a or b has NaN/inf,
+    or deferred rounding)."""
+    return spec.rounding == "deferred" or (spec.is_exact and any(f.has_nan or f.has_inf for f in (spec.a, spec.b)))
+
+
+def flag_width(spec: MinifloatMacSpec) -> int:
+    """Bits of ``acc_flags``: {nan, +inf, -inf} (exact) or {overflow, inexact} (deferred)."""
+    return 2 if spec.rounding == "deferred" else 3
 
 
 def _signed_shape(r: range) -> Shape:
@@ -64,7 +72,7 @@ def mac_signature(spec: MinifloatMacSpec) -> wiring.Signature:
         "out_valid": Out(1), "acc": Out(mac_geometry(spec).acc_width),
     }
     if has_flags(spec):
-        members["acc_flags"] = Out(3)
+        members["acc_flags"] = Out(flag_width(spec))
     return wiring.Signature(members)
 
 
@@ -146,7 +154,8 @@ class MinifloatMac(wiring.Component):
 
         # decode + multiply + exponent add; a single float product is made from normalised
         # operand significands, so it needs at most a one-bit normalisation
-        float_product = lanes == 1 and not spec.is_exact
+        fixed_point = spec.is_exact or spec.accumulator is not None  # the exact lane sum feeds the loop
+        float_product = lanes == 1 and not fixed_point
         per_lane = []
         for i in range(lanes):
             # the single float product's loop ignores the significand of a NaN/inf product (its
@@ -175,7 +184,7 @@ class MinifloatMac(wiring.Component):
             per_lane += [psig, psh, da.sign ^ db.sign, pnan, pinf, da.is_zero | db.is_zero]
         per_lane = pipe("mul", per_lane)
 
-        if lanes == 1 and not spec.is_exact:
+        if float_product:
             # one float product: normalise it into the loop's addend, no fixed-point word
             psig, psh, psign, pnan, pinf, pzero = per_lane
             vals = pipe("align", [*self._normalised_product(m, psig, psh), ~pzero,
@@ -227,6 +236,10 @@ class MinifloatMac(wiring.Component):
         any_nan, any_pinf, any_ninf, all_neg_zero = flags
         valid, first = ctl["valid"], ctl["first"]
 
+        if spec.accumulator is not None:  # segmented exact / deferred rounding: rtl/accumulators.py
+            connect_mac(m, self, spec.accumulator, valid, first, lane_sum, any_nan, any_pinf, any_ninf,
+                        all_neg_zero)
+            return m
         if spec.is_exact:
             self._exact_acc(m, valid, first, lane_sum, any_nan, any_pinf, any_ninf)
         else:
@@ -429,11 +442,12 @@ def mac_manifest(spec: MinifloatMacSpec) -> dict[str, Any]:
     else:
         result = {"port": "acc", "encoding": "float", "format": spec.acc_format.name,
                   "nan_code": spec.acc_format.nan_code}
-    result["flags"] = ({"port": "acc_flags", "bits": {"0": "nan", "1": "pos_inf", "2": "neg_inf"},
-                        "sticky": True} if has_flags(spec) else None)
+    result["flags"] = None if not has_flags(spec) else (
+        accumulator_flags() if flag_width(spec) == 2 else
+        {"port": "acc_flags", "bits": {"0": "nan", "1": "pos_inf", "2": "neg_inf"}, "sticky": True})
     packing = {k: {"lanes": spec.lanes, "width": f.bits, "format": f.name, "order": "lsb_first"}
                for k, f in (("a", spec.a), ("b", spec.b))}
     datapath = {k: v for k, v in asdict(geom).items()
                 if not (v is None or (k in ("frame_width", "acc_shift_max") and geom.loop is not None)
-                        or (spec.is_exact and k in ("frame_width", "acc_shift_max")))}
-    return {"result": result, "lane_packing": packing, "datapath": datapath}
+                        or ((spec.is_exact or spec.rounding == "deferred") and k in ("frame_width", "acc_shift_max")))}
+    return {"result": result, "lane_packing": packing, "datapath": datapath, **accumulator_manifest(spec)}
