@@ -24,6 +24,10 @@ element codes ``a[block]``, ``b[block]``, scale codes ``scale_a``, ``scale_b`` a
    ``V`` and the included acc are both zeros with sign 1 (``first``: ``V``'s own zero).  A NaN
    result is the canonical ``acc.nan_code``.  The state before the first block is +0.
 
+With ``rounding="deferred"`` step 5 is replaced: the block values are added exactly into a
+window register and the running sum is rounded once, on the way out (the rules are in
+:mod:`.accumulate`; ``acc_flags`` reports window overflow and rounding below the window).
+
 So the only rounding is the one per block step in 5; nothing is lost in the products, the
 block sum or the scaling.  This is the OCP MX v1.0 reference behaviour for a dot product of
 two blocks ("sum exactly, round once") extended to a running FP32 accumulation.
@@ -208,11 +212,22 @@ def run_blockdot(spec: BlockDotSpec, *, a: Any, b: Any, scale_a: Any, scale_b: A
     sa_c = _codes(spec.scale_a, "scale_a", scale_a, first.shape)
     sb_c = _codes(spec.scale_b, "scale_b", scale_b, first.shape)
     v = block_values(spec, _block_sums(spec, a_c, b_c), sa_c, sb_c)
+    plan = spec.accumulator
+    if plan is not None:  # deferred rounding: a window register rounded on the way out
+        from .accumulate import blockdot_step_units, run_deferred
+
+        units, term_ovf, term_neg, inexact = blockdot_step_units(v, plan.lsb_exp, plan.msb_exp)
+        return run_deferred(plan, spec.acc, True, units, first, v.nan, v.pinf, v.ninf, v.negzero,
+                            term_ovf, term_neg, inexact)
     return run_float(spec.acc, True, v, first)
 
 
 def blockdot_port_widths(spec: BlockDotSpec) -> dict[str, int]:
-    return {"acc": blockdot_geometry(spec).acc_width}
+    """``{"acc": bits}`` plus ``"acc_flags": 2`` (overflow, inexact) with deferred rounding."""
+    out = {"acc": blockdot_geometry(spec).acc_width}
+    if spec.rounding == "deferred":
+        out["acc_flags"] = 2
+    return out
 
 
 def blockdot_value(spec: BlockDotSpec, acc_bits: Any) -> np.ndarray:

@@ -21,11 +21,15 @@ Semantics (the contract shared with the RTL and the testbench).  Per valid step,
    overflow (|S| >= max + ulp(max)/2) gives inf of S's sign; a nonzero S that rounds to zero
    keeps its sign.  ``subnormals=False``: a rounded subnormal result (0 < |r| < min_normal)
    becomes a zero of its sign.  A NaN result is the canonical code ``acc.nan_code``.
-4. Exact accumulator: acc is a two's complement integer of ``spec.exact_width`` bits in units
+4. Exact accumulator (plain, or carry-segmented with ``segment > 0``: the same values,
+   ``spec.latency`` includes its read-out): acc is a two's complement integer of ``spec.exact_width`` bits in units
    of 2**``spec.product_lsb_exp``; acc := (first ? 0 : acc) + sum of finite products,
    wrapping modulo 2**width.  Flags (sticky, cleared by first like acc): nan |= any NaN
    product; pinf |= any +inf product; ninf |= any -inf product; inf/NaN products add 0.
    ``acc_flags`` = {bit0 nan, bit1 +inf, bit2 -inf} exists when a or b has NaN or inf.
+
+5. ``rounding="deferred"``: the exact sum in a window register, rounded on the way out; see
+   :mod:`.accumulate`.
 
 The state before the first step is the reset state: acc = +0 (code 0), flags 0.
 
@@ -63,15 +67,16 @@ _FAR = 1 << 40  # sentinel exponent for absent terms
 
 
 def has_flags(spec: MinifloatMacSpec) -> bool:
-    """Whether the PE has the ``acc_flags`` port (exact accumulator, a or b has NaN/inf)."""
-    return spec.is_exact and any(f.has_nan or f.has_inf for f in (spec.a, spec.b))
+    """Whether the PE has the ``acc_flags`` port (exact accumulator whose a or b has NaN/inf,
+    or deferred rounding: see :mod:`.accumulate`)."""
+    return spec.rounding == "deferred" or (spec.is_exact and any(f.has_nan or f.has_inf for f in (spec.a, spec.b)))
 
 
 def mac_port_widths(spec: MinifloatMacSpec) -> dict[str, int]:
-    """``{"acc": width}`` plus ``"acc_flags": 3`` when that port exists."""
+    """``{"acc": width}`` plus ``"acc_flags"`` (3 bits exact, 2 deferred) when that port exists."""
     out = {"acc": mac_geometry(spec).acc_width}
     if has_flags(spec):
-        out["acc_flags"] = 3
+        out["acc_flags"] = 2 if spec.rounding == "deferred" else 3
     return out
 
 
@@ -458,6 +463,12 @@ def run_mac(spec: MinifloatMacSpec, *, a: Any, b: Any, first: Any) -> dict[str, 
     """
     a, b, first = _inputs(spec, a, b, first)
     terms = _terms(spec, a, b)
-    if spec.is_exact:
+    plan = spec.accumulator
+    if plan is not None and plan.kind == "deferred":  # a window register rounded on the way out
+        from .accumulate import mac_step_units, run_deferred
+
+        return run_deferred(plan, spec.acc_format, spec.subnormals, mac_step_units(terms, plan.lsb_exp), first,
+                            terms.nan, terms.pinf, terms.ninf, terms.negzero)
+    if spec.is_exact:  # also the carry-segmented register: same values, later by its read-out
         return _run_exact(spec, terms, first)
     return run_float(spec.acc_format, spec.subnormals, terms, first)
