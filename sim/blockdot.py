@@ -10,7 +10,8 @@ block.
 
 Named sets: ``random`` (+ ``random_gaps``), ``all_max``, ``zeros``, ``nan_scale``,
 ``cancel``, ``codes_everywhere`` (every element code in every lane position, for a and for
-b) and, with ``exhaustive``, ``pairs`` (every element-code pair as the only nonzero lane).
+b), with deferred rounding ``window:overflow`` / ``window:lsb``
+(:mod:`peforge.sim.accumulators`) and, with ``exhaustive``, ``pairs`` (every element-code pair as the only nonzero lane).
 """
 
 from __future__ import annotations
@@ -225,8 +226,11 @@ def pairs_set(spec: BlockDotSpec, rows: int, seed: int = 0, lanes_only: bool = F
 
 
 def blockdot_sets(spec: BlockDotSpec, vectors_n: int, exhaustive: bool, seed: int, rows: int) -> list[VectorSet]:
-    """The standard regression sets; ``vectors_n`` random blocks (1/8 with bubbles)."""
-    out = named_sets(spec, rows, seed)
+    """The standard regression sets (+ the window sets of a deferred accumulator); ``vectors_n``
+    random blocks (1/8 with bubbles)."""
+    from .accumulators import blockdot_sets as window_sets
+
+    out = named_sets(spec, rows, seed) + window_sets(spec, rows, seed)
     if exhaustive:
         out.append(pairs_set(spec, rows, seed))
     if vectors_n > 0:

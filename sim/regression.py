@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from peforge.families import family_of, load_layer
 
-from . import batch, vectors
+from . import accumulators, batch, vectors
 from .batch import Bench
 from .session import Session
 from .vectors import VectorSet
@@ -123,6 +123,7 @@ def mac_sets(spec: Any, vectors_n: int = 100_000, exhaustive: bool = False, seed
     them with bubbles, laid out in :func:`~peforge.sim.vectors.layout_rows` rows."""
     rows = vectors.layout_rows(rows, spec.lanes)
     out: list[VectorSet] = list(vectors.corner_sets(spec, rows=rows))
+    out += accumulators.mac_sets(spec, rows=rows, seed=seed)  # segmented / deferred accumulators only
     if exhaustive:
         out.append(vectors.exhaustive_pairs(spec, rows=rows))
         out.append(vectors.exhaustive_chains(spec, rows=rows, seed=seed))
