@@ -119,7 +119,7 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
         ops = [span + 1 + clog2(len(g)) for g in groups]
     ops = ops + [max(lanes, 1).bit_length()]
     # Mux(first, 0, acc) + lane_sum joins the tree (one lane: term + sign stays its own adder)
-    merged = exact and "sum" not in cuts and lanes > 1
+    merged = exact and spec.segment == 0 and "sum" not in cuts and lanes > 1
     if merged:
         n.accumulate(ops, spec.exact_width, spec.exact_width, signed=True)
     else:
@@ -128,7 +128,12 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
         n.equal(lsw, cls="sum")
     pipe("sum", lsw + (0 if exact else 1) + flag_bits + nzero_bit)
 
-    if exact:
+    if spec.accumulator is not None:  # segmented exact / deferred rounding (models/cost/accumulators.py)
+        from .accumulators import fixed_point_accumulator
+
+        fixed_point_accumulator(n, spec.accumulator, exact_flags=exact and nan)
+        n.notes["acc_width"] = spec.exact_width if exact else spec.acc.bits
+    elif exact:
         w = spec.exact_width
         if not merged:
             n.accumulate([lsw], w, w)

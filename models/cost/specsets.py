@@ -16,7 +16,7 @@ from peforge import families as fam_mod
 from peforge import spec as spec_mod
 from peforge.spec import IntMacSpec, MinifloatMacSpec, SimdMacSpec, Spec
 
-__all__ = ["training", "extra_training", "heldout", "large", "fmax_set", "pool", "SEED", "DrawRules",
+__all__ = ["training", "extra_training", "heldout", "large", "fmax_set", "pool", "accumulator_pool", "SEED", "DrawRules",
            "MAC_DRAWS", "INTMAC_DRAWS", "SIMD_DRAWS", "SHIFTADD_DRAWS", "BLOCKDOT_DRAWS", "LUT_DRAWS"]
 
 Draw = Callable[[random.Random], dict[str, Any]]
@@ -44,6 +44,10 @@ class DrawRules:
         The synthesis budget of a pool spec (on top of at most 8 lanes).
     focus_fits : callable or None
         The focus draws' budget (None: at most 16 lanes).
+    accumulators : tuple of (draw, count)
+        Pools of specs with an accumulator that pipelines (segmented exact, deferred
+        rounding), drawn apart so the family's own pool stays the one the shipped calibration
+        measured; split into training and held-out like the pool (:func:`accumulator_pool`).
     """
 
     draw: Draw
@@ -52,6 +56,7 @@ class DrawRules:
     focus: tuple[tuple[Draw, int], ...] = ()
     fits: Callable[[Spec], bool] = _always
     focus_fits: Callable[[Spec], bool] | None = None
+    accumulators: tuple[tuple[Draw, int], ...] = ()
 
 SEED = 9
 
@@ -164,6 +169,39 @@ def _small_enough(spec: Spec) -> bool:
     return lanes <= 8 and _rules(spec.family).fits(spec)
 
 
+def _mac_accum(r: random.Random) -> dict[str, Any]:
+    """A MAC with an accumulator that pipelines: the carry-segmented Kulisch register or
+    deferred rounding (``peforge.accumulator``), segment widths 8..24 or one chain."""
+    d = {**_mac(r), "mult": "exact", "lanes": r.choice((1, 1, 2, 4))}
+    if r.random() < 0.4:
+        d.update(acc="exact", segment=r.choice((8, 12, 16, 24)))
+    else:
+        d.update(acc=r.choice(("fp32", "fp32", "bf16", "fp16")), rounding="deferred",
+                 segment=r.choice((0, 8, 12, 16, 16, 24)))
+    if r.random() < 0.3:
+        d["readout_stages"] = r.randint(1, 4)
+    return d
+
+
+def _blockdot_accum(r: random.Random) -> dict[str, Any]:
+    """A block-dot PE with deferred rounding (default window, segment widths 8..24)."""
+    d = {**_blockdot(r), "rounding": "deferred", "segment": r.choice((8, 12, 16, 16, 24)),
+         "lanes": r.choice((2, 4, 4, 8))}
+    if r.random() < 0.3:
+        d["readout_stages"] = r.randint(2, 5)
+    return d
+
+
+def accumulator_pool(family: str) -> list[Spec]:
+    """Distinct specs of ``family`` with a segmented / deferred accumulator
+    (:attr:`DrawRules.accumulators`; empty if the family has none)."""
+    out: list[Spec] = []
+    for draw, n in _rules(family).accumulators:
+        out += _draw(draw, n, f"{SEED}-accum-{family}-{draw.__name__}", frozenset(s.name for s in out),
+                     _small_enough)
+    return out
+
+
 def _build(d: dict[str, Any]) -> Spec | None:
     try:
         return spec_mod.from_dict(dict(d))
@@ -244,6 +282,9 @@ def _sets(which: str, families: tuple[str, ...] | None) -> Iterator[Spec]:
         for i, s in enumerate(pool(fam)):
             if _split(i) == which:
                 yield s
+        for i, s in enumerate(accumulator_pool(fam)):
+            if _split(i) == which:
+                yield s
         if which == "training":
             yield from extra_training(fam)
 
@@ -290,13 +331,16 @@ def fmax_set() -> list[Spec]:
         SimdMacSpec(8, arch="bricks"),
         SimdMacSpec(8, arch="sub4", stages=2),
         SimdMacSpec(16, arch="sub4", stages=1),
+        MinifloatMacSpec("e4m3fn", "e4m3fn", "exact", segment=12, stages=3),
+        MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", rounding="deferred", segment=16, stages=3),
+        spec_mod.BlockDotSpec("e2m1fn", "e2m1fn", block=32, lanes=4, rounding="deferred", segment=16, stages=2),
     ]
 
 
 MAC_DRAWS = DrawRules(_mac, pool=40, extra=16, focus=((_mac_exact, 6), (_mac_wide, 3)), fits=_mac_fits,
-                      focus_fits=_mac_focus_fits)
+                      focus_fits=_mac_focus_fits, accumulators=((_mac_accum, 15),))
 INTMAC_DRAWS = DrawRules(_intmac, pool=14, extra=10, focus=((_intmac_cascade, 3),))
 SIMD_DRAWS = DrawRules(_simd, pool=14, extra=8, fits=_simd_fits)
 SHIFTADD_DRAWS = DrawRules(_shiftadd, pool=14, extra=12)
-BLOCKDOT_DRAWS = DrawRules(_blockdot, pool=20, extra=8)
+BLOCKDOT_DRAWS = DrawRules(_blockdot, pool=20, extra=8, accumulators=((_blockdot_accum, 8),))
 LUT_DRAWS = DrawRules(_lut, pool=12, extra=12)
