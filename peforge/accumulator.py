@@ -17,14 +17,16 @@ Two architectures share one loop (FloPoCo's long accumulator, de Dinechin et al.
   ``blockdot``): the running sum is kept exactly in a two's complement *window* register on
   the grid ``2**lsb_exp`` (the Xilinx floating-point accumulator's idea) built from the same
   segmented loop, and rounded to the accumulator format once, on the way out: resolve the
-  pending carries, take the magnitude, normalise and round to nearest even, all pipelined.
+  pending carries, normalise the two's complement sum (leading-sign count), round to nearest
+  even with the negation fused into the increment, all pipelined.
   The window holds ``-2**(msb_exp+1) <= sum < 2**(msb_exp+1)``; the loop register has one
   more (headroom) bit so the step that leaves the window is seen before it could wrap.
 
-The read-out is a list of :class:`ReadoutStep` s with an estimated delay each (LUT levels
-plus carry bits, weighted by :data:`CARRY_UNIT`); ``readout_stages`` registers are placed
-where they balance those delays (:func:`place_cuts`), the last one being the ``acc``
-register itself (``0`` is allowed for the segmented exact accumulator: ``acc`` is then the
+The read-out is a list of :class:`ReadoutStep` s of about one LUT level each, with an
+estimated delay (LUT levels plus carry bits, weighted by :data:`CARRY_UNIT`);
+``readout_stages`` registers are placed where they balance those delays, at the narrowest
+points among equal placements (:func:`place_cuts`), the last one being the ``acc`` register
+itself (``0`` is allowed for the segmented exact accumulator: ``acc`` is then the
 combinational resolve of the loop registers).  ``readout_stages=None`` picks the fewest
 registers that keep every read-out stage within :func:`stage_budget` (a later ``--fmax`` pick
 can set it from a clock target: :func:`stages_for_budget`).
@@ -80,8 +82,9 @@ class ReadoutStep:
     Members
     -------
     name : str
-        ``resolve<k>``, ``norm<j>``, ``rndbit``, ``mag<k>``, ``pack``, ``final`` (see
-        :func:`readout_steps`).
+        ``resolve<k>``, ``lzc<l>``, ``limit``, ``shift<j>``, ``sticky<l>``, ``inc``, ``mag``,
+        ``pack``, ``final`` (:func:`readout_steps`); ``amount``, ``ashift<k>``, ``apost``
+        (:func:`align_steps`).
     lut : float
         LUT levels.
     carry : int

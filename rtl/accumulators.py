@@ -186,6 +186,7 @@ class FixedPointAccumulator(wiring.Component):
                 m.d.sync += self.acc_flags.eq(Mux(b["first"], 0, self.acc_flags)
                                               | Cat(b["nan"], b["pinf"], b["ninf"]))
 
+
 def _groups(p: AccumulatorPlan) -> list[tuple[list[str], int | None]]:
     """The read-out steps before ``final`` in build order: consecutive ``resolve`` steps with no
     register between them form one group (one adder, one carry chain); each group with the

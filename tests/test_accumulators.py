@@ -29,7 +29,6 @@ from peforge.spec import BlockDotSpec, MinifloatMacSpec, from_json
 from test_blockdot_golden import ref_block
 from test_golden_mac import INF, NAN, ref_product, ref_round
 
-BUILD = Path(__file__).resolve().parent.parent / "build" / "test_accumulators"
 
 
 # ---- independent reference of deferred rounding ---------------------------------------------
