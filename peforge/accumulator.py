@@ -83,7 +83,7 @@ class ReadoutStep:
     -------
     name : str
         ``resolve<k>``, ``lzc<l>``, ``limit``, ``shift<j>``, ``sticky<l>``, ``inc``, ``mag``,
-        ``pack``, ``final`` (:func:`readout_steps`); ``amount``, ``ashift<k>``, ``apost``
+        ``pack``, ``final`` (:func:`readout_steps`); ``ashift<k>``, ``apost``
         (:func:`align_steps`).
     lut : float
         LUT levels.
@@ -386,13 +386,14 @@ def align_dropped(mag_bits: int, window_mag: int, k: int) -> int:
 
 def align_steps(mag_bits: int, window_mag: int) -> tuple[ReadoutStep, ...]:
     """The window aligner of a ``mag_bits``-bit block value into a window of ``window_mag``
-    magnitude bits (``rtl/accumulators.py``), in steps of one LUT level: ``amount`` (the shift
-    from the value's exponent, clamped), ``ashift<k>`` (shift right by ``2**k``; beside it the
-    OR of the nonzero bits it can drop, :func:`align_dropped`), ``apost`` (bits above the
-    window, sticky, the round-to-nearest-even increment, the sign's one's complement)."""
+    magnitude bits (``rtl/accumulators.py``), in steps of one LUT level: ``ashift<k>`` (shift
+    right by ``2**k``; beside it the OR of the nonzero bits it can drop,
+    :func:`align_dropped`), ``apost`` (bits above the window, sticky, the round-to-nearest-even
+    increment, the sign's one's complement).  The clamped shift amount comes from the scale
+    exponents in front of the aligner, beside the block value."""
     width = 1 + window_mag + mag_bits
     bits = width.bit_length()
-    steps = [ReadoutStep("amount", 1, bits + 1, bits=mag_bits + bits + 12)]
+    steps = []
     for k in range(bits):
         drop = align_dropped(mag_bits, window_mag, k)
         side = 1 + math.ceil(math.log(drop, 4)) if drop > 1 else 1.0

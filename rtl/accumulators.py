@@ -34,7 +34,7 @@ from peforge.accumulator import AccumulatorPlan, lzc_levels, normalise_facts, st
 
 from .blocks._util import invalid
 
-__all__ = ["FixedPointAccumulator", "STEP_FLAGS", "add_with_carry", "connect_mac", "connect_blockdot",
+__all__ = ["FixedPointAccumulator", "STEP_FLAGS", "add_with_carry", "align_amount", "connect_mac", "connect_blockdot",
            "accumulator_flags", "accumulator_manifest"]
 
 #: Per-step flag inputs of a deferred accumulator (``nan``, ``pinf``, ``ninf`` also exact).
@@ -403,13 +403,13 @@ class _Aligner:
     value ``(-1)**sign * mag * 2**(lsb + p)`` (sign-magnitude) placed on the window's grid
     ``2**lsb``.  The magnitude enters at the top of a word of ``1 + window_mag + mag_width``
     bits (a guard bit, the window's magnitude bits, room above it) and shifts right by
-    ``window_mag - p``, least significant level first; beside each level the OR of the bits it
-    drops.  Bits below the window round to nearest, ties to even (of the magnitude): the
+    ``window_mag - p`` (clamped; computed in front of the aligner by :func:`align_amount`),
+    least significant level first; beside each level the OR of the bits it drops.  Bits below the window round to nearest, ties to even (of the magnitude): the
     increment and the negation of a negative value both go into the loop's carry-in
     (``-(m + inc) = ~m + (1 - inc)``); bits above it (or a shift below zero) are an overflow."""
 
-    def __init__(self, m: Module, plan: AccumulatorPlan, mag_width: int, p_range: range) -> None:
-        self.m, self.p, self.mw, self.pr = m, plan, mag_width, p_range
+    def __init__(self, m: Module, plan: AccumulatorPlan, mag_width: int) -> None:
+        self.m, self.p, self.mw = m, plan, mag_width
         self.wm = plan.width - 2
         self.width = 1 + self.wm + mag_width
 
@@ -418,19 +418,9 @@ class _Aligner:
         index = int(name[len(kind):]) if name != kind else 0
         return getattr(self, f"_{kind}")(dict(b), index)
 
-    def _amount(self, b: dict[str, Value], _: int) -> dict[str, Value]:
-        wm, width = self.wm, self.width
-        lo, hi = wm - (self.pr.stop - 1), wm - self.pr.start
-        amt = Signal(signed(_signed_bits(range(lo, hi + 1))), name="align_amount")
-        self.m.d.comb += amt.eq(wm - b.pop("p"))
-        clamped = Signal(width.bit_length(), name="align_clamped")
-        self.m.d.comb += clamped.eq(Mux(amt < 0, 0, Mux(amt > width, width, amt)))
-        word = Signal(width, name="align_word")
-        self.m.d.comb += word.eq(Cat(C(0, 1 + wm), b.pop("mag")))
-        b.update(amt=clamped, above=amt < 0, word=word)
-        return b
-
     def _ashift(self, b: dict[str, Value], k: int) -> dict[str, Value]:
+        if k == 0:  # the magnitude enters at the top of the word
+            b["word"] = Cat(C(0, 1 + self.wm), b.pop("mag"))
         step, x = 1 << k, b["word"]
         bit = b["amt"][k]
         out = Signal(self.width, name=f"align{k}")
@@ -460,6 +450,22 @@ class _Aligner:
         return b
 
 
+def align_amount(m: Module, plan: AccumulatorPlan, mag_width: int, p: Value, p_range: range) -> tuple[Signal, Signal]:
+    """The aligner's right shift ``window_mag - p`` clamped to ``0 .. word width`` (``p`` in
+    ``p_range``: the window position of the value's LSB), and whether ``p`` lies above the
+    window (a nonzero value then overflows).  It depends on the block's scale exponents
+    only, so it is computed in front of the aligner, beside the block value."""
+    wm = plan.width - 2
+    width = 1 + wm + mag_width
+    amt = Signal(signed(_signed_bits(range(wm - (p_range.stop - 1), wm - p_range.start + 1))), name="align_amount")
+    m.d.comb += amt.eq(wm - p)
+    clamped = Signal(width.bit_length(), name="align_clamped")
+    m.d.comb += clamped.eq(Mux(amt < 0, 0, Mux(amt > width, width, amt)))
+    above = Signal(name="align_above")
+    m.d.comb += above.eq(amt < 0)
+    return clamped, above
+
+
 def _signed_bits(r: range) -> int:
     lo, hi = r.start, r.stop - 1
     return max((~lo).bit_length() + 1 if lo < 0 else 1, hi.bit_length() + 1)
@@ -486,23 +492,24 @@ def connect_blockdot(m: Module, pe: Any, plan: AccumulatorPlan, pipe: Callable[[
                      ctl: dict[str, Value], mag_v: Value, v_lsb: int, ex: Value, v_sign: Value,
                      v_zero_sign: Value, v_nan: Value, v_pinf: Value, v_ninf: Value) -> None:
     """The block-dot PE's deferred accumulator: ``V = (-1)**v_sign * mag_v * 2**(v_lsb + ex)``
-    passes the front's ``acc`` pipeline cut, is aligned into the window (:class:`_Aligner`,
-    ``plan.align_stages`` registers, the last at the loop's input) and the loop takes one step
-    per block."""
+    passes the front's ``acc`` pipeline cut with its shift amount (:func:`align_amount`), is
+    aligned into the window (:class:`_Aligner`, ``plan.align_stages`` registers, the last at
+    the loop's input) and the loop takes one step per block."""
     special = v_nan | v_pinf | v_ninf
     mag = Signal(len(mag_v), name="v_finite")
     m.d.comb += mag.eq(Mux(special, 0, mag_v))        # a special block value adds nothing
     negzero = (mag_v == 0) & ~special & v_zero_sign
-    mag, ex, v_sign, negzero, v_nan, v_pinf, v_ninf = pipe("acc", [mag, ex, v_sign, negzero, v_nan, v_pinf, v_ninf])
     p0 = v_lsb - plan.lsb_exp
-    ex_max = (1 << len(ex)) - 1
-    p_range = range(p0, p0 + ex_max + 1)
+    p_range = range(p0, p0 + (1 << len(ex)))
     pos = Signal(signed(_signed_bits(p_range)), name="align_p")
     m.d.comb += pos.eq(p0 + ex)
+    amt, above = align_amount(m, plan, len(mag_v), pos, p_range)
+    vals = pipe("acc", [mag, mag != 0, amt, above, v_sign, negzero, v_nan, v_pinf, v_ninf])
+    mag, nonzero, amt, above, v_sign, negzero, v_nan, v_pinf, v_ninf = vals
     bundle: dict[str, Value] = {"valid": ctl["valid"] & ctl["last"], "first": ctl["first"], "mag": mag,
-                                "nonzero": mag != 0, "p": pos, "sign": v_sign, "negzero": negzero,
-                                "nan": v_nan, "pinf": v_pinf, "ninf": v_ninf}
-    build = _Aligner(m, plan, len(mag_v), p_range)
+                                "nonzero": nonzero, "amt": amt, "above": above, "sign": v_sign,
+                                "negzero": negzero, "nan": v_nan, "pinf": v_pinf, "ninf": v_ninf}
+    build = _Aligner(m, plan, len(mag_v))
     for i, st in enumerate(plan.align_steps):
         bundle = build.step(st.name, bundle)
         if i in plan.align_cuts:

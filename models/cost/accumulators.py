@@ -14,7 +14,7 @@ from peforge.accumulator import AccumulatorPlan, normalise_facts
 
 from .components import Netlist
 
-__all__ = ["fixed_point_accumulator", "window_aligner"]
+__all__ = ["fixed_point_accumulator", "window_aligner", "align_amount"]
 
 _STEP_FLAGS = 7  # nan, pinf, ninf, negzero, term_ovf, term_neg, inexact (deferred)
 
@@ -120,11 +120,20 @@ def fixed_point_accumulator(n: Netlist, plan: AccumulatorPlan, exact_flags: bool
             n.register(3, cls="acc", enable=True)
 
 
-def window_aligner(n: Netlist, plan: AccumulatorPlan, mag_bits: int, p_bits: int) -> None:
-    """``rtl/accumulators.py``'s window aligner, step by step with the plan's registers: the
-    clamped shift amount, one right-shift level per step (the bits the data can occupy) with
-    the OR of the bits it drops beside it, then the bits above the window, the sticky bit, the
-    rounding increment and the sign's one's complement."""
+def align_amount(n: Netlist, plan: AccumulatorPlan, mag_bits: int, p_bits: int) -> None:
+    """The aligner's clamped shift amount and the value's nonzero test (in front of it)."""
+    bits = (1 + plan.width - 2 + mag_bits).bit_length()
+    n.adder(p_bits + 1, cls="sum", path=False)
+    n.compare(p_bits + 1, 2, cls="sum")
+    n.mux(bits, 2, cls="sum")
+    n.equal(mag_bits, cls="sum")
+
+
+def window_aligner(n: Netlist, plan: AccumulatorPlan, mag_bits: int) -> None:
+    """``rtl/accumulators.py``'s window aligner, step by step with the plan's registers: one
+    right-shift level per step (the bits the data can occupy) with the OR of the bits it drops
+    beside it, then the bits above the window, the sticky bit, the rounding increment and the
+    sign's one's complement."""
     from peforge.accumulator import align_dropped
 
     wm = plan.width - 2
@@ -132,12 +141,7 @@ def window_aligner(n: Netlist, plan: AccumulatorPlan, mag_bits: int, p_bits: int
     bits = width.bit_length()
     for i, st in enumerate(plan.align_steps):
         kind = st.name.rstrip("0123456789")
-        if kind == "amount":
-            n.adder(p_bits + 1, cls="sum")
-            n.compare(p_bits + 1, 2, cls="sum")
-            n.mux(bits, 2, cls="sum", path=True)
-            n.equal(mag_bits, cls="sum")                            # |V| != 0
-        elif kind == "ashift":
+        if kind == "ashift":
             k = int(st.name[len(kind):])
             n.mux(min(width, mag_bits + (2 << k) - 1), cls="sum", path=True)
             n.equal(align_dropped(mag_bits, wm, k), cls="sum")

@@ -286,12 +286,13 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     v_flags = 1 + 2 * inf                                # v_nan (scales have NaN), v_pinf, v_ninf
     pipe("vmul", v_width + ex_bits + 2 + v_flags)
     if spec.accumulator is not None:  # deferred rounding: window aligner + loop + read-out
-        from .accumulators import fixed_point_accumulator, window_aligner
+        from .accumulators import align_amount, fixed_point_accumulator, window_aligner
 
         plan = spec.accumulator
         n.logic(v_width + 4, cls="sum")                  # a special value adds nothing; its -0
-        pipe("acc", v_width + ex_bits + 2 + v_flags)
-        window_aligner(n, plan, v_width, ex_bits + 1)
+        align_amount(n, plan, v_width, ex_bits + 1)
+        pipe("acc", v_width + (1 + plan.width - 2 + v_width).bit_length() + 3 + v_flags)
+        window_aligner(n, plan, v_width)
         fixed_point_accumulator(n, plan)
         n.register(1)                                    # out_valid
         n.notes.update(block_sum_width=bsw, v_width=v_width, beats=beats, acc_width=f.bits)  # type: ignore[union-attr]
