@@ -56,6 +56,7 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
     nan = a.has_nan or b.has_nan or a.has_inf or b.has_inf   # inf * 0 is NaN too
     inf = a.has_inf or b.has_inf
     exact = spec.is_exact
+    fixed_point = exact or spec.accumulator is not None      # the exact lane sum feeds the loop
     flags_live = (not exact) or nan                          # exact acc reads flags only with acc_flags
     flag_bits = (nan + 2 * inf) if flags_live else 0
     nzero_bit = 0 if exact else 1
@@ -69,7 +70,7 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
             n.cut()
 
     pipe("in", lanes * (a.bits + b.bits))
-    float_product = not exact and lanes == 1   # rtl/mac.py: the loop ignores a special's significand
+    float_product = not fixed_point and lanes == 1   # rtl/mac.py: the loop ignores a special's significand
     _decoder(n, a, lanes, mask=not float_product)
     _decoder(n, b, lanes, mask=not float_product)
     sa, sb = a.man_bits + 1, b.man_bits + 1
@@ -124,15 +125,15 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
         n.accumulate(ops, spec.exact_width, spec.exact_width, signed=True)
     else:
         n.multi_add(ops, lsw, signed=True)
-    if not exact:
+    if not fixed_point:  # lane_zero (a segmented / deferred loop leaves it unused: trimmed)
         n.equal(lsw, cls="sum")
-    pipe("sum", lsw + (0 if exact else 1) + flag_bits + nzero_bit)
+    pipe("sum", lsw + (0 if fixed_point else 1) + flag_bits + nzero_bit)
 
     if spec.accumulator is not None:  # segmented exact / deferred rounding (models/cost/accumulators.py)
         from .accumulators import fixed_point_accumulator
 
         fixed_point_accumulator(n, spec.accumulator, exact_flags=exact and nan)
-        n.notes["acc_width"] = spec.exact_width if exact else spec.acc.bits
+        n.notes["acc_width"] = spec.exact_width if exact else spec.acc_format.bits
     elif exact:
         w = spec.exact_width
         if not merged:

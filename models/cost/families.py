@@ -295,7 +295,7 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
         window_aligner(n, plan, v_width)
         fixed_point_accumulator(n, plan)
         n.register(1)                                    # out_valid
-        n.notes.update(block_sum_width=bsw, v_width=v_width, beats=beats, acc_width=f.bits)  # type: ignore[union-attr]
+        n.notes.update(block_sum_width=bsw, v_width=v_width, beats=beats, acc_width=f.bits)
         return n
     n.lzc(v_width, cls="sum")
     n.shifter(v_width, clog2(v_width + 1), cls="sum")

@@ -103,13 +103,13 @@ def blockdot_step_units(t: Terms, lsb_exp: int, msb_exp: int) -> tuple[np.ndarra
         v, kk = int(vals[idx]), int(k[idx])
         m = abs(v)
         if kk <= 0:
-            q = m << -kk
+            qi = m << -kk
         else:
-            q, r = m >> kk, m & ((1 << kk) - 1)
-            half = 1 << (kk - 1)
-            q += r > half or (r == half and q & 1)
-            inexact[idx] = r != 0
-        units[idx] = -q if v < 0 else q
+            qi, ri = m >> kk, m & ((1 << kk) - 1)
+            half_i = 1 << (kk - 1)
+            qi += ri > half_i or (ri == half_i and qi & 1)
+            inexact[idx] = ri != 0
+        units[idx] = -qi if v < 0 else qi
     return units, term_ovf & ~t.nan & ~t.pinf & ~t.ninf, neg, inexact
 
 
@@ -163,9 +163,9 @@ def run_deferred(plan: Any, fmt: FloatFormat, subnormals: bool, units: np.ndarra
     pos = out["pinf"] | (out["ovf"] & ~out["ovfneg"])
     neg = out["ninf"] | (out["ovf"] & out["ovfneg"])
     is_nan = out["nan"] | (pos & neg)
-    code = np.where(neg, np.uint64(fmt.inf_code(True)), code)
-    code = np.where(pos, np.uint64(fmt.inf_code()), code)
-    code = np.where(is_nan, np.uint64(fmt.nan_code), code)
+    code = np.where(neg, np.uint64(fmt.required_inf_code(True)), code)
+    code = np.where(pos, np.uint64(fmt.required_inf_code()), code)
+    code = np.where(is_nan, np.uint64(fmt.required_nan_code()), code)
     flags = out["ovf"].astype(np.uint64) * FLAG_OVERFLOW + out["inexact"].astype(np.uint64) * FLAG_INEXACT
     return {"acc": code.astype(np.uint64), "acc_flags": flags.astype(np.uint64)}
 
