@@ -240,8 +240,8 @@ class MinifloatMacSpec(Spec):
         if self.is_exact and self.rounding != "per-step":
             raise ValueError(f"rounding={self.rounding!r} needs a float acc: acc='exact' never rounds "
                              "(use rounding='per-step', or a float acc such as fp32)")
-        plan = self.accumulator
-        object.__setattr__(self, "readout_stages", 0 if plan is None else plan.readout_stages)
+        plan = self.accumulator  # without one the fields keep their defaults (compiled kernels check them)
+        object.__setattr__(self, "readout_stages", None if plan is None else plan.readout_stages)
 
     @property
     def accumulator(self) -> Optional[_acc.AccumulatorPlan]:
@@ -1143,9 +1143,9 @@ class BlockDotSpec(Spec):
         elif self.align_stages:
             raise ValueError(f"align_stages={self.align_stages!r} needs rounding='deferred' (the "
                              "per-step accumulator has no window aligner)")
-        plan = self.accumulator
-        object.__setattr__(self, "readout_stages", 0 if plan is None else plan.readout_stages)
-        object.__setattr__(self, "align_stages", 0 if plan is None else plan.align_stages)
+        plan = self.accumulator  # without one the fields keep their defaults (compiled kernels check them)
+        object.__setattr__(self, "readout_stages", None if plan is None else plan.readout_stages)
+        object.__setattr__(self, "align_stages", None if plan is None else plan.align_stages)
 
     @property
     def accumulator(self) -> Optional[_acc.AccumulatorPlan]:

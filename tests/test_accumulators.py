@@ -24,6 +24,7 @@ from peforge import accumulator as acc_mod
 from peforge import rtl
 from peforge.cli import app
 from peforge.models import cost, golden
+from peforge.models.golden import kernels
 from peforge.sim import regression  # noqa: F401  (loads every family's sim module in order)
 from peforge.spec import BlockDotSpec, MinifloatMacSpec, from_json
 from test_blockdot_golden import ref_block
@@ -202,7 +203,12 @@ def test_defaults_keep_todays_names_and_latency() -> None:
     assert MinifloatMacSpec(acc="exact").name == "mac_e4m3fnxe4m3fn_exact_l1_s0_n4096"
     assert BlockDotSpec().name == "blockdot_e4m3fnxe4m3fn_e8m0fnuxe8m0fnu_k32_l32_fp32_s0"
     for s in (MinifloatMacSpec(stages=2), MinifloatMacSpec(acc="exact", stages=3), BlockDotSpec(stages=1)):
-        assert s.accumulator is None and s.latency == s.stages + 1 and s.readout_stages == 0
+        assert s.accumulator is None and s.latency == s.stages + 1 and s.readout_stages is None
+        # the accumulator fields keep their defaults, so the compiled golden kernels still apply
+        assert kernels.known_fields_only(s)
+    for s in (MinifloatMacSpec(rounding="deferred"), MinifloatMacSpec(acc="exact", segment=12),
+              BlockDotSpec(lanes=8, rounding="deferred")):
+        assert not kernels.known_fields_only(s)  # the kernels implement per-step / plain exact only
 
 
 def test_new_specs_round_trip_and_state_their_latency() -> None:
