@@ -14,7 +14,7 @@ equal ones: a register that buys no speed only adds latency) and :attr:`StagePic
 the segment that bounds it.  That is usually the accumulate loop: its register feeds back into
 its own logic, so no pipeline register can split it, and its delay is the design's floor.  The
 pick then prices the accumulator options of the spec that shorten the loop
-(:data:`ALTERNATIVES`: deferred rounding, exact accumulation) and says what they would reach.
+(:data:`ALTERNATIVES`: deferred rounding, exact accumulation, a carry-segmented loop) and says what they would reach.
 
     >>> from peforge.spec import IntMacSpec
     >>> pick = pick_stages(IntMacSpec("int8", "int8"), "ecp5", 100.0)
@@ -44,6 +44,7 @@ PIPELINE_FIELDS = ("stages", "readout_stages")
 ALTERNATIVES: tuple[tuple[str, Any, str], ...] = (
     ("rounding", "deferred", "deferred rounding (exact window register, rounded once on the way out)"),
     ("acc", "exact", "exact accumulation (Kulisch register, never rounds)"),
+    ("segment", 16, "carry-segmented accumulator (16-bit segment adders in the loop, carries resolved on read-out)"),
 )
 #: Targets with a delay model (xilinx: the iCE40 fit scaled by a speed ratio, uncalibrated).
 TARGETS = ("ecp5", "ice40", "xilinx")
@@ -232,8 +233,9 @@ def _variants(spec: Spec) -> Iterator[tuple[dict[str, int], Spec]]:
             variant = dataclasses.replace(spec, **fields)
         except ValueError:  # e.g. read-out registers without a read-out
             continue
-        # a derived field (None -> its default) reads back as what the spec made of it
-        yield {n: int(getattr(variant, n)) for n in names}, variant
+        # a derived field (None -> its default) reads back as what the spec made of it; one that
+        # reads back as None does not apply to this spec (read-out registers without a read-out)
+        yield {n: int(v) for n in names if (v := getattr(variant, n)) is not None}, variant
 
 
 def _price(fields: dict[str, int], spec: Spec, target: str) -> Candidate:

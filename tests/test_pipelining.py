@@ -63,8 +63,11 @@ def test_the_limit_segment_is_the_estimate_and_names_the_loop():
 
 
 def test_a_loop_without_an_option_says_so_and_a_front_segment_is_not_called_a_loop():
-    text = pick_stages(BlockDotSpec(lanes=8), "ecp5", 1000.0).message()
+    sat = IntMacSpec("int4", "uint8", acc_bits=16, lanes=2, overflow="saturate")  # a loop, no option
+    text = pick_stages(sat, "ecp5", 1000.0).message()
     assert "accumulate loop" in text and "no accumulator option" in text
+    text = pick_stages(BlockDotSpec(lanes=8), "ecp5", 1000.0).message()  # per-step block sum: deferred
+    assert "accumulate loop" in text and "--rounding deferred" in text and "no accumulator option" not in text
     int_pick = pick_stages(IntMacSpec("int8", "int8"), "ecp5", 1000.0)
     if not int_pick.limit.loop:
         assert "pipeline segment" in int_pick.message() and "accumulate loop" not in int_pick.message()
@@ -78,6 +81,36 @@ def test_every_family_marks_its_accumulate_loop(family):
             assert all(sub.loops for sub, _, _ in net.subs if sub.ffs), spec.name
             continue
         assert net.loops and max(net.loops) <= net.segment, spec.name
+
+
+ACCUMULATORS = [MinifloatMacSpec("e4m3fn", "e4m3fn", "exact", segment=16),
+                MinifloatMacSpec("e4m3fn", "e4m3fn", "exact", segment=8, readout_stages=0),
+                MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", rounding="deferred"),
+                MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", rounding="deferred", segment=16),
+                BlockDotSpec(lanes=8, rounding="deferred"),
+                BlockDotSpec(lanes=8, rounding="deferred", segment=16)]
+
+
+@pytest.mark.parametrize("spec", ACCUMULATORS, ids=lambda s: s.name)
+def test_segmented_and_deferred_accumulators_mark_the_loop_not_the_readout(spec):
+    """The marked loop is the one holding the loop adder (with the front fully pipelined, its
+    carry chain is the widest segment + 1, from the plan), with the read-out's segments after it."""
+    spec = dataclasses.replace(spec, stages=4)
+    net = cost.netlist(spec)
+    assert len(net.loops) == 1
+    loop = next(iter(net.loops))
+    assert loop < net.segment
+    assert net.depth[loop][1] == max(spec.accumulator.segment_widths) + 1
+
+
+def test_the_segmented_alternative_is_offered_where_the_spec_accepts_it():
+    exact = MinifloatMacSpec("e4m3fn", "e4m3fn", "exact")
+    alt = {a.option: a for a in pick_stages(exact, "ecp5", 1000.0).alternatives}
+    assert set(alt) == {"--segment 16"}
+    best = max(cost.estimate(dataclasses.replace(exact, segment=16, stages=k, readout_stages=r), "ecp5").fmax_mhz
+               for k in range(5) for r in range(3))
+    assert alt["--segment 16"].fmax_mhz >= best
+    assert "--segment 16" not in {a.option for a in pick_stages(FP32_MAC, "ecp5", 1000.0).alternatives}
 
 
 def test_bad_goal_or_target_is_refused():

@@ -32,6 +32,7 @@ def _loop(n: Netlist, plan: AccumulatorPlan) -> None:
     n.chain(1, max(widths) + 1)
     n.logic(len(widths) - 1, cls="acc")     # Mux(first, 0, car)
     n.register(plan.width + len(widths) - 1, cls="acc", enable=not free)
+    n.feedback()                            # the loop: one segment adder, no cut splits it
     n.notes.update(segments=len(widths), segment_widths=list(widths), loop_bits=plan.width,
                    readout_stages=plan.readout_stages, readout_latency=plan.readout_latency)
 
