@@ -15,7 +15,6 @@ import pytest
 
 from peforge.sim import batch, regression
 from peforge.sim.accumulators import window_overflow_set
-from peforge.sim.blockdot import verify_blockdot
 from peforge.spec import BlockDotSpec, MinifloatMacSpec
 
 pytestmark = pytest.mark.sim
@@ -31,12 +30,13 @@ def test_deferred_mac_regression() -> None:
     _ok(res)
     assert res.sets["acc:window_overflow"] > 0 and res.sets["acc:cancel"] > 0 and res.sets["random_gaps"] > 0
     # the flags are compared: one flipped overflow bit must be reported
-    target = batch.spec_target(spec)
+    bench = batch.bench_for(spec)
     vs = window_overflow_set(spec)
-    goldens = [batch.golden_for(target, vs)]
-    assert goldens[0]["flags"].any()
-    goldens[0]["flags"][0, -4] ^= np.uint64(1)
-    bad = regression.verify_target(target, [vs], name=spec.name, goldens=goldens, waves_on_failure=False)
+    assert vs is not None
+    goldens = [batch.golden_for(bench, vs)]
+    assert goldens[0]["acc_flags"].any()
+    goldens[0]["acc_flags"][0, -4] ^= np.uint64(1)
+    bad = regression.verify_sets(bench, [vs], name=spec.name, goldens=goldens, waves_on_failure=False)
     assert bad.mismatches == 1 and "acc_flags" in bad.report
 
 
@@ -47,7 +47,7 @@ def test_segmented_exact_mac_regression() -> None:
 
 def test_deferred_blockdot_regression() -> None:
     spec = BlockDotSpec("e2m1fn", "e2m1fn", block=16, lanes=4, rounding="deferred", segment=8, stages=1)
-    res = verify_blockdot(spec, vectors=1500, seed=4)
+    res = regression.verify(spec, vectors=1500, seed=4)
     _ok(res)
     assert res.sets["window:overflow"] > 0 and res.sets["window:lsb"] > 0
 
@@ -72,4 +72,4 @@ def test_exhaustive_pairs(fmt: str, kw: dict) -> None:
 ], ids=["mxfp8", "nvfp4", "e5m2-mxint8"])
 def test_blockdot_exhaustive_pairs(kw: dict) -> None:
     spec = BlockDotSpec(rounding="deferred", **kw)
-    _ok(verify_blockdot(spec, vectors=20_000, exhaustive=True, seed=6))
+    _ok(regression.verify(spec, vectors=20_000, exhaustive=True, seed=6))
