@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/golden.py
 	$(BIN)/python bench/dse.py
 	$(BIN)/python bench/onnx_sweep.py --images 16
+	$(BIN)/python bench/qor.py
 	$(BIN)/python bench/blockdot.py
 	$(BIN)/python bench/cost_model.py
 	$(BIN)/python bench/shiftadd.py
