@@ -82,6 +82,17 @@ HARDFLOAT = {"ecp5": {"luts": 800, "fmax_mhz": 37.0}, "ice40": {"luts": 956, "fm
 
 
 def _one(design: Design, depth: str, device: tuple[str, str, str, float], seed: int) -> dict[str, Any]:
+    """One cell; a design the tools cannot build or place (does not fit, a tool timed out) is
+    a row with ``error`` instead of a lost table."""
+    try:
+        return _measure_one(design, depth, device, seed)
+    except (ValueError, RuntimeError, OSError) as err:  # DeviceFitError, ToolError
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        return {"design": design.label, "depth": depth, "device": device[0], "target": device[1],
+                "error": f"{type(err).__name__}: {first}"[:160]}
+
+
+def _measure_one(design: Design, depth: str, device: tuple[str, str, str, float], seed: int) -> dict[str, Any]:
     column, target, part, scale = device
     goal = design.goal_ecp5_mhz * scale
     spec, pick = design.spec, None
@@ -109,8 +120,10 @@ def measure(designs: list[Design], jobs: int = 2, seed: int = 1, progress: bool 
             for fut in futures:
                 rows.append(fut.result())
                 bar.advance(task)
-    base = {r["device"]: r for r in rows if r["design"] == BASELINE and r["depth"] == "0"}
+    base = {r["device"]: r for r in rows if r["design"] == BASELINE and r["depth"] == "0" and "error" not in r}
     for r in rows:
+        if "error" in r:
+            continue
         hf, b = HARDFLOAT[r["target"]], base.get(r["device"])
         r["luts_vs_hardfloat"] = round(r["luts"] / hf["luts"], 2)
         r["fmax_vs_hardfloat"] = round(r["fmax_mhz"] / hf["fmax_mhz"], 2)
@@ -125,6 +138,9 @@ def table(rows: list[dict[str, Any]]) -> Table:
                 "LUT/int8", "MHz/int8"):
         t.add_column(col, justify="left" if col in ("design", "device") else "right")
     for r in rows:
+        if "error" in r:
+            t.add_row(r["design"], r["device"], r["depth"], r["error"], *[""] * 8)
+            continue
         depth = "0" if r["depth"] == "0" else f"pick s{r['stages']}" + (
             f" r{r['readout_stages']}" if r["readout_stages"] is not None else "")
         goal = "" if r["goal_mhz"] is None else (f"{r['goal_mhz']:g} ({r['estimate_mhz']}) "
