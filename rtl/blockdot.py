@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from amaranth.hdl import C, Cat, Module, Mux, Signal, Value, signed
+from amaranth.hdl import C, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -38,6 +38,7 @@ from peforge.spec import BlockDotSpec
 from .accumulators import accumulator_flags, accumulator_manifest, connect_blockdot
 from .blocks import LeadingZeroCounter, MinifloatDecoder
 from .blocks.float_acc import FloatAccumulator
+from .blocks.lanes import aligned_terms, tree_level
 from .blocks._util import invalid
 
 __all__ = ["BlockDotGeometry", "BlockDot", "IntElementDecoder", "blockdot_geometry",
@@ -187,34 +188,12 @@ class BlockDot(wiring.Component):
         per_lane = pipe("mul", per_lane)
 
         # align into the fixed-point word; negative lanes as one's complement + a count
-        terms, signs, nans, pinfs, ninfs, nzero = [], [], [], [], [], []
-        for i in range(lanes):
-            psig, psh, psign, pnan, pinf, pzero = per_lane[6 * i:6 * i + 6]
-            mag = Signal(g.span, name=f"pmag{i}")
-            m.d.comb += mag.eq(psig << psh)
-            term = Signal(signed(g.span + 1), name=f"term{i}")
-            m.d.comb += term.eq(Cat(mag, C(0, 1)) ^ psign.replicate(g.span + 1))
-            terms.append(term)
-            signs.append(psign)
-            nans.append(pnan)
-            pinfs.append(pinf & ~psign)
-            ninfs.append(pinf & psign)
-            nzero.append(pzero & psign)
-        neg_count = Signal(range(lanes + 1))
-        m.d.comb += neg_count.eq(sum(signs))
+        terms, neg_count, flags = aligned_terms(m, per_lane, lanes, g.span)
         level = 0
         while len(terms) > 1:
-            nxt = []
-            for j in range(0, len(terms) - 1, 2):
-                s = Signal(signed(len(terms[j]) + 1), name=f"sum{level}_{j // 2}")
-                m.d.comb += s.eq(terms[j] + terms[j + 1])
-                nxt.append(s)
-            if len(terms) % 2:
-                nxt.append(terms[-1])
-            terms, level = nxt, level + 1
+            terms, level = tree_level(m, terms, level), level + 1
         lane_sum = Signal(signed(g.lane_sum_width))
         m.d.comb += lane_sum.eq(terms[0] + neg_count)
-        flags = [Cat(*nans).any(), Cat(*pinfs).any(), Cat(*ninfs).any(), Cat(*nzero).all()]
         lane_sum, *flags = pipe("sum", [lane_sum, *flags])
 
         # 2. block sum over the beats (exact partial-sum register)

@@ -39,6 +39,7 @@ from peforge.spec import MinifloatMacSpec
 from .accumulators import accumulator_flags, accumulator_manifest, connect_mac
 from .blocks import MinifloatDecoder, RoundPack
 from .blocks.float_acc import FloatAccumulator
+from .blocks.lanes import aligned_terms, tree_level
 from .blocks._util import invalid
 
 __all__ = ["MacGeometry", "MinifloatMac", "mac_geometry", "mac_signature", "mac_manifest", "has_flags",
@@ -196,22 +197,7 @@ class MinifloatMac(wiring.Component):
             return m
 
         # align into the fixed-point word; negative lanes as one's complement + count
-        terms, signs, nans, pinfs, ninfs, nzero = [], [], [], [], [], []
-        for i in range(lanes):
-            psig, psh, psign, pnan, pinf, pzero = per_lane[6 * i:6 * i + 6]
-            mag = Signal(g.span, name=f"pmag{i}")
-            m.d.comb += mag.eq(psig << psh)
-            term = Signal(signed(g.span + 1), name=f"term{i}")
-            m.d.comb += term.eq(Cat(mag, C(0, 1)) ^ psign.replicate(g.span + 1))
-            terms.append(term)
-            signs.append(psign)
-            nans.append(pnan)
-            pinfs.append(pinf & ~psign)
-            ninfs.append(pinf & psign)
-            nzero.append(pzero & psign)
-        neg_count = Signal(range(lanes + 1))
-        m.d.comb += neg_count.eq(sum(signs))
-        flags = [Cat(*nans).any(), Cat(*pinfs).any(), Cat(*ninfs).any(), Cat(*nzero).all()]
+        terms, neg_count, flags = aligned_terms(m, per_lane, lanes, g.span)
         vals = pipe("align", [*terms, neg_count, *flags])
         terms, neg_count, flags = vals[:lanes], vals[lanes], vals[lanes + 1:]
 
@@ -220,14 +206,7 @@ class MinifloatMac(wiring.Component):
             if level == levels // 2 and levels >= 2:
                 vals = pipe("tree", [*terms, neg_count, *flags])
                 terms, neg_count, flags = vals[:-5], vals[-5], vals[-4:]
-            nxt = []
-            for j in range(0, len(terms) - 1, 2):
-                s = Signal(signed(len(terms[j]) + 1), name=f"sum{level}_{j // 2}")
-                m.d.comb += s.eq(terms[j] + terms[j + 1])
-                nxt.append(s)
-            if len(terms) % 2:
-                nxt.append(terms[-1])
-            terms = nxt
+            terms = tree_level(m, terms, level)
         lane_sum = Signal(signed(g.lane_sum_width))
         m.d.comb += lane_sum.eq(terms[0] + neg_count)
         lane_zero = Signal()
