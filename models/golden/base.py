@@ -13,7 +13,7 @@ import numpy as np
 
 from peforge.families import family_of
 
-__all__ = ["run", "port_widths", "value", "matmul", "matmul_operands", "lane_operand",
+__all__ = ["first_flags", "run", "port_widths", "value", "matmul", "matmul_operands", "lane_operand",
            "twos_complement_values", "int_accumulate", "chain_operands", "row_chunks", "CHUNK_ELEMS"]
 
 #: Operand elements per golden-model call of a chunked matmul (bounds memory at a few 10 MB).
@@ -143,3 +143,16 @@ def row_chunks(n: int, elems_per_row: int) -> list[tuple[int, int]]:
     :data:`CHUNK_ELEMS` operand elements (``elems_per_row`` per output row)."""
     rows = max(1, CHUNK_ELEMS // max(1, elems_per_row))
     return [(r0, min(n, r0 + rows)) for r0 in range(0, n, rows)]
+
+
+def first_flags(first: Any, dims: str) -> np.ndarray:
+    """``first`` as a 2-D bool array (0/1 integers accepted), else a ValueError naming the
+    expected ``[batch, <dims>]`` shape or the bad dtype."""
+    arr = np.asarray(first)
+    if arr.ndim != 2:
+        raise ValueError(f"first must have shape [batch, {dims}], got shape {arr.shape}")
+    if arr.dtype != bool:
+        if arr.dtype.kind not in "ui" or (arr.size and arr.max() > 1):
+            raise ValueError(f"first must be bool (or 0/1 integers), got dtype {arr.dtype}")
+        arr = arr.astype(bool)
+    return arr

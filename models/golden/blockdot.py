@@ -58,7 +58,7 @@ from peforge.geometry import blockdot_geometry
 from peforge.spec import BlockDotSpec
 
 from . import kernels
-from .base import matmul_operands, row_chunks
+from .base import first_flags, matmul_operands, row_chunks
 from .mac import Products, run_float, sum_general, Terms, with_msb
 from .rounding import bit_length
 
@@ -199,13 +199,7 @@ def run_blockdot(spec: BlockDotSpec, *, a: Any, b: Any, scale_a: Any, scale_b: A
 
     Returns ``{"acc": [batch, blocks] uint64}``.
     """
-    first = np.asarray(first)
-    if first.ndim != 2:
-        raise ValueError(f"first must have shape [batch, blocks], got shape {first.shape}")
-    if first.dtype != bool:
-        if first.dtype.kind not in "ui" or (first.size and first.max() > 1):
-            raise ValueError(f"first must be bool (or 0/1 integers), got dtype {first.dtype}")
-        first = first.astype(bool)
+    first = first_flags(first, "blocks")
     shape = (*first.shape, spec.block)
     a_c = _codes(spec.element_a, "a", a, shape)
     b_c = _codes(spec.element_b, "b", b, shape)

@@ -56,6 +56,7 @@ from peforge.formats import KIND_FINITE, KIND_INF, KIND_NAN, FloatFormat
 from peforge.geometry import mac_geometry
 from peforge.spec import MinifloatMacSpec
 
+from .base import first_flags
 from .rounding import bit_length, reduce_sticky, round_core
 
 __all__ = ["run_mac", "mac_port_widths", "mac_value", "has_flags", "FLAG_NAN", "FLAG_PINF", "FLAG_NINF",
@@ -105,13 +106,7 @@ def mac_value(spec: MinifloatMacSpec, acc_bits: Any) -> np.ndarray:
 # ---- inputs and products ---------------------------------------------------------------------
 
 def _inputs(spec: MinifloatMacSpec, a: Any, b: Any, first: Any) -> tuple[np.ndarray, ...]:
-    first = np.asarray(first)
-    if first.ndim != 2:
-        raise ValueError(f"first must have shape [batch, steps], got shape {first.shape}")
-    if first.dtype != bool:
-        if first.dtype.kind not in "ui" or (first.size and first.max() > 1):
-            raise ValueError(f"first must be bool (or 0/1 integers), got dtype {first.dtype}")
-        first = first.astype(bool)
+    first = first_flags(first, "steps")
     out = []
     for label, arr in (("a", a), ("b", b)):
         arr = np.asarray(arr)
