@@ -29,21 +29,7 @@ from peforge.models import cost, golden
 from peforge.models.cost.rotation import rotation_cost
 from peforge.rotation import rotate_matmul
 from peforge.spec import BlockDotSpec
-
-try:  # the workloads package's LLM-like activations, where it has them
-    from peforge.workloads.tensors import outlier_channels
-except ImportError:  # pragma: no cover - same generator, local until the workloads module lands
-    def outlier_channels(shape: tuple[int, int], seed: int = 0, fraction: float = 1 / 64,
-                         low: float = 20.0, high: float = 100.0) -> np.ndarray:
-        """Gaussian ``[n, k]`` with ``max(2, round(fraction * k))`` seeded columns scaled by
-        factors drawn uniformly from ``[low, high]``."""
-        n, k = shape
-        rng = np.random.default_rng(seed)
-        x = rng.standard_normal((n, k))
-        count = min(k, max(2, round(fraction * k)))
-        cols = rng.choice(k, size=count, replace=False)
-        x[:, cols] *= rng.uniform(low, high, size=count)
-        return x
+from peforge.workloads.tensors import outlier_channels  # the LLM-like activations of the sweeps
 
 
 @dataclass(frozen=True)
