@@ -24,10 +24,10 @@ run: $(STAMP)
 	$(BIN)/peforge sweep -o build/dse --overwrite
 	$(BIN)/peforge report build/dse
 
-## Lint and type check (ruff, mypy): part of `make test`.  (`ruff format --check` joins once
-## the tree has been formatted in one go, after the branches in flight have landed.)
+## Lint, layout and type check (ruff check, ruff format --check, mypy): part of `make test`.
 check: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python tools/typecheck.py
 
 ## Test suite (CI sample: everything not marked slow), after the checks.

@@ -64,14 +64,18 @@ def fits(spec: Spec, device: str, dsp: bool) -> tuple[bool, str]:
     luts = (lut_e.luts or 0) + 2 * (lut_e.carry or 0)
     cap, dsps = CAPACITY[device]
     ok = luts <= 0.95 * cap and (not dsp or (e.dsps or 0) <= dsps)
-    return ok, f"estimate {lut_e.luts:.0f} LUT4 + {lut_e.carry:.0f} carry (~{luts:.0f} LUT4 slots), " \
-               f"{e.dsps if dsp else 0} DSPs; " \
-               f"{device}: {cap} LUT4, {dsps} DSPs"
+    return (
+        ok,
+        f"estimate {lut_e.luts:.0f} LUT4 + {lut_e.carry:.0f} carry (~{luts:.0f} LUT4 slots), "
+        f"{e.dsps if dsp else 0} DSPs; "
+        f"{device}: {cap} LUT4, {dsps} DSPs",
+    )
 
 
 def run(case: Case, seeds: list[int]) -> None:
-    print(f"\n== {case.name}: {case.array.name} on ECP5-{case.device} ({'DSPs' if case.dsp else 'no DSPs'})",
-          flush=True)
+    print(
+        f"\n== {case.name}: {case.array.name} on ECP5-{case.device} ({'DSPs' if case.dsp else 'no DSPs'})", flush=True
+    )
     ok, why = fits(case.array, case.device, case.dsp)
     print(f"   fit: {'yes' if ok else 'NO'} -- {why}", flush=True)
     if not ok:
@@ -85,10 +89,13 @@ def run(case: Case, seeds: list[int]) -> None:
         # estimate is the closest stand-in (as in fits())
         est = cost.estimate(spec, "ecp5" if case.dsp else "ice40")
         rows.append((label, rep, pnr, est))
-        print(f"   {label:5s} {rep.luts:6d} LUT4 {rep.carry:5d} CCU2C {rep.ffs:6d} FF {rep.dsps:3d} DSP | {est.target} "
-              f"estimate {est.luts:8.0f} LUT4 ({(est.luts - rep.luts) / max(rep.luts, 1):+.1%}) | Fmax {pnr.fmax_mhz:6.1f} MHz "
-              f"(seeds {pnr.fmax_runs}, {pnr.wrapper} wrapper) | {time.perf_counter() - t0:.0f} s"
-              f"{' cached' if rep.cached and pnr.cached else ''}", flush=True)
+        print(
+            f"   {label:5s} {rep.luts:6d} LUT4 {rep.carry:5d} CCU2C {rep.ffs:6d} FF {rep.dsps:3d} DSP | {est.target} "
+            f"estimate {est.luts:8.0f} LUT4 ({(est.luts - rep.luts) / max(rep.luts, 1):+.1%}) | Fmax {pnr.fmax_mhz:6.1f} MHz "
+            f"(seeds {pnr.fmax_runs}, {pnr.wrapper} wrapper) | {time.perf_counter() - t0:.0f} s"
+            f"{' cached' if rep.cached and pnr.cached else ''}",
+            flush=True,
+        )
     ratio = rows[1][2].fmax_mhz / rows[0][2].fmax_mhz
     print(f"   Fmax array / PE = {ratio:.3f} (target >= 0.90: {'met' if ratio >= 0.9 else 'NOT met'})", flush=True)
 

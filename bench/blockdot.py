@@ -84,8 +84,14 @@ def golden_speed(blocks: int, repeat: int) -> dict[str, dict[str, float]]:
         t_bd = _median_time(lambda: golden.run(spec, **ops), repeat)
         base = _baseline_spec(spec)
         t_base = _median_time(lambda: golden.run(base, a=ops["a"], b=ops["b"], first=ops["first"]), repeat)
-        out[name] = {"blocks": n, "block": spec.block, "blockdot_s": t_bd, "baseline_s": t_base,
-                     "blocks_per_s": n / t_bd, "baseline_steps_per_s": n / t_base}
+        out[name] = {
+            "blocks": n,
+            "block": spec.block,
+            "blockdot_s": t_bd,
+            "baseline_s": t_base,
+            "blocks_per_s": n / t_bd,
+            "baseline_steps_per_s": n / t_base,
+        }
     return out
 
 
@@ -97,34 +103,51 @@ def synth_counts(jobs: int, lanes: int) -> dict[str, dict[str, Any]]:
     reps = fpga.synthesize_many(specs, "generic", jobs=jobs, progress=sys.stderr.isatty())
     out = {}
     for key, rep in zip([*SCHEMES, "baseline_mac_e4m3"], reps):
-        out[key] = {"module": rep.module, "gates": rep.gates, "ffs": rep.ffs, "nand2": rep.nand2_eq,
-                    "cells": rep.cells, "seconds": rep.seconds, "lanes": lanes}
+        out[key] = {
+            "module": rep.module,
+            "gates": rep.gates,
+            "ffs": rep.ffs,
+            "nand2": rep.nand2_eq,
+            "cells": rep.cells,
+            "seconds": rep.seconds,
+            "lanes": lanes,
+        }
     return out
 
 
 def report(data: dict[str, Any]) -> str:
-    lines = ["Golden model: block dot products per second (median), blockdot vs the MAC golden model on "
-             "the same element codes (no scales)",
-             f"{'scheme':12s} {'block':>5s} {'blocks':>7s} {'blockdot blk/s':>15s} {'products/s':>12s} "
-             f"{'baseline step/s':>16s} {'ratio':>6s}"]
+    lines = [
+        "Golden model: block dot products per second (median), blockdot vs the MAC golden model on "
+        "the same element codes (no scales)",
+        f"{'scheme':12s} {'block':>5s} {'blocks':>7s} {'blockdot blk/s':>15s} {'products/s':>12s} "
+        f"{'baseline step/s':>16s} {'ratio':>6s}",
+    ]
     for name, g in data["golden"].items():
-        lines.append(f"{name:12s} {g['block']:5d} {g['blocks']:7d} {g['blocks_per_s']:15,.0f} "
-                     f"{g['blocks_per_s'] * g['block']:12,.0f} {g['baseline_steps_per_s']:16,.0f} "
-                     f"{g['blocks_per_s'] / g['baseline_steps_per_s']:6.2f}")
+        lines.append(
+            f"{name:12s} {g['block']:5d} {g['blocks']:7d} {g['blocks_per_s']:15,.0f} "
+            f"{g['blocks_per_s'] * g['block']:12,.0f} {g['baseline_steps_per_s']:16,.0f} "
+            f"{g['blocks_per_s'] / g['baseline_steps_per_s']:6.2f}"
+        )
     syn = data.get("synth")
     if syn:
         base = syn["baseline_mac_e4m3"]
         ref = syn["mxfp8_e4m3"]
         lanes = ref["lanes"]
-        lines += ["", f"Yosys generic cells ({lanes} lanes, FP32 accumulator, 0 stages): gates after abc, FFs, "
-                  "NAND2-eq (FFs included)",
-                  f"{'design':24s} {'gates':>7s} {'FFs':>5s} {'NAND2':>9s} {'NAND2/product':>14s} "
-                  f"{'vs mxfp8_e4m3':>14s}"]
+        lines += [
+            "",
+            f"Yosys generic cells ({lanes} lanes, FP32 accumulator, 0 stages): gates after abc, FFs, "
+            "NAND2-eq (FFs included)",
+            f"{'design':24s} {'gates':>7s} {'FFs':>5s} {'NAND2':>9s} {'NAND2/product':>14s} {'vs mxfp8_e4m3':>14s}",
+        ]
         for name, s in syn.items():
-            lines.append(f"{name:24s} {s['gates']:7d} {s['ffs']:5d} {s['nand2']:9.0f} {s['nand2'] / lanes:14.1f} "
-                         f"{s['nand2'] / ref['nand2']:14.2f}")
-        lines.append(f"block scaling on top of a {lanes}-lane E4M3 fused dot product (mxfp8_e4m3 / baseline MAC): "
-                     f"x{ref['nand2'] / base['nand2']:.2f} NAND2-eq, x{ref['gates'] / base['gates']:.2f} gates")
+            lines.append(
+                f"{name:24s} {s['gates']:7d} {s['ffs']:5d} {s['nand2']:9.0f} {s['nand2'] / lanes:14.1f} "
+                f"{s['nand2'] / ref['nand2']:14.2f}"
+            )
+        lines.append(
+            f"block scaling on top of a {lanes}-lane E4M3 fused dot product (mxfp8_e4m3 / baseline MAC): "
+            f"x{ref['nand2'] / base['nand2']:.2f} NAND2-eq, x{ref['gates'] / base['gates']:.2f} gates"
+        )
     return "\n".join(lines)
 
 

@@ -39,8 +39,18 @@ from peforge.spec import IntMacSpec, MinifloatMacSpec
 
 __all__ = ["accuracy", "speed", "energy_table", "main"]
 
-_METRICS = (("ice40", "luts"), ("ice40", "carry"), ("ice40", "ffs"), ("ecp5", "luts"), ("ecp5", "carry"),
-            ("ecp5", "ffs"), ("xilinx", "luts"), ("xilinx", "ffs"), ("generic", "nand2"), ("generic", "ffs"))
+_METRICS = (
+    ("ice40", "luts"),
+    ("ice40", "carry"),
+    ("ice40", "ffs"),
+    ("ecp5", "luts"),
+    ("ecp5", "carry"),
+    ("ecp5", "ffs"),
+    ("xilinx", "luts"),
+    ("xilinx", "ffs"),
+    ("generic", "nand2"),
+    ("generic", "ffs"),
+)
 _TARGETS = {"median": 0.10, "max": 0.25, "spearman": 0.95}
 
 
@@ -84,11 +94,19 @@ def accuracy(cal: dict[str, Any]) -> list[dict[str, Any]]:
         fams: dict[str, list[float]] = {}
         for r, e, m in zip(h, est, meas):
             fams.setdefault(r["spec"]["family"], []).append(abs(e - m) / m)
-        rows.append({"target": target, "metric": metric, "model": stats, "baseline": base,
-                     "exact": sum(abs(e - m) < 0.5 for e, m in zip(est, meas)) if metric == "ffs" else None,
-                     "families": {k: (round(float(np.median(v)), 3), round(float(max(v)), 3), len(v))
-                                  for k, v in sorted(fams.items())},
-                     "points": [(r["spec"]["family"], e, m) for r, e, m in zip(h, est, meas)]})
+        rows.append(
+            {
+                "target": target,
+                "metric": metric,
+                "model": stats,
+                "baseline": base,
+                "exact": sum(abs(e - m) < 0.5 for e, m in zip(est, meas)) if metric == "ffs" else None,
+                "families": {
+                    k: (round(float(np.median(v)), 3), round(float(max(v)), 3), len(v)) for k, v in sorted(fams.items())
+                },
+                "points": [(r["spec"]["family"], e, m) for r, e, m in zip(h, est, meas)],
+            }
+        )
     return rows
 
 
@@ -102,16 +120,36 @@ def _verdict(row: dict[str, Any]) -> str:
 
 def accuracy_table(rows: list[dict[str, Any]]) -> Table:
     t = Table(title="Held-out error vs Yosys (relative |error|; baseline = one coefficient on the feature sum)")
-    for col in ("target", "metric", "n", "median", "p90", "worst", "Spearman", "baseline median", "baseline worst",
-                "median ratio", "targets"):
+    for col in (
+        "target",
+        "metric",
+        "n",
+        "median",
+        "p90",
+        "worst",
+        "Spearman",
+        "baseline median",
+        "baseline worst",
+        "median ratio",
+        "targets",
+    ):
         t.add_column(col, justify="left" if col in ("target", "metric", "targets") else "right")
     for r in rows:
         s, b = r["model"], r["baseline"]
         ratio = f"{b['median'] / s['median']:.1f}x" if b and s["median"] > 0 else "-"
-        t.add_row(r["target"], r["metric"], str(s["n"]), f"{100 * s['median']:.1f}%", f"{100 * s['p90']:.1f}%",
-                  f"{100 * s['max']:.1f}%", f"{s['spearman']:.3f}",
-                  f"{100 * b['median']:.1f}%" if b else "-", f"{100 * b['max']:.1f}%" if b else "-", ratio,
-                  _verdict(r))
+        t.add_row(
+            r["target"],
+            r["metric"],
+            str(s["n"]),
+            f"{100 * s['median']:.1f}%",
+            f"{100 * s['p90']:.1f}%",
+            f"{100 * s['max']:.1f}%",
+            f"{s['spearman']:.3f}",
+            f"{100 * b['median']:.1f}%" if b else "-",
+            f"{100 * b['max']:.1f}%" if b else "-",
+            ratio,
+            _verdict(r),
+        )
     return t
 
 
@@ -141,9 +179,17 @@ def scatter(rows: list[dict[str, Any]], out: Path) -> list[Path]:
 
     panels = [r for r in rows if r["metric"] in ("luts", "nand2", "carry")]
     cols = 3
-    fig, axes = plt.subplots((len(panels) + cols - 1) // cols, cols, figsize=(5 * cols, 4.5 * ((len(panels) + cols - 1) // cols)))
-    colours = {"mac": "tab:blue", "intmac": "tab:orange", "simd": "tab:green", "shiftadd": "tab:red",
-               "blockdot": "tab:purple", "lut": "tab:brown"}
+    fig, axes = plt.subplots(
+        (len(panels) + cols - 1) // cols, cols, figsize=(5 * cols, 4.5 * ((len(panels) + cols - 1) // cols))
+    )
+    colours = {
+        "mac": "tab:blue",
+        "intmac": "tab:orange",
+        "simd": "tab:green",
+        "shiftadd": "tab:red",
+        "blockdot": "tab:purple",
+        "lut": "tab:brown",
+    }
     for ax, r in zip(np.ravel(axes), panels):
         for fam in sorted({p[0] for p in r["points"]}):
             pts = [(m, e) for f, e, m in r["points"] if f == fam]
@@ -159,10 +205,13 @@ def scatter(rows: list[dict[str, Any]], out: Path) -> list[Path]:
         ax.set_xlabel(f"Yosys {r['metric']}")
         ax.set_ylabel(f"estimated {r['metric']}")
         s = r["model"]
-        ax.set_title(f"{r['target']} {r['metric']}: median {100 * s['median']:.1f}%, worst {100 * s['max']:.0f}%, "
-                     f"rho {s['spearman']:.3f}", fontsize=9)
+        ax.set_title(
+            f"{r['target']} {r['metric']}: median {100 * s['median']:.1f}%, worst {100 * s['max']:.0f}%, "
+            f"rho {s['spearman']:.3f}",
+            fontsize=9,
+        )
         ax.legend(fontsize=7)
-    for ax in np.ravel(axes)[len(panels):]:
+    for ax in np.ravel(axes)[len(panels) :]:
         ax.axis("off")
     fig.suptitle("peforge cost model: held-out specs (dotted: +-25%)")
     fig.tight_layout()
@@ -189,20 +238,32 @@ def speed(cal: dict[str, Any], repeats: int = 5) -> dict[str, Any]:
             for t in targets:
                 cost.estimate(s, t)
         warm.append(len(specs) * len(targets) / (time.perf_counter() - t0))
-    secs = [r["seconds"] for r in cal["measurements"]["heldout"] + cal["measurements"]["training"]
-            if r.get("seconds") and r["target"] in ("ice40", "ecp5", "generic", "xilinx")]
+    secs = [
+        r["seconds"]
+        for r in cal["measurements"]["heldout"] + cal["measurements"]["training"]
+        if r.get("seconds") and r["target"] in ("ice40", "ecp5", "generic", "xilinx")
+    ]
     yosys = statistics.median(secs) if secs else None
-    out = {"specs": len(specs), "cold_per_s": round(statistics.median(cold)), "warm_per_s": round(statistics.median(warm)),
-           "yosys_median_s": yosys}
+    out = {
+        "specs": len(specs),
+        "cold_per_s": round(statistics.median(cold)),
+        "warm_per_s": round(statistics.median(warm)),
+        "yosys_median_s": yosys,
+    }
     if yosys:
         out["speedup_cold"] = round(yosys * out["cold_per_s"])
     return out
 
 
-ENERGY_SPECS = (MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32"), MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", lanes=4),
-                MinifloatMacSpec("e2m1fn", "e2m1fn", "bf16", lanes=4), MinifloatMacSpec("e5m2", "e5m2", "fp16"),
-                MinifloatMacSpec("e4m3fn", "e4m3fn", "exact", lanes=4), IntMacSpec("int8", "int8"),
-                IntMacSpec("int4", "int4", lanes=4))
+ENERGY_SPECS = (
+    MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32"),
+    MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", lanes=4),
+    MinifloatMacSpec("e2m1fn", "e2m1fn", "bf16", lanes=4),
+    MinifloatMacSpec("e5m2", "e5m2", "fp16"),
+    MinifloatMacSpec("e4m3fn", "e4m3fn", "exact", lanes=4),
+    IntMacSpec("int8", "int8"),
+    IntMacSpec("int4", "int4", lanes=4),
+)
 
 
 def energy_table(specs: tuple[spec_mod.Spec, ...] = ENERGY_SPECS) -> list[dict[str, Any]]:
@@ -210,9 +271,15 @@ def energy_table(specs: tuple[spec_mod.Spec, ...] = ENERGY_SPECS) -> list[dict[s
     for s in specs:
         rnd = energy.energy(s, "random")
         real = energy.energy(s, "digits")
-        rows.append({"spec": s.name, "random_pj_per_mac": rnd.energy_pj_per_mac, "digits_pj_per_mac": real.energy_pj_per_mac,
-                     "ratio": round(real.energy_pj_per_mac / rnd.energy_pj_per_mac, 3),
-                     "activity": real.notes["activity"]})
+        rows.append(
+            {
+                "spec": s.name,
+                "random_pj_per_mac": rnd.energy_pj_per_mac,
+                "digits_pj_per_mac": real.energy_pj_per_mac,
+                "ratio": round(real.energy_pj_per_mac / rnd.energy_pj_per_mac, 3),
+                "activity": real.notes["activity"],
+            }
+        )
     return rows
 
 
@@ -228,9 +295,18 @@ def main(argv: list[str] | None = None) -> int:
     en = [] if args.no_energy else energy_table()
     pngs = scatter(acc, args.out)
     if args.json:
-        print(json.dumps({"accuracy": [{k: v for k, v in r.items() if k != "points"} for r in acc], "speed": spd,
-                          "energy": en, "scatter": [str(p) for p in pngs],
-                          "delay": {t: cal["error"].get(t, {}).get("delay_ns") for t in ("ice40", "ecp5")}}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "accuracy": [{k: v for k, v in r.items() if k != "points"} for r in acc],
+                    "speed": spd,
+                    "energy": en,
+                    "scatter": [str(p) for p in pngs],
+                    "delay": {t: cal["error"].get(t, {}).get("delay_ns") for t in ("ice40", "ecp5")},
+                },
+                indent=1,
+            )
+        )
         return 0
     console = Console(width=200)
     console.print(f"calibration {calibration.path()} ({cal['created']}, {cal['yosys_version']})")
@@ -239,18 +315,27 @@ def main(argv: list[str] | None = None) -> int:
     for target, device in (("ice40", "hx8k"), ("ecp5", "25k")):
         d = cal["error"].get(target, {}).get("delay_ns")
         if d:
-            console.print(f"{target} critical path (nextpnr {device}, leave-one-out over {d['n']} PEs): median "
-                          f"{100 * d['median']:.1f}%, worst {100 * d['max']:.1f}%, Spearman {d['spearman']:.3f}")
-    console.print(f"speed (one core, {spd['specs']} held-out specs, median of 5): {spd['cold_per_s']:,} estimates/s "
-                  f"cold (first estimate of a spec), {spd['warm_per_s']:,}/s warm; median Yosys run "
-                  f"{spd['yosys_median_s']} s -> one cold estimate is {spd.get('speedup_cold', '?'):,}x faster")
+            console.print(
+                f"{target} critical path (nextpnr {device}, leave-one-out over {d['n']} PEs): median "
+                f"{100 * d['median']:.1f}%, worst {100 * d['max']:.1f}%, Spearman {d['spearman']:.3f}"
+            )
+    console.print(
+        f"speed (one core, {spd['specs']} held-out specs, median of 5): {spd['cold_per_s']:,} estimates/s "
+        f"cold (first estimate of a spec), {spd['warm_per_s']:,}/s warm; median Yosys run "
+        f"{spd['yosys_median_s']} s -> one cold estimate is {spd.get('speedup_cold', '?'):,}x faster"
+    )
     if en:
         t = Table(title="Energy per MAC on asic45: random vs real (digits) operands, toggle-count model")
         for col in ("spec", "random pJ/MAC", "digits pJ/MAC", "ratio", "activity (digits / random) per class"):
             t.add_column(col, justify="left" if col in ("spec", "activity (digits / random) per class") else "right")
         for r in en:
-            t.add_row(r["spec"], f"{r['random_pj_per_mac']:.4f}", f"{r['digits_pj_per_mac']:.4f}", f"{r['ratio']:.2f}",
-                      ", ".join(f"{k} {v:.2f}" for k, v in r["activity"].items()))
+            t.add_row(
+                r["spec"],
+                f"{r['random_pj_per_mac']:.4f}",
+                f"{r['digits_pj_per_mac']:.4f}",
+                f"{r['ratio']:.2f}",
+                ", ".join(f"{k} {v:.2f}" for k, v in r["activity"].items()),
+            )
         console.print(t)
     console.print(f"scatter plot: {', '.join(str(p) for p in pngs)}")
     return 0

@@ -43,21 +43,28 @@ SPACE = {
     "name": "bench",
     "targets": ["ice40"],
     "pe": [
-        {"family": "mac", "a": ["e4m3fn", "e5m2", "e2m3fn", "e2m1fn"], "b": ["e4m3fn", "e5m2", "e2m3fn", "e2m1fn"],
-         "zip": [["a", "b"]], "acc": ["fp32", "bf16"]},
+        {
+            "family": "mac",
+            "a": ["e4m3fn", "e5m2", "e2m3fn", "e2m1fn"],
+            "b": ["e4m3fn", "e5m2", "e2m3fn", "e2m1fn"],
+            "zip": [["a", "b"]],
+            "acc": ["fp32", "bf16"],
+        },
         {"family": "intmac", "a": ["int8", "int4"], "b": ["int8", "int4"], "zip": [["a", "b"]]},
         {"family": "simd", "matmul": {"mode": ["8x8", "4x4"]}},
     ],
 }
 
 #: (spec, issue 21 target: compiled golden MAC/s / float32 matmul MAC/s)
-GEMM_SPECS = [(MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32"), 0.05),
-              (MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", lanes=16), 0.05),
-              (IntMacSpec("int8", "int8"), 0.05),
-              (BlockDotSpec(), 0.05),
-              (MinifloatMacSpec("e4m3fn", "e4m3fn", "exact"), 0.01),
-              (MinifloatMacSpec("e2m1fn", "e2m1fn", "bf16", lanes=4), 0.01),
-              (SimdMacSpec(8, modes=("4x4", "8x8")), 0.01)]
+GEMM_SPECS = [
+    (MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32"), 0.05),
+    (MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", lanes=16), 0.05),
+    (IntMacSpec("int8", "int8"), 0.05),
+    (BlockDotSpec(), 0.05),
+    (MinifloatMacSpec("e4m3fn", "e4m3fn", "exact"), 0.01),
+    (MinifloatMacSpec("e2m1fn", "e2m1fn", "bf16", lanes=4), 0.01),
+    (SimdMacSpec(8, modes=("4x4", "8x8")), 0.01),
+]
 
 
 def _median_time(fn: Callable[[], Any], repeats: int) -> float:
@@ -85,8 +92,15 @@ def sweep_rates(repeats: int) -> list[dict[str, Any]]:
             if workloads and jobs == 1:
                 run()  # trains / loads the networks once, outside the timing
             rate[jobs] = n / _median_time(run, repeats)
-        rows.append({"mode": mode, "points": n, "points_per_s_1": rate[1], "points_per_s_2": rate[2],
-                     "speedup_2_vs_1": rate[2] / rate[1]})
+        rows.append(
+            {
+                "mode": mode,
+                "points": n,
+                "points_per_s_1": rate[1],
+                "points_per_s_2": rate[2],
+                "speedup_2_vs_1": rate[2] / rate[1],
+            }
+        )
     return rows
 
 
@@ -106,10 +120,20 @@ def gemm_rates(shape: tuple[int, int, int], repeats: int, ref_rows: int) -> list
         rate = macs / _median_time(lambda: golden.matmul(spec, x, w), repeats)
         with kernels.disabled():
             rate_ref = ref_rows * k * m / _median_time(lambda: golden.matmul(spec, xr, w), max(1, repeats // 2))
-        rows.append({"pe": spec.name, "shape": list(shape), "golden_macs_per_s": rate,
-                     "reference_macs_per_s": rate_ref, "numpy_f32_macs_per_s": ref,
-                     "numpy_f32_default_threads": f32["default_threads"], "numpy_f32_one_thread": f32["one_thread"],
-                     "ratio_golden_vs_numpy": rate / ref, "target": target, "met": rate / ref >= target})
+        rows.append(
+            {
+                "pe": spec.name,
+                "shape": list(shape),
+                "golden_macs_per_s": rate,
+                "reference_macs_per_s": rate_ref,
+                "numpy_f32_macs_per_s": ref,
+                "numpy_f32_default_threads": f32["default_threads"],
+                "numpy_f32_one_thread": f32["one_thread"],
+                "ratio_golden_vs_numpy": rate / ref,
+                "target": target,
+                "met": rate / ref >= target,
+            }
+        )
     return rows
 
 
@@ -128,17 +152,23 @@ def main() -> None:
     print(f"sweep rate (design points/s, median of {args.repeats}; ratio = 2 workers / 1 worker)")
     print(f"  {'mode':28s} {'points':>6s} {'1 worker':>10s} {'2 workers':>10s} {'ratio':>7s}")
     for r in sweeps:
-        print(f"  {r['mode']:28s} {r['points']:6d} {r['points_per_s_1']:10.2f} {r['points_per_s_2']:10.2f} "
-              f"{r['speedup_2_vs_1']:7.2f}")
+        print(
+            f"  {r['mode']:28s} {r['points']:6d} {r['points_per_s_1']:10.2f} {r['points_per_s_2']:10.2f} "
+            f"{r['speedup_2_vs_1']:7.2f}"
+        )
     n, k, m = args.shape
-    print(f"\ngolden GEMM {n}x{k} @ {k}x{m} (MAC/s, median; ratio = compiled golden / NumPy float32 matmul, "
-          f"the faster of {gemms[0]['numpy_f32_default_threads']:.2e} default threads and "
-          f"{gemms[0]['numpy_f32_one_thread']:.2e} one thread)")
+    print(
+        f"\ngolden GEMM {n}x{k} @ {k}x{m} (MAC/s, median; ratio = compiled golden / NumPy float32 matmul, "
+        f"the faster of {gemms[0]['numpy_f32_default_threads']:.2e} default threads and "
+        f"{gemms[0]['numpy_f32_one_thread']:.2e} one thread)"
+    )
     print(f"  {'PE':42s} {'reference':>10s} {'compiled':>10s} {'numpy f32':>10s} {'ratio':>8s} {'target':>7s}")
     for r in gemms:
-        print(f"  {r['pe']:42s} {r['reference_macs_per_s']:10.2e} {r['golden_macs_per_s']:10.2e} "
-              f"{r['numpy_f32_macs_per_s']:10.2e} {r['ratio_golden_vs_numpy']:8.4f} {r['target']:6.2f}"
-              f"{'' if r['met'] else ' MISSED'}")
+        print(
+            f"  {r['pe']:42s} {r['reference_macs_per_s']:10.2e} {r['golden_macs_per_s']:10.2e} "
+            f"{r['numpy_f32_macs_per_s']:10.2e} {r['ratio_golden_vs_numpy']:8.4f} {r['target']:6.2f}"
+            f"{'' if r['met'] else ' MISSED'}"
+        )
 
 
 if __name__ == "__main__":

@@ -68,14 +68,23 @@ def measure(targets: tuple[str, ...], seed: int = 1, console: Console | None = N
             base = dataclasses.replace(spec, stages=0)
             achieved = _place(pick.spec, target, device, goal, seed)
             base_achieved = achieved if base == pick.spec else _place(base, target, device, goal, seed)
-            row = {"case": label, "target": target, "device": device, "goal": goal, **pick.confirmed(achieved, device),
-                   "base_fmax_estimate_mhz": cost.estimate(base, target).fmax_mhz,
-                   "base_fmax_achieved_mhz": base_achieved, "seconds": round(time.perf_counter() - t0, 1)}
+            row = {
+                "case": label,
+                "target": target,
+                "device": device,
+                "goal": goal,
+                **pick.confirmed(achieved, device),
+                "base_fmax_estimate_mhz": cost.estimate(base, target).fmax_mhz,
+                "base_fmax_achieved_mhz": base_achieved,
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
             rows.append(row)
             if console is not None:
-                console.print(f"[dim]{target} {label}: stages={pick.spec.stages} est {pick.pick.fmax_mhz:.1f} "
-                              f"achieved {achieved:.1f} MHz (stages=0: {base_achieved:.1f}) "
-                              f"{row['seconds']:.0f} s[/]")
+                console.print(
+                    f"[dim]{target} {label}: stages={pick.spec.stages} est {pick.pick.fmax_mhz:.1f} "
+                    f"achieved {achieved:.1f} MHz (stages=0: {base_achieved:.1f}) "
+                    f"{row['seconds']:.0f} s[/]"
+                )
     return rows
 
 
@@ -88,17 +97,37 @@ def _errors(rows: list[dict[str, Any]]) -> list[float]:
 
 def table(rows: list[dict[str, Any]]) -> Table:
     t = Table(title="--fmax pick against nextpnr (one seed, clock target = goal)", title_justify="left")
-    for col in ("case", "device", "goal", "stages", "est.", "achieved", "verdict", "est. err",
-                "stages=0 est.", "stages=0 ach.", "speed-up"):
+    for col in (
+        "case",
+        "device",
+        "goal",
+        "stages",
+        "est.",
+        "achieved",
+        "verdict",
+        "est. err",
+        "stages=0 est.",
+        "stages=0 ach.",
+        "speed-up",
+    ):
         t.add_column(col, justify="left" if col in ("case", "verdict") else "right")
     for r in rows:
         verdict = "met" if r["met"] else f"short {-r['distance_mhz']:.1f}"
         if not r["met_estimate"]:
             verdict += " (est. short)"
-        t.add_row(r["case"], r["device"], f"{r['goal']:g}", str(r["stages"]), f"{r['fmax_estimate_mhz']:.1f}",
-                  f"{r['fmax_achieved_mhz']:.1f}", verdict, f"{r['estimate_error']:+.0%}",
-                  f"{r['base_fmax_estimate_mhz']:.1f}", f"{r['base_fmax_achieved_mhz']:.1f}",
-                  f"{r['fmax_achieved_mhz'] / r['base_fmax_achieved_mhz']:.2f}x")
+        t.add_row(
+            r["case"],
+            r["device"],
+            f"{r['goal']:g}",
+            str(r["stages"]),
+            f"{r['fmax_estimate_mhz']:.1f}",
+            f"{r['fmax_achieved_mhz']:.1f}",
+            verdict,
+            f"{r['estimate_error']:+.0%}",
+            f"{r['base_fmax_estimate_mhz']:.1f}",
+            f"{r['base_fmax_achieved_mhz']:.1f}",
+            f"{r['fmax_achieved_mhz'] / r['base_fmax_achieved_mhz']:.2f}x",
+        )
     return t
 
 
@@ -115,19 +144,27 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=True) if args.json else Console(width=160)
     rows = measure(targets, args.seed, console)
     errs = _errors(rows)
-    summary = {"designs_placed": len(errs), "median_abs_error": round(statistics.median(errs), 4),
-               "max_abs_error": round(max(errs), 4), "goals_met": sum(r["met"] for r in rows),
-               "goals_met_by_estimate": sum(r["met_estimate"] for r in rows), "cases": len(rows),
-               "median_speedup_vs_stages0": round(statistics.median(
-                   r["fmax_achieved_mhz"] / r["base_fmax_achieved_mhz"] for r in rows), 3)}
+    summary = {
+        "designs_placed": len(errs),
+        "median_abs_error": round(statistics.median(errs), 4),
+        "max_abs_error": round(max(errs), 4),
+        "goals_met": sum(r["met"] for r in rows),
+        "goals_met_by_estimate": sum(r["met_estimate"] for r in rows),
+        "cases": len(rows),
+        "median_speedup_vs_stages0": round(
+            statistics.median(r["fmax_achieved_mhz"] / r["base_fmax_achieved_mhz"] for r in rows), 3
+        ),
+    }
     if args.json:
         print(json.dumps({"rows": rows, "summary": summary}, indent=2, default=str))
         return 0
     console.print(table(rows))
-    console.print(f"delay estimate vs nextpnr over {summary['designs_placed']} designs: median |error| "
-                  f"{summary['median_abs_error']:.0%}, worst {summary['max_abs_error']:.0%}; goals met "
-                  f"{summary['goals_met']}/{summary['cases']} (estimate said {summary['goals_met_by_estimate']}); "
-                  f"median speed-up of the pick over stages=0: {summary['median_speedup_vs_stages0']:.2f}x")
+    console.print(
+        f"delay estimate vs nextpnr over {summary['designs_placed']} designs: median |error| "
+        f"{summary['median_abs_error']:.0%}, worst {summary['max_abs_error']:.0%}; goals met "
+        f"{summary['goals_met']}/{summary['cases']} (estimate said {summary['goals_met_by_estimate']}); "
+        f"median speed-up of the pick over stages=0: {summary['median_speedup_vs_stages0']:.2f}x"
+    )
     return 0
 
 

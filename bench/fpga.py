@@ -63,17 +63,29 @@ def _one(label: str, spec: Spec, column: str, target: str, device: str, dsp: boo
         except ValueError as err:
             if "changed since" not in str(err) or attempt == 2:
                 raise
-    return {"design": label, "module": spec.name, "column": column, "target": target, "device": device,
-            "luts": rep.luts, "carry": rep.carry, "ffs": rep.ffs, "dsps": rep.dsps,
-            "fmax_mhz": pnr.fmax_mhz, "wrapper": pnr.wrapper, "cached": rep.cached and pnr.cached}
+    return {
+        "design": label,
+        "module": spec.name,
+        "column": column,
+        "target": target,
+        "device": device,
+        "luts": rep.luts,
+        "carry": rep.carry,
+        "ffs": rep.ffs,
+        "dsps": rep.dsps,
+        "fmax_mhz": pnr.fmax_mhz,
+        "wrapper": pnr.wrapper,
+        "cached": rep.cached and pnr.cached,
+    }
 
 
 def measure(jobs: int = 2, seed: int = 1, progress: bool = True) -> list[dict[str, Any]]:
     """Synthesise and place every design on every device (cached); one row per pair."""
     work = [(label, spec, *dev) for label, spec in DESIGNS.items() for dev in DEVICES]
     rows: list[dict[str, Any]] = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  disable=not progress) as bar:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), disable=not progress
+    ) as bar:
         task = bar.add_task("synth + pnr", total=len(work))
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = [pool.submit(_one, *w, seed) for w in work]
@@ -97,8 +109,7 @@ def table(rows: list[dict[str, Any]]) -> Table:
         cells = [label]
         for column, *_ in DEVICES:
             r = by[(label, column)]
-            cells += [str(r["luts"]), str(r["ffs"]), str(r["dsps"]), f"{r['fmax_mhz']:.1f}",
-                      f"{r['lut_ratio']:.2f}"]
+            cells += [str(r["luts"]), str(r["ffs"]), str(r["dsps"]), f"{r['fmax_mhz']:.1f}", f"{r['lut_ratio']:.2f}"]
         t.add_row(*cells)
     return t
 
@@ -115,9 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows, indent=1))
         return 0
     console.print(table(rows))
-    console.print("ice40: no SB_MAC16 inference (synth_ice40 without -dsp); ecp5: LUT4-only mapping "
-                  "(synth_ecp5 -nowidelut), MULT18X18D inferred; ecp5 nodsp: also -nodsp. Fmax in MHz. "
-                  "up5k Fmax is through the serial wrapper when the PE has more ports than sg48 pins.")
+    console.print(
+        "ice40: no SB_MAC16 inference (synth_ice40 without -dsp); ecp5: LUT4-only mapping "
+        "(synth_ecp5 -nowidelut), MULT18X18D inferred; ecp5 nodsp: also -nodsp. Fmax in MHz. "
+        "up5k Fmax is through the serial wrapper when the PE has more ports than sg48 pins."
+    )
     return 0
 
 

@@ -50,20 +50,26 @@ CASES: list[tuple[str, Any, dict[str, Any], float]] = [
     ("blockdot MXFP8 (e4m3fn, E8M0, k32)", BlockDotSpec(), {}, 0.05),
     ("mac e4m3fn x e4m3fn -> bf16, 1 lane", MinifloatMacSpec("e4m3fn", "e4m3fn", "bf16"), {}, 0.01),
     ("mac e5m2 x e5m2 -> fp16, 4 lanes", MinifloatMacSpec("e5m2", "e5m2", "fp16", lanes=4), {}, 0.01),
-    ("mac e2m1fn x e2m1fn -> bf16, 4 lanes, FTZ", MinifloatMacSpec("e2m1fn", "e2m1fn", "bf16", lanes=4,
-                                                                   subnormals=False), {}, 0.01),
+    (
+        "mac e2m1fn x e2m1fn -> bf16, 4 lanes, FTZ",
+        MinifloatMacSpec("e2m1fn", "e2m1fn", "bf16", lanes=4, subnormals=False),
+        {},
+        0.01,
+    ),
     ("mac e4m3fn L-Mul -> fp32, 1 lane", MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", mult="lmul"), {}, 0.01),
     ("mac e4m3fn -> exact (Kulisch 49 b)", MinifloatMacSpec("e4m3fn", "e4m3fn", "exact"), {}, 0.01),
     ("mac e5m2 -> exact (Kulisch 79 b)", MinifloatMacSpec("e5m2", "e5m2", "exact"), {}, 0.01),
-    ("intmac int8 x int8, acc 20 b saturating", IntMacSpec("int8", "int8", acc_bits=20, overflow="saturate"), {},
-     0.01),
+    ("intmac int8 x int8, acc 20 b saturating", IntMacSpec("int8", "int8", acc_bits=20, overflow="saturate"), {}, 0.01),
     ("simd8 mode 4x4", SimdMacSpec(8), {"mode": "4x4"}, 0.01),
     ("lut int8 x int4, group 4", LutSpec("int8", 4, group=4), {}, 0.01),
     ("shiftadd pot int8 x pot4", ShiftAddSpec("int8", "pot4", "pot"), {}, 0.01),
-    ("shiftadd int8 x int4, group 32 fp16", ShiftAddSpec("int8", "int4", "shiftadd-int", group=32, scale="fp16"),
-     {}, 0.01),
-    ("blockdot NVFP4 (e2m1fn, E4M3, k16)", BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16), {},
-     0.01),
+    (
+        "shiftadd int8 x int4, group 32 fp16",
+        ShiftAddSpec("int8", "int4", "shiftadd-int", group=32, scale="fp16"),
+        {},
+        0.01,
+    ),
+    ("blockdot NVFP4 (e2m1fn, E4M3, k16)", BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16), {}, 0.01),
     ("blockdot MXINT8 (k32)", BlockDotSpec("int8", "int8"), {}, 0.01),
     ("blockdot MXFP8 e5m2 (k32)", BlockDotSpec("e5m2", "e5m2"), {}, 0.01),
 ]
@@ -100,8 +106,13 @@ def float32_rates(shape: tuple[int, int, int], repeats: int) -> dict[str, float]
     x @ w
     default = n * k * m / _median_time(lambda: x @ w, max(repeats, 11))
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", _F32_SNIPPET, str(n), str(k), str(m), str(max(repeats, 11))],
-                         env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _F32_SNIPPET, str(n), str(k), str(m), str(max(repeats, 11))],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     wall, cpu = (float(v) for v in out.stdout.split())
     return {"default_threads": default, "one_thread": wall, "one_thread_cpu": cpu}
 
@@ -111,15 +122,16 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.array_equal(na.view(np.uint64), nb.view(np.uint64)))
 
 
-def family_rates(shape: tuple[int, int, int], repeats: int, ref_rows: int, f32: float,
-                 f32_cpu: float) -> list[dict[str, Any]]:
+def family_rates(
+    shape: tuple[int, int, int], repeats: int, ref_rows: int, f32: float, f32_cpu: float
+) -> list[dict[str, Any]]:
     n, k, m = shape
     rng = np.random.default_rng(1)
     x, w = rng.standard_normal((n, k)), rng.standard_normal((k, m))
     xr = x[:ref_rows]
     rows = []
     for label, spec, opts, target in CASES:
-        fast = golden.matmul(spec, xr, w, **opts)                       # compiles / loads, warms up
+        fast = golden.matmul(spec, xr, w, **opts)  # compiles / loads, warms up
         with kernels.disabled():
             ref = golden.matmul(spec, xr, w, **opts)
             t_ref = _median_time(lambda: golden.matmul(spec, xr, w, **opts), max(1, repeats // 2))
@@ -128,12 +140,21 @@ def family_rates(shape: tuple[int, int, int], repeats: int, ref_rows: int, f32: 
         t_fast = _median_time(lambda: golden.matmul(spec, x, w, **opts), repeats)
         c_fast = _median_time(lambda: golden.matmul(spec, x, w, **opts), repeats, time.process_time)
         rate, rate_ref = n * k * m / t_fast, ref_rows * k * m / t_ref
-        rows.append({"case": label, "pe": spec.name, "options": opts,
-                     "compiled_macs_per_s": rate, "reference_macs_per_s": rate_ref,
-                     "compiled_macs_per_cpu_s": n * k * m / max(c_fast, 1e-9),
-                     "speedup": rate / rate_ref, "ratio_vs_f32": rate / f32,
-                     "cpu_ratio_vs_f32": n * k * m / max(c_fast, 1e-9) / f32_cpu, "target": target,
-                     "met": rate / f32 >= target})
+        rows.append(
+            {
+                "case": label,
+                "pe": spec.name,
+                "options": opts,
+                "compiled_macs_per_s": rate,
+                "reference_macs_per_s": rate_ref,
+                "compiled_macs_per_cpu_s": n * k * m / max(c_fast, 1e-9),
+                "speedup": rate / rate_ref,
+                "ratio_vs_f32": rate / f32,
+                "cpu_ratio_vs_f32": n * k * m / max(c_fast, 1e-9) / f32_cpu,
+                "target": target,
+                "met": rate / f32 >= target,
+            }
+        )
     return rows
 
 
@@ -163,8 +184,9 @@ def startup_costs() -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
         for mode in ("cold cache", "warm cache"):
-            res = subprocess.run([sys.executable, "-c", _STARTUP_SNIPPET, cases], env=env,
-                                 capture_output=True, text=True, check=True)
+            res = subprocess.run(
+                [sys.executable, "-c", _STARTUP_SNIPPET, cases], env=env, capture_output=True, text=True, check=True
+            )
             out[mode] = json.loads(res.stdout)
     return out
 
@@ -186,21 +208,29 @@ def main() -> None:
         print(json.dumps({"shape": shape, "float32": f32, "families": rows, "startup": startup}, indent=2))
         return
     n, k, m = shape
-    print(f"golden.matmul {n}x{k} @ {k}x{m}, MAC/s (median of {args.repeats}, load average "
-          f"{os.getloadavg()[0]:.1f}); float32 matmul: {f32['default_threads']:.3e} (default threads), "
-          f"{f32['one_thread']:.3e} (1 thread); ratios against the faster, {base:.3e}; 'cpu' = the same "
-          f"per CPU-second (all threads) against 1-thread float32 per CPU-second ({f32['one_thread_cpu']:.3e}), "
-          "which a loaded machine disturbs less")
-    print(f"  {'case':42s} {'reference':>10s} {'compiled':>10s} {'speed-up':>9s} {'vs f32':>8s} {'cpu':>7s} "
-          f"{'target':>7s}")
+    print(
+        f"golden.matmul {n}x{k} @ {k}x{m}, MAC/s (median of {args.repeats}, load average "
+        f"{os.getloadavg()[0]:.1f}); float32 matmul: {f32['default_threads']:.3e} (default threads), "
+        f"{f32['one_thread']:.3e} (1 thread); ratios against the faster, {base:.3e}; 'cpu' = the same "
+        f"per CPU-second (all threads) against 1-thread float32 per CPU-second ({f32['one_thread_cpu']:.3e}), "
+        "which a loaded machine disturbs less"
+    )
+    print(
+        f"  {'case':42s} {'reference':>10s} {'compiled':>10s} {'speed-up':>9s} {'vs f32':>8s} {'cpu':>7s} "
+        f"{'target':>7s}"
+    )
     for r in rows:
-        print(f"  {r['case']:42s} {r['reference_macs_per_s']:10.2e} {r['compiled_macs_per_s']:10.2e} "
-              f"{r['speedup']:8.0f}x {r['ratio_vs_f32']:8.4f} {r['cpu_ratio_vs_f32']:7.4f} "
-              f"{r['target']:6.2f}{'' if r['met'] else ' MISSED'}")
+        print(
+            f"  {r['case']:42s} {r['reference_macs_per_s']:10.2e} {r['compiled_macs_per_s']:10.2e} "
+            f"{r['speedup']:8.0f}x {r['ratio_vs_f32']:8.4f} {r['cpu_ratio_vs_f32']:7.4f} "
+            f"{r['target']:6.2f}{'' if r['met'] else ' MISSED'}"
+        )
     if startup:
         cold, warm = startup["cold cache"], startup["warm cache"]
-        print(f"\nfirst call in a fresh process, s (import numba: {cold['import_numba_s']:.2f} / "
-              f"{warm['import_numba_s']:.2f}): cold numba cache / warm cache")
+        print(
+            f"\nfirst call in a fresh process, s (import numba: {cold['import_numba_s']:.2f} / "
+            f"{warm['import_numba_s']:.2f}): cold numba cache / warm cache"
+        )
         for label, *_ in CASES:
             print(f"  {label:42s} {cold[label]:8.2f} {warm[label]:8.2f}")
 

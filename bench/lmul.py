@@ -51,8 +51,7 @@ DESIGNS: dict[str, MinifloatMacSpec] = {
     "e4m3 x e4m3 -> exact, 1 lane": MinifloatMacSpec("e4m3fn", "e4m3fn", "exact"),
     "e4m3 x e4m3 -> fp32, 16 lanes": MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", lanes=16),
     "e4m3 x e4m3 -> fp32, 1 lane, FTZ": MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", subnormals=False),
-    "e4m3 x e4m3 -> fp32, 16 lanes, FTZ": MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", lanes=16,
-                                                           subnormals=False),
+    "e4m3 x e4m3 -> fp32, 16 lanes, FTZ": MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", lanes=16, subnormals=False),
 }
 MULTS = ("exact", "lmul")
 #: Horowitz ISSCC 2014, 45 nm (REFERENCE.md): energy of the calibration probes, pJ
@@ -80,9 +79,19 @@ def _one(label: str, mult: str, spec: MinifloatMacSpec, seed: int) -> dict[str, 
     gen = fpga.synthesize(spec, "generic")
     ice, ice_fmax = _pnr(spec, "ice40", "hx8k", seed)
     ecp, ecp_fmax = _pnr(spec, "ecp5", "25k", seed)
-    return {"design": label, "mult": mult, "module": spec.name, "nand2_eq": gen.nand2_eq, "gates": gen.gates,
-            "ice40_luts": ice.luts, "ice40_carry": ice.carry, "ice40_fmax": ice_fmax,
-            "ecp5_luts": ecp.luts, "ecp5_dsps": ecp.dsps, "ecp5_fmax": ecp_fmax}
+    return {
+        "design": label,
+        "mult": mult,
+        "module": spec.name,
+        "nand2_eq": gen.nand2_eq,
+        "gates": gen.gates,
+        "ice40_luts": ice.luts,
+        "ice40_carry": ice.carry,
+        "ice40_fmax": ice_fmax,
+        "ecp5_luts": ecp.luts,
+        "ecp5_dsps": ecp.dsps,
+        "ecp5_fmax": ecp_fmax,
+    }
 
 
 def measure(jobs: int = 2, seed: int = 1) -> list[dict[str, Any]]:
@@ -98,6 +107,7 @@ def measure(jobs: int = 2, seed: int = 1) -> list[dict[str, Any]]:
 
 
 # ---- operator probes (generic gates) ------------------------------------------------------------
+
 
 def _probe_verilog(name: str, kind: str, man_bits: int, exp_bits: int) -> str:
     """A combinational probe: ``mul`` (significand product + exponent sum), ``lmul`` (L-Mul
@@ -163,6 +173,7 @@ def probes() -> dict[str, dict[str, Any]]:
 
 # ---- report -------------------------------------------------------------------------------------
 
+
 def _ratio(x: float | None, y: float | None) -> str:
     return f"{x / y:.2f}" if x and y else "-"
 
@@ -170,11 +181,27 @@ def _ratio(x: float | None, y: float | None) -> str:
 def report(rows: list[dict[str, Any]], probe: dict[str, dict[str, Any]], console: Console) -> dict[str, Any]:
     by = {(r["design"], r["mult"]): r for r in rows}
     t = Table(title="Exact vs L-Mul MAC (same formats, lanes, accumulator); ratio = lmul / exact")
-    for col in ("design", "mult", "NAND2 eq", "ice40 LUT", "ice40 carry", "ecp5 LUT", "ecp5 DSP",
-                "hx8k Fmax", "25k Fmax"):
+    for col in (
+        "design",
+        "mult",
+        "NAND2 eq",
+        "ice40 LUT",
+        "ice40 carry",
+        "ecp5 LUT",
+        "ecp5 DSP",
+        "hx8k Fmax",
+        "25k Fmax",
+    ):
         t.add_column(col, justify="left" if col in ("design", "mult") else "right")
-    keys = [("nand2_eq", "{:.0f}"), ("ice40_luts", "{}"), ("ice40_carry", "{}"), ("ecp5_luts", "{}"),
-            ("ecp5_dsps", "{}"), ("ice40_fmax", "{:.1f}"), ("ecp5_fmax", "{:.1f}")]
+    keys = [
+        ("nand2_eq", "{:.0f}"),
+        ("ice40_luts", "{}"),
+        ("ice40_carry", "{}"),
+        ("ecp5_luts", "{}"),
+        ("ecp5_dsps", "{}"),
+        ("ice40_fmax", "{:.1f}"),
+        ("ecp5_fmax", "{:.1f}"),
+    ]
     for label in DESIGNS:
         ex, lm = by[(label, "exact")], by[(label, "lmul")]
         for r in (ex, lm):
@@ -187,11 +214,17 @@ def report(rows: list[dict[str, Any]], probe: dict[str, dict[str, Any]], console
     for col in ("probe", "NAND2 eq", "pJ @ add8 anchor", "pJ @ mul8 anchor"):
         p.add_column(col, justify="left" if col == "probe" else "right")
     for v in probe.values():
-        p.add_row(v["label"], f"{v['nand2_eq']:.0f}", f"{v['nand2_eq'] * e_gate['add8']:.4f}",
-                  f"{v['nand2_eq'] * e_gate['mul8']:.4f}")
+        p.add_row(
+            v["label"],
+            f"{v['nand2_eq']:.0f}",
+            f"{v['nand2_eq'] * e_gate['add8']:.4f}",
+            f"{v['nand2_eq'] * e_gate['mul8']:.4f}",
+        )
     console.print(p)
-    console.print(f"pJ per NAND2 eq: {e_gate['add8'] * 1e3:.3f} fJ (8-bit add anchor), "
-                  f"{e_gate['mul8'] * 1e3:.3f} fJ (8x8 multiply anchor)")
+    console.print(
+        f"pJ per NAND2 eq: {e_gate['add8'] * 1e3:.3f} fJ (8-bit add anchor), "
+        f"{e_gate['mul8'] * 1e3:.3f} fJ (8x8 multiply anchor)"
+    )
 
     summary: dict[str, Any] = {"e_gate_pj": e_gate, "designs": {}}
     lines = []
@@ -200,8 +233,10 @@ def report(rows: list[dict[str, Any]], probe: dict[str, dict[str, Any]], console
         saved = 1 - lm["nand2_eq"] / ex["nand2_eq"]
         pj = [ex["nand2_eq"] * e_gate["mul8"], lm["nand2_eq"] * e_gate["mul8"]]
         summary["designs"][label] = {"energy_saved": saved, "pj_exact_mul8": pj[0], "pj_lmul_mul8": pj[1]}
-        lines.append(f"  {label}: L-Mul saves {saved:.1%} of the MAC's gates/energy "
-                     f"({pj[0]:.2f} -> {pj[1]:.2f} pJ/cycle at the 8x8-multiply anchor)")
+        lines.append(
+            f"  {label}: L-Mul saves {saved:.1%} of the MAC's gates/energy "
+            f"({pj[0]:.2f} -> {pj[1]:.2f} pJ/cycle at the 8x8-multiply anchor)"
+        )
     for m in ("m3", "m2"):
         saved = 1 - probe[f"lmul_{m}"]["nand2_eq"] / probe[f"mul_{m}"]["nand2_eq"]
         summary[f"probe_saved_{m}"] = saved
@@ -220,7 +255,8 @@ def report(rows: list[dict[str, Any]], probe: dict[str, dict[str, Any]], console
         f"than the multiplier saved; flushing subnormals (FTZ) makes L-Mul smaller, most for many "
         f"lanes into one accumulator.  On ECP5 the exact MAC puts each tiny multiplier in a "
         f"MULT18X18D, which L-Mul frees.  Precision (examples/lmul.py): L-Mul on e4m3 operands "
-        f"is about as accurate as an exact E5M2 product, not E4M3.")
+        f"is about as accurate as an exact E5M2 product, not E4M3."
+    )
     return summary
 
 

@@ -56,11 +56,27 @@ def designs() -> list[dict[str, Any]]:
             lut = LutSpec("int8", bits, group=4, lanes=lanes, acc_bits=ACC_BITS)
             rows.append({"bits": bits, "lanes": lanes, "design": "lut", "spec": lut, "macs": lut.macs_per_cycle})
             mac = IntMacSpec("int8", f"int{base_bits}", acc_bits=ACC_BITS, lanes=lanes)
-            rows.append({"bits": bits, "lanes": lanes, "design": "intmac", "spec": mac, "macs": float(lanes),
-                         "weights": f"int{base_bits}{'*' if base_bits != bits else ''}"})
+            rows.append(
+                {
+                    "bits": bits,
+                    "lanes": lanes,
+                    "design": "intmac",
+                    "spec": mac,
+                    "macs": float(lanes),
+                    "weights": f"int{base_bits}{'*' if base_bits != bits else ''}",
+                }
+            )
             sa = _shiftadd(bits, lanes)
-            rows.append({"bits": bits, "lanes": lanes, "design": "shiftadd", "spec": sa,
-                         "macs": lanes / base_bits, "weights": f"int{base_bits}{'*' if base_bits != bits else ''}"})
+            rows.append(
+                {
+                    "bits": bits,
+                    "lanes": lanes,
+                    "design": "shiftadd",
+                    "spec": sa,
+                    "macs": lanes / base_bits,
+                    "weights": f"int{base_bits}{'*' if base_bits != bits else ''}",
+                }
+            )
     for lanes in LANES:
         full = LutSpec("int8", 4, group=4, symmetric=False, lanes=lanes, acc_bits=ACC_BITS)
         rows.append({"bits": 4, "lanes": lanes, "design": "lut_full", "spec": full, "macs": full.macs_per_cycle})
@@ -117,32 +133,43 @@ def _density(e: dict[str, Any], key: str) -> float | None:
 def report(data: dict[str, Any]) -> str:
     rows = data["rows"]
     base = {(e["bits"], e["lanes"]): e for e in rows if e["design"] == "intmac"}
-    head = (f"{'w':>2s} {'lanes':>5s} {'design':9s} {'weights':7s} {'MAC/cy':>6s} {'gates':>6s} {'NAND2':>8s} "
-            f"{'LUT4':>6s} {'carry':>5s} {'FF':>5s} | {'gates/MACcy':>11s} {'LUT4/MACcy':>10s} | "
-            f"{'denser than INT MAC: gates':>26s} {'LUT4':>6s}")
-    lines = [f"INT8 activations, {data['acc_bits']}-bit accumulators, no pipeline stages; "
-             "area per MAC-per-cycle (lower is better) and density ratio vs the INT MAC (higher is better)",
-             head, "-" * len(head)]
+    head = (
+        f"{'w':>2s} {'lanes':>5s} {'design':9s} {'weights':7s} {'MAC/cy':>6s} {'gates':>6s} {'NAND2':>8s} "
+        f"{'LUT4':>6s} {'carry':>5s} {'FF':>5s} | {'gates/MACcy':>11s} {'LUT4/MACcy':>10s} | "
+        f"{'denser than INT MAC: gates':>26s} {'LUT4':>6s}"
+    )
+    lines = [
+        f"INT8 activations, {data['acc_bits']}-bit accumulators, no pipeline stages; "
+        "area per MAC-per-cycle (lower is better) and density ratio vs the INT MAC (higher is better)",
+        head,
+        "-" * len(head),
+    ]
     for e in rows:
         b = base[(e["bits"], e["lanes"])]
         label = e.get("weights") or f"int{e['bits']}"
         if "error" in e:
-            lines.append(f"{e['bits']:2d} {e['lanes']:5d} {e['design']:9s} {label:7s} {e['macs']:6.2f}  "
-                         f"n/a ({e['error']})")
+            lines.append(
+                f"{e['bits']:2d} {e['lanes']:5d} {e['design']:9s} {label:7s} {e['macs']:6.2f}  n/a ({e['error']})"
+            )
             continue
         dg, dl = _density(e, "gates"), _density(e, "luts")
         rg, rl = _density(b, "gates") / dg, _density(b, "luts") / dl  # type: ignore[operator]
-        lines.append(f"{e['bits']:2d} {e['lanes']:5d} {e['design']:9s} {label:7s} {e['macs']:6.2f} {e['gates']:6d} "
-                     f"{e['nand2']:8.1f} {e['luts']:6d} {e['carry']:5d} {e['ffs']:5d} | {dg:11.1f} {dl:10.1f} | "
-                     f"{rg:25.2f}x {rl:5.2f}x")
+        lines.append(
+            f"{e['bits']:2d} {e['lanes']:5d} {e['design']:9s} {label:7s} {e['macs']:6.2f} {e['gates']:6d} "
+            f"{e['nand2']:8.1f} {e['luts']:6d} {e['carry']:5d} {e['ffs']:5d} | {dg:11.1f} {dl:10.1f} | "
+            f"{rg:25.2f}x {rl:5.2f}x"
+        )
     lut = [e for e in rows if e["design"] == "lut" and "error" not in e]
     if lut:
         best = max(lut, key=lambda e: _density(base[(e["bits"], e["lanes"])], "luts") / _density(e, "luts"))  # type: ignore[operator]
         worst = min(lut, key=lambda e: _density(base[(e["bits"], e["lanes"])], "luts") / _density(e, "luts"))  # type: ignore[operator]
         ratio = lambda e, k: _density(base[(e["bits"], e["lanes"])], k) / _density(e, k)  # type: ignore[operator]  # noqa: E731
-        lines += ["", f"LUT PE vs INT MAC, LUT4 density: best {ratio(best, 'luts'):.2f}x (w{best['bits']}, lanes "
-                      f"{best['lanes']}), worst {ratio(worst, 'luts'):.2f}x (w{worst['bits']}, lanes {worst['lanes']}); "
-                      f"gates: best {max(ratio(e, 'gates') for e in lut):.2f}x, worst {min(ratio(e, 'gates') for e in lut):.2f}x"]
+        lines += [
+            "",
+            f"LUT PE vs INT MAC, LUT4 density: best {ratio(best, 'luts'):.2f}x (w{best['bits']}, lanes "
+            f"{best['lanes']}), worst {ratio(worst, 'luts'):.2f}x (w{worst['bits']}, lanes {worst['lanes']}); "
+            f"gates: best {max(ratio(e, 'gates') for e in lut):.2f}x, worst {min(ratio(e, 'gates') for e in lut):.2f}x",
+        ]
     return "\n".join(lines)
 
 

@@ -59,7 +59,7 @@ def mac(n_vectors: int, repeats: int) -> None:
         gold_rates.append(vs.size / (time.perf_counter() - t))
 
         t, c, k = time.perf_counter(), time.process_time(), _children_cpu()
-        res = regression.verify_sets(bench, [vs], name=spec.name, rows=rows)   # golden model included
+        res = regression.verify_sets(bench, [vs], name=spec.name, rows=rows)  # golden model included
         batch_rates.append(res.checked / (time.perf_counter() - t))
         host_cpu.append((time.process_time() - c) / res.checked * 1e6)
         sim_cpu.append((_children_cpu() - k) / res.checked * 1e6)
@@ -78,24 +78,29 @@ def mac(n_vectors: int, repeats: int) -> None:
 
     med = statistics.median
     b, n, g = med(batch_rates), med(naive_rates), med(gold_rates)
-    print(f"batched regression : {b:12,.0f} checked vectors/s  ({vs.size} vectors incl. golden model, "
-          f"{rows} PEs/wrapper; runs {', '.join(f'{x:,.0f}' for x in batch_rates)})")
+    print(
+        f"batched regression : {b:12,.0f} checked vectors/s  ({vs.size} vectors incl. golden model, "
+        f"{rows} PEs/wrapper; runs {', '.join(f'{x:,.0f}' for x in batch_rates)})"
+    )
     print(f"naive testbench    : {n:12,.0f} checked vectors/s  ({NAIVE_VECTORS} vectors, one await + assert each)")
     print(f"golden model       : {g:12,.0f} MACs/s")
     print(f"ratio batched/naive: {b / n:12.1f} x")
     h, s = med(host_cpu), med(sim_cpu)
-    print(f"CPU per 1M vectors : host {h:.2f} s (golden model, encode, check) + simulator {s:.2f} s "
-          f"({regression.sim_jobs()} process(es), start-up included) = {h + s:.2f} CPU s, "
-          f"{1e6 / (h + s):,.0f} checked vectors per CPU second")
+    print(
+        f"CPU per 1M vectors : host {h:.2f} s (golden model, encode, check) + simulator {s:.2f} s "
+        f"({regression.sim_jobs()} process(es), start-up included) = {h + s:.2f} CPU s, "
+        f"{1e6 / (h + s):,.0f} checked vectors per CPU second"
+    )
     print(f"exhaustive 65,536-pair sweep after build: {med(sweep_s):.2f} s (median of {repeats}); {_load()}")
 
 
 def families(n_vectors: int, repeats: int) -> None:
-    print(f"\nevery family's first example, peforge.sim.verify(spec, vectors={n_vectors}) (sets included), "
-          f"build cached:")
+    print(
+        f"\nevery family's first example, peforge.sim.verify(spec, vectors={n_vectors}) (sets included), build cached:"
+    )
     for fam in FAMILIES:
         spec = fam.examples[0]
-        res = regression.verify(spec, vectors=1000)       # build (cached after the first run)
+        res = regression.verify(spec, vectors=1000)  # build (cached after the first run)
         assert res.ok, res.report
         rates, cpu = [], []
         for rep in range(repeats):
@@ -104,8 +109,10 @@ def families(n_vectors: int, repeats: int) -> None:
             rates.append(res.checked / (time.perf_counter() - t))
             cpu.append((time.process_time() - c + _children_cpu() - k) / res.checked * 1e6)
             assert res.ok, res.report
-        print(f"  {fam.name:9s} {statistics.median(rates):10,.0f} checked vectors/s  "
-              f"({res.checked} vectors; {statistics.median(cpu):.2f} CPU s per 1M)  {spec.name}")
+        print(
+            f"  {fam.name:9s} {statistics.median(rates):10,.0f} checked vectors/s  "
+            f"({res.checked} vectors; {statistics.median(cpu):.2f} CPU s per 1M)  {spec.name}"
+        )
     print(f"  {_load()}")
 
 

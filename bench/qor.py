@@ -55,28 +55,55 @@ def _macs() -> list[Design]:
     out = []
     for fmt, name in (("e4m3fn", "E4M3"), ("e5m2", "E5M2"), ("e2m1fn", "E2M1")):
         q = fmt == "e4m3fn"
-        out += [Design(f"{name} MAC, FP32 per-step", MinifloatMacSpec(fmt, fmt, "fp32"), 40.0, q),
-                Design(f"{name} MAC, FP32 deferred", MinifloatMacSpec(fmt, fmt, "fp32", rounding="deferred",
-                                                                     segment=16), 180.0, q),
-                Design(f"{name} MAC, exact", MinifloatMacSpec(fmt, fmt, "exact", segment=16), 200.0, q)]
+        out += [
+            Design(f"{name} MAC, FP32 per-step", MinifloatMacSpec(fmt, fmt, "fp32"), 40.0, q),
+            Design(
+                f"{name} MAC, FP32 deferred",
+                MinifloatMacSpec(fmt, fmt, "fp32", rounding="deferred", segment=16),
+                180.0,
+                q,
+            ),
+            Design(f"{name} MAC, exact", MinifloatMacSpec(fmt, fmt, "exact", segment=16), 200.0, q),
+        ]
     return out
 
 
 DESIGNS: list[Design] = [
     *_macs(),
     Design("INT8 MAC", IntMacSpec("int8", "int8"), 200.0, True),
-    Design("MXFP8 block-dot, 8 lanes", BlockDotSpec("e4m3fn", "e4m3fn", block=32, lanes=8, acc="fp32",
-                                                    rounding="deferred", segment=16), 150.0, True),
-    Design("MXFP4 block-dot, 8 lanes", BlockDotSpec("e2m1fn", "e2m1fn", block=32, lanes=8, acc="fp32",
-                                                    rounding="deferred", segment=16), 150.0),
-    Design("NVFP4 block-dot, 8 lanes", BlockDotSpec("e2m1fn", "e2m1fn", block=16, lanes=8, scale_a="e4m3fn",
-                                                    scale_b="e4m3fn", acc="fp32", rounding="deferred",
-                                                    segment=16), 150.0),
+    Design(
+        "MXFP8 block-dot, 8 lanes",
+        BlockDotSpec("e4m3fn", "e4m3fn", block=32, lanes=8, acc="fp32", rounding="deferred", segment=16),
+        150.0,
+        True,
+    ),
+    Design(
+        "MXFP4 block-dot, 8 lanes",
+        BlockDotSpec("e2m1fn", "e2m1fn", block=32, lanes=8, acc="fp32", rounding="deferred", segment=16),
+        150.0,
+    ),
+    Design(
+        "NVFP4 block-dot, 8 lanes",
+        BlockDotSpec(
+            "e2m1fn",
+            "e2m1fn",
+            block=16,
+            lanes=8,
+            scale_a="e4m3fn",
+            scale_b="e4m3fn",
+            acc="fp32",
+            rounding="deferred",
+            segment=16,
+        ),
+        150.0,
+    ),
 ]
 BASELINE = "INT8 MAC"
 #: (column label, synthesis target, nextpnr device, goal scale)
-DEVICES: tuple[tuple[str, str, str, float], ...] = (("ECP5-25k", "ecp5", "25k", 1.0),
-                                                    ("iCE40 HX8K", "ice40", "hx8k", 0.5))
+DEVICES: tuple[tuple[str, str, str, float], ...] = (
+    ("ECP5-25k", "ecp5", "25k", 1.0),
+    ("iCE40 HX8K", "ice40", "hx8k", 0.5),
+)
 #: Berkeley HardFloat mulRecFN + addRecFN as the same E4M3 x E4M3 -> FP32 MAC (issue 19's table).
 HARDFLOAT = {"ecp5": {"luts": 800, "fmax_mhz": 37.0}, "ice40": {"luts": 956, "fmax_mhz": 29.7}}
 
@@ -88,8 +115,13 @@ def _one(design: Design, depth: str, device: tuple[str, str, str, float], seed: 
         return _measure_one(design, depth, device, seed)
     except (ValueError, RuntimeError, OSError) as err:  # DeviceFitError, ToolError
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        return {"design": design.label, "depth": depth, "device": device[0], "target": device[1],
-                "error": f"{type(err).__name__}: {first}"[:160]}
+        return {
+            "design": design.label,
+            "depth": depth,
+            "device": device[0],
+            "target": device[1],
+            "error": f"{type(err).__name__}: {first}"[:160],
+        }
 
 
 def _measure_one(design: Design, depth: str, device: tuple[str, str, str, float], seed: int) -> dict[str, Any]:
@@ -101,19 +133,31 @@ def _measure_one(design: Design, depth: str, device: tuple[str, str, str, float]
         spec = pick.spec
     rep = fpga.synthesize(spec, target, dsp=target == "ecp5")
     pnr = fpga.place_and_route(rep, part, seed=seed)
-    return {"design": design.label, "depth": depth, "device": column, "target": target, "module": spec.name,
-            "stages": getattr(spec, "stages", None), "readout_stages": getattr(spec, "readout_stages", None),
-            "luts": rep.luts, "ffs": rep.ffs, "dsps": rep.dsps, "fmax_mhz": pnr.fmax_mhz,
-            "goal_mhz": goal if pick else None, "estimate_mhz": round(pick.pick.fmax_mhz, 1) if pick else None,
-            "met": (pnr.fmax_mhz >= goal) if pick else None}
+    return {
+        "design": design.label,
+        "depth": depth,
+        "device": column,
+        "target": target,
+        "module": spec.name,
+        "stages": getattr(spec, "stages", None),
+        "readout_stages": getattr(spec, "readout_stages", None),
+        "luts": rep.luts,
+        "ffs": rep.ffs,
+        "dsps": rep.dsps,
+        "fmax_mhz": pnr.fmax_mhz,
+        "goal_mhz": goal if pick else None,
+        "estimate_mhz": round(pick.pick.fmax_mhz, 1) if pick else None,
+        "met": (pnr.fmax_mhz >= goal) if pick else None,
+    }
 
 
 def measure(designs: list[Design], jobs: int = 2, seed: int = 1, progress: bool = True) -> list[dict[str, Any]]:
     """Every design at stages 0 and at its pick on every device (cached); one row per triple."""
     work = [(d, depth, dev) for d in designs for depth in ("0", "pick") for dev in DEVICES]
     rows: list[dict[str, Any]] = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  disable=not progress) as bar:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), disable=not progress
+    ) as bar:
         task = bar.add_task("synth + pnr", total=len(work))
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = [pool.submit(_one, *w, seed) for w in work]
@@ -134,21 +178,49 @@ def measure(designs: list[Design], jobs: int = 2, seed: int = 1, progress: bool 
 
 def table(rows: list[dict[str, Any]]) -> Table:
     t = Table(title="QoR: LUT4 / FF / DSP and nextpnr Fmax (ratios: HardFloat mul+add MAC, INT8 MAC)")
-    for col in ("design", "device", "depth", "LUT4", "FF", "DSP", "MHz", "goal (est.)", "LUT/HF", "MHz/HF",
-                "LUT/int8", "MHz/int8"):
+    for col in (
+        "design",
+        "device",
+        "depth",
+        "LUT4",
+        "FF",
+        "DSP",
+        "MHz",
+        "goal (est.)",
+        "LUT/HF",
+        "MHz/HF",
+        "LUT/int8",
+        "MHz/int8",
+    ):
         t.add_column(col, justify="left" if col in ("design", "device") else "right")
     for r in rows:
         if "error" in r:
             t.add_row(r["design"], r["device"], r["depth"], r["error"], *[""] * 8)
             continue
-        depth = "0" if r["depth"] == "0" else f"pick s{r['stages']}" + (
-            f" r{r['readout_stages']}" if r["readout_stages"] is not None else "")
-        goal = "" if r["goal_mhz"] is None else (f"{r['goal_mhz']:g} ({r['estimate_mhz']}) "
-                                                   + ("met" if r["met"] else "MISSED"))
-        t.add_row(r["design"], r["device"], depth, str(r["luts"]), str(r["ffs"]), str(r["dsps"]),
-                  f"{r['fmax_mhz']:.1f}", goal, f"{r['luts_vs_hardfloat']:.2f}", f"{r['fmax_vs_hardfloat']:.2f}",
-                  "" if r["luts_vs_int8"] is None else f"{r['luts_vs_int8']:.2f}",
-                  "" if r["fmax_vs_int8"] is None else f"{r['fmax_vs_int8']:.2f}")
+        depth = (
+            "0"
+            if r["depth"] == "0"
+            else f"pick s{r['stages']}" + (f" r{r['readout_stages']}" if r["readout_stages"] is not None else "")
+        )
+        goal = (
+            ""
+            if r["goal_mhz"] is None
+            else (f"{r['goal_mhz']:g} ({r['estimate_mhz']}) " + ("met" if r["met"] else "MISSED"))
+        )
+        t.add_row(
+            r["design"],
+            r["device"],
+            depth,
+            str(r["luts"]),
+            str(r["ffs"]),
+            str(r["dsps"]),
+            f"{r['fmax_mhz']:.1f}",
+            goal,
+            f"{r['luts_vs_hardfloat']:.2f}",
+            f"{r['fmax_vs_hardfloat']:.2f}",
+            "" if r["luts_vs_int8"] is None else f"{r['luts_vs_int8']:.2f}",
+            "" if r["fmax_vs_int8"] is None else f"{r['fmax_vs_int8']:.2f}",
+        )
     return t
 
 

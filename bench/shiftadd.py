@@ -38,14 +38,19 @@ BASELINES = ("int8 x int4 MAC", "int8 x int8 MAC")
 def designs(acc_bits: int) -> dict[str, Spec]:
     """Label -> spec of every design in the table (same accumulator width)."""
     sa = {
-        "PoT pot4": ("pot4", "pot"), "PoT pot5": ("pot5", "pot"),
-        "APoT apot5": ("apot5", "apot"), "APoT apot7": ("apot7", "apot"),
-        "shift-add int4 (unrolled)": ("int4", "shiftadd-int"), "shift-add int8 (unrolled)": ("int8", "shiftadd-int"),
-        "bit-serial int4": ("int4", "bitserial"), "bit-serial int8": ("int8", "bitserial"),
+        "PoT pot4": ("pot4", "pot"),
+        "PoT pot5": ("pot5", "pot"),
+        "APoT apot5": ("apot5", "apot"),
+        "APoT apot7": ("apot7", "apot"),
+        "shift-add int4 (unrolled)": ("int4", "shiftadd-int"),
+        "shift-add int8 (unrolled)": ("int8", "shiftadd-int"),
+        "bit-serial int4": ("int4", "bitserial"),
+        "bit-serial int8": ("int8", "bitserial"),
     }
     out: dict[str, Spec] = {k: ShiftAddSpec("int8", w, mode, acc_bits=acc_bits) for k, (w, mode) in sa.items()}
-    out["PoT pot4 + group-32 FP16 dequant"] = ShiftAddSpec("int8", "pot4", "pot", acc_bits=acc_bits, group=32,
-                                                           scale="fp16")
+    out["PoT pot4 + group-32 FP16 dequant"] = ShiftAddSpec(
+        "int8", "pot4", "pot", acc_bits=acc_bits, group=32, scale="fp16"
+    )
     out[BASELINES[0]] = IntMacSpec("int8", "int4", acc_bits=acc_bits)
     out[BASELINES[1]] = IntMacSpec("int8", "int8", acc_bits=acc_bits)
     return out
@@ -73,22 +78,27 @@ def measure(acc_bits: int = 32, jobs: int = 2) -> dict[str, Any]:
 def report(data: dict[str, Any]) -> str:
     rows = data["rows"]
     b4, b8 = rows[BASELINES[0]], rows[BASELINES[1]]
-    lines = [f"Yosys area, int8 activation, one lane, no pipeline, {data['acc_bits']}-bit accumulator "
-             "(generic: gates w/o FFs and NAND2-eq with FFs; ice40: SB_LUT4 / SB_CARRY / FFs)",
-             f"{'design':34s} {'cyc':>3s} {'gates':>6s} {'NAND2':>7s} {'LUT4':>5s} {'carry':>5s} {'FF':>4s} | "
-             f"{'gates/i4':>8s} {'gates/i8':>8s} {'LUT/i4':>6s} {'LUT/i8':>6s} | "
-             f"{'AxT gates/i4':>12s} {'AxT gates/i8':>12s}"]
+    lines = [
+        f"Yosys area, int8 activation, one lane, no pipeline, {data['acc_bits']}-bit accumulator "
+        "(generic: gates w/o FFs and NAND2-eq with FFs; ice40: SB_LUT4 / SB_CARRY / FFs)",
+        f"{'design':34s} {'cyc':>3s} {'gates':>6s} {'NAND2':>7s} {'LUT4':>5s} {'carry':>5s} {'FF':>4s} | "
+        f"{'gates/i4':>8s} {'gates/i8':>8s} {'LUT/i4':>6s} {'LUT/i8':>6s} | "
+        f"{'AxT gates/i4':>12s} {'AxT gates/i8':>12s}",
+    ]
     for label, r in rows.items():
         c = r["cycles_per_input"]
         lines.append(
             f"{label[:34]:34s} {c:3d} {r['gates']:6d} {r['nand2']:7.1f} {r['luts']:5d} {r['carry']:5d} {r['ffs']:4d} | "
             f"{r['gates'] / b4['gates']:8.2f} {r['gates'] / b8['gates']:8.2f} {r['luts'] / b4['luts']:6.2f} "
-            f"{r['luts'] / b8['luts']:6.2f} | {c * r['gates'] / b4['gates']:12.2f} {c * r['gates'] / b8['gates']:12.2f}")
-    lines += ["",
-              "ratios: PE area / baseline MAC area (i4 = int8 x int4 MAC, i8 = int8 x int8 MAC); "
-              "AxT = area x cycles per input / baseline (bit-serial pays K cycles per MAC).",
-              "Published claims are energy, not area: ShiftAddViT 42.9% energy saving (shift vs multiply), "
-              "MixPE 2.6x speedup / 1.4x energy vs conventional mixed-precision PEs."]
+            f"{r['luts'] / b8['luts']:6.2f} | {c * r['gates'] / b4['gates']:12.2f} {c * r['gates'] / b8['gates']:12.2f}"
+        )
+    lines += [
+        "",
+        "ratios: PE area / baseline MAC area (i4 = int8 x int4 MAC, i8 = int8 x int8 MAC); "
+        "AxT = area x cycles per input / baseline (bit-serial pays K cycles per MAC).",
+        "Published claims are energy, not area: ShiftAddViT 42.9% energy saving (shift vs multiply), "
+        "MixPE 2.6x speedup / 1.4x energy vs conventional mixed-precision PEs.",
+    ]
     return "\n".join(lines)
 
 

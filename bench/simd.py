@@ -61,14 +61,20 @@ def measure(base: int, jobs: int) -> dict[str, Any]:
         reps = fpga.synthesize_many(specs, target, jobs=jobs, progress=sys.stderr.isatty())
         for s, rep in zip(specs, reps):
             areas[s.name].update(_area(rep, target))
-    return {"simd": {k: s.to_dict() | {"name": s.name} for k, s in simd.items()},
-            "fixed": fixed.name, "per_mode": {m: s.name for m, s in per_mode.items()}, "areas": areas}
+    return {
+        "simd": {k: s.to_dict() | {"name": s.name} for k, s in simd.items()},
+        "fixed": fixed.name,
+        "per_mode": {m: s.name for m, s in per_mode.items()},
+        "areas": areas,
+    }
 
 
 def report(data: dict[str, Any]) -> str:
     areas, fixed = data["areas"], data["fixed"]
-    lines = ["Yosys area (generic: gates w/o FFs, NAND2-eq with FFs; ice40: SB_LUT4, SB_CARRY, SB_DFF*)",
-             f"{'design':48s} {'gates':>6s} {'NAND2':>8s} {'LUT4':>6s} {'carry':>6s} {'FF':>4s}"]
+    lines = [
+        "Yosys area (generic: gates w/o FFs, NAND2-eq with FFs; ice40: SB_LUT4, SB_CARRY, SB_DFF*)",
+        f"{'design':48s} {'gates':>6s} {'NAND2':>8s} {'LUT4':>6s} {'carry':>6s} {'FF':>4s}",
+    ]
     rows = [(f"simd {k}: {v['name']}", v["name"]) for k, v in data["simd"].items()]
     rows += [(f"fixed MAC: {fixed}", fixed)]
     rows += [(f"mode {m} MAC: {n}", n) for m, n in data["per_mode"].items()]
@@ -77,17 +83,21 @@ def report(data: dict[str, Any]) -> str:
         lines.append(f"{label[:48]:48s} {a['gates']:6d} {a['nand2']:8.1f} {a['luts']:6d} {a['carry']:6d} {a['ffs']:4d}")
     lines.append("")
     lines.append("Per SIMD PE: area overhead and throughput per area (tp/area; higher is better)")
-    lines.append(f"{'simd':18s} {'mode':6s} {'MAC/cy':>6s} | {'vs fixed MAC (gates / LUT4)':>30s} | "
-                 f"{'vs dedicated mode MAC (gates / LUT4)':>38s}")
+    lines.append(
+        f"{'simd':18s} {'mode':6s} {'MAC/cy':>6s} | {'vs fixed MAC (gates / LUT4)':>30s} | "
+        f"{'vs dedicated mode MAC (gates / LUT4)':>38s}"
+    )
     fx = areas[fixed]
     for key, s in data["simd"].items():
         sa = areas[s["name"]]
         modes = s["modes"]
         sum_gates = sum(areas[data["per_mode"][m]]["gates"] for m in modes)
         sum_luts = sum(areas[data["per_mode"][m]]["luts"] for m in modes)
-        lines.append(f"{key}: area x{sa['gates'] / fx['gates']:.2f} gates / x{sa['luts'] / fx['luts']:.2f} LUT4 "
-                     f"of the fixed MAC; x{sa['gates'] / sum_gates:.2f} gates / x{sa['luts'] / sum_luts:.2f} LUT4 "
-                     f"of the {len(modes)} per-mode MACs together")
+        lines.append(
+            f"{key}: area x{sa['gates'] / fx['gates']:.2f} gates / x{sa['luts'] / fx['luts']:.2f} LUT4 "
+            f"of the fixed MAC; x{sa['gates'] / sum_gates:.2f} gates / x{sa['luts'] / sum_luts:.2f} LUT4 "
+            f"of the {len(modes)} per-mode MACs together"
+        )
         base = s["base"]
         for m in modes:
             a_bits, b_bits = (int(w) for w in m.split("x"))
@@ -95,9 +105,11 @@ def report(data: dict[str, Any]) -> str:
             dm = areas[data["per_mode"][m]]
             tpa_fixed = (lanes * fx["gates"] / sa["gates"], lanes * fx["luts"] / sa["luts"])
             tpa_ded = (dm["gates"] / sa["gates"], dm["luts"] / sa["luts"])
-            lines.append(f"{'':18s} {m:6s} {lanes:6d} | tp/area x{tpa_fixed[0]:5.2f} / x{tpa_fixed[1]:5.2f}"
-                         f"{'':9s} | tp/area x{tpa_ded[0]:5.2f} / x{tpa_ded[1]:5.2f} "
-                         f"(dedicated: {dm['gates']} gates, {dm['luts']} LUT4)")
+            lines.append(
+                f"{'':18s} {m:6s} {lanes:6d} | tp/area x{tpa_fixed[0]:5.2f} / x{tpa_fixed[1]:5.2f}"
+                f"{'':9s} | tp/area x{tpa_ded[0]:5.2f} / x{tpa_ded[1]:5.2f} "
+                f"(dedicated: {dm['gates']} gates, {dm['luts']} LUT4)"
+            )
     return "\n".join(lines)
 
 

@@ -55,8 +55,13 @@ class Tile:
 def measure(tile: Tile, synth: bool) -> dict[str, Any]:
     """Area per MAC/cycle and energy per MAC of one tile (estimate, and Yosys with ``synth``)."""
     ice, gen = cost.estimate(tile.spec, "ice40"), cost.estimate(tile.spec, "asic45")
-    out: dict[str, Any] = {"macs": tile.macs, "luts": ice.luts / tile.macs, "nand2": gen.gates_nand2 / tile.macs,
-                           "pj": gen.energy_pj_per_op / tile.macs, "fmax": ice.fmax_mhz}
+    out: dict[str, Any] = {
+        "macs": tile.macs,
+        "luts": ice.luts / tile.macs,
+        "nand2": gen.gates_nand2 / tile.macs,
+        "pj": gen.energy_pj_per_op / tile.macs,
+        "fmax": ice.fmax_mhz,
+    }
     if synth:
         from peforge import fpga
 
@@ -65,8 +70,9 @@ def measure(tile: Tile, synth: bool) -> dict[str, Any]:
     return out
 
 
-def table(title: str, tiles: list[Tile], synth: bool, base: int = 0,
-          extra: Callable[[Tile], str] | None = None) -> list[dict[str, Any]]:
+def table(
+    title: str, tiles: list[Tile], synth: bool, base: int = 0, extra: Callable[[Tile], str] | None = None
+) -> list[dict[str, Any]]:
     """Print one table; ratios are against ``tiles[base]``."""
     rows = [measure(t, synth) for t in tiles]
     ref = rows[base]
@@ -79,11 +85,18 @@ def table(title: str, tiles: list[Tile], synth: bool, base: int = 0,
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for t, r in zip(tiles, rows):
-        cells = [t.label, f"{r['macs']:g}", f"{r['luts']:.1f} ({r['luts'] / ref['luts']:.2f}x)",
-                 f"{r['nand2']:.0f} ({r['nand2'] / ref['nand2']:.2f}x)", f"{r['pj']:.3f} ({r['pj'] / ref['pj']:.2f}x)"]
+        cells = [
+            t.label,
+            f"{r['macs']:g}",
+            f"{r['luts']:.1f} ({r['luts'] / ref['luts']:.2f}x)",
+            f"{r['nand2']:.0f} ({r['nand2'] / ref['nand2']:.2f}x)",
+            f"{r['pj']:.3f} ({r['pj'] / ref['pj']:.2f}x)",
+        ]
         if synth:
-            cells += [f"{r['luts_syn']:.1f} ({r['luts_syn'] / ref['luts_syn']:.2f}x)",
-                      f"{r['nand2_syn']:.0f} ({r['nand2_syn'] / ref['nand2_syn']:.2f}x)"]
+            cells += [
+                f"{r['luts_syn']:.1f} ({r['luts_syn'] / ref['luts_syn']:.2f}x)",
+                f"{r['nand2_syn']:.0f} ({r['nand2_syn'] / ref['nand2_syn']:.2f}x)",
+            ]
         if extra:
             cells.append(extra(t))
         print("| " + " | ".join(cells) + " |")
@@ -95,25 +108,40 @@ def lut_claim(synth: bool) -> None:
         wint = f"int{max(bits, 2)}"
         tiles = [
             Tile(f"LUT (table per row), W{bits}", ArraySpec(LutSpec("int8", bits, 4, lanes=bits), ROWS, COLS)),
-            Tile(f"LUT (table per PE), W{bits}", ArraySpec(LutSpec("int8", bits, 4, lanes=bits), ROWS, COLS,
-                                                           share=False)),
-            Tile(f"LUT elongated 1x16 (one table, 16 columns), W{bits}",
-                 ArraySpec(LutSpec("int8", bits, 4, lanes=bits), 1, 16)),
+            Tile(
+                f"LUT (table per PE), W{bits}", ArraySpec(LutSpec("int8", bits, 4, lanes=bits), ROWS, COLS, share=False)
+            ),
+            Tile(
+                f"LUT elongated 1x16 (one table, 16 columns), W{bits}",
+                ArraySpec(LutSpec("int8", bits, 4, lanes=bits), 1, 16),
+            ),
             Tile(f"INT8 x {wint.upper()} MAC, 4 lanes", ArraySpec(IntMacSpec("int8", wint, lanes=4), ROWS, COLS)),
-            Tile(f"shift-add INT8 x {wint.upper()}, 4 lanes", ArraySpec(ShiftAddSpec("int8", wint, "shiftadd-int",
-                                                                                      lanes=4), ROWS, COLS)),
+            Tile(
+                f"shift-add INT8 x {wint.upper()}, 4 lanes",
+                ArraySpec(ShiftAddSpec("int8", wint, "shiftadd-int", lanes=4), ROWS, COLS),
+            ),
         ]
-        table(f"LUT Tensor Core tile vs MAC and shift-add tiles, {bits}-bit weights, INT8 activations, "
-              f"4x4 PEs, 64 MAC/cycle (ratios vs the LUT tile)", tiles, synth)
+        table(
+            f"LUT Tensor Core tile vs MAC and shift-add tiles, {bits}-bit weights, INT8 activations, "
+            f"4x4 PEs, 64 MAC/cycle (ratios vs the LUT tile)",
+            tiles,
+            synth,
+        )
 
 
 def mixpe_claim(synth: bool) -> None:
     sa = ShiftAddSpec("int8", "int4", "shiftadd-int", lanes=4, group=8, scale="fp16")
-    tiles = [Tile("shift-add, group dequantiser per column", ArraySpec(sa, ROWS, COLS)),
-             Tile("shift-add, group dequantiser per PE", ArraySpec(sa, ROWS, COLS, share=False)),
-             Tile("INT8 x INT4 MAC, no dequantiser", ArraySpec(IntMacSpec("int8", "int4", lanes=4), ROWS, COLS))]
-    table("MixPE: dequantise after the group sum, shared per column (INT8 x INT4, groups of 32 = 8 steps of 4 "
-          "lanes, FP16 scales, FP32 accumulators; 4x4 PEs, 64 MAC/cycle)", tiles, synth)
+    tiles = [
+        Tile("shift-add, group dequantiser per column", ArraySpec(sa, ROWS, COLS)),
+        Tile("shift-add, group dequantiser per PE", ArraySpec(sa, ROWS, COLS, share=False)),
+        Tile("INT8 x INT4 MAC, no dequantiser", ArraySpec(IntMacSpec("int8", "int4", lanes=4), ROWS, COLS)),
+    ]
+    table(
+        "MixPE: dequantise after the group sum, shared per column (INT8 x INT4, groups of 32 = 8 steps of 4 "
+        "lanes, FP16 scales, FP32 accumulators; 4x4 PEs, 64 MAC/cycle)",
+        tiles,
+        synth,
+    )
 
 
 def bitfusion_claim(synth: bool) -> None:
@@ -122,28 +150,38 @@ def bitfusion_claim(synth: bool) -> None:
     tiles = [Tile("fixed INT8 MAC array", ArraySpec(IntMacSpec("int8", "int8"), ROWS, COLS))]
     for mode, lanes in zip(fusion.modes or (), fusion.mode_lanes):
         tiles.append(Tile(f"Bit Fusion array, mode {mode}", arr, macs=ROWS * COLS * lanes))
-    table("Bit Fusion array (BitBrick fusion units) vs a fixed INT8 array, 4x4 PEs (ratios vs the INT8 array; "
-          "the fusion array's area is the same in every mode)", tiles, synth)
+    table(
+        "Bit Fusion array (BitBrick fusion units) vs a fixed INT8 array, 4x4 PEs (ratios vs the INT8 array; "
+        "the fusion array's area is the same in every mode)",
+        tiles,
+        synth,
+    )
 
 
 def mx_claim(synth: bool) -> None:
     rng = np.random.default_rng(0)
     x_g, w_g = rng.standard_normal((32, 256)), rng.standard_normal((256, 32))
-    x_o = x_g * np.where(rng.random(256) < 0.02, 50.0, 1.0)                  # a few outlier channels
+    x_o = x_g * np.where(rng.random(256) < 0.02, 50.0, 1.0)  # a few outlier channels
     w_t = rng.standard_t(3, (256, 32))
 
     def sqnr(spec: ArraySpec, x: np.ndarray, w: np.ndarray) -> float:
         ref = x @ w
         err = golden.matmul(spec, x, w) - ref
-        return float(10 * np.log10(np.sum(ref ** 2) / np.sum(err ** 2)))
+        return float(10 * np.log10(np.sum(ref**2) / np.sum(err**2)))
 
     def quality(t: Tile) -> str:
         return f"SQNR {sqnr(t.spec, x_g, w_g):.1f} dB Gaussian, {sqnr(t.spec, x_o, w_t):.1f} dB outliers x Student-t"
 
-    tiles = [Tile("MXINT8 (block 32, 8 lanes)", ArraySpec(BlockDotSpec("int8", "int8", block=32, lanes=8), 2, 2)),
-             Tile("MXFP8 E4M3 (block 32, 8 lanes)", ArraySpec(BlockDotSpec("e4m3fn", "e4m3fn", block=32, lanes=8), 2, 2))]
-    table("MXINT8 vs MXFP8 dot-product tiles, 2x2 PEs, FP32 accumulators, 32 MAC/cycle (ratios vs MXINT8)", tiles,
-          synth, extra=quality)
+    tiles = [
+        Tile("MXINT8 (block 32, 8 lanes)", ArraySpec(BlockDotSpec("int8", "int8", block=32, lanes=8), 2, 2)),
+        Tile("MXFP8 E4M3 (block 32, 8 lanes)", ArraySpec(BlockDotSpec("e4m3fn", "e4m3fn", block=32, lanes=8), 2, 2)),
+    ]
+    table(
+        "MXINT8 vs MXFP8 dot-product tiles, 2x2 PEs, FP32 accumulators, 32 MAC/cycle (ratios vs MXINT8)",
+        tiles,
+        synth,
+        extra=quality,
+    )
 
 
 CLAIMS = {"lut": lut_claim, "mixpe": mixpe_claim, "bitfusion": bitfusion_claim, "mx": mx_claim}

@@ -75,8 +75,10 @@ def main(argv: list[str] | None = None) -> None:
     res = measure(args.net)
     cells = {} if args.no_synth else cost(args.jobs, args.lanes)
     layers = sorted(k for k in next(iter(res.values())) if k.startswith("sqnr_"))
-    print(f"digits {args.net}: {len(digits.dataset().x_test)} test images; float32 accuracy "
-          f"{res['float32']['accuracy']:.4f}")
+    print(
+        f"digits {args.net}: {len(digits.dataset().x_test)} test images; float32 accuracy "
+        f"{res['float32']['accuracy']:.4f}"
+    )
     head = f"{'scheme':12s} {'bits/elem':>9s} " + " ".join(f"{'SQNR ' + k[5:] + ' dB':>12s}" for k in layers)
     head += f" {'accuracy':>9s}" + (f" {'gates':>7s} {'NAND2-eq':>9s} {'NAND2/prod':>10s}" if cells else "")
     print(head)

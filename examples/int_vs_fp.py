@@ -47,38 +47,53 @@ def formats() -> list[Fmt]:
     def nv(e: str, s: str = "e4m3fn") -> BlockDotSpec:
         return BlockDotSpec(e, e, s, s, block=16, lanes=8)
 
-    return [Fmt("MXINT8", 8, "INT", mx("int8")), Fmt("MXFP8 E4M3", 8, "FP", mx("e4m3fn")),
-            Fmt("MXFP8 E5M2", 8, "FP", mx("e5m2")),
-            Fmt("MXINT6", 6, "INT", mx("int6")), Fmt("MXFP6 E2M3", 6, "FP", mx("e2m3fn")),
-            Fmt("MXFP6 E3M2", 6, "FP", mx("e3m2fn")),
-            Fmt("MXINT4", 4, "INT", mx("int4")), Fmt("MXFP4", 4, "FP", mx("e2m1fn")),
-            Fmt("NVINT4", 4, "INT", nv("int4")), Fmt("NVFP4", 4, "FP", nv("e2m1fn")),
-            Fmt("NVINT4 UE5M3", 4, "INT", nv("int4", "ue5m3")), Fmt("NVFP4 UE5M3", 4, "FP", nv("e2m1fn", "ue5m3"))]
+    return [
+        Fmt("MXINT8", 8, "INT", mx("int8")),
+        Fmt("MXFP8 E4M3", 8, "FP", mx("e4m3fn")),
+        Fmt("MXFP8 E5M2", 8, "FP", mx("e5m2")),
+        Fmt("MXINT6", 6, "INT", mx("int6")),
+        Fmt("MXFP6 E2M3", 6, "FP", mx("e2m3fn")),
+        Fmt("MXFP6 E3M2", 6, "FP", mx("e3m2fn")),
+        Fmt("MXINT4", 4, "INT", mx("int4")),
+        Fmt("MXFP4", 4, "FP", mx("e2m1fn")),
+        Fmt("NVINT4", 4, "INT", nv("int4")),
+        Fmt("NVFP4", 4, "FP", nv("e2m1fn")),
+        Fmt("NVINT4 UE5M3", 4, "INT", nv("int4", "ue5m3")),
+        Fmt("NVFP4 UE5M3", 4, "FP", nv("e2m1fn", "ue5m3")),
+    ]
 
 
 #: (INT, FP) pairs the paper compares.
-PAIRS = [("MXINT8", "MXFP8 E4M3"), ("MXINT8", "MXFP8 E5M2"), ("MXINT6", "MXFP6 E2M3"), ("MXINT4", "MXFP4"),
-         ("NVINT4", "NVFP4"), ("NVINT4 UE5M3", "NVFP4 UE5M3")]
+PAIRS = [
+    ("MXINT8", "MXFP8 E4M3"),
+    ("MXINT8", "MXFP8 E5M2"),
+    ("MXINT6", "MXFP6 E2M3"),
+    ("MXINT4", "MXFP4"),
+    ("NVINT4", "NVFP4"),
+    ("NVINT4 UE5M3", "NVFP4 UE5M3"),
+]
 ROTATIONS = ("none", "random-hadamard")
 ROT_BLOCK = 32
 
 
 def tensors(n: int, k: int, m: int, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(seed)
-    return {"gaussian": (rng.standard_normal((n, k)), rng.standard_normal((k, m))),
-            "student-t": (rng.standard_t(3, (n, k)), rng.standard_t(3, (k, m))),
-            "outliers": (outlier_channels((n, k), seed + 1), rng.standard_normal((k, m)))}
+    return {
+        "gaussian": (rng.standard_normal((n, k)), rng.standard_normal((k, m))),
+        "student-t": (rng.standard_t(3, (n, k)), rng.standard_t(3, (k, m))),
+        "outliers": (outlier_channels((n, k), seed + 1), rng.standard_normal((k, m))),
+    }
 
 
 def crest(x: np.ndarray, block: int = 32) -> float:
     """Median over blocks of ``block`` of max|x| / rms(x) (the paper's crest factor)."""
     b = x.reshape(-1, block)
-    rms = np.sqrt((b ** 2).mean(axis=1))
+    rms = np.sqrt((b**2).mean(axis=1))
     return float(np.median(np.abs(b).max(axis=1)[rms > 0] / rms[rms > 0]))
 
 
 def db(ref: np.ndarray, approx: np.ndarray) -> float:
-    return float(10 * np.log10((ref ** 2).sum() / ((ref - approx) ** 2).sum()))
+    return float(10 * np.log10((ref**2).sum() / ((ref - approx) ** 2).sum()))
 
 
 def qsnr_x(f: Fmt, x: np.ndarray) -> float:
@@ -111,14 +126,19 @@ def measure(n: int, k: int, m: int) -> tuple[dict, dict, dict]:
 
 def report(q: dict, kappa: dict, costs: dict, n: int, k: int, m: int) -> str:
     tn = list(dict.fromkeys(t for _, t, _ in q))
-    lines = [f"x [{n}, {k}] @ w [{k}, {m}]; QSNR of x / GEMM SQNR in dB, without | with a random Hadamard "
-             f"rotation (block {ROT_BLOCK}); cost: 8-lane PE, FP32 accumulator",
-             "",
-             "median crest factor of x (block 32): " + ", ".join(
-                 f"{t} {kappa[t, 'none']:.2f} -> {kappa[t, 'random-hadamard']:.2f}" for t in tn),
-             ""]
-    head = "| format | " + " | ".join(f"{t}: QSNR x | {t}: GEMM" for t in tn) + \
-           " | iCE40 LUTs | NAND2 gates | pJ/MAC (45 nm) |"
+    lines = [
+        f"x [{n}, {k}] @ w [{k}, {m}]; QSNR of x / GEMM SQNR in dB, without | with a random Hadamard "
+        f"rotation (block {ROT_BLOCK}); cost: 8-lane PE, FP32 accumulator",
+        "",
+        "median crest factor of x (block 32): "
+        + ", ".join(f"{t} {kappa[t, 'none']:.2f} -> {kappa[t, 'random-hadamard']:.2f}" for t in tn),
+        "",
+    ]
+    head = (
+        "| format | "
+        + " | ".join(f"{t}: QSNR x | {t}: GEMM" for t in tn)
+        + " | iCE40 LUTs | NAND2 gates | pJ/MAC (45 nm) |"
+    )
     lines += [head, "|" + "---|" * (head.count("|") - 1)]
     for f in formats():
         cells = []
@@ -129,9 +149,13 @@ def report(q: dict, kappa: dict, costs: dict, n: int, k: int, m: int) -> str:
         luts, gates, pj = costs[f.name]
         lines.append(f"| {f.name} | " + " | ".join(cells) + f" | {luts:,.0f} | {gates:,.0f} | {pj:.3f} |")
     rl, rg, rpj = costs["rotation"]
-    lines += ["", f"activation rotation unit (fast Hadamard, block {ROT_BLOCK}, 16-bit inputs, shared by "
-                  f"m = {m} columns): {rl:,.0f} iCE40 LUTs, {rg:,.0f} NAND2 gates, +{rpj:.4f} pJ per MAC", "",
-              "INT minus FP (GEMM SQNR, dB; > 0: INT wins) | hardware INT / FP (LUTs, gates, pJ/MAC):"]
+    lines += [
+        "",
+        f"activation rotation unit (fast Hadamard, block {ROT_BLOCK}, 16-bit inputs, shared by "
+        f"m = {m} columns): {rl:,.0f} iCE40 LUTs, {rg:,.0f} NAND2 gates, +{rpj:.4f} pJ per MAC",
+        "",
+        "INT minus FP (GEMM SQNR, dB; > 0: INT wins) | hardware INT / FP (LUTs, gates, pJ/MAC):",
+    ]
     for i, fp in PAIRS:
         diffs = []
         for t in tn:

@@ -42,9 +42,15 @@ from peforge.workloads import digits, tensors
 
 FORMATS = ["e4m3fn", "e5m2", "e3m2fn", "e2m3fn", "e2m1fn"]
 #: (operand format, multiplier, round the product to the operands' mantissa width)
-CLAIM = [("e4m3fn", "exact", False), ("e4m3fn", "exact", True), ("e5m2", "exact", False),
-         ("e5m2", "exact", True), ("e4m3fn", "lmul", False), ("e5m3", "lmul", False),
-         ("e5m4", "lmul", False)]
+CLAIM = [
+    ("e4m3fn", "exact", False),
+    ("e4m3fn", "exact", True),
+    ("e5m2", "exact", False),
+    ("e5m2", "exact", True),
+    ("e4m3fn", "lmul", False),
+    ("e5m3", "lmul", False),
+    ("e5m4", "lmul", False),
+]
 
 
 def mac(fmt: str, mult: str) -> MinifloatMacSpec:
@@ -93,8 +99,12 @@ def pair_sources(n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def rel_errors(ref: np.ndarray, approx: np.ndarray) -> dict[str, float]:
     nz = ref != 0
     rel = (np.abs(approx[nz]) - np.abs(ref[nz])) / np.abs(ref[nz])  # signs always agree
-    return {"mean": float(np.mean(np.abs(rel))), "max": float(np.max(np.abs(rel))),
-            "bias": float(np.mean(rel)), "nonzero": int(nz.sum())}
+    return {
+        "mean": float(np.mean(np.abs(rel))),
+        "max": float(np.max(np.abs(rel))),
+        "bias": float(np.mean(rel)),
+        "nonzero": int(nz.sum()),
+    }
 
 
 def product_table(sources: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[dict[str, Any]]:
@@ -104,8 +114,9 @@ def product_table(sources: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[dic
             exact = products(mac(fmt, "exact"), x, y)
             lmul = products(mac(fmt, "lmul"), x, y)
             m = mac(fmt, "lmul")
-            rows.append({"format": fmt, "source": src, "m": m.lmul_frac_bits, "l": m.lmul_offset_exp,
-                         **rel_errors(exact, lmul)})
+            rows.append(
+                {"format": fmt, "source": src, "m": m.lmul_frac_bits, "l": m.lmul_offset_exp, **rel_errors(exact, lmul)}
+            )
     return rows
 
 
@@ -119,8 +130,15 @@ def claim_table(sources: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[dict[
             if rounded:
                 got = round_mantissa(got, spec.a.man_bits)
             e = rel_errors(truth, got)
-            rows.append({"source": src, "format": fmt, "mult": mult + (" (FP8 result)" if rounded else ""),
-                         "mean": e["mean"], "sqnr_db": tensors.sqnr_db(truth, got)})
+            rows.append(
+                {
+                    "source": src,
+                    "format": fmt,
+                    "mult": mult + (" (FP8 result)" if rounded else ""),
+                    "mean": e["mean"],
+                    "sqnr_db": tensors.sqnr_db(truth, got),
+                }
+            )
     return rows
 
 
@@ -133,10 +151,16 @@ def dot_table(n_rows: int) -> list[dict[str, Any]]:
             for fmt in FORMATS:
                 exact = golden.matmul(mac(fmt, "exact"), x, w)
                 lmul = golden.matmul(mac(fmt, "lmul"), x, w)
-                rows.append({"k": k, "source": src, "format": fmt,
-                             "lmul_vs_exact_db": tensors.sqnr_db(exact, lmul),
-                             "exact_vs_f64_db": tensors.sqnr_db(truth, exact),
-                             "lmul_vs_f64_db": tensors.sqnr_db(truth, lmul)})
+                rows.append(
+                    {
+                        "k": k,
+                        "source": src,
+                        "format": fmt,
+                        "lmul_vs_exact_db": tensors.sqnr_db(exact, lmul),
+                        "exact_vs_f64_db": tensors.sqnr_db(truth, exact),
+                        "lmul_vs_f64_db": tensors.sqnr_db(truth, lmul),
+                    }
+                )
     return rows
 
 
@@ -169,27 +193,54 @@ def main(argv: list[str] | None = None) -> int:
 
     sources = pair_sources(n_pairs)
     prod = product_table(sources)
-    _print("1. L-Mul product vs exact product of the same quantised operands (relative error; "
-           "m = mantissa bits, offset 2^-l)",
-           ["format", "m", "l", "source", "mean", "max", "bias"],
-           [[r["format"], str(r["m"]), str(r["l"]), r["source"], f"{r['mean']:.2%}", f"{r['max']:.2%}",
-             f"{r['bias']:+.2%}"] for r in prod])
+    _print(
+        "1. L-Mul product vs exact product of the same quantised operands (relative error; "
+        "m = mantissa bits, offset 2^-l)",
+        ["format", "m", "l", "source", "mean", "max", "bias"],
+        [
+            [
+                r["format"],
+                str(r["m"]),
+                str(r["l"]),
+                r["source"],
+                f"{r['mean']:.2%}",
+                f"{r['max']:.2%}",
+                f"{r['bias']:+.2%}",
+            ]
+            for r in prod
+        ],
+    )
 
     claim = claim_table(sources)
-    _print("2. Precision claim: products against the float64 product of the unquantised values",
-           ["source", "operands", "multiplier", "mean rel err", "SQNR dB"],
-           [[r["source"], r["format"], r["mult"], f"{r['mean']:.2%}", f"{r['sqnr_db']:.1f}"] for r in claim])
+    _print(
+        "2. Precision claim: products against the float64 product of the unquantised values",
+        ["source", "operands", "multiplier", "mean rel err", "SQNR dB"],
+        [[r["source"], r["format"], r["mult"], f"{r['mean']:.2%}", f"{r['sqnr_db']:.1f}"] for r in claim],
+    )
 
     dots = dot_table(n_rows)
-    _print(f"3. Dot products x[{n_rows}, k] @ w[k, 64], fp32 accumulator: SQNR in dB",
-           ["k", "source", "format", "lmul vs exact FP8", "exact FP8 vs f64", "lmul vs f64"],
-           [[str(r["k"]), r["source"], r["format"], f"{r['lmul_vs_exact_db']:.1f}",
-             f"{r['exact_vs_f64_db']:.1f}", f"{r['lmul_vs_f64_db']:.1f}"] for r in dots])
+    _print(
+        f"3. Dot products x[{n_rows}, k] @ w[k, 64], fp32 accumulator: SQNR in dB",
+        ["k", "source", "format", "lmul vs exact FP8", "exact FP8 vs f64", "lmul vs f64"],
+        [
+            [
+                str(r["k"]),
+                r["source"],
+                r["format"],
+                f"{r['lmul_vs_exact_db']:.1f}",
+                f"{r['exact_vs_f64_db']:.1f}",
+                f"{r['lmul_vs_f64_db']:.1f}",
+            ]
+            for r in dots
+        ],
+    )
 
     nets = network_table(n_test)
-    _print("4. Digits test accuracy with every matmul on the MAC (fp32 accumulator)",
-           ["net", "format", "multiplier", "accuracy"],
-           [[r["net"], r["format"], r["mult"], f"{r['accuracy']:.2%}"] for r in nets])
+    _print(
+        "4. Digits test accuracy with every matmul on the MAC (fp32 accumulator)",
+        ["net", "format", "multiplier", "accuracy"],
+        [[r["net"], r["format"], r["mult"], f"{r['accuracy']:.2%}"] for r in nets],
+    )
     print(f"\n({time.perf_counter() - t0:.0f} s)")
     if args.json:
         with open(args.json, "w") as fh:

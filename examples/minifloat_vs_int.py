@@ -18,8 +18,7 @@ from pathlib import Path
 
 from peforge import dse
 
-FLOATS = {8: ["e4m3fn", "e5m2"], 7: ["e3m3fin"], 6: ["e3m2fn", "e2m3fn"], 5: ["e2m2fin"], 4: ["e2m1fn"],
-          3: ["e2m0fin"]}
+FLOATS = {8: ["e4m3fn", "e5m2"], 7: ["e3m3fin"], 6: ["e3m2fn", "e2m3fn"], 5: ["e2m2fin"], 4: ["e2m1fn"], 3: ["e2m0fin"]}
 INTS = {b: f"int{b}" for b in range(3, 9)}
 OUT = Path(__file__).resolve().parent.parent / "build" / "examples" / "minifloat_vs_int"
 
@@ -27,11 +26,17 @@ OUT = Path(__file__).resolve().parent.parent / "build" / "examples" / "minifloat
 def space(target: str) -> dse.Space:
     fps = [f for fs in FLOATS.values() for f in fs]
     ints = list(INTS.values())
-    return dse.Space.from_dict({
-        "name": "minifloat_vs_int", "targets": [target],
-        "workloads": ["gaussian", "laplacian", "student_t", "mlp", "cnn"],
-        "pe": [{"family": "mac", "a": fps, "b": fps, "zip": [["a", "b"]], "acc": ["exact", "fp32"]},
-               {"family": "intmac", "a": ints, "b": ints, "zip": [["a", "b"]]}]})
+    return dse.Space.from_dict(
+        {
+            "name": "minifloat_vs_int",
+            "targets": [target],
+            "workloads": ["gaussian", "laplacian", "student_t", "mlp", "cnn"],
+            "pe": [
+                {"family": "mac", "a": fps, "b": fps, "zip": [["a", "b"]], "acc": ["exact", "fp32"]},
+                {"family": "intmac", "a": ints, "b": ints, "zip": [["a", "b"]]},
+            ],
+        }
+    )
 
 
 def _bits(row: dict) -> int:
@@ -80,24 +85,36 @@ def main() -> None:
     print(f"\nConclusion ({args.target}, {'Yosys/nextpnr' if args.synth else 'analytic'} cost):")
     print(f"  Pareto front: {n_int} integer and {n_fp} minifloat PEs ({', '.join(sorted(on_front))}).")
     if cheapest is not None:
-        print(f"  Cheapest PE within 1 point of float32 accuracy ({target_acc:.3f}): {cheapest['label']} "
-              f"({cheapest['accuracy_mean']:.4f}, {cheapest[luts]:.0f} LUTs).")
+        print(
+            f"  Cheapest PE within 1 point of float32 accuracy ({target_acc:.3f}): {cheapest['label']} "
+            f"({cheapest['accuracy_mean']:.4f}, {cheapest[luts]:.0f} LUTs)."
+        )
     if cheapest_int is not None and cheapest_fp is not None:
         ratio = cheapest_fp[luts] / cheapest_int[luts]
-        print(f"  At that accuracy the cheapest integer PE is {cheapest_int['label']} ({cheapest_int[luts]:.0f} LUTs) "
-              f"and the cheapest minifloat PE {cheapest_fp['label']} ({cheapest_fp[luts]:.0f} LUTs): "
-              f"minifloat / integer = {ratio:.2f}x LUTs.")
+        print(
+            f"  At that accuracy the cheapest integer PE is {cheapest_int['label']} ({cheapest_int[luts]:.0f} LUTs) "
+            f"and the cheapest minifloat PE {cheapest_fp['label']} ({cheapest_fp[luts]:.0f} LUTs): "
+            f"minifloat / integer = {ratio:.2f}x LUTs."
+        )
     fp32_acc = [r for r in ok if r["family"] == "mac" and '"acc": "fp32"' in r["spec_json"]]
     exact_acc = [r for r in ok if r["family"] == "mac" and '"acc": "exact"' in r["spec_json"]]
     if fp32_acc and exact_acc:
-        med = sorted(a[luts] / e[luts] for a in fp32_acc for e in exact_acc
-                     if a["spec"].split("_")[1] == e["spec"].split("_")[1])
+        med = sorted(
+            a[luts] / e[luts] for a in fp32_acc for e in exact_acc if a["spec"].split("_")[1] == e["spec"].split("_")[1]
+        )
         if med:
-            print(f"  An FP32 accumulator costs {med[len(med) // 2]:.2f}x the LUTs of an exact (Kulisch) one for the "
-                  f"same minifloat operands (median over widths): the accumulate path, not the multiply, dominates.")
-    fmaxes = {name: sorted(r[fmax] for r in group if isinstance(r.get(fmax), (int, float)))
-              for name, group in (("integer", [r for r in ok if r["family"] == "intmac"]),
-                                  ("minifloat, exact acc", exact_acc), ("minifloat, fp32 acc", fp32_acc))}
+            print(
+                f"  An FP32 accumulator costs {med[len(med) // 2]:.2f}x the LUTs of an exact (Kulisch) one for the "
+                f"same minifloat operands (median over widths): the accumulate path, not the multiply, dominates."
+            )
+    fmaxes = {
+        name: sorted(r[fmax] for r in group if isinstance(r.get(fmax), (int, float)))
+        for name, group in (
+            ("integer", [r for r in ok if r["family"] == "intmac"]),
+            ("minifloat, exact acc", exact_acc),
+            ("minifloat, fp32 acc", fp32_acc),
+        )
+    }
     if all(fmaxes.values()):
         print("  Median Fmax: " + ", ".join(f"{k} {v[len(v) // 2]:.1f} MHz" for k, v in fmaxes.items()) + ".")
     print(f"  Results: {OUT / args.target}/results.csv (run `peforge report {OUT / args.target}` for plots).")

@@ -21,19 +21,37 @@ from peforge import dse, formats, spec
 
 OUT = Path(__file__).resolve().parent.parent / "build" / "examples" / "mx_formats"
 # name: (element, scale, block)
-PES = {"MXINT8": ("int8", "e8m0fnu", 32), "MXFP8-E4M3": ("e4m3fn", "e8m0fnu", 32),
-       "MXFP8-E5M2": ("e5m2", "e8m0fnu", 32), "MXFP4": ("e2m1fn", "e8m0fnu", 32), "NVFP4": ("e2m1fn", "e4m3fn", 16)}
+PES = {
+    "MXINT8": ("int8", "e8m0fnu", 32),
+    "MXFP8-E4M3": ("e4m3fn", "e8m0fnu", 32),
+    "MXFP8-E5M2": ("e5m2", "e8m0fnu", 32),
+    "MXFP4": ("e2m1fn", "e8m0fnu", 32),
+    "NVFP4": ("e2m1fn", "e4m3fn", 16),
+}
 PAIRS = [("MXINT8", "MXFP8-E4M3"), ("MXINT8", "MXFP8-E5M2"), ("MXFP4", "NVFP4")]
 
 
 def space(lanes: int) -> dse.Space:
     cols = list(zip(*PES.values()))
-    return dse.Space.from_dict({
-        "name": "mx_formats", "targets": ["asic45", "ice40"],
-        "workloads": ["gaussian", "laplacian", "student_t", "mlp", "cnn"],
-        "pe": [{"family": "blockdot", "element_a": list(cols[0]), "element_b": list(cols[0]),
-                "scale_a": list(cols[1]), "scale_b": list(cols[1]), "block": list(cols[2]), "lanes": lanes,
-                "zip": [["element_a", "element_b", "scale_a", "scale_b", "block"]]}]})
+    return dse.Space.from_dict(
+        {
+            "name": "mx_formats",
+            "targets": ["asic45", "ice40"],
+            "workloads": ["gaussian", "laplacian", "student_t", "mlp", "cnn"],
+            "pe": [
+                {
+                    "family": "blockdot",
+                    "element_a": list(cols[0]),
+                    "element_b": list(cols[0]),
+                    "scale_a": list(cols[1]),
+                    "scale_b": list(cols[1]),
+                    "block": list(cols[2]),
+                    "lanes": lanes,
+                    "zip": [["element_a", "element_b", "scale_a", "scale_b", "block"]],
+                }
+            ],
+        }
+    )
 
 
 def bits_per_element(element: str, scale: str, block: int) -> float:
@@ -62,11 +80,21 @@ def main() -> None:
     for r in rows:
         r["format"] = _name(r)
         r["bits_per_element"] = bits_per_element(*PES[r["format"]])
-    cols = ["format", "bits_per_element", "gaussian_sqnr_db", "laplacian_sqnr_db", "student_t_sqnr_db",
-            "mlp_acc", "cnn_acc", "cost_area_um2", "energy_pj_per_mac"]
+    cols = [
+        "format",
+        "bits_per_element",
+        "gaussian_sqnr_db",
+        "laplacian_sqnr_db",
+        "student_t_sqnr_db",
+        "mlp_acc",
+        "cnn_acc",
+        "cost_area_um2",
+        "energy_pj_per_mac",
+    ]
     dse.print_rows([r for r in rows if r["target"] == "asic45"], cols, "block-scaled PEs (asic45 cost)")
-    dse.print_rows([r for r in rows if r["target"] == "ice40"], ["format", "cost_luts", "cost_fmax_mhz"],
-                   "the same PEs on ice40")
+    dse.print_rows(
+        [r for r in rows if r["target"] == "ice40"], ["format", "cost_luts", "cost_fmax_mhz"], "the same PEs on ice40"
+    )
     print("\nConclusion:")
     for a, b in PAIRS:
         ra, rb = by[(a, "asic45")], by[(b, "asic45")]
@@ -79,11 +107,16 @@ def main() -> None:
             verdict = f"better numerics: {better} (no cost estimate)"
         else:
             cheaper = b if area < 1 else a
-            verdict = (f"{better} is better on both counts (Pareto-dominates)" if better == cheaper
-                       else f"{better} has the better numerics, {cheaper} the smaller area: a trade-off")
-        print(f"  {b} vs {a} ({rb['bits_per_element']:.3g} vs {ra['bits_per_element']:.3g} bits/element): SQNR "
-              f"{dq['gaussian']:+.1f} / {dq['laplacian']:+.1f} / {dq['student_t']:+.1f} dB (Gaussian / Laplacian / "
-              f"Student-t), network accuracy {dacc:+.4f}, area {area:.2f}x, energy/MAC {energy:.2f}x: {verdict}.")
+            verdict = (
+                f"{better} is better on both counts (Pareto-dominates)"
+                if better == cheaper
+                else f"{better} has the better numerics, {cheaper} the smaller area: a trade-off"
+            )
+        print(
+            f"  {b} vs {a} ({rb['bits_per_element']:.3g} vs {ra['bits_per_element']:.3g} bits/element): SQNR "
+            f"{dq['gaussian']:+.1f} / {dq['laplacian']:+.1f} / {dq['student_t']:+.1f} dB (Gaussian / Laplacian / "
+            f"Student-t), network accuracy {dacc:+.4f}, area {area:.2f}x, energy/MAC {energy:.2f}x: {verdict}."
+        )
     print(f"  Results: {OUT}/results.csv (run `peforge report {OUT}` for plots).")
 
 

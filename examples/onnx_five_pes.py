@@ -19,7 +19,7 @@ from peforge import dse
 
 OUT = Path(__file__).resolve().parent.parent / "build" / "examples" / "onnx_five_pes"
 
-SPACE = '''name = "my-model"
+SPACE = """name = "my-model"
 targets = ["ecp5"]
 workloads = ["mymodel"]
 
@@ -48,7 +48,7 @@ scale_a = ["e8m0fnu", "e4m3fn"]
 scale_b = ["e8m0fnu", "e4m3fn"]
 block = [32, 16]
 zip = [["element_a", "element_b", "scale_a", "scale_b", "block"]]
-'''
+"""
 
 
 def main() -> None:
@@ -71,8 +71,10 @@ def main() -> None:
     rows = dse.run(dse.load_space(toml), OUT / "results", jobs=args.jobs)
     print(f"{'PE':58s} {'acc':>6s} {'agree':>6s} {'out SQNR':>9s} {'ecp5 LUTs':>9s}")
     for r in rows:
-        print(f"{r['label']:58s} {r['mymodel_acc']:6.3f} {r['mymodel_agree']:6.3f} {r['mymodel_out_sqnr_db']:8.1f}  "
-              f"{r.get('cost_luts', float('nan')):9.0f}")
+        print(
+            f"{r['label']:58s} {r['mymodel_acc']:6.3f} {r['mymodel_agree']:6.3f} {r['mymodel_out_sqnr_db']:8.1f}  "
+            f"{r.get('cost_luts', float('nan')):9.0f}"
+        )
     base = dse.baselines(dse.EvalSettings(tuple(dse.load_space(toml).workloads)))
     print(f"float run: acc {base['mymodel_acc']:.3f}; rows in {OUT / 'results' / 'results.csv'}")
 

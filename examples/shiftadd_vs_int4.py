@@ -25,10 +25,23 @@ WEIGHTS = [("pot4", "pot"), ("pot5", "pot"), ("apot5", "apot"), ("apot6", "apot"
 def space() -> dse.Space:
     pes = [{"family": "intmac", "a": "int8", "b": "int4"}]
     if "shiftadd" in spec.families():
-        pes.append({"family": "shiftadd", "act": "int8", "weight": [w for w, _ in WEIGHTS],
-                    "mode": [m for _, m in WEIGHTS], "zip": [["weight", "mode"]]})
-    return dse.Space.from_dict({"name": "shiftadd_vs_int4", "targets": ["ice40", "asic45"],
-                                "workloads": ["gaussian", "laplacian", "student_t", "mlp", "cnn"], "pe": pes})
+        pes.append(
+            {
+                "family": "shiftadd",
+                "act": "int8",
+                "weight": [w for w, _ in WEIGHTS],
+                "mode": [m for _, m in WEIGHTS],
+                "zip": [["weight", "mode"]],
+            }
+        )
+    return dse.Space.from_dict(
+        {
+            "name": "shiftadd_vs_int4",
+            "targets": ["ice40", "asic45"],
+            "workloads": ["gaussian", "laplacian", "student_t", "mlp", "cnn"],
+            "pe": pes,
+        }
+    )
 
 
 def _num(v: object) -> float:
@@ -48,11 +61,16 @@ def main() -> None:
     for r in asic:
         r["ice40_luts"] = fpga.get(r["spec"], {}).get("cost_luts")
         r["ice40_fmax_mhz"] = fpga.get(r["spec"], {}).get("cost_fmax_mhz")
-    dse.print_rows(asic, quality + ["cost_area_um2", "energy_pj_per_mac", "ice40_luts", "ice40_fmax_mhz"],
-                   "INT8 activations x low-bit weights")
+    dse.print_rows(
+        asic,
+        quality + ["cost_area_um2", "energy_pj_per_mac", "ice40_luts", "ice40_fmax_mhz"],
+        "INT8 activations x low-bit weights",
+    )
     base = next(r for r in asic if r["family"] == "intmac")
-    print(f"\nConclusion (against the INT8 x INT4 MAC: {base['student_t_sqnr_db']:.1f} dB Student-t SQNR, "
-          f"accuracy {base['accuracy_mean']:.4f}):")
+    print(
+        f"\nConclusion (against the INT8 x INT4 MAC: {base['student_t_sqnr_db']:.1f} dB Student-t SQNR, "
+        f"accuracy {base['accuracy_mean']:.4f}):"
+    )
     for r in asic:
         if r is base:
             continue
@@ -60,18 +78,27 @@ def main() -> None:
         d_acc = _num(r["accuracy_mean"]) - _num(base["accuracy_mean"])
         area = _num(r.get("cost_area_um2")) / _num(base.get("cost_area_um2"))
         luts = _num(r.get("ice40_luts")) / _num(base.get("ice40_luts"))
-        print(f"  {dse.short_label(r['label']):34s} SQNR {d_sq:+5.1f} dB (mean of 3 distributions), accuracy "
-              f"{d_acc:+.4f}, area {area:.2f}x, ice40 LUTs {luts:.2f}x")
+        print(
+            f"  {dse.short_label(r['label']):34s} SQNR {d_sq:+5.1f} dB (mean of 3 distributions), accuracy "
+            f"{d_acc:+.4f}, area {area:.2f}x, ice40 LUTs {luts:.2f}x"
+        )
     best = max((r for r in asic if r is not base), key=lambda r: _num(r["accuracy_mean"]))
-    print(f"  Most accurate shift-add PE: {dse.short_label(best['label'])} ({_num(best['accuracy_mean']):.4f} vs "
-          f"{_num(base['accuracy_mean']):.4f} for INT4 weights).")
+    print(
+        f"  Most accurate shift-add PE: {dse.short_label(best['label'])} ({_num(best['accuracy_mean']):.4f} vs "
+        f"{_num(base['accuracy_mean']):.4f} for INT4 weights)."
+    )
     pot = next((r for r in asic if r["spec"].startswith("shiftadd_pot_int8xpot4")), None)
     if pot is not None:
-        diffs = {w: _num(pot[f"{w}_sqnr_db"]) - _num(base[f"{w}_sqnr_db"])
-                 for w in ("gaussian", "laplacian", "student_t")}
-        print("  PoT4 vs INT4 weights, SQNR by distribution: " + ", ".join(f"{w} {d:+.1f} dB" for w, d in diffs.items())
-              + ": the power-of-two grid " + ("gains" if diffs["student_t"] > diffs["gaussian"] else "loses")
-              + " ground as the weights get heavier-tailed (it spends its codes on dynamic range, not resolution).")
+        diffs = {
+            w: _num(pot[f"{w}_sqnr_db"]) - _num(base[f"{w}_sqnr_db"]) for w in ("gaussian", "laplacian", "student_t")
+        }
+        print(
+            "  PoT4 vs INT4 weights, SQNR by distribution: "
+            + ", ".join(f"{w} {d:+.1f} dB" for w, d in diffs.items())
+            + ": the power-of-two grid "
+            + ("gains" if diffs["student_t"] > diffs["gaussian"] else "loses")
+            + " ground as the weights get heavier-tailed (it spends its codes on dynamic range, not resolution)."
+        )
     print(f"  Results: {OUT}/results.csv (run `peforge report {OUT}` for plots).")
 
 

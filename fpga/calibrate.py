@@ -22,8 +22,17 @@ from peforge.spec import Spec
 
 from .cache import default_cache_dir
 
-__all__ = ["FPGA_TARGETS", "ANCHORS", "default_store", "measure", "measure_fmax", "measure_anchors", "load_measurements",
-           "calibrate", "refit"]
+__all__ = [
+    "FPGA_TARGETS",
+    "ANCHORS",
+    "default_store",
+    "measure",
+    "measure_fmax",
+    "measure_anchors",
+    "load_measurements",
+    "calibrate",
+    "refit",
+]
 
 #: Synthesis targets the cost model is calibrated on ("generic" gives the NAND2 gate count).
 FPGA_TARGETS = ("generic", "ice40", "ecp5", "xilinx")
@@ -41,12 +50,32 @@ def _row(spec: Spec, target: str) -> dict[str, Any]:
     try:
         rep = synthesize(spec, target)
     except Exception as err:  # a spec the RTL cannot build yet (e.g. a family still being written)
-        return {"name": spec.name, "target": target, "spec": spec.to_dict(), "error": f"{type(err).__name__}: {err}"[:400]}
-    return {"name": spec.name, "target": target, "spec": spec.to_dict(), "luts": rep.luts, "carry": rep.carry,
-            "ffs": rep.ffs, "dsps": rep.dsps, "muxes": rep.muxes, "lutrams": rep.lutrams, "gates": rep.gates,
-            "nand2_eq": rep.nand2_eq, "transistors": rep.transistors, "cells_by_type": rep.cells_by_type,
-            "yosys_version": rep.yosys_version, "design_key": rep.design_key, "options": rep.options,
-            "seconds": rep.seconds if not rep.cached else round(time.perf_counter() - t0, 3), "cached": rep.cached}
+        return {
+            "name": spec.name,
+            "target": target,
+            "spec": spec.to_dict(),
+            "error": f"{type(err).__name__}: {err}"[:400],
+        }
+    return {
+        "name": spec.name,
+        "target": target,
+        "spec": spec.to_dict(),
+        "luts": rep.luts,
+        "carry": rep.carry,
+        "ffs": rep.ffs,
+        "dsps": rep.dsps,
+        "muxes": rep.muxes,
+        "lutrams": rep.lutrams,
+        "gates": rep.gates,
+        "nand2_eq": rep.nand2_eq,
+        "transistors": rep.transistors,
+        "cells_by_type": rep.cells_by_type,
+        "yosys_version": rep.yosys_version,
+        "design_key": rep.design_key,
+        "options": rep.options,
+        "seconds": rep.seconds if not rep.cached else round(time.perf_counter() - t0, 3),
+        "cached": rep.cached,
+    }
 
 
 def _fmax_row(spec: Spec, device: str) -> dict[str, Any]:
@@ -57,11 +86,23 @@ def _fmax_row(spec: Spec, device: str) -> dict[str, Any]:
         rep = synthesize(spec, "ice40" if device in ("hx8k", "up5k") else "ecp5", dsp=False)
         pnr = place_and_route(rep, device, wrapper="registered")
     except Exception as err:
-        return {"name": spec.name, "target": f"pnr-{device}", "spec": spec.to_dict(),
-                "error": f"{type(err).__name__}: {err}"[:400]}
-    return {"name": spec.name, "target": f"pnr-{device}", "spec": spec.to_dict(), "fmax_mhz": pnr.fmax_mhz,
-            "critical_path_ns": pnr.critical_path_ns, "nextpnr_version": pnr.nextpnr_version,
-            "yosys_version": pnr.yosys_version, "design_key": pnr.design_key, "seconds": pnr.seconds}
+        return {
+            "name": spec.name,
+            "target": f"pnr-{device}",
+            "spec": spec.to_dict(),
+            "error": f"{type(err).__name__}: {err}"[:400],
+        }
+    return {
+        "name": spec.name,
+        "target": f"pnr-{device}",
+        "spec": spec.to_dict(),
+        "fmax_mhz": pnr.fmax_mhz,
+        "critical_path_ns": pnr.critical_path_ns,
+        "nextpnr_version": pnr.nextpnr_version,
+        "yosys_version": pnr.yosys_version,
+        "design_key": pnr.design_key,
+        "seconds": pnr.seconds,
+    }
 
 
 #: Gate-count anchors: the integer operations of the 45 nm figures, as plain Verilog
@@ -86,8 +127,15 @@ def measure_anchors(store: Path | str | None = None, log: Callable[[str], None] 
         vfile = workdir / f"{name}.v"
         vfile.write_text(text)
         rep = synthesize((vfile, {"module": name}), "generic")
-        row = {"name": f"anchor:{name}", "target": "generic", "spec": None, "nand2_eq": rep.nand2_eq,
-               "gates": rep.gates, "ffs": rep.ffs, "yosys_version": rep.yosys_version}
+        row = {
+            "name": f"anchor:{name}",
+            "target": "generic",
+            "spec": None,
+            "nand2_eq": rep.nand2_eq,
+            "gates": rep.gates,
+            "ffs": rep.ffs,
+            "yosys_version": rep.yosys_version,
+        }
         _append(path, row)
         rows.append(row)
         log(f"anchor {name}: {rep.nand2_eq} NAND2 eq.")
@@ -100,8 +148,14 @@ def _append(store: Path, row: dict[str, Any]) -> None:
         f.write(json.dumps(row, sort_keys=True) + "\n")
 
 
-def _run(work: Sequence[tuple[Spec, str]], fn: Callable[[Spec, str], dict[str, Any]], store: Path, jobs: int,
-         skip: set[tuple[str, str]], log: Callable[[str], None]) -> list[dict[str, Any]]:
+def _run(
+    work: Sequence[tuple[Spec, str]],
+    fn: Callable[[Spec, str], dict[str, Any]],
+    store: Path,
+    jobs: int,
+    skip: set[tuple[str, str]],
+    log: Callable[[str], None],
+) -> list[dict[str, Any]]:
     todo = [(s, t) for s, t in work if (s.name, t) not in skip]
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
@@ -109,8 +163,9 @@ def _run(work: Sequence[tuple[Spec, str]], fn: Callable[[Spec, str], dict[str, A
     def done(row: dict[str, Any]) -> None:
         rows.append(row)
         _append(store, row)
-        what = row.get("error") or ", ".join(f"{k}={row[k]}" for k in ("luts", "ffs", "nand2_eq", "fmax_mhz")
-                                              if row.get(k) is not None)
+        what = row.get("error") or ", ".join(
+            f"{k}={row[k]}" for k in ("luts", "ffs", "nand2_eq", "fmax_mhz") if row.get(k) is not None
+        )
         log(f"[{len(rows)}/{len(todo)} {time.perf_counter() - t0:6.0f}s] {row['target']:8s} {row['name']}: {what}")
 
     if jobs <= 1 or len(todo) <= 1:
@@ -153,9 +208,15 @@ def load_measurements(store: Path | str | None = None) -> dict[tuple[str, str], 
     return out
 
 
-def measure(specs: Iterable[Spec], targets: Sequence[str] = ("generic", "ice40", "ecp5"), *, jobs: int = 1,
-            store: Path | str | None = None, reuse: bool = True,
-            log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+def measure(
+    specs: Iterable[Spec],
+    targets: Sequence[str] = ("generic", "ice40", "ecp5"),
+    *,
+    jobs: int = 1,
+    store: Path | str | None = None,
+    reuse: bool = True,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
     """Synthesise every spec for every target; append the counts to ``store``.
 
     ``reuse`` skips pairs the store already holds (their RTL may since have changed: pass
@@ -170,18 +231,39 @@ def measure(specs: Iterable[Spec], targets: Sequence[str] = ("generic", "ice40",
     return _run(work, _row, path, jobs, skip, log)
 
 
-def measure_fmax(specs: Iterable[Spec], device: str = "hx8k", *, jobs: int = 1, store: Path | str | None = None,
-                 reuse: bool = True, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+def measure_fmax(
+    specs: Iterable[Spec],
+    device: str = "hx8k",
+    *,
+    jobs: int = 1,
+    store: Path | str | None = None,
+    reuse: bool = True,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
     """Place and route every spec on ``device`` (registered wrapper, one seed); append Fmax rows."""
     path = Path(store) if store is not None else default_store()
     skip = set(load_measurements(path)) if reuse else set()
-    return _run([(s, device) for s in specs], _fmax_row, path, jobs,
-                {(n, t.removeprefix("pnr-")) for n, t in skip if t.startswith("pnr-")}, log)
+    return _run(
+        [(s, device) for s in specs],
+        _fmax_row,
+        path,
+        jobs,
+        {(n, t.removeprefix("pnr-")) for n, t in skip if t.startswith("pnr-")},
+        log,
+    )
 
 
-def calibrate(*, targets: Sequence[str] = FPGA_TARGETS, xilinx_limit: int | None = None, fmax: bool = True,
-              jobs: int = 1, store: Path | str | None = None, out: Path | str | None = None, reuse: bool = True,
-              log: Callable[[str], None] = print) -> Path:
+def calibrate(
+    *,
+    targets: Sequence[str] = FPGA_TARGETS,
+    xilinx_limit: int | None = None,
+    fmax: bool = True,
+    jobs: int = 1,
+    store: Path | str | None = None,
+    out: Path | str | None = None,
+    reuse: bool = True,
+    log: Callable[[str], None] = print,
+) -> Path:
     """Measure the training and held-out sets, fit, and write the calibration file.
 
     ``xilinx_limit`` caps how many specs of each set are synthesised for ``xilinx`` (its
@@ -196,7 +278,7 @@ def calibrate(*, targets: Sequence[str] = FPGA_TARGETS, xilinx_limit: int | None
         log(f"{name}: {len(specs)} specs x {fast}")
         measure(specs, fast, jobs=jobs, store=path, reuse=reuse, log=log)
         if "xilinx" in targets:
-            xs = specs if xilinx_limit is None else specs[::max(1, len(specs) // xilinx_limit)][:xilinx_limit]
+            xs = specs if xilinx_limit is None else specs[:: max(1, len(specs) // xilinx_limit)][:xilinx_limit]
             log(f"{name}: {len(xs)} specs x ['xilinx']")
             measure(xs, ("xilinx",), jobs=jobs, store=path, reuse=reuse, log=log)
     measure_anchors(path, log=log)
@@ -207,16 +289,18 @@ def calibrate(*, targets: Sequence[str] = FPGA_TARGETS, xilinx_limit: int | None
     return fit.write_calibration(rows, sets, out=out, log=log)
 
 
-def refit(*, store: Path | str | None = None, out: Path | str | None = None,
-          log: Callable[[str], None] = print) -> Path:
+def refit(
+    *, store: Path | str | None = None, out: Path | str | None = None, log: Callable[[str], None] = print
+) -> Path:
     """Fit again from the stored measurements only (no synthesis); returns the path written."""
     from peforge.models.cost import fit, specsets
 
     rows = load_measurements(store)
     if not rows:
         raise RuntimeError(f"no measurements in {store or default_store()}: run `peforge calibrate` first")
-    return fit.write_calibration(rows, {"training": specsets.training(), "heldout": specsets.heldout()},
-                                 out=out, log=log)
+    return fit.write_calibration(
+        rows, {"training": specsets.training(), "heldout": specsets.heldout()}, out=out, log=log
+    )
 
 
 def _main() -> None:  # pragma: no cover - used as ``python -m peforge.fpga.calibrate`` by hand

@@ -85,8 +85,7 @@ def _manifest_module(manifest: Mapping[str, Any]) -> str:
         value = manifest.get(key)
         if isinstance(value, str) and value:
             return value
-    raise ValueError(f"manifest has no module name: expected a 'module' (or 'name') key, "
-                     f"got keys {sorted(manifest)}")
+    raise ValueError(f"manifest has no module name: expected a 'module' (or 'name') key, got keys {sorted(manifest)}")
 
 
 class Design:
@@ -104,8 +103,15 @@ class Design:
         rebuild the design later (:func:`as_design` accepts it).
     """
 
-    def __init__(self, module: str, key: str, source: dict[str, Any], *,
-                 spec: spec_mod.Spec | None = None, verilog_text: str | None = None) -> None:
+    def __init__(
+        self,
+        module: str,
+        key: str,
+        source: dict[str, Any],
+        *,
+        spec: spec_mod.Spec | None = None,
+        verilog_text: str | None = None,
+    ) -> None:
         self.module = module
         self.key = key
         self.source = source
@@ -160,7 +166,9 @@ def as_design(design: DesignLike) -> Design:
             raise ValueError(f"manifest must be a dict or a JSON file path, got {type(manifest).__name__}")
         module = _manifest_module(manifest)
         text = vpath.read_text()
-        return Design(module, _verilog_key(module, text),
-                      {"verilog": str(vpath.resolve()), "module": module}, verilog_text=text)
-    raise ValueError(f"cannot synthesise {design!r}: pass a peforge spec or a "
-                     f"(verilog_path, manifest_dict_or_path) pair")
+        return Design(
+            module, _verilog_key(module, text), {"verilog": str(vpath.resolve()), "module": module}, verilog_text=text
+        )
+    raise ValueError(
+        f"cannot synthesise {design!r}: pass a peforge spec or a (verilog_path, manifest_dict_or_path) pair"
+    )

@@ -26,11 +26,19 @@ __all__ = ["Shortfall", "needs", "capacity", "shortfalls", "check_fit", "no_dsp_
 
 #: What each resource is called in messages, per family: (the design's cells, the device's sites).
 _NAMES: dict[str, dict[str, tuple[str, str]]] = {
-    "ecp5": {"LUT4": ("LUT4s (LUT4 cells + 2 per CCU2C carry)", "LUT4s"), "FF": ("flip-flops", "FFs"),
-             "DSP": ("MULT18X18D DSP blocks", "MULT18X18D"), "BRAM": ("DP16KD block RAMs", "DP16KD")},
-    "ice40": {"LUT4": ("LUT4s", "logic cells"), "carry": ("SB_CARRY cells", "logic cells"),
-              "FF": ("flip-flops", "logic cells"), "DSP": ("SB_MAC16 DSP blocks", "SB_MAC16"),
-              "BRAM": ("SB_RAM40_4K block RAMs", "SB_RAM40_4K")},
+    "ecp5": {
+        "LUT4": ("LUT4s (LUT4 cells + 2 per CCU2C carry)", "LUT4s"),
+        "FF": ("flip-flops", "FFs"),
+        "DSP": ("MULT18X18D DSP blocks", "MULT18X18D"),
+        "BRAM": ("DP16KD block RAMs", "DP16KD"),
+    },
+    "ice40": {
+        "LUT4": ("LUT4s", "logic cells"),
+        "carry": ("SB_CARRY cells", "logic cells"),
+        "FF": ("flip-flops", "logic cells"),
+        "DSP": ("SB_MAC16 DSP blocks", "SB_MAC16"),
+        "BRAM": ("SB_RAM40_4K block RAMs", "SB_RAM40_4K"),
+    },
 }
 
 
@@ -85,9 +93,11 @@ def _n(x: float) -> str:
 
 def _short_text(dev: _Device, short: list[Shortfall]) -> str:
     names = _NAMES[dev.family]
-    return "; ".join(f"needs {_n(s.need)} {names[s.resource][0]}, the {dev.name} has {_n(s.have)}"
-                     + ("" if names[s.resource][1] in names[s.resource][0] else f" {names[s.resource][1]}")
-                     for s in short)
+    return "; ".join(
+        f"needs {_n(s.need)} {names[s.resource][0]}, the {dev.name} has {_n(s.have)}"
+        + ("" if names[s.resource][1] in names[s.resource][0] else f" {names[s.resource][1]}")
+        for s in short
+    )
 
 
 def no_dsp_luts(spec: Any, family: str) -> float | None:
@@ -130,8 +140,16 @@ def _room(luts: float, dev: Any, same: list[Any]) -> str:
     return f"more than the {dev.name}'s {_n(dev.luts)}, {where}"
 
 
-def check_fit(dev: Any, counts: Mapping[str, Any], module: str, *, devices: Mapping[str, Any],
-              dsp: bool, spec: Any = None, what: str = "") -> None:
+def check_fit(
+    dev: Any,
+    counts: Mapping[str, Any],
+    module: str,
+    *,
+    devices: Mapping[str, Any],
+    dsp: bool,
+    spec: Any = None,
+    what: str = "",
+) -> None:
     """Raise :class:`~peforge.errors.DeviceFitError` when ``counts`` does not fit ``dev``.
 
     The one-line message names each resource short (need and capacity), the ``devices`` of the
@@ -147,17 +165,24 @@ def check_fit(dev: Any, counts: Mapping[str, Any], module: str, *, devices: Mapp
     def caps(d: Any) -> str:
         return ", ".join(f"{_n(capacity(d)[s.resource])} {names[s.resource][1]}" for s in short)
 
-    head = f"{module}{' ' + what if what else ''} does not fit {family} device {dev.name} ({dev.part}): " \
-           f"{_short_text(dev, short)}"
+    head = (
+        f"{module}{' ' + what if what else ''} does not fit {family} device {dev.name} ({dev.part}): "
+        f"{_short_text(dev, short)}"
+    )
     same = sorted((d for d in devices.values() if d.family == family), key=lambda d: (d.luts, d.dsps))
     bigger = [d for d in same if d.name != dev.name and not shortfalls(d, counts)]
     if bigger:
-        tail = "it fits " + ", ".join(f"{d.name} ({d.part}: {caps(d)})" for d in bigger) + \
-               f": use --device {bigger[0].name}"
+        tail = (
+            "it fits "
+            + ", ".join(f"{d.name} ({d.part}: {caps(d)})" for d in bigger)
+            + f": use --device {bigger[0].name}"
+        )
     else:
         largest = same[-1]
-        tail = f"no {family} device peforge places on fits it (the largest, {largest.name} ({largest.part}), " \
-               f"has {caps(largest)})"
+        tail = (
+            f"no {family} device peforge places on fits it (the largest, {largest.name} ({largest.part}), "
+            f"has {caps(largest)})"
+        )
     if dsp and any(s.resource == "DSP" for s in short):
         tail += ("; or" if bigger else "; try") + " --no-dsp (dsp=False) to build the multipliers from LUT4s"
         est = no_dsp_luts(spec, family) if spec is not None else None

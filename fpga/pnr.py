@@ -32,9 +32,18 @@ from .fit import check_fit
 from .synth import FLOW_VERSION, SynthReport, _as_cache, check_widelut, parse_stat, run_yosys, synth_commands
 from .tools import ToolError, run_tool, tool_version
 
-__all__ = ["Device", "DEVICES", "WRAPPERS", "PnrReport", "place_and_route", "check_device", "device_for",
-           "family_devices",
-           "wrapper_verilog", "Port"]
+__all__ = [
+    "Device",
+    "DEVICES",
+    "WRAPPERS",
+    "PnrReport",
+    "place_and_route",
+    "check_device",
+    "device_for",
+    "family_devices",
+    "wrapper_verilog",
+    "Port",
+]
 
 WRAPPERS = ("auto", "registered", "serial")
 _WRAP_TOP = "peforge_wrap"
@@ -77,13 +86,16 @@ class Device:
 #: (FPGA-DS-02012), table 1.1: LFE5U-25F / 45F / 85F: 24K / 44K / 84K LUTs (12,144 / 21,924 /
 #: 41,820 slices of two LUT4s and two FFs), 56 / 108 / 208 EBR (DP16KD), 28 / 72 / 156 18x18
 #: multipliers (MULT18X18D).  I/O pins: user I/O of the package (same data sheets).
-DEVICES: dict[str, Device] = {d.name: d for d in (
-    Device("hx8k", "ice40", "nextpnr-ice40", "--hx8k", "ct256", 206, "iCE40HX8K", 7680, 7680, 0, 32),
-    Device("up5k", "ice40", "nextpnr-ice40", "--up5k", "sg48", 39, "iCE40UP5K", 5280, 5280, 8, 30),
-    Device("25k", "ecp5", "nextpnr-ecp5", "--25k", "CABGA381", 197, "LFE5U-25F", 24288, 24288, 28, 56),
-    Device("45k", "ecp5", "nextpnr-ecp5", "--45k", "CABGA381", 203, "LFE5U-45F", 43848, 43848, 72, 108),
-    Device("85k", "ecp5", "nextpnr-ecp5", "--85k", "CABGA381", 205, "LFE5U-85F", 83640, 83640, 156, 208),
-)}
+DEVICES: dict[str, Device] = {
+    d.name: d
+    for d in (
+        Device("hx8k", "ice40", "nextpnr-ice40", "--hx8k", "ct256", 206, "iCE40HX8K", 7680, 7680, 0, 32),
+        Device("up5k", "ice40", "nextpnr-ice40", "--up5k", "sg48", 39, "iCE40UP5K", 5280, 5280, 8, 30),
+        Device("25k", "ecp5", "nextpnr-ecp5", "--25k", "CABGA381", 197, "LFE5U-25F", 24288, 24288, 28, 56),
+        Device("45k", "ecp5", "nextpnr-ecp5", "--45k", "CABGA381", 203, "LFE5U-45F", 43848, 43848, 72, 108),
+        Device("85k", "ecp5", "nextpnr-ecp5", "--85k", "CABGA381", 205, "LFE5U-85F", 83640, 83640, 156, 208),
+    )
+}
 _DEFAULT_DEVICE = {"ice40": "hx8k", "ecp5": "25k"}
 
 
@@ -108,8 +120,10 @@ def device_for(target: str, device: str | None = None) -> Device:
     dev = check_device(_DEFAULT_DEVICE[target] if device is None else device)
     if dev.family != target:
         allowed = ", ".join(d.name for d in family_devices(target))
-        raise ValueError(f"device {dev.name!r} ({dev.part}) is {dev.family}, the design is synthesised for "
-                         f"{target}: pick one of the {target} devices ({allowed}) or synthesise for {dev.family}")
+        raise ValueError(
+            f"device {dev.name!r} ({dev.part}) is {dev.family}, the design is synthesised for "
+            f"{target}: pick one of the {target} devices ({allowed}) or synthesise for {dev.family}"
+        )
     return dev
 
 
@@ -151,8 +165,11 @@ def wrapper_verilog(module: str, ports: Sequence[Port], kind: str, clock: str = 
     conns = [f".{clock}(clk)"]
     lines = [f"// peforge {kind} wrapper: every path of {module} is register to register"]
     if kind == "registered":
-        decl = ["input clk"] + [f"input {_rng(p.width)}{p.name}" for p in ins] \
+        decl = (
+            ["input clk"]
+            + [f"input {_rng(p.width)}{p.name}" for p in ins]
             + [f"output {_rng(p.width)}{p.name}" for p in outs]
+        )
         lines.append(f"module {_WRAP_TOP}({', '.join(decl)});")
         for p in ins:
             lines.append(f"  reg {_rng(p.width)}{p.name}_q;")
@@ -263,14 +280,29 @@ class PnrReport:
 
     def summary(self) -> str:
         met = "" if self.met is None else (" (met)" if self.met else f" (FAILS {self.clock_mhz:g} MHz)")
-        return (f"{self.module} on {self.device}: Fmax {self.fmax_mhz:.1f} MHz{met}, "
-                f"seeds {self.seeds}, {self.wrapper} wrapper")
+        return (
+            f"{self.module} on {self.device}: Fmax {self.fmax_mhz:.1f} MHz{met}, "
+            f"seeds {self.seeds}, {self.wrapper} wrapper"
+        )
 
 
 def _run_seed(dev: Device, workdir: Path, seed: int, clock_mhz: float | None) -> dict[str, Any]:
     rep, log = f"report-{seed}.json", f"nextpnr-{seed}.log"
-    args = [dev.flag, "--package", dev.package, "--json", "net.json", "--report", rep,
-            "--seed", str(seed), "--timing-allow-fail", "-q", "-l", log]
+    args = [
+        dev.flag,
+        "--package",
+        dev.package,
+        "--json",
+        "net.json",
+        "--report",
+        rep,
+        "--seed",
+        str(seed),
+        "--timing-allow-fail",
+        "-q",
+        "-l",
+        log,
+    ]
     if clock_mhz is not None:
         args += ["--freq", f"{clock_mhz:g}"]
     t0 = time.perf_counter()
@@ -279,24 +311,41 @@ def _run_seed(dev: Device, workdir: Path, seed: int, clock_mhz: float | None) ->
     data = json.loads((workdir / rep).read_text())
     fmax = {_clock_name(k): float(v["achieved"]) for k, v in data.get("fmax", {}).items()}
     if not fmax:
-        raise ToolError(dev.tool, [dev.tool, *args], 0, "report has no clock in 'fmax': "
-                        "is the clock port connected?", workdir)
+        raise ToolError(
+            dev.tool, [dev.tool, *args], 0, "report has no clock in 'fmax': is the clock port connected?", workdir
+        )
     crit, ends = None, None
     paths = [p for p in data.get("critical_paths") or [] if p.get("path")]
     if paths:
         worst = max(paths, key=lambda p: sum(float(step.get("delay", 0.0)) for step in p["path"]))
         crit = sum(float(step.get("delay", 0.0)) for step in worst["path"])
         ends = [worst["path"][0]["from"].get("cell", "?"), worst["path"][-1]["to"].get("cell", "?")]
-    return {"seed": seed, "fmax": fmax, "utilisation": data.get("utilization", {}),
-            "critical_path_ns": None if crit is None else round(crit, 3), "critical_path_ends": ends,
-            "command": " ".join([dev.tool, *args]), "seconds": round(seconds, 3)}
+    return {
+        "seed": seed,
+        "fmax": fmax,
+        "utilisation": data.get("utilization", {}),
+        "critical_path_ns": None if crit is None else round(crit, 3),
+        "critical_path_ends": ends,
+        "command": " ".join([dev.tool, *args]),
+        "seconds": round(seconds, 3),
+    }
 
 
-def place_and_route(report_or_design: Union[SynthReport, DesignLike], device: str | None = None, *,
-                    seed: int = 1, seeds: Sequence[int] | None = None, clock_mhz: float | None = None,
-                    dsp: bool | None = None, widelut: bool | None = None, wrapper: str = "auto", clock: str = "clk",
-                    cache: bool | str | Path | ResultCache = True, jobs: int = 1,
-                    keep_workdir: bool = False) -> PnrReport:
+def place_and_route(
+    report_or_design: Union[SynthReport, DesignLike],
+    device: str | None = None,
+    *,
+    seed: int = 1,
+    seeds: Sequence[int] | None = None,
+    clock_mhz: float | None = None,
+    dsp: bool | None = None,
+    widelut: bool | None = None,
+    wrapper: str = "auto",
+    clock: str = "clk",
+    cache: bool | str | Path | ResultCache = True,
+    jobs: int = 1,
+    keep_workdir: bool = False,
+) -> PnrReport:
     """Synthesise (with a wrapper), place and route a design with nextpnr; report Fmax.
 
     Parameters
@@ -324,8 +373,10 @@ def place_and_route(report_or_design: Union[SynthReport, DesignLike], device: st
         dev = device_for(rep.target, device)
         design = as_design(rep.source)
         if design.key != rep.design_key:
-            raise ValueError(f"the design of report {rep.module!r} changed since it was synthesised "
-                             f"(Verilog or RTL sources edited): synthesise it again")
+            raise ValueError(
+                f"the design of report {rep.module!r} changed since it was synthesised "
+                f"(Verilog or RTL sources edited): synthesise it again"
+            )
         use_dsp = bool(rep.options.get("dsp")) if dsp is None else dsp
         if widelut is None:
             widelut = bool(rep.options.get("widelut", False))
@@ -334,8 +385,10 @@ def place_and_route(report_or_design: Union[SynthReport, DesignLike], device: st
         design = as_design(report_or_design)
         use_dsp = (dev.family == "ecp5") if dsp is None else dsp
     if use_dsp and not dev.has_dsp:
-        raise ValueError(f"device {dev.name!r} has no DSP blocks: use dsp=False or a device with DSPs "
-                         f"({sorted(k for k, d in DEVICES.items() if d.family == dev.family and d.has_dsp)})")
+        raise ValueError(
+            f"device {dev.name!r} has no DSP blocks: use dsp=False or a device with DSPs "
+            f"({sorted(k for k, d in DEVICES.items() if d.family == dev.family and d.has_dsp)})"
+        )
     use_widelut = check_widelut(dev.family, False if widelut is None else widelut)
     if wrapper not in WRAPPERS:
         raise ValueError(f"wrapper={wrapper!r}: allowed {WRAPPERS}")
@@ -345,15 +398,28 @@ def place_and_route(report_or_design: Union[SynthReport, DesignLike], device: st
     if clock_mhz is not None and not clock_mhz > 0:
         raise ValueError(f"clock_mhz={clock_mhz!r} must be positive")
     given = report_or_design if isinstance(report_or_design, SynthReport) else None
-    if given is not None and use_dsp == bool(given.options.get("dsp")) \
-            and use_widelut == bool(given.options.get("widelut", False)):  # the PE alone: refuse before any tool
+    if (
+        given is not None
+        and use_dsp == bool(given.options.get("dsp"))
+        and use_widelut == bool(given.options.get("widelut", False))
+    ):  # the PE alone: refuse before any tool
         check_fit(dev, asdict(given), design.module, devices=DEVICES, dsp=use_dsp, spec=design.spec)
 
     store = _as_cache(cache)
     versions = {"yosys": tool_version("yosys"), "nextpnr": tool_version(dev.tool)}
-    base_key = {"kind": "pnr", "flow": FLOW_VERSION, "design": design.key, "module": design.module,
-                "device": dev.name, "package": dev.package, "wrapper": wrapper, "clock": clock,
-                "dsp": use_dsp, "clock_mhz": clock_mhz, **versions}
+    base_key = {
+        "kind": "pnr",
+        "flow": FLOW_VERSION,
+        "design": design.key,
+        "module": design.module,
+        "device": dev.name,
+        "package": dev.package,
+        "wrapper": wrapper,
+        "clock": clock,
+        "dsp": use_dsp,
+        "clock_mhz": clock_mhz,
+        **versions,
+    }
     if dev.family == "ecp5":  # iCE40 keys stay as they were
         base_key["widelut"] = use_widelut
     runs: dict[int, dict[str, Any]] = {}
@@ -375,29 +441,49 @@ def place_and_route(report_or_design: Union[SynthReport, DesignLike], device: st
             kind = "registered" if pins <= dev.io_pins - 4 else "serial"
         elif kind == "registered" and pins > dev.io_pins:
             shutil.rmtree(workdir, ignore_errors=True)
-            raise ValueError(f"the registered wrapper of {design.module} needs {pins} pins, the {dev.name}'s "
-                             f"{dev.package} package has {dev.io_pins}: use wrapper='serial' or 'auto'")
+            raise ValueError(
+                f"the registered wrapper of {design.module} needs {pins} pins, the {dev.name}'s "
+                f"{dev.package} package has {dev.io_pins}: use wrapper='serial' or 'auto'"
+            )
         wrap, wrap_ffs = wrapper_verilog(design.module, ports, kind, clock)
         (workdir / "wrap.v").write_text(wrap)
-        script = "\n".join([
-            f"# peforge pnr synthesis: device={dev.name} module={design.module} wrapper={kind}",
-            f"read_verilog {design.module}.v", "read_verilog wrap.v",
-            f"hierarchy -check -top {_WRAP_TOP}",
-            *synth_commands(dev.family, _WRAP_TOP, use_dsp, use_widelut),
-            "tee -q -o stat.json stat -json", "write_json net.json", ""])
+        script = "\n".join(
+            [
+                f"# peforge pnr synthesis: device={dev.name} module={design.module} wrapper={kind}",
+                f"read_verilog {design.module}.v",
+                "read_verilog wrap.v",
+                f"hierarchy -check -top {_WRAP_TOP}",
+                *synth_commands(dev.family, _WRAP_TOP, use_dsp, use_widelut),
+                "tee -q -o stat.json stat -json",
+                "write_json net.json",
+                "",
+            ]
+        )
         run_yosys(script, workdir)
         stat = json.loads((workdir / "stat.json").read_text())
         counts = parse_stat(stat, dev.family, _WRAP_TOP)
         try:  # what nextpnr gets (the wrapper's FFs included): refuse before it runs
-            check_fit(dev, counts, design.module, devices=DEVICES, dsp=use_dsp, spec=design.spec,
-                      what=f"(with its {kind} I/O wrapper)")
+            check_fit(
+                dev,
+                counts,
+                design.module,
+                devices=DEVICES,
+                dsp=use_dsp,
+                spec=design.spec,
+                what=f"(with its {kind} I/O wrapper)",
+            )
         except DeviceFitError:
             if not keep_workdir:
                 shutil.rmtree(workdir, ignore_errors=True)
             raise
         cells = counts["cells_by_type"]
-        extra = {"wrapper": kind, "wrapper_ffs": wrap_ffs, "synth_cells_by_type": cells, "synth_script": script,
-                 "yosys_version": str(stat.get("creator", "unknown"))}
+        extra = {
+            "wrapper": kind,
+            "wrapper_ffs": wrap_ffs,
+            "synth_cells_by_type": cells,
+            "synth_script": script,
+            "yosys_version": str(stat.get("creator", "unknown")),
+        }
         with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(missing)))) as pool:
             for s, res in zip(missing, pool.map(lambda s: _run_seed(dev, workdir, s, clock_mhz), missing)):
                 res.update(extra)
@@ -413,14 +499,31 @@ def place_and_route(report_or_design: Union[SynthReport, DesignLike], device: st
     fmax = round(statistics.median(per_run), 3)
     first = ordered[0]
     return PnrReport(
-        device=dev.name, family=dev.family, package=dev.package, module=design.module,
-        wrapper=first["wrapper"], wrapper_ffs=first["wrapper_ffs"], dsp=use_dsp, seeds=seed_list,
-        clock_mhz=clock_mhz, fmax_mhz=fmax, fmax_by_clock=by_clock, fmax_runs=per_run,
+        device=dev.name,
+        family=dev.family,
+        package=dev.package,
+        module=design.module,
+        wrapper=first["wrapper"],
+        wrapper_ffs=first["wrapper_ffs"],
+        dsp=use_dsp,
+        seeds=seed_list,
+        clock_mhz=clock_mhz,
+        fmax_mhz=fmax,
+        fmax_by_clock=by_clock,
+        fmax_runs=per_run,
         met=None if clock_mhz is None else fmax >= clock_mhz,
-        utilisation={k: {"used": int(v["used"]), "available": int(v["available"])}
-                     for k, v in sorted(first["utilisation"].items())},
-        critical_path_ns=first["critical_path_ns"], critical_path_ends=first.get("critical_path_ends"), synth_cells_by_type=first["synth_cells_by_type"],
+        utilisation={
+            k: {"used": int(v["used"]), "available": int(v["available"])}
+            for k, v in sorted(first["utilisation"].items())
+        },
+        critical_path_ns=first["critical_path_ns"],
+        critical_path_ends=first.get("critical_path_ends"),
+        synth_cells_by_type=first["synth_cells_by_type"],
         synth_script=first.get("synth_script", ""),
-        nextpnr_version=versions["nextpnr"], yosys_version=first["yosys_version"], command=first["command"],
+        nextpnr_version=versions["nextpnr"],
+        yosys_version=first["yosys_version"],
+        command=first["command"],
         seconds=round(sum(r["seconds"] for r in ordered) if all_cached else time.perf_counter() - t0, 3),
-        design_key=design.key, cached=all_cached)
+        design_key=design.key,
+        cached=all_cached,
+    )

@@ -17,10 +17,23 @@ from .synth import SynthReport, synthesize
 
 __all__ = ["synth_table", "pnr_table", "compare_table", "print_report", "report_dict", "cli_synth"]
 
-_FPGA_COLS = (("LUTs", "luts"), ("carry", "carry"), ("FFs", "ffs"), ("DSPs", "dsps"),
-              ("BRAMs", "brams"), ("LUTRAM", "lutrams"), ("muxes", "muxes"), ("cells", "cells"))
-_GEN_COLS = (("gates", "gates"), ("FFs", "ffs"), ("NAND2-eq", "nand2_eq"), ("transistors", "transistors"),
-             ("cells", "cells"))
+_FPGA_COLS = (
+    ("LUTs", "luts"),
+    ("carry", "carry"),
+    ("FFs", "ffs"),
+    ("DSPs", "dsps"),
+    ("BRAMs", "brams"),
+    ("LUTRAM", "lutrams"),
+    ("muxes", "muxes"),
+    ("cells", "cells"),
+)
+_GEN_COLS = (
+    ("gates", "gates"),
+    ("FFs", "ffs"),
+    ("NAND2-eq", "nand2_eq"),
+    ("transistors", "transistors"),
+    ("cells", "cells"),
+)
 
 
 def _fmt(v: Any) -> str:
@@ -39,7 +52,7 @@ def synth_table(report: SynthReport) -> Table:
     table = Table(title=title, title_justify="left", min_width=len(title))
     table.add_column("resource")
     table.add_column("count", justify="right")
-    for label, attr in (_GEN_COLS if report.target == "generic" else _FPGA_COLS):
+    for label, attr in _GEN_COLS if report.target == "generic" else _FPGA_COLS:
         table.add_row(label, _fmt(getattr(report, attr)))
     table.add_section()
     for cell, n in report.cells_by_type.items():
@@ -71,8 +84,10 @@ def pnr_table(pnr: PnrReport) -> Table:
         if u["used"]:
             pct = 100.0 * u["used"] / u["available"] if u["available"] else 0.0
             table.add_row(bel, f"{u['used']:,} / {u['available']:,} ({pct:.1f}%)")
-    table.caption = (f"wrapper adds {pnr.wrapper_ffs} FFs; {pnr.nextpnr_version}; "
-                     f"{pnr.seconds:.1f} s{' (cached)' if pnr.cached else ''}")
+    table.caption = (
+        f"wrapper adds {pnr.wrapper_ffs} FFs; {pnr.nextpnr_version}; "
+        f"{pnr.seconds:.1f} s{' (cached)' if pnr.cached else ''}"
+    )
     return table
 
 
@@ -82,9 +97,18 @@ def compare_table(reports: Sequence[SynthReport], title: str = "synthesis result
     for col in ("module", "target", "dsp", "LUTs", "carry", "FFs", "DSPs", "gates", "NAND2-eq", "s"):
         table.add_column(col, justify="left" if col in ("module", "target") else "right")
     for r in reports:
-        table.add_row(r.module, r.target, "-" if r.target == "generic" else ("on" if r.options.get("dsp") else "off"),
-                      _fmt(r.luts), _fmt(r.carry), _fmt(r.ffs), _fmt(r.dsps), _fmt(r.gates), _fmt(r.nand2_eq),
-                      "cached" if r.cached else f"{r.seconds:.1f}")
+        table.add_row(
+            r.module,
+            r.target,
+            "-" if r.target == "generic" else ("on" if r.options.get("dsp") else "off"),
+            _fmt(r.luts),
+            _fmt(r.carry),
+            _fmt(r.ffs),
+            _fmt(r.dsps),
+            _fmt(r.gates),
+            _fmt(r.nand2_eq),
+            "cached" if r.cached else f"{r.seconds:.1f}",
+        )
     return table
 
 
@@ -104,9 +128,18 @@ def report_dict(report: SynthReport, pnr: PnrReport | None = None) -> dict[str, 
     return data
 
 
-def cli_synth(spec: Any, target: str, pnr: bool = False, device: str | None = None, as_json: bool = False, *,
-              dsp: bool | None = None, seeds: Sequence[int] | None = None, clock_mhz: float | None = None,
-              console: Console | None = None) -> dict[str, Any]:
+def cli_synth(
+    spec: Any,
+    target: str,
+    pnr: bool = False,
+    device: str | None = None,
+    as_json: bool = False,
+    *,
+    dsp: bool | None = None,
+    seeds: Sequence[int] | None = None,
+    clock_mhz: float | None = None,
+    console: Console | None = None,
+) -> dict[str, Any]:
     """Synthesise ``spec`` for ``target`` (and place and route it when ``pnr``); print and return it.
 
     With ``as_json`` the dict is printed as JSON, else as rich tables.  ``device`` defaults to

@@ -30,8 +30,18 @@ from amaranth.lib.wiring import Out
 from peforge.families import family_of, load_layer
 from peforge.spec import Spec
 
-__all__ = ["SelfTestPlan", "SelfTest", "BoardAdapter", "LFSR_TAPS", "lfsr_states", "stimulus", "expected_signature",
-           "LANE_OPERANDS", "SHIFTADD_OPERANDS", "LUT_OPERANDS"]
+__all__ = [
+    "SelfTestPlan",
+    "SelfTest",
+    "BoardAdapter",
+    "LFSR_TAPS",
+    "lfsr_states",
+    "stimulus",
+    "expected_signature",
+    "LANE_OPERANDS",
+    "SHIFTADD_OPERANDS",
+    "LUT_OPERANDS",
+]
 
 #: Galois LFSR feedback mask for x^32 + x^22 + x^2 + x + 1 (maximal length), shifted right.
 LFSR_TAPS = 0x80200003
@@ -92,15 +102,20 @@ class BoardAdapter:
 
 def _lanes(word: np.ndarray, bits: int, lanes: int) -> np.ndarray:
     """``[n]`` port words -> ``[1, n, lanes]`` codes (lane i at bits ``[i*bits, (i+1)*bits)``)."""
-    return np.stack([(word >> np.uint64(i * bits)) & np.uint64((1 << bits) - 1) for i in range(lanes)],
-                    axis=-1)[None].astype(np.int64)
+    return np.stack([(word >> np.uint64(i * bits)) & np.uint64((1 << bits) - 1) for i in range(lanes)], axis=-1)[
+        None
+    ].astype(np.int64)
 
 
 LANE_OPERANDS = BoardAdapter(
     ports=lambda s: [("a", s.lanes * s.a.bits), ("b", s.lanes * s.b.bits)],
-    golden=lambda s, w, first: {"a": _lanes(w["a"], s.a.bits, s.lanes), "b": _lanes(w["b"], s.b.bits, s.lanes),
-                                "first": first[None]},
-    interval=lambda s: 1)
+    golden=lambda s, w, first: {
+        "a": _lanes(w["a"], s.a.bits, s.lanes),
+        "b": _lanes(w["b"], s.b.bits, s.lanes),
+        "first": first[None],
+    },
+    interval=lambda s: 1,
+)
 
 
 def _shiftadd_golden(s: Any, w: dict[str, np.ndarray], first: np.ndarray) -> dict[str, Any]:
@@ -111,25 +126,33 @@ def _shiftadd_golden(s: Any, w: dict[str, np.ndarray], first: np.ndarray) -> dic
 
 
 SHIFTADD_OPERANDS = BoardAdapter(
-    ports=lambda s: [("a", s.lanes * s.act.bits), ("b", s.lanes * s.weight.bits)]
-    + ([("scale", s.scale.bits)] if s.group is not None else []),
-    golden=_shiftadd_golden, interval=lambda s: s.cycles_per_input)
+    ports=lambda s: (
+        [("a", s.lanes * s.act.bits), ("b", s.lanes * s.weight.bits)]
+        + ([("scale", s.scale.bits)] if s.group is not None else [])
+    ),
+    golden=_shiftadd_golden,
+    interval=lambda s: s.cycles_per_input,
+)
 
 LUT_OPERANDS = BoardAdapter(
     ports=lambda s: [("a", s.group * s.act.bits), ("b", s.lanes * s.group * s.weight_code_bits)],
     golden=lambda s, w, first: {
         "a": _lanes(w["a"], s.act.bits, s.group),
         "b": _lanes(w["b"], s.weight_code_bits, s.lanes * s.group).reshape(1, -1, s.lanes, s.group),
-        "first": first[None]},
-    interval=lambda s: s.initiation_interval)
+        "first": first[None],
+    },
+    interval=lambda s: s.initiation_interval,
+)
 
 
 def _adapter(spec: Spec) -> BoardAdapter:
     fam = family_of(spec)
     adapter = fam.part("board")
     if adapter is None:
-        raise ValueError(f"family {fam.name!r} ({spec.name}) cannot be board-built: it has no self-test adapter "
-                         "(its board part in peforge.families.FAMILIES is None)")
+        raise ValueError(
+            f"family {fam.name!r} ({spec.name}) cannot be board-built: it has no self-test adapter "
+            "(its board part in peforge.families.FAMILIES is None)"
+        )
     return adapter
 
 
@@ -141,8 +164,10 @@ def _port_geometry(spec: Spec) -> tuple[list[tuple[str, int]], int, int]:
     ports = adapter.ports(spec)
     total = sum(w for _, w in ports)
     if total > _LFSR_WIDTH:
-        raise ValueError(f"{spec.name}: input ports {', '.join(f'{p} ({w})' for p, w in ports)} need {total} bits, "
-                         f"the LFSR gives {_LFSR_WIDTH}: use fewer lanes or narrower formats")
+        raise ValueError(
+            f"{spec.name}: input ports {', '.join(f'{p} ({w})' for p, w in ports)} need {total} bits, "
+            f"the LFSR gives {_LFSR_WIDTH}: use fewer lanes or narrower formats"
+        )
     return ports, adapter.interval(spec), golden.port_widths(spec)["acc"]
 
 
@@ -221,18 +246,20 @@ class SelfTest(wiring.Component):
         m.d.comb += [pe.in_valid.eq(take), pe.in_first.eq(take & (phase == 0))]
         lo = 0
         for name, width in self.ports:
-            m.d.comb += getattr(pe, name).eq(lfsr[lo:lo + width])
+            m.d.comb += getattr(pe, name).eq(lfsr[lo : lo + width])
             lo += width
         with m.If(take):
             feedback = Const(LFSR_TAPS, _LFSR_WIDTH) & lfsr[0].replicate(_LFSR_WIDTH)
-            m.d.sync += [lfsr.eq((lfsr >> 1) ^ feedback), sent.eq(sent + 1),
-                         phase.eq(_wrap_inc(phase, k))]
+            m.d.sync += [lfsr.eq((lfsr >> 1) ^ feedback), sent.eq(sent + 1), phase.eq(_wrap_inc(phase, k))]
         with m.If(pe.out_valid & (got < n)):
-            rot = Cat(sig[w - 1], sig[:w - 1]) if w > 1 else sig
+            rot = Cat(sig[w - 1], sig[: w - 1]) if w > 1 else sig
             m.d.sync += [sig.eq(rot ^ pe.acc[:w]), got.eq(got + 1)]
         done = got == n
-        m.d.comb += [self.done.eq(done), self.ok.eq(done & (sig == self.expected)),
-                     self.fail.eq(done & (sig != self.expected))]
+        m.d.comb += [
+            self.done.eq(done),
+            self.ok.eq(done & (sig == self.expected)),
+            self.fail.eq(done & (sig != self.expected)),
+        ]
         return m
 
 

@@ -30,8 +30,19 @@ from .cache import ResultCache, make_workdir
 from .design import DesignLike, as_design
 from .tools import ToolError, run_tool, tool_version
 
-__all__ = ["SynthReport", "Target", "TARGETS", "GENERIC_GATES", "NAND2_EQ", "FLOW_VERSION",
-           "synthesize", "check_target", "synth_commands", "run_yosys", "parse_stat"]
+__all__ = [
+    "SynthReport",
+    "Target",
+    "TARGETS",
+    "GENERIC_GATES",
+    "NAND2_EQ",
+    "FLOW_VERSION",
+    "synthesize",
+    "check_target",
+    "synth_commands",
+    "run_yosys",
+    "parse_stat",
+]
 
 #: Bump when scripts or parsing change, so cached results from the old flow are not reused.
 FLOW_VERSION = 2
@@ -41,19 +52,19 @@ GENERIC_GATES = "AND,NAND,OR,NOR,XOR,XNOR,ANDNOT,ORNOT,MUX"
 
 #: NAND2-equivalent weight per generic cell type (see the module docstring for the source).
 NAND2_EQ: dict[str, float] = {
-    "$_BUF_": 1.00,      # BUF_X1   0.798
-    "$_NOT_": 0.67,      # INV_X1   0.532
-    "$_NAND_": 1.00,     # NAND2_X1 0.798
-    "$_NOR_": 1.00,      # NOR2_X1  0.798
-    "$_AND_": 1.33,      # AND2_X1  1.064
-    "$_OR_": 1.33,       # OR2_X1   1.064
-    "$_ANDNOT_": 1.67,   # INV_X1 + NOR2_X1
-    "$_ORNOT_": 1.67,    # INV_X1 + NAND2_X1
-    "$_XOR_": 2.00,      # XOR2_X1  1.596
-    "$_XNOR_": 2.00,     # XNOR2_X1 1.596
-    "$_MUX_": 2.33,      # MUX2_X1  1.862
-    "$_DFF_P_": 5.67,    # DFF_X1   4.522
-    "$_DFF_N_": 6.33,    # DFF_X1 + INV_X1 on the clock
+    "$_BUF_": 1.00,  # BUF_X1   0.798
+    "$_NOT_": 0.67,  # INV_X1   0.532
+    "$_NAND_": 1.00,  # NAND2_X1 0.798
+    "$_NOR_": 1.00,  # NOR2_X1  0.798
+    "$_AND_": 1.33,  # AND2_X1  1.064
+    "$_OR_": 1.33,  # OR2_X1   1.064
+    "$_ANDNOT_": 1.67,  # INV_X1 + NOR2_X1
+    "$_ORNOT_": 1.67,  # INV_X1 + NAND2_X1
+    "$_XOR_": 2.00,  # XOR2_X1  1.596
+    "$_XNOR_": 2.00,  # XNOR2_X1 1.596
+    "$_MUX_": 2.33,  # MUX2_X1  1.862
+    "$_DFF_P_": 5.67,  # DFF_X1   4.522
+    "$_DFF_N_": 6.33,  # DFF_X1 + INV_X1 on the clock
     "$_DFF_PP0_": 6.67,  # DFFR_X1  5.320 (async reset)
     "$_DFF_PP1_": 6.67,  # DFFS_X1  5.320 (async set)
     "$_DFF_PN0_": 6.67,
@@ -84,26 +95,83 @@ class Target:
         return "other"
 
 
-TARGETS: dict[str, Target] = {t.name: t for t in (
-    Target("ice40", "Lattice iCE40 (synth_ice40; -dsp maps multipliers to SB_MAC16)", False, (
-        (r"SB_LUT4", "lut"), (r"SB_CARRY", "carry"), (r"SB_DFF\w*", "ff"), (r"SB_MAC16", "dsp"),
-        (r"SB_RAM40_4K\w*|SB_SPRAM256KA", "bram"), (r"SB_IO\w*|SB_GB\w*", "io"))),
-    Target("ecp5", "Lattice ECP5 (synth_ecp5 -nowidelut: LUT4s only, --widelut for PFU-mux wide LUTs; -nodsp keeps multipliers in LUTs)", True, (
-        (r"LUT4", "lut"), (r"CCU2C", "carry"), (r"TRELLIS_FF", "ff"), (r"MULT18X18D|ALU54B", "dsp"),
-        (r"DP16KD|PDPW16KD", "bram"), (r"TRELLIS_DPR16X4|DPR16X4C", "lutram"),
-        (r"PFUMX|L6MUX21", "mux"), (r"TRELLIS_IO|[IOB]B", "io"))),
-    Target("xilinx", "AMD/Xilinx 7-series (synth_xilinx -family xc7, no I/O or clock buffers)", True, (
-        (r"LUT[1-6]|INV", "lut"), (r"CARRY[48]", "carry"), (r"FD[A-Z]*", "ff"), (r"DSP48E1", "dsp"),
-        (r"RAMB\w+", "bram"), (r"RAM\d+\w*|SRL\w+", "lutram"), (r"MUXF[78]", "mux"),
-        (r"[IO]BUF\w*|BUFG\w*", "io"), (r"GND|VCC", "const"))),
-    Target("gowin", "Gowin GW1N (synth_gowin, no I/O buffers)", True, (
-        (r"LUT[1-4]", "lut"), (r"ALU", "carry"), (r"DFF\w*", "ff"),
-        (r"MULT\w+|ALU54D|PADD\w+", "dsp"), (r"DPB\w*|DPX9B|SPX?9?|SDPB\w*|SDPX9B|pROM\w*", "bram"),
-        (r"RAM16\w+", "lutram"), (r"MUX2_LUT[5-8]", "mux"), (r"[IOT]BUF\w*", "io"), (r"GND|VCC", "const"))),
-    Target("generic", f"technology-independent gates (synth; abc -g {GENERIC_GATES}; NAND2 equivalents)",
-           None, ((r"\$_DFF\w*|\$_SDFF\w*|\$_DFFE\w*|\$_SDFFE\w*|\$_SDFFCE\w*|\$_DLATCH\w*|\$_ALDFF\w*|\$_DFFSR\w*", "ff"),
-                  (r"\$_\w+_", "gate"))),
-)}
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in (
+        Target(
+            "ice40",
+            "Lattice iCE40 (synth_ice40; -dsp maps multipliers to SB_MAC16)",
+            False,
+            (
+                (r"SB_LUT4", "lut"),
+                (r"SB_CARRY", "carry"),
+                (r"SB_DFF\w*", "ff"),
+                (r"SB_MAC16", "dsp"),
+                (r"SB_RAM40_4K\w*|SB_SPRAM256KA", "bram"),
+                (r"SB_IO\w*|SB_GB\w*", "io"),
+            ),
+        ),
+        Target(
+            "ecp5",
+            "Lattice ECP5 (synth_ecp5 -nowidelut: LUT4s only, --widelut for PFU-mux wide LUTs; -nodsp keeps multipliers in LUTs)",
+            True,
+            (
+                (r"LUT4", "lut"),
+                (r"CCU2C", "carry"),
+                (r"TRELLIS_FF", "ff"),
+                (r"MULT18X18D|ALU54B", "dsp"),
+                (r"DP16KD|PDPW16KD", "bram"),
+                (r"TRELLIS_DPR16X4|DPR16X4C", "lutram"),
+                (r"PFUMX|L6MUX21", "mux"),
+                (r"TRELLIS_IO|[IOB]B", "io"),
+            ),
+        ),
+        Target(
+            "xilinx",
+            "AMD/Xilinx 7-series (synth_xilinx -family xc7, no I/O or clock buffers)",
+            True,
+            (
+                (r"LUT[1-6]|INV", "lut"),
+                (r"CARRY[48]", "carry"),
+                (r"FD[A-Z]*", "ff"),
+                (r"DSP48E1", "dsp"),
+                (r"RAMB\w+", "bram"),
+                (r"RAM\d+\w*|SRL\w+", "lutram"),
+                (r"MUXF[78]", "mux"),
+                (r"[IO]BUF\w*|BUFG\w*", "io"),
+                (r"GND|VCC", "const"),
+            ),
+        ),
+        Target(
+            "gowin",
+            "Gowin GW1N (synth_gowin, no I/O buffers)",
+            True,
+            (
+                (r"LUT[1-4]", "lut"),
+                (r"ALU", "carry"),
+                (r"DFF\w*", "ff"),
+                (r"MULT\w+|ALU54D|PADD\w+", "dsp"),
+                (r"DPB\w*|DPX9B|SPX?9?|SDPB\w*|SDPX9B|pROM\w*", "bram"),
+                (r"RAM16\w+", "lutram"),
+                (r"MUX2_LUT[5-8]", "mux"),
+                (r"[IOT]BUF\w*", "io"),
+                (r"GND|VCC", "const"),
+            ),
+        ),
+        Target(
+            "generic",
+            f"technology-independent gates (synth; abc -g {GENERIC_GATES}; NAND2 equivalents)",
+            None,
+            (
+                (
+                    r"\$_DFF\w*|\$_SDFF\w*|\$_DFFE\w*|\$_SDFFE\w*|\$_SDFFCE\w*|\$_DLATCH\w*|\$_ALDFF\w*|\$_DFFSR\w*",
+                    "ff",
+                ),
+                (r"\$_\w+_", "gate"),
+            ),
+        ),
+    )
+}
 
 
 def check_target(target: str) -> Target:
@@ -165,10 +233,12 @@ def synth_commands(target: str, top: str, dsp: bool | None = None, widelut: bool
     if target == "gowin":
         return [f"synth_gowin -top {top} -noiopads" + ("" if use_dsp else " -nodsp")]
     # generic: every FF becomes a plain D flip-flop (async set/reset kept), then fixed gates.
-    return [f"synth -flatten -top {top}",
-            "dfflegalize -cell $_DFF_P_ 01 -cell $_DFF_N_ 01 -cell $_DFF_P??_ 01",
-            f"abc -g {GENERIC_GATES}",
-            "opt_clean -purge"]
+    return [
+        f"synth -flatten -top {top}",
+        "dfflegalize -cell $_DFF_P_ 01 -cell $_DFF_N_ 01 -cell $_DFF_P??_ 01",
+        f"abc -g {GENERIC_GATES}",
+        "opt_clean -purge",
+    ]
 
 
 @dataclass(frozen=True)
@@ -239,10 +309,14 @@ class SynthReport:
     def summary(self) -> str:
         """One line: the headline numbers of this target."""
         if self.target == "generic":
-            return (f"{self.module} generic: {self.gates} gates, {self.ffs} FFs, "
-                    f"{self.nand2_eq:.0f} NAND2-eq, {self.transistors} transistors")
-        return (f"{self.module} {self.target}: {self.luts} LUTs, {self.carry} carry, {self.ffs} FFs, "
-                f"{self.dsps} DSPs, {self.brams} BRAMs")
+            return (
+                f"{self.module} generic: {self.gates} gates, {self.ffs} FFs, "
+                f"{self.nand2_eq:.0f} NAND2-eq, {self.transistors} transistors"
+            )
+        return (
+            f"{self.module} {self.target}: {self.luts} LUTs, {self.carry} carry, {self.ffs} FFs, "
+            f"{self.dsps} DSPs, {self.brams} BRAMs"
+        )
 
 
 def parse_stat(stat: Mapping[str, Any], target: str, module: str) -> dict[str, Any]:
@@ -253,18 +327,26 @@ def parse_stat(stat: Mapping[str, Any], target: str, module: str) -> dict[str, A
         modules = stat.get("modules", {})
         design = modules.get("\\" + module) or modules.get(module)
         if design is None:
-            raise ValueError(f"stat JSON has no design summary and no module {module!r}: "
-                             f"modules {sorted(modules)}")
+            raise ValueError(f"stat JSON has no design summary and no module {module!r}: modules {sorted(modules)}")
     by_type = {k: int(v) for k, v in sorted(design.get("num_cells_by_type", {}).items()) if k != _SCOPEINFO}
     cats: dict[str, int] = {}
     for cell, n in by_type.items():
         cat = t.category(cell)
         cats[cat] = cats.get(cat, 0) + n
     out: dict[str, Any] = {
-        "luts": cats.get("lut", 0), "carry": cats.get("carry", 0), "ffs": cats.get("ff", 0),
-        "dsps": cats.get("dsp", 0), "brams": cats.get("bram", 0), "lutrams": cats.get("lutram", 0),
-        "muxes": cats.get("mux", 0), "cells": sum(by_type.values()), "cells_by_type": by_type,
-        "gates": None, "nand2_eq": None, "transistors": None, "unweighted": (),
+        "luts": cats.get("lut", 0),
+        "carry": cats.get("carry", 0),
+        "ffs": cats.get("ff", 0),
+        "dsps": cats.get("dsp", 0),
+        "brams": cats.get("bram", 0),
+        "lutrams": cats.get("lutram", 0),
+        "muxes": cats.get("mux", 0),
+        "cells": sum(by_type.values()),
+        "cells_by_type": by_type,
+        "gates": None,
+        "nand2_eq": None,
+        "transistors": None,
+        "unweighted": (),
     }
     if target == "generic":
         out["gates"] = cats.get("gate", 0)
@@ -295,9 +377,16 @@ def _as_cache(cache: bool | str | Path | ResultCache) -> ResultCache | None:
     return ResultCache(None if cache is True else cache)
 
 
-def synthesize(design: DesignLike, target: str, *, dsp: bool | None = None, widelut: bool = False,
-               cache: bool | str | Path | ResultCache = True, keep_workdir: bool = False,
-               timeout: float = 3600.0) -> SynthReport:
+def synthesize(
+    design: DesignLike,
+    target: str,
+    *,
+    dsp: bool | None = None,
+    widelut: bool = False,
+    cache: bool | str | Path | ResultCache = True,
+    keep_workdir: bool = False,
+    timeout: float = 3600.0,
+) -> SynthReport:
     """Synthesise ``design`` for ``target`` with Yosys and return its :class:`SynthReport`.
 
     Parameters
@@ -321,8 +410,15 @@ def synthesize(design: DesignLike, target: str, *, dsp: bool | None = None, wide
     use_dsp = options["dsp"]
     d = as_design(design)
     store = _as_cache(cache)
-    key = {"kind": "synth", "flow": FLOW_VERSION, "design": d.key, "module": d.module,
-           "target": target, "options": options, "yosys": tool_version("yosys")}
+    key = {
+        "kind": "synth",
+        "flow": FLOW_VERSION,
+        "design": d.key,
+        "module": d.module,
+        "target": target,
+        "options": options,
+        "yosys": tool_version("yosys"),
+    }
     if store is not None:
         hit = store.get("synth", key)
         if hit is not None:
@@ -332,23 +428,33 @@ def synthesize(design: DesignLike, target: str, *, dsp: bool | None = None, wide
     workdir = make_workdir(root, f"synth-{target}-{d.module}"[:80])
     vfile = d.write(workdir)
     stat_cmd = "stat -json -tech cmos" if target == "generic" else "stat -json"
-    script = "\n".join([
-        f"# peforge synthesis: target={target} module={d.module} {options} flow={FLOW_VERSION}",
-        f"read_verilog {vfile.name}",
-        f"hierarchy -check -top {d.module}",
-        *synth_commands(target, d.module, use_dsp, widelut),
-        f"tee -q -o stat.json {stat_cmd}",
-        "",
-    ])
+    script = "\n".join(
+        [
+            f"# peforge synthesis: target={target} module={d.module} {options} flow={FLOW_VERSION}",
+            f"read_verilog {vfile.name}",
+            f"hierarchy -check -top {d.module}",
+            *synth_commands(target, d.module, use_dsp, widelut),
+            f"tee -q -o stat.json {stat_cmd}",
+            "",
+        ]
+    )
     seconds = run_yosys(script, workdir, timeout=timeout)
     try:
         stat = json.loads((workdir / "stat.json").read_text())
     except (OSError, ValueError) as err:
         raise ToolError("yosys", ["stat -json"], 0, f"no readable stat.json: {err}", workdir) from None
     counts = parse_stat(stat, target, d.module)
-    report = SynthReport(target=target, module=d.module, options=options, **counts,
-                         yosys_version=str(stat.get("creator", "unknown")), script=script,
-                         seconds=round(seconds, 3), design_key=d.key, source=d.source)
+    report = SynthReport(
+        target=target,
+        module=d.module,
+        options=options,
+        **counts,
+        yosys_version=str(stat.get("creator", "unknown")),
+        script=script,
+        seconds=round(seconds, 3),
+        design_key=d.key,
+        source=d.source,
+    )
     if store is not None:
         store.put("synth", key, report.to_dict())
     if not keep_workdir:

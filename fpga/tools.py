@@ -28,8 +28,15 @@ __all__ = ["ToolError", "ToolNotFoundError", "Tool", "find_tool", "tool_version"
 class ToolError(RuntimeError):
     """An FPGA tool failed: ``tool``, ``command``, ``returncode`` and the output ``tail``."""
 
-    def __init__(self, tool: str, command: Sequence[str], returncode: int | None, tail: str,
-                 workdir: Path | None = None, note: str = "") -> None:
+    def __init__(
+        self,
+        tool: str,
+        command: Sequence[str],
+        returncode: int | None,
+        tail: str,
+        workdir: Path | None = None,
+        note: str = "",
+    ) -> None:
         self.tool = tool
         self.command = list(command)
         self.returncode = returncode
@@ -39,8 +46,9 @@ class ToolError(RuntimeError):
         where = f" (work dir kept: {workdir})" if workdir else ""
         status = "timed out" if returncode is None else f"exited with status {returncode}"
         extra = f"\n{note}" if note else ""
-        super().__init__(f"{tool} {status}{where}\ncommand: {' '.join(self.command)}{extra}\n"
-                         f"--- last lines of output ---\n{tail}")
+        super().__init__(
+            f"{tool} {status}{where}\ncommand: {' '.join(self.command)}{extra}\n--- last lines of output ---\n{tail}"
+        )
 
     def __reduce__(self):  # picklable, so errors cross a process pool intact
         return (self.__class__, (self.tool, self.command, self.returncode, self.tail, self.workdir, self.note))
@@ -51,8 +59,9 @@ class ToolNotFoundError(ToolError):
 
     def __init__(self, tool: str, package: str) -> None:
         self.package = package
-        RuntimeError.__init__(self, f"{tool} not found next to {sys.executable} or on PATH: "
-                                    f"install it with `pip install {package}`")
+        RuntimeError.__init__(
+            self, f"{tool} not found next to {sys.executable} or on PATH: install it with `pip install {package}`"
+        )
         self.tool, self.command, self.returncode, self.tail, self.workdir, self.note = tool, [], None, "", None, ""
 
     def __reduce__(self):
@@ -121,8 +130,15 @@ def _tail(text: str, lines: int) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def run_tool(key: str, args: Sequence[str], cwd: Path, *, timeout: float = float(os.environ.get("PEFORGE_TOOL_TIMEOUT", 3600)),
-             tail_lines: int = 25, log: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_tool(
+    key: str,
+    args: Sequence[str],
+    cwd: Path,
+    *,
+    timeout: float = float(os.environ.get("PEFORGE_TOOL_TIMEOUT", 3600)),
+    tail_lines: int = 25,
+    log: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run tool ``key`` with ``args`` in ``cwd``; raise :class:`ToolError` on failure.
 
     The error carries the last ``tail_lines`` of stderr (and of stdout or ``log`` when stderr
@@ -134,8 +150,9 @@ def run_tool(key: str, args: Sequence[str], cwd: Path, *, timeout: float = float
         proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as err:
         out = err.stderr if isinstance(err.stderr, str) else (err.stderr or b"").decode(errors="replace")
-        raise ToolError(key, command, None, _tail(out, tail_lines), cwd,
-                        note=f"timeout after {timeout:.0f} s") from None
+        raise ToolError(
+            key, command, None, _tail(out, tail_lines), cwd, note=f"timeout after {timeout:.0f} s"
+        ) from None
     except OSError as err:
         raise ToolError(key, command, None, str(err), cwd) from None
     if proc.returncode != 0:

@@ -46,13 +46,35 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Optional, Sequence
 
-__all__ = ["ROUNDINGS", "CARRY_UNIT", "MIN_BUDGET", "MAX_WINDOW_BITS", "MAX_READOUT_STAGES",
-           "ReadoutStep", "AccumulatorPlan", "segment_widths", "readout_steps", "stage_delays",
-           "place_cuts", "stages_for_budget", "stage_budget", "loop_delay", "plan", "normalise_facts",
-           "lzc_levels", "sticky_levels",
-           "mac_window", "blockdot_window", "blockdot_default_window", "blockdot_value_lsb_range",
-           "blockdot_value_bits", "align_steps", "align_dropped",
-           "DATA_EXP_RANGE", "CHAIN_BITS"]
+__all__ = [
+    "ROUNDINGS",
+    "CARRY_UNIT",
+    "MIN_BUDGET",
+    "MAX_WINDOW_BITS",
+    "MAX_READOUT_STAGES",
+    "ReadoutStep",
+    "AccumulatorPlan",
+    "segment_widths",
+    "readout_steps",
+    "stage_delays",
+    "place_cuts",
+    "stages_for_budget",
+    "stage_budget",
+    "loop_delay",
+    "plan",
+    "normalise_facts",
+    "lzc_levels",
+    "sticky_levels",
+    "mac_window",
+    "blockdot_window",
+    "blockdot_default_window",
+    "blockdot_value_lsb_range",
+    "blockdot_value_bits",
+    "align_steps",
+    "align_dropped",
+    "DATA_EXP_RANGE",
+    "CHAIN_BITS",
+]
 
 #: ``rounding`` values of the float-accumulating families.
 ROUNDINGS = ("per-step", "deferred")
@@ -192,28 +214,41 @@ class AccumulatorPlan:
     def to_dict(self) -> dict[str, Any]:
         """Manifest view (the ``accumulator`` section)."""
         out: dict[str, Any] = {
-            "architecture": self.kind, "lsb_exp": self.lsb_exp, "msb_exp": self.msb_exp,
-            "register_bits": self.width, "segment": self.segment,
+            "architecture": self.kind,
+            "lsb_exp": self.lsb_exp,
+            "msb_exp": self.msb_exp,
+            "register_bits": self.width,
+            "segment": self.segment,
             "segment_widths": list(self.segment_widths),
             "loop": f"one {max(self.segment_widths) + 1}-bit carry chain per segment; carries "
-                    "registered into the next segment one cycle later",
-            "settle_cycles": self.settle, "readout_stages": self.readout_stages,
+            "registered into the next segment one cycle later",
+            "settle_cycles": self.settle,
+            "readout_stages": self.readout_stages,
             "readout_latency": self.readout_latency,
-            **({"align_stages": self.align_stages, "align_steps": [s.name for s in self.align_steps],
-                "align_cuts_after": [self.align_steps[i].name for i in self.align_cuts]}
-               if self.align_steps else {}),
+            **(
+                {
+                    "align_stages": self.align_stages,
+                    "align_steps": [s.name for s in self.align_steps],
+                    "align_cuts_after": [self.align_steps[i].name for i in self.align_cuts],
+                }
+                if self.align_steps
+                else {}
+            ),
             "readout_steps": [s.name for s in self.steps],
             "readout_cuts_after": [self.steps[i].name for i in self.cuts],
         }
         if self.kind == "deferred":
-            out["window"] = {"lsb_exp": self.lsb_exp, "msb_exp": self.msb_exp,
-                             "bits": self.window_bits,
-                             "range": f"-2**{self.msb_exp + 1} <= sum < 2**{self.msb_exp + 1}, "
-                                      f"grid 2**{self.lsb_exp}"}
+            out["window"] = {
+                "lsb_exp": self.lsb_exp,
+                "msb_exp": self.msb_exp,
+                "bits": self.window_bits,
+                "range": f"-2**{self.msb_exp + 1} <= sum < 2**{self.msb_exp + 1}, grid 2**{self.lsb_exp}",
+            }
         return out
 
 
 # --- delay model and cut placement --------------------------------------------------------------
+
 
 def segment_widths(width: int, segment: int) -> tuple[int, ...]:
     """Segment widths (least significant first) of a ``width``-bit register cut every
@@ -289,6 +324,7 @@ def stage_budget(widths: Sequence[int]) -> float:
 
 # --- read-out steps -----------------------------------------------------------------------------
 
+
 def _bounds(widths: Sequence[int]) -> list[tuple[int, int]]:
     out, lo = [], 0
     for w in widths:
@@ -312,8 +348,15 @@ def normalise_facts(width: int, lsb_exp: int, fmt: Any) -> dict[str, int]:
     pad_hi = max(0, 1 - (lsb_exp + width - 3 + fmt.bias))
     w = pad_lo + width - 1 + pad_hi
     cb = lsb_exp - pad_lo + w - 2 + fmt.bias
-    return {"pad_lo": pad_lo, "pad_hi": pad_hi, "word": w, "cb": cb, "limit": cb - 1,
-            "limited": int(cb - 1 < w - 1), "shift_bits": (w - 1).bit_length()}
+    return {
+        "pad_lo": pad_lo,
+        "pad_hi": pad_hi,
+        "word": w,
+        "cb": cb,
+        "limit": cb - 1,
+        "limited": int(cb - 1 < w - 1),
+        "shift_bits": (w - 1).bit_length(),
+    }
 
 
 def lzc_levels(width: int) -> int:
@@ -330,8 +373,9 @@ def sticky_levels(width: int) -> int:
     return levels
 
 
-def readout_steps(kind: str, widths: Sequence[int], settle: int, lsb_exp: int = 0,
-                  fmt: Any = None) -> tuple[ReadoutStep, ...]:
+def readout_steps(
+    kind: str, widths: Sequence[int], settle: int, lsb_exp: int = 0, fmt: Any = None
+) -> tuple[ReadoutStep, ...]:
     """The read-out of a loop register with segments ``widths`` (see module docstring).
 
     ``segmented``: ``resolve<k>`` adds the pending carry into segment ``k`` (from the lowest
@@ -347,25 +391,38 @@ def readout_steps(kind: str, widths: Sequence[int], settle: int, lsb_exp: int = 
     special value.  The sticky flags update beside ``lzc0``, the special value is chosen
     beside ``pack``."""
     width, segs = sum(widths), len(widths)
-    info = 3 if kind == "segmented" else 9   # valid, first and the step's flags
-    steps = [ReadoutStep(f"resolve{k}", 1, w, "resolve", bits=width + 1 + (segs - 1 - k) + info)
-             for k, (lo, hi) in enumerate(_bounds(widths)) if k > settle for w in (hi - lo,)]
+    info = 3 if kind == "segmented" else 9  # valid, first and the step's flags
+    steps = [
+        ReadoutStep(f"resolve{k}", 1, w, "resolve", bits=width + 1 + (segs - 1 - k) + info)
+        for k, (lo, hi) in enumerate(_bounds(widths))
+        if k > settle
+        for w in (hi - lo,)
+    ]
     if kind == "segmented":
         return (*steps, ReadoutStep("final", 0, 0))
     facts = normalise_facts(width, lsb_exp, fmt)
     wn, sb, m = facts["word"], facts["shift_bits"], fmt.man_bits
-    flags = 9                                # valid, sign and the seven sticky flags
-    levels = lzc_levels(wn - 1)              # the sticky flags update beside the first level
+    flags = 9  # valid, sign and the seven sticky flags
+    levels = lzc_levels(wn - 1)  # the sticky flags update beside the first level
     size = 1 << levels
-    steps += [ReadoutStep(f"lzc{lv}", 1, 0, side=3.0 if lv == 0 else 0.0,
-                          bits=wn + flags + (size >> (lv + 1)) * (lv + 2) if lv + 1 < levels else wn + flags + 2 * sb)
-              for lv in range(levels)]
+    steps += [
+        ReadoutStep(
+            f"lzc{lv}",
+            1,
+            0,
+            side=3.0 if lv == 0 else 0.0,
+            bits=wn + flags + (size >> (lv + 1)) * (lv + 2) if lv + 1 < levels else wn + flags + 2 * sb,
+        )
+        for lv in range(levels)
+    ]
     if facts["limited"]:
         steps.append(ReadoutStep("limit", 1, sb, bits=wn + flags + 2 * sb))
     steps += [ReadoutStep(f"shift{j}", 1, 0, bits=wn + flags + 2 * sb) for j in reversed(range(sb))]
     low = wn - 3 - m
-    steps += [ReadoutStep(f"sticky{lv}", 1, 0, bits=m + 3 + flags + 2 * sb + -(-low // 4 ** (lv + 1)))
-              for lv in range(sticky_levels(low))]
+    steps += [
+        ReadoutStep(f"sticky{lv}", 1, 0, bits=m + 3 + flags + 2 * sb + -(-low // 4 ** (lv + 1)))
+        for lv in range(sticky_levels(low))
+    ]
     steps.append(ReadoutStep("inc", 1, 0, bits=m + 4 + flags + 2 * sb))
     steps.append(ReadoutStep("mag", 1, m + 3, bits=m + 3 + flags + 2 * sb))
     steps.append(ReadoutStep("pack", 2, sb + 2, side=2.0, bits=2 * fmt.bits + 4))  # + the special value
@@ -397,16 +454,27 @@ def align_steps(mag_bits: int, window_mag: int) -> tuple[ReadoutStep, ...]:
     for k in range(bits):
         drop = align_dropped(mag_bits, window_mag, k)
         side = 1 + math.ceil(math.log(drop, 4)) if drop > 1 else 1.0
-        steps.append(ReadoutStep(f"ashift{k}", 1, 0, side=side,
-                                 bits=min(width, mag_bits + (2 << k) - 1) + bits + 12 + k))
-    steps.append(ReadoutStep("apost", 2, 0, side=1 + math.ceil(math.log(max(mag_bits, 2), 4)),
-                             bits=window_mag + 2 + 10))
+        steps.append(
+            ReadoutStep(f"ashift{k}", 1, 0, side=side, bits=min(width, mag_bits + (2 << k) - 1) + bits + 12 + k)
+        )
+    steps.append(
+        ReadoutStep("apost", 2, 0, side=1 + math.ceil(math.log(max(mag_bits, 2), 4)), bits=window_mag + 2 + 10)
+    )
     return tuple(steps)
 
 
-def plan(kind: str, lsb_exp: int, msb_exp: int, segment: int, readout_stages: Optional[int],
-         settle_limit: int = 0, acc_format: Any = None, subnormals: bool = True,
-         align_mag_bits: int = 0, align_stages: Optional[int] = None) -> AccumulatorPlan:
+def plan(
+    kind: str,
+    lsb_exp: int,
+    msb_exp: int,
+    segment: int,
+    readout_stages: Optional[int],
+    settle_limit: int = 0,
+    acc_format: Any = None,
+    subnormals: bool = True,
+    align_mag_bits: int = 0,
+    align_stages: Optional[int] = None,
+) -> AccumulatorPlan:
     """The :class:`AccumulatorPlan` of a ``segmented`` (exact) or ``deferred`` accumulator.
 
     ``msb_exp``: see :class:`AccumulatorPlan`; ``settle_limit``: idle cycles guaranteed
@@ -422,8 +490,10 @@ def plan(kind: str, lsb_exp: int, msb_exp: int, segment: int, readout_stages: Op
     if readout_stages is None:
         readout_stages = stages_for_budget(steps, budget, minimum)
     elif not minimum <= readout_stages <= len(steps):
-        raise ValueError(f"readout_stages={readout_stages!r} is out of range: allowed {minimum}.."
-                         f"{len(steps)} for this {kind} accumulator ({len(steps)} read-out steps)")
+        raise ValueError(
+            f"readout_stages={readout_stages!r} is out of range: allowed {minimum}.."
+            f"{len(steps)} for this {kind} accumulator ({len(steps)} read-out steps)"
+        )
     a_steps: tuple[ReadoutStep, ...] = ()
     a_cuts: tuple[int, ...] = ()
     if align_mag_bits:
@@ -431,17 +501,34 @@ def plan(kind: str, lsb_exp: int, msb_exp: int, segment: int, readout_stages: Op
         if align_stages is None:
             align_stages = stages_for_budget(a_steps, budget, 0)
         elif not 0 <= align_stages <= len(a_steps):
-            raise ValueError(f"align_stages={align_stages!r} is out of range: allowed 0..{len(a_steps)} "
-                             f"({len(a_steps)} aligner steps)")
+            raise ValueError(
+                f"align_stages={align_stages!r} is out of range: allowed 0..{len(a_steps)} "
+                f"({len(a_steps)} aligner steps)"
+            )
         a_cuts = place_cuts(a_steps, align_stages, budget)
     elif align_stages:
         raise ValueError(f"align_stages={align_stages!r} needs a window aligner (a deferred block-dot PE)")
-    return AccumulatorPlan(kind, lsb_exp, msb_exp, width, segment, widths, settle, readout_stages,
-                           steps, place_cuts(steps, readout_stages, budget), acc_format, subnormals,
-                           a_steps, align_stages or 0, a_cuts)
+    return AccumulatorPlan(
+        kind,
+        lsb_exp,
+        msb_exp,
+        width,
+        segment,
+        widths,
+        settle,
+        readout_stages,
+        steps,
+        place_cuts(steps, readout_stages, budget),
+        acc_format,
+        subnormals,
+        a_steps,
+        align_stages or 0,
+        a_cuts,
+    )
 
 
 # --- windows ------------------------------------------------------------------------------------
+
 
 def mac_window(product_lsb_exp: int, exact_width: int) -> tuple[int, int]:
     """(lsb, msb) of a minifloat MAC's window: the Kulisch range (exact for ``max_count``
@@ -455,7 +542,7 @@ def _elem(fmt: Any) -> tuple[int, Fraction, int]:
         return fmt.min_exp, Fraction(fmt.max), fmt.emax
     lsb = -fmt.frac_bits
     top = Fraction(-fmt.min_int) * Fraction(2) ** lsb
-    return lsb, top, math.floor(math.log2(fmt.max_int * 2.0 ** lsb))
+    return lsb, top, math.floor(math.log2(fmt.max_int * 2.0**lsb))
 
 
 def _scale_range(scale: Any, emax_elem: int, data_range: tuple[int, int]) -> tuple[int, Fraction]:
@@ -467,8 +554,7 @@ def _scale_range(scale: Any, emax_elem: int, data_range: tuple[int, int]) -> tup
     return scale.min_exp, Fraction(scale.max)  # FP8 scales: their whole range is cheap
 
 
-def blockdot_default_window(element_a: Any, element_b: Any, scale_a: Any, scale_b: Any,
-                            block: int) -> tuple[int, int]:
+def blockdot_default_window(element_a: Any, element_b: Any, scale_a: Any, scale_b: Any, block: int) -> tuple[int, int]:
     """(lsb, msb) of the default block-dot window: exact for every element product of blocks
     whose absolute maxima lie in ``2**DATA_EXP_RANGE`` (E8M0 scales by the OCP MX rule; an
     FP8 scale's whole range), and ``CHAIN_BITS`` of headroom above the largest such block."""
@@ -485,12 +571,15 @@ def blockdot_value_lsb_range(element_a: Any, element_b: Any, scale_a: Any, scale
     """Smallest and largest LSB exponent a block value ``S * Xa * Xb`` can have (its bits below
     a window LSB above the smallest are rounded away: the ``inexact`` flag)."""
     lo = _elem(element_a)[0] + _elem(element_b)[0]
-    return lo + scale_a.min_exp + scale_b.min_exp, lo + (scale_a.emax - scale_a.man_bits) + (scale_b.emax - scale_b.man_bits)
+    return lo + scale_a.min_exp + scale_b.min_exp, lo + (scale_a.emax - scale_a.man_bits) + (
+        scale_b.emax - scale_b.man_bits
+    )
 
 
 def blockdot_value_bits(spec: Any) -> int:
     """Bits of a block value's magnitude ``|S| * sig(Xa) * sig(Xb)`` (``rtl/blockdot.py``
     ``BlockDotGeometry.v_width``): the aligner's input."""
+
     def units(fmt: Any) -> int:
         if hasattr(fmt, "exp_bits"):
             return int(Fraction(fmt.max) / Fraction(2) ** fmt.min_exp)
@@ -508,5 +597,4 @@ def blockdot_value_bits(spec: Any) -> int:
 def blockdot_window(spec: Any) -> tuple[int, int]:
     """(lsb, msb) of a deferred block-dot spec: the given fields or the default."""
     lo, hi = blockdot_default_window(spec.element_a, spec.element_b, spec.scale_a, spec.scale_b, spec.block)
-    return (lo if spec.window_lsb is None else spec.window_lsb,
-            hi if spec.window_msb is None else spec.window_msb)
+    return (lo if spec.window_lsb is None else spec.window_lsb, hi if spec.window_msb is None else spec.window_msb)

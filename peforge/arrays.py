@@ -54,11 +54,22 @@ from typing import Any, Callable, ClassVar, Optional, Union
 from .formats import FloatFormat, IntFormat
 from .geometry import mac_geometry
 from .params import Converted, param
-from .spec import (BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec, Spec,
-                   from_dict)
+from .spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec, Spec, from_dict
 
-__all__ = ["ArraySpec", "DequantShare", "ArrayGeometry", "PeView", "DATAFLOWS", "A_PATHS", "ROW", "COL", "CTL", "pe_view",
-           "array_geometry", "MAX_DIM"]
+__all__ = [
+    "ArraySpec",
+    "DequantShare",
+    "ArrayGeometry",
+    "PeView",
+    "DATAFLOWS",
+    "A_PATHS",
+    "ROW",
+    "COL",
+    "CTL",
+    "pe_view",
+    "array_geometry",
+    "MAX_DIM",
+]
 
 DATAFLOWS = ("output-stationary", "weight-stationary")
 A_PATHS = ("systolic", "broadcast")
@@ -133,28 +144,66 @@ class PeView:
 
 def _mac_view(s: MinifloatMacSpec) -> PeView:
     flags = s.is_exact and any(f.has_nan or f.has_inf for f in (s.a, s.b))  # rtl.mac.has_flags
-    return PeView(s, {"a": (ROW, s.lanes * s.a.bits), "b": (COL, s.lanes * s.b.bits)},
-                  mac_geometry(s).acc_width, 1, 3 if flags else 0, s.is_exact, s.latency, macs_per_cycle=s.lanes,
-                  k_per_step=s.lanes)
+    return PeView(
+        s,
+        {"a": (ROW, s.lanes * s.a.bits), "b": (COL, s.lanes * s.b.bits)},
+        mac_geometry(s).acc_width,
+        1,
+        3 if flags else 0,
+        s.is_exact,
+        s.latency,
+        macs_per_cycle=s.lanes,
+        k_per_step=s.lanes,
+    )
 
 
 def _intmac_view(s: IntMacSpec) -> PeView:
-    return PeView(s, {"a": (ROW, s.lanes * s.a.bits), "b": (COL, s.lanes * s.b.bits)},
-                  s.width, 1, 0, s.overflow != "saturate" or s.acc_bits is None, s.latency,
-                  macs_per_cycle=s.lanes, k_per_step=s.lanes)
+    return PeView(
+        s,
+        {"a": (ROW, s.lanes * s.a.bits), "b": (COL, s.lanes * s.b.bits)},
+        s.width,
+        1,
+        0,
+        s.overflow != "saturate" or s.acc_bits is None,
+        s.latency,
+        macs_per_cycle=s.lanes,
+        k_per_step=s.lanes,
+    )
 
 
 def _simd_view(s: SimdMacSpec) -> PeView:
-    return PeView(s, {"mode": (CTL, s.mode_bits), "a_signed": (CTL, 1), "b_signed": (CTL, 1),
-                      "a": (ROW, s.a_width), "b": (COL, s.b_width)},
-                  s.width, 1, 0, True, s.latency, macs_per_cycle=s.mode_lanes[0], k_per_step=s.mode_lanes[0])
+    return PeView(
+        s,
+        {
+            "mode": (CTL, s.mode_bits),
+            "a_signed": (CTL, 1),
+            "b_signed": (CTL, 1),
+            "a": (ROW, s.a_width),
+            "b": (COL, s.b_width),
+        },
+        s.width,
+        1,
+        0,
+        True,
+        s.latency,
+        macs_per_cycle=s.mode_lanes[0],
+        k_per_step=s.mode_lanes[0],
+    )
 
 
 def _lut_view(s: LutSpec) -> PeView:
-    return PeView(s, {"a": (ROW, s.group * s.act.bits),
-                      "b": (COL, s.lanes * s.group * s.weight_code_bits)},
-                  s.lanes * s.width, s.lanes, 0, True, s.latency, interval=s.initiation_interval,
-                  macs_per_cycle=s.macs_per_cycle, k_per_step=s.group)
+    return PeView(
+        s,
+        {"a": (ROW, s.group * s.act.bits), "b": (COL, s.lanes * s.group * s.weight_code_bits)},
+        s.lanes * s.width,
+        s.lanes,
+        0,
+        True,
+        s.latency,
+        interval=s.initiation_interval,
+        macs_per_cycle=s.macs_per_cycle,
+        k_per_step=s.group,
+    )
 
 
 def _shiftadd_view(s: ShiftAddSpec) -> PeView:
@@ -162,24 +211,51 @@ def _shiftadd_view(s: ShiftAddSpec) -> PeView:
     if s.group is not None and s.scale is not None:
         ins["scale"] = (COL, s.scale.bits)
     exact = s.group is None and (s.overflow != "saturate" or s.acc_bits is None)
-    return PeView(s, ins, s.out_bits, 1, 0, exact, s.latency, interval=s.cycles_per_input,
-                  macs_per_cycle=s.lanes / s.cycles_per_input,
-                  ignored_outputs=("in_ready",) if s.mode == "bitserial" else (), k_per_step=s.lanes)
+    return PeView(
+        s,
+        ins,
+        s.out_bits,
+        1,
+        0,
+        exact,
+        s.latency,
+        interval=s.cycles_per_input,
+        macs_per_cycle=s.lanes / s.cycles_per_input,
+        ignored_outputs=("in_ready",) if s.mode == "bitserial" else (),
+        k_per_step=s.lanes,
+    )
 
 
 def _blockdot_view(s: BlockDotSpec) -> PeView:
     lanes = s.lanes or s.block
-    return PeView(s, {"a": (ROW, lanes * s.element_a.bits), "b": (COL, lanes * s.element_b.bits),
-                      "scale_a": (ROW, s.scale_a.bits), "scale_b": (COL, s.scale_b.bits)},
-                  s.acc.bits, 1, 0, False, s.latency, beats=s.beats, macs_per_cycle=lanes,
-                  k_per_step=s.block)
+    return PeView(
+        s,
+        {
+            "a": (ROW, lanes * s.element_a.bits),
+            "b": (COL, lanes * s.element_b.bits),
+            "scale_a": (ROW, s.scale_a.bits),
+            "scale_b": (COL, s.scale_b.bits),
+        },
+        s.acc.bits,
+        1,
+        0,
+        False,
+        s.latency,
+        beats=s.beats,
+        macs_per_cycle=lanes,
+        k_per_step=s.block,
+    )
 
 
 #: How each PE family's ports sit in an array (checked against every family's RTL signature by
 #: ``tests/test_array.py``).
 _VIEWS: dict[str, Callable[[Any], PeView]] = {
-    "mac": _mac_view, "intmac": _intmac_view, "simd": _simd_view, "lut": _lut_view,
-    "shiftadd": _shiftadd_view, "blockdot": _blockdot_view,
+    "mac": _mac_view,
+    "intmac": _intmac_view,
+    "simd": _simd_view,
+    "lut": _lut_view,
+    "shiftadd": _shiftadd_view,
+    "blockdot": _blockdot_view,
 }
 
 
@@ -207,8 +283,9 @@ def _as_pe(value: Any) -> Spec:
         except json.JSONDecodeError:
             raise ValueError(f"pe={value!r}: expected a PE spec, its to_dict() or its JSON") from None
     else:
-        raise ValueError(f"pe={value!r}: expected a PE spec (e.g. IntMacSpec('int8', 'int8')), its to_dict() "
-                         "or its JSON")
+        raise ValueError(
+            f"pe={value!r}: expected a PE spec (e.g. IntMacSpec('int8', 'int8')), its to_dict() or its JSON"
+        )
     if isinstance(spec, ArraySpec):
         raise ValueError("pe= is an array spec: an array is built from a PE spec, not from another array")
     pe_view(spec)
@@ -256,17 +333,26 @@ class ArraySpec(Spec):
 
     pe: Converted[Spec, Union[Spec, dict[str, Any], str]] = param(
         help="The PE: a family name followed by its options (--pe mac --a e4m3fn ...) or its spec as JSON.",
-        convert=lambda _spec, _name, value: _as_pe(value), cli=str,
-        allowed=f"a PE of the families {', '.join(sorted(_VIEWS))}")
+        convert=lambda _spec, _name, value: _as_pe(value),
+        cli=str,
+        allowed=f"a PE of the families {', '.join(sorted(_VIEWS))}",
+    )
     rows: int = param(4, "Rows of PEs.", lo=1, hi=MAX_DIM)
     cols: int = param(4, "Columns of PEs.", lo=1, hi=MAX_DIM)
-    dataflow: str = param("output-stationary", "Dataflow (weight-stationary needs an exact, wrapping accumulator).",
-                          choices=DATAFLOWS)
-    a_path: Optional[str] = param(None, "How a moves along a row: systolic (one PE per cycle) or broadcast "
-                                        "(default: broadcast for a shared LUT table, else systolic).",
-                                  choices=A_PATHS, needs=("pe", "share"), derive=_default_a_path)
-    share: bool = param(True, "Shared units: one LUT table per row, one group dequantiser per column "
-                              "(--no-share: one per PE).")
+    dataflow: str = param(
+        "output-stationary", "Dataflow (weight-stationary needs an exact, wrapping accumulator).", choices=DATAFLOWS
+    )
+    a_path: Optional[str] = param(
+        None,
+        "How a moves along a row: systolic (one PE per cycle) or broadcast "
+        "(default: broadcast for a shared LUT table, else systolic).",
+        choices=A_PATHS,
+        needs=("pe", "share"),
+        derive=_default_a_path,
+    )
+    share: bool = param(
+        True, "Shared units: one LUT table per row, one group dequantiser per column (--no-share: one per PE)."
+    )
     pipeline: int = param(0, "Extra register stages on the array's drain path.", lo=0, hi=4)
 
     family: ClassVar[str] = "array"
@@ -275,24 +361,32 @@ class ArraySpec(Spec):
 
     def _check(self) -> None:
         if self.row_unit and self.a_path != "broadcast":
-            raise ValueError("a_path='systolic' with a shared LUT table: the row's one table unit needs its "
-                             "activations broadcast along the row (a_path='broadcast'), or use share=False")
+            raise ValueError(
+                "a_path='systolic' with a shared LUT table: the row's one table unit needs its "
+                "activations broadcast along the row (a_path='broadcast'), or use share=False"
+            )
         view = pe_view(self.pe)
         if self.dataflow == "weight-stationary":
             if not view.integer:
-                raise ValueError(f"dataflow='weight-stationary' with pe={self.pe.name}: its accumulator rounds or "
-                                 "saturates, so partial sums added down a column would not reproduce the PE's "
-                                 "chain: use dataflow='output-stationary' (or an exact / wrapping accumulator)")
+                raise ValueError(
+                    f"dataflow='weight-stationary' with pe={self.pe.name}: its accumulator rounds or "
+                    "saturates, so partial sums added down a column would not reproduce the PE's "
+                    "chain: use dataflow='output-stationary' (or an exact / wrapping accumulator)"
+                )
             if view.beats > 1:
-                raise ValueError(f"dataflow='weight-stationary' with pe={self.pe.name}: a step of several beats "
-                                 "cannot be held stationary")
+                raise ValueError(
+                    f"dataflow='weight-stationary' with pe={self.pe.name}: a step of several beats "
+                    "cannot be held stationary"
+                )
         dq = self.dequant_share
         if dq is not None:
             g = dq.group * dq.pe.cycles_per_input
             if g < self.rows:
-                raise ValueError(f"rows={self.rows} with a shared group dequantiser: it serves one row per cycle "
-                                 f"and a group takes group * cycles_per_input = {g} cycles: allowed rows <= {g} "
-                                 "(or share=False)")
+                raise ValueError(
+                    f"rows={self.rows} with a shared group dequantiser: it serves one row per cycle "
+                    f"and a group takes group * cycles_per_input = {g} cycles: allowed rows <= {g} "
+                    "(or share=False)"
+                )
 
     # --- derived ---------------------------------------------------------------------------
     @property
@@ -300,8 +394,13 @@ class ArraySpec(Spec):
         """The grouped shift-add PE whose group dequantiser each column shares (output-stationary,
         ``share=True``), else None."""
         pe = self.pe
-        if (self.share and self.dataflow == "output-stationary" and isinstance(pe, ShiftAddSpec)
-                and pe.group is not None and pe.scale is not None):
+        if (
+            self.share
+            and self.dataflow == "output-stationary"
+            and isinstance(pe, ShiftAddSpec)
+            and pe.group is not None
+            and pe.scale is not None
+        ):
             return DequantShare(pe, pe.group, pe.scale)
         return None
 
@@ -439,10 +538,25 @@ def array_geometry(spec: ArraySpec) -> ArrayGeometry:
         out_width = pe.acc_width  # column sums wrap at the PE's accumulator width
         swap = (R - 1) * row_skew + (C - 1) * col_skew
     return ArrayGeometry(
-        rows=R, cols=C, dataflow=spec.dataflow, a_path=spec.a_path or "systolic", unit=unit,
-        units_per_row=units_per_row, cols_per_unit=cols_per_unit, pe=pe, col_skew=col_skew, row_skew=row_skew,
-        latency=latency, min_last_gap=R, ws_swap_window=swap, out_width=out_width, flags_width=pe.flags_width,
-        macs_per_cycle=R * C * pe.macs_per_cycle, pipeline=spec.pipeline, shared_dequant=spec.shared_dequant)
+        rows=R,
+        cols=C,
+        dataflow=spec.dataflow,
+        a_path=spec.a_path or "systolic",
+        unit=unit,
+        units_per_row=units_per_row,
+        cols_per_unit=cols_per_unit,
+        pe=pe,
+        col_skew=col_skew,
+        row_skew=row_skew,
+        latency=latency,
+        min_last_gap=R,
+        ws_swap_window=swap,
+        out_width=out_width,
+        flags_width=pe.flags_width,
+        macs_per_cycle=R * C * pe.macs_per_cycle,
+        pipeline=spec.pipeline,
+        shared_dequant=spec.shared_dequant,
+    )
 
 
 def cycles_per_step(geo: ArrayGeometry) -> int:

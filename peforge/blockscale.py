@@ -53,8 +53,20 @@ import numpy as np
 from . import formats
 from .formats import FloatFormat, IntFormat, block_element
 
-__all__ = ["BlockScheme", "SCHEMES", "RULES", "CLIPS", "get_scheme", "make_scheme", "block_element",
-           "emax_elem", "quantize", "dequantize", "tensor_scale", "nvfp4_tensor_scale"]
+__all__ = [
+    "BlockScheme",
+    "SCHEMES",
+    "RULES",
+    "CLIPS",
+    "get_scheme",
+    "make_scheme",
+    "block_element",
+    "emax_elem",
+    "quantize",
+    "dequantize",
+    "tensor_scale",
+    "nvfp4_tensor_scale",
+]
 
 #: Scale rules: ``mx`` (power-of-two E8M0 scale from floor(log2(amax))) and ``nv`` (amax /
 #: max_elem rounded into a float scale format, with a per-tensor FP32 scale).
@@ -109,10 +121,13 @@ class BlockScheme:
             raise ValueError(f"clip={self.clip!r} is not allowed: use one of {CLIPS}")
         if self.rule == "mx" and self.scale.name != "e8m0fnu":
             raise ValueError(f"{self.name}: the mx rule needs e8m0fnu scales, not {self.scale.name}")
-        if self.rule == "nv" and (not isinstance(self.scale, FloatFormat) or self.scale.man_bits == 0
-                                  or self.scale.nan_code is None):
-            raise ValueError(f"{self.name}: the nv rule needs a float scale with mantissa bits and a NaN "
-                             f"code (e4m3fn, ue4m3, ue5m3), not {self.scale.name}")
+        if self.rule == "nv" and (
+            not isinstance(self.scale, FloatFormat) or self.scale.man_bits == 0 or self.scale.nan_code is None
+        ):
+            raise ValueError(
+                f"{self.name}: the nv rule needs a float scale with mantissa bits and a NaN "
+                f"code (e4m3fn, ue4m3, ue5m3), not {self.scale.name}"
+            )
         if isinstance(self.block, bool) or not isinstance(self.block, int) or self.block < 1:
             raise ValueError(f"block={self.block!r} must be a positive int")
 
@@ -127,8 +142,13 @@ class BlockScheme:
         return self.element.bits + self.scale.bits / self.block
 
 
-def make_scheme(element: str | FloatFormat | IntFormat, scale: str | FloatFormat, block: int,
-                clip: str = "full", name: str | None = None) -> BlockScheme:
+def make_scheme(
+    element: str | FloatFormat | IntFormat,
+    scale: str | FloatFormat,
+    block: int,
+    clip: str = "full",
+    name: str | None = None,
+) -> BlockScheme:
     """The scheme of ``element`` blocks of ``block`` with ``scale`` scales: the ``mx`` rule for
     E8M0 scales, the ``nv`` rule for any other float scale (E4M3, UE4M3, UE5M3, ...)."""
     el = block_element(element)
@@ -145,7 +165,8 @@ def _mx(name: str, elem: str) -> BlockScheme:
 
 #: The built-in schemes by name.
 SCHEMES: dict[str, BlockScheme] = {
-    s.name: s for s in (
+    s.name: s
+    for s in (
         _mx("mxfp8_e4m3", "e4m3fn"),
         _mx("mxfp8_e5m2", "e5m2"),
         _mx("mxfp6_e3m2", "e3m2fn"),
@@ -178,8 +199,9 @@ def _blocks(x: np.ndarray, block: int, axis: int, what: str) -> tuple[np.ndarray
     axis %= x.ndim
     n = x.shape[axis]
     if n % block:
-        raise ValueError(f"{what}: axis {axis} has length {n}, not a multiple of the block size {block} "
-                         "(pad with zeros first)")
+        raise ValueError(
+            f"{what}: axis {axis} has length {n}, not a multiple of the block size {block} (pad with zeros first)"
+        )
     moved = np.moveaxis(x, axis, -1)
     return moved.reshape(moved.shape[:-1] + (n // block, block)), axis
 
@@ -192,8 +214,10 @@ def _tensor_scale(scheme: BlockScheme, tensor_scale) -> float:
     if tensor_scale is None:
         return 1.0
     if not scheme.two_level:
-        raise ValueError(f"tensor_scale is only used by nvfp4-style two-level schemes (nvfp4, nvint4, "
-                         f"UE4M3 / UE5M3 scales), not {scheme.name}")
+        raise ValueError(
+            f"tensor_scale is only used by nvfp4-style two-level schemes (nvfp4, nvint4, "
+            f"UE4M3 / UE5M3 scales), not {scheme.name}"
+        )
     ts = float(tensor_scale)
     if not (np.isfinite(ts) and ts > 0):
         raise ValueError(f"tensor_scale={tensor_scale!r} must be a finite positive number")
@@ -225,8 +249,15 @@ def _check_rounding(rounding: str, clip: str | None, scheme: BlockScheme) -> str
     return clip
 
 
-def quantize(x, scheme: str | BlockScheme, axis: int = -1, tensor_scale: float | None = None,
-             rounding: str = "nearest_even", seed=None, clip: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def quantize(
+    x,
+    scheme: str | BlockScheme,
+    axis: int = -1,
+    tensor_scale: float | None = None,
+    rounding: str = "nearest_even",
+    seed=None,
+    clip: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Element codes (shape of ``x``) and scale codes (``axis`` divided by the block size).
 
     ``tensor_scale`` (two-level schemes only) is the per-tensor FP32 scale; pass the same value
@@ -267,8 +298,9 @@ def quantize(x, scheme: str | BlockScheme, axis: int = -1, tensor_scale: float |
     return _unblocks(elems, ax), np.moveaxis(scale_codes, -1, ax)
 
 
-def dequantize(element_codes, scale_codes, scheme: str | BlockScheme, axis: int = -1,
-               tensor_scale: float | None = None) -> np.ndarray:
+def dequantize(
+    element_codes, scale_codes, scheme: str | BlockScheme, axis: int = -1, tensor_scale: float | None = None
+) -> np.ndarray:
     """float64 values of block-scaled codes; a NaN scale makes its whole block NaN."""
     s = get_scheme(scheme)
     ts = _tensor_scale(s, tensor_scale)
@@ -277,8 +309,10 @@ def dequantize(element_codes, scale_codes, scheme: str | BlockScheme, axis: int 
     b, ax = _blocks(e, s.block, axis, "dequantize")
     sc_last = np.moveaxis(sc, ax, -1) if sc.ndim == e.ndim else None
     if sc_last is None or sc_last.shape != b.shape[:-1]:
-        raise ValueError(f"dequantize: scale codes have shape {sc.shape}, expected "
-                         f"{np.moveaxis(np.empty(b.shape[:-1]), -1, ax).shape} for elements {e.shape}")
+        raise ValueError(
+            f"dequantize: scale codes have shape {sc.shape}, expected "
+            f"{np.moveaxis(np.empty(b.shape[:-1]), -1, ax).shape} for elements {e.shape}"
+        )
     scale = s.scale.decode(sc_last)
     vals = s.element.decode(b) * scale[..., None]
     if ts != 1.0:

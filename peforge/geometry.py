@@ -15,10 +15,28 @@ from typing import Any
 from .formats import FloatFormat, IntFormat
 from .spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec, signed_width
 
-__all__ = ["FloatLoopGeometry", "float_loop_geometry", "mac_reachable_acc", "MacGeometry", "mac_geometry", "lmul_consts", "lmul_norm_bits", "BlockDotGeometry",
-           "blockdot_geometry", "lut_geometry", "lut_entry_coefs", "lut_coef_range", "IntMacGeometry",
-           "intmac_geometry", "SimdGeometry", "simd_geometry", "ShiftAddGeometry", "shiftadd_geometry",
-           "range_bits", "tree_range"]
+__all__ = [
+    "FloatLoopGeometry",
+    "float_loop_geometry",
+    "mac_reachable_acc",
+    "MacGeometry",
+    "mac_geometry",
+    "lmul_consts",
+    "lmul_norm_bits",
+    "BlockDotGeometry",
+    "blockdot_geometry",
+    "lut_geometry",
+    "lut_entry_coefs",
+    "lut_coef_range",
+    "IntMacGeometry",
+    "intmac_geometry",
+    "SimdGeometry",
+    "simd_geometry",
+    "ShiftAddGeometry",
+    "shiftadd_geometry",
+    "range_bits",
+    "tree_range",
+]
 
 
 def range_bits(lo: int, hi: int) -> int:
@@ -82,14 +100,18 @@ class FloatLoopGeometry:
     exp_hi: int
 
 
-def float_loop_geometry(fmt: FloatFormat, v_width: int, v_exp_range: range, acc_tops: range | None,
-                        overflow: bool) -> FloatLoopGeometry:
+def float_loop_geometry(
+    fmt: FloatFormat, v_width: int, v_exp_range: range, acc_tops: range | None, overflow: bool
+) -> FloatLoopGeometry:
     """The loop's geometry for an addend of ``v_width`` bits whose biased top-bit exponent lies
     in ``v_exp_range``; ``acc_tops`` / ``overflow`` as :func:`mac_reachable_acc` proves them
     (None / True: nothing proven)."""
     frame = max(v_width, fmt.man_bits + 1) + 2
-    tops = range(fmt.emin, fmt.emax + 1) if acc_tops is None else \
-        range(max(acc_tops.start, fmt.emin), min(acc_tops.stop, fmt.emax + 1))
+    tops = (
+        range(fmt.emin, fmt.emax + 1)
+        if acc_tops is None
+        else range(max(acc_tops.start, fmt.emin), min(acc_tops.stop, fmt.emax + 1))
+    )
     normal_sums = acc_tops is not None and acc_tops.start >= fmt.emin
     fast = normal_sums and not overflow
     ea_lo, ea_hi = tops.start + fmt.bias, tops.stop - 1 + fmt.bias
@@ -99,9 +121,19 @@ def float_loop_geometry(fmt: FloatFormat, v_width: int, v_exp_range: range, acc_
     else:  # outside [emin - man_bits - 3, emax + 2] a sum rounds to a zero / overflows either way
         floor, ceil = fmt.emin - fmt.man_bits - 3 + fmt.bias, fmt.emax + 2 + fmt.bias
         lo, hi = max(min(ea_lo, ev_lo), floor), min(max(ea_hi, ev_hi), ceil)
-    return FloatLoopGeometry(v_width=v_width, v_exp_lo=ev_lo, v_exp_hi=ev_hi, frame=frame, sum_width=frame + (3 if fast else 2),
-                             fast=fast, overflow=overflow, acc_top_lo=tops.start,
-                             acc_top_hi=tops.stop - 1, exp_lo=lo, exp_hi=hi)
+    return FloatLoopGeometry(
+        v_width=v_width,
+        v_exp_lo=ev_lo,
+        v_exp_hi=ev_hi,
+        frame=frame,
+        sum_width=frame + (3 if fast else 2),
+        fast=fast,
+        overflow=overflow,
+        acc_top_lo=tops.start,
+        acc_top_hi=tops.stop - 1,
+        exp_lo=lo,
+        exp_hi=hi,
+    )
 
 
 # --- minifloat MAC (rtl/mac.py) -------------------------------------------------------------------
@@ -213,8 +245,15 @@ def mac_geometry(spec: MinifloatMacSpec) -> MacGeometry:
     if spec.rounding == "deferred":  # the exact lane sum feeds a window register (peforge.accumulator)
         return MacGeometry(lsb_exp, shift_max, span, lane_sum_width, f.bits)
     if spec.lanes > 1:  # the exact lane sum into a fixed-point frame (see MacGeometry)
-        return MacGeometry(lsb_exp, shift_max, span, lane_sum_width, f.bits,
-                           frame_width=lane_sum_width + f.man_bits + 3, acc_shift_max=lane_sum_width)
+        return MacGeometry(
+            lsb_exp,
+            shift_max,
+            span,
+            lane_sum_width,
+            f.bits,
+            frame_width=lane_sum_width + f.man_bits + 3,
+            acc_shift_max=lane_sum_width,
+        )
     # one lane: the product's top bit is one of its two highest (normalised operands)
     v_width = (2 + max(a.man_bits, b.man_bits)) if spec.mult == "lmul" else a.man_bits + b.man_bits + 2
     base = lsb_exp + v_width - 2 + f.bias  # biased exponent of the product's bit w - 2
@@ -332,10 +371,17 @@ def blockdot_geometry(spec: BlockDotSpec) -> BlockDotGeometry:
     base = lsb_exp - offset + v_width - 1 + acc.bias
     loop = float_loop_geometry(acc, v_width, range(base - v_width, base + ex_max + 1), None, True)
     return BlockDotGeometry(
-        lsb_exp=lsb_exp, shift_max=sh_a + sh_b, span=span, lane_sum_width=lane_sum,
-        block_sum_width=block_sum, scale_sig_bits=xbits, v_width=v_width, v_exp_offset=offset,
-        loop=loop, acc_width=acc.bits)
-
+        lsb_exp=lsb_exp,
+        shift_max=sh_a + sh_b,
+        span=span,
+        lane_sum_width=lane_sum,
+        block_sum_width=block_sum,
+        scale_sig_bits=xbits,
+        v_width=v_width,
+        v_exp_offset=offset,
+        loop=loop,
+        acc_width=acc.bits,
+    )
 
 
 # --- LUT tensor core (rtl/lut.py) ----------------------------------------------------------------
@@ -363,10 +409,13 @@ def lut_geometry(spec: LutSpec) -> dict[str, Any]:
     if spec.symmetric and not spec.ternary:  # R starts at -A
         mag = max(mag, *(abs(v) for v in lut_coef_range(spec, (1,) * spec.group)))
     bound = 2 * mag if spec.ternary else mag  # |R| stays below the largest entry (right shifts)
-    return {"act_int_bits": spec.act_int_bits, "table_entries": spec.table_entries,
-            "entry_bits": entry, "serial_bits": signed_width(-bound, bound), "step_bits": spec.step_bits}
-
-
+    return {
+        "act_int_bits": spec.act_int_bits,
+        "table_entries": spec.table_entries,
+        "entry_bits": entry,
+        "serial_bits": signed_width(-bound, bound),
+        "step_bits": spec.step_bits,
+    }
 
 
 # --- integer MAC (rtl/intmac.py) ------------------------------------------------------------------
@@ -409,10 +458,16 @@ def intmac_geometry(spec: IntMacSpec) -> IntMacGeometry:
     lo, hi = spec.product_range
     levels = tree_range([(lo, hi)] * spec.lanes)
     tlo, thi = levels[-1][0]
-    return IntMacGeometry((lo, hi), range_bits(lo, hi),
-                          tuple(max(range_bits(*r) for r in lv) for lv in levels[1:]),
-                          (tlo, thi), range_bits(tlo, thi), spec.width,
-                          max(spec.width, signed_width(tlo, thi)) + 1, tuple(tuple(lv) for lv in levels))
+    return IntMacGeometry(
+        (lo, hi),
+        range_bits(lo, hi),
+        tuple(max(range_bits(*r) for r in lv) for lv in levels[1:]),
+        (tlo, thi),
+        range_bits(tlo, thi),
+        spec.width,
+        max(spec.width, signed_width(tlo, thi)) + 1,
+        tuple(tuple(lv) for lv in levels),
+    )
 
 
 # --- mixed-precision SIMD (rtl/simd.py) -----------------------------------------------------------
@@ -462,9 +517,14 @@ def simd_geometry(spec: SimdMacSpec) -> SimdGeometry:
     das = [a // d for a, _ in spec.mode_widths]
     dbs = [b // d for _, b in spec.mode_widths]
     lo_d, hi_d = -(1 << (d - 1)), (1 << d) - 1
-    rngs = {(r, c): [_mul_range((lo_d if layout[i][(r, c)][1] else 0, hi_d),
-                                (lo_d if layout[i][(r, c)][3] else 0, hi_d)) for i in modes]
-            for r in range(n) for c in range(n)}
+    rngs = {
+        (r, c): [
+            _mul_range((lo_d if layout[i][(r, c)][1] else 0, hi_d), (lo_d if layout[i][(r, c)][3] else 0, hi_d))
+            for i in modes
+        ]
+        for r in range(n)
+        for c in range(n)
+    }
     cell_bits = {k: range_bits(min(x for x, _ in v), max(y for _, y in v)) for k, v in rngs.items()}
     cells = dict(rngs)
     levels = []
@@ -474,18 +534,25 @@ def simd_geometry(spec: SimdMacSpec) -> SimdGeometry:
         for r in range(0, n >> lv, 2):
             for c in range(0, n >> lv, 2):
                 kids = [((r + i, c + j), i, j) for i in (0, 1) for j in (0, 1)]
-                shifts = [[shift * ((i if das[mi] > 1 << lv else 0) + (j if dbs[mi] > 1 << lv else 0))
-                           for mi in modes] for _, i, j in kids]
-                node = [(sum(rngs[key][mi][0] << sh[mi] for (key, _, _), sh in zip(kids, shifts)),
-                         sum(rngs[key][mi][1] << sh[mi] for (key, _, _), sh in zip(kids, shifts)))
-                        for mi in modes]
+                shifts = [
+                    [shift * ((i if das[mi] > 1 << lv else 0) + (j if dbs[mi] > 1 << lv else 0)) for mi in modes]
+                    for _, i, j in kids
+                ]
+                node = [
+                    (
+                        sum(rngs[key][mi][0] << sh[mi] for (key, _, _), sh in zip(kids, shifts)),
+                        sum(rngs[key][mi][1] << sh[mi] for (key, _, _), sh in zip(kids, shifts)),
+                    )
+                    for mi in modes
+                ]
                 nxt[(r // 2, c // 2)] = (node, range_bits(min(x for x, _ in node), max(y for _, y in node)), shifts)
         levels.append(nxt)
         rngs = {k: v[0] for k, v in nxt.items()}
     trng = rngs[(0, 0)]
     tlo, thi = min(x for x, _ in trng), max(y for _, y in trng)
-    return SimdGeometry(d, cells, cell_bits, tuple(levels), (tlo, thi), spec.width,
-                        max(spec.width, signed_width(tlo, thi)) + 1)
+    return SimdGeometry(
+        d, cells, cell_bits, tuple(levels), (tlo, thi), spec.width, max(spec.width, signed_width(tlo, thi)) + 1
+    )
 
 
 # --- shift-add (rtl/shiftadd.py) ------------------------------------------------------------------
@@ -517,7 +584,6 @@ class ShiftAddGeometry:
 def shiftadd_geometry(spec: ShiftAddSpec) -> ShiftAddGeometry:
     """Datapath widths of ``spec`` (see :class:`ShiftAddGeometry`)."""
     pbits = range_bits(*spec.product_range)
-    return ShiftAddGeometry(range_bits(*spec.act_range), pbits, pbits + (spec.lanes - 1).bit_length(),
-                            spec.width, spec.out_bits)
-
-
+    return ShiftAddGeometry(
+        range_bits(*spec.act_range), pbits, pbits + (spec.lanes - 1).bit_length(), spec.width, spec.out_bits
+    )

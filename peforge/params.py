@@ -18,8 +18,17 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Optional, TypeVar
 
-__all__ = ["Param", "Converted", "param", "params", "validate", "check_value", "check_names", "CliOption",
-           "cli_options"]
+__all__ = [
+    "Param",
+    "Converted",
+    "param",
+    "params",
+    "validate",
+    "check_value",
+    "check_names",
+    "CliOption",
+    "cli_options",
+]
 
 Out = TypeVar("Out")
 In = TypeVar("In")
@@ -120,8 +129,10 @@ def params(cls: type) -> FieldParams:
     for f in dataclasses.fields(cls):
         p = f.metadata.get("param")
         if not isinstance(p, Param):
-            raise TypeError(f"{cls.__name__}.{f.name} declares no limits: give it a peforge.params.param(...) "
-                            "default (help, range or allowed values)")
+            raise TypeError(
+                f"{cls.__name__}.{f.name} declares no limits: give it a peforge.params.param(...) "
+                "default (help, range or allowed values)"
+            )
         out.append((f, p))
     _PARAMS[cls] = tuple(out)
     return _PARAMS[cls]
@@ -138,8 +149,10 @@ def _order(cls: type) -> FieldParams:
     for f, p in dynamic:
         missing = [n for n in p.needs if n not in seen]
         if missing:
-            raise TypeError(f"{cls.__name__}.{f.name} needs {missing}: not fields of the class, or fields declared "
-                            "after it that need others")
+            raise TypeError(
+                f"{cls.__name__}.{f.name} needs {missing}: not fields of the class, or fields declared "
+                "after it that need others"
+            )
         seen.add(f.name)
     _ORDER[cls] = tuple(static + dynamic)
     return _ORDER[cls]
@@ -167,8 +180,12 @@ def _check(spec: Any, f: dataclasses.Field[Any], p: Param, value: Any) -> Any:
     if p.is_int:
         lo = getattr(spec, p.lo) if isinstance(p.lo, str) else p.lo
         hi = getattr(spec, p.hi) if isinstance(p.hi, str) else p.hi
-        if isinstance(value, bool) or not isinstance(value, int) or \
-                (lo is not None and value < lo) or (hi is not None and value > hi):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or (lo is not None and value < lo)
+            or (hi is not None and value > hi)
+        ):
             raise ValueError(f"{name}={value!r} is out of range: allowed integers {lo}..{hi}")
     if isinstance(f.default, bool) and not isinstance(value, bool):
         raise ValueError(f"{name}={value!r} must be True or False")
@@ -190,8 +207,9 @@ def check_names(cls: type, names: Any) -> None:
     allowed = [f.name for f, _ in params(cls)]
     for n in names:
         if n not in allowed:
-            raise ValueError(f"{n}: not a parameter of family {getattr(cls, 'family', cls.__name__)!r}; "
-                             f"allowed {sorted(allowed)}")
+            raise ValueError(
+                f"{n}: not a parameter of family {getattr(cls, 'family', cls.__name__)!r}; allowed {sorted(allowed)}"
+            )
 
 
 def check_value(cls: type, name: str, value: Any) -> None:

@@ -10,9 +10,13 @@ from .errors import PathError
 
 __all__ = ["output_dir", "output_file"]
 
-_WHY = {errno.EROFS: "on a read-only file system", errno.EACCES: "permission denied",
-        errno.ENOTDIR: "a part of the path is a file", errno.ENOENT: "a part of the path does not exist",
-        errno.ENOSPC: "no space left on the device"}
+_WHY = {
+    errno.EROFS: "on a read-only file system",
+    errno.EACCES: "permission denied",
+    errno.ENOTDIR: "a part of the path is a file",
+    errno.ENOENT: "a part of the path does not exist",
+    errno.ENOSPC: "no space left on the device",
+}
 
 
 def output_dir(path: str | Path, what: str = "output directory") -> Path:

@@ -33,8 +33,17 @@ from .models import cost
 from .models.cost.model import segment_delays
 from .spec import Spec
 
-__all__ = ["PIPELINE_FIELDS", "ALTERNATIVES", "TARGETS", "Segment", "Candidate", "Alternative", "StagePick",
-           "pick_stages", "check_goal"]
+__all__ = [
+    "PIPELINE_FIELDS",
+    "ALTERNATIVES",
+    "TARGETS",
+    "Segment",
+    "Candidate",
+    "Alternative",
+    "StagePick",
+    "pick_stages",
+    "check_goal",
+]
 
 #: Spec fields that set a pipeline depth (registers added, latency grows by each), in the
 #: order the pick reports them.  A spec prices every combination of the ones it has.
@@ -76,10 +85,15 @@ class Segment:
 
     def describe(self) -> str:
         """``the accumulate loop`` or ``pipeline segment i of n``, with its delay and Fmax."""
-        what = ("the accumulate loop (a feedback loop: no pipeline register can split it)" if self.loop
-                else f"pipeline segment {self.index + 1} of {self.count} (no cut point of the family splits it further)")
-        return (f"{what}: est. {self.delay_ns:.2f} ns = {self.fmax_mhz:.1f} MHz "
-                f"({self.lut_levels:g} LUT levels, {self.carry_bits:g} carry bits)")
+        what = (
+            "the accumulate loop (a feedback loop: no pipeline register can split it)"
+            if self.loop
+            else f"pipeline segment {self.index + 1} of {self.count} (no cut point of the family splits it further)"
+        )
+        return (
+            f"{what}: est. {self.delay_ns:.2f} ns = {self.fmax_mhz:.1f} MHz "
+            f"({self.lut_levels:g} LUT levels, {self.carry_bits:g} carry bits)"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -104,8 +118,13 @@ class Candidate:
         return ", ".join(f"{k}={v}" for k, v in self.fields.items())
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.fields, "latency": self.spec.latency, "fmax_mhz": self.fmax_mhz, "delay_ns": self.delay_ns,
-                "limit": self.limit.to_dict()}
+        return {
+            **self.fields,
+            "latency": self.spec.latency,
+            "fmax_mhz": self.fmax_mhz,
+            "delay_ns": self.delay_ns,
+            "limit": self.limit.to_dict(),
+        }
 
 
 @dataclass(frozen=True)
@@ -120,8 +139,14 @@ class Alternative:
     met: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"option": self.option, "wording": self.wording, "spec": self.spec.name, "fmax_mhz": self.fmax_mhz,
-                **self.fields, "met": self.met}
+        return {
+            "option": self.option,
+            "wording": self.wording,
+            "spec": self.spec.name,
+            "fmax_mhz": self.fmax_mhz,
+            **self.fields,
+            "met": self.met,
+        }
 
 
 @dataclass(frozen=True)
@@ -167,50 +192,68 @@ class StagePick:
     def message(self) -> str:
         """What was picked and, when the goal is out of reach, what limits it and what would help."""
         p = self.pick
-        head = (f"{self.spec.name}: {p.label()} (latency {p.spec.latency}) estimated {p.fmax_mhz:.1f} MHz on "
-                f"{self.target}")
+        head = (
+            f"{self.spec.name}: {p.label()} (latency {p.spec.latency}) estimated {p.fmax_mhz:.1f} MHz on {self.target}"
+        )
         if self.met:
             return f"{head}: meets the {self.fmax_goal_mhz:g} MHz goal"
-        lines = [f"{head}: no pipeline depth reaches {self.fmax_goal_mhz:g} MHz "
-                 f"({self.fmax_goal_mhz - p.fmax_mhz:.1f} MHz short); limited by {self.limit.describe()}"]
+        lines = [
+            f"{head}: no pipeline depth reaches {self.fmax_goal_mhz:g} MHz "
+            f"({self.fmax_goal_mhz - p.fmax_mhz:.1f} MHz short); limited by {self.limit.describe()}"
+        ]
         for alt in self.alternatives:
             verdict = "meets the goal" if alt.met else "still short"
-            lines.append(f"  {alt.wording} ({alt.option}): est. {alt.fmax_mhz:.1f} MHz at "
-                         f"{', '.join(f'{k}={v}' for k, v in alt.fields.items())} ({verdict})")
+            lines.append(
+                f"  {alt.wording} ({alt.option}): est. {alt.fmax_mhz:.1f} MHz at "
+                f"{', '.join(f'{k}={v}' for k, v in alt.fields.items())} ({verdict})"
+            )
         if self.limit.loop and not self.alternatives:
             lines.append("  no accumulator option of this spec shortens the loop")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest record (``pipelining``): target, goal, pick, estimate, candidates, limit."""
-        return {"target": self.target, "fmax_goal_mhz": self.fmax_goal_mhz, **self.pick.fields,
-                "fmax_estimate_mhz": self.pick.fmax_mhz, "delay_estimate_ns": self.pick.delay_ns,
-                "met_estimate": self.met, "limit": self.limit.to_dict(),
-                "candidates": [c.to_dict() for c in self.candidates],
-                "alternatives": [a.to_dict() for a in self.alternatives],
-                "delay_model_error": self.delay_error}
+        return {
+            "target": self.target,
+            "fmax_goal_mhz": self.fmax_goal_mhz,
+            **self.pick.fields,
+            "fmax_estimate_mhz": self.pick.fmax_mhz,
+            "delay_estimate_ns": self.pick.delay_ns,
+            "met_estimate": self.met,
+            "limit": self.limit.to_dict(),
+            "candidates": [c.to_dict() for c in self.candidates],
+            "alternatives": [a.to_dict() for a in self.alternatives],
+            "delay_model_error": self.delay_error,
+        }
 
     def confirmed(self, achieved_mhz: float, device: str) -> dict[str, Any]:
         """:meth:`to_dict` with place-and-route's achieved Fmax on ``device``: whether it meets
         the goal, the distance to it, and the estimate's error against it."""
-        return {**self.to_dict(), "device": device, "fmax_achieved_mhz": achieved_mhz,
-                "met": achieved_mhz >= self.fmax_goal_mhz,
-                "distance_mhz": round(achieved_mhz - self.fmax_goal_mhz, 1),
-                "estimate_error": round(self.pick.fmax_mhz / achieved_mhz - 1.0, 4)}
+        return {
+            **self.to_dict(),
+            "device": device,
+            "fmax_achieved_mhz": achieved_mhz,
+            "met": achieved_mhz >= self.fmax_goal_mhz,
+            "distance_mhz": round(achieved_mhz - self.fmax_goal_mhz, 1),
+            "estimate_error": round(self.pick.fmax_mhz / achieved_mhz - 1.0, 4),
+        }
 
     def confirmation(self, achieved_mhz: float, device: str) -> str:
         """One line: achieved against the goal (met, or how far short) and against the estimate."""
         r = self.confirmed(achieved_mhz, device)
         verdict = "met" if r["met"] else f"NOT met ({-r['distance_mhz']:.1f} MHz short)"
-        return (f"nextpnr on {device}: {achieved_mhz:.1f} MHz achieved for the {self.fmax_goal_mhz:g} MHz goal: "
-                f"{verdict}; estimate {self.pick.fmax_mhz:.1f} MHz ({r['estimate_error']:+.0%} vs achieved)")
+        return (
+            f"nextpnr on {device}: {achieved_mhz:.1f} MHz achieved for the {self.fmax_goal_mhz:g} MHz goal: "
+            f"{verdict}; estimate {self.pick.fmax_mhz:.1f} MHz ({r['estimate_error']:+.0%} vs achieved)"
+        )
 
 
 def check_goal(target: str, fmax_mhz: float) -> None:
     """ValueError naming the bad target or goal and what is allowed."""
     if target not in TARGETS:
-        raise ValueError(f"--fmax needs a target with a delay model: target {target!r} is not one of "
-                         f"{', '.join(TARGETS)}")
+        raise ValueError(
+            f"--fmax needs a target with a delay model: target {target!r} is not one of {', '.join(TARGETS)}"
+        )
     if isinstance(fmax_mhz, bool) or not isinstance(fmax_mhz, (int, float)) or not 0 < fmax_mhz < 10_000:
         raise ValueError(f"--fmax {fmax_mhz!r}: allowed a clock goal in MHz, above 0 and below 10000")
 
@@ -276,11 +319,12 @@ def _alternatives(spec: Spec, target: str, goal: float) -> tuple[Alternative, ..
             continue
         try:
             other = dataclasses.replace(spec, **{name: value})
-        except ValueError:   # the spec does not offer it (e.g. exact accumulation of a float block sum)
+        except ValueError:  # the spec does not offer it (e.g. exact accumulation of a float block sum)
             continue
         best, met = _choose(_candidates(other, target), goal)
-        out.append(Alternative(f"{flags.get(name, '--' + name)} {value}", wording, best.spec, best.fmax_mhz,
-                               best.fields, met))
+        out.append(
+            Alternative(f"{flags.get(name, '--' + name)} {value}", wording, best.spec, best.fmax_mhz, best.fields, met)
+        )
     return tuple(out)
 
 

@@ -50,7 +50,7 @@ def pow2_scale(amax: Any, fmt_max: float) -> np.ndarray:
     _, e = np.frexp(safe / fmt_max)  # safe/fmt_max in [2**(e-1), 2**e)
     e = e.astype(np.int64)
     e = np.where(safe <= np.ldexp(fmt_max, e - 1), e - 1, e)  # exact powers: one lower
-    e = np.where(safe > np.ldexp(fmt_max, e), e + 1, e)      # guard against rounding in the divide
+    e = np.where(safe > np.ldexp(fmt_max, e), e + 1, e)  # guard against rounding in the divide
     return np.where(ok, np.ldexp(1.0, e), 1.0)
 
 

@@ -47,8 +47,7 @@ def check_rotation(kind: Any, block: Any) -> tuple[str, int | None]:
     if block is None:
         return kind, None
     if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 2 or block & (block - 1):
-        raise ValueError(f"rotation_block={block!r} must be a power of two >= 2 (or None: the whole "
-                         "inner dimension)")
+        raise ValueError(f"rotation_block={block!r} must be a power of two >= 2 (or None: the whole inner dimension)")
     return kind, int(block)
 
 
@@ -87,8 +86,9 @@ def _block_of(k: int, block: int | None) -> int:
     return block if block is not None else max(2, 1 << max(0, (k - 1).bit_length()))
 
 
-def rotate_matmul(x: Any, w: Any, kind: str = "hadamard", block: int | None = None,
-                  seed: Any = 0) -> tuple[np.ndarray, np.ndarray]:
+def rotate_matmul(
+    x: Any, w: Any, kind: str = "hadamard", block: int | None = None, seed: Any = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """``(x R, R^T w)`` for ``x`` ``[n, k]`` and ``w`` ``[k, m]``; ``k`` is zero-padded to a
     multiple of the rotation block (the whole padded ``k`` when ``block`` is None)."""
     kind, block = check_rotation(kind, block)

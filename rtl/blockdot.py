@@ -37,12 +37,18 @@ from peforge.spec import BlockDotSpec
 
 from .accumulators import accumulator_flags, accumulator_manifest, connect_blockdot
 from .blocks import LeadingZeroCounter, MinifloatDecoder
+from .blocks._util import invalid
 from .blocks.float_acc import FloatAccumulator
 from .blocks.lanes import aligned_terms, tree_level
-from .blocks._util import invalid
 
-__all__ = ["BlockDotGeometry", "BlockDot", "IntElementDecoder", "blockdot_geometry",
-           "blockdot_signature", "blockdot_manifest"]
+__all__ = [
+    "BlockDotGeometry",
+    "BlockDot",
+    "IntElementDecoder",
+    "blockdot_geometry",
+    "blockdot_signature",
+    "blockdot_manifest",
+]
 
 #: Pipeline cut points in the order registers are added as ``stages`` grows.
 _CUT_ORDER = ("acc", "mul", "sum", "vmul")
@@ -51,10 +57,14 @@ _CUT_ORDER = ("acc", "mul", "sum", "vmul")
 def blockdot_signature(spec: BlockDotSpec) -> wiring.Signature:
     """Ports of the block-dot PE (clk/rst come from the sync domain)."""
     members = {
-        "in_valid": In(1), "in_first": In(1),
-        "a": In(spec.lanes * spec.element_a.bits), "b": In(spec.lanes * spec.element_b.bits),
-        "scale_a": In(spec.scale_a.bits), "scale_b": In(spec.scale_b.bits),
-        "out_valid": Out(1), "acc": Out(spec.acc.bits),
+        "in_valid": In(1),
+        "in_first": In(1),
+        "a": In(spec.lanes * spec.element_a.bits),
+        "b": In(spec.lanes * spec.element_b.bits),
+        "scale_a": In(spec.scale_a.bits),
+        "scale_b": In(spec.scale_b.bits),
+        "out_valid": Out(1),
+        "acc": Out(spec.acc.bits),
     }
     if spec.rounding == "deferred":
         members["acc_flags"] = Out(2)  # sticky {overflow, inexact} of the window
@@ -82,15 +92,28 @@ class IntElementDecoder(wiring.Component):
         if not isinstance(fmt, IntFormat) or not fmt.signed:
             raise invalid(self, f"fmt={fmt!r} must be a signed IntFormat")
         self._fmt = fmt
-        super().__init__({"code": In(fmt.bits), "sign": Out(1), "sig": Out(fmt.bits), "exp": Out(1),
-                          "is_zero": Out(1), "is_inf": Out(1), "is_nan": Out(1)})
+        super().__init__(
+            {
+                "code": In(fmt.bits),
+                "sign": Out(1),
+                "sig": Out(fmt.bits),
+                "exp": Out(1),
+                "is_zero": Out(1),
+                "is_inf": Out(1),
+                "is_nan": Out(1),
+            }
+        )
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         w = self._fmt.bits
         sign = self.code[w - 1]
-        m.d.comb += [self.sign.eq(sign), self.sig.eq(Mux(sign, -self.code, self.code)[:w]),
-                     self.exp.eq(1), self.is_zero.eq(self.code == 0)]
+        m.d.comb += [
+            self.sign.eq(sign),
+            self.sig.eq(Mux(sign, -self.code, self.code)[:w]),
+            self.exp.eq(1),
+            self.is_zero.eq(self.code == 0),
+        ]
         return m
 
 
@@ -141,7 +164,7 @@ class BlockDot(wiring.Component):
         m = Module()
         spec, g = self._spec, self._geom
         lanes, beats = spec.lanes, spec.beats
-        cuts = set(_CUT_ORDER[:spec.stages])
+        cuts = set(_CUT_ORDER[: spec.stages])
 
         # beat counter: marks the last beat of each block
         if beats > 1:
@@ -151,8 +174,13 @@ class BlockDot(wiring.Component):
             last_in: Value = cnt == beats - 1
         else:
             last_in = C(1, 1)
-        ctl: dict[str, Value] = {"valid": self.in_valid, "last": last_in, "first": self.in_first,
-                                 "sa": self.scale_a, "sb": self.scale_b}
+        ctl: dict[str, Value] = {
+            "valid": self.in_valid,
+            "last": last_in,
+            "first": self.in_first,
+            "sa": self.scale_a,
+            "sb": self.scale_b,
+        }
 
         def pipe(point: str, values: list[Value]) -> list[Value]:
             if point not in cuts:
@@ -167,8 +195,8 @@ class BlockDot(wiring.Component):
                     m.d.sync += r.eq(v)
                 regs.append(r)
             ctl["valid"] = valid
-            ctl.update(zip(keys, regs[:len(keys)]))
-            return regs[len(keys):]
+            ctl.update(zip(keys, regs[: len(keys)]))
+            return regs[len(keys) :]
 
         # 1. per lane: decode, multiply, exponent add
         fa, fb = spec.element_a, spec.element_b
@@ -177,12 +205,15 @@ class BlockDot(wiring.Component):
         for i in range(lanes):
             da, db = _decoder(fa), _decoder(fb)
             m.submodules[f"dec_a{i}"], m.submodules[f"dec_b{i}"] = da, db
-            m.d.comb += [da.code.eq(self.a[i * wa:(i + 1) * wa]), db.code.eq(self.b[i * wb:(i + 1) * wb])]
+            m.d.comb += [da.code.eq(self.a[i * wa : (i + 1) * wa]), db.code.eq(self.b[i * wb : (i + 1) * wb])]
             psig = Signal(len(da.sig) + len(db.sig), name=f"psig{i}")
             psh = Signal(range(max(g.shift_max, 1) + 1), name=f"psh{i}")  # 1 bit even when unused
             pnan = Signal(name=f"pnan{i}")
-            m.d.comb += [psig.eq(da.sig * db.sig), psh.eq(da.exp + db.exp - 2),
-                         pnan.eq(da.is_nan | db.is_nan | (da.is_inf & db.is_zero) | (da.is_zero & db.is_inf))]
+            m.d.comb += [
+                psig.eq(da.sig * db.sig),
+                psh.eq(da.exp + db.exp - 2),
+                pnan.eq(da.is_nan | db.is_nan | (da.is_inf & db.is_zero) | (da.is_zero & db.is_inf)),
+            ]
             pinf = (da.is_inf | db.is_inf) & ~pnan
             per_lane += [psig, psh, da.sign ^ db.sign, pnan, pinf, da.is_zero | db.is_zero]
         per_lane = pipe("mul", per_lane)
@@ -240,10 +271,24 @@ class BlockDot(wiring.Component):
         ex = Signal(range((1 << len(dsa.exp)) + (1 << len(dsb.exp)) - 1), name="x_exp")
         m.d.comb += ex.eq(dsa.exp + dsb.exp)
         mag_v, ex, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf = pipe(
-            "vmul", [mag_v, ex, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf])
+            "vmul", [mag_v, ex, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf]
+        )
         if spec.accumulator is not None:  # deferred rounding: rtl/accumulators.py
-            connect_blockdot(m, self, spec.accumulator, pipe, ctl, mag_v, g.lsb_exp - g.v_exp_offset, ex,
-                             v_sign, v_zero_sign, v_nan, v_pinf, v_ninf)
+            connect_blockdot(
+                m,
+                self,
+                spec.accumulator,
+                pipe,
+                ctl,
+                mag_v,
+                g.lsb_exp - g.v_exp_offset,
+                ex,
+                v_sign,
+                v_zero_sign,
+                v_nan,
+                v_pinf,
+                v_ninf,
+            )
             return m
 
         # normalise V: top bit at mag_v[-1]; v_exp = its exponent, biased as the accumulator
@@ -257,16 +302,24 @@ class BlockDot(wiring.Component):
         m.d.comb += v_exp.eq(base + ex - lzc.count)
         v_nz = ~lzc.zero
         norm_v, v_exp, v_nz, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf = pipe(
-            "acc", [norm_v, v_exp, v_nz, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf])
+            "acc", [norm_v, v_exp, v_nz, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf]
+        )
         valid, last, first = ctl["valid"], ctl["last"], ctl["first"]
 
         # 4. the accumulate loop (per block: one rounding)
         m.submodules.acc_loop = acc = FloatAccumulator(spec.acc, loop)
         m.d.comb += [
-            acc.step.eq(valid & last), acc.first.eq(first), acc.v_sig.eq(norm_v),
-            acc.v_exp.eq(v_exp), acc.v_nz.eq(v_nz), acc.v_sign.eq(v_sign),
-            acc.v_zero_sign.eq(v_zero_sign), acc.v_nan.eq(v_nan), acc.v_pinf.eq(v_pinf),
-            acc.v_ninf.eq(v_ninf), self.acc.eq(acc.acc),
+            acc.step.eq(valid & last),
+            acc.first.eq(first),
+            acc.v_sig.eq(norm_v),
+            acc.v_exp.eq(v_exp),
+            acc.v_nz.eq(v_nz),
+            acc.v_sign.eq(v_sign),
+            acc.v_zero_sign.eq(v_zero_sign),
+            acc.v_nan.eq(v_nan),
+            acc.v_pinf.eq(v_pinf),
+            acc.v_ninf.eq(v_ninf),
+            self.acc.eq(acc.acc),
         ]
         m.d.sync += self.out_valid.eq(valid & last)
         return m
@@ -283,26 +336,47 @@ def _scheme_name(spec: BlockDotSpec, elem: Any, scale: Any) -> str | None:
 
 def blockdot_manifest(spec: BlockDotSpec) -> dict[str, Any]:
     g = blockdot_geometry(spec)
-    packing = {k: {"lanes": spec.lanes, "width": f.bits, "format": f.name, "order": "lsb_first",
-                   "scheme": _scheme_name(spec, f, s)}
-               for k, f, s in (("a", spec.element_a, spec.scale_a), ("b", spec.element_b, spec.scale_b))}
+    packing = {
+        k: {
+            "lanes": spec.lanes,
+            "width": f.bits,
+            "format": f.name,
+            "order": "lsb_first",
+            "scheme": _scheme_name(spec, f, s),
+        }
+        for k, f, s in (("a", spec.element_a, spec.scale_a), ("b", spec.element_b, spec.scale_b))
+    }
     deferred = spec.rounding == "deferred"
     return {
         **accumulator_manifest(spec),
-        "result": {"port": "acc", "encoding": "float", "format": spec.acc.name,
-                   "nan_code": spec.acc.nan_code,
-                   "flags": accumulator_flags() if deferred else None,
-                   "rounding": ("the exact running sum (a window register) rounded to nearest even once, "
-                                "on the way out" if deferred else
-                                "one round-to-nearest-even per block step (exact products, block sum "
-                                "and scaling)")},
+        "result": {
+            "port": "acc",
+            "encoding": "float",
+            "format": spec.acc.name,
+            "nan_code": spec.acc.nan_code,
+            "flags": accumulator_flags() if deferred else None,
+            "rounding": (
+                "the exact running sum (a window register) rounded to nearest even once, on the way out"
+                if deferred
+                else "one round-to-nearest-even per block step (exact products, block sum and scaling)"
+            ),
+        },
         "lane_packing": packing,
-        "scales": {k: {"port": f"scale_{k}", "width": s.bits, "format": s.name}
-                   for k, s in (("a", spec.scale_a), ("b", spec.scale_b))},
-        "block": {"elements": spec.block, "lanes": spec.lanes, "beats": spec.beats,
-                  "sampled_on_last_beat": ["in_first", "scale_a", "scale_b"],
-                  "beat_counter": "reset by rst, advanced by every in_valid"},
-        "throughput": {"cycles_per_block": spec.beats, "blocks_per_cycle": 1 / spec.beats,
-                       "products_per_cycle": spec.lanes},
+        "scales": {
+            k: {"port": f"scale_{k}", "width": s.bits, "format": s.name}
+            for k, s in (("a", spec.scale_a), ("b", spec.scale_b))
+        },
+        "block": {
+            "elements": spec.block,
+            "lanes": spec.lanes,
+            "beats": spec.beats,
+            "sampled_on_last_beat": ["in_first", "scale_a", "scale_b"],
+            "beat_counter": "reset by rst, advanced by every in_valid",
+        },
+        "throughput": {
+            "cycles_per_block": spec.beats,
+            "blocks_per_cycle": 1 / spec.beats,
+            "products_per_cycle": spec.lanes,
+        },
         "datapath": asdict(g),
     }

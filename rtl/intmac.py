@@ -59,7 +59,7 @@ class IntMac(wiring.Component):
         geo = intmac_geometry(spec)
 
         def lane(word, fmt, i):
-            raw = word[i * fmt.bits:(i + 1) * fmt.bits]
+            raw = word[i * fmt.bits : (i + 1) * fmt.bits]
             return raw.as_signed() if fmt.signed else raw
 
         terms = []
@@ -119,21 +119,35 @@ class IntMac(wiring.Component):
 
 def intmac_signature(spec: IntMacSpec) -> wiring.Signature:
     """Ports of the integer MAC (clk/rst come from the sync domain)."""
-    return wiring.Signature({
-        "in_valid": In(1), "in_first": In(1),
-        "a": In(spec.lanes * spec.a.bits), "b": In(spec.lanes * spec.b.bits),
-        "out_valid": Out(1), "acc": Out(spec.width),
-    })
+    return wiring.Signature(
+        {
+            "in_valid": In(1),
+            "in_first": In(1),
+            "a": In(spec.lanes * spec.a.bits),
+            "b": In(spec.lanes * spec.b.bits),
+            "out_valid": Out(1),
+            "acc": Out(spec.width),
+        }
+    )
 
 
 def intmac_manifest(spec: IntMacSpec) -> dict[str, Any]:
-    overflow = "saturate" if spec.overflow == "saturate" and spec.acc_bits is not None else (
-        "wrap" if spec.acc_bits is not None else "never (derived width)")
+    overflow = (
+        "saturate"
+        if spec.overflow == "saturate" and spec.acc_bits is not None
+        else ("wrap" if spec.acc_bits is not None else "never (derived width)")
+    )
     return {
-        "result": {"port": "acc", "encoding": "twos_complement", "width": spec.width,
-                   "overflow": overflow, "flags": None},
-        "lane_packing": {k: {"lanes": spec.lanes, "width": f.bits, "format": f.name,
-                             "signed": f.signed, "order": "lsb_first"}
-                         for k, f in (("a", spec.a), ("b", spec.b))},
+        "result": {
+            "port": "acc",
+            "encoding": "twos_complement",
+            "width": spec.width,
+            "overflow": overflow,
+            "flags": None,
+        },
+        "lane_packing": {
+            k: {"lanes": spec.lanes, "width": f.bits, "format": f.name, "signed": f.signed, "order": "lsb_first"}
+            for k, f in (("a", spec.a), ("b", spec.b))
+        },
         "datapath": {"multipliers": spec.lanes, "product_bits": spec.product_bits},
     }

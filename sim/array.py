@@ -33,8 +33,18 @@ from . import runner
 if TYPE_CHECKING:
     from .regression import VerifyResult
 
-__all__ = ["TileSet", "random_set", "edge_set", "verify_array", "plan", "check", "build", "simulate",
-           "TB_MODULE", "DEFAULT_RANDOM_K"]
+__all__ = [
+    "TileSet",
+    "random_set",
+    "edge_set",
+    "verify_array",
+    "plan",
+    "check",
+    "build",
+    "simulate",
+    "TB_MODULE",
+    "DEFAULT_RANDOM_K",
+]
 
 TB_MODULE = "peforge.sim.tb_array"
 #: ``k`` of the random GEMMs (rows x k x cols per tile).
@@ -123,12 +133,12 @@ def _draw(spec: ArraySpec, rng: np.random.Generator, tiles: int, steps: int, edg
     ports: dict[str, np.ndarray] = {}
     if os_:
         b = edge("b", np.asarray(cols["b"]))
-        x = a.reshape(tiles, R, steps, *a.shape[2:])                             # [T, R, S, *a]
-        w = np.moveaxis(b.reshape(tiles, C, steps, *b.shape[2:]), 1, 2)           # [T, S, C, *b]
+        x = a.reshape(tiles, R, steps, *a.shape[2:])  # [T, R, S, *a]
+        w = np.moveaxis(b.reshape(tiles, C, steps, *b.shape[2:]), 1, 2)  # [T, S, C, *b]
     else:
-        x = np.moveaxis(a.reshape(tiles, R, steps, *a.shape[2:]), 1, 2)           # [T, M, R, *a]
+        x = np.moveaxis(a.reshape(tiles, R, steps, *a.shape[2:]), 1, 2)  # [T, M, R, *a]
         wr = edge("b", np.asarray(_random_inputs(spec, rng, tiles * R * C, 1)["b"]))
-        w = wr.reshape(tiles, R, C, *wr.shape[2:])                               # [T, R, C, *b]
+        w = wr.reshape(tiles, R, C, *wr.shape[2:])  # [T, R, C, *b]
     for name, (role, _) in geo.pe.inputs.items():
         if name in ("a", "b"):
             continue
@@ -155,8 +165,9 @@ def _steps_for_k(spec: ArraySpec, k: int) -> int:
     return steps
 
 
-def random_set(spec: ArraySpec, tiles: int, k: int = DEFAULT_RANDOM_K, seed: int = 0, gap: int = 0,
-               name: str = "random") -> TileSet:
+def random_set(
+    spec: ArraySpec, tiles: int, k: int = DEFAULT_RANDOM_K, seed: int = 0, gap: int = 0, name: str = "random"
+) -> TileSet:
     """``tiles`` random GEMM tiles (OS: rows x k x cols each; WS: ``k`` activation rows per
     weight tile) of random finite operands."""
     rng = np.random.default_rng(seed)
@@ -166,8 +177,9 @@ def random_set(spec: ArraySpec, tiles: int, k: int = DEFAULT_RANDOM_K, seed: int
     return ts
 
 
-def edge_set(spec: ArraySpec, tiles: int, k: int = 16, seed: int = 0, p: float = 0.5, gap: int = 0,
-             name: str = "edges") -> TileSet:
+def edge_set(
+    spec: ArraySpec, tiles: int, k: int = 16, seed: int = 0, p: float = 0.5, gap: int = 0, name: str = "edges"
+) -> TileSet:
     """Tiles whose operand codes are edge codes with probability ``p`` (zeros, extremes,
     NaN / inf codes, the most negative integer ...)."""
     rng = np.random.default_rng(seed)
@@ -229,8 +241,11 @@ def plan(spec: ArraySpec, ts: TileSet) -> Plan:
     n = sch.cycles + 1
     pe = geo.pe
     widths: dict[str, int] = {"rst": 1, "in_valid": 1, "in_first": 1}
-    ins: dict[str, np.ndarray] = {"rst": np.zeros(n, object), "in_valid": np.zeros(n, object),
-                                  "in_first": np.zeros(n, object)}
+    ins: dict[str, np.ndarray] = {
+        "rst": np.zeros(n, object),
+        "in_valid": np.zeros(n, object),
+        "in_first": np.zeros(n, object),
+    }
     ins["rst"][0] = 1
 
     def port(name: str, width: int) -> np.ndarray:
@@ -241,44 +256,46 @@ def plan(spec: ArraySpec, ts: TileSet) -> Plan:
     if geo.dataflow == "output-stationary":
         T, R, S = ts.x.shape[:3]
         beats = pe.beats
-        cyc = sch.beat_cycles + 1                                         # [T, S, beats]
+        cyc = sch.beat_cycles + 1  # [T, S, beats]
         port("in_last", 1)[sch.last_cycle + 1] = 1
         ins["in_valid"][cyc.reshape(-1)] = 1
-        ins["in_first"][cyc[:, 0, :].reshape(-1)] = 1                     # every beat of the first step
+        ins["in_first"][cyc[:, 0, :].reshape(-1)] = 1  # every beat of the first step
         for name, (role, width) in pe.inputs.items():
             if name == "a" or (name != "b" and role == ROW):
                 vals = ts.x if name == "a" else ts.ports[name]
-                words = _words(vals, 3, beats, width)                         # [T, R, S, beats]
-                per_cycle = _concat(words, 1, width)                          # [T, S, beats]
+                words = _words(vals, 3, beats, width)  # [T, R, S, beats]
+                per_cycle = _concat(words, 1, width)  # [T, S, beats]
                 port(name, R * width)[cyc.reshape(-1)] = per_cycle.reshape(-1)
             elif name == "b" or role == COL:
                 vals = ts.w if name == "b" else ts.ports[name]
-                words = _words(vals, 3, beats, width)                         # [T, S, C, beats]
-                per_cycle = _concat(np.moveaxis(words, 2, 3), 3, width)      # [T, S, beats]
+                words = _words(vals, 3, beats, width)  # [T, S, C, beats]
+                per_cycle = _concat(np.moveaxis(words, 2, 3), 3, width)  # [T, S, beats]
                 port(name, geo.cols * width)[cyc.reshape(-1)] = per_cycle.reshape(-1)
             else:
-                words = _words(ts.ports[name], 2, beats, width)               # [T, S, beats]
+                words = _words(ts.ports[name], 2, beats, width)  # [T, S, beats]
                 port(name, width)[cyc.reshape(-1)] = words.reshape(-1)
     else:
         T, M, R = ts.x.shape[:3]
-        cyc = sch.step_cycle + 1                                          # [T, M]
+        cyc = sch.step_cycle + 1  # [T, M]
         ins["in_valid"][cyc.reshape(-1)] = 1
         ins["in_first"][cyc[:, 0]] = 1
-        loads = sch.load_cycle + 1                                        # [T, R]: row R-1-r at r
+        loads = sch.load_cycle + 1  # [T, R]: row R-1-r at r
         port("w_load", 1)[loads.reshape(-1)] = 1
         for name, (_role, width) in pe.inputs.items():
             if name == "a":
-                words = _words(ts.x, 3, 1, width)[..., 0]                     # [T, M, R]
+                words = _words(ts.x, 3, 1, width)[..., 0]  # [T, M, R]
                 port("a", R * width)[cyc.reshape(-1)] = _concat(words, 2, width).reshape(-1)
             elif name == "b":
-                words = _words(ts.w, 3, 1, width)[..., 0]                     # [T, R, C]
-                rowwords = _concat(words, 2, width)[:, ::-1]                  # load r carries row R-1-r
+                words = _words(ts.w, 3, 1, width)[..., 0]  # [T, R, C]
+                rowwords = _concat(words, 2, width)[:, ::-1]  # load r carries row R-1-r
                 port("b", geo.cols * width)[loads.reshape(-1)] = rowwords.reshape(-1)
             else:
                 words = _words(ts.ports[name], 2, 1, width)[..., 0]
                 port(name, width)[cyc.reshape(-1)] = words.reshape(-1)
-    expected = {"out_valid": np.concatenate([[False], exp["out_valid"]]),
-                "out": np.concatenate([np.zeros((1, geo.cols), exp["out"].dtype), exp["out"]])}
+    expected = {
+        "out_valid": np.concatenate([[False], exp["out_valid"]]),
+        "out": np.concatenate([np.zeros((1, geo.cols), exp["out"].dtype), exp["out"]]),
+    }
     if "out_flags" in exp:
         expected["out_flags"] = np.concatenate([np.zeros((1, geo.cols), np.uint64), exp["out_flags"]])
     return Plan({k: v.tolist() for k, v in ins.items()}, widths, expected, n, ts.macs(spec))
@@ -290,16 +307,23 @@ def build(spec: ArraySpec, *, waves: bool = False) -> runner.Build:
     from peforge import rtl
 
     geo = array_geometry(spec)
-    return runner.build(spec.name, {f"{spec.name}.v": rtl.verilog(spec)}, spec.name, waves=waves,
-                        public_top_only=True, hier_blocks=[geo.unit.spec.name])
+    return runner.build(
+        spec.name,
+        {f"{spec.name}.v": rtl.verilog(spec)},
+        spec.name,
+        waves=waves,
+        public_top_only=True,
+        hier_blocks=[geo.unit.spec.name],
+    )
 
 
 def _bits(v: int, width: int) -> str:
     return format(int(v), f"0{width}b")
 
 
-def simulate(spec: ArraySpec, pl: Plan, bld: runner.Build, keep: bool = False,
-             run_dir: Path | None = None) -> dict[str, list[str]]:
+def simulate(
+    spec: ArraySpec, pl: Plan, bld: runner.Build, keep: bool = False, run_dir: Path | None = None
+) -> dict[str, list[str]]:
     """Drive ``pl`` through the built array; the raw '0'/'1' strings of every output per cycle."""
     geo = array_geometry(spec)
     outs = ["out_valid", "out"] + (["out_flags"] if geo.flags_width else [])
@@ -307,12 +331,18 @@ def simulate(spec: ArraySpec, pl: Plan, bld: runner.Build, keep: bool = False,
     run_dir.mkdir(parents=True, exist_ok=True)
     inp, out = run_dir / "in.npz", run_dir / "out.npz"
     names = list(pl.inputs)
-    arrays: dict[str, Any] = {f"in_{k}": (np.array(pl.inputs[k], dtype=np.int64) if pl.widths[k] <= 63 else
-                                          np.array([_bits(v, pl.widths[k]) for v in pl.inputs[k]], dtype="S"))
-                              for k in names}
+    arrays: dict[str, Any] = {
+        f"in_{k}": (
+            np.array(pl.inputs[k], dtype=np.int64)
+            if pl.widths[k] <= 63
+            else np.array([_bits(v, pl.widths[k]) for v in pl.inputs[k]], dtype="S")
+        )
+        for k in names
+    }
     np.savez(inp, inputs=np.array(names), outputs=np.array(outs), **arrays)
-    runner.run_test(bld, TB_MODULE, run_dir, testcase="stream",
-                    env={"PEFORGE_SIM_IN": str(inp), "PEFORGE_SIM_OUT": str(out)})
+    runner.run_test(
+        bld, TB_MODULE, run_dir, testcase="stream", env={"PEFORGE_SIM_IN": str(inp), "PEFORGE_SIM_OUT": str(out)}
+    )
     with np.load(out) as data:
         raw = {k: [s.decode("ascii") for s in data[f"out_{k}"].tolist()] for k in outs}
     if not keep:
@@ -344,12 +374,17 @@ def simulate_many(spec: ArraySpec, plans: Sequence[Plan], bld: runner.Build) -> 
     if len(plans) == 1:
         return [simulate(spec, plans[0], bld)]
     names = list(plans[0].inputs)
-    joined = Plan({k: [v for pl in plans for v in pl.inputs[k]] for k in names}, plans[0].widths, {},
-                  sum(pl.cycles for pl in plans), sum(pl.macs for pl in plans))
+    joined = Plan(
+        {k: [v for pl in plans for v in pl.inputs[k]] for k in names},
+        plans[0].widths,
+        {},
+        sum(pl.cycles for pl in plans),
+        sum(pl.macs for pl in plans),
+    )
     raw = simulate(spec, joined, bld)
     out, start = [], 0
     for pl in plans:
-        out.append({k: v[start:start + pl.cycles] for k, v in raw.items()})
+        out.append({k: v[start : start + pl.cycles] for k, v in raw.items()})
         start += pl.cycles
     return out
 
@@ -386,8 +421,7 @@ def check(spec: ArraySpec, pl: Plan, raw: dict[str, list[str]], limit: int = 10)
                 if g != w:
                     bad += 1
                     if len(notes) < limit:
-                        notes.append(f"cycle {c}: {port} column {j} = {g if g is None else hex(g)}, expected "
-                                     f"{hex(w)}")
+                        notes.append(f"cycle {c}: {port} column {j} = {g if g is None else hex(g)}, expected {hex(w)}")
     return bad, notes
 
 
@@ -401,18 +435,21 @@ def vector_sets(spec: ArraySpec, vectors: int, exhaustive: bool, seed: int) -> l
     k = DEFAULT_RANDOM_K
     steps = _steps_for_k(spec, k) if os_ else k
     tiles = max(1, vectors // steps)
-    sets = [random_set(spec, tiles, k, seed=seed),
-            edge_set(spec, max(2, tiles // 8), 16, seed=seed + 1),
-            random_set(spec, 4, 8, seed=seed + 2, gap=3, name="gaps"),
-            random_set(spec, 6, 1, seed=seed + 3, name="short")]
+    sets = [
+        random_set(spec, tiles, k, seed=seed),
+        edge_set(spec, max(2, tiles // 8), 16, seed=seed + 1),
+        random_set(spec, 4, 8, seed=seed + 2, gap=3, name="gaps"),
+        random_set(spec, 6, 1, seed=seed + 3, name="short"),
+    ]
     if exhaustive:
         sets.append(random_set(spec, 2, 4096 if os_ else 512, seed=seed + 4, name="long_k"))
         sets.append(edge_set(spec, 2, 1024 if os_ else 128, seed=seed + 5, p=0.2, name="long_k_edges"))
     return sets
 
 
-def verify_sets(spec: ArraySpec, sets: Sequence[TileSet], progress: Progress | None = None,
-                waves_on_failure: bool = True) -> "VerifyResult":
+def verify_sets(
+    spec: ArraySpec, sets: Sequence[TileSet], progress: Progress | None = None, waves_on_failure: bool = True
+) -> "VerifyResult":
     """Simulate every set on one build of the array and compare each with the golden model."""
     from .regression import VerifyResult  # lazily: regression resolves every family's sim part
 
@@ -455,11 +492,13 @@ def verify_sets(spec: ArraySpec, sets: Sequence[TileSet], progress: Progress | N
         except Exception:  # noqa: BLE001 - waveforms are a convenience; never mask the mismatch report
             waves = None
     seconds = time.perf_counter() - t0
-    lines = [f"verify {spec.name}: {spec.rows}x{spec.cols} {spec.dataflow} array of {spec.pe.name}",
-             f"  build {build_s:.1f} s{' (cached)' if bld.cached else ''}",
-             "  sets (tiles): " + ", ".join(f"{k} {v}" for k, v in sizes.items()),
-             f"  checked {checked} outputs in {seconds:.1f} s",
-             f"  {'PASS' if bad == 0 else 'FAIL'}: {bad} mismatching output samples"]
+    lines = [
+        f"verify {spec.name}: {spec.rows}x{spec.cols} {spec.dataflow} array of {spec.pe.name}",
+        f"  build {build_s:.1f} s{' (cached)' if bld.cached else ''}",
+        "  sets (tiles): " + ", ".join(f"{k} {v}" for k, v in sizes.items()),
+        f"  checked {checked} outputs in {seconds:.1f} s",
+        f"  {'PASS' if bad == 0 else 'FAIL'}: {bad} mismatching output samples",
+    ]
     lines += [f"    {x}" for x in notes]
     if waves is not None:
         lines.append(f"  waveform of the first failing set: {waves}")
@@ -467,8 +506,9 @@ def verify_sets(spec: ArraySpec, sets: Sequence[TileSet], progress: Progress | N
     return VerifyResult(spec.name, checked, bad, seconds, vps, "\n".join(lines), build_s, waves, sizes)
 
 
-def verify_array(spec: ArraySpec, vectors: int = 100_000, exhaustive: bool = False, seed: int = 0,
-                 progress: Progress | None = None) -> "VerifyResult":
+def verify_array(
+    spec: ArraySpec, vectors: int = 100_000, exhaustive: bool = False, seed: int = 0, progress: Progress | None = None
+) -> "VerifyResult":
     """The family's ``regression`` part: :func:`vector_sets` through :func:`verify_sets`
     (``vectors`` counts PE steps of the random GEMMs)."""
     from .regression import check_request

@@ -37,9 +37,29 @@ from .ports import FIRST, OUT_VALID, Field, PortMap
 from .vectors import VectorSet
 from .wrapper import CONTROL_BITS, wrapper_verilog
 
-__all__ = ["Bench", "Layout", "Plan", "Mismatch", "CheckResult", "bench_for", "rows_for", "wrapper_build",
-           "bare_build", "make_plan", "encode", "decode", "from_bits", "checked_outputs", "golden_for", "check",
-           "describe", "run_naive", "TB_MODULE", "BUILD_ARGS", "MAKE_ARGS"]
+__all__ = [
+    "Bench",
+    "Layout",
+    "Plan",
+    "Mismatch",
+    "CheckResult",
+    "bench_for",
+    "rows_for",
+    "wrapper_build",
+    "bare_build",
+    "make_plan",
+    "encode",
+    "decode",
+    "from_bits",
+    "checked_outputs",
+    "golden_for",
+    "check",
+    "describe",
+    "run_naive",
+    "TB_MODULE",
+    "BUILD_ARGS",
+    "MAKE_ARGS",
+]
 
 TB_MODULE = "peforge.sim.tb"
 
@@ -76,13 +96,20 @@ def bench_for(spec: Any) -> Bench:
 
     man = rtl.manifest(spec)
     ports = PortMap.from_manifest(man)
-    named: dict[str, str] = {port: info["format"] for port, info in (man.get("lane_packing") or {}).items()
-                             if isinstance(info, Mapping) and isinstance(info.get("format"), str)}
-    named.update({info["port"]: info["format"] for info in (man.get("scales") or {}).values()
-                  if isinstance(info, Mapping) and isinstance(info.get("port"), str)
-                  and isinstance(info.get("format"), str)})
+    named: dict[str, str] = {
+        port: info["format"]
+        for port, info in (man.get("lane_packing") or {}).items()
+        if isinstance(info, Mapping) and isinstance(info.get("format"), str)
+    }
+    named.update(
+        {
+            info["port"]: info["format"]
+            for info in (man.get("scales") or {}).values()
+            if isinstance(info, Mapping) and isinstance(info.get("port"), str) and isinstance(info.get("format"), str)
+        }
+    )
     decoders: dict[str, Any] = {}
-    for port, name in named.items():            # value text of input codes, where the manifest names a format
+    for port, name in named.items():  # value text of input codes, where the manifest names a format
         try:
             decoders[port] = formats.get(name)
         except (TypeError, ValueError):
@@ -104,8 +131,13 @@ def bench_for(spec: Any) -> Bench:
             pass
         return ""
 
-    return Bench(label=repr(spec), ports=ports, verilog=lambda: rtl.verilog(spec),
-                 golden=lambda vs: golden.run(spec, first=vs.first, **vs.inputs), text=text)
+    return Bench(
+        label=repr(spec),
+        ports=ports,
+        verilog=lambda: rtl.verilog(spec),
+        golden=lambda vs: golden.run(spec, first=vs.first, **vs.inputs),
+        text=text,
+    )
 
 
 def rows_for(ports: PortMap) -> int:
@@ -138,8 +170,17 @@ def wrapper_build(bench: Bench, rows: int, *, waves: bool = False, root: Path | 
     module = bench.ports.module
     top = f"tb_{module}_r{rows}"
     sources = {f"{module}.v": _pe_verilog(bench), f"{top}.v": wrapper_verilog(bench.ports, rows, top)}
-    return runner.build(top, sources, top, waves=waves, root=root, build_args=BUILD_ARGS, make_args=MAKE_ARGS,
-                        public_top_only=True, hier_blocks=[module])
+    return runner.build(
+        top,
+        sources,
+        top,
+        waves=waves,
+        root=root,
+        build_args=BUILD_ARGS,
+        make_args=MAKE_ARGS,
+        public_top_only=True,
+        hier_blocks=[module],
+    )
 
 
 def bare_build(bench: Bench, *, root: Path | None = None) -> runner.Build:
@@ -150,6 +191,7 @@ def bare_build(bench: Bench, *, root: Path | None = None) -> runner.Build:
 
 # --- plan -----------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Layout:
     """Cycle layout shared by every pass of one vector set (offsets from the reset cycle):
@@ -157,8 +199,8 @@ class Layout:
 
     steps: int
     beats: int
-    beat_cycle: np.ndarray     # [steps * beats] cycle of every input
-    length: int                # cycles in a pass (reset included)
+    beat_cycle: np.ndarray  # [steps * beats] cycle of every input
+    length: int  # cycles in a pass (reset included)
     latency: int
 
     @staticmethod
@@ -166,8 +208,10 @@ class Layout:
         n = vs.steps * ports.beats
         gaps = np.zeros(n, np.int64) if vs.gaps is None else vs.gaps
         if gaps.size != n:
-            raise ValueError(f"{vs.name}: {gaps.size} gaps for {vs.steps} steps of {ports.beats} beat(s) "
-                             f"({ports.module}): want one before every input cycle")
+            raise ValueError(
+                f"{vs.name}: {gaps.size} gaps for {vs.steps} steps of {ports.beats} beat(s) "
+                f"({ports.module}): want one before every input cycle"
+            )
         beat_cycle = 1 + np.arange(n) + np.cumsum(gaps + (ports.interval - 1))
         length = int(beat_cycle[-1]) + ports.latency if n else 1 + ports.latency
         return Layout(vs.steps, ports.beats, beat_cycle, length, ports.latency)
@@ -175,7 +219,7 @@ class Layout:
     @property
     def step_cycle(self) -> np.ndarray:
         """[steps] cycle of every step's last beat (the input that completes it)."""
-        return self.beat_cycle[self.beats - 1::self.beats]
+        return self.beat_cycle[self.beats - 1 :: self.beats]
 
     def checked_cycles(self) -> np.ndarray:
         """Offsets 1..length whose outputs belong to this pass (the last one is the next reset)."""
@@ -196,9 +240,9 @@ class Layout:
 @dataclass(frozen=True)
 class _Pass:
     set_index: int
-    row0: int          # first batch row of the set in this pass
-    nrows: int         # real rows (the rest of the wrapper rows are padding)
-    start: int         # plan cycle of the reset
+    row0: int  # first batch row of the set in this pass
+    nrows: int  # real rows (the rest of the wrapper rows are padding)
+    start: int  # plan cycle of the reset
 
 
 @dataclass
@@ -217,8 +261,7 @@ class Plan:
         return sum(p.nrows * self.layouts[p.set_index].steps for p in self.passes)
 
 
-def make_plan(sets: Sequence[VectorSet], rows: int, ports: PortMap,
-              passes: Sequence[_Pass] | None = None) -> Plan:
+def make_plan(sets: Sequence[VectorSet], rows: int, ports: PortMap, passes: Sequence[_Pass] | None = None) -> Plan:
     """Lay ``sets`` out as passes of ``rows`` rows (or only the given ``passes``)."""
     layouts = [Layout.of(vs, ports) for vs in sets]
     if passes is None:
@@ -234,6 +277,7 @@ def make_plan(sets: Sequence[VectorSet], rows: int, ports: PortMap,
 
 # --- encode / decode ------------------------------------------------------------------------------
 
+
 def _port_values(vs: VectorSet, f: Field, ports: PortMap) -> tuple[np.ndarray, bool]:
     """``[batch, inputs, lanes]`` values of port ``f`` and whether they go on last beats only."""
     if f.name == FIRST:
@@ -241,17 +285,20 @@ def _port_values(vs: VectorSet, f: Field, ports: PortMap) -> tuple[np.ndarray, b
     elif f.name in vs.inputs:
         values = vs.inputs[f.name]
     else:
-        raise ValueError(f"set {vs.name!r} gives no values for input port {f.name!r} of {ports.module}: "
-                         f"it has {sorted(vs.inputs)}")
+        raise ValueError(
+            f"set {vs.name!r} gives no values for input port {f.name!r} of {ports.module}: it has {sorted(vs.inputs)}"
+        )
     per_step = int(np.prod(values.shape[2:], dtype=np.int64))
     batch, steps = values.shape[:2]
     if per_step == f.lanes * ports.beats:
         return values.reshape(batch, steps * ports.beats, f.lanes), False
     if per_step == f.lanes and f.name in ports.last_beat_only:
         return values.reshape(batch, steps, f.lanes), True
-    raise ValueError(f"set {vs.name!r}: port {f.name!r} of {ports.module} takes {f.lanes} lane(s) per input "
-                     f"and {ports.beats} input(s) per step, got {per_step} value(s) per step "
-                     f"(shape {values.shape})")
+    raise ValueError(
+        f"set {vs.name!r}: port {f.name!r} of {ports.module} takes {f.lanes} lane(s) per input "
+        f"and {ports.beats} input(s) per step, got {per_step} value(s) per step "
+        f"(shape {values.shape})"
+    )
 
 
 def _port_bits(vs: VectorSet, name: str, values: np.ndarray, bits: int) -> np.ndarray:
@@ -265,7 +312,7 @@ def _port_bits(vs: VectorSet, name: str, values: np.ndarray, bits: int) -> np.nd
             words = values.astype(np.uint64)
             if bits < 64 and np.any(words >> np.uint64(bits)):
                 raise OverflowError
-            nbytes = -(-bits // 8)                   # little-endian bytes -> bits, in C
+            nbytes = -(-bits // 8)  # little-endian bytes -> bits, in C
             by = words.astype("<u8").view(np.uint8).reshape(*words.shape, 8)[..., :nbytes]
             return np.unpackbits(by, axis=-1, bitorder="little")[..., :bits].reshape(shape)
         if np.any(values >> bits):
@@ -274,7 +321,7 @@ def _port_bits(vs: VectorSet, name: str, values: np.ndarray, bits: int) -> np.nd
         bad = [int(v) for v in np.asarray(values).reshape(-1) if not 0 <= int(v) < 1 << bits][0]
         raise ValueError(f"set {vs.name!r}: port {name!r} code {bad} does not fit its {bits}-bit lane") from None
     parts = []
-    for k in range(0, bits, 32):                    # wide words (Python ints): 32 bits at a time
+    for k in range(0, bits, 32):  # wide words (Python ints): 32 bits at a time
         n = min(32, bits - k)
         part = ((values >> k) & ((1 << n) - 1)).astype(np.uint64)
         parts.append(((part[..., None] >> np.arange(n, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8))
@@ -287,26 +334,28 @@ def encode(plan: Plan, seed: int = 0) -> bytes:
     nbits = CONTROL_BITS + rows * ports.in_bits
     rng = np.random.default_rng(seed)
     raw = np.frombuffer(rng.bytes(-(-cycles * nbits // 8)), np.uint8)
-    bits = np.unpackbits(raw)[:cycles * nbits].reshape(cycles, nbits)     # random: what the PE ignores
+    bits = np.unpackbits(raw)[: cycles * nbits].reshape(cycles, nbits)  # random: what the PE ignores
     bits[:, :CONTROL_BITS] = 0
     per_row = bits[:, CONTROL_BITS:].reshape(cycles, rows, ports.in_bits)
     names = {f.name for f in ports.inputs}
     for vs in plan.sets:
         unknown = sorted(set(vs.inputs) - names)
         if unknown:
-            raise ValueError(f"set {vs.name!r} gives values for {unknown}, but {ports.module} has no such "
-                             f"input port: it has {sorted(names)}")
+            raise ValueError(
+                f"set {vs.name!r} gives values for {unknown}, but {ports.module} has no such "
+                f"input port: it has {sorted(names)}"
+            )
     for p in plan.passes:
         vs, lay = plan.sets[p.set_index], plan.layouts[p.set_index]
-        bits[p.start, 0] = 1                                              # reset
+        bits[p.start, 0] = 1  # reset
         beat_cycle = p.start + lay.beat_cycle
-        bits[beat_cycle, 1] = 1                                           # in_valid
+        bits[beat_cycle, 1] = 1  # in_valid
         last_cycle = p.start + lay.step_cycle
         for f in ports.inputs:
             values, last_only = _port_values(vs, f, ports)
             at = last_cycle if last_only else beat_cycle
-            bits_of = _port_bits(vs, f.name, values[p.row0:p.row0 + p.nrows].transpose(1, 0, 2), f.lane_bits)
-            per_row[at, :p.nrows, f.offset:f.offset + f.width] = bits_of
+            bits_of = _port_bits(vs, f.name, values[p.row0 : p.row0 + p.nrows].transpose(1, 0, 2), f.lane_bits)
+            per_row[at, : p.nrows, f.offset : f.offset + f.width] = bits_of
     return (bits[:, ::-1] + ord("0")).tobytes()
 
 
@@ -316,7 +365,7 @@ def from_bits(bits: np.ndarray) -> np.ndarray:
     by = np.packbits(bits, axis=-1, bitorder="little")
     if width <= 64:
         pad = np.zeros(by.shape[:-1] + (8,), np.uint8)
-        pad[..., :by.shape[-1]] = by
+        pad[..., : by.shape[-1]] = by
         return pad.view("<u8")[..., 0]
     out = np.empty(by.shape[:-1], object)
     flat = by.reshape(-1, by.shape[-1])
@@ -339,7 +388,7 @@ def decode(blob: bytes, plan: Plan, names: Sequence[str] | None = None) -> dict[
     out = {}
     for f in ports.outputs:
         if names is None or f.name in names:
-            out[f.name] = from_bits(per_row[..., f.offset:f.offset + f.width])
+            out[f.name] = from_bits(per_row[..., f.offset : f.offset + f.width])
     return out
 
 
@@ -367,8 +416,10 @@ def golden_for(bench: Bench, vs: VectorSet) -> dict[str, np.ndarray]:
     missing = [f.name for f in want if f.name not in res]
     extra = sorted(set(res) - {f.name for f in want})
     if missing or extra:
-        raise ValueError(f"{bench.ports.module}: golden model returns {sorted(res)}, the manifest's checked "
-                         f"outputs are {[f.name for f in want]}")
+        raise ValueError(
+            f"{bench.ports.module}: golden model returns {sorted(res)}, the manifest's checked "
+            f"outputs are {[f.name for f in want]}"
+        )
     out = {}
     for f in want:
         arr = _as_raw(res[f.name], f.width)
@@ -379,6 +430,7 @@ def golden_for(bench: Bench, vs: VectorSet) -> dict[str, np.ndarray]:
 
 
 # --- check ----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Mismatch:
@@ -406,8 +458,9 @@ class CheckResult:
     mismatches: list[Mismatch]
 
 
-def check(plan: Plan, raw: Mapping[str, np.ndarray], goldens: Mapping[int, Mapping[str, np.ndarray]],
-          limit: int = 10) -> CheckResult:
+def check(
+    plan: Plan, raw: Mapping[str, np.ndarray], goldens: Mapping[int, Mapping[str, np.ndarray]], limit: int = 10
+) -> CheckResult:
     """Compare every checked cycle of every pass with the golden model (vectorised per set).
 
     ``goldens[i]`` holds the raw golden arrays of ``plan.sets[i]`` (see :func:`golden_for`).
@@ -423,11 +476,11 @@ def check(plan: Plan, raw: Mapping[str, np.ndarray], goldens: Mapping[int, Mappi
         idx, fresh = lay.source_step()
         offs = lay.checked_cycles()
         starts = np.array([p.start for p in passes])
-        cyc = starts[:, None] + offs[None, :]                              # [npass, P]
+        cyc = starts[:, None] + offs[None, :]  # [npass, P]
         row_ids = np.concatenate([np.arange(p.row0, p.row0 + p.nrows) for p in passes])
         pass_of_row = np.concatenate([np.full(p.nrows, k) for k, p in enumerate(passes)])
         slot_of_row = np.concatenate([np.arange(p.nrows) for p in passes])
-        cyc_rows = cyc[pass_of_row]                                         # [nrows, P]
+        cyc_rows = cyc[pass_of_row]  # [nrows, P]
         checked += int(row_ids.size) * lay.steps
         compared: list[tuple[str, np.ndarray, np.ndarray]] = []
         for signal, g in gold.items():
@@ -435,17 +488,35 @@ def check(plan: Plan, raw: Mapping[str, np.ndarray], goldens: Mapping[int, Mappi
             reset = np.full((g_rows.shape[0], 1), plan.ports.reset_value(signal), g_rows.dtype)
             expected = np.concatenate([reset, g_rows], axis=1)[:, idx + 1]  # [nrows, P]
             compared.append((signal, expected, raw[signal][cyc_rows, slot_of_row[:, None]]))
-        compared.append((OUT_VALID, np.broadcast_to(fresh, cyc_rows.shape),
-                         raw[OUT_VALID][cyc_rows, slot_of_row[:, None]].astype(bool)))
+        compared.append(
+            (
+                OUT_VALID,
+                np.broadcast_to(fresh, cyc_rows.shape),
+                raw[OUT_VALID][cyc_rows, slot_of_row[:, None]].astype(bool),
+            )
+        )
         for signal, expected, actual in compared:
             bad = np.argwhere(actual != expected)
             count += len(bad)
             for r, k in bad[: max(0, limit - len(found))]:
                 step = int(idx[k])
-                kind = "out_valid" if signal == OUT_VALID else (
-                    "reset" if step < 0 else ("result" if fresh[k] else "hold"))
-                found.append(Mismatch(vs.name, int(row_ids[r]), step, kind, signal,
-                                      int(expected[r, k]), int(actual[r, k]), int(cyc_rows[r, k])))
+                kind = (
+                    "out_valid"
+                    if signal == OUT_VALID
+                    else ("reset" if step < 0 else ("result" if fresh[k] else "hold"))
+                )
+                found.append(
+                    Mismatch(
+                        vs.name,
+                        int(row_ids[r]),
+                        step,
+                        kind,
+                        signal,
+                        int(expected[r, k]),
+                        int(actual[r, k]),
+                        int(cyc_rows[r, k]),
+                    )
+                )
     return CheckResult(checked, count, found)
 
 
@@ -467,8 +538,10 @@ def describe(bench: Bench, plan: Plan, mismatches: Sequence[Mismatch]) -> str:
             lines.append(f"{head} expected {m.expected} got {m.actual}")
             continue
         width = ports.output(m.signal).width
-        lines.append(f"{head} expected {_code_text(bench, m.signal, m.expected, width)} "
-                     f"got {_code_text(bench, m.signal, m.actual, width)}")
+        lines.append(
+            f"{head} expected {_code_text(bench, m.signal, m.expected, width)} "
+            f"got {_code_text(bench, m.signal, m.actual, width)}"
+        )
         if m.step < 0:
             continue
         chain_start = m.step
@@ -489,6 +562,7 @@ def describe(bench: Bench, plan: Plan, mismatches: Sequence[Mismatch]) -> str:
 
 # --- the naive reference testbench ------------------------------------------------------------------
 
+
 def run_naive(bench: Bench, vs: VectorSet, expected: np.ndarray, bld: runner.Build | None = None) -> float:
     """Drive row 0 of ``vs`` into the bare PE the naive way (one await and one assert per
     vector, see :func:`peforge.sim.tb.naive`); return the seconds of the simulation run.
@@ -496,8 +570,10 @@ def run_naive(bench: Bench, vs: VectorSet, expected: np.ndarray, bld: runner.Bui
     Raises :class:`runner.SimRunError` on a mismatch."""
     p = bench.ports
     if sorted(f.name for f in p.inputs) != sorted([FIRST, "a", "b"]) or p.beats != 1 or p.interval != 1:
-        raise ValueError(f"run_naive drives in_first, a and b one step per cycle; {p.module} has "
-                         f"{[f.name for f in p.inputs]}, {p.beats} beat(s), interval {p.interval}")
+        raise ValueError(
+            f"run_naive drives in_first, a and b one step per cycle; {p.module} has "
+            f"{[f.name for f in p.inputs]}, {p.beats} beat(s), interval {p.interval}"
+        )
     words = {}
     for name in ("a", "b"):
         f = p.input(name)
@@ -509,8 +585,14 @@ def run_naive(bench: Bench, vs: VectorSet, expected: np.ndarray, bld: runner.Bui
     run_dir = bld.directory.parent / "runs" / f"{bld.name}-naive-{os.getpid()}-{time.monotonic_ns()}"
     run_dir.mkdir(parents=True, exist_ok=True)
     inp = run_dir / "in.npz"
-    np.savez(inp, a=np.array(words["a"], np.uint64), b=np.array(words["b"], np.uint64),
-             first=vs.first[0].astype(np.uint8), expected=np.asarray(expected, np.uint64), latency=np.array(p.latency))
+    np.savez(
+        inp,
+        a=np.array(words["a"], np.uint64),
+        b=np.array(words["b"], np.uint64),
+        first=vs.first[0].astype(np.uint8),
+        expected=np.asarray(expected, np.uint64),
+        latency=np.array(p.latency),
+    )
     t0 = time.perf_counter()
     runner.run_test(bld, TB_MODULE, run_dir, testcase="naive", env={"PEFORGE_SIM_IN": str(inp)})
     seconds = time.perf_counter() - t0

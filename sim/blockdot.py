@@ -26,8 +26,15 @@ from .vectors import VectorSet
 __all__ = ["BlockSet", "blockdot_sets", "named_sets", "pairs_set", "random_set"]
 
 
-def BlockSet(name: str, a: np.ndarray, b: np.ndarray, scale_a: np.ndarray, scale_b: np.ndarray,  # noqa: N802
-             first: np.ndarray, gaps: np.ndarray | None = None) -> VectorSet:
+def BlockSet(
+    name: str,
+    a: np.ndarray,
+    b: np.ndarray,
+    scale_a: np.ndarray,
+    scale_b: np.ndarray,  # noqa: N802
+    first: np.ndarray,
+    gaps: np.ndarray | None = None,
+) -> VectorSet:
     """A block-level :class:`~peforge.sim.vectors.VectorSet`: elements ``a``, ``b``
     ``[batch, blocks, block]``, scale codes and ``first`` ``[batch, blocks]``, bubbles
     ``gaps`` ``[blocks * beats]`` before each beat (or None)."""
@@ -35,6 +42,7 @@ def BlockSet(name: str, a: np.ndarray, b: np.ndarray, scale_a: np.ndarray, scale
 
 
 # --- vector sets ---------------------------------------------------------------------------------
+
 
 def _finite_codes(fmt: Any) -> np.ndarray:
     codes = np.arange(fmt.num_codes)
@@ -51,8 +59,9 @@ def _one(fmt: Any) -> int:
     return int(fmt.encode(np.array([1.0]))[0])
 
 
-def _elements(fmt: Any, shape: tuple[int, ...], rng: np.random.Generator, p_special: float = 0.0,
-              p_zero: float = 0.05) -> np.ndarray:
+def _elements(
+    fmt: Any, shape: tuple[int, ...], rng: np.random.Generator, p_special: float = 0.0, p_zero: float = 0.05
+) -> np.ndarray:
     out = rng.choice(_finite_codes(fmt), size=shape)
     zero = rng.random(shape) < p_zero
     out[zero] = rng.choice([0, getattr(fmt, "sign_mask", 0)], size=int(zero.sum()))
@@ -98,8 +107,15 @@ def random_set(spec: BlockDotSpec, n_blocks: int, rows: int, seed: int = 0, gaps
     if gaps:
         nb = T * spec.beats
         g = np.where(rng.random(nb) < 0.15, rng.integers(1, 4, nb), 0)
-    return BlockSet("random_gaps" if gaps else "random", a, b, _scales(spec.scale_a, (B, T), rng),
-                    _scales(spec.scale_b, (B, T), rng), _first(rng, B, T, 0.05), g)
+    return BlockSet(
+        "random_gaps" if gaps else "random",
+        a,
+        b,
+        _scales(spec.scale_a, (B, T), rng),
+        _scales(spec.scale_b, (B, T), rng),
+        _first(rng, B, T, 0.05),
+        g,
+    )
 
 
 def named_sets(spec: BlockDotSpec, rows: int, seed: int = 0) -> list[VectorSet]:
@@ -114,19 +130,28 @@ def named_sets(spec: BlockDotSpec, rows: int, seed: int = 0) -> list[VectorSet]:
         if hasattr(fmt, "max_code"):
             return fmt.max_code | (fmt.sign_mask if neg else 0)
         return int(fmt.from_int([fmt.min_int if neg else fmt.max_int])[0])  # intN: -2^(N-1) / 2^(N-1) - 1
+
     T = 64
     B = max(4, rows)
     signs = rng.integers(0, 4, (B, T))  # 0: all +, 1: all -, 2: a+ b-, 3: lane-random
     a = np.where(signs[..., None] == 1, maxcode(fa, True), maxcode(fa, False)) * np.ones((1, 1, k), np.int64)
-    b = np.where(np.isin(signs, (1, 2))[..., None], maxcode(fb, True), maxcode(fb, False)) * np.ones((1, 1, k), np.int64)
+    b = np.where(np.isin(signs, (1, 2))[..., None], maxcode(fb, True), maxcode(fb, False)) * np.ones(
+        (1, 1, k), np.int64
+    )
     lane_neg = rng.random((B, T, k)) < 0.5
     a = np.where((signs[..., None] == 3) & lane_neg, maxcode(fa, True), a)
-    top = lambda f: (0xFE if f.name == "e8m0fnu" else f.max_code)  # noqa: E731
+    top = lambda f: 0xFE if f.name == "e8m0fnu" else f.max_code  # noqa: E731
     choice = rng.integers(0, 4, (B, T))
-    sa = np.select([choice == 0, choice == 1, choice == 2], [_one(sa_fmt), top(sa_fmt), 1],
-                   rng.integers(0, top(sa_fmt) + 1, (B, T)))
-    sb = np.select([choice == 0, choice == 1, choice == 2], [_one(sb_fmt), top(sb_fmt), 1],
-                   rng.integers(0, top(sb_fmt) + 1, (B, T)))
+    sa = np.select(
+        [choice == 0, choice == 1, choice == 2],
+        [_one(sa_fmt), top(sa_fmt), 1],
+        rng.integers(0, top(sa_fmt) + 1, (B, T)),
+    )
+    sb = np.select(
+        [choice == 0, choice == 1, choice == 2],
+        [_one(sb_fmt), top(sb_fmt), 1],
+        rng.integers(0, top(sb_fmt) + 1, (B, T)),
+    )
     out.append(BlockSet("all_max", a, b, sa, sb, _first(rng, B, T, 0.02)))
 
     # zeros: +0 / -0 elements (x nonzero partners), zero scales (E4M3), chains of zeros
@@ -194,8 +219,16 @@ def named_sets(spec: BlockDotSpec, rows: int, seed: int = 0) -> list[VectorSet]:
         sweep = np.concatenate([sweep, sweep[:pad]]).reshape(Bc, Tc, k)
         partner = np.concatenate([partner, partner[:pad]]).reshape(Bc, Tc, k)
         a, b = (sweep, partner) if side == "a" else (partner, sweep)
-        out.append(BlockSet(f"codes_everywhere:{side}", a, b, _scales(sa_fmt, (Bc, Tc), rng, 0.0),
-                            _scales(sb_fmt, (Bc, Tc), rng, 0.0), np.ones((Bc, Tc), bool)))
+        out.append(
+            BlockSet(
+                f"codes_everywhere:{side}",
+                a,
+                b,
+                _scales(sa_fmt, (Bc, Tc), rng, 0.0),
+                _scales(sb_fmt, (Bc, Tc), rng, 0.0),
+                np.ones((Bc, Tc), bool),
+            )
+        )
     return out
 
 
@@ -221,8 +254,14 @@ def pairs_set(spec: BlockDotSpec, rows: int, seed: int = 0, lanes_only: bool = F
     lane = np.arange(B * T) % k
     a[np.arange(B * T), lane] = ca[idx]
     b[np.arange(B * T), lane] = cb[idx]
-    return BlockSet("pairs", a.reshape(B, T, k), b.reshape(B, T, k), np.full((B, T), _one(spec.scale_a)),
-                    np.full((B, T), _one(spec.scale_b)), np.ones((B, T), bool))
+    return BlockSet(
+        "pairs",
+        a.reshape(B, T, k),
+        b.reshape(B, T, k),
+        np.full((B, T), _one(spec.scale_a)),
+        np.full((B, T), _one(spec.scale_b)),
+        np.ones((B, T), bool),
+    )
 
 
 def blockdot_sets(spec: BlockDotSpec, vectors_n: int, exhaustive: bool, seed: int, rows: int) -> list[VectorSet]:

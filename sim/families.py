@@ -20,6 +20,7 @@ __all__ = ["intmac_sets", "simd_sets", "simd_exhaustive", "simd_random", "simd_l
 
 # --- intmac -------------------------------------------------------------------------------------
 
+
 def _edge_codes(bits: int, shape: tuple[int, ...], rng: np.random.Generator, p_edge: float = 0.4) -> np.ndarray:
     """Uniform codes, with probability ``p_edge`` one of the extremes (0, 1, min, max, -1)."""
     codes = rng.integers(0, 1 << bits, shape, dtype=np.int64)
@@ -48,8 +49,9 @@ def intmac_sets(spec: IntMacSpec, vectors_n: int, exhaustive: bool, seed: int, r
     out: list[VectorSet] = []
     if exhaustive:
         if la + lb > 24:
-            raise ValueError(f"exhaustive intmac sweep of {spec.a.name} x {spec.b.name} has 2**{la + lb} "
-                             "pairs: allowed up to 2**24")
+            raise ValueError(
+                f"exhaustive intmac sweep of {spec.a.name} x {spec.b.name} has 2**{la + lb} pairs: allowed up to 2**24"
+            )
         ca, cb = np.meshgrid(np.arange(1 << la), np.arange(1 << lb), indexing="ij")
         n = ca.size
         a = _edge_codes(la, (n, lanes), rng)
@@ -60,14 +62,21 @@ def intmac_sets(spec: IntMacSpec, vectors_n: int, exhaustive: bool, seed: int, r
         idx = np.concatenate([np.arange(n), np.arange(pad)])
         first = np.ones(per * rows, bool)
         first[1::2] = False  # every pair both starts a chain and continues one
-        out.append(VectorSet("exhaustive_pairs", a[idx].reshape(rows, per, lanes),
-                             b[idx].reshape(rows, per, lanes), first.reshape(rows, per)))
+        out.append(
+            VectorSet(
+                "exhaustive_pairs",
+                a[idx].reshape(rows, per, lanes),
+                b[idx].reshape(rows, per, lanes),
+                first.reshape(rows, per),
+            )
+        )
     if vectors_n > 0:
         steps = min(4096, max(1, -(-vectors_n // rows)))
         batch_n = max(1, -(-vectors_n // steps))
         shape = (batch_n, steps, lanes)
-        out.append(VectorSet("random", _edge_codes(la, shape, rng), _edge_codes(lb, shape, rng),
-                             _first(rng, batch_n, steps)))
+        out.append(
+            VectorSet("random", _edge_codes(la, shape, rng), _edge_codes(lb, shape, rng), _first(rng, batch_n, steps))
+        )
         # long accumulations of the largest-magnitude products (fills a derived width exactly)
         lsteps = min(spec.max_count, 4096)
         lo_a, hi_a = spec.a.from_int(np.array([spec.a.min_int, spec.a.max_int]))
@@ -82,12 +91,20 @@ def intmac_sets(spec: IntMacSpec, vectors_n: int, exhaustive: bool, seed: int, r
         gsteps = min(512, steps)
         gshape = (max(1, min(rows, vectors_n // 8 // gsteps + 1)), gsteps, lanes)
         gaps = np.where(rng.random(gsteps) < 0.1, rng.integers(1, 4, gsteps), 0)
-        out.append(VectorSet("random_gaps", _edge_codes(la, gshape, rng), _edge_codes(lb, gshape, rng),
-                             _first(rng, gshape[0], gsteps), gaps))
+        out.append(
+            VectorSet(
+                "random_gaps",
+                _edge_codes(la, gshape, rng),
+                _edge_codes(lb, gshape, rng),
+                _first(rng, gshape[0], gsteps),
+                gaps,
+            )
+        )
     return out
 
 
 # --- simd ---------------------------------------------------------------------------------------
+
 
 def _word_type(bits: int) -> Any:
     """Words of up to 64 bits as uint64 (fast in the golden model and the encoder), wider ones
@@ -109,8 +126,7 @@ def _rand_words(bits: int, shape: tuple[int, ...], rng: np.random.Generator) -> 
     return out
 
 
-def _edge_words(spec: SimdMacSpec, which: str, mode: np.ndarray, rng: np.random.Generator,
-                p_edge: float) -> np.ndarray:
+def _edge_words(spec: SimdMacSpec, which: str, mode: np.ndarray, rng: np.random.Generator, p_edge: float) -> np.ndarray:
     """Random words whose lanes (of each step's mode) are extreme with probability p_edge."""
     width = spec.a_width if which == "a" else spec.b_width
     kind = _word_type(width)
@@ -128,7 +144,7 @@ def _edge_words(spec: SimdMacSpec, which: str, mode: np.ndarray, rng: np.random.
             hit = rng.random(cnt) < p_edge
             code[hit] = rng.choice(edges, size=int(hit.sum())).astype(kind)
             lanes_w = lanes_w | (code << _shift(kind, i * bits))
-        used = lanes * bits                                    # unused upper bits stay random
+        used = lanes * bits  # unused upper bits stay random
         if used >= 64 and kind is np.uint64:
             high = np.zeros(cnt, kind)
         else:
@@ -137,13 +153,22 @@ def _edge_words(spec: SimdMacSpec, which: str, mode: np.ndarray, rng: np.random.
     return words
 
 
-def _set(name: str, a: np.ndarray, b: np.ndarray, mode: np.ndarray, sa: np.ndarray, sb: np.ndarray,
-         first: np.ndarray, gaps: np.ndarray | None = None) -> VectorSet:
+def _set(
+    name: str,
+    a: np.ndarray,
+    b: np.ndarray,
+    mode: np.ndarray,
+    sa: np.ndarray,
+    sb: np.ndarray,
+    first: np.ndarray,
+    gaps: np.ndarray | None = None,
+) -> VectorSet:
     return VectorSet(name, a, b, first, gaps, {"mode": mode, "a_signed": sa, "b_signed": sb})
 
 
-def simd_exhaustive(spec: SimdMacSpec, rows: int, seed: int = 0, modes: Any = None,
-                    signs: Any = ((0, 0), (0, 1), (1, 0), (1, 1))) -> list[VectorSet]:
+def simd_exhaustive(
+    spec: SimdMacSpec, rows: int, seed: int = 0, modes: Any = None, signs: Any = ((0, 0), (0, 1), (1, 0), (1, 1))
+) -> list[VectorSet]:
     """Per mode and signedness combination: all 65,536 (a[7:0], b[7:0]) pairs, other bits random.
 
     Even steps start a chain, odd steps add to it, so every pair is checked both as a fresh
@@ -154,7 +179,7 @@ def simd_exhaustive(spec: SimdMacSpec, rows: int, seed: int = 0, modes: Any = No
     n = ca.size
     per = -(-n // rows)
     out = []
-    for m in (range(len(spec.modes)) if modes is None else modes):
+    for m in range(len(spec.modes)) if modes is None else modes:
         for sa, sb in signs:
             eight_a, eight_b = _shift(ca.dtype.type, 8), _shift(cb.dtype.type, 8)
             a = _rand_words(spec.a_width, (n,), rng) >> eight_a << eight_a | ca
@@ -164,14 +189,23 @@ def simd_exhaustive(spec: SimdMacSpec, rows: int, seed: int = 0, modes: Any = No
             first = np.zeros(per * rows, bool)
             first[0::2] = True
             full = np.full(shape, 1, np.int64)
-            out.append(_set(f"exhaustive:{spec.modes[m]}:{'us'[sa]}{'us'[sb]}",
-                            a[idx].reshape(shape), b[idx].reshape(shape), full * m, full * sa, full * sb,
-                            first.reshape(shape)))
+            out.append(
+                _set(
+                    f"exhaustive:{spec.modes[m]}:{'us'[sa]}{'us'[sb]}",
+                    a[idx].reshape(shape),
+                    b[idx].reshape(shape),
+                    full * m,
+                    full * sa,
+                    full * sb,
+                    first.reshape(shape),
+                )
+            )
     return out
 
 
-def simd_random(spec: SimdMacSpec, vectors_n: int, rows: int, seed: int = 0, gaps: bool = False,
-                max_steps: int = 4096) -> VectorSet:
+def simd_random(
+    spec: SimdMacSpec, vectors_n: int, rows: int, seed: int = 0, gaps: bool = False, max_steps: int = 4096
+) -> VectorSet:
     """Random words, mode and signedness switching every step, chains of random length."""
     rng = np.random.default_rng(seed)
     steps = min(max_steps, max(1, -(-vectors_n // rows)))
@@ -181,8 +215,7 @@ def simd_random(spec: SimdMacSpec, vectors_n: int, rows: int, seed: int = 0, gap
     sa, sb = rng.integers(0, 2, shape), rng.integers(0, 2, shape)
     a, b = _edge_words(spec, "a", mode, rng, 0.3), _edge_words(spec, "b", mode, rng, 0.3)
     gap = np.where(rng.random(steps) < 0.1, rng.integers(1, 4, steps), 0) if gaps else None
-    return _set("random_gaps" if gaps else "random", a, b, mode, sa, sb,
-                _first(rng, batch_n, steps), gap)
+    return _set("random_gaps" if gaps else "random", a, b, mode, sa, sb, _first(rng, batch_n, steps), gap)
 
 
 def simd_long(spec: SimdMacSpec, rows: int, seed: int = 0, steps: int = 4096) -> VectorSet:
@@ -192,8 +225,11 @@ def simd_long(spec: SimdMacSpec, rows: int, seed: int = 0, steps: int = 4096) ->
     steps = min(steps, spec.max_count) if spec.acc_bits is None else steps
     nm = len(spec.modes)
     batch_n = max(rows, 2 * nm)
-    mode = np.where(np.arange(batch_n)[:, None] % 2 == 0, (np.arange(batch_n)[:, None] // 2) % nm,
-                    rng.integers(0, nm, (batch_n, steps)))
+    mode = np.where(
+        np.arange(batch_n)[:, None] % 2 == 0,
+        (np.arange(batch_n)[:, None] // 2) % nm,
+        rng.integers(0, nm, (batch_n, steps)),
+    )
     mode = np.broadcast_to(mode, (batch_n, steps)).copy()
     sa = np.broadcast_to((np.arange(batch_n) // (2 * nm) % 2)[:, None], (batch_n, steps)).copy()
     sb = np.broadcast_to((np.arange(batch_n) // (4 * nm) % 2)[:, None], (batch_n, steps)).copy()

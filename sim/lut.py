@@ -25,6 +25,7 @@ __all__ = ["lut_sets", "table_entries_set", "act_codes_set", "extreme_set", "ran
 
 # --- vector sets -----------------------------------------------------------------------------------
 
+
 def _act_edges(spec: LutSpec) -> np.ndarray:
     """Most negative, largest, zero, one and minus one activation codes."""
     act = spec.act
@@ -80,7 +81,7 @@ def table_entries_set(spec: LutSpec, rows: int, seed: int = 0) -> VectorSet:
     g, nc = spec.group, 1 << spec.weight_code_bits
     m, c, c2 = np.meshgrid(np.arange(1 << g), np.arange(nc), np.arange(nc), indexing="ij")
     bits = (m.ravel()[:, None] >> np.arange(g)) & 1
-    vecs = np.where(bits == 1, c.ravel()[:, None], c2.ravel()[:, None])        # [N, group]
+    vecs = np.where(bits == 1, c.ravel()[:, None], c2.ravel()[:, None])  # [N, group]
     n_steps = -(-len(vecs) // spec.lanes)
     idx = np.arange(n_steps * spec.lanes) % len(vecs)
     nrows, per = _rows_of(n_steps, rows)
@@ -122,15 +123,20 @@ def extreme_set(spec: LutSpec, rows: int, seed: int = 0) -> VectorSet:
     return VectorSet("extremes", a, b, first)
 
 
-def random_set(spec: LutSpec, vectors_n: int, rows: int, seed: int = 0, gaps: bool = False,
-               max_steps: int = 4096) -> VectorSet:
+def random_set(
+    spec: LutSpec, vectors_n: int, rows: int, seed: int = 0, gaps: bool = False, max_steps: int = 4096
+) -> VectorSet:
     """Random long dot products (30% extreme operands), chains of random length."""
     rng = np.random.default_rng(seed)
     steps = min(max_steps, max(1, -(-vectors_n // rows)))
     batch_n = max(1, -(-vectors_n // steps))
-    return VectorSet("random_gaps" if gaps else "random", _acts(spec, (batch_n, steps), rng),
-                     _weights(spec, (batch_n, steps), rng), _first(rng, batch_n, steps),
-                     _gaps(steps, rng) if gaps else None)
+    return VectorSet(
+        "random_gaps" if gaps else "random",
+        _acts(spec, (batch_n, steps), rng),
+        _weights(spec, (batch_n, steps), rng),
+        _first(rng, batch_n, steps),
+        _gaps(steps, rng) if gaps else None,
+    )
 
 
 def lut_sets(spec: LutSpec, vectors_n: int, exhaustive: bool, seed: int, rows: int) -> list[VectorSet]:

@@ -60,8 +60,10 @@ def _fields(ports: list[tuple[str, int]], packing: Mapping[str, Any], module: st
         if isinstance(info, Mapping) and isinstance(info.get("lanes"), int):
             lanes, bits = info["lanes"], info.get("width")
             if not isinstance(bits, int) or lanes < 1 or lanes * bits != width:
-                raise ValueError(f"{module}: manifest lane_packing[{name!r}] = {dict(info)!r} does not fill "
-                                 f"the {width}-bit port (want lanes * width == {width})")
+                raise ValueError(
+                    f"{module}: manifest lane_packing[{name!r}] = {dict(info)!r} does not fill "
+                    f"the {width}-bit port (want lanes * width == {width})"
+                )
             lane_bits = bits
         out.append(Field(name, lanes, lane_bits, offset))
         offset += width
@@ -111,8 +113,10 @@ class PortMap:
                 raise ValueError(f"{self.module}: {name}={value!r} must be an int >= 1")
         names = {f.name for f in self.inputs}
         if FIRST not in names:
-            raise ValueError(f"{self.module}: no {FIRST!r} input: the testbench needs the port contract's "
-                             f"{VALID!r}, {FIRST!r} and {OUT_VALID!r}")
+            raise ValueError(
+                f"{self.module}: no {FIRST!r} input: the testbench needs the port contract's "
+                f"{VALID!r}, {FIRST!r} and {OUT_VALID!r}"
+            )
         if OUT_VALID not in {f.name for f in self.outputs}:
             raise ValueError(f"{self.module}: no {OUT_VALID!r} output")
         if not self.last_beat_only <= names:
@@ -141,20 +145,30 @@ class PortMap:
             elif direction == "output":
                 outs.append((name, width))
             else:
-                raise ValueError(f"{module}: manifest port {name!r} has direction {direction!r}: "
-                                 "allowed 'input', 'output'")
+                raise ValueError(
+                    f"{module}: manifest port {name!r} has direction {direction!r}: allowed 'input', 'output'"
+                )
         if VALID not in {p.get("name") for p in manifest.get("ports") or ()}:
             raise ValueError(f"{module}: no {VALID!r} input in the manifest")
         packing = manifest.get("lane_packing") or {}
         block = manifest.get("block") or {}
-        reset = {k: v for k, v in (manifest.get("reset") or {}).items()
-                 if isinstance(v, int) and not isinstance(v, bool)}
+        reset = {
+            k: v for k, v in (manifest.get("reset") or {}).items() if isinstance(v, int) and not isinstance(v, bool)
+        }
         ready = manifest.get("ready_port")
-        return cls(module=module, inputs=_fields(ins, packing, module), outputs=_fields(outs, {}, module),
-                   latency=manifest.get("latency", 0), interval=manifest.get("initiation_interval", 1),
-                   beats=block.get("beats", 1), last_beat_only=frozenset(block.get("sampled_on_last_beat", ())),
-                   unchecked=frozenset([ready] if isinstance(ready, str) else ()), reset=reset,
-                   clock=clk, reset_port=rst)
+        return cls(
+            module=module,
+            inputs=_fields(ins, packing, module),
+            outputs=_fields(outs, {}, module),
+            latency=manifest.get("latency", 0),
+            interval=manifest.get("initiation_interval", 1),
+            beats=block.get("beats", 1),
+            last_beat_only=frozenset(block.get("sampled_on_last_beat", ())),
+            unchecked=frozenset([ready] if isinstance(ready, str) else ()),
+            reset=reset,
+            clock=clk,
+            reset_port=rst,
+        )
 
     @property
     def in_bits(self) -> int:

@@ -29,14 +29,22 @@ from .batch import Bench
 from .session import Session
 from .vectors import VectorSet
 
-__all__ = ["VerifyResult", "verify", "verify_sets", "mac_sets", "sim_jobs", "check_request", "CHUNK_VECTORS",
-           "MAX_VECTORS"]
+__all__ = [
+    "VerifyResult",
+    "verify",
+    "verify_sets",
+    "mac_sets",
+    "sim_jobs",
+    "check_request",
+    "CHUNK_VECTORS",
+    "MAX_VECTORS",
+]
 
 #: Vectors per chunk (one simulator round trip): paces progress and overlap, bounds memory.
 CHUNK_VECTORS = 1 << 17
 #: Most random vectors (times lanes) one call generates up front; more: several seeds.
 MAX_VECTORS = 1 << 22
-_IN_FLIGHT = 2          # chunks queued in the simulator while the host works on an earlier one
+_IN_FLIGHT = 2  # chunks queued in the simulator while the host works on an earlier one
 _RUN_COUNTER = itertools.count()
 
 
@@ -44,15 +52,20 @@ def check_request(spec: Any, vectors: Any, seed: Any) -> None:
     """ValueError naming ``vectors`` or ``seed`` unless they ask for a verification that checks
     something and fits in memory (``vectors`` >= 1; vectors x lanes <= :data:`MAX_VECTORS`)."""
     if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 1:
-        raise ValueError(f"vectors={vectors!r} (--vectors): allowed a positive number of random vectors "
-                         f"(a verification that checks nothing cannot pass)")
+        raise ValueError(
+            f"vectors={vectors!r} (--vectors): allowed a positive number of random vectors "
+            f"(a verification that checks nothing cannot pass)"
+        )
     lanes = max(int(getattr(spec, "lanes", None) or 1), int(getattr(spec, "block", None) or 1))
     if vectors * lanes > MAX_VECTORS:
-        raise ValueError(f"vectors={vectors!r} (--vectors): at most {MAX_VECTORS // lanes:,} for this "
-                         f"{lanes}-lane PE (all vectors are generated up front); run several --seed values "
-                         f"for more")
+        raise ValueError(
+            f"vectors={vectors!r} (--vectors): at most {MAX_VECTORS // lanes:,} for this "
+            f"{lanes}-lane PE (all vectors are generated up front); run several --seed values "
+            f"for more"
+        )
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 1 << 63:
         raise ValueError(f"seed={seed!r} (--seed): allowed an integer 0..2**63-1")
+
 
 Progress = Callable[[int, int], None]
 
@@ -116,8 +129,9 @@ class VerifyResult:
         return self.mismatches == 0 and self.checked > 0
 
 
-def mac_sets(spec: Any, vectors_n: int = 100_000, exhaustive: bool = False, seed: int = 0,
-             rows: int = vectors.DEFAULT_ROWS) -> list[VectorSet]:
+def mac_sets(
+    spec: Any, vectors_n: int = 100_000, exhaustive: bool = False, seed: int = 0, rows: int = vectors.DEFAULT_ROWS
+) -> list[VectorSet]:
     """The minifloat MAC's regression sets (its family's ``vector_sets`` part): the corner sets,
     every code pair with ``exhaustive`` (first=1 and two-step chains), random chains, 1/8 of
     them with bubbles, laid out in :func:`~peforge.sim.vectors.layout_rows` rows."""
@@ -131,8 +145,11 @@ def mac_sets(spec: Any, vectors_n: int = 100_000, exhaustive: bool = False, seed
         gap_n = max(1, vectors_n // 8)
         out.append(vectors.random_chains(spec, vectors_n - gap_n if vectors_n > 1 else 1, rows=rows, seed=seed))
         if vectors_n > 1:
-            out.append(vectors.random_chains(spec, gap_n, rows=rows, seed=seed + 1, gaps=True,
-                                             max_steps=min(vectors.MAX_CHAIN, 512)))
+            out.append(
+                vectors.random_chains(
+                    spec, gap_n, rows=rows, seed=seed + 1, gaps=True, max_steps=min(vectors.MAX_CHAIN, 512)
+                )
+            )
     return out
 
 
@@ -155,9 +172,18 @@ def _run_dir(bld: Any, tag: str) -> Path:
     return bld.directory.parent / "runs" / f"{bld.name}-{tag}-{os.getpid()}-{next(_RUN_COUNTER)}"
 
 
-def verify_sets(bench: Bench, sets: Sequence[VectorSet], *, name: str, seed: int = 0,
-                progress: Progress | None = None, waves_on_failure: bool = True, rows: int | None = None,
-                goldens: Sequence[Mapping[str, Any]] | None = None, jobs: int | None = None) -> VerifyResult:
+def verify_sets(
+    bench: Bench,
+    sets: Sequence[VectorSet],
+    *,
+    name: str,
+    seed: int = 0,
+    progress: Progress | None = None,
+    waves_on_failure: bool = True,
+    rows: int | None = None,
+    goldens: Sequence[Mapping[str, Any]] | None = None,
+    jobs: int | None = None,
+) -> VerifyResult:
     """Simulate ``sets`` on ``bench``'s PE and compare with its golden model (or ``goldens``,
     one raw dict per set as :func:`peforge.sim.batch.golden_for` returns), in ``jobs``
     simulator processes (default :func:`sim_jobs`; never more than there are chunks)."""
@@ -165,8 +191,9 @@ def verify_sets(bench: Bench, sets: Sequence[VectorSet], *, name: str, seed: int
     rows = rows or batch.rows_for(bench.ports)
     total = sum(vs.size for vs in sets)
     if total == 0:
-        raise ValueError(f"verify {name}: no vector to check (vectors=0 and no corner or exhaustive set): "
-                         f"allowed vectors >= 1")
+        raise ValueError(
+            f"verify {name}: no vector to check (vectors=0 and no corner or exhaustive set): allowed vectors >= 1"
+        )
     bld = batch.wrapper_build(bench, rows)
     build_s = bld.seconds
     names = [f.name for f in batch.checked_outputs(bench.ports)] + [batch.OUT_VALID]
@@ -182,8 +209,7 @@ def verify_sets(bench: Bench, sets: Sequence[VectorSet], *, name: str, seed: int
     todo = iter(enumerate(chunks))
     in_flight: deque[tuple[batch.Plan, Session, int]] = deque()
     with contextlib.ExitStack() as stack:
-        sessions = [stack.enter_context(Session(bld, _run_dir(bld, f"batch{j}"), batch.TB_MODULE))
-                    for j in range(jobs)]
+        sessions = [stack.enter_context(Session(bld, _run_dir(bld, f"batch{j}"), batch.TB_MODULE)) for j in range(jobs)]
 
         def feed() -> None:
             item = next(todo, None)
@@ -198,16 +224,23 @@ def verify_sets(bench: Bench, sets: Sequence[VectorSet], *, name: str, seed: int
         while in_flight:
             plan, session, key = in_flight.popleft()
             for si in sorted({p.set_index for p in plan.passes} - set(gold)):
-                gold[si] = batch.golden_for(bench, sets[si])        # while the simulators run
+                gold[si] = batch.golden_for(bench, sets[si])  # while the simulators run
             blob = session.result(key)
             feed()
-            res = batch.check(plan, batch.decode(blob, plan, names), gold,
-                              limit=10 - sum(len(m) for _, m in mismatches))
+            res = batch.check(
+                plan, batch.decode(blob, plan, names), gold, limit=10 - sum(len(m) for _, m in mismatches)
+            )
             checked += res.checked
             if res.mismatches and first_bad is None:
                 bad = res.mismatches[0]
-                first_bad = next(((plan, p) for p in plan.passes if plan.sets[p.set_index].name == bad.set_name
-                                  and p.row0 <= bad.row < p.row0 + p.nrows), None)
+                first_bad = next(
+                    (
+                        (plan, p)
+                        for p in plan.passes
+                        if plan.sets[p.set_index].name == bad.set_name and p.row0 <= bad.row < p.row0 + p.nrows
+                    ),
+                    None,
+                )
             mism_count += res.mismatch_count
             if res.mismatches:
                 mismatches.append((plan, res.mismatches))
@@ -225,14 +258,17 @@ def verify_sets(bench: Bench, sets: Sequence[VectorSet], *, name: str, seed: int
     for vs in sets:
         set_sizes[vs.name] = set_sizes.get(vs.name, 0) + vs.size
     ports = bench.ports
-    lines = [f"verify {name}: {bench.label}",
-             f"  latency {ports.latency}" + (f", {ports.beats} beats per step" if ports.beats > 1 else "")
-             + (f", one input every {ports.interval} cycles" if ports.interval > 1 else "")
-             + f", {rows} PE copies per simulation, build {bld.seconds:.1f} s{' (cached)' if bld.cached else ''}"
-             + (f", waveform build {build_s - bld.seconds:.1f} s" if build_s > bld.seconds else ""),
-             "  sets: " + ", ".join(f"{k} {v}" for k, v in set_sizes.items()),
-             f"  checked {checked} vectors in {seconds:.2f} s ({vps:,.0f} vectors/s simulated)",
-             f"  {'PASS' if mism_count == 0 else 'FAIL'}: {mism_count} mismatching output samples"]
+    lines = [
+        f"verify {name}: {bench.label}",
+        f"  latency {ports.latency}"
+        + (f", {ports.beats} beats per step" if ports.beats > 1 else "")
+        + (f", one input every {ports.interval} cycles" if ports.interval > 1 else "")
+        + f", {rows} PE copies per simulation, build {bld.seconds:.1f} s{' (cached)' if bld.cached else ''}"
+        + (f", waveform build {build_s - bld.seconds:.1f} s" if build_s > bld.seconds else ""),
+        "  sets: " + ", ".join(f"{k} {v}" for k, v in set_sizes.items()),
+        f"  checked {checked} vectors in {seconds:.2f} s ({vps:,.0f} vectors/s simulated)",
+        f"  {'PASS' if mism_count == 0 else 'FAIL'}: {mism_count} mismatching output samples",
+    ]
     if mismatches:
         lines.append(f"  first {sum(len(m) for _, m in mismatches)} mismatches:")
         for plan, ms in mismatches:
@@ -257,8 +293,9 @@ def _record_waves(bench: Bench, rows: int, bad: tuple[batch.Plan, Any], seed: in
         return None, 0.0
 
 
-def verify(spec: Any, vectors: int = 100_000, exhaustive: bool = False, seed: int = 0,
-           progress: Progress | None = None) -> VerifyResult:
+def verify(
+    spec: Any, vectors: int = 100_000, exhaustive: bool = False, seed: int = 0, progress: Progress | None = None
+) -> VerifyResult:
     """Verify the RTL of ``spec`` against its golden model on Verilator (any family).
 
     Parameters

@@ -27,15 +27,21 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from peforge.doctor import verilator_bin_dir as _core_verilator_bin_dir
 
-__all__ = ["SimBuildError", "SimRunError", "Build", "build", "run_test", "build_root",
-           "verilator_bin_dir", "WAIVER_FILES"]
+__all__ = [
+    "SimBuildError",
+    "SimRunError",
+    "Build",
+    "build",
+    "run_test",
+    "build_root",
+    "verilator_bin_dir",
+    "WAIVER_FILES",
+]
 
 _SIM_DIR = Path(__file__).resolve().parent
 #: Verilator control files passed to every build, when they exist: the RTL's backend waivers
 #: (owned by peforge.rtl; the batch wrapper is plain wiring and needs none).
-WAIVER_FILES: tuple[Path, ...] = (
-    _SIM_DIR.parent / "rtl" / "verilator_waivers.vlt",
-)
+WAIVER_FILES: tuple[Path, ...] = (_SIM_DIR.parent / "rtl" / "verilator_waivers.vlt",)
 _LOG_TAIL = 40
 _BUILD_FORMAT = 1  # bump to invalidate every cached build
 
@@ -167,13 +173,25 @@ def _versions() -> dict[str, str]:
 
     vl = verilator_bin_dir()
     stat = (vl / "verilator_bin").stat() if (vl / "verilator_bin").exists() else (vl / "verilator").stat()
-    return {"cocotb": cocotb.__version__, "verilator": f"{stat.st_size}-{int(stat.st_mtime)}",
-            "format": str(_BUILD_FORMAT)}
+    return {
+        "cocotb": cocotb.__version__,
+        "verilator": f"{stat.st_size}-{int(stat.st_mtime)}",
+        "format": str(_BUILD_FORMAT),
+    }
 
 
-def build(name: str, sources: Mapping[str, str], toplevel: str, *, waves: bool = False,
-          build_args: Sequence[str] = (), root: Path | None = None, public_top_only: bool = False,
-          hier_blocks: Sequence[str] = (), make_args: Sequence[str] = ()) -> Build:
+def build(
+    name: str,
+    sources: Mapping[str, str],
+    toplevel: str,
+    *,
+    waves: bool = False,
+    build_args: Sequence[str] = (),
+    root: Path | None = None,
+    public_top_only: bool = False,
+    hier_blocks: Sequence[str] = (),
+    make_args: Sequence[str] = (),
+) -> Build:
     """Compile Verilog ``sources`` (file name -> text) with ``toplevel`` under ``root/name``.
 
     Reuses the previous build when nothing that goes into it changed.  Raises
@@ -189,12 +207,22 @@ def build(name: str, sources: Mapping[str, str], toplevel: str, *, waves: bool =
     directory = (root or build_root()) / (name + ("_waves" if waves else ""))
     waivers = [p for p in WAIVER_FILES if p.exists()]
     args = list(build_args)
-    key = hashlib.sha256(json.dumps({
-        "sources": dict(sorted(sources.items())), "toplevel": toplevel, "waves": waves, "args": args,
-        "make_args": list(make_args),
-        "public_top_only": public_top_only, "hier_blocks": list(hier_blocks),
-        "waivers": {str(p): p.read_text() for p in waivers}, "versions": _versions(),
-    }, sort_keys=True).encode()).hexdigest()
+    key = hashlib.sha256(
+        json.dumps(
+            {
+                "sources": dict(sorted(sources.items())),
+                "toplevel": toplevel,
+                "waves": waves,
+                "args": args,
+                "make_args": list(make_args),
+                "public_top_only": public_top_only,
+                "hier_blocks": list(hier_blocks),
+                "waivers": {str(p): p.read_text() for p in waivers},
+                "versions": _versions(),
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
     stamp = directory / "peforge_build.stamp"
     exe = directory / toplevel
     t0 = time.perf_counter()
@@ -222,21 +250,38 @@ def build(name: str, sources: Mapping[str, str], toplevel: str, *, waves: bool =
         log = directory / "build.log"
         runner = _make_runner(public_top_only, make_args)
         try:
-            runner.build(sources=[*waivers, *paths], hdl_toplevel=toplevel, build_dir=directory,
-                         always=True, waves=waves, build_args=args, log_file=log,
-                         timescale=("1ns", "1ps"))
+            runner.build(
+                sources=[*waivers, *paths],
+                hdl_toplevel=toplevel,
+                build_dir=directory,
+                always=True,
+                waves=waves,
+                build_args=args,
+                log_file=log,
+                timescale=("1ns", "1ps"),
+            )
         except (RuntimeError, SystemExit, OSError) as err:
-            raise SimBuildError(f"verilator build of {name!r} (toplevel {toplevel}) failed: {err}\n"
-                                f"--- last lines of {log} ---\n{_tail(log)}") from None
+            raise SimBuildError(
+                f"verilator build of {name!r} (toplevel {toplevel}) failed: {err}\n"
+                f"--- last lines of {log} ---\n{_tail(log)}"
+            ) from None
         if not exe.exists():
-            raise SimBuildError(f"verilator build of {name!r} produced no executable {exe}\n"
-                                f"--- last lines of {log} ---\n{_tail(log)}")
+            raise SimBuildError(
+                f"verilator build of {name!r} produced no executable {exe}\n--- last lines of {log} ---\n{_tail(log)}"
+            )
         stamp.write_text(key)
     return Build(name, toplevel, directory, time.perf_counter() - t0, False, waves)
 
 
-def run_test(bld: Build, test_module: str, run_dir: Path, *, env: Mapping[str, str] | None = None,
-             testcase: str | None = None, seed: int = 0) -> Path:
+def run_test(
+    bld: Build,
+    test_module: str,
+    run_dir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    testcase: str | None = None,
+    seed: int = 0,
+) -> Path:
     """Run cocotb ``test_module`` on ``bld`` in ``run_dir``; return the results XML path.
 
     Raises :class:`SimRunError` when any test fails or errors, or when no results were
@@ -253,13 +298,24 @@ def run_test(bld: Build, test_module: str, run_dir: Path, *, env: Mapping[str, s
     saved = os.environ.pop("PYTEST_CURRENT_TEST", None)  # keep cocotb from sys.exit-ing under pytest
     try:
         with _locked(bld.directory.with_name(bld.directory.name + ".lock"), shared=True):
-            runner.test(test_module=test_module, hdl_toplevel=bld.toplevel, build_dir=bld.directory,
-                        test_dir=run_dir, results_xml=str(results), extra_env=dict(env or {}),
-                        testcase=testcase, seed=seed, waves=bld.waves, log_file=log,
-                        hdl_toplevel_lang="verilog")
+            runner.test(
+                test_module=test_module,
+                hdl_toplevel=bld.toplevel,
+                build_dir=bld.directory,
+                test_dir=run_dir,
+                results_xml=str(results),
+                extra_env=dict(env or {}),
+                testcase=testcase,
+                seed=seed,
+                waves=bld.waves,
+                log_file=log,
+                hdl_toplevel_lang="verilog",
+            )
     except SystemExit as err:
-        raise SimRunError(f"simulation of {bld.name!r} ({test_module}) exited with {err.code}\n"
-                          f"--- last lines of {log} ---\n{_tail(log)}") from None
+        raise SimRunError(
+            f"simulation of {bld.name!r} ({test_module}) exited with {err.code}\n"
+            f"--- last lines of {log} ---\n{_tail(log)}"
+        ) from None
     finally:
         if saved is not None:
             os.environ["PYTEST_CURRENT_TEST"] = saved
@@ -268,8 +324,10 @@ def run_test(bld: Build, test_module: str, run_dir: Path, *, env: Mapping[str, s
     except RuntimeError as err:
         raise SimRunError(f"simulation of {bld.name!r}: {err}\n--- last lines of {log} ---\n{_tail(log)}") from None
     if num_tests == 0 or num_failed:
-        raise SimRunError(f"simulation of {bld.name!r}: {num_failed} of {num_tests} cocotb tests failed "
-                          f"({test_module}{'.' + testcase if testcase else ''})\n"
-                          f"--- errors in {log} ---\n{_errors(log)}\n"
-                          f"--- last lines of {log} ---\n{_tail(log, 12)}")
+        raise SimRunError(
+            f"simulation of {bld.name!r}: {num_failed} of {num_tests} cocotb tests failed "
+            f"({test_module}{'.' + testcase if testcase else ''})\n"
+            f"--- errors in {log} ---\n{_errors(log)}\n"
+            f"--- last lines of {log} ---\n{_tail(log, 12)}"
+        )
     return results

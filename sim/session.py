@@ -63,8 +63,9 @@ class Session:
         # no pytest assertion rewriting in the simulator: the test asserts nothing, and setting it
         # up imports pytest's plugins (a large part of the simulator's start-up time)
         env = {"PEFORGE_SIM_CTL": str(ctl), "PEFORGE_SIM_ACK": str(ack), "COCOTB_REWRITE_ASSERTION_FILES": ""}
-        self._thread = threading.Thread(target=self._run, args=(env,), daemon=True,
-                                        name=f"peforge-sim-{self._bld.name}")
+        self._thread = threading.Thread(
+            target=self._run, args=(env,), daemon=True, name=f"peforge-sim-{self._bld.name}"
+        )
         self._thread.start()
         return self
 

@@ -26,6 +26,7 @@ __all__ = ["shiftadd_sets"]
 
 # --- vector sets ----------------------------------------------------------------------------------
 
+
 def _act_codes(spec: ShiftAddSpec, shape: tuple[int, ...], rng: np.random.Generator, p_edge: float = 0.3) -> np.ndarray:
     """Uniform activation codes, with probability p_edge the most negative / largest / zero."""
     fmt = spec.act
@@ -55,8 +56,9 @@ def _weight_extremes(spec: ShiftAddSpec) -> tuple[int, int]:
     return int(np.argmin(vals)), int(np.argmax(vals))
 
 
-def _scale_codes(spec: ShiftAddSpec, shape: tuple[int, ...], rng: np.random.Generator,
-                 p_any: float = 0.05) -> np.ndarray:
+def _scale_codes(
+    spec: ShiftAddSpec, shape: tuple[int, ...], rng: np.random.Generator, p_any: float = 0.05
+) -> np.ndarray:
     """Scale codes: mostly moderate values of both signs, some uniformly random (any special)."""
     fmt = spec.scale
     if isinstance(fmt, IntFormat):
@@ -94,8 +96,9 @@ def _first(rng: np.random.Generator, batch: int, steps: int, group: int | None) 
     return first
 
 
-def _make(name: str, a: np.ndarray, b: np.ndarray, first: np.ndarray, scale: np.ndarray | None,
-          gaps: np.ndarray | None = None) -> VectorSet:
+def _make(
+    name: str, a: np.ndarray, b: np.ndarray, first: np.ndarray, scale: np.ndarray | None, gaps: np.ndarray | None = None
+) -> VectorSet:
     return VectorSet(name, a, b, first, gaps, {} if scale is None else {"scale": scale})
 
 
@@ -131,8 +134,10 @@ def shiftadd_sets(spec: ShiftAddSpec, vectors_n: int, exhaustive: bool, seed: in
     na, nw = spec.act.num_codes, 1 << spec.weight.bits
     if exhaustive:
         if na * nw > 1 << 20:
-            raise ValueError(f"exhaustive sweep of {spec.act.name} x {spec.weight.name} has {na * nw} pairs: "
-                             "allowed up to 2**20 (activations of at most 12 bits with 8-bit weights)")
+            raise ValueError(
+                f"exhaustive sweep of {spec.act.name} x {spec.weight.name} has {na * nw} pairs: "
+                "allowed up to 2**20 (activations of at most 12 bits with 8-bit weights)"
+            )
         ca, cb = np.meshgrid(np.arange(na), np.arange(nw), indexing="ij")
         out.append(pair_set("exhaustive_pairs", ca.ravel(), cb.ravel()))
     # corners: most negative activation x every weight; every activation x every zero weight
@@ -163,18 +168,33 @@ def shiftadd_sets(spec: ShiftAddSpec, vectors_n: int, exhaustive: bool, seed: in
         if isinstance(spec.scale, FloatFormat):  # huge and tiny scales: FP32 overflow and underflow
             big = spec.scale.max_code
             tiny = 1
-            scale[nrow // 2:, :] = np.where(np.arange(nrow - nrow // 2)[:, None] % 2 == 0, big, tiny)
+            scale[nrow // 2 :, :] = np.where(np.arange(nrow - nrow // 2)[:, None] % 2 == 0, big, tiny)
     out.append(_make("long_extreme", a, b, first, scale))
     # random chains, then random chains with extra bubbles
     steps = min(4096, max(chain, -(-vectors_n // rows)))
     batch = max(1, -(-vectors_n // steps))
     shape = (batch, steps)
-    out.append(_make("random", _act_codes(spec, shape + (L,), rng), _weight_codes(spec, shape + (L,), rng),
-                     _first(rng, batch, steps, G), _scale_codes(spec, shape, rng) if G else None))
+    out.append(
+        _make(
+            "random",
+            _act_codes(spec, shape + (L,), rng),
+            _weight_codes(spec, shape + (L,), rng),
+            _first(rng, batch, steps, G),
+            _scale_codes(spec, shape, rng) if G else None,
+        )
+    )
     gsteps = min(512, steps)
     gbatch = max(1, min(rows, vectors_n // 8 // gsteps + 1))
     gshape = (gbatch, gsteps)
     gaps = np.where(rng.random(gsteps) < 0.1, rng.integers(1, 4, gsteps), 0)
-    out.append(_make("random_gaps", _act_codes(spec, gshape + (L,), rng), _weight_codes(spec, gshape + (L,), rng),
-                     _first(rng, gbatch, gsteps, G), _scale_codes(spec, gshape, rng) if G else None, gaps))
+    out.append(
+        _make(
+            "random_gaps",
+            _act_codes(spec, gshape + (L,), rng),
+            _weight_codes(spec, gshape + (L,), rng),
+            _first(rng, gbatch, gsteps, G),
+            _scale_codes(spec, gshape, rng) if G else None,
+            gaps,
+        )
+    )
     return out

@@ -59,8 +59,8 @@ async def batch(dut) -> None:
             out = [""] * n
             for i in range(n):
                 await fe
-                out[i] = get()                               # state after the edges of cycles < i
-                put(_DEPOSIT, words[i * width:(i + 1) * width])  # inputs of cycle i's rising edge
+                out[i] = get()  # state after the edges of cycles < i
+                put(_DEPOSIT, words[i * width : (i + 1) * width])  # inputs of cycle i's rising edge
             Path(dst).write_bytes("".join(out).encode("ascii"))
             ack.write(f"done {key}\n")
             ack.flush()

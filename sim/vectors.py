@@ -16,8 +16,20 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["VectorSet", "layout_rows", "exhaustive_pairs", "exhaustive_chains", "random_chains", "corner_sets",
-           "neutral_zero", "product_table", "table_codes", "DEFAULT_ROWS", "MAX_CHAIN", "FULL_TABLE_CODES"]
+__all__ = [
+    "VectorSet",
+    "layout_rows",
+    "exhaustive_pairs",
+    "exhaustive_chains",
+    "random_chains",
+    "corner_sets",
+    "neutral_zero",
+    "product_table",
+    "table_codes",
+    "DEFAULT_ROWS",
+    "MAX_CHAIN",
+    "FULL_TABLE_CODES",
+]
 
 DEFAULT_ROWS = 64
 MAX_CHAIN = 4096
@@ -64,11 +76,13 @@ class VectorSet:
         arrays = {}
         for port, values in (("a", self.a), ("b", self.b), *self.ports.items()):
             arr = np.asarray(values)
-            if arr.dtype not in (object, np.uint64):      # codes as int64; wide words as uint64 / ints
+            if arr.dtype not in (object, np.uint64):  # codes as int64; wide words as uint64 / ints
                 arr = arr.astype(np.int64, copy=False)
             if arr.shape[:2] != first.shape:
-                raise ValueError(f"{self.name}: {port} must be [batch, steps, ...] with [batch, steps] = "
-                                 f"{first.shape} as first, got {arr.shape}")
+                raise ValueError(
+                    f"{self.name}: {port} must be [batch, steps, ...] with [batch, steps] = "
+                    f"{first.shape} as first, got {arr.shape}"
+                )
             arrays[port] = arr
         object.__setattr__(self, "a", arrays.pop("a"))
         object.__setattr__(self, "b", arrays.pop("b"))
@@ -105,9 +119,15 @@ class VectorSet:
     def subset(self, rows: slice | np.ndarray, steps: int | None = None, name: str | None = None) -> "VectorSet":
         s = slice(None, steps)
         beats = 1 if self.gaps is None or not self.steps else self.gaps.size // self.steps
-        gaps = self.gaps if self.gaps is None or steps is None else self.gaps[:steps * beats]
-        return VectorSet(name or self.name, self.a[rows, s], self.b[rows, s], self.first[rows, s], gaps,
-                         {k: v[rows, s] for k, v in self.ports.items()})
+        gaps = self.gaps if self.gaps is None or steps is None else self.gaps[: steps * beats]
+        return VectorSet(
+            name or self.name,
+            self.a[rows, s],
+            self.b[rows, s],
+            self.first[rows, s],
+            gaps,
+            {k: v[rows, s] for k, v in self.ports.items()},
+        )
 
 
 def layout_rows(rows: int, lanes: int) -> int:
@@ -116,8 +136,7 @@ def layout_rows(rows: int, lanes: int) -> int:
     return max(4, min(rows, 64 // max(1, lanes)))
 
 
-def _fill_rows(a: np.ndarray, b: np.ndarray, first: np.ndarray, rows: int, name: str,
-               step_group: int = 1) -> VectorSet:
+def _fill_rows(a: np.ndarray, b: np.ndarray, first: np.ndarray, rows: int, name: str, step_group: int = 1) -> VectorSet:
     """Lay out ``n`` vectors (leading axis) as ``[rows, n/rows]``, padding by repeating the start.
 
     ``step_group`` keeps groups of consecutive vectors (chains) whole inside a row."""
@@ -158,8 +177,10 @@ def _place(spec: Any, a_codes: np.ndarray, b_codes: np.ndarray) -> tuple[np.ndar
 def _all_pairs(spec: Any) -> tuple[np.ndarray, np.ndarray]:
     na, nb = spec.a.num_codes, spec.b.num_codes
     if na * nb > 1 << 24:
-        raise ValueError(f"exhaustive sweep of {spec.a.name} x {spec.b.name} has {na * nb} pairs: "
-                         "allowed only for formats with at most 2**24 pairs")
+        raise ValueError(
+            f"exhaustive sweep of {spec.a.name} x {spec.b.name} has {na * nb} pairs: "
+            "allowed only for formats with at most 2**24 pairs"
+        )
     ca, cb = np.meshgrid(np.arange(na), np.arange(nb), indexing="ij")
     return ca.ravel().astype(np.int64), cb.ravel().astype(np.int64)
 
@@ -195,8 +216,15 @@ def _random_codes(fmt: Any, shape: tuple[int, ...], rng: np.random.Generator, p_
     return out.astype(np.int64)
 
 
-def random_chains(spec: Any, vectors: int, rows: int = DEFAULT_ROWS, max_steps: int = MAX_CHAIN,
-                  seed: int = 0, p_special: float = 1e-3, gaps: bool = False) -> VectorSet:
+def random_chains(
+    spec: Any,
+    vectors: int,
+    rows: int = DEFAULT_ROWS,
+    max_steps: int = MAX_CHAIN,
+    seed: int = 0,
+    p_special: float = 1e-3,
+    gaps: bool = False,
+) -> VectorSet:
     """About ``vectors`` random vectors in chains of 1..``max_steps`` steps.
 
     Row 0 is one chain of the full row length; the other rows restart with a per-row
@@ -225,6 +253,7 @@ def random_chains(spec: Any, vectors: int, rows: int = DEFAULT_ROWS, max_steps: 
 
 
 # --- corner sets ------------------------------------------------------------------------------
+
 
 def _codes_of(fmt: Any, value: float) -> list[int]:
     vals = fmt.values()
@@ -303,7 +332,7 @@ def corner_sets(spec: Any, rows: int = DEFAULT_ROWS) -> list[VectorSet]:
             z.add((ca, cb), (nz_a, pz_b))
             z.add((ca, cb), (pz_a, nz_b))
             z.add((ca, cb), (pz_a, pz_b))
-    z.add((one_a, one_b), (one_a, neg_one_b))           # x - x = +0
+    z.add((one_a, one_b), (one_a, neg_one_b))  # x - x = +0
     z.add((one_a, neg_one_b), (one_a, one_b))
     z.add((one_a, one_b), (one_a, neg_one_b), (nz_a, pz_b))
     zeros = z.build("corner:zeros", rows)
@@ -313,10 +342,16 @@ def corner_sets(spec: Any, rows: int = DEFAULT_ROWS) -> list[VectorSet]:
     # subnormals: every subnormal of a (b) times a few b (a) values, and chains of them
     s = _Chains(spec)
     sub_a, sub_b = _subnormal_codes(fa), _subnormal_codes(fb)
-    partners_b = [c for c in {one_b, neg_one_b, _code(fb, fb.max), _code(fb, fb.min_subnormal),
-                              _code(fb, fb.min_normal)} if c is not None]
-    partners_a = [c for c in {one_a, _code(fa, -1.0), _code(fa, fa.max), _code(fa, fa.min_subnormal),
-                              _code(fa, fa.min_normal)} if c is not None]
+    partners_b = [
+        c
+        for c in {one_b, neg_one_b, _code(fb, fb.max), _code(fb, fb.min_subnormal), _code(fb, fb.min_normal)}
+        if c is not None
+    ]
+    partners_a = [
+        c
+        for c in {one_a, _code(fa, -1.0), _code(fa, fa.max), _code(fa, fa.min_subnormal), _code(fa, fa.min_normal)}
+        if c is not None
+    ]
     for ca in sub_a:
         for cb in partners_b:
             s.add((ca, cb))
@@ -361,7 +396,7 @@ def corner_sets(spec: Any, rows: int = DEFAULT_ROWS) -> list[VectorSet]:
         pinf_a, ninf_a = fa.inf_code(False), fa.inf_code(True)
         pinf_b, ninf_b = fb.inf_code(False), fb.inf_code(True)
         if pinf_a is not None:
-            ni.add((pinf_a, one_b), (ninf_a, one_b))                    # +inf + -inf = NaN
+            ni.add((pinf_a, one_b), (ninf_a, one_b))  # +inf + -inf = NaN
             ni.add((pinf_a, one_b), (pinf_a, one_b))
             ni.add((pinf_a, one_b), (max_a, max_b))
         if pinf_b is not None:
@@ -452,7 +487,7 @@ def _products(spec: Any, va: np.ndarray, vb: np.ndarray) -> np.ndarray:
         if getattr(spec, "mult", "exact") != "lmul":
             return prod
         (ma, ea), (mb, eb) = np.frexp(np.abs(va)), np.frexp(np.abs(vb))
-        frac = np.add.outer(2 * ma - 1, 2 * mb - 1) + 2.0 ** -spec.lmul_offset_exp
+        frac = np.add.outer(2 * ma - 1, 2 * mb - 1) + 2.0**-spec.lmul_offset_exp
         lmul = np.ldexp(1 + frac, np.add.outer(ea - 1, eb - 1)) * np.sign(prod)
     finite = np.isfinite(prod) & (prod != 0)
     return np.where(finite, lmul, prod)
@@ -504,7 +539,7 @@ def _tie_chains(spec: Any) -> _Chains:
     def neg(p: tuple[int, int]) -> tuple[int, int]:
         return (p[0] ^ fa.sign_mask, p[1])
 
-    for x in pos[::-max(1, len(pos) // 12)]:
+    for x in pos[:: -max(1, len(pos) // 12)]:
         e = math.floor(math.log2(x))
         if e < acc.emin:
             continue
@@ -512,9 +547,9 @@ def _tie_chains(spec: Any) -> _Chains:
         px, pu, ph, p3 = pair(x), pair(ulp), pair(ulp / 2), pair(1.5 * ulp)
         if px is None or ph is None:
             continue
-        chains.add(px, ph)                   # tie, X even -> stays X
+        chains.add(px, ph)  # tie, X even -> stays X
         if pu is not None:
-            chains.add(px, pu, ph)           # tie, X+U odd -> rounds up
+            chains.add(px, pu, ph)  # tie, X+U odd -> rounds up
         if p3 is not None:
             chains.add(px, p3)
         chains.add(neg(px), neg(ph))

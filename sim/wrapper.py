@@ -42,11 +42,13 @@ def wrapper_verilog(ports: PortMap, rows: int, name: str) -> str:
     if not name.isidentifier():
         raise ValueError(f"wrapper name {name!r} must be a Verilog identifier")
     n_in, n_out = CONTROL_BITS + rows * ports.in_bits, rows * ports.out_bits
-    lines = [f"// batch wrapper: {rows} copies of {ports.module} (peforge.sim.wrapper; test only)",
-             f"module {name} ({ports.clock}, din, dout);",
-             f"  input wire {ports.clock};",
-             f"  input wire [{n_in - 1}:0] din;",
-             f"  output wire [{n_out - 1}:0] dout;"]
+    lines = [
+        f"// batch wrapper: {rows} copies of {ports.module} (peforge.sim.wrapper; test only)",
+        f"module {name} ({ports.clock}, din, dout);",
+        f"  input wire {ports.clock};",
+        f"  input wire [{n_in - 1}:0] din;",
+        f"  output wire [{n_out - 1}:0] dout;",
+    ]
     for r in range(rows):
         conns = [f".{ports.clock}({ports.clock})", f".{ports.reset_port}(din[0])", f".{VALID}(din[1])"]
         base = CONTROL_BITS + r * ports.in_bits

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_blockdot_golden import ref_block
+from test_golden_mac import INF, NAN, ref_product, ref_round
 from typer.testing import CliRunner
 
 from peforge import accumulator as acc_mod
@@ -27,9 +29,6 @@ from peforge.models import cost, golden
 from peforge.models.golden import kernels
 from peforge.sim import regression  # noqa: F401  (loads every family's sim module in order)
 from peforge.spec import BlockDotSpec, MinifloatMacSpec, from_json
-from test_blockdot_golden import ref_block
-from test_golden_mac import INF, NAN, ref_product, ref_round
-
 
 
 # ---- independent reference of deferred rounding ---------------------------------------------
@@ -52,7 +51,7 @@ def ref_deferred(fmt, subnormals: bool, lsb: int, msb: int, steps) -> list[tuple
                 if not ovf:
                     ovf, ovfneg = True, v < 0
             else:
-                q = round(v / grid)          # Fraction.__round__: nearest, ties to even
+                q = round(v / grid)  # Fraction.__round__: nearest, ties to even
                 inexact |= q * grid != v
                 u += q * grid
                 if not -bound <= u < bound and not ovf:
@@ -76,11 +75,16 @@ def mac_ref(spec: MinifloatMacSpec, a, b, first) -> list[tuple[int, int]]:
     for t in range(len(first)):
         prods = [ref_product(spec, int(x), int(y)) for x, y in zip(a[t], b[t])]
         finite = [(s, m) for k, s, m in prods if k not in (NAN, INF)]
-        steps.append({"first": bool(first[t]), "v": sum(((-m if s else m) for s, m in finite), Fraction(0)),
-                      "negzero": len(finite) == len(prods) and all(s == 1 and m == 0 for s, m in finite),
-                      "nan": any(k == NAN for k, _, _ in prods),
-                      "pinf": any(k == INF and s == 0 for k, s, _ in prods),
-                      "ninf": any(k == INF and s == 1 for k, s, _ in prods)})
+        steps.append(
+            {
+                "first": bool(first[t]),
+                "v": sum(((-m if s else m) for s, m in finite), Fraction(0)),
+                "negzero": len(finite) == len(prods) and all(s == 1 and m == 0 for s, m in finite),
+                "nan": any(k == NAN for k, _, _ in prods),
+                "pinf": any(k == INF and s == 0 for k, s, _ in prods),
+                "ninf": any(k == INF and s == 1 for k, s, _ in prods),
+            }
+        )
     plan = spec.accumulator
     return ref_deferred(spec.acc, spec.subnormals, plan.lsb_exp, plan.msb_exp, steps)
 
@@ -103,9 +107,9 @@ MAC_CASES = [
     dict(a="e4m3fn", b="e4m3fn", acc="fp32"),
     dict(a="e4m3fn", b="e5m2", acc="bf16", lanes=3, segment=8),
     dict(a="e5m2", b="e5m2", acc="fp16", segment=16),
-    dict(a="e2m1fn", b="e3m2fn", acc="bf16", max_count=8, segment=4),       # overflows often
+    dict(a="e2m1fn", b="e3m2fn", acc="bf16", max_count=8, segment=4),  # overflows often
     dict(a="e4m3fn", b="e4m3fn", acc="fp16", subnormals=False, max_count=32, segment=6),
-    dict(a="e5m2", b="e4m3fn", acc="e5m2", max_count=16, lanes=2),            # tiny acc format
+    dict(a="e5m2", b="e4m3fn", acc="e5m2", max_count=16, lanes=2),  # tiny acc format
 ]
 
 
@@ -146,16 +150,23 @@ def blockdot_ref(spec: BlockDotSpec, a, b, sa, sb, first) -> list[tuple[int, int
     for t in range(len(first)):
         v, v_neg = ref_block(spec, a[t], b[t], int(sa[t]), int(sb[t]))
         special = isinstance(v, str)
-        steps.append({"first": bool(first[t]), "v": None if special else v,
-                      "negzero": not special and v == 0 and bool(v_neg),
-                      "nan": v == "nan", "pinf": v == "+inf", "ninf": v == "-inf"})
+        steps.append(
+            {
+                "first": bool(first[t]),
+                "v": None if special else v,
+                "negzero": not special and v == 0 and bool(v_neg),
+                "nan": v == "nan",
+                "pinf": v == "+inf",
+                "ninf": v == "-inf",
+            }
+        )
     plan = spec.accumulator
     return ref_deferred(spec.acc, True, plan.lsb_exp, plan.msb_exp, steps)
 
 
 BLOCKDOT_CASES = [
-    dict(block=8, lanes=2),                                                          # default window
-    dict(block=4, lanes=4, window_lsb=-20, window_msb=8, segment=8),                 # narrow: inexact, overflow
+    dict(block=8, lanes=2),  # default window
+    dict(block=4, lanes=4, window_lsb=-20, window_msb=8, segment=8),  # narrow: inexact, overflow
     dict(element_a="e2m1fn", element_b="e2m1fn", scale_a="e4m3fn", scale_b="e4m3fn", block=16, lanes=4),
     dict(element_a="e5m2", element_b="int8", block=4, lanes=1, acc="bf16", window_lsb=-30, window_msb=4),
     dict(element_a="e2m3fn", element_b="e3m2fn", block=8, lanes=8, acc="fp16", window_lsb=-40, window_msb=20),
@@ -191,8 +202,9 @@ def test_rounding_below_the_window_ties_to_even() -> None:
     for k1, k2, want in cases:
         a = np.array([[[k1 & 0xFF]]])
         b = np.array([[[k2 & 0xFF]]])
-        out = golden.run(spec, a=a, b=b, scale_a=np.array([[one]]), scale_b=np.array([[one]]),
-                         first=np.ones((1, 1), bool))
+        out = golden.run(
+            spec, a=a, b=b, scale_a=np.array([[one]]), scale_b=np.array([[one]]), first=np.ones((1, 1), bool)
+        )
         assert float(spec.acc.decode(out["acc"])[0, 0]) == want
         assert int(out["acc_flags"][0, 0]) == 2  # inexact
 
@@ -206,15 +218,20 @@ def test_defaults_keep_todays_names_and_latency() -> None:
         assert s.accumulator is None and s.latency == s.stages + 1 and s.readout_stages is None
         # the accumulator fields keep their defaults, so the compiled golden kernels still apply
         assert kernels.known_fields_only(s)
-    for s in (MinifloatMacSpec(rounding="deferred"), MinifloatMacSpec(acc="exact", segment=12),
-              BlockDotSpec(lanes=8, rounding="deferred")):
+    for s in (
+        MinifloatMacSpec(rounding="deferred"),
+        MinifloatMacSpec(acc="exact", segment=12),
+        BlockDotSpec(lanes=8, rounding="deferred"),
+    ):
         assert not kernels.known_fields_only(s)  # the kernels implement per-step / plain exact only
 
 
 def test_new_specs_round_trip_and_state_their_latency() -> None:
-    for s in (MinifloatMacSpec(acc="exact", segment=12, stages=2),
-              MinifloatMacSpec(rounding="deferred", segment=16, readout_stages=4),
-              BlockDotSpec(lanes=8, rounding="deferred", segment=16, window_lsb=-40, window_msb=30)):
+    for s in (
+        MinifloatMacSpec(acc="exact", segment=12, stages=2),
+        MinifloatMacSpec(rounding="deferred", segment=16, readout_stages=4),
+        BlockDotSpec(lanes=8, rounding="deferred", segment=16, window_lsb=-40, window_msb=30),
+    ):
         assert from_json(s.to_json()) == s and from_json(s.to_json()).name == s.name
         p = s.accumulator
         assert s.latency == s.stages + p.align_stages + 1 + p.settle + p.readout_stages
@@ -224,26 +241,32 @@ def test_new_specs_round_trip_and_state_their_latency() -> None:
     assert "deferred" in s.name and "seg16" in s.name
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(rounding="eventually"), "rounding='eventually' is not allowed"),
-    (dict(segment=12), "segment=12 needs a fixed-point accumulator"),
-    (dict(acc="exact", rounding="deferred"), "rounding='deferred' needs a float acc"),
-    (dict(acc="exact", segment=1), "segment=1 is out of range"),
-    (dict(readout_stages=2), "readout_stages=2 needs a read-out"),
-    (dict(acc="exact", segment=12, readout_stages=40), "readout_stages=40 is out of range"),
-    (dict(rounding="deferred", readout_stages=0), "readout_stages=0 is out of range: allowed 1.."),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(rounding="eventually"), "rounding='eventually' is not allowed"),
+        (dict(segment=12), "segment=12 needs a fixed-point accumulator"),
+        (dict(acc="exact", rounding="deferred"), "rounding='deferred' needs a float acc"),
+        (dict(acc="exact", segment=1), "segment=1 is out of range"),
+        (dict(readout_stages=2), "readout_stages=2 needs a read-out"),
+        (dict(acc="exact", segment=12, readout_stages=40), "readout_stages=40 is out of range"),
+        (dict(rounding="deferred", readout_stages=0), "readout_stages=0 is out of range: allowed 1.."),
+    ],
+)
 def test_mac_spec_errors(kw: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         MinifloatMacSpec(**kw)
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(window_lsb=-20), "window_lsb=-20 needs rounding='deferred'"),
-    (dict(segment=8), "segment=8 needs a fixed-point accumulator loop: rounding='deferred'"),
-    (dict(rounding="deferred", window_lsb=10, window_msb=0), "window needs window_msb >= window_lsb"),
-    (dict(rounding="deferred", window_lsb=-600, window_msb=0), "at most 512 bits"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(window_lsb=-20), "window_lsb=-20 needs rounding='deferred'"),
+        (dict(segment=8), "segment=8 needs a fixed-point accumulator loop: rounding='deferred'"),
+        (dict(rounding="deferred", window_lsb=10, window_msb=0), "window needs window_msb >= window_lsb"),
+        (dict(rounding="deferred", window_lsb=-600, window_msb=0), "at most 512 bits"),
+    ],
+)
 def test_blockdot_spec_errors(kw: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         BlockDotSpec(**kw)
@@ -267,9 +290,12 @@ def test_aligner_input_width_is_the_geometry() -> None:
     imports the spec) agrees with the datapath geometry the generator builds."""
     from peforge.geometry import blockdot_geometry
 
-    for kw in (dict(lanes=8), dict(block=16, lanes=2, element_a="e2m1fn", scale_a="e4m3fn"),
-               dict(element_a="int8", element_b="e5m2", block=32, lanes=4),
-               dict(element_a="e2m1fn", element_b="e2m1fn", scale_a="e4m3fn", scale_b="e4m3fn", block=16, lanes=16)):
+    for kw in (
+        dict(lanes=8),
+        dict(block=16, lanes=2, element_a="e2m1fn", scale_a="e4m3fn"),
+        dict(element_a="int8", element_b="e5m2", block=32, lanes=4),
+        dict(element_a="e2m1fn", element_b="e2m1fn", scale_a="e4m3fn", scale_b="e4m3fn", block=16, lanes=16),
+    ):
         spec = BlockDotSpec(rounding="deferred", **kw)
         assert acc_mod.blockdot_value_bits(spec) == blockdot_geometry(spec).v_width
 
@@ -285,9 +311,17 @@ def _brute_cuts(steps, stages):
 def test_cut_placement_is_optimal() -> None:
     rng = random.Random(5)
     for _ in range(30):
-        steps = [acc_mod.ReadoutStep(f"s{i}", rng.choice((0, 1, 2)), rng.choice((0, 0, 8, 30)),
-                                     rng.choice(("", "c")), rng.choice((0.0, 3.0)), rng.randint(1, 50))
-                 for i in range(rng.randint(2, 9))]
+        steps = [
+            acc_mod.ReadoutStep(
+                f"s{i}",
+                rng.choice((0, 1, 2)),
+                rng.choice((0, 0, 8, 30)),
+                rng.choice(("", "c")),
+                rng.choice((0.0, 3.0)),
+                rng.randint(1, 50),
+            )
+            for i in range(rng.randint(2, 9))
+        ]
         for stages in range(1, len(steps) + 1):
             cuts = acc_mod.place_cuts(steps, stages)
             assert len(cuts) == stages - 1
@@ -312,15 +346,19 @@ def mac_sim(spec: MinifloatMacSpec, a, b, first, idle_every: int = 0) -> list[tu
     return sim_run(spec, steps, idle_every=idle_every)
 
 
-@pytest.mark.parametrize("kw", [
-    dict(acc="exact", segment=5, lanes=3, readout_stages=1, max_count=64),
-    dict(acc="exact", segment=12, readout_stages=0, stages=2),
-    dict(a="e5m2", b="e5m2", acc="exact", segment=16, readout_stages=3),
-    dict(rounding="deferred", acc="bf16", lanes=2, segment=8, readout_stages=3, stages=1),
-    dict(a="e2m1fn", b="e2m1fn", rounding="deferred", acc="bf16", max_count=8, segment=4),
-    dict(a="e4m3fn", b="e5m2", rounding="deferred", acc="fp16", subnormals=False, max_count=32, segment=6),
-    dict(rounding="deferred", acc="fp16", mult="lmul", readout_stages=2),
-], ids=lambda kw: "-".join(str(v) for v in kw.values()))
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(acc="exact", segment=5, lanes=3, readout_stages=1, max_count=64),
+        dict(acc="exact", segment=12, readout_stages=0, stages=2),
+        dict(a="e5m2", b="e5m2", acc="exact", segment=16, readout_stages=3),
+        dict(rounding="deferred", acc="bf16", lanes=2, segment=8, readout_stages=3, stages=1),
+        dict(a="e2m1fn", b="e2m1fn", rounding="deferred", acc="bf16", max_count=8, segment=4),
+        dict(a="e4m3fn", b="e5m2", rounding="deferred", acc="fp16", subnormals=False, max_count=32, segment=6),
+        dict(rounding="deferred", acc="fp16", mult="lmul", readout_stages=2),
+    ],
+    ids=lambda kw: "-".join(str(v) for v in kw.values()),
+)
 def test_mac_rtl_matches_golden(kw: dict) -> None:
     spec = MinifloatMacSpec(**kw)
     a, b, first = _mac_inputs(spec, 160, seed=len(str(kw)), big=0.3 if spec.max_count <= 64 else 0.0)
@@ -334,13 +372,34 @@ def test_mac_rtl_matches_golden(kw: dict) -> None:
         assert [g[0] for g in got] == [e[0] for e in expect]
 
 
-@pytest.mark.parametrize("kw", [
-    dict(block=4, lanes=4, segment=6, window_lsb=-20, window_msb=8, stages=3),
-    dict(element_a="e2m1fn", element_b="e2m1fn", scale_a="e4m3fn", scale_b="e4m3fn", block=16, lanes=4,
-         segment=6, stages=2),
-    dict(element_a="e5m2", element_b="int8", block=4, lanes=1, segment=12, window_lsb=-20, window_msb=10,
-         stages=4, readout_stages=2),
-], ids=lambda kw: "-".join(str(v) for v in kw.values()))
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(block=4, lanes=4, segment=6, window_lsb=-20, window_msb=8, stages=3),
+        dict(
+            element_a="e2m1fn",
+            element_b="e2m1fn",
+            scale_a="e4m3fn",
+            scale_b="e4m3fn",
+            block=16,
+            lanes=4,
+            segment=6,
+            stages=2,
+        ),
+        dict(
+            element_a="e5m2",
+            element_b="int8",
+            block=4,
+            lanes=1,
+            segment=12,
+            window_lsb=-20,
+            window_msb=10,
+            stages=4,
+            readout_stages=2,
+        ),
+    ],
+    ids=lambda kw: "-".join(str(v) for v in kw.values()),
+)
 def test_blockdot_rtl_matches_golden(kw: dict) -> None:
     from test_blockdot_rtl import _stimulus, amaranth_run
 
@@ -351,9 +410,11 @@ def test_blockdot_rtl_matches_golden(kw: dict) -> None:
 
 
 def test_lint_determinism_and_manifest(tmp_path: Path) -> None:
-    for spec in (MinifloatMacSpec(acc="exact", segment=12, stages=1),
-                 MinifloatMacSpec(rounding="deferred", segment=16, acc="bf16"),
-                 BlockDotSpec("e2m1fn", "e2m1fn", block=16, lanes=4, rounding="deferred", segment=8)):
+    for spec in (
+        MinifloatMacSpec(acc="exact", segment=12, stages=1),
+        MinifloatMacSpec(rounding="deferred", segment=16, acc="bf16"),
+        BlockDotSpec("e2m1fn", "e2m1fn", block=16, lanes=4, rounding="deferred", segment=8),
+    ):
         v_path, m_path = rtl.generate(spec, tmp_path)
         rtl.lint(v_path)
         assert rtl.verilog(spec) == v_path.read_text()
@@ -382,21 +443,40 @@ def test_cost_model_prices_the_new_blocks() -> None:
             e = cost.estimate(s, t)
             assert e.ffs > 0 and (e.luts or e.gates_nand2) > 0
     e_base, e_seg = cost.estimate(base, "ecp5"), cost.estimate(seg, "ecp5")
-    assert e_seg.ffs >= e_base.ffs + seg.accumulator.segments - 1     # the carry registers
-    assert e_seg.fmax_mhz > e_base.fmax_mhz                            # the loop is one segment
+    assert e_seg.ffs >= e_base.ffs + seg.accumulator.segments - 1  # the carry registers
+    assert e_seg.fmax_mhz > e_base.fmax_mhz  # the loop is one segment
     assert cost.estimate(deep, "ecp5").ffs > cost.estimate(shallow, "ecp5").ffs
     assert cost.estimate(deep, "ecp5").fmax_mhz > cost.estimate(shallow, "ecp5").fmax_mhz
 
 
 def test_cli_generate_and_cost(tmp_path: Path) -> None:
     runner = CliRunner()
-    res = runner.invoke(app, ["generate", "blockdot", "--lanes", "8", "--rounding", "deferred", "--segment", "16",
-                              "--window-lsb", "-40", "--window-msb", "30", "-o", str(tmp_path), "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "generate",
+            "blockdot",
+            "--lanes",
+            "8",
+            "--rounding",
+            "deferred",
+            "--segment",
+            "16",
+            "--window-lsb",
+            "-40",
+            "--window-msb",
+            "30",
+            "-o",
+            str(tmp_path),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     man = json.loads(Path(json.loads(res.output)["manifest"]).read_text())
     assert man["accumulator"]["window"]["lsb_exp"] == -40 and man["spec"]["segment"] == 16
-    res = runner.invoke(app, ["cost", "mac", "--acc", "exact", "--segment", "12", "--readout-stages", "2",
-                              "--target", "ecp5", "--json"])
+    res = runner.invoke(
+        app, ["cost", "mac", "--acc", "exact", "--segment", "12", "--readout-stages", "2", "--target", "ecp5", "--json"]
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["ffs"] > 0
     res = runner.invoke(app, ["generate", "mac", "--segment", "12", "-o", str(tmp_path)])

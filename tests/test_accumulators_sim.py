@@ -54,9 +54,15 @@ def test_deferred_blockdot_regression() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["e4m3fn", "e5m2", "e2m1fn"])
-@pytest.mark.parametrize("kw", [dict(acc="exact", segment=12), dict(acc="fp32", rounding="deferred", segment=12),
-                                dict(acc="bf16", rounding="deferred", segment=16, stages=2)],
-                         ids=["exact-seg12", "deferred-fp32", "deferred-bf16"])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(acc="exact", segment=12),
+        dict(acc="fp32", rounding="deferred", segment=12),
+        dict(acc="bf16", rounding="deferred", segment=16, stages=2),
+    ],
+    ids=["exact-seg12", "deferred-fp32", "deferred-bf16"],
+)
 def test_exhaustive_pairs(fmt: str, kw: dict) -> None:
     spec = MinifloatMacSpec(fmt, fmt, **kw)
     res = regression.verify(spec, vectors=64 * 4096, exhaustive=True, seed=5)
@@ -65,11 +71,15 @@ def test_exhaustive_pairs(fmt: str, kw: dict) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kw", [
-    dict(element_a="e4m3fn", element_b="e4m3fn", block=32, lanes=8, segment=16),
-    dict(element_a="e2m1fn", element_b="e2m1fn", scale_a="e4m3fn", scale_b="e4m3fn", block=16, lanes=8, segment=12),
-    dict(element_a="e5m2", element_b="int8", block=32, lanes=4, segment=24, stages=3),
-], ids=["mxfp8", "nvfp4", "e5m2-mxint8"])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(element_a="e4m3fn", element_b="e4m3fn", block=32, lanes=8, segment=16),
+        dict(element_a="e2m1fn", element_b="e2m1fn", scale_a="e4m3fn", scale_b="e4m3fn", block=16, lanes=8, segment=12),
+        dict(element_a="e5m2", element_b="int8", block=32, lanes=4, segment=24, stages=3),
+    ],
+    ids=["mxfp8", "nvfp4", "e5m2-mxint8"],
+)
 def test_blockdot_exhaustive_pairs(kw: dict) -> None:
     spec = BlockDotSpec(rounding="deferred", **kw)
     _ok(regression.verify(spec, vectors=20_000, exhaustive=True, seed=6))

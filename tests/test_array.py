@@ -58,24 +58,34 @@ def test_spec_round_trip_and_name():
     assert ArraySpec(s.pe.to_dict(), rows=8, cols=8) == s
     lut = ArraySpec(LutSpec("int8", 2, 4), rows=2, cols=4)
     assert lut.a_path == "broadcast" and lut.row_unit
-    assert ArraySpec(I8, 2, 2, dataflow="weight-stationary", pipeline=1).name == "array_ws2x2_p1_intmac_int8xint8_l1_s0_n4096"
+    assert (
+        ArraySpec(I8, 2, 2, dataflow="weight-stationary", pipeline=1).name
+        == "array_ws2x2_p1_intmac_int8xint8_l1_s0_n4096"
+    )
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"pe": I8, "rows": 0}, r"rows=0 is out of range: allowed integers 1\.\.64"),
-    ({"pe": I8, "cols": 65}, r"cols=65 is out of range"),
-    ({"pe": I8, "dataflow": "row-stationary"}, r"dataflow='row-stationary' is not allowed"),
-    ({"pe": I8, "a_path": "diagonal"}, r"a_path='diagonal' is not allowed"),
-    ({"pe": I8, "pipeline": 5}, r"pipeline=5 is out of range"),
-    ({"pe": E4, "dataflow": "weight-stationary"}, r"accumulator rounds or saturates"),
-    ({"pe": IntMacSpec("int8", "int8", acc_bits=20, overflow="saturate"), "dataflow": "weight-stationary"},
-     r"rounds or saturates"),
-    ({"pe": LutSpec("int8", 2, 4), "a_path": "systolic"}, r"needs its activations broadcast"),
-    ({"pe": ShiftAddSpec("int4", "int4", "pot" if False else "shiftadd-int", group=4, scale="bf16"), "rows": 8},
-     r"rows=8 with a shared group dequantiser.*allowed rows <= 4"),
-    ({"pe": "nope"}, r"pe='nope': expected a PE spec"),
-    ({"pe": {"family": "array", "pe": I8.to_dict()}}, r"an array is built from a PE spec"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"pe": I8, "rows": 0}, r"rows=0 is out of range: allowed integers 1\.\.64"),
+        ({"pe": I8, "cols": 65}, r"cols=65 is out of range"),
+        ({"pe": I8, "dataflow": "row-stationary"}, r"dataflow='row-stationary' is not allowed"),
+        ({"pe": I8, "a_path": "diagonal"}, r"a_path='diagonal' is not allowed"),
+        ({"pe": I8, "pipeline": 5}, r"pipeline=5 is out of range"),
+        ({"pe": E4, "dataflow": "weight-stationary"}, r"accumulator rounds or saturates"),
+        (
+            {"pe": IntMacSpec("int8", "int8", acc_bits=20, overflow="saturate"), "dataflow": "weight-stationary"},
+            r"rounds or saturates",
+        ),
+        ({"pe": LutSpec("int8", 2, 4), "a_path": "systolic"}, r"needs its activations broadcast"),
+        (
+            {"pe": ShiftAddSpec("int4", "int4", "pot" if False else "shiftadd-int", group=4, scale="bf16"), "rows": 8},
+            r"rows=8 with a shared group dequantiser.*allowed rows <= 4",
+        ),
+        ({"pe": "nope"}, r"pe='nope': expected a PE spec"),
+        ({"pe": {"family": "array", "pe": I8.to_dict()}}, r"an array is built from a PE spec"),
+    ],
+)
 def test_spec_rejects_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ArraySpec(**kwargs)
@@ -86,8 +96,11 @@ def test_pe_view_matches_the_rtl_signature_and_manifest(pe):
     """The array's view of a PE (port roles and widths, latency) is what the PE's RTL declares."""
     view = pe_view(pe)
     sig = rtl.signature(pe).members
-    ins = {n: m.shape.width if hasattr(m.shape, "width") else int(m.shape) for n, m in sig.items()
-           if m.flow.name == "In" and n not in ("in_valid", "in_first")}
+    ins = {
+        n: m.shape.width if hasattr(m.shape, "width") else int(m.shape)
+        for n, m in sig.items()
+        if m.flow.name == "In" and n not in ("in_valid", "in_first")
+    }
     from amaranth.hdl import Shape
 
     ins = {n: Shape.cast(sig[n].shape).width for n in ins}
@@ -147,12 +160,15 @@ def test_step_view_is_every_pe_running_its_own_chain(spec):
             words = {}
             for i in range(R):
                 for j in range(C):
-                    chain = {"a": inp["a"][bt:bt + 1, :, i], "b": inp["b"][bt:bt + 1, :, j],
-                             "first": inp["first"][bt:bt + 1]}
+                    chain = {
+                        "a": inp["a"][bt : bt + 1, :, i],
+                        "b": inp["b"][bt : bt + 1, :, j],
+                        "first": inp["first"][bt : bt + 1],
+                    }
                     for name, (role, _) in geo.pe.inputs.items():
                         if name in ("a", "b"):
                             continue
-                        v = inp[name][bt:bt + 1]
+                        v = inp[name][bt : bt + 1]
                         chain[name] = v[:, :, i] if role == "row" else v[:, :, j] if role == "col" else v
                     words[(i, j)] = [int(x) for x in _pe_chain(pe, chain)["acc"][0]]
             for s in range(S):
@@ -165,11 +181,14 @@ def test_step_view_is_every_pe_running_its_own_chain(spec):
                 for j in range(C):
                     col = [0] * lanes
                     for i in range(R):
-                        step = {"a": inp["a"][bt:bt + 1, s:s + 1, i], "b": inp["b"][bt:bt + 1, s:s + 1, i, j],
-                                "first": np.ones((1, 1), bool)}
+                        step = {
+                            "a": inp["a"][bt : bt + 1, s : s + 1, i],
+                            "b": inp["b"][bt : bt + 1, s : s + 1, i, j],
+                            "first": np.ones((1, 1), bool),
+                        }
                         for name in geo.pe.inputs:
                             if name not in ("a", "b"):
-                                step[name] = inp[name][bt:bt + 1, s:s + 1]
+                                step[name] = inp[name][bt : bt + 1, s : s + 1]
                         v = int(_pe_chain(pe, step)["acc"][0, 0])
                         col = [(c + ((v >> (ln * lw)) & ((1 << lw) - 1))) % (1 << lw) for ln, c in enumerate(col)]
                     want |= sum(c << (ln * lw) for ln, c in enumerate(col)) << (j * w)
@@ -222,15 +241,16 @@ def test_tile_view_timing_and_results():
     ts = _tileset(spec, tiles=5, k=6)
     res = golden.run(spec, ts.x, ts.w)
     sch = res["schedule"]
-    assert list(np.flatnonzero(res["out_valid"])) == sorted((sch.last_cycle[:, None] + geo.latency +
-                                                              np.arange(3)).ravel().tolist())
+    assert list(np.flatnonzero(res["out_valid"])) == sorted(
+        (sch.last_cycle[:, None] + geo.latency + np.arange(3)).ravel().tolist()
+    )
     assert np.all(np.diff(sch.last_cycle) >= geo.min_last_gap)
     for t in range(5):
         for i in range(3):
             for j in range(4):
                 first = np.zeros((1, 6), bool)
                 first[0, 0] = True
-                chain = golden.run(E4, a=ts.x[t:t + 1, i], b=ts.w[t:t + 1, :, j], first=first)["acc"][0, -1]
+                chain = golden.run(E4, a=ts.x[t : t + 1, i], b=ts.w[t : t + 1, :, j], first=first)["acc"][0, -1]
                 assert int(res["results"][t, i, j]) == int(chain)
                 assert int(res["out"][sch.out_cycle[t, i], j]) == int(chain)
     # a tile shorter than the drain gets idle cycles; gaps add idle cycles
@@ -261,12 +281,20 @@ def test_golden_run_rejects_bad_input():
         golden.run(spec, x, np.zeros((3, 4, 2, 1), np.uint64), scale_a=np.zeros((3, 2, 4)))
     sa = ArraySpec(ShiftAddSpec("int4", "int4", "shiftadd-int", group=4, scale="bf16"), rows=2, cols=2)
     with pytest.raises(ValueError, match=r"steps=6: a tile of the shared group dequantiser must hold whole groups"):
-        golden.run(sa, np.zeros((1, 2, 6, 1), np.uint64), np.zeros((1, 6, 2, 1), np.uint64),
-                   scale=np.zeros((1, 6, 2), np.uint64))
+        golden.run(
+            sa,
+            np.zeros((1, 2, 6, 1), np.uint64),
+            np.zeros((1, 6, 2, 1), np.uint64),
+            scale=np.zeros((1, 6, 2), np.uint64),
+        )
     bd = ArraySpec(BlockDotSpec(block=8, lanes=4), rows=2, cols=2)
     with pytest.raises(ValueError, match=r"scale_b is required"):
-        golden.run(bd, np.zeros((1, 2, 3, 8), np.uint64), np.zeros((1, 3, 2, 8), np.uint64),
-                   scale_a=np.zeros((1, 2, 3), np.uint64))
+        golden.run(
+            bd,
+            np.zeros((1, 2, 3, 8), np.uint64),
+            np.zeros((1, 3, 2, 8), np.uint64),
+            scale_a=np.zeros((1, 2, 3), np.uint64),
+        )
 
 
 def _tileset(spec, tiles, k, seed=0):
@@ -287,14 +315,25 @@ def test_manifest():
     assert man["lane_packing"]["a"]["count"] == 8 and man["lane_packing"]["b"]["role"] == "per column"
     assert man["result"]["port"] == "out" and man["result"]["format"] == "fp32"
     ports = {p["name"]: p["width"] for p in man["ports"]}
-    assert ports == {"clk": 1, "rst": 1, "in_valid": 1, "in_first": 1, "in_last": 1, "a": 64, "b": 64,
-                     "out_valid": 1, "out": 256}
+    assert ports == {
+        "clk": 1,
+        "rst": 1,
+        "in_valid": 1,
+        "in_first": 1,
+        "in_last": 1,
+        "a": 64,
+        "b": 64,
+        "out_valid": 1,
+        "out": 256,
+    }
     lut = rtl.manifest(ArraySpec(LutSpec("int8", 2, 4), rows=2, cols=4))
     assert lut["shared_units"]["row_table"]["units"] == 2
     sa = rtl.manifest(ArraySpec(ShiftAddSpec("int4", "int4", "shiftadd-int", group=4, scale="bf16"), 2, 3))
     assert sa["shared_units"]["column_dequantiser"]["units"] == 3
     ws = rtl.manifest(ArraySpec(I8, 2, 2, dataflow="weight-stationary"))
-    assert {p["name"] for p in ws["ports"]} >= {"w_load", "in_first"} and "in_last" not in {p["name"] for p in ws["ports"]}
+    assert {p["name"] for p in ws["ports"]} >= {"w_load", "in_first"} and "in_last" not in {
+        p["name"] for p in ws["ports"]
+    }
 
 
 def test_verilog_has_each_pe_module_once():
@@ -323,8 +362,9 @@ def _amaranth_run(spec, ts):
         for c in range(pl.cycles):
             for n in names:
                 ctx.set(getattr(dut, n), pl.inputs[n][c])
-            seen.append((ctx.get(dut.out_valid), ctx.get(dut.out),
-                         ctx.get(dut.out_flags) if hasattr(dut, "out_flags") else 0))
+            seen.append(
+                (ctx.get(dut.out_valid), ctx.get(dut.out), ctx.get(dut.out_flags) if hasattr(dut, "out_flags") else 0)
+            )
             await ctx.tick()
 
     sim = Simulator(dut)
@@ -334,13 +374,17 @@ def _amaranth_run(spec, ts):
     return pl, seen
 
 
-@pytest.mark.parametrize("spec", [
-    ArraySpec(IntMacSpec("int4", "int4", lanes=2), rows=2, cols=3),
-    ArraySpec(MinifloatMacSpec("e2m1fn", "e2m1fn", "fp16"), rows=3, cols=2, pipeline=1),
-    ArraySpec(IntMacSpec("int4", "int4"), rows=2, cols=3, dataflow="weight-stationary"),
-    ArraySpec(LutSpec("int4", 2, 2), rows=2, cols=2),
-    ArraySpec(ShiftAddSpec("int4", "int4", "shiftadd-int", group=2, scale="e8m0fnu"), rows=2, cols=2),
-], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ArraySpec(IntMacSpec("int4", "int4", lanes=2), rows=2, cols=3),
+        ArraySpec(MinifloatMacSpec("e2m1fn", "e2m1fn", "fp16"), rows=3, cols=2, pipeline=1),
+        ArraySpec(IntMacSpec("int4", "int4"), rows=2, cols=3, dataflow="weight-stationary"),
+        ArraySpec(LutSpec("int4", 2, 2), rows=2, cols=2),
+        ArraySpec(ShiftAddSpec("int4", "int4", "shiftadd-int", group=2, scale="e8m0fnu"), rows=2, cols=2),
+    ],
+    ids=lambda s: s.name,
+)
 def test_amaranth_component_matches_golden(spec):
     """The array as Amaranth sub-components (not the Verilog instance build) against the golden
     model, every cycle: out_valid, and out on valid cycles."""
@@ -355,17 +399,22 @@ def test_amaranth_component_matches_golden(spec):
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("spec, tiles", [
-    (ArraySpec(E4, rows=8, cols=8), 1000),
-    (ArraySpec(I8, rows=8, cols=8), 1000),
-], ids=lambda v: v.name if hasattr(v, "name") else str(v))
+@pytest.mark.parametrize(
+    "spec, tiles",
+    [
+        (ArraySpec(E4, rows=8, cols=8), 1000),
+        (ArraySpec(I8, rows=8, cols=8), 1000),
+    ],
+    ids=lambda v: v.name if hasattr(v, "name") else str(v),
+)
 def test_verilator_8x8_targets_1000_gemms(spec, tiles):
     """The targets: 8x8 output-stationary arrays of e4m3fn x e4m3fn -> fp32 MACs and of INT8 MACs,
     1,000 random 8x64x8 GEMMs back to back plus edge-code GEMMs, every cycle compared."""
     from peforge.sim.array import edge_set, random_set, verify_sets
 
-    res = verify_sets(spec, [random_set(spec, tiles, 64, seed=11), edge_set(spec, 40, 64, seed=12)],
-                      waves_on_failure=False)
+    res = verify_sets(
+        spec, [random_set(spec, tiles, 64, seed=11), edge_set(spec, 40, 64, seed=12)], waves_on_failure=False
+    )
     assert res.mismatches == 0, res.report
     assert res.sets == {"random": tiles, "edges": 40} and res.checked == (tiles + 40) * 64
 
@@ -376,8 +425,9 @@ _SIM_SLOW = [
     ArraySpec(IntMacSpec("int8", "int8"), rows=3, cols=2, dataflow="weight-stationary"),
     ArraySpec(BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16, lanes=4), rows=2, cols=3),
     ArraySpec(SimdMacSpec(8, modes=("8x8", "4x4", "2x2")), rows=2, cols=2),
-    ArraySpec(MinifloatMacSpec("e5m2", "e2m1fn", "exact", lanes=2, stages=1), rows=2, cols=3,
-              dataflow="weight-stationary"),
+    ArraySpec(
+        MinifloatMacSpec("e5m2", "e2m1fn", "exact", lanes=2, stages=1), rows=2, cols=3, dataflow="weight-stationary"
+    ),
     ArraySpec(LutSpec("e4m3fn", "ternary", 3, lanes=2), rows=3, cols=2, share=False, dataflow="weight-stationary"),
     ArraySpec(E4, rows=4, cols=4, a_path="broadcast", pipeline=2),
     ArraySpec(MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", stages=2), rows=8, cols=8),
@@ -386,8 +436,9 @@ _SIM_SLOW = [
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("spec", _SIM_CI + [pytest.param(s, marks=pytest.mark.slow) for s in _SIM_SLOW],
-                         ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "spec", _SIM_CI + [pytest.param(s, marks=pytest.mark.slow) for s in _SIM_SLOW], ids=lambda s: s.name
+)
 def test_verilator_regression(spec):
     """Random, edge-code, gapped and short-tile GEMM streams (long-k too in the slow set)."""
     from peforge.sim.array import verify_array
@@ -404,10 +455,16 @@ def test_verilator_8x8_slow_set(spec):
     """More GEMMs than CI: 10,000 random 8x64x8, long-k (8x4096x8) and edge-code GEMMs."""
     from peforge.sim.array import edge_set, random_set, verify_sets
 
-    res = verify_sets(spec, [random_set(spec, 10_000, 64, seed=21), random_set(spec, 8, 4096, seed=22, name="long_k"),
-                             edge_set(spec, 400, 64, seed=23), edge_set(spec, 8, 4096, seed=24, p=0.05,
-                                                                          name="long_k_edges")],
-                      waves_on_failure=False)
+    res = verify_sets(
+        spec,
+        [
+            random_set(spec, 10_000, 64, seed=21),
+            random_set(spec, 8, 4096, seed=22, name="long_k"),
+            edge_set(spec, 400, 64, seed=23),
+            edge_set(spec, 8, 4096, seed=24, p=0.05, name="long_k_edges"),
+        ],
+        waves_on_failure=False,
+    )
     assert res.mismatches == 0, res.report
 
 
@@ -439,8 +496,10 @@ def test_cost_shared_units_and_ws_accumulators():
     private = cost.estimate(ArraySpec(lut, rows=4, cols=8, share=False), "asic45").gates_nand2
     assert shared < 0.8 * private
     sa = ShiftAddSpec("int8", "pot4", "pot", group=32, scale="fp16")
-    assert cost.estimate(ArraySpec(sa, 8, 8), "asic45").gates_nand2 < \
-        0.8 * cost.estimate(ArraySpec(sa, 8, 8, share=False), "asic45").gates_nand2
+    assert (
+        cost.estimate(ArraySpec(sa, 8, 8), "asic45").gates_nand2
+        < 0.8 * cost.estimate(ArraySpec(sa, 8, 8, share=False), "asic45").gates_nand2
+    )
     os_ = cost.estimate(ArraySpec(I8, 4, 4), "ice40").luts
     ws = cost.estimate(ArraySpec(I8, 4, 4, dataflow="weight-stationary"), "ice40").luts
     assert ws != os_ and math.isfinite(ws)
@@ -459,20 +518,42 @@ def test_array_calibration_file_is_merged():
 
 # --- CLI ---------------------------------------------------------------------------------------------
 def test_cli_generate_cost_and_errors(tmp_path):
-    res = runner.invoke(app, ["generate", "array", "--pe", "mac", "--a", "e4m3fn", "--b", "e4m3fn", "--acc", "fp32",
-                              "--rows", "2", "--cols", "3", "-o", str(tmp_path), "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "generate",
+            "array",
+            "--pe",
+            "mac",
+            "--a",
+            "e4m3fn",
+            "--b",
+            "e4m3fn",
+            "--acc",
+            "fp32",
+            "--rows",
+            "2",
+            "--cols",
+            "3",
+            "-o",
+            str(tmp_path),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     name = json.loads(res.output)["module"]
     assert name == ArraySpec(E4, rows=2, cols=3).name
     assert (tmp_path / f"{name}.v").read_text() == rtl.verilog(ArraySpec(E4, rows=2, cols=3))
-    res = runner.invoke(app, ["cost", "array", "--pe", I8.to_json(), "--rows", "2", "--cols", "2", "--target", "ice40",
-                              "--json"])
+    res = runner.invoke(
+        app, ["cost", "array", "--pe", I8.to_json(), "--rows", "2", "--cols", "2", "--target", "ice40", "--json"]
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["luts"] == pytest.approx(cost.estimate(ArraySpec(I8, 2, 2), "ice40").luts)
     res = runner.invoke(app, ["generate", "array", "--pe", "mac", "--bogus", "1", "-o", str(tmp_path)])
     assert res.exit_code == 2 and "PE options of --pe mac" in res.output and "--bogus" in res.output
-    res = runner.invoke(app, ["cost", "array", "--pe", "mac", "--acc", "fp32", "--rows", "2",
-                              "--dataflow", "weight-stationary"])
+    res = runner.invoke(
+        app, ["cost", "array", "--pe", "mac", "--acc", "fp32", "--rows", "2", "--dataflow", "weight-stationary"]
+    )
     assert res.exit_code == 2 and "weight-stationary" in res.output
     res = runner.invoke(app, ["cost", "array", "--pe", "nope"])
     assert res.exit_code == 2 and "unknown PE family 'nope'" in res.output

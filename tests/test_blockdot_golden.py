@@ -19,9 +19,14 @@ from peforge.models import golden
 from peforge.models.golden.blockdot import operand_scheme
 from peforge.spec import BlockDotSpec
 
-ML = {"e4m3fn": ml_dtypes.float8_e4m3fn, "e5m2": ml_dtypes.float8_e5m2,
-      "e3m2fn": ml_dtypes.float6_e3m2fn, "e2m3fn": ml_dtypes.float6_e2m3fn,
-      "e2m1fn": ml_dtypes.float4_e2m1fn, "e8m0fnu": ml_dtypes.float8_e8m0fnu}
+ML = {
+    "e4m3fn": ml_dtypes.float8_e4m3fn,
+    "e5m2": ml_dtypes.float8_e5m2,
+    "e3m2fn": ml_dtypes.float6_e3m2fn,
+    "e2m3fn": ml_dtypes.float6_e2m3fn,
+    "e2m1fn": ml_dtypes.float4_e2m1fn,
+    "e8m0fnu": ml_dtypes.float8_e8m0fnu,
+}
 NAN, PINF, NINF = "nan", "+inf", "-inf"
 
 
@@ -171,9 +176,9 @@ SPECS = [
     BlockDotSpec("int8", "int8"),
     BlockDotSpec("int8", "e4m3fn", "e8m0fnu", "e4m3fn", block=4),
     BlockDotSpec("e5m2", "e5m2", "e4m3fn", "e4m3fn", block=32),
-    BlockDotSpec("int4", "int4", "e4m3fn", "e4m3fn", block=16),             # NVINT4
-    BlockDotSpec("int4", "int4"),                                           # MXINT4
-    BlockDotSpec("int6", "int6", block=64),                                 # MXINT6, 64-element blocks
+    BlockDotSpec("int4", "int4", "e4m3fn", "e4m3fn", block=16),  # NVINT4
+    BlockDotSpec("int4", "int4"),  # MXINT4
+    BlockDotSpec("int6", "int6", block=64),  # MXINT6, 64-element blocks
     BlockDotSpec("int2", "int7", "ue5m3", "ue4m3", block=8),
     BlockDotSpec("e2m1fn", "e2m1fn", "ue5m3", "ue5m3", block=16),
     BlockDotSpec("int3", "e4m3fn", "ue4m3", "e8m0fnu", block=4),
@@ -200,13 +205,14 @@ def _cancel_case(spec: BlockDotSpec, rng) -> tuple[np.ndarray, ...]:
     chains where a block cancels the accumulator."""
     fmt = spec.element_a
     T = 8
-    finite = np.nonzero(fmt.classify(np.arange(fmt.num_codes)) == 0)[0] if hasattr(fmt, "classify") \
-        else np.arange(1, 256)
+    finite = (
+        np.nonzero(fmt.classify(np.arange(fmt.num_codes)) == 0)[0] if hasattr(fmt, "classify") else np.arange(1, 256)
+    )
     half = spec.block // 2
     pos = rng.choice(finite, size=(T, half)) & ~(fmt.sign_mask if hasattr(fmt, "sign_mask") else 0)
     neg = pos | (fmt.sign_mask if hasattr(fmt, "sign_mask") else 0)
     if not hasattr(fmt, "sign_mask"):
-        neg = (-(fmt.to_int(pos)) & 0xFF)
+        neg = -(fmt.to_int(pos)) & 0xFF
     a = np.concatenate([pos, neg], axis=1)
     b = np.full((T, spec.block), spec.element_b.encode(np.array([1.0]))[0], np.int64)
     a[1::2, 0] = 1  # odd blocks: smallest positive residual on top of the cancellation
@@ -230,8 +236,9 @@ def test_cancellation_and_zero_signs(spec: BlockDotSpec) -> None:
         a = np.full((2, spec.block), spec.element_a.sign_mask, np.int64)
         a[1, 3] = 0
         b = np.full((2, spec.block), spec.element_b.encode(np.array([1.0]))[0], np.int64)
-        got = golden.run(spec, a=a[None], b=b[None], scale_a=sa[None, :2], scale_b=sb[None, :2],
-                         first=np.ones((1, 2), bool))["acc"][0]
+        got = golden.run(
+            spec, a=a[None], b=b[None], scale_a=sa[None, :2], scale_b=sb[None, :2], first=np.ones((1, 2), bool)
+        )["acc"][0]
         assert got.tolist() == [0x80000000, 0]
 
 
@@ -244,8 +251,9 @@ def test_nan_scale_and_named_specials() -> None:
     assert got.tolist() == [np.float32(32).view(np.uint32), 0x7FC00000, np.float32(32).view(np.uint32)]
     # all max: 32 * 448 * 448 * 2^127 * 2^0 overflows to inf; with scale 2^-127 it is exact
     mx = np.full((1, 2, 32), 0x7E)
-    got = golden.run(spec, a=mx, b=mx, scale_a=np.array([[254, 0]]), scale_b=np.array([[127, 127]]),
-                     first=np.array([[True, True]]))["acc"][0]
+    got = golden.run(
+        spec, a=mx, b=mx, scale_a=np.array([[254, 0]]), scale_b=np.array([[127, 127]]), first=np.array([[True, True]])
+    )["acc"][0]
     want = Fraction(32 * 448 * 448) / 2**127
     assert got[0] == 0x7F800000 and got[1] == fp32_bits(*round_fp32(want))
 
@@ -261,28 +269,40 @@ def test_dequantize_then_float64_dot_where_exact() -> None:
         xc, xs = blockscale.quantize(x, scheme)
         wc, ws = blockscale.quantize(w, scheme)
         xd, wd = blockscale.dequantize(xc, xs, scheme), blockscale.dequantize(wc, ws, scheme)
-        blocks = (xd * wd).reshape(64, 4, 32).sum(axis=-1)       # exact: spans < 53 bits
+        blocks = (xd * wd).reshape(64, 4, 32).sum(axis=-1)  # exact: spans < 53 bits
         acc = np.zeros(64)
         exact_rows = np.ones(64, bool)
         want = np.zeros((64, 4), np.uint32)
         for t in range(4):
             s = acc + blocks[:, t]
             bb = s - acc
-            err = (acc - (s - bb)) + (blocks[:, t] - bb)          # TwoSum: 0 iff s is exact
+            err = (acc - (s - bb)) + (blocks[:, t] - bb)  # TwoSum: 0 iff s is exact
             exact_rows &= err == 0
-            acc = s.astype(np.float32).astype(np.float64)         # one RNE into fp32
+            acc = s.astype(np.float32).astype(np.float64)  # one RNE into fp32
             want[:, t] = acc.astype(np.float32).view(np.uint32)
-        got = golden.run(spec, a=xc.reshape(64, 4, 32), b=wc.reshape(64, 4, 32), scale_a=xs, scale_b=ws,
-                         first=np.eye(1, 4, dtype=bool).repeat(64, 0))["acc"]
+        got = golden.run(
+            spec,
+            a=xc.reshape(64, 4, 32),
+            b=wc.reshape(64, 4, 32),
+            scale_a=xs,
+            scale_b=ws,
+            first=np.eye(1, 4, dtype=bool).repeat(64, 0),
+        )["acc"]
         assert exact_rows.mean() > 0.9, elem
         np.testing.assert_array_equal(got[exact_rows], want[exact_rows], err_msg=elem)
 
 
-@pytest.mark.parametrize("spec", [BlockDotSpec(), BlockDotSpec("int8", "int8"),
-                                  BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16),
-                                  BlockDotSpec("int4", "int4", "e4m3fn", "e4m3fn", block=16),
-                                  BlockDotSpec("int6", "e2m1fn", "e8m0fnu", "ue5m3", block=32)],
-                         ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        BlockDotSpec(),
+        BlockDotSpec("int8", "int8"),
+        BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16),
+        BlockDotSpec("int4", "int4", "e4m3fn", "e4m3fn", block=16),
+        BlockDotSpec("int6", "e2m1fn", "e8m0fnu", "ue5m3", block=32),
+    ],
+    ids=lambda s: s.name,
+)
 def test_matmul_equals_dequantized_product(spec: BlockDotSpec) -> None:
     rng = np.random.default_rng(5)
     x = rng.standard_normal((20, 70))
@@ -296,10 +316,11 @@ def test_matmul_equals_dequantized_product(spec: BlockDotSpec) -> None:
     if spec.scale_a.name == "e4m3fn" and spec.element_a.name == "e2m1fn":
         assert tx == blockscale.nvfp4_tensor_scale(xp)
     xd = blockscale.dequantize(*blockscale.quantize(xp, sa_scheme, tensor_scale=tx), sa_scheme, tensor_scale=tx)
-    wd = blockscale.dequantize(*blockscale.quantize(wp, sb_scheme, axis=0, tensor_scale=tw), sb_scheme, axis=0,
-                               tensor_scale=tw)
+    wd = blockscale.dequantize(
+        *blockscale.quantize(wp, sb_scheme, axis=0, tensor_scale=tw), sb_scheme, axis=0, tensor_scale=tw
+    )
     ref = xd @ wd
-    tol = 2.0 ** -22 * (np.abs(xd) @ np.abs(wd)) * (xp.shape[1] // spec.block)
+    tol = 2.0**-22 * (np.abs(xd) @ np.abs(wd)) * (xp.shape[1] // spec.block)
     assert np.all(np.abs(got - ref) <= tol + 1e-300)
     sqnr = 10 * np.log10(((x @ w) ** 2).sum() / ((got - x @ w) ** 2).sum())
     assert np.isfinite(sqnr)
@@ -313,15 +334,17 @@ def test_spec_validation_and_json_round_trip() -> None:
     assert (nv.element_a.name, nv.element_b.name, nv.scale_a.bits, nv.scale_b.bits) == ("int4f2", "int4f2", 8, 7)
     assert spec_mod.from_json(nv.to_json()) == nv
     assert spec_mod.families()["blockdot"] is BlockDotSpec
-    for kw, words in [(dict(element_a="e4m3"), ("element_a='e4m3'", "e4m3fn")),
-                      (dict(scale_b="e5m2"), ("scale_b='e5m2'", "e8m0fnu")),
-                      (dict(lanes=3), ("lanes=3", "divide block=32")),
-                      (dict(block=300), ("block=300", "1..256")),
-                      (dict(element_a="int9"), ("element_a='int9'", "int8")),
-                      (dict(element_a="uint4"), ("element_a='uint4'",)),
-                      (dict(scale_a="ue5m3fin"), ("scale_a='ue5m3fin'", "ue5m3")),
-                      (dict(acc="e2m1fn"), ("acc=",)),
-                      (dict(stages=7), ("stages=7", "0..4"))]:
+    for kw, words in [
+        (dict(element_a="e4m3"), ("element_a='e4m3'", "e4m3fn")),
+        (dict(scale_b="e5m2"), ("scale_b='e5m2'", "e8m0fnu")),
+        (dict(lanes=3), ("lanes=3", "divide block=32")),
+        (dict(block=300), ("block=300", "1..256")),
+        (dict(element_a="int9"), ("element_a='int9'", "int8")),
+        (dict(element_a="uint4"), ("element_a='uint4'",)),
+        (dict(scale_a="ue5m3fin"), ("scale_a='ue5m3fin'", "ue5m3")),
+        (dict(acc="e2m1fn"), ("acc=",)),
+        (dict(stages=7), ("stages=7", "0..4")),
+    ]:
         with pytest.raises(ValueError) as err:
             BlockDotSpec(**kw)
         assert all(w in str(err.value) for w in words), err.value
@@ -329,8 +352,13 @@ def test_spec_validation_and_json_round_trip() -> None:
 
 def test_bad_inputs_raise_value_errors() -> None:
     spec = BlockDotSpec(block=4)
-    ok = dict(a=np.zeros((1, 2, 4), int), b=np.zeros((1, 2, 4), int), scale_a=np.zeros((1, 2), int),
-              scale_b=np.zeros((1, 2), int), first=np.ones((1, 2), bool))
+    ok = dict(
+        a=np.zeros((1, 2, 4), int),
+        b=np.zeros((1, 2, 4), int),
+        scale_a=np.zeros((1, 2), int),
+        scale_b=np.zeros((1, 2), int),
+        first=np.ones((1, 2), bool),
+    )
     with pytest.raises(ValueError, match="a must have shape"):
         golden.run(spec, **(ok | {"a": np.zeros((1, 2, 5), int)}))
     with pytest.raises(ValueError, match="scale_b: code 256"):
@@ -341,10 +369,15 @@ def test_bad_inputs_raise_value_errors() -> None:
         golden.matmul(BlockDotSpec(), np.ones((2, 32)), np.ones((32, 2)), rounding="up")
 
 
-@pytest.mark.parametrize("spec", [BlockDotSpec("int4", "int4", "e4m3fn", "e4m3fn", block=16),
-                                  BlockDotSpec("int2", "int7", "ue5m3", "ue4m3", block=8),
-                                  BlockDotSpec("int5", "e5m2", "e8m0fnu", "ue5m3", block=128)],
-                         ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        BlockDotSpec("int4", "int4", "e4m3fn", "e4m3fn", block=16),
+        BlockDotSpec("int2", "int7", "ue5m3", "ue4m3", block=8),
+        BlockDotSpec("int5", "e5m2", "e8m0fnu", "ue5m3", block=128),
+    ],
+    ids=lambda s: s.name,
+)
 def test_compiled_kernel_equals_numpy_model_on_the_new_formats(spec: BlockDotSpec) -> None:
     """INT elements and unsigned scales through the compiled golden kernel: bit for bit the
     NumPy block-step model (which the Fraction reference above checks)."""

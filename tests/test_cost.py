@@ -19,26 +19,47 @@ from typer.testing import CliRunner
 
 from peforge import spec as spec_mod
 from peforge.cli import app
+from peforge.families import FAMILIES
 from peforge.models import cost
 from peforge.models.cost import calibration, energy, fit, specsets, toggles
 from peforge.models.cost.assembly import assemble
-from peforge.models.cost.components import extension_discount
+from peforge.models.cost.components import CLASSES, extension_discount
 from peforge.spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec
-from peforge.families import FAMILIES
-from peforge.models.cost.components import CLASSES
 
 E4 = MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32")
-SPECS = [E4, MinifloatMacSpec("e5m2", "e2m1fn", "bf16", lanes=4, stages=2),
-         MinifloatMacSpec("e2m1fn", "e2m1fn", "exact", lanes=16, stages=3), IntMacSpec("int8", "int8"),
-         IntMacSpec("int4", "uint4", lanes=8, stages=2, acc_bits=24, overflow="saturate"),
-         SimdMacSpec(8, arch="bricks"), SimdMacSpec(16, arch="sub4", stages=1),
-         MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", lanes=2, mult="lmul"),
-         ShiftAddSpec("int8", "pot4", "pot", lanes=4), ShiftAddSpec("e4m3fn", "int4", "bitserial", stages=1),
-         ShiftAddSpec("int8", "apot5", "apot", group=32, scale="bf16"), LutSpec("int8", 4, 4, lanes=4),
-         LutSpec("int4", "ternary", 3, symmetric=False, stages=2), BlockDotSpec(block=32, lanes=4),
-         BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16, lanes=8, acc="bf16", stages=3)]
-FIELDS = ("target", "spec", "luts", "carry", "ffs", "dsps", "fmax_mhz", "delay_ns", "gates_nand2", "area_um2",
-          "energy_pj_per_op", "energy_pj_per_mac", "macs_per_cycle", "error")
+SPECS = [
+    E4,
+    MinifloatMacSpec("e5m2", "e2m1fn", "bf16", lanes=4, stages=2),
+    MinifloatMacSpec("e2m1fn", "e2m1fn", "exact", lanes=16, stages=3),
+    IntMacSpec("int8", "int8"),
+    IntMacSpec("int4", "uint4", lanes=8, stages=2, acc_bits=24, overflow="saturate"),
+    SimdMacSpec(8, arch="bricks"),
+    SimdMacSpec(16, arch="sub4", stages=1),
+    MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", lanes=2, mult="lmul"),
+    ShiftAddSpec("int8", "pot4", "pot", lanes=4),
+    ShiftAddSpec("e4m3fn", "int4", "bitserial", stages=1),
+    ShiftAddSpec("int8", "apot5", "apot", group=32, scale="bf16"),
+    LutSpec("int8", 4, 4, lanes=4),
+    LutSpec("int4", "ternary", 3, symmetric=False, stages=2),
+    BlockDotSpec(block=32, lanes=4),
+    BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16, lanes=8, acc="bf16", stages=3),
+]
+FIELDS = (
+    "target",
+    "spec",
+    "luts",
+    "carry",
+    "ffs",
+    "dsps",
+    "fmax_mhz",
+    "delay_ns",
+    "gates_nand2",
+    "area_um2",
+    "energy_pj_per_op",
+    "energy_pj_per_mac",
+    "macs_per_cycle",
+    "error",
+)
 
 
 @pytest.mark.parametrize("target", ["ice40", "ecp5", "xilinx", "asic45", "asic28"])
@@ -59,9 +80,14 @@ def test_estimate_contract(target: str) -> None:
     assert cost.estimate_many(SPECS, target)[0].to_dict() == cost.estimate(SPECS[0], target).to_dict()
 
 
-@pytest.mark.parametrize("bad, field", [({"target": "stratix"}, "target='stratix'"),
-                                         ({"target": "asic", "node_nm": 2}, "node_nm=2"),
-                                         ({"target": "ecp5", "node_nm": 28}, "node_nm=28")])
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        ({"target": "stratix"}, "target='stratix'"),
+        ({"target": "asic", "node_nm": 2}, "node_nm=2"),
+        ({"target": "ecp5", "node_nm": 28}, "node_nm=28"),
+    ],
+)
 def test_bad_target_names_the_field(bad: dict, field: str) -> None:
     with pytest.raises(ValueError, match=field.replace("(", r"\(")):
         cost.estimate(E4, **bad)
@@ -81,8 +107,10 @@ def test_register_bits_from_the_spec() -> None:
     frame = max((15 * 15).bit_length(), 23 + 1) + 2
     exp_bits = (255).bit_length()
     assert cost.estimate(E4, "ecp5").ffs == (frame + 3) + exp_bits + 4 + 1
-    assert cost.estimate(MinifloatMacSpec("e2m1fn", "e2m1fn", "exact", lanes=4), "ice40").ffs == \
-        MinifloatMacSpec("e2m1fn", "e2m1fn", "exact", lanes=4).exact_width + 1
+    assert (
+        cost.estimate(MinifloatMacSpec("e2m1fn", "e2m1fn", "exact", lanes=4), "ice40").ffs
+        == MinifloatMacSpec("e2m1fn", "e2m1fn", "exact", lanes=4).exact_width + 1
+    )
     for s in (IntMacSpec("int8", "int8"), IntMacSpec("int4", "int4", lanes=4), SimdMacSpec(8)):
         assert cost.estimate(s, "ice40").ffs == s.width + 1
     # intmac, one stage: lane products (16-bit signed each) + valid + first registered
@@ -166,8 +194,9 @@ def test_shipped_calibration_and_sets() -> None:
         assert cal["error"][target]["ffs"]["median"] == 0.0
 
 
-@pytest.mark.parametrize("target, metric", [("ice40", "luts"), ("ecp5", "luts"), ("xilinx", "luts"),
-                                            ("generic", "nand2")])
+@pytest.mark.parametrize(
+    "target, metric", [("ice40", "luts"), ("ecp5", "luts"), ("xilinx", "luts"), ("generic", "nand2")]
+)
 def test_error_bars_match_the_shipped_synthesis_results(target: str, metric: str) -> None:
     """Recompute the held-out error from the Yosys results stored with the calibration."""
     cal = calibration.load()
@@ -427,8 +456,9 @@ def test_nnls_and_spearman() -> None:
 def test_toggle_count_matches_python() -> None:
     rng = np.random.default_rng(2)
     w = rng.integers(0, 1 << 20, (3, 50, 2), dtype=np.uint64)
-    ref = sum(bin(int(w[i, t, k]) ^ int(w[i, t - 1, k])).count("1")
-              for i in range(3) for t in range(1, 50) for k in range(2))
+    ref = sum(
+        bin(int(w[i, t, k]) ^ int(w[i, t - 1, k])).count("1") for i in range(3) for t in range(1, 50) for k in range(2)
+    )
     assert toggles.toggles([w], 20) == pytest.approx(ref / (3 * 49 * 2 * 20))
     # one's complement words: +x -> -x toggles every bit of the (width + 1)-bit term
     words = toggles.fixed_words(np.array([[3.0, -3.0, -3.0]]), 0, 8)
@@ -447,8 +477,9 @@ def test_energy_random_vs_real_operands() -> None:
 
 def test_cli_cost_json_and_table() -> None:
     runner = CliRunner()
-    res = runner.invoke(app, ["cost", "mac", "--a", "e4m3fn", "--b", "e4m3fn", "--acc", "fp32", "--target", "ecp5",
-                              "--json"])
+    res = runner.invoke(
+        app, ["cost", "mac", "--a", "e4m3fn", "--b", "e4m3fn", "--acc", "fp32", "--target", "ecp5", "--json"]
+    )
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
     assert d["spec"] == E4.name and d["luts"] > 0 and "median" in d["error"]["luts"]
@@ -460,9 +491,11 @@ def test_cli_cost_json_and_table() -> None:
 
 
 def test_models_cost_imports_no_hdl_tool() -> None:
-    code = ("import sys, peforge.models.cost as c; from peforge.spec import MinifloatMacSpec as M; "
-            "c.estimate(M(), 'ecp5'); bad = [m for m in sys.modules if m.split('.')[0] == 'amaranth' "
-            "or m.startswith(('peforge.rtl', 'peforge.fpga', 'peforge.sim', 'cocotb'))]; assert not bad, bad")
+    code = (
+        "import sys, peforge.models.cost as c; from peforge.spec import MinifloatMacSpec as M; "
+        "c.estimate(M(), 'ecp5'); bad = [m for m in sys.modules if m.split('.')[0] == 'amaranth' "
+        "or m.startswith(('peforge.rtl', 'peforge.fpga', 'peforge.sim', 'cocotb'))]; assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
 
 

@@ -27,8 +27,9 @@ from peforge.fpga.pnr import DEVICES, device_for
 from peforge.spec import BlockDotSpec
 
 ROOT = Path(__file__).resolve().parents[1] / "build" / "test-devfit"
-MXFP8_32 = BlockDotSpec(element_a="e4m3fn", element_b="e4m3fn", scale_a="e8m0fnu", scale_b="e8m0fnu", block=32,
-                        lanes=32, stages=2)
+MXFP8_32 = BlockDotSpec(
+    element_a="e4m3fn", element_b="e4m3fn", scale_a="e8m0fnu", scale_b="e8m0fnu", block=32, lanes=32, stages=2
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,7 @@ class _ToolRan(Exception):
 @pytest.fixture
 def no_tools(monkeypatch):
     """Any Yosys or nextpnr run from place_and_route raises _ToolRan."""
+
     def ran(*args, **kwargs):
         raise _ToolRan(args)
 
@@ -60,10 +62,27 @@ def _mxfp8_report() -> fpga.SynthReport:
     est = estimate(MXFP8_32, "ecp5")
     design = fpga.as_design(MXFP8_32)
     return fpga.SynthReport(
-        target="ecp5", module=design.module, options={"dsp": True, "widelut": False}, luts=round(est.luts),
-        carry=round(est.carry), ffs=est.ffs, dsps=MXFP8_32.lanes, brams=0, lutrams=0, muxes=0, cells=0,
-        cells_by_type={}, gates=None, nand2_eq=None, transistors=None, yosys_version="test", script="",
-        seconds=0.0, design_key=design.key, source=design.source)
+        target="ecp5",
+        module=design.module,
+        options={"dsp": True, "widelut": False},
+        luts=round(est.luts),
+        carry=round(est.carry),
+        ffs=est.ffs,
+        dsps=MXFP8_32.lanes,
+        brams=0,
+        lutrams=0,
+        muxes=0,
+        cells=0,
+        cells_by_type={},
+        gates=None,
+        nand2_eq=None,
+        transistors=None,
+        yosys_version="test",
+        script="",
+        seconds=0.0,
+        design_key=design.key,
+        source=design.source,
+    )
 
 
 def test_mxfp8_32_lanes_refused_on_25k_before_any_tool(no_tools):
@@ -107,8 +126,11 @@ def test_needs_and_shortfalls_by_family():
 def test_fits_nowhere_says_so():
     from peforge.fpga.fit import check_fit
 
-    with pytest.raises(DeviceFitError, match=r"needs 90,000 LUT4s, the hx8k has 7,680 logic cells; no ice40 device "
-                                             r"peforge places on fits it .*fewer lanes"):
+    with pytest.raises(
+        DeviceFitError,
+        match=r"needs 90,000 LUT4s, the hx8k has 7,680 logic cells; no ice40 device "
+        r"peforge places on fits it .*fewer lanes",
+    ):
         check_fit(DEVICES["hx8k"], {"luts": 90_000}, "big", devices=DEVICES, dsp=False)
     with pytest.raises(DeviceFitError, match=r"up5k has 8; no ice40 device .* try --no-dsp"):
         check_fit(DEVICES["up5k"], {"luts": 100, "dsps": 9}, "macs", devices=DEVICES, dsp=True)
@@ -132,12 +154,15 @@ def test_every_device_is_accepted_for_its_target_only():
         device_for("ecp5", "xc7")
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--target", "ice40", "--device", "45k"], "device '45k' (LFE5U-45F) is ecp5"),
-    (["--target", "ecp5", "--device", "up5k"], "pick one of the ecp5 devices (25k, 45k, 85k)"),
-    (["--target", "xilinx"], "needs target ice40 or ecp5"),
-    (["--target", "ice40", "--device", "hx8k", "--dsp"], "--dsp on device hx8k"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--target", "ice40", "--device", "45k"], "device '45k' (LFE5U-45F) is ecp5"),
+        (["--target", "ecp5", "--device", "up5k"], "pick one of the ecp5 devices (25k, 45k, 85k)"),
+        (["--target", "xilinx"], "needs target ice40 or ecp5"),
+        (["--target", "ice40", "--device", "hx8k", "--dsp"], "--dsp on device hx8k"),
+    ],
+)
 def test_cli_pairing_errors_before_synthesis(monkeypatch, args, needle):
     def no_synthesis(*a, **k):
         raise AssertionError("synthesised before checking the device")
@@ -153,8 +178,10 @@ def test_cli_pairing_errors_before_synthesis(monkeypatch, args, needle):
 def _multipliers(work: Path, n: int) -> tuple[Path, dict]:
     name = f"mults{n}"
     body = [f"module {name}(input clk, input [{4 * n - 1}:0] a, b, output reg [{8 * n - 1}:0] p);"]
-    body += [f"  always @(posedge clk) p[{8 * i + 7}:{8 * i}] <= a[{4 * i + 3}:{4 * i}] * b[{4 * i + 3}:{4 * i}];"
-             for i in range(n)]
+    body += [
+        f"  always @(posedge clk) p[{8 * i + 7}:{8 * i}] <= a[{4 * i + 3}:{4 * i}] * b[{4 * i + 3}:{4 * i}];"
+        for i in range(n)
+    ]
     path = work / f"{name}.v"
     path.write_text("\n".join(body + ["endmodule", ""]))
     return path, {"module": name}
@@ -169,8 +196,11 @@ def test_real_report_and_wrapped_design_refused_before_nextpnr(work, monkeypatch
     design = _multipliers(work, 29)
     rep = fpga.synthesize(design, "ecp5", cache=cache)
     assert rep.dsps == 29
-    with pytest.raises(DeviceFitError, match=r"mults29 does not fit ecp5 device 25k .*needs 29 MULT18X18D DSP "
-                                             r"blocks, the 25k has 28; it fits 45k"):
+    with pytest.raises(
+        DeviceFitError,
+        match=r"mults29 does not fit ecp5 device 25k .*needs 29 MULT18X18D DSP "
+        r"blocks, the 25k has 28; it fits 45k",
+    ):
         fpga.place_and_route(rep, "25k", cache=cache)
     # from the Verilog, the check runs on what nextpnr would get: the PE inside its I/O wrapper
     with pytest.raises(DeviceFitError, match=r"mults29 \(with its serial I/O wrapper\) does not fit .*needs 29 MULT"):
@@ -180,8 +210,9 @@ def test_real_report_and_wrapped_design_refused_before_nextpnr(work, monkeypatch
 def test_cli_refuses_before_place_and_route(monkeypatch):
     """End to end (real Yosys): 29 INT4 lanes need 29 MULT18X18D; the 25k has 28."""
     monkeypatch.setattr(pnr, "_run_seed", lambda *a, **k: (_ for _ in ()).throw(AssertionError("nextpnr ran")))
-    res = CliRunner().invoke(app, ["synth", "intmac", "--a", "int4", "--b", "int4", "--lanes", "29", "--target", "ecp5",
-                                   "--pnr"])
+    res = CliRunner().invoke(
+        app, ["synth", "intmac", "--a", "int4", "--b", "int4", "--lanes", "29", "--target", "ecp5", "--pnr"]
+    )
     assert res.exit_code == ExitCode.BAD_VALUE, res.output
     line = " ".join(res.stderr.split())
     assert line.startswith("error: intmac_int4xint4_l29") and "needs 29 MULT18X18D DSP blocks, the 25k has 28" in line
@@ -189,8 +220,10 @@ def test_cli_refuses_before_place_and_route(monkeypatch):
 
 
 # --- slow: the table against nextpnr, and the devices the message names really place it ----------
-_NEXTPNR_TOTALS = {"ice40": {"luts": "ICESTORM_LC", "dsps": "ICESTORM_DSP", "brams": "ICESTORM_RAM"},
-                   "ecp5": {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsps": "MULT18X18D", "brams": "DP16KD"}}
+_NEXTPNR_TOTALS = {
+    "ice40": {"luts": "ICESTORM_LC", "dsps": "ICESTORM_DSP", "brams": "ICESTORM_RAM"},
+    "ecp5": {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsps": "MULT18X18D", "brams": "DP16KD"},
+}
 
 
 @pytest.mark.slow
@@ -198,10 +231,12 @@ _NEXTPNR_TOTALS = {"ice40": {"luts": "ICESTORM_LC", "dsps": "ICESTORM_DSP", "bra
 def test_device_resources_are_nextpnrs(work, device):
     dev = DEVICES[device]
     path = work / "reg4.v"
-    path.write_text("module reg4(input clk, input [3:0] d, output reg [3:0] q);\n"
-                    "  always @(posedge clk) q <= d;\nendmodule\n")
-    rep = fpga.place_and_route((path, {"module": "reg4"}), device, dsp=dev.has_dsp and dev.family == "ecp5",
-                               cache=False)
+    path.write_text(
+        "module reg4(input clk, input [3:0] d, output reg [3:0] q);\n  always @(posedge clk) q <= d;\nendmodule\n"
+    )
+    rep = fpga.place_and_route(
+        (path, {"module": "reg4"}), device, dsp=dev.has_dsp and dev.family == "ecp5", cache=False
+    )
     for attr, bel in _NEXTPNR_TOTALS[dev.family].items():
         assert getattr(dev, attr) == rep.utilisation.get(bel, {}).get("available", 0), (attr, bel)
     if dev.family == "ice40":

@@ -46,9 +46,14 @@ acc = ["fp32", "exact", "nope"]
 def _fake_cost(spec, target):
     """Deterministic stand-in for the analytic cost model (in-process tests only)."""
     bits = spec.a.bits + spec.b.bits
-    return {"target": target, "luts": 10 * bits * bits + (300 if getattr(spec, "acc", None) == "fp32" else 0),
-            "fmax_mhz": 200.0 / bits, "macs_per_cycle": 1, "energy_pj_per_mac": 0.01 * bits * bits,
-            "error": {"luts": 0.1}}
+    return {
+        "target": target,
+        "luts": 10 * bits * bits + (300 if getattr(spec, "acc", None) == "fp32" else 0),
+        "fmax_mhz": 200.0 / bits,
+        "macs_per_cycle": 1,
+        "energy_pj_per_mac": 0.01 * bits * bits,
+        "error": {"luts": 0.1},
+    }
 
 
 @pytest.fixture()
@@ -68,22 +73,25 @@ def _result_cols(row: dict) -> dict:
 
 # ---- space ------------------------------------------------------------------------------------
 
+
 def test_space_expansion_zip_axes_and_invalid(tmp_path: Path) -> None:
     points, invalid = _space(tmp_path).expand()
     names = [p.spec.name for p in points]
-    assert names[:3] == ["intmac_int8xint8_l1_s0_n4096", "intmac_int4xint4_l1_s0_n4096",
-                         "intmac_int3xint3_l1_s0_n4096"]
-    assert len(points) == 3 + 2 * 2          # zip of 3, then a x acc = 2 x 2 valid
-    assert len(invalid) == 2                  # acc="nope" for both a
+    assert names[:3] == ["intmac_int8xint8_l1_s0_n4096", "intmac_int4xint4_l1_s0_n4096", "intmac_int3xint3_l1_s0_n4096"]
+    assert len(points) == 3 + 2 * 2  # zip of 3, then a x acc = 2 x 2 valid
+    assert len(invalid) == 2  # acc="nope" for both a
     assert all(i.params["acc"] == "nope" and "acc='nope'" in i.reason for i in invalid)
     assert len({p.key for p in points}) == len(points)
 
 
-@pytest.mark.parametrize("entry,needle", [
-    ('family = "intmac"\nwidth = 3', "width: not a parameter of family 'intmac'"),
-    ('family = "nosuch"', "family='nosuch' is not registered"),
-    ('family = "intmac"\na = ["int8", "int4"]\nb = ["int8"]\nzip = [["a", "b"]]', "differ in length"),
-])
+@pytest.mark.parametrize(
+    "entry,needle",
+    [
+        ('family = "intmac"\nwidth = 3', "width: not a parameter of family 'intmac'"),
+        ('family = "nosuch"', "family='nosuch' is not registered"),
+        ('family = "intmac"\na = ["int8", "int4"]\nb = ["int8"]\nzip = [["a", "b"]]', "differ in length"),
+    ],
+)
 def test_bad_entries_are_reported_not_raised(tmp_path: Path, entry: str, needle: str) -> None:
     space = _space(tmp_path, f'[[pe]]\n{entry}\n[[pe]]\nfamily = "intmac"\n')
     points, invalid = space.expand()
@@ -112,6 +120,7 @@ def test_default_space_is_about_fifty_points_and_all_valid() -> None:
 
 # ---- pareto -----------------------------------------------------------------------------------
 
+
 def _brute_front(vals: list[tuple], senses: list[str]) -> list[bool]:
     def better_eq(a, b, s):
         return a <= b if s == "min" else a >= b
@@ -124,9 +133,12 @@ def _brute_front(vals: list[tuple], senses: list[str]) -> list[bool]:
         if any(x != x for x in v):
             out.append(False)
             continue
-        dominated = any(all(better_eq(u[j], v[j], senses[j]) for j in range(len(v)))
-                        and any(better(u[j], v[j], senses[j]) for j in range(len(v)))
-                        for k, u in enumerate(vals) if k != i and not any(x != x for x in u))
+        dominated = any(
+            all(better_eq(u[j], v[j], senses[j]) for j in range(len(v)))
+            and any(better(u[j], v[j], senses[j]) for j in range(len(v)))
+            for k, u in enumerate(vals)
+            if k != i and not any(x != x for x in u)
+        )
         out.append(not dominated)
     return out
 
@@ -147,14 +159,15 @@ def test_pareto_mask_matches_brute_force(nobj: int) -> None:
 
 # ---- store ------------------------------------------------------------------------------------
 
+
 def test_store_survives_a_torn_line(tmp_path: Path) -> None:
     store = dse.ResultStore(tmp_path)
     store.append({"key": "a", "v": 1.0, "w": float("inf")})
     with open(store.journal, "a") as fh:
-        fh.write('{"key": "b", "v": 2')        # a writer killed mid-line
+        fh.write('{"key": "b", "v": 2')  # a writer killed mid-line
     assert [r["key"] for r in store.rows()] == ["a"]
     store.append({"key": "c", "v": float("nan")})
-    store.append({"key": "a", "v": 9.0, "w": float("inf")})   # a re-evaluated point replaces its row
+    store.append({"key": "a", "v": 9.0, "w": float("inf")})  # a re-evaluated point replaces its row
     rows = store.rows()
     assert [r["key"] for r in rows] == ["a", "c"] and rows[0]["v"] == 9.0 and rows[0]["w"] == float("inf")
     assert np.isnan(rows[1]["v"])
@@ -165,17 +178,18 @@ def test_store_survives_a_torn_line(tmp_path: Path) -> None:
 
 # ---- evaluation against independent references ---------------------------------------------
 
+
 def _ref_int_matmul(x: np.ndarray, w: np.ndarray, bits: int) -> np.ndarray:
     """Symmetric power-of-two-scaled integer quantisation, exact integer sums (float64 is exact)."""
     qmax = 2 ** (bits - 1) - 1
 
     def scale(amax: float) -> float:
         e = 0
-        while amax > qmax * 2.0 ** e:
+        while amax > qmax * 2.0**e:
             e += 1
         while amax <= qmax * 2.0 ** (e - 1):
             e -= 1
-        return 2.0 ** e
+        return 2.0**e
 
     sx = scale(float(np.abs(x).max()))
     sw = np.array([scale(float(np.abs(w[:, j]).max())) for j in range(w.shape[1])])
@@ -204,8 +218,10 @@ def test_sweep_in_process_matches_independent_quality(tmp_path: Path, fake_cost)
         assert row["cost_luts"] == cost["luts"] and row["cost_error_luts"] == 0.1
         assert row["throughput_gmacs"] == pytest.approx(cost["fmax_mhz"] / 1e3)
     # 8-bit integers beat 4-bit on every quality metric
-    assert rows["intmac_int8xint8_l1_s0_n4096|ice40"]["gaussian_sqnr_db"] > \
-        rows["intmac_int4xint4_l1_s0_n4096|ice40"]["gaussian_sqnr_db"] + 15
+    assert (
+        rows["intmac_int8xint8_l1_s0_n4096|ice40"]["gaussian_sqnr_db"]
+        > rows["intmac_int4xint4_l1_s0_n4096|ice40"]["gaussian_sqnr_db"] + 15
+    )
     with pytest.raises(ValueError, match="already holds 7 results"):
         dse.sweep(space, tmp_path / "out", jobs=1, progress=False)
     again = dse.sweep(space, tmp_path / "out", jobs=1, progress=False, resume=True)
@@ -221,6 +237,7 @@ def test_errors_are_recorded_not_raised(tmp_path: Path) -> None:
 
 
 # ---- report and CLI ---------------------------------------------------------------------------
+
 
 def test_cli_sweep_and_report(tmp_path: Path, fake_cost) -> None:
     space = tmp_path / "space.toml"
@@ -239,8 +256,10 @@ def test_cli_sweep_and_report(tmp_path: Path, fake_cost) -> None:
         assert (out / "plots" / f"ice40_{view}.svg").read_text().lstrip().startswith("<?xml")
     rows = dse.ResultStore(out).rows()
     rep = dse.report(out)
-    for view, objs in (("accuracy_vs_area", [("accuracy_mean", "max"), ("cost_luts", "min")]),
-                       ("energy_vs_sqnr", [("sqnr_db_mean", "max"), ("energy_pj_per_mac", "min")])):
+    for view, objs in (
+        ("accuracy_vs_area", [("accuracy_mean", "max"), ("cost_luts", "min")]),
+        ("energy_vs_sqnr", [("sqnr_db_mean", "max"), ("energy_pj_per_mac", "min")]),
+    ):
         vals = [tuple(r[c] for c, _ in objs) for r in rows]
         want = {r["key"] for r, f in zip(rows, _brute_front(vals, [s for _, s in objs])) if f}
         assert set(rep.fronts[f"ice40/{view}"]) == want
@@ -269,12 +288,14 @@ acc = "bf16"
 
 
 def _rows_sorted(out: Path) -> str:
-    return json.dumps(sorted((_result_cols(r) for r in dse.ResultStore(out).rows()), key=lambda r: r["key"]),
-                      sort_keys=True)
+    return json.dumps(
+        sorted((_result_cols(r) for r in dse.ResultStore(out).rows()), key=lambda r: r["key"]), sort_keys=True
+    )
 
 
-@pytest.mark.parametrize("executor", [{"jobs": 2}, {"dask_local": 2}, {"scheduler": None}],
-                         ids=["pool", "dask-local", "dask-scheduler"])
+@pytest.mark.parametrize(
+    "executor", [{"jobs": 2}, {"dask_local": 2}, {"scheduler": None}], ids=["pool", "dask-local", "dask-scheduler"]
+)
 def test_executors_give_identical_rows(tmp_path: Path, executor: dict) -> None:
     """The local pool, a Dask LocalCluster and a running Dask scheduler (tcp://) produce the
     rows of an in-process sweep."""
@@ -283,8 +304,14 @@ def test_executors_give_identical_rows(tmp_path: Path, executor: dict) -> None:
     if "scheduler" in executor:
         from distributed import LocalCluster
 
-        with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp://", host="127.0.0.1",
-                          dashboard_address=None) as cluster:
+        with LocalCluster(
+            n_workers=1,
+            threads_per_worker=2,
+            processes=False,
+            protocol="tcp://",
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster:
             assert cluster.scheduler_address.startswith("tcp://")
             other = dse.sweep(space, tmp_path / "other", progress=False, scheduler=cluster.scheduler_address)
         assert other.executor.startswith("dask:tcp://")
@@ -293,26 +320,36 @@ def test_executors_give_identical_rows(tmp_path: Path, executor: dict) -> None:
         assert other.executor == ("local:2" if "jobs" in executor else "dask-local:2")
     assert serial.evaluated == other.evaluated == 5
     assert _rows_sorted(tmp_path / "other") == _rows_sorted(tmp_path / "serial")
-    assert (tmp_path / "other" / "results.csv").read_text().splitlines()[0] == \
-        (tmp_path / "serial" / "results.csv").read_text().splitlines()[0]
+    assert (tmp_path / "other" / "results.csv").read_text().splitlines()[0] == (
+        tmp_path / "serial" / "results.csv"
+    ).read_text().splitlines()[0]
 
 
-_PATCHED_CLI = ("import sys; sys.path.insert(0, 'tests'); import tests.test_dse as t, peforge.dse.evaluation as e; "
-                "e.cost_of = t._fake_cost; from peforge.cli import app; sys.argv[0] = 'peforge'; app()")
+_PATCHED_CLI = (
+    "import sys; sys.path.insert(0, 'tests'); import tests.test_dse as t, peforge.dse.evaluation as e; "
+    "e.cost_of = t._fake_cost; from peforge.cli import app; sys.argv[0] = 'peforge'; app()"
+)
 
 
 def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path: Path, fake_cost) -> None:
     space_file = tmp_path / "space.toml"
-    gate = tmp_path / "gate"   # two points finish, the rest wait for it (tests/gated_workload.py)
-    space_file.write_text(EXEC.replace('a = ["int8", "int5", "int4"]', 'a = ["int8", "int7", "int6", "int5", "int4"]')
-                          .replace('"laplacian"]', '"laplacian", "mlp"]')
-                          + f'[workload.gated]\ncallable = "gated_workload:gated_metric"\n'
-                            f"options = {{ gate = {json.dumps(str(gate))}, free = 2 }}\n")
+    gate = tmp_path / "gate"  # two points finish, the rest wait for it (tests/gated_workload.py)
+    space_file.write_text(
+        EXEC.replace('a = ["int8", "int5", "int4"]', 'a = ["int8", "int7", "int6", "int5", "int4"]').replace(
+            '"laplacian"]', '"laplacian", "mlp"]'
+        )
+        + f'[workload.gated]\ncallable = "gated_workload:gated_metric"\n'
+        f"options = {{ gate = {json.dumps(str(gate))}, free = 2 }}\n"
+    )
     out = tmp_path / "out"
     journal = out / "results.jsonl"
-    proc = subprocess.Popen([sys.executable, "-c", _PATCHED_CLI, "sweep", str(space_file), "-o", str(out),
-                             "--jobs", "1"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _PATCHED_CLI, "sweep", str(space_file), "-o", str(out), "--jobs", "1"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
@@ -326,7 +363,7 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path: Path, fake_co
     before = dse.ResultStore(out).rows()
     assert 2 <= len(before) < 7 and all(r["status"] == "ok" for r in before)
     with open(journal, "a") as fh:
-        fh.write('{"key": "torn')                 # as if killed mid-write
+        fh.write('{"key": "torn')  # as if killed mid-write
     space = dse.load_space(space_file)
     gate.touch()
     summary = dse.sweep(space, out, resume=True, jobs=1, progress=False)
@@ -334,22 +371,25 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path: Path, fake_co
     keys = [r["key"] for r in after]
     assert summary.skipped == len(before) and summary.evaluated == 7 - len(before)
     assert sorted(keys) == sorted(p.key for p in space.points()) and len(set(keys)) == 7
-    assert json.dumps(after[:len(before)]) == json.dumps(before)   # finished rows are kept untouched
+    assert json.dumps(after[: len(before)]) == json.dumps(before)  # finished rows are kept untouched
     lines = [json.loads(x) for x in journal.read_text().splitlines() if x.startswith('{"key": "') and x.endswith("}")]
-    assert len(lines) == 7                        # nothing evaluated twice
+    assert len(lines) == 7  # nothing evaluated twice
     settings = dse.EvalSettings(tuple(space.workloads), space.tensor, space_digest=space.digest)
-    for row in after:                             # identical to an uninterrupted evaluation
+    for row in after:  # identical to an uninterrupted evaluation
         fresh = dse.evaluate(next(p for p in space.points() if p.key == row["key"]), settings)
-        assert json.dumps(_result_cols(fresh), sort_keys=True, default=str) == \
-            json.dumps(_result_cols(row), sort_keys=True, default=str)
+        assert json.dumps(_result_cols(fresh), sort_keys=True, default=str) == json.dumps(
+            _result_cols(row), sort_keys=True, default=str
+        )
     assert len(dse.read_csv(out / "results.csv")) == 7
 
 
 def test_mac_point_sqnr_improves_with_mantissa(tmp_path: Path, fake_cost) -> None:
     """Sanity of the numbers a user reads: e4m3 beats e2m1 by the mantissa difference (~12 dB)."""
     settings = dse.EvalSettings(("gaussian",), dse.TensorSettings((16, 128, 16), 0))
-    sq = {a: dse.evaluate(dse.Point(MinifloatMacSpec(a=a, b=a), "ice40"), settings)["gaussian_sqnr_db"]
-          for a in ("e4m3fn", "e2m1fn")}
+    sq = {
+        a: dse.evaluate(dse.Point(MinifloatMacSpec(a=a, b=a), "ice40"), settings)["gaussian_sqnr_db"]
+        for a in ("e4m3fn", "e2m1fn")
+    }
     assert 8 < sq["e4m3fn"] - sq["e2m1fn"] < 25
 
 
@@ -358,8 +398,11 @@ def test_synth_adds_yosys_and_nextpnr_numbers(tmp_path: Path) -> None:
     """--synth: synth_* columns are the fpga flow's own (cached) report for the point."""
     from peforge import fpga
 
-    space = _space(tmp_path, 'targets = ["ice40"]\nworkloads = ["gaussian"]\n[tensor]\nshape = [4, 16, 2]\n'
-                             '[[pe]]\nfamily = "intmac"\na = "int4"\nb = "int4"\n')
+    space = _space(
+        tmp_path,
+        'targets = ["ice40"]\nworkloads = ["gaussian"]\n[tensor]\nshape = [4, 16, 2]\n'
+        '[[pe]]\nfamily = "intmac"\na = "int4"\nb = "int4"\n',
+    )
     dse.sweep(space, tmp_path / "out", jobs=1, synth=True, progress=False)
     row = dse.ResultStore(tmp_path / "out").rows()[0]
     rep = fpga.synthesize(IntMacSpec(a="int4", b="int4"), "ice40")
@@ -369,9 +412,15 @@ def test_synth_adds_yosys_and_nextpnr_numbers(tmp_path: Path) -> None:
 
 def test_run_time_mode_sets_macs_and_energy_per_mac(monkeypatch) -> None:
     """A SIMD point measured in mode 2x2 gets that mode's MACs/cycle; energy per op is shared."""
+
     def cost(spec, target):
-        return {"macs_per_cycle": 1, "fmax_mhz": 50.0, "energy_pj_per_op": 1.6, "energy_pj_per_mac": 1.6,
-                "notes": {"macs_per_cycle_by_mode": dict(zip(spec.modes, spec.mode_lanes))}}
+        return {
+            "macs_per_cycle": 1,
+            "fmax_mhz": 50.0,
+            "energy_pj_per_op": 1.6,
+            "energy_pj_per_mac": 1.6,
+            "notes": {"macs_per_cycle_by_mode": dict(zip(spec.modes, spec.mode_lanes))},
+        }
 
     monkeypatch.setattr(dse_eval, "cost_of", cost)
     spec = SimdMacSpec(8, modes=("8x8", "2x2"))

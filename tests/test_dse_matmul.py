@@ -23,7 +23,7 @@ def _ref_scale(amax: float, fmax: float) -> float:
         e += 1
     while Fraction(amax) <= Fraction(fmax) * Fraction(2) ** (e - 1):
         e -= 1
-    return 2.0 ** e
+    return 2.0**e
 
 
 def _round_rne(q: Fraction, man_bits: int, emin: int) -> Fraction:
@@ -31,7 +31,7 @@ def _round_rne(q: Fraction, man_bits: int, emin: int) -> Fraction:
     if q == 0:
         return Fraction(0)
     e = max(math.floor(math.log2(abs(q))), emin)
-    while Fraction(2) ** e > abs(q) and e > emin:   # log2 float guard
+    while Fraction(2) ** e > abs(q) and e > emin:  # log2 float guard
         e -= 1
     while Fraction(2) ** (e + 1) <= abs(q):
         e += 1
@@ -46,7 +46,7 @@ def _round_rne(q: Fraction, man_bits: int, emin: int) -> Fraction:
 
 def test_pow2_scale_matches_loop() -> None:
     rng = np.random.default_rng(1)
-    amax = np.concatenate([np.exp(rng.normal(0, 6, 300)), [448.0, 448.0 * 2 ** -3, 1e-30, 0.0]])
+    amax = np.concatenate([np.exp(rng.normal(0, 6, 300)), [448.0, 448.0 * 2**-3, 1e-30, 0.0]])
     got = pow2_scale(amax, 448.0)
     want = np.array([_ref_scale(float(a), 448.0) for a in amax])
     np.testing.assert_array_equal(got, want)
@@ -54,37 +54,44 @@ def test_pow2_scale_matches_loop() -> None:
 
 def _exact_operands(rng, fmt_values: np.ndarray, shape, scale: float) -> np.ndarray:
     grid = fmt_values[np.isfinite(fmt_values)]
-    grid = grid[np.abs(grid) <= grid.max()]   # symmetric scales: int min (-2**(b-1)) is off-grid
+    grid = grid[np.abs(grid) <= grid.max()]  # symmetric scales: int min (-2**(b-1)) is off-grid
     vals = rng.choice(grid, size=shape)
-    vals.flat[0] = grid.max()   # pin the scale to `scale`
+    vals.flat[0] = grid.max()  # pin the scale to `scale`
     return vals * scale
 
 
-@pytest.mark.parametrize("spec", [
-    MinifloatMacSpec(a="e4m3fn", b="e4m3fn", acc="exact", lanes=1),
-    MinifloatMacSpec(a="e2m1fn", b="e3m2fn", acc="exact", lanes=4),
-    MinifloatMacSpec(a="e5m2", b="e4m3fn", acc="exact", lanes=2),
-    IntMacSpec(a="int8", b="int4", lanes=3),
-    IntMacSpec(a="uint8", b="int8", lanes=1),
-], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        MinifloatMacSpec(a="e4m3fn", b="e4m3fn", acc="exact", lanes=1),
+        MinifloatMacSpec(a="e2m1fn", b="e3m2fn", acc="exact", lanes=4),
+        MinifloatMacSpec(a="e5m2", b="e4m3fn", acc="exact", lanes=2),
+        IntMacSpec(a="int8", b="int4", lanes=3),
+        IntMacSpec(a="uint8", b="int8", lanes=1),
+    ],
+    ids=lambda s: s.name,
+)
 def test_exactly_representable_equals_float64(spec) -> None:
     """Operands on the format grid (times powers of two) and an exact accumulator: no rounding."""
     rng = np.random.default_rng(2)
     n, k, m = 7, 37, 5
-    x = _exact_operands(rng, spec.a.values(), (n, k), 2.0 ** -5)
-    w = np.stack([_exact_operands(rng, spec.b.values(), (k,), 2.0 ** j) for j in range(m)], axis=1)
+    x = _exact_operands(rng, spec.a.values(), (n, k), 2.0**-5)
+    w = np.stack([_exact_operands(rng, spec.b.values(), (k,), 2.0**j) for j in range(m)], axis=1)
     got = golden.matmul(spec, x, w)
-    np.testing.assert_array_equal(got, x @ w)   # float64 sums of these products are exact
+    np.testing.assert_array_equal(got, x @ w)  # float64 sums of these products are exact
 
 
 def test_simd_exact_integers_equal_float64() -> None:
     rng = np.random.default_rng(3)
     spec = SimdMacSpec(base=8, modes=("4x4", "8x8", "2x2"))
-    for mode, (lo_a, hi_a, lo_b, hi_b) in (("4x4", (-7, 7, -7, 7)), ("8x8", (0, 255, -127, 127)),
-                                          ("2x2", (-1, 1, 0, 3))):
+    for mode, (lo_a, hi_a, lo_b, hi_b) in (
+        ("4x4", (-7, 7, -7, 7)),
+        ("8x8", (0, 255, -127, 127)),
+        ("2x2", (-1, 1, 0, 3)),
+    ):
         x = rng.integers(lo_a, hi_a + 1, (6, 29)).astype(np.float64)
         w = rng.integers(lo_b, hi_b + 1, (29, 4)).astype(np.float64)
-        x[0, 0] = hi_a   # symmetric scales: max |value| maps to the format's max
+        x[0, 0] = hi_a  # symmetric scales: max |value| maps to the format's max
         w[0, :] = hi_b
         got = golden.matmul(spec, x, w, mode=mode)
         np.testing.assert_array_equal(got, x @ w)
@@ -102,17 +109,29 @@ def _fraction_mac(spec: MinifloatMacSpec, x: np.ndarray, w: np.ndarray, ml_a, ml
             xq = (x[i] / sx).astype(ml_a).astype(np.float64)
             acc = Fraction(0)
             for s in range(0, len(xq), spec.lanes):
-                step = sum(Fraction(p) * Fraction(q) for p, q in zip(xq[s:s + spec.lanes], wq[s:s + spec.lanes]))
+                step = sum(Fraction(p) * Fraction(q) for p, q in zip(xq[s : s + spec.lanes], wq[s : s + spec.lanes]))
                 acc = _round_rne(acc + step, acc_fmt.man_bits, acc_fmt.emin)
             out[i, j] = float(acc) * sx * sw
     return out
 
 
-@pytest.mark.parametrize("spec,ml_a,ml_b", [
-    (MinifloatMacSpec(a="e4m3fn", b="e4m3fn", acc="bf16", lanes=1), ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e4m3fn),
-    (MinifloatMacSpec(a="e4m3fn", b="e2m1fn", acc="fp16", lanes=3), ml_dtypes.float8_e4m3fn, ml_dtypes.float4_e2m1fn),
-    (MinifloatMacSpec(a="e4m3fn", b="e5m2", acc="fp32", lanes=2), ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e5m2),
-], ids=lambda v: getattr(v, "name", ""))
+@pytest.mark.parametrize(
+    "spec,ml_a,ml_b",
+    [
+        (
+            MinifloatMacSpec(a="e4m3fn", b="e4m3fn", acc="bf16", lanes=1),
+            ml_dtypes.float8_e4m3fn,
+            ml_dtypes.float8_e4m3fn,
+        ),
+        (
+            MinifloatMacSpec(a="e4m3fn", b="e2m1fn", acc="fp16", lanes=3),
+            ml_dtypes.float8_e4m3fn,
+            ml_dtypes.float4_e2m1fn,
+        ),
+        (MinifloatMacSpec(a="e4m3fn", b="e5m2", acc="fp32", lanes=2), ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e5m2),
+    ],
+    ids=lambda v: getattr(v, "name", ""),
+)
 def test_float_accumulator_matches_fraction_reference(spec, ml_a, ml_b) -> None:
     rng = np.random.default_rng(4)
     x = rng.standard_t(3, (4, 23))

@@ -25,7 +25,7 @@ def test_every_part_resolves(layer):
     for fam in FAMILIES:
         for part in fam_mod.LAYERS[layer]:
             got = fam.part(part)
-            assert got is not None or part in fam_mod._OPTIONAL, (fam.name, part)   # optional parts may be None
+            assert got is not None or part in fam_mod._OPTIONAL, (fam.name, part)  # optional parts may be None
 
 
 def test_missing_part_names_family_and_part():
@@ -38,6 +38,9 @@ def test_missing_part_names_family_and_part():
 
 def test_unresolvable_part_names_family_and_part():
     broken = dataclasses.replace(FAMILIES[1], golden_run="peforge.models.golden.intmac:no_such_run", _cache={})
-    with pytest.raises(FamilyError, match=r"family 'intmac': its golden part 'golden_run' "
-                                          r"\(peforge.models.golden.intmac:no_such_run\) does not resolve"):
+    with pytest.raises(
+        FamilyError,
+        match=r"family 'intmac': its golden part 'golden_run' "
+        r"\(peforge.models.golden.intmac:no_such_run\) does not resolve",
+    ):
         broken.part("golden_run")

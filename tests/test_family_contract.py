@@ -17,8 +17,6 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
 import test_blockdot_golden
 import test_golden_mac
 import test_intmac_golden
@@ -26,6 +24,8 @@ import test_lmul_reference
 import test_lut_golden
 import test_shiftadd
 import test_simd
+from typer.testing import CliRunner
+
 from peforge import rtl
 from peforge import spec as spec_mod
 from peforge.arrays import ArraySpec, array_geometry
@@ -42,26 +42,39 @@ runner = CliRunner()
 #: Lint / determinism sample beyond each family's examples (the specs the families' former
 #: hand-copied lint tests covered); a family without an entry is checked on its examples.
 LINT_SAMPLE: dict[str, list[Any]] = {
-    "mac": [MinifloatMacSpec(), MinifloatMacSpec("e5m2", "e5m2", "exact", lanes=4, stages=2),
-            MinifloatMacSpec("e2m1fn", "e4m3fnuz", "bf16", lanes=16, stages=4, subnormals=False),
-            MinifloatMacSpec("e3m2fn", "e4m3fn", "fp16", lanes=3, stages=1),
-            MinifloatMacSpec("e2m1fn", "e2m1fn", "exact", lanes=1, stages=3, max_count=1)],
-    "intmac": [IntMacSpec(), IntMacSpec("int4", "uint4", lanes=4, stages=2),
-               IntMacSpec("int8", "uint8", acc_bits=18, overflow="saturate", lanes=4, stages=2),
-               IntMacSpec("int16", "int16", lanes=8, stages=3)],
+    "mac": [
+        MinifloatMacSpec(),
+        MinifloatMacSpec("e5m2", "e5m2", "exact", lanes=4, stages=2),
+        MinifloatMacSpec("e2m1fn", "e4m3fnuz", "bf16", lanes=16, stages=4, subnormals=False),
+        MinifloatMacSpec("e3m2fn", "e4m3fn", "fp16", lanes=3, stages=1),
+        MinifloatMacSpec("e2m1fn", "e2m1fn", "exact", lanes=1, stages=3, max_count=1),
+    ],
+    "intmac": [
+        IntMacSpec(),
+        IntMacSpec("int4", "uint4", lanes=4, stages=2),
+        IntMacSpec("int8", "uint8", acc_bits=18, overflow="saturate", lanes=4, stages=2),
+        IntMacSpec("int16", "int16", lanes=8, stages=3),
+    ],
     "simd": [SimdMacSpec(), SimdMacSpec(16, arch="sub4", stages=2)],
     "shiftadd": test_shiftadd.SPECS[::3] + [test_shiftadd.SPECS[7]],
-    "blockdot": [BlockDotSpec(), BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn",
-                                                 block=16, lanes=4, stages=1),
-                 BlockDotSpec("int8", "int8", lanes=8, stages=4),
-                 BlockDotSpec("e5m2", "e3m2fn", "e4m3fn", "e8m0fnu", 8, lanes=2, acc="bf16")],
-    "lut": [LutSpec(), LutSpec("e4m3fn", "ternary", group=6, lanes=4, stages=2),
-            LutSpec("uint8", 1, group=3, symmetric=False, stages=1), LutSpec("int4", 2, acc_bits=8, lanes=16)],
-    "array": [ArraySpec(ShiftAddSpec("int4", "int4", "bitserial", group=4, scale="bf16"), rows=3, cols=2),
-              ArraySpec(BlockDotSpec("e2m1fn", "e2m1fn", block=8, lanes=4), rows=2, cols=2, pipeline=2),
-              ArraySpec(SimdMacSpec(8, modes=("8x8", "4x4")), rows=2, cols=2, a_path="broadcast"),
-              ArraySpec(MinifloatMacSpec("e5m2", "e2m1fn", "exact", lanes=2), rows=2, cols=2,
-                        dataflow="weight-stationary")],
+    "blockdot": [
+        BlockDotSpec(),
+        BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16, lanes=4, stages=1),
+        BlockDotSpec("int8", "int8", lanes=8, stages=4),
+        BlockDotSpec("e5m2", "e3m2fn", "e4m3fn", "e8m0fnu", 8, lanes=2, acc="bf16"),
+    ],
+    "lut": [
+        LutSpec(),
+        LutSpec("e4m3fn", "ternary", group=6, lanes=4, stages=2),
+        LutSpec("uint8", 1, group=3, symmetric=False, stages=1),
+        LutSpec("int4", 2, acc_bits=8, lanes=16),
+    ],
+    "array": [
+        ArraySpec(ShiftAddSpec("int4", "int4", "bitserial", group=4, scale="bf16"), rows=3, cols=2),
+        ArraySpec(BlockDotSpec("e2m1fn", "e2m1fn", block=8, lanes=4), rows=2, cols=2, pipeline=2),
+        ArraySpec(SimdMacSpec(8, modes=("8x8", "4x4")), rows=2, cols=2, a_path="broadcast"),
+        ArraySpec(MinifloatMacSpec("e5m2", "e2m1fn", "exact", lanes=2), rows=2, cols=2, dataflow="weight-stationary"),
+    ],
 }
 _DECL = re.compile(r"^\s*(input|output)\s+(?:signed\s+)?(?:\[(\d+):0\]\s+)?([A-Za-z]\w*)\s*;", re.M)
 
@@ -97,16 +110,17 @@ def test_verilog_deterministic_lint_clean_ports_as_manifest(spec):
     assert man["module"] == spec.name and man["family"] == spec.family and man["latency"] == spec.latency
     assert spec_mod.from_dict(man["spec"]) == spec
     # the top module's ports, direction and width, are the manifest's
-    top = text[text.index(f"module {spec.name}("):]
-    top = top[:top.index("endmodule")]
-    head = top[:top.index(");")]
-    names = set(head[head.index("(") + 1:].replace(" ", "").split(","))
+    top = text[text.index(f"module {spec.name}(") :]
+    top = top[: top.index("endmodule")]
+    head = top[: top.index(");")]
+    names = set(head[head.index("(") + 1 :].replace(" ", "").split(","))
     decl = {n: ("input" if d == "input" else "output", int(w) + 1 if w else 1) for d, w, n in _DECL.findall(top)}
     want = {p["name"]: (p["direction"], p["width"]) for p in man["ports"]}
     assert names == set(want) and {n: decl[n] for n in names} == want
     sig = rtl.signature(spec).members
-    assert {n: (p["direction"] == "input") for n, p in ((p["name"], p) for p in man["ports"]) if n in sig} == \
-        {n: m.flow.name == "In" for n, m in sig.items()}
+    assert {n: (p["direction"] == "input") for n, p in ((p["name"], p) for p in man["ports"]) if n in sig} == {
+        n: m.flow.name == "In" for n, m in sig.items()
+    }
     rtl.lint(v1)
 
 
@@ -124,9 +138,15 @@ def test_spec_json_round_trip(fam):
 # --- golden model against each family's independent reference ----------------------------------
 def _ref_mac(spec, inp):
     if spec.mult == "lmul":  # the L-Mul product formula's own Fraction reference
-        return [[acc for acc, _ in test_lmul_reference.ref_run(spec, zip(inp["a"][r].tolist(), inp["b"][r].tolist(),
-                                                                          inp["first"][r].tolist()))]
-                for r in range(len(inp["first"]))]
+        return [
+            [
+                acc
+                for acc, _ in test_lmul_reference.ref_run(
+                    spec, zip(inp["a"][r].tolist(), inp["b"][r].tolist(), inp["first"][r].tolist())
+                )
+            ]
+            for r in range(len(inp["first"]))
+        ]
     acc, _ = test_golden_mac.ref_run(spec, inp["a"], inp["b"], inp["first"])
     return acc
 
@@ -136,20 +156,35 @@ def _ref_intmac(spec, inp):
 
 
 def _ref_simd(spec, inp):
-    return [test_simd.ref_run(spec, list(zip(*(np.asarray(inp[k][r]).tolist() for k in
-                                                ("a", "b", "first", "mode", "a_signed", "b_signed")))))
-            for r in range(len(inp["first"]))]
+    return [
+        test_simd.ref_run(
+            spec,
+            list(zip(*(np.asarray(inp[k][r]).tolist() for k in ("a", "b", "first", "mode", "a_signed", "b_signed")))),
+        )
+        for r in range(len(inp["first"]))
+    ]
 
 
 def _ref_shiftadd(spec, inp):
-    return [test_shiftadd.ref_run(spec, inp["a"][r].astype(np.int64), inp["b"][r].astype(np.int64), inp["first"][r],
-                                  inp["scale"][r].astype(np.int64) if "scale" in inp else None)
-            for r in range(len(inp["first"]))]
+    return [
+        test_shiftadd.ref_run(
+            spec,
+            inp["a"][r].astype(np.int64),
+            inp["b"][r].astype(np.int64),
+            inp["first"][r],
+            inp["scale"][r].astype(np.int64) if "scale" in inp else None,
+        )
+        for r in range(len(inp["first"]))
+    ]
 
 
 def _ref_blockdot(spec, inp):
-    return [test_blockdot_golden.ref_run(spec, *(inp[k][r].astype(np.int64) for k in ("a", "b", "scale_a", "scale_b")),
-                                         inp["first"][r]) for r in range(len(inp["first"]))]
+    return [
+        test_blockdot_golden.ref_run(
+            spec, *(inp[k][r].astype(np.int64) for k in ("a", "b", "scale_a", "scale_b")), inp["first"][r]
+        )
+        for r in range(len(inp["first"]))
+    ]
 
 
 def _ref_lut(spec, inp):
@@ -182,9 +217,13 @@ def _ref_array(spec, inp):
             words = {}
             for i in range(R):
                 for j in range(C):
-                    chain = {"a": inp["a"][bt:bt + 1, :, i], "b": inp["b"][bt:bt + 1, :, j], "first": inp["first"][bt:bt + 1]}
+                    chain = {
+                        "a": inp["a"][bt : bt + 1, :, i],
+                        "b": inp["b"][bt : bt + 1, :, j],
+                        "first": inp["first"][bt : bt + 1],
+                    }
                     for n, role in roles.items():
-                        v = inp[n][bt:bt + 1]
+                        v = inp[n][bt : bt + 1]
                         chain[n] = v[:, :, i] if role == "row" else v[:, :, j] if role == "col" else v
                     words[i, j] = _pe_words(pe, ref(pe, chain)[0])
             out.append([sum(words[i, j][s] << ((i * C + j) * w) for i in range(R) for j in range(C)) for s in range(S)])
@@ -196,8 +235,12 @@ def _ref_array(spec, inp):
             for j in range(C):
                 col = [0] * lanes
                 for i in range(R):
-                    one = {"a": inp["a"][bt:bt + 1, s:s + 1, i], "b": inp["b"][bt:bt + 1, s:s + 1, i, j],
-                           "first": np.ones((1, 1), bool), **{n: inp[n][bt:bt + 1, s:s + 1] for n in roles}}
+                    one = {
+                        "a": inp["a"][bt : bt + 1, s : s + 1, i],
+                        "b": inp["b"][bt : bt + 1, s : s + 1, i, j],
+                        "first": np.ones((1, 1), bool),
+                        **{n: inp[n][bt : bt + 1, s : s + 1] for n in roles},
+                    }
                     v = _pe_words(pe, ref(pe, one)[0])[0]
                     col = [(c + (v >> (ln * lw))) % (1 << lw) for ln, c in enumerate(col)]
                 total |= sum(c << (ln * lw) for ln, c in enumerate(col)) << (j * w)
@@ -207,8 +250,14 @@ def _ref_array(spec, inp):
 
 
 REFERENCES: dict[str, Callable[[Any, dict], Any]] = {
-    "mac": _ref_mac, "intmac": _ref_intmac, "simd": _ref_simd, "shiftadd": _ref_shiftadd,
-    "blockdot": _ref_blockdot, "lut": _ref_lut, "array": _ref_array}
+    "mac": _ref_mac,
+    "intmac": _ref_intmac,
+    "simd": _ref_simd,
+    "shiftadd": _ref_shiftadd,
+    "blockdot": _ref_blockdot,
+    "lut": _ref_lut,
+    "array": _ref_array,
+}
 
 
 @pytest.mark.parametrize("fam", _fams(), ids=lambda f: f.name)
@@ -279,8 +328,9 @@ def test_cli_generate_cost_synth(fam, tmp_path):
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("fam", [pytest.param(f, marks=() if f.name == "mac" else pytest.mark.slow) for f in FAMILIES],
-                         ids=lambda f: f.name)
+@pytest.mark.parametrize(
+    "fam", [pytest.param(f, marks=() if f.name == "mac" else pytest.mark.slow) for f in FAMILIES], ids=lambda f: f.name
+)
 def test_cli_verify(fam):
     spec = fam.examples[0]
     res = runner.invoke(app, ["verify", *_cli_args(spec), "--vectors", "300", "--json"])

@@ -60,9 +60,9 @@ SPECS = [
     MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32"),
     MinifloatMacSpec("e4m3fn", "e4m3fn", "bf16"),
     MinifloatMacSpec("e5m2", "e5m2", "bf16", lanes=4),
-    MinifloatMacSpec("e2m1fn", "e2m1fn", "e4m3"),      # an 8-bit accumulator
+    MinifloatMacSpec("e2m1fn", "e2m1fn", "e4m3"),  # an 8-bit accumulator
     MinifloatMacSpec("e2m1fn", "e3m2fn", "bf16", mult="lmul"),
-    MinifloatMacSpec("e4m3fn", "e4m3fn", "fp16"),      # overflow and subnormal sums reachable
+    MinifloatMacSpec("e4m3fn", "e4m3fn", "fp16"),  # overflow and subnormal sums reachable
 ]
 
 
@@ -72,11 +72,11 @@ def test_reachable_accumulators_stay_in_the_proven_range(spec: MinifloatMacSpec)
     tops, overflow = mac_reachable_acc(spec)
     if spec.lanes == 1:  # the loop's lean variant exactly when the proof allows it
         assert g.loop is not None and g.loop.fast == (tops.start >= spec.acc.emin and not overflow)
-    else:                # several lanes accumulate in the lane sum's frame
+    else:  # several lanes accumulate in the lane sum's frame
         assert g.loop is None and g.frame_width > 0
-    bound = Fraction(2) ** (tops.stop)         # |acc| < 2**(T + p + 2)
-    grid = Fraction(2) ** g.lsb_exp            # acc is a multiple of 2**lsb_exp
-    drives = _drives(spec, 4096, seed=1)   # one batch: the chains saturate within it (bf16, 8 bits)
+    bound = Fraction(2) ** (tops.stop)  # |acc| < 2**(T + p + 2)
+    grid = Fraction(2) ** g.lsb_exp  # acc is a multiple of 2**lsb_exp
+    drives = _drives(spec, 4096, seed=1)  # one batch: the chains saturate within it (bf16, 8 bits)
     a, b, first = (np.concatenate(x) for x in zip(*drives))
     acc = golden.run(spec, a=a, b=b, first=first)["acc"]
     vals = spec.acc.decode(np.unique(acc).astype(np.uint64))

@@ -7,31 +7,65 @@ from fractions import Fraction
 import ml_dtypes
 import numpy as np
 import pytest
+from test_formats_reference import Ref, boundary_inputs, field_values
 
 from peforge import formats as F
 from peforge.formats import ApotFormat, FloatFormat, IntFormat, PotFormat
-from test_formats_reference import Ref, boundary_inputs, field_values
 
-ML = ["e4m3fn", "e5m2", "e4m3fnuz", "e5m2fnuz", "e4m3b11fnuz", "e4m3", "e3m4",
-      "e2m3fn", "e3m2fn", "e2m1fn", "e8m0fnu", "bf16", "fp16"]
+ML = [
+    "e4m3fn",
+    "e5m2",
+    "e4m3fnuz",
+    "e5m2fnuz",
+    "e4m3b11fnuz",
+    "e4m3",
+    "e3m4",
+    "e2m3fn",
+    "e3m2fn",
+    "e2m1fn",
+    "e8m0fnu",
+    "bf16",
+    "fp16",
+]
 # custom formats ml_dtypes lacks (E3M3, E5M1, E1M2, E4M3 bias 5, E2M0, fn/fnuz/finite variants)
-CUSTOM = ["e3m3", "e5m1", "e1m2fin", "e1m2fn", "e4m3b5", "e2m0", "e2m0fin", "e3m3fn", "e3m3fnuz",
-          "e2m2fnuz", "e4m2fin", "e3m0fn", "e4m1fnu", "e5m3b20fnuz", "e2m4b-1"]
+CUSTOM = [
+    "e3m3",
+    "e5m1",
+    "e1m2fin",
+    "e1m2fn",
+    "e4m3b5",
+    "e2m0",
+    "e2m0fin",
+    "e3m3fn",
+    "e3m3fnuz",
+    "e2m2fnuz",
+    "e4m2fin",
+    "e3m0fn",
+    "e4m1fnu",
+    "e5m3b20fnuz",
+    "e2m4b-1",
+]
 MODES = [(r, o) for r in ("nearest_even", "toward_zero") for o in ("saturate", "nonsaturating")]
 
 
 def _ml_decode(fmt, codes):
     dt = fmt.to_ml_dtype()
     with np.errstate(invalid="ignore"):  # casting NaN payloads
-        return codes.astype(np.uint8 if dt.itemsize == 1 else np.uint16 if dt.itemsize == 2 else np.uint32) \
-            .view(dt).astype(np.float64)
+        return (
+            codes.astype(np.uint8 if dt.itemsize == 1 else np.uint16 if dt.itemsize == 2 else np.uint32)
+            .view(dt)
+            .astype(np.float64)
+        )
 
 
 def _same_values(a, b):
     """Equal as float64 with NaN == NaN and the sign of zero compared."""
     nan = np.isnan(a)
-    return np.array_equal(nan, np.isnan(b)) and np.array_equal(a[~nan], b[~nan]) and \
-        np.array_equal(np.signbit(a[~nan]), np.signbit(b[~nan]))
+    return (
+        np.array_equal(nan, np.isnan(b))
+        and np.array_equal(a[~nan], b[~nan])
+        and np.array_equal(np.signbit(a[~nan]), np.signbit(b[~nan]))
+    )
 
 
 # ---- decode ------------------------------------------------------------------------------
@@ -45,8 +79,12 @@ def test_decode_every_code_matches_ml_dtypes(name):
 def test_decode_fp32_sample_matches_numpy():
     fmt = F.get("fp32")
     rng = np.random.default_rng(0)
-    codes = np.concatenate([rng.integers(0, 1 << 32, 100_000, dtype=np.uint64).astype(np.uint32),
-                            np.array([0, 1 << 31, 0x7F800000, 0xFF800000, 0x7FC00000, 1, 0x7F7FFFFF], np.uint32)])
+    codes = np.concatenate(
+        [
+            rng.integers(0, 1 << 32, 100_000, dtype=np.uint64).astype(np.uint32),
+            np.array([0, 1 << 31, 0x7F800000, 0xFF800000, 0x7FC00000, 1, 0x7F7FFFFF], np.uint32),
+        ]
+    )
     with np.errstate(invalid="ignore"):
         assert _same_values(fmt.decode(codes), codes.view(np.float32).astype(np.float64))
 
@@ -61,7 +99,9 @@ def test_decode_custom_matches_field_definition(name):
         elif isinstance(v, str):
             assert got[code] == float(v)
         else:
-            assert Fraction(float(got[code])) == v and np.signbit(got[code]) == bool(code >> (fmt.bits - 1) and fmt.signed)
+            assert Fraction(float(got[code])) == v and np.signbit(got[code]) == bool(
+                code >> (fmt.bits - 1) and fmt.signed
+            )
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int64, np.uint32])
@@ -121,7 +161,7 @@ def test_encode_float64_vs_reference_near_float32_ties():
     v = fmt.values()
     pos = np.unique(v[np.isfinite(v) & (v >= 0)])
     mids = (pos[:-1] + pos[1:]) / 2
-    x = np.concatenate([mids * (1 + 2.0 ** -40), mids * (1 - 2.0 ** -40)])
+    x = np.concatenate([mids * (1 + 2.0**-40), mids * (1 - 2.0**-40)])
     assert np.array_equal(fmt.encode(x), ref.encode_many(x))
 
 
@@ -164,29 +204,60 @@ def test_decode_encode_roundtrip_every_code():
 
 
 # ---- saturate / toward_zero / specials ------------------------------------------------------
-@pytest.mark.parametrize("name,x,code", [
-    ("e4m3fn", 1e6, 0x7E), ("e4m3fn", -np.inf, 0xFE), ("e4m3fn", np.nan, 0x7F), ("e4m3fn", 464, 0x7E),
-    ("e4m3fn", 465, 0x7E), ("e5m2", np.inf, 0x7B), ("e5m2", -1e9, 0xFB), ("e5m2", np.nan, 0x7E),
-    ("e4m3fnuz", 1e6, 0x7F), ("e4m3fnuz", -1e6, 0xFF), ("e4m3fnuz", np.nan, 0x80), ("e4m3fnuz", -0.0, 0x00),
-    ("e2m1fn", 100, 0x7), ("e2m1fn", -np.inf, 0xF), ("e8m0fnu", np.inf, 0xFE), ("e8m0fnu", 0.0, 0xFF),
-    ("e8m0fnu", 1e-300, 0x00), ("e8m0fnu", 2.0 ** -126 * 1.001 / 2, 0x00),
-])
+@pytest.mark.parametrize(
+    "name,x,code",
+    [
+        ("e4m3fn", 1e6, 0x7E),
+        ("e4m3fn", -np.inf, 0xFE),
+        ("e4m3fn", np.nan, 0x7F),
+        ("e4m3fn", 464, 0x7E),
+        ("e4m3fn", 465, 0x7E),
+        ("e5m2", np.inf, 0x7B),
+        ("e5m2", -1e9, 0xFB),
+        ("e5m2", np.nan, 0x7E),
+        ("e4m3fnuz", 1e6, 0x7F),
+        ("e4m3fnuz", -1e6, 0xFF),
+        ("e4m3fnuz", np.nan, 0x80),
+        ("e4m3fnuz", -0.0, 0x00),
+        ("e2m1fn", 100, 0x7),
+        ("e2m1fn", -np.inf, 0xF),
+        ("e8m0fnu", np.inf, 0xFE),
+        ("e8m0fnu", 0.0, 0xFF),
+        ("e8m0fnu", 1e-300, 0x00),
+        ("e8m0fnu", 2.0**-126 * 1.001 / 2, 0x00),
+    ],
+)
 def test_saturate(name, x, code):
     assert F.get(name).encode(x, overflow="saturate") == code
 
 
-@pytest.mark.parametrize("name,x,code", [
-    ("e4m3fn", 465, 0x7F), ("e4m3fn", -465, 0xFF), ("e5m2", 61440, 0x7C), ("e5m2", 61439, 0x7B),
-    ("e4m3fnuz", -1e6, 0x80), ("e2m3fn", 1e6, 0x1F), ("e2m3fn", np.nan, 0x20), ("e8m0fnu", 3.0, 0x81),
-    ("e8m0fnu", 0.75, 0x7F), ("e8m0fnu", 2.0 ** -126 * 1.001 / 2, 0x01),
-])
+@pytest.mark.parametrize(
+    "name,x,code",
+    [
+        ("e4m3fn", 465, 0x7F),
+        ("e4m3fn", -465, 0xFF),
+        ("e5m2", 61440, 0x7C),
+        ("e5m2", 61439, 0x7B),
+        ("e4m3fnuz", -1e6, 0x80),
+        ("e2m3fn", 1e6, 0x1F),
+        ("e2m3fn", np.nan, 0x20),
+        ("e8m0fnu", 3.0, 0x81),
+        ("e8m0fnu", 0.75, 0x7F),
+        ("e8m0fnu", 2.0**-126 * 1.001 / 2, 0x01),
+    ],
+)
 def test_nonsaturating(name, x, code):
     assert F.get(name).encode(x, overflow="nonsaturating") == code
 
 
 def test_toward_zero():
     fmt = F.get("e4m3fn")
-    assert fmt.decode(fmt.encode([1.124, -1.124, 1e-9, 1e9], rounding="toward_zero")).tolist() == [1.0, -1.0, 0.0, 448.0]
+    assert fmt.decode(fmt.encode([1.124, -1.124, 1e-9, 1e9], rounding="toward_zero")).tolist() == [
+        1.0,
+        -1.0,
+        0.0,
+        448.0,
+    ]
     e5 = F.get("e5m2")  # IEEE: toward zero never overflows a finite value, inf stays inf
     assert e5.encode([1e9, np.inf], "toward_zero", "nonsaturating").tolist() == [0x7B, 0x7C]
 
@@ -202,8 +273,17 @@ def test_saturate_equals_nonsaturating_in_range():
 
 
 # ---- stochastic rounding -----------------------------------------------------------------------
-@pytest.mark.parametrize("name,x", [("e4m3fn", 1.0 + 0.3 * 0.125), ("e4m3fn", -3e-3), ("e2m1fn", 2.7),
-                                    ("e5m2", 5000.0), ("e8m0fnu", 3.3), ("int8f6", 0.3)])
+@pytest.mark.parametrize(
+    "name,x",
+    [
+        ("e4m3fn", 1.0 + 0.3 * 0.125),
+        ("e4m3fn", -3e-3),
+        ("e2m1fn", 2.7),
+        ("e5m2", 5000.0),
+        ("e8m0fnu", 3.3),
+        ("int8f6", 0.3),
+    ],
+)
 def test_stochastic_is_unbiased(name, x):
     fmt = F.get(name)
     n = 100_000
@@ -248,9 +328,16 @@ def test_int_encode(name, rounding, overflow):
     rng = np.random.default_rng(5)
     k = np.arange(-2 * fmt.num_codes, 2 * fmt.num_codes)
     if k.size > 2000:  # wide formats: around zero, both clamp points and the wrap points
-        k = np.concatenate([k[:300], k[-300:], np.arange(-300, 300),
-                            fmt.min_int + np.arange(-300, 300), fmt.max_int + np.arange(-300, 300)])
-    halves = (k + 0.5) * 2.0 ** -fmt.frac_bits
+        k = np.concatenate(
+            [
+                k[:300],
+                k[-300:],
+                np.arange(-300, 300),
+                fmt.min_int + np.arange(-300, 300),
+                fmt.max_int + np.arange(-300, 300),
+            ]
+        )
+    halves = (k + 0.5) * 2.0**-fmt.frac_bits
     x = np.concatenate([halves, rng.uniform(-3, 3, 500) * fmt.max, [np.nan, np.inf, -np.inf, -0.0, 1e300]])
     got = fmt.encode(x, rounding, overflow)
     want = [_int_ref(fmt, float(v), rounding, overflow) for v in x]
@@ -261,10 +348,10 @@ def test_pot_and_apot_values():
     assert F.get("pot2").values().tolist() == [0.0, 1.0, -0.0, -1.0]
     p = F.get("pot4e2")
     assert isinstance(p, PotFormat) and p.max == 4.0 and p.name == "pot4e2"
-    assert p.values()[:8].tolist() == [0.0] + [2.0 ** k for k in range(-4, 3)]
+    assert p.values()[:8].tolist() == [0.0] + [2.0**k for k in range(-4, 3)]
     a = F.get("apot5")
     assert isinstance(a, ApotFormat) and a.max == 1.5 and a.term_bits == (2, 2)
-    expect = sorted({t1 + t2 for t1 in (0, 1, 2 ** -2, 2 ** -4) for t2 in (0, 2 ** -1, 2 ** -3, 2 ** -5)})
+    expect = sorted({t1 + t2 for t1 in (0, 1, 2**-2, 2**-4) for t2 in (0, 2**-1, 2**-3, 2**-5)})
     assert sorted(a.values()[:16].tolist()) == expect  # Li et al. 2020, b = 4 (+ sign), n = 2
     assert np.array_equal(a.values()[16:], -a.values()[:16])
 
@@ -311,10 +398,17 @@ def test_format_table_matches_reference_md():
     rows = {r["name"]: r for r in F.format_table()}
     assert set(rows) == set(F.known_names())
     expect = {  # ../shared/REFERENCE.md
-        "e4m3fn": (448, 2 ** -6, 2 ** -9), "e5m2": (57344, 2 ** -14, 2 ** -16), "e4m3fnuz": (240, 2 ** -7, 2 ** -10),
-        "e5m2fnuz": (57344, 2 ** -15, 2 ** -17), "e4m3b11fnuz": (30, 2 ** -10, 2 ** -13), "e4m3": (240, 2 ** -6, 2 ** -9),
-        "e3m4": (15.5, 2 ** -2, 2 ** -6), "e2m3fn": (7.5, 1, 0.125), "e3m2fn": (28, 0.25, 0.0625), "e2m1fn": (6, 1, 0.5),
-        "e8m0fnu": (2.0 ** 127, 2.0 ** -127, 2.0 ** -127),
+        "e4m3fn": (448, 2**-6, 2**-9),
+        "e5m2": (57344, 2**-14, 2**-16),
+        "e4m3fnuz": (240, 2**-7, 2**-10),
+        "e5m2fnuz": (57344, 2**-15, 2**-17),
+        "e4m3b11fnuz": (30, 2**-10, 2**-13),
+        "e4m3": (240, 2**-6, 2**-9),
+        "e3m4": (15.5, 2**-2, 2**-6),
+        "e2m3fn": (7.5, 1, 0.125),
+        "e3m2fn": (28, 0.25, 0.0625),
+        "e2m1fn": (6, 1, 0.5),
+        "e8m0fnu": (2.0**127, 2.0**-127, 2.0**-127),
     }
     for name, (mx, mn, ms) in expect.items():
         r = rows[name]
@@ -325,22 +419,33 @@ def test_format_table_matches_reference_md():
 
 
 # ---- bad input ------------------------------------------------------------------------------
-@pytest.mark.parametrize("args,match", [
-    ((0, 0), "exp_bits=0"), ((9, 2), "exp_bits=9"), ((4, 3, 100), "bias=100"), ((4, 24), "man_bits=24"),
-    ((4, 3, 7, "ieeee"), "special='ieeee'"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        ((0, 0), "exp_bits=0"),
+        ((9, 2), "exp_bits=9"),
+        ((4, 3, 100), "bias=100"),
+        ((4, 24), "man_bits=24"),
+        ((4, 3, 7, "ieeee"), "special='ieeee'"),
+    ],
+)
 def test_bad_float_format(args, match):
     with pytest.raises(ValueError, match=match):
         FloatFormat(*args)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(values=np.arange(4)), "dtype int64"), (dict(values=np.array([1j])), "complex128"),
-    (dict(values=np.array([True])), "dtype bool"), (dict(values="abc"), "not numbers"),
-    (dict(values=[1.0], rounding="nearest"), "rounding='nearest'"),
-    (dict(values=[1.0], overflow="clip"), "overflow='clip'"),
-    (dict(values=[1.0], rounding="stochastic", seed="x"), "seed='x'"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(values=np.arange(4)), "dtype int64"),
+        (dict(values=np.array([1j])), "complex128"),
+        (dict(values=np.array([True])), "dtype bool"),
+        (dict(values="abc"), "not numbers"),
+        (dict(values=[1.0], rounding="nearest"), "rounding='nearest'"),
+        (dict(values=[1.0], overflow="clip"), "overflow='clip'"),
+        (dict(values=[1.0], rounding="stochastic", seed="x"), "seed='x'"),
+    ],
+)
 @pytest.mark.parametrize("name", ["e4m3fn", "int8", "pot4", "apot5"])
 def test_bad_encode_input(name, kwargs, match):
     with pytest.raises(ValueError, match=match) as err:
@@ -348,11 +453,18 @@ def test_bad_encode_input(name, kwargs, match):
     assert str(err.value).startswith(f"{name}.encode:")
 
 
-@pytest.mark.parametrize("name,codes,match", [
-    ("e4m3fn", [256], "code 256 does not exist"), ("e2m1fn", np.array([16], np.uint8), "code 16"),
-    ("e4m3fn", [-1], "code -1"), ("e4m3fn", [1.0], "integer array"), ("fp32", np.array([1 << 32]), "code 4294967296"),
-    ("apot5", [32], "code 32"), ("pot3", [8], "code 8"),
-])
+@pytest.mark.parametrize(
+    "name,codes,match",
+    [
+        ("e4m3fn", [256], "code 256 does not exist"),
+        ("e2m1fn", np.array([16], np.uint8), "code 16"),
+        ("e4m3fn", [-1], "code -1"),
+        ("e4m3fn", [1.0], "integer array"),
+        ("fp32", np.array([1 << 32]), "code 4294967296"),
+        ("apot5", [32], "code 32"),
+        ("pot3", [8], "code 8"),
+    ],
+)
 def test_bad_decode_input(name, codes, match):
     with pytest.raises(ValueError, match=match) as err:
         F.get(name).decode(codes)
@@ -371,9 +483,10 @@ def test_encode_float64_matches_numpy_ieee_cast(name, dtype):
     fmt = F.get(name)
     rng = np.random.default_rng(9)
     fi = np.finfo(dtype)
-    x = rng.standard_normal(50_000) * np.exp2(rng.uniform(np.log2(float(fi.smallest_subnormal)) - 2,
-                                                           np.log2(float(fi.max)) + 1, 50_000))
-    mids = (fmt.decode(np.arange(0, 0x7C00 if name == "fp16" else 0x7F800000, 997)) * (1 + 2.0 ** -30))
+    x = rng.standard_normal(50_000) * np.exp2(
+        rng.uniform(np.log2(float(fi.smallest_subnormal)) - 2, np.log2(float(fi.max)) + 1, 50_000)
+    )
+    mids = fmt.decode(np.arange(0, 0x7C00 if name == "fp16" else 0x7F800000, 997)) * (1 + 2.0**-30)
     x = np.concatenate([x, mids, -mids])
     with np.errstate(over="ignore"):
         want = x.astype(dtype).view(fmt.code_dtype)

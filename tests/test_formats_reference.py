@@ -28,9 +28,11 @@ def field_values(fmt: FloatFormat) -> dict[int, object]:
         if special == "ieee" and e == top:
             out[code] = ("-inf" if s else "+inf") if m == 0 else "nan"
             continue
-        if (special == "fn" and e == top and m == (1 << M) - 1) or \
-           (special == "fnuz" and code == 1 << (E + M)) or \
-           (special == "fnu" and code == (1 << fmt.bits) - 1):
+        if (
+            (special == "fn" and e == top and m == (1 << M) - 1)
+            or (special == "fnuz" and code == 1 << (E + M))
+            or (special == "fnu" and code == (1 << fmt.bits) - 1)
+        ):
             out[code] = "nan"
             continue
         if special == "fnu":
@@ -50,8 +52,9 @@ class Ref:
         self.fmt = fmt
         self.vals = field_values(fmt)
         sm = 1 << (fmt.bits - 1) if fmt.signed else 0
-        pos = sorted((v, c) for c, v in self.vals.items()
-                     if isinstance(v, Fraction) and not c & sm and (v > 0 or c == 0))
+        pos = sorted(
+            (v, c) for c, v in self.vals.items() if isinstance(v, Fraction) and not c & sm and (v > 0 or c == 0)
+        )
         if fmt.special == "fnu":
             pos = [(v, c) for v, c in pos if v > 0]
         self.mags = [v for v, _ in pos]
@@ -94,9 +97,15 @@ class Ref:
         if math.isinf(x):
             return self._overflow(neg, overflow)
         a = abs(Fraction(x))
-        if (f.special == "fnu" and f.exp_bits == 8 and f.man_bits == 0 and f.bias == 127
-                and overflow == "nonsaturating" and rounding == "nearest_even"
-                and Fraction(2) ** -127 < a < Fraction(2) ** -126):
+        if (
+            f.special == "fnu"
+            and f.exp_bits == 8
+            and f.man_bits == 0
+            and f.bias == 127
+            and overflow == "nonsaturating"
+            and rounding == "nearest_even"
+            and Fraction(2) ** -127 < a < Fraction(2) ** -126
+        ):
             return 1  # ml_dtypes 0.6 quirk reproduced by the nonsaturating mode
         i = bisect.bisect_right(self.mags, a) - 1  # mags[i] <= a
         if i < 0:  # fnu: below the smallest value
@@ -105,8 +114,7 @@ class Ref:
         if a == lo:
             mag = lo_code
         else:
-            hi, hi_code = (self.mags[i + 1], self.codes[i + 1]) if i + 1 < len(self.mags) \
-                else (self.beyond, None)
+            hi, hi_code = (self.mags[i + 1], self.codes[i + 1]) if i + 1 < len(self.mags) else (self.beyond, None)
             if rounding == "toward_zero":
                 mag = lo_code
             elif a > hi:

@@ -39,12 +39,14 @@ def ref_encode(x: float, vals: list[Fraction | None], saturate: bool) -> int:
     if X >= top + ulp / 2:
         return fin[-1][1] if saturate or nan is None else nan
     i = bisect.bisect_left([v for v, _ in fin], X)
-    near = fin[max(0, i - 1):i + 1]  # the neighbours below and above X
+    near = fin[max(0, i - 1) : i + 1]  # the neighbours below and above X
     return min(near, key=lambda vc: (abs(vc[0] - X), vc[1] & 1))[1]
 
 
-@pytest.mark.parametrize("name, E, M, bias, finite", [("ue5m3", 5, 3, 15, False), ("ue4m3", 4, 3, 7, False),
-                                                      ("ue3m2fin", 3, 2, 3, True), ("ue4m2b5", 4, 2, 5, False)])
+@pytest.mark.parametrize(
+    "name, E, M, bias, finite",
+    [("ue5m3", 5, 3, 15, False), ("ue4m3", 4, 3, 7, False), ("ue3m2fin", 3, 2, 3, True), ("ue4m2b5", 4, 2, 5, False)],
+)
 def test_decode_every_code_against_the_definition(name: str, E: int, M: int, bias: int, finite: bool) -> None:
     fmt = formats.get(name)
     assert (fmt.bits, fmt.signed, fmt.has_negative_zero, fmt.name) == (E + M, False, False, name)
@@ -59,7 +61,7 @@ def test_decode_every_code_against_the_definition(name: str, E: int, M: int, bia
 
 def test_ue5m3_facts() -> None:
     f = formats.get("ue5m3")
-    assert (f.max, f.min_normal, f.min_subnormal, f.nan_code, f.max_code) == (114688.0, 2.0 ** -14, 2.0 ** -17, 0xFF, 0xFE)
+    assert (f.max, f.min_normal, f.min_subnormal, f.nan_code, f.max_code) == (114688.0, 2.0**-14, 2.0**-17, 0xFF, 0xFE)
     assert formats.get("ue8m0") is formats.get("e8m0fnu")
 
 
@@ -70,8 +72,14 @@ def test_encode_against_exact_rounding(name: str, E: int, M: int, bias: int, fin
     fin = sorted(float(v) for v in vals if v is not None)
     mids = [(a + b) / 2 for a, b in zip(fin, fin[1:])]  # every tie, exact in float64
     rng = np.random.default_rng(1)
-    xs = np.array(fin + mids + [np.nextafter(m, 0) for m in mids] + [np.nextafter(m, 1e9) for m in mids]
-                  + list(np.exp(rng.uniform(np.log(fin[1] / 4), np.log(fin[-1] * 2), 3000))) + [0.0, fin[-1] * 1.2])
+    xs = np.array(
+        fin
+        + mids
+        + [np.nextafter(m, 0) for m in mids]
+        + [np.nextafter(m, 1e9) for m in mids]
+        + list(np.exp(rng.uniform(np.log(fin[1] / 4), np.log(fin[-1] * 2), 3000)))
+        + [0.0, fin[-1] * 1.2]
+    )
     for overflow in ("saturate", "nonsaturating"):
         got = fmt.encode(xs, overflow=overflow)
         want = [ref_encode(float(x), vals, overflow == "saturate") for x in xs]

@@ -45,18 +45,30 @@ def _design(work: Path, name: str, body: str) -> tuple[Path, dict]:
 
 
 def reg_design(work: Path, n: int) -> tuple[Path, dict]:
-    return _design(work, f"reg{n}", f"module reg{n}(input clk, input [{n - 1}:0] d, output reg [{n - 1}:0] q);\n"
-                                    f"  always @(posedge clk) q <= d;\nendmodule\n")
+    return _design(
+        work,
+        f"reg{n}",
+        f"module reg{n}(input clk, input [{n - 1}:0] d, output reg [{n - 1}:0] q);\n"
+        f"  always @(posedge clk) q <= d;\nendmodule\n",
+    )
 
 
 def add_design(work: Path, k: int) -> tuple[Path, dict]:
-    return _design(work, f"add{k}", f"module add{k}(input clk, input [{k - 1}:0] a, b, output reg [{k - 1}:0] s);\n"
-                                    f"  always @(posedge clk) s <= a + b;\nendmodule\n")
+    return _design(
+        work,
+        f"add{k}",
+        f"module add{k}(input clk, input [{k - 1}:0] a, b, output reg [{k - 1}:0] s);\n"
+        f"  always @(posedge clk) s <= a + b;\nendmodule\n",
+    )
 
 
 def mul_design(work: Path, w: int) -> tuple[Path, dict]:
-    return _design(work, f"mul{w}", f"module mul{w}(input clk, input [{w - 1}:0] a, b, output reg [{2 * w - 1}:0] p);\n"
-                                    f"  always @(posedge clk) p <= a * b;\nendmodule\n")
+    return _design(
+        work,
+        f"mul{w}",
+        f"module mul{w}(input clk, input [{w - 1}:0] a, b, output reg [{2 * w - 1}:0] p);\n"
+        f"  always @(posedge clk) p <= a * b;\nendmodule\n",
+    )
 
 
 # --- synthesis counts against independent expectations ------------------------------------
@@ -75,8 +87,9 @@ def test_register_has_exactly_n_ffs(work, cache, target):
 
 
 def test_generic_weights_one_xor(work, cache):
-    path, man = _design(work, "x1", "module x1(input clk, input a, b, output reg q);\n"
-                                    "  always @(posedge clk) q <= a ^ b;\nendmodule\n")
+    path, man = _design(
+        work, "x1", "module x1(input clk, input a, b, output reg q);\n  always @(posedge clk) q <= a ^ b;\nendmodule\n"
+    )
     rep = fpga.synthesize((path, man), "generic", cache=cache)
     assert rep.cells_by_type == {"$_DFF_P_": 1, "$_XOR_": 1}
     assert rep.gates == 1 and rep.ffs == 1
@@ -107,8 +120,12 @@ def test_ecp5_multiplier_dsp_switch(work, cache):
 
 def test_ecp5_widelut_switch(work, cache):
     """A 16:1 mux is a LUT6 + LUT6 + PFU mux tree with wide LUTs; LUT4-only by default."""
-    d = _design(work, "mux16", "module mux16(input clk, input [15:0] d, input [3:0] s, output reg q);\n"
-                               "  always @(posedge clk) q <= d[s];\nendmodule\n")
+    d = _design(
+        work,
+        "mux16",
+        "module mux16(input clk, input [15:0] d, input [3:0] s, output reg q);\n"
+        "  always @(posedge clk) q <= d[s];\nendmodule\n",
+    )
     lut4 = fpga.synthesize(d, "ecp5", cache=cache)
     wide = fpga.synthesize(d, "ecp5", widelut=True, cache=cache)
     assert lut4.options["widelut"] is False and wide.options["widelut"] is True
@@ -233,8 +250,13 @@ def test_report_round_trips_json(work, cache):
 
 # --- wrapper and place and route --------------------------------------------------------------
 def test_serial_wrapper_ff_count():
-    ports = [Port("clk", "input", 1), Port("rst", "input", 1), Port("a", "input", 8),
-             Port("acc", "output", 20), Port("out_valid", "output", 1)]
+    ports = [
+        Port("clk", "input", 1),
+        Port("rst", "input", 1),
+        Port("a", "input", 8),
+        Port("acc", "output", 20),
+        Port("out_valid", "output", 1),
+    ]
     text, ffs = wrapper_verilog("pe", ports, "serial")
     assert ffs == 1 + 8 + 20 + 1
     assert "module peforge_wrap(input clk, input sin, input shift, output sout);" in text

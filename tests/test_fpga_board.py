@@ -65,9 +65,9 @@ def test_stimulus_packs_lanes_from_lfsr():
     assert st["first"][0].tolist() == [1, 0, 1, 0, 1]
 
 
-@pytest.mark.parametrize("spec", [IntMacSpec("int8", "int8"),
-                                  MinifloatMacSpec("e2m1fn", "e2m1fn", "fp32", stages=1)],
-                         ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "spec", [IntMacSpec("int8", "int8"), MinifloatMacSpec("e2m1fn", "e2m1fn", "fp32", stages=1)], ids=lambda s: s.name
+)
 def test_selftest_passes_and_detects_wrong_signature(spec):
     plan = SelfTestPlan(n=150, first_every=7)
     good = expected_signature(spec, plan)
@@ -77,15 +77,22 @@ def test_selftest_passes_and_detects_wrong_signature(spec):
     assert bad["ok"] == 0 and bad["fail"] == 1
 
 
-@pytest.mark.parametrize("spec", [ShiftAddSpec("int4", "pot4", "pot", lanes=2),
-                                  ShiftAddSpec("int4", "int4", "bitserial", group=4, scale="bf16"),
-                                  LutSpec("int4", 2, 3, lanes=2)],
-                         ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ShiftAddSpec("int4", "pot4", "pot", lanes=2),
+        ShiftAddSpec("int4", "int4", "bitserial", group=4, scale="bf16"),
+        LutSpec("int4", 2, 3, lanes=2),
+    ],
+    ids=lambda s: s.name,
+)
 def test_selftest_of_other_families(spec):
     """Families whose ports are not plain a/b lanes: a scale port, one input per k cycles."""
     plan = SelfTestPlan(n=60, first_every=8)
-    k = {"shiftadd": spec.cycles_per_input if spec.family == "shiftadd" else 1,
-         "lut": getattr(spec, "initiation_interval", 1)}[spec.family]
+    k = {
+        "shiftadd": spec.cycles_per_input if spec.family == "shiftadd" else 1,
+        "lut": getattr(spec, "initiation_interval", 1),
+    }[spec.family]
     res = _simulate(SelfTest(spec, plan), 2000)
     assert res == {"ok": 1, "fail": 0, "cycles": (plan.n - 1) * k + 1 + spec.latency}
     bad = _simulate(SelfTest(spec, plan, expected=expected_signature(spec, plan) ^ 1), 2000)
@@ -105,10 +112,14 @@ def test_selftest_rejects_wide_operands():
 
 # ---------------------------------------------------------------- board platforms
 
-@pytest.mark.parametrize("board,constraints,pins", [
-    ("icebreaker", "top.pcf", ["35", "11", "37"]),
-    ("ulx3s", "top.lpf", ["G2", "B2", "C2", "C1", "D2", "D1", "E2", "E1", "H3"]),
-])
+
+@pytest.mark.parametrize(
+    "board,constraints,pins",
+    [
+        ("icebreaker", "top.pcf", ["35", "11", "37"]),
+        ("ulx3s", "top.lpf", ["G2", "B2", "C2", "C1", "D2", "D1", "E2", "E1", "H3"]),
+    ],
+)
 def test_board_plan_constrains_documented_pins(board, constraints, pins):
     spec = IntMacSpec("int4", "int4")
     top = board_mod.board_top(board, spec, SelfTestPlan(n=8, first_every=4))
@@ -127,9 +138,12 @@ def test_unknown_board_named():
 
 @pytest.mark.slow
 def test_icebreaker_bitstream_builds():
-    res = board_mod.build_board("icebreaker", MinifloatMacSpec("e2m1fn", "e2m1fn", "fp16"),
-                                plan=SelfTestPlan(n=256, first_every=16),
-                                build_dir=board_mod.default_build_dir("icebreaker-test"))
+    res = board_mod.build_board(
+        "icebreaker",
+        MinifloatMacSpec("e2m1fn", "e2m1fn", "fp16"),
+        plan=SelfTestPlan(n=256, first_every=16),
+        build_dir=board_mod.default_build_dir("icebreaker-test"),
+    )
     data = res.bitstream.read_bytes()
     assert b"\x7e\xaa\x99\x7e" in data[:64]  # iCE40 configuration sync word (Project IceStorm)
     assert len(data) > 50_000

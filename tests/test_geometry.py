@@ -14,14 +14,16 @@ from functools import lru_cache
 from typing import Any
 
 import pytest
-
 import verilog_hashes as vh
+
 from peforge import geometry, rtl
 from peforge.families import family_of
 from peforge.models import cost
 from peforge.spec import MinifloatMacSpec
 
-_DECL = re.compile(r"^\s*(?:wire|reg|input|output)\s+(?:signed\s+)?(?:\[(\d+):0\]\s+)?([A-Za-z]\w*)\s*(?:=[^;]*)?;", re.M)
+_DECL = re.compile(
+    r"^\s*(?:wire|reg|input|output)\s+(?:signed\s+)?(?:\[(\d+):0\]\s+)?([A-Za-z]\w*)\s*(?:=[^;]*)?;", re.M
+)
 
 
 @lru_cache(maxsize=None)
@@ -76,31 +78,62 @@ def _shiftadd(spec, g):
 
 
 def _lut(spec, g):
-    want = {"tab0": g["entry_bits"], "ser_base": g["serial_bits"], "step": g["step_bits"],
-            "acc": spec.lanes * spec.width}
-    return want, {"entry_bits": g["entry_bits"], "serial_bits": g["serial_bits"], "acc_width": spec.width,
-                  "table_entries": g["table_entries"]}
+    want = {
+        "tab0": g["entry_bits"],
+        "ser_base": g["serial_bits"],
+        "step": g["step_bits"],
+        "acc": spec.lanes * spec.width,
+    }
+    return want, {
+        "entry_bits": g["entry_bits"],
+        "serial_bits": g["serial_bits"],
+        "acc_width": spec.width,
+        "table_entries": g["table_entries"],
+    }
 
 
 def _blockdot(spec, g):
-    want = {"pmag0": g.span, "lane_sum": g.lane_sum_width, "mag_v": g.v_width, "sum_mag": g.loop.sum_width,
-            "acc": g.acc_width}
+    want = {
+        "pmag0": g.span,
+        "lane_sum": g.lane_sum_width,
+        "mag_v": g.v_width,
+        "sum_mag": g.loop.sum_width,
+        "acc": g.acc_width,
+    }
     if spec.beats > 1:
         want["bsum"] = g.block_sum_width
-    return want, {"block_sum_width": g.block_sum_width, "v_width": g.v_width, "loop_sum_width": g.loop.sum_width,
-                  "acc_width": g.acc_width, "span": g.span}
+    return want, {
+        "block_sum_width": g.block_sum_width,
+        "v_width": g.v_width,
+        "loop_sum_width": g.loop.sum_width,
+        "acc_width": g.acc_width,
+        "span": g.span,
+    }
 
 
 def _array(spec, g):
     """The array's own ports (the PE modules inside are checked through their own families) and
     what the cost model composed: the grid, the units it instantiated, latency and throughput."""
     want = {"a": g.rows * g.pe.inputs["a"][1], "b": g.cols * g.pe.inputs["b"][1], "out": g.cols * g.out_width}
-    return want, {"rows": g.rows, "cols": g.cols, "units": g.rows * g.units_per_row, "unit": g.unit.spec.name,
-                  "latency": g.latency, "macs_per_cycle": g.macs_per_cycle}
+    return want, {
+        "rows": g.rows,
+        "cols": g.cols,
+        "units": g.rows * g.units_per_row,
+        "unit": g.unit.spec.name,
+        "latency": g.latency,
+        "macs_per_cycle": g.macs_per_cycle,
+    }
 
 
-CHECKS = {"mac": _mac, "intmac": _intmac, "simd": _simd, "shiftadd": _shiftadd, "lut": _lut, "blockdot": _blockdot,
-          "array": _array}
+CHECKS = {
+    "mac": _mac,
+    "intmac": _intmac,
+    "simd": _simd,
+    "shiftadd": _shiftadd,
+    "lut": _lut,
+    "blockdot": _blockdot,
+    "array": _array,
+}
 SPECS = vh.specs()
 
 
@@ -129,6 +162,6 @@ def test_lmul_ftz_geometry():
     # independent: normal products (1 + f) 2**e with e >= emin_a + emin_b = -6 - 14, on the grid 2**-3;
     # largest: 448 * 57344 = 2**8 * 1.75 * 2**15 * 1.75 -> L-Mul (1 + .75 + .75 + 2**-3) * 2**23
     assert g.lsb_exp == (-6) + (-14) - 3 == spec.product_lsb_exp
-    assert g.span == (Fraction(21, 8) * 2 ** 23 / Fraction(2) ** g.lsb_exp).numerator.bit_length()
+    assert g.span == (Fraction(21, 8) * 2**23 / Fraction(2) ** g.lsb_exp).numerator.bit_length()
     assert g.shift_max == (15 - 1) + (30 - 1)  # largest exponent fields of e4m3fn and e5m2, minus 1 each
     assert cost.netlist(spec).notes["span"] == g.span

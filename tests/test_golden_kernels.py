@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 
 from peforge.formats import IntFormat
-from peforge.params import param
 from peforge.models import golden
 from peforge.models.golden import kernels
 from peforge.models.golden.kernels import _common, _jit, kulisch
 from peforge.models.golden.matmul import chain_operands
+from peforge.params import param
 from peforge.spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec
 
 N, K, M = 11, 37, 9  # odd sizes: padding of lanes / blocks / groups is exercised
@@ -37,8 +37,7 @@ def same_bits(got: np.ndarray, want: np.ndarray, what: str) -> None:
     bad = np.argwhere(gb != wb)
     if bad.size:
         i, j = bad[0]
-        pytest.fail(f"{what}: {len(bad)} outputs differ, first at ({i}, {j}): kernel {g[i, j]!r} "
-                    f"reference {w[i, j]!r}")
+        pytest.fail(f"{what}: {len(bad)} outputs differ, first at ({i}, {j}): kernel {g[i, j]!r} reference {w[i, j]!r}")
 
 
 @functools.lru_cache(maxsize=None)
@@ -78,6 +77,7 @@ def zero_lines(xq: np.ndarray, wq: np.ndarray, fmt_a, fmt_b, rng: np.random.Gene
 
 # ---- mac: float accumulators ------------------------------------------------------------------
 
+
 def ref_mac(spec: MinifloatMacSpec, xq: np.ndarray, wq: np.ndarray, raw: bool = False) -> np.ndarray:
     a, b = chain_operands(xq, wq, spec.lanes)
     first = np.zeros(a.shape[:2], bool)
@@ -88,16 +88,16 @@ def ref_mac(spec: MinifloatMacSpec, xq: np.ndarray, wq: np.ndarray, raw: bool = 
 
 
 MAC_FLOAT = [
-    MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32"),                       # float32 axpy path
-    MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", subnormals=False),     # ... with flushing
+    MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32"),  # float32 axpy path
+    MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", subnormals=False),  # ... with flushing
     MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", lanes=16),
     MinifloatMacSpec("e5m2", "e4m3fn", "bf16"),
-    MinifloatMacSpec("e5m2", "e5m2", "fp16", lanes=4),                  # 64-bit span: checked sums
-    MinifloatMacSpec("e4m3", "e4m3", "e5m2", lanes=2),                  # tiny acc: overflow, ties
+    MinifloatMacSpec("e5m2", "e5m2", "fp16", lanes=4),  # 64-bit span: checked sums
+    MinifloatMacSpec("e4m3", "e4m3", "e5m2", lanes=2),  # tiny acc: overflow, ties
     MinifloatMacSpec("e2m1fn", "e3m2fn", "e4m3", lanes=3, subnormals=False),
     MinifloatMacSpec("e4m3fn", "e2m1fn", "fp32", lanes=3, mult="lmul"),
-    MinifloatMacSpec("e4m3fnuz", "e5m2", "e6m9", lanes=5),              # no -0 / 0x80 NaN, custom acc
-    MinifloatMacSpec("fp16", "bf16", "fp32", lanes=8),                  # sums often inexact: fallback
+    MinifloatMacSpec("e4m3fnuz", "e5m2", "e6m9", lanes=5),  # no -0 / 0x80 NaN, custom acc
+    MinifloatMacSpec("fp16", "bf16", "fp32", lanes=8),  # sums often inexact: fallback
 ]
 
 
@@ -119,21 +119,27 @@ def test_mac_ties_overflow_and_zero_signs_fp32() -> None:
     f16 = lambda v: int(np.float16(v).view(np.uint16))  # noqa: E731
     one = f16(1.0)
     rows = [
-        [f16(2.0 ** 11), f16(2.0 ** 11), one, one],              # 2^24 + 1 + 1: ties stay even
-        [f16(2.0 ** 11), f16(2.0 ** 11), f16(3.0), one],         # 2^24 + 3: up to +4; + 1: stays
+        [f16(2.0**11), f16(2.0**11), one, one],  # 2^24 + 1 + 1: ties stay even
+        [f16(2.0**11), f16(2.0**11), f16(3.0), one],  # 2^24 + 3: up to +4; + 1: stays
         [f16(65504.0)] * 4,
-        [f16(-0.0)] * 4,                                         # all -0 products: -0
-        [f16(3.0), f16(-3.0), f16(-0.0), f16(-0.0)],             # exact cancellation: +0
-        [f16(2.0 ** -14), f16(-(2.0 ** -14)), f16(2.0 ** -24), 0],
+        [f16(-0.0)] * 4,  # all -0 products: -0
+        [f16(3.0), f16(-3.0), f16(-0.0), f16(-0.0)],  # exact cancellation: +0
+        [f16(2.0**-14), f16(-(2.0**-14)), f16(2.0**-24), 0],
     ]
     xq = np.array(rows, np.int64)
-    wq = np.stack([np.array([f16(2.0 ** 12), f16(2.0 ** 12), one, one]),
-                   np.array([one, one, f16(-1.0), f16(0.5)]),
-                   np.array([f16(65504.0)] * 4), np.array([f16(-0.0)] * 4)], axis=1)
+    wq = np.stack(
+        [
+            np.array([f16(2.0**12), f16(2.0**12), one, one]),
+            np.array([one, one, f16(-1.0), f16(0.5)]),
+            np.array([f16(65504.0)] * 4),
+            np.array([f16(-0.0)] * 4),
+        ],
+        axis=1,
+    )
     got = kernels.chains(spec, xq, wq, 1)
     assert got is not None
     same_bits(got, ref_mac(spec, xq, wq), "hand-made fp32 chains")
-    assert got[0, 0] == 2.0 ** 24 and got[1, 0] == 2.0 ** 24 + 4   # ties to even
+    assert got[0, 0] == 2.0**24 and got[1, 0] == 2.0**24 + 4  # ties to even
     assert np.signbit(got[3, 0]) and got[3, 0] == 0 and not np.signbit(got[4, 0])
 
 
@@ -144,16 +150,16 @@ def test_mac_fp16_accumulator_overflows_to_inf() -> None:
     wq = np.full((4, 3), big, np.int64)
     got = kernels.chains(spec, xq, wq, 2)
     same_bits(got, ref_mac(spec, xq, wq), "fp16 overflow")
-    assert got[0, 0] == np.inf and got[1, 0] == -np.inf   # inf is sticky against finite steps
+    assert got[0, 0] == np.inf and got[1, 0] == -np.inf  # inf is sticky against finite steps
 
 
 def test_checked_sums_really_fall_back() -> None:
     """e5m2 lane sums that float64 cannot hold exactly (2^31 + 2^-32) must still match."""
     spec = MinifloatMacSpec("e5m2", "e5m2", "fp32", lanes=2)
-    big, tiny = 0x7B, 0x01   # 57344 and 2^-16 in e5m2
+    big, tiny = 0x7B, 0x01  # 57344 and 2^-16 in e5m2
     xq = np.array([[big, tiny, big, tiny]] * 3, np.int64)
     wq = np.array([[big], [tiny], [big | 0x80], [tiny]], np.int64)
-    assert 57344.0 ** 2 + 2.0 ** -32 == 57344.0 ** 2     # float64 would lose the tiny product
+    assert 57344.0**2 + 2.0**-32 == 57344.0**2  # float64 would lose the tiny product
     got = kernels.chains(spec, xq, wq, 2)
     same_bits(got, ref_mac(spec, xq, wq), "checked lane sums")
 
@@ -161,12 +167,12 @@ def test_checked_sums_really_fall_back() -> None:
 # ---- mac: exact (Kulisch) accumulators ---------------------------------------------------------
 
 MAC_EXACT = [
-    MinifloatMacSpec("e4m3fn", "e4m3fn", "exact"),                      # int path, 49 bits
+    MinifloatMacSpec("e4m3fn", "e4m3fn", "exact"),  # int path, 49 bits
     MinifloatMacSpec("e2m1fn", "e2m1fn", "exact", max_count=2, lanes=2),  # narrow: wraps often
-    MinifloatMacSpec("e5m2", "e5m2", "exact", lanes=4),                 # digits, 79 bits
-    MinifloatMacSpec("e4m3fn", "e2m1fn", "exact", mult="lmul"),          # digits, pair table
+    MinifloatMacSpec("e5m2", "e5m2", "exact", lanes=4),  # digits, 79 bits
+    MinifloatMacSpec("e4m3fn", "e2m1fn", "exact", mult="lmul"),  # digits, pair table
     MinifloatMacSpec("e5m2", "e4m3fn", "exact", subnormals=False, max_count=8),
-    MinifloatMacSpec("fp16", "bf16", "exact", lanes=3),                  # 315 bits
+    MinifloatMacSpec("fp16", "bf16", "exact", lanes=3),  # 315 bits
 ]
 
 
@@ -202,12 +208,12 @@ def test_kulisch_split_and_digit_paths_for_narrow_registers(path: str, monkeypat
 # ---- blockdot --------------------------------------------------------------------------------
 
 BLOCKDOT = [
-    BlockDotSpec(),                                                      # MXFP8 e4m3, fp32
-    BlockDotSpec("e5m2", "e5m2"),                                        # checked block sums
-    BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16),     # NVFP4
-    BlockDotSpec("int8", "int8"),                                        # MXINT8
+    BlockDotSpec(),  # MXFP8 e4m3, fp32
+    BlockDotSpec("e5m2", "e5m2"),  # checked block sums
+    BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16),  # NVFP4
+    BlockDotSpec("int8", "int8"),  # MXINT8
     BlockDotSpec("e2m3fn", "e3m2fn", block=8, lanes=4, acc="bf16"),
-    BlockDotSpec("e4m3fn", "e4m3fn", block=4, acc="e5m2"),              # tiny acc
+    BlockDotSpec("e4m3fn", "e4m3fn", block=4, acc="e5m2"),  # tiny acc
 ]
 
 
@@ -233,8 +239,11 @@ def test_blockdot_chains_match_reference(spec: BlockDotSpec) -> None:
         xs = codes(spec.scale_a, rng, (N, steps), p_special)
         ws = codes(spec.scale_b, rng, (steps, M), p_special)
         if p_special < 0.1:  # scales near 1 so that sums meet, overflow and round
-            xs = np.where(rng.random(xs.shape) < 0.8, rng.integers(120, 135, xs.shape), xs) \
-                if spec.scale_a.name == "e8m0fnu" else xs
+            xs = (
+                np.where(rng.random(xs.shape) < 0.8, rng.integers(120, 135, xs.shape), xs)
+                if spec.scale_a.name == "e8m0fnu"
+                else xs
+            )
         zero_lines(xc, wc, spec.element_a, spec.element_b, rng)
         got = kernels.chains(spec, xc, wc, xs, ws)
         assert got is not None
@@ -246,9 +255,9 @@ def test_blockdot_chains_match_reference(spec: BlockDotSpec) -> None:
 INTMAC = [
     IntMacSpec("int8", "int8"),
     IntMacSpec("int4", "uint8", lanes=3),
-    IntMacSpec("int8", "int8", acc_bits=16),                        # wraps
+    IntMacSpec("int8", "int8", acc_bits=16),  # wraps
     IntMacSpec("int8", "int8", acc_bits=17, overflow="saturate", lanes=4),
-    IntMacSpec("uint16", "int16", lanes=2),                         # int64 sums
+    IntMacSpec("uint16", "int16", lanes=2),  # int64 sums
 ]
 
 
@@ -263,18 +272,24 @@ def test_intmac_chains_match_reference(spec: IntMacSpec) -> None:
 
 @pytest.mark.parametrize("mode", ["8x8", "4x2", "2x2"])
 def test_simd_matmul_matches_reference(mode: str) -> None:
-    spec = SimdMacSpec(8, acc_bits=18)   # narrow accumulator: wraps
+    spec = SimdMacSpec(8, acc_bits=18)  # narrow accumulator: wraps
     rng = np.random.default_rng(3)
-    for x, w in ((rng.standard_normal((N, 3 * K)), rng.standard_normal((3 * K, M))),
-                 (rng.random((N, 3 * K)), rng.random((3 * K, M)))):   # signed and unsigned
+    for x, w in (
+        (rng.standard_normal((N, 3 * K)), rng.standard_normal((3 * K, M))),
+        (rng.random((N, 3 * K)), rng.random((3 * K, M))),
+    ):  # signed and unsigned
         got = golden.matmul(spec, x, w, mode=mode)
         with kernels.disabled():
             want = golden.matmul(spec, x, w, mode=mode)
         same_bits(got, want, f"simd {mode}")
 
 
-LUT = [LutSpec(), LutSpec("e4m3fn", "ternary", group=4, lanes=4), LutSpec("int8", 2, group=3, symmetric=False, acc_bits=12),
-       LutSpec("e5m2", 1, group=2, acc_bits=36)]
+LUT = [
+    LutSpec(),
+    LutSpec("e4m3fn", "ternary", group=4, lanes=4),
+    LutSpec("int8", 2, group=3, symmetric=False, acc_bits=12),
+    LutSpec("e5m2", 1, group=2, acc_bits=36),
+]
 
 
 @pytest.mark.parametrize("spec", LUT, ids=lambda s: s.name)
@@ -288,7 +303,7 @@ def test_lut_chains_match_reference(spec: LutSpec) -> None:
     xp[:, :K] = xc
     wp = np.zeros((steps * g, M), np.int64)
     wp[:K] = wc
-    one = dataclasses.replace(spec, lanes=1)   # the chain of one column, as golden.run sees it
+    one = dataclasses.replace(spec, lanes=1)  # the chain of one column, as golden.run sees it
     a = np.repeat(xp.reshape(N, steps, g), M, axis=0)
     b = np.tile(wp.reshape(steps, g, M).transpose(2, 0, 1), (N, 1, 1)).reshape(N * M, steps, g)
     first = np.zeros((N * M, steps), bool)
@@ -339,7 +354,7 @@ def test_shiftadd_chains_match_reference(spec: ShiftAddSpec) -> None:
 MATMUL_SPECS = [
     (MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32"), {}),
     (MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", lanes=16), {}),
-    (MinifloatMacSpec("e5m2", "e4m3fn", "fp16", lanes=4), {}),        # overflows on these tensors
+    (MinifloatMacSpec("e5m2", "e4m3fn", "fp16", lanes=4), {}),  # overflows on these tensors
     (MinifloatMacSpec("e4m3fn", "e4m3fn", "exact"), {}),
     (IntMacSpec("int8", "int8"), {}),
     (SimdMacSpec(8), {"mode": "4x4"}),
@@ -353,10 +368,10 @@ MATMUL_SPECS = [
 @pytest.mark.parametrize("spec,opts", MATMUL_SPECS, ids=lambda s: getattr(s, "name", ""))
 def test_matmul_kernels_equal_reference(spec, opts) -> None:
     rng = np.random.default_rng(11)
-    x = rng.standard_t(2, (N, 70)) * 40.0     # heavy tails: large sums, fp16 overflow
+    x = rng.standard_t(2, (N, 70)) * 40.0  # heavy tails: large sums, fp16 overflow
     w = rng.standard_normal((70, M))
     x[2] = 0.0
-    x[3] = -1e-30                            # quantises to -0 codes
+    x[3] = -1e-30  # quantises to -0 codes
     got = golden.matmul(spec, x, w, **opts)
     with kernels.disabled():
         want = golden.matmul(spec, x, w, **opts)
@@ -375,15 +390,19 @@ def test_threaded_rows_equal_reference(monkeypatch: pytest.MonkeyPatch) -> None:
     same_bits(got, want, "threaded")
 
 
-@pytest.mark.parametrize("spec,opts", [
-    (MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32"), {}),
-    (MinifloatMacSpec("e5m2", "e5m2", "bf16", lanes=3), {}),
-    (MinifloatMacSpec("e5m2", "e5m2", "exact", lanes=2), {}),
-    (IntMacSpec("int8", "int4", acc_bits=12, overflow="saturate", lanes=2), {}),
-    (LutSpec(), {}),
-    (ShiftAddSpec("int8", "int4", "shiftadd-int", group=4, scale="bf16"), {}),
-    (BlockDotSpec("e5m2", "e5m2", block=8), {}),
-], ids=lambda s: getattr(s, "name", ""))
+@pytest.mark.parametrize(
+    "spec,opts",
+    [
+        (MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32"), {}),
+        (MinifloatMacSpec("e5m2", "e5m2", "bf16", lanes=3), {}),
+        (MinifloatMacSpec("e5m2", "e5m2", "exact", lanes=2), {}),
+        (IntMacSpec("int8", "int4", acc_bits=12, overflow="saturate", lanes=2), {}),
+        (LutSpec(), {}),
+        (ShiftAddSpec("int8", "int4", "shiftadd-int", group=4, scale="bf16"), {}),
+        (BlockDotSpec("e5m2", "e5m2", block=8), {}),
+    ],
+    ids=lambda s: getattr(s, "name", ""),
+)
 def test_row_chunks_equal_reference(spec, opts, monkeypatch: pytest.MonkeyPatch) -> None:
     """Large inputs run in row chunks (bounded temporaries); force many small chunks."""
     monkeypatch.setattr(_common, "CHUNK_ELEMS", 50)
@@ -397,15 +416,16 @@ def test_row_chunks_equal_reference(spec, opts, monkeypatch: pytest.MonkeyPatch)
 
 # ---- dispatch ------------------------------------------------------------------------------------
 
+
 def test_unknown_fields_and_switches_keep_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
     @dataclasses.dataclass(frozen=True)
-    class MacWithOption(MinifloatMacSpec):   # e.g. a future accumulator option
+    class MacWithOption(MinifloatMacSpec):  # e.g. a future accumulator option
         rounding: str = param("per_step", "Accumulator rounding.", choices=("per_step", "per_block"))
 
     xq = np.zeros((2, 3), np.int64)
     wq = np.zeros((3, 2), np.int64)
     assert kernels.chains(MinifloatMacSpec(), xq, wq, 1) is not None
-    assert kernels.chains(MacWithOption(), xq, wq, 1) is None          # not in the table
+    assert kernels.chains(MacWithOption(), xq, wq, 1) is None  # not in the table
     assert not kernels.known_fields_only(MacWithOption())
     with kernels.disabled():
         assert kernels.chains(MinifloatMacSpec(), xq, wq, 1) is None
@@ -430,7 +450,12 @@ def _sweep_specs() -> list[MinifloatMacSpec]:
     for ia, a in enumerate(_OPS):
         for b in (_OPS[ia], _OPS[(ia + 3) % len(_OPS)]):
             for acc in _ACCS:
-                for lanes, sub, mult in ((1, True, "exact"), (4, False, "exact"), (16, True, "lmul"), (3, True, "exact")):
+                for lanes, sub, mult in (
+                    (1, True, "exact"),
+                    (4, False, "exact"),
+                    (16, True, "lmul"),
+                    (3, True, "exact"),
+                ):
                     out.append(MinifloatMacSpec(a, b, acc, lanes=lanes, subnormals=sub, mult=mult))
     return out
 
@@ -443,7 +468,7 @@ def test_mac_sweep_slow(spec: MinifloatMacSpec) -> None:
         xq, wq = codes(spec.a, rng, (16, 100), p_special), codes(spec.b, rng, (100, 12), p_special)
         zero_lines(xq, wq, spec.a, spec.b, rng)
         got = kernels.chains(spec, xq, wq, spec.lanes)
-        if got is None:   # declined (outside the float64 range conditions): nothing to compare
+        if got is None:  # declined (outside the float64 range conditions): nothing to compare
             continue
         same_bits(got, ref_mac(spec, xq, wq), f"{spec.name} p_special={p_special}")
 

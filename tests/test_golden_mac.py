@@ -175,9 +175,11 @@ def check(spec, a, b, first):
         for i, (g, r) in enumerate(zip(got, acc_ref)):
             for t, (x, y) in enumerate(zip(g, r)):
                 if x != y:
-                    pytest.fail(f"{spec.name} row {i} step {t}: golden {x:#x} reference {y:#x}; "
-                                f"a={np.asarray(a)[i, :t + 1].tolist()} b={np.asarray(b)[i, :t + 1].tolist()} "
-                                f"first={np.asarray(first)[i, :t + 1].tolist()}")
+                    pytest.fail(
+                        f"{spec.name} row {i} step {t}: golden {x:#x} reference {y:#x}; "
+                        f"a={np.asarray(a)[i, : t + 1].tolist()} b={np.asarray(b)[i, : t + 1].tolist()} "
+                        f"first={np.asarray(first)[i, : t + 1].tolist()}"
+                    )
     if "acc_flags" in out:
         assert [[int(v) for v in row] for row in out["acc_flags"]] == flags_ref
     else:
@@ -333,8 +335,15 @@ def test_random_chains_match_reference(spec):
     check(spec, a, b, first)
 
 
-@pytest.mark.parametrize("spec", [Spec(a="e5m2", b="e5m2", lanes=4), Spec(a="e4m3", b="e4m3", acc="exact"),
-                                  Spec(a="e5m2", b="e4m3fn", acc="bf16", lanes=16)], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        Spec(a="e5m2", b="e5m2", lanes=4),
+        Spec(a="e4m3", b="e4m3", acc="exact"),
+        Spec(a="e5m2", b="e4m3fn", acc="bf16", lanes=16),
+    ],
+    ids=lambda s: s.name,
+)
 def test_random_chains_many_specials(spec):
     rng = np.random.default_rng(7)
     a, b, first = random_inputs(spec, rng, batch=16, steps=40, p_special=0.15, p_first=0.3)
@@ -347,8 +356,7 @@ def test_wide_dynamic_range_uses_all_paths():
     for lanes in (1, 16):
         spec = Spec(a="fp16", b="bf16", acc="fp32", lanes=lanes)
         rng = np.random.default_rng(lanes)
-        a, b, first = random_inputs(spec, rng, batch=8, steps=240 // lanes + 4, p_special=0.0,
-                                    p_first=0.05)
+        a, b, first = random_inputs(spec, rng, batch=8, steps=240 // lanes + 4, p_special=0.0, p_first=0.05)
         check(spec, a, b, first)
 
 
@@ -393,13 +401,13 @@ def test_ties_round_to_even_both_directions_fp32():
 
 def test_ties_in_subnormal_range_and_rounding_to_zero_keeps_sign():
     rows = [
-        [(True, [P2(-150)])],                    # tie 0 / 2^-149 -> +0
-        [(True, [-P2(-150)])],                   # -> -0 (nonzero S rounds to zero, keeps sign)
-        [(True, [3 * P2(-150)])],                # tie 2^-149 / 2^-148 -> 2^-148
-        [(True, [P2(-149)]), _add(P2(-149))],    # subnormal + subnormal
+        [(True, [P2(-150)])],  # tie 0 / 2^-149 -> +0
+        [(True, [-P2(-150)])],  # -> -0 (nonzero S rounds to zero, keeps sign)
+        [(True, [3 * P2(-150)])],  # tie 2^-149 / 2^-148 -> 2^-148
+        [(True, [P2(-149)]), _add(P2(-149))],  # subnormal + subnormal
         [_set(P2(-126) - P2(-149)), _add(P2(-150))],  # tie to even: largest subnormal + half ulp
-        [(True, [P2(-200)])],                    # far below: +0
-        [(True, [-P2(-200), P2(-201)])],         # -> -0
+        [(True, [P2(-200)])],  # far below: +0
+        [(True, [-P2(-200), P2(-201)])],  # -> -0
     ]
     want = [0, 0x80000000, 2, 2, f32(P2(-126)), 0, 0x80000000]
     expect(BF_FP32, rows, want)
@@ -410,16 +418,16 @@ def test_cancellation_zero_signs():
     n0 = (code_of(spec.a, -0.0), code_of(spec.b, 1.0))
     p0 = (code_of(spec.a, 0.0), code_of(spec.b, 1.0))
     rows = [
-        [(True, [1, -1])],                       # x - x = +0
+        [(True, [1, -1])],  # x - x = +0
         [(True, [-1, 1])],
-        [(True, [n0, n0, n0, n0])],              # all -0 -> -0
-        [(True, [n0, n0, p0, n0])],              # one +0 -> +0
-        [(True, [n0, n0, n0, n0]), (False, [n0, n0, n0, n0])],   # -0 + -0 -> -0
-        [(True, [n0, n0, n0, n0]), (False, [n0, p0, n0, n0])],   # -0 + +0 -> +0
-        [(True, [-2, n0, n0, n0]), (False, [2, n0, n0, n0])],    # cancel across acc -> +0
-        [(False, [n0, n0, n0, n0])],             # reset acc is +0: +0 + -0 -> +0
+        [(True, [n0, n0, n0, n0])],  # all -0 -> -0
+        [(True, [n0, n0, p0, n0])],  # one +0 -> +0
+        [(True, [n0, n0, n0, n0]), (False, [n0, n0, n0, n0])],  # -0 + -0 -> -0
+        [(True, [n0, n0, n0, n0]), (False, [n0, p0, n0, n0])],  # -0 + +0 -> +0
+        [(True, [-2, n0, n0, n0]), (False, [2, n0, n0, n0])],  # cancel across acc -> +0
+        [(False, [n0, n0, n0, n0])],  # reset acc is +0: +0 + -0 -> +0
         [(True, [F(3), -F(3), n0, n0]), (False, [n0, n0, n0, n0])],  # +0 acc + -0 -> +0
-        [(True, [P2(-149), -P2(-149), P2(-140), -P2(-140)])],   # subnormal cancellation -> +0
+        [(True, [P2(-149), -P2(-149), P2(-140), -P2(-140)])],  # subnormal cancellation -> +0
     ]
     want = [0, 0, 0x80000000, 0, 0x80000000, 0, 0, 0, 0, 0]
     expect(spec, rows, want)
@@ -428,9 +436,9 @@ def test_cancellation_zero_signs():
 def test_overflow_thresholds_fp32():
     mx = F(formats.get("fp32").max)
     half = P2(127 - 24)
-    rows = [[_set(s * mx), _add(s * half)] for s in (1, -1)]                 # tie at threshold -> inf
+    rows = [[_set(s * mx), _add(s * half)] for s in (1, -1)]  # tie at threshold -> inf
     rows += [[_set(s * mx), _add(*split(s * (half - P2(80)), 8, 4))] for s in (1, -1)]  # just below
-    rows += [[_set(mx), _add(-half)]]                     # tie below max: to even, max - ulp
+    rows += [[_set(mx), _add(-half)]]  # tie below max: to even, max - ulp
     want = [0x7F800000, 0xFF800000, f32(mx), f32(-mx), f32(mx - 2 * half)]
     expect(BF_FP32, rows, want)
 
@@ -443,10 +451,12 @@ def test_overflow_thresholds_half_formats(acc):
     tiny = P2(fmt.emax - fmt.man_bits - 6)
     rows = []
     for s in (1, -1):
-        rows += [[(True, [s * mx]), _add(s * half)],              # = threshold -> inf
-                 [(True, [s * mx]), _add(s * (half - tiny))],      # just below -> max
-                 [(True, [s * mx, s * half])],                     # in one step
-                 [(True, [s * mx]), _add(s * mx), _add(-s * mx)]]  # inf is sticky
+        rows += [
+            [(True, [s * mx]), _add(s * half)],  # = threshold -> inf
+            [(True, [s * mx]), _add(s * (half - tiny))],  # just below -> max
+            [(True, [s * mx, s * half])],  # in one step
+            [(True, [s * mx]), _add(s * mx), _add(-s * mx)],
+        ]  # inf is sticky
     inf, ninf = fmt.inf_code(), fmt.inf_code(True)
     want = [inf, code_of(fmt, mx), inf, inf, ninf, code_of(fmt, -mx), ninf, ninf]
     expect(spec, rows, want)
@@ -457,11 +467,11 @@ def test_flush_to_zero():
     sub_bf = P2(-130)  # a bf16 subnormal input: flushed
     rows = [
         [(True, [(code_of(spec.a, sub_bf), code_of(spec.b, 1.0))])],
-        [(True, [(code_of(spec.a, -sub_bf), code_of(spec.b, 1.0))] * 4)],   # -sub * 1 -> -0
-        [(True, [P2(-127)])],                                                # fp32 subnormal result -> +0
-        [(True, [-P2(-128) * 3])],                                           # -> -0
-        [(True, split(P2(-126) - P2(-150), 8, 4))],                         # rounds up to min normal: kept
-        [(True, [P2(-126)]), _add(-P2(-127))],                               # normal - x = subnormal -> +0
+        [(True, [(code_of(spec.a, -sub_bf), code_of(spec.b, 1.0))] * 4)],  # -sub * 1 -> -0
+        [(True, [P2(-127)])],  # fp32 subnormal result -> +0
+        [(True, [-P2(-128) * 3])],  # -> -0
+        [(True, split(P2(-126) - P2(-150), 8, 4))],  # rounds up to min normal: kept
+        [(True, [P2(-126)]), _add(-P2(-127))],  # normal - x = subnormal -> +0
     ]
     want = [0, 0x80000000, 0, 0x80000000, f32(P2(-126)), 0]
     expect(spec, rows, want)
@@ -488,17 +498,21 @@ def test_nan_inf_rules(a_fmt, b_fmt):
     ninf_a = fa.inf_code(True) if fa.has_inf else None
     zero_b = code_of(fb, 0.0)
     z = (code_of(fa, 0.0), one_b)
-    rows = [[(True, [(nan_a, one_b), z, z, z])],
-            [(True, [(nan_a, one_b), z, z, z]), (False, [z, z, z, z])],   # NaN sticks
-            [(True, [(nan_a, one_b), z, z, z]), (True, [1, z, z, z])]]    # first clears it
+    rows = [
+        [(True, [(nan_a, one_b), z, z, z])],
+        [(True, [(nan_a, one_b), z, z, z]), (False, [z, z, z, z])],  # NaN sticks
+        [(True, [(nan_a, one_b), z, z, z]), (True, [1, z, z, z])],
+    ]  # first clears it
     want = [0x7FC00000, 0x7FC00000, f32(1)]
     if pinf_a is not None:
-        rows += [[(True, [(pinf_a, one_b), z, z, z])],
-                 [(True, [(pinf_a, zero_b), z, z, z])],                   # inf * 0
-                 [(True, [(pinf_a, one_b), (ninf_a, one_b), z, z])],      # inf - inf in lanes
-                 [(True, [(pinf_a, one_b), z, z, z]), (False, [(ninf_a, one_b), z, z, z])],  # across acc
-                 [(True, [(ninf_a, one_b), z, z, z]), (False, [-2, z, z, z])],               # -inf sticks
-                 [(True, [(pinf_a, code_of(fb, -1.0)), z, z, z])]]
+        rows += [
+            [(True, [(pinf_a, one_b), z, z, z])],
+            [(True, [(pinf_a, zero_b), z, z, z])],  # inf * 0
+            [(True, [(pinf_a, one_b), (ninf_a, one_b), z, z])],  # inf - inf in lanes
+            [(True, [(pinf_a, one_b), z, z, z]), (False, [(ninf_a, one_b), z, z, z])],  # across acc
+            [(True, [(ninf_a, one_b), z, z, z]), (False, [-2, z, z, z])],  # -inf sticks
+            [(True, [(pinf_a, code_of(fb, -1.0)), z, z, z])],
+        ]
         want += [0x7F800000, 0x7FC00000, 0x7FC00000, 0x7FC00000, 0xFF800000, 0xFF800000]
     if fb.has_inf:
         rows += [[(True, [(code_of(fa, -0.0), fb.inf_code()), z, z, z])]]  # -0 * inf
@@ -543,10 +557,15 @@ def test_exact_wraps_modulo_width_and_flags():
     assert out["acc_flags"].tolist() == [[2, 2, 6, 0, 1, 0, 0]]
 
 
-@pytest.mark.parametrize("spec", [Spec(acc="exact", lanes=4, max_count=16),
-                                  Spec(a="fp16", b="bf16", acc="exact", lanes=2, max_count=4),
-                                  Spec(a="e2m1fn", b="e3m2fn", acc="exact", lanes=16, max_count=1)],
-                         ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        Spec(acc="exact", lanes=4, max_count=16),
+        Spec(a="fp16", b="bf16", acc="exact", lanes=2, max_count=4),
+        Spec(a="e2m1fn", b="e3m2fn", acc="exact", lanes=16, max_count=1),
+    ],
+    ids=lambda s: s.name,
+)
 def test_exact_wraps_at_the_limit(spec):
     # max_count steps of all-lanes-max products fit; one more wraps
     fa, fb = spec.a, spec.b
@@ -624,8 +643,7 @@ def test_exhaustive_pairs_two_steps_against_float64():
 @pytest.mark.parametrize("spec", RANDOM_SPECS, ids=lambda s: s.name)
 def test_long_random_chains_match_reference(spec):
     rng = np.random.default_rng(5)
-    a, b, first = random_inputs(spec, rng, batch=16, steps=max(8, 20000 // spec.lanes // 16),
-                                p_first=0.02)
+    a, b, first = random_inputs(spec, rng, batch=16, steps=max(8, 20000 // spec.lanes // 16), p_first=0.02)
     check(spec, a, b, first)
 
 
@@ -640,7 +658,8 @@ def test_port_widths_and_dtypes():
     s = Spec(a="e5m2", acc="exact")
     assert golden.port_widths(s) == {"acc": s.exact_width, "acc_flags": 3}
     assert golden.port_widths(Spec(a="e2m1fn", b="e3m2fn", acc="exact")) == {
-        "acc": Spec(a="e2m1fn", b="e3m2fn", acc="exact").exact_width}
+        "acc": Spec(a="e2m1fn", b="e3m2fn", acc="exact").exact_width
+    }
     wide = Spec(a="fp16", b="bf16", acc="exact")
     out = golden.run(wide, a=np.zeros((2, 3), int), b=np.zeros((2, 3), int), first=np.zeros((2, 3), bool))
     assert wide.exact_width > 64 and out["acc"].dtype == object and out["acc"].shape == (2, 3)
@@ -648,9 +667,8 @@ def test_port_widths_and_dtypes():
 
 def test_value_decodes_accumulators():
     spec = Spec(acc="exact")
-    out = golden.run(spec, a=np.array([[0x38, 0x01]]), b=np.array([[0x38, 0xB8]]),
-                     first=np.array([[True, False]]))
-    assert golden.value(spec, out["acc"]).tolist() == [[1.0, 1.0 - 2.0 ** -9]]
+    out = golden.run(spec, a=np.array([[0x38, 0x01]]), b=np.array([[0x38, 0xB8]]), first=np.array([[True, False]]))
+    assert golden.value(spec, out["acc"]).tolist() == [[1.0, 1.0 - 2.0**-9]]
     out = golden.run(Spec(), a=np.array([[0x38]]), b=np.array([[0xC0]]), first=np.array([[True]]))
     assert golden.value(Spec(), out["acc"]).tolist() == [[-2.0]]
     wide = Spec(a="fp16", b="bf16", acc="exact")

@@ -30,8 +30,9 @@ def test_matches_ml_dtypes_cast_from_float32(name, subset):
     if subset == "random":
         bits = rng.integers(0, 1 << 32, 200_000, dtype=np.uint64).astype(np.uint32)
     else:  # values around the target's max, min normal and min subnormal, incl. exact ties
-        centres = np.array([fmt.max, fmt.min_normal, fmt.min_subnormal, fmt.min_subnormal / 2],
-                           dtype=np.float32).view(np.uint32)
+        centres = np.array([fmt.max, fmt.min_normal, fmt.min_subnormal, fmt.min_subnormal / 2], dtype=np.float32).view(
+            np.uint32
+        )
         bits = (centres[:, None].astype(np.int64) + np.arange(-3000, 3000)).ravel()
         bits = np.concatenate([bits, bits | (1 << 31)]).astype(np.uint32)
     x = bits.view(np.float32)
@@ -75,9 +76,18 @@ def ref(fmt, value: Fraction, subnormals=True, overflow="inf") -> int:
     return sign | int(codes[hit[0]])
 
 
-@pytest.mark.parametrize("name,overflow", [("fp16", "inf"), ("bf16", "inf"), ("e4m3fn", "saturate"),
-                                           ("e4m3fn", "nan"), ("e2m1fn", "saturate"),
-                                           ("e4m3fnuz", "nan"), ("e5m3", "inf")])
+@pytest.mark.parametrize(
+    "name,overflow",
+    [
+        ("fp16", "inf"),
+        ("bf16", "inf"),
+        ("e4m3fn", "saturate"),
+        ("e4m3fn", "nan"),
+        ("e2m1fn", "saturate"),
+        ("e4m3fnuz", "nan"),
+        ("e5m3", "inf"),
+    ],
+)
 @pytest.mark.parametrize("subnormals", [True, False])
 def test_big_python_ints_against_fraction(name, overflow, subnormals):
     fmt = formats.get(name)
@@ -98,9 +108,12 @@ def test_big_python_ints_against_fraction(name, overflow, subnormals):
     mag = np.array([c[1] for c in cases], dtype=object)
     exp = np.array([c[2] for c in cases])
     got = round_exact(neg, mag, exp, fmt, subnormals=subnormals, overflow=overflow)
-    want = [ref(fmt, Fraction(m) * Fraction(2) ** e * (-1 if n else 1) if m else Fraction(0),
-                subnormals, overflow) if m else (fmt.sign_mask if n and fmt.has_negative_zero else 0)
-            for n, m, e in cases]
+    want = [
+        ref(fmt, Fraction(m) * Fraction(2) ** e * (-1 if n else 1) if m else Fraction(0), subnormals, overflow)
+        if m
+        else (fmt.sign_mask if n and fmt.has_negative_zero else 0)
+        for n, m, e in cases
+    ]
     assert got.code.tolist() == want
     # finite results: value == sig * 2**exp exactly
     fin = ~got.overflow | (overflow == "saturate")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from peforge.models.golden import run
-from peforge.models.golden import intmac  # noqa: F401  (registers the model)
+from peforge.models.golden import (
+    intmac,  # noqa: F401  (registers the model)
+    run,
+)
 from peforge.spec import IntMacSpec
 
 
@@ -30,11 +32,19 @@ def _reference(spec: IntMacSpec, a, b, first) -> list[list[int]]:
     return out
 
 
-@pytest.mark.parametrize("spec", [
-    IntMacSpec(), IntMacSpec("uint4", "int4", lanes=4), IntMacSpec("int16", "int16", lanes=16),
-    IntMacSpec("int8", "int8", acc_bits=18), IntMacSpec("int8", "uint8", acc_bits=17, overflow="saturate"),
-    IntMacSpec("uint16", "uint16", acc_bits=64), IntMacSpec("int2", "int2", lanes=64, acc_bits=63),
-], ids=str)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        IntMacSpec(),
+        IntMacSpec("uint4", "int4", lanes=4),
+        IntMacSpec("int16", "int16", lanes=16),
+        IntMacSpec("int8", "int8", acc_bits=18),
+        IntMacSpec("int8", "uint8", acc_bits=17, overflow="saturate"),
+        IntMacSpec("uint16", "uint16", acc_bits=64),
+        IntMacSpec("int2", "int2", lanes=64, acc_bits=63),
+    ],
+    ids=str,
+)
 def test_intmac_matches_python_ints(spec: IntMacSpec) -> None:
     rng = np.random.default_rng(7)
     batch, steps = 6, 300

@@ -13,16 +13,18 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from test_lmul_reference import NUM, decode, ref_product, ref_run
 
 from peforge.models import golden
 from peforge.spec import MinifloatMacSpec
-from test_lmul_reference import NUM, decode, ref_product, ref_run
 
 FORMATS = ["e4m3fn", "e5m2", "e3m2fn", "e2m3fn", "e2m1fn"]
-MIXED = [("e4m3fn", "e2m1fn"),
-         pytest.param(("e5m2", "e4m3fn"), marks=pytest.mark.slow),
-         ("e2m3fn", "e3m2fn"),
-         pytest.param(("e3m2fn", "e5m2"), marks=pytest.mark.slow)]
+MIXED = [
+    ("e4m3fn", "e2m1fn"),
+    pytest.param(("e5m2", "e4m3fn"), marks=pytest.mark.slow),
+    ("e2m3fn", "e3m2fn"),
+    pytest.param(("e3m2fn", "e5m2"), marks=pytest.mark.slow),
+]
 
 
 def _pairs(spec):
@@ -47,8 +49,9 @@ def test_every_code_pair_fp32(pair):
     assert not bad, bad[:10]
 
 
-@pytest.mark.parametrize("pair", [("e4m3fn", "e4m3fn"), ("e5m2", "e5m2"), ("e2m1fn", "e2m1fn"),
-                                  ("e2m3fn", "e3m2fn")], ids="x".join)
+@pytest.mark.parametrize(
+    "pair", [("e4m3fn", "e4m3fn"), ("e5m2", "e5m2"), ("e2m1fn", "e2m1fn"), ("e2m3fn", "e3m2fn")], ids="x".join
+)
 def test_every_code_pair_exact_accumulator(pair):
     """The Kulisch register holds each L-Mul product exactly (checks product_lsb_exp too)."""
     spec = MinifloatMacSpec(*pair, "exact", mult="lmul", max_count=1)
@@ -61,9 +64,13 @@ def test_every_code_pair_exact_accumulator(pair):
         assert Fraction(v) * Fraction(2) ** spec.product_lsb_exp == want, (hex(x), hex(y))
 
 
-@pytest.mark.parametrize("pair", [(f, f, True) for f in FORMATS] + [(*p, True) for p in MIXED[::2]]
-                         + [("e4m3fn", "e4m3fn", False), ("e2m1fn", "e3m2fn", False)],
-                         ids=lambda p: f"{p[0]}x{p[1]}{'' if p[2] else '_ftz'}")
+@pytest.mark.parametrize(
+    "pair",
+    [(f, f, True) for f in FORMATS]
+    + [(*p, True) for p in MIXED[::2]]
+    + [("e4m3fn", "e4m3fn", False), ("e2m1fn", "e3m2fn", False)],
+    ids=lambda p: f"{p[0]}x{p[1]}{'' if p[2] else '_ftz'}",
+)
 def test_product_geometry(pair):
     """Every L-Mul product is a multiple of 2**product_lsb_exp, the smallest hits that bit,
     and the largest has its top bit at product_max_exp (the Kulisch width depends on both)."""
@@ -114,15 +121,19 @@ def _golden(spec, steps):
     return list(zip((int(x) for x in out["acc"][0]), (int(x) for x in flags[0])))
 
 
-@pytest.mark.parametrize("spec", [
-    MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", lanes=4, mult="lmul"),
-    MinifloatMacSpec("e5m2", "e5m2", "bf16", lanes=16, mult="lmul"),
-    MinifloatMacSpec("e2m1fn", "e4m3fn", "fp16", lanes=2, mult="lmul"),
-    MinifloatMacSpec("e4m3fn", "e5m2", "exact", lanes=8, max_count=64, mult="lmul"),
-    MinifloatMacSpec("e5m2", "e5m2", "exact", lanes=1, mult="lmul"),
-    MinifloatMacSpec("e3m2fn", "e2m3fn", "bf16", lanes=3, subnormals=False, mult="lmul"),
-    MinifloatMacSpec("e4m3fn", "e4m3fn", "exact", lanes=4, max_count=4, subnormals=False, mult="lmul"),
-], ids=str)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", lanes=4, mult="lmul"),
+        MinifloatMacSpec("e5m2", "e5m2", "bf16", lanes=16, mult="lmul"),
+        MinifloatMacSpec("e2m1fn", "e4m3fn", "fp16", lanes=2, mult="lmul"),
+        MinifloatMacSpec("e4m3fn", "e5m2", "exact", lanes=8, max_count=64, mult="lmul"),
+        MinifloatMacSpec("e5m2", "e5m2", "exact", lanes=1, mult="lmul"),
+        MinifloatMacSpec("e3m2fn", "e2m3fn", "bf16", lanes=3, subnormals=False, mult="lmul"),
+        MinifloatMacSpec("e4m3fn", "e4m3fn", "exact", lanes=4, max_count=4, subnormals=False, mult="lmul"),
+    ],
+    ids=str,
+)
 def test_random_chains_match_reference(spec):
     steps = _random_steps(spec, 600, seed=len(spec.name))
     assert _golden(spec, steps) == ref_run(spec, steps)
@@ -151,13 +162,14 @@ def test_spec_geometry_and_validation():
     ex = MinifloatMacSpec("e4m3fn", "e2m1fn")
     assert s.product_lsb_exp == ex.product_lsb_exp - 3
     ftz = MinifloatMacSpec("e4m3fn", "e2m1fn", subnormals=False, mult="lmul")
-    assert ftz.product_lsb_exp == (-6) + 0 - 3       # emin_a + emin_b - m: no normalised subnormals
+    assert ftz.product_lsb_exp == (-6) + 0 - 3  # emin_a + emin_b - m: no normalised subnormals
     assert MinifloatMacSpec("e3m4", "e3m4", mult="lmul").lmul_offset_exp == 3
     assert MinifloatMacSpec("e5m10", "e5m10", mult="lmul").lmul_offset_exp == 4
     with pytest.raises(ValueError, match=r"mult='mitchell'.*allowed"):
         MinifloatMacSpec(mult="mitchell")
     # the JSON round trip keeps the option
     from peforge.spec import from_json
+
     assert from_json(s.to_json()) == s
 
 

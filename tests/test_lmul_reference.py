@@ -20,10 +20,10 @@ import functools
 from fractions import Fraction
 
 import pytest
-
-from peforge.spec import MinifloatMacSpec
 from test_golden_mac import INF, NAN, NUM, ref_decode
 from test_rtl_reference import round_fraction
+
+from peforge.spec import MinifloatMacSpec
 
 __all__ = ["offset_exp", "decode", "lmul_value", "ref_product", "ref_run"]
 
@@ -80,9 +80,11 @@ def ref_run(spec: MinifloatMacSpec, steps) -> list[tuple[int, int]]:
             units = total / Fraction(2) ** spec.product_lsb_exp
             assert units.denominator == 1, "an L-Mul product lies below the Kulisch LSB"
             acc = ((0 if first else acc) + int(units)) % (1 << spec.exact_width)
-            new = (int(any(k == NAN for k, _, _ in prods))
-                   | int(any(k == INF and not s for k, s, _ in prods)) << 1
-                   | int(any(k == INF and s for k, s, _ in prods)) << 2)
+            new = (
+                int(any(k == NAN for k, _, _ in prods))
+                | int(any(k == INF and not s for k, s, _ in prods)) << 1
+                | int(any(k == INF and s for k, s, _ in prods)) << 2
+            )
             flags = (0 if first else flags) | new
             out.append((acc, flags))
             continue
@@ -108,25 +110,29 @@ def ref_run(spec: MinifloatMacSpec, steps) -> list[tuple[int, int]]:
 
 # ---- the reference's own checks (hand-worked values of the formula) -------------------------
 
+
 def test_offset_exponent_table():
     assert [offset_exp(m) for m in range(1, 9)] == [1, 2, 3, 3, 4, 4, 4, 4]
 
 
-@pytest.mark.parametrize("x, y, m, want", [
-    (Fraction(1), Fraction(1), 3, Fraction(9, 8)),               # 1 + 0 + 0 + 1/8
-    (Fraction(3, 2), Fraction(3, 2), 3, Fraction(17, 8)),        # 1 + 1/2 + 1/2 + 1/8
-    (Fraction(7, 4), Fraction(7, 4), 2, Fraction(11, 4)),        # 1 + 3/4 + 3/4 + 1/4
-    (Fraction(3), Fraction(6), 1, Fraction(20)),                 # (1 + 1/2 + 1/2 + 1/2) * 8
-    (Fraction(1, 512), Fraction(1), 3, Fraction(9, 8 * 512)),    # e4m3 min subnormal, normalised
-    (Fraction(3, 1024), Fraction(5, 4), 4, Fraction(15, 8 * 512)),  # (1 + 1/2 + 1/4 + 1/8) 2**-9
-])
+@pytest.mark.parametrize(
+    "x, y, m, want",
+    [
+        (Fraction(1), Fraction(1), 3, Fraction(9, 8)),  # 1 + 0 + 0 + 1/8
+        (Fraction(3, 2), Fraction(3, 2), 3, Fraction(17, 8)),  # 1 + 1/2 + 1/2 + 1/8
+        (Fraction(7, 4), Fraction(7, 4), 2, Fraction(11, 4)),  # 1 + 3/4 + 3/4 + 1/4
+        (Fraction(3), Fraction(6), 1, Fraction(20)),  # (1 + 1/2 + 1/2 + 1/2) * 8
+        (Fraction(1, 512), Fraction(1), 3, Fraction(9, 8 * 512)),  # e4m3 min subnormal, normalised
+        (Fraction(3, 1024), Fraction(5, 4), 4, Fraction(15, 8 * 512)),  # (1 + 1/2 + 1/4 + 1/8) 2**-9
+    ],
+)
 def test_lmul_value_by_hand(x, y, m, want):
     assert lmul_value(x, y, m, m) == want
 
 
 def test_ref_product_specials():
     spec = MinifloatMacSpec("e5m2", "e4m3fn", mult="lmul")
-    assert ref_product(spec, 0x7C, 0x00)[0] == NAN          # inf * 0
-    assert ref_product(spec, 0x7C, 0xB8)[:2] == (INF, 1)    # inf * -1
-    assert ref_product(spec, 0x80, 0x38)[:2] == (NUM, 1)    # -0 * 1 = -0
-    assert ref_product(spec, 0x3C, 0x7F)[0] == NAN          # e4m3fn NaN
+    assert ref_product(spec, 0x7C, 0x00)[0] == NAN  # inf * 0
+    assert ref_product(spec, 0x7C, 0xB8)[:2] == (INF, 1)  # inf * -1
+    assert ref_product(spec, 0x80, 0x38)[:2] == (NUM, 1)  # -0 * 1 = -0
+    assert ref_product(spec, 0x3C, 0x7F)[0] == NAN  # e4m3fn NaN

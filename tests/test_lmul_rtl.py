@@ -9,10 +9,10 @@ import zlib
 
 import numpy as np
 import pytest
-
-from peforge.spec import MinifloatMacSpec
 from test_lmul_reference import ref_run
 from test_rtl_mac import BUILD, long_steps, random_steps, sim_run
+
+from peforge.spec import MinifloatMacSpec
 
 
 def _check(spec: MinifloatMacSpec, steps, idle_every: int = 0) -> None:
@@ -25,8 +25,9 @@ def _check(spec: MinifloatMacSpec, steps, idle_every: int = 0) -> None:
 
 def _all_pairs(spec: MinifloatMacSpec):
     n = spec.lanes - 1
-    return [([x] + [0] * n, [y] + [0] * n, (x + y) % 2)
-            for x in range(spec.a.num_codes) for y in range(spec.b.num_codes)]
+    return [
+        ([x] + [0] * n, [y] + [0] * n, (x + y) % 2) for x in range(spec.a.num_codes) for y in range(spec.b.num_codes)
+    ]
 
 
 _FAST = [
@@ -42,32 +43,44 @@ def test_lmul_random(spec):
     _check(spec, random_steps(spec, 200, seed=zlib.crc32(spec.name.encode())), idle_every=9)
 
 
-@pytest.mark.parametrize("spec", [
-    MinifloatMacSpec("e2m1fn", "e2m1fn", "bf16", mult="lmul"),
-    MinifloatMacSpec("e2m1fn", "e3m2fn", "exact", lanes=2, mult="lmul"),
-    MinifloatMacSpec("e3m2fn", "e2m1fn", "exact", subnormals=False, mult="lmul"),
-], ids=str)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        MinifloatMacSpec("e2m1fn", "e2m1fn", "bf16", mult="lmul"),
+        MinifloatMacSpec("e2m1fn", "e3m2fn", "exact", lanes=2, mult="lmul"),
+        MinifloatMacSpec("e3m2fn", "e2m1fn", "exact", subnormals=False, mult="lmul"),
+    ],
+    ids=str,
+)
 def test_lmul_all_code_pairs_small(spec):
     _check(spec, _all_pairs(spec))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec", [
-    MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", mult="lmul"),
-    MinifloatMacSpec("e5m2", "e5m2", "exact", mult="lmul"),
-    MinifloatMacSpec("e3m2fn", "e2m3fn", "fp16", subnormals=False, mult="lmul"),
-], ids=str)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", mult="lmul"),
+        MinifloatMacSpec("e5m2", "e5m2", "exact", mult="lmul"),
+        MinifloatMacSpec("e3m2fn", "e2m3fn", "fp16", subnormals=False, mult="lmul"),
+    ],
+    ids=str,
+)
 def test_lmul_all_code_pairs(spec):
     _check(spec, _all_pairs(spec))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec", [
-    MinifloatMacSpec("e2m1fn", "e2m1fn", "e5m2", lanes=1, mult="lmul"),
-    MinifloatMacSpec("e4m3fn", "e4m3fn", "e5m2", lanes=4, mult="lmul"),
-    MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", lanes=16, stages=3, mult="lmul"),
-    MinifloatMacSpec("e3m4", "e3m4", "bf16", lanes=2, mult="lmul"),
-], ids=str)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        MinifloatMacSpec("e2m1fn", "e2m1fn", "e5m2", lanes=1, mult="lmul"),
+        MinifloatMacSpec("e4m3fn", "e4m3fn", "e5m2", lanes=4, mult="lmul"),
+        MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", lanes=16, stages=3, mult="lmul"),
+        MinifloatMacSpec("e3m4", "e3m4", "bf16", lanes=2, mult="lmul"),
+    ],
+    ids=str,
+)
 def test_lmul_long_and_wide(spec):
     _check(spec, long_steps(spec, 150, seed=4))
     _check(spec, random_steps(spec, 300, seed=5), idle_every=7)
@@ -78,13 +91,18 @@ def test_lmul_rtl_matches_golden_model():
 
     spec = MinifloatMacSpec("e4m3fn", "e5m2", "fp32", lanes=4, stages=1, mult="lmul")
     steps = random_steps(spec, 150, seed=11)
-    want = golden.run(spec, a=np.array([[s[0] for s in steps]]), b=np.array([[s[1] for s in steps]]),
-                      first=np.array([[bool(s[2]) for s in steps]]))
+    want = golden.run(
+        spec,
+        a=np.array([[s[0] for s in steps]]),
+        b=np.array([[s[1] for s in steps]]),
+        first=np.array([[bool(s[2]) for s in steps]]),
+    )
     assert [g[0] for g in sim_run(spec, steps)] == [int(x) for x in want["acc"][0]]
 
 
-@pytest.mark.parametrize("name", ["e4m3fn", "e5m2", "e2m1fn", "e3m2fn", "e2m3fn", "e4m3fnuz", "e3m4",
-                                  "e5m10", "bf16", "e2m0fin", "e3m0"])
+@pytest.mark.parametrize(
+    "name", ["e4m3fn", "e5m2", "e2m1fn", "e3m2fn", "e2m3fn", "e4m3fnuz", "e3m4", "e5m10", "bf16", "e2m0fin", "e3m0"]
+)
 def test_lmul_geometry_matches_spec(name):
     """The generator's widths agree with the spec's lmul product facts (Kulisch LSB, MSB)."""
     from peforge.rtl.mac import mac_geometry
@@ -145,8 +163,9 @@ def test_cli_generate_lmul():
 
     out = BUILD / "lmul_cli"
     runner = CliRunner()
-    res = runner.invoke(app, ["generate", "mac", "--a", "e4m3fn", "--b", "e5m2", "--acc", "fp32",
-                              "--mult", "lmul", "-o", str(out)])
+    res = runner.invoke(
+        app, ["generate", "mac", "--a", "e4m3fn", "--b", "e5m2", "--acc", "fp32", "--mult", "lmul", "-o", str(out)]
+    )
     assert res.exit_code == 0, res.output
     name = "mac_e4m3fnxe5m2_fp32_l1_s0_lmul"
     assert json.loads((out / f"{name}.json").read_text())["spec"]["mult"] == "lmul"

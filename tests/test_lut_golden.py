@@ -82,13 +82,20 @@ def _extreme_codes(spec: LutSpec) -> list[int]:
 
 
 SPECS = [
-    LutSpec(), LutSpec(weight_bits=1), LutSpec(weight_bits=2, group=2, lanes=3),
+    LutSpec(),
+    LutSpec(weight_bits=1),
+    LutSpec(weight_bits=2, group=2, lanes=3),
     LutSpec(weight_bits=3, group=8, lanes=2, symmetric=False),
-    LutSpec(weight_bits="ternary", group=5, lanes=4), LutSpec(weight_bits="ternary", symmetric=False),
-    LutSpec("uint8", 4, group=3, lanes=2), LutSpec("int16", 4, group=8, lanes=2),
-    LutSpec("int4", 2, acc_bits=8),                                           # wraps
-    LutSpec("e4m3fn", 4, lanes=2), LutSpec("e5m2", "ternary", group=6), LutSpec("e2m1fn", 1, group=7),
-    LutSpec("e3m2fn", 3, symmetric=False, lanes=2), LutSpec("e4m3fnuz", 2, group=4),
+    LutSpec(weight_bits="ternary", group=5, lanes=4),
+    LutSpec(weight_bits="ternary", symmetric=False),
+    LutSpec("uint8", 4, group=3, lanes=2),
+    LutSpec("int16", 4, group=8, lanes=2),
+    LutSpec("int4", 2, acc_bits=8),  # wraps
+    LutSpec("e4m3fn", 4, lanes=2),
+    LutSpec("e5m2", "ternary", group=6),
+    LutSpec("e2m1fn", 1, group=7),
+    LutSpec("e3m2fn", 3, symmetric=False, lanes=2),
+    LutSpec("e4m3fnuz", 2, group=4),
 ]
 
 
@@ -109,15 +116,24 @@ def test_spec_names_are_stable() -> None:
     assert LutSpec(weight_bits="2") == LutSpec(weight_bits=2)
 
 
-@pytest.mark.parametrize("kw, needle", [
-    (dict(act="fp16"), "act=fp16 has 16 bits: allowed 2..8"),
-    (dict(act="int32"), "act=int32 has 32 bits: allowed 2..16"),
-    (dict(act="pot4"), "act="),
-    (dict(weight_bits=5), "weight_bits=5"), (dict(weight_bits=0), "1..4"), (dict(weight_bits="t"), "'ternary'"),
-    (dict(group=1), "group=1"), (dict(group=9), "2..8"), (dict(lanes=65), "lanes=65"),
-    (dict(stages=3), "stages=3"), (dict(symmetric=1), "symmetric=1"), (dict(acc_bits=8), "acc_bits=8"),
-    (dict(max_count=0), "max_count=0"),
-])
+@pytest.mark.parametrize(
+    "kw, needle",
+    [
+        (dict(act="fp16"), "act=fp16 has 16 bits: allowed 2..8"),
+        (dict(act="int32"), "act=int32 has 32 bits: allowed 2..16"),
+        (dict(act="pot4"), "act="),
+        (dict(weight_bits=5), "weight_bits=5"),
+        (dict(weight_bits=0), "1..4"),
+        (dict(weight_bits="t"), "'ternary'"),
+        (dict(group=1), "group=1"),
+        (dict(group=9), "2..8"),
+        (dict(lanes=65), "lanes=65"),
+        (dict(stages=3), "stages=3"),
+        (dict(symmetric=1), "symmetric=1"),
+        (dict(acc_bits=8), "acc_bits=8"),
+        (dict(max_count=0), "max_count=0"),
+    ],
+)
 def test_spec_rejects_bad_fields(kw: dict, needle: str) -> None:
     with pytest.raises(ValueError, match=None) as err:
         LutSpec(**kw)
@@ -141,17 +157,29 @@ def test_golden_matches_python_int_dot_products(spec: LutSpec) -> None:
     assert got == ref_run(spec, a, b, first)
 
 
-@pytest.mark.parametrize("spec", [LutSpec(group=3), LutSpec(group=3, symmetric=False),
-                                  LutSpec("int4", 3, group=2), LutSpec("int4", "ternary", group=3),
-                                  LutSpec("int4", 1, group=3, symmetric=False)], ids=str)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        LutSpec(group=3),
+        LutSpec(group=3, symmetric=False),
+        LutSpec("int4", 3, group=2),
+        LutSpec("int4", "ternary", group=3),
+        LutSpec("int4", 1, group=3, symmetric=False),
+    ],
+    ids=str,
+)
 def test_golden_every_weight_vector_with_extreme_activations(spec: LutSpec) -> None:
     """Every weight-code vector of a group (so every table entry in every plane) against the
     most negative, largest and mixed activations, single steps and chains."""
     codes = np.array(list(itertools.product(range(1 << spec.weight_code_bits), repeat=spec.group)))
     acts = _extreme_codes(spec)[:2]  # most negative and largest, in every combination
     rng = np.random.default_rng(1)
-    a_rows = np.concatenate([np.array(list(itertools.product(acts, repeat=spec.group))),
-                             rng.integers(0, spec.act.num_codes, (2, spec.group))])
+    a_rows = np.concatenate(
+        [
+            np.array(list(itertools.product(acts, repeat=spec.group))),
+            rng.integers(0, spec.act.num_codes, (2, spec.group)),
+        ]
+    )
     a = np.broadcast_to(a_rows[:, None, :], (len(a_rows), len(codes), spec.group))
     b = np.broadcast_to(codes[None, :, None, :], (len(a_rows), len(codes), 1, spec.group))
     first = np.ones((len(a_rows), len(codes)), bool)
@@ -176,7 +204,7 @@ def test_table_symmetry_and_entries() -> None:
 
 def test_derived_width_never_wraps() -> None:
     spec = LutSpec("int8", 4, group=8, lanes=2, max_count=64)
-    a = np.full((1, 64, 8), 0x80)   # -128
+    a = np.full((1, 64, 8), 0x80)  # -128
     b = np.full((1, 64, 2, 8), 0x8)  # -8
     got = glut.lane_values(spec, golden.run(spec, a=a, b=b, first=np.eye(1, 64, dtype=bool))["acc"])
     assert int(got[0, -1, 0]) == 64 * 8 * 128 * 8
@@ -188,7 +216,7 @@ def test_value_and_port_widths() -> None:
     a = np.array([[[0x38, 0x01, 0x7F, 0xB8]]])  # 1.0, 2^-9, NaN (reads 0), -1.0
     b = np.array([[[[1, 1, 1, 1], [3, 0, 0, 1], [2, 2, 2, 2]]]])  # w = 1; -1,0,0,1; -2
     vals = golden.value(spec, golden.run(spec, a=a, b=b, first=[[True]])["acc"])
-    assert vals[0, 0].tolist() == [1.0 + 2.0 ** -9 - 1.0, -1.0 - 1.0, -2.0 * (2.0 ** -9)]
+    assert vals[0, 0].tolist() == [1.0 + 2.0**-9 - 1.0, -1.0 - 1.0, -2.0 * (2.0**-9)]
 
 
 def test_golden_rejects_bad_shapes_and_codes() -> None:
@@ -202,8 +230,11 @@ def test_golden_rejects_bad_shapes_and_codes() -> None:
         golden.run(spec, a=np.zeros((1, 2, 3)), b=np.zeros((1, 2, 2, 4)), first=np.ones((1, 2), bool))
 
 
-@pytest.mark.parametrize("spec", [LutSpec("int8", 4, lanes=4), LutSpec("int8", "ternary", group=8, lanes=3),
-                                  LutSpec("e4m3fn", 2, group=4, lanes=1)], ids=str)
+@pytest.mark.parametrize(
+    "spec",
+    [LutSpec("int8", 4, lanes=4), LutSpec("int8", "ternary", group=8, lanes=3), LutSpec("e4m3fn", 2, group=4, lanes=1)],
+    ids=str,
+)
 def test_matmul_equals_float64_of_quantised_operands(spec: LutSpec) -> None:
     """golden.matmul = quantised x @ quantised w, exactly (products and sums fit float64)."""
     rng = np.random.default_rng(5)

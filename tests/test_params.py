@@ -118,8 +118,9 @@ def test_field_without_metadata_is_refused():
 
 
 def test_space_checks_each_axis_value_against_the_metadata():
-    space = Space(pes=[{"family": "mac", "lanes": [1, 100], "mult": ["exact", "nope"]}], targets=["ice40"],
-                  workloads=["gaussian"])
+    space = Space(
+        pes=[{"family": "mac", "lanes": [1, 100], "mult": ["exact", "nope"]}], targets=["ice40"], workloads=["gaussian"]
+    )
     points, invalid = space.expand()
     assert len(points) == 1 and len(invalid) == 3
     reasons = {(i.params["lanes"], i.params["mult"]): i.reason for i in invalid}

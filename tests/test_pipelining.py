@@ -21,8 +21,7 @@ from peforge.spec import BlockDotSpec, IntMacSpec, MinifloatMacSpec
 runner = CliRunner()
 
 FP32_MAC = MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32")
-SPECS = [IntMacSpec("int8", "int8"), MinifloatMacSpec("e4m3fn", "e4m3fn", "exact"), FP32_MAC,
-         BlockDotSpec(lanes=8)]
+SPECS = [IntMacSpec("int8", "int8"), MinifloatMacSpec("e4m3fn", "e4m3fn", "exact"), FP32_MAC, BlockDotSpec(lanes=8)]
 
 
 def _estimates(spec, target):
@@ -83,12 +82,14 @@ def test_every_family_marks_its_accumulate_loop(family):
         assert net.loops and max(net.loops) <= net.segment, spec.name
 
 
-ACCUMULATORS = [MinifloatMacSpec("e4m3fn", "e4m3fn", "exact", segment=16),
-                MinifloatMacSpec("e4m3fn", "e4m3fn", "exact", segment=8, readout_stages=0),
-                MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", rounding="deferred"),
-                MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", rounding="deferred", segment=16),
-                BlockDotSpec(lanes=8, rounding="deferred"),
-                BlockDotSpec(lanes=8, rounding="deferred", segment=16)]
+ACCUMULATORS = [
+    MinifloatMacSpec("e4m3fn", "e4m3fn", "exact", segment=16),
+    MinifloatMacSpec("e4m3fn", "e4m3fn", "exact", segment=8, readout_stages=0),
+    MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", rounding="deferred"),
+    MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", rounding="deferred", segment=16),
+    BlockDotSpec(lanes=8, rounding="deferred"),
+    BlockDotSpec(lanes=8, rounding="deferred", segment=16),
+]
 
 
 @pytest.mark.parametrize("spec", ACCUMULATORS, ids=lambda s: s.name)
@@ -107,8 +108,11 @@ def test_the_segmented_alternative_is_offered_where_the_spec_accepts_it():
     exact = MinifloatMacSpec("e4m3fn", "e4m3fn", "exact")
     alt = {a.option: a for a in pick_stages(exact, "ecp5", 1000.0).alternatives}
     assert set(alt) == {"--segment 16"}
-    best = max(cost.estimate(dataclasses.replace(exact, segment=16, stages=k, readout_stages=r), "ecp5").fmax_mhz
-               for k in range(5) for r in range(3))
+    best = max(
+        cost.estimate(dataclasses.replace(exact, segment=16, stages=k, readout_stages=r), "ecp5").fmax_mhz
+        for k in range(5)
+        for r in range(3)
+    )
     assert alt["--segment 16"].fmax_mhz >= best
     assert "--segment 16" not in {a.option for a in pick_stages(FP32_MAC, "ecp5", 1000.0).alternatives}
 
@@ -129,8 +133,9 @@ def test_confirmed_records_achieved_goal_distance_and_error():
 
 
 def test_generate_fmax_writes_the_pick_into_the_manifest(tmp_path):
-    result = runner.invoke(app, ["generate", "mac", "--acc", "exact", "--target", "ice40", "--fmax", "90",
-                                 "-o", str(tmp_path), "--json"])
+    result = runner.invoke(
+        app, ["generate", "mac", "--acc", "exact", "--target", "ice40", "--fmax", "90", "-o", str(tmp_path), "--json"]
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout.strip().splitlines()[-1])
     manifest = json.loads((tmp_path / f"{out['module']}.json").read_text())
@@ -161,10 +166,11 @@ def test_generate_strict_refuses_an_unreachable_goal(tmp_path):
 
 
 def test_synth_fmax_records_the_pick():
-    r = runner.invoke(app, ["synth", "intmac", "--a", "int4", "--b", "int4", "--target", "ice40", "--fmax", "60",
-                            "--json"])
+    r = runner.invoke(
+        app, ["synth", "intmac", "--a", "int4", "--b", "int4", "--target", "ice40", "--fmax", "60", "--json"]
+    )
     assert r.exit_code == 0, r.output
-    data = json.loads(r.stdout[r.stdout.index("{"):])
+    data = json.loads(r.stdout[r.stdout.index("{") :])
     rec = data["pipelining"]
     assert rec["target"] == "ice40" and rec["fmax_goal_mhz"] == 60
     assert data["module"] == dataclasses.replace(IntMacSpec("int4", "int4"), stages=rec["stages"]).name
@@ -172,10 +178,11 @@ def test_synth_fmax_records_the_pick():
 
 @pytest.mark.slow
 def test_synth_fmax_pnr_reports_achieved_against_the_goal():
-    r = runner.invoke(app, ["synth", "intmac", "--a", "int4", "--b", "int4", "--target", "ice40", "--fmax", "60",
-                            "--pnr", "--json"])
+    r = runner.invoke(
+        app, ["synth", "intmac", "--a", "int4", "--b", "int4", "--target", "ice40", "--fmax", "60", "--pnr", "--json"]
+    )
     assert r.exit_code == 0, r.output
-    data = json.loads(r.stdout[r.stdout.index("{"):])
+    data = json.loads(r.stdout[r.stdout.index("{") :])
     rec = data["pipelining"]
     assert rec["fmax_achieved_mhz"] == data["pnr"]["fmax_mhz"] and data["pnr"]["clock_mhz"] == 60
     assert rec["met"] == (data["pnr"]["fmax_mhz"] >= 60) and rec["device"] == "hx8k"

@@ -29,7 +29,7 @@ from peforge.dse import evaluation as dse_eval
 from peforge.dse import runner as dse_runner
 from peforge.dse.evaluation import PROVENANCE
 from peforge.dse.lock import LOCK_NAME, DirectoryLock
-from peforge.errors import (CorruptFileError, ExitCode, Interrupted, LockedError, ResultsConflictError, classify)
+from peforge.errors import CorruptFileError, ExitCode, Interrupted, LockedError, ResultsConflictError, classify
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,8 +37,13 @@ ROOT = Path(__file__).resolve().parent.parent
 def _fake_cost(spec, target):
     """Deterministic stand-in for the analytic cost model."""
     bits = spec.a.bits + spec.b.bits
-    return {"target": target, "luts": 10 * bits * bits, "fmax_mhz": 200.0 / bits, "macs_per_cycle": 1,
-            "energy_pj_per_mac": 0.01 * bits * bits}
+    return {
+        "target": target,
+        "luts": 10 * bits * bits,
+        "fmax_mhz": 200.0 / bits,
+        "macs_per_cycle": 1,
+        "energy_pj_per_mac": 0.01 * bits * bits,
+    }
 
 
 @pytest.fixture()
@@ -48,8 +53,10 @@ def fake_cost(monkeypatch):
 
 # the CLI in a subprocess with the fake cost model (workers fork from it; tests/ is on its path
 # for the gated workload)
-_CLI = ("import sys; sys.path.insert(0, 'tests'); import test_reliability as t, peforge.dse.evaluation as e; "
-        "e.cost_of = t._fake_cost; from peforge.cli import app; sys.argv[0] = 'peforge'; app()")
+_CLI = (
+    "import sys; sys.path.insert(0, 'tests'); import test_reliability as t, peforge.dse.evaluation as e; "
+    "e.cost_of = t._fake_cost; from peforge.cli import app; sys.argv[0] = 'peforge'; app()"
+)
 
 SPACE = """
 name = "rel"
@@ -74,15 +81,25 @@ def _gated_space(tmp_path: Path, free: int) -> tuple[Path, Path]:
     other one waits until the returned gate file exists, so the sweep stands mid-way, whatever
     the load and however fast the points are, until the test opens the gate."""
     gate = tmp_path / "gate"
-    text = SPACE + (f'\n[workload.gated]\ncallable = "gated_workload:gated_metric"\n'
-                    f"options = {{ gate = {json.dumps(str(gate))}, free = {free} }}\n")
+    text = SPACE + (
+        f'\n[workload.gated]\ncallable = "gated_workload:gated_metric"\n'
+        f"options = {{ gate = {json.dumps(str(gate))}, free = {free} }}\n"
+    )
     return _write_space(tmp_path, text), gate
 
 
 def _start(args: list[str], **kw) -> subprocess.Popen:
     env = dict(os.environ, COLUMNS="200")
-    return subprocess.Popen([sys.executable, "-c", _CLI, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-c", _CLI, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        **kw,
+    )
 
 
 def _rows_in(journal: Path) -> int:
@@ -118,15 +135,17 @@ def _check_complete(space: dse.Space, out: Path) -> None:
     """Every point exactly once, each row identical to a fresh uninterrupted evaluation."""
     rows = dse.ResultStore(out).rows()
     lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines() if x.strip()]
-    assert sorted(r["key"] for r in lines) == sorted(p.key for p in space.points())   # nothing twice
+    assert sorted(r["key"] for r in lines) == sorted(p.key for p in space.points())  # nothing twice
     settings = dse.EvalSettings(tuple(space.workloads), space.tensor, space_digest=space.digest)
     for row in rows:
         fresh = dse.evaluate(next(p for p in space.points() if p.key == row["key"]), settings)
-        assert json.dumps(_result_cols(fresh), sort_keys=True, default=str) == \
-            json.dumps(_result_cols(row), sort_keys=True, default=str)
+        assert json.dumps(_result_cols(fresh), sort_keys=True, default=str) == json.dumps(
+            _result_cols(row), sort_keys=True, default=str
+        )
 
 
 # ---- 1. interrupt: prompt, finished rows kept, resume hint, exit 130 -----------------------------
+
 
 @pytest.mark.parametrize("how", ["SIGINT-group", "SIGTERM-parent"])
 def test_interrupted_sweep_stops_workers_keeps_rows_and_resumes(tmp_path: Path, fake_cost, how: str) -> None:
@@ -142,7 +161,7 @@ def test_interrupted_sweep_stops_workers_keeps_rows_and_resumes(tmp_path: Path, 
         assert len(workers) == min(os.cpu_count() or 1, 8) or (os.cpu_count() or 1) < 2
         t0 = time.monotonic()
         if how == "SIGINT-group":
-            os.killpg(proc.pid, signal.SIGINT)     # what Ctrl-C in a terminal does
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         else:
             os.kill(proc.pid, signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
@@ -175,7 +194,7 @@ def test_killed_sweep_leaves_no_orphan_workers_and_a_stale_lock(tmp_path: Path, 
         _wait_for(lambda: _rows_in(out / "results.jsonl") >= 2 or proc.poll() is not None, what="two rows")
         workers = _children(proc.pid)
         assert len(workers) == 2 and all(_running(w) for w in workers)
-        os.kill(proc.pid, signal.SIGKILL)          # the parent only: its workers must follow it
+        os.kill(proc.pid, signal.SIGKILL)  # the parent only: its workers must follow it
         proc.wait(timeout=30)
         _wait_for(lambda: not any(_running(w) for w in workers), timeout=10, what="orphan workers to die")
     finally:
@@ -183,7 +202,7 @@ def test_killed_sweep_leaves_no_orphan_workers_and_a_stale_lock(tmp_path: Path, 
             os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
     holder = json.loads((out / LOCK_NAME).read_text())
-    assert holder["pid"] == proc.pid               # left behind, but nobody holds it
+    assert holder["pid"] == proc.pid  # left behind, but nobody holds it
     space = dse.load_space(space_file)
     gate.touch()
     from rich.console import Console
@@ -196,6 +215,7 @@ def test_killed_sweep_leaves_no_orphan_workers_and_a_stale_lock(tmp_path: Path, 
 
 
 # ---- 3. a lock on the results directory -------------------------------------------------------
+
 
 def test_two_concurrent_sweeps_one_directory(tmp_path: Path, fake_cost) -> None:
     """Started together: one evaluates everything, the other fails at once naming it; an
@@ -216,7 +236,7 @@ def test_two_concurrent_sweeps_one_directory(tmp_path: Path, fake_cost) -> None:
         _wait_for(lambda: _rows_in(out / "results.jsonl") >= 1, what="a first row")
         res = CliRunner().invoke(app, ["sweep", str(space_file), "-o", str(out), "--overwrite", "--jobs", "1"])
         assert res.exit_code == ExitCode.LOCKED and f"pid {winner.pid}" in res.output
-        assert winner.poll() is None and _rows_in(out / "results.jsonl") == 1   # it still waits at the gate
+        assert winner.poll() is None and _rows_in(out / "results.jsonl") == 1  # it still waits at the gate
         gate.touch()
         _, err = winner.communicate(timeout=120)
         assert winner.returncode == 0, err
@@ -229,7 +249,7 @@ def test_two_concurrent_sweeps_one_directory(tmp_path: Path, fake_cost) -> None:
 
 
 def test_lock_names_a_live_holder_and_takes_over_a_dead_one(tmp_path: Path) -> None:
-    held = DirectoryLock(tmp_path).acquire()     # another open file: conflicts like another process
+    held = DirectoryLock(tmp_path).acquire()  # another open file: conflicts like another process
     try:
         with pytest.raises(LockedError, match=rf"pid {os.getpid()} on \S+, started "):
             DirectoryLock(tmp_path).acquire()
@@ -245,14 +265,19 @@ def test_lock_names_a_live_holder_and_takes_over_a_dead_one(tmp_path: Path) -> N
 
 # ---- 2. --resume checks the stored space and settings -------------------------------------------
 
-@pytest.mark.parametrize("change, needle", [
-    (('workloads = ["gaussian"]', 'workloads = ["gaussian", "laplacian"]'), "workloads"),
-    (("shape = [8, 32, 6]", "shape = [8, 32, 7]"), "tensor.shape"),
-    (("shape = [8, 32, 6]", "shape = [8, 32, 6]\nseed = 5"), "tensor.seed"),
-    (('"int3", "int2", "uint8"]', '"int3", "int2"]'), "pe[0].a"),
-    (('targets = ["ice40"]', 'targets = ["ice40", "ecp5"]'), "targets"),
-    (None, "synth"),
-], ids=["workloads", "tensor-shape", "tensor-seed", "grid", "targets", "synth"])
+
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        (('workloads = ["gaussian"]', 'workloads = ["gaussian", "laplacian"]'), "workloads"),
+        (("shape = [8, 32, 6]", "shape = [8, 32, 7]"), "tensor.shape"),
+        (("shape = [8, 32, 6]", "shape = [8, 32, 6]\nseed = 5"), "tensor.seed"),
+        (('"int3", "int2", "uint8"]', '"int3", "int2"]'), "pe[0].a"),
+        (('targets = ["ice40"]', 'targets = ["ice40", "ecp5"]'), "targets"),
+        (None, "synth"),
+    ],
+    ids=["workloads", "tensor-shape", "tensor-seed", "grid", "targets", "synth"],
+)
 def test_resume_refuses_another_space_listing_the_differences(tmp_path: Path, fake_cost, change, needle) -> None:
     out = tmp_path / "out"
     space = dse.load_space(_write_space(tmp_path))
@@ -262,7 +287,7 @@ def test_resume_refuses_another_space_listing_the_differences(tmp_path: Path, fa
     with pytest.raises(ResultsConflictError, match=rf"{re.escape(needle)}: stored .*given") as info:
         dse.sweep(other, out, resume=True, jobs=1, progress=False, synth=change is None)
     assert classify(info.value)[1] == ExitCode.CONFLICT
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before   # nothing rewritten
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing rewritten
     if change:
         res = CliRunner().invoke(app, ["sweep", str(tmp_path / "other.toml"), "-o", str(out), "--resume"])
         assert res.exit_code == ExitCode.CONFLICT and needle in res.output and "Traceback" not in res.output
@@ -272,7 +297,7 @@ def test_resume_of_a_directory_without_settings_file_checks_space_json(tmp_path:
     out = tmp_path / "out"
     space = dse.load_space(_write_space(tmp_path))
     dse.sweep(space, out, jobs=1, progress=False)
-    (out / dse_runner.SETTINGS_FILE).unlink()            # as written before settings.json existed
+    (out / dse_runner.SETTINGS_FILE).unlink()  # as written before settings.json existed
     assert dse.sweep(space, out, resume=True, jobs=1, progress=False).skipped == 8
     (out / dse_runner.SETTINGS_FILE).unlink()
     other = dse.load_space(_write_space(tmp_path, SPACE.replace("[8, 32, 6]", "[8, 32, 9]"), "o.toml"))
@@ -281,6 +306,7 @@ def test_resume_of_a_directory_without_settings_file_checks_space_json(tmp_path:
 
 
 # ---- 4. nothing deleted until new results exist -------------------------------------------------
+
 
 def _snapshot(out: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
@@ -306,15 +332,14 @@ def test_overwrite_with_no_valid_point_fails_and_keeps_old_results(tmp_path: Pat
     assert _snapshot(finished) == before
 
 
-def test_overwrite_interrupted_before_a_new_row_keeps_old_results(tmp_path: Path, finished: Path,
-                                                                monkeypatch) -> None:
+def test_overwrite_interrupted_before_a_new_row_keeps_old_results(tmp_path: Path, finished: Path, monkeypatch) -> None:
     before = _snapshot(finished)
 
     def interrupt(points, settings):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(dse_runner, "evaluate_dicts", interrupt)
-    space = dse.load_space(_write_space(tmp_path, SPACE.replace("int2", "int2\", \"uint4"), "new.toml"))
+    space = dse.load_space(_write_space(tmp_path, SPACE.replace("int2", 'int2", "uint4'), "new.toml"))
     with pytest.raises(Interrupted, match="previous results .* untouched"):
         dse.sweep(space, finished, overwrite=True, jobs=1, progress=False)
     assert _snapshot(finished) == before
@@ -329,6 +354,7 @@ def test_overwrite_replaces_results_report_and_plots(tmp_path: Path, finished: P
 
 
 # ---- damaged result files are named ------------------------------------------------------------
+
 
 def test_damaged_files_are_named(tmp_path: Path, finished: Path) -> None:
     runner = CliRunner()
@@ -352,8 +378,12 @@ def test_damaged_files_are_named(tmp_path: Path, finished: Path) -> None:
     res = runner.invoke(app, ["report", str(finished)])
     assert res.exit_code == ExitCode.CORRUPT and "no 'target' column" in res.output
     journal.write_bytes(b"\n".join(lines))
-    for name, content in (("space.json", "{not json"), ("space.json", '{"pe": 3}'), ("invalid.json", "\xff"),
-                          ("invalid.json", '{"a": 1}')):
+    for name, content in (
+        ("space.json", "{not json"),
+        ("space.json", '{"pe": 3}'),
+        ("invalid.json", "\xff"),
+        ("invalid.json", '{"a": 1}'),
+    ):
         saved = (finished / name).read_bytes()
         (finished / name).write_text(content, encoding="latin-1")
         res = runner.invoke(app, ["report", str(finished)])
@@ -366,6 +396,7 @@ def test_damaged_files_are_named(tmp_path: Path, finished: Path) -> None:
 
 # ---- 7/8. one error path: every bad value is one line with the exit code of its class ----------
 
+
 def _bad_space(tmp_path: Path, text: str) -> str:
     return str(_write_space(tmp_path, text, "bad.toml"))
 
@@ -376,16 +407,16 @@ _BAD_SPACES = [
     ('[[pe]]\nfamily = "intmac"\nzip = 5\n', "pe[0].zip=5: expected a list of lists"),
     ('[[pe]]\nfamily = "intmac"\nzip = [[1, 2]]\n', "pe[0].zip=[[1, 2]]"),
     ('[pe]\nfamily = "intmac"\n', "[pe] in TOML"),
-    ('pe = 3\n', "pe=3: expected an array of tables"),
-    ('targets = 5\n' + _ENTRY, "targets=5: expected a name or a list of names"),
-    ('workloads = [1]\n' + _ENTRY, "workloads=[1]"),
-    ('[tensor]\nshape = [true, 8, 8]\n' + _ENTRY, "tensor.shape=[True, 8, 8]"),
-    ('[tensor]\nshape = [4096, 4096, 4096]\n' + _ENTRY, "allowed at most 67,108,864"),
-    ('[tensor]\nshape = 5\n' + _ENTRY, "tensor.shape=5"),
-    ('tensor = 5\n' + _ENTRY, "tensor=5: expected a table"),
+    ("pe = 3\n", "pe=3: expected an array of tables"),
+    ("targets = 5\n" + _ENTRY, "targets=5: expected a name or a list of names"),
+    ("workloads = [1]\n" + _ENTRY, "workloads=[1]"),
+    ("[tensor]\nshape = [true, 8, 8]\n" + _ENTRY, "tensor.shape=[True, 8, 8]"),
+    ("[tensor]\nshape = [4096, 4096, 4096]\n" + _ENTRY, "allowed at most 67,108,864"),
+    ("[tensor]\nshape = 5\n" + _ENTRY, "tensor.shape=5"),
+    ("tensor = 5\n" + _ENTRY, "tensor=5: expected a table"),
     ('[[pe]]\nfamily = "intmac"\na = []\n', "pe[0].a=[]: an empty axis"),
     ('[[pe]]\nfamily = "intmac"\na = [{x = 1}]\n', "not a table"),
-    ('[[pe]]\nfamily = 3\n', "pe[0].family=3"),
+    ("[[pe]]\nfamily = 3\n", "pe[0].family=3"),
     ('name = "x\n', "space file"),
 ]
 
@@ -443,22 +474,33 @@ _CASES = [
     (["report", _a_file], ExitCode.BAD_VALUE, "is a file"),
     (["fpga", "build", "--board", "icebreaker", "--spec-json", "5"], ExitCode.BAD_VALUE, "expected a JSON object"),
     (["fpga", "build", "--board", "icebreaker", "--spec-json", "{"], ExitCode.BAD_VALUE, "not valid JSON"),
-    (["fpga", "build", "--board", "icebreaker", "--spec-json", '{"family": "simd"}'], ExitCode.BAD_VALUE,
-     "family 'simd' (simd8_bricks_8x8_8x4_4x4_4x2_2x2_s0_n4096) cannot be board-built"),
-    (["fpga", "build", "--board", "icebreaker", "--spec-json", '{"family": "mac", "bogus": 1}'],
-     ExitCode.BAD_VALUE, "--spec-json"),
-    (["fpga", "build", "--board", "icebreaker", "--spec-json", '{"family": "nope"}'], ExitCode.BAD_VALUE,
-     "unknown PE family"),
+    (
+        ["fpga", "build", "--board", "icebreaker", "--spec-json", '{"family": "simd"}'],
+        ExitCode.BAD_VALUE,
+        "family 'simd' (simd8_bricks_8x8_8x4_4x4_4x2_2x2_s0_n4096) cannot be board-built",
+    ),
+    (
+        ["fpga", "build", "--board", "icebreaker", "--spec-json", '{"family": "mac", "bogus": 1}'],
+        ExitCode.BAD_VALUE,
+        "--spec-json",
+    ),
+    (
+        ["fpga", "build", "--board", "icebreaker", "--spec-json", '{"family": "nope"}'],
+        ExitCode.BAD_VALUE,
+        "unknown PE family",
+    ),
     (["fpga", "build", "--board", "nope"], ExitCode.BAD_VALUE, "unknown board"),
     (["calibrate", "--refit", "--out", lambda t: str(t)], ExitCode.IO, "is a directory, expected a file"),
     (["calibrate", "--jobs", "0"], ExitCode.BAD_VALUE, "--jobs 0"),
 ]
 
 
-@pytest.mark.parametrize("args, code, needle", _CASES,
-                         ids=[" ".join(a if isinstance(a, str) else "<path>" for a in c[0])[:60] for c in _CASES])
-def test_bad_input_is_one_line_with_the_exit_code_of_its_class(tmp_path: Path, monkeypatch, args, code,
-                                                               needle) -> None:
+@pytest.mark.parametrize(
+    "args, code, needle",
+    _CASES,
+    ids=[" ".join(a if isinstance(a, str) else "<path>" for a in c[0])[:60] for c in _CASES],
+)
+def test_bad_input_is_one_line_with_the_exit_code_of_its_class(tmp_path: Path, monkeypatch, args, code, needle) -> None:
     monkeypatch.chdir(tmp_path)
     args = [a(tmp_path) if callable(a) else a for a in args]
     res = CliRunner().invoke(app, args)
@@ -475,12 +517,16 @@ def test_report_options_are_checked(tmp_path: Path, finished: Path) -> None:
         assert res.exit_code == ExitCode.BAD_VALUE and f"top={top} (--top)" in res.output
     res = runner.invoke(app, ["report", str(finished), "--objective", "gaussian_sqnr_db:max,nonsense:min"])
     assert res.exit_code == ExitCode.BAD_VALUE and "'nonsense' has no numeric value" in res.output
-    assert "gaussian_sqnr_db" in res.output and not (finished / "plots" / "ice40_custom_gaussian_sqnr_db_nonsense.png").exists()
+    assert (
+        "gaussian_sqnr_db" in res.output
+        and not (finished / "plots" / "ice40_custom_gaussian_sqnr_db_nonsense.png").exists()
+    )
 
 
 def test_unreachable_scheduler_is_a_tool_error(tmp_path: Path, fake_cost) -> None:
-    res = CliRunner().invoke(app, ["sweep", _bad_space(tmp_path, _ENTRY), "-o", str(tmp_path / "out"),
-                                   "--scheduler", "tcp://127.0.0.1:9"])
+    res = CliRunner().invoke(
+        app, ["sweep", _bad_space(tmp_path, _ENTRY), "-o", str(tmp_path / "out"), "--scheduler", "tcp://127.0.0.1:9"]
+    )
     assert res.exit_code == ExitCode.TOOL, res.output
     assert "cannot reach the Dask scheduler" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "out" / "results.jsonl").exists()
@@ -508,6 +554,7 @@ def test_debug_shows_the_traceback_and_internal_errors_say_so(tmp_path: Path, mo
 
 # ---- doctor -----------------------------------------------------------------------------------
 
+
 def test_doctor_fails_a_broken_compiler(monkeypatch) -> None:
     monkeypatch.setenv("CXX", "/bin/false")
     res = CliRunner().invoke(app, ["doctor", "--json"])
@@ -520,8 +567,12 @@ def test_doctor_compares_versions_with_the_minimum(tmp_path: Path) -> None:
     from peforge.doctor import _native
 
     tool = tmp_path / "tool"
-    for line, minimum, ok in (("Tool 5.036 2025", "5.036", True), ("Tool 4.228", "5.036", False),
-                              ("Tool 10.1", "5.036", True), ("no number", "1.0", False)):
+    for line, minimum, ok in (
+        ("Tool 5.036 2025", "5.036", True),
+        ("Tool 4.228", "5.036", False),
+        ("Tool 10.1", "5.036", True),
+        ("no number", "1.0", False),
+    ):
         tool.write_text(f"#!/bin/sh\necho '{line}'\n")
         tool.chmod(0o755)
         status = _native("tool", str(tool), minimum)
@@ -532,12 +583,13 @@ def test_doctor_compares_versions_with_the_minimum(tmp_path: Path) -> None:
 
 # ---- 5/6. verification of wide formats and of nothing -------------------------------------------
 
+
 @pytest.mark.parametrize("fmt", ["bf16", "fp16"])
 def test_wide_format_corner_sets_are_bounded_and_correct(fmt: str) -> None:
     import tracemalloc
 
-    from peforge.spec import MinifloatMacSpec
     from peforge.sim import vectors
+    from peforge.spec import MinifloatMacSpec
 
     spec = MinifloatMacSpec(fmt, fmt, "fp32")
     tracemalloc.start()
@@ -658,5 +710,5 @@ def test_exception_classes_map_to_their_exit_codes(tmp_path: Path) -> None:
         message, got = classify(exc)
         assert got == code and needle in message, (exc, message, got)
         codes.add(got)
-    assert len({int(c) for c in ExitCode}) == len(ExitCode)   # distinct codes
+    assert len({int(c) for c in ExitCode}) == len(ExitCode)  # distinct codes
     assert codes == set(ExitCode) - {ExitCode.OK, ExitCode.CHECK_FAILED}

@@ -64,7 +64,7 @@ def test_rotation_spreads_an_outlier_channel():
     x = rng.standard_normal((256, 64))
     x[:, 5] *= 40.0
     w = np.eye(64)
-    crest = lambda t: (np.abs(t).reshape(256, -1, 16).max(-1) / np.sqrt((t.reshape(256, -1, 16) ** 2).mean(-1)))  # noqa: E731
+    crest = lambda t: np.abs(t).reshape(256, -1, 16).max(-1) / np.sqrt((t.reshape(256, -1, 16) ** 2).mean(-1))  # noqa: E731
     xr, _ = R.rotate_matmul(x, w, "hadamard", 16)
     assert np.median(crest(x)[:, 0]) > 3.5 and np.median(crest(xr)[:, 0]) < 1.5
 
@@ -75,16 +75,24 @@ def test_golden_matmul_rotation_option():
     x[:, 7] *= 50
     spec = BlockDotSpec("int4", "int4", "e4m3fn", "e4m3fn", block=16)
     xr, wr = R.rotate_matmul(x, w, "random-hadamard", 16, seed=3)
-    np.testing.assert_array_equal(golden.matmul(spec, x, w, rotation="random-hadamard", rotation_block=16,
-                                                rotation_seed=3), golden.matmul(spec, xr, wr))
+    np.testing.assert_array_equal(
+        golden.matmul(spec, x, w, rotation="random-hadamard", rotation_block=16, rotation_seed=3),
+        golden.matmul(spec, xr, wr),
+    )
     mac = MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", lanes=4)
-    np.testing.assert_allclose(golden.matmul(mac, x, w, rotation="hadamard"), x @ w, rtol=0.2,
-                               atol=0.1 * np.abs(x @ w).max())
+    np.testing.assert_allclose(
+        golden.matmul(mac, x, w, rotation="hadamard"), x @ w, rtol=0.2, atol=0.1 * np.abs(x @ w).max()
+    )
 
 
-@pytest.mark.parametrize("kw, match", [(dict(rotation="walsh"), "rotation='walsh'"),
-                                       (dict(rotation="hadamard", rotation_block=12), "rotation_block=12"),
-                                       (dict(rotation="none", rotation_block=3), "rotation_block=3")])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(rotation="walsh"), "rotation='walsh'"),
+        (dict(rotation="hadamard", rotation_block=12), "rotation_block=12"),
+        (dict(rotation="none", rotation_block=3), "rotation_block=3"),
+    ],
+)
 def test_bad_rotation_options(kw, match):
     with pytest.raises(ValueError, match=match):
         golden.matmul(BlockDotSpec(), np.ones((2, 32)), np.ones((32, 2)), **kw)
@@ -96,11 +104,24 @@ def test_sweep_rotation_axis_prices_the_activation_unit():
     from peforge.dse.evaluation import EvalSettings, evaluate
     from peforge.dse.space import Space, TensorSettings
 
-    space = Space.from_dict({"pe": [{"family": "blockdot", "element_a": "int4", "element_b": "int4",
-                                     "scale_a": "e4m3fn", "scale_b": "e4m3fn", "block": 16, "lanes": 4,
-                                     "matmul": {"rotation": ["none", "hadamard", "random-hadamard"],
-                                                "rotation_block": 16}}],
-                             "targets": ["asic45"], "workloads": ["gaussian"]})
+    space = Space.from_dict(
+        {
+            "pe": [
+                {
+                    "family": "blockdot",
+                    "element_a": "int4",
+                    "element_b": "int4",
+                    "scale_a": "e4m3fn",
+                    "scale_b": "e4m3fn",
+                    "block": 16,
+                    "lanes": 4,
+                    "matmul": {"rotation": ["none", "hadamard", "random-hadamard"], "rotation_block": 16},
+                }
+            ],
+            "targets": ["asic45"],
+            "workloads": ["gaussian"],
+        }
+    )
     points = space.points()
     assert [dict(p.options)["rotation"] for p in points] == ["none", "hadamard", "random-hadamard"]
     settings = EvalSettings(("gaussian",), TensorSettings((8, 64, 8), 0))

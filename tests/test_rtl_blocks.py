@@ -9,10 +9,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from test_rtl_reference import round_fraction
 
 from peforge.formats import KIND_INF, KIND_NAN, FloatFormat, get
 from peforge.rtl.blocks import LeadingZeroCounter, MinifloatDecoder, RoundPack, ShiftRightSticky
-from test_rtl_reference import round_fraction
 
 
 def _comb(dut, vectors, drive, read):
@@ -35,8 +35,7 @@ def _comb(dut, vectors, drive, read):
 def test_lzc_exhaustive(width):
     dut = LeadingZeroCounter(width)
     vecs = list(range(1 << width))
-    got = _comb(dut, vecs, lambda ctx, v: ctx.set(dut.data, v),
-                lambda ctx: (ctx.get(dut.count), ctx.get(dut.zero)))
+    got = _comb(dut, vecs, lambda ctx, v: ctx.set(dut.data, v), lambda ctx: (ctx.get(dut.count), ctx.get(dut.zero)))
     assert got == [(width - v.bit_length(), int(v == 0)) for v in vecs]
 
 
@@ -44,8 +43,7 @@ def test_lzc_exhaustive(width):
 def test_lzc_random_wide(width):
     rng = random.Random(width)
     dut = LeadingZeroCounter(width)
-    vecs = [0, (1 << width) - 1] + [rng.getrandbits(width) >> rng.randrange(width)
-                                     for _ in range(300)]
+    vecs = [0, (1 << width) - 1] + [rng.getrandbits(width) >> rng.randrange(width) for _ in range(300)]
     got = _comb(dut, vecs, lambda ctx, v: ctx.set(dut.data, v), lambda ctx: ctx.get(dut.count))
     assert got == [width - v.bit_length() for v in vecs]
 
@@ -65,9 +63,25 @@ def test_shift_right_sticky_exhaustive(width, amount_bits):
 
 
 # ---- decoder ----------------------------------------------------------------------------
-_DECODE_FORMATS = ["e4m3fn", "e5m2", "e4m3fnuz", "e5m2fnuz", "e4m3b11fnuz", "e4m3", "e3m4",
-                   "e2m3fn", "e3m2fn", "e2m1fn", "e8m0fnu", "e1m1fn", "e2m0fin", "e3m0",
-                   "e1m2fin", "e2m2b5fin", "e5m3"]
+_DECODE_FORMATS = [
+    "e4m3fn",
+    "e5m2",
+    "e4m3fnuz",
+    "e5m2fnuz",
+    "e4m3b11fnuz",
+    "e4m3",
+    "e3m4",
+    "e2m3fn",
+    "e3m2fn",
+    "e2m1fn",
+    "e8m0fnu",
+    "e1m1fn",
+    "e2m0fin",
+    "e3m0",
+    "e1m2fin",
+    "e2m2b5fin",
+    "e5m3",
+]
 
 
 @pytest.mark.parametrize("subnormals", [True, False])
@@ -77,9 +91,12 @@ def test_decoder_exhaustive(name, subnormals):
     dut = MinifloatDecoder(fmt, subnormals)
     codes = np.arange(fmt.num_codes)
     sign, sig, exp, kind = fmt.to_exact(codes)
-    got = _comb(dut, codes.tolist(), lambda ctx, v: ctx.set(dut.code, v),
-                lambda ctx: tuple(ctx.get(getattr(dut, p)) for p in
-                                  ("sign", "sig", "exp", "is_zero", "is_inf", "is_nan")))
+    got = _comb(
+        dut,
+        codes.tolist(),
+        lambda ctx, v: ctx.set(dut.code, v),
+        lambda ctx: tuple(ctx.get(getattr(dut, p)) for p in ("sign", "sig", "exp", "is_zero", "is_inf", "is_nan")),
+    )
     for c, (gs, gsig, gexp, gz, ginf, gnan) in zip(codes.tolist(), got):
         k = int(kind[c])
         want_sig = int(sig[c])
@@ -97,18 +114,20 @@ def test_decoder_exhaustive(name, subnormals):
 def _round_ref(fmt: FloatFormat, sign: int, mag: int, lsb_exp: int, subnormals: bool) -> int:
     if mag == 0:
         return sign << (fmt.bits - 1)
-    return round_fraction(fmt, Fraction(mag) * Fraction(2) ** lsb_exp * (-1 if sign else 1),
-                          subnormals)
+    return round_fraction(fmt, Fraction(mag) * Fraction(2) ** lsb_exp * (-1 if sign else 1), subnormals)
 
 
 @pytest.mark.parametrize("subnormals", [True, False])
-@pytest.mark.parametrize("name, width, lsb_exps", [
-    ("e3m2", 8, range(-9, 4)),      # tiny format: every region, incl. below min subnormal
-    ("e4m3", 7, range(-14, 6, 3)),
-    ("e2m5", 5, range(-9, 3, 2)),   # word narrower than significand + guard
-    ("e5m2", 10, range(-30, 14, 5)),
-    ("e3m0", 6, range(-6, 4)),      # no mantissa bits (and no NaN code)
-])
+@pytest.mark.parametrize(
+    "name, width, lsb_exps",
+    [
+        ("e3m2", 8, range(-9, 4)),  # tiny format: every region, incl. below min subnormal
+        ("e4m3", 7, range(-14, 6, 3)),
+        ("e2m5", 5, range(-9, 3, 2)),  # word narrower than significand + guard
+        ("e5m2", 10, range(-30, 14, 5)),
+        ("e3m0", 6, range(-6, 4)),  # no mantissa bits (and no NaN code)
+    ],
+)
 def test_roundpack_exhaustive(name, width, lsb_exps, subnormals):
     fmt = get(name)
     for lsb_exp in lsb_exps:
@@ -132,8 +151,9 @@ def test_roundpack_wide_random_with_exp_input(name):
     exp_range = range(-200, 150)
     dut = RoundPack(fmt, width, lsb_exp, exp_range=exp_range)
     rng = random.Random(name)
-    vecs = [(rng.getrandbits(1), rng.getrandbits(width) >> rng.randrange(width),
-             rng.choice(exp_range)) for _ in range(400)]
+    vecs = [
+        (rng.getrandbits(1), rng.getrandbits(width) >> rng.randrange(width), rng.choice(exp_range)) for _ in range(400)
+    ]
     vecs += [(0, 1, exp_range.start), (1, (1 << width) - 1, exp_range.stop - 1), (0, 0, 5)]
 
     def drive(ctx, v):

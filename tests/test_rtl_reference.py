@@ -61,8 +61,7 @@ def ref_run(spec: MinifloatMacSpec, steps):
             sa, va, ka = _decode(A, ca, spec.subnormals)
             sb, vb, kb = _decode(B, cb, spec.subnormals)
             s = sa ^ sb
-            if ka == KIND_NAN or kb == KIND_NAN or (ka == KIND_INF and vb == 0) \
-                    or (kb == KIND_INF and va == 0):
+            if ka == KIND_NAN or kb == KIND_NAN or (ka == KIND_INF and vb == 0) or (kb == KIND_INF and va == 0):
                 prods.append((s, None, KIND_NAN))
             elif ka == KIND_INF or kb == KIND_INF:
                 prods.append((s, None, KIND_INF))
@@ -73,9 +72,11 @@ def ref_run(spec: MinifloatMacSpec, steps):
             units = total / Fraction(2) ** spec.product_lsb_exp
             assert units.denominator == 1
             acc = ((0 if first else acc) + int(units)) % (1 << width)
-            new = (int(any(k == KIND_NAN for _, _, k in prods))
-                   | int(any(k == KIND_INF and not s for s, _, k in prods)) << 1
-                   | int(any(k == KIND_INF and s for s, _, k in prods)) << 2)
+            new = (
+                int(any(k == KIND_NAN for _, _, k in prods))
+                | int(any(k == KIND_INF and not s for s, _, k in prods)) << 1
+                | int(any(k == KIND_INF and s for s, _, k in prods)) << 2
+            )
             flags = (0 if first else flags) | new
             out.append((acc, flags))
             continue
@@ -84,8 +85,8 @@ def ref_run(spec: MinifloatMacSpec, steps):
         if not first:
             terms.append(_decode(F, acc, True))
         if any(k == KIND_NAN for _, _, k in terms) or (
-                any(k == KIND_INF and not s for s, _, k in terms)
-                and any(k == KIND_INF and s for s, _, k in terms)):
+            any(k == KIND_INF and not s for s, _, k in terms) and any(k == KIND_INF and s for s, _, k in terms)
+        ):
             acc = F.nan_code
         elif any(k == KIND_INF for _, _, k in terms):
             acc = F.inf_code(any(k == KIND_INF and s for s, _, k in terms))
@@ -100,12 +101,11 @@ def ref_run(spec: MinifloatMacSpec, steps):
     return out
 
 
-
-
 # ---- the reference's own checks ---------------------------------------------------------
-@pytest.mark.parametrize("name, dtype, exps", [("fp32", np.float32, (-200, 140)),
-                                               ("fp16", np.float16, (-90, -20)),
-                                               ("bf16", None, (-200, 140))])
+@pytest.mark.parametrize(
+    "name, dtype, exps",
+    [("fp32", np.float32, (-200, 140)), ("fp16", np.float16, (-90, -20)), ("bf16", None, (-200, 140))],
+)
 def test_round_fraction_matches_numpy(name, dtype, exps):
     """float64 -> float32/float16 casts are correctly rounded IEEE conversions."""
     import ml_dtypes
@@ -126,10 +126,15 @@ def test_round_fraction_matches_numpy(name, dtype, exps):
 def test_ref_run_hand_examples():
     spec = MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", lanes=2)
     one, neg_zero, nan = 0x38, 0x80, 0x7F
-    out = ref_run(spec, [([one, one], [one, one], 1),  # 2.0
-                         ([one, 0], [neg_zero, 0], 0),  # 2 + -0 + 0
-                         ([neg_zero, neg_zero], [one, one], 1),  # -0 + -0 -> -0
-                         ([nan, 0], [one, 0], 0)])
+    out = ref_run(
+        spec,
+        [
+            ([one, one], [one, one], 1),  # 2.0
+            ([one, 0], [neg_zero, 0], 0),  # 2 + -0 + 0
+            ([neg_zero, neg_zero], [one, one], 1),  # -0 + -0 -> -0
+            ([nan, 0], [one, 0], 0),
+        ],
+    )
     assert [hex(a) for a, _ in out] == ["0x40000000", "0x40000000", "0x80000000", "0x7fc00000"]
     ex = MinifloatMacSpec("e5m2", "e5m2", "exact")
     out = ref_run(ex, [([0x7C], [0x3C], 1), ([0xFC], [0x00], 0), ([0x3C], [0x3C], 1)])

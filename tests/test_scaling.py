@@ -21,11 +21,11 @@ def _pow2_ceil(amax: float, top: float) -> float:
     if amax == 0:
         return 1.0
     e = -200
-    while amax / 2.0 ** e > top:
+    while amax / 2.0**e > top:
         e += 1
     while e > -200 and amax / 2.0 ** (e - 1) <= top:
         e -= 1
-    return 2.0 ** e
+    return 2.0**e
 
 
 def _mx(amax: float, emax: int) -> float:
@@ -36,8 +36,10 @@ def _int8_dot(x: np.ndarray, w: np.ndarray, sx: np.ndarray, sw: np.ndarray) -> n
     """Exact integer dot products of int8-quantised (RNE, saturating) operands, then scaled."""
     qx = np.clip(np.rint(x / sx[:, None]), -128, 127).astype(np.int64)
     qw = np.clip(np.rint(w / sw[None, :]), -128, 127).astype(np.int64)
-    ints = np.array([[sum(int(a) * int(b) for a, b in zip(qx[i], qw[:, j])) for j in range(w.shape[1])]
-                     for i in range(x.shape[0])], dtype=np.float64)
+    ints = np.array(
+        [[sum(int(a) * int(b) for a, b in zip(qx[i], qw[:, j])) for j in range(w.shape[1])] for i in range(x.shape[0])],
+        dtype=np.float64,
+    )
     return ints * sx[:, None] * sw[None, :]
 
 
@@ -45,8 +47,8 @@ def _int8_dot(x: np.ndarray, w: np.ndarray, sx: np.ndarray, sw: np.ndarray) -> n
 def operands() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(7)
     x = rng.standard_normal((6, 48))
-    x[:, [3, 17]] *= 40.0                       # outlier channels
-    x[2] *= 0.01                                # a quiet row
+    x[:, [3, 17]] *= 40.0  # outlier channels
+    x[2] *= 0.01  # a quiet row
     return x, rng.standard_t(3, (48, 5))
 
 
@@ -56,9 +58,14 @@ def test_parse_and_canonical_names() -> None:
     assert (sc.granularity, sc.block, sc.kind, sc.smooth, sc.text) == ("block", 32, "mx", 0.75, "block32:mx+smooth0.75")
     assert parse_scaling("channel:pow2").text == "channel"
     assert parse_scaling("channel:float8_e4m3fn").text == "channel:e4m3fn"
-    for bad, needle in (("rows", "expected GRANULARITY"), ("pe:mx", "'pe' uses the family's own"),
-                        ("block0", "out of range"), ("tensor:int8", "not a float format"),
-                        ("channel:e9x", "unknown"), ("pe+smooth2", "out of range")):
+    for bad, needle in (
+        ("rows", "expected GRANULARITY"),
+        ("pe:mx", "'pe' uses the family's own"),
+        ("block0", "out of range"),
+        ("tensor:int8", "not a float format"),
+        ("channel:e9x", "unknown"),
+        ("pe+smooth2", "out of range"),
+    ):
         with pytest.raises(ValueError, match=needle):
             parse_scaling(bad)
 
@@ -78,7 +85,7 @@ def test_int8_scalings_match_exact_integer_reference(operands, scaling) -> None:
     if sc.granularity == "block":
         want = np.zeros((x.shape[0], w.shape[1]), np.float32)
         for k0 in range(0, x.shape[1], sc.block):
-            xb, wb = x[:, k0:k0 + sc.block], w[k0:k0 + sc.block]
+            xb, wb = x[:, k0 : k0 + sc.block], w[k0 : k0 + sc.block]
             sx = np.array([rule(float(np.abs(r).max())) for r in xb])
             sw = np.array([rule(float(np.abs(c).max())) for c in wb.T])
             want = (want + _int8_dot(xb, wb, sx, sw).astype(np.float32)).astype(np.float32)
@@ -97,13 +104,14 @@ def test_fp32_scale_puts_amax_on_the_format_max() -> None:
     x = np.array([[3.0, -1.0, 0.5], [0.0, 0.25, -0.125]])
     w = np.eye(3)
     got = PEMatmul(IntMacSpec("int8", "int8"), {"scaling": "channel:fp32"})(x, w)
+
     def fp32_scale(amax: float) -> float:
         s = np.float32(amax / 127.0)
-        if amax / float(s) > 127.0:                  # FP32 scale rounded up: nothing saturates
+        if amax / float(s) > 127.0:  # FP32 scale rounded up: nothing saturates
             s = np.nextafter(s, np.float32(np.inf))
         return float(s)
 
-    sw = fp32_scale(1.0)                             # every column of the identity
+    sw = fp32_scale(1.0)  # every column of the identity
     for i, row in enumerate(x):
         s = fp32_scale(float(np.abs(row).max()))
         want = np.clip(np.rint(row / s), -128, 127) * s * np.rint(1.0 / sw) * sw
@@ -118,7 +126,7 @@ def test_e4m3_channel_scaling_with_exact_accumulator(operands) -> None:
     sw = np.array([_pow2_ceil(float(np.abs(c).max()), 448.0) for c in w.T])
     qx = (x / sx[:, None]).astype(np.float32).astype(ml_dtypes.float8_e4m3fn).astype(np.float64)
     qw = (w / sw[None, :]).astype(np.float32).astype(ml_dtypes.float8_e4m3fn).astype(np.float64)
-    want = (qx @ qw) * sx[:, None] * sw[None, :]   # products and 48-term sums are exact in float64
+    want = (qx @ qw) * sx[:, None] * sw[None, :]  # products and 48-term sums are exact in float64
     assert np.array_equal(got, want)
 
 
@@ -139,7 +147,7 @@ def test_smoothing_is_exact_power_of_two_migration(operands) -> None:
     x, w = operands
     f = smooth_factors(x, w, 0.5)
     assert np.all(np.log2(f) == np.rint(np.log2(f)))
-    assert f[3] >= 4 and f[17] >= 4 and np.median(f) <= 2    # outlier channels are divided down
+    assert f[3] >= 4 and f[17] >= 4 and np.median(f) <= 2  # outlier channels are divided down
     assert np.allclose((x / f) @ (w * f[:, None]), x @ w, rtol=1e-12, atol=1e-12)
     spec = IntMacSpec("int8", "int8")
     got = PEMatmul(spec, {"scaling": "channel+smooth"})(x, w)
@@ -164,7 +172,7 @@ def test_nonfinite_operands_and_counts() -> None:
     xi = x.copy()
     xi[1, 2] = np.inf
     big = x.copy()
-    big[1, 2] = np.abs(np.delete(x.ravel(), 1 * 8 + 2)).max()   # +inf saturates to the tensor's largest
+    big[1, 2] = np.abs(np.delete(x.ravel(), 1 * 8 + 2)).max()  # +inf saturates to the tensor's largest
     assert np.array_equal(pm(xi, w), golden.matmul(spec, big, w))
     xn = x.copy()
     xn[2, 0] = np.nan
@@ -199,11 +207,17 @@ def test_nan_logits_count_as_wrong() -> None:
     assert top1_accuracy(logits, [1, 1, 0]) == pytest.approx(2 / 3)
 
 
-@pytest.mark.parametrize("mac, blockdot, scaling", [
-    (MinifloatMacSpec("e4m3fn", "e4m3fn", "exact"), BlockDotSpec(), "block32:mx"),
-    (MinifloatMacSpec("e2m1fn", "e2m1fn", "exact"), BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", 16),
-     "block16:e4m3fn"),
-])
+@pytest.mark.parametrize(
+    "mac, blockdot, scaling",
+    [
+        (MinifloatMacSpec("e4m3fn", "e4m3fn", "exact"), BlockDotSpec(), "block32:mx"),
+        (
+            MinifloatMacSpec("e2m1fn", "e2m1fn", "exact"),
+            BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", 16),
+            "block16:e4m3fn",
+        ),
+    ],
+)
 def test_block_scaling_on_a_plain_mac_reproduces_the_blockdot_pe(operands, mac, blockdot, scaling) -> None:
     """MX / NVFP4 block scaling around an exact MAC vs the independently verified block-dot PE:
     the same element codes and scales; the only difference is where the FP32 rounding of each
@@ -227,7 +241,7 @@ def test_every_family_declares_its_operand_ranges_or_scales_natively(fam) -> Non
             continue
         try:
             ra, rb = operand_ranges(spec)
-        except ValueError as err:        # a grouped shift-add PE scales its groups natively
+        except ValueError as err:  # a grouped shift-add PE scales its groups natively
             assert "natively" in str(err)
             continue
         assert ra.lo < 0 < ra.hi or ra.lo == 0 < ra.hi

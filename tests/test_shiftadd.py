@@ -155,7 +155,9 @@ def random_chain(spec: ShiftAddSpec, steps: int, seed: int):
         scale = rng.integers(0, spec.scale.num_codes, steps)
         if isinstance(spec.scale, formats.FloatFormat) and spec.scale.bits == 16:
             ok = rng.random(steps) < 0.9  # mostly moderate scales so chains do not go NaN early
-            vals = np.ldexp(1 + rng.random(steps), rng.integers(-10, 10, steps)) * np.where(rng.random(steps) < 0.3, -1, 1)
+            vals = np.ldexp(1 + rng.random(steps), rng.integers(-10, 10, steps)) * np.where(
+                rng.random(steps) < 0.3, -1, 1
+            )
             scale = np.where(ok, spec.scale.encode(vals), scale)
     return a, b, first, scale
 
@@ -167,27 +169,30 @@ def test_spec_round_trip_name_and_geometry() -> None:
         assert s.name.isidentifier() and s.family == "shiftadd"
     s = ShiftAddSpec("int8", "pot4", "pot", lanes=4)
     assert s.weight_lsb_exp == -6 and s.weight_range == (-64, 64)  # pot4: 2**-6 .. 1
-    assert s.width == (128 * 64 * 4 * 4096).bit_length() + 1   # (-128) * (-64) * 16384 terms, positive
+    assert s.width == (128 * 64 * 4 * 4096).bit_length() + 1  # (-128) * (-64) * 16384 terms, positive
     assert ShiftAddSpec("int8", "int4", "bitserial").latency == 4 + 1
     assert ShiftAddSpec("int8", "int4", "bitserial", stages=2, group=4, scale="fp16").latency == 4 + 1 + 2 + 1
-    assert ShiftAddSpec("e4m3fn", "pot4", "pot").act_range == (-448 * 2 ** 9, 448 * 2 ** 9)
+    assert ShiftAddSpec("e4m3fn", "pot4", "pot").act_range == (-448 * 2**9, 448 * 2**9)
 
 
-@pytest.mark.parametrize("kw, words", [
-    (dict(act="int8", weight="pot4", mode="shift"), ["mode='shift'", "pot", "apot", "bitserial"]),
-    (dict(act="int8", weight="apot5", mode="pot"), ["weight='apot5'", "potN"]),
-    (dict(act="int8", weight="pot7", mode="pot"), ["weight='pot7'", "N = 2..6"]),
-    (dict(act="int8", weight="int9", mode="bitserial"), ["weight='int9'", "K = 2..8"]),
-    (dict(act="e5m3", weight="pot4", mode="pot"), ["act='e5m3'", "at most 8 bits"]),
-    (dict(act="int17", weight="pot4", mode="pot"), ["act='int17'"]),
-    (dict(act="int8", weight="pot4", mode="pot", group=8), ["scale=None", "group=8"]),
-    (dict(act="int8", weight="pot4", mode="pot", scale="fp16"), ["scale='fp16'", "group"]),
-    (dict(act="int8", weight="pot4", mode="pot", group=8, scale="e4m3fn"), ["scale='e4m3fn'", "bf16"]),
-    (dict(act="int8", weight="pot4", mode="pot", group=0, scale="fp16"), ["group=0", "1..4096"]),
-    (dict(act="int8", weight="pot4", mode="pot", acc_bits=8), ["acc_bits=8", "15..128"]),
-    (dict(act="int8", weight="pot4", mode="pot", overflow="clip"), ["overflow='clip'", "saturate"]),
-    (dict(act="int8", weight="pot4", mode="pot", lanes=65), ["lanes=65", "1..64"]),
-])
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        (dict(act="int8", weight="pot4", mode="shift"), ["mode='shift'", "pot", "apot", "bitserial"]),
+        (dict(act="int8", weight="apot5", mode="pot"), ["weight='apot5'", "potN"]),
+        (dict(act="int8", weight="pot7", mode="pot"), ["weight='pot7'", "N = 2..6"]),
+        (dict(act="int8", weight="int9", mode="bitserial"), ["weight='int9'", "K = 2..8"]),
+        (dict(act="e5m3", weight="pot4", mode="pot"), ["act='e5m3'", "at most 8 bits"]),
+        (dict(act="int17", weight="pot4", mode="pot"), ["act='int17'"]),
+        (dict(act="int8", weight="pot4", mode="pot", group=8), ["scale=None", "group=8"]),
+        (dict(act="int8", weight="pot4", mode="pot", scale="fp16"), ["scale='fp16'", "group"]),
+        (dict(act="int8", weight="pot4", mode="pot", group=8, scale="e4m3fn"), ["scale='e4m3fn'", "bf16"]),
+        (dict(act="int8", weight="pot4", mode="pot", group=0, scale="fp16"), ["group=0", "1..4096"]),
+        (dict(act="int8", weight="pot4", mode="pot", acc_bits=8), ["acc_bits=8", "15..128"]),
+        (dict(act="int8", weight="pot4", mode="pot", overflow="clip"), ["overflow='clip'", "saturate"]),
+        (dict(act="int8", weight="pot4", mode="pot", lanes=65), ["lanes=65", "1..64"]),
+    ],
+)
 def test_spec_rejects_bad_fields(kw: dict, words: list[str]) -> None:
     with pytest.raises(ValueError) as err:
         ShiftAddSpec(**kw)
@@ -210,8 +215,12 @@ def test_golden_matches_reference(spec: ShiftAddSpec) -> None:
 
 def test_golden_every_pair_of_codes() -> None:
     """Every int8 activation x every pot5 / apot6 / int4 weight code, single-step chains."""
-    for spec in (ShiftAddSpec("int8", "pot5", "pot"), ShiftAddSpec("int8", "apot6", "apot"),
-                 ShiftAddSpec("int8", "int4", "shiftadd-int"), ShiftAddSpec("e4m3fn", "pot4", "pot")):
+    for spec in (
+        ShiftAddSpec("int8", "pot5", "pot"),
+        ShiftAddSpec("int8", "apot6", "apot"),
+        ShiftAddSpec("int8", "int4", "shiftadd-int"),
+        ShiftAddSpec("e4m3fn", "pot4", "pot"),
+    ):
         nw = 1 << spec.weight.bits
         ca, cb = np.meshgrid(np.arange(256), np.arange(nw), indexing="ij")
         got = golden.run(spec, a=ca.reshape(-1, 1, 1), b=cb.reshape(-1, 1, 1), first=np.ones((ca.size, 1), bool))
@@ -222,29 +231,29 @@ def test_golden_every_pair_of_codes() -> None:
 
 def test_golden_derived_width_holds_worst_case_and_wraps_when_given() -> None:
     spec = ShiftAddSpec("int8", "pot4", "pot", lanes=2, max_count=16)
-    a = np.full((1, 16, 2), 0x80)                      # -128
-    b = np.full((1, 16, 2), 0xF)                       # -1 (pot4 code 1|111)
+    a = np.full((1, 16, 2), 0x80)  # -128
+    b = np.full((1, 16, 2), 0xF)  # -1 (pot4 code 1|111)
     got = golden.value(spec, golden.run(spec, a=a, b=b, first=np.zeros((1, 16), bool))["acc"])
-    assert got[0, -1] == 16 * 2 * 128                  # positive, not wrapped
+    assert got[0, -1] == 16 * 2 * 128  # positive, not wrapped
     wrap = ShiftAddSpec("int8", "pot4", "pot", lanes=2, acc_bits=17)
     sat = ShiftAddSpec("int8", "pot4", "pot", lanes=2, acc_bits=17, overflow="saturate")
-    total = 13 * 2 * 128 * 64                          # 13 steps, in units of 2**-6
-    for s, want in ((wrap, (total + 2 ** 16) % 2 ** 17 - 2 ** 16), (sat, 2 ** 16 - 1)):
+    total = 13 * 2 * 128 * 64  # 13 steps, in units of 2**-6
+    for s, want in ((wrap, (total + 2**16) % 2**17 - 2**16), (sat, 2**16 - 1)):
         raw = golden.run(s, a=a[:, :13], b=b[:, :13], first=np.zeros((1, 13), bool))["acc"][0, -1]
         assert golden.value(s, raw) * 64 == want
 
 
 def test_group_dequant_special_cases() -> None:
     spec = ShiftAddSpec("int8", "int8", "shiftadd-int", group=2, scale="e8m0fnu")
-    one, nan, big = 127, 255, 254                     # 1.0, NaN, 2**127
+    one, nan, big = 127, 255, 254  # 1.0, NaN, 2**127
     a = np.array([[[1], [2], [100], [100], [1], [1], [3], [0]]])
     b = np.array([[[3], [4], [100], [100], [1], [0], [5], [0]]])
     first = np.array([[1, 0, 0, 0, 0, 0, 1, 0]], bool)
     scale = np.array([[0, one, 0, big, 0, one, 0, nan]])
     got = [int(v) for v in golden.run(spec, a=a, b=b, first=first, scale=scale)["acc"][0]]
-    assert got[:2] == [0, rne_fp32(Fraction(11))]           # partial group invisible, then 11
-    assert got[3] == 0x7F800000 and got[5] == 0x7F800000      # 2e4 * 2**127 overflows; inf sticky
-    assert got[6] == 0 and got[7] == 0x7FC00000               # first resets; NaN scale gives NaN
+    assert got[:2] == [0, rne_fp32(Fraction(11))]  # partial group invisible, then 11
+    assert got[3] == 0x7F800000 and got[5] == 0x7F800000  # 2e4 * 2**127 overflows; inf sticky
+    assert got[6] == 0 and got[7] == 0x7FC00000  # first resets; NaN scale gives NaN
 
 
 # ---- quantiser -----------------------------------------------------------------------------
@@ -263,13 +272,13 @@ def test_quantiser_picks_nearest_value(name: str) -> None:
     rng = np.random.default_rng(3)
     x = np.concatenate([rng.uniform(-fmt.max, fmt.max, 3000), (vals[1:] + vals[:-1]) / 2, [fmt.max]])
     q = quantize.quantize_weights(x[:, None], fmt)
-    assert q.col_scale[0] == 1.0                           # amax == fmt.max: no scaling, ties stay ties
+    assert q.col_scale[0] == 1.0  # amax == fmt.max: no scaling, ties stay ties
     got = quantize.dequantize(q)[:, 0] / q.col_scale[0]
     xs = x / q.col_scale[0]
     pos = vals[vals > 0]
     for xi, gi in zip(xs, got):
         if isinstance(fmt, formats.PotFormat) and abs(xi) == pos.min() / 2:
-            assert gi == 0                                       # tie between 0 and the smallest power
+            assert gi == 0  # tie between 0 and the smallest power
             continue
         # ties go to the larger magnitude (PoT: 1.5 * 2**j rounds up to 2**(j+1); APoT: up)
         assert gi == _nearest(vals, min(max(xi, -fmt.max), fmt.max), tie_up=True), (name, xi, gi)
@@ -293,26 +302,32 @@ def test_quantiser_group_scales_never_saturate() -> None:
 def test_matmul_is_exact_on_representable_inputs() -> None:
     rng = np.random.default_rng(11)
     x = rng.integers(-127, 128, (5, 37)).astype(np.float64)
-    x[0, 0] = 127                                          # per-tensor scale 1
-    for spec in (ShiftAddSpec("int8", "pot5", "pot", lanes=4), ShiftAddSpec("int8", "apot6", "apot", lanes=3),
-                 ShiftAddSpec("int8", "int4", "bitserial"),
-                 ShiftAddSpec("int8", "pot4", "pot", lanes=2, group=3, scale="e8m0fnu")):
+    x[0, 0] = 127  # per-tensor scale 1
+    for spec in (
+        ShiftAddSpec("int8", "pot5", "pot", lanes=4),
+        ShiftAddSpec("int8", "apot6", "apot", lanes=3),
+        ShiftAddSpec("int8", "int4", "bitserial"),
+        ShiftAddSpec("int8", "pot4", "pot", lanes=2, group=3, scale="e8m0fnu"),
+    ):
         fmt = spec.weight
         vals = fmt.decode(np.arange(1 << fmt.bits))
         codes = rng.integers(0, 1 << fmt.bits, (37, 4))
-        codes[vals[codes] < -fmt.max] = 0                  # int4's -8 would double the scale
-        codes[::6] = int(np.argmax(vals))                  # +max in every column and every group
+        codes[vals[codes] < -fmt.max] = 0  # int4's -8 would double the scale
+        codes[::6] = int(np.argmax(vals))  # +max in every column and every group
         w = fmt.decode(codes) * np.exp2(rng.integers(-3, 3, (1, 4)))
         y = golden.matmul(spec, x, w)
-        assert np.array_equal(y, x @ w), spec.name           # every partial sum is exact in float64
+        assert np.array_equal(y, x @ w), spec.name  # every partial sum is exact in float64
 
 
 def test_matmul_equals_quantised_operands_product() -> None:
     rng = np.random.default_rng(12)
     x = rng.normal(size=(6, 50))
     w = rng.normal(size=(50, 7))
-    for spec in (ShiftAddSpec("int8", "pot5", "pot", lanes=4), ShiftAddSpec("e4m3fn", "apot7", "apot"),
-                 ShiftAddSpec("int8", "int4", "shiftadd-int", lanes=2)):
+    for spec in (
+        ShiftAddSpec("int8", "pot5", "pot", lanes=4),
+        ShiftAddSpec("e4m3fn", "apot7", "apot"),
+        ShiftAddSpec("int8", "int4", "shiftadd-int", lanes=2),
+    ):
         sx = quantize.pow2_scale(np.abs(x).max(), spec.act.max)
         xq = spec.act.decode(spec.act.encode(x / sx)) * sx
         wq = quantize.dequantize(quantize.quantize_weights(w, spec.weight))
@@ -328,8 +343,12 @@ def test_manifest_fields_and_multiplier_free(spec: ShiftAddSpec) -> None:
     """Lint, determinism and manifest ports: tests/test_family_contract.py."""
     man = rtl.manifest(spec)
     ports = {p["name"]: p["width"] for p in man["ports"]}
-    want = {**CONTROL_PORTS, "a": spec.lanes * spec.act.bits, "b": spec.lanes * spec.weight.bits,
-            "acc": 32 if spec.group else spec.width}
+    want = {
+        **CONTROL_PORTS,
+        "a": spec.lanes * spec.act.bits,
+        "b": spec.lanes * spec.weight.bits,
+        "acc": 32 if spec.group else spec.width,
+    }
     if spec.group:
         want["scale"] = spec.scale.bits
     if spec.mode == "bitserial":
@@ -339,7 +358,7 @@ def test_manifest_fields_and_multiplier_free(spec: ShiftAddSpec) -> None:
     k = spec.weight.bits if spec.mode == "bitserial" else 1
     assert man["datapath"]["throughput"]["macs_per_cycle"] == spec.lanes / k
     if spec.group is None:
-        assert " * " not in rtl.verilog(spec)                  # multiplier-free
+        assert " * " not in rtl.verilog(spec)  # multiplier-free
 
 
 def amaranth_run(spec: ShiftAddSpec, a, b, first, scale) -> list[int]:
@@ -389,8 +408,26 @@ def test_rtl_in_amaranth_simulator_matches_reference(spec: ShiftAddSpec) -> None
 # ---- CLI -------------------------------------------------------------------------------------
 def test_cli_generate_and_bad_option() -> None:
     runner = CliRunner()
-    res = runner.invoke(app, ["generate", "shiftadd", "--act", "int8", "--weight", "apot5", "--mode", "apot",
-                              "--group", "8", "--scale", "e8m0fnu", "-o", str(BUILD / "cli"), "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "generate",
+            "shiftadd",
+            "--act",
+            "int8",
+            "--weight",
+            "apot5",
+            "--mode",
+            "apot",
+            "--group",
+            "8",
+            "--scale",
+            "e8m0fnu",
+            "-o",
+            str(BUILD / "cli"),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["module"] == "shiftadd_apot_int8xapot5_l1_s0_g8e8m0fnu" and Path(out["verilog"]).is_file()

@@ -39,9 +39,30 @@ def test_ci_sample_bitserial_grouped() -> None:
 def test_cli_verify_summary() -> None:
     """Same PE (cached build): the CLI prints a JSON summary and exits 0."""
     runner = CliRunner()
-    res = runner.invoke(app, ["verify", "shiftadd", "--act", "int8", "--weight", "int4", "--mode", "bitserial",
-                              "--lanes", "2", "--stages", "1", "--group", "4", "--scale", "fp16",
-                              "--vectors", "3000", "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "verify",
+            "shiftadd",
+            "--act",
+            "int8",
+            "--weight",
+            "int4",
+            "--mode",
+            "bitserial",
+            "--lanes",
+            "2",
+            "--stages",
+            "1",
+            "--group",
+            "4",
+            "--scale",
+            "fp16",
+            "--vectors",
+            "3000",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output.strip().splitlines()[-1])
     assert summary["spec"] == CI_SPEC.name and summary["mismatches"] == 0 and summary["checked"] > 3000

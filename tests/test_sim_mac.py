@@ -36,14 +36,17 @@ def test_exhaustive_pairs(a: str, b: str) -> None:
     assert res.sets["exhaustive_chain2"] >= 2 * pairs
 
 
-@pytest.mark.parametrize("kw", [
-    dict(a="e4m3fn", b="e5m2", acc="bf16", lanes=4, stages=2),
-    dict(a="e5m2", b="e4m3fn", acc="exact", lanes=16, stages=1),
-    dict(a="e4m3fn", b="e4m3fn", acc="fp32", lanes=16, subnormals=False),
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(a="e4m3fn", b="e5m2", acc="bf16", lanes=4, stages=2),
+        dict(a="e5m2", b="e4m3fn", acc="exact", lanes=16, stages=1),
+        dict(a="e4m3fn", b="e4m3fn", acc="fp32", lanes=16, subnormals=False),
+    ],
+)
 def test_random_chains(kw: dict) -> None:
     res = _verify(MinifloatMacSpec(**kw), 30_000, seed=1)
-    assert res.sets["random_gaps"] > 0           # in_valid bubbles were driven and checked
+    assert res.sets["random_gaps"] > 0  # in_valid bubbles were driven and checked
 
 
 def test_wrong_expectation_is_reported() -> None:
@@ -61,6 +64,7 @@ def test_wrong_expectation_is_reported() -> None:
 
 # --- infrastructure on an integer MAC --------------------------------------------------------
 
+
 def test_intmac_bubbles_and_latency() -> None:
     bench = batch.bench_for(IntMacSpec("uint8", "uint8", acc_bits=32, lanes=2, stages=2))
     rng = np.random.default_rng(0)
@@ -75,8 +79,7 @@ def test_intmac_bubbles_and_latency() -> None:
     # a PE that ignored in_valid would be caught: pretend the golden model did the same
     shifted = [batch.golden_for(bench, s) for s in sets]
     shifted[0]["acc"][:, 1:] = shifted[0]["acc"][:, :-1]
-    bad = regression.verify_sets(bench, sets, name="intmac", rows=4, goldens=shifted,
-                                 waves_on_failure=False)
+    bad = regression.verify_sets(bench, sets, name="intmac", rows=4, goldens=shifted, waves_on_failure=False)
     assert bad.mismatches > 0
 
 
@@ -98,6 +101,7 @@ def test_build_error_names_tool() -> None:
 
 
 # --- the full matrix (slow) ---------------------------------------------------------------------
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("a,b", list(itertools.product(FORMATS, FORMATS)))

@@ -29,8 +29,11 @@ SPECS = [spec for fam in FAMILIES if fam.vector_sets is not None for spec in fam
 def test_port_map_is_the_manifest(spec) -> None:
     man = rtl.manifest(spec)
     ports = PortMap.from_manifest(man)
-    inputs = [(p["name"], p["width"]) for p in man["ports"]
-              if p["direction"] == "input" and p["name"] not in ("clk", "rst", "in_valid")]
+    inputs = [
+        (p["name"], p["width"])
+        for p in man["ports"]
+        if p["direction"] == "input" and p["name"] not in ("clk", "rst", "in_valid")
+    ]
     outputs = [(p["name"], p["width"]) for p in man["ports"] if p["direction"] == "output"]
     assert [(f.name, f.width) for f in ports.inputs] == inputs
     assert [(f.name, f.width) for f in ports.outputs] == outputs
@@ -62,25 +65,30 @@ def _fields(word: str, ports: PortMap, row: int) -> dict[str, int]:
     """One copy's input ports from one '0'/'1' din word (MSB first), by string slicing."""
     lsb_first = word[::-1]
     base = CONTROL_BITS + row * ports.in_bits
-    return {f.name: int(lsb_first[base + f.offset:base + f.offset + f.width][::-1], 2) for f in ports.inputs}
+    return {f.name: int(lsb_first[base + f.offset : base + f.offset + f.width][::-1], 2) for f in ports.inputs}
 
 
-@pytest.mark.parametrize("spec", [ShiftAddSpec("int4", "int4", "bitserial", group=4, scale="bf16", lanes=2),
-                                  BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16, lanes=4)],
-                         ids=lambda s: s.family)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ShiftAddSpec("int4", "int4", "bitserial", group=4, scale="bf16", lanes=2),
+        BlockDotSpec("e2m1fn", "e2m1fn", "e4m3fn", "e4m3fn", block=16, lanes=4),
+    ],
+    ids=lambda s: s.family,
+)
 def test_encoding_drives_every_port_as_the_manifest_says(spec) -> None:
     """Inputs on the right cycles and bits: one every `interval` cycles, `beats` per step, the
     last-beat ports on the last beat, reset first; `in_valid` low in between."""
     fam = next(f for f in FAMILIES if f.name == spec.family)
     ports = PortMap.from_manifest(rtl.manifest(spec))
-    vs = fam.part("vector_sets")(spec, 200, False, 0, 4)[-1]     # the random set with bubbles
+    vs = fam.part("vector_sets")(spec, 200, False, 0, 4)[-1]  # the random set with bubbles
     plan = batch.make_plan([vs], 4, ports)
     text = batch.encode(plan, seed=3).decode()
     width = CONTROL_BITS + 4 * ports.in_bits
-    words = [text[i:i + width] for i in range(0, len(text), width)]
+    words = [text[i : i + width] for i in range(0, len(text), width)]
     assert len(words) == plan.cycles
     p = plan.passes[0]
-    assert words[p.start][-1] == "1" and all(w[-1] == "0" for w in words[p.start + 1:p.start + 3])  # rst
+    assert words[p.start][-1] == "1" and all(w[-1] == "0" for w in words[p.start + 1 : p.start + 3])  # rst
     valid = [t for t, w in enumerate(words) if w[-2] == "1"]
     expect = list(p.start + plan.layouts[0].beat_cycle)
     assert valid == expect and (np.diff(expect) >= ports.interval).all()
@@ -102,7 +110,7 @@ def test_encoding_drives_every_port_as_the_manifest_says(spec) -> None:
 
 
 def test_wrapper_verilog_is_lint_clean_and_deterministic(tmp_path) -> None:
-    spec = MinifloatMacSpec("e5m2", "e2m1fn", "exact", lanes=2, stages=1)       # acc_flags too
+    spec = MinifloatMacSpec("e5m2", "e2m1fn", "exact", lanes=2, stages=1)  # acc_flags too
     ports = PortMap.from_manifest(rtl.manifest(spec))
     text = wrapper_verilog(ports, 3, "tb_wrap")
     assert text == wrapper_verilog(ports, 3, "tb_wrap")
@@ -130,12 +138,20 @@ def test_bad_vector_sets_are_named() -> None:
     with pytest.raises(ValueError, match="a must be"):
         VectorSet("x", np.zeros((2, 3, 1)), np.zeros((2, 3, 1)), np.ones((2, 4), bool))
     ports = PortMap.from_manifest(rtl.manifest(MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32")))
-    plan = batch.make_plan([VectorSet("wide", np.full((1, 2, 1), 256), np.zeros((1, 2, 1)), np.ones((1, 2), bool))],
-                           4, ports)
+    plan = batch.make_plan(
+        [VectorSet("wide", np.full((1, 2, 1), 256), np.zeros((1, 2, 1)), np.ones((1, 2), bool))], 4, ports
+    )
     with pytest.raises(ValueError, match="port 'a' code 256 does not fit its 8-bit lane"):
         batch.encode(plan)
-    plan = batch.make_plan([VectorSet("m", np.zeros((1, 2, 1)), np.zeros((1, 2, 1)), np.ones((1, 2), bool),
-                                      ports={"mode": np.zeros((1, 2))})], 4, ports)
+    plan = batch.make_plan(
+        [
+            VectorSet(
+                "m", np.zeros((1, 2, 1)), np.zeros((1, 2, 1)), np.ones((1, 2), bool), ports={"mode": np.zeros((1, 2))}
+            )
+        ],
+        4,
+        ports,
+    )
     with pytest.raises(ValueError, match="no such input port"):
         batch.encode(plan)
 

@@ -36,9 +36,15 @@ def test_random_chains_lengths_and_gaps() -> None:
 def test_corner_sets_contain_specials() -> None:
     spec = MinifloatMacSpec("e5m2", "e4m3fn", "fp16")
     sets = {s.name: s for s in vectors.corner_sets(spec)}
-    assert {"corner:zeros", "corner:subnormals", "corner:largest", "corner:nan_inf",
-            "corner:overflow", "corner:ties"} <= set(sets)
+    assert {
+        "corner:zeros",
+        "corner:subnormals",
+        "corner:largest",
+        "corner:nan_inf",
+        "corner:overflow",
+        "corner:ties",
+    } <= set(sets)
     nan_inf = sets["corner:nan_inf"]
     assert (nan_inf.a == spec.a.inf_code(True)).any()
-    assert np.isin(nan_inf.b, [0x7f, 0xff]).any()
+    assert np.isin(nan_inf.b, [0x7F, 0xFF]).any()
     assert (sets["corner:zeros"].a == 0x80).any()

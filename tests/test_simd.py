@@ -58,22 +58,40 @@ def random_steps(spec: SimdMacSpec, n: int, seed: int, p_first: float = 0.1, ext
                     v = v & ~(((1 << bits) - 1) << (k * bits)) | code << (k * bits)
             return v
 
-        steps.append((word(spec.a_width, abits), word(spec.b_width, bbits),
-                      i == 0 or rng.random() < p_first, mode, rng.getrandbits(1), rng.getrandbits(1)))
+        steps.append(
+            (
+                word(spec.a_width, abits),
+                word(spec.b_width, bbits),
+                i == 0 or rng.random() < p_first,
+                mode,
+                rng.getrandbits(1),
+                rng.getrandbits(1),
+            )
+        )
     return steps
 
 
 def golden_run(spec: SimdMacSpec, steps) -> list[int]:
     cols = list(zip(*steps))
     words = lambda col: np.array([list(col)], dtype=object)  # noqa: E731
-    res = run(spec, a=words(cols[0]), b=words(cols[1]), first=[list(cols[2])], mode=[list(cols[3])],
-              a_signed=[list(cols[4])], b_signed=[list(cols[5])])
+    res = run(
+        spec,
+        a=words(cols[0]),
+        b=words(cols[1]),
+        first=[list(cols[2])],
+        mode=[list(cols[3])],
+        a_signed=[list(cols[4])],
+        b_signed=[list(cols[5])],
+    )
     return [int(v) for v in res["acc"][0]]
 
 
 SPECS = [
-    SimdMacSpec(), SimdMacSpec(arch="sub4"), SimdMacSpec(stages=2, acc_bits=20),
-    SimdMacSpec(16), SimdMacSpec(16, arch="sub4", stages=1),
+    SimdMacSpec(),
+    SimdMacSpec(arch="sub4"),
+    SimdMacSpec(stages=2, acc_bits=20),
+    SimdMacSpec(16),
+    SimdMacSpec(16, arch="sub4", stages=1),
     SimdMacSpec(16, modes=("16x2", "2x16", "2x2", "8x16"), stages=3),
 ]
 
@@ -93,17 +111,26 @@ def test_spec_defaults_and_geometry() -> None:
         for m in range(len(sp.modes)):
             lo, hi = sp.step_range(m)
             assert -(1 << (w - 1)) <= lo * sp.max_count and hi * sp.max_count < 1 << (w - 1)
-    assert SimdMacSpec(modes=("8x8",)).width == 29   # 4096 * 255 * 255 < 2**28
+    assert SimdMacSpec(modes=("8x8",)).width == 29  # 4096 * 255 * 255 < 2**28
 
 
-@pytest.mark.parametrize("kw,needle", [
-    (dict(base=4), "base=4"), (dict(base=True), "base=True"),
-    (dict(modes=("8x3",)), "'8x3'"), (dict(modes=("16x8",)), "'16x8'"),
-    (dict(modes=("8by8",)), "'8by8'"), (dict(arch="sub4", modes=("8x8", "4x2")), "'4x2'"),
-    (dict(modes=("8x8", "8X8")), "twice"), (dict(modes=()), "modes=()"),
-    (dict(arch="bitserial"), "arch='bitserial'"), (dict(acc_bits=3), "acc_bits=3"),
-    (dict(stages=5), "stages=5"), (dict(max_count=0), "max_count=0"),
-])
+@pytest.mark.parametrize(
+    "kw,needle",
+    [
+        (dict(base=4), "base=4"),
+        (dict(base=True), "base=True"),
+        (dict(modes=("8x3",)), "'8x3'"),
+        (dict(modes=("16x8",)), "'16x8'"),
+        (dict(modes=("8by8",)), "'8by8'"),
+        (dict(arch="sub4", modes=("8x8", "4x2")), "'4x2'"),
+        (dict(modes=("8x8", "8X8")), "twice"),
+        (dict(modes=()), "modes=()"),
+        (dict(arch="bitserial"), "arch='bitserial'"),
+        (dict(acc_bits=3), "acc_bits=3"),
+        (dict(stages=5), "stages=5"),
+        (dict(max_count=0), "max_count=0"),
+    ],
+)
 def test_spec_validation_names_field_and_value(kw: dict, needle: str) -> None:
     with pytest.raises(ValueError) as err:
         SimdMacSpec(**kw)
@@ -135,8 +162,10 @@ def test_golden_batch_uint64_and_every_pair_in_low_byte() -> None:
             for sb in (0, 1):
                 full = np.full(a.shape, 1)
                 res = run(s, a=a, b=b, first=full, mode=full * mode, a_signed=full * sa, b_signed=full * sb)
-                exp = [[ref_run(s, [(int(x), int(y), 1, mode, sa, sb)])[0] for x, y in zip(ra, rb)]
-                       for ra, rb in zip(a[::37], b[::37])]
+                exp = [
+                    [ref_run(s, [(int(x), int(y), 1, mode, sa, sb)])[0] for x, y in zip(ra, rb)]
+                    for ra, rb in zip(a[::37], b[::37])
+                ]
                 assert res["acc"][::37].tolist() == exp
 
 
@@ -173,8 +202,15 @@ def amaranth_run(s: SimdMacSpec, steps, idle_every: int = 0) -> list[int]:
                 ctx.set(dut.mode, rng.randrange(len(s.modes)))
             else:
                 a, b, first, mode, sa, sb = steps[idx]
-                for port, v in ((dut.in_valid, 1), (dut.a, a), (dut.b, b), (dut.in_first, first),
-                                (dut.mode, mode), (dut.a_signed, sa), (dut.b_signed, sb)):
+                for port, v in (
+                    (dut.in_valid, 1),
+                    (dut.a, a),
+                    (dut.b, b),
+                    (dut.in_first, first),
+                    (dut.mode, mode),
+                    (dut.a_signed, sa),
+                    (dut.b_signed, sb),
+                ):
                     ctx.set(port, v)
             seen.append((ctx.get(dut.out_valid), ctx.get(dut.acc)))
             await ctx.tick()
@@ -208,8 +244,15 @@ def test_manifest_fields(s: SimdMacSpec) -> None:
     man = rtl.manifest(s)
     assert man["module"] == s.name and man["latency"] == s.latency
     ports = {p["name"]: p["width"] for p in man["ports"]}
-    assert ports == {**CONTROL_PORTS, "mode": s.mode_bits, "a_signed": 1, "b_signed": 1, "a": s.a_width,
-                     "b": s.b_width, "acc": s.width}
+    assert ports == {
+        **CONTROL_PORTS,
+        "mode": s.mode_bits,
+        "a_signed": 1,
+        "b_signed": 1,
+        "a": s.a_width,
+        "b": s.b_width,
+        "acc": s.width,
+    }
     assert [(m["name"], m["lanes"]) for m in man["modes"]] == list(zip(s.modes, s.mode_lanes))
     assert man["result"]["encoding"] == "twos_complement" and man["result"]["width"] == s.width
     assert spec_mod.from_dict(man["spec"]) == s
@@ -230,8 +273,9 @@ def test_cli_generate_simd(tmp_path: Path) -> None:
 
     from peforge.cli import app
 
-    res = CliRunner().invoke(app, ["generate", "simd", "--modes", "8x8,4x4,2x2", "--stages", "1",
-                                   "-o", str(tmp_path), "--json"])
+    res = CliRunner().invoke(
+        app, ["generate", "simd", "--modes", "8x8,4x4,2x2", "--stages", "1", "-o", str(tmp_path), "--json"]
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["module"] == SimdMacSpec(modes=("8x8", "4x4", "2x2"), stages=1).name

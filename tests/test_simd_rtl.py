@@ -42,7 +42,7 @@ def test_random_set_switches_mode_and_signedness_every_cycle() -> None:
     vs = families.simd_random(spec, 20_000, rows=64, seed=5)
     ctrl = vs.ports
     changes = (np.diff(ctrl["mode"], axis=1) != 0).mean()
-    assert changes > 0.7                                # 4/5 expected for 5 modes
+    assert changes > 0.7  # 4/5 expected for 5 modes
     assert set(np.unique(ctrl["mode"])) == set(range(5))
     assert 0.4 < ctrl["a_signed"].mean() < 0.6 and 0.4 < ctrl["b_signed"].mean() < 0.6
 
@@ -59,12 +59,16 @@ def test_wrong_expectation_is_reported() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kw", [
-    dict(arch="sub4", stages=2),
-    dict(base=16, stages=1),
-    dict(base=16, arch="sub4", stages=3),
-    dict(modes=("8x8", "2x2", "8x2", "2x8"), acc_bits=18),   # wraps in long accumulations
-    dict(base=16, modes=("16x2", "2x2", "8x16"), stages=4),
-], ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(arch="sub4", stages=2),
+        dict(base=16, stages=1),
+        dict(base=16, arch="sub4", stages=3),
+        dict(modes=("8x8", "2x2", "8x2", "2x8"), acc_bits=18),  # wraps in long accumulations
+        dict(base=16, modes=("16x2", "2x2", "8x16"), stages=4),
+    ],
+    ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()),
+)
 def test_slow_matrix(kw: dict) -> None:
     _verify(SimdMacSpec(**kw), 200_000, exhaustive=True, seed=2)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 import verilog_hashes as vh
+
 from peforge import spec as spec_mod
 
 PINNED = json.loads(vh.HASH_FILE.read_text())
@@ -29,4 +29,5 @@ def test_verilog_hash_unchanged(name):
     assert spec.name == name
     assert vh.verilog_hash(spec) == PINNED[name]["sha256"], (
         f"{name}: generated Verilog changed; if on purpose, regenerate with "
-        "`.venv/bin/python tests/verilog_hashes.py` in the same commit")
+        "`.venv/bin/python tests/verilog_hashes.py` in the same commit"
+    )

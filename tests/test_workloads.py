@@ -50,7 +50,7 @@ def test_im2col_equals_direct_convolution() -> None:
     want = np.zeros_like(got)
     for i in range(8):
         for j in range(8):
-            want[:, i, j, :] = np.einsum("nhwc,hwco->no", pad[:, i:i + 3, j:j + 3, :], k)
+            want[:, i, j, :] = np.einsum("nhwc,hwco->no", pad[:, i : i + 3, j : j + 3, :], k)
     assert np.allclose(got, want)
 
 
@@ -60,8 +60,7 @@ def test_weights_cache_round_trip(tmp_path, monkeypatch) -> None:
     files = list((tmp_path / "workloads").glob("digits-mlp-*.npz"))
     assert len(files) == 1
     loaded = digits._load_or_train("mlp")
-    assert all(np.array_equal(a.w, b.w) and np.array_equal(a.b, b.b)
-               for a, b in zip(trained.layers, loaded.layers))
+    assert all(np.array_equal(a.w, b.w) and np.array_equal(a.b, b.b) for a, b in zip(trained.layers, loaded.layers))
 
 
 def test_sqnr_and_relative_error() -> None:

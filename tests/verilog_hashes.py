@@ -26,15 +26,26 @@ SEED = 20
 def _mac(r: random.Random) -> dict[str, Any]:
     fp = ("e4m3fn", "e5m2", "e3m2fn", "e2m3fn", "e2m1fn", "e4m3fnuz", "e3m4")
     a = r.choice(fp)
-    return {"a": a, "b": a if r.random() < 0.5 else r.choice(fp), "acc": r.choice(("fp32", "bf16", "fp16", "exact")),
-            "lanes": r.choice((1, 2, 3, 4, 8)), "stages": r.randrange(5), "subnormals": r.random() < 0.7,
-            "max_count": r.choice((16, 4096)), "mult": r.choice(("exact", "exact", "lmul"))}
+    return {
+        "a": a,
+        "b": a if r.random() < 0.5 else r.choice(fp),
+        "acc": r.choice(("fp32", "bf16", "fp16", "exact")),
+        "lanes": r.choice((1, 2, 3, 4, 8)),
+        "stages": r.randrange(5),
+        "subnormals": r.random() < 0.7,
+        "max_count": r.choice((16, 4096)),
+        "mult": r.choice(("exact", "exact", "lmul")),
+    }
 
 
 def _intmac(r: random.Random) -> dict[str, Any]:
     ints = ("int8", "int4", "uint8", "int2", "int16", "uint4")
-    d: dict[str, Any] = {"a": r.choice(ints), "b": r.choice(ints), "lanes": r.choice((1, 2, 3, 4, 8)),
-                         "stages": r.randrange(4)}
+    d: dict[str, Any] = {
+        "a": r.choice(ints),
+        "b": r.choice(ints),
+        "lanes": r.choice((1, 2, 3, 4, 8)),
+        "stages": r.randrange(4),
+    }
     if r.random() < 0.4:
         d.update(acc_bits=r.choice((24, 40)), overflow=r.choice(("wrap", "saturate")))
     return d
@@ -45,23 +56,47 @@ def _simd(r: random.Random) -> dict[str, Any]:
     ok = {8: ["8x8", "8x4", "4x4", "4x2", "2x2", "4x8"], 16: ["16x16", "16x8", "8x8", "8x4", "4x4"]}[base]
     ok = [m for m in ok if arch == "bricks" or all(int(w) % 4 == 0 for w in m.split("x"))]
     modes = tuple(sorted(r.sample(ok, r.randint(1, min(4, len(ok)))), key=ok.index))
-    return {"base": base, "arch": arch, "modes": modes, "stages": r.randrange(3),
-            "acc_bits": r.choice((None, None, 32))}
+    return {
+        "base": base,
+        "arch": arch,
+        "modes": modes,
+        "stages": r.randrange(3),
+        "acc_bits": r.choice((None, None, 32)),
+    }
 
 
 def _lut(r: random.Random) -> dict[str, Any]:
-    return {"act": r.choice(("int8", "int4", "uint8", "e4m3fn", "e2m1fn")),
-            "weight_bits": r.choice((1, 2, 3, 4, "ternary")), "group": r.choice((2, 3, 4, 5)),
-            "symmetric": r.random() < 0.6, "lanes": r.choice((1, 2, 4)), "stages": r.randrange(3),
-            "acc_bits": r.choice((None, None, 24))}
+    return {
+        "act": r.choice(("int8", "int4", "uint8", "e4m3fn", "e2m1fn")),
+        "weight_bits": r.choice((1, 2, 3, 4, "ternary")),
+        "group": r.choice((2, 3, 4, 5)),
+        "symmetric": r.random() < 0.6,
+        "lanes": r.choice((1, 2, 4)),
+        "stages": r.randrange(3),
+        "acc_bits": r.choice((None, None, 24)),
+    }
 
 
 def _shiftadd(r: random.Random) -> dict[str, Any]:
-    mode, weight = r.choice((("pot", "pot4"), ("pot", "pot3"), ("apot", "apot5"), ("apot", "apot6"),
-                             ("shiftadd-int", "int4"), ("shiftadd-int", "uint4"), ("bitserial", "int4"),
-                             ("bitserial", "uint8")))
-    d: dict[str, Any] = {"act": r.choice(("int8", "uint8", "int4", "e4m3fn", "e2m1fn")), "weight": weight,
-                         "mode": mode, "lanes": r.choice((1, 2, 4)), "stages": r.randrange(3)}
+    mode, weight = r.choice(
+        (
+            ("pot", "pot4"),
+            ("pot", "pot3"),
+            ("apot", "apot5"),
+            ("apot", "apot6"),
+            ("shiftadd-int", "int4"),
+            ("shiftadd-int", "uint4"),
+            ("bitserial", "int4"),
+            ("bitserial", "uint8"),
+        )
+    )
+    d: dict[str, Any] = {
+        "act": r.choice(("int8", "uint8", "int4", "e4m3fn", "e2m1fn")),
+        "weight": weight,
+        "mode": mode,
+        "lanes": r.choice((1, 2, 4)),
+        "stages": r.randrange(3),
+    }
     if r.random() < 0.35:
         d.update(group=r.choice((4, 32)), scale=r.choice(("fp16", "bf16", "e8m0fnu", "int8")))
     elif r.random() < 0.3:
@@ -79,14 +114,26 @@ def _blockdot(r: random.Random) -> dict[str, Any]:
         eb = ea if r.random() < 0.6 else r.choice(("e4m3fn", "e5m2", "e2m1fn", "int8"))
         sa = sb = "e8m0fnu"
         block = r.choice((8, 16, 32))
-    return {"element_a": ea, "element_b": eb, "scale_a": sa, "scale_b": sb, "block": block,
-            "lanes": r.choice((1, 2, 4, 8)), "acc": r.choice(("fp32", "bf16", "fp16")), "stages": r.randrange(5)}
+    return {
+        "element_a": ea,
+        "element_b": eb,
+        "scale_a": sa,
+        "scale_b": sb,
+        "block": block,
+        "lanes": r.choice((1, 2, 4, 8)),
+        "acc": r.choice(("fp32", "bf16", "fp16")),
+        "stages": r.randrange(5),
+    }
 
 
 #: family -> (drawer, specs drawn)
 DRAWERS: dict[str, tuple[Callable[[random.Random], dict[str, Any]], int]] = {
-    "mac": (_mac, 10), "intmac": (_intmac, 5), "simd": (_simd, 4), "lut": (_lut, 5),
-    "shiftadd": (_shiftadd, 6), "blockdot": (_blockdot, 5),
+    "mac": (_mac, 10),
+    "intmac": (_intmac, 5),
+    "simd": (_simd, 4),
+    "lut": (_lut, 5),
+    "shiftadd": (_shiftadd, 6),
+    "blockdot": (_blockdot, 5),
 }
 
 
@@ -105,12 +152,34 @@ FIXED: tuple[dict[str, Any], ...] = (
     {"family": "blockdot", "element_a": "e4m3fn", "element_b": "e4m3fn", "block": 32, "lanes": 4},
     # PE arrays (their Verilog holds the PE module too, so a PE change changes them as well)
     {"family": "array", "pe": {"family": "intmac", "a": "int8", "b": "int8"}, "rows": 2, "cols": 3},
-    {"family": "array", "pe": {"family": "mac", "a": "e4m3fn", "b": "e4m3fn", "acc": "fp32"}, "rows": 2, "cols": 2,
-     "a_path": "broadcast", "pipeline": 1},
-    {"family": "array", "pe": {"family": "lut", "act": "int8", "weight_bits": 2, "group": 4}, "rows": 2, "cols": 2,
-     "dataflow": "weight-stationary"},
-    {"family": "array", "pe": {"family": "shiftadd", "act": "int8", "weight": "int4", "mode": "shiftadd-int",
-                               "group": 4, "scale": "bf16"}, "rows": 2, "cols": 2},
+    {
+        "family": "array",
+        "pe": {"family": "mac", "a": "e4m3fn", "b": "e4m3fn", "acc": "fp32"},
+        "rows": 2,
+        "cols": 2,
+        "a_path": "broadcast",
+        "pipeline": 1,
+    },
+    {
+        "family": "array",
+        "pe": {"family": "lut", "act": "int8", "weight_bits": 2, "group": 4},
+        "rows": 2,
+        "cols": 2,
+        "dataflow": "weight-stationary",
+    },
+    {
+        "family": "array",
+        "pe": {
+            "family": "shiftadd",
+            "act": "int8",
+            "weight": "int4",
+            "mode": "shiftadd-int",
+            "group": 4,
+            "scale": "bf16",
+        },
+        "rows": 2,
+        "cols": 2,
+    },
 )
 
 

@@ -1,4 +1,5 @@
 """Type-check peforge with mypy, mapping the source folders to their package names."""
+
 from __future__ import annotations
 
 import sys

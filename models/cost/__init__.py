@@ -23,5 +23,15 @@ from .model import TARGETS, CostEstimate, estimate, estimate_many, parse_target
 
 load_layer("cost")  # every family's cost assembly and draw rules, or a FamilyError now
 
-__all__ = ["estimate", "estimate_many", "CostEstimate", "TARGETS", "parse_target", "assemble", "netlist",
-           "Netlist", "FEATURES", "CLASSES"]
+__all__ = [
+    "estimate",
+    "estimate_many",
+    "CostEstimate",
+    "TARGETS",
+    "parse_target",
+    "assemble",
+    "netlist",
+    "Netlist",
+    "FEATURES",
+    "CLASSES",
+]

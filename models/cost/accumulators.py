@@ -23,25 +23,30 @@ def _loop(n: Netlist, plan: AccumulatorPlan) -> None:
     """Segment adders ``Mux(first, 0, seg) + addend + carry`` and their registers (the
     addend's sign-extension slices are wires)."""
     widths = plan.segment_widths
-    free = plan.settle > 0                  # runs every cycle: the addend is gated too
+    free = plan.settle > 0  # runs every cycle: the addend is gated too
     n.gate(plan.width, cls="acc")
     if free:
         n.logic(plan.width + 2, cls="acc")
     for w in widths:
         n.adder(w + 1, cls="acc", path=False)
     n.chain(1, max(widths) + 1)
-    n.logic(len(widths) - 1, cls="acc")     # Mux(first, 0, car)
+    n.logic(len(widths) - 1, cls="acc")  # Mux(first, 0, car)
     n.register(plan.width + len(widths) - 1, cls="acc", enable=not free)
-    n.feedback()                            # the loop: one segment adder, no cut splits it
-    n.notes.update(segments=len(widths), segment_widths=list(widths), loop_bits=plan.width,
-                   readout_stages=plan.readout_stages, readout_latency=plan.readout_latency)
+    n.feedback()  # the loop: one segment adder, no cut splits it
+    n.notes.update(
+        segments=len(widths),
+        segment_widths=list(widths),
+        loop_bits=plan.width,
+        readout_stages=plan.readout_stages,
+        readout_latency=plan.readout_latency,
+    )
 
 
 def _readout_step(n: Netlist, plan: AccumulatorPlan, name: str, resolved: list[int]) -> None:
     """The logic of one read-out step (``resolved``: the bits of a resolve group so far)."""
     kind = name.rstrip("0123456789")
     if kind == "resolve":
-        k = int(name[len(kind):])
+        k = int(name[len(kind) :])
         w = plan.segment_widths[k]
         n.adder(w + 1, cls="acc", path=False)
         if not resolved:
@@ -59,8 +64,8 @@ def _readout_step(n: Netlist, plan: AccumulatorPlan, name: str, resolved: list[i
     wn, sb, m = facts["word"], facts["shift_bits"], f.man_bits
     if name == "lzc0":
         n.lzc(wn - 1, cls="acc", path=False)
-        n.logic(wn - 1, cls="acc")                      # XOR with the sign
-        n.logic(24, cls="acc")                          # the sticky flags beside it
+        n.logic(wn - 1, cls="acc")  # XOR with the sign
+        n.logic(24, cls="acc")  # the sticky flags beside it
         n.register(7, cls="acc", enable=True)
     if kind == "lzc":
         n.chain(1)
@@ -68,7 +73,7 @@ def _readout_step(n: Netlist, plan: AccumulatorPlan, name: str, resolved: list[i
         n.compare(sb, cls="acc")
         n.mux(sb, cls="acc", path=True)
     elif kind == "shift":
-        if int(name[len(kind):]) == sb - 1:
+        if int(name[len(kind) :]) == sb - 1:
             n.shifter(wn, sb, cls="acc", path=False)
         n.chain(1)
     elif kind == "sticky":
@@ -79,12 +84,12 @@ def _readout_step(n: Netlist, plan: AccumulatorPlan, name: str, resolved: list[i
         n.logic(m + 6, cls="acc", levels=1)
     elif kind == "mag":
         n.adder(m + 3, cls="acc")
-        n.equal(sb, cls="acc")                          # the zero sum
+        n.equal(sb, cls="acc")  # the zero sum
     elif kind == "pack":
         n.adder(sb + 2, cls="acc")
         n.compare(f.exp_bits + 1, cls="acc")
         n.mux(f.bits, 2, cls="acc", path=True)
-        n.logic(12, cls="acc")                          # the special value beside it
+        n.logic(12, cls="acc")  # the special value beside it
         n.mux(f.bits, cls="acc")
 
 
@@ -93,9 +98,9 @@ def fixed_point_accumulator(n: Netlist, plan: AccumulatorPlan, exact_flags: bool
     {nan, +inf, -inf})."""
     _loop(n, plan)
     deferred = plan.kind == "deferred"
-    info = 2 + (_STEP_FLAGS if deferred else 3 * exact_flags)      # valid, first, flags
-    if not deferred and plan.readout_stages == 0:                  # acc = the resolve, unregistered
-        n.register(1)                                              # out_valid
+    info = 2 + (_STEP_FLAGS if deferred else 3 * exact_flags)  # valid, first, flags
+    if not deferred and plan.readout_stages == 0:  # acc = the resolve, unregistered
+        n.register(1)  # out_valid
         if exact_flags:
             n.logic(6, cls="acc")
             n.register(3, cls="acc", enable=True)
@@ -104,7 +109,7 @@ def fixed_point_accumulator(n: Netlist, plan: AccumulatorPlan, exact_flags: bool
         for st in plan.steps[:-1]:
             _readout_step(n, plan, st.name, resolved)
         return
-    n.register(info * (1 + plan.settle))                           # the step's info beside the loop
+    n.register(info * (1 + plan.settle))  # the step's info beside the loop
     n.cut()
     resolved = []
     for i, st in enumerate(plan.steps):
@@ -143,16 +148,16 @@ def window_aligner(n: Netlist, plan: AccumulatorPlan, mag_bits: int) -> None:
     for i, st in enumerate(plan.align_steps):
         kind = st.name.rstrip("0123456789")
         if kind == "ashift":
-            k = int(st.name[len(kind):])
+            k = int(st.name[len(kind) :])
             n.mux(min(width, mag_bits + (2 << k) - 1), cls="sum", path=True)
             n.equal(align_dropped(mag_bits, wm, k), cls="sum")
         else:
-            n.equal(mag_bits + bits, cls="sum")                     # above the window, sticky
-            n.logic(plan.width + 6, cls="sum", levels=2)            # inc, XOR with the sign, flags
+            n.equal(mag_bits + bits, cls="sum")  # above the window, sticky
+            n.logic(plan.width + 6, cls="sum", levels=2)  # inc, XOR with the sign, flags
         if i in plan.align_cuts:
             n.register(st.bits)
             n.cut()
     if plan.align_stages:
-        n.register(plan.width + 10)                                 # the loop's input register
+        n.register(plan.width + 10)  # the loop's input register
         n.cut()
     n.notes.update(window_bits=plan.window_bits, aligner_bits=width, align_stages=plan.align_stages)

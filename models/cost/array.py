@@ -37,8 +37,17 @@ from .families import _dequant
 from .specsets import DrawRules
 from .toggles import ToggleModel
 
-__all__ = ["assemble_array", "ARRAY_TOGGLES", "ARRAY_DRAWS", "overhead", "array_sets", "split_estimate",
-           "fit_arrays", "FIT_METRICS", "ARRAY_SEED"]
+__all__ = [
+    "assemble_array",
+    "ARRAY_TOGGLES",
+    "ARRAY_DRAWS",
+    "overhead",
+    "array_sets",
+    "split_estimate",
+    "fit_arrays",
+    "FIT_METRICS",
+    "ARRAY_SEED",
+]
 
 
 def _row_bits(geo: ArrayGeometry, ctl_bits: int) -> int:
@@ -53,7 +62,7 @@ def overhead(spec: ArraySpec) -> Netlist:
     pe = geo.pe
     n = Netlist()
     os_ = geo.dataflow == "output-stationary"
-    ctl_bits = (3 + (2 if geo.shared_dequant else 0)) if os_ else 2   # valid, last, first (+ gdone, gzero)
+    ctl_bits = (3 + (2 if geo.shared_dequant else 0)) if os_ else 2  # valid, last, first (+ gdone, gzero)
     row_bits = _row_bits(geo, ctl_bits)
     col_bits = pe.width(COL) if os_ else 0
     hops_a = (geo.units_per_row - 1) * geo.col_skew
@@ -71,8 +80,8 @@ def overhead(spec: ArraySpec) -> Netlist:
         if dq is not None:
             _shared_dequant(n, dq, geo)
         w = geo.out_width + geo.flags_width
-        n.logic(R * C, cls="ctl")                                    # out_valid & done per PE
-        n.mux(w, C, inputs=R, cls="acc", path=True)                  # one-hot select of the ready row
+        n.logic(R * C, cls="ctl")  # out_valid & done per PE
+        n.mux(w, C, inputs=R, cls="acc", path=True)  # one-hot select of the ready row
         n.register(w * C * (1 + geo.pipeline), cls="acc")
         n.register(w * (C * (C - 1) // 2) * geo.col_skew, cls="acc")
         n.register(1 + geo.pipeline + (C - 1) * geo.col_skew, cls="ctl")
@@ -102,7 +111,7 @@ def _shared_dequant(n: Netlist, dq: DequantShare, geo: ArrayGeometry) -> None:
     n.cut()
     for _ in range(C):
         _dequant(n, width, dq.scale, 0)
-    n.mux(width + 32, C, inputs=R, cls="acc")                       # group sum and FP32 base of the row
+    n.mux(width + 32, C, inputs=R, cls="acc")  # group sum and FP32 base of the row
     n.register(R * C * 32, cls="acc", enable=True)
     n.register(C * dq.scale.bits * (geo.unit.latency + 1), cls="acc")
     n.adder(clog2(dq.group + 1), cls="ctl", path=False)
@@ -130,8 +139,17 @@ def assemble_array(spec: ArraySpec) -> Netlist:
     if geo.dataflow == "weight-stationary":
         n.include(_ws_accumulator(spec, geo), -units, unit.family)
     n.macs_per_cycle = geo.macs_per_cycle
-    n.notes.update(rows=geo.rows, cols=geo.cols, dataflow=geo.dataflow, a_path=geo.a_path, pe=spec.pe.name,
-                   units=units, unit=unit.name, latency=geo.latency, macs_per_cycle=geo.macs_per_cycle)
+    n.notes.update(
+        rows=geo.rows,
+        cols=geo.cols,
+        dataflow=geo.dataflow,
+        a_path=geo.a_path,
+        pe=spec.pe.name,
+        units=units,
+        unit=unit.name,
+        latency=geo.latency,
+        macs_per_cycle=geo.macs_per_cycle,
+    )
     return n
 
 
@@ -177,18 +195,18 @@ def _array_chains(spec: ArraySpec, x: np.ndarray, w: np.ndarray) -> dict[str, An
     pe_in = {k: np.asarray(v) for k, v in _pe_model(spec).chains(spec.pe, x, w).items()}
     n = len(pe_in["a"])
     S = pe_in["a"].shape[1]
-    rows = (np.arange(n)[:, None] + np.arange(R)[None]) % n                    # [n, R]
-    cols = (np.arange(n)[:, None] + np.arange(C)[None]) % n                    # [n, C]
+    rows = (np.arange(n)[:, None] + np.arange(R)[None]) % n  # [n, R]
+    cols = (np.arange(n)[:, None] + np.arange(C)[None]) % n  # [n, C]
     out: dict[str, Any] = {}
     for name, arr in pe_in.items():
         role = geo.pe.inputs.get(name, (CTL, 0))[0]
         if name == "a" or role == ROW:
-            out[name] = np.moveaxis(arr[rows], 1, 2)                             # [n, S, R, ...]
+            out[name] = np.moveaxis(arr[rows], 1, 2)  # [n, S, R, ...]
         elif name == "b" or role == COL:
             if geo.dataflow == "output-stationary":
-                out[name] = np.moveaxis(arr[cols], 1, 2)                         # [n, S, C, ...]
+                out[name] = np.moveaxis(arr[cols], 1, 2)  # [n, S, C, ...]
             else:  # a held weight tile: each PE (i, j) the first step of chain c + i + j
-                held = arr[(rows[:, :, None] + np.arange(C)[None, None]) % n][:, :, :, 0]   # [n, R, C, ...]
+                held = arr[(rows[:, :, None] + np.arange(C)[None, None]) % n][:, :, :, 0]  # [n, R, C, ...]
                 out[name] = np.broadcast_to(held[:, None], (n, S, *held.shape[1:])).copy()
         else:
             out[name] = arr
@@ -209,13 +227,13 @@ def _pe_inputs(spec: ArraySpec, inputs: dict[str, Any]) -> dict[str, Any]:
         arr = np.asarray(arr)
         role = geo.pe.inputs[name][0]
         if name == "a" or role == ROW:
-            v = np.moveaxis(arr, 2, 1)[:, :, None]                                     # [B, R, 1, S, ...]
+            v = np.moveaxis(arr, 2, 1)[:, :, None]  # [B, R, 1, S, ...]
             out[name] = np.broadcast_to(v, (B, R, C, *v.shape[3:])).reshape(B * R * C, *v.shape[3:])
         elif geo.dataflow == "weight-stationary" and name == "b":
-            v = np.moveaxis(arr, 1, 3)                                                 # [B, R, C, S, ...]
+            v = np.moveaxis(arr, 1, 3)  # [B, R, C, S, ...]
             out[name] = v.reshape(B * R * C, *v.shape[3:])
         elif name == "b" or role == COL:
-            v = np.moveaxis(arr, 2, 1)[:, None]                                        # [B, 1, C, S, ...]
+            v = np.moveaxis(arr, 2, 1)[:, None]  # [B, 1, C, S, ...]
             out[name] = np.broadcast_to(v, (B, R, C, *v.shape[3:])).reshape(B * R * C, *v.shape[3:])
         else:
             out[name] = np.broadcast_to(arr[:, None], (B, R * C, S)).reshape(B * R * C, S)
@@ -256,15 +274,22 @@ def _draw_array(r: random.Random, pes: Sequence[Any]) -> ArraySpec | None:
     dims = (1, 2, 2, 3, 4, 4, 6, 8)
     df = "weight-stationary" if r.random() < 0.3 else "output-stationary"
     try:
-        return ArraySpec(pe, rows=r.choice(dims), cols=r.choice(dims), dataflow=df,
-                         a_path=r.choice((None, None, "broadcast", "systolic")), share=r.random() < 0.8,
-                         pipeline=r.choice((0, 0, 0, 1, 2)))
+        return ArraySpec(
+            pe,
+            rows=r.choice(dims),
+            cols=r.choice(dims),
+            dataflow=df,
+            a_path=r.choice((None, None, "broadcast", "systolic")),
+            share=r.random() < 0.8,
+            pipeline=r.choice((0, 0, 0, 1, 2)),
+        )
     except ValueError:
         return None
 
 
-def array_sets(seed: int = ARRAY_SEED, training: int = 24, heldout: int = 20,
-               budget_luts: float = 5000.0) -> tuple[list[ArraySpec], list[ArraySpec]]:
+def array_sets(
+    seed: int = ARRAY_SEED, training: int = 24, heldout: int = 20, budget_luts: float = 5000.0
+) -> tuple[list[ArraySpec], list[ArraySpec]]:
     """Seeded, disjoint training and held-out arrays: PEs from the PE calibration pools (and
     the family examples), grids up to 8 x 8, both dataflows, both operand paths, shared units on
     and off, drain pipelining; kept within ``budget_luts`` estimated ECP5 LUTs (synthesis time)."""
@@ -302,8 +327,10 @@ def split_estimate(spec: ArraySpec, target: str) -> dict[str, tuple[float, float
     whole = _priced(net, kind, cal, "array:unscaled")
     mine = _priced(own, kind, cal, "array:unscaled")
     if kind == "asic":
-        return {"nand2": (whole["gates"] - mine["gates"], mine["gates"]),
-                "ffs": (net.total_ffs - own.ffs, float(own.ffs))}
+        return {
+            "nand2": (whole["gates"] - mine["gates"], mine["gates"]),
+            "ffs": (net.total_ffs - own.ffs, float(own.ffs)),
+        }
     return {m: (whole[m] - mine[m], float(mine[m])) for m in ("luts", "carry", "ffs", "dsps")}
 
 
@@ -315,8 +342,12 @@ def _stats(est: Sequence[float], meas: Sequence[float]) -> dict[str, float]:
     return out
 
 
-def fit_arrays(rows: Mapping[tuple[str, str], Mapping[str, Any]], training: Sequence[ArraySpec],
-               heldout: Sequence[ArraySpec], targets: Sequence[str]) -> dict[str, Any]:
+def fit_arrays(
+    rows: Mapping[tuple[str, str], Mapping[str, Any]],
+    training: Sequence[ArraySpec],
+    heldout: Sequence[ArraySpec],
+    targets: Sequence[str],
+) -> dict[str, Any]:
     """Fit the array's own-part scale per target and metric on ``training`` (least squares of
     the relative error of ``PEs + scale * own``) and measure the held-out errors; also the
     errors of the plain composition (scale 1) for comparison.  Returns the family file's data."""
@@ -330,8 +361,8 @@ def fit_arrays(rows: Mapping[tuple[str, str], Mapping[str, Any]], training: Sequ
             train = [(parts[s.name][metric], float(rows[(s.name, target)][key])) for s in training if s.name in parts]
             scale = 1.0
             if fitted and train:
-                num = sum(o * (m - p) / m ** 2 for (p, o), m in train if m > 0)
-                den = sum(o * o / m ** 2 for (p, o), m in train if m > 0)
+                num = sum(o * (m - p) / m**2 for (p, o), m in train if m > 0)
+                den = sum(o * o / m**2 for (p, o), m in train if m > 0)
                 scale = max(num / den, 0.0) if den > 0 else 1.0
                 scales.setdefault(target, {})[metric] = round(scale, 4)
             held = [(parts[s.name][metric], float(rows[(s.name, target)][key])) for s in heldout if s.name in parts]
@@ -340,9 +371,17 @@ def fit_arrays(rows: Mapping[tuple[str, str], Mapping[str, Any]], training: Sequ
             meas = [m for _, m in held]
             errors.setdefault(target, {})[metric] = _stats([p + scale * o for (p, o), _ in held], meas)
             plain.setdefault(target, {})[metric] = _stats([p + o for (p, o), _ in held], meas)
-    return {"family": "array", "version": 1, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "seed": ARRAY_SEED, "family_scale": scales, "error": errors, "error_unfitted": plain,
-            "training": [s.name for s in training], "heldout": [s.name for s in heldout],
-            "measurements": [dict(rows[k]) for k in sorted(rows)],
-            "note": "held-out relative |error| of the composed array estimate (PEs priced by their own fit, the "
-                    "array's own part times the fitted scale); error_unfitted: the same with scale 1"}
+    return {
+        "family": "array",
+        "version": 1,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seed": ARRAY_SEED,
+        "family_scale": scales,
+        "error": errors,
+        "error_unfitted": plain,
+        "training": [s.name for s in training],
+        "heldout": [s.name for s in heldout],
+        "measurements": [dict(rows[k]) for k in sorted(rows)],
+        "note": "held-out relative |error| of the composed array estimate (PEs priced by their own fit, the "
+        "array's own part times the fitted scale); error_unfitted: the same with scale 1",
+    }

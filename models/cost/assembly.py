@@ -35,10 +35,10 @@ def netlist(spec: Spec) -> Netlist:
 
 def _decoder(n: Netlist, fmt, lanes: int, mask: bool = True) -> None:
     e, m = fmt.exp_bits, fmt.man_bits
-    n.equal(e, 2 * lanes, cls="operand")                # exp == top, exp != 0
-    n.equal(e + m, lanes, cls="operand")                # NaN code / mantissa zero
+    n.equal(e, 2 * lanes, cls="operand")  # exp == top, exp != 0
+    n.equal(e + m, lanes, cls="operand")  # NaN code / mantissa zero
     if mask:
-        n.mux(m + 1, lanes, cls="operand")              # significand: special -> 0, subnormal hidden bit
+        n.mux(m + 1, lanes, cls="operand")  # significand: special -> 0, subnormal hidden bit
     n.logic(4 * lanes, cls="operand", levels=1)
 
 
@@ -52,12 +52,12 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
     frac = max(a.man_bits, b.man_bits)
     levels = clog2(lanes)
     order = ["sum", "mul", "align", "tree" if levels >= 2 else "in"]
-    cuts = set(order[:spec.stages])
-    nan = a.has_nan or b.has_nan or a.has_inf or b.has_inf   # inf * 0 is NaN too
+    cuts = set(order[: spec.stages])
+    nan = a.has_nan or b.has_nan or a.has_inf or b.has_inf  # inf * 0 is NaN too
     inf = a.has_inf or b.has_inf
     exact = spec.is_exact
-    fixed_point = exact or spec.accumulator is not None      # the exact lane sum feeds the loop
-    flags_live = (not exact) or nan                          # exact acc reads flags only with acc_flags
+    fixed_point = exact or spec.accumulator is not None  # the exact lane sum feeds the loop
+    flags_live = (not exact) or nan  # exact acc reads flags only with acc_flags
     flag_bits = (nan + 2 * inf) if flags_live else 0
     nzero_bit = 0 if exact else 1
     psh_bits = max(shift_max, 1).bit_length()
@@ -65,12 +65,12 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
 
     def pipe(point: str, bits: int) -> None:
         if point in cuts:
-            n.register(bits + 1, enable=True)     # + first (enabled by valid)
-            n.register(1)                         # valid
+            n.register(bits + 1, enable=True)  # + first (enabled by valid)
+            n.register(1)  # valid
             n.cut()
 
     pipe("in", lanes * (a.bits + b.bits))
-    float_product = not fixed_point and lanes == 1   # rtl/mac.py: the loop ignores a special's significand
+    float_product = not fixed_point and lanes == 1  # rtl/mac.py: the loop ignores a special's significand
     _decoder(n, a, lanes, mask=not float_product)
     _decoder(n, b, lanes, mask=not float_product)
     sa, sb = a.man_bits + 1, b.man_bits + 1
@@ -99,7 +99,7 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
     n.shifter(span, psh_bits, lanes, cls="product", in_width=psig_bits)
     if lanes == 1:  # one's complement by the sign, then term + sign: a two-operand adder
         n.gate(span + 1, cls="product", levels=1)
-    else:           # ... into the carry-save tree
+    else:  # ... into the carry-save tree
         n.logic((span + 1) * lanes, cls="product", levels=1)
     if lanes > 1:
         n.adder(clog2(lanes + 1), lanes - 1, cls="ctl", path=False)
@@ -110,11 +110,13 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
     ops = [span + 1] * lanes
     if levels >= 2 and "tree" in cuts:
         h = levels // 2
-        groups = [ops[i:i + (1 << h)] for i in range(0, lanes, 1 << h)]
+        groups = [ops[i : i + (1 << h)] for i in range(0, lanes, 1 << h)]
         for g in groups:
             n.multi_add(g, span + 1 + clog2(len(g)), path=g is groups[0], signed=True)
-        n.register(sum(span + 1 + clog2(len(g)) for g in groups) + max(lanes, 1).bit_length()
-                   + flag_bits + nzero_bit + 1, enable=True)
+        n.register(
+            sum(span + 1 + clog2(len(g)) for g in groups) + max(lanes, 1).bit_length() + flag_bits + nzero_bit + 1,
+            enable=True,
+        )
         n.register(1)
         n.cut()
         ops = [span + 1 + clog2(len(g)) for g in groups]
@@ -215,10 +217,10 @@ def _frame_float_acc(n: Netlist, spec: MinifloatMacSpec, lsw: int, lsb_exp: int)
     n.mux(m + 1, cls="acc")
     # the amount only takes as many values as the exponent field has (r = k - e_acc)
     n.shifter(big_n - 2, clog2(min(limit + 1, top)), cls="acc", in_width=m + 1)
-    n.adder(big_n, cls="acc")                 # -amag
+    n.adder(big_n, cls="acc")  # -amag
     n.mux(big_n, cls="acc", path=True)
-    n.adder(big_n, cls="acc")                 # aterm + lane_sum
-    n.adder(big_n - 1, cls="acc")             # -z
+    n.adder(big_n, cls="acc")  # aterm + lane_sum
+    n.adder(big_n - 1, cls="acc")  # -z
     n.mux(big_n - 1, cls="acc", path=True)
     n.equal(e + m, cls="acc")
     n.logic(6, cls="acc")
@@ -246,24 +248,25 @@ def float_loop(n: Netlist, f, loop, cls: str = "acc") -> None:
         def round_side() -> None:
             n.lzc(ZW, cls=cls)
             n.shifter(ZW, clog2(ZW + 1), cls=cls)
-            n.equal(ZW - 2 - M, cls=cls)          # sticky
-            n.logic(3, cls=cls, levels=1)         # round bit
-            n.adder(p + 1, cls=cls)               # the rounded significand
-            n.adder(eb, 2, cls=cls, path=False)   # exponent before rounding, and the code's
+            n.equal(ZW - 2 - M, cls=cls)  # sticky
+            n.logic(3, cls=cls, levels=1)  # round bit
+            n.adder(p + 1, cls=cls)  # the rounded significand
+            n.adder(eb, 2, cls=cls, path=False)  # exponent before rounding, and the code's
             n.mux(E, cls=cls)
-        n.parallel(round_side, lambda: n.adder(eb, 2, cls=cls))   # addend exponent, k
-        n.adder(eb, 2, cls=cls, path=False)       # both distances (beside the round adder)
+
+        n.parallel(round_side, lambda: n.adder(eb, 2, cls=cls))  # addend exponent, k
+        n.adder(eb, 2, cls=cls, path=False)  # both distances (beside the round adder)
         n.compare(min(loop.v_width, p), cls=cls)  # equal exponents: significands
-        n.logic(8, cls=cls, levels=1)             # acc_big, flags, signs
+        n.logic(8, cls=cls, levels=1)  # acc_big, flags, signs
         n.mux(amount, cls=cls)
-        n.compare(eb, 2, cls=cls)                 # too far
-        n.gate(OW, cls=cls)                       # the accumulator masked when left out
-        n.mux(OW, 2, cls=cls, path=True)          # larger / smaller
+        n.compare(eb, 2, cls=cls)  # too far
+        n.gate(OW, cls=cls)  # the accumulator masked when left out
+        n.mux(OW, 2, cls=cls, path=True)  # larger / smaller
         n.shifter(OW, amount, cls=cls)
-        n.mux(OW, cls=cls)                        # too far: all in the sticky bit
-        n.gate(ZW, cls=cls, levels=1)             # XOR by the effective operation
+        n.mux(OW, cls=cls)  # too far: all in the sticky bit
+        n.gate(ZW, cls=cls, levels=1)  # XOR by the effective operation
         n.adder(ZW, cls=cls)
-        n.mux(ZW + E, cls=cls)                    # NaN / infinity stored as their code
+        n.mux(ZW + E, cls=cls)  # NaN / infinity stored as their code
         n.register(state_bits, cls=cls, enable=True)
         n.feedback()
         return
@@ -275,6 +278,7 @@ def float_loop(n: Netlist, f, loop, cls: str = "acc") -> None:
         n.equal(E, 2, cls=cls)
         n.equal(M, cls=cls)
         n.equal(E + M, cls=cls)
+
     n.parallel(round_side_general, lambda: n.adder(eb, cls=cls))
     n.mux(E, cls=cls)
     n.adder(eb, 2, cls=cls)
@@ -288,19 +292,22 @@ def float_loop(n: Netlist, f, loop, cls: str = "acc") -> None:
     n.mux(width, cls=cls)
     n.gate(width + 2, cls=cls, levels=1)
     n.adder(width + 2, cls=cls)
-    n.adder(width + 1, cls=cls)               # the magnitude step
+    n.adder(width + 1, cls=cls)  # the magnitude step
     n.mux(width + 1, cls=cls, path=True)
     n.mux(eb, cls=cls)
-    if min(loop.acc_top_lo + f.bias, loop.v_exp_lo) < loop.exp_lo or \
-            max(loop.acc_top_hi + f.bias, loop.v_exp_hi) > loop.exp_hi:
+    if (
+        min(loop.acc_top_lo + f.bias, loop.v_exp_lo) < loop.exp_lo
+        or max(loop.acc_top_hi + f.bias, loop.v_exp_hi) > loop.exp_hi
+    ):
         n.compare(eb, 2, cls=cls)
         n.mux(eb, 2, cls=cls)
     n.register(state_bits, cls=cls, enable=True)
     n.feedback()
 
 
-def round_pack(n: Netlist, f, width: int, lsb_exp: int, exp_range: tuple[int, int] | None = None,
-               cls: str = "acc") -> None:
+def round_pack(
+    n: Netlist, f, width: int, lsb_exp: int, exp_range: tuple[int, int] | None = None, cls: str = "acc"
+) -> None:
     """``rtl/blocks/round.py`` RoundPack: LZC, limited normalising shift, RNE increment, pack."""
     e, m = f.exp_bits, f.man_bits
     e_lo, e_hi = exp_range if exp_range is not None else (0, 0)
@@ -337,7 +344,7 @@ def _int_tail(n: Netlist, width: int, total_bits: int, saturate: bool) -> None:
         n.mux(width, inputs=3, cls="acc", path=True)
     n.register(width, cls="acc", enable=True)
     n.feedback()
-    n.register(1)                                         # out_valid
+    n.register(1)  # out_valid
 
 
 def _scratch(build) -> list[float]:
@@ -355,8 +362,9 @@ def assemble_intmac(spec: IntMacSpec) -> Netlist:
     width = geo.acc_width
     out_width = geo.acc_next_width
     # no register after the products: signed ones merge into the accumulator's $macc
-    n.mult(spec.a.bits, spec.b.bits, spec.lanes, y_bits=pbits,
-           macc_width=out_width if spec.stages == 0 and lo < 0 else 0)
+    n.mult(
+        spec.a.bits, spec.b.bits, spec.lanes, y_bits=pbits, macc_width=out_width if spec.stages == 0 and lo < 0 else 0
+    )
     if spec.stages >= 1:
         n.register(spec.lanes * pbits + 2, cls="product")
         n.dsp_register(pbits)
@@ -365,8 +373,9 @@ def assemble_intmac(spec: IntMacSpec) -> Netlist:
     ops = [pbits] * spec.lanes
     # registered products (a DSP48's MREG): each pair's first add is a DSP post-adder
     # (P = M + C), so the fabric sums the pair sums, one bit wider
-    pairs = ([pbits + 1] * (spec.lanes // 2) + [pbits] * (spec.lanes % 2)
-             if spec.stages >= 1 and spec.lanes > 1 else None)
+    pairs = (
+        [pbits + 1] * (spec.lanes // 2) + [pbits] * (spec.lanes % 2) if spec.stages >= 1 and spec.lanes > 1 else None
+    )
     if spec.stages >= 2:
         before = n.totals()
         n.multi_add(ops, tbits, signed=lo < 0)
@@ -386,17 +395,15 @@ def assemble_intmac(spec: IntMacSpec) -> Netlist:
         n.dsp_post_adder(before, fabric_gate=width if spec.lanes > 1 else 0)
         n.dsp_register(width, per_mult=False)
     elif spec.stages == 0 and spec.lanes > 1:  # saturating or wide: the cascade sums the products only
-        n.dsp_post_adder(before, replacement=_scratch(
-            lambda m: m.accumulate([tbits], width, out_width, signed=lo < 0)))
+        n.dsp_post_adder(before, replacement=_scratch(lambda m: m.accumulate([tbits], width, out_width, signed=lo < 0)))
     elif pairs and len(ops) > 1:
-        n.dsp_post_adder(before, replacement=_scratch(
-            lambda m: m.accumulate(pairs, width, out_width, signed=lo < 0)))
+        n.dsp_post_adder(before, replacement=_scratch(lambda m: m.accumulate(pairs, width, out_width, signed=lo < 0)))
     if sat:
         n.compare(out_width, 2, cls="acc", path=True)
         n.mux(width, inputs=3, cls="acc", path=True)
     n.register(width, cls="acc", enable=True)
     n.feedback()
-    n.register(1)                                         # out_valid
+    n.register(1)  # out_valid
     n.notes.update(product_bits=pbits, acc_width=spec.width, total_bits=tbits)
     return n
 
@@ -445,12 +452,12 @@ def assemble_simd(spec: SimdMacSpec) -> Netlist:
             # top digit, b's, or both (their XOR); an all-unsigned cell folds to a plain sum
             ta = any(layout[i][key][1] for i in modes)
             tb = any(layout[i][key][3] for i in modes)
-            n.adder(w, ta + tb + (ta or tb), cls="product", path=False)   # conditional negations
+            n.adder(w, ta + tb + (ta or tb), cls="product", path=False)  # conditional negations
             n.multi_add([w] * 4, w, cls="product", path=False, signed=ta or tb)  # sum of the four terms
         n.chain(2, 2 * max(widths.values()))
     else:
         n.mux(d + 1, 2 * cells, cls="product")
-        by_width = Counter(widths.values())   # a cell whose product is narrower may stay out of a DSP
+        by_width = Counter(widths.values())  # a cell whose product is narrower may stay out of a DSP
         first_mult = len(n.mults)
         for w, count in sorted(by_width.items()):
             n.mult(d + 1, d + 1, count, y_bits=w, path=w == max(by_width))
@@ -485,6 +492,11 @@ def assemble_simd(spec: SimdMacSpec) -> Netlist:
         n.register(widths[(0, 0)] + 2, cls="sum")
         n.cut()
     _int_tail(n, spec.width, signed_width(tlo, thi), False)
-    n.notes.update(cells=cells, digit_bits=d, cell_bits=cell_w, macs_per_cycle_by_mode=dict(zip(spec.modes, spec.mode_lanes)),
-                   acc_width=spec.width)
+    n.notes.update(
+        cells=cells,
+        digit_bits=d,
+        cell_bits=cell_w,
+        macs_per_cycle_by_mode=dict(zip(spec.modes, spec.mode_lanes)),
+        acc_width=spec.width,
+    )
     return n

@@ -54,8 +54,10 @@ def _load(p: str) -> dict[str, Any]:
     except OSError as err:
         raise RuntimeError(f"no cost-model calibration at {p}: run `peforge calibrate` ({err})") from None
     if tuple(data.get("features", ())) != FEATURES:
-        raise RuntimeError(f"calibration {p} was fitted for features {data.get('features')}, this code uses "
-                           f"{list(FEATURES)}: run `peforge calibrate` again")
+        raise RuntimeError(
+            f"calibration {p} was fitted for features {data.get('features')}, this code uses "
+            f"{list(FEATURES)}: run `peforge calibrate` again"
+        )
     for fam_file in family_files(Path(p)):
         _merge_family(data, json.loads(fam_file.read_text()), fam_file)
     return data

@@ -32,8 +32,26 @@ __all__ = ["FEATURES", "CLASSES", "Mult", "Netlist", "clog2", "tree_full_adders"
 #: ``sext``: sign-extension bits of products merged into a ``$macc``; ``deep``: logic amount x
 #: LUT levels per pipeline segment / 100 (delay-driven mapping duplicates logic in deep
 #: segments); ``one``: the intercept.
-FEATURES = ("add", "csa", "cmp", "mul", "mulw", "mux", "muxw", "shift", "place", "lzc", "logic", "gate", "lone", "sext",
-            "deep", "ff", "ffe", "one")
+FEATURES = (
+    "add",
+    "csa",
+    "cmp",
+    "mul",
+    "mulw",
+    "mux",
+    "muxw",
+    "shift",
+    "place",
+    "lzc",
+    "logic",
+    "gate",
+    "lone",
+    "sext",
+    "deep",
+    "ff",
+    "ffe",
+    "one",
+)
 #: Activity classes of the energy model.
 CLASSES = ("operand", "product", "sum", "acc", "ctl")
 
@@ -41,8 +59,9 @@ _F = {name: i for i, name in enumerate(FEATURES)}
 _C = {name: i for i, name in enumerate(CLASSES)}
 
 
-def tree_full_adders(widths: Sequence[int], out_width: int, signed: bool = False,
-                     offsets: Sequence[int] | None = None) -> int:
+def tree_full_adders(
+    widths: Sequence[int], out_width: int, signed: bool = False, offsets: Sequence[int] | None = None
+) -> int:
     """Full adders of a carry-save tree that reduces the operands to two rows, column by column.
 
     Operand ``i`` holds bits ``offsets[i] .. offsets[i] + widths[i] - 1`` (a constant shift
@@ -249,8 +268,16 @@ class Netlist:
         if path:
             self.chain(1, width)
 
-    def multi_add(self, widths: list[int], out_width: int, n: int = 1, cls: str = "sum",
-                  path: bool = True, signed: bool = False, offsets: list[int] | None = None) -> None:
+    def multi_add(
+        self,
+        widths: list[int],
+        out_width: int,
+        n: int = 1,
+        cls: str = "sum",
+        path: bool = True,
+        signed: bool = False,
+        offsets: list[int] | None = None,
+    ) -> None:
         """``n`` sums of several operands in one cell (Yosys ``alumacc`` merges an adder tree
         into one ``$macc``): a carry-save tree over all but two operands, then one adder.
 
@@ -281,8 +308,16 @@ class Netlist:
         if levels:
             self.chain(levels)
 
-    def accumulate(self, ops: list[int], width: int, out_width: int, n: int = 1, cls: str = "acc",
-                   path: bool = True, signed: bool = False) -> None:
+    def accumulate(
+        self,
+        ops: list[int],
+        width: int,
+        out_width: int,
+        n: int = 1,
+        cls: str = "acc",
+        path: bool = True,
+        signed: bool = False,
+    ) -> None:
         """``n`` accumulator updates ``Mux(first, 0, acc) + sum(ops)`` (``acc`` ``width`` bits).
 
         One operand: a two-operand adder whose ``acc`` input is gated; the gate feeds the
@@ -322,8 +357,16 @@ class Netlist:
         if path:
             self.chain(max(1, clog2(inputs) / 2))
 
-    def shifter(self, width: int, levels: int, n: int = 1, cls: str = "sum", path: bool = True,
-                in_width: int | None = None, step_bits: int = 0) -> None:
+    def shifter(
+        self,
+        width: int,
+        levels: int,
+        n: int = 1,
+        cls: str = "sum",
+        path: bool = True,
+        in_width: int | None = None,
+        step_bits: int = 0,
+    ) -> None:
         """Barrel shifters with ``levels`` mux levels and ``width`` output bits.
 
         ``in_width`` < ``width`` (a narrow significand placed into a wide word): level k only
@@ -356,8 +399,17 @@ class Netlist:
         if levels:
             self.chain(levels)
 
-    def mult(self, a_bits: int, b_bits: int, n: int = 1, y_bits: int | None = None, cls: str = "product",
-             path: bool = True, unsigned: bool = False, macc_width: int = 0) -> None:
+    def mult(
+        self,
+        a_bits: int,
+        b_bits: int,
+        n: int = 1,
+        y_bits: int | None = None,
+        cls: str = "product",
+        path: bool = True,
+        unsigned: bool = False,
+        macc_width: int = 0,
+    ) -> None:
         """``n`` array multipliers ``a_bits`` x ``b_bits`` (a target may map them to DSPs).
 
         ``macc_width``: signed products that Yosys merges (no register between) into one
@@ -375,8 +427,7 @@ class Netlist:
         """Feature totals so far (multipliers excluded): pass to :meth:`dsp_post_adder`."""
         return list(self._total)
 
-    def dsp_post_adder(self, before: list[float], fabric_gate: int = 0,
-                       replacement: list[float] | None = None) -> None:
+    def dsp_post_adder(self, before: list[float], fabric_gate: int = 0, replacement: list[float] | None = None) -> None:
         """The blocks added since ``before = self.totals()`` are the post-adder of the last
         multiplier group: a DSP48 computes them when that group maps to DSPs.
 

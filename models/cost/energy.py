@@ -46,8 +46,10 @@ def _acc_words(acc: np.ndarray) -> list[np.ndarray]:
     if acc.dtype != object:
         return [acc.astype(np.uint64)]
     mask = (1 << 64) - 1
-    return [np.vectorize(lambda v: int(v) & mask, otypes=[np.uint64])(acc),
-            np.vectorize(lambda v: (int(v) >> 64) & mask, otypes=[np.uint64])(acc)]
+    return [
+        np.vectorize(lambda v: int(v) & mask, otypes=[np.uint64])(acc),
+        np.vectorize(lambda v: (int(v) >> 64) & mask, otypes=[np.uint64])(acc),
+    ]
 
 
 def toggle_rates(spec: Spec, **inputs: Any) -> list[float]:
@@ -90,7 +92,7 @@ def digits_stream(spec: Spec, samples: int = 8, seed: int = 0) -> dict[str, Any]
     parts: dict[str, list[np.ndarray]] = {}
     for h, layer in zip(net.layer_inputs(xs), net.layers):
         k, m = layer.w.shape
-        av = np.repeat(h[:, None, :], m, axis=1).reshape(-1, k)          # [samples*m, k]
+        av = np.repeat(h[:, None, :], m, axis=1).reshape(-1, k)  # [samples*m, k]
         bv = np.repeat(layer.w.T[None], len(h), axis=0).reshape(-1, k)
         chains = model.chains(spec, av, bv)
         steps = next(iter(chains.values())).shape[1]
@@ -113,8 +115,9 @@ def activity(spec: Spec, stream: dict[str, Any], seed: int = 0) -> list[float]:
     return [g / r if r > 0 else 1.0 for g, r in zip(got, ref)]
 
 
-def energy(spec: Spec, workload: str | dict[str, Any] = "random", target: str = "asic45",
-           seed: int = 0) -> CostEstimate:
+def energy(
+    spec: Spec, workload: str | dict[str, Any] = "random", target: str = "asic45", seed: int = 0
+) -> CostEstimate:
     """:func:`estimate` on an ASIC target with the activity of ``workload``
     (``"random"``, ``"digits"`` or a stream dict); the activity is stored in ``notes``."""
     if isinstance(workload, str):

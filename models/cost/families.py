@@ -19,6 +19,7 @@ from .components import Netlist, clog2
 
 __all__ = ["assemble_shiftadd", "assemble_lut", "assemble_blockdot"]
 
+
 def _fp32() -> FloatFormat:
     return formats.get_float("fp32")
 
@@ -48,7 +49,7 @@ def _dequant(n: Netlist, width: int, scale, counter_bits: int) -> None:
     else:
         sig = scale.man_bits + 1 if scale.man_bits else 1
         _decoder(n, scale, 1)
-    n.adder(width, cls="acc", path=False)                           # |s|
+    n.adder(width, cls="acc", path=False)  # |s|
     n.mux(width, cls="acc")
     wz = width + (sig if sig > 1 else 0)
     if sig > 1:
@@ -56,16 +57,18 @@ def _dequant(n: Netlist, width: int, scale, counter_bits: int) -> None:
     n.lzc(wz, cls="acc")
     n.shifter(wz, clog2(wz + 1), cls="acc")
     fw = f.man_bits + 1 + 3
-    n.adder(10, 4, cls="acc", path=False)                           # exponents and their difference
+    n.adder(10, 4, cls="acc", path=False)  # exponents and their difference
     n.compare(10, 2, cls="acc")
-    n.mux(fw, 2, cls="acc", path=True)                              # big / small
-    n.shifter(fw, clog2(fw + 1), cls="acc")                         # align with sticky
+    n.mux(fw, 2, cls="acc", path=True)  # big / small
+    n.shifter(fw, clog2(fw + 1), cls="acc")  # align with sticky
     n.equal(fw, cls="acc")
-    n.adder(fw + 2, 3, cls="acc")                                   # signed add, magnitude
+    n.adder(fw + 2, 3, cls="acc")  # signed add, magnitude
     n.mux(fw + 1, cls="acc")
     round_pack(n, f, fw + 1, -(f.man_bits + 3), exp_range=(-150, 130))
     n.mux(32, 2, cls="acc")
-    n.register(32 + 1 + 1 + 1 + scale.bits + counter_bits, cls="acc", enable=True)  # out, done, first, valid, scale, count
+    n.register(
+        32 + 1 + 1 + 1 + scale.bits + counter_bits, cls="acc", enable=True
+    )  # out, done, first, valid, scale, count
     n.feedback()
 
 
@@ -181,9 +184,9 @@ def assemble_lut(spec: LutSpec) -> Netlist:
     entries, eb, sb = geo["table_entries"], geo["entry_bits"], geo["serial_bits"]
     sums, table_ffs = _lut_table(*spec.act_range, spec.group, spec.symmetric)
     s1 = 1 if spec.stages >= 1 else 0
-    correct = spec.symmetric and not spec.ternary              # serial start -A
+    correct = spec.symmetric and not spec.ternary  # serial start -A
     xb = spec.act_int_bits
-    if spec.stages >= 2:                                       # in_valid, in_first, a, b
+    if spec.stages >= 2:  # in_valid, in_first, a, b
         n.register(2 + g * spec.act.bits + lanes * g * wcb, cls="operand")
         n.cut()
     if isinstance(spec.act, FloatFormat):
@@ -193,7 +196,7 @@ def assemble_lut(spec: LutSpec) -> Netlist:
     n.chain(1, eb * max(1, clog2(g)))
     n.register(table_ffs + correct * sb, cls="operand", enable=True)
     if correct:
-        n.adder(sb, cls="operand", path=False)                 # -A
+        n.adder(sb, cls="operand", path=False)  # -A
     # sequencer: phase, add_phase, commit, out_valid, first delay line, held serial start
     n.register(planes + s1 * planes + 2 + (planes + 1 + s1), cls="ctl")
     if correct and s1:
@@ -211,16 +214,21 @@ def assemble_lut(spec: LutSpec) -> Netlist:
     if s1:  # looked-up entry and its negate flag (one shared flag when it does not depend on the lane)
         n.register(eb * lanes + (lanes if spec.symmetric else 1), cls="product")
         n.cut()
-    n.logic(eb * lanes, cls="sum")                             # entry ^ neg
-    n.mux(sb, lanes, cls="sum")                                # Mux(add_phase[0], init, R)
-    n.adder(sb + 1, lanes, cls="sum")                          # base +- entry (the +neg is its carry-in)
+    n.logic(eb * lanes, cls="sum")  # entry ^ neg
+    n.mux(sb, lanes, cls="sum")  # Mux(add_phase[0], init, R)
+    n.adder(sb + 1, lanes, cls="sum")  # base +- entry (the +neg is its carry-in)
     n.register(sb * lanes + (0 if spec.ternary else planes * lanes), cls="sum", enable=True)
     n.cut()
-    n.accumulate([sb], spec.width, spec.width, lanes)          # Mux(first, 0, acc) + serial sum
+    n.accumulate([sb], spec.width, spec.width, lanes)  # Mux(first, 0, acc) + serial sum
     n.register(spec.width * lanes, cls="acc", enable=True)
     n.feedback()
-    n.notes.update(table_entries=entries, entry_bits=eb, serial_bits=sb, acc_width=spec.width,
-                   initiation_interval=spec.initiation_interval)
+    n.notes.update(
+        table_entries=entries,
+        entry_bits=eb,
+        serial_bits=sb,
+        acc_width=spec.width,
+        initiation_interval=spec.initiation_interval,
+    )
     return n
 
 
@@ -232,10 +240,10 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     geo = blockdot_geometry(spec)
     span0, shift_max, lsw, bsw = geo.span, geo.shift_max, geo.lane_sum_width, geo.block_sum_width
     xbits, v_width = geo.scale_sig_bits, geo.v_width
-    cuts = set(("acc", "mul", "sum", "vmul")[:spec.stages])
+    cuts = set(("acc", "mul", "sum", "vmul")[: spec.stages])
     nan = any(isinstance(x, FloatFormat) and (x.has_nan or x.has_inf) for x in (fa, fb))
     inf = any(isinstance(x, FloatFormat) and x.has_inf for x in (fa, fb))
-    flag_bits = nan + 2 * inf + 1                       # nan, +inf, -inf (when possible), negative zero
+    flag_bits = nan + 2 * inf + 1  # nan, +inf, -inf (when possible), negative zero
 
     def pipe(point: str, bits: int) -> None:
         if point in cuts:  # + valid, last (unless one beat), first, and the scales until they are decoded
@@ -250,7 +258,7 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     sig = []
     for fmt in (fa, fb):
         if isinstance(fmt, IntFormat):
-            n.adder(fmt.bits, lanes, cls="operand", path=False)     # |x|
+            n.adder(fmt.bits, lanes, cls="operand", path=False)  # |x|
             n.mux(fmt.bits, lanes, cls="operand")
             sig.append(fmt.bits)
         else:
@@ -283,18 +291,18 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     n.adder(max(sa.exp_bits, sb.exp_bits) + 1, cls="sum", path=False)
     n.logic(20, cls="ctl")
     ex_bits = ((1 << sa.exp_bits) + (1 << sb.exp_bits) - 2).bit_length()
-    v_flags = 1 + 2 * inf                                # v_nan (scales have NaN), v_pinf, v_ninf
+    v_flags = 1 + 2 * inf  # v_nan (scales have NaN), v_pinf, v_ninf
     pipe("vmul", v_width + ex_bits + 2 + v_flags)
     if spec.accumulator is not None:  # deferred rounding: window aligner + loop + read-out
         from .accumulators import align_amount, fixed_point_accumulator, window_aligner
 
         plan = spec.accumulator
-        n.logic(v_width + 4, cls="sum")                  # a special value adds nothing; its -0
+        n.logic(v_width + 4, cls="sum")  # a special value adds nothing; its -0
         align_amount(n, plan, v_width, ex_bits + 1)
         pipe("acc", v_width + (1 + plan.width - 2 + v_width).bit_length() + 3 + v_flags)
         window_aligner(n, plan, v_width)
         fixed_point_accumulator(n, plan)
-        n.register(1)                                    # out_valid
+        n.register(1)  # out_valid
         n.notes.update(block_sum_width=bsw, v_width=v_width, beats=beats, acc_width=f.bits)
         return n
     n.lzc(v_width, cls="sum")
@@ -306,6 +314,8 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     pipe("acc", v_width - 1 + tv_bits + 3 + v_flags)
     # the accumulate loop: swap, align with sticky, add, normalise, round once per block
     float_loop(n, f, geo.loop)
-    n.register(1)                                        # out_valid
-    n.notes.update(span=span0, block_sum_width=bsw, v_width=v_width, frame=geo.loop.frame, beats=beats, acc_width=f.bits)
+    n.register(1)  # out_valid
+    n.notes.update(
+        span=span0, block_sum_width=bsw, v_width=v_width, frame=geo.loop.frame, beats=beats, acc_width=f.bits
+    )
     return n

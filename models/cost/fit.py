@@ -26,16 +26,31 @@ from .calibration import DATA_FILE
 from .components import FEATURES
 from .model import FPGA_TARGETS, fabric_ffs, features, scaled_features, split_features
 
-__all__ = ["nnls", "spearman", "error_stats", "fit_family_scaled", "FAMILY_SHRINK", "fit_scaled", "fit_delay", "write_calibration", "HOROWITZ_45NM",
-           "VERSION", "measured_value"]
+__all__ = [
+    "nnls",
+    "spearman",
+    "error_stats",
+    "fit_family_scaled",
+    "FAMILY_SHRINK",
+    "fit_scaled",
+    "fit_delay",
+    "write_calibration",
+    "HOROWITZ_45NM",
+    "VERSION",
+    "measured_value",
+]
 
 VERSION = 2
 #: Pseudo-rows at scale 1 that a family scale is shrunk with (few rows: scale near 1).
 FAMILY_SHRINK = 2.0
 
 #: (label, kind, bits, energy pJ, area um^2): Horowitz, ISSCC 2014, 45 nm 0.9 V.
-HOROWITZ_45NM = (("8-bit int add", "add", 8, 0.03, 36.0), ("32-bit int add", "add", 32, 0.1, 137.0),
-                 ("8-bit int multiply", "mul", 8, 0.2, 282.0), ("32-bit int multiply", "mul", 32, 3.1, 3495.0))
+HOROWITZ_45NM = (
+    ("8-bit int add", "add", 8, 0.03, 36.0),
+    ("32-bit int add", "add", 32, 0.1, 137.0),
+    ("8-bit int multiply", "mul", 8, 0.2, 282.0),
+    ("32-bit int multiply", "mul", 32, 3.1, 3495.0),
+)
 
 #: nextpnr device -> the target whose delay it calibrates.
 PNR_DEVICES = {"hx8k": "ice40", "25k": "ecp5"}
@@ -70,6 +85,7 @@ def nnls(a: np.ndarray, b: np.ndarray, iters: int = 500) -> np.ndarray:
 
 def spearman(x: ArrayLike, y: ArrayLike) -> float:
     """Spearman rank correlation (average ranks for ties)."""
+
     def ranks(values: ArrayLike) -> np.ndarray:
         v = np.asarray(values, float)
         order = np.argsort(v, kind="mergesort")
@@ -79,6 +95,7 @@ def spearman(x: ArrayLike, y: ArrayLike) -> float:
             idx = v == val
             r[idx] = r[idx].mean()
         return r
+
     rx, ry = ranks(x), ranks(y)
     if rx.std() == 0 or ry.std() == 0:
         return float("nan")
@@ -92,8 +109,13 @@ def error_stats(est: Sequence[float], meas: Sequence[float]) -> dict[str, float]
     rel = np.abs(e[keep] - m[keep]) / m[keep]
     if not len(rel):
         return {"median": float("nan"), "p90": float("nan"), "max": float("nan"), "spearman": float("nan"), "n": 0}
-    return {"median": round(float(np.median(rel)), 4), "p90": round(float(np.percentile(rel, 90)), 4),
-            "max": round(float(rel.max()), 4), "spearman": round(spearman(e, m), 4), "n": int(len(rel))}
+    return {
+        "median": round(float(np.median(rel)), 4),
+        "p90": round(float(np.percentile(rel, 90)), 4),
+        "max": round(float(rel.max()), 4),
+        "spearman": round(spearman(e, m), 4),
+        "n": int(len(rel)),
+    }
 
 
 def measured_value(row: Mapping[str, Any], metric: str) -> float:
@@ -104,8 +126,9 @@ def _spec(row: Mapping[str, Any]) -> Spec:
     return spec_mod.from_dict(dict(row["spec"]))
 
 
-def _design_matrix(rows: Sequence[Mapping[str, Any]], target: str,
-                   metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _design_matrix(
+    rows: Sequence[Mapping[str, Any]], target: str, metric: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(features per row, their shared-block part, measured ``metric`` per row, family per row)."""
     specs = [_spec(r) for r in rows]
     split = [split_features(assemble(s), target) for s in specs]
@@ -115,8 +138,9 @@ def _design_matrix(rows: Sequence[Mapping[str, Any]], target: str,
     return x, xs, y, np.array([s.family for s in specs])
 
 
-def fit_family_scaled(rows: Sequence[Mapping[str, Any]], target: str, metric: str, iters: int = 10,
-                      shrink: float = FAMILY_SHRINK) -> tuple[np.ndarray, dict[str, float]]:
+def fit_family_scaled(
+    rows: Sequence[Mapping[str, Any]], target: str, metric: str, iters: int = 10, shrink: float = FAMILY_SHRINK
+) -> tuple[np.ndarray, dict[str, float]]:
     """Coefficients and one scale per family: ``metric ~ coef . (scale[family] * own + shared)``
     (see :func:`.model.scaled_features`), non-negative coefficients fitting the relative error.
 
@@ -184,19 +208,40 @@ def _anchors(rows: Mapping[tuple[str, str], Mapping[str, Any]]) -> dict[str, Any
     for r in out:
         r["model_area_um2"] = round(r["synth_nand2"] * um2_per, 1)
         r["model_energy_pj"] = round(r["synth_nand2"] * pj_per, 4)
-    return {"um2_per_nand2": round(um2_per, 5), "pj_per_nand2": round(pj_per, 7), "anchors": out,
-            "rule": "geometric mean of published / synthesised (generic flow, NAND2 eq.) over the four "
-                    "45 nm integer anchors: 8/32-bit add (N-bit sum), 8/32-bit multiply (2N-bit product)"}
+    return {
+        "um2_per_nand2": round(um2_per, 5),
+        "pj_per_nand2": round(pj_per, 7),
+        "anchors": out,
+        "rule": "geometric mean of published / synthesised (generic flow, NAND2 eq.) over the four "
+        "45 nm integer anchors: 8/32-bit add (N-bit sum), 8/32-bit multiply (2N-bit product)",
+    }
 
 
 def _slim(row: Mapping[str, Any]) -> dict[str, Any]:
-    keys = ("name", "target", "spec", "luts", "carry", "ffs", "dsps", "nand2_eq", "fmax_mhz", "critical_path_ns",
-            "seconds", "options")
+    keys = (
+        "name",
+        "target",
+        "spec",
+        "luts",
+        "carry",
+        "ffs",
+        "dsps",
+        "nand2_eq",
+        "fmax_mhz",
+        "critical_path_ns",
+        "seconds",
+        "options",
+    )
     return {k: row[k] for k in keys if k in row and row[k] is not None}
 
 
-def write_calibration(rows: Mapping[tuple[str, str], Mapping[str, Any]], sets: Mapping[str, Sequence[Spec]], *,
-                      out: Path | str | None = None, log: Callable[[str], None] = print) -> Path:
+def write_calibration(
+    rows: Mapping[tuple[str, str], Mapping[str, Any]],
+    sets: Mapping[str, Sequence[Spec]],
+    *,
+    out: Path | str | None = None,
+    log: Callable[[str], None] = print,
+) -> Path:
     """Fit every target on the training rows, measure the held-out error, write the data file."""
     names = {k: {s.name for s in v} for k, v in sets.items()}
     rows = {k: r for k, r in rows.items()}
@@ -218,21 +263,27 @@ def write_calibration(rows: Mapping[tuple[str, str], Mapping[str, Any]], sets: M
             scale: dict[str, float] = {}
             if small and metric in targets["ice40"]:  # few points: the iCE40 shape times one fitted scale
                 coef = fit_scaled(train, target, metric, np.array(targets["ice40"][metric]))
-                errors[target].setdefault("method", f"iCE40 coefficients x one scale per metric ({len(train)} "
-                                                    "training specs)")
+                errors[target].setdefault(
+                    "method", f"iCE40 coefficients x one scale per metric ({len(train)} training specs)"
+                )
             else:
                 coef, scale = fit_family_scaled(train, target, metric)
                 targets[target].setdefault("family_scale", {})[metric] = scale
             targets[target][metric] = [round(float(c), 6) for c in coef]
-            est = [float(np.dot(coef, scaled_features(assemble(s), target, scale.get(s.family, 1.0))))
-                   for s in map(_spec, held)]
+            est = [
+                float(np.dot(coef, scaled_features(assemble(s), target, scale.get(s.family, 1.0))))
+                for s in map(_spec, held)
+            ]
             errors[target][metric] = error_stats(est, [measured_value(r, metric) for r in held])
             errors[target][metric]["train_n"] = len(train)
-        errors[target]["ffs"] = error_stats([fabric_ffs(assemble(_spec(r)), target) for r in held],
-                                            [r["ffs"] for r in held])
+        errors[target]["ffs"] = error_stats(
+            [fabric_ffs(assemble(_spec(r)), target) for r in held], [r["ffs"] for r in held]
+        )
         if target in FPGA_TARGETS:
-            errors[target]["dsps"] = {"exact": sum(features(assemble(_spec(r)), target)[1] == r["dsps"] for r in held),
-                                      "n": len(held)}
+            errors[target]["dsps"] = {
+                "exact": sum(features(assemble(_spec(r)), target)[1] == r["dsps"] for r in held),
+                "n": len(held),
+            }
         kept["training"] += [_slim(r) for r in train]
         kept["heldout"] += [_slim(r) for r in held]
         log(f"{target}: {len(train)} training, {len(held)} held-out: {errors[target]}")
@@ -244,10 +295,12 @@ def write_calibration(rows: Mapping[tuple[str, str], Mapping[str, Any]], sets: M
         targets.setdefault(target, {})["delay"] = d
         loo = []
         for i in range(len(pnr)):  # leave-one-out: the honest error of a small fit
-            di = fit_delay(pnr[:i] + pnr[i + 1:])
+            di = fit_delay(pnr[:i] + pnr[i + 1 :])
             loo.append(_delay_of(_spec(pnr[i]), di))
         errors.setdefault(target, {})["delay_ns"] = {
-            **error_stats(loo, [1000.0 / r["fmax_mhz"] for r in pnr]), "method": f"leave-one-out, nextpnr {device}"}
+            **error_stats(loo, [1000.0 / r["fmax_mhz"] for r in pnr]),
+            "method": f"leave-one-out, nextpnr {device}",
+        }
         kept["pnr"] += [_slim(r) for r in pnr]
         log(f"{target} delay ({device}): {d}; leave-one-out {errors[target]['delay_ns']}")
     if "generic" not in targets:

@@ -36,14 +36,41 @@ from . import calibration
 from .assembly import netlist
 from .components import CLASSES, FEATURES, Mult, Netlist
 
-__all__ = ["CostEstimate", "estimate", "estimate_netlist", "estimate_many", "segment_delays", "TARGETS", "VDD", "parse_target", "features", "split_features", "scaled_features", "fabric_ffs"]
+__all__ = [
+    "CostEstimate",
+    "estimate",
+    "estimate_netlist",
+    "estimate_many",
+    "segment_delays",
+    "TARGETS",
+    "VDD",
+    "parse_target",
+    "features",
+    "split_features",
+    "scaled_features",
+    "fabric_ffs",
+]
 
 FPGA_TARGETS = ("ice40", "ecp5", "xilinx")
 #: Accepted target names (any ``asicNN`` with 5 <= NN <= 250 works too).
 TARGETS = (*FPGA_TARGETS, "asic45", "asic28", "asic16", "asic7")
 #: Nominal supply voltage per node (nm -> V) for the energy scaling rule; nearest node wins.
-VDD = {250: 2.5, 180: 1.8, 130: 1.2, 90: 1.0, 65: 1.0, 45: 0.9, 32: 0.9, 28: 0.9, 22: 0.8, 16: 0.8,
-       14: 0.8, 10: 0.75, 7: 0.7, 5: 0.7}
+VDD = {
+    250: 2.5,
+    180: 1.8,
+    130: 1.2,
+    90: 1.0,
+    65: 1.0,
+    45: 0.9,
+    32: 0.9,
+    28: 0.9,
+    22: 0.8,
+    16: 0.8,
+    14: 0.8,
+    10: 0.75,
+    7: 0.7,
+    5: 0.7,
+}
 #: Delay of an ECP5 / 7-series path relative to the same path on iCE40 (vendor speed grades,
 #: uncalibrated: no nextpnr flow for 7-series; used for ECP5 only without its own fit).
 _SPEED = {"ice40": 1.0, "ecp5": 0.75, "xilinx": 0.45}
@@ -101,8 +128,11 @@ class CostEstimate:
 
     def headline(self) -> dict[str, Any]:
         """The numbers of this target (None fields dropped)."""
-        keys = (("luts", "carry", "ffs", "dsps", "delay_ns", "fmax_mhz") if self.node_nm is None else
-                ("gates_nand2", "area_um2", "ffs", "energy_pj_per_op", "energy_pj_per_mac"))
+        keys = (
+            ("luts", "carry", "ffs", "dsps", "delay_ns", "fmax_mhz")
+            if self.node_nm is None
+            else ("gates_nand2", "area_um2", "ffs", "energy_pj_per_op", "energy_pj_per_mac")
+        )
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
@@ -185,8 +215,7 @@ def fabric_ffs(net: Netlist, target: str) -> int:
     absorbs (its M / P registers) on ``xilinx`` (Yosys packs no ECP5 DSP registers)."""
     if target != "xilinx":
         return net.ffs
-    absorbed = sum(bits for i, bits in net.dsp_regs
-                   if _dsp_tiles(target, net.mults[i]))
+    absorbed = sum(bits for i, bits in net.dsp_regs if _dsp_tiles(target, net.mults[i]))
     return max(net.ffs - absorbed, 0)
 
 
@@ -206,18 +235,22 @@ def _scaled_dot(c: Sequence[float], f: Sequence[float], shared: Sequence[float],
 def class_gates(net: Netlist, coef: Sequence[float], scale: float = 1.0) -> list[float]:
     """NAND2 equivalents per activity class (multipliers in LUT logic, intercept dropped);
     the family's own blocks times ``scale``, shared blocks as they are."""
-    out = [scale * (_dot(coef[:-1], row[:-1]) - _dot(coef[:-1], sh[:-1])) + _dot(coef[:-1], sh[:-1])
-           for row, sh in zip(net.feats, net.shared_feats)]
+    out = [
+        scale * (_dot(coef[:-1], row[:-1]) - _dot(coef[:-1], sh[:-1])) + _dot(coef[:-1], sh[:-1])
+        for row, sh in zip(net.feats, net.shared_feats)
+    ]
     mi, wi = _I["mul"], _I["mulw"]
     for m in net.mults:
-        out[CLASSES.index(m.cls)] += ((coef[mi] * m.a_bits * m.b_bits + coef[wi] * (m.a_bits + m.b_bits)) * m.count
-                                      * (1.0 if m.shared else scale))
+        out[CLASSES.index(m.cls)] += (
+            (coef[mi] * m.a_bits * m.b_bits + coef[wi] * (m.a_bits + m.b_bits)) * m.count * (1.0 if m.shared else scale)
+        )
     return out
 
 
 def _delay(net: Netlist, d: dict[str, float]) -> float:
-    worst = max((seg for seg in net.depth.values()), key=lambda s: d["lut"] * s[0] + d["carry"] * s[1],
-                default=[0.0, 0.0])
+    worst = max(
+        (seg for seg in net.depth.values()), key=lambda s: d["lut"] * s[0] + d["carry"] * s[1], default=[0.0, 0.0]
+    )
     return d["c0"] + d["lut"] * worst[0] + d["carry"] * worst[1]
 
 
@@ -238,8 +271,11 @@ def segment_delays(net: Netlist, target: str) -> dict[int, float]:
 
 def _errors(cal: dict[str, Any], key: str, metrics: Iterable[str]) -> dict[str, dict[str, Any]]:
     errs = cal.get("error", {}).get(key, {})
-    return {m: {k: v for k, v in errs[m].items() if k in ("median", "p90", "max", "n", "exact")}
-            for m in metrics if m in errs}
+    return {
+        m: {k: v for k, v in errs[m].items() if k in ("median", "p90", "max", "n", "exact")}
+        for m in metrics
+        if m in errs
+    }
 
 
 def _family_scale(cal_target: dict[str, Any], metric: str, family: str) -> float:
@@ -264,10 +300,14 @@ def _priced(net: Netlist, kind: str, cal: dict[str, Any], family: str) -> dict[s
         delay = (_delay(net, dl) * (1.0 if own else _SPEED[kind])) if dl else None
         luts = _scaled_dot(t["luts"], f, fs, _family_scale(t, "luts", family))
         carry = _scaled_dot(t["carry"], f, fs, _family_scale(t, "carry", family))
-        out: dict[str, Any] = {"luts": round(max(luts, 0.0), 1), "carry": round(max(carry, 0.0), 1), "dsps": dsps,
-                               "ffs": fabric_ffs(net, kind),
-                               "delay_ns": None if delay is None else round(delay, 3),
-                               "fmax_mhz": None if delay is None else round(1000.0 / delay, 1)}
+        out: dict[str, Any] = {
+            "luts": round(max(luts, 0.0), 1),
+            "carry": round(max(carry, 0.0), 1),
+            "dsps": dsps,
+            "ffs": fabric_ffs(net, kind),
+            "delay_ns": None if delay is None else round(delay, 3),
+            "fmax_mhz": None if delay is None else round(1000.0 / delay, 1),
+        }
     else:
         gen = cal["targets"]["generic"]["nand2"]
         k = _family_scale(cal["targets"]["generic"], "nand2", family)
@@ -329,14 +369,18 @@ def _target_errors(cal: dict[str, Any], kind: str, family: str | None = None) ->
             own = _errors(cal, kind, ("delay_ns",))
             delay = own or _errors(cal, "ice40", ("delay_ns",))
             if delay:
-                err["delay_ns"] = delay["delay_ns"] if own else {
-                    **delay["delay_ns"], "note": "iCE40 fit scaled by a fixed speed ratio: uncalibrated here"}
+                err["delay_ns"] = (
+                    delay["delay_ns"]
+                    if own
+                    else {**delay["delay_ns"], "note": "iCE40 fit scaled by a fixed speed ratio: uncalibrated here"}
+                )
         _ERRORS[key] = err
     return _ERRORS[key]
 
 
-def estimate(spec: Spec, target: str = "ecp5", node_nm: int | None = None,
-             activity: Sequence[float] | None = None) -> CostEstimate:
+def estimate(
+    spec: Spec, target: str = "ecp5", node_nm: int | None = None, activity: Sequence[float] | None = None
+) -> CostEstimate:
     """Analytic cost of ``spec``'s PE on ``target`` (see the module docstring).
 
     Parameters
@@ -355,8 +399,14 @@ def estimate(spec: Spec, target: str = "ecp5", node_nm: int | None = None,
     return estimate_netlist(netlist(spec), spec.name, spec.family, target, node_nm, activity)
 
 
-def estimate_netlist(net: Netlist, label: str, family: str, target: str = "ecp5", node_nm: int | None = None,
-                     activity: Sequence[float] | None = None) -> CostEstimate:
+def estimate_netlist(
+    net: Netlist,
+    label: str,
+    family: str,
+    target: str = "ecp5",
+    node_nm: int | None = None,
+    activity: Sequence[float] | None = None,
+) -> CostEstimate:
     """:func:`estimate` of an assembled netlist (``family`` picks the fitted family scale; a
     name without one, e.g. a helper unit's, is priced with scale 1)."""
     kind, node = parse_target(target, node_nm)
@@ -366,8 +416,20 @@ def estimate_netlist(net: Netlist, label: str, family: str, target: str = "ecp5"
     notes: dict[str, Any] = {"calibration": cal.get("created"), "yosys": cal.get("yosys_version"), **net.notes}
     name = target if kind != "asic" else f"asic{node}"
     if kind != "asic" or node is None:
-        return CostEstimate(name, label, family, net.macs_per_cycle, p["ffs"], p["luts"], p["carry"],
-                            p["dsps"], p["delay_ns"], p["fmax_mhz"], error=err, notes=notes)
+        return CostEstimate(
+            name,
+            label,
+            family,
+            net.macs_per_cycle,
+            p["ffs"],
+            p["luts"],
+            p["carry"],
+            p["dsps"],
+            p["delay_ns"],
+            p["fmax_mhz"],
+            error=err,
+            notes=notes,
+        )
     asic = cal["asic"]
     scale_area = (node / 45.0) ** 2
     vdd = VDD[min(VDD, key=lambda k: abs(k - node))]
@@ -381,17 +443,27 @@ def estimate_netlist(net: Netlist, label: str, family: str, target: str = "ecp5"
         weighted = sum(g * a for g, a in zip(p["class_gates"], act))
     energy = asic["pj_per_nand2"] * weighted * scale_energy
     gates = p["gates"]
-    notes.update(anchor="Horowitz ISSCC 2014, 45 nm 0.9 V: int add/mul energy (confirmed) and area "
-                        "(commonly quoted)", um2_per_nand2_45nm=asic["um2_per_nand2"],
-                 pj_per_nand2_45nm=asic["pj_per_nand2"],
-                 scaling=f"area x (node/45)^2 = {scale_area:.3g}; energy x (node/45) x (Vdd/0.9)^2 = "
-                         f"{scale_energy:.3g} (Vdd {vdd} V)")
-    return CostEstimate(name, label, family, net.macs_per_cycle, int(round(net.total_ffs)),
-                        gates_nand2=round(gates, 1),
-                        area_um2=round(gates * asic["um2_per_nand2"] * scale_area, 3),
-                        energy_pj_per_op=round(energy, 4),
-                        energy_pj_per_mac=round(energy / max(net.macs_per_cycle, 1), 4), node_nm=node,
-                        error=err, notes=notes)
+    notes.update(
+        anchor="Horowitz ISSCC 2014, 45 nm 0.9 V: int add/mul energy (confirmed) and area (commonly quoted)",
+        um2_per_nand2_45nm=asic["um2_per_nand2"],
+        pj_per_nand2_45nm=asic["pj_per_nand2"],
+        scaling=f"area x (node/45)^2 = {scale_area:.3g}; energy x (node/45) x (Vdd/0.9)^2 = "
+        f"{scale_energy:.3g} (Vdd {vdd} V)",
+    )
+    return CostEstimate(
+        name,
+        label,
+        family,
+        net.macs_per_cycle,
+        int(round(net.total_ffs)),
+        gates_nand2=round(gates, 1),
+        area_um2=round(gates * asic["um2_per_nand2"] * scale_area, 3),
+        energy_pj_per_op=round(energy, 4),
+        energy_pj_per_mac=round(energy / max(net.macs_per_cycle, 1), 4),
+        node_nm=node,
+        error=err,
+        notes=notes,
+    )
 
 
 def estimate_many(specs: Iterable[Spec], target: str = "ecp5", node_nm: int | None = None) -> list[CostEstimate]:

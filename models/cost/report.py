@@ -8,13 +8,25 @@ from .model import CostEstimate
 
 __all__ = ["table", "error_text"]
 
-_LABELS = {"luts": "LUTs", "carry": "carry cells", "ffs": "flip-flops", "dsps": "DSP blocks",
-           "delay_ns": "critical path (ns)", "fmax_mhz": "Fmax (MHz)", "gates_nand2": "gates (NAND2 eq.)",
-           "area_um2": "area (um^2)", "energy_pj_per_op": "energy / cycle (pJ)",
-           "energy_pj_per_mac": "energy / MAC (pJ)"}
+_LABELS = {
+    "luts": "LUTs",
+    "carry": "carry cells",
+    "ffs": "flip-flops",
+    "dsps": "DSP blocks",
+    "delay_ns": "critical path (ns)",
+    "fmax_mhz": "Fmax (MHz)",
+    "gates_nand2": "gates (NAND2 eq.)",
+    "area_um2": "area (um^2)",
+    "energy_pj_per_op": "energy / cycle (pJ)",
+    "energy_pj_per_mac": "energy / MAC (pJ)",
+}
 #: Which error entry bounds each output (area and energy inherit the gate-count error).
-_ERROR_OF = {"fmax_mhz": "delay_ns", "area_um2": "gates_nand2", "energy_pj_per_op": "gates_nand2",
-             "energy_pj_per_mac": "gates_nand2"}
+_ERROR_OF = {
+    "fmax_mhz": "delay_ns",
+    "area_um2": "gates_nand2",
+    "energy_pj_per_op": "gates_nand2",
+    "energy_pj_per_mac": "gates_nand2",
+}
 
 
 def error_text(err: dict[str, Any] | None) -> str:
@@ -40,8 +52,10 @@ def table(est: CostEstimate) -> Any:
         text = error_text(err) + (" (iCE40's; uncalibrated here)" if err and "note" in err else "")
         t.add_row(_LABELS.get(key, key), f"{value:,.4g}" if isinstance(value, float) else str(value), text)
     if est.node_nm is not None:
-        t.caption = (f"anchor: {est.notes.get('anchor')}; scaling: {est.notes.get('scaling')}; "
-                     "area and energy inherit the gate-count error plus the anchor's")
+        t.caption = (
+            f"anchor: {est.notes.get('anchor')}; scaling: {est.notes.get('scaling')}; "
+            "area and energy inherit the gate-count error plus the anchor's"
+        )
     elif "note" in est.error.get("delay_ns", {}):
         t.caption = "delay: iCE40 nextpnr fit scaled by a fixed speed ratio (uncalibrated for this target)"
     return t

@@ -41,8 +41,14 @@ def hadamard_netlist(block: int, in_bits: int = 16) -> Netlist:
     for s in range(stages):
         n.adder(in_bits + s + 1, block, cls="operand")
     n.register((in_bits + stages) * block, cls="operand")
-    n.notes.update(unit="fast Hadamard transform", block=block, stages=stages, in_bits=in_bits,
-                   out_bits=in_bits + stages, adders=block * stages)
+    n.notes.update(
+        unit="fast Hadamard transform",
+        block=block,
+        stages=stages,
+        in_bits=in_bits,
+        out_bits=in_bits + stages,
+        adders=block * stages,
+    )
     return n
 
 
@@ -81,8 +87,14 @@ class RotationCost:
         return dict(self.__dict__)
 
 
-def rotation_cost(rotation: str, block: int | None, reuse: int = 64, in_bits: int = 16,
-                  fpga_target: str = "ice40", asic_target: str = "asic45") -> RotationCost:
+def rotation_cost(
+    rotation: str,
+    block: int | None,
+    reuse: int = 64,
+    in_bits: int = 16,
+    fpga_target: str = "ice40",
+    asic_target: str = "asic45",
+) -> RotationCost:
     """Cost of rotating the activations with ``rotation`` in blocks of ``block`` (None: no
     unit, e.g. ``rotation="none"``), amortised over ``reuse`` output columns."""
     from peforge.rotation import check_rotation

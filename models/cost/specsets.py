@@ -16,8 +16,23 @@ from peforge import families as fam_mod
 from peforge import spec as spec_mod
 from peforge.spec import IntMacSpec, MinifloatMacSpec, SimdMacSpec, Spec
 
-__all__ = ["training", "extra_training", "heldout", "large", "fmax_set", "pool", "accumulator_pool", "SEED", "DrawRules",
-           "MAC_DRAWS", "INTMAC_DRAWS", "SIMD_DRAWS", "SHIFTADD_DRAWS", "BLOCKDOT_DRAWS", "LUT_DRAWS"]
+__all__ = [
+    "training",
+    "extra_training",
+    "heldout",
+    "large",
+    "fmax_set",
+    "pool",
+    "accumulator_pool",
+    "SEED",
+    "DrawRules",
+    "MAC_DRAWS",
+    "INTMAC_DRAWS",
+    "SIMD_DRAWS",
+    "SHIFTADD_DRAWS",
+    "BLOCKDOT_DRAWS",
+    "LUT_DRAWS",
+]
 
 Draw = Callable[[random.Random], dict[str, Any]]
 
@@ -58,6 +73,7 @@ class DrawRules:
     focus_fits: Callable[[Spec], bool] | None = None
     accumulators: tuple[tuple[Draw, int], ...] = ()
 
+
 SEED = 9
 
 _FP_OPS = ("e4m3fn", "e5m2", "e4m3fn", "e5m2", "e3m2fn", "e2m3fn", "e2m1fn", "e4m3fnuz", "e5m2fnuz", "e3m4")
@@ -73,16 +89,30 @@ def _mac(r: random.Random) -> dict[str, Any]:
     lanes = r.choice(_LANES)
     if acc == "fp32" and lanes == 16 and r.random() < 0.5:
         lanes = 8  # keep synthesis time in budget
-    return {"family": "mac", "a": a, "b": b, "acc": acc, "lanes": lanes, "stages": r.randrange(4),
-            "subnormals": r.random() < 0.85, "max_count": r.choice((256, 4096, 65536)),
-            "mult": "lmul" if r.random() < 0.2 else "exact"}
+    return {
+        "family": "mac",
+        "a": a,
+        "b": b,
+        "acc": acc,
+        "lanes": lanes,
+        "stages": r.randrange(4),
+        "subnormals": r.random() < 0.85,
+        "max_count": r.choice((256, 4096, 65536)),
+        "mult": "lmul" if r.random() < 0.2 else "exact",
+    }
 
 
 def _intmac(r: random.Random) -> dict[str, Any]:
     a = r.choice(_INTS)
     b = a if r.random() < 0.6 else r.choice(_INTS)
-    d: dict[str, Any] = {"family": "intmac", "a": a, "b": b, "lanes": r.choice(_LANES),
-                         "stages": r.randrange(4), "max_count": r.choice((256, 4096, 65536))}
+    d: dict[str, Any] = {
+        "family": "intmac",
+        "a": a,
+        "b": b,
+        "lanes": r.choice(_LANES),
+        "stages": r.randrange(4),
+        "max_count": r.choice((256, 4096, 65536)),
+    }
     if r.random() < 0.3:
         d["acc_bits"] = r.choice((24, 32))
         d["overflow"] = r.choice(("wrap", "saturate"))
@@ -92,27 +122,45 @@ def _intmac(r: random.Random) -> dict[str, Any]:
 def _simd(r: random.Random) -> dict[str, Any]:
     base = r.choice((8, 8, 16))
     arch = r.choice(("bricks", "sub4"))
-    full = {8: ["8x8", "8x4", "4x4", "4x2", "2x2", "2x4", "4x8", "8x2"],
-            16: ["16x16", "16x8", "8x8", "8x4", "4x4", "4x2", "2x2"]}[base]
+    full = {
+        8: ["8x8", "8x4", "4x4", "4x2", "2x2", "2x4", "4x8", "8x2"],
+        16: ["16x16", "16x8", "8x8", "8x4", "4x4", "4x2", "2x2"],
+    }[base]
     ok = [m for m in full if arch == "bricks" or all(int(w) % 4 == 0 for w in m.split("x"))]
     k = r.randint(1, min(5, len(ok)))
     modes = tuple(sorted(r.sample(ok, k), key=ok.index))
-    d: dict[str, Any] = {"family": "simd", "base": base, "arch": arch, "modes": modes,
-                         "stages": r.randrange(4), "max_count": r.choice((256, 4096))}
+    d: dict[str, Any] = {
+        "family": "simd",
+        "base": base,
+        "arch": arch,
+        "modes": modes,
+        "stages": r.randrange(4),
+        "max_count": r.choice((256, 4096)),
+    }
     if base == 16 and arch == "bricks":
         d["stages"] = min(d["stages"], 2)
     return d
 
 
-_SA_WEIGHTS = {"pot": ("pot3", "pot4", "pot5"), "apot": ("apot5", "apot6"),
-               "shiftadd-int": ("int4", "int8", "int2", "uint4"), "bitserial": ("int4", "int8", "uint4")}
+_SA_WEIGHTS = {
+    "pot": ("pot3", "pot4", "pot5"),
+    "apot": ("apot5", "apot6"),
+    "shiftadd-int": ("int4", "int8", "int2", "uint4"),
+    "bitserial": ("int4", "int8", "uint4"),
+}
 
 
 def _shiftadd(r: random.Random) -> dict[str, Any]:
     mode = r.choice(tuple(_SA_WEIGHTS))
-    d: dict[str, Any] = {"family": "shiftadd", "act": r.choice(("int8", "int8", "int4", "uint8", "e4m3fn", "e2m1fn")),
-                         "weight": r.choice(_SA_WEIGHTS[mode]), "mode": mode, "lanes": r.choice(_LANES),
-                         "stages": r.randrange(4), "max_count": r.choice((256, 4096))}
+    d: dict[str, Any] = {
+        "family": "shiftadd",
+        "act": r.choice(("int8", "int8", "int4", "uint8", "e4m3fn", "e2m1fn")),
+        "weight": r.choice(_SA_WEIGHTS[mode]),
+        "mode": mode,
+        "lanes": r.choice(_LANES),
+        "stages": r.randrange(4),
+        "max_count": r.choice((256, 4096)),
+    }
     if r.random() < 0.25:
         d["group"] = r.choice((16, 32))
         d["scale"] = r.choice(("bf16", "e8m0fnu", "fp16", "int8"))
@@ -132,16 +180,30 @@ def _blockdot(r: random.Random) -> dict[str, Any]:
         eb = ea if r.random() < 0.7 else r.choice(("e4m3fn", "e5m2", "e2m1fn", "int8", "int4"))
         sa = sb = "e8m0fnu" if r.random() < 0.85 else "ue5m3"
         block = r.choice((16, 32, 32, 64))
-    return {"family": "blockdot", "element_a": ea, "element_b": eb, "scale_a": sa, "scale_b": sb, "block": block,
-            "lanes": r.choice((1, 2, 4, 4, 8)), "acc": r.choice(("fp32", "fp32", "bf16", "fp16")),
-            "stages": r.randrange(4)}
+    return {
+        "family": "blockdot",
+        "element_a": ea,
+        "element_b": eb,
+        "scale_a": sa,
+        "scale_b": sb,
+        "block": block,
+        "lanes": r.choice((1, 2, 4, 4, 8)),
+        "acc": r.choice(("fp32", "fp32", "bf16", "fp16")),
+        "stages": r.randrange(4),
+    }
 
 
 def _lut(r: random.Random) -> dict[str, Any]:
-    return {"family": "lut", "act": r.choice(("int8", "int8", "int4", "uint8", "e4m3fn", "int16")),
-            "weight_bits": r.choice((1, 2, 2, 3, 4, 4, "ternary")), "group": r.choice((2, 3, 4, 4, 5, 6)),
-            "symmetric": r.random() < 0.7, "lanes": r.choice((1, 2, 4, 8, 16)), "stages": r.randrange(3),
-            "max_count": r.choice((256, 4096))}
+    return {
+        "family": "lut",
+        "act": r.choice(("int8", "int8", "int4", "uint8", "e4m3fn", "int16")),
+        "weight_bits": r.choice((1, 2, 2, 3, 4, 4, "ternary")),
+        "group": r.choice((2, 3, 4, 4, 5, 6)),
+        "symmetric": r.random() < 0.7,
+        "lanes": r.choice((1, 2, 4, 8, 16)),
+        "stages": r.randrange(3),
+        "max_count": r.choice((256, 4096)),
+    }
 
 
 def _mac_fits(spec: Spec) -> bool:
@@ -176,8 +238,11 @@ def _mac_accum(r: random.Random) -> dict[str, Any]:
     if r.random() < 0.4:
         d.update(acc="exact", segment=r.choice((8, 12, 16, 24)))
     else:
-        d.update(acc=r.choice(("fp32", "fp32", "bf16", "fp16")), rounding="deferred",
-                 segment=r.choice((0, 8, 12, 16, 16, 24)))
+        d.update(
+            acc=r.choice(("fp32", "fp32", "bf16", "fp16")),
+            rounding="deferred",
+            segment=r.choice((0, 8, 12, 16, 16, 24)),
+        )
     if r.random() < 0.3:
         d["readout_stages"] = r.randint(1, 4)
     return d
@@ -185,8 +250,12 @@ def _mac_accum(r: random.Random) -> dict[str, Any]:
 
 def _blockdot_accum(r: random.Random) -> dict[str, Any]:
     """A block-dot PE with deferred rounding (default window, segment widths 8..24)."""
-    d = {**_blockdot(r), "rounding": "deferred", "segment": r.choice((8, 12, 16, 16, 24)),
-         "lanes": r.choice((2, 4, 4, 8))}
+    d = {
+        **_blockdot(r),
+        "rounding": "deferred",
+        "segment": r.choice((8, 12, 16, 16, 24)),
+        "lanes": r.choice((2, 4, 4, 8)),
+    }
     if r.random() < 0.3:
         d["readout_stages"] = r.randint(2, 5)
     return d
@@ -197,8 +266,7 @@ def accumulator_pool(family: str) -> list[Spec]:
     (:attr:`DrawRules.accumulators`; empty if the family has none)."""
     out: list[Spec] = []
     for draw, n in _rules(family).accumulators:
-        out += _draw(draw, n, f"{SEED}-accum-{family}-{draw.__name__}", frozenset(s.name for s in out),
-                     _small_enough)
+        out += _draw(draw, n, f"{SEED}-accum-{family}-{draw.__name__}", frozenset(s.name for s in out), _small_enough)
     return out
 
 
@@ -209,16 +277,22 @@ def _build(d: dict[str, Any]) -> Spec | None:
         return None
 
 
-def pool(family: str, seed: int | str = SEED, n: int | None = None,
-         exclude: frozenset[str] = frozenset()) -> list[Spec]:
+def pool(
+    family: str, seed: int | str = SEED, n: int | None = None, exclude: frozenset[str] = frozenset()
+) -> list[Spec]:
     """Distinct valid specs drawn for ``family`` (empty if the family is not registered);
     ``n`` overrides the family's pool size, names in ``exclude`` are never drawn."""
     rules = _rules(family)
     return _draw(rules.draw, rules.pool if n is None else n, f"{seed}-{family}", exclude, _small_enough)
 
 
-def _draw(draw: Callable[[random.Random], dict[str, Any]], n: int, seed: str, exclude: frozenset[str],
-          fits: Callable[[Spec], bool]) -> list[Spec]:
+def _draw(
+    draw: Callable[[random.Random], dict[str, Any]],
+    n: int,
+    seed: str,
+    exclude: frozenset[str],
+    fits: Callable[[Spec], bool],
+) -> list[Spec]:
     r = random.Random(seed)
     out: dict[str, Spec] = {}
     for _ in range(n * 4):
@@ -297,12 +371,14 @@ def training(families: tuple[str, ...] | None = None) -> list[Spec]:
 
 def large() -> list[Spec]:
     """16-lane PEs beyond the pool's synthesis budget, held out to check extrapolation."""
-    return [MinifloatMacSpec("e5m2", "e5m2", "bf16", lanes=16),
-            MinifloatMacSpec("e3m2fn", "e4m3fnuz", "fp32", lanes=16, stages=1),
-            MinifloatMacSpec("e4m3fn", "e4m3fn", "exact", lanes=16, stages=3, max_count=65536),
-            IntMacSpec("int8", "int8", lanes=16, stages=1),
-            spec_mod.ShiftAddSpec("int8", "pot4", "pot", lanes=16, stages=2),
-            spec_mod.LutSpec("int8", 2, 4, lanes=16, stages=1)]
+    return [
+        MinifloatMacSpec("e5m2", "e5m2", "bf16", lanes=16),
+        MinifloatMacSpec("e3m2fn", "e4m3fnuz", "fp32", lanes=16, stages=1),
+        MinifloatMacSpec("e4m3fn", "e4m3fn", "exact", lanes=16, stages=3, max_count=65536),
+        IntMacSpec("int8", "int8", lanes=16, stages=1),
+        spec_mod.ShiftAddSpec("int8", "pot4", "pot", lanes=16, stages=2),
+        spec_mod.LutSpec("int8", 2, 4, lanes=16, stages=1),
+    ]
 
 
 def heldout(families: tuple[str, ...] | None = None) -> list[Spec]:
@@ -337,8 +413,15 @@ def fmax_set() -> list[Spec]:
     ]
 
 
-MAC_DRAWS = DrawRules(_mac, pool=40, extra=16, focus=((_mac_exact, 6), (_mac_wide, 3)), fits=_mac_fits,
-                      focus_fits=_mac_focus_fits, accumulators=((_mac_accum, 15),))
+MAC_DRAWS = DrawRules(
+    _mac,
+    pool=40,
+    extra=16,
+    focus=((_mac_exact, 6), (_mac_wide, 3)),
+    fits=_mac_fits,
+    focus_fits=_mac_focus_fits,
+    accumulators=((_mac_accum, 15),),
+)
 INTMAC_DRAWS = DrawRules(_intmac, pool=14, extra=10, focus=((_intmac_cascade, 3),))
 SIMD_DRAWS = DrawRules(_simd, pool=14, extra=8, fits=_simd_fits)
 SHIFTADD_DRAWS = DrawRules(_shiftadd, pool=14, extra=12)

@@ -47,8 +47,11 @@ class ToggleModel:
 
 
 def _popcount(x: np.ndarray) -> np.ndarray:
-    return np.bitwise_count(x) if hasattr(np, "bitwise_count") else np.unpackbits(
-        x.view(np.uint8)).reshape(*x.shape, -1).sum(-1)
+    return (
+        np.bitwise_count(x)
+        if hasattr(np, "bitwise_count")
+        else np.unpackbits(x.view(np.uint8)).reshape(*x.shape, -1).sum(-1)
+    )
 
 
 def toggles(words: list[np.ndarray], bits: int) -> float:
@@ -71,7 +74,7 @@ def fixed_words(values: np.ndarray, lsb_exp: int, width: int) -> list[np.ndarray
     words = []
     for lo in range(0, width + 1, 52):
         bits = min(52, width + 1 - lo)
-        w = (np.floor(mag / 2.0 ** lo) % 2.0 ** bits).astype(np.uint64)
+        w = (np.floor(mag / 2.0**lo) % 2.0**bits).astype(np.uint64)
         # negative: every bit flips, the sign bit (position width) included
         words.append(np.where(neg, w ^ np.uint64((1 << bits) - 1), w))
     return words
@@ -111,9 +114,11 @@ def _mac_rates(spec: Any, inputs: Inputs) -> list[float]:
     lsb = spec.product_lsb_exp
     span = spec.product_max_exp - lsb + 1
     lsum = np.where(np.isfinite(prod), prod, 0.0).sum(axis=-1)
-    return [toggles([a3.astype(np.uint64), b3.astype(np.uint64)], spec.a.bits + spec.b.bits),
-            toggles(fixed_words(prod, lsb, span), span + 1),
-            toggles(fixed_words(lsum, lsb, span + spec.lanes.bit_length()), span + 1 + spec.lanes.bit_length())]
+    return [
+        toggles([a3.astype(np.uint64), b3.astype(np.uint64)], spec.a.bits + spec.b.bits),
+        toggles(fixed_words(prod, lsb, span), span + 1),
+        toggles(fixed_words(lsum, lsb, span + spec.lanes.bit_length()), span + 1 + spec.lanes.bit_length()),
+    ]
 
 
 def _lane_random(spec: Any, rng: np.random.Generator, first: np.ndarray) -> Inputs:
@@ -141,8 +146,11 @@ def _intmac_rates(spec: Any, inputs: Inputs) -> list[float]:
     b3 = np.asarray(inputs["b"]).reshape(*first.shape, spec.lanes)
     prod = spec.a.to_int(a3) * spec.b.to_int(b3)
     pbits, sbits = spec.product_bits, spec.product_bits + spec.lanes.bit_length()
-    return [toggles([a3.astype(np.uint64), b3.astype(np.uint64)], spec.a.bits + spec.b.bits),
-            toggles([_twos(prod, pbits)], pbits), toggles([_twos(prod.sum(-1), sbits)], sbits)]
+    return [
+        toggles([a3.astype(np.uint64), b3.astype(np.uint64)], spec.a.bits + spec.b.bits),
+        toggles([_twos(prod, pbits)], pbits),
+        toggles([_twos(prod.sum(-1), sbits)], sbits),
+    ]
 
 
 INTMAC = ToggleModel(_intmac_rates, _lane_random, _lane_chains)
@@ -161,9 +169,14 @@ def _simd_rates(spec: Any, inputs: Inputs) -> list[float]:
 
 def _simd_random(spec: Any, rng: np.random.Generator, first: np.ndarray) -> Inputs:
     shape = first.shape
-    return {"a": rng.integers(0, 1 << spec.a_width, shape, dtype=np.uint64),
-            "b": rng.integers(0, 1 << spec.b_width, shape, dtype=np.uint64), "first": first,
-            "mode": np.zeros(shape, np.int64), "a_signed": np.ones(shape, bool), "b_signed": np.ones(shape, bool)}
+    return {
+        "a": rng.integers(0, 1 << spec.a_width, shape, dtype=np.uint64),
+        "b": rng.integers(0, 1 << spec.b_width, shape, dtype=np.uint64),
+        "first": first,
+        "mode": np.zeros(shape, np.int64),
+        "a_signed": np.ones(shape, bool),
+        "b_signed": np.ones(shape, bool),
+    }
 
 
 def _simd_chains(spec: Any, x: np.ndarray, w: np.ndarray) -> Inputs:
@@ -176,8 +189,13 @@ def _simd_chains(spec: Any, x: np.ndarray, w: np.ndarray) -> Inputs:
         shifts = np.arange(lanes, dtype=np.uint64) * np.uint64(bits)
         words.append(np.bitwise_or.reduce(lanes_v.astype(np.uint64) << shifts, axis=-1))
     shape = words[0].shape
-    return {"a": words[0], "b": words[1], "mode": np.zeros(shape, np.int64),
-            "a_signed": np.ones(shape, bool), "b_signed": np.ones(shape, bool)}
+    return {
+        "a": words[0],
+        "b": words[1],
+        "mode": np.zeros(shape, np.int64),
+        "a_signed": np.ones(shape, bool),
+        "b_signed": np.ones(shape, bool),
+    }
 
 
 SIMD = ToggleModel(_simd_rates, _simd_random, _simd_chains)
@@ -192,14 +210,19 @@ def _shiftadd_rates(spec: Any, inputs: Inputs) -> list[float]:
     b3 = np.asarray(inputs["b"]).reshape(*first.shape, spec.lanes)
     geo = shiftadd_geometry(spec)
     prod = g.act_ints(spec, a3.astype(np.int64)) * g.weight_ints(spec, b3.astype(np.int64))
-    return [toggles([a3.astype(np.uint64), b3.astype(np.uint64)], spec.act.bits + spec.weight.bits),
-            toggles([_twos(prod, geo.product_bits)], geo.product_bits),
-            toggles([_twos(prod.sum(-1), geo.tree_bits)], geo.tree_bits)]
+    return [
+        toggles([a3.astype(np.uint64), b3.astype(np.uint64)], spec.act.bits + spec.weight.bits),
+        toggles([_twos(prod, geo.product_bits)], geo.product_bits),
+        toggles([_twos(prod.sum(-1), geo.tree_bits)], geo.tree_bits),
+    ]
 
 
 def _shiftadd_random(spec: Any, rng: np.random.Generator, first: np.ndarray) -> Inputs:
-    out: Inputs = {"first": first, "a": _finite_codes(spec.act, (*first.shape, spec.lanes), rng),
-                   "b": rng.integers(0, 1 << spec.weight.bits, (*first.shape, spec.lanes), dtype=np.uint64)}
+    out: Inputs = {
+        "first": first,
+        "a": _finite_codes(spec.act, (*first.shape, spec.lanes), rng),
+        "b": rng.integers(0, 1 << spec.weight.bits, (*first.shape, spec.lanes), dtype=np.uint64),
+    }
     if spec.group is not None:
         out["scale"] = _finite_codes(spec.scale, first.shape, rng)
     return out
@@ -216,7 +239,7 @@ def _shiftadd_chains(spec: Any, x: np.ndarray, w: np.ndarray) -> Inputs:
         q = quantize_weights(w.T, spec.weight, group=per, scale_fmt=spec.scale)
     out: Inputs = {"a": _steps(a, spec.lanes), "b": _steps(np.asarray(q.codes).T.astype(np.uint64), spec.lanes)}
     if spec.group is not None:
-        out["scale"] = np.repeat(np.asarray(q.group_codes).T, spec.group, axis=1)[:, :out["a"].shape[1]]
+        out["scale"] = np.repeat(np.asarray(q.group_codes).T, spec.group, axis=1)[:, : out["a"].shape[1]]
     return out
 
 
@@ -231,28 +254,32 @@ def _lut_rates(spec: Any, inputs: Inputs) -> list[float]:
     b = np.asarray(inputs["b"]).astype(np.int64).reshape(*a.shape[:2], spec.lanes, spec.group)
     geo = lut_geometry(spec)
     x = g.act_ints(spec, a)
-    entries = g.table(spec, x)                                       # [B, T, entries]
-    dots = g.group_dot(spec, x, b)                                   # [B, T, lanes]
-    return [toggles([a.astype(np.uint64), b.astype(np.uint64)], spec.act.bits + spec.weight_code_bits),
-            toggles([_twos(entries, geo["entry_bits"])], geo["entry_bits"]),
-            toggles([_twos(dots, geo["step_bits"])], geo["step_bits"])]
+    entries = g.table(spec, x)  # [B, T, entries]
+    dots = g.group_dot(spec, x, b)  # [B, T, lanes]
+    return [
+        toggles([a.astype(np.uint64), b.astype(np.uint64)], spec.act.bits + spec.weight_code_bits),
+        toggles([_twos(entries, geo["entry_bits"])], geo["entry_bits"]),
+        toggles([_twos(dots, geo["step_bits"])], geo["step_bits"]),
+    ]
 
 
 def _lut_random(spec: Any, rng: np.random.Generator, first: np.ndarray) -> Inputs:
-    return {"first": first, "a": _finite_codes(spec.act, (*first.shape, spec.group), rng),
-            "b": rng.integers(0, 1 << spec.weight_code_bits, (*first.shape, spec.lanes, spec.group),
-                              dtype=np.uint64)}
+    return {
+        "first": first,
+        "a": _finite_codes(spec.act, (*first.shape, spec.group), rng),
+        "b": rng.integers(0, 1 << spec.weight_code_bits, (*first.shape, spec.lanes, spec.group), dtype=np.uint64),
+    }
 
 
 def _lut_chains(spec: Any, x: np.ndarray, w: np.ndarray) -> Inputs:
     from peforge.models.golden import lut as g
 
     a = np.asarray(spec.act.encode(x * _chain_scale(spec.act, x), overflow="saturate")).astype(np.int64)
-    codes, _ = g.quantize_weights(spec, w.T)                          # [k, C]
+    codes, _ = g.quantize_weights(spec, w.T)  # [k, C]
     zero_a = int(np.asarray(spec.act.encode(np.zeros(1))).ravel()[0])
     pad = (-a.shape[1]) % spec.group
     a = np.pad(a, ((0, 0), (0, pad)), constant_values=zero_a).reshape(len(a), -1, spec.group)
-    b = _steps(codes.T, spec.group)                                   # [C, T, group]
+    b = _steps(codes.T, spec.group)  # [C, T, group]
     return {"a": a, "b": np.repeat(b[:, :, None, :], spec.lanes, axis=2)}
 
 
@@ -271,9 +298,11 @@ def _blockdot_rates(spec: Any, inputs: Inputs) -> list[float]:
     geo = blockdot_geometry(spec)
     prod = _elem_values(spec.element_a, a) * _elem_values(spec.element_b, b)
     bsum = np.where(np.isfinite(prod), prod, 0.0).sum(axis=-1)
-    return [toggles([a.astype(np.uint64), b.astype(np.uint64)], spec.element_a.bits + spec.element_b.bits),
-            toggles(fixed_words(prod, geo.lsb_exp, geo.span), geo.span + 1),
-            toggles(fixed_words(bsum, geo.lsb_exp, geo.block_sum_width - 1), geo.block_sum_width)]
+    return [
+        toggles([a.astype(np.uint64), b.astype(np.uint64)], spec.element_a.bits + spec.element_b.bits),
+        toggles(fixed_words(prod, geo.lsb_exp, geo.span), geo.span + 1),
+        toggles(fixed_words(bsum, geo.lsb_exp, geo.block_sum_width - 1), geo.block_sum_width),
+    ]
 
 
 def _near_one(fmt: Any, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -285,9 +314,13 @@ def _near_one(fmt: Any, shape: tuple[int, ...], rng: np.random.Generator) -> np.
 
 def _blockdot_random(spec: Any, rng: np.random.Generator, first: np.ndarray) -> Inputs:
     shape = (*first.shape, spec.block)
-    return {"first": first, "a": _finite_codes(spec.element_a, shape, rng),
-            "b": _finite_codes(spec.element_b, shape, rng),
-            "scale_a": _near_one(spec.scale_a, first.shape, rng), "scale_b": _near_one(spec.scale_b, first.shape, rng)}
+    return {
+        "first": first,
+        "a": _finite_codes(spec.element_a, shape, rng),
+        "b": _finite_codes(spec.element_b, shape, rng),
+        "scale_a": _near_one(spec.scale_a, first.shape, rng),
+        "scale_b": _near_one(spec.scale_b, first.shape, rng),
+    }
 
 
 def _blockdot_chains(spec: Any, x: np.ndarray, w: np.ndarray) -> Inputs:

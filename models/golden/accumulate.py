@@ -78,10 +78,10 @@ def blockdot_step_units(t: Terms, lsb_exp: int, msb_exp: int) -> tuple[np.ndarra
     term_ovf = msb >= msb_exp + 1
     units = np.zeros(vals.shape, dtype=object)
     inexact = np.zeros(vals.shape, dtype=bool)
-    k = lsb_exp - t.lsb                       # bits below the grid
+    k = lsb_exp - t.lsb  # bits below the grid
     ok = (vals != 0) & ~term_ovf
     small = ok & ~t.big & (k > 0)
-    if small.any():                           # int64 fast path: RNE of |val| >> k
+    if small.any():  # int64 fast path: RNE of |val| >> k
         mag = np.abs(t.val[small]).astype(np.int64)
         kk = k[small]
         far = kk >= 62
@@ -95,7 +95,7 @@ def blockdot_step_units(t: Terms, lsb_exp: int, msb_exp: int) -> tuple[np.ndarra
         units[small] = np.where(neg[small], -q, q).astype(object)
     up_small = ok & ~t.big & (k <= 0)
     up_small &= bit_length(np.abs(np.where(up_small, t.val, 0))) - np.where(up_small, k, 0) <= 62
-    if up_small.any():                        # on or above the grid: an exact shift, int64
+    if up_small.any():  # on or above the grid: an exact shift, int64
         q = np.abs(t.val[up_small]) << (-k[up_small])
         units[up_small] = np.where(neg[up_small], -q, q).astype(object)
     rest = ok & ~small & ~up_small
@@ -113,10 +113,20 @@ def blockdot_step_units(t: Terms, lsb_exp: int, msb_exp: int) -> tuple[np.ndarra
     return units, term_ovf & ~t.nan & ~t.pinf & ~t.ninf, neg, inexact
 
 
-def run_deferred(plan: Any, fmt: FloatFormat, subnormals: bool, units: np.ndarray, first: np.ndarray,
-                 nan: np.ndarray, pinf: np.ndarray, ninf: np.ndarray, negzero: np.ndarray,
-                 term_ovf: np.ndarray | None = None, term_neg: np.ndarray | None = None,
-                 inexact: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def run_deferred(
+    plan: Any,
+    fmt: FloatFormat,
+    subnormals: bool,
+    units: np.ndarray,
+    first: np.ndarray,
+    nan: np.ndarray,
+    pinf: np.ndarray,
+    ninf: np.ndarray,
+    negzero: np.ndarray,
+    term_ovf: np.ndarray | None = None,
+    term_neg: np.ndarray | None = None,
+    inexact: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """``acc`` and ``acc_flags`` [batch, steps] after each step (the module docstring's rules).
 
     ``units``: each step's value on the grid (0 for specials and term overflows), int64 or
@@ -168,4 +178,3 @@ def run_deferred(plan: Any, fmt: FloatFormat, subnormals: bool, units: np.ndarra
     code = np.where(is_nan, np.uint64(fmt.required_nan_code()), code)
     flags = out["ovf"].astype(np.uint64) * FLAG_OVERFLOW + out["inexact"].astype(np.uint64) * FLAG_INEXACT
     return {"acc": code.astype(np.uint64), "acc_flags": flags.astype(np.uint64)}
-

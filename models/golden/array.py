@@ -38,8 +38,16 @@ from . import kernels
 from .base import run as _pe_run
 from .base import value as _pe_value
 
-__all__ = ["run_array", "array_port_widths", "array_value", "matmul_array", "schedule", "Schedule", "tile_results",
-           "TILERS"]
+__all__ = [
+    "run_array",
+    "array_port_widths",
+    "array_value",
+    "matmul_array",
+    "schedule",
+    "Schedule",
+    "tile_results",
+    "TILERS",
+]
 
 
 # --- stimulus layout --------------------------------------------------------------------------------
@@ -108,15 +116,21 @@ def schedule(spec: ArraySpec, tiles: int, steps: int, gap: int = 0) -> Schedule:
 
 
 # --- inputs -----------------------------------------------------------------------------------------
-def _role_inputs(geo: ArrayGeometry, ports: dict[str, Any], shape_row: tuple[int, ...], shape_col: tuple[int, ...],
-                 shape_ctl: tuple[int, ...]) -> dict[str, np.ndarray]:
+def _role_inputs(
+    geo: ArrayGeometry,
+    ports: dict[str, Any],
+    shape_row: tuple[int, ...],
+    shape_col: tuple[int, ...],
+    shape_ctl: tuple[int, ...],
+) -> dict[str, np.ndarray]:
     """Every PE port other than ``a`` / ``b`` as an array of its role's shape (ValueError for a
     missing or unknown port)."""
     want = {n: r for n, (r, _) in geo.pe.inputs.items() if n not in ("a", "b")}
     extra = sorted(set(ports) - set(want))
     if extra:
-        raise ValueError(f"{extra[0]}=... is not a port of {geo.pe.spec.name}: its ports beyond a and b are "
-                         f"{sorted(want) or 'none'}")
+        raise ValueError(
+            f"{extra[0]}=... is not a port of {geo.pe.spec.name}: its ports beyond a and b are {sorted(want) or 'none'}"
+        )
     out = {}
     for name, role in want.items():
         if name not in ports:
@@ -144,8 +158,9 @@ def _as_codes(x: Any) -> np.ndarray:
 
 
 # --- output-stationary --------------------------------------------------------------------------------
-def _os_results(geo: ArrayGeometry, x: np.ndarray, w: np.ndarray, ports: dict[str, np.ndarray]
-                ) -> tuple[np.ndarray, np.ndarray | None]:
+def _os_results(
+    geo: ArrayGeometry, x: np.ndarray, w: np.ndarray, ports: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray | None]:
     """PE port bits ``[T, R, C]`` (acc, flags) after each tile's last step."""
     T, R, S = x.shape[:3]
     C = w.shape[2]
@@ -175,12 +190,16 @@ def _check_os(spec: ArraySpec, geo: ArrayGeometry, x: np.ndarray, w: np.ndarray)
     if x.ndim < 3 or x.shape[1] != R:
         raise ValueError(f"x_tiles must have shape [tiles, {R}, steps, ...] (rows = {R}), got {list(x.shape)}")
     if w.ndim < 3 or w.shape[2] != C or w.shape[:2] != (x.shape[0], x.shape[2]):
-        raise ValueError(f"w_tiles must have shape [{x.shape[0]}, {x.shape[2]}, {C}, ...] (tiles, steps, cols = "
-                         f"{C}), got {list(w.shape)}")
+        raise ValueError(
+            f"w_tiles must have shape [{x.shape[0]}, {x.shape[2]}, {C}, ...] (tiles, steps, cols = "
+            f"{C}), got {list(w.shape)}"
+        )
     dq = spec.dequant_share
     if dq is not None and x.shape[2] % dq.group:
-        raise ValueError(f"steps={x.shape[2]}: a tile of the shared group dequantiser must hold whole groups "
-                         f"(a multiple of group={dq.group})")
+        raise ValueError(
+            f"steps={x.shape[2]}: a tile of the shared group dequantiser must hold whole groups "
+            f"(a multiple of group={dq.group})"
+        )
 
 
 def _tiles_os(spec: ArraySpec, x_tiles: Any, w_tiles: Any, gap: int, ports: dict[str, Any]) -> dict[str, Any]:
@@ -234,14 +253,16 @@ def _lane_sum(geo: ArrayGeometry, parts: np.ndarray, axis: int) -> np.ndarray:
     return total
 
 
-def _ws_results(geo: ArrayGeometry, x: np.ndarray, w: np.ndarray, ports: dict[str, np.ndarray]
-                ) -> tuple[np.ndarray, np.ndarray | None]:
+def _ws_results(
+    geo: ArrayGeometry, x: np.ndarray, w: np.ndarray, ports: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Column sums ``[T, M, C]`` (and ORed flags) of every activation row of every tile."""
     T, M, R = x.shape[:3]
     C = w.shape[2]
     # PE (i, j): steps = the M activations of chunk i, each a chain of its own (first = 1)
-    a = np.broadcast_to(np.moveaxis(x, 2, 1)[:, :, None], (T, R, C, M, *x.shape[3:])).reshape(T * R * C, M,
-                                                                                                *x.shape[3:])
+    a = np.broadcast_to(np.moveaxis(x, 2, 1)[:, :, None], (T, R, C, M, *x.shape[3:])).reshape(
+        T * R * C, M, *x.shape[3:]
+    )
     b = np.broadcast_to(w[:, :, :, None], (T, R, C, M, *w.shape[3:])).reshape(T * R * C, M, *w.shape[3:])
     inputs: dict[str, Any] = {"a": a, "b": b, "first": np.ones((T * R * C, M), bool)}
     for name, arr in ports.items():
@@ -251,7 +272,7 @@ def _ws_results(geo: ArrayGeometry, x: np.ndarray, w: np.ndarray, ports: dict[st
         inputs[name] = np.broadcast_to(arr[:, None, None, :], (T, R, C, M)).reshape(T * R * C, M)
     out = _pe_outputs(geo, inputs)
     acc = np.asarray(out["acc"]).reshape(T, R, C, M)
-    sums = _lane_sum(geo, np.moveaxis(acc, 3, 1), axis=2)                     # [T, M, C]
+    sums = _lane_sum(geo, np.moveaxis(acc, 3, 1), axis=2)  # [T, M, C]
     flags = None
     if "acc_flags" in out:
         f = np.asarray(out["acc_flags"], np.uint64).reshape(T, R, C, M)
@@ -312,27 +333,35 @@ def _steps_view(spec: ArraySpec, a: Any, b: Any, first: Any, ports: dict[str, An
         if bv.shape[:3] != (B, S, C):
             raise ValueError(f"b must have shape [{B}, {S}, {C}, ...] (batch, steps, cols), got {list(bv.shape)}")
         extras = _role_inputs(geo, ports, (B, S, R), (B, S, C), (B, S))
-        x = np.moveaxis(av, 2, 1)                               # [B, R, S, *a]
-        inputs: dict[str, Any] = {"a": np.broadcast_to(x[:, :, None], (B, R, C, *x.shape[2:])).reshape(
-            B * R * C, *x.shape[2:])}
-        wt = np.moveaxis(bv, 2, 1)                              # [B, C, S, *b]
+        x = np.moveaxis(av, 2, 1)  # [B, R, S, *a]
+        inputs: dict[str, Any] = {
+            "a": np.broadcast_to(x[:, :, None], (B, R, C, *x.shape[2:])).reshape(B * R * C, *x.shape[2:])
+        }
+        wt = np.moveaxis(bv, 2, 1)  # [B, C, S, *b]
         inputs["b"] = np.broadcast_to(wt[:, None], (B, R, *wt.shape[1:])).reshape(B * R * C, *wt.shape[2:])
         inputs["first"] = np.broadcast_to(fv[:, None, None], (B, R, C, S)).reshape(B * R * C, S)
         for name, arr in extras.items():
             role = geo.pe.inputs[name][0]
-            full = (np.moveaxis(arr, 2, 1)[:, :, None] if role == ROW else
-                    np.moveaxis(arr, 2, 1)[:, None] if role == COL else arr[:, None, None])
+            full = (
+                np.moveaxis(arr, 2, 1)[:, :, None]
+                if role == ROW
+                else np.moveaxis(arr, 2, 1)[:, None]
+                if role == COL
+                else arr[:, None, None]
+            )
             inputs[name] = np.broadcast_to(full, (B, R, C, S)).reshape(B * R * C, S)
         out = _pe_outputs(geo, inputs)
-        acc = np.moveaxis(np.asarray(out["acc"]).reshape(B, R * C, S), 1, 2)   # [B, S, R*C]
+        acc = np.moveaxis(np.asarray(out["acc"]).reshape(B, R * C, S), 1, 2)  # [B, S, R*C]
         res = {"acc": _pack_words(acc, geo.pe.acc_width)}
         if "acc_flags" in out:
             fl = np.moveaxis(np.asarray(out["acc_flags"]).reshape(B, R * C, S), 1, 2)
             res["acc_flags"] = _pack_words(fl, geo.flags_width)
         return res
     if bv.shape[:4] != (B, S, R, C):
-        raise ValueError(f"b must have shape [{B}, {S}, {R}, {C}, ...] (batch, steps, rows, cols: the weights "
-                         f"held during each step), got {list(bv.shape)}")
+        raise ValueError(
+            f"b must have shape [{B}, {S}, {R}, {C}, ...] (batch, steps, rows, cols: the weights "
+            f"held during each step), got {list(bv.shape)}"
+        )
     extras = _role_inputs(geo, ports, (B, S, R), (B, S, C), (B, S))
     # every step is one activation row: the weight tile of that step, M = 1
     x = av.reshape(B * S, 1, *av.shape[2:])
@@ -344,8 +373,9 @@ def _steps_view(spec: ArraySpec, a: Any, b: Any, first: Any, ports: dict[str, An
     return res
 
 
-def run_array(spec: ArraySpec, x_tiles: Any = None, w_tiles: Any = None, /, *, gap: int = 0,
-              **inputs: Any) -> dict[str, Any]:
+def run_array(
+    spec: ArraySpec, x_tiles: Any = None, w_tiles: Any = None, /, *, gap: int = 0, **inputs: Any
+) -> dict[str, Any]:
     """The array's outputs (see the module docstring for both views and the shapes).
 
     With ``x_tiles`` and ``w_tiles``: the cycle-level outputs of the tile stream laid out by
@@ -398,7 +428,7 @@ def array_value(spec: ArraySpec, acc_bits: Any) -> np.ndarray:
         words = words.astype(np.uint64)
     vals = np.asarray(_pe_value(geo.pe.spec, words), np.float64)
     shape = (*bits.shape, geo.rows, geo.cols) if geo.dataflow == "output-stationary" else (*bits.shape, geo.cols)
-    return vals.reshape(*shape, *vals.shape[len(bits.shape) + 1:])
+    return vals.reshape(*shape, *vals.shape[len(bits.shape) + 1 :])
 
 
 def tile_results(spec: ArraySpec, x_tiles: Any, w_tiles: Any, **ports: Any) -> tuple[np.ndarray, np.ndarray | None]:
@@ -446,7 +476,7 @@ class Gemm:
 def _steps(v: np.ndarray, per: int, steps: int, fill: int = 0) -> np.ndarray:
     """``[rows, k]`` -> ``[rows, steps, per]`` (zero codes pad the tail)."""
     out = np.full((v.shape[0], steps * per), fill, dtype=v.dtype)
-    out[:, :v.shape[1]] = v
+    out[:, : v.shape[1]] = v
     return out.reshape(v.shape[0], steps, per)
 
 
@@ -454,21 +484,22 @@ def _lane_gemm(pe: Any, xq: np.ndarray, wq: np.ndarray, lanes: int, **ctrl: Any)
     k = xq.shape[1]
     steps = max(1, -(-k // lanes))
     x = _steps(np.asarray(xq), lanes, steps)
-    w = np.moveaxis(_steps(np.asarray(wq).T, lanes, steps), 0, 1)          # [S, m, lanes]
+    w = np.moveaxis(_steps(np.asarray(wq).T, lanes, steps), 0, 1)  # [S, m, lanes]
     if ctrl:
         raise ValueError(f"unexpected kernel options {sorted(ctrl)} for {pe.name}")
     return Gemm(x, w, {}, {}, {}, wq.shape[1])
 
 
-def _simd_gemm(pe: Any, xq: np.ndarray, wq: np.ndarray, lanes: int, *, mode: int, a_signed: bool,
-               b_signed: bool) -> Gemm:
+def _simd_gemm(
+    pe: Any, xq: np.ndarray, wq: np.ndarray, lanes: int, *, mode: int, a_signed: bool, b_signed: bool
+) -> Gemm:
     from .matmul import _pack
 
     abits, bbits = pe.mode_widths[mode]
     k = xq.shape[1]
     steps = max(1, -(-k // lanes))
-    x = _pack(_steps(np.asarray(xq, np.int64), lanes, steps), abits)               # [n, S]
-    w = np.moveaxis(_pack(_steps(np.asarray(wq, np.int64).T, lanes, steps), bbits), 0, 1)   # [S, m]
+    x = _pack(_steps(np.asarray(xq, np.int64), lanes, steps), abits)  # [n, S]
+    w = np.moveaxis(_pack(_steps(np.asarray(wq, np.int64).T, lanes, steps), bbits), 0, 1)  # [S, m]
     ctl = {"mode": np.full(steps, mode), "a_signed": np.full(steps, a_signed), "b_signed": np.full(steps, b_signed)}
     return Gemm(x, w, {}, {}, ctl, wq.shape[1])
 
@@ -478,11 +509,11 @@ def _lut_gemm(pe: Any, xc: np.ndarray, wc: np.ndarray, zero_a: int) -> Gemm:
     n, k = xc.shape
     m = wc.shape[1]
     steps = max(1, -(-k // g))
-    x = _steps(np.asarray(xc, np.int64), g, steps, zero_a)                          # [n, S, g]
+    x = _steps(np.asarray(xc, np.int64), g, steps, zero_a)  # [n, S, g]
     cols = -(-m // lanes)
     wp = np.zeros((steps * g, cols * lanes), np.int64)
     wp[:k, :m] = wc
-    w = wp.reshape(steps, g, cols, lanes).transpose(0, 2, 3, 1)                     # [S, N, lanes, g]
+    w = wp.reshape(steps, g, cols, lanes).transpose(0, 2, 3, 1)  # [S, N, lanes, g]
     return Gemm(x, w, {}, {}, {}, m, pad_a=zero_a)
 
 
@@ -495,8 +526,8 @@ def _shiftadd_gemm(pe: Any, xq: np.ndarray, codes: np.ndarray, group_codes: Any)
     w = np.moveaxis(_steps(np.asarray(codes).T, lanes, steps), 0, 1)
     cols: dict[str, np.ndarray] = {}
     if pe.group is not None:
-        g = np.asarray(group_codes)                                                 # [groups, m]
-        cols["scale"] = np.repeat(g, pe.group, axis=0)[:steps]                       # [S, m]
+        g = np.asarray(group_codes)  # [groups, m]
+        cols["scale"] = np.repeat(g, pe.group, axis=0)[:steps]  # [S, m]
     return Gemm(x, w, {}, cols, {}, codes.shape[1])
 
 
@@ -505,14 +536,18 @@ def _blockdot_gemm(pe: Any, xc: np.ndarray, wc: np.ndarray, xs: np.ndarray, ws: 
     n, kp = xc.shape
     steps = kp // blk
     x = np.asarray(xc).reshape(n, steps, blk)
-    w = np.asarray(wc).T.reshape(wc.shape[1], steps, blk).transpose(1, 0, 2)        # [S, m, blk]
+    w = np.asarray(wc).T.reshape(wc.shape[1], steps, blk).transpose(1, 0, 2)  # [S, m, blk]
     return Gemm(x, w, {"scale_a": np.asarray(xs)}, {"scale_b": np.asarray(ws)}, {}, wc.shape[1])
 
 
 #: How each family's quantised GEMM (the arguments its ``golden.matmul`` hands to its compiled
 #: kernel, :data:`peforge.models.golden.kernels.KERNELS`) becomes PE steps.
 TILERS: dict[str, Callable[..., Gemm]] = {
-    "mac": _lane_gemm, "intmac": _lane_gemm, "simd": _simd_gemm, "lut": _lut_gemm, "shiftadd": _shiftadd_gemm,
+    "mac": _lane_gemm,
+    "intmac": _lane_gemm,
+    "simd": _simd_gemm,
+    "lut": _lut_gemm,
+    "shiftadd": _shiftadd_gemm,
     "blockdot": _blockdot_gemm,
 }
 
@@ -540,18 +575,18 @@ def _gemm_os(spec: ArraySpec, geo: ArrayGeometry, g: Gemm) -> np.ndarray:
     chunk = max(1, (1 << 21) // max(1, R * C * S * int(np.prod(x.shape[2:], dtype=np.int64))))
     pairs = [(r, c) for r in range(nr) for c in range(nc)]
     for p0 in range(0, len(pairs), chunk):
-        part = pairs[p0:p0 + chunk]
-        xt = np.stack([x[r * R:(r + 1) * R] for r, _ in part])                    # [T, R, S, *a]
-        wt = np.stack([w[:, c * C:(c + 1) * C] for _, c in part])                 # [T, S, C, *b]
-        ports = {k: np.stack([v[r * R:(r + 1) * R] for r, _ in part]) for k, v in rows.items()}
-        ports.update({k: np.stack([v[:, c * C:(c + 1) * C] for _, c in part]) for k, v in cols.items()})
+        part = pairs[p0 : p0 + chunk]
+        xt = np.stack([x[r * R : (r + 1) * R] for r, _ in part])  # [T, R, S, *a]
+        wt = np.stack([w[:, c * C : (c + 1) * C] for _, c in part])  # [T, S, C, *b]
+        ports = {k: np.stack([v[r * R : (r + 1) * R] for r, _ in part]) for k, v in rows.items()}
+        ports.update({k: np.stack([v[:, c * C : (c + 1) * C] for _, c in part]) for k, v in cols.items()})
         ports.update({k: np.broadcast_to(v, (len(part), S)) for k, v in g.ctl_ports.items()})
         dq = spec.dequant_share
         if dq is not None and S % dq.group:
             raise ValueError(f"{S} steps do not fill whole groups of {dq.group}")
         acc, _ = tile_results(spec, xt, wt, **ports)
         for (r, c), tile in zip(part, acc):
-            out[r * R:(r + 1) * R, c * C:(c + 1) * C] = tile
+            out[r * R : (r + 1) * R, c * C : (c + 1) * C] = tile
     return out[:n, :N]
 
 
@@ -561,13 +596,13 @@ def _gemm_ws(spec: ArraySpec, geo: ArrayGeometry, g: Gemm) -> np.ndarray:
     n, S = g.x.shape[:2]
     N = g.w.shape[1]
     nk, nc = -(-S // R), -(-N // C)
-    x = _pad(g.x, 1, nk * R, g.pad_a)                                               # [n, nk*R, *a]
-    w = _pad(_pad(g.w, 0, nk * R, g.pad_b), 1, nc * C, g.pad_b)                     # [nk*R, nc*C, *b]
+    x = _pad(g.x, 1, nk * R, g.pad_a)  # [n, nk*R, *a]
+    w = _pad(_pad(g.w, 0, nk * R, g.pad_b), 1, nc * C, g.pad_b)  # [nk*R, nc*C, *b]
     tiles = [(kt, c) for kt in range(nk) for c in range(nc)]
-    xt = np.stack([x[:, kt * R:(kt + 1) * R] for kt, _ in tiles])                    # [T, n, R, *a]
-    wt = np.stack([w[kt * R:(kt + 1) * R, c * C:(c + 1) * C] for kt, c in tiles])    # [T, R, C, *b]
+    xt = np.stack([x[:, kt * R : (kt + 1) * R] for kt, _ in tiles])  # [T, n, R, *a]
+    wt = np.stack([w[kt * R : (kt + 1) * R, c * C : (c + 1) * C] for kt, c in tiles])  # [T, R, C, *b]
     ports = {k: np.broadcast_to(v[:1], (len(tiles), n)) for k, v in g.ctl_ports.items()}
-    sums, _ = tile_results(spec, xt, wt, **ports)                                   # [T, n, C]
+    sums, _ = tile_results(spec, xt, wt, **ports)  # [T, n, C]
     parts = sums.reshape(nk, nc, n, C).transpose(0, 2, 1, 3).reshape(nk, n, nc * C)
     return _lane_sum(geo, parts, axis=0)[:, :N]
 
@@ -587,8 +622,8 @@ def matmul_array(spec: ArraySpec, x: Any, w: Any, **options: Any) -> np.ndarray:
             return NotImplemented
         g = tiler(pe, *args, **kwargs)
         bits = _gemm_os(spec, geo, g) if geo.dataflow == "output-stationary" else _gemm_ws(spec, geo, g)
-        vals = np.asarray(_pe_value(pe, bits), np.float64)                        # [n, N(, lanes)]
-        return vals.reshape(vals.shape[0], -1)[:, :g.m]
+        vals = np.asarray(_pe_value(pe, bits), np.float64)  # [n, N(, lanes)]
+        return vals.reshape(vals.shape[0], -1)[:, : g.m]
 
     with kernels.routed(route):
         return pe_matmul(pe, x, w, **options)

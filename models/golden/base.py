@@ -13,8 +13,20 @@ import numpy as np
 
 from peforge.families import family_of
 
-__all__ = ["first_flags", "run", "port_widths", "value", "matmul", "matmul_operands", "lane_operand",
-           "twos_complement_values", "int_accumulate", "chain_operands", "row_chunks", "CHUNK_ELEMS"]
+__all__ = [
+    "first_flags",
+    "run",
+    "port_widths",
+    "value",
+    "matmul",
+    "matmul_operands",
+    "lane_operand",
+    "twos_complement_values",
+    "int_accumulate",
+    "chain_operands",
+    "row_chunks",
+    "CHUNK_ELEMS",
+]
 
 #: Operand elements per golden-model call of a chunked matmul (bounds memory at a few 10 MB).
 CHUNK_ELEMS = 1 << 21
@@ -40,8 +52,16 @@ def value(spec: Any, acc_bits: Any) -> np.ndarray:
     return family_of(spec).part("golden_value")(spec, acc_bits)
 
 
-def matmul(spec: Any, x: Any, w: Any, *, rotation: str = "none", rotation_block: int | None = None,
-           rotation_seed: Any = 0, **options: Any) -> np.ndarray:
+def matmul(
+    spec: Any,
+    x: Any,
+    w: Any,
+    *,
+    rotation: str = "none",
+    rotation_block: int | None = None,
+    rotation_seed: Any = 0,
+    **options: Any,
+) -> np.ndarray:
     """``x @ w`` computed the way the PE described by ``spec`` computes it.
 
     ``x`` is ``[n, k]`` real activations (operand ``a``), ``w`` is ``[k, m]`` real weights
@@ -124,7 +144,9 @@ def int_accumulate(sums: Any, start: Any, width: int, *, saturate: bool = False)
     return out
 
 
-def chain_operands(xq: np.ndarray, wq: np.ndarray, lanes: int, steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def chain_operands(
+    xq: np.ndarray, wq: np.ndarray, lanes: int, steps: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Operands ``[n*m, steps, lanes]`` of every output's chain of a matmul (row-major over
     ``(i, j)``): ``xq`` ``[n, k]`` and ``wq`` ``[k, m]`` lane values (codes or integers), the
     ``k`` axis zero-padded to ``steps * lanes`` (default: the fewest steps that hold ``k``)."""
@@ -134,8 +156,10 @@ def chain_operands(xq: np.ndarray, wq: np.ndarray, lanes: int, steps: int | None
     pad = steps * lanes - k
     xp = np.pad(xq, ((0, 0), (0, pad))).reshape(n, 1, steps, lanes)
     wp = np.pad(wq, ((0, pad), (0, 0))).T.reshape(1, m, steps, lanes)
-    return (np.broadcast_to(xp, (n, m, steps, lanes)).reshape(n * m, steps, lanes),
-            np.broadcast_to(wp, (n, m, steps, lanes)).reshape(n * m, steps, lanes))
+    return (
+        np.broadcast_to(xp, (n, m, steps, lanes)).reshape(n * m, steps, lanes),
+        np.broadcast_to(wp, (n, m, steps, lanes)).reshape(n * m, steps, lanes),
+    )
 
 
 def row_chunks(n: int, elems_per_row: int) -> list[tuple[int, int]]:

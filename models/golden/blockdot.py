@@ -59,11 +59,18 @@ from peforge.spec import BlockDotSpec
 
 from . import kernels
 from .base import first_flags, matmul_operands, row_chunks
-from .mac import Products, run_float, sum_general, Terms, with_msb
+from .mac import Products, Terms, run_float, sum_general, with_msb
 from .rounding import bit_length
 
-__all__ = ["run_blockdot", "blockdot_port_widths", "blockdot_value", "element_table",
-           "block_values", "matmul_blockdot", "operand_scheme"]
+__all__ = [
+    "run_blockdot",
+    "blockdot_port_widths",
+    "blockdot_value",
+    "element_table",
+    "block_values",
+    "matmul_blockdot",
+    "operand_scheme",
+]
 
 _NAN, _PINF, _NINF, _NOT_NEGZERO = 1, 2, 4, 8
 
@@ -77,8 +84,7 @@ def element_table(fmt: FloatFormat | IntFormat) -> tuple[np.ndarray, ...]:
     codes = np.arange(fmt.num_codes)
     if isinstance(fmt, IntFormat):
         ints = fmt.to_int(codes)
-        return (ints < 0, np.abs(ints), np.full(codes.shape, -fmt.frac_bits, np.int64),
-                np.zeros(codes.shape, np.uint8))
+        return (ints < 0, np.abs(ints), np.full(codes.shape, -fmt.frac_bits, np.int64), np.zeros(codes.shape, np.uint8))
     sign, sig, exp, kind = fmt.to_exact(codes)
     return sign.astype(bool), sig, exp, kind
 
@@ -91,8 +97,7 @@ def _codes(fmt: FloatFormat | IntFormat, label: str, arr: Any, shape: tuple[int,
         raise ValueError(f"{label}: codes of {fmt.name} must be an integer array, got dtype {x.dtype}")
     if x.size and (x.min() < 0 or x.max() >= fmt.num_codes):
         bad = x[(x < 0) | (x >= fmt.num_codes)].flat[0]
-        raise ValueError(f"{label}: code {int(bad)!r} does not exist in {fmt.name}: "
-                         f"allowed 0..{fmt.num_codes - 1}")
+        raise ValueError(f"{label}: code {int(bad)!r} does not exist in {fmt.name}: allowed 0..{fmt.num_codes - 1}")
     return x.astype(np.intp)
 
 
@@ -122,8 +127,12 @@ def _pair_table(spec: BlockDotSpec) -> tuple[np.ndarray, np.ndarray, int] | None
     if int(units.max()).bit_length() + int(spec.block).bit_length() > 61:
         return None
     units = np.where(p.neg, -units, units)
-    flags = (_NAN * p.nan + _PINF * (p.inf & ~p.neg) + _NINF * (p.inf & p.neg)
-             + _NOT_NEGZERO * ~(~p.nan & ~p.inf & (p.sig == 0) & p.neg)).astype(np.uint8)
+    flags = (
+        _NAN * p.nan
+        + _PINF * (p.inf & ~p.neg)
+        + _NINF * (p.inf & p.neg)
+        + _NOT_NEGZERO * ~(~p.nan & ~p.inf & (p.sig == 0) & p.neg)
+    ).astype(np.uint8)
     return units, flags, lsb
 
 
@@ -139,9 +148,17 @@ def _block_sums(spec: BlockDotSpec, a: np.ndarray, b: np.ndarray) -> Terms:
     tz = bit_length(total & -total) - 1  # strip trailing zeros: tighter spans later
     val = total >> np.maximum(tz, 0)
     lsb = np.where(total != 0, unit_lsb + tz, 0)
-    return Terms(val, lsb, with_msb(val, lsb), np.zeros(val.shape, bool), [],
-                  (flags & _NAN) != 0, (flags & _PINF) != 0, (flags & _NINF) != 0,
-                  (flags & _NOT_NEGZERO) == 0)
+    return Terms(
+        val,
+        lsb,
+        with_msb(val, lsb),
+        np.zeros(val.shape, bool),
+        [],
+        (flags & _NAN) != 0,
+        (flags & _PINF) != 0,
+        (flags & _NINF) != 0,
+        (flags & _NOT_NEGZERO) == 0,
+    )
 
 
 def block_values(spec: BlockDotSpec, s: Terms, scale_a: np.ndarray, scale_b: np.ndarray) -> Terms:
@@ -179,12 +196,12 @@ def block_values(spec: BlockDotSpec, s: Terms, scale_a: np.ndarray, scale_b: np.
     s_zero = ~s.big & (s.val == 0)
     v_zero = ~special & (x_zero | s_zero)
     negzero = v_zero & (np.where(s_zero, s.negzero, s_neg) ^ x_neg)
-    return Terms(val, lsb, with_msb(val, lsb), new_big, big_val, nan,
-                  inf & ~inf_neg, inf & inf_neg, negzero)
+    return Terms(val, lsb, with_msb(val, lsb), new_big, big_val, nan, inf & ~inf_neg, inf & inf_neg, negzero)
 
 
-def run_blockdot(spec: BlockDotSpec, *, a: Any, b: Any, scale_a: Any, scale_b: Any,
-                 first: Any) -> dict[str, np.ndarray]:
+def run_blockdot(
+    spec: BlockDotSpec, *, a: Any, b: Any, scale_a: Any, scale_b: Any, first: Any
+) -> dict[str, np.ndarray]:
     """Accumulator port bits after every block step (see the module docstring).
 
     Parameters
@@ -211,8 +228,9 @@ def run_blockdot(spec: BlockDotSpec, *, a: Any, b: Any, scale_a: Any, scale_b: A
         from .accumulate import blockdot_step_units, run_deferred
 
         units, term_ovf, term_neg, inexact = blockdot_step_units(v, plan.lsb_exp, plan.msb_exp)
-        return run_deferred(plan, spec.acc, True, units, first, v.nan, v.pinf, v.ninf, v.negzero,
-                            term_ovf, term_neg, inexact)
+        return run_deferred(
+            plan, spec.acc, True, units, first, v.nan, v.pinf, v.ninf, v.negzero, term_ovf, term_neg, inexact
+        )
     return run_float(spec.acc, True, v, first)
 
 
@@ -229,25 +247,28 @@ def blockdot_value(spec: BlockDotSpec, acc_bits: Any) -> np.ndarray:
     return spec.acc.decode(np.asarray(acc_bits).astype(np.uint64))
 
 
-
 # ---- real-valued matmul through the PE -------------------------------------------------------
 
-def operand_scheme(element: FloatFormat | IntFormat, scale: FloatFormat, block: int,
-                   clip: str = "full") -> blockscale.BlockScheme:
+
+def operand_scheme(
+    element: FloatFormat | IntFormat, scale: FloatFormat, block: int, clip: str = "full"
+) -> blockscale.BlockScheme:
     """The :mod:`peforge.blockscale` quantiser of one operand: the MX rule for E8M0 scales, the
     two-level (NVFP4-style) rule for float scales (E4M3, UE4M3, UE5M3), any element."""
     return blockscale.make_scheme(element, scale, block, clip=clip)
 
 
-def _quantize(t: np.ndarray, scheme: blockscale.BlockScheme, axis: int, rounding: str = "nearest_even",
-              seed: Any = None) -> tuple[np.ndarray, np.ndarray, float]:
+def _quantize(
+    t: np.ndarray, scheme: blockscale.BlockScheme, axis: int, rounding: str = "nearest_even", seed: Any = None
+) -> tuple[np.ndarray, np.ndarray, float]:
     ts = blockscale.tensor_scale(t, scheme)
     codes, scales = blockscale.quantize(t, scheme, axis=axis, tensor_scale=ts, rounding=rounding, seed=seed)
     return codes, scales, 1.0 if ts is None else ts
 
 
-def matmul_blockdot(spec: BlockDotSpec, x: Any, w: Any, *, clip: str = "full", rounding: str = "nearest_even",
-                    seed: Any = None) -> np.ndarray:
+def matmul_blockdot(
+    spec: BlockDotSpec, x: Any, w: Any, *, clip: str = "full", rounding: str = "nearest_even", seed: Any = None
+) -> np.ndarray:
     """``x @ w`` on the block-dot PE: rows of ``x`` and columns of ``w`` are quantised into
     blocks of ``spec.block`` along ``k`` with the scheme's scales (:func:`operand_scheme`; ``k``
     padded with zeros), every output is one chain of ``k / block`` block steps through the
@@ -267,10 +288,12 @@ def matmul_blockdot(spec: BlockDotSpec, x: Any, w: Any, *, clip: str = "full", r
         wa = np.pad(wa, ((0, pad), (0, 0)))
     steps = xa.shape[1] // blk
     seed_w = seed if seed is None or isinstance(seed, np.random.Generator) else np.random.SeedSequence(seed).spawn(1)[0]
-    xc, xs, tx = _quantize(xa, operand_scheme(spec.element_a, spec.scale_a, blk, clip), axis=1,
-                           rounding=rounding, seed=seed)
-    wc, ws, tw = _quantize(wa, operand_scheme(spec.element_b, spec.scale_b, blk, clip), axis=0,
-                           rounding=rounding, seed=seed_w)
+    xc, xs, tx = _quantize(
+        xa, operand_scheme(spec.element_a, spec.scale_a, blk, clip), axis=1, rounding=rounding, seed=seed
+    )
+    wc, ws, tw = _quantize(
+        wa, operand_scheme(spec.element_b, spec.scale_b, blk, clip), axis=0, rounding=rounding, seed=seed_w
+    )
     fast = kernels.chains(spec, xc, wc, xs, ws)  # compiled, bit identical; None: reference below
     if fast is not None:
         return fast * (tx * tw)

@@ -30,8 +30,12 @@ def run_intmac(spec: IntMacSpec, *, a: Any, b: Any, first: Any) -> dict[str, np.
     if first_arr.shape != av.shape[:2]:
         raise ValueError(f"first must have shape {av.shape[:2]}, got {first_arr.shape}")
     width = spec.width
-    out = int_accumulate((av * bv).sum(axis=-1), first_arr, width,  # |sum| < 2**38: int64 is exact
-                         saturate=spec.overflow == "saturate")
+    out = int_accumulate(
+        (av * bv).sum(axis=-1),
+        first_arr,
+        width,  # |sum| < 2**38: int64 is exact
+        saturate=spec.overflow == "saturate",
+    )
     mask = (1 << width) - 1
     if out.dtype == object:
         bits = np.array([int(v) & mask for v in out.ravel()], dtype=object).reshape(out.shape)

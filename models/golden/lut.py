@@ -29,8 +29,20 @@ from ...spec import LutSpec
 from . import kernels
 from .base import int_accumulate, matmul_operands
 
-__all__ = ["run_lut", "act_ints", "weight_ints", "plane_masks", "table", "group_dot", "lane_values",
-           "pack_lanes", "quantize_weights", "lut_port_widths", "lut_value", "matmul_lut"]
+__all__ = [
+    "run_lut",
+    "act_ints",
+    "weight_ints",
+    "plane_masks",
+    "table",
+    "group_dot",
+    "lane_values",
+    "pack_lanes",
+    "quantize_weights",
+    "lut_port_widths",
+    "lut_value",
+    "matmul_lut",
+]
 
 
 def act_ints(spec: LutSpec, codes: Any) -> np.ndarray:
@@ -83,7 +95,7 @@ def table(spec: LutSpec, x: np.ndarray) -> np.ndarray:
     m = np.arange(spec.table_entries, dtype=np.int64)
     if spec.symmetric:
         m = 2 * m + 1
-    bits = m[:, None] >> np.arange(g) & 1                       # [entries, group]
+    bits = m[:, None] >> np.arange(g) & 1  # [entries, group]
     signs = 2 * bits - 1 if spec.symmetric else bits
     return np.asarray(x, np.int64) @ signs.T
 
@@ -91,8 +103,8 @@ def table(spec: LutSpec, x: np.ndarray) -> np.ndarray:
 def group_dot(spec: LutSpec, x: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """Per-lane group dot products by table lookup: ``x [..., group]`` activation integers,
     ``codes [..., lanes, group]`` weight codes -> ``[..., lanes]`` (int64)."""
-    tab = table(spec, x)[..., None, :]                           # [..., 1, entries]
-    masks, coef = plane_masks(spec, codes)                       # [..., lanes, planes]
+    tab = table(spec, x)[..., None, :]  # [..., 1, entries]
+    masks, coef = plane_masks(spec, codes)  # [..., lanes, planes]
     g = spec.group
     # symmetric tables: P(m) = (S(m) + A) / 2, so 2*y = sum_p c_p S(m_p) + C*A with C = sum_p c_p
     # (-1 for two's complement weights, 0 ternary): the serial sum starts at C*A, drops a bit at the end
@@ -102,7 +114,7 @@ def group_dot(spec: LutSpec, x: np.ndarray, codes: np.ndarray) -> np.ndarray:
     for p in range(spec.planes):
         mk = masks[..., p]
         if spec.symmetric:
-            flip = 1 - (mk & 1)                                  # activation 0 taken with -
+            flip = 1 - (mk & 1)  # activation 0 taken with -
             idx = (mk ^ (-flip & ((1 << g) - 1))) >> 1
             entry = np.take_along_axis(np.broadcast_to(tab, mk.shape + tab.shape[-1:]), idx[..., None], -1)[..., 0]
             entry = np.where(flip == 1, -entry, entry)
@@ -149,8 +161,10 @@ def _inputs(spec: LutSpec, a: Any, b: Any, first: Any) -> tuple[np.ndarray, np.n
     if bv.ndim == 3 and spec.lanes == 1:
         bv = bv[..., None, :]
     if bv.shape != av.shape[:2] + (spec.lanes, spec.group):
-        raise ValueError(f"b must have shape [batch, steps, lanes={spec.lanes}, group={spec.group}] "
-                         f"= {av.shape[:2] + (spec.lanes, spec.group)}, got {bv.shape}")
+        raise ValueError(
+            f"b must have shape [batch, steps, lanes={spec.lanes}, group={spec.group}] "
+            f"= {av.shape[:2] + (spec.lanes, spec.group)}, got {bv.shape}"
+        )
     fv = np.asarray(first, dtype=bool)
     if fv.shape != av.shape[:2]:
         raise ValueError(f"first must have shape {av.shape[:2]}, got {fv.shape}")
@@ -165,8 +179,8 @@ def run_lut(spec: LutSpec, *, a: Any, b: Any, first: Any) -> dict[str, np.ndarra
     ``[batch, steps, lanes, group]`` (``[batch, steps, group]`` when lanes == 1);
     ``first``: ``[batch, steps]``."""
     x, codes, fv = _inputs(spec, a, b, first)
-    dots = group_dot(spec, x, codes)                            # [batch, steps, lanes]
-    out = int_accumulate(dots, fv, spec.width)                  # per lane, wrapping
+    dots = group_dot(spec, x, codes)  # [batch, steps, lanes]
+    out = int_accumulate(dots, fv, spec.width)  # per lane, wrapping
     return {"acc": pack_lanes(spec, out)}
 
 

@@ -59,9 +59,21 @@ from peforge.spec import MinifloatMacSpec
 from .base import first_flags
 from .rounding import bit_length, reduce_sticky, round_core
 
-__all__ = ["run_mac", "mac_port_widths", "mac_value", "has_flags", "FLAG_NAN", "FLAG_PINF", "FLAG_NINF",
-           # the exact lane-sum and float-accumulation stages, shared with the block-dot model
-           "Products", "Terms", "with_msb", "sum_general", "run_float"]
+__all__ = [
+    "run_mac",
+    "mac_port_widths",
+    "mac_value",
+    "has_flags",
+    "FLAG_NAN",
+    "FLAG_PINF",
+    "FLAG_NINF",
+    # the exact lane-sum and float-accumulation stages, shared with the block-dot model
+    "Products",
+    "Terms",
+    "with_msb",
+    "sum_general",
+    "run_float",
+]
 
 FLAG_NAN, FLAG_PINF, FLAG_NINF = 1, 2, 4
 _FAR = 1 << 40  # sentinel exponent for absent terms
@@ -96,7 +108,7 @@ def mac_value(spec: MinifloatMacSpec, acc_bits: Any) -> np.ndarray:
         v = int(bits)
         v = v - (1 << w) if v >> (w - 1) else v
         try:
-            return v * 2 ** e if e >= 0 else v / (1 << -e)  # correctly rounded int division
+            return v * 2**e if e >= 0 else v / (1 << -e)  # correctly rounded int division
         except OverflowError:
             return float("inf") if v > 0 else float("-inf")
 
@@ -104,6 +116,7 @@ def mac_value(spec: MinifloatMacSpec, acc_bits: Any) -> np.ndarray:
 
 
 # ---- inputs and products ---------------------------------------------------------------------
+
 
 def _inputs(spec: MinifloatMacSpec, a: Any, b: Any, first: Any) -> tuple[np.ndarray, ...]:
     first = first_flags(first, "steps")
@@ -115,8 +128,7 @@ def _inputs(spec: MinifloatMacSpec, a: Any, b: Any, first: Any) -> tuple[np.ndar
         want = (*first.shape, spec.lanes)
         if arr.shape != want:
             extra = " (or [batch, steps] when lanes == 1)" if spec.lanes == 1 else ""
-            raise ValueError(f"{label} must have shape [batch, steps, lanes] = {want}{extra}, "
-                             f"got {arr.shape}")
+            raise ValueError(f"{label} must have shape [batch, steps, lanes] = {want}{extra}, got {arr.shape}")
         out.append(arr)
     return out[0], out[1], first
 
@@ -139,11 +151,11 @@ def _decode(fmt: FloatFormat, label: str, codes: np.ndarray, subnormals: bool) -
 class Products(NamedTuple):
     """Exact lane products ``(-1)**neg * sig * 2**exp`` of a [B, T, L] batch, specials as flags."""
 
-    neg: np.ndarray   # bool [B, T, L]
-    sig: np.ndarray   # int64, 0 for zero / inf / NaN products
-    exp: np.ndarray   # int64, exponent of sig's LSB
-    nan: np.ndarray   # bool
-    inf: np.ndarray   # bool
+    neg: np.ndarray  # bool [B, T, L]
+    sig: np.ndarray  # int64, 0 for zero / inf / NaN products
+    exp: np.ndarray  # int64, exponent of sig's LSB
+    nan: np.ndarray  # bool
+    inf: np.ndarray  # bool
 
 
 def _products(spec: MinifloatMacSpec, a: np.ndarray, b: np.ndarray) -> Products:
@@ -166,8 +178,9 @@ def _normalise(sig: np.ndarray, exp: np.ndarray, man_bits: int) -> tuple[np.ndar
     return (sig << shift) - (1 << man_bits), exp - shift + man_bits
 
 
-def _lmul(spec: MinifloatMacSpec, ma: np.ndarray, ea: np.ndarray, mb: np.ndarray,
-          eb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _lmul(
+    spec: MinifloatMacSpec, ma: np.ndarray, ea: np.ndarray, mb: np.ndarray, eb: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """L-Mul significand (an integer on the grid 2**-m) and its LSB exponent; 0 if a zero."""
     Ma, Mb, F = spec.a.man_bits, spec.b.man_bits, spec.lmul_frac_bits
     fa, xa = _normalise(ma, ea, Ma)
@@ -190,9 +203,9 @@ class Terms(NamedTuple):
     msb: np.ndarray
     big: np.ndarray
     big_val: list[int]
-    nan: np.ndarray      # any NaN product
-    pinf: np.ndarray     # any +inf product
-    ninf: np.ndarray     # any -inf product
+    nan: np.ndarray  # any NaN product
+    pinf: np.ndarray  # any +inf product
+    ninf: np.ndarray  # any -inf product
     negzero: np.ndarray  # every product is a zero with sign 1
 
 
@@ -211,8 +224,7 @@ def sum_general(p: Products) -> Terms:
     if lanes == 1:
         sig, exp = p.sig[..., 0], p.exp[..., 0]
         val = np.where(p.neg[..., 0], -sig, sig)
-        return Terms(val, exp, with_msb(val, exp), np.zeros(val.shape, bool), [],
-                      nan, pinf, ninf, negzero)
+        return Terms(val, exp, with_msb(val, exp), np.zeros(val.shape, bool), [], nan, pinf, ninf, negzero)
     nz = p.sig != 0
     pmsb = p.exp + bit_length(p.sig) - 1
     hi = np.where(nz, pmsb, -_FAR).max(axis=-1)
@@ -255,8 +267,12 @@ def _pair_tables(spec: MinifloatMacSpec) -> tuple[np.ndarray, np.ndarray] | None
     p = _products(spec, a, b)
     units = p.sig << np.where(p.sig != 0, p.exp - spec.product_lsb_exp, 0)
     units = np.where(p.neg, -units, units)
-    flags = (FLAG_NAN * p.nan + FLAG_PINF * (p.inf & ~p.neg) + FLAG_NINF * (p.inf & p.neg)
-             + _NOT_NEGZERO * ~(~p.nan & ~p.inf & (p.sig == 0) & p.neg)).astype(np.uint8)
+    flags = (
+        FLAG_NAN * p.nan
+        + FLAG_PINF * (p.inf & ~p.neg)
+        + FLAG_NINF * (p.inf & p.neg)
+        + _NOT_NEGZERO * ~(~p.nan & ~p.inf & (p.sig == 0) & p.neg)
+    ).astype(np.uint8)
     return units, flags
 
 
@@ -265,8 +281,7 @@ def _check_codes(fmt: FloatFormat, label: str, codes: np.ndarray) -> None:
         raise ValueError(f"{label}: codes of {fmt.name} must be an integer array, got dtype {codes.dtype}")
     if codes.size and (codes.min() < 0 or codes.max() >= fmt.num_codes):
         bad = codes[(codes < 0) | (codes >= fmt.num_codes)].flat[0]
-        raise ValueError(f"{label}: code {int(bad)!r} does not exist in {fmt.name}: "
-                         f"allowed 0..{fmt.num_codes - 1}")
+        raise ValueError(f"{label}: code {int(bad)!r} does not exist in {fmt.name}: allowed 0..{fmt.num_codes - 1}")
 
 
 def _terms(spec: MinifloatMacSpec, a: np.ndarray, b: np.ndarray) -> Terms:
@@ -279,15 +294,24 @@ def _terms(spec: MinifloatMacSpec, a: np.ndarray, b: np.ndarray) -> Terms:
     idx = (a.astype(np.intp) << spec.b.bits) | b.astype(np.intp)
     total = np.take(units, idx).sum(axis=-1)
     flags = np.bitwise_or.reduce(np.take(flag_table, idx), axis=-1)
-    tz = bit_length(total & -total) - 1          # strip trailing zeros: tighter spans later
+    tz = bit_length(total & -total) - 1  # strip trailing zeros: tighter spans later
     val = total >> np.maximum(tz, 0)
     lsb = np.where(total != 0, spec.product_lsb_exp + tz, 0)
-    return Terms(val, lsb, with_msb(val, lsb), np.zeros(val.shape, bool), [],
-                  (flags & FLAG_NAN) != 0, (flags & FLAG_PINF) != 0, (flags & FLAG_NINF) != 0,
-                  (flags & _NOT_NEGZERO) == 0)
+    return Terms(
+        val,
+        lsb,
+        with_msb(val, lsb),
+        np.zeros(val.shape, bool),
+        [],
+        (flags & FLAG_NAN) != 0,
+        (flags & FLAG_PINF) != 0,
+        (flags & FLAG_NINF) != 0,
+        (flags & _NOT_NEGZERO) == 0,
+    )
 
 
 # ---- float accumulator -------------------------------------------------------------------------
+
 
 def run_float(fmt: FloatFormat, subnormals: bool, pt: Terms, first: np.ndarray) -> dict[str, np.ndarray]:
     """Step loop over time, vectorised over the batch; two exact terms per step, each sum
@@ -303,8 +327,7 @@ def run_float(fmt: FloatFormat, subnormals: bool, pt: Terms, first: np.ndarray) 
     big_map: dict[tuple[int, int], int] = {}
     if pt.big_val:
         big_map = dict(zip(zip(*(x.tolist() for x in np.nonzero(pt.big))), pt.big_val))
-    nan_t, pinf_t, ninf_t, negzero_t = (np.ascontiguousarray(x.T) for x in
-                                        (pt.nan, pt.pinf, pt.ninf, pt.negzero))
+    nan_t, pinf_t, ninf_t, negzero_t = (np.ascontiguousarray(x.T) for x in (pt.nan, pt.pinf, pt.ninf, pt.negzero))
     special_t = (nan_t | pinf_t | ninf_t).any(axis=1)
 
     out = np.empty((T, B), dtype=np.uint64)
@@ -404,6 +427,7 @@ def run_float(fmt: FloatFormat, subnormals: bool, pt: Terms, first: np.ndarray) 
 
 # ---- exact accumulator ------------------------------------------------------------------------
 
+
 def _segmented_cumsum(x: np.ndarray, first: np.ndarray) -> np.ndarray:
     """Cumulative sum along steps that restarts at every ``first`` (no modular reduction)."""
     T = first.shape[1]
@@ -462,8 +486,17 @@ def run_mac(spec: MinifloatMacSpec, *, a: Any, b: Any, first: Any) -> dict[str, 
     if plan is not None and plan.kind == "deferred":  # a window register rounded on the way out
         from .accumulate import mac_step_units, run_deferred
 
-        return run_deferred(plan, spec.acc_format, spec.subnormals, mac_step_units(terms, plan.lsb_exp), first,
-                            terms.nan, terms.pinf, terms.ninf, terms.negzero)
+        return run_deferred(
+            plan,
+            spec.acc_format,
+            spec.subnormals,
+            mac_step_units(terms, plan.lsb_exp),
+            first,
+            terms.nan,
+            terms.pinf,
+            terms.ninf,
+            terms.negzero,
+        )
     if spec.is_exact:  # also the carry-segmented register: same values, later by its read-out
         return _run_exact(spec, terms, first)
     return run_float(spec.acc_format, spec.subnormals, terms, first)

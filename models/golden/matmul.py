@@ -37,8 +37,7 @@ def _scales(xa: np.ndarray, wa: np.ndarray, a_max: float, b_max: float) -> tuple
     return sx, sw
 
 
-def _run_chains(spec: Any, xq: np.ndarray, wq: np.ndarray, lanes: int, pack=None,
-                **ctrl: Any) -> np.ndarray:
+def _run_chains(spec: Any, xq: np.ndarray, wq: np.ndarray, lanes: int, pack=None, **ctrl: Any) -> np.ndarray:
     """Final accumulator values ``[n, m]`` (float64, unscaled) of every chain, row-chunked."""
     fast = kernels.chains(spec, xq, wq, lanes, **ctrl)  # compiled, bit identical; None: reference
     if fast is not None:
@@ -114,7 +113,15 @@ def matmul_simd(spec: SimdMacSpec, x: Any, w: Any, *, mode: Any = 0) -> np.ndarr
     b_max = (1 << (bbits - b_signed)) - 1
     sx, sw = _scales(xa, wa, float(a_max), float(b_max))
     a_lo, b_lo = (-a_max - 1 if a_signed else 0), (-b_max - 1 if b_signed else 0)
-    xq = np.clip(np.rint(xa / sx), a_lo, a_max).astype(np.int64)   # rint: ties to even
+    xq = np.clip(np.rint(xa / sx), a_lo, a_max).astype(np.int64)  # rint: ties to even
     wq = np.clip(np.rint(wa / sw), b_lo, b_max).astype(np.int64)
-    return _run_chains(spec, xq, wq, lanes, pack=lambda a, b: (_pack(a, abits), _pack(b, bbits)),
-                       mode=m_idx, a_signed=a_signed, b_signed=b_signed) * (sx * sw)
+    return _run_chains(
+        spec,
+        xq,
+        wq,
+        lanes,
+        pack=lambda a, b: (_pack(a, abits), _pack(b, bbits)),
+        mode=m_idx,
+        a_signed=a_signed,
+        b_signed=b_signed,
+    ) * (sx * sw)

@@ -22,8 +22,7 @@ import numpy as np
 
 from peforge.formats import FloatFormat
 
-__all__ = ["Rounded", "round_exact", "round_to_format", "round_core", "bit_length", "reduce_sticky",
-           "OVERFLOWS"]
+__all__ = ["Rounded", "round_exact", "round_to_format", "round_core", "bit_length", "reduce_sticky", "OVERFLOWS"]
 
 #: What a too-large result becomes: ``inf`` (IEEE), ``saturate`` (largest finite), ``nan``.
 OVERFLOWS = ("inf", "saturate", "nan")
@@ -92,8 +91,9 @@ def _as_small(mag: Any, exp: Any) -> tuple[np.ndarray, np.ndarray]:
     return out_m, out_e
 
 
-def round_exact(neg: Any, mag: Any, exp: Any, fmt: FloatFormat, *, subnormals: bool = True,
-                overflow: str = "inf") -> Rounded:
+def round_exact(
+    neg: Any, mag: Any, exp: Any, fmt: FloatFormat, *, subnormals: bool = True, overflow: str = "inf"
+) -> Rounded:
     """Round ``(-1)**neg * mag * 2**exp`` (exact integers, broadcast together) into ``fmt``.
 
     Parameters
@@ -116,8 +116,9 @@ def round_exact(neg: Any, mag: Any, exp: Any, fmt: FloatFormat, *, subnormals: b
     if overflow not in OVERFLOWS:
         raise ValueError(f"overflow={overflow!r} is not allowed: use one of {OVERFLOWS}")
     if overflow == "inf" and not fmt.has_inf:
-        raise ValueError(f"overflow='inf' needs a format with infinities, {fmt.name} has none "
-                         "(use overflow='saturate' or 'nan')")
+        raise ValueError(
+            f"overflow='inf' needs a format with infinities, {fmt.name} has none (use overflow='saturate' or 'nan')"
+        )
     if overflow == "nan" and not fmt.has_nan:
         raise ValueError(f"overflow='nan' needs a format with NaN, {fmt.name} has none")
     m, e = _as_small(mag, exp)
@@ -137,8 +138,9 @@ def round_exact(neg: Any, mag: Any, exp: Any, fmt: FloatFormat, *, subnormals: b
     return Rounded(code, sig, q, ovf)
 
 
-def round_core(neg: np.ndarray, mag: np.ndarray, exp: np.ndarray, fmt: FloatFormat,
-               subnormals: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def round_core(
+    neg: np.ndarray, mag: np.ndarray, exp: np.ndarray, fmt: FloatFormat, subnormals: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Unchecked fast core of :func:`round_exact`: returns (code, sig, exp, overflow).
 
     ``mag`` must be an integer array below 2**62 (int64 or uint64), ``exp`` int64 with
@@ -148,14 +150,14 @@ def round_core(neg: np.ndarray, mag: np.ndarray, exp: np.ndarray, fmt: FloatForm
     one_m = np.uint64(1 << M)
     m = mag.astype(np.uint64)
     q = np.maximum(exp + (bit_length(m) - (1 + M)), min_exp)
-    s = q - exp                                   # bits to drop (> 0) or exact left shift (< 0)
+    s = q - exp  # bits to drop (> 0) or exact left shift (< 0)
     m = m << np.maximum(-s, 0).astype(np.uint64)
     sr = np.minimum(np.maximum(s, 0), 63).astype(np.uint64)  # m < 2**62: dropping 63 gives 0
     kept = m >> sr
-    rem2 = (m - (kept << sr)) << _U1              # twice the dropped part, vs one unit
+    rem2 = (m - (kept << sr)) << _U1  # twice the dropped part, vs one unit
     unit = _U1 << sr
     r = kept + ((rem2 > unit) | ((rem2 == unit) & ((kept & _U1) == _U1)))
-    carry = r >> np.uint64(M + 1)                 # rounding carried into the next binade
+    carry = r >> np.uint64(M + 1)  # rounding carried into the next binade
     r >>= carry
     q = q + carry.astype(np.int64)
     if not subnormals:
@@ -180,11 +182,11 @@ def _constants(fmt: FloatFormat) -> tuple:
     top_man = (1 << M) - 1 - (1 if fmt.special == "fn" and M > 0 else 0)
     top = (fmt.emax - M, np.uint64((1 << M) + top_man))  # largest finite: exp of LSB, sig
     inf_code = np.uint64(fmt.required_inf_code()) if fmt.has_inf else None
-    return (M, fmt.min_exp, top, fmt.has_negative_zero, np.uint64(fmt.bits - 1), inf_code,
-            M + fmt.bias)
+    return (M, fmt.min_exp, top, fmt.has_negative_zero, np.uint64(fmt.bits - 1), inf_code, M + fmt.bias)
 
 
-def round_to_format(neg: Any, mag: Any, exp: Any, fmt: FloatFormat, *, subnormals: bool = True,
-                    overflow: str = "inf") -> np.ndarray:
+def round_to_format(
+    neg: Any, mag: Any, exp: Any, fmt: FloatFormat, *, subnormals: bool = True, overflow: str = "inf"
+) -> np.ndarray:
     """Codes (uint64) of :func:`round_exact`."""
     return round_exact(neg, mag, exp, fmt, subnormals=subnormals, overflow=overflow).code

@@ -47,10 +47,28 @@ from peforge.formats import KIND_FINITE, FloatFormat, IntFormat
 
 from ...spec import ShiftAddSpec
 from . import kernels
-from .base import chain_operands, int_accumulate, lane_operand, matmul_operands, row_chunks, run, twos_complement_values, value
+from .base import (
+    chain_operands,
+    int_accumulate,
+    lane_operand,
+    matmul_operands,
+    row_chunks,
+    run,
+    twos_complement_values,
+    value,
+)
 from .rounding import round_exact
 
-__all__ = ["run_shiftadd", "matmul_shiftadd", "act_ints", "weight_ints", "scale_exact", "FP32_NAN", "shiftadd_port_widths", "shiftadd_value"]
+__all__ = [
+    "run_shiftadd",
+    "matmul_shiftadd",
+    "act_ints",
+    "weight_ints",
+    "scale_exact",
+    "FP32_NAN",
+    "shiftadd_port_widths",
+    "shiftadd_value",
+]
 
 FP32_NAN = 0x7FC00000
 _FP32 = formats.get_float("fp32")

@@ -42,14 +42,15 @@ def unpack_lanes(words: np.ndarray, bits: int, lanes: int, signed: Any) -> np.nd
         shifts = np.array([i * bits for i in range(lanes)], dtype=object)
         raw = ((words[..., None] >> shifts) & ((1 << bits) - 1)).astype(np.int64)
     else:
-        shifts = (np.arange(lanes, dtype=np.uint64) * np.uint64(bits))
+        shifts = np.arange(lanes, dtype=np.uint64) * np.uint64(bits)
         raw = ((words[..., None] >> shifts) & np.uint64((1 << bits) - 1)).astype(np.int64)
     neg = np.asarray(signed, bool)[..., None] & (raw >> (bits - 1)).astype(bool)
     return raw - (neg.astype(np.int64) << bits)
 
 
-def run_simd(spec: SimdMacSpec, *, a: Any, b: Any, first: Any, mode: Any, a_signed: Any,
-             b_signed: Any) -> dict[str, np.ndarray]:
+def run_simd(
+    spec: SimdMacSpec, *, a: Any, b: Any, first: Any, mode: Any, a_signed: Any, b_signed: Any
+) -> dict[str, np.ndarray]:
     """Accumulator port bits after every step, shape [batch, steps] (uint64).
 
     ``a``, ``b``: port words ``[batch, steps]`` (uint64, or Python ints in an object array for
@@ -61,14 +62,14 @@ def run_simd(spec: SimdMacSpec, *, a: Any, b: Any, first: Any, mode: Any, a_sign
     for key, arr in (("first", first), ("mode", mode), ("a_signed", a_signed), ("b_signed", b_signed)):
         ctrl[key] = np.asarray(arr)
         if ctrl[key].shape != shape or bw.shape != shape:
-            raise ValueError(f"a, b and {key} must share the shape [batch, steps]: "
-                             f"a {shape}, b {bw.shape}, {key} {ctrl[key].shape}")
+            raise ValueError(
+                f"a, b and {key} must share the shape [batch, steps]: a {shape}, b {bw.shape}, {key} {ctrl[key].shape}"
+            )
     mode_arr = ctrl["mode"].astype(np.int64)
     n_modes = len(spec.modes)
     if ((mode_arr < 0) | (mode_arr >= n_modes)).any():
         bad = int(mode_arr[(mode_arr < 0) | (mode_arr >= n_modes)][0])
-        raise ValueError(f"mode={bad} is out of range: spec {spec.name} has modes 0..{n_modes - 1} "
-                         f"{spec.modes}")
+        raise ValueError(f"mode={bad} is out of range: spec {spec.name} has modes 0..{n_modes - 1} {spec.modes}")
     sa, sb = ctrl["a_signed"].astype(bool), ctrl["b_signed"].astype(bool)
     sums = np.zeros(shape, np.int64)  # |sum| <= 64 * 2**32: exact in int64
     for m, ((abits, bbits), lanes) in enumerate(zip(spec.mode_widths, spec.mode_lanes)):
@@ -82,8 +83,7 @@ def run_simd(spec: SimdMacSpec, *, a: Any, b: Any, first: Any, mode: Any, a_sign
     mod = 1 << width
     out = int_accumulate(sums, ctrl["first"].astype(bool), width)  # wraps to two's complement
     if out.dtype == object:
-        return {"acc": np.array([int(v) % mod for v in out.ravel()], dtype=object)
-                .astype(np.uint64).reshape(shape)}
+        return {"acc": np.array([int(v) % mod for v in out.ravel()], dtype=object).astype(np.uint64).reshape(shape)}
     return {"acc": (out % mod).astype(np.uint64)}
 
 

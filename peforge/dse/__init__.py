@@ -18,6 +18,28 @@ from .runner import SweepSummary, run, sweep
 from .space import WORKLOADS, Invalid, Point, Space, TensorSettings, default_space, load_space
 from .store import ResultStore, read_csv
 
-__all__ = ["Space", "Point", "Invalid", "TensorSettings", "WORKLOADS", "load_space", "default_space",
-           "EvalSettings", "evaluate", "cost_of", "baselines", "sweep", "run", "SweepSummary", "ResultStore",
-           "read_csv", "pareto_mask", "pareto_rows", "parse_objective", "report", "Report", "print_rows", "short_label"]
+__all__ = [
+    "Space",
+    "Point",
+    "Invalid",
+    "TensorSettings",
+    "WORKLOADS",
+    "load_space",
+    "default_space",
+    "EvalSettings",
+    "evaluate",
+    "cost_of",
+    "baselines",
+    "sweep",
+    "run",
+    "SweepSummary",
+    "ResultStore",
+    "read_csv",
+    "pareto_mask",
+    "pareto_rows",
+    "parse_objective",
+    "report",
+    "Report",
+    "print_rows",
+    "short_label",
+]

@@ -38,8 +38,17 @@ import numpy as np
 from ..workloads.registry import WorkloadDef, define, resolve
 from .space import DEFAULT_WORKLOADS, Point, TensorSettings
 
-__all__ = ["EvalSettings", "evaluate", "evaluate_many", "evaluate_dicts", "cost_of", "synth_of", "prepare",
-           "baselines", "PROVENANCE"]
+__all__ = [
+    "EvalSettings",
+    "evaluate",
+    "evaluate_many",
+    "evaluate_dicts",
+    "cost_of",
+    "synth_of",
+    "prepare",
+    "baselines",
+    "PROVENANCE",
+]
 
 PROVENANCE = ("eval_seconds", "worker", "finished_at")
 _PNR_DEVICES = {"ice40": "hx8k", "ecp5": "25k"}
@@ -55,9 +64,12 @@ class EvalSettings:
     space_digest: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"workloads": [w if isinstance(w, str) else w.to_dict() for w in self.workloads],
-                "tensor": {"shape": list(self.tensor.shape), "seed": self.tensor.seed}, "synth": self.synth,
-                "space_digest": self.space_digest}
+        return {
+            "workloads": [w if isinstance(w, str) else w.to_dict() for w in self.workloads],
+            "tensor": {"shape": list(self.tensor.shape), "seed": self.tensor.seed},
+            "synth": self.synth,
+            "space_digest": self.space_digest,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "EvalSettings":
@@ -93,8 +105,13 @@ def synth_of(spec: Any, target: str) -> dict[str, Any]:
 
     synth_target = "generic" if target.startswith("asic") else target  # NAND2-equivalent gates
     rep = fpga.synthesize(spec, synth_target)
-    out: dict[str, Any] = {"luts": rep.luts, "carry": rep.carry, "ffs": rep.ffs, "dsps": rep.dsps,
-                           "nand2_eq": rep.nand2_eq}
+    out: dict[str, Any] = {
+        "luts": rep.luts,
+        "carry": rep.carry,
+        "ffs": rep.ffs,
+        "dsps": rep.dsps,
+        "nand2_eq": rep.nand2_eq,
+    }
     if synth_target in _PNR_DEVICES:
         out["fmax_mhz"] = fpga.place_and_route(rep, _PNR_DEVICES[synth_target]).fmax_mhz
     return out
@@ -162,11 +179,15 @@ def _cost_columns(point: Point, settings: EvalSettings) -> tuple[dict[str, Any],
         try:
             from ..models.cost.rotation import rotation_cost
 
-            rc = rotation_cost(opts["rotation"], opts.get("rotation_block") or _full_block(settings),
-                               reuse=settings.tensor.shape[2])
-            row.update(rotation_luts=rc.luts, rotation_gates_nand2=rc.gates_nand2,
-                       rotation_energy_pj_per_mac=rc.energy_pj_per_mac,
-                       energy_pj_per_mac_with_rotation=(math.nan if e is None else e + (rc.energy_pj_per_mac or 0.0)))
+            rc = rotation_cost(
+                opts["rotation"], opts.get("rotation_block") or _full_block(settings), reuse=settings.tensor.shape[2]
+            )
+            row.update(
+                rotation_luts=rc.luts,
+                rotation_gates_nand2=rc.gates_nand2,
+                rotation_energy_pj_per_mac=rc.energy_pj_per_mac,
+                energy_pj_per_mac_with_rotation=(math.nan if e is None else e + (rc.energy_pj_per_mac or 0.0)),
+            )
         except Exception as err:  # noqa: BLE001
             errors.append(f"rotation cost: {type(err).__name__}: {err}")
     for col, key in (("luts_per_mac_per_cycle", "cost_luts"), ("gates_per_mac_per_cycle", "cost_gates_nand2")):
@@ -226,9 +247,16 @@ def evaluate_many(points: list[Point], settings: EvalSettings) -> list[dict[str,
     rows = []
     for point in points:
         spec = point.spec
-        row: dict[str, Any] = {"key": point.key, "label": point.label, "family": spec.family, "spec": spec.name,
-                               "target": point.target, "options": json.dumps(dict(point.options), sort_keys=True),
-                               "spec_json": spec.to_json(), "space": settings.space_digest}
+        row: dict[str, Any] = {
+            "key": point.key,
+            "label": point.label,
+            "family": spec.family,
+            "spec": spec.name,
+            "target": point.target,
+            "options": json.dumps(dict(point.options), sort_keys=True),
+            "spec_json": spec.to_json(),
+            "space": settings.space_digest,
+        }
         cost_cols, errors = _cost_columns(point, settings)
         qkey = (spec.to_json(), point.options)
         if qkey not in quality:
@@ -242,7 +270,7 @@ def evaluate_many(points: list[Point], settings: EvalSettings) -> list[dict[str,
         rows.append(row)
     seconds = round(time.perf_counter() - t0, 4)
     for row in rows:
-        row["eval_seconds"] = seconds   # of the whole task that computed the row
+        row["eval_seconds"] = seconds  # of the whole task that computed the row
         row["worker"] = f"{socket.gethostname()}:{os.getpid()}"
         row["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return rows

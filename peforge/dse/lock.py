@@ -28,8 +28,9 @@ LOCK_NAME = ".peforge.lock"
 def _describe(holder: dict[str, Any]) -> str:
     if not holder:
         return "an unknown process"
-    return (f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}"
-            + (f" ({holder['command']})" if holder.get("command") else ""))
+    return f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}" + (
+        f" ({holder['command']})" if holder.get("command") else ""
+    )
 
 
 def _read(fd: int) -> dict[str, Any]:
@@ -69,9 +70,11 @@ class DirectoryLock:
             except BlockingIOError:
                 holder = _read(fd)
                 os.close(fd)
-                raise LockedError(f"results directory {str(self.path.parent)!r} is in use by another "
-                                  f"{holder.get('purpose', 'sweep')}: {_describe(holder)}; wait for it to "
-                                  f"finish or stop it, or use another -o directory") from None
+                raise LockedError(
+                    f"results directory {str(self.path.parent)!r} is in use by another "
+                    f"{holder.get('purpose', 'sweep')}: {_describe(holder)}; wait for it to "
+                    f"finish or stop it, or use another -o directory"
+                ) from None
             try:
                 same = os.path.samestat(os.fstat(fd), os.stat(self.path))
             except FileNotFoundError:
@@ -81,15 +84,22 @@ class DirectoryLock:
                 continue
             previous = _read(fd)
             self.stale = previous or None
-            record = {"pid": os.getpid(), "host": socket.gethostname(), "purpose": self.purpose,
-                      "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.argv)}
+            record = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "purpose": self.purpose,
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "command": " ".join(sys.argv),
+            }
             os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)
             os.write(fd, (json.dumps(record) + "\n").encode())
             self.fd = fd
             return self
-        raise LockedError(f"results directory {str(self.path.parent)!r}: its lock file keeps changing; "
-                          f"is another sweep starting in it?")
+        raise LockedError(
+            f"results directory {str(self.path.parent)!r}: its lock file keeps changing; "
+            f"is another sweep starting in it?"
+        )
 
     def release(self) -> None:
         if self.fd < 0:

@@ -39,8 +39,9 @@ def pareto_mask(rows: Sequence[dict[str, Any]], objectives: Sequence[Objective])
         if sense not in ("min", "max"):
             raise ValueError(f"objective {col!r} sense={sense!r}: allowed 'min' or 'max'")
     # minimisation matrix: negate maximised columns
-    cost = np.array([[(_value(r, c) if s == "min" else -_value(r, c)) for c, s in objectives] for r in rows],
-                    dtype=np.float64).reshape(len(rows), len(objectives))
+    cost = np.array(
+        [[(_value(r, c) if s == "min" else -_value(r, c)) for c, s in objectives] for r in rows], dtype=np.float64
+    ).reshape(len(rows), len(objectives))
     valid = np.asarray(~np.isnan(cost).any(axis=1))
     mask = valid.copy()
     for i in np.nonzero(valid)[0]:

@@ -70,14 +70,28 @@ def views_for(rows: Sequence[dict[str, Any]]) -> list[View]:
     views = []
     if area:
         short = area.removeprefix("cost_")
-        views.append(View("accuracy_vs_area", (("accuracy_mean", "max"), (area, "min")),
-                          ("network accuracy (mean of MLP, CNN)", short)))
-    views.append(View("energy_vs_sqnr", (("sqnr_db_mean", "max"), ("energy_pj_per_mac", "min")),
-                      ("GEMM SQNR (dB, mean of distributions)", "energy per MAC (pJ)")))
+        views.append(
+            View(
+                "accuracy_vs_area",
+                (("accuracy_mean", "max"), (area, "min")),
+                ("network accuracy (mean of MLP, CNN)", short),
+            )
+        )
+    views.append(
+        View(
+            "energy_vs_sqnr",
+            (("sqnr_db_mean", "max"), ("energy_pj_per_mac", "min")),
+            ("GEMM SQNR (dB, mean of distributions)", "energy per MAC (pJ)"),
+        )
+    )
     if area:
-        views.append(View("accuracy_area_energy", (("accuracy_mean", "max"), (area, "min"),
-                                                   ("energy_pj_per_mac", "min")),
-                          ("accuracy", area.removeprefix("cost_"), "energy pJ/MAC")))
+        views.append(
+            View(
+                "accuracy_area_energy",
+                (("accuracy_mean", "max"), (area, "min"), ("energy_pj_per_mac", "min")),
+                ("accuracy", area.removeprefix("cost_"), "energy pJ/MAC"),
+            )
+        )
     return [v for v in views if _covered(rows, v.objectives)]
 
 
@@ -96,8 +110,7 @@ def short_label(label: str) -> str:
     return re.sub(r"_(l1|s0|n4096)(?=_| |$)", "", label)
 
 
-def _plot(rows: Sequence[dict[str, Any]], view: View, title: str, stem: Path,
-          baseline: Optional[float]) -> list[Path]:
+def _plot(rows: Sequence[dict[str, Any]], view: View, title: str, stem: Path, baseline: Optional[float]) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -113,26 +126,46 @@ def _plot(rows: Sequence[dict[str, Any]], view: View, title: str, stem: Path,
     cmap = plt.get_cmap("tab10")
     for i, fam in enumerate(families):
         sel = [r for r in pts if r["family"] == fam]
-        ax.scatter([r[xcol] for r in sel], [r[ycol] for r in sel], s=22, color=cmap(i % 10), alpha=0.55,
-                   label=fam)
+        ax.scatter([r[xcol] for r in sel], [r[ycol] for r in sel], s=22, color=cmap(i % 10), alpha=0.55, label=fam)
     front = sorted([r for r, m in zip(pts, mask) if m], key=lambda r: r[xcol])
-    ax.plot([r[xcol] for r in front], [r[ycol] for r in front], "-", color="black", lw=1.2, zorder=3,
-            drawstyle="steps-post" if xsense == "min" and ysense == "max" else "default")
-    ax.scatter([r[xcol] for r in front], [r[ycol] for r in front], s=70, facecolors="none",
-               edgecolors="black", linewidths=1.5, zorder=4, label="Pareto front")
+    ax.plot(
+        [r[xcol] for r in front],
+        [r[ycol] for r in front],
+        "-",
+        color="black",
+        lw=1.2,
+        zorder=3,
+        drawstyle="steps-post" if xsense == "min" and ysense == "max" else "default",
+    )
+    ax.scatter(
+        [r[xcol] for r in front],
+        [r[ycol] for r in front],
+        s=70,
+        facecolors="none",
+        edgecolors="black",
+        linewidths=1.5,
+        zorder=4,
+        label="Pareto front",
+    )
     ys = sorted(r[ycol] for r in pts)
     lo = None
     if ysense == "max" and len(ys) >= 6 and ys[-1] - ys[0] > 0.15 and sum(y >= ys[-1] - 0.1 for y in ys) >= 3:
-        lo = ys[-1] - 0.1   # zoom on the useful range; the rest is drawn clipped at the bottom
+        lo = ys[-1] - 0.1  # zoom on the useful range; the rest is drawn clipped at the bottom
         ax.set_ylim(lo - 0.01, ys[-1] + 0.01)
     for r, m in zip(pts, mask):
         y = r[ycol]
         if lo is not None and y < lo:
             ax.scatter([r[xcol]], [lo - 0.005], marker="v", color="grey", s=18, zorder=2)
             y = lo - 0.005
-        ax.annotate(f"{short_label(r['label'])}" + (f" ({r[ycol]:.3g})" if lo is not None and r[ycol] < lo else ""),
-                    (r[xcol], y), fontsize=6.5 if m else 5, alpha=1.0 if m else 0.6,
-                    fontweight="bold" if m else "normal", xytext=(3, 3), textcoords="offset points")
+        ax.annotate(
+            f"{short_label(r['label'])}" + (f" ({r[ycol]:.3g})" if lo is not None and r[ycol] < lo else ""),
+            (r[xcol], y),
+            fontsize=6.5 if m else 5,
+            alpha=1.0 if m else 0.6,
+            fontweight="bold" if m else "normal",
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
     if baseline is not None and math.isfinite(baseline):
         ax.axhline(baseline, ls="--", color="grey", lw=1, label=f"float32 baseline ({baseline:.4g})")
     if xcol in ("cost_luts", "cost_area_um2", "cost_gates_nand2", "energy_pj_per_mac"):
@@ -155,8 +188,9 @@ def _plot(rows: Sequence[dict[str, Any]], view: View, title: str, stem: Path,
     return out
 
 
-def print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str = "",
-               console: Optional[Console] = None) -> None:
+def print_rows(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str = "", console: Optional[Console] = None
+) -> None:
     """Print ``columns`` of ``rows`` as a rich table (labels shortened, numbers to 4 digits)."""
     table = Table(title=title or None)
     for c in columns:
@@ -172,13 +206,20 @@ def _html_table(header: Sequence[str], body: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
-_CSS = ("body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;"
-        "font-size:12px;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
-        "th{background:#eee}td:first-child{text-align:left}img{max-width:100%}")
+_CSS = (
+    "body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;"
+    "font-size:12px;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+    "th{background:#eee}td:first-child{text-align:left}img{max-width:100%}"
+)
 
 
-def report(out_dir: Path | str, *, console: Optional[Console] = None, top: int = 15,
-           extra: Sequence[tuple[Objective, ...]] = ()) -> Report:
+def report(
+    out_dir: Path | str,
+    *,
+    console: Optional[Console] = None,
+    top: int = 15,
+    extra: Sequence[tuple[Objective, ...]] = (),
+) -> Report:
     """Write ``report.html`` and ``plots/`` into ``out_dir`` from its results; print the fronts.
 
     ``extra`` adds Pareto tables over other objective tuples (two or three columns each).
@@ -199,14 +240,17 @@ def report(out_dir: Path | str, *, console: Optional[Console] = None, top: int =
         console.print(f"[yellow]warning:[/] {problem}")
     baselines = _baselines(out)
     result = Report(out / "report.html")
-    sections = [f"<h1>peforge design-space report</h1><p>{len(rows)} design points from "
-                f"<code>{html.escape(str(out))}</code>; space <code>{html.escape(str(rows[0].get('space')))}"
-                f"</code>. Quality is measured with every product executed by the PE's bit-exact golden "
-                f"model; cost is the analytic estimate (<code>cost_*</code>) unless <code>synth_*</code> "
-                f"columns are present.</p>"]
+    sections = [
+        f"<h1>peforge design-space report</h1><p>{len(rows)} design points from "
+        f"<code>{html.escape(str(out))}</code>; space <code>{html.escape(str(rows[0].get('space')))}"
+        f"</code>. Quality is measured with every product executed by the PE's bit-exact golden "
+        f"model; cost is the analytic estimate (<code>cost_*</code>) unless <code>synth_*</code> "
+        f"columns are present.</p>"
+    ]
     if baselines:
-        sections.append("<h2>float32 baseline</h2>" + _html_table(
-            ["metric", "value"], [[k, _fmt(v)] for k, v in baselines.items()]))
+        sections.append(
+            "<h2>float32 baseline</h2>" + _html_table(["metric", "value"], [[k, _fmt(v)] for k, v in baselines.items()])
+        )
         table = Table(title="float32 baseline")
         table.add_column("metric")
         table.add_column("value", justify="right")
@@ -217,8 +261,9 @@ def report(out_dir: Path | str, *, console: Optional[Console] = None, top: int =
     for target in sorted({r["target"] for r in rows}):
         trows = [r for r in rows if r["target"] == target]
         sections.append(f"<h2>target {html.escape(target)}</h2>")
-        views = views_for(trows) + [View("custom_" + "_".join(c for c, _ in objs), tuple(objs),
-                                         tuple(c for c, _ in objs)) for objs in extra]
+        views = views_for(trows) + [
+            View("custom_" + "_".join(c for c, _ in objs), tuple(objs), tuple(c for c, _ in objs)) for objs in extra
+        ]
         for view in views:
             cols = ["label"] + [c for c, _ in view.objectives]
             for c in ("throughput_gmacs", "energy_pj_per_mac", "accuracy_mean", "sqnr_db_mean"):
@@ -235,12 +280,19 @@ def report(out_dir: Path | str, *, console: Optional[Console] = None, top: int =
             console.print(table)
             missing = len(trows) - _covered(trows, view.objectives)
             note = f" {missing} point(s) lack one of these columns and are left out." if missing else ""
-            sections.append(f"<h3>{html.escape(view.name.replace('_', ' '))}</h3><p>Front of {html.escape(senses)}: "
-                            f"{len(front)} of {len(trows)} points.{note}</p>")
+            sections.append(
+                f"<h3>{html.escape(view.name.replace('_', ' '))}</h3><p>Front of {html.escape(senses)}: "
+                f"{len(front)} of {len(trows)} points.{note}</p>"
+            )
             if len(view.objectives) == 2:
                 baseline = baselines.get("accuracy_mean") if view.objectives[0][0] == "accuracy_mean" else None
-                paths = _plot(trows, view, f"{target}: {view.name.replace('_', ' ')}",
-                              out / "plots" / f"{target}_{view.name}", baseline)
+                paths = _plot(
+                    trows,
+                    view,
+                    f"{target}: {view.name.replace('_', ' ')}",
+                    out / "plots" / f"{target}_{view.name}",
+                    baseline,
+                )
                 result.plots += paths
                 for p in paths:
                     if p.suffix == ".png":
@@ -250,28 +302,45 @@ def report(out_dir: Path | str, *, console: Optional[Console] = None, top: int =
         keep = ["label", "family", "status"] + [c for c in _all_metric_columns(trows)]
         sections.append("<h3>all points</h3>" + _html_table(keep, _table_rows(trows, keep)))
     if bad:
-        sections.append("<h2>points with errors</h2>" + _html_table(
-            ["key", "error"], [[r["key"], str(r.get("error"))] for r in bad]))
+        sections.append(
+            "<h2>points with errors</h2>"
+            + _html_table(["key", "error"], [[r["key"], str(r.get("error"))] for r in bad])
+        )
         console.print(f"[yellow]{len(bad)} point(s) have errors; see report.html[/]")
     invalid = out / "invalid.json"
     if invalid.is_file():
         skipped = _read_json(invalid)
-        if not isinstance(skipped, list) or not all(isinstance(s, dict) and {"family", "params", "reason"} <= set(s)
-                                                    for s in skipped):
+        if not isinstance(skipped, list) or not all(
+            isinstance(s, dict) and {"family", "params", "reason"} <= set(s) for s in skipped
+        ):
             raise CorruptFileError(invalid, "expected a list of {family, params, reason} objects")
         if skipped:
-            sections.append("<h2>invalid points (skipped)</h2>" + _html_table(
-                ["family", "params", "reason"], [[s["family"], json.dumps(s["params"]), s["reason"]] for s in skipped]))
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>peforge DSE report</title>"
-            f"<style>{_CSS}</style></head><body>{''.join(sections)}</body></html>")
+            sections.append(
+                "<h2>invalid points (skipped)</h2>"
+                + _html_table(
+                    ["family", "params", "reason"],
+                    [[s["family"], json.dumps(s["params"]), s["reason"]] for s in skipped],
+                )
+            )
+    page = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>peforge DSE report</title>"
+        f"<style>{_CSS}</style></head><body>{''.join(sections)}</body></html>"
+    )
     atomic_write(result.html, page)
     console.print(f"[green]wrote[/] {result.html} and {len(result.plots)} plot files under {out / 'plots'}")
     return result
 
 
 def _all_metric_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
-    wanted = ["cost_luts", "cost_area_um2", "cost_fmax_mhz", "throughput_gmacs", "energy_pj_per_mac",
-              "synth_luts", "synth_fmax_mhz"]
+    wanted = [
+        "cost_luts",
+        "cost_area_um2",
+        "cost_fmax_mhz",
+        "throughput_gmacs",
+        "energy_pj_per_mac",
+        "synth_luts",
+        "synth_fmax_mhz",
+    ]
     wanted += sorted({k for r in rows for k in r if k.endswith(("_sqnr_db", "_acc"))})
     wanted += ["sqnr_db_mean", "accuracy_mean"]
     return [c for c in wanted if any(c in r for r in rows)]
@@ -308,8 +377,11 @@ def _check_rows(rows: Sequence[dict[str, Any]], journal: Path) -> None:
     for r in rows:
         missing = [c for c in _ROW_COLUMNS if not isinstance(r.get(c), str)]
         if missing:
-            raise CorruptFileError(journal, f"row {r.get('key')!r} has no {missing[0]!r} column (every result row "
-                                   f"has {', '.join(_ROW_COLUMNS)}); the file was edited or damaged")
+            raise CorruptFileError(
+                journal,
+                f"row {r.get('key')!r} has no {missing[0]!r} column (every result row "
+                f"has {', '.join(_ROW_COLUMNS)}); the file was edited or damaged",
+            )
 
 
 def _check_objectives(rows: Sequence[dict[str, Any]], extra: Sequence[tuple[Objective, ...]]) -> None:
@@ -317,9 +389,11 @@ def _check_objectives(rows: Sequence[dict[str, Any]], extra: Sequence[tuple[Obje
     numeric = sorted({k for r in rows for k, v in r.items() if _finite(v)})
     for objs in extra:
         if not 2 <= len(objs) <= 3:
-            raise ValueError(f"objective {','.join(f'{c}:{s}' for c, s in objs)!r}: allowed 2 or 3 comma-separated "
-                             f"column:min|max")
+            raise ValueError(
+                f"objective {','.join(f'{c}:{s}' for c, s in objs)!r}: allowed 2 or 3 comma-separated column:min|max"
+            )
         for col, _ in objs:
             if col not in numeric:
-                raise ValueError(f"objective column {col!r} has no numeric value in these results: allowed "
-                                 f"{', '.join(numeric)}")
+                raise ValueError(
+                    f"objective column {col!r} has no numeric value in these results: allowed {', '.join(numeric)}"
+                )

@@ -34,15 +34,15 @@ from .evaluation import EvalSettings, evaluate_dicts, prepare
 from .lock import DirectoryLock
 from .space import Point, Space
 from .store import ResultStore, atomic_write
-from .workers import interrupts, pool as make_pool, stop_pool
+from .workers import interrupts, stop_pool
+from .workers import pool as make_pool
 
 __all__ = ["sweep", "run", "SweepSummary", "SETTINGS_FILE"]
 
 #: What a sweep directory was measured with; ``--resume`` refuses to mix other settings in.
 SETTINGS_FILE = "settings.json"
 #: Files of an earlier sweep that ``overwrite`` replaces (once the first new row exists).
-_PREVIOUS = ("results.jsonl", "results.csv", "space.json", "invalid.json", SETTINGS_FILE, "sweep.json",
-             "report.html")
+_PREVIOUS = ("results.jsonl", "results.csv", "space.json", "invalid.json", SETTINGS_FILE, "sweep.json", "report.html")
 
 
 @dataclass
@@ -78,14 +78,16 @@ class _Tasks:
     """Row lists of the tasks in completion order, from this process, a process pool or Dask;
     :meth:`stop` ends the workers at once and returns the rows that finished meanwhile."""
 
-    def __init__(self, tasks: list[list[dict[str, Any]]], settings: EvalSettings,
-                 executor: Optional[ProcessPoolExecutor]) -> None:
+    def __init__(
+        self, tasks: list[list[dict[str, Any]]], settings: EvalSettings, executor: Optional[ProcessPoolExecutor]
+    ) -> None:
         self.settings = settings.to_dict()
         self.executor = executor
         self.tasks = tasks
         # with a pool every task is submitted now, so the workers fork before any thread starts
-        self.pending: set[Future] = {executor.submit(evaluate_dicts, t, self.settings) for t in tasks} \
-            if executor is not None else set()
+        self.pending: set[Future] = (
+            {executor.submit(evaluate_dicts, t, self.settings) for t in tasks} if executor is not None else set()
+        )
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:
         if self.executor is None:
@@ -107,8 +109,9 @@ class _Tasks:
         return [f.result() for f in finished]
 
 
-def _dask(tasks: list[list[dict[str, Any]]], settings: EvalSettings, scheduler: Optional[str],
-          dask_local: Optional[int]) -> Iterator[list[dict[str, Any]]]:
+def _dask(
+    tasks: list[list[dict[str, Any]]], settings: EvalSettings, scheduler: Optional[str], dask_local: Optional[int]
+) -> Iterator[list[dict[str, Any]]]:
     from distributed import Client, LocalCluster, as_completed
 
     with ExitStack() as stack:
@@ -116,16 +119,21 @@ def _dask(tasks: list[list[dict[str, Any]]], settings: EvalSettings, scheduler: 
             try:
                 client = stack.enter_context(Client(scheduler, timeout="10s"))
             except (OSError, TimeoutError, ValueError) as err:
-                raise ToolUnavailableError(f"--scheduler {scheduler!r}: cannot reach the Dask scheduler ({err}); "
-                                           f"start one with `dask scheduler` or run locally with --dask-local N "
-                                           f"or --jobs N") from None
+                raise ToolUnavailableError(
+                    f"--scheduler {scheduler!r}: cannot reach the Dask scheduler ({err}); "
+                    f"start one with `dask scheduler` or run locally with --dask-local N "
+                    f"or --jobs N"
+                ) from None
         else:
-            cluster = stack.enter_context(LocalCluster(n_workers=dask_local or 1, threads_per_worker=1,
-                                                       processes=True, dashboard_address=None))
+            cluster = stack.enter_context(
+                LocalCluster(n_workers=dask_local or 1, threads_per_worker=1, processes=True, dashboard_address=None)
+            )
             client = stack.enter_context(Client(cluster))
         s = settings.to_dict()
-        futures = [client.submit(evaluate_dicts, t, s, key=f"peforge-dse-{i}-{t[0]['spec']['family']}", pure=False)
-                   for i, t in enumerate(tasks)]
+        futures = [
+            client.submit(evaluate_dicts, t, s, key=f"peforge-dse-{i}-{t[0]['spec']['family']}", pure=False)
+            for i, t in enumerate(tasks)
+        ]
         try:
             for fut in as_completed(futures):
                 yield fut.result()
@@ -150,8 +158,12 @@ def _diff(stored: Any, given: Any, path: str = "") -> list[str]:
             else:
                 out += _diff(stored[k], given[k], sub)
         return out
-    if isinstance(stored, list) and isinstance(given, list) and len(stored) == len(given) \
-            and any(isinstance(x, dict) for x in stored + given):
+    if (
+        isinstance(stored, list)
+        and isinstance(given, list)
+        and len(stored) == len(given)
+        and any(isinstance(x, dict) for x in stored + given)
+    ):
         return [d for i, (a, b) in enumerate(zip(stored, given)) for d in _diff(a, b, f"{path}[{i}]")]
     return [] if stored == given else [f"{path}: stored {stored!r}, given {given!r}"]
 
@@ -160,8 +172,9 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CorruptFileError(path, f"not valid JSON ({err}); the sweep directory is damaged: use "
-                               f"--overwrite or another -o directory") from None
+        raise CorruptFileError(
+            path, f"not valid JSON ({err}); the sweep directory is damaged: use --overwrite or another -o directory"
+        ) from None
 
 
 def _record(space: Space, settings: EvalSettings) -> dict[str, Any]:
@@ -180,17 +193,22 @@ def _check_resume(out: Path, space: Space, settings: EvalSettings, rows: list[di
         if not isinstance(stored, dict):
             raise CorruptFileError(path, "expected a JSON object with 'space' and 'evaluation'")
     elif (out / "space.json").is_file():  # a directory written before settings.json existed
-        stored = {"space": _read_json(out / "space.json"),
-                  "evaluation": dict(given["evaluation"], synth=any(k.startswith("synth_") for r in rows for k in r))}
+        stored = {
+            "space": _read_json(out / "space.json"),
+            "evaluation": dict(given["evaluation"], synth=any(k.startswith("synth_") for r in rows for k in r)),
+        }
     else:
-        raise ResultsConflictError(f"--resume: {str(out)!r} holds {len(rows)} results but no {SETTINGS_FILE} or "
-                                   f"space.json saying what they measured: use --overwrite or another -o directory")
+        raise ResultsConflictError(
+            f"--resume: {str(out)!r} holds {len(rows)} results but no {SETTINGS_FILE} or "
+            f"space.json saying what they measured: use --overwrite or another -o directory"
+        )
     diffs = _diff(stored.get("space"), given["space"]) + _diff(stored.get("evaluation", {}), given["evaluation"])
     if diffs:
         shown = "; ".join(diffs[:8]) + (f"; and {len(diffs) - 8} more" if len(diffs) > 8 else "")
         raise ResultsConflictError(
             f"--resume: the space or settings differ from those of the {len(rows)} results in {str(out)!r}: "
-            f"{shown}. Resume with the same space and options, or use --overwrite or another -o directory")
+            f"{shown}. Resume with the same space and options, or use --overwrite or another -o directory"
+        )
 
 
 def _discard_previous(out: Path) -> None:
@@ -199,33 +217,58 @@ def _discard_previous(out: Path) -> None:
     shutil.rmtree(out / "plots", ignore_errors=True)
 
 
-def _check_options(resume: bool, overwrite: bool, jobs: Optional[int], scheduler: Optional[str],
-                   dask_local: Optional[int]) -> None:
+def _check_options(
+    resume: bool, overwrite: bool, jobs: Optional[int], scheduler: Optional[str], dask_local: Optional[int]
+) -> None:
     if resume and overwrite:
-        raise ValueError("resume and overwrite (--resume, --overwrite) exclude each other: --resume keeps the "
-                         "finished results, --overwrite replaces them")
-    most = max(8, 4 * (os.cpu_count() or 1))   # more processes than that only thrash
+        raise ValueError(
+            "resume and overwrite (--resume, --overwrite) exclude each other: --resume keeps the "
+            "finished results, --overwrite replaces them"
+        )
+    most = max(8, 4 * (os.cpu_count() or 1))  # more processes than that only thrash
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= most):
         raise ValueError(f"jobs={jobs!r}: allowed a positive integer up to {most} (4 x the CPU count)")
-    if dask_local is not None and (isinstance(dask_local, bool) or not isinstance(dask_local, int)
-                                   or not 1 <= dask_local <= most):
-        raise ValueError(f"dask_local={dask_local!r}: allowed a positive number of workers up to {most} "
-                         f"(4 x the CPU count)")
-    if scheduler is not None and (not isinstance(scheduler, str)
-                                  or not scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://"))):
+    if dask_local is not None and (
+        isinstance(dask_local, bool) or not isinstance(dask_local, int) or not 1 <= dask_local <= most
+    ):
+        raise ValueError(
+            f"dask_local={dask_local!r}: allowed a positive number of workers up to {most} (4 x the CPU count)"
+        )
+    if scheduler is not None and (
+        not isinstance(scheduler, str) or not scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://"))
+    ):
         raise ValueError(f"scheduler={scheduler!r}: allowed a Dask address such as tcp://host:8786")
-    chosen = [n for n, v in (("jobs (--jobs)", jobs), ("scheduler (--scheduler)", scheduler),
-                             ("dask_local (--dask-local)", dask_local)) if v is not None]
+    chosen = [
+        n
+        for n, v in (
+            ("jobs (--jobs)", jobs),
+            ("scheduler (--scheduler)", scheduler),
+            ("dask_local (--dask-local)", dask_local),
+        )
+        if v is not None
+    ]
     if len(chosen) > 1:
-        raise ValueError(f"{' and '.join(chosen)} exclude each other: pick one executor (--jobs N for local "
-                         f"processes, --dask-local N for a Dask LocalCluster, --scheduler ADDR for a cluster)")
+        raise ValueError(
+            f"{' and '.join(chosen)} exclude each other: pick one executor (--jobs N for local "
+            f"processes, --dask-local N for a Dask LocalCluster, --scheduler ADDR for a cluster)"
+        )
 
 
-def sweep(space: Space, out_dir: Path | str, *, resume: bool = False, overwrite: bool = False,
-          jobs: Optional[int] = None, scheduler: Optional[str] = None, dask_local: Optional[int] = None,
-          synth: bool = False, progress: bool = True, console: Optional[Console] = None,
-          on_row: Optional[Callable[[dict[str, Any]], None]] = None,
-          resume_hint: Optional[str] = None) -> SweepSummary:
+def sweep(
+    space: Space,
+    out_dir: Path | str,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    jobs: Optional[int] = None,
+    scheduler: Optional[str] = None,
+    dask_local: Optional[int] = None,
+    synth: bool = False,
+    progress: bool = True,
+    console: Optional[Console] = None,
+    on_row: Optional[Callable[[dict[str, Any]], None]] = None,
+    resume_hint: Optional[str] = None,
+) -> SweepSummary:
     """Evaluate every point of ``space`` into ``out_dir`` (see :class:`~.store.ResultStore`).
 
     Parameters
@@ -265,8 +308,10 @@ def sweep(space: Space, out_dir: Path | str, *, resume: bool = False, overwrite:
     points, invalid = space.expand()
     if not points:
         reasons = "; ".join(f"{b.family} {b.params}: {b.reason}" for b in invalid[:3])
-        raise ValueError(f"space {space.name!r} has no valid design point ({len(invalid)} invalid: {reasons}"
-                         f"{'; ...' if len(invalid) > 3 else ''}); nothing was evaluated or written")
+        raise ValueError(
+            f"space {space.name!r} has no valid design point ({len(invalid)} invalid: {reasons}"
+            f"{'; ...' if len(invalid) > 3 else ''}); nothing was evaluated or written"
+        )
     out = output_dir(out_dir, "results directory (-o)")
     console = console or Console(stderr=True)
     settings = _settings(space, synth)
@@ -281,7 +326,8 @@ def sweep(space: Space, out_dir: Path | str, *, resume: bool = False, overwrite:
         if existing and not (resume or overwrite):
             raise ResultsConflictError(
                 f"out_dir={str(out)!r} already holds {len(existing)} results: pass resume=True (--resume) to "
-                f"continue or overwrite=True (--overwrite) to replace them")
+                f"continue or overwrite=True (--overwrite) to replace them"
+            )
         if resume and existing:
             _check_resume(out, space, settings, existing)
         if overwrite:
@@ -298,19 +344,36 @@ def sweep(space: Space, out_dir: Path | str, *, resume: bool = False, overwrite:
             write_meta()
         for bad in invalid:
             console.print(f"[yellow]skipped invalid point[/] {bad.family} {bad.params}: {bad.reason}")
-        executor = ("dask:" + scheduler) if scheduler else (f"dask-local:{dask_local}" if dask_local
-                                                              else f"local:{jobs or os.cpu_count() or 1}")
-        summary = SweepSummary(str(out), len(points), 0, len(points) - len(todo),
-                               [asdict(i) for i in invalid], 0, 0.0, executor)
+        executor = (
+            ("dask:" + scheduler)
+            if scheduler
+            else (f"dask-local:{dask_local}" if dask_local else f"local:{jobs or os.cpu_count() or 1}")
+        )
+        summary = SweepSummary(
+            str(out), len(points), 0, len(points) - len(todo), [asdict(i) for i in invalid], 0, 0.0, executor
+        )
         if todo:
+
             def replace_previous() -> None:
                 _discard_previous(out)
                 write_meta()
 
-            _evaluate(todo, space, settings, store, summary, console, progress, on_row,
-                      replace_previous=replace_previous if overwrite else None,
-                      lock_fd=lock.fd, jobs=jobs, scheduler=scheduler, dask_local=dask_local,
-                      resume_hint=resume_hint or f"dse.sweep(space, {str(out)!r}, resume=True)")
+            _evaluate(
+                todo,
+                space,
+                settings,
+                store,
+                summary,
+                console,
+                progress,
+                on_row,
+                replace_previous=replace_previous if overwrite else None,
+                lock_fd=lock.fd,
+                jobs=jobs,
+                scheduler=scheduler,
+                dask_local=dask_local,
+                resume_hint=resume_hint or f"dse.sweep(space, {str(out)!r}, resume=True)",
+            )
         elif not store.csv.exists():
             store.write_csv()
         summary.seconds = round(time.perf_counter() - t0, 3)
@@ -318,10 +381,23 @@ def sweep(space: Space, out_dir: Path | str, *, resume: bool = False, overwrite:
     return summary
 
 
-def _evaluate(todo: list[Point], space: Space, settings: EvalSettings, store: ResultStore, summary: SweepSummary,
-              console: Console, progress: bool, on_row: Optional[Callable[[dict[str, Any]], None]], *,
-              replace_previous: Optional[Callable[[], None]], lock_fd: int, jobs: Optional[int],
-              scheduler: Optional[str], dask_local: Optional[int], resume_hint: str) -> None:
+def _evaluate(
+    todo: list[Point],
+    space: Space,
+    settings: EvalSettings,
+    store: ResultStore,
+    summary: SweepSummary,
+    console: Console,
+    progress: bool,
+    on_row: Optional[Callable[[dict[str, Any]], None]],
+    *,
+    replace_previous: Optional[Callable[[], None]],
+    lock_fd: int,
+    jobs: Optional[int],
+    scheduler: Optional[str],
+    dask_local: Optional[int],
+    resume_hint: str,
+) -> None:
     """Evaluate ``todo`` and append each row on arrival; on Ctrl-C / SIGTERM stop the workers,
     keep every finished row and raise :class:`~peforge.errors.Interrupted`."""
     pending_replace = [replace_previous] if replace_previous is not None else []
@@ -345,8 +421,14 @@ def _evaluate(todo: list[Point], space: Space, settings: EvalSettings, store: Re
             prepare(settings)  # train / load the networks once, before the workers need them
             pool = None if use_dask else make_pool(min(jobs or os.cpu_count() or 1, len(tasks)), (lock_fd,))
             results = _dask(tasks, settings, scheduler, dask_local) if use_dask else _Tasks(tasks, settings, pool)
-            columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+            columns = (
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+            )
             with Progress(*columns, console=console, disable=not progress) as bar:
                 task = bar.add_task(f"sweep {space.name}", total=len(todo))
                 for rows in results:
@@ -365,16 +447,22 @@ def _evaluate(todo: list[Point], space: Space, settings: EvalSettings, store: Re
             kept = len(store.rows()) if not pending_replace else 0
             why = str(stop) or "Ctrl-C"
             if pending_replace:
-                raise Interrupted(f"stopped by {why} before the first new point finished: the previous results in "
-                                  f"{str(store.dir)!r} are untouched") from None
-            raise Interrupted(f"stopped by {why}: {summary.evaluated} point(s) finished in this run, {kept} of "
-                              f"{summary.points} in {str(store.dir)!r} are kept; continue with: {resume_hint}") from None
+                raise Interrupted(
+                    f"stopped by {why} before the first new point finished: the previous results in "
+                    f"{str(store.dir)!r} are untouched"
+                ) from None
+            raise Interrupted(
+                f"stopped by {why}: {summary.evaluated} point(s) finished in this run, {kept} of "
+                f"{summary.points} in {str(store.dir)!r} are kept; continue with: {resume_hint}"
+            ) from None
         except BrokenExecutor:
             if isinstance(results, _Tasks):
                 results.stop()
-            raise RuntimeError(f"a worker process died (killed, or out of memory); the {summary.evaluated} point(s) "
-                               f"finished in this run are kept in {str(store.dir)!r}; continue with: "
-                               f"{resume_hint}") from None
+            raise RuntimeError(
+                f"a worker process died (killed, or out of memory); the {summary.evaluated} point(s) "
+                f"finished in this run are kept in {str(store.dir)!r}; continue with: "
+                f"{resume_hint}"
+            ) from None
         except BaseException:
             if isinstance(results, _Tasks):
                 results.stop()

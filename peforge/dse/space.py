@@ -57,8 +57,19 @@ from ..params import check_names, check_value
 from ..workloads.registry import BUILTIN, WorkloadDef, define
 from ..workloads.scaling import check_scaling
 
-__all__ = ["Point", "Invalid", "Space", "TensorSettings", "WORKLOADS", "TENSOR_WORKLOADS",
-           "NETWORK_WORKLOADS", "DEFAULT_WORKLOADS", "load_space", "default_space", "DEFAULT_SPACE_PATH"]
+__all__ = [
+    "Point",
+    "Invalid",
+    "Space",
+    "TensorSettings",
+    "WORKLOADS",
+    "TENSOR_WORKLOADS",
+    "NETWORK_WORKLOADS",
+    "DEFAULT_WORKLOADS",
+    "load_space",
+    "default_space",
+    "DEFAULT_SPACE_PATH",
+]
 
 TENSOR_WORKLOADS = ("gaussian", "laplacian", "student_t")
 NETWORK_WORKLOADS = ("mlp", "cnn")
@@ -82,14 +93,15 @@ class TensorSettings:
 
     def __post_init__(self) -> None:
         shape = tuple(self.shape) if isinstance(self.shape, (list, tuple)) else (self.shape,)
-        if len(shape) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096
-                                      for v in shape):
+        if len(shape) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096 for v in shape):
             shown = list(shape) if isinstance(self.shape, (list, tuple)) else self.shape
             raise ValueError(f"tensor.shape={shown!r}: allowed three integers [n, k, m], each 1..4096")
         if shape[0] * shape[1] * shape[2] > MAX_TENSOR_MACS:
-            raise ValueError(f"tensor.shape={list(shape)!r}: n*k*m = {shape[0] * shape[1] * shape[2]:,} multiply-adds "
-                             f"per GEMM; allowed at most {MAX_TENSOR_MACS:,} (every product runs through the golden "
-                             f"model, at every point)")
+            raise ValueError(
+                f"tensor.shape={list(shape)!r}: n*k*m = {shape[0] * shape[1] * shape[2]:,} multiply-adds "
+                f"per GEMM; allowed at most {MAX_TENSOR_MACS:,} (every product runs through the golden "
+                f"model, at every point)"
+            )
         object.__setattr__(self, "shape", shape)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"tensor.seed={self.seed!r}: allowed a non-negative integer")
@@ -215,10 +227,13 @@ class Space:
         return self.expand()[0]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "targets": list(self.targets),
-                "workloads": [w if isinstance(w, str) else w.to_dict() for w in self.workloads],
-                "tensor": {"shape": list(self.tensor.shape), "seed": self.tensor.seed},
-                "pe": [dict(e) for e in self.pes]}
+        return {
+            "name": self.name,
+            "targets": list(self.targets),
+            "workloads": [w if isinstance(w, str) else w.to_dict() for w in self.workloads],
+            "tensor": {"shape": list(self.tensor.shape), "seed": self.tensor.seed},
+            "pe": [dict(e) for e in self.pes],
+        }
 
     @property
     def digest(self) -> str:
@@ -240,8 +255,9 @@ class Space:
             raise ValueError(f"tensor key {bad[0]!r} is unknown: allowed ['seed', 'shape']")
         pes = data.get("pe", [])
         if isinstance(pes, Mapping):
-            raise ValueError("pe is a single table ([pe] in TOML): expected an array of tables, one [[pe]] "
-                             "header per PE entry")
+            raise ValueError(
+                "pe is a single table ([pe] in TOML): expected an array of tables, one [[pe]] header per PE entry"
+            )
         if not isinstance(pes, list):
             raise ValueError(f"pe={pes!r}: expected an array of tables, one [[pe]] header per PE entry")
         tables = data.get("workload", {})
@@ -250,18 +266,25 @@ class Space:
         defs = {name: define(entry, base_dir, name) for name, entry in tables.items()}
         listed = data.get("workloads", list(DEFAULT_WORKLOADS) if not defs else [])
         listed = [listed] if isinstance(listed, str) else listed
-        if not isinstance(listed, list) or not all(isinstance(w, str) or (isinstance(w, Mapping) and "kind" in w)
-                                                   for w in listed):
-            raise ValueError(f"workloads={listed!r}: expected a name or a list of names, e.g. "
-                             f"workloads = [\"gaussian\", \"model.onnx\"]")
+        if not isinstance(listed, list) or not all(
+            isinstance(w, str) or (isinstance(w, Mapping) and "kind" in w) for w in listed
+        ):
+            raise ValueError(
+                f'workloads={listed!r}: expected a name or a list of names, e.g. workloads = ["gaussian", "model.onnx"]'
+            )
         workloads: list[Any] = [defs.pop(w) if isinstance(w, str) and w in defs else w for w in listed]
         workloads += list(defs.values())
-        tensor_kw: dict[str, Any] = {k: (tuple(v) if k == "shape" and isinstance(v, list) else v)
-                                     for k, v in tensor.items()}
-        return cls(pes=list(pes), targets=_names("targets", data.get("targets", ["ecp5"])),
-                   workloads=workloads,
-                   tensor=TensorSettings(**tensor_kw),
-                   name=str(data.get("name", "sweep")), base_dir=base_dir)
+        tensor_kw: dict[str, Any] = {
+            k: (tuple(v) if k == "shape" and isinstance(v, list) else v) for k, v in tensor.items()
+        }
+        return cls(
+            pes=list(pes),
+            targets=_names("targets", data.get("targets", ["ecp5"])),
+            workloads=workloads,
+            tensor=TensorSettings(**tensor_kw),
+            name=str(data.get("name", "sweep")),
+            base_dir=base_dir,
+        )
 
 
 def _workload_entry(entry: Any, base_dir: Optional[Path], listed: Any) -> Any:
@@ -282,7 +305,7 @@ def _names(key: str, value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"{key}={value!r}: expected a name or a list of names, e.g. {key} = [\"a\", \"b\"]")
+        raise ValueError(f'{key}={value!r}: expected a name or a list of names, e.g. {key} = ["a", "b"]')
     return list(value)
 
 
@@ -304,25 +327,34 @@ def _check_entry(i: int, entry: Mapping[str, Any]) -> None:
         raise ValueError(f"pe[{i}].family={entry['family']!r}: expected one family name (a string)")
     zipped = entry.get("zip", [])
     if not isinstance(zipped, list) or not all(
-            isinstance(g, list) and g and all(isinstance(n, str) for n in g) for g in zipped):
-        raise ValueError(f"pe[{i}].zip={zipped!r}: expected a list of lists of parameter names, "
-                         f"e.g. zip = [[\"a\", \"b\"]]")
+        isinstance(g, list) and g and all(isinstance(n, str) for n in g) for g in zipped
+    ):
+        raise ValueError(
+            f'pe[{i}].zip={zipped!r}: expected a list of lists of parameter names, e.g. zip = [["a", "b"]]'
+        )
     matmul = entry.get("matmul", {})
     if not isinstance(matmul, Mapping):
-        raise ValueError(f"pe[{i}].matmul={matmul!r}: expected a table of golden-matmul options, "
-                         f"e.g. matmul = {{ mode = [\"8x8\", \"4x4\"] }}")
+        raise ValueError(
+            f"pe[{i}].matmul={matmul!r}: expected a table of golden-matmul options, "
+            f'e.g. matmul = {{ mode = ["8x8", "4x4"] }}'
+        )
     values = [(k, v) for k, v in entry.items() if k not in _RESERVED] + [(f"matmul.{k}", v) for k, v in matmul.items()]
     nests = getattr(spec_mod.families().get(entry["family"]), "nests_pe", False)
     for name, value in values:
         if nests and name == "pe":  # a PE array: pe = {family = "intmac", a = "int8"} or a list of them
-            if not (isinstance(value, Mapping) or (isinstance(value, list) and value and
-                                                    all(isinstance(v, Mapping) for v in value))):
-                raise ValueError(f"pe[{i}].pe={value!r}: expected the PE as a table with its family, e.g. "
-                                 f"pe = {{ family = \"intmac\", a = \"int8\" }}, or a list of such tables")
+            if not (
+                isinstance(value, Mapping)
+                or (isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value))
+            ):
+                raise ValueError(
+                    f"pe[{i}].pe={value!r}: expected the PE as a table with its family, e.g. "
+                    f'pe = {{ family = "intmac", a = "int8" }}, or a list of such tables'
+                )
             continue
         if _has_table(value):
-            raise ValueError(f"pe[{i}].{name}={value!r}: expected a value or a list of values (one sweep axis), "
-                             f"not a table")
+            raise ValueError(
+                f"pe[{i}].{name}={value!r}: expected a value or a list of values (one sweep axis), not a table"
+            )
         if isinstance(value, list) and not value:
             raise ValueError(f"pe[{i}].{name}=[]: an empty axis gives no design point; expected at least one value")
 
@@ -336,8 +368,12 @@ def _expand_entry(entry: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any
     family = entry["family"]
     fams = spec_mod.families()
     if family not in fams:
-        yield family, {k: v for k, v in entry.items() if k not in _RESERVED}, {}, \
-            f"family={family!r} is not registered: allowed {sorted(fams)}"
+        yield (
+            family,
+            {k: v for k, v in entry.items() if k not in _RESERVED},
+            {},
+            f"family={family!r} is not registered: allowed {sorted(fams)}",
+        )
         return
     params = {k: v for k, v in entry.items() if k not in _RESERVED}
     try:
@@ -396,8 +432,9 @@ def load_space(path: str | Path) -> Space:
     except OSError as err:
         raise InputFileError(f"space file {str(p)!r}: {err.strerror or err} (expected a TOML file)") from None
     except UnicodeDecodeError as err:
-        raise ValueError(f"space file {str(p)!r}: not UTF-8 text ({err.reason} at byte {err.start}): "
-                         f"expected a TOML file") from None
+        raise ValueError(
+            f"space file {str(p)!r}: not UTF-8 text ({err.reason} at byte {err.start}): expected a TOML file"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

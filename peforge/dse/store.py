@@ -121,13 +121,19 @@ class ResultStore:
             try:
                 row = json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError):
-                last = number == len(lines)   # no newline after it: the torn line of a killed writer
-                self.problems.append(f"{self.journal}, line {number}: {'torn' if last else 'unreadable'} line "
-                                     f"skipped (its point counts as not done)")
+                last = number == len(lines)  # no newline after it: the torn line of a killed writer
+                self.problems.append(
+                    f"{self.journal}, line {number}: {'torn' if last else 'unreadable'} line "
+                    f"skipped (its point counts as not done)"
+                )
                 continue
             if not isinstance(row, dict) or not isinstance(row.get("key"), str):
-                raise CorruptFileError(self.journal, "a JSON value that is not a result row (expected an object "
-                                       "with a 'key' string); the file was edited or damaged", number)
+                raise CorruptFileError(
+                    self.journal,
+                    "a JSON value that is not a result row (expected an object "
+                    "with a 'key' string); the file was edited or damaged",
+                    number,
+                )
             rows[row["key"]] = {k: _from_json_value(v) for k, v in row.items()}
         return list(rows.values())
 

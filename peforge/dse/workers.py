@@ -40,6 +40,7 @@ def die_with_parent(parent_pid: int) -> None:
     if os.getppid() != parent_pid:  # the parent died before the request took effect
         os._exit(1)
     if not armed:
+
         def watch() -> None:
             while os.getppid() == parent_pid:
                 time.sleep(0.5)
@@ -68,8 +69,9 @@ def pool(jobs: int, close_fds: Sequence[int] = ()) -> Optional[ProcessPoolExecut
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=worker_init,
-                               initargs=(os.getpid(), tuple(close_fds)))
+    return ProcessPoolExecutor(
+        max_workers=jobs, mp_context=ctx, initializer=worker_init, initargs=(os.getpid(), tuple(close_fds))
+    )
 
 
 def stop_pool(executor: ProcessPoolExecutor, timeout: float = 3.0) -> None:

@@ -13,5 +13,20 @@ from .pe import OutputCounts, PEMatmul
 from .registry import BUILTIN, WorkloadDef, define, resolve
 from .scaling import Scaling, parse_scaling
 
-__all__ = ["base", "digits", "registry", "scaling", "tensors", "Workload", "top1_accuracy", "PEMatmul",
-           "OutputCounts", "WorkloadDef", "define", "resolve", "BUILTIN", "Scaling", "parse_scaling"]
+__all__ = [
+    "base",
+    "digits",
+    "registry",
+    "scaling",
+    "tensors",
+    "Workload",
+    "top1_accuracy",
+    "PEMatmul",
+    "OutputCounts",
+    "WorkloadDef",
+    "define",
+    "resolve",
+    "BUILTIN",
+    "Scaling",
+    "parse_scaling",
+]

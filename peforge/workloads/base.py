@@ -51,10 +51,16 @@ def check_metrics(result: Any, where: str) -> Metrics:
     if isinstance(result, Mapping) and result:
         out: Metrics = {}
         for k, v in result.items():
-            if not isinstance(k, str) or not _NAME.match(k) or isinstance(v, bool) \
-                    or not isinstance(v, (int, float, np.integer, np.floating)):
-                raise ValueError(f"{where}: returned {{{k!r}: {v!r}}}: expected a dict of metric name "
-                                 "(letters, digits, '_') -> number")
+            if (
+                not isinstance(k, str)
+                or not _NAME.match(k)
+                or isinstance(v, bool)
+                or not isinstance(v, (int, float, np.integer, np.floating))
+            ):
+                raise ValueError(
+                    f"{where}: returned {{{k!r}: {v!r}}}: expected a dict of metric name "
+                    "(letters, digits, '_') -> number"
+                )
             out[k] = float(v)
         return out
     raise ValueError(f"{where}: returned {result!r}: expected a number or a dict of metric name -> number")

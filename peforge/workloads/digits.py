@@ -29,8 +29,19 @@ import numpy as np
 
 from .base import top1_accuracy
 
-__all__ = ["Dataset", "Dense", "Network", "MatMul", "dataset", "mlp", "cnn", "float32_matmul",
-           "cache_dir", "mlp_accuracy", "cnn_accuracy"]
+__all__ = [
+    "Dataset",
+    "Dense",
+    "Network",
+    "MatMul",
+    "dataset",
+    "mlp",
+    "cnn",
+    "float32_matmul",
+    "cache_dir",
+    "mlp_accuracy",
+    "cnn_accuracy",
+]
 
 MatMul = Callable[[np.ndarray, np.ndarray], np.ndarray]
 _TRAIN_VERSION = 1  # bump when the training code changes, to invalidate cached weights
@@ -59,8 +70,7 @@ def dataset() -> Dataset:
 
     digits = load_digits()
     x = digits.data.astype(np.float64) / 16.0
-    x_tr, x_te, y_tr, y_te = train_test_split(x, digits.target, test_size=0.3, random_state=0,
-                                              stratify=digits.target)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, digits.target, test_size=0.3, random_state=0, stratify=digits.target)
     for arr in (x_tr, x_te, y_tr, y_te):
         arr.setflags(write=False)
     return Dataset(x_tr, y_tr.astype(np.int64), x_te, y_te.astype(np.int64))
@@ -78,7 +88,7 @@ def _im2col(x: np.ndarray) -> np.ndarray:
     """``[n, 8, 8, c]`` -> ``[n*64, 9*c]`` patches of a 3x3 same-padded convolution."""
     n, h, w, c = x.shape
     pad = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    cols = [pad[:, i:i + h, j:j + w, :] for i in range(3) for j in range(3)]
+    cols = [pad[:, i : i + h, j : j + w, :] for i in range(3) for j in range(3)]
     return np.concatenate(cols, axis=3).reshape(n * h * w, 9 * c)
 
 
@@ -173,7 +183,7 @@ class _Adam:
             m += 0.1 * g
             v *= 0.999
             v += 0.001 * g * g
-            p -= self.lr * (m / (1 - 0.9 ** self.t)) / (np.sqrt(v / (1 - 0.999 ** self.t)) + 1e-8)
+            p -= self.lr * (m / (1 - 0.9**self.t)) / (np.sqrt(v / (1 - 0.999**self.t)) + 1e-8)
 
 
 def _softmax_grad(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -197,7 +207,7 @@ def _train_mlp(h: dict) -> list[np.ndarray]:
     for _ in range(h["epochs"]):
         order = rng.permutation(len(ds.y_train))
         for s in range(0, len(order), h["batch"]):
-            idx = order[s:s + h["batch"]]
+            idx = order[s : s + h["batch"]]
             x, y = ds.x_train[idx], ds.y_train[idx]
             z1 = x @ w1 + b1
             a1 = np.maximum(z1, 0.0)
@@ -216,7 +226,7 @@ def _train_cnn(h: dict) -> list[np.ndarray]:
     for _ in range(h["epochs"]):
         order = rng.permutation(len(ds.y_train))
         for s in range(0, len(order), h["batch"]):
-            idx = order[s:s + h["batch"]]
+            idx = order[s : s + h["batch"]]
             n, y = len(idx), ds.y_train[idx]
             cols = _im2col(ds.x_train[idx].reshape(n, 8, 8, 1))
             z = (cols @ wc + bc).reshape(n, 8, 8, c)

@@ -12,9 +12,16 @@ from .registry import default_name, define, resolve
 __all__ = ["evaluate"]
 
 
-def evaluate(spec: Any, workload: Any, *, scaling: str = "pe", options: Optional[Mapping[str, Any]] = None,
-             base_dir: Optional[Path] = None, shape: tuple[int, int, int] = (64, 256, 64),
-             seed: int = 0) -> dict[str, Any]:
+def evaluate(
+    spec: Any,
+    workload: Any,
+    *,
+    scaling: str = "pe",
+    options: Optional[Mapping[str, Any]] = None,
+    base_dir: Optional[Path] = None,
+    shape: tuple[int, int, int] = (64, 256, 64),
+    seed: int = 0,
+) -> dict[str, Any]:
     """Metrics of ``spec`` on ``workload`` (a built-in name, a path, ``"module:function"``, or a
     table such as ``{"onnx": "m.onnx", "inputs": "x.npz"}``), with the float baseline as
     ``baseline_<metric>``, ``acc_drop`` for networks with an ``acc``, ``overflow_frac`` /
@@ -29,8 +36,13 @@ def evaluate(spec: Any, workload: Any, *, scaling: str = "pe", options: Optional
     t0 = time.perf_counter()
     metrics = wl.score(matmul)
     seconds = time.perf_counter() - t0
-    out: dict[str, Any] = {"workload": wl.name, "kind": wl.kind, "spec": spec.name, "scaling": matmul.scaling.text,
-                           **metrics}
+    out: dict[str, Any] = {
+        "workload": wl.name,
+        "kind": wl.kind,
+        "spec": spec.name,
+        "scaling": matmul.scaling.text,
+        **metrics,
+    }
     if wl.kind == "network" and "acc" in metrics and "acc" in base:
         out["acc_drop"] = base["acc"] - metrics["acc"]
     out.update({f"baseline_{k}": v for k, v in base.items()})

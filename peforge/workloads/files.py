@@ -33,9 +33,19 @@ __all__ = ["load_layers", "TensorFileWorkload", "TENSOR_SUFFIXES"]
 TENSOR_SUFFIXES = (".npz", ".npy", ".safetensors")
 _X, _W, _WT = ".x", ".w", ".weight"
 _LAYER = re.compile(r"[^A-Za-z0-9_]")
-_ST_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
-              "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2", "I64": "int64", "I32": "int32",
-              "I16": "int16", "I8": "int8", "U8": "uint8"}
+_ST_DTYPES = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+}
 
 
 def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
@@ -47,7 +57,7 @@ def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
         raise ValueError(f"{path}: not a safetensors file (shorter than its 8-byte header length)")
     (hlen,) = struct.unpack("<Q", raw[:8])
     try:
-        header = json.loads(raw[8:8 + hlen])
+        header = json.loads(raw[8 : 8 + hlen])
     except (ValueError, UnicodeDecodeError):
         raise ValueError(f"{path}: not a safetensors file (its header is not JSON)") from None
     out: dict[str, np.ndarray] = {}
@@ -56,16 +66,18 @@ def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
             continue
         dt = _ST_DTYPES.get(info.get("dtype"))
         if dt is None:
-            raise ValueError(f"{path}: tensor {name!r} has dtype {info.get('dtype')!r}: expected one of "
-                             f"{sorted(_ST_DTYPES)}")
-        dtype = np.dtype(getattr(ml_dtypes, dt)) if dt in ("bfloat16", "float8_e4m3fn", "float8_e5m2") \
-            else np.dtype(dt)
+            raise ValueError(
+                f"{path}: tensor {name!r} has dtype {info.get('dtype')!r}: expected one of {sorted(_ST_DTYPES)}"
+            )
+        dtype = np.dtype(getattr(ml_dtypes, dt)) if dt in ("bfloat16", "float8_e4m3fn", "float8_e5m2") else np.dtype(dt)
         begin, end = info["data_offsets"]
-        buf = raw[8 + hlen + begin:8 + hlen + end]
+        buf = raw[8 + hlen + begin : 8 + hlen + end]
         count = int(np.prod(info["shape"])) if info["shape"] else 1
         if len(buf) != count * dtype.itemsize:
-            raise ValueError(f"{path}: tensor {name!r} holds {len(buf)} bytes: expected {count * dtype.itemsize} "
-                             f"for shape {info['shape']} of {info['dtype']}")
+            raise ValueError(
+                f"{path}: tensor {name!r} holds {len(buf)} bytes: expected {count * dtype.itemsize} "
+                f"for shape {info['shape']} of {info['dtype']}"
+            )
         out[name] = np.frombuffer(buf, dtype=dtype).reshape(info["shape"])
     return out
 
@@ -77,8 +89,9 @@ def _read(path: Path) -> dict[str, np.ndarray]:
             raise ValueError(f"{path}: directory holds no .npy files: expected L.x.npy / L.w.npy pairs")
         return {f.name[:-4]: _load_npy(f) for f in files}
     if not path.is_file():
-        raise InputFileError(f"{path}: no such file: expected a .npz, .safetensors or .npy file or a "
-                             "directory of .npy files")
+        raise InputFileError(
+            f"{path}: no such file: expected a .npz, .safetensors or .npy file or a directory of .npy files"
+        )
     suffix = path.suffix.lower()
     if suffix == ".npy":
         return _read(path.parent)
@@ -120,18 +133,21 @@ def load_layers(path: str | Path, rows: Optional[int] = None) -> list[tuple[str,
     for key, arr in tensors.items():
         for suffix in (_X, _W, _WT):
             if key.endswith(suffix) and len(key) > len(suffix):
-                layers.setdefault(key[:-len(suffix)], {})[suffix] = (key, arr)
+                layers.setdefault(key[: -len(suffix)], {})[suffix] = (key, arr)
                 break
         else:
-            raise ValueError(f"{p}: tensor {key!r} is not part of a pair: expected names L.x (activations) and "
-                             "L.w ([k, m]) or L.weight ([m, k])")
+            raise ValueError(
+                f"{p}: tensor {key!r} is not part of a pair: expected names L.x (activations) and "
+                "L.w ([k, m]) or L.weight ([m, k])"
+            )
     out = []
     for layer, parts in layers.items():
         if _X not in parts:
             raise ValueError(f"{p}: layer {layer!r} has weights but no activations: expected a tensor {layer + _X!r}")
         if (_W in parts) == (_WT in parts):
-            raise ValueError(f"{p}: layer {layer!r} needs exactly one of {layer + _W!r} ([k, m]) or "
-                             f"{layer + _WT!r} ([m, k])")
+            raise ValueError(
+                f"{p}: layer {layer!r} needs exactly one of {layer + _W!r} ([k, m]) or {layer + _WT!r} ([m, k])"
+            )
         xname, xr = parts[_X]
         wname, wr = parts[_W] if _W in parts else parts[_WT]
         x = _as_float(p, xname, xr)
@@ -139,14 +155,18 @@ def load_layers(path: str | Path, rows: Optional[int] = None) -> list[tuple[str,
         if x.ndim < 1:
             raise ValueError(f"{p}: tensor {xname!r} is a scalar: expected activations [..., k]")
         if w.ndim != 2:
-            raise ValueError(f"{p}: tensor {wname!r} has shape {tuple(w.shape)}: expected a matrix "
-                             f"{'[k, m]' if _W in parts else '[m, k]'}")
+            raise ValueError(
+                f"{p}: tensor {wname!r} has shape {tuple(w.shape)}: expected a matrix "
+                f"{'[k, m]' if _W in parts else '[m, k]'}"
+            )
         w = w if _W in parts else w.T
         x = x.reshape(-1, x.shape[-1]) if x.ndim != 1 else x[None, :]
         if x.shape[1] != w.shape[0]:
-            raise ValueError(f"{p}: tensor {wname!r} has shape {tuple(wr.shape)}: expected "
-                             f"{'[k, m]' if _W in parts else '[m, k]'} with k = {x.shape[1]} (the last "
-                             f"dimension of {xname!r}, shape {tuple(xr.shape)})")
+            raise ValueError(
+                f"{p}: tensor {wname!r} has shape {tuple(wr.shape)}: expected "
+                f"{'[k, m]' if _W in parts else '[m, k]'} with k = {x.shape[1]} (the last "
+                f"dimension of {xname!r}, shape {tuple(xr.shape)})"
+            )
         if rows is not None:
             x = x[:rows]
         out.append((_LAYER.sub("_", layer), x, w))
@@ -165,8 +185,10 @@ class TensorFileWorkload(Workload):
     def layers(self) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
         """``(layer, x, w, float64 x @ w)`` of every pair."""
         if self._layers is None:
-            self._layers = [(name, x, w, np.einsum("nk,km->nm", x, w, optimize=False))
-                            for name, x, w in load_layers(self.path, self.rows)]
+            self._layers = [
+                (name, x, w, np.einsum("nk,km->nm", x, w, optimize=False))
+                for name, x, w in load_layers(self.path, self.rows)
+            ]
         return self._layers
 
     def baseline(self) -> Metrics:

@@ -33,16 +33,16 @@ def _rmsnorm(h: np.ndarray) -> np.ndarray:
 
 
 def _gelu(u: np.ndarray) -> np.ndarray:
-    return 0.5 * u * (1.0 + np.tanh(0.7978845608028654 * (u + 0.044715 * u ** 3)))
+    return 0.5 * u * (1.0 + np.tanh(0.7978845608028654 * (u + 0.044715 * u**3)))
 
 
 @dataclass(frozen=True)
 class TinyLM:
     """Weights and inputs of the block (see the module docstring)."""
 
-    h: np.ndarray       # [tokens, d] residual stream
-    gamma: np.ndarray   # [d] norm gain with outlier channels
-    w_up: np.ndarray    # [d, ffn]
+    h: np.ndarray  # [tokens, d] residual stream
+    gamma: np.ndarray  # [d] norm gain with outlier channels
+    w_up: np.ndarray  # [d, ffn]
     w_down: np.ndarray  # [ffn, d]
     w_head: np.ndarray  # [d, vocab]
 
@@ -53,8 +53,7 @@ class TinyLM:
 
 
 @lru_cache(maxsize=8)
-def model(tokens: int = 128, d: int = 64, ffn: int = 256, vocab: int = 128, seed: int = 0,
-          outliers: int = 2) -> TinyLM:
+def model(tokens: int = 128, d: int = 64, ffn: int = 256, vocab: int = 128, seed: int = 0, outliers: int = 2) -> TinyLM:
     """The seeded block (cached per argument set)."""
     rng = np.random.default_rng(seed)
     h = rng.standard_normal((tokens, d))
@@ -75,8 +74,9 @@ def _reference(tokens: int, d: int, ffn: int, vocab: int, seed: int, outliers: i
     return model(tokens, d, ffn, vocab, seed, outliers).logits(float64_matmul)
 
 
-def tiny_lm(matmul: MatMul, tokens: int = 128, d: int = 64, ffn: int = 256, vocab: int = 128,
-            seed: int = 0, outliers: int = 2) -> dict[str, float]:
+def tiny_lm(
+    matmul: MatMul, tokens: int = 128, d: int = 64, ffn: int = 256, vocab: int = 128, seed: int = 0, outliers: int = 2
+) -> dict[str, float]:
     """Top-1 agreement with the float64 run (``acc``) and logit SQNR of the block through ``matmul``."""
     ref = _reference(tokens, d, ffn, vocab, seed, outliers)
     out = model(tokens, d, ffn, vocab, seed, outliers).logits(matmul)

@@ -54,8 +54,9 @@ def _features(x: np.ndarray, convs: list[tuple[np.ndarray, np.ndarray]], pool_af
     return h.reshape(h.shape[0], -1)
 
 
-def macs_per_image(size: int = 32, channels: Sequence[int] = (16, 32, 64, 64), pool_after: Sequence[int] = (1, 3),
-                   classes: int = 10) -> int:
+def macs_per_image(
+    size: int = 32, channels: Sequence[int] = (16, 32, 64, 64), pool_after: Sequence[int] = (1, 3), classes: int = 10
+) -> int:
     """Multiply-accumulates of one image through :func:`digits_cnn`'s model."""
     total, c, s = 0, 3, size
     for i, ch in enumerate(channels):
@@ -66,8 +67,13 @@ def macs_per_image(size: int = 32, channels: Sequence[int] = (16, 32, 64, 64), p
     return total + s * s * c * classes
 
 
-def digits_cnn(size: int = 32, channels: Sequence[int] = (16, 32, 64, 64), pool_after: Sequence[int] = (1, 3),
-               seed: int = 0, ridge: float = 0.1) -> tuple[Any, dict[str, np.ndarray]]:
+def digits_cnn(
+    size: int = 32,
+    channels: Sequence[int] = (16, 32, 64, 64),
+    pool_after: Sequence[int] = (1, 3),
+    seed: int = 0,
+    ridge: float = 0.1,
+) -> tuple[Any, dict[str, np.ndarray]]:
     """The model (``ModelProto``, input ``input`` ``[N, 3, size, size]``, output ``logits``) and its
     labelled test inputs (``{"input": ..., "labels": ...}``)."""
     from onnx import TensorProto, helper, numpy_helper
@@ -80,31 +86,40 @@ def digits_cnn(size: int = 32, channels: Sequence[int] = (16, 32, 64, 64), pool_
         convs.append((w, np.zeros(ch, np.float32)))
         c = ch
     x_tr = digits_images(ds.x_train, size)
-    feats = np.concatenate([_features(x_tr[s:s + 128], convs, pool_after) for s in range(0, len(x_tr), 128)])
-    mean, scale = feats.mean(axis=0), feats.std()   # one global scale: no per-feature blow-up
+    feats = np.concatenate([_features(x_tr[s : s + 128], convs, pool_after) for s in range(0, len(x_tr), 128)])
+    mean, scale = feats.mean(axis=0), feats.std()  # one global scale: no per-feature blow-up
     f = (feats - mean) / scale
     targets = np.eye(10)[ds.y_train] - 0.1
-    gram = f @ f.T                                   # dual ridge: more features than samples
+    gram = f @ f.T  # dual ridge: more features than samples
     coef = np.linalg.solve(gram + ridge * np.trace(gram) / len(gram) * np.eye(len(gram)), targets)
     w_fc = (f.T @ coef) / scale
     b_fc = -mean @ w_fc
     nodes, inits, prev = [], [], "input"
     for i, (w, b) in enumerate(convs):
         inits += [numpy_helper.from_array(w, f"conv{i}.w"), numpy_helper.from_array(b, f"conv{i}.b")]
-        nodes.append(helper.make_node("Conv", [prev, f"conv{i}.w", f"conv{i}.b"], [f"c{i}"], pads=[1, 1, 1, 1],
-                                      kernel_shape=[3, 3]))
+        nodes.append(
+            helper.make_node(
+                "Conv", [prev, f"conv{i}.w", f"conv{i}.b"], [f"c{i}"], pads=[1, 1, 1, 1], kernel_shape=[3, 3]
+            )
+        )
         nodes.append(helper.make_node("Relu", [f"c{i}"], [f"r{i}"]))
         prev = f"r{i}"
         if i in pool_after:
             nodes.append(helper.make_node("MaxPool", [prev], [f"p{i}"], kernel_shape=[2, 2], strides=[2, 2]))
             prev = f"p{i}"
     nodes.append(helper.make_node("Flatten", [prev], ["flat"], axis=1))
-    inits += [numpy_helper.from_array(w_fc.astype(np.float32), "fc.w"),
-              numpy_helper.from_array(b_fc.astype(np.float32), "fc.b")]
+    inits += [
+        numpy_helper.from_array(w_fc.astype(np.float32), "fc.w"),
+        numpy_helper.from_array(b_fc.astype(np.float32), "fc.b"),
+    ]
     nodes.append(helper.make_node("Gemm", ["flat", "fc.w", "fc.b"], ["logits"]))
-    graph = helper.make_graph(nodes, "digits_cnn",
-                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, size, size])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], inits)
+    graph = helper.make_graph(
+        nodes,
+        "digits_cnn",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, size, size])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="peforge")
     model.ir_version = 8
     return model, {"input": digits_images(ds.x_test, size), "labels": ds.y_test.astype(np.int64)}
@@ -115,8 +130,9 @@ def save_cnn(directory: str | Path, **kwargs: Any) -> tuple[Path, Path]:
     present); returns both paths."""
     import onnx
 
-    key = hashlib.sha256(json.dumps({k: list(v) if isinstance(v, (tuple, list)) else v
-                                     for k, v in sorted(kwargs.items())}).encode()).hexdigest()[:10]
+    key = hashlib.sha256(
+        json.dumps({k: list(v) if isinstance(v, (tuple, list)) else v for k, v in sorted(kwargs.items())}).encode()
+    ).hexdigest()[:10]
     d = Path(directory)
     model_path, inputs_path = d / f"digits_cnn_{key}.onnx", d / f"digits_cnn_{key}.npz"
     if model_path.is_file() and inputs_path.is_file():
@@ -124,8 +140,10 @@ def save_cnn(directory: str | Path, **kwargs: Any) -> tuple[Path, Path]:
     model, inputs = digits_cnn(**kwargs)
     arrays: dict[str, Any] = inputs  # keys input, labels: never one of savez's own keywords
     d.mkdir(parents=True, exist_ok=True)
-    for path, write in ((inputs_path, lambda fh: np.savez(fh, **arrays)),
-                        (model_path, lambda fh: fh.write(model.SerializeToString()))):
+    for path, write in (
+        (inputs_path, lambda fh: np.savez(fh, **arrays)),
+        (model_path, lambda fh: fh.write(model.SerializeToString())),
+    ):
         fd, tmp = tempfile.mkstemp(dir=d, suffix=path.suffix)
         with os.fdopen(fd, "wb") as fh:
             write(fh)

@@ -37,6 +37,7 @@ __all__ = ["OnnxWorkload", "run_model", "load_model", "pe_ops", "conv_im2col"]
 
 # ---- operator implementations ---------------------------------------------------------------
 
+
 def _matmul_nd(mm: MatMul, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """numpy.matmul semantics with every 2-D product through ``mm``."""
     a1, b1 = a.ndim == 1, b.ndim == 1
@@ -58,11 +59,17 @@ def _matmul_nd(mm: MatMul, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _conv_pads(x_shape: tuple[int, ...], kernel: list[int], strides: list[int], dilations: list[int],
-               pads: Optional[list[int]], auto_pad: Any) -> list[int]:
+def _conv_pads(
+    x_shape: tuple[int, ...],
+    kernel: list[int],
+    strides: list[int],
+    dilations: list[int],
+    pads: Optional[list[int]],
+    auto_pad: Any,
+) -> list[int]:
     auto = auto_pad.decode() if isinstance(auto_pad, bytes) else (auto_pad or "NOTSET")
     nd = len(kernel)
-    if auto in ("NOTSET", "") :
+    if auto in ("NOTSET", ""):
         return list(pads) if pads else [0] * (2 * nd)
     if auto == "VALID":
         return [0] * (2 * nd)
@@ -75,10 +82,19 @@ def _conv_pads(x_shape: tuple[int, ...], kernel: list[int], strides: list[int], 
     return begin + end
 
 
-def conv_im2col(mm: MatMul, x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray] = None, *,
-                auto_pad: Any = "NOTSET", dilations: Optional[list[int]] = None, group: Optional[int] = None,
-                kernel_shape: Optional[list[int]] = None, pads: Optional[list[int]] = None,
-                strides: Optional[list[int]] = None) -> np.ndarray:
+def conv_im2col(
+    mm: MatMul,
+    x: np.ndarray,
+    w: np.ndarray,
+    b: Optional[np.ndarray] = None,
+    *,
+    auto_pad: Any = "NOTSET",
+    dilations: Optional[list[int]] = None,
+    group: Optional[int] = None,
+    kernel_shape: Optional[list[int]] = None,
+    pads: Optional[list[int]] = None,
+    strides: Optional[list[int]] = None,
+) -> np.ndarray:
     """ONNX ``Conv`` of ``x`` ``[N, C, *spatial]`` and ``w`` ``[M, C/group, *kernel]``: one
     ``mm(patches [N*P, C/group*K], kernel [C/group*K, M/group])`` per group, float64 result."""
     n, c = x.shape[:2]
@@ -90,21 +106,23 @@ def conv_im2col(mm: MatMul, x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray
     group = int(group or 1)
     pad = _conv_pads(spatial, kernel, strides, dilations, pads, auto_pad)
     xp = np.pad(x, [(0, 0), (0, 0)] + [(pad[i], pad[i + nd]) for i in range(nd)])
-    out_shape = [(spatial[i] + pad[i] + pad[i + nd] - (kernel[i] - 1) * dilations[i] - 1) // strides[i] + 1
-                 for i in range(nd)]
+    out_shape = [
+        (spatial[i] + pad[i] + pad[i + nd] - (kernel[i] - 1) * dilations[i] - 1) // strides[i] + 1 for i in range(nd)
+    ]
     slices = []
     for offs in itertools.product(*(range(k) for k in kernel)):
-        idx = tuple(slice(o * d, o * d + s * (size - 1) + 1, s)
-                    for o, d, s, size in zip(offs, dilations, strides, out_shape))
+        idx = tuple(
+            slice(o * d, o * d + s * (size - 1) + 1, s) for o, d, s, size in zip(offs, dilations, strides, out_shape)
+        )
         slices.append(xp[(slice(None), slice(None)) + idx])
-    cols = np.stack(slices, axis=2)                       # [N, C, K, *out]
-    cols = np.moveaxis(cols, (1, 2), (-2, -1))            # [N, *out, C, K]
+    cols = np.stack(slices, axis=2)  # [N, C, K, *out]
+    cols = np.moveaxis(cols, (1, 2), (-2, -1))  # [N, *out, C, K]
     m = w.shape[0]
     cg, mg = c // group, m // group
     outs = []
     for g in range(group):
-        patches = cols[..., g * cg:(g + 1) * cg, :].reshape(-1, cg * len(slices))
-        kmat = w[g * mg:(g + 1) * mg].reshape(mg, -1).T
+        patches = cols[..., g * cg : (g + 1) * cg, :].reshape(-1, cg * len(slices))
+        kmat = w[g * mg : (g + 1) * mg].reshape(mg, -1).T
         y = np.asarray(mm(patches, kmat), np.float64).reshape([n] + out_shape + [mg])
         outs.append(np.moveaxis(y, -1, 1))
     out = np.concatenate(outs, axis=1) if group > 1 else outs[0]
@@ -138,10 +156,23 @@ def pe_ops(mm: MatMul) -> list[type]:
     class Conv(OpRun):  # noqa: D101
         op_domain = ""
 
-        def _run(self, X, W, B=None, auto_pad=None, dilations=None, group=None,
-                 kernel_shape=None, pads=None, strides=None):
-            return (conv_im2col(mm, X, W, B, auto_pad=auto_pad, dilations=dilations, group=group,
-                                kernel_shape=kernel_shape, pads=pads, strides=strides).astype(X.dtype),)
+        def _run(
+            self, X, W, B=None, auto_pad=None, dilations=None, group=None, kernel_shape=None, pads=None, strides=None
+        ):
+            return (
+                conv_im2col(
+                    mm,
+                    X,
+                    W,
+                    B,
+                    auto_pad=auto_pad,
+                    dilations=dilations,
+                    group=group,
+                    kernel_shape=kernel_shape,
+                    pads=pads,
+                    strides=strides,
+                ).astype(X.dtype),
+            )
 
     return [MatMul, Gemm, Conv]
 
@@ -171,11 +202,14 @@ def _graph_inputs(model: Any) -> list[Any]:
     return [i for i in model.graph.input if i.name not in inits]
 
 
-def _load_inputs(model: Any, model_path: Path, inputs_path: Path, labels_key: str,
-                 limit: Optional[int]) -> tuple[dict[str, np.ndarray], Optional[np.ndarray]]:
+def _load_inputs(
+    model: Any, model_path: Path, inputs_path: Path, labels_key: str, limit: Optional[int]
+) -> tuple[dict[str, np.ndarray], Optional[np.ndarray]]:
     if not inputs_path.is_file():
-        raise InputFileError(f"{inputs_path}: no such input file: expected a .npz with one array per graph input "
-                         f"of {model_path.name} and optionally {labels_key!r}")
+        raise InputFileError(
+            f"{inputs_path}: no such input file: expected a .npz with one array per graph input "
+            f"of {model_path.name} and optionally {labels_key!r}"
+        )
     try:
         with np.load(inputs_path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
@@ -187,29 +221,38 @@ def _load_inputs(model: Any, model_path: Path, inputs_path: Path, labels_key: st
         ttype = gi.type.tensor_type
         dims = [d.dim_value if d.HasField("dim_value") else None for d in ttype.shape.dim]
         if gi.name not in arrays:
-            raise ValueError(f"{inputs_path}: no tensor {gi.name!r}: expected one array per graph input of "
-                             f"{model_path.name} ({[i.name for i in _graph_inputs(model)]}), batch first")
+            raise ValueError(
+                f"{inputs_path}: no tensor {gi.name!r}: expected one array per graph input of "
+                f"{model_path.name} ({[i.name for i in _graph_inputs(model)]}), batch first"
+            )
         arr = arrays[gi.name]
         want = "[" + ", ".join("N" if i == 0 else (str(d) if d else "?") for i, d in enumerate(dims)) + "]"
         if arr.ndim != len(dims) or any(d and i > 0 and arr.shape[i] != d for i, d in enumerate(dims)):
-            raise ValueError(f"{inputs_path}: tensor {gi.name!r} has shape {tuple(arr.shape)}: expected {want} "
-                             f"(graph input {gi.name!r} of {model_path.name})")
+            raise ValueError(
+                f"{inputs_path}: tensor {gi.name!r} has shape {tuple(arr.shape)}: expected {want} "
+                f"(graph input {gi.name!r} of {model_path.name})"
+            )
         dtype = _NP_TYPES.get(ttype.elem_type)
         if dtype is None:
-            raise ValueError(f"{model_path}: graph input {gi.name!r} has element type {ttype.elem_type}: "
-                             "expected float, float16 or double")
+            raise ValueError(
+                f"{model_path}: graph input {gi.name!r} has element type {ttype.elem_type}: "
+                "expected float, float16 or double"
+            )
         if arr.dtype.kind not in "fiu":
             raise ValueError(f"{inputs_path}: tensor {gi.name!r} has dtype {arr.dtype}: expected numbers")
         if count is not None and arr.shape[0] != count:
-            raise ValueError(f"{inputs_path}: tensor {gi.name!r} has {arr.shape[0]} samples: expected {count} "
-                             "like the other inputs")
+            raise ValueError(
+                f"{inputs_path}: tensor {gi.name!r} has {arr.shape[0]} samples: expected {count} like the other inputs"
+            )
         count = arr.shape[0]
         feeds[gi.name] = arr.astype(dtype)
     labels = arrays.get(labels_key)
     if labels is not None:
         if labels.ndim != 1 or labels.dtype.kind not in "iu" or (count is not None and len(labels) != count):
-            raise ValueError(f"{inputs_path}: tensor {labels_key!r} has shape {tuple(labels.shape)} and dtype "
-                             f"{labels.dtype}: expected integer class labels [{count}]")
+            raise ValueError(
+                f"{inputs_path}: tensor {labels_key!r} has shape {tuple(labels.shape)} and dtype "
+                f"{labels.dtype}: expected integer class labels [{count}]"
+            )
     if limit is not None:
         feeds = {k: v[:limit] for k, v in feeds.items()}
         labels = None if labels is None else labels[:limit]
@@ -224,7 +267,7 @@ def run_model(model: Any, feeds: dict[str, np.ndarray], mm: MatMul, batch: int =
     total = next(iter(feeds.values())).shape[0] if feeds else 1
     outs = []
     for s in range(0, max(total, 1), batch):
-        part = {k: v[s:s + batch] for k, v in feeds.items()}
+        part = {k: v[s : s + batch] for k, v in feeds.items()}
         res = sess.run(None, part)
         assert isinstance(res, list)  # the outputs in order (a dict only with intermediate=True)
         outs.append(np.asarray(res[0]))
@@ -236,9 +279,18 @@ class OnnxWorkload(Workload):
 
     kind = "network"
 
-    def __init__(self, name: str, model: str | Path, inputs: str | Path, *, limit: Optional[int] = None,
-                 batch: int = 64, labels: str = "labels", metric: Optional[str] = None,
-                 search_path: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        model: str | Path,
+        inputs: str | Path,
+        *,
+        limit: Optional[int] = None,
+        batch: int = 64,
+        labels: str = "labels",
+        metric: Optional[str] = None,
+        search_path: Optional[str] = None,
+    ) -> None:
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ValueError(f"workload {name!r}: batch={batch!r}: expected a positive integer")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -273,12 +325,15 @@ class OnnxWorkload(Workload):
         ref = self.reference()
         n = ref.shape[0]
         ref_top = np.argmax(ref.reshape(n, -1), axis=1)
-        metrics: Metrics = {"acc": top1_accuracy(out, labels if labels is not None else ref_top),
-                            "agree": top1_accuracy(out, ref_top),
-                            "out_sqnr_db": sqnr_db(ref.astype(np.float64), out.astype(np.float64))}
+        metrics: Metrics = {
+            "acc": top1_accuracy(out, labels if labels is not None else ref_top),
+            "agree": top1_accuracy(out, ref_top),
+            "out_sqnr_db": sqnr_db(ref.astype(np.float64), out.astype(np.float64)),
+        }
         if self._metric is not None:
-            metrics.update(check_metrics(self._metric(out, ref, labels), f"metric {self.metric_ref!r} of "
-                                         f"workload {self.name!r}"))
+            metrics.update(
+                check_metrics(self._metric(out, ref, labels), f"metric {self.metric_ref!r} of workload {self.name!r}")
+            )
         return metrics
 
     def baseline(self) -> Metrics:

@@ -57,8 +57,9 @@ class CallableWorkload(Workload):
 
     kind = "network"
 
-    def __init__(self, name: str, ref: str, options: Mapping[str, Any] | None = None,
-                 search_path: Optional[str] = None) -> None:
+    def __init__(
+        self, name: str, ref: str, options: Mapping[str, Any] | None = None, search_path: Optional[str] = None
+    ) -> None:
         self.name, self.ref = name, ref
         self.options = dict(options or {})
         self.fn = load_callable(ref, search_path)

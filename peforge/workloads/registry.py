@@ -38,10 +38,11 @@ BUILTIN_CALLABLES = {
 }
 TENSOR_BUILTINS = ("gaussian", "laplacian", "student_t", "outliers", "llm")
 BUILTIN = TENSOR_BUILTINS + tuple(BUILTIN_CALLABLES)
-_KEYS = {"tensors": {"rows"}, "onnx": {"inputs", "limit", "batch", "labels", "metric"},
-         "callable": {"options"}}
-_ALLOWED = (f"a built-in ({', '.join(BUILTIN)}), a tensor file ({', '.join(TENSOR_SUFFIXES)} or a directory of "
-            ".npy), an ONNX model (.onnx) or 'package.module:function'")
+_KEYS = {"tensors": {"rows"}, "onnx": {"inputs", "limit", "batch", "labels", "metric"}, "callable": {"options"}}
+_ALLOWED = (
+    f"a built-in ({', '.join(BUILTIN)}), a tensor file ({', '.join(TENSOR_SUFFIXES)} or a directory of "
+    ".npy), an ONNX model (.onnx) or 'package.module:function'"
+)
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,9 @@ class WorkloadDef:
 
 
 def _freeze(params: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
-    return tuple(sorted((k, json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)
-                        for k, v in params.items()))
+    return tuple(
+        sorted((k, json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v) for k, v in params.items())
+    )
 
 
 def _path(value: Any, base_dir: Optional[Path], what: str) -> str:
@@ -89,8 +91,11 @@ def default_name(entry: Any) -> str:
         ref = entry.get("callable")
         return ref.split(":")[-1] if isinstance(ref, str) and ":" in ref else "workload"
     if isinstance(entry, str):
-        return entry.split(":")[1] if ":" in entry and not entry.endswith(TENSOR_SUFFIXES + (".onnx",)) \
+        return (
+            entry.split(":")[1]
+            if ":" in entry and not entry.endswith(TENSOR_SUFFIXES + (".onnx",))
             else (entry if entry in BUILTIN else _stem(entry))
+        )
     return "workload"
 
 
@@ -107,8 +112,9 @@ def define(entry: Any, base_dir: Optional[Path] = None, name: Optional[str] = No
         kind = kinds[0]
         extra = sorted(set(entry) - _KEYS[kind] - {kind})
         if extra:
-            raise ValueError(f"workload {name!r}: key {extra[0]!r} is unknown for {kind}: allowed "
-                             f"{sorted(_KEYS[kind] | {kind})}")
+            raise ValueError(
+                f"workload {name!r}: key {extra[0]!r} is unknown for {kind}: allowed {sorted(_KEYS[kind] | {kind})}"
+            )
         params = dict(entry)
         search = {} if base is None else {"search_path": str(base)}
         if kind == "tensors":
@@ -187,8 +193,16 @@ def _tensors(name: str, p: dict[str, Any]) -> Workload:
 def _onnx(name: str, p: dict[str, Any]) -> Workload:
     from .onnx_model import OnnxWorkload
 
-    return OnnxWorkload(name, p["onnx"], p["inputs"], limit=p.get("limit"), batch=p.get("batch", 64),
-                        labels=p.get("labels", "labels"), metric=p.get("metric"), search_path=p.get("search_path"))
+    return OnnxWorkload(
+        name,
+        p["onnx"],
+        p["inputs"],
+        limit=p.get("limit"),
+        batch=p.get("batch", 64),
+        labels=p.get("labels", "labels"),
+        metric=p.get("metric"),
+        search_path=p.get("search_path"),
+    )
 
 
 def _callable(name: str, p: dict[str, Any]) -> Workload:

@@ -51,14 +51,28 @@ import numpy as np
 from .. import formats
 from ..quantize import pow2_scale
 
-__all__ = ["Scaling", "parse_scaling", "OperandRange", "operand_ranges", "check_scaling", "scaled_matmul",
-           "smooth_factors", "DEFAULT_SCALING", "format_ranges", "simd_ranges", "lut_ranges", "shiftadd_ranges"]
+__all__ = [
+    "Scaling",
+    "parse_scaling",
+    "OperandRange",
+    "operand_ranges",
+    "check_scaling",
+    "scaled_matmul",
+    "smooth_factors",
+    "DEFAULT_SCALING",
+    "format_ranges",
+    "simd_ranges",
+    "lut_ranges",
+    "shiftadd_ranges",
+]
 
 DEFAULT_SCALING = "pe"
 _POW2, _MX, _FP32 = "pow2", "mx", "fp32"
 _PATTERN = re.compile(r"^(pe|tensor|channel|block(\d+))(?::([a-z0-9_]+))?(?:\+smooth(\d*\.?\d*)?)?$")
-_GRAMMAR = ("GRANULARITY[:KIND][+smooth[ALPHA]] with GRANULARITY pe, tensor, channel or blockB (B = 1..4096) "
-            "and KIND pow2, mx, fp32 or a scale format name (e4m3fn, e8m0fnu, bf16, ...)")
+_GRAMMAR = (
+    "GRANULARITY[:KIND][+smooth[ALPHA]] with GRANULARITY pe, tensor, channel or blockB (B = 1..4096) "
+    "and KIND pow2, mx, fp32 or a scale format name (e4m3fn, e8m0fnu, bf16, ...)"
+)
 
 
 @dataclass(frozen=True)
@@ -95,16 +109,20 @@ def parse_scaling(text: Any) -> Scaling:
         raise ValueError(f"scaling={text!r}: block size {block} is out of range: allowed 1..4096")
     kind = m.group(3)
     if gran == "pe" and kind is not None:
-        raise ValueError(f"scaling={text!r}: 'pe' uses the family's own scales; a KIND is allowed only with "
-                         "tensor, channel or blockB")
+        raise ValueError(
+            f"scaling={text!r}: 'pe' uses the family's own scales; a KIND is allowed only with "
+            "tensor, channel or blockB"
+        )
     if gran != "pe":
         kind = kind or _POW2
         if kind not in (_POW2, _MX, _FP32):
             try:
                 fmt = formats.get(kind)
             except ValueError:
-                raise ValueError(f"scaling={text!r}: scale kind {kind!r} is unknown: allowed pow2, mx, fp32 "
-                                 "or a float scale format name") from None
+                raise ValueError(
+                    f"scaling={text!r}: scale kind {kind!r} is unknown: allowed pow2, mx, fp32 "
+                    "or a float scale format name"
+                ) from None
             if not isinstance(fmt, formats.FloatFormat):
                 raise ValueError(f"scaling={text!r}: scale format {kind!r} is not a float format")
             kind = fmt.name
@@ -114,7 +132,7 @@ def parse_scaling(text: Any) -> Scaling:
         smooth = 0.5 if not alpha else float(alpha)
         if not 0.0 <= smooth <= 1.0:
             raise ValueError(f"scaling={text!r}: smooth ALPHA {smooth} is out of range: allowed 0..1")
-    canon = ("pe" if gran == "pe" else (f"block{block}" if gran == "block" else gran))
+    canon = "pe" if gran == "pe" else (f"block{block}" if gran == "block" else gran)
     if kind is not None and kind != _POW2:
         canon += f":{kind}"
     if smooth is not None:
@@ -123,6 +141,7 @@ def parse_scaling(text: Any) -> Scaling:
 
 
 # ---- operand ranges of each family -------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class OperandRange:
@@ -144,6 +163,7 @@ def _fmt_range(fmt: Any) -> OperandRange:
 
 # Each family's ``operand_ranges`` part (peforge.families.FAMILIES): (spec, matmul options) -> (a, b).
 
+
 def format_ranges(spec: Any, options: Mapping[str, Any]) -> tuple[OperandRange, OperandRange]:
     """Operands ``spec.a`` / ``spec.b`` are number formats (``mac``, ``intmac``)."""
     return _fmt_range(spec.a), _fmt_range(spec.b)
@@ -156,8 +176,10 @@ def simd_ranges(spec: Any, options: Mapping[str, Any]) -> tuple[OperandRange, Op
     if not isinstance(idx, int) or not 0 <= idx < len(spec.modes):
         raise ValueError(f"mode={mode!r} is not a mode of {spec.name}: allowed {spec.modes}")
     abits, bbits = spec.mode_widths[idx]
-    return (OperandRange(-(2.0 ** (abits - 1)), 2.0 ** (abits - 1) - 1),
-            OperandRange(-(2.0 ** (bbits - 1)), 2.0 ** (bbits - 1) - 1))
+    return (
+        OperandRange(-(2.0 ** (abits - 1)), 2.0 ** (abits - 1) - 1),
+        OperandRange(-(2.0 ** (bbits - 1)), 2.0 ** (bbits - 1) - 1),
+    )
 
 
 def lut_ranges(spec: Any, options: Mapping[str, Any]) -> tuple[OperandRange, OperandRange]:
@@ -169,8 +191,10 @@ def lut_ranges(spec: Any, options: Mapping[str, Any]) -> tuple[OperandRange, Ope
 def shiftadd_ranges(spec: Any, options: Mapping[str, Any]) -> tuple[OperandRange, OperandRange]:
     """Activation and weight formats; a grouped PE scales its weight groups natively."""
     if spec.group is not None:
-        raise ValueError(f"{spec.name} scales its weight groups natively (group={spec.group}): allowed scaling "
-                         "'pe' (optionally +smooth)")
+        raise ValueError(
+            f"{spec.name} scales its weight groups natively (group={spec.group}): allowed scaling "
+            "'pe' (optionally +smooth)"
+        )
     return _fmt_range(spec.act), _fmt_range(spec.weight)
 
 
@@ -200,6 +224,7 @@ def check_scaling(spec: Any, scaling: Any, options: Mapping[str, Any] = {}) -> S
 
 # ---- scales ------------------------------------------------------------------------------------
 
+
 def _scales(amax: np.ndarray, rng: OperandRange, kind: str, tensor_amax: float) -> np.ndarray:
     """Scale per entry of ``amax`` (1.0 where ``amax`` is 0)."""
     amax = np.asarray(amax, np.float64)
@@ -210,8 +235,9 @@ def _scales(amax: np.ndarray, rng: OperandRange, kind: str, tensor_amax: float) 
         _, e = np.frexp(np.where(pos, amax, 1.0))
         return np.where(pos, np.ldexp(1.0, e - 1 - rng.emax), 1.0)
     if kind == _FP32:
-        s = np.maximum((np.where(pos, amax, rng.hi) / rng.hi).astype(np.float32),
-                       np.finfo(np.float32).smallest_subnormal)
+        s = np.maximum(
+            (np.where(pos, amax, rng.hi) / rng.hi).astype(np.float32), np.finfo(np.float32).smallest_subnormal
+        )
         low = amax / s.astype(np.float64) > rng.hi
         s = np.where(low, np.nextafter(s, np.float32(np.inf)), s)
         return np.where(pos, s.astype(np.float64), 1.0)
@@ -240,8 +266,13 @@ def _amax(t: np.ndarray, axis: Optional[int]) -> np.ndarray:
     return np.abs(t).max(axis=axis)
 
 
-def _pe_call(golden: Callable[[np.ndarray, np.ndarray], np.ndarray], xs: np.ndarray, ws: np.ndarray,
-             ra: OperandRange, rb: OperandRange) -> np.ndarray:
+def _pe_call(
+    golden: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    xs: np.ndarray,
+    ws: np.ndarray,
+    ra: OperandRange,
+    rb: OperandRange,
+) -> np.ndarray:
     """``golden(xs, ws)`` with two zero-product steps that pin the family's scales at 1."""
     n, k = xs.shape
     m = ws.shape[1]
@@ -250,13 +281,18 @@ def _pe_call(golden: Callable[[np.ndarray, np.ndarray], np.ndarray], xs: np.ndar
     wp = np.zeros((k + 2, m))
     wp[:k] = np.clip(ws, rb.lo, rb.hi)
     if n:
-        xp[0, k] = ra.hi      # x = max meets w = 0
-    wp[k + 1] = rb.hi         # w = max meets x = 0
+        xp[0, k] = ra.hi  # x = max meets w = 0
+    wp[k + 1] = rb.hi  # w = max meets x = 0
     return np.asarray(golden(xp, wp), np.float64)
 
 
-def scaled_matmul(golden: Callable[[np.ndarray, np.ndarray], np.ndarray], x: np.ndarray, w: np.ndarray,
-                  scaling: Scaling, ranges: Optional[tuple[OperandRange, OperandRange]] = None) -> np.ndarray:
+def scaled_matmul(
+    golden: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    x: np.ndarray,
+    w: np.ndarray,
+    scaling: Scaling,
+    ranges: Optional[tuple[OperandRange, OperandRange]] = None,
+) -> np.ndarray:
     """``x @ w`` through ``golden`` (the PE's matmul with its own scaling) under ``scaling``.
 
     ``x`` ``[n, k]`` and ``w`` ``[k, m]`` are finite float64; ``ranges`` (operands a, b) is needed
@@ -285,7 +321,7 @@ def scaled_matmul(golden: Callable[[np.ndarray, np.ndarray], np.ndarray], x: np.
     acc = np.zeros((n, m), np.float32)
     block = scaling.block or max(k, 1)  # parse_scaling gives the block granularity its size
     for k0 in range(0, max(k, 1), block):
-        xb, wb = x[:, k0:k0 + block], w[k0:k0 + block]
+        xb, wb = x[:, k0 : k0 + block], w[k0 : k0 + block]
         sx = _scales(_amax(xb, 1), ra, kind, tx)
         sw = _scales(_amax(wb, 0), rb, kind, tw)
         part = _pe_call(golden, xb / sx[:, None], wb / sw[None, :], ra, rb) * sx[:, None] * sw[None, :]

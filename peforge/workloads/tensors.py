@@ -18,8 +18,18 @@ import numpy as np
 
 from .base import MatMul, Metrics, Workload
 
-__all__ = ["gaussian", "laplacian", "student_t", "DISTRIBUTIONS", "sqnr_db", "relative_error",
-           "outlier_channels", "PAIRS", "pair", "TensorWorkload"]
+__all__ = [
+    "gaussian",
+    "laplacian",
+    "student_t",
+    "DISTRIBUTIONS",
+    "sqnr_db",
+    "relative_error",
+    "outlier_channels",
+    "PAIRS",
+    "pair",
+    "TensorWorkload",
+]
 
 
 def gaussian(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
@@ -42,8 +52,9 @@ def student_t(shape: tuple[int, ...], seed: int = 0, df: float = 3.0) -> np.ndar
 DISTRIBUTIONS = {"gaussian": gaussian, "laplacian": laplacian, "student_t": student_t}
 
 
-def outlier_channels(shape: tuple[int, int], seed: int = 0, fraction: float = 1 / 64,
-                     low: float = 20.0, high: float = 100.0) -> np.ndarray:
+def outlier_channels(
+    shape: tuple[int, int], seed: int = 0, fraction: float = 1 / 64, low: float = 20.0, high: float = 100.0
+) -> np.ndarray:
     """Gaussian activations ``[n, k]`` whose ``max(2, round(fraction * k))`` channels (columns,
     seeded choice) are multiplied by factors drawn uniformly from ``[low, high]``."""
     n, k = shape
@@ -55,10 +66,13 @@ def outlier_channels(shape: tuple[int, int], seed: int = 0, fraction: float = 1 
     return x
 
 
-def _independent(gen: Callable[..., np.ndarray]) -> Callable[[tuple[int, int, int], int], tuple[np.ndarray, np.ndarray]]:
+def _independent(
+    gen: Callable[..., np.ndarray],
+) -> Callable[[tuple[int, int, int], int], tuple[np.ndarray, np.ndarray]]:
     def make(shape: tuple[int, int, int], seed: int) -> tuple[np.ndarray, np.ndarray]:
         n, k, m = shape
         return gen((n, k), seed=seed), gen((k, m), seed=seed + 1)
+
     return make
 
 
@@ -75,8 +89,8 @@ def _llm(shape: tuple[int, int, int], seed: int) -> tuple[np.ndarray, np.ndarray
 #: Built-in tensor workloads: name -> ``(shape (n, k, m), seed) -> (x [n, k], w [k, m])``.
 PAIRS: dict[str, Callable[[tuple[int, int, int], int], tuple[np.ndarray, np.ndarray]]] = {
     **{name: _independent(gen) for name, gen in DISTRIBUTIONS.items()},
-    "outliers": _outliers,   # outlier activation channels x Gaussian weights
-    "llm": _llm,             # outlier activation channels x heavy-tailed (Student-t) weights
+    "outliers": _outliers,  # outlier activation channels x Gaussian weights
+    "llm": _llm,  # outlier activation channels x heavy-tailed (Student-t) weights
 }
 
 
@@ -127,7 +141,7 @@ def sqnr_db(reference: np.ndarray, approx: np.ndarray) -> float:
     if not np.all(np.isfinite(app)):
         return float("-inf")
     noise = float(np.sum((ref - app) ** 2))
-    signal = float(np.sum(ref ** 2))
+    signal = float(np.sum(ref**2))
     if noise == 0.0:
         return float("inf")
     return 10.0 * np.log10(signal / noise) if signal > 0 else float("-inf")

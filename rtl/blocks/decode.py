@@ -41,18 +41,24 @@ class MinifloatDecoder(wiring.Component):
     is_zero, is_inf, is_nan : Out(1)
     """
 
-    def __init__(self, fmt: FloatFormat, subnormals: bool = True, *,
-                 mask_specials: bool = True) -> None:
+    def __init__(self, fmt: FloatFormat, subnormals: bool = True, *, mask_specials: bool = True) -> None:
         if not isinstance(fmt, FloatFormat):
             raise invalid(self, f"fmt={fmt!r} must be a FloatFormat")
         if not isinstance(subnormals, bool):
             raise invalid(self, f"subnormals={subnormals!r} must be True or False")
         self._fmt, self._subnormals = fmt, subnormals
         self._mask_specials = bool(mask_specials)
-        super().__init__({
-            "code": In(fmt.bits), "sign": Out(1), "sig": Out(fmt.man_bits + 1),
-            "exp": Out(fmt.exp_bits), "is_zero": Out(1), "is_inf": Out(1), "is_nan": Out(1),
-        })
+        super().__init__(
+            {
+                "code": In(fmt.bits),
+                "sign": Out(1),
+                "sig": Out(fmt.man_bits + 1),
+                "exp": Out(fmt.exp_bits),
+                "is_zero": Out(1),
+                "is_inf": Out(1),
+                "is_nan": Out(1),
+            }
+        )
 
     @property
     def fmt(self) -> FloatFormat:
@@ -63,7 +69,7 @@ class MinifloatDecoder(wiring.Component):
         f = self._fmt
         E, M = f.exp_bits, f.man_bits
         man = self.code[:M]
-        exp = self.code[M:M + E]
+        exp = self.code[M : M + E]
         sign = self.code[M + E] if f.signed else C(0, 1)
         top = (1 << E) - 1
         man_zero = (man == 0) if M else C(1, 1)
@@ -71,7 +77,7 @@ class MinifloatDecoder(wiring.Component):
         if f.special == "ieee":
             inf, nan = (exp == top) & man_zero, (exp == top) & ~man_zero
         elif f.special in ("fn", "fnu"):
-            inf, nan = C(0, 1), self.code[:M + E] == f.nan_code
+            inf, nan = C(0, 1), self.code[: M + E] == f.nan_code
         elif f.special == "fnuz":
             inf, nan = C(0, 1), self.code == f.nan_code
         else:  # finite

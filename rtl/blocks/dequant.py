@@ -65,8 +65,7 @@ class GroupDequant(wiring.Component):
         if not isinstance(scale_fmt, (FloatFormat, IntFormat)):
             raise invalid(self, f"scale_fmt={scale_fmt!r} must be a FloatFormat or an IntFormat")
         self._s_width, self._lsb_exp, self._fmt = s_width, lsb_exp, scale_fmt
-        super().__init__({"base": In(32), "s": In(signed(s_width)), "scale": In(scale_fmt.bits),
-                          "result": Out(32)})
+        super().__init__({"base": In(32), "s": In(signed(s_width)), "scale": In(scale_fmt.bits), "result": Out(32)})
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -129,8 +128,7 @@ class GroupDequant(wiring.Component):
         same = x_sign == b_sign
         limit = F + _GUARD
         m.submodules.align = align = ShiftRightSticky(limit, (limit + 1).bit_length())
-        m.d.comb += [align.data.eq(small << _GUARD),
-                     align.amount.eq(Mux(d > limit, limit + 1, d))]
+        m.d.comb += [align.data.eq(small << _GUARD), align.amount.eq(Mux(d > limit, limit + 1, d))]
         small_w = align.out | align.sticky
         big_w = big << _GUARD
         N = limit + 1
@@ -140,9 +138,13 @@ class GroupDequant(wiring.Component):
         m.d.comb += mag.eq(Mux(zs[-1], -zs, zs))
 
         m.submodules.round = rnd = RoundPack(fp32, N, -(F - 1 + _GUARD), exp_range=top_range)
-        m.d.comb += [rnd.sign.eq((big_sign ^ zs[-1]) & (mag != 0)), rnd.mag.eq(mag), rnd.exp.eq(top),
-                     rnd.inf.eq(0), rnd.nan.eq(0)]
+        m.d.comb += [
+            rnd.sign.eq((big_sign ^ zs[-1]) & (mag != 0)),
+            rnd.mag.eq(mag),
+            rnd.exp.eq(top),
+            rnd.inf.eq(0),
+            rnd.nan.eq(0),
+        ]
         out = Mux(b_special, self.base, Mux(sc_bad, Const(FP32_NAN, 32), Mux(z == 0, self.base, rnd.code)))
         m.d.comb += self.result.eq(out)
         return m
-

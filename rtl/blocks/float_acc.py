@@ -101,8 +101,7 @@ class FloatAccumulator(wiring.Component):
         The accumulator code (the rounded value of the registered sum; reset: +0).
     """
 
-    def __init__(self, fmt: FloatFormat, geometry: FloatLoopGeometry, *,
-                 subnormals: bool = True) -> None:
+    def __init__(self, fmt: FloatFormat, geometry: FloatLoopGeometry, *, subnormals: bool = True) -> None:
         if not isinstance(fmt, FloatFormat) or fmt.special != "ieee" or fmt.man_bits < 1:
             raise invalid(self, f"fmt={fmt!r} must be an ieee FloatFormat with man_bits >= 1")
         if not isinstance(geometry, FloatLoopGeometry):
@@ -110,12 +109,22 @@ class FloatAccumulator(wiring.Component):
         self._fmt, self._geom = fmt, geometry
         self._ve_range = range(geometry.v_exp_lo, geometry.v_exp_hi + 1)
         self._subnormals = bool(subnormals)
-        super().__init__({
-            "step": In(1), "first": In(1), "v_sig": In(geometry.v_width),
-            "v_exp": In(_signed(geometry.v_exp_lo - 1, geometry.v_exp_hi)), "v_inc": In(1),
-            "v_nz": In(1), "v_sign": In(1), "v_zero_sign": In(1),
-            "v_nan": In(1), "v_pinf": In(1), "v_ninf": In(1), "acc": Out(fmt.bits),
-        })
+        super().__init__(
+            {
+                "step": In(1),
+                "first": In(1),
+                "v_sig": In(geometry.v_width),
+                "v_exp": In(_signed(geometry.v_exp_lo - 1, geometry.v_exp_hi)),
+                "v_inc": In(1),
+                "v_nz": In(1),
+                "v_sign": In(1),
+                "v_zero_sign": In(1),
+                "v_nan": In(1),
+                "v_pinf": In(1),
+                "v_ninf": In(1),
+                "acc": Out(fmt.bits),
+            }
+        )
 
     @property
     def geometry(self) -> FloatLoopGeometry:
@@ -132,8 +141,9 @@ class FloatAccumulator(wiring.Component):
         ninf = self.v_ninf | (incl & acc_inf & s_acc)
         return self.v_nan | (incl & acc_nan) | (pinf & ninf), pinf, ninf
 
-    def _decide(self, m: Module, acc_nz: Value, d_av: Value, d_va: Value, a_ge_v: Value,
-                width: int) -> tuple[Signal, Signal, Signal]:
+    def _decide(
+        self, m: Module, acc_nz: Value, d_av: Value, d_va: Value, a_ge_v: Value, width: int
+    ) -> tuple[Signal, Signal, Signal]:
         """(acc_big, dist, too_far): the larger operand (by exponent, then significand), the
         alignment distance and whether the smaller operand lies wholly below the window."""
         acc_big = Signal(name="acc_big")
@@ -145,8 +155,7 @@ class FloatAccumulator(wiring.Component):
         m.d.comb += too_far.eq(Mux(acc_big, d_av >= width, d_va >= width))
         return acc_big, dist, too_far
 
-    def _align(self, m: Module, small: Value, dist: Signal, too_far: Signal,
-               small_nz: Value) -> Value:
+    def _align(self, m: Module, small: Value, dist: Signal, too_far: Signal, small_nz: Value) -> Value:
         """The smaller operand shifted right by ``dist``, the bits it loses in bit 0."""
         width = len(small)
         m.submodules.align = sh = ShiftRightSticky(width, len(dist))
@@ -167,7 +176,7 @@ class FloatAccumulator(wiring.Component):
         E, M = f.exp_bits, f.man_bits
         p = M + 1
         FM = g.frame
-        OW = FM + 2      # operand words: bit 0 sticky slot, tops at FM, FM + 1 a rounding carry
+        OW = FM + 2  # operand words: bit 0 sticky slot, tops at FM, FM + 1 a rounding carry
         ZW = g.sum_width  # FM + 3: sums, one more carry bit
         first = self.first
         top_e = (1 << E) - 1
@@ -177,8 +186,8 @@ class FloatAccumulator(wiring.Component):
         # ---- state: the windowed sum before its rounding ------------------------------------
         z_r = Signal(ZW, name="sum_mag")
         e_r = Signal(range(lo, hi + 1), name="sum_exp")  # biased exponent of bit FM
-        s_r = Signal(name="sum_sign")           # sign of a nonzero sum (NaN: 0)
-        negz_r = Signal(name="sum_zero_sign")   # the sign if the sum is an exact zero
+        s_r = Signal(name="sum_sign")  # sign of a nonzero sum (NaN: 0)
+        negz_r = Signal(name="sum_zero_sign")  # the sign if the sum is an exact zero
         nan_r = Signal(name="sum_nan")
         inf_r = Signal(name="sum_inf")
 
@@ -189,9 +198,9 @@ class FloatAccumulator(wiring.Component):
         norm = Signal(ZW, name="sum_norm")
         m.d.comb += norm.eq(z_r << lzc.count)
         hidden = norm[ZW - 1]
-        mant = norm[ZW - 1 - M:ZW - 1]
+        mant = norm[ZW - 1 - M : ZW - 1]
         guard = norm[ZW - 2 - M]
-        sticky = norm[:ZW - 2 - M] != 0
+        sticky = norm[: ZW - 2 - M] != 0
         rsig = Signal(p + 1, name="acc_sig")  # rounded significand and its carry-out
         m.d.comb += rsig.eq(Cat(mant, hidden) + (guard & (sticky | mant[0])))
         e_pre = Signal(_signed(lo + 2 - ZW, hi + 2), name="acc_exp_pre")  # of the hidden bit
@@ -212,7 +221,7 @@ class FloatAccumulator(wiring.Component):
         d_va = Signal(_signed(ev_lo - hi - 2, ev_hi - lo - 2 + ZW), name="exp_diff_neg")
         m.d.comb += [d_av.eq(k - lzc.count), d_va.eq(lzc.count - k)]
         if g.v_width <= p:
-            a_ge_v = Cat(mant, hidden)[p - g.v_width:] >= self.v_sig
+            a_ge_v = Cat(mant, hidden)[p - g.v_width :] >= self.v_sig
         else:  # a wide addend is not on the accumulator's grid: compare the rounded value
             a_ge_v = (rsig << (g.v_width - p)) >= self.v_sig
         acc_big, dist, too_far = self._decide(m, acc_nz, d_av, d_va, a_ge_v, OW)
@@ -221,18 +230,20 @@ class FloatAccumulator(wiring.Component):
         placed_a = Signal(OW, name="placed_a")
         m.d.comb += placed_a.eq(Mux(acc_nz, rsig, 0) << (FM - M))
         placed_v = self._placed_v(m, OW)
-        small_al = self._align(m, Mux(acc_big, placed_v, placed_a), dist, too_far,
-                               Mux(acc_big, self.v_nz, acc_nz))
+        small_al = self._align(m, Mux(acc_big, placed_v, placed_a), dist, too_far, Mux(acc_big, self.v_nz, acc_nz))
         sub = s_acc ^ self.v_sign
         z = Signal(ZW, name="frame_sum")  # big - small >= 0, or big + small
-        m.d.comb += z.eq(Mux(acc_big, placed_a, placed_v)
-                         + (Cat(small_al, C(0, 1)) ^ sub.replicate(ZW)) + sub)
+        m.d.comb += z.eq(Mux(acc_big, placed_a, placed_v) + (Cat(small_al, C(0, 1)) ^ sub.replicate(ZW)) + sub)
 
         neg_zero = ~self.v_nz & self.v_zero_sign & (first | (lzc.zero & s_acc))
         inf = ~nan & (pinf | ninf)
         with m.If(self.step):
-            m.d.sync += [nan_r.eq(nan), inf_r.eq(inf), negz_r.eq(neg_zero),
-                         s_r.eq(Mux(nan, 0, Mux(inf, ninf, Mux(acc_big, s_acc, self.v_sign))))]
+            m.d.sync += [
+                nan_r.eq(nan),
+                inf_r.eq(inf),
+                negz_r.eq(neg_zero),
+                s_r.eq(Mux(nan, 0, Mux(inf, ninf, Mux(acc_big, s_acc, self.v_sign)))),
+            ]
             with m.If(nan | inf):  # the special value's code as a sum: hidden bit at FM
                 m.d.sync += [z_r.eq(Cat(C(0, FM - 1), nan, C(1, 1))), e_r.eq(top_e)]
             with m.Else():
@@ -254,24 +265,23 @@ class FloatAccumulator(wiring.Component):
         # ---- state: the windowed sum before its rounding ------------------------------------
         z_r = Signal(g.sum_width, name="sum_mag")
         e_r = Signal(range(lo, hi + 1), name="sum_exp")  # biased exponent of bit FM
-        s_r = Signal(name="sum_sign")           # sign of a nonzero sum (or of the infinity)
-        negz_r = Signal(name="sum_zero_sign")   # the sign if the sum is an exact zero
+        s_r = Signal(name="sum_sign")  # sign of a nonzero sum (or of the infinity)
+        negz_r = Signal(name="sum_zero_sign")  # the sign if the sum is an exact zero
         nan_r = Signal(name="sum_nan")
         inf_r = Signal(name="sum_inf")
-        m.submodules.round = rnd = RoundPack(f, g.sum_width, -FM - f.bias,
-                                             subnormals=self._subnormals,
-                                             exp_range=range(lo, hi + 1), overflow=g.overflow)
+        m.submodules.round = rnd = RoundPack(
+            f, g.sum_width, -FM - f.bias, subnormals=self._subnormals, exp_range=range(lo, hi + 1), overflow=g.overflow
+        )
         s_acc = Signal(name="acc_sign")
         m.d.comb += s_acc.eq(Mux(inf_r | (z_r != 0), s_r, negz_r))
-        m.d.comb += [rnd.mag.eq(z_r), rnd.exp.eq(e_r), rnd.sign.eq(s_acc), rnd.inf.eq(inf_r),
-                     self.acc.eq(rnd.code)]
+        m.d.comb += [rnd.mag.eq(z_r), rnd.exp.eq(e_r), rnd.sign.eq(s_acc), rnd.inf.eq(inf_r), self.acc.eq(rnd.code)]
         if f.nan_code is not None:
             m.d.comb += rnd.nan.eq(nan_r)
         code = rnd.code
-        e_acc, m_acc = code[M:M + E], code[:M]
+        e_acc, m_acc = code[M : M + E], code[:M]
         special = e_acc == (1 << E) - 1
         acc_nan, acc_inf = special & (m_acc != 0), special & (m_acc == 0)
-        acc_zero = code[:E + M] == 0
+        acc_zero = code[: E + M] == 0
         nan, pinf, ninf = self._flags(acc_nan, acc_inf, s_acc)
         acc_nz = ~first & ~acc_zero & ~acc_nan & ~acc_inf
 
@@ -288,12 +298,10 @@ class FloatAccumulator(wiring.Component):
         placed_v = self._placed_v(m, width)
         a_ge_v = placed_a >= placed_v
         acc_big, dist, too_far = self._decide(m, acc_nz, d_av, d_va, a_ge_v, width)
-        small_al = self._align(m, Mux(acc_big, placed_v, placed_a), dist, too_far,
-                               Mux(acc_big, self.v_nz, acc_nz))
+        small_al = self._align(m, Mux(acc_big, placed_v, placed_a), dist, too_far, Mux(acc_big, self.v_nz, acc_nz))
         sub = s_acc ^ self.v_sign
         zs = Signal(signed(width + 2), name="frame_sum")
-        m.d.comb += zs.eq(Mux(acc_big, placed_a, placed_v)
-                          + (Cat(small_al, C(0, 2)) ^ sub.replicate(width + 2)) + sub)
+        m.d.comb += zs.eq(Mux(acc_big, placed_a, placed_v) + (Cat(small_al, C(0, 2)) ^ sub.replicate(width + 2)) + sub)
         z = Signal(g.sum_width, name="frame_mag")  # a subnormal acc on top may be smaller
         m.d.comb += z.eq(Mux(zs[-1], -zs, zs))
         sign = Mux(acc_big, s_acc, self.v_sign) ^ zs[-1]
@@ -307,6 +315,12 @@ class FloatAccumulator(wiring.Component):
         neg_zero = ~self.v_nz & self.v_zero_sign & (first | (acc_zero & s_acc))
         inf = ~nan & (pinf | ninf)
         with m.If(self.step):
-            m.d.sync += [z_r.eq(z), e_r.eq(e_cl), nan_r.eq(nan), inf_r.eq(inf),
-                         negz_r.eq(neg_zero), s_r.eq(Mux(inf, ninf, sign))]
+            m.d.sync += [
+                z_r.eq(z),
+                e_r.eq(e_cl),
+                nan_r.eq(nan),
+                inf_r.eq(inf),
+                negz_r.eq(neg_zero),
+                s_r.eq(Mux(inf, ninf, sign)),
+            ]
         return m

@@ -10,8 +10,9 @@ from amaranth.hdl import C, Cat, Module, Signal, Value, signed
 __all__ = ["aligned_terms", "tree_level"]
 
 
-def aligned_terms(m: Module, per_lane: Sequence[Value], lanes: int,
-                  span: int) -> tuple[list[Signal], Signal, list[Value]]:
+def aligned_terms(
+    m: Module, per_lane: Sequence[Value], lanes: int, span: int
+) -> tuple[list[Signal], Signal, list[Value]]:
     """Each lane's product ``psig << psh`` as a ``span + 1``-bit one's complement term (a
     negative lane inverted, its +1 counted in ``neg_count``) and the lanes' special flags.
 
@@ -19,7 +20,7 @@ def aligned_terms(m: Module, per_lane: Sequence[Value], lanes: int,
     Returns (terms, neg_count, [any NaN, any +inf, any -inf, all negative zero])."""
     terms, signs, nans, pinfs, ninfs, nzero = [], [], [], [], [], []
     for i in range(lanes):
-        psig, psh, psign, pnan, pinf, pzero = per_lane[6 * i:6 * i + 6]
+        psig, psh, psign, pnan, pinf, pzero = per_lane[6 * i : 6 * i + 6]
         mag = Signal(span, name=f"pmag{i}")
         m.d.comb += mag.eq(psig << psh)
         term = Signal(signed(span + 1), name=f"term{i}")

@@ -8,9 +8,8 @@ from amaranth.lib.wiring import In, Out
 
 from peforge.formats import FloatFormat
 
-from .lzc import LeadingZeroCounter
-
 from ._util import invalid
+from .lzc import LeadingZeroCounter
 
 __all__ = ["RoundPack"]
 
@@ -54,17 +53,23 @@ class RoundPack(wiring.Component):
     code : Out(fmt.bits)
     """
 
-    def __init__(self, fmt: FloatFormat, width: int, lsb_exp: int, *, subnormals: bool = True,
-                 exp_range: range | None = None, overflow: bool = True) -> None:
+    def __init__(
+        self,
+        fmt: FloatFormat,
+        width: int,
+        lsb_exp: int,
+        *,
+        subnormals: bool = True,
+        exp_range: range | None = None,
+        overflow: bool = True,
+    ) -> None:
         if not isinstance(fmt, FloatFormat) or fmt.special != "ieee":
-            raise invalid(self, f"fmt={fmt!r} must be a FloatFormat with special='ieee' "
-                             "(overflow rounds to infinity)")
+            raise invalid(self, f"fmt={fmt!r} must be a FloatFormat with special='ieee' (overflow rounds to infinity)")
         if not isinstance(width, int) or isinstance(width, bool) or width < 1:
             raise invalid(self, f"width={width!r} must be an integer >= 1")
         if not isinstance(lsb_exp, int) or isinstance(lsb_exp, bool):
             raise invalid(self, f"lsb_exp={lsb_exp!r} must be an integer")
-        if exp_range is not None and (not isinstance(exp_range, range) or len(exp_range) == 0
-                                      or exp_range.step != 1):
+        if exp_range is not None and (not isinstance(exp_range, range) or len(exp_range) == 0 or exp_range.step != 1):
             raise invalid(self, f"exp_range={exp_range!r} must be a non-empty range with step 1")
         self._fmt, self._width, self._lsb_exp = fmt, width, lsb_exp
         self._subnormals, self._exp_range = bool(subnormals), exp_range
@@ -80,8 +85,7 @@ class RoundPack(wiring.Component):
         m = Module()
         f = self._fmt
         E, M = f.exp_bits, f.man_bits
-        e_lo, e_hi = ((0, 0) if self._exp_range is None
-                      else (self._exp_range.start, self._exp_range.stop - 1))
+        e_lo, e_hi = (0, 0) if self._exp_range is None else (self._exp_range.start, self._exp_range.stop - 1)
         exp = self.exp if self._exp_range is not None else C(0, 1)
 
         # Pad so the word holds significand + guard bits, and so the subnormal boundary
@@ -111,9 +115,9 @@ class RoundPack(wiring.Component):
         m.d.comb += be.eq(Cb + exp - sh)
         efield = Signal(range(max(Cb + e_hi, 1) + 1))
         m.d.comb += efield.eq(Mux(norm[W - 1], be, 0))
-        packed = Cat(norm[W - 1 - M:W - 1], efield)
+        packed = Cat(norm[W - 1 - M : W - 1], efield)
         guard = norm[W - 2 - M]
-        sticky = (norm[:W - 2 - M] != 0) if W - 2 - M > 0 else C(0, 1)
+        sticky = (norm[: W - 2 - M] != 0) if W - 2 - M > 0 else C(0, 1)
         rounded = Signal(max(len(packed) + 1, E + M))
         # ties go to an even significand (its LSB is the hidden bit when man_bits == 0)
         m.d.comb += rounded.eq(packed + (guard & (sticky | norm[W - 1 - M])))
@@ -122,7 +126,7 @@ class RoundPack(wiring.Component):
         man = rounded[:M]
         if not self._subnormals and M:
             man = Mux(rounded[M:] == 0, 0, man)
-        finite = Cat(man, rounded[M:M + E], self.sign)
+        finite = Cat(man, rounded[M : M + E], self.sign)
         out = Mux(self.inf | overflow, f.inf_code() | (self.sign << (E + M)), finite)
         if f.nan_code is not None:
             out = Mux(self.nan, f.nan_code, out)

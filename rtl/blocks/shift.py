@@ -38,8 +38,7 @@ class ShiftRightSticky(wiring.Component):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise invalid(self, f"{label}={value!r} must be an integer >= 1")
         self._width, self._amount_bits = width, amount_bits
-        super().__init__({"data": In(width), "amount": In(amount_bits),
-                          "out": Out(width), "sticky": Out(1)})
+        super().__init__({"data": In(width), "amount": In(amount_bits), "out": Out(width), "sticky": Out(1)})
 
     def elaborate(self, platform) -> Module:
         m = Module()

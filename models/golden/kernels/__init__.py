@@ -49,8 +49,9 @@ _KNOWN_FIELDS: dict[type, frozenset[str]] = {
     IntMacSpec: frozenset({"a", "b", "acc_bits", "lanes", "stages", "max_count", "overflow"}),
     SimdMacSpec: frozenset({"base", "modes", "arch", "acc_bits", "stages", "max_count"}),
     LutSpec: frozenset({"act", "weight_bits", "group", "symmetric", "lanes", "acc_bits", "stages", "max_count"}),
-    ShiftAddSpec: frozenset({"act", "weight", "mode", "acc_bits", "lanes", "stages", "group", "scale",
-                             "overflow", "max_count"}),
+    ShiftAddSpec: frozenset(
+        {"act", "weight", "mode", "acc_bits", "lanes", "stages", "group", "scale", "overflow", "max_count"}
+    ),
 }
 
 _STATE = threading.local()
@@ -96,8 +97,11 @@ def known_fields_only(spec: Any) -> bool:
     for f in fields(spec):
         if f.name in known:
             continue
-        default = f.default if f.default is not MISSING else (
-            f.default_factory() if f.default_factory is not MISSING else MISSING)
+        default = (
+            f.default
+            if f.default is not MISSING
+            else (f.default_factory() if f.default_factory is not MISSING else MISSING)
+        )
         if default is MISSING or getattr(spec, f.name) != default:
             return False
     return True

@@ -13,8 +13,9 @@ __all__ = ["pad_k", "pad_rows", "lane_bits", "canonical_nan", "redo_chains", "by
 CHUNK_ELEMS = 1 << 22
 
 
-def pad_k(xq: np.ndarray, wq: np.ndarray, length: int, x_fill: int = 0,
-          w_fill: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def pad_k(
+    xq: np.ndarray, wq: np.ndarray, length: int, x_fill: int = 0, w_fill: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """``xq [n, k]`` and ``wq [k, m]`` padded along ``k`` to ``length`` (contiguous int64)."""
     n, k = xq.shape
     m = wq.shape[1]
@@ -28,12 +29,13 @@ def pad_k(xq: np.ndarray, wq: np.ndarray, length: int, x_fill: int = 0,
 def pad_rows(xq: np.ndarray, length: int, fill: int = 0) -> np.ndarray:
     """``xq [n, k]`` padded along ``k`` to ``length`` (contiguous int64)."""
     xp = np.full((xq.shape[0], length), fill, dtype=np.int64)
-    xp[:, :xq.shape[1]] = xq
+    xp[:, : xq.shape[1]] = xq
     return xp
 
 
-def by_rows(n: int, k: int, m: int, fn: Callable[[int, int], Optional[np.ndarray]],
-            dtype: Any = np.float64) -> Optional[np.ndarray]:
+def by_rows(
+    n: int, k: int, m: int, fn: Callable[[int, int], Optional[np.ndarray]], dtype: Any = np.float64
+) -> Optional[np.ndarray]:
     """``fn(r0, r1)`` (the ``[r1 - r0, m]`` results of rows ``r0..r1``) over row chunks of at
     most :data:`CHUNK_ELEMS` operand elements, assembled into ``[n, m]``; None as soon as a
     chunk returns None (a case beyond the kernels: the caller runs the NumPy reference)."""
@@ -45,7 +47,7 @@ def by_rows(n: int, k: int, m: int, fn: Callable[[int, int], Optional[np.ndarray
         part = fn(r0, min(n, r0 + rows))
         if part is None:
             return None
-        out[r0:r0 + rows] = part
+        out[r0 : r0 + rows] = part
     return out
 
 

@@ -100,8 +100,11 @@ _MIN_WORK = 1 << 20  # multiply-accumulates below which threads cost more than t
 def _pool(size: int) -> ThreadPoolExecutor:
     with _POOL_LOCK:
         if _POOL["pid"] != os.getpid() or _POOL["size"] != size:  # new process (fork) or size
-            _POOL.update(pid=os.getpid(), size=size,
-                         pool=ThreadPoolExecutor(max_workers=size, thread_name_prefix="peforge-kernel"))
+            _POOL.update(
+                pid=os.getpid(),
+                size=size,
+                pool=ThreadPoolExecutor(max_workers=size, thread_name_prefix="peforge-kernel"),
+            )
         return _POOL["pool"]
 
 

@@ -59,8 +59,15 @@ def value_range(fmt: FloatFormat | IntFormat) -> tuple[int, int, bool]:
     return lsb, top, pow2
 
 
-def _reference(spec: BlockDotSpec, xc: np.ndarray, wc: np.ndarray, xs: np.ndarray, ws: np.ndarray,
-               rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def _reference(
+    spec: BlockDotSpec,
+    xc: np.ndarray,
+    wc: np.ndarray,
+    xs: np.ndarray,
+    ws: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+) -> np.ndarray:
     blk = spec.block
     steps = xs.shape[1]
     a = xc[rows].reshape(-1, steps, blk)
@@ -71,8 +78,9 @@ def _reference(spec: BlockDotSpec, xc: np.ndarray, wc: np.ndarray, xs: np.ndarra
     return ref.blockdot_value(spec, acc[:, -1])
 
 
-def blockdot_chains(spec: BlockDotSpec, xc: np.ndarray, wc: np.ndarray, xs: np.ndarray,
-                    ws: np.ndarray) -> Optional[np.ndarray]:
+def blockdot_chains(
+    spec: BlockDotSpec, xc: np.ndarray, wc: np.ndarray, xs: np.ndarray, ws: np.ndarray
+) -> Optional[np.ndarray]:
     """Final accumulator values ``[n, m]`` of the block chains of ``xc [n, K] @ wc [K, m]``
     (element codes, ``K`` a multiple of ``block``) with scale codes ``xs [n, T]`` and
     ``ws [T, m]``; None when the spec is outside the kernel's conditions."""
@@ -80,7 +88,7 @@ def blockdot_chains(spec: BlockDotSpec, xc: np.ndarray, wc: np.ndarray, xs: np.n
     (la, ta, _), (lb, tb, _) = value_range(fa), value_range(fb)
     (lsa, tsa, pa), (lsb, tsb, pb) = value_range(ga), value_range(gb)
     blk = spec.block
-    s_lsb, s_top = la + lb, ta + tb + 1 + lane_bits(blk)   # S in [2**s_lsb, 2**(s_top+1))
+    s_lsb, s_top = la + lb, ta + tb + 1 + lane_bits(blk)  # S in [2**s_lsb, 2**(s_top+1))
     span = s_top + 1 - s_lsb
     if not (pa and pb):  # E4M3 scales: S * Xa * Xb must stay exact without a check
         if span + (ga.man_bits + 1) + (gb.man_bits + 1) > 53:
@@ -99,8 +107,9 @@ def blockdot_chains(spec: BlockDotSpec, xc: np.ndarray, wc: np.ndarray, xs: np.n
         xv, sa = code_values(fa)[xr], code_values(ga)[xsr]
         out = np.empty((r1 - r0, m))
         bad = np.zeros((r1 - r0, m), np.uint8)
-        run_rows(float_chains, r1 - r0, (r1 - r0) * m * k, xv, wv, _EMPTY, _EMPTY, 0.0, sa, sb, blk, check,
-                 *p, out, bad)
+        run_rows(
+            float_chains, r1 - r0, (r1 - r0) * m * k, xv, wv, _EMPTY, _EMPTY, 0.0, sa, sb, blk, check, *p, out, bad
+        )
         if check:
             redo_chains(out, bad, lambda r, c: _reference(spec, xr, wc, xsr, ws, r, c))
         return canonical_nan(out)

@@ -47,22 +47,36 @@ __all__ = ["acc_params", "float_chains", "mac_f32_l1", "float_path_ok"]
 
 _EXP_MASK = 0x7FF0000000000000
 _SIGN = -0x8000000000000000  # int64 with only the sign bit
-_INV_K = 0x7FE0000000000000   # bits of 2**-e from the bits of 2**e: 2046 << 52 minus the field
+_INV_K = 0x7FE0000000000000  # bits of 2**-e from the bits of 2**e: 2046 << 52 minus the field
 
 
 def acc_params(fmt, subnormals: bool) -> tuple:
     """``(native32, two_m, m2, lo_ulp, inv_lo, maxv, min_norm, ftz)`` of an ieee acc format."""
     native32 = (fmt.exp_bits, fmt.man_bits, fmt.bias, fmt.special) == (8, 23, 127, "ieee")
     M = fmt.man_bits
-    return (native32, float(2.0 ** M), float(2.0 ** -M), float(2.0 ** fmt.min_exp),
-            float(2.0 ** -fmt.min_exp), float(fmt.max), float(fmt.min_normal), not subnormals)
+    return (
+        native32,
+        float(2.0**M),
+        float(2.0**-M),
+        float(2.0**fmt.min_exp),
+        float(2.0**-fmt.min_exp),
+        float(fmt.max),
+        float(fmt.min_normal),
+        not subnormals,
+    )
 
 
 def float_path_ok(fmt, lsb: int, max_exp: int) -> bool:
     """Whether an accumulator format and terms in ``[2**lsb, 2**(max_exp+1))`` stay inside
     float64's normal range with room for the round-to-odd argument (condition 1 and 3)."""
-    return (fmt.special == "ieee" and fmt.man_bits <= 49 and fmt.min_exp >= -1000
-            and fmt.emax <= 1000 and lsb >= -1000 and max_exp <= 1000)
+    return (
+        fmt.special == "ieee"
+        and fmt.man_bits <= 49
+        and fmt.min_exp >= -1000
+        and fmt.emax <= 1000
+        and lsb >= -1000
+        and max_exp <= 1000
+    )
 
 
 @jit(inline=True)
@@ -95,8 +109,19 @@ def _round_fmt(s: float, two_m: float, m2: float, lo_ulp: float, inv_lo: float, 
 
 
 @jit(inline=True)
-def _update(acc: np.ndarray, v: np.ndarray, r: int, native32: bool, two_m: float, m2: float,
-            lo_ulp: float, inv_lo: float, maxv: float, min_norm: float, ftz: bool) -> None:
+def _update(
+    acc: np.ndarray,
+    v: np.ndarray,
+    r: int,
+    native32: bool,
+    two_m: float,
+    m2: float,
+    lo_ulp: float,
+    inv_lo: float,
+    maxv: float,
+    min_norm: float,
+    ftz: bool,
+) -> None:
     """acc[r, j] := round(acc[r, j] + v[r, j]) for a whole row (condition 3 of the module
     docstring).  Rows are indexed, not sliced: LLVM vectorises 2-D indexing far better."""
     m = acc.shape[1]
@@ -116,8 +141,19 @@ _ROWS = 8  # output rows per block: each weight row is loaded once per block, fr
 
 
 @jit(inline=True)
-def _lane_sum(v: np.ndarray, r: int, xv: np.ndarray, wv: np.ndarray, xf: np.ndarray, wf: np.ndarray,
-              lmul_c: float, i: int, k: int, check: bool, bad: np.ndarray) -> None:
+def _lane_sum(
+    v: np.ndarray,
+    r: int,
+    xv: np.ndarray,
+    wv: np.ndarray,
+    xf: np.ndarray,
+    wf: np.ndarray,
+    lmul_c: float,
+    i: int,
+    k: int,
+    check: bool,
+    bad: np.ndarray,
+) -> None:
     """v[r, j] += product(i, k, j) for every j; with ``check`` flag inexact partial sums."""
     m = v.shape[1]
     xk = xv[i, k]
@@ -151,10 +187,29 @@ def _lane_sum(v: np.ndarray, r: int, xv: np.ndarray, wv: np.ndarray, xf: np.ndar
 
 
 @jit
-def float_chains(r0: int, r1: int, xv: np.ndarray, wv: np.ndarray, xf: np.ndarray, wf: np.ndarray,
-                 lmul_c: float, sa: np.ndarray, sb: np.ndarray, lanes: int, check: bool,
-                 native32: bool, two_m: float, m2: float, lo_ulp: float, inv_lo: float, maxv: float,
-                 min_norm: float, ftz: bool, out: np.ndarray, bad: np.ndarray) -> None:
+def float_chains(
+    r0: int,
+    r1: int,
+    xv: np.ndarray,
+    wv: np.ndarray,
+    xf: np.ndarray,
+    wf: np.ndarray,
+    lmul_c: float,
+    sa: np.ndarray,
+    sb: np.ndarray,
+    lanes: int,
+    check: bool,
+    native32: bool,
+    two_m: float,
+    m2: float,
+    lo_ulp: float,
+    inv_lo: float,
+    maxv: float,
+    min_norm: float,
+    ftz: bool,
+    out: np.ndarray,
+    bad: np.ndarray,
+) -> None:
     """Final accumulator values of the chains of rows ``r0..r1`` into ``out`` ``[n, m]``.
 
     Products are ``xv[i, k] * wv[k, j]`` (float64 operand values), or with ``lmul_c > 0`` the
@@ -201,8 +256,7 @@ def float_chains(r0: int, r1: int, xv: np.ndarray, wv: np.ndarray, xf: np.ndarra
 
 
 @jit
-def mac_f32_l1(r0: int, r1: int, x32: np.ndarray, w32: np.ndarray, ftz: bool, min_norm: float,
-               out: np.ndarray) -> None:
+def mac_f32_l1(r0: int, r1: int, x32: np.ndarray, w32: np.ndarray, ftz: bool, min_norm: float, out: np.ndarray) -> None:
     """Lane-1 FP32 chains whose products are exact in float32: ``acc += x * w`` in float32."""
     m = out.shape[1]
     k_len = w32.shape[0]

@@ -59,8 +59,9 @@ def _dot_wrap(r0: int, r1: int, x: np.ndarray, w: np.ndarray, out: np.ndarray) -
 
 
 @jit
-def _dot_saturate(r0: int, r1: int, x: np.ndarray, w: np.ndarray, lanes: int, lo: int, hi: int,
-                  out: np.ndarray) -> None:
+def _dot_saturate(
+    r0: int, r1: int, x: np.ndarray, w: np.ndarray, lanes: int, lo: int, hi: int, out: np.ndarray
+) -> None:
     """Chains that clamp to ``lo..hi`` after every step's exact lane sum (int64; callers ensure
     a step sum plus an in-range accumulator cannot overflow int64)."""
     m = out.shape[1]
@@ -111,8 +112,17 @@ def int_chains(x: np.ndarray, w: np.ndarray, lanes: int, width: int, saturate: b
 
         def rows_sat(r0: int, r1: int) -> np.ndarray:
             out = np.empty((r1 - r0, m), np.int64)
-            run_rows(_dot_saturate, r1 - r0, (r1 - r0) * m * k, np.ascontiguousarray(x[r0:r1], np.int64), w64,
-                     lanes, -hi - 1, hi, out)
+            run_rows(
+                _dot_saturate,
+                r1 - r0,
+                (r1 - r0) * m * k,
+                np.ascontiguousarray(x[r0:r1], np.int64),
+                w64,
+                lanes,
+                -hi - 1,
+                hi,
+                out,
+            )
             return out
 
         return by_rows(n, k, m, rows_sat, np.int64)
@@ -131,8 +141,15 @@ def intmac_chains(spec: IntMacSpec, xq: np.ndarray, wq: np.ndarray, lanes: int, 
     """Final accumulator values (float64 ``[n, m]``) of the integer MAC's chains (codes in)."""
     K = max(1, -(-xq.shape[1] // lanes)) * lanes
     w = spec.b.to_int(pad_k(xq[:0], wq, K)[1])
-    s = by_rows(xq.shape[0], K, w.shape[1], lambda r0, r1: int_chains(
-        spec.a.to_int(pad_rows(xq[r0:r1], K)), w, lanes, spec.width, spec.overflow == "saturate"), np.int64)
+    s = by_rows(
+        xq.shape[0],
+        K,
+        w.shape[1],
+        lambda r0, r1: int_chains(
+            spec.a.to_int(pad_rows(xq[r0:r1], K)), w, lanes, spec.width, spec.overflow == "saturate"
+        ),
+        np.int64,
+    )
     return None if s is None else s.astype(np.float64)
 
 
@@ -142,8 +159,13 @@ def simd_chains(spec: SimdMacSpec, xq: np.ndarray, wq: np.ndarray, lanes: int, *
     them), the accumulator wraps modulo ``2**spec.width``."""
     K = max(1, -(-xq.shape[1] // lanes)) * lanes
     w = pad_k(xq[:0], wq, K)[1]
-    s = by_rows(xq.shape[0], K, w.shape[1], lambda r0, r1: int_chains(
-        pad_rows(xq[r0:r1], K), w, lanes, spec.width, False), np.int64)
+    s = by_rows(
+        xq.shape[0],
+        K,
+        w.shape[1],
+        lambda r0, r1: int_chains(pad_rows(xq[r0:r1], K), w, lanes, spec.width, False),
+        np.int64,
+    )
     return None if s is None else s.astype(np.float64)
 
 
@@ -153,6 +175,13 @@ def lut_chains(spec: LutSpec, xc: np.ndarray, wc: np.ndarray, zero_a: int) -> Op
     ``spec.group`` along ``k``, tail padded with ``zero_a`` / weight code 0)."""
     K = max(1, -(-xc.shape[1] // spec.group)) * spec.group
     w = lut_ref.weight_ints(spec, pad_k(xc[:0], wc, K)[1])
-    s = by_rows(xc.shape[0], K, w.shape[1], lambda r0, r1: int_chains(
-        lut_ref.act_ints(spec, pad_rows(xc[r0:r1], K, zero_a)), w, spec.group, spec.width, False), np.int64)
+    s = by_rows(
+        xc.shape[0],
+        K,
+        w.shape[1],
+        lambda r0, r1: int_chains(
+            lut_ref.act_ints(spec, pad_rows(xc[r0:r1], K, zero_a)), w, spec.group, spec.width, False
+        ),
+        np.int64,
+    )
     return None if s is None else np.ldexp(s.astype(np.float64), spec.act_lsb_exp)

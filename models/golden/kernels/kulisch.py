@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 from typing import Optional
+
 import numpy as np
 
 from peforge.formats import KIND_FINITE
@@ -79,8 +80,18 @@ def product_parts(spec: MinifloatMacSpec) -> tuple[tuple[np.ndarray, ...], tuple
 
 
 @jit(inline=True)
-def _product(xs: np.ndarray, xe: np.ndarray, xg: np.ndarray, ws: np.ndarray, we: np.ndarray,
-             wg: np.ndarray, c: int, i: int, k: int, j: int) -> tuple[int, int]:
+def _product(
+    xs: np.ndarray,
+    xe: np.ndarray,
+    xg: np.ndarray,
+    ws: np.ndarray,
+    we: np.ndarray,
+    wg: np.ndarray,
+    c: int,
+    i: int,
+    k: int,
+    j: int,
+) -> tuple[int, int]:
     """(signed significand, shift) of product (i, k, j) (see :func:`product_parts`)."""
     if c > 0:
         return xg[i, k] * wg[k, j] * (c + xs[i, k] + ws[k, j]), xe[i, k] + we[k, j]
@@ -88,8 +99,20 @@ def _product(xs: np.ndarray, xe: np.ndarray, xg: np.ndarray, ws: np.ndarray, we:
 
 
 @jit
-def _split(r0: int, r1: int, xs: np.ndarray, xe: np.ndarray, xg: np.ndarray, ws: np.ndarray,
-           we: np.ndarray, wg: np.ndarray, c: int, cut: int, lo: np.ndarray, hi: np.ndarray) -> None:
+def _split(
+    r0: int,
+    r1: int,
+    xs: np.ndarray,
+    xe: np.ndarray,
+    xg: np.ndarray,
+    ws: np.ndarray,
+    we: np.ndarray,
+    wg: np.ndarray,
+    c: int,
+    cut: int,
+    lo: np.ndarray,
+    hi: np.ndarray,
+) -> None:
     """lo[i, j] / hi[i, j]: sums of the products with shift < cut (shifted by shift) and with
     shift >= cut (shifted by shift - cut); callers ensure neither leaves int64."""
     m = lo.shape[1]
@@ -143,8 +166,19 @@ def _normalise_digits(acc: np.ndarray, width: int) -> None:
 
 
 @jit
-def _digits(r0: int, r1: int, xs: np.ndarray, xe: np.ndarray, xg: np.ndarray, ws: np.ndarray,
-            we: np.ndarray, wg: np.ndarray, c: int, width: int, out: np.ndarray) -> None:
+def _digits(
+    r0: int,
+    r1: int,
+    xs: np.ndarray,
+    xe: np.ndarray,
+    xg: np.ndarray,
+    ws: np.ndarray,
+    we: np.ndarray,
+    wg: np.ndarray,
+    c: int,
+    width: int,
+    out: np.ndarray,
+) -> None:
     """Registers of rows ``r0..r1`` as ``out[i, j, :]``: 32-bit digits, least significant
     first, of the sum of the products modulo ``2**width``."""
     m = out.shape[1]
@@ -204,11 +238,11 @@ def _digits_value(r0: int, r1: int, dig: np.ndarray, width: int, lsb: int, out: 
             nbits = 0
             while (hi >> nbits) != 0:
                 nbits += 1
-            total = nbits + 32 * top            # bit length of the magnitude
-            shift = max(0, total - 63)          # bits dropped below the kept 63
+            total = nbits + 32 * top  # bit length of the magnitude
+            shift = max(0, total - 63)  # bits dropped below the kept 63
             kept = 0
             sticky = 0
-            for d in range(top, -1, -1):        # assemble kept bits, OR the rest into sticky
+            for d in range(top, -1, -1):  # assemble kept bits, OR the rest into sticky
                 lo_bit = 32 * d
                 dd = mag[d]
                 if lo_bit >= shift:
@@ -252,8 +286,9 @@ def _split_fits(sig_bits: int, max_shift: int, cut: int, k: int) -> bool:
     return sig_bits + max(cut, max_shift - cut + 1) + max(k, 1).bit_length() <= 62
 
 
-def _operand_split(spec: MinifloatMacSpec, xs: np.ndarray, xe: np.ndarray, ws: np.ndarray,
-                   we: np.ndarray) -> Optional[tuple[np.ndarray, np.ndarray, int]]:
+def _operand_split(
+    spec: MinifloatMacSpec, xs: np.ndarray, xe: np.ndarray, ws: np.ndarray, we: np.ndarray
+) -> Optional[tuple[np.ndarray, np.ndarray, int]]:
     """Exact products: ``X = Xlo + (Xhi << c)`` (``Xlo`` the operands below ``2**c`` units,
     ``Xhi`` the others shifted down, exact since they are multiples of ``2**c``), so the
     register is ``X_lo @ W + ((X_hi @ W) << c)``: two integer dot products of
@@ -272,8 +307,7 @@ def _operand_split(spec: MinifloatMacSpec, xs: np.ndarray, xe: np.ndarray, ws: n
     return lo, hi, cut
 
 
-def mac_exact_chains(spec: MinifloatMacSpec, xp: np.ndarray, wp: np.ndarray,
-                     raw: bool = False) -> np.ndarray:
+def mac_exact_chains(spec: MinifloatMacSpec, xp: np.ndarray, wp: np.ndarray, raw: bool = False) -> np.ndarray:
     """Final Kulisch registers of the chains of padded codes ``xp [n, K] @ wp [K, m]``: their
     float64 values (for :func:`supported` specs), or with ``raw`` the register bits (uint64 up
     to 64 bits, else Python ints)."""

@@ -68,14 +68,19 @@ def lmul_operand(fmt: FloatFormat, subnormals: bool) -> tuple[np.ndarray, np.nda
 def _f32_exact_products(spec: MinifloatMacSpec) -> bool:
     """Lane-1 FP32 fast path: exact products, each exact in float32 (floatacc docstring)."""
     a, b = spec.a, spec.b
-    return (spec.mult == "exact" and spec.lanes == 1 and acc_params(spec.acc, True)[0]
-            and (a.man_bits + 1) + (b.man_bits + 1) <= 24
-            and min(a.min_exp, b.min_exp, spec.product_lsb_exp) >= -149
-            and max(a.emax, b.emax, spec.product_max_exp) <= 127)
+    return (
+        spec.mult == "exact"
+        and spec.lanes == 1
+        and acc_params(spec.acc, True)[0]
+        and (a.man_bits + 1) + (b.man_bits + 1) <= 24
+        and min(a.min_exp, b.min_exp, spec.product_lsb_exp) >= -149
+        and max(a.emax, b.emax, spec.product_max_exp) <= 127
+    )
 
 
-def _reference(spec: MinifloatMacSpec, xp: np.ndarray, wp: np.ndarray, rows: np.ndarray,
-               cols: np.ndarray) -> np.ndarray:
+def _reference(
+    spec: MinifloatMacSpec, xp: np.ndarray, wp: np.ndarray, rows: np.ndarray, cols: np.ndarray
+) -> np.ndarray:
     """The NumPy model's final values of chains (rows[i], cols[i])."""
     lanes = spec.lanes
     steps = xp.shape[1] // lanes
@@ -123,7 +128,7 @@ def mac_chains(spec: MinifloatMacSpec, xq: np.ndarray, wq: np.ndarray, lanes: in
     else:
         (ta, tfa), (sb, fb) = (lmul_operand(f, sub) for f in (spec.a, spec.b))
         wv, wf = sb[wp], fb[wp]
-        lmul_c = 1.0 + 2.0 ** -spec.lmul_offset_exp
+        lmul_c = 1.0 + 2.0**-spec.lmul_offset_exp
     check = lanes > 1 and span > 53
 
     def rows(r0: int, r1: int) -> np.ndarray:
@@ -131,8 +136,9 @@ def mac_chains(spec: MinifloatMacSpec, xq: np.ndarray, wq: np.ndarray, lanes: in
         xv, xf = ta[xp], (_EMPTY if tfa is None else tfa[xp])
         out = np.empty((r1 - r0, m))
         bad = np.zeros((r1 - r0, m), np.uint8)
-        run_rows(float_chains, r1 - r0, (r1 - r0) * m * K, xv, wv, xf, wf, lmul_c, _EMPTY, _EMPTY, lanes,
-                 check, *p, out, bad)
+        run_rows(
+            float_chains, r1 - r0, (r1 - r0) * m * K, xv, wv, xf, wf, lmul_c, _EMPTY, _EMPTY, lanes, check, *p, out, bad
+        )
         if check:
             redo_chains(out, bad, lambda r, c: _reference(spec, xp, wp, r, c))
         return canonical_nan(out)

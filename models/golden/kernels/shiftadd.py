@@ -45,8 +45,9 @@ def _dequant(out: np.ndarray, s: np.ndarray, z_scale: np.ndarray, z_finite: np.n
             out[i, j] = new if abs(base) <= 3.5e38 else base
 
 
-def shiftadd_chains(spec: ShiftAddSpec, xq: np.ndarray, wcodes: np.ndarray,
-                    group_codes: Optional[np.ndarray]) -> Optional[np.ndarray]:
+def shiftadd_chains(
+    spec: ShiftAddSpec, xq: np.ndarray, wcodes: np.ndarray, group_codes: Optional[np.ndarray]
+) -> Optional[np.ndarray]:
     """Final ``acc`` values (float64 ``[n, m]``, scales not undone) of the shift-add PE's chains
     of activation codes ``xq [n, k]`` and weight codes ``wcodes [k, m]`` (with ``group``, the
     group scale codes ``group_codes [groups, m]``); None when outside the kernel's conditions."""
@@ -59,17 +60,23 @@ def shiftadd_chains(spec: ShiftAddSpec, xq: np.ndarray, wcodes: np.ndarray,
     K = groups * per
     w = ref.weight_ints(spec, pad_k(xq[:0], wcodes, K)[1])
     if group is None:
-        s = by_rows(n, K, m, lambda r0, r1: int_chains(
-            ref.act_ints(spec, pad_rows(xq[r0:r1], K)), w, lanes, spec.width, saturate), np.int64)
+        s = by_rows(
+            n,
+            K,
+            m,
+            lambda r0, r1: int_chains(ref.act_ints(spec, pad_rows(xq[r0:r1], K)), w, lanes, spec.width, saturate),
+            np.int64,
+        )
         return None if s is None else np.ldexp(s.astype(np.float64), spec.product_lsb_exp)
     assert group_codes is not None
-    sig, exp, finite = ref.scale_exact(spec, np.asarray(group_codes))   # [groups, m]
+    sig, exp, finite = ref.scale_exact(spec, np.asarray(group_codes))  # [groups, m]
     amax = max(abs(v) for v in spec.act_range)
     bmax = int(np.abs(w).max()) if w.size else 0
     s_bound = min(per * amax * bmax, 1 << (spec.width - 1))
     smax = int(np.abs(sig).max()) if sig.size else 0
-    if s_bound * smax >= (1 << 53) or not (-1000 < spec.product_lsb_exp + int(exp.min()) and
-                                           spec.product_lsb_exp + int(exp.max()) + 64 < 1000):
+    if s_bound * smax >= (1 << 53) or not (
+        -1000 < spec.product_lsb_exp + int(exp.min()) and spec.product_lsb_exp + int(exp.max()) + 64 < 1000
+    ):
         return None
     z_scale = np.ldexp(np.where(finite, sig, 0).astype(np.float64), exp + spec.product_lsb_exp)
 
