@@ -208,7 +208,10 @@ class MinifloatMacSpec(Spec):
     lanes : int
         Products per cycle, summed exactly (1..64).
     stages : int
-        Pipeline registers before the accumulator (0..4); latency = stages + 1.
+        Pipeline registers before the accumulator (0..5); latency = stages + 1.  In order:
+        the loop's input, the product (a DSP's output register), the aligned terms, half way
+        down the adder tree (one lane: the multiplier operands, a DSP's input registers), then
+        the multiplier operands (one lane: the input codes).
     subnormals : bool
         False flushes subnormal inputs and subnormal results to zero (sign kept).
     max_count : int
@@ -251,7 +254,7 @@ class MinifloatMacSpec(Spec):
         allowed="fp32, bf16, fp16, an ieee eXmY of 8..32 bits, or exact",
     )
     lanes: int = param(1, "Products per cycle, summed exactly (fused dot product).", lo=1, hi=64)
-    stages: int = param(0, "Pipeline registers before the accumulator (latency = stages + 1).", lo=0, hi=4)
+    stages: int = param(0, "Pipeline registers before the accumulator (latency = stages + 1).", lo=0, hi=5)
     subnormals: bool = param(True, "Support subnormals (--no-subnormals flushes them to zero).")
     max_count: int = param(4096, "Accumulations the exact accumulator holds without overflow.", lo=1, hi=1 << 20)
     mult: str = param(

@@ -46,7 +46,7 @@ from .blocks.lanes import aligned_terms, tree_level
 __all__ = ["MacGeometry", "MinifloatMac", "mac_geometry", "mac_signature", "mac_manifest", "has_flags", "flag_width"]
 
 #: Front-pipeline cut points in the order registers are added as ``stages`` grows.
-_CUT_ORDER = ("sum", "mul", "align", "tree")
+_CUT_ORDER = ("sum", "mul", "align", "tree", "dec")
 
 
 def has_flags(spec: MinifloatMacSpec) -> bool:
@@ -81,9 +81,13 @@ def mac_signature(spec: MinifloatMacSpec) -> wiring.Signature:
 
 
 def _cut_points(stages: int, tree_levels: int) -> set[str]:
+    """The first ``stages`` cut points: the loop's input, the product (a DSP's output
+    register), the aligned terms, half way down the adder tree, then the multiplier operands
+    (a DSP's input registers); one lane has no tree, so its fourth and fifth cuts are the
+    operands and the input codes."""
     order = list(_CUT_ORDER)
     if tree_levels < 2:
-        order[-1] = "in"  # no tree to split: register the inputs instead
+        order[3:] = ["dec", "in"]
     return set(order[:stages])
 
 
@@ -165,7 +169,7 @@ class MinifloatMac(wiring.Component):
         # operand significands, so it needs at most a one-bit normalisation
         fixed_point = spec.is_exact or spec.accumulator is not None  # the exact lane sum feeds the loop
         float_product = lanes == 1 and not fixed_point
-        per_lane = []
+        lanes_ops: list[list[Value]] = []
         for i in range(lanes):
             # the single float product's loop ignores the significand of a NaN/inf product (its
             # flags decide the result): no masking needed in the decoder
@@ -173,23 +177,33 @@ class MinifloatMac(wiring.Component):
             db = MinifloatDecoder(spec.b, spec.subnormals, mask_specials=not float_product)
             m.submodules[f"dec_a{i}"], m.submodules[f"dec_b{i}"] = da, db
             m.d.comb += [da.code.eq(a_in[i * wa : (i + 1) * wa]), db.code.eq(b_in[i * wb : (i + 1) * wb])]
-            if spec.mult == "lmul":
-                psig, psh = self._lmul_product(m, i, da, db)
+            if spec.mult == "lmul":  # no multiplier: the L-Mul sum stands in for the operands
+                ops = list(self._lmul_product(m, i, da, db))
                 if float_product:
-                    psh = self._lmul_pexp(m, psig, psh)
+                    ops[1] = self._lmul_pexp(m, ops[0], ops[1])
             elif float_product:
-                psig, psh = self._normal_product(m, da, db)
+                ops = list(self._normal_operands(m, da, db))
             else:
-                psig = Signal(len(da.sig) + len(db.sig), name=f"psig{i}")
                 psh = Signal(range(g.shift_max + 1), name=f"psh{i}")
-                m.d.comb += [psig.eq(da.sig * db.sig), psh.eq(da.exp + db.exp - 2)]
+                m.d.comb += psh.eq(da.exp + db.exp - 2)
+                ops = [da.sig, db.sig, psh]
             pnan = Signal(name=f"pnan{i}")
             m.d.comb += [
                 pnan.eq(da.is_nan | db.is_nan | (da.is_inf & db.is_zero) | (da.is_zero & db.is_inf)),
             ]
             pinf = (da.is_inf | db.is_inf) & ~pnan
-            per_lane += [psig, psh, da.sign ^ db.sign, pnan, pinf, da.is_zero | db.is_zero]
-        per_lane = pipe("mul", per_lane)
+            lanes_ops.append([*ops, da.sign ^ db.sign, pnan, pinf, da.is_zero | db.is_zero])
+        # the multiplier operands: registered here they are a DSP's input registers
+        width = len(lanes_ops[0])
+        flat = pipe("dec", [v for lane in lanes_ops for v in lane])
+        lanes_ops = [flat[i * width : (i + 1) * width] for i in range(lanes)]
+        if spec.mult != "lmul":
+            for i, lane in enumerate(lanes_ops):
+                opa, opb = lane[0], lane[1]
+                psig = Signal(len(opa) + len(opb), name=f"psig{i}")
+                m.d.comb += psig.eq(opa * opb)  # a zero operand's significand is 0: a zero product
+                lane[:2] = [psig]
+        per_lane = pipe("mul", [v for lane in lanes_ops for v in lane])
 
         if float_product:
             # one float product: normalise it into the loop's addend, no fixed-point word
@@ -242,10 +256,10 @@ class MinifloatMac(wiring.Component):
         return m
 
     # ---- the loop's addend: a normalised float -----------------------------------------------
-    def _normal_product(self, m: Module, da: MinifloatDecoder, db: MinifloatDecoder) -> tuple[Signal, Signal]:
-        """Exact product of the normalised operand significands and ``pexp``, the
-        accumulator-biased exponent of its bit ``w - 2`` (so the top bit's exponent is
-        ``pexp + psig[-1]``).
+    def _normal_operands(self, m: Module, da: MinifloatDecoder, db: MinifloatDecoder) -> tuple[Value, Value, Signal]:
+        """The normalised operand significands (hidden bit 1, or 0 for a zero operand) and
+        ``pexp``, the accumulator-biased exponent of bit ``w - 2`` of their product (so the
+        product's top bit has exponent ``pexp + psig[-1]``).
 
         Each operand's share of ``pexp`` (its exponent after normalisation) is a table of its
         code when the code is short, so one adder forms ``pexp``; otherwise arithmetic."""
@@ -253,15 +267,12 @@ class MinifloatMac(wiring.Component):
         fa, fb = spec.a, spec.b
         xa, lza = self._normalise(m, "a0", da, fa)
         xb, lzb = self._normalise(m, "b0", db, fb)
-        psig = Signal(fa.man_bits + fb.man_bits + 2, name="psig0")
-        # the hidden bit is 0 for a zero operand, so a zero product is 0
-        m.d.comb += psig.eq(Cat(xa, ~da.is_zero) * Cat(xb, ~db.is_zero))
-        base = g.lsb_exp + len(psig) - 2 + spec.acc_format.bias
+        base = g.lsb_exp + fa.man_bits + fb.man_bits + spec.acc_format.bias
         pexp = Signal(self._v_exp_shape(), name="pexp0")
         ta = self._exponent_table(m, "a0", da, fa, lza, base)
         tb = self._exponent_table(m, "b0", db, fb, lzb, 0)
         m.d.comb += pexp.eq(ta + tb)
-        return psig, pexp
+        return Cat(xa, ~da.is_zero), Cat(xb, ~db.is_zero), pexp
 
     def _exponent_table(
         self, m: Module, name: str, dec: MinifloatDecoder, fmt: FloatFormat, lz: Value, offset: int

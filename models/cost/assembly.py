@@ -51,8 +51,8 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
     lmul = spec.mult == "lmul"
     frac = max(a.man_bits, b.man_bits)
     levels = clog2(lanes)
-    order = ["sum", "mul", "align", "tree" if levels >= 2 else "in"]
-    cuts = set(order[: spec.stages])
+    order = ["sum", "mul", "align", "tree", "dec"] if levels >= 2 else ["sum", "mul", "align", "dec", "in"]
+    cuts = set(order[: spec.stages])  # rtl/mac.py _cut_points
     nan = a.has_nan or b.has_nan or a.has_inf or b.has_inf  # inf * 0 is NaN too
     inf = a.has_inf or b.has_inf
     exact = spec.is_exact
@@ -78,6 +78,7 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
         _float_product(n, spec, pipe, cuts)
         n.register(1)  # out_valid
         return n
+    flag_regs = 1 + (nan and flags_live) + (inf and flags_live) + nzero_bit  # sign, nan, inf, zero
     if lmul:
         psig_bits = frac + 2
         if spec.subnormals:  # normalise subnormal significands: priority encoder + shifter
@@ -88,11 +89,16 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
         n.adder(frac + 2, 2 * lanes, cls="product")
         n.mux(frac + 2, lanes, cls="product")
         n.multi_add([max(a.exp_bits, b.exp_bits) + 1] * 4, psh_bits, lanes, cls="product", path=False)
+        n.logic(8 * lanes, cls="product")
+        pipe("dec", lanes * (psig_bits + psh_bits + flag_regs))
     else:
         psig_bits = sa + sb
-        n.mult(sa, sb, lanes)
         n.adder(max(a.exp_bits, b.exp_bits) + 1, 2 * lanes, cls="product", path=False)
-    n.logic(8 * lanes, cls="product")
+        n.logic(8 * lanes, cls="product")
+        pipe("dec", lanes * (sa + sb + psh_bits + flag_regs))
+        n.mult(sa, sb, lanes)
+        if "dec" in cuts:  # the operand registers: a DSP48's A / B registers
+            n.dsp_register(sa + sb)
     pipe("mul", lanes * (psig_bits + psh_bits + 1 + (nan and flags_live) + (inf and flags_live) * 1 + nzero_bit))
     if "mul" in cuts and not lmul:
         n.dsp_register(psig_bits)
@@ -184,9 +190,15 @@ def _float_product(n: Netlist, spec: MinifloatMacSpec, pipe, cuts: set[str]) -> 
             code_bits = fmt.exp_bits + fmt.man_bits
             if code_bits <= 8:  # the exponent share: a table of the code
                 n.logic((fmt.exp_bits + 2) * code_bits, cls="product", levels=0)
-        n.mult(a.man_bits + 1, b.man_bits + 1)
         n.adder(e_bits, cls="product", path=False)
     n.logic(8, cls="product")
+    if spec.mult == "lmul":
+        pipe("dec", psig_bits + e_bits + 1 + nan + inf + 1)
+    else:
+        pipe("dec", a.man_bits + b.man_bits + 2 + e_bits + 1 + nan + inf + 1)
+        n.mult(a.man_bits + 1, b.man_bits + 1)
+        if "dec" in cuts:  # the operand registers: a DSP48's A / B registers
+            n.dsp_register(a.man_bits + b.man_bits + 2)
     pipe("mul", psig_bits + e_bits + 1 + nan + inf + 1)
     if "mul" in cuts and spec.mult != "lmul":
         n.dsp_register(psig_bits)
