@@ -28,6 +28,7 @@ from peforge.errors import DeviceFitError
 
 from .cache import ResultCache, make_workdir
 from .design import Design, DesignLike, as_design
+from .dsp_regs import DspPacking, absorb_dsp_registers
 from .fit import check_fit
 from .synth import FLOW_VERSION, SynthReport, _as_cache, check_widelut, parse_stat, run_yosys, synth_commands
 from .tools import ToolError, run_tool, tool_version
@@ -42,6 +43,8 @@ __all__ = [
     "device_for",
     "family_devices",
     "wrapper_verilog",
+    "pnr_netlist",
+    "PnrNetlist",
     "Port",
 ]
 
@@ -286,6 +289,79 @@ class PnrReport:
         )
 
 
+@dataclass(frozen=True)
+class PnrNetlist:
+    """What :func:`pnr_netlist` wrote to ``workdir / "net.json"`` for nextpnr."""
+
+    wrapper: str
+    wrapper_ffs: int
+    script: str
+    stat: dict[str, Any]
+    counts: dict[str, Any]
+    packing: DspPacking | None
+
+
+def pnr_netlist(
+    design: Design,
+    dev: Device,
+    workdir: Path,
+    *,
+    dsp: bool,
+    widelut: bool = False,
+    wrapper: str = "auto",
+    clock: str = "clk",
+    pack: bool = True,
+) -> PnrNetlist:
+    """Synthesise ``design`` inside its I/O wrapper for ``dev`` into ``workdir / "net.json"``
+    (ECP5 with DSPs: the DSP registers packed, see :mod:`.dsp_regs`); refuse a design that
+    does not fit before any place and route.  ``pack=False``: Yosys's netlist as it is."""
+    ports = _ports(design, workdir)
+    kind = wrapper
+    pins = 1 + sum(p.width for p in ports if p.name != clock)
+    if kind == "auto":
+        kind = "registered" if pins <= dev.io_pins - 4 else "serial"
+    elif kind == "registered" and pins > dev.io_pins:
+        raise ValueError(
+            f"the registered wrapper of {design.module} needs {pins} pins, the {dev.name}'s "
+            f"{dev.package} package has {dev.io_pins}: use wrapper='serial' or 'auto'"
+        )
+    wrap, wrap_ffs = wrapper_verilog(design.module, ports, kind, clock)
+    (workdir / "wrap.v").write_text(wrap)
+    script = "\n".join(
+        [
+            f"# peforge pnr synthesis: device={dev.name} module={design.module} wrapper={kind}",
+            f"read_verilog {design.module}.v",
+            "read_verilog wrap.v",
+            f"hierarchy -check -top {_WRAP_TOP}",
+            *synth_commands(dev.family, _WRAP_TOP, dsp, widelut),
+            "tee -q -o stat.json stat -json",
+            "write_json net.json",
+            "",
+        ]
+    )
+    run_yosys(script, workdir)
+    stat = json.loads((workdir / "stat.json").read_text())
+    counts = parse_stat(stat, dev.family, _WRAP_TOP)
+    # what nextpnr gets (the wrapper's FFs included): refuse before it runs
+    check_fit(
+        dev, counts, design.module, devices=DEVICES, dsp=dsp, spec=design.spec, what=f"(with its {kind} I/O wrapper)"
+    )
+    packing = _pack_dsp_registers(workdir / "net.json") if pack and dev.family == "ecp5" and dsp else None
+    return PnrNetlist(kind, wrap_ffs, script, stat, counts, packing)
+
+
+#: Version of the DSP register packing applied to ECP5 netlists (part of the cache key).
+DSP_REGS_VERSION = 4
+
+
+def _pack_dsp_registers(net: Path) -> DspPacking:
+    """ECP5: the flip-flops around each MULT18X18D into its own registers (fpga/dsp_regs.py)."""
+    netlist = json.loads(net.read_text())
+    packing = absorb_dsp_registers(netlist, _WRAP_TOP)
+    net.write_text(json.dumps(netlist))
+    return packing
+
+
 def _run_seed(dev: Device, workdir: Path, seed: int, clock_mhz: float | None) -> dict[str, Any]:
     rep, log = f"report-{seed}.json", f"nextpnr-{seed}.log"
     args = [
@@ -422,6 +498,8 @@ def place_and_route(
     }
     if dev.family == "ecp5":  # iCE40 keys stay as they were
         base_key["widelut"] = use_widelut
+        if use_dsp:  # DSP registers packed (fpga/dsp_regs.py): not the flow of older cache entries
+            base_key["dsp_regs"] = DSP_REGS_VERSION
     runs: dict[int, dict[str, Any]] = {}
     if store is not None:
         for s in seed_list:
@@ -434,48 +512,20 @@ def place_and_route(
     if missing:
         root = store.root if store is not None else ResultCache().root
         workdir = make_workdir(root, f"pnr-{dev.name}-{design.module}"[:80])
-        ports = _ports(design, workdir)
-        kind = wrapper
-        pins = 1 + sum(p.width for p in ports if p.name != clock)
-        if kind == "auto":
-            kind = "registered" if pins <= dev.io_pins - 4 else "serial"
-        elif kind == "registered" and pins > dev.io_pins:
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise ValueError(
-                f"the registered wrapper of {design.module} needs {pins} pins, the {dev.name}'s "
-                f"{dev.package} package has {dev.io_pins}: use wrapper='serial' or 'auto'"
-            )
-        wrap, wrap_ffs = wrapper_verilog(design.module, ports, kind, clock)
-        (workdir / "wrap.v").write_text(wrap)
-        script = "\n".join(
-            [
-                f"# peforge pnr synthesis: device={dev.name} module={design.module} wrapper={kind}",
-                f"read_verilog {design.module}.v",
-                "read_verilog wrap.v",
-                f"hierarchy -check -top {_WRAP_TOP}",
-                *synth_commands(dev.family, _WRAP_TOP, use_dsp, use_widelut),
-                "tee -q -o stat.json stat -json",
-                "write_json net.json",
-                "",
-            ]
-        )
-        run_yosys(script, workdir)
-        stat = json.loads((workdir / "stat.json").read_text())
-        counts = parse_stat(stat, dev.family, _WRAP_TOP)
-        try:  # what nextpnr gets (the wrapper's FFs included): refuse before it runs
-            check_fit(
-                dev,
-                counts,
-                design.module,
-                devices=DEVICES,
-                dsp=use_dsp,
-                spec=design.spec,
-                what=f"(with its {kind} I/O wrapper)",
-            )
-        except DeviceFitError:
+        try:
+            net = pnr_netlist(design, dev, workdir, dsp=use_dsp, widelut=use_widelut, wrapper=wrapper, clock=clock)
+        except (DeviceFitError, ValueError):
             if not keep_workdir:
                 shutil.rmtree(workdir, ignore_errors=True)
             raise
+        kind, wrap_ffs, script, stat, counts, packing = (
+            net.wrapper,
+            net.wrapper_ffs,
+            net.script,
+            net.stat,
+            net.counts,
+            net.packing,
+        )
         cells = counts["cells_by_type"]
         extra = {
             "wrapper": kind,
@@ -483,6 +533,7 @@ def place_and_route(
             "synth_cells_by_type": cells,
             "synth_script": script,
             "yosys_version": str(stat.get("creator", "unknown")),
+            "dsp_registers": None if packing is None else asdict(packing),
         }
         with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(missing)))) as pool:
             for s, res in zip(missing, pool.map(lambda s: _run_seed(dev, workdir, s, clock_mhz), missing)):
