@@ -1197,8 +1197,11 @@ class BlockDotSpec(Spec):
     acc : FloatFormat or str
         IEEE accumulator (``fp32``, ``bf16``, ``fp16`` or an ieee eXmY of 8..32 bits).
     stages : int
-        Pipeline registers before the accumulator (0..4); latency = stages + 1 cycles from a
-        block's last beat (plus the read-out's latency with ``rounding="deferred"``).
+        Pipeline registers before the accumulator (0..7); latency = stages + 1 cycles from a
+        block's last beat (plus the read-out's latency with ``rounding="deferred"``).  In
+        order: the loop's input, the products (the DSPs' output registers), the lane sum, the
+        scaled block sum, the aligned terms, half way down the lane adder tree, the multiplier
+        operands (the DSPs' input registers).
     rounding : str
         ``per-step`` (one round-to-nearest-even per block step, the default) or ``deferred``:
         the block values are added into a fixed-point window register and the running sum is
@@ -1252,7 +1255,7 @@ class BlockDotSpec(Spec):
         convert=_ieee_acc,
         allowed="fp32, bf16, fp16 or an ieee eXmY of 8..32 bits",
     )
-    stages: int = param(0, "Pipeline registers before the accumulator (latency = stages + 1).", lo=0, hi=4)
+    stages: int = param(0, "Pipeline registers before the accumulator (latency = stages + 1).", lo=0, hi=7)
 
     rounding: str = param(
         "per-step",

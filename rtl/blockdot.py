@@ -50,8 +50,10 @@ __all__ = [
     "blockdot_manifest",
 ]
 
-#: Pipeline cut points in the order registers are added as ``stages`` grows.
-_CUT_ORDER = ("acc", "mul", "sum", "vmul")
+#: Pipeline cut points in the order registers are added as ``stages`` grows: the loop's input,
+#: the products (the DSPs' output registers), the lane sum, the scaled block sum, the aligned
+#: terms, half way down the lane adder tree, the multiplier operands (the DSPs' input registers).
+_CUT_ORDER = ("acc", "mul", "sum", "vmul", "align", "tree", "dec")
 
 
 def blockdot_signature(spec: BlockDotSpec) -> wiring.Signature:
@@ -201,28 +203,40 @@ class BlockDot(wiring.Component):
         # 1. per lane: decode, multiply, exponent add
         fa, fb = spec.element_a, spec.element_b
         wa, wb = fa.bits, fb.bits
-        per_lane: list[Value] = []
+        lanes_ops: list[list[Value]] = []
         for i in range(lanes):
             da, db = _decoder(fa), _decoder(fb)
             m.submodules[f"dec_a{i}"], m.submodules[f"dec_b{i}"] = da, db
             m.d.comb += [da.code.eq(self.a[i * wa : (i + 1) * wa]), db.code.eq(self.b[i * wb : (i + 1) * wb])]
-            psig = Signal(len(da.sig) + len(db.sig), name=f"psig{i}")
             psh = Signal(range(max(g.shift_max, 1) + 1), name=f"psh{i}")  # 1 bit even when unused
             pnan = Signal(name=f"pnan{i}")
             m.d.comb += [
-                psig.eq(da.sig * db.sig),
                 psh.eq(da.exp + db.exp - 2),
                 pnan.eq(da.is_nan | db.is_nan | (da.is_inf & db.is_zero) | (da.is_zero & db.is_inf)),
             ]
             pinf = (da.is_inf | db.is_inf) & ~pnan
-            per_lane += [psig, psh, da.sign ^ db.sign, pnan, pinf, da.is_zero | db.is_zero]
+            lanes_ops.append([da.sig, db.sig, psh, da.sign ^ db.sign, pnan, pinf, da.is_zero | db.is_zero])
+        # the multiplier operands: registered here they are the DSPs' input registers
+        width = len(lanes_ops[0])
+        flat = pipe("dec", [v for lane in lanes_ops for v in lane])
+        per_lane: list[Value] = []
+        for i in range(lanes):
+            opa, opb, *rest = flat[i * width : (i + 1) * width]
+            psig = Signal(len(opa) + len(opb), name=f"psig{i}")
+            m.d.comb += psig.eq(opa * opb)
+            per_lane += [psig, *rest]
         per_lane = pipe("mul", per_lane)
 
         # align into the fixed-point word; negative lanes as one's complement + a count
         terms, neg_count, flags = aligned_terms(m, per_lane, lanes, g.span)
-        level = 0
-        while len(terms) > 1:
-            terms, level = tree_level(m, terms, level), level + 1
+        vals = pipe("align", [*terms, neg_count, *flags])
+        terms, neg_count, flags = vals[:lanes], vals[lanes], vals[lanes + 1 :]
+        levels = (lanes - 1).bit_length()
+        for level in range(levels):
+            if level == levels // 2 and levels >= 2:  # optionally cut half way down the tree
+                vals = pipe("tree", [*terms, neg_count, *flags])
+                terms, neg_count, flags = vals[: len(terms)], vals[len(terms)], vals[len(terms) + 1 :]
+            terms = tree_level(m, terms, level)
         lane_sum = Signal(signed(g.lane_sum_width))
         m.d.comb += lane_sum.eq(terms[0] + neg_count)
         lane_sum, *flags = pipe("sum", [lane_sum, *flags])

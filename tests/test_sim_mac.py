@@ -42,6 +42,8 @@ def test_exhaustive_pairs(a: str, b: str) -> None:
         dict(a="e4m3fn", b="e5m2", acc="bf16", lanes=4, stages=2),
         dict(a="e5m2", b="e4m3fn", acc="exact", lanes=16, stages=1),
         dict(a="e4m3fn", b="e4m3fn", acc="fp32", lanes=16, subnormals=False),
+        dict(a="e4m3fn", b="e4m3fn", acc="fp32", stages=5),  # every cut of one lane, operands and codes
+        dict(a="e5m2", b="e4m3fn", acc="exact", lanes=4, stages=5, segment=16),  # ... and of a lane tree
     ],
 )
 def test_random_chains(kw: dict) -> None:

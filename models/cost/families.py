@@ -240,14 +240,14 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     geo = blockdot_geometry(spec)
     span0, shift_max, lsw, bsw = geo.span, geo.shift_max, geo.lane_sum_width, geo.block_sum_width
     xbits, v_width = geo.scale_sig_bits, geo.v_width
-    cuts = set(("acc", "mul", "sum", "vmul")[: spec.stages])
+    cuts = set(("acc", "mul", "sum", "vmul", "align", "tree", "dec")[: spec.stages])  # rtl/blockdot.py
     nan = any(isinstance(x, FloatFormat) and (x.has_nan or x.has_inf) for x in (fa, fb))
     inf = any(isinstance(x, FloatFormat) and x.has_inf for x in (fa, fb))
     flag_bits = nan + 2 * inf + 1  # nan, +inf, -inf (when possible), negative zero
 
     def pipe(point: str, bits: int) -> None:
         if point in cuts:  # + valid, last (unless one beat), first, and the scales until they are decoded
-            scales = sa.bits + sb.bits if point in ("mul", "sum") else 0
+            scales = sa.bits + sb.bits if point in ("dec", "mul", "align", "tree", "sum") else 0
             n.register(bits + (beats > 1) + 1 + scales, enable=True)
             n.register(1)
             n.cut()
@@ -264,17 +264,31 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
         else:
             _decoder(n, fmt, lanes)
             sig.append(fmt.man_bits + 1)
-    n.mult(sig[0], sig[1], lanes)
     psh_bits = max(shift_max, 1).bit_length()
     n.adder(psh_bits + 1, 2 * lanes, cls="product", path=False)
+    lane_flags = (psh_bits if shift_max else 0) + 1 + nan + inf + 1  # shift, sign, flags, zero
+    pipe("dec", lanes * (sig[0] + sig[1] + lane_flags))
+    n.mult(sig[0], sig[1], lanes)
+    if "dec" in cuts:  # the operand registers: a DSP48's A / B registers
+        n.dsp_register(sig[0] + sig[1])
     # per lane: significand product, shift (constant 0 for integer elements), sign, flags, zero
-    pipe("mul", lanes * (sig[0] + sig[1] + (psh_bits if shift_max else 0) + 1 + nan + inf + 1))
+    pipe("mul", lanes * (sig[0] + sig[1] + lane_flags))
     if "mul" in cuts:
         n.dsp_register(sig[0] + sig[1])
     if shift_max:
         n.shifter(span0, psh_bits, lanes, cls="product", in_width=sig[0] + sig[1])
     n.logic((span0 + 1) * lanes, cls="product", levels=1)
-    n.multi_add([span0 + 1] * lanes + [clog2(lanes + 1)], lsw, signed=True)
+    pipe("align", lanes * (span0 + 1) + (lanes.bit_length() if lanes > 1 else 0) + flag_bits)
+    ops = [span0 + 1] * lanes
+    levels = clog2(lanes)
+    if levels >= 2 and "tree" in cuts:  # rtl/blockdot.py: a register half way down the tree
+        h = levels // 2
+        groups = [ops[i : i + (1 << h)] for i in range(0, lanes, 1 << h)]
+        for g in groups:
+            n.multi_add(g, span0 + 1 + clog2(len(g)), path=g is groups[0], signed=True)
+        pipe("tree", sum(span0 + 1 + clog2(len(g)) for g in groups) + lanes.bit_length() + flag_bits)
+        ops = [span0 + 1 + clog2(len(g)) for g in groups]
+    n.multi_add(ops + [clog2(lanes + 1)], lsw, signed=True)
     pipe("sum", lsw + flag_bits)
     if beats > 1:
         n.adder(bsw, cls="sum")
