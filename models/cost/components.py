@@ -126,6 +126,10 @@ class Mult:
     unsigned: bool = False
     shared: bool = False
     macc_width: int = 0
+    #: ``(lut levels, carry bits)`` the multiplier added to its segment's chain, and the chain
+    #: before it (``(0, 0)``: its operands come straight from registers)
+    chain: tuple[float, float] = (0.0, 0.0)
+    before: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass
@@ -419,9 +423,14 @@ class Netlist:
         if n <= 0:
             return
         y = a_bits + b_bits if y_bits is None else min(y_bits, a_bits + b_bits)
-        self.mults.append(Mult(a_bits, b_bits, y, n, cls, self.segment, unsigned, self._scope > 0, macc_width))
+        now = self.depth.get(self.segment, [0.0, 0.0])
+        before = (now[0], now[1])
+        chain = (float(min(a_bits, b_bits)), float(a_bits + b_bits)) if path else (0.0, 0.0)
+        self.mults.append(
+            Mult(a_bits, b_bits, y, n, cls, self.segment, unsigned, self._scope > 0, macc_width, chain, before)
+        )
         if path:
-            self.chain(min(a_bits, b_bits), a_bits + b_bits)
+            self.chain(*chain)
 
     def totals(self) -> list[float]:
         """Feature totals so far (multipliers excluded): pass to :meth:`dsp_post_adder`."""

@@ -247,11 +247,44 @@ def class_gates(net: Netlist, coef: Sequence[float], scale: float = 1.0) -> list
     return out
 
 
-def _delay(net: Netlist, d: dict[str, float]) -> float:
-    worst = max(
-        (seg for seg in net.depth.values()), key=lambda s: d["lut"] * s[0] + d["carry"] * s[1], default=[0.0, 0.0]
-    )
-    return d["c0"] + d["lut"] * worst[0] + d["carry"] * worst[1]
+#: nextpnr's timing of a DSP multiplier by whether its operands come straight from registers
+#: and whether its product goes straight into one (the flow packs those registers into the
+#: block, fpga/dsp_regs.py): ns beyond a fabric flip-flop's clock-to-out.  ECP5 MULT18X18D,
+#: nextpnr-ecp5 0.11: output register clock-to-out 0.74 ns (a fabric FF: 0.52), input
+#: register to the product 3.86 ns, operand to the output register (setup) 3.49 ns, and
+#: through both unregistered about 5.1 ns (measured on the INT8 MAC's critical paths).
+_DSP_DELAY: dict[str, dict[tuple[bool, bool], float]] = {
+    "ecp5": {(True, True): 0.22, (True, False): 3.34, (False, True): 3.49, (False, False): 5.1},
+}
+
+
+def _segment_chains(net: Netlist, kind: str) -> dict[int, tuple[float, float, float]]:
+    """``{segment: (lut levels, carry bits, DSP ns)}``: a multiplier that ``kind`` maps to a
+    DSP block with a timing in :data:`_DSP_DELAY` leaves the LUT chain and adds the block's
+    own delay, which depends on whether registers sit right before and after it."""
+    segs = {k: [v[0], v[1], 0.0] for k, v in net.depth.items()}
+    table = _DSP_DELAY.get(kind)
+    if table:
+        for m in net.mults:
+            if m.chain == (0.0, 0.0) or not _dsp_tiles(kind, m):
+                continue
+            total = net.depth.get(m.segment, [0.0, 0.0])
+            after = (total[0] - m.before[0] - m.chain[0], total[1] - m.before[1] - m.chain[1])
+            registered = (m.before == (0.0, 0.0), after[0] <= 0 and after[1] <= 0)
+            seg = segs[m.segment]
+            seg[0] -= m.chain[0]
+            seg[1] -= m.chain[1]
+            seg[2] = max(seg[2], table[registered])
+    return {k: (v[0], v[1], v[2]) for k, v in segs.items()}
+
+
+def _segment_delay(s: tuple[float, float, float], d: dict[str, float]) -> float:
+    return d["c0"] + d["lut"] * s[0] + d["carry"] * s[1] + s[2]
+
+
+def _delay(net: Netlist, d: dict[str, float], kind: str = "ice40") -> float:
+    segs = _segment_chains(net, kind)
+    return max((_segment_delay(s, d) for s in segs.values()), default=d["c0"])
 
 
 def segment_delays(net: Netlist, target: str) -> dict[int, float]:
@@ -266,7 +299,7 @@ def segment_delays(net: Netlist, target: str) -> dict[int, float]:
     if not d:
         raise RuntimeError(f"calibration {calibration.path()} has no delay fit for {target!r}: run `peforge calibrate`")
     scale = 1.0 if own else _SPEED[kind]
-    return {seg: (d["c0"] + d["lut"] * s[0] + d["carry"] * s[1]) * scale for seg, s in sorted(net.depth.items())}
+    return {seg: _segment_delay(s, d) * scale for seg, s in sorted(_segment_chains(net, kind).items())}
 
 
 def _errors(cal: dict[str, Any], key: str, metrics: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -297,7 +330,7 @@ def _priced(net: Netlist, kind: str, cal: dict[str, Any], family: str) -> dict[s
         f, fs, dsps = split_features(net, kind)
         own = t.get("delay")  # this target's own place-and-route fit, else iCE40's scaled
         dl = own or cal["targets"].get("ice40", {}).get("delay")
-        delay = (_delay(net, dl) * (1.0 if own else _SPEED[kind])) if dl else None
+        delay = (_delay(net, dl, kind) * (1.0 if own else _SPEED[kind])) if dl else None
         luts = _scaled_dot(t["luts"], f, fs, _family_scale(t, "luts", family))
         carry = _scaled_dot(t["carry"], f, fs, _family_scale(t, "carry", family))
         out: dict[str, Any] = {
