@@ -140,18 +140,44 @@ class _Nets:
         return self.next - 1
 
 
-def _fold_reset(cells: dict[str, dict[str, Any]], name: str, nets: _Nets, enables: dict[tuple[Bit, Bit], int]) -> None:
+def _implies(cells: dict[str, dict[str, Any]], drivers: dict[Bit, tuple[str, str]], lsr: Bit, ce: Bit) -> bool:
+    """Whether net ``lsr`` can be 1 only while net ``ce`` is 1, read off the LUT4 that drives
+    ``lsr`` (Yosys makes a reset that only acts when enabled into ``reset & enable``)."""
+    src = drivers.get(lsr)
+    if src is None or cells[src[0]]["type"] != "LUT4":
+        return False
+    lut = cells[src[0]]
+    init = str(lut["parameters"].get("INIT", "")).strip()
+    if len(init) != 16 or set(init) - {"0", "1"}:
+        return False
+    pins = [k for k, port in enumerate("ABCD") if lut["connections"].get(port, ["0"])[0] == ce]
+    # every row of the truth table (bit 15 first) with all the ce inputs at 0 gives 0
+    return bool(pins) and all(init[15 - i] == "0" for i in range(16) if not any(i >> k & 1 for k in pins))
+
+
+def _fold_reset(
+    cells: dict[str, dict[str, Any]],
+    name: str,
+    nets: _Nets,
+    enables: dict[tuple[Bit, Bit], Bit],
+    drivers: dict[Bit, tuple[str, str]],
+) -> None:
     """Turn flip-flop ``name``'s synchronous reset over its enable (``LSR_OVER_CE``: reset
     first, then load when enabled) into logic in front of it: ``DI & ~LSR`` loaded when
-    ``CE | LSR``; the same register, now one a DSP register can stand in for whatever order
-    that register gives its own reset and enable."""
+    ``CE | LSR`` (just ``CE`` when the reset implies the enable, which keeps the DSPs of
+    several lanes on one enable net); the same register, now one a DSP register can stand in
+    for whatever order that register gives its own reset and enable."""
     conn = cells[name]["connections"]
     di, ce, lsr = conn["DI"][0], conn["CE"][0], conn["LSR"][0]
     d2 = nets.new()
     cells[f"{name}$dsp_regs_d"] = _lut([di, lsr], d2, _truth(lambda a, b: a and not b))
     if (ce, lsr) not in enables:
-        enables[(ce, lsr)] = nets.new()
-        cells[f"{name}$dsp_regs_ce"] = _lut([ce, lsr], enables[(ce, lsr)], _truth(lambda a, b: a or b))
+        if _implies(cells, drivers, lsr, ce):
+            enables[(ce, lsr)] = ce
+        else:
+            ce2 = nets.new()
+            cells[f"{name}$dsp_regs_ce"] = _lut([ce, lsr], ce2, _truth(lambda a, b: a or b))
+            enables[(ce, lsr)] = ce2
     conn["DI"], conn["CE"], conn["LSR"] = [d2], [enables[(ce, lsr)]], ["0"]
 
 
@@ -168,7 +194,7 @@ def _foldable(cell: dict[str, Any]) -> bool:
 
 
 def _fold_input_resets(
-    dsp: dict[str, Any], side: str, cells: dict[str, dict[str, Any]], nets: _Nets, enables: dict[tuple[Bit, Bit], int]
+    dsp: dict[str, Any], side: str, cells: dict[str, dict[str, Any]], nets: _Nets, enables: dict[tuple[Bit, Bit], Bit]
 ) -> None:
     """Fold reset-and-enable flip-flops feeding input ``side`` (see :func:`_fold_reset`) when
     every non-constant bit of the side comes from a flip-flop (else nothing could be absorbed)."""
@@ -184,7 +210,7 @@ def _fold_input_resets(
         sources.add(src[0])
     for name in sorted(sources):
         if _ff_control(cells[name]) is None and _foldable(cells[name]):
-            _fold_reset(cells, name, nets, enables)
+            _fold_reset(cells, name, nets, enables, drivers)
 
 
 def _absorb_input(
@@ -247,7 +273,7 @@ def absorb_dsp_registers(netlist: dict[str, Any], top: str) -> DspPacking:
     cells: dict[str, dict[str, Any]] = module["cells"]
     report = DspPacking()
     nets = _Nets(module)
-    enables: dict[tuple[Bit, Bit], int] = {}
+    enables: dict[tuple[Bit, Bit], Bit] = {}
     for name in sorted(n for n, c in cells.items() if c["type"] == _DSP):
         dsp = cells[name]
         report.dsps += 1

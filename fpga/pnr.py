@@ -351,7 +351,7 @@ def pnr_netlist(
 
 
 #: Version of the DSP register packing applied to ECP5 netlists (part of the cache key).
-DSP_REGS_VERSION = 4
+DSP_REGS_VERSION = 5
 
 
 def _pack_dsp_registers(net: Path) -> DspPacking:

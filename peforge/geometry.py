@@ -16,6 +16,7 @@ from .formats import FloatFormat, IntFormat
 from .spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec, signed_width
 
 __all__ = [
+    "tree_cut_levels",
     "FloatLoopGeometry",
     "float_loop_geometry",
     "mac_reachable_acc",
@@ -587,3 +588,13 @@ def shiftadd_geometry(spec: ShiftAddSpec) -> ShiftAddGeometry:
     return ShiftAddGeometry(
         range_bits(*spec.act_range), pbits, pbits + (spec.lanes - 1).bit_length(), spec.width, spec.out_bits
     )
+
+
+def tree_cut_levels(levels: int) -> dict[str, int]:
+    """Before which level of a ``levels``-deep lane adder tree the ``tree`` and ``tree2`` cuts
+    sit (``levels``: after the tree, before its negative-lane count is added): ``tree`` half
+    way, ``tree2`` before the last level, so each tree segment has at most two levels."""
+    return {
+        "tree": levels // 2 if levels >= 2 else levels,
+        "tree2": levels - 1 if levels >= 3 else levels,
+    }

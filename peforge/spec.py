@@ -1197,11 +1197,12 @@ class BlockDotSpec(Spec):
     acc : FloatFormat or str
         IEEE accumulator (``fp32``, ``bf16``, ``fp16`` or an ieee eXmY of 8..32 bits).
     stages : int
-        Pipeline registers before the accumulator (0..7); latency = stages + 1 cycles from a
+        Pipeline registers before the accumulator (0..9); latency = stages + 1 cycles from a
         block's last beat (plus the read-out's latency with ``rounding="deferred"``).  In
         order: the loop's input, the products (the DSPs' output registers), the lane sum, the
         scaled block sum, the aligned terms, half way down the lane adder tree, the multiplier
-        operands (the DSPs' input registers).
+        operands (the DSPs' input registers), before the tree's last level, the block sum
+        (before the scales).
     rounding : str
         ``per-step`` (one round-to-nearest-even per block step, the default) or ``deferred``:
         the block values are added into a fixed-point window register and the running sum is
@@ -1255,7 +1256,7 @@ class BlockDotSpec(Spec):
         convert=_ieee_acc,
         allowed="fp32, bf16, fp16 or an ieee eXmY of 8..32 bits",
     )
-    stages: int = param(0, "Pipeline registers before the accumulator (latency = stages + 1).", lo=0, hi=7)
+    stages: int = param(0, "Pipeline registers before the accumulator (latency = stages + 1).", lo=0, hi=9)
 
     rounding: str = param(
         "per-step",

@@ -32,7 +32,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from peforge.formats import FloatFormat, IntFormat
-from peforge.geometry import BlockDotGeometry, blockdot_geometry
+from peforge.geometry import BlockDotGeometry, blockdot_geometry, tree_cut_levels
 from peforge.spec import BlockDotSpec
 
 from .accumulators import accumulator_flags, accumulator_manifest, connect_blockdot
@@ -52,8 +52,9 @@ __all__ = [
 
 #: Pipeline cut points in the order registers are added as ``stages`` grows: the loop's input,
 #: the products (the DSPs' output registers), the lane sum, the scaled block sum, the aligned
-#: terms, half way down the lane adder tree, the multiplier operands (the DSPs' input registers).
-_CUT_ORDER = ("acc", "mul", "sum", "vmul", "align", "tree", "dec")
+#: terms, half way down the lane adder tree, the multiplier operands (the DSPs' input registers),
+#: before the tree's last level (:func:`peforge.geometry.tree_cut_levels`), the block sum.
+_CUT_ORDER = ("acc", "mul", "sum", "vmul", "align", "tree", "dec", "tree2", "block")
 
 
 def blockdot_signature(spec: BlockDotSpec) -> wiring.Signature:
@@ -232,11 +233,14 @@ class BlockDot(wiring.Component):
         vals = pipe("align", [*terms, neg_count, *flags])
         terms, neg_count, flags = vals[:lanes], vals[lanes], vals[lanes + 1 :]
         levels = (lanes - 1).bit_length()
-        for level in range(levels):
-            if level == levels // 2 and levels >= 2:  # optionally cut half way down the tree
-                vals = pipe("tree", [*terms, neg_count, *flags])
-                terms, neg_count, flags = vals[: len(terms)], vals[len(terms)], vals[len(terms) + 1 :]
-            terms = tree_level(m, terms, level)
+        at = tree_cut_levels(levels)
+        for level in range(levels + 1):
+            for point in ("tree", "tree2"):
+                if at[point] == level:
+                    vals = pipe(point, [*terms, neg_count, *flags])
+                    terms, neg_count, flags = vals[: len(terms)], vals[len(terms)], vals[len(terms) + 1 :]
+            if level < levels:
+                terms = tree_level(m, terms, level)
         lane_sum = Signal(signed(g.lane_sum_width))
         m.d.comb += lane_sum.eq(terms[0] + neg_count)
         lane_sum, *flags = pipe("sum", [lane_sum, *flags])
@@ -255,6 +259,7 @@ class BlockDot(wiring.Component):
             s_sum, flags = bsum, bflags
         else:
             s_sum = lane_sum
+        s_sum, *flags = pipe("block", [s_sum, *flags])  # the block sum, before the scales
         s_nan_any, s_pinf, s_ninf, s_negz = flags
 
         # 3. scales: V = S * Xa * Xb, exponent, specials

@@ -343,7 +343,7 @@ def test_spec_validation_and_json_round_trip() -> None:
         (dict(element_a="uint4"), ("element_a='uint4'",)),
         (dict(scale_a="ue5m3fin"), ("scale_a='ue5m3fin'", "ue5m3")),
         (dict(acc="e2m1fn"), ("acc=",)),
-        (dict(stages=8), ("stages=8", "0..7")),
+        (dict(stages=10), ("stages=10", "0..9")),
     ]:
         with pytest.raises(ValueError) as err:
             BlockDotSpec(**kw)

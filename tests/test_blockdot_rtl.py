@@ -96,7 +96,8 @@ SMALL = [
     BlockDotSpec("int6", "e3m2fn", "e8m0fnu", "ue5m3", block=8, lanes=2),
     BlockDotSpec("int2", "int5", "ue4m3", "ue5m3", block=4, stages=2, acc="bf16"),
     BlockDotSpec("e2m1fn", "e2m1fn", "ue5m3", "ue5m3", block=4, lanes=1, stages=3),
-    BlockDotSpec("e3m2fn", "e2m3fn", block=8, lanes=4, stages=7),  # every cut: operands, align, tree
+    BlockDotSpec("e3m2fn", "e2m3fn", block=8, lanes=8, stages=9),  # every cut: operands, align, tree, block sum
+    BlockDotSpec("e2m1fn", "e2m1fn", block=4, lanes=2, stages=9),  # the tree cuts of a one-level tree
     BlockDotSpec("e4m3fn", "e4m3fn", block=8, lanes=4, stages=6, rounding="deferred", segment=16),
 ]
 

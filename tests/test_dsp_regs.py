@@ -116,6 +116,25 @@ def test_a_reset_over_an_enable_becomes_logic_in_front_of_the_dsp_register():
             assert lut(lut_ce["parameters"]["INIT"], a, b) == (a or b)
 
 
+def test_a_reset_that_implies_the_enable_keeps_the_enable_net():
+    """``LSR = x & CE`` (Yosys's reset that only acts when enabled): the DSP loads on ``CE``
+    itself, so the DSPs of several lanes share one enable."""
+    ff = _ff(2, 3, 10, lsr=6, CEMUX="CE")
+    ff["connections"]["CE"] = [5]
+    net = _netlist(a_ff=ff)
+    and_init = "".join(str(int((i & 1) and (i >> 1 & 1))) for i in reversed(range(16)))  # A & B
+    net["modules"]["top"]["cells"]["rst_and"] = {
+        "type": "LUT4",
+        "parameters": {"INIT": and_init},
+        "port_directions": {"A": "input", "B": "input", "C": "input", "D": "input", "Z": "output"},
+        "connections": {"A": [4], "B": [5], "C": ["0"], "D": ["0"], "Z": [6]},
+    }
+    absorb_dsp_registers(net, "top")
+    cells = net["modules"]["top"]["cells"]
+    assert cells["dsp"]["connections"]["CE0"] == [5]
+    assert not any(n.endswith("$dsp_regs_ce") for n in cells)
+
+
 def test_a_product_read_by_logic_as_well_keeps_its_register_in_the_fabric():
     net = _netlist(p_lut=True)
     rep = absorb_dsp_registers(net, "top")
@@ -148,6 +167,7 @@ PROVED = [
         (2, 1),
         id="e4m3-exact-s4",
     ),
+    pytest.param(IntMacSpec("int4", "int4", lanes=4, stages=2), (8, 4), id="int4-l4-s2"),  # four DSPs
 ]
 
 

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from peforge import formats
 from peforge.formats import ApotFormat, FloatFormat, IntFormat
-from peforge.geometry import blockdot_geometry, lut_geometry, shiftadd_geometry
+from peforge.geometry import blockdot_geometry, lut_geometry, shiftadd_geometry, tree_cut_levels
 from peforge.spec import BlockDotSpec, LutSpec, ShiftAddSpec, signed_width
 
 from .assembly import _bits, _decoder, float_loop, round_pack
@@ -240,14 +240,16 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     geo = blockdot_geometry(spec)
     span0, shift_max, lsw, bsw = geo.span, geo.shift_max, geo.lane_sum_width, geo.block_sum_width
     xbits, v_width = geo.scale_sig_bits, geo.v_width
-    cuts = set(("acc", "mul", "sum", "vmul", "align", "tree", "dec")[: spec.stages])  # rtl/blockdot.py
+    cuts = set(
+        ("acc", "mul", "sum", "vmul", "align", "tree", "dec", "tree2", "block")[: spec.stages]
+    )  # rtl/blockdot.py
     nan = any(isinstance(x, FloatFormat) and (x.has_nan or x.has_inf) for x in (fa, fb))
     inf = any(isinstance(x, FloatFormat) and x.has_inf for x in (fa, fb))
     flag_bits = nan + 2 * inf + 1  # nan, +inf, -inf (when possible), negative zero
 
     def pipe(point: str, bits: int) -> None:
         if point in cuts:  # + valid, last (unless one beat), first, and the scales until they are decoded
-            scales = sa.bits + sb.bits if point in ("dec", "mul", "align", "tree", "sum") else 0
+            scales = sa.bits + sb.bits if point in ("dec", "mul", "align", "tree", "tree2", "sum", "block") else 0
             n.register(bits + (beats > 1) + 1 + scales, enable=True)
             n.register(1)
             n.cut()
@@ -281,19 +283,23 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     pipe("align", lanes * (span0 + 1) + (lanes.bit_length() if lanes > 1 else 0) + flag_bits)
     ops = [span0 + 1] * lanes
     levels = clog2(lanes)
-    if levels >= 2 and "tree" in cuts:  # rtl/blockdot.py: a register half way down the tree
-        h = levels // 2
-        groups = [ops[i : i + (1 << h)] for i in range(0, lanes, 1 << h)]
-        for g in groups:
-            n.multi_add(g, span0 + 1 + clog2(len(g)), path=g is groups[0], signed=True)
-        pipe("tree", sum(span0 + 1 + clog2(len(g)) for g in groups) + lanes.bit_length() + flag_bits)
-        ops = [span0 + 1 + clog2(len(g)) for g in groups]
+    level = 0
+    at = tree_cut_levels(levels)  # rtl/blockdot.py: registers inside the lane adder tree
+    for point in sorted((p for p in ("tree", "tree2") if p in cuts), key=lambda p: at[p]):
+        if at[point] > level:  # the levels before the register: one sum per group of terms
+            size = 1 << (at[point] - level)
+            groups = [ops[i : i + size] for i in range(0, len(ops), size)]
+            for g in groups:
+                n.multi_add(g, max(g) + clog2(len(g)), path=g is groups[0], signed=True)
+            ops, level = [max(g) + clog2(len(g)) for g in groups], at[point]
+        pipe(point, sum(ops) + lanes.bit_length() + flag_bits)
     n.multi_add(ops + [clog2(lanes + 1)], lsw, signed=True)
     pipe("sum", lsw + flag_bits)
     if beats > 1:
         n.adder(bsw, cls="sum")
         n.logic(bsw + 8, cls="sum")
         n.register(bsw + flag_bits, cls="sum", enable=True)
+    pipe("block", (bsw if beats > 1 else lsw) + flag_bits)
     # scales: V = |S| * sig(Xa) * sig(Xb), its exponent, normalisation
     _decoder(n, sa, 1)
     _decoder(n, sb, 1)
