@@ -211,7 +211,8 @@ class MinifloatMacSpec(Spec):
         Pipeline registers before the accumulator (0..5); latency = stages + 1.  In order:
         the loop's input, the product (a DSP's output register), the aligned terms, half way
         down the adder tree (one lane: the multiplier operands, a DSP's input registers), then
-        the multiplier operands (one lane: the input codes).
+        the multiplier operands (one lane: the product again, in the fabric after the DSP's own
+        output register).
     subnormals : bool
         False flushes subnormal inputs and subnormal results to zero (sign kept).
     max_count : int

@@ -84,10 +84,11 @@ def _cut_points(stages: int, tree_levels: int) -> set[str]:
     """The first ``stages`` cut points: the loop's input, the product (a DSP's output
     register), the aligned terms, half way down the adder tree, then the multiplier operands
     (a DSP's input registers); one lane has no tree, so its fourth and fifth cuts are the
-    operands and the input codes."""
+    operands and a second product register (``mul2``: the DSP's output register is the first,
+    this one in the fabric takes the DSP's slow clock-to-out off the aligner's path)."""
     order = list(_CUT_ORDER)
     if tree_levels < 2:
-        order[3:] = ["dec", "in"]
+        order[3:] = ["dec", "mul2"]
     return set(order[:stages])
 
 
@@ -163,7 +164,7 @@ class MinifloatMac(wiring.Component):
             return regs[1:]
 
         wa, wb = spec.a.bits, spec.b.bits
-        a_in, b_in = pipe("in", [self.a, self.b])
+        a_in, b_in = self.a, self.b
 
         # decode + multiply + exponent add; a single float product is made from normalised
         # operand significands, so it needs at most a one-bit normalisation
@@ -183,10 +184,8 @@ class MinifloatMac(wiring.Component):
                     ops[1] = self._lmul_pexp(m, ops[0], ops[1])
             elif float_product:
                 ops = list(self._normal_operands(m, da, db))
-            else:
-                psh = Signal(range(g.shift_max + 1), name=f"psh{i}")
-                m.d.comb += psh.eq(da.exp + db.exp - 2)
-                ops = [da.sig, db.sig, psh]
+            else:  # the exponents are added after the operand register, beside the multiplier
+                ops = [da.sig, db.sig, da.exp, db.exp]
             pnan = Signal(name=f"pnan{i}")
             m.d.comb += [
                 pnan.eq(da.is_nan | db.is_nan | (da.is_inf & db.is_zero) | (da.is_zero & db.is_inf)),
@@ -203,7 +202,11 @@ class MinifloatMac(wiring.Component):
                 psig = Signal(len(opa) + len(opb), name=f"psig{i}")
                 m.d.comb += psig.eq(opa * opb)  # a zero operand's significand is 0: a zero product
                 lane[:2] = [psig]
-        per_lane = pipe("mul", [v for lane in lanes_ops for v in lane])
+                if not float_product:  # the alignment shift from the two exponents
+                    psh = Signal(range(g.shift_max + 1), name=f"psh{i}")
+                    m.d.comb += psh.eq(lane[1] + lane[2] - 2)
+                    lane[1:3] = [psh]
+        per_lane = pipe("mul2", pipe("mul", [v for lane in lanes_ops for v in lane]))
 
         if float_product:
             # one float product: normalise it into the loop's addend, no fixed-point word

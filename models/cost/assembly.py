@@ -51,7 +51,7 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
     lmul = spec.mult == "lmul"
     frac = max(a.man_bits, b.man_bits)
     levels = clog2(lanes)
-    order = ["sum", "mul", "align", "tree", "dec"] if levels >= 2 else ["sum", "mul", "align", "dec", "in"]
+    order = ["sum", "mul", "align", "tree", "dec"] if levels >= 2 else ["sum", "mul", "align", "dec", "mul2"]
     cuts = set(order[: spec.stages])  # rtl/mac.py _cut_points
     nan = a.has_nan or b.has_nan or a.has_inf or b.has_inf  # inf * 0 is NaN too
     inf = a.has_inf or b.has_inf
@@ -69,7 +69,6 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
             n.register(1)  # valid
             n.cut()
 
-    pipe("in", lanes * (a.bits + b.bits))
     float_product = not fixed_point and lanes == 1  # rtl/mac.py: the loop ignores a special's significand
     _decoder(n, a, lanes, mask=not float_product)
     _decoder(n, b, lanes, mask=not float_product)
@@ -95,13 +94,15 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
         psig_bits = sa + sb
         n.adder(max(a.exp_bits, b.exp_bits) + 1, 2 * lanes, cls="product", path=False)
         n.logic(8 * lanes, cls="product")
-        pipe("dec", lanes * (sa + sb + psh_bits + flag_regs))
+        pipe("dec", lanes * (sa + sb + a.exp_bits + b.exp_bits + flag_regs))  # psh is added after it
         n.mult(sa, sb, lanes)
         if "dec" in cuts:  # the operand registers: a DSP48's A / B registers
             n.dsp_register(sa + sb)
-    pipe("mul", lanes * (psig_bits + psh_bits + 1 + (nan and flags_live) + (inf and flags_live) * 1 + nzero_bit))
+    mul_bits = lanes * (psig_bits + psh_bits + 1 + (nan and flags_live) + (inf and flags_live) * 1 + nzero_bit)
+    pipe("mul", mul_bits)
     if "mul" in cuts and not lmul:
         n.dsp_register(psig_bits)
+    pipe("mul2", mul_bits)  # one lane's fifth cut: the product again, in the fabric
     n.shifter(span, psh_bits, lanes, cls="product", in_width=psig_bits)
     if lanes == 1:  # one's complement by the sign, then term + sign: a two-operand adder
         n.gate(span + 1, cls="product", levels=1)
@@ -202,6 +203,7 @@ def _float_product(n: Netlist, spec: MinifloatMacSpec, pipe, cuts: set[str]) -> 
     pipe("mul", psig_bits + e_bits + 1 + nan + inf + 1)
     if "mul" in cuts and spec.mult != "lmul":
         n.dsp_register(psig_bits)
+    pipe("mul2", psig_bits + e_bits + 1 + nan + inf + 1)  # the fifth cut: the product again, in the fabric
     n.mux(psig_bits, cls="product", path=True)  # the product's top bit: one-bit normalise
     pipe("align", psig_bits + e_bits + 2 + nan + 2 * inf + 2)
     pipe("sum", psig_bits + e_bits + 2 + nan + 2 * inf + 2)
