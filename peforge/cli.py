@@ -3,7 +3,8 @@
 Every per-PE command takes the family as its first word (``peforge generate mac ...``), one
 sub-command per family of :data:`peforge.families.FAMILIES`, with the family's spec options,
 derived from the spec fields' metadata (:mod:`peforge.params`, :data:`FAMILY_OPTIONS`) and
-shared by ``generate``, ``verify``, ``synth`` and ``cost``.
+shared by ``generate``, ``verify``, ``synth``, ``cost`` and ``evaluate``.  A family added with
+:func:`peforge.families.extended` gets its commands too, built when first asked for.
 """
 
 from __future__ import annotations
@@ -78,18 +79,39 @@ def _root(
     ctx.meta["peforge.debug"] = debug
 
 
-generate_app = typer.Typer(help="Generate Verilog + JSON manifest for a PE.", no_args_is_help=True)
+class _PerFamily(TyperGroup):
+    """A per-PE command group (``generate``, ``verify``, ...): one sub-command per family in use
+    (:func:`peforge.families.table`).  The commands of :data:`~peforge.families.FAMILIES` are
+    registered at import; a family added by :func:`~peforge.families.extended` gets its command
+    built from the same recipe (:func:`_family_commands`) when it is asked for."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in fam_mod.names() if n not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in fam_mod.names():
+            group = next(g.typer_instance for g in app.registered_groups if g.name == self.name)
+            one = typer.Typer()
+            _add_family_command(one, cmd_name, *_RECIPES[id(group)])
+            command = typer.main.get_command(one)
+        return command
+
+
+generate_app = typer.Typer(help="Generate Verilog + JSON manifest for a PE.", no_args_is_help=True, cls=_PerFamily)
 verify_app = typer.Typer(
-    help="Run the cocotb/Verilator regression of a PE against its golden model.", no_args_is_help=True
+    help="Run the cocotb/Verilator regression of a PE against its golden model.", no_args_is_help=True, cls=_PerFamily
 )
-synth_app = typer.Typer(help="Synthesise a PE with Yosys (and optionally place and route it).", no_args_is_help=True)
-cost_app = typer.Typer(help="Analytic area / energy / timing estimate of a PE.", no_args_is_help=True)
+synth_app = typer.Typer(
+    help="Synthesise a PE with Yosys (and optionally place and route it).", no_args_is_help=True, cls=_PerFamily
+)
+cost_app = typer.Typer(help="Analytic area / energy / timing estimate of a PE.", no_args_is_help=True, cls=_PerFamily)
 app.add_typer(generate_app, name="generate")
 app.add_typer(verify_app, name="verify")
 app.add_typer(synth_app, name="synth")
 app.add_typer(cost_app, name="cost")
 evaluate_app = typer.Typer(
-    help="Score a PE's numerical quality on one workload (yours or built in).", no_args_is_help=True
+    help="Score a PE's numerical quality on one workload (yours or built in).", no_args_is_help=True, cls=_PerFamily
 )
 app.add_typer(evaluate_app, name="evaluate")
 
@@ -115,6 +137,12 @@ def _parameter(option: params.CliOption) -> inspect.Parameter:
 FAMILY_OPTIONS: dict[str, list[params.CliOption]] = {f.name: params.cli_options(f.spec) for f in fam_mod.FAMILIES}
 
 
+def _options(family: str) -> list[params.CliOption]:
+    """The spec options of ``family``: any family in use, one added by
+    :func:`peforge.families.extended` too (its name is never one of :data:`FAMILY_OPTIONS`)."""
+    return FAMILY_OPTIONS.get(family) or params.cli_options(fam_mod.get(family).spec)
+
+
 def _print_error(message: str, interrupted: bool = False) -> None:
     label = "[bold yellow]interrupted:[/]" if interrupted else "[bold red]error:[/]"
     text = message.removeprefix("interrupted: ") if interrupted else message
@@ -127,7 +155,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _make_spec(family: str, values: dict[str, Any]) -> spec_mod.Spec:
-    names = {o.name for o in FAMILY_OPTIONS[family]}
+    names = {o.name for o in _options(family)}
     try:
         return fam_mod.get(family).spec(**{k: v for k, v in values.items() if k in names})
     except ValueError as err:
@@ -141,20 +169,37 @@ def _family_commands(
     handler: Callable[[spec_mod.Spec, dict[str, Any]], None],
     doc: str,
 ) -> None:
-    """Register one sub-command per family on ``group`` with spec options + ``extra``; a family
-    whose spec nests a PE spec (``array``) takes the PE's options after ``--pe FAMILY``."""
-    for family in fam_mod.names():
-        if getattr(fam_mod.get(family).spec, "nests_pe", False):
-            _nesting_command(group, family, extra, handler, doc)
-            continue
+    """Register one sub-command per family of :data:`~peforge.families.FAMILIES` on ``group``
+    with spec options + ``extra``, and keep the recipe for families added later (:class:`_PerFamily`)."""
+    _RECIPES[id(group)] = (extra, handler, doc)
+    for fam in fam_mod.FAMILIES:
+        _add_family_command(group, fam.name, extra, handler, doc)
 
-        def command(_family: str = family, **kwargs: Any) -> None:
-            handler(_make_spec(_family, kwargs), kwargs)
 
-        signature = inspect.Signature([_parameter(o) for o in FAMILY_OPTIONS[family]] + extra)
-        setattr(command, "__signature__", signature)  # noqa: B010 - not a declared attribute of a function
-        command.__doc__ = doc.format(family=family)
-        group.command(family)(command)
+#: id(per-PE group) -> (extra parameters, handler, docstring) of its family commands.
+_RECIPES: dict[int, tuple[list[inspect.Parameter], Callable[[spec_mod.Spec, dict[str, Any]], None], str]] = {}
+
+
+def _add_family_command(
+    group: typer.Typer,
+    family: str,
+    extra: list[inspect.Parameter],
+    handler: Callable[[spec_mod.Spec, dict[str, Any]], None],
+    doc: str,
+) -> None:
+    """Register ``family``'s sub-command on ``group``; a family whose spec nests a PE spec
+    (``array``) takes the PE's options after ``--pe FAMILY``."""
+    if getattr(fam_mod.get(family).spec, "nests_pe", False):
+        _nesting_command(group, family, extra, handler, doc)
+        return
+
+    def command(_family: str = family, **kwargs: Any) -> None:
+        handler(_make_spec(_family, kwargs), kwargs)
+
+    signature = inspect.Signature([_parameter(o) for o in _options(family)] + extra)
+    setattr(command, "__signature__", signature)  # noqa: B010 - not a declared attribute of a function
+    command.__doc__ = doc.format(family=family)
+    group.command(family)(command)
 
 
 def _pe_option_parser(family: str) -> Any:
@@ -163,7 +208,7 @@ def _pe_option_parser(family: str) -> Any:
     import click
 
     options: list[click.Parameter] = []
-    for o in FAMILY_OPTIONS[family]:
+    for o in _options(family):
         default = None if o.required else o.default
         if o.type is bool:
             options.append(click.Option([f"{o.flag}/--no-{o.flag[2:]}", o.name], default=default, help=o.help))
@@ -212,7 +257,7 @@ def _nested_spec(family: str, values: dict[str, Any], rest: list[str]) -> spec_m
                 f"`peforge generate {pe_family}`)"
             ) from None
         pe = _make_spec(pe_family, dict(ctx.params))
-    own = {k: v for k, v in values.items() if k in {o.name for o in FAMILY_OPTIONS[family]} and k != "pe"}
+    own = {k: v for k, v in values.items() if k in {o.name for o in _options(family)} and k != "pe"}
     make: Callable[..., spec_mod.Spec] = fam_mod.get(family).spec
     try:
         return make(pe=pe, **own)
@@ -238,7 +283,7 @@ def _nesting_command(
 
     ctx_param = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
     signature = inspect.Signature(
-        [ctx_param] + [_parameter(o) for o in FAMILY_OPTIONS[family]] + [p for p in extra if p.name != "ctx"]
+        [ctx_param] + [_parameter(o) for o in _options(family)] + [p for p in extra if p.name != "ctx"]
     )
     setattr(command, "__signature__", signature)  # noqa: B010 - not a declared attribute of a function
     command.__doc__ = doc.format(family=family) + (
@@ -314,7 +359,7 @@ def _fmax_pick(spec: spec_mod.Spec, kw: dict[str, Any], target: Optional[str]) -
     ctx = kw["ctx"]
     given = [
         o.flag
-        for o in FAMILY_OPTIONS[spec.family]
+        for o in _options(spec.family)
         if o.name in pipelining.PIPELINE_FIELDS
         and getattr(ctx.get_parameter_source(o.name), "name", "DEFAULT") != "DEFAULT"
     ]
