@@ -1,10 +1,16 @@
-"""The family contract, checked once for every family of :data:`peforge.families.FAMILIES`.
+"""The family contract, checked once for every family of :data:`peforge.families.FAMILIES` and
+for the test-only families of :data:`TEST_FAMILIES`.
 
-Per family: deterministic, lint-clean Verilog whose ports are the manifest's; spec JSON round
-trip; golden model against the family's independent reference (Python ints / Fractions) on a
+Per family: deterministic, lint-clean Verilog whose ports are the manifest's; the widths the
+Verilog and the cost model have are the geometry's; spec JSON round trip; golden model against
+the family's independent reference (its ``reference`` part: Python ints / Fractions) on a
 seeded sample; a cost estimate for every target; energy for a workload; the CLI's generate /
 cost / synth (and verify) on one spec; one design-space point.  Family-specific manifest
 fields stay in the families' own test modules.
+
+``TEST_FAMILIES`` holds a seventh family written from the contract alone, in four files under
+``tests/family7/`` (spec + geometry + reference, generator, golden model + vector sets, cost):
+this module adds it to the table with :func:`peforge.families.extended` for its own tests.
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ from typing import Any
 import numpy as np
 import pytest
 import test_shiftadd
+from family7.spec import FAMILY as ZPMAC
+from test_geometry import check_widths
 from typer.testing import CliRunner
 
-from peforge import rtl
+from peforge import families, rtl
 from peforge import spec as spec_mod
 from peforge.arrays import ArraySpec
 from peforge.cli import app
@@ -72,20 +80,36 @@ LINT_SAMPLE: dict[str, list[Any]] = {
 _DECL = re.compile(r"^\s*(input|output)\s+(?:signed\s+)?(?:\[(\d+):0\]\s+)?([A-Za-z]\w*)\s*;", re.M)
 
 
+#: Test-only families (not in FAMILIES): the zero-point INT MAC of tests/family7/.
+TEST_FAMILIES: tuple[Family, ...] = (ZPMAC,)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _with_test_families():
+    """The table in use during this module's tests: FAMILIES plus TEST_FAMILIES."""
+    with families.extended(*TEST_FAMILIES):
+        yield
+
+
 def _fams() -> list[Family]:
-    return list(FAMILIES)
+    return [*FAMILIES, *TEST_FAMILIES]
 
 
 def _lint_specs() -> list[Any]:
     out: dict[str, Any] = {}
-    for fam in FAMILIES:
+    for fam in _fams():
         for s in (*fam.examples, *LINT_SAMPLE.get(fam.name, [])):
             out.setdefault(s.name, s)
     return list(out.values())
 
 
 def test_lint_sample_names_families():
-    assert set(LINT_SAMPLE) <= {f.name for f in FAMILIES}
+    assert set(LINT_SAMPLE) <= {f.name for f in _fams()}
+
+
+def test_test_families_are_in_the_table_only_while_extended():
+    assert [f.name for f in families.table()] == [f.name for f in _fams()]
+    assert all(f.name not in {g.name for g in FAMILIES} for f in TEST_FAMILIES)
 
 
 @pytest.mark.parametrize("spec", _lint_specs(), ids=lambda s: s.name)
@@ -113,6 +137,11 @@ def test_verilog_deterministic_lint_clean_ports_as_manifest(spec):
         n: m.flow.name == "In" for n, m in sig.items()
     }
     rtl.lint(v1)
+
+
+@pytest.mark.parametrize("spec", [s for f in _fams() for s in f.examples], ids=lambda s: s.name)
+def test_verilog_and_cost_widths_are_the_geometry(spec):
+    check_widths(spec)
 
 
 @pytest.mark.parametrize("fam", _fams(), ids=lambda f: f.name)
@@ -195,7 +224,9 @@ def test_cli_generate_cost_synth(fam, tmp_path):
 
 @pytest.mark.sim
 @pytest.mark.parametrize(
-    "fam", [pytest.param(f, marks=() if f.name == "mac" else pytest.mark.slow) for f in FAMILIES], ids=lambda f: f.name
+    "fam",
+    [pytest.param(f, marks=() if f.name in ("mac", ZPMAC.name) else pytest.mark.slow) for f in _fams()],
+    ids=lambda f: f.name,
 )
 def test_cli_verify(fam):
     spec = fam.examples[0]
