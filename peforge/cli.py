@@ -134,13 +134,17 @@ def _parameter(option: params.CliOption) -> inspect.Parameter:
 
 #: The spec options of every family's per-PE commands, derived from the spec fields' metadata
 #: (:mod:`peforge.params`): names, flags, defaults, help and what is allowed are the spec's.
-FAMILY_OPTIONS: dict[str, list[params.CliOption]] = {f.name: params.cli_options(f.spec) for f in fam_mod.FAMILIES}
+class _Options(dict[str, list[params.CliOption]]):
+    """Family name -> its spec options; a family added by :func:`peforge.families.extended` (never
+    one of the keys) gets its options derived when asked for, and not kept."""
+
+    def __missing__(self, family: str) -> list[params.CliOption]:
+        return params.cli_options(fam_mod.get(family).spec)
 
 
-def _options(family: str) -> list[params.CliOption]:
-    """The spec options of ``family``: any family in use, one added by
-    :func:`peforge.families.extended` too (its name is never one of :data:`FAMILY_OPTIONS`)."""
-    return FAMILY_OPTIONS.get(family) or params.cli_options(fam_mod.get(family).spec)
+FAMILY_OPTIONS: dict[str, list[params.CliOption]] = _Options(
+    {f.name: params.cli_options(f.spec) for f in fam_mod.FAMILIES}
+)
 
 
 def _print_error(message: str, interrupted: bool = False) -> None:
@@ -155,7 +159,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _make_spec(family: str, values: dict[str, Any]) -> spec_mod.Spec:
-    names = {o.name for o in _options(family)}
+    names = {o.name for o in FAMILY_OPTIONS[family]}
     try:
         return fam_mod.get(family).spec(**{k: v for k, v in values.items() if k in names})
     except ValueError as err:
@@ -196,7 +200,7 @@ def _add_family_command(
     def command(_family: str = family, **kwargs: Any) -> None:
         handler(_make_spec(_family, kwargs), kwargs)
 
-    signature = inspect.Signature([_parameter(o) for o in _options(family)] + extra)
+    signature = inspect.Signature([_parameter(o) for o in FAMILY_OPTIONS[family]] + extra)
     setattr(command, "__signature__", signature)  # noqa: B010 - not a declared attribute of a function
     command.__doc__ = doc.format(family=family)
     group.command(family)(command)
@@ -208,7 +212,7 @@ def _pe_option_parser(family: str) -> Any:
     import click
 
     options: list[click.Parameter] = []
-    for o in _options(family):
+    for o in FAMILY_OPTIONS[family]:
         default = None if o.required else o.default
         if o.type is bool:
             options.append(click.Option([f"{o.flag}/--no-{o.flag[2:]}", o.name], default=default, help=o.help))
@@ -257,7 +261,7 @@ def _nested_spec(family: str, values: dict[str, Any], rest: list[str]) -> spec_m
                 f"`peforge generate {pe_family}`)"
             ) from None
         pe = _make_spec(pe_family, dict(ctx.params))
-    own = {k: v for k, v in values.items() if k in {o.name for o in _options(family)} and k != "pe"}
+    own = {k: v for k, v in values.items() if k in {o.name for o in FAMILY_OPTIONS[family]} and k != "pe"}
     make: Callable[..., spec_mod.Spec] = fam_mod.get(family).spec
     try:
         return make(pe=pe, **own)
@@ -283,7 +287,7 @@ def _nesting_command(
 
     ctx_param = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
     signature = inspect.Signature(
-        [ctx_param] + [_parameter(o) for o in _options(family)] + [p for p in extra if p.name != "ctx"]
+        [ctx_param] + [_parameter(o) for o in FAMILY_OPTIONS[family]] + [p for p in extra if p.name != "ctx"]
     )
     setattr(command, "__signature__", signature)  # noqa: B010 - not a declared attribute of a function
     command.__doc__ = doc.format(family=family) + (
@@ -359,7 +363,7 @@ def _fmax_pick(spec: spec_mod.Spec, kw: dict[str, Any], target: Optional[str]) -
     ctx = kw["ctx"]
     given = [
         o.flag
-        for o in _options(spec.family)
+        for o in FAMILY_OPTIONS[spec.family]
         if o.name in pipelining.PIPELINE_FIELDS
         and getattr(ctx.get_parameter_source(o.name), "name", "DEFAULT") != "DEFAULT"
     ]
