@@ -10,7 +10,7 @@ compares the golden model with them for every family.  Not installed (tests laye
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import test_blockdot_golden
@@ -24,7 +24,7 @@ import test_simd
 from peforge.arrays import array_geometry
 from peforge.families import family_of
 
-__all__ = ["mac", "intmac", "simd", "shiftadd", "blockdot", "lut", "array"]
+__all__ = ["mac", "intmac", "simd", "shiftadd", "blockdot", "lut", "array", "array_steps"]
 
 Rows = list[list[int]]
 
@@ -91,11 +91,18 @@ def lut(spec: Any, inp: dict[str, Any]) -> Rows:
 
 
 def array(spec: Any, inp: dict[str, Any]) -> Rows:
-    """Every PE's own reference chain (output-stationary), or each column's sum of its PEs' one-step
-    references modulo the accumulator width (weight-stationary), packed as the step view packs them."""
+    """The array's step view from every PE's own reference (:func:`array_steps`)."""
+    ref = family_of(spec.pe).part("reference")
+    return array_steps(spec, inp, lambda pe, chain: [int(v) for v in ref(pe, chain)[0]])
+
+
+def array_steps(spec: Any, inp: dict[str, Any], pe_words: Callable[[Any, dict[str, Any]], list[int]]) -> Rows:
+    """An array's step view composed one PE at a time: every PE's own chain (output-stationary),
+    or each column's sum of its PEs' one-step results modulo the accumulator's lane width
+    (weight-stationary), packed as the step view packs them.  ``pe_words(pe, inputs)`` gives one
+    chain's ``acc`` words (inputs ``[1, steps, ...]``): the PE's reference, or its golden model."""
     geo = array_geometry(spec)
     R, C, pe, w = geo.rows, geo.cols, spec.pe, geo.pe.acc_width
-    ref = family_of(pe).part("reference")
     roles = {n: r for n, (r, _) in geo.pe.inputs.items() if n not in ("a", "b")}
     B, S = inp["first"].shape
     out = []
@@ -112,7 +119,7 @@ def array(spec: Any, inp: dict[str, Any]) -> Rows:
                     for n, role in roles.items():
                         v = inp[n][bt : bt + 1]
                         chain[n] = v[:, :, i] if role == "row" else v[:, :, j] if role == "col" else v
-                    words[i, j] = [int(v) for v in ref(pe, chain)[0]]
+                    words[i, j] = pe_words(pe, chain)
             out.append([sum(words[i, j][s] << ((i * C + j) * w) for i in range(R) for j in range(C)) for s in range(S)])
             continue
         lanes, lw = geo.pe.acc_lanes, geo.pe.lane_width
@@ -128,7 +135,7 @@ def array(spec: Any, inp: dict[str, Any]) -> Rows:
                         "first": np.ones((1, 1), bool),
                         **{n: inp[n][bt : bt + 1, s : s + 1] for n in roles},
                     }
-                    v = int(ref(pe, one)[0][0])
+                    v = pe_words(pe, one)[0]
                     col = [(c + (v >> (ln * lw))) % (1 << lw) for ln, c in enumerate(col)]
                 total |= sum(c << (ln * lw) for ln, c in enumerate(col)) << (j * w)
             steps.append(total)
