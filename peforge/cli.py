@@ -15,7 +15,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import typer
 from rich.console import Console
@@ -93,7 +93,7 @@ class _PerFamily(TyperGroup):
         if command is None and cmd_name in fam_mod.names():
             group = next(g.typer_instance for g in app.registered_groups if g.name == self.name)
             one = typer.Typer()
-            _add_family_command(one, cmd_name, *_RECIPES[id(group)])
+            _add_family_command(one, cmd_name, _RECIPES[id(group)])
             command = typer.main.get_command(one)
         return command
 
@@ -175,24 +175,28 @@ def _family_commands(
 ) -> None:
     """Register one sub-command per family of :data:`~peforge.families.FAMILIES` on ``group``
     with spec options + ``extra``, and keep the recipe for families added later (:class:`_PerFamily`)."""
-    _RECIPES[id(group)] = (extra, handler, doc)
+    _RECIPES[id(group)] = recipe = _Recipe(extra, handler, doc)
     for fam in fam_mod.FAMILIES:
-        _add_family_command(group, fam.name, extra, handler, doc)
+        _add_family_command(group, fam.name, recipe)
 
 
-#: id(per-PE group) -> (extra parameters, handler, docstring) of its family commands.
-_RECIPES: dict[int, tuple[list[inspect.Parameter], Callable[[spec_mod.Spec, dict[str, Any]], None], str]] = {}
+class _Recipe(NamedTuple):
+    """How a per-PE group makes one family's command: its parameters beyond the spec options,
+    its handler and its docstring (``{family}`` filled in)."""
+
+    extra: list[inspect.Parameter]
+    handler: Callable[[spec_mod.Spec, dict[str, Any]], None]
+    doc: str
 
 
-def _add_family_command(
-    group: typer.Typer,
-    family: str,
-    extra: list[inspect.Parameter],
-    handler: Callable[[spec_mod.Spec, dict[str, Any]], None],
-    doc: str,
-) -> None:
+#: id(per-PE group) -> the recipe of its family commands.
+_RECIPES: dict[int, _Recipe] = {}
+
+
+def _add_family_command(group: typer.Typer, family: str, recipe: _Recipe) -> None:
     """Register ``family``'s sub-command on ``group``; a family whose spec nests a PE spec
     (``array``) takes the PE's options after ``--pe FAMILY``."""
+    extra, handler, doc = recipe
     if getattr(fam_mod.get(family).spec, "nests_pe", False):
         _nesting_command(group, family, extra, handler, doc)
         return
