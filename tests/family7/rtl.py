@@ -23,29 +23,20 @@ __all__ = ["ZeroPointMac", "zpmac_signature", "zpmac_manifest", "zpmac_widths"]
 
 
 class ZeroPointMac(wiring.Component):
-    """Zero-point unsigned INT MAC.
+    """Zero-point unsigned INT MAC: the ports of :func:`zpmac_signature` (``a`` / ``b`` carry
+    ``lanes`` unsigned codes each, lane 0 lowest; ``acc`` is two's complement, valid with
+    ``out_valid`` ``latency`` cycles after the input that completes it).
 
     Parameters
     ----------
     spec : ZeroPointMacSpec
-        The PE to build.
-
-    Members
-    -------
-    in_valid, in_first : In(1)
-        Input strobe; ``in_first`` starts a new accumulation.
-    a, b : In(lanes * bits)
-        Unsigned operand codes, lane 0 in the least significant bits.
-    out_valid : Out(1)
-        High ``latency`` cycles after an input.
-    acc : Out(spec.width)
-        Accumulator, two's complement.
+        The PE to build (read-only as :attr:`spec`).
     """
 
     def __init__(self, spec: ZeroPointMacSpec) -> None:
         if not isinstance(spec, ZeroPointMacSpec):
-            raise TypeError(f"ZeroPointMac needs a ZeroPointMacSpec, got {spec!r}")
-        self._spec = spec
+            raise TypeError(f"ZeroPointMac builds a ZeroPointMacSpec, got {spec!r}")
+        self._spec, self._geo = spec, zpmac_geometry(spec)
         super().__init__(zpmac_signature(spec))
 
     @property
@@ -54,29 +45,17 @@ class ZeroPointMac(wiring.Component):
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        spec, geo = self._spec, zpmac_geometry(self._spec)
-        ab, bb = spec.a.bits, spec.b.bits
-        terms = []
-        for i in range(spec.lanes):
-            da = Signal(range_shape(*spec.a_range), name=f"da{i}")
-            db = Signal(range_shape(*spec.b_range), name=f"db{i}")
-            p = Signal(range_shape(*geo.product_range), name=f"prod{i}")
-            m.d.comb += [
-                da.eq(self.a[i * ab : (i + 1) * ab] - int(spec.a_zero or 0)),
-                db.eq(self.b[i * bb : (i + 1) * bb] - int(spec.b_zero or 0)),
-                p.eq(da * db),
-            ]
-            terms.append(p)
-
+        spec, geo = self._spec, self._geo
+        products = [self._lane(m, i) for i in range(spec.lanes)]
         valid, first = self.in_valid, self.in_first
-        for stage in range(spec.stages):
-            if stage == 1:  # the second register goes after the lane sum
-                terms = [self._tree(m, terms, geo)]
-            regs = [Signal.like(t, name=f"{t.name}_p{stage}") for t in terms]
+        for stage in range(spec.stages):  # after the products, then after the lane sum
+            if stage == 1:
+                products = [_tree(m, products, geo)]
+            held = [Signal.like(p, name=f"{p.name}_p{stage}") for p in products]
             v, f = Signal(name=f"valid_p{stage}"), Signal(name=f"first_p{stage}")
-            m.d.sync += [*(r.eq(t) for r, t in zip(regs, terms)), v.eq(valid), f.eq(first)]
-            terms, valid, first = regs, v, f
-        total = terms[0] if len(terms) == 1 else self._tree(m, terms, geo)
+            m.d.sync += [*(h.eq(p) for h, p in zip(held, products)), v.eq(valid), f.eq(first)]
+            products, valid, first = held, v, f
+        total = _tree(m, products, geo)
 
         acc = Signal(signed(geo.acc_width), name="acc_q")
         nxt = Signal(signed(geo.acc_next_width), name="acc_next")
@@ -88,30 +67,45 @@ class ZeroPointMac(wiring.Component):
         m.d.comb += [self.acc.eq(acc), self.out_valid.eq(out_valid)]
         return m
 
-    @staticmethod
-    def _tree(m: Module, terms: list[Signal], geo: ZpMacGeometry) -> Signal:
-        """The balanced adder tree over the lane products, nodes as wide as the geometry's ranges."""
-        for level, ranges in enumerate(geo.tree_ranges[1:]):
-            nxt = []
-            for j in range(0, len(terms) - 1, 2):
-                s = Signal(range_shape(*ranges[j // 2]), name=f"sum{level}_{j // 2}")
-                m.d.comb += s.eq(terms[j] + terms[j + 1])
-                nxt.append(s)
-            terms = nxt + ([terms[-1]] if len(terms) % 2 else [])
-        return terms[0]
+    def _lane(self, m: Module, i: int) -> Signal:
+        """Lane ``i``'s product ``(a - za) * (b - zb)``, each factor as wide as its range."""
+        spec = self._spec
+        offsets = []
+        for port, fmt, zero, span in (
+            ("a", spec.a, spec.a_zero, spec.a_range),
+            ("b", spec.b, spec.b_zero, spec.b_range),
+        ):
+            x = Signal(range_shape(*span), name=f"d{port}{i}")
+            m.d.comb += x.eq(getattr(self, port).word_select(i, fmt.bits) - int(zero or 0))
+            offsets.append(x)
+        p = Signal(range_shape(*self._geo.product_range), name=f"prod{i}")
+        m.d.comb += p.eq(offsets[0] * offsets[1])
+        return p
+
+
+def _tree(m: Module, terms: list[Signal], geo: ZpMacGeometry) -> Signal:
+    """Balanced pairwise sum of ``terms`` (``sum<level>_<j>`` nodes as wide as the geometry's
+    ranges; an odd term passes up); one term is returned as it is."""
+    for level, ranges in enumerate(geo.tree_ranges[1 : len(geo.tree_ranges) if len(terms) > 1 else 1]):
+        pairs = [terms[j : j + 2] for j in range(0, len(terms), 2)]
+        terms = [
+            pair[0] if len(pair) == 1 else _node(m, f"sum{level}_{k}", ranges[k], pair) for k, pair in enumerate(pairs)
+        ]
+    return terms[0]
+
+
+def _node(m: Module, name: str, span: tuple[int, int], pair: list[Signal]) -> Signal:
+    s = Signal(range_shape(*span), name=name)
+    m.d.comb += s.eq(pair[0] + pair[1])
+    return s
 
 
 def zpmac_signature(spec: ZeroPointMacSpec) -> wiring.Signature:
-    """Ports of the zero-point MAC (clk/rst come from the sync domain)."""
+    """Ports of the zero-point MAC (clk/rst come from the sync domain): the MAC convention's
+    strobes, the packed operand lanes and the accumulator."""
+    lanes = {port: In(spec.lanes * fmt.bits) for port, fmt in (("a", spec.a), ("b", spec.b))}
     return wiring.Signature(
-        {
-            "in_valid": In(1),
-            "in_first": In(1),
-            "a": In(spec.lanes * spec.a.bits),
-            "b": In(spec.lanes * spec.b.bits),
-            "out_valid": Out(1),
-            "acc": Out(spec.width),
-        }
+        {"in_valid": In(1), "in_first": In(1), **lanes, "out_valid": Out(1), "acc": Out(spec.width)}
     )
 
 

@@ -53,11 +53,11 @@ class ZeroPointMacSpec(Spec):
     stages : int
         Pipeline registers before the accumulator: 1 after the products, 2 also after the lane
         sum (latency = stages + 1).
+    max_count : int
+        Steps the derived width holds.
     acc_bits : int or None
         Accumulator width; None derives the narrowest that never overflows in ``max_count``
         steps; a given width wraps (two's complement).
-    max_count : int
-        Steps the derived width holds.
     """
 
     a: IntField = param("uint8", "Format of operand a (unsigned codes).", convert=_unsigned, allowed="uint2..uint12")
@@ -70,6 +70,7 @@ class ZeroPointMacSpec(Spec):
     )
     lanes: int = param(1, "Products per cycle (dot product).", lo=1, hi=16)
     stages: int = param(0, "Pipeline registers before the accumulator (latency = stages + 1).", lo=0, hi=2)
+    max_count: int = param(4096, "Accumulations the derived width holds without overflow.", lo=1, hi=1 << 16)
     acc_bits: Optional[int] = param(
         None,
         "Accumulator width (default: derived, never overflows); a given width wraps.",
@@ -77,7 +78,6 @@ class ZeroPointMacSpec(Spec):
         hi=48,
         needs=("a", "b", "a_zero", "b_zero"),
     )
-    max_count: int = param(4096, "Accumulations the derived width holds without overflow.", lo=1, hi=1 << 16)
 
     family: ClassVar[str] = "zpmac"
 
@@ -99,22 +99,14 @@ class ZeroPointMacSpec(Spec):
         return -int(self.b_zero or 0), self.b_code_max - int(self.b_zero or 0)
 
     @property
-    def product_range(self) -> tuple[int, int]:
-        corners = [x * y for x in self.a_range for y in self.b_range]
-        return min(corners), max(corners)
-
-    @property
     def product_bits(self) -> int:
-        return range_bits(*self.product_range)
+        """Bits of one lane's product signal (the least a given ``acc_bits`` may be)."""
+        return zpmac_geometry(self).product_bits
 
     @property
     def width(self) -> int:
-        """Accumulator width in bits (given or derived)."""
-        if self.acc_bits is not None:
-            return self.acc_bits
-        lo, hi = self.product_range
-        n = self.lanes * self.max_count
-        return signed_width(lo * n, hi * n)
+        """Accumulator width in bits: ``acc_bits``, or derived by the geometry."""
+        return zpmac_geometry(self).acc_width
 
     @property
     def name(self) -> str:
@@ -155,18 +147,22 @@ class ZpMacGeometry:
 
 
 def zpmac_geometry(spec: ZeroPointMacSpec) -> ZpMacGeometry:
-    """The widths of ``spec`` (see :class:`ZpMacGeometry`)."""
-    levels = tree_range([spec.product_range] * spec.lanes)
-    tlo, thi = levels[-1][0]
+    """The widths of ``spec`` (see :class:`ZpMacGeometry`); a derived accumulator holds
+    ``max_count`` step sums of either sign exactly."""
+    ends = [x * y for x in spec.a_range for y in spec.b_range]
+    product = (min(ends), max(ends))
+    levels = tree_range([product] * spec.lanes)
+    (low, high) = levels[-1][0]
+    acc = spec.acc_bits if spec.acc_bits is not None else signed_width(low * spec.max_count, high * spec.max_count)
     return ZpMacGeometry(
-        range_bits(*spec.a_range),
-        range_bits(*spec.b_range),
-        spec.product_range,
-        spec.product_bits,
-        tuple(tuple(lv) for lv in levels),
-        range_bits(tlo, thi),
-        spec.width,
-        max(spec.width, signed_width(tlo, thi)) + 1,
+        a_bits=range_bits(*spec.a_range),
+        b_bits=range_bits(*spec.b_range),
+        product_range=product,
+        product_bits=range_bits(*product),
+        tree_ranges=tuple(tuple(level) for level in levels),
+        total_bits=range_bits(low, high),
+        acc_width=acc,
+        acc_next_width=max(acc, signed_width(low, high)) + 1,
     )
 
 
