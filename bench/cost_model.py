@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import add_columns
 from rich.console import Console
 from rich.table import Table
 
@@ -120,20 +121,8 @@ def _verdict(row: dict[str, Any]) -> str:
 
 def accuracy_table(rows: list[dict[str, Any]]) -> Table:
     t = Table(title="Held-out error vs Yosys (relative |error|; baseline = one coefficient on the feature sum)")
-    for col in (
-        "target",
-        "metric",
-        "n",
-        "median",
-        "p90",
-        "worst",
-        "Spearman",
-        "baseline median",
-        "baseline worst",
-        "median ratio",
-        "targets",
-    ):
-        t.add_column(col, justify="left" if col in ("target", "metric", "targets") else "right")
+    heads = ("target", "metric", "n", "median", "p90", "worst", "Spearman", "baseline median", "baseline worst")
+    add_columns(t, (*heads, "median ratio", "targets"), left=("target", "metric", "targets"))
     for r in rows:
         s, b = r["model"], r["baseline"]
         ratio = f"{b['median'] / s['median']:.1f}x" if b and s["median"] > 0 else "-"

@@ -30,6 +30,7 @@ import sys
 import time
 from typing import Any
 
+from _common import add_columns
 from rich.console import Console
 from rich.table import Table
 
@@ -97,20 +98,8 @@ def _errors(rows: list[dict[str, Any]]) -> list[float]:
 
 def table(rows: list[dict[str, Any]]) -> Table:
     t = Table(title="--fmax pick against nextpnr (one seed, clock target = goal)", title_justify="left")
-    for col in (
-        "case",
-        "device",
-        "goal",
-        "stages",
-        "est.",
-        "achieved",
-        "verdict",
-        "est. err",
-        "stages=0 est.",
-        "stages=0 ach.",
-        "speed-up",
-    ):
-        t.add_column(col, justify="left" if col in ("case", "verdict") else "right")
+    heads = ("case", "device", "goal", "stages", "est.", "achieved", "verdict", "est. err", "stages=0 est.")
+    add_columns(t, (*heads, "stages=0 ach.", "speed-up"), left=("case", "verdict"))
     for r in rows:
         verdict = "met" if r["met"] else f"short {-r['distance_mhz']:.1f}"
         if not r["met_estimate"]:

@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from _common import flow_options, measure_all
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from peforge import fpga
@@ -82,16 +81,9 @@ def _one(label: str, spec: Spec, column: str, target: str, device: str, dsp: boo
 def measure(jobs: int = 2, seed: int = 1, progress: bool = True) -> list[dict[str, Any]]:
     """Synthesise and place every design on every device (cached); one row per pair."""
     work = [(label, spec, *dev) for label, spec in DESIGNS.items() for dev in DEVICES]
-    rows: list[dict[str, Any]] = []
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), disable=not progress
-    ) as bar:
-        task = bar.add_task("synth + pnr", total=len(work))
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = [pool.submit(_one, *w, seed) for w in work]
-            for w, fut in zip(work, futures):
-                rows.append(fut.result())
-                bar.update(task, advance=1, description=f"{w[0]} on {w[2]}")
+    rows = measure_all(
+        work, lambda *w: _one(*w, seed), jobs=jobs, progress=progress, describe=lambda w: f"{w[0]} on {w[2]}"
+    )
     base = {r["column"]: r["luts"] for r in rows if r["design"] == BASELINE}
     for r in rows:
         r["lut_ratio"] = round(r["luts"] / base[r["column"]], 2) if base.get(r["column"]) else None
@@ -116,9 +108,7 @@ def table(rows: list[dict[str, Any]]) -> Table:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--jobs", type=int, default=2, help="parallel synthesis/pnr runs (default 2)")
-    ap.add_argument("--seed", type=int, default=1, help="nextpnr placer seed")
-    ap.add_argument("--json", action="store_true", help="print the rows as JSON")
+    flow_options(ap)
     args = ap.parse_args(argv)
     console = Console(width=200)
     rows = measure(args.jobs, args.seed, progress=not args.json)

@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from _common import flow_options
 from rich.console import Console
 from rich.table import Table
 
@@ -262,9 +263,7 @@ def report(rows: list[dict[str, Any]], probe: dict[str, dict[str, Any]], console
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--jobs", type=int, default=2, help="parallel synthesis/pnr runs (default 2)")
-    ap.add_argument("--seed", type=int, default=1, help="nextpnr placer seed")
-    ap.add_argument("--json", action="store_true", help="print the rows as JSON")
+    flow_options(ap)
     args = ap.parse_args(argv)
     console = Console(width=160)
     probe = probes()

@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from _common import add_columns, measure_all
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from peforge import fpga
@@ -154,16 +153,7 @@ def _measure_one(design: Design, depth: str, device: tuple[str, str, str, float]
 def measure(designs: list[Design], jobs: int = 2, seed: int = 1, progress: bool = True) -> list[dict[str, Any]]:
     """Every design at stages 0 and at its pick on every device (cached); one row per triple."""
     work = [(d, depth, dev) for d in designs for depth in ("0", "pick") for dev in DEVICES]
-    rows: list[dict[str, Any]] = []
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), disable=not progress
-    ) as bar:
-        task = bar.add_task("synth + pnr", total=len(work))
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = [pool.submit(_one, *w, seed) for w in work]
-            for fut in futures:
-                rows.append(fut.result())
-                bar.advance(task)
+    rows = measure_all(work, lambda d, depth, dev: _one(d, depth, dev, seed), jobs=jobs, progress=progress)
     base = {r["device"]: r for r in rows if r["design"] == BASELINE and r["depth"] == "0" and "error" not in r}
     for r in rows:
         if "error" in r:
@@ -178,21 +168,8 @@ def measure(designs: list[Design], jobs: int = 2, seed: int = 1, progress: bool 
 
 def table(rows: list[dict[str, Any]]) -> Table:
     t = Table(title="QoR: LUT4 / FF / DSP and nextpnr Fmax (ratios: HardFloat mul+add MAC, INT8 MAC)")
-    for col in (
-        "design",
-        "device",
-        "depth",
-        "LUT4",
-        "FF",
-        "DSP",
-        "MHz",
-        "goal (est.)",
-        "LUT/HF",
-        "MHz/HF",
-        "LUT/int8",
-        "MHz/int8",
-    ):
-        t.add_column(col, justify="left" if col in ("design", "device") else "right")
+    heads = ("design", "device", "depth", "LUT4", "FF", "DSP", "MHz", "goal (est.)", "LUT/HF", "MHz/HF", "LUT/int8")
+    add_columns(t, (*heads, "MHz/int8"), left=("design", "device"))
     for r in rows:
         if "error" in r:
             t.add_row(r["design"], r["device"], r["depth"], r["error"], *[""] * 8)

@@ -10,6 +10,7 @@ actually changed.  Elaboration is skipped when nothing it depends on changed: a 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import tempfile
@@ -30,12 +31,13 @@ def _sha(*parts: str | bytes) -> str:
 
 
 def rtl_source_hash() -> str:
-    """Hash of every source the RTL of a spec depends on (rtl package, formats, spec).
+    """Hash of every source the RTL of a spec depends on (the rtl package and the core modules
+    beside ``peforge.spec``: formats, params, geometry, ...).
 
     Part of the cache key of a spec design, so editing a generator invalidates its results.
     """
     root = Path(spec_mod.__file__).resolve().parent
-    files = [root / "formats.py", root / "spec.py"]
+    files = sorted(root.glob("*.py"))
     try:
         from peforge import rtl
 
@@ -50,10 +52,28 @@ def _verilog_key(module: str, text: str) -> str:
     return _sha("verilog", module, text)
 
 
+def _family_source_hash(spec: spec_mod.Spec) -> str:
+    """Hash of the modules of ``spec``'s family entry that make its Verilog (spec class,
+    geometry, generator, signature, manifest): they may live outside the package (a family
+    added with :func:`peforge.families.extended`)."""
+    from peforge.families import family_of
+
+    fam = family_of(spec)
+    names = {fam.spec.__module__, getattr(fam.geometry, "__module__", None)}
+    names |= {str(getattr(fam, part)).split(":")[0] for part in ("generator", "signature", "manifest")}
+    files = []
+    for name in sorted(n for n in names if n):
+        path = getattr(importlib.import_module(name), "__file__", None)
+        if path:
+            files.append(Path(path).read_bytes())
+    return _sha(*files)
+
+
 def _memo_path(spec: spec_mod.Spec) -> Path:
     from .cache import default_cache_dir
 
-    return default_cache_dir() / "verilog-keys" / f"{_sha('spec', spec.to_json(), rtl_source_hash())}.txt"
+    key = _sha("spec", spec.to_json(), rtl_source_hash(), _family_source_hash(spec))
+    return default_cache_dir() / "verilog-keys" / f"{key}.txt"
 
 
 def _spec_key(spec: spec_mod.Spec) -> tuple[str, str | None]:

@@ -3,7 +3,8 @@
 Every per-PE command takes the family as its first word (``peforge generate mac ...``), one
 sub-command per family of :data:`peforge.families.FAMILIES`, with the family's spec options,
 derived from the spec fields' metadata (:mod:`peforge.params`, :data:`FAMILY_OPTIONS`) and
-shared by ``generate``, ``verify``, ``synth`` and ``cost``.
+shared by ``generate``, ``verify``, ``synth``, ``cost`` and ``evaluate``.  A family added with
+:func:`peforge.families.extended` gets its commands too, built when first asked for.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import typer
 from rich.console import Console
@@ -78,18 +79,39 @@ def _root(
     ctx.meta["peforge.debug"] = debug
 
 
-generate_app = typer.Typer(help="Generate Verilog + JSON manifest for a PE.", no_args_is_help=True)
+class _PerFamily(TyperGroup):
+    """A per-PE command group (``generate``, ``verify``, ...): one sub-command per family in use
+    (:func:`peforge.families.table`).  The commands of :data:`~peforge.families.FAMILIES` are
+    registered at import; a family added by :func:`~peforge.families.extended` gets its command
+    built from the same recipe (:func:`_family_commands`) when it is asked for."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in fam_mod.names() if n not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in fam_mod.names():
+            group = next(g.typer_instance for g in app.registered_groups if g.name == self.name)
+            one = typer.Typer()
+            _add_family_command(one, cmd_name, _RECIPES[id(group)])
+            command = typer.main.get_command(one)
+        return command
+
+
+generate_app = typer.Typer(help="Generate Verilog + JSON manifest for a PE.", no_args_is_help=True, cls=_PerFamily)
 verify_app = typer.Typer(
-    help="Run the cocotb/Verilator regression of a PE against its golden model.", no_args_is_help=True
+    help="Run the cocotb/Verilator regression of a PE against its golden model.", no_args_is_help=True, cls=_PerFamily
 )
-synth_app = typer.Typer(help="Synthesise a PE with Yosys (and optionally place and route it).", no_args_is_help=True)
-cost_app = typer.Typer(help="Analytic area / energy / timing estimate of a PE.", no_args_is_help=True)
+synth_app = typer.Typer(
+    help="Synthesise a PE with Yosys (and optionally place and route it).", no_args_is_help=True, cls=_PerFamily
+)
+cost_app = typer.Typer(help="Analytic area / energy / timing estimate of a PE.", no_args_is_help=True, cls=_PerFamily)
 app.add_typer(generate_app, name="generate")
 app.add_typer(verify_app, name="verify")
 app.add_typer(synth_app, name="synth")
 app.add_typer(cost_app, name="cost")
 evaluate_app = typer.Typer(
-    help="Score a PE's numerical quality on one workload (yours or built in).", no_args_is_help=True
+    help="Score a PE's numerical quality on one workload (yours or built in).", no_args_is_help=True, cls=_PerFamily
 )
 app.add_typer(evaluate_app, name="evaluate")
 
@@ -112,7 +134,17 @@ def _parameter(option: params.CliOption) -> inspect.Parameter:
 
 #: The spec options of every family's per-PE commands, derived from the spec fields' metadata
 #: (:mod:`peforge.params`): names, flags, defaults, help and what is allowed are the spec's.
-FAMILY_OPTIONS: dict[str, list[params.CliOption]] = {f.name: params.cli_options(f.spec) for f in fam_mod.FAMILIES}
+class _Options(dict[str, list[params.CliOption]]):
+    """Family name -> its spec options; a family added by :func:`peforge.families.extended` (never
+    one of the keys) gets its options derived when asked for, and not kept."""
+
+    def __missing__(self, family: str) -> list[params.CliOption]:
+        return params.cli_options(fam_mod.get(family).spec)
+
+
+FAMILY_OPTIONS: dict[str, list[params.CliOption]] = _Options(
+    {f.name: params.cli_options(f.spec) for f in fam_mod.FAMILIES}
+)
 
 
 def _print_error(message: str, interrupted: bool = False) -> None:
@@ -141,20 +173,41 @@ def _family_commands(
     handler: Callable[[spec_mod.Spec, dict[str, Any]], None],
     doc: str,
 ) -> None:
-    """Register one sub-command per family on ``group`` with spec options + ``extra``; a family
-    whose spec nests a PE spec (``array``) takes the PE's options after ``--pe FAMILY``."""
-    for family in fam_mod.names():
-        if getattr(fam_mod.get(family).spec, "nests_pe", False):
-            _nesting_command(group, family, extra, handler, doc)
-            continue
+    """Register one sub-command per family of :data:`~peforge.families.FAMILIES` on ``group``
+    with spec options + ``extra``, and keep the recipe for families added later (:class:`_PerFamily`)."""
+    _RECIPES[id(group)] = recipe = _Recipe(extra, handler, doc)
+    for fam in fam_mod.FAMILIES:
+        _add_family_command(group, fam.name, recipe)
 
-        def command(_family: str = family, **kwargs: Any) -> None:
-            handler(_make_spec(_family, kwargs), kwargs)
 
-        signature = inspect.Signature([_parameter(o) for o in FAMILY_OPTIONS[family]] + extra)
-        setattr(command, "__signature__", signature)  # noqa: B010 - not a declared attribute of a function
-        command.__doc__ = doc.format(family=family)
-        group.command(family)(command)
+class _Recipe(NamedTuple):
+    """How a per-PE group makes one family's command: its parameters beyond the spec options,
+    its handler and its docstring (``{family}`` filled in)."""
+
+    extra: list[inspect.Parameter]
+    handler: Callable[[spec_mod.Spec, dict[str, Any]], None]
+    doc: str
+
+
+#: id(per-PE group) -> the recipe of its family commands.
+_RECIPES: dict[int, _Recipe] = {}
+
+
+def _add_family_command(group: typer.Typer, family: str, recipe: _Recipe) -> None:
+    """Register ``family``'s sub-command on ``group``; a family whose spec nests a PE spec
+    (``array``) takes the PE's options after ``--pe FAMILY``."""
+    extra, handler, doc = recipe
+    if getattr(fam_mod.get(family).spec, "nests_pe", False):
+        _nesting_command(group, family, extra, handler, doc)
+        return
+
+    def command(_family: str = family, **kwargs: Any) -> None:
+        handler(_make_spec(_family, kwargs), kwargs)
+
+    signature = inspect.Signature([_parameter(o) for o in FAMILY_OPTIONS[family]] + extra)
+    setattr(command, "__signature__", signature)  # noqa: B010 - not a declared attribute of a function
+    command.__doc__ = doc.format(family=family)
+    group.command(family)(command)
 
 
 def _pe_option_parser(family: str) -> Any:

@@ -18,14 +18,26 @@ declared (:class:`FamilyError` naming the family and the part, raised while this
 imported), and a part path that does not resolve fails when its layer is imported, with the
 same message; nothing is found by side effect.
 
-Adding a family: write its spec (``peforge/spec.py``) and geometry (``peforge/geometry.py``), generator (``rtl/``), golden model
-(``models/golden/``), cost assembly, toggle model and draw rules (``models/cost/``) and
-vector sets (``sim/``), then add one :class:`Family` line below and refit the calibration
-(``peforge calibrate``).
+**The tests layer.**  Two parts only the test suite resolves: the family's independent
+``reference`` (what the contract test checks the golden model against) and its ``widths``
+check (the geometry read back from the Verilog).  They may live under ``tests/``, on pytest's
+path and not installed: no package module resolves them.
+
+**A family outside the table.**  :func:`extended` adds families to the table inside a ``with``
+block (a test-only family, a user's own PE): every lookup here (:func:`get`,
+:func:`family_of`, :func:`names`, :func:`table`, ...), and so every layer, the CLI's per-PE
+commands and ``spec.from_dict``, sees them there and nowhere else.  It is called, never
+triggered by an import.
+
+Adding a family (five files, docs/architecture.md): its spec, geometry and independent
+reference in one core module, its generator (``rtl/``), its golden model and vector sets
+(``models/golden/``), its cost assembly, toggle model and draw rules (``models/cost/``), and
+one :class:`Family` entry below; then refit the calibration (``peforge calibrate``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterator, Optional
@@ -34,7 +46,19 @@ from .arrays import ArraySpec, array_geometry
 from .geometry import blockdot_geometry, intmac_geometry, lut_geometry, mac_geometry, shiftadd_geometry, simd_geometry
 from .spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec, Spec
 
-__all__ = ["Family", "FamilyError", "FAMILIES", "LAYERS", "get", "family_of", "names", "load_layer", "parts"]
+__all__ = [
+    "Family",
+    "FamilyError",
+    "FAMILIES",
+    "LAYERS",
+    "get",
+    "family_of",
+    "names",
+    "table",
+    "extended",
+    "load_layer",
+    "parts",
+]
 
 
 class FamilyError(ImportError):
@@ -70,6 +94,13 @@ LAYERS: dict[str, dict[str, str]] = {
         "operand_ranges": "function (spec, matmul options) -> (a, b) OperandRange for scalings other "
         "than 'pe' (peforge.workloads.scaling), or None: the family scales natively"
     },
+    # resolved only by the test suite (the parts may live under tests/, which is not installed)
+    "tests": {
+        "reference": "function (spec, golden-model inputs) -> the acc port's words per batch row, "
+        "computed without the golden model (Python ints, fractions.Fraction): the contract test's reference",
+        "widths": "function (spec, geometry) -> ({Verilog signal: width}, {cost netlist note: value}): "
+        "the geometry read back from the Verilog and from the cost model (tests/test_geometry.py)",
+    },
 }
 #: vector_sets and regression: a family has one of the two (checked by Family).
 _OPTIONAL = frozenset({"board", "operand_ranges", "vector_sets", "regression"})
@@ -102,6 +133,9 @@ class Family:
     operand_ranges : str or None
         Operand ranges for the sweep's scaling axis, None when the family scales its
         blocks / groups natively (only ``scaling = "pe"``).
+    reference, widths : str
+        The tests layer (see :data:`LAYERS`): the independent reference of the golden model
+        and the geometry check; resolved by the test suite only.
     """
 
     name: str
@@ -122,6 +156,8 @@ class Family:
     regression: Optional[str] = None
     board: Optional[str] = None
     operand_ranges: Optional[str] = None
+    reference: Optional[str] = None
+    widths: Optional[str] = None
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -191,6 +227,8 @@ FAMILIES: tuple[Family, ...] = (
         vector_sets="peforge.sim.regression:mac_sets",
         board="peforge.fpga.selftest:LANE_OPERANDS",
         operand_ranges="peforge.workloads.scaling:format_ranges",
+        reference="family_references:mac",
+        widths="test_geometry:_mac",
     ),
     Family(
         "intmac",
@@ -210,6 +248,8 @@ FAMILIES: tuple[Family, ...] = (
         vector_sets="peforge.sim.families:intmac_sets",
         board="peforge.fpga.selftest:LANE_OPERANDS",
         operand_ranges="peforge.workloads.scaling:format_ranges",
+        reference="family_references:intmac",
+        widths="test_geometry:_intmac",
     ),
     Family(
         "simd",
@@ -229,6 +269,8 @@ FAMILIES: tuple[Family, ...] = (
         vector_sets="peforge.sim.families:simd_sets",
         board=None,
         operand_ranges="peforge.workloads.scaling:simd_ranges",
+        reference="family_references:simd",
+        widths="test_geometry:_simd",
     ),
     Family(
         "shiftadd",
@@ -251,6 +293,8 @@ FAMILIES: tuple[Family, ...] = (
         vector_sets="peforge.sim.shiftadd:shiftadd_sets",
         board="peforge.fpga.selftest:SHIFTADD_OPERANDS",
         operand_ranges="peforge.workloads.scaling:shiftadd_ranges",
+        reference="family_references:shiftadd",
+        widths="test_geometry:_shiftadd",
     ),
     Family(
         "blockdot",
@@ -272,6 +316,8 @@ FAMILIES: tuple[Family, ...] = (
         calibration="peforge.models.cost.specsets:BLOCKDOT_DRAWS",
         vector_sets="peforge.sim.blockdot:blockdot_sets",
         board=None,
+        reference="family_references:blockdot",
+        widths="test_geometry:_blockdot",
     ),
     Family(
         "lut",
@@ -291,6 +337,8 @@ FAMILIES: tuple[Family, ...] = (
         vector_sets="peforge.sim.lut:lut_sets",
         board="peforge.fpga.selftest:LUT_OPERANDS",
         operand_ranges="peforge.workloads.scaling:lut_ranges",
+        reference="family_references:lut",
+        widths="test_geometry:_lut",
     ),
     # arrays of any PE above (peforge.arrays): every part reads the PE's own family parts
     Family(
@@ -316,36 +364,89 @@ FAMILIES: tuple[Family, ...] = (
         regression="peforge.sim.array:verify_array",
         board=None,
         operand_ranges="peforge.workloads.scaling:array_ranges",
+        reference="family_references:array",
+        widths="test_geometry:_array",
     ),
 )
 
-_BY_NAME = {f.name: f for f in FAMILIES}
-_BY_SPEC = {f.spec: f for f in FAMILIES}
-if len(_BY_NAME) != len(FAMILIES) or len(_BY_SPEC) != len(FAMILIES):
-    raise FamilyError(f"FAMILIES declares a name or spec class twice: {[f.name for f in FAMILIES]}")
+
+@dataclass(frozen=True)
+class _Table:
+    """The families in use, indexed by name and by spec class."""
+
+    families: tuple[Family, ...]
+    by_name: dict[str, Family]
+    by_spec: dict[type, Family]
+
+    @classmethod
+    def of(cls, families: tuple[Family, ...]) -> "_Table":
+        by_name = {f.name: f for f in families}
+        by_spec: dict[type, Family] = {f.spec: f for f in families}
+        if len(by_name) != len(families) or len(by_spec) != len(families):
+            raise FamilyError(f"the family table declares a name or spec class twice: {[f.name for f in families]}")
+        return cls(families, by_name, by_spec)
+
+
+_ACTIVE = _Table.of(FAMILIES)
+
+
+def table() -> tuple[Family, ...]:
+    """The families in use: :data:`FAMILIES`, plus any added by an enclosing :func:`extended`."""
+    return _ACTIVE.families
+
+
+@contextlib.contextmanager
+def extended(*extra: Family) -> Iterator[tuple[Family, ...]]:
+    """Use :data:`FAMILIES` plus ``extra`` inside the ``with`` block; yields the whole table.
+
+    Every lookup of this module, and so every layer, the CLI's per-PE commands and
+    ``peforge.spec.from_dict``, sees the added families there; the table is restored on exit.
+    The added families' parts (all but the tests layer) are resolved on entry, so a part that
+    does not resolve fails there (:class:`FamilyError` naming it).  A name or spec class the
+    table already has is refused.  The extension belongs to this process (a sweep's worker
+    processes see :data:`FAMILIES` only).
+
+    >>> with extended(my_family):                      # doctest: +SKIP
+    ...     rtl.generate(MySpec(), "build")
+    """
+    global _ACTIVE
+    for fam in extra:
+        if not isinstance(fam, Family):
+            raise TypeError(f"extended() takes Family records, got {fam!r}")
+    new = _Table.of((*_ACTIVE.families, *extra))
+    for fam in extra:
+        for part, layer in _PART_LAYER.items():
+            if layer != "tests":
+                fam.part(part)
+    saved, _ACTIVE = _ACTIVE, new
+    try:
+        yield new.families
+    finally:
+        _ACTIVE = saved
 
 
 def names() -> tuple[str, ...]:
     """Family names in table order."""
-    return tuple(_BY_NAME)
+    return tuple(_ACTIVE.by_name)
 
 
 def get(name: str) -> Family:
     """The family called ``name``; ValueError naming the allowed ones otherwise."""
     try:
-        return _BY_NAME[name]
+        return _ACTIVE.by_name[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown PE family {name!r}: allowed {sorted(_BY_NAME)}") from None
+        raise ValueError(f"unknown PE family {name!r}: allowed {sorted(_ACTIVE.by_name)}") from None
 
 
 def family_of(spec: Any) -> Family:
-    """The family of a spec object (its class or a base class in :data:`FAMILIES`)."""
+    """The family of a spec object (its class or a base class in the table)."""
     for cls in type(spec).__mro__:
-        fam = _BY_SPEC.get(cls)
+        fam = _ACTIVE.by_spec.get(cls)
         if fam is not None:
             return fam
     raise ValueError(
-        f"{type(spec).__name__} ({spec!r}) is not a PE spec: allowed {', '.join(f.spec.__name__ for f in FAMILIES)}"
+        f"{type(spec).__name__} ({spec!r}) is not a PE spec: allowed "
+        f"{', '.join(f.spec.__name__ for f in _ACTIVE.families)}"
     )
 
 
@@ -354,14 +455,14 @@ def load_layer(layer: str) -> None:
     that does not resolve fails at the layer's import (:class:`FamilyError`)."""
     if layer not in LAYERS:
         raise ValueError(f"layer={layer!r}: allowed {sorted(LAYERS)}")
-    for fam in FAMILIES:
+    for fam in _ACTIVE.families:
         for part in LAYERS[layer]:
             fam.part(part)
 
 
 def parts(name: str) -> Iterator[tuple[Family, Any]]:
-    """``(family, resolved part)`` for every family, in table order."""
-    for fam in FAMILIES:
+    """``(family, resolved part)`` for every family in use, in table order."""
+    for fam in _ACTIVE.families:
         yield fam, fam.part(name)
 
 

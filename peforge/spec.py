@@ -45,10 +45,10 @@ ROUNDINGS = _acc.ROUNDINGS
 
 
 def families() -> dict[str, type["Spec"]]:
-    """Spec class of every PE family by name (``mac``, ...), from :data:`peforge.families.FAMILIES`."""
-    from .families import FAMILIES  # the table imports this module
+    """Spec class of every PE family in use by name (``mac``, ...), from :func:`peforge.families.table`."""
+    from .families import table  # the table imports this module
 
-    return {f.name: f.spec for f in FAMILIES}
+    return {f.name: f.spec for f in table()}
 
 
 def _format(field: str, value: Any) -> formats.Format:

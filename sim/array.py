@@ -29,6 +29,7 @@ from peforge.arrays import COL, ROW, ArraySpec, array_geometry
 from peforge.families import family_of
 
 from . import runner
+from .batch import consecutive_groups
 
 if TYPE_CHECKING:
     from .regression import VerifyResult
@@ -356,16 +357,7 @@ RUN_CYCLES = 1 << 18
 
 def _groups(sets: Sequence[TileSet]) -> list[list[TileSet]]:
     """Consecutive sets whose tiles add up to about :data:`RUN_CYCLES` cycles each."""
-    out: list[list[TileSet]] = [[]]
-    size = 0
-    for ts in sets:
-        n = ts.tiles * int(np.prod(ts.x.shape[1:3]))
-        if out[-1] and size + n > RUN_CYCLES:
-            out.append([])
-            size = 0
-        out[-1].append(ts)
-        size += n
-    return out
+    return consecutive_groups(sets, lambda ts: ts.tiles * int(np.prod(ts.x.shape[1:3])), RUN_CYCLES)
 
 
 def simulate_many(spec: ArraySpec, plans: Sequence[Plan], bld: runner.Build) -> list[dict[str, list[str]]]:

@@ -28,7 +28,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -44,6 +44,7 @@ __all__ = [
     "Mismatch",
     "CheckResult",
     "bench_for",
+    "consecutive_groups",
     "rows_for",
     "wrapper_build",
     "bare_build",
@@ -62,6 +63,7 @@ __all__ = [
 ]
 
 TB_MODULE = "peforge.sim.tb"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,22 @@ class Bench:
     verilog: Callable[[], str]
     golden: Callable[[VectorSet], Mapping[str, Any]]
     text: Callable[[str, int], str] = lambda port, code: ""
+
+
+def consecutive_groups(items: Sequence[T], size: Callable[[T], int], budget: int) -> list[list[T]]:
+    """``items`` cut, in order, into groups of about ``budget`` in total ``size`` each (a group
+    closes before the item that would exceed it; an item larger than the budget is a group of
+    its own): one simulator round trip per group."""
+    groups: list[list[T]] = [[]]
+    total = 0
+    for item in items:
+        n = size(item)
+        if groups[-1] and total + n > budget:
+            groups.append([])
+            total = 0
+        groups[-1].append(item)
+        total += n
+    return groups
 
 
 def bench_for(spec: Any) -> Bench:

@@ -156,16 +156,7 @@ def mac_sets(
 def _chunks(sets: Sequence[VectorSet], rows: int, bench: Bench) -> list[list[Any]]:
     """Group all passes into chunks of about CHUNK_VECTORS vectors."""
     plan = batch.make_plan(sets, rows, bench.ports)  # cheap: only the schedule
-    chunks: list[list[Any]] = [[]]
-    count = 0
-    for p in plan.passes:
-        n = p.nrows * plan.layouts[p.set_index].steps
-        if chunks[-1] and count + n > CHUNK_VECTORS:
-            chunks.append([])
-            count = 0
-        chunks[-1].append(p)
-        count += n
-    return chunks
+    return batch.consecutive_groups(plan.passes, lambda p: p.nrows * plan.layouts[p.set_index].steps, CHUNK_VECTORS)
 
 
 def _run_dir(bld: Any, tag: str) -> Path:

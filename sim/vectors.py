@@ -1,5 +1,6 @@
-"""Vector sets: the :class:`VectorSet` every family's stimulus is written in, and the minifloat
-MAC's sets (exhaustive code pairs, random chains, named corner sets).
+"""Vector sets: the :class:`VectorSet` every family's stimulus is written in (defined in the core,
+:mod:`peforge.vectorset`, and re-exported here), and the minifloat MAC's sets (exhaustive code
+pairs, random chains, named corner sets).
 
 A :class:`VectorSet` is exactly what the golden model takes (``a``/``b`` codes, further input
 ports by name, ``first`` ``[batch, steps]``), plus optional bubble cycles (``gaps[t]`` cycles
@@ -11,10 +12,11 @@ a million single-step vectors still fill a few long rows.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
+
+from ..vectorset import VectorSet, layout_rows
 
 __all__ = [
     "VectorSet",
@@ -39,101 +41,6 @@ MAX_CHAIN = 4096
 FULL_TABLE_CODES = 1024
 #: Most codes per corner-set category (subnormals, NaN payloads) of a wide format.
 CORNER_SAMPLE = 64
-
-
-@dataclass(frozen=True)
-class VectorSet:
-    """A named batch of PE input chains, in the golden model's terms.
-
-    Members
-    -------
-    name : str
-        Set name used in reports (``exhaustive``, ``corner:nan_inf``, ...).
-    a, b : numpy.ndarray
-        Operand codes ``[batch, steps, ...]`` as the family's golden model takes them
-        (``[batch, steps, lanes]`` int64 for a MAC; words, or per-block elements elsewhere).
-    first : numpy.ndarray
-        ``[batch, steps]`` bool; True starts a new accumulation (port ``in_first``).
-    gaps : numpy.ndarray or None
-        Bubble cycles (``in_valid=0``) before each input cycle, shared by all rows:
-        ``[steps]``, or ``[steps * beats]`` for a PE that takes a step in several beats.
-    ports : dict
-        Further input ports by name (``mode``, ``scale``, ``scale_a``, ...), ``[batch, steps, ...]``.
-    """
-
-    name: str
-    a: np.ndarray
-    b: np.ndarray
-    first: np.ndarray
-    gaps: np.ndarray | None = None
-    ports: Mapping[str, np.ndarray] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        first = np.asarray(self.first, bool)
-        if first.ndim != 2:
-            raise ValueError(f"{self.name}: first must be [batch, steps], got shape {first.shape}")
-        object.__setattr__(self, "first", first)
-        arrays = {}
-        for port, values in (("a", self.a), ("b", self.b), *self.ports.items()):
-            arr = np.asarray(values)
-            if arr.dtype not in (object, np.uint64):  # codes as int64; wide words as uint64 / ints
-                arr = arr.astype(np.int64, copy=False)
-            if arr.shape[:2] != first.shape:
-                raise ValueError(
-                    f"{self.name}: {port} must be [batch, steps, ...] with [batch, steps] = "
-                    f"{first.shape} as first, got {arr.shape}"
-                )
-            arrays[port] = arr
-        object.__setattr__(self, "a", arrays.pop("a"))
-        object.__setattr__(self, "b", arrays.pop("b"))
-        object.__setattr__(self, "ports", arrays)
-        if self.gaps is not None:
-            gaps = np.asarray(self.gaps, np.int64)
-            steps = first.shape[1]
-            if gaps.ndim != 1 or (steps and gaps.size % steps) or (gaps < 0).any():
-                raise ValueError(f"{self.name}: gaps must be [steps] or [steps * beats] >= 0, got shape {gaps.shape}")
-            object.__setattr__(self, "gaps", gaps)
-
-    @property
-    def inputs(self) -> dict[str, np.ndarray]:
-        """Every input port's values by port name except ``in_first`` (the golden model's keywords)."""
-        return {"a": self.a, "b": self.b, **self.ports}
-
-    @property
-    def batch(self) -> int:
-        return self.first.shape[0]
-
-    @property
-    def steps(self) -> int:
-        return self.first.shape[1]
-
-    @property
-    def lanes(self) -> int:
-        return self.a.shape[2] if self.a.ndim > 2 else 1
-
-    @property
-    def size(self) -> int:
-        """Number of vectors (valid steps) in the set."""
-        return self.batch * self.steps
-
-    def subset(self, rows: slice | np.ndarray, steps: int | None = None, name: str | None = None) -> "VectorSet":
-        s = slice(None, steps)
-        beats = 1 if self.gaps is None or not self.steps else self.gaps.size // self.steps
-        gaps = self.gaps if self.gaps is None or steps is None else self.gaps[: steps * beats]
-        return VectorSet(
-            name or self.name,
-            self.a[rows, s],
-            self.b[rows, s],
-            self.first[rows, s],
-            gaps,
-            {k: v[rows, s] for k, v in self.ports.items()},
-        )
-
-
-def layout_rows(rows: int, lanes: int) -> int:
-    """Rows to lay a set's chains out in: about 64 operand lanes per cycle in all, 4 to ``rows``
-    rows, so a many-lane PE gets long chains (its long accumulations) rather than more rows."""
-    return max(4, min(rows, 64 // max(1, lanes)))
 
 
 def _fill_rows(a: np.ndarray, b: np.ndarray, first: np.ndarray, rows: int, name: str, step_group: int = 1) -> VectorSet:

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from family_references import array_steps
 from typer.testing import CliRunner
 
 from peforge import rtl
@@ -27,7 +28,17 @@ from peforge.models.golden import kernels
 from peforge.spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec
 
 runner = CliRunner()
-PE_FAMILIES = [f for f in FAMILIES if f.name != "array"]
+
+
+def _arrayable(fam):
+    """Arrays can be built from the family's PEs (it has a view in peforge.arrays; optional)."""
+    try:
+        return fam.name != "array" and pe_view(fam.examples[0]) is not None
+    except ValueError:
+        return False
+
+
+PE_FAMILIES = [f for f in FAMILIES if _arrayable(f)]
 PES = [pe for f in PE_FAMILIES for pe in f.examples]
 E4 = MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32")
 I8 = IntMacSpec("int8", "int8")
@@ -128,10 +139,6 @@ def test_geometry_timing():
 
 
 # --- golden model ---------------------------------------------------------------------------------
-def _pe_chain(pe, inputs):
-    return golden.run(pe, **inputs)
-
-
 def _step_inputs(spec, rng, batch=2, steps=9):
     first = np.zeros((batch, steps), bool)
     first[:, ::4] = True
@@ -151,48 +158,10 @@ def test_step_view_is_every_pe_running_its_own_chain(spec):
     rng = np.random.default_rng(5)
     inp = _step_inputs(spec, rng)
     got = golden.run(spec, **inp)["acc"]
-    geo = array_geometry(spec)
-    R, C = geo.rows, geo.cols
-    pe, w = spec.pe, geo.pe.acc_width
-    B, S = inp["first"].shape
-    for bt in range(B):
-        if geo.dataflow == "output-stationary":
-            words = {}
-            for i in range(R):
-                for j in range(C):
-                    chain = {
-                        "a": inp["a"][bt : bt + 1, :, i],
-                        "b": inp["b"][bt : bt + 1, :, j],
-                        "first": inp["first"][bt : bt + 1],
-                    }
-                    for name, (role, _) in geo.pe.inputs.items():
-                        if name in ("a", "b"):
-                            continue
-                        v = inp[name][bt : bt + 1]
-                        chain[name] = v[:, :, i] if role == "row" else v[:, :, j] if role == "col" else v
-                    words[(i, j)] = [int(x) for x in _pe_chain(pe, chain)["acc"][0]]
-            for s in range(S):
-                want = sum(words[(i, j)][s] << ((i * C + j) * w) for i in range(R) for j in range(C))
-                assert int(got[bt, s]) == want, (spec.name, bt, s)
-        else:
-            lanes, lw = geo.pe.acc_lanes, geo.pe.lane_width
-            for s in range(S):
-                want = 0
-                for j in range(C):
-                    col = [0] * lanes
-                    for i in range(R):
-                        step = {
-                            "a": inp["a"][bt : bt + 1, s : s + 1, i],
-                            "b": inp["b"][bt : bt + 1, s : s + 1, i, j],
-                            "first": np.ones((1, 1), bool),
-                        }
-                        for name in geo.pe.inputs:
-                            if name not in ("a", "b"):
-                                step[name] = inp[name][bt : bt + 1, s : s + 1]
-                        v = int(_pe_chain(pe, step)["acc"][0, 0])
-                        col = [(c + ((v >> (ln * lw)) & ((1 << lw) - 1))) % (1 << lw) for ln, c in enumerate(col)]
-                    want |= sum(c << (ln * lw) for ln, c in enumerate(col)) << (j * w)
-                assert int(got[bt, s]) == want, (spec.name, bt, s)
+    want = array_steps(spec, inp, lambda pe, chain: [int(x) for x in golden.run(pe, **chain)["acc"][0]])
+    for bt, row in enumerate(want):
+        for s, word in enumerate(row):
+            assert int(got[bt, s]) == word, (spec.name, bt, s)
 
 
 @pytest.mark.parametrize("pe", PES, ids=lambda s: s.name)

@@ -11,6 +11,8 @@ from peforge.pipelining import pick_stages
 
 def _bench():
     path = Path(__file__).resolve().parents[1] / "bench" / "qor.py"
+    if str(path.parent) not in sys.path:  # the bench imports its plumbing (bench/_common.py) by name
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location("bench_qor", path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)

@@ -10,12 +10,11 @@ tools cannot see /tmp.
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from scratch import scratch_dir
 from typer.testing import CliRunner
 
 from peforge import fpga
@@ -26,7 +25,6 @@ from peforge.fpga.fit import capacity, needs, shortfalls
 from peforge.fpga.pnr import DEVICES, device_for
 from peforge.spec import BlockDotSpec
 
-ROOT = Path(__file__).resolve().parents[1] / "build" / "test-devfit"
 MXFP8_32 = BlockDotSpec(
     element_a="e4m3fn", element_b="e4m3fn", scale_a="e8m0fnu", scale_b="e8m0fnu", block=32, lanes=32, stages=2
 )
@@ -34,10 +32,7 @@ MXFP8_32 = BlockDotSpec(
 
 @pytest.fixture(scope="module")
 def work():
-    path = ROOT / uuid.uuid4().hex[:8]
-    path.mkdir(parents=True)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    yield from scratch_dir("test-devfit")
 
 
 class _ToolRan(Exception):

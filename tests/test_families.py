@@ -44,3 +44,55 @@ def test_unresolvable_part_names_family_and_part():
         r"\(peforge.models.golden.intmac:no_such_run\) does not resolve",
     ):
         broken.part("golden_run")
+
+
+# --- extended(): a family added to the table explicitly, for a with block ----------------------
+def test_extended_adds_a_family_for_the_block_only():
+    from family7.spec import FAMILY, ZeroPointMacSpec
+
+    spec = ZeroPointMacSpec(lanes=2)
+    with fam_mod.extended(FAMILY) as table:
+        assert table == (*FAMILIES, FAMILY) == fam_mod.table()
+        assert fam_mod.get("zpmac") is FAMILY and fam_mod.family_of(spec) is FAMILY
+        assert fam_mod.names()[-1] == "zpmac" and spec_mod.from_json(spec.to_json()) == spec
+        assert [f for f, _ in fam_mod.parts("golden_run")][-1] is FAMILY
+    assert fam_mod.table() == FAMILIES
+    with pytest.raises(ValueError, match=r"unknown PE family 'zpmac'"):
+        spec_mod.from_json(spec.to_json())
+    with pytest.raises(ValueError, match=r"ZeroPointMacSpec .* is not a PE spec"):
+        fam_mod.family_of(spec)
+
+
+def test_extended_refuses_a_clash_and_an_unresolvable_part():
+    from family7.spec import FAMILY
+
+    with pytest.raises(FamilyError, match=r"declares a name or spec class twice"):
+        with fam_mod.extended(dataclasses.replace(FAMILY, _cache={}), FAMILY):
+            pass
+    with pytest.raises(FamilyError, match=r"declares a name or spec class twice"):
+        with fam_mod.extended(dataclasses.replace(FAMILIES[1], _cache={})):
+            pass
+    broken = dataclasses.replace(FAMILY, golden_value="family7.golden:no_such_value", _cache={})
+    with pytest.raises(FamilyError, match=r"family 'zpmac': its golden part 'golden_value' .* does not resolve"):
+        with fam_mod.extended(broken):
+            pass
+    with pytest.raises(TypeError, match=r"extended\(\) takes Family records"):
+        with fam_mod.extended("zpmac"):
+            pass
+    assert fam_mod.table() == FAMILIES
+
+
+def test_cli_lists_an_extended_family_while_it_is_in_the_table():
+    from family7.spec import FAMILY
+    from typer.testing import CliRunner
+
+    from peforge.cli import app
+
+    runner = CliRunner()
+    assert "zpmac" not in runner.invoke(app, ["cost", "--help"]).output
+    with fam_mod.extended(FAMILY):
+        assert "zpmac" in runner.invoke(app, ["cost", "--help"]).output
+        res = runner.invoke(app, ["cost", "zpmac", "--help"])
+        assert res.exit_code == 0 and "--a-zero" in res.output
+    res = runner.invoke(app, ["cost", "zpmac"])
+    assert res.exit_code != 0

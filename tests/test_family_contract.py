@@ -1,10 +1,16 @@
-"""The family contract, checked once for every family of :data:`peforge.families.FAMILIES`.
+"""The family contract, checked once for every family of :data:`peforge.families.FAMILIES` and
+for the test-only families of :data:`TEST_FAMILIES`.
 
-Per family: deterministic, lint-clean Verilog whose ports are the manifest's; spec JSON round
-trip; golden model against the family's independent reference (Python ints / Fractions) on a
+Per family: deterministic, lint-clean Verilog whose ports are the manifest's; the widths the
+Verilog and the cost model have are the geometry's; spec JSON round trip; golden model against
+the family's independent reference (its ``reference`` part: Python ints / Fractions) on a
 seeded sample; a cost estimate for every target; energy for a workload; the CLI's generate /
 cost / synth (and verify) on one spec; one design-space point.  Family-specific manifest
 fields stay in the families' own test modules.
+
+``TEST_FAMILIES`` holds a seventh family written from the contract alone, in four files under
+``tests/family7/`` (spec + geometry + reference, generator, golden model + vector sets, cost):
+this module adds it to the table with :func:`peforge.families.extended` for its own tests.
 """
 
 from __future__ import annotations
@@ -13,27 +19,22 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
-import test_blockdot_golden
-import test_golden_mac
-import test_intmac_golden
-import test_lmul_reference
-import test_lut_golden
 import test_shiftadd
-import test_simd
+from family7.spec import FAMILY as ZPMAC
+from test_geometry import check_widths
 from typer.testing import CliRunner
 
-from peforge import rtl
+from peforge import families, rtl
 from peforge import spec as spec_mod
-from peforge.arrays import ArraySpec, array_geometry
+from peforge.arrays import ArraySpec
 from peforge.cli import app
 from peforge.families import FAMILIES, Family
 from peforge.models import cost, golden
 from peforge.models.cost import energy
-from peforge.models.golden import lut as golden_lut
 from peforge.spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddSpec, SimdMacSpec
 
 BUILD = Path(__file__).resolve().parent.parent / "build" / "test_family_contract"
@@ -79,22 +80,36 @@ LINT_SAMPLE: dict[str, list[Any]] = {
 _DECL = re.compile(r"^\s*(input|output)\s+(?:signed\s+)?(?:\[(\d+):0\]\s+)?([A-Za-z]\w*)\s*;", re.M)
 
 
+#: Test-only families (not in FAMILIES): the zero-point INT MAC of tests/family7/.
+TEST_FAMILIES: tuple[Family, ...] = (ZPMAC,)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _with_test_families():
+    """The table in use during this module's tests: FAMILIES plus TEST_FAMILIES."""
+    with families.extended(*TEST_FAMILIES):
+        yield
+
+
 def _fams() -> list[Family]:
-    return list(FAMILIES)
+    return [*FAMILIES, *TEST_FAMILIES]
 
 
 def _lint_specs() -> list[Any]:
     out: dict[str, Any] = {}
-    for fam in FAMILIES:
+    for fam in _fams():
         for s in (*fam.examples, *LINT_SAMPLE.get(fam.name, [])):
             out.setdefault(s.name, s)
     return list(out.values())
 
 
-def test_every_family_has_an_independent_reference():
-    missing = {f.name for f in FAMILIES} - set(REFERENCES)
-    assert not missing, f"families {sorted(missing)} have no independent golden reference in REFERENCES"
-    assert set(LINT_SAMPLE) <= {f.name for f in FAMILIES}
+def test_lint_sample_names_families():
+    assert set(LINT_SAMPLE) <= {f.name for f in _fams()}
+
+
+def test_test_families_are_in_the_table_only_while_extended():
+    assert [f.name for f in families.table()] == [f.name for f in _fams()]
+    assert all(f.name not in {g.name for g in FAMILIES} for f in TEST_FAMILIES)
 
 
 @pytest.mark.parametrize("spec", _lint_specs(), ids=lambda s: s.name)
@@ -124,6 +139,11 @@ def test_verilog_deterministic_lint_clean_ports_as_manifest(spec):
     rtl.lint(v1)
 
 
+@pytest.mark.parametrize("spec", [s for f in _fams() for s in f.examples], ids=lambda s: s.name)
+def test_verilog_and_cost_widths_are_the_geometry(spec):
+    check_widths(spec)
+
+
 @pytest.mark.parametrize("fam", _fams(), ids=lambda f: f.name)
 def test_spec_json_round_trip(fam):
     for s in fam.examples:
@@ -135,131 +155,7 @@ def test_spec_json_round_trip(fam):
         spec_mod.from_dict({"family": "nope"})
 
 
-# --- golden model against each family's independent reference ----------------------------------
-def _ref_mac(spec, inp):
-    if spec.mult == "lmul":  # the L-Mul product formula's own Fraction reference
-        return [
-            [
-                acc
-                for acc, _ in test_lmul_reference.ref_run(
-                    spec, zip(inp["a"][r].tolist(), inp["b"][r].tolist(), inp["first"][r].tolist())
-                )
-            ]
-            for r in range(len(inp["first"]))
-        ]
-    acc, _ = test_golden_mac.ref_run(spec, inp["a"], inp["b"], inp["first"])
-    return acc
-
-
-def _ref_intmac(spec, inp):
-    return test_intmac_golden._reference(spec, inp["a"].astype(np.int64), inp["b"].astype(np.int64), inp["first"])
-
-
-def _ref_simd(spec, inp):
-    return [
-        test_simd.ref_run(
-            spec,
-            list(zip(*(np.asarray(inp[k][r]).tolist() for k in ("a", "b", "first", "mode", "a_signed", "b_signed")))),
-        )
-        for r in range(len(inp["first"]))
-    ]
-
-
-def _ref_shiftadd(spec, inp):
-    return [
-        test_shiftadd.ref_run(
-            spec,
-            inp["a"][r].astype(np.int64),
-            inp["b"][r].astype(np.int64),
-            inp["first"][r],
-            inp["scale"][r].astype(np.int64) if "scale" in inp else None,
-        )
-        for r in range(len(inp["first"]))
-    ]
-
-
-def _ref_blockdot(spec, inp):
-    return [
-        test_blockdot_golden.ref_run(
-            spec, *(inp[k][r].astype(np.int64) for k in ("a", "b", "scale_a", "scale_b")), inp["first"][r]
-        )
-        for r in range(len(inp["first"]))
-    ]
-
-
-def _ref_lut(spec, inp):
-    return test_lut_golden.ref_run(spec, inp["a"].astype(np.int64), inp["b"].astype(np.int64), inp["first"])
-
-
-def _got_lut(spec, acc):
-    return golden_lut.lane_values(spec, acc).tolist()
-
-
-def _pe_words(pe, rows) -> list[int]:
-    """A PE reference's per-step results as ``acc`` port words (LUT: lanes packed, two's complement)."""
-    if pe.family == "lut":
-        mask = (1 << pe.width) - 1
-        return [sum((v & mask) << (ln * pe.width) for ln, v in enumerate(step)) for step in rows]
-    return [int(v) for v in rows]
-
-
-def _ref_array(spec, inp):
-    """Every PE's own reference chain (output-stationary), or each column's sum of its PEs' one-step
-    references modulo the accumulator width (weight-stationary), packed as the step view packs them."""
-    geo = array_geometry(spec)
-    R, C, pe, w = geo.rows, geo.cols, spec.pe, geo.pe.acc_width
-    ref = REFERENCES[pe.family]
-    roles = {n: r for n, (r, _) in geo.pe.inputs.items() if n not in ("a", "b")}
-    B, S = inp["first"].shape
-    out = []
-    for bt in range(B):
-        if geo.dataflow == "output-stationary":
-            words = {}
-            for i in range(R):
-                for j in range(C):
-                    chain = {
-                        "a": inp["a"][bt : bt + 1, :, i],
-                        "b": inp["b"][bt : bt + 1, :, j],
-                        "first": inp["first"][bt : bt + 1],
-                    }
-                    for n, role in roles.items():
-                        v = inp[n][bt : bt + 1]
-                        chain[n] = v[:, :, i] if role == "row" else v[:, :, j] if role == "col" else v
-                    words[i, j] = _pe_words(pe, ref(pe, chain)[0])
-            out.append([sum(words[i, j][s] << ((i * C + j) * w) for i in range(R) for j in range(C)) for s in range(S)])
-            continue
-        lanes, lw = geo.pe.acc_lanes, geo.pe.lane_width
-        steps = []
-        for s in range(S):
-            total = 0
-            for j in range(C):
-                col = [0] * lanes
-                for i in range(R):
-                    one = {
-                        "a": inp["a"][bt : bt + 1, s : s + 1, i],
-                        "b": inp["b"][bt : bt + 1, s : s + 1, i, j],
-                        "first": np.ones((1, 1), bool),
-                        **{n: inp[n][bt : bt + 1, s : s + 1] for n in roles},
-                    }
-                    v = _pe_words(pe, ref(pe, one)[0])[0]
-                    col = [(c + (v >> (ln * lw))) % (1 << lw) for ln, c in enumerate(col)]
-                total |= sum(c << (ln * lw) for ln, c in enumerate(col)) << (j * w)
-            steps.append(total)
-        out.append(steps)
-    return out
-
-
-REFERENCES: dict[str, Callable[[Any, dict], Any]] = {
-    "mac": _ref_mac,
-    "intmac": _ref_intmac,
-    "simd": _ref_simd,
-    "shiftadd": _ref_shiftadd,
-    "blockdot": _ref_blockdot,
-    "lut": _ref_lut,
-    "array": _ref_array,
-}
-
-
+# --- golden model against each family's independent reference (its tests-layer part) ------------
 @pytest.mark.parametrize("fam", _fams(), ids=lambda f: f.name)
 def test_golden_matches_independent_reference(fam):
     model = fam.part("energy")  # the family's random finite operands
@@ -267,9 +163,8 @@ def test_golden_matches_independent_reference(fam):
         first = np.zeros((2, 24), bool)
         first[:, ::7] = True
         inp = model.random(spec, np.random.default_rng(100 + i), first)
-        acc = golden.run(spec, **inp)["acc"]
-        got = _got_lut(spec, acc) if fam.name == "lut" else [[int(v) for v in row] for row in acc]
-        assert got == [list(r) for r in REFERENCES[fam.name](spec, inp)], spec.name
+        got = [[int(v) for v in row] for row in golden.run(spec, **inp)["acc"]]
+        assert got == [[int(v) for v in row] for row in fam.part("reference")(spec, inp)], spec.name
 
 
 # --- cost, energy, CLI, DSE ----------------------------------------------------------------------
@@ -329,7 +224,9 @@ def test_cli_generate_cost_synth(fam, tmp_path):
 
 @pytest.mark.sim
 @pytest.mark.parametrize(
-    "fam", [pytest.param(f, marks=() if f.name == "mac" else pytest.mark.slow) for f in FAMILIES], ids=lambda f: f.name
+    "fam",
+    [pytest.param(f, marks=() if f.name in ("mac", ZPMAC.name) else pytest.mark.slow) for f in _fams()],
+    ids=lambda f: f.name,
 )
 def test_cli_verify(fam):
     spec = fam.examples[0]

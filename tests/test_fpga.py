@@ -13,24 +13,19 @@ import pickle
 import shutil
 import subprocess
 import tempfile
-import uuid
 from pathlib import Path
 
 import pytest
+from scratch import scratch_dir
 
 from peforge import fpga
 from peforge.fpga import tools
 from peforge.fpga.pnr import Port, wrapper_verilog
 
-ROOT = Path(__file__).resolve().parents[1] / "build" / "test-fpga"
-
 
 @pytest.fixture(scope="module")
 def work():
-    path = ROOT / uuid.uuid4().hex[:8]
-    path.mkdir(parents=True)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    yield from scratch_dir("test-fpga")
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "peforge.params": (*HDL, "peforge.rtl", "peforge.sim", "peforge.fpga", "peforge.models", "peforge.dse"),
     "peforge.geometry": (*HDL, "peforge.rtl", "peforge.sim", "peforge.fpga", "peforge.models", "peforge.dse"),
     "peforge.families": (*HDL, "peforge.rtl", "peforge.sim", "peforge.fpga", "peforge.models", "peforge.dse"),
+    "peforge.vectorset": (*HDL, "peforge.rtl", "peforge.sim", "peforge.fpga", "peforge.models", "peforge.dse"),
 }
 
 
