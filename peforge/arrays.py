@@ -69,6 +69,7 @@ __all__ = [
     "pe_view",
     "array_geometry",
     "MAX_DIM",
+    "drain_levels",
 ]
 
 DATAFLOWS = ("output-stationary", "weight-stationary")
@@ -114,6 +115,10 @@ class PeView:
     k_per_step : int
         Elements of the reduction (``k``) one step consumes per output (lanes, a LUT group, a
         block; mode 0 of a SIMD PE).
+    ctl_delays : (int, int)
+        Registers inside the PE that are plain delays (reset to 0, no enable) of ``in_valid`` and
+        of ``in_first``: in an array the neighbouring PE's input registers hold the same delays,
+        so synthesis keeps one of each (the cost model counts them once).
     """
 
     spec: Spec
@@ -128,6 +133,7 @@ class PeView:
     macs_per_cycle: float = 1.0
     ignored_outputs: tuple[str, ...] = ()
     k_per_step: int = 1
+    ctl_delays: tuple[int, int] = (0, 0)
 
     def width(self, role: str) -> int:
         """Total input bits of one role."""
@@ -154,6 +160,7 @@ def _mac_view(s: MinifloatMacSpec) -> PeView:
         s.latency,
         macs_per_cycle=s.lanes,
         k_per_step=s.lanes,
+        ctl_delays=(s.latency, 0),  # a valid per cut and the accumulator's; first is clock-enabled
     )
 
 
@@ -168,6 +175,7 @@ def _intmac_view(s: IntMacSpec) -> PeView:
         s.latency,
         macs_per_cycle=s.lanes,
         k_per_step=s.lanes,
+        ctl_delays=(s.latency, s.stages),
     )
 
 
@@ -188,6 +196,7 @@ def _simd_view(s: SimdMacSpec) -> PeView:
         s.latency,
         macs_per_cycle=s.mode_lanes[0],
         k_per_step=s.mode_lanes[0],
+        ctl_delays=(s.latency, s.stages),
     )
 
 
@@ -203,6 +212,7 @@ def _lut_view(s: LutSpec) -> PeView:
         interval=s.initiation_interval,
         macs_per_cycle=s.macs_per_cycle,
         k_per_step=s.group,
+        ctl_delays=(s.latency, s.latency - 1),  # the plane sequencer and first's delay line
     )
 
 
@@ -223,6 +233,7 @@ def _shiftadd_view(s: ShiftAddSpec) -> PeView:
         macs_per_cycle=s.lanes / s.cycles_per_input,
         ignored_outputs=("in_ready",) if s.mode == "bitserial" else (),
         k_per_step=s.lanes,
+        ctl_delays=(0, 0) if s.mode == "bitserial" else (s.latency, s.stages),
     )
 
 
@@ -244,6 +255,9 @@ def _blockdot_view(s: BlockDotSpec) -> PeView:
         beats=s.beats,
         macs_per_cycle=lanes,
         k_per_step=s.block,
+        # a valid per cut; the accumulator's registers delay valid & last (a plain delay of valid
+        # only with one beat per block); first is clock-enabled
+        ctl_delays=(s.latency if s.beats == 1 else s.stages, 0),
     )
 
 
@@ -506,9 +520,29 @@ class ArrayGeometry:
 
     @property
     def drain_delay(self) -> int:
-        """Cycles from a PE's output event to the array output port (its column's select
-        register, ``pipeline`` stages, the column deskew)."""
-        return 1 + self.pipeline + (self.cols - 1) * self.col_skew
+        """OS: cycles from a PE's output event to the array output port (the PE's result
+        register, the column's OR tree with its ``pipeline`` cuts, the column register, the
+        pipeline registers the tree has no level for, the column deskew)."""
+        return 2 + self.pipeline + (self.cols - 1) * self.col_skew
+
+    @property
+    def drain_levels(self) -> int:
+        """OS: levels of the drain's OR tree over a column's rows (fan-in 4: one LUT4 each)."""
+        return drain_levels(self.rows)
+
+    @property
+    def drain_cuts(self) -> int:
+        """OS: ``pipeline`` registers that cut the drain's OR tree (after its levels 1, 2, ...);
+        the rest follow the column register."""
+        return min(self.pipeline, max(self.drain_levels - 1, 0))
+
+
+def drain_levels(rows: int) -> int:
+    """Levels of an OR tree of fan-in 4 over ``rows`` inputs (0 for one row)."""
+    levels, n = 0, rows
+    while n > 1:
+        n, levels = -(-n // 4), levels + 1
+    return levels
 
 
 def array_geometry(spec: ArraySpec) -> ArrayGeometry:
@@ -525,16 +559,17 @@ def array_geometry(spec: ArraySpec) -> ArrayGeometry:
         unit = pe_view(replace(dq.pe, group=None, scale=None, acc_bits=dq.pe.width, overflow="wrap"))
     col_skew = 1 if spec.a_path == "systolic" else 0
     row_skew = 1
-    geo_drain = 1 + spec.pipeline + (C - 1) * col_skew
+    deskew = (C - 1) * col_skew
     if spec.dataflow == "output-stationary":
-        # input register (1) + PE offset + PE latency + drain; measured from the last input's
-        # cycle to row 0's output cycle
-        latency = 1 + unit.latency + geo_drain
+        # input register (1) + PE latency + drain (result register, column register, pipeline,
+        # deskew); measured from the last input's cycle to row 0's output cycle
+        latency = 1 + unit.latency + 2 + spec.pipeline + deskew
         out_width = pe.acc_width
         swap = 0
     else:
-        # input register, PE row i at offset i (+ j), PE latency, psum register per row, deskew
-        latency = 1 + unit.latency + (R - 1) + geo_drain
+        # input register, PE row i at offset i (+ j), PE latency, psum register per row,
+        # pipeline, deskew
+        latency = 1 + unit.latency + (R - 1) + 1 + spec.pipeline + deskew
         out_width = pe.acc_width  # column sums wrap at the PE's accumulator width
         swap = (R - 1) * row_skew + (C - 1) * col_skew
     return ArrayGeometry(

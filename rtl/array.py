@@ -12,10 +12,14 @@ Structure (output-stationary; the timing is :func:`peforge.arrays.array_geometry
 * **Grid**: the PEs (or a row's LUT PE with ``cols * lanes`` lanes, whose one table unit serves
   the whole row).  Each PE's ``done`` flag is ``last`` delayed by the PE's manifest latency, so
   ``out_valid & done`` marks the cycle its ``acc`` holds the tile's result.
-* **Drain**: per column one AND-OR select picks the row whose result is ready (rows finish one
-  cycle apart, so at most one is ready while ``in_last`` inputs are ``rows`` cycles apart), a
-  register, ``pipeline`` more, and a deskew of ``cols - 1 - j`` registers so that a whole
-  output row leaves in one cycle: ``out_valid`` and ``out`` (column ``j`` at
+* **Drain**: each PE's result is captured in its own register, zero unless the result is ready
+  (a synchronous reset, no logic on FPGAs): the accumulator drives only its neighbour, so the
+  placer keeps it beside the PE's multiplier, and every long wire of the drain starts at a
+  register.  Per column an OR tree (fan-in 4, one LUT4 level each) over the rows picks the
+  ready one (rows finish one cycle apart, so at most one is ready while ``in_last`` inputs
+  are ``rows`` cycles apart); ``pipeline`` registers cut the tree after its first levels (the
+  rest follow the column register), then a deskew of ``cols - 1 - j`` registers so that a
+  whole output row leaves in one cycle: ``out_valid`` and ``out`` (column ``j`` at
   ``[j * width +: width]``), rows 0..R-1 on consecutive cycles.
 * **Shared group dequantiser** (grouped shift-add PE, ``share``): the PEs are integer
   shift-add PEs restarted every group by the array's group counter; per column one
@@ -50,11 +54,21 @@ from peforge.spec import Spec
 from .blocks._util import invalid
 from .blocks.dequant import GroupDequant
 
-__all__ = ["PeArray", "array_signature", "array_manifest", "array_verilog"]
+__all__ = [
+    "PeArray",
+    "array_signature",
+    "array_manifest",
+    "array_verilog",
+    "keep_register_verilog",
+    "keep_module",
+    "KEEP",
+]
 
 
 #: Control bits of the row words: reset to 0 (data registers are reset-less).
 _CTL_BITS = frozenset({"valid", "first", "last", "gdone", "gzero"})
+#: Row-word bits only the result marks read (delayed by the PE latency at the row entry).
+_MARKS = frozenset({"last", "gdone", "gzero"})
 
 
 def array_signature(spec: ArraySpec) -> wiring.Signature:
@@ -113,13 +127,75 @@ class _Unit:
         m.d.comb += self.ports[port].eq(value)
 
 
-def _reg(m: Module, value: Value, name: str, n: int = 1, reset_less: bool = True) -> Value:
-    """``value`` delayed by ``n`` registers (0: as is)."""
+def _reg(m: Module, value: Value, name: str, n: int = 1, reset_less: bool = True, keep: str | None = None) -> Value:
+    """``value`` delayed by ``n`` registers (0: as is).  ``keep``: the module name of
+    :func:`keep_register_verilog`, which builds each register (with a reset) as one that
+    synthesis keeps apart from equivalent ones (see :data:`KEEP`)."""
     for k in range(n):
         r = Signal(value.shape(), name=f"{name}_d{k}", reset_less=reset_less)
-        m.d.sync += r.eq(value)
+        if keep is not None and not reset_less:
+            m.submodules[f"{name}_d{k}"] = Instance(
+                keep, p_WIDTH=len(r), i_clk=ClockSignal(), i_rst=ResetSignal(), i_d=value, o_q=r
+            )
+        else:
+            m.d.sync += r.eq(value)
         value = r
     return value
+
+
+#: Why the array's control registers are kept apart: every PE sees the array-wide ``valid`` /
+#: ``first`` / ``last`` delayed by its offset ``i + j``, so all PEs of an anti-diagonal see the
+#: same delay of the same signal, and synthesis merges those registers into one (Yosys's
+#: ``opt_merge``) whose net then crosses the whole array to every PE on that diagonal (measured:
+#: the critical path of the 8x8 INT8 array at PE stages 1).  Kept registers stay one per row
+#: entry, hop and mark, each next to the PEs it feeds: a fanout limit by construction.
+KEEP = "control registers kept one per row and hop (no array-wide control nets)"
+
+
+def keep_register_verilog(module: str) -> str:
+    """Verilog of the kept control register (a ``keep`` attribute on its process, which Yosys
+    and the vendor tools honour), synchronous reset to 0."""
+    return (
+        f"// {KEEP}\n"
+        f"module {module} #(parameter WIDTH = 1) (\n"
+        "  input wire clk,\n"
+        "  input wire rst,\n"
+        "  input wire [WIDTH-1:0] d,\n"
+        "  output reg [WIDTH-1:0] q = {WIDTH{1'b0}}\n"
+        ");\n"
+        "  (* keep *)\n"
+        "  always @(posedge clk)\n"
+        "    if (rst) q <= {WIDTH{1'b0}};\n"
+        "    else q <= d;\n"
+        "endmodule\n"
+    )
+
+
+def _or_tree(
+    m: Module, words: list[Value], name: str, cuts: int, reset_less: bool = True, keep: str | None = None
+) -> Value:
+    """OR of ``words`` in levels of fan-in 4 (one LUT4 per bit and node), a register after
+    each of the first ``cuts`` levels (``cuts`` registers in all)."""
+    level = 0
+    while len(words) > 1:
+        words = [_or(ws) for ws in _groups(words, 4)]
+        level += 1
+        if level <= cuts:
+            words = [_reg(m, w, f"{name}_l{level}_{k}", reset_less=reset_less, keep=keep) for k, w in enumerate(words)]
+    # a tree with fewer levels than cuts (one word: a shared dequantiser's result) keeps the
+    # same delay
+    return _reg(m, words[0], f"{name}_l{level}", max(cuts - level, 0), reset_less=reset_less, keep=keep)
+
+
+def _groups(words: list[Value], n: int) -> list[list[Value]]:
+    return [words[k : k + n] for k in range(0, len(words), n)]
+
+
+def _or(words: list[Value]) -> Value:
+    out = words[0]
+    for w in words[1:]:
+        out = out | w
+    return out
 
 
 def _slice(word: Value, k: int, width: int) -> Value:
@@ -162,6 +238,9 @@ class PeArray(wiring.Component):
         self._spec = spec
         self._geo = array_geometry(spec)
         self._instances = instances
+        # the Verilog build keeps its control registers apart (KEEP); Amaranth's simulator and
+        # a user's Amaranth design get plain registers
+        self._keep = keep_module(spec) if instances else None
         super().__init__(array_signature(spec))
 
     @property
@@ -209,7 +288,7 @@ class PeArray(wiring.Component):
                 word[name] = _slice(getattr(self, name), i, width)
             rows.append(
                 {
-                    k: _reg(m, v, f"row{i}_{k}", 1 + i * geo.row_skew, reset_less=k not in _CTL_BITS)
+                    k: _reg(m, v, f"row{i}_{k}", 1 + i * geo.row_skew, reset_less=k not in _CTL_BITS, keep=self._keep)
                     for k, v in word.items()
                 }
             )
@@ -231,7 +310,11 @@ class PeArray(wiring.Component):
                 line.append(
                     prev
                     if geo.col_skew == 0
-                    else {k: _reg(m, v, f"hop_a{i}_{u}_{k}", reset_less=k not in _CTL_BITS) for k, v in prev.items()}
+                    else {
+                        k: _reg(m, v, f"hop_a{i}_{u}_{k}", reset_less=k not in _CTL_BITS, keep=self._keep)
+                        for k, v in prev.items()
+                        if k not in _MARKS  # the result marks hop on their own, PE latency later
+                    }
                 )
             row_at.append(line)
         col_at: list[list[dict[str, Value]]] = [[] for _ in range(geo.rows)]
@@ -256,24 +339,35 @@ class PeArray(wiring.Component):
         events: list[list[Value]],
         values: list[list[Value]],
         flags: list[list[Value]] | None,
+        shared: bool = False,
     ) -> None:
-        """Per column: AND-OR select of the ready row, register, pipeline, deskew -> out."""
+        """Per column: each PE's result register (zero unless its result is ready), an OR tree
+        over the rows cut by ``pipeline`` registers, the column register, the remaining pipeline
+        registers, the deskew -> out.  ``shared``: a column's rows all offer the same value (a
+        shared dequantiser's result): one result register per column."""
         outs, fouts = [], []
         valid: Value = C(0, 1)
+        tail = geo.pipeline - geo.drain_cuts
         for j in range(geo.cols):
-            sel = Const(0, geo.out_width)
-            fsel = Const(0, max(geo.flags_width, 1))
-            for i in range(geo.rows):
-                sel = sel | Mux(events[i][j], values[i][j], 0)
-                if flags is not None:
-                    fsel = fsel | Mux(events[i][j], flags[i][j], 0)
-            depth = 1 + geo.pipeline + (geo.cols - 1 - j) * geo.col_skew
-            outs.append(_reg(m, sel, f"drain{j}", depth))
+            rows = [0] if shared else list(range(geo.rows))
+            ready = [Cat(*(events[i][j] for i in range(geo.rows))).any()] if shared else [events[i][j] for i in rows]
+            words = []
+            for k, i in enumerate(rows):
+                value = values[i][j].as_unsigned()
+                value = Cat(value, C(0, geo.out_width - len(value))) if len(value) < geo.out_width else value
+                word = Cat(value, flags[i][j]) if flags is not None else value
+                res = Signal(len(word), name=f"res_{i}_{j}", reset_less=True)
+                m.d.sync += res.eq(Mux(ready[k], word, 0))  # a synchronous reset: no logic on FPGAs
+                words.append(res)
+            word = _reg(m, _or_tree(m, words, f"drain{j}", geo.drain_cuts), f"drain{j}", 1 + tail)
+            deskew = (geo.cols - 1 - j) * geo.col_skew
+            outs.append(_reg(m, word[: geo.out_width], f"deskew{j}", deskew))
             if flags is not None:
-                fouts.append(_reg(m, fsel, f"drainf{j}", depth))
+                fouts.append(_reg(m, word[geo.out_width :], f"deskewf{j}", deskew))
             if j == 0:
-                ev = Cat(*(events[i][0] for i in range(geo.rows))).any()
-                valid = _reg(m, ev, "drain_valid", depth, reset_less=False)
+                ev = [_reg(m, events[i][0], f"ready{i}", reset_less=False, keep=self._keep) for i in range(geo.rows)]
+                ev0 = _or_tree(m, ev, "ready", geo.drain_cuts, reset_less=False, keep=self._keep)
+                valid = _reg(m, ev0, "drain_valid", 1 + tail + deskew, reset_less=False, keep=self._keep)
         m.d.comb += [self.out.eq(Cat(*outs)), self.out_valid.eq(valid)]
         if flags is not None:
             m.d.comb += self.out_flags.eq(Cat(*fouts))
@@ -300,11 +394,13 @@ class PeArray(wiring.Component):
         keep = ["last"] + (["gdone", "gzero"] if geo.shared_dequant else [])
         for i in range(geo.rows):
             # the row's result marks, delayed by the PE latency, then hopping with the row
-            delayed = {k: _reg(m, rows[i][k], f"mark{i}_{k}", L, reset_less=False) for k in keep}
+            delayed = {k: _reg(m, rows[i][k], f"mark{i}_{k}", L, reset_less=False, keep=self._keep) for k in keep}
             for u, pe_unit in enumerate(units[i]):
                 word = row_at[i][u]
                 if u and geo.col_skew:
-                    delayed = {k: _reg(m, v, f"mark{i}_{u}_{k}", reset_less=False) for k, v in delayed.items()}
+                    delayed = {
+                        k: _reg(m, v, f"mark{i}_{u}_{k}", reset_less=False, keep=self._keep) for k, v in delayed.items()
+                    }
                 pe_unit.drive(m, "in_valid", word["valid"])
                 pe_unit.drive(m, "in_first", word["first"])
                 for name, _ in pe.ports(CTL) + pe.ports(ROW):
@@ -321,7 +417,7 @@ class PeArray(wiring.Component):
                         flags[i][j] = _slice(pe_unit["acc_flags"], k, geo.flags_width)
         if dq is not None:
             events, values = self._dequantisers(m, geo, dq, cols, units, marks, ints)
-        self._drain(m, geo, events, values, flags)
+        self._drain(m, geo, events, values, flags, shared=dq is not None)
 
     def _group_counter(self, m: Module, group: int) -> tuple[Value, Value, Value]:
         """The grouped shift-add PE's group counter, at the array input: (PE first = group
@@ -383,7 +479,7 @@ class PeArray(wiring.Component):
         rows, _ = self._entry(m, geo, [("valid", self.in_valid), ("first", self.in_first)])
         row_at, _ = self._grid_paths(m, geo, rows, [])
         units = self._units(m, geo)
-        load = _reg(m, self.w_load, "w_load", 1, reset_less=False)
+        load = _reg(m, self.w_load, "w_load", 1, reset_less=False, keep=self._keep)
         wb = pe.width(COL)
         lane, lanes = pe.lane_width, pe.acc_lanes
         above = [_reg(m, _slice(self.b, j, wb), f"wb{j}") for j in range(geo.cols)]  # shadow chain input
@@ -429,10 +525,16 @@ class PeArray(wiring.Component):
             outs.append(_reg(m, psum[j], f"drain{j}", depth))
             if geo.flags_width:
                 fouts.append(_reg(m, pflags[j], f"drainf{j}", depth))
-        valid = _reg(m, self.in_valid, "out_valid", geo.latency, reset_less=False)
+        valid = _reg(m, self.in_valid, "out_valid", geo.latency, reset_less=False, keep=self._keep)
         m.d.comb += [self.out.eq(Cat(*outs)), self.out_valid.eq(valid)]
         if geo.flags_width:
             m.d.comb += self.out_flags.eq(Cat(*fouts))
+
+
+def keep_module(spec: ArraySpec) -> str:
+    """Name of the array's kept control register module (one per array, so several arrays'
+    Verilog can share a project)."""
+    return f"{spec.name}__keep"
 
 
 def array_verilog(spec: ArraySpec) -> str:
@@ -443,6 +545,7 @@ def array_verilog(spec: ArraySpec) -> str:
 
     top = PeArray(spec, instances=True)
     parts = [rtl.verilog(s) for s in top.unit_specs()]
+    parts.append(keep_register_verilog(keep_module(spec)))
     parts.append(_verilog.convert(top, name=spec.name, emit_src=False))
     return "".join(parts)
 

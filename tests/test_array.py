@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from peforge import rtl
 from peforge import spec as spec_mod
-from peforge.arrays import ArraySpec, array_geometry, pe_view
+from peforge.arrays import ArraySpec, array_geometry, drain_levels, pe_view
 from peforge.cli import app
 from peforge.families import FAMILIES
 from peforge.models import cost, golden
@@ -127,9 +127,13 @@ def test_pe_view_matches_the_rtl_signature_and_manifest(pe):
 def test_geometry_timing():
     g = array_geometry(ArraySpec(E4, rows=8, cols=8))
     assert g.offset(3, 5) == 8 and g.max_offset == 14
-    assert g.latency == 1 + E4.latency + 1 + 7 and g.min_last_gap == 8 and g.macs_per_cycle == 64
+    # input register, PE, result register + column register, deskew
+    assert g.latency == 1 + E4.latency + 2 + 7 and g.min_last_gap == 8 and g.macs_per_cycle == 64
+    assert g.drain_levels == 2 and g.drain_cuts == 0
     b = array_geometry(ArraySpec(E4, rows=8, cols=8, a_path="broadcast", pipeline=2))
-    assert b.offset(3, 5) == 3 and b.latency == 1 + E4.latency + 1 + 2
+    assert b.offset(3, 5) == 3 and b.latency == 1 + E4.latency + 2 + 2
+    assert b.drain_cuts == 1  # the OR tree over 8 rows has 2 levels: one cut inside it, one after
+    assert [drain_levels(r) for r in (1, 2, 4, 5, 16, 17, 64)] == [0, 1, 1, 2, 2, 3, 3]
     w = array_geometry(ArraySpec(I8, rows=4, cols=3, dataflow="weight-stationary"))
     assert w.latency == 1 + I8.latency + 3 + 1 + 2 and w.ws_swap_window == 3 + 2
     lut = ArraySpec(LutSpec("int8", 2, 4, lanes=2), rows=3, cols=4)
@@ -351,6 +355,9 @@ def _amaranth_run(spec, ts):
         ArraySpec(IntMacSpec("int4", "int4"), rows=2, cols=3, dataflow="weight-stationary"),
         ArraySpec(LutSpec("int4", 2, 2), rows=2, cols=2),
         ArraySpec(ShiftAddSpec("int4", "int4", "shiftadd-int", group=2, scale="e8m0fnu"), rows=2, cols=2),
+        # drain OR trees of two levels: one pipeline cut inside the tree (and one after it)
+        ArraySpec(IntMacSpec("int4", "int4"), rows=6, cols=2, pipeline=2),
+        ArraySpec(ShiftAddSpec("int4", "int4", "shiftadd-int", group=8, scale="e8m0fnu"), rows=5, cols=2, pipeline=1),
     ],
     ids=lambda s: s.name,
 )

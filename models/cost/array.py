@@ -2,7 +2,7 @@
 
 :func:`assemble_array` builds a :class:`~.components.Netlist` whose own blocks are what
 ``rtl/array.py`` adds around the PEs (input registers, skew chains, the hop register of every
-operand per PE, the PE-latency delay of the ``last`` marks, the drain's per-column select,
+operand per PE, the PE-latency delay of the ``last`` marks, the drain's result registers, per-column OR trees,
 pipeline and deskew registers; weight-stationary: shadow / active weight registers, the swap
 mux and the partial-sum adders), and which *includes* the grid's PE netlists ``rows x units``
 times (:meth:`~.components.Netlist.include`): each PE is priced exactly as its family's own
@@ -66,11 +66,12 @@ def overhead(spec: ArraySpec) -> Netlist:
     row_bits = _row_bits(geo, ctl_bits)
     col_bits = pe.width(COL) if os_ else 0
     hops_a = (geo.units_per_row - 1) * geo.col_skew
-    # input register, skew chains, hop registers
+    marks = (1 + (2 if geo.shared_dequant else 0)) if os_ else 0  # last (gdone, gzero): marks only
+    # input register, skew chains, hop registers (the control bits kept one per row and hop)
     n.register(R * row_bits + C * (col_bits if os_ else pe.width(COL)) + (0 if os_ else 1), cls="operand")
     n.register(row_bits * R * (R - 1) // 2 * geo.row_skew, cls="operand")
     n.register(col_bits * C * (C - 1) // 2 * geo.col_skew, cls="operand")
-    n.register(row_bits * R * hops_a, cls="operand")
+    n.register((row_bits - marks) * R * hops_a, cls="operand")
     n.register(col_bits * (R - 1) * C, cls="operand")
     L = geo.unit.latency
     if os_:
@@ -79,13 +80,7 @@ def overhead(spec: ArraySpec) -> Netlist:
         dq = spec.dequant_share
         if dq is not None:
             _shared_dequant(n, dq, geo)
-        w = geo.out_width + geo.flags_width
-        n.logic(R * C, cls="ctl")  # out_valid & done per PE
-        n.mux(w, C, inputs=R, cls="acc", path=True)  # one-hot select of the ready row
-        n.register(w * C * (1 + geo.pipeline), cls="acc")
-        n.register(w * (C * (C - 1) // 2) * geo.col_skew, cls="acc")
-        n.register(1 + geo.pipeline + (C - 1) * geo.col_skew, cls="ctl")
-        n.notes.update(drain="one-hot row select per column, register, pipeline, deskew")
+        _drain(n, geo)
         return n
     # weight-stationary: shadow chain, active weights, swap mux, partial sums
     wb = pe.width(COL)
@@ -101,6 +96,32 @@ def overhead(spec: ArraySpec) -> Netlist:
     n.register(geo.latency + 1, cls="ctl")
     n.notes.update(drain="partial sums down each column, pipeline, deskew")
     return n
+
+
+def _drain(n: Netlist, geo: ArrayGeometry) -> None:
+    """Output-stationary drain: per PE a result register zeroed unless ready (a synchronous
+    reset), per column an OR tree of fan-in 4 over the rows cut after its first
+    ``drain_cuts`` levels, the column register, the other pipeline registers, the deskew; the
+    ready flags of column 0 through the same tree to ``out_valid``."""
+    R, C = geo.rows, geo.cols
+    w = geo.out_width + geo.flags_width
+    data = 1 if geo.shared_dequant else R  # words per column (a shared dequantiser: one result)
+    ready = R  # column 0's ready flags, for out_valid
+    n.logic(R * C, cls="ctl", levels=1)  # out_valid & done per PE
+    n.cut()
+    n.register(w * C * data + R, cls="acc", enable=True)
+    for level in range(1, geo.drain_levels + 1):
+        nd, nr = -(-data // 4), -(-ready // 4)
+        n.logic((data - nd) * w * C + (ready - nr), cls="acc", levels=1)  # two-input ORs
+        data, ready = nd, nr
+        if level <= geo.drain_cuts:
+            n.register(data * w * C + ready, cls="acc")
+            n.cut()
+    tail = geo.pipeline - geo.drain_cuts
+    n.register(w * C * (1 + tail), cls="acc")
+    n.register(w * (C * (C - 1) // 2) * geo.col_skew, cls="acc")
+    n.register(1 + tail + (C - 1) * geo.col_skew, cls="ctl")
+    n.notes.update(drain="result register per PE, OR tree per column (pipeline cuts), register, deskew")
 
 
 def _shared_dequant(n: Netlist, dq: DequantShare, geo: ArrayGeometry) -> None:
@@ -129,6 +150,23 @@ def _ws_accumulator(spec: ArraySpec, geo: ArrayGeometry) -> Netlist:
     return n
 
 
+def _merged_delays(n: Netlist, geo: ArrayGeometry) -> None:
+    """Take off the PE registers synthesis merges: a PE's plain delays of ``valid`` (``first``)
+    equal the next PE's input register and its own delays (broadcast: every PE of the row has
+    the same), so a row keeps one chain of them, not one per PE; a weight-stationary PE's
+    ``first`` is tied high, so the whole grid keeps one chain."""
+    lv, lf = geo.unit.ctl_delays
+    units = geo.rows * geo.units_per_row
+    for bits, count in (
+        (lv, geo.rows * (geo.units_per_row - 1)),
+        (lf, units - 1 if geo.dataflow == "weight-stationary" else geo.rows * (geo.units_per_row - 1)),
+    ):
+        if bits and count > 0:
+            delays = Netlist()
+            delays.register(bits, cls="ctl")
+            n.include(delays, -count, geo.unit.spec.family)
+
+
 def assemble_array(spec: ArraySpec) -> Netlist:
     """The array's :class:`~.components.Netlist`: :func:`overhead` plus the grid's PEs."""
     geo = array_geometry(spec)
@@ -138,6 +176,7 @@ def assemble_array(spec: ArraySpec) -> Netlist:
     n.include(netlist(unit), units, unit.family)
     if geo.dataflow == "weight-stationary":
         n.include(_ws_accumulator(spec, geo), -units, unit.family)
+    _merged_delays(n, geo)
     n.macs_per_cycle = geo.macs_per_cycle
     n.notes.update(
         rows=geo.rows,
