@@ -26,6 +26,7 @@ from typing import Any, Mapping, Sequence, Union
 
 from peforge.errors import DeviceFitError
 
+from . import floorplan
 from .cache import ResultCache, make_workdir
 from .design import Design, DesignLike, as_design
 from .dsp_regs import DspPacking, absorb_dsp_registers
@@ -347,6 +348,10 @@ def pnr_netlist(
         dev, counts, design.module, devices=DEVICES, dsp=dsp, spec=design.spec, what=f"(with its {kind} I/O wrapper)"
     )
     packing = _pack_dsp_registers(workdir / "net.json") if pack and dev.family == "ecp5" and dsp else None
+    if packing is not None and floorplan.applies(design.spec):  # a PE array: its multipliers as a grid
+        net = json.loads((workdir / "net.json").read_text())
+        floorplan.floorplan_dsps(net, _WRAP_TOP, design.spec, dev.name)
+        (workdir / "net.json").write_text(json.dumps(net))
     return PnrNetlist(kind, wrap_ffs, script, stat, counts, packing)
 
 
@@ -500,6 +505,8 @@ def place_and_route(
         base_key["widelut"] = use_widelut
         if use_dsp:  # DSP registers packed (fpga/dsp_regs.py): not the flow of older cache entries
             base_key["dsp_regs"] = DSP_REGS_VERSION
+            if floorplan.applies(design.spec):  # and an array's multipliers placed (fpga/floorplan.py)
+                base_key["floorplan"] = floorplan.FLOORPLAN_VERSION
     runs: dict[int, dict[str, Any]] = {}
     if store is not None:
         for s in seed_list:
