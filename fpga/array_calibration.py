@@ -17,9 +17,11 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
+from peforge.spec import Spec
+
 from .calibrate import default_store, load_measurements, measure
 
-__all__ = ["ARRAY_TARGETS", "array_store", "family_file", "calibrate_arrays"]
+__all__ = ["ARRAY_TARGETS", "array_store", "family_file", "stale_arrays", "calibrate_arrays"]
 
 #: Targets the array composition is calibrated on.
 ARRAY_TARGETS = ("generic", "ecp5", "ice40")
@@ -35,6 +37,21 @@ def family_file() -> Path:
     from peforge.models.cost import calibration
 
     return calibration.DATA_FILE.with_name("family_array.json")
+
+
+def stale_arrays(specs: Sequence[Spec], store: Path, targets: Sequence[str]) -> list[Spec]:
+    """The specs whose stored rows (any of ``targets``) were synthesised from other Verilog than
+    the spec generates now (a PE's RTL changed since): :func:`measure` skips stored pairs by name,
+    so these must be measured again."""
+    from .design import as_design
+
+    rows = load_measurements(store)
+    out = []
+    for spec in specs:
+        keys = {rows[(spec.name, t)].get("design_key") for t in targets if (spec.name, t) in rows}
+        if keys and keys != {as_design(spec).key}:
+            out.append(spec)
+    return out
 
 
 def calibrate_arrays(
@@ -53,6 +70,10 @@ def calibrate_arrays(
     path = Path(store) if store is not None else array_store()
     training, heldout = cost_array.array_sets()
     if not refit:
+        stale = stale_arrays([*training, *heldout], path, targets)
+        if stale:
+            log(f"arrays re-measured (their Verilog changed since stored): {sorted(s.name for s in stale)}")
+            measure(stale, targets, jobs=jobs, store=path, reuse=False, log=log)
         for name, specs in (("training", training), ("heldout", heldout)):
             log(f"arrays {name}: {len(specs)} arrays x {list(targets)}")
             measure(specs, targets, jobs=jobs, store=path, log=log)
