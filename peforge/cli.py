@@ -316,8 +316,8 @@ _FMAX = _opt(
     Optional[float],
     None,
     "--fmax",
-    help="Clock goal in MHz: pick the fewest pipeline registers (--stages) whose cost-model Fmax "
-    "estimate for --target meets it.",
+    help="Clock goal in MHz: pick the fewest pipeline registers (--stages; an array: its PE's --stages "
+    "and its own --pipeline) whose cost-model Fmax estimate for --target meets it.",
 )
 _STRICT = _opt(
     "strict",
@@ -365,12 +365,20 @@ def _fmax_pick(spec: spec_mod.Spec, kw: dict[str, Any], target: Optional[str]) -
     target = target or "ecp5"
     pipelining.check_goal(target, kw["fmax"])
     ctx = kw["ctx"]
+    own = pipelining.PIPELINE_FIELDS + pipelining.ARRAY_PIPELINE_FIELDS
     given = [
         o.flag
         for o in FAMILY_OPTIONS[spec.family]
-        if o.name in pipelining.PIPELINE_FIELDS
-        and getattr(ctx.get_parameter_source(o.name), "name", "DEFAULT") != "DEFAULT"
+        if o.name in own and getattr(ctx.get_parameter_source(o.name), "name", "DEFAULT") != "DEFAULT"
     ]
+    pe = getattr(spec, "pe", None) if getattr(spec, "nests_pe", False) else None
+    if pe is not None:  # an array: the PE's options follow --pe FAMILY among the extra arguments
+        args = [str(a).split("=", 1)[0] for a in ctx.args]
+        given += [
+            f"--pe {pe.family} {o.flag}"
+            for o in FAMILY_OPTIONS[pe.family]
+            if o.name in pipelining.PIPELINE_FIELDS and o.flag in args
+        ]
     if given:
         raise ValueError(f"{', '.join(given)} with --fmax: --fmax picks the pipeline depth, give one or the other")
     pick = pipelining.pick_stages(spec, target, kw["fmax"])

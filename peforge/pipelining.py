@@ -9,6 +9,12 @@ new register option is priced with the others unchanged, and a combination the s
 is left out.  Where the registers go within a depth is the family's fixed cut order
 (``rtl/mac.py``, ``rtl/blockdot.py``).
 
+A PE array (:class:`peforge.arrays.ArraySpec`) keeps its depth in two places: the PE inside it
+(its pipeline fields, as above) and the array's own ``pipeline`` (registers that cut the drain's
+OR tree).  The pick prices every combination of the two with the array cost model, whose delay
+is the slowest segment of the PEs and of the array's own logic, and reports the PE's fields
+and ``pipeline`` side by side.
+
 When no depth reaches the goal, the pick is the fastest estimate (the fewest registers among
 equal ones: a register that buys no speed only adds latency) and :attr:`StagePick.limit` names
 the segment that bounds it.  That is usually the accumulate loop: its register feeds back into
@@ -30,11 +36,13 @@ from typing import Any, Iterator
 
 from . import params
 from .models import cost
+from .models.cost.components import Netlist
 from .models.cost.model import segment_delays
 from .spec import Spec
 
 __all__ = [
     "PIPELINE_FIELDS",
+    "ARRAY_PIPELINE_FIELDS",
     "ALTERNATIVES",
     "TARGETS",
     "Segment",
@@ -48,6 +56,9 @@ __all__ = [
 #: Spec fields that set a pipeline depth (registers added, latency grows by each), in the
 #: order the pick reports them.  A spec prices every combination of the ones it has.
 PIPELINE_FIELDS = ("stages", "readout_stages")
+#: Fields of a spec that nests a PE (a PE array) that set its own pipeline depth; the PE's own
+#: :data:`PIPELINE_FIELDS` are priced with them.
+ARRAY_PIPELINE_FIELDS = ("pipeline",)
 #: Accumulator options that shorten a feedback loop: ``(field, value, wording)``.  One is
 #: offered when the spec has the field, does not use the value already, and accepts it.
 ALTERNATIVES: tuple[tuple[str, Any, str], ...] = (
@@ -82,14 +93,18 @@ class Segment:
     lut_levels: float
     carry_bits: float
     loop: bool
+    part: str = ""
 
     def describe(self) -> str:
-        """``the accumulate loop`` or ``pipeline segment i of n``, with its delay and Fmax."""
+        """``the accumulate loop`` or ``pipeline segment i of n``, with its delay and Fmax (in
+        an array: of its PE, or of the array's own logic)."""
         what = (
             "the accumulate loop (a feedback loop: no pipeline register can split it)"
             if self.loop
             else f"pipeline segment {self.index + 1} of {self.count} (no cut point of the family splits it further)"
         )
+        if self.part:
+            what = f"{self.part}'s {what.removeprefix('the ')}"
         return (
             f"{what}: est. {self.delay_ns:.2f} ns = {self.fmax_mhz:.1f} MHz "
             f"({self.lut_levels:g} LUT levels, {self.carry_bits:g} carry bits)"
@@ -267,8 +282,25 @@ def _field_range(spec: Spec, name: str) -> range:
     raise KeyError(name)
 
 
+def _nests(spec: Spec) -> bool:
+    """A spec that holds a PE spec (``pe``): a PE array."""
+    return bool(getattr(spec, "nests_pe", False))
+
+
 def _variants(spec: Spec) -> Iterator[tuple[dict[str, int], Spec]]:
-    """Every combination of the spec's pipeline fields over their ranges that the spec accepts."""
+    """Every combination of the spec's pipeline fields over their ranges that the spec accepts
+    (an array: its PE's fields and its own :data:`ARRAY_PIPELINE_FIELDS`)."""
+    if _nests(spec):
+        pe: Spec = spec.pe
+        own = ARRAY_PIPELINE_FIELDS
+        for pe_fields, pe_variant in _variants(pe):
+            for values in itertools.product(*(_field_range(spec, n) for n in own)):
+                try:
+                    variant = dataclasses.replace(spec, pe=pe_variant, **dict(zip(own, values)))
+                except ValueError:
+                    continue
+                yield {**pe_fields, **dict(zip(own, values))}, variant
+        return
     names = [n for n in PIPELINE_FIELDS if n in {f.name for f in dataclasses.fields(spec)}]
     for values in itertools.product(*(_field_range(spec, n) for n in names)):
         fields = dict(zip(names, values))
@@ -281,16 +313,25 @@ def _variants(spec: Spec) -> Iterator[tuple[dict[str, int], Spec]]:
         yield {n: int(v) for n in names if (v := getattr(variant, n)) is not None}, variant
 
 
-def _price(fields: dict[str, int], spec: Spec, target: str) -> Candidate:
-    net = cost.netlist(spec)
+def _segments(net: Netlist, target: str, part: str = "") -> Iterator[Segment]:
+    """Every timed segment of ``net`` and of the netlists it includes (a PE array's PEs)."""
     delays = segment_delays(net, target)
     count = net.segment + 1
-    worst = max(delays, key=lambda s: delays[s]) if delays else 0
-    delay = delays.get(worst, 0.0)
-    lut, carry = net.depth.get(worst, [0.0, 0.0])
-    fmax = round(1000.0 / delay, 1) if delay > 0 else float("inf")
-    seg = Segment(worst, count, round(delay, 3), fmax, round(lut, 2), round(carry, 2), worst in net.loops)
-    return Candidate(fields, spec, fmax, round(delay, 3), seg)
+    for seg, delay in delays.items():
+        lut, carry = net.depth.get(seg, [0.0, 0.0])
+        fmax = round(1000.0 / delay, 1) if delay > 0 else float("inf")
+        yield Segment(seg, count, round(delay, 3), fmax, round(lut, 2), round(carry, 2), seg in net.loops, part)
+    for sub, n, _family in net.subs:
+        if n > 0:  # a negative count takes logic off (its delay is not the design's)
+            yield from _segments(sub, target, "the PE")
+
+
+def _price(fields: dict[str, int], spec: Spec, target: str) -> Candidate:
+    net = cost.netlist(spec)
+    segs = list(_segments(net, target, "the array" if net.subs else ""))
+    # the slowest segment; among equals the array's own before its PE's, in segment order
+    worst = max(segs, key=lambda s: s.delay_ns) if segs else Segment(0, 1, 0.0, float("inf"), 0.0, 0.0, False)
+    return Candidate(fields, spec, worst.fmax_mhz, worst.delay_ns, worst)
 
 
 def _candidates(spec: Spec, target: str) -> tuple[Candidate, ...]:
@@ -311,14 +352,18 @@ def _choose(candidates: tuple[Candidate, ...], goal: float) -> tuple[Candidate, 
 
 
 def _alternatives(spec: Spec, target: str, goal: float) -> tuple[Alternative, ...]:
-    names = {f.name for f in dataclasses.fields(spec)}
-    flags = {o.name: o.flag for o in params.cli_options(type(spec))}
+    """The accumulator options of ``spec`` (an array: of its PE) priced at their best depth."""
+    inner: Spec = spec.pe if _nests(spec) else spec
+    names = {f.name for f in dataclasses.fields(inner)}
+    flags = {o.name: o.flag for o in params.cli_options(type(inner))}
     out = []
     for name, value, wording in ALTERNATIVES:
-        if name not in names or getattr(spec, name) == value:
+        if name not in names or getattr(inner, name) == value:
             continue
         try:
-            other = dataclasses.replace(spec, **{name: value})
+            other = dataclasses.replace(inner, **{name: value})
+            if _nests(spec):
+                other = dataclasses.replace(spec, pe=other)
         except ValueError:  # the spec does not offer it (e.g. exact accumulation of a float block sum)
             continue
         best, met = _choose(_candidates(other, target), goal)
@@ -335,7 +380,8 @@ def pick_stages(spec: Spec, target: str, fmax_mhz: float) -> StagePick:
     Parameters
     ----------
     spec : Spec
-        Any PE spec; its pipeline fields (:data:`PIPELINE_FIELDS`) are what the pick sets.
+        Any PE spec; its pipeline fields (:data:`PIPELINE_FIELDS`) are what the pick sets.  A
+        PE array: its PE's pipeline fields and its own (:data:`ARRAY_PIPELINE_FIELDS`).
     target : str
         ``ecp5``, ``ice40`` or ``xilinx`` (:data:`TARGETS`).
     fmax_mhz : float

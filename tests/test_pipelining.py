@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from peforge import families, pipelining
+from peforge.arrays import ArraySpec
 from peforge.cli import app
 from peforge.models import cost
 from peforge.pipelining import pick_stages
@@ -188,3 +189,64 @@ def test_synth_fmax_pnr_reports_achieved_against_the_goal():
     rec = data["pipelining"]
     assert rec["fmax_achieved_mhz"] == data["pnr"]["fmax_mhz"] and data["pnr"]["clock_mhz"] == 60
     assert rec["met"] == (data["pnr"]["fmax_mhz"] >= 60) and rec["device"] == "hx8k"
+
+
+# --- PE arrays: the pick varies the PE's stages and the array's own pipeline -----------------------
+ARRAY = ArraySpec(IntMacSpec("int8", "int8"), rows=8, cols=8)
+
+
+def _array_estimates(spec, target):
+    """Brute force over the PE's stages and the array's pipeline through the public estimate."""
+    return {
+        (k, p): cost.estimate(dataclasses.replace(spec, pe=dataclasses.replace(spec.pe, stages=k), pipeline=p), target)
+        for k in pipelining._field_range(spec.pe, "stages")
+        for p in pipelining._field_range(spec, "pipeline")
+    }
+
+
+@pytest.mark.parametrize("target", ["ecp5", "ice40"])
+def test_array_pick_varies_the_pe_stages_and_the_array_pipeline(target):
+    est = {kp: e.fmax_mhz for kp, e in _array_estimates(ARRAY, target).items()}
+    assert len(set(est.values())) > 1  # the depth matters to the array's estimate
+    for goal in sorted({10.0, 100.0, 1000.0, *est.values()}):
+        pick = pick_stages(ARRAY, target, goal)
+        k, p = pick.spec.pe.stages, pick.spec.pipeline
+        assert pick.pick.fields == {"stages": k, "pipeline": p}
+        assert pick.pick.fmax_mhz == est[(k, p)]
+        meeting = [kp for kp, f in est.items() if f >= goal]
+        if meeting:  # the fewest registers in all meeting the goal
+            assert pick.met and k + p == min(sum(kp) for kp in meeting)
+        else:  # the fastest, fewest registers among equals
+            best = max(est.values())
+            assert not pick.met and est[(k, p)] == best and k + p == min(sum(kp) for kp, f in est.items() if f == best)
+        assert dataclasses.replace(pick.spec, pe=ARRAY.pe, pipeline=0) == ARRAY  # nothing else changed
+        assert pick.spec.latency == ARRAY.latency + k + p
+
+
+def test_array_pick_names_the_pe_loop_and_its_accumulator_options():
+    arr = ArraySpec(FP32_MAC, rows=4, cols=4)
+    pick = pick_stages(arr, "ecp5", 1000.0)
+    assert not pick.met and pick.limit.loop and pick.limit.part == "the PE"
+    assert pick.limit.fmax_mhz == cost.estimate(pick.spec, "ecp5").fmax_mhz
+    assert "the PE's accumulate loop" in pick.message()
+    exact = next(a for a in pick.alternatives if a.option == "--acc exact")
+    assert exact.spec.family == "array" and exact.spec.pe.acc == "exact"
+    assert exact.fmax_mhz == max(
+        e.fmax_mhz for e in _array_estimates(dataclasses.replace(arr, pe=exact.spec.pe), "ecp5").values()
+    )
+
+
+def test_generate_array_fmax_writes_the_pick_and_refuses_a_given_depth(tmp_path):
+    base = ["generate", "array", "--rows", "8", "--cols", "8", "--target", "ice40", "--fmax", "60"]
+    pe = ["--pe", "intmac", "--a", "int8", "--b", "int8"]
+    r = runner.invoke(app, [*base, "-o", str(tmp_path), "--json", *pe])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    manifest = json.loads((tmp_path / f"{out['module']}.json").read_text())
+    rec = manifest["pipelining"]
+    assert manifest["spec"]["pe"]["stages"] == rec["stages"] and manifest["spec"]["pipeline"] == rec["pipeline"]
+    assert rec["fmax_estimate_mhz"] >= 60 and rec["met_estimate"] is True
+    r = runner.invoke(app, [*base, *pe, "--stages", "1"])
+    assert r.exit_code == 2 and "--pe intmac --stages with --fmax" in r.output
+    r = runner.invoke(app, [*base, "--pipeline", "1", *pe])
+    assert r.exit_code == 2 and "--pipeline with --fmax" in r.output
