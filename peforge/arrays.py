@@ -117,8 +117,8 @@ class PeView:
         block; mode 0 of a SIMD PE).
     ctl_delays : (int, int)
         Registers inside the PE that are plain delays (reset to 0, no enable) of ``in_valid`` and
-        of ``in_first``: in an array the neighbouring PE's input registers hold the same delays,
-        so synthesis keeps one of each (the cost model counts them once).
+        of ``in_first``: where every PE sees the same signal (a weight-stationary PE's ``first``,
+        tied high) synthesis keeps one of each for the whole grid.
     """
 
     spec: Spec

@@ -69,6 +69,8 @@ __all__ = [
 _CTL_BITS = frozenset({"valid", "first", "last", "gdone", "gzero"})
 #: Row-word bits only the result marks read (delayed by the PE latency at the row entry).
 _MARKS = frozenset({"last", "gdone", "gzero"})
+#: Control bits each grid unit takes from its own tap register (see PeArray._taps).
+_TAPPED = frozenset({"valid", "first"})
 
 
 def array_signature(spec: ArraySpec) -> wiring.Signature:
@@ -275,7 +277,8 @@ class PeArray(wiring.Component):
         self, m: Module, geo: ArrayGeometry, ctl: list[tuple[str, Value]]
     ) -> tuple[list[dict[str, Value]], list[dict[str, Value]]]:
         """Registered, skewed row and column words: ``rows[i]`` and ``cols[j]`` map port names
-        (and the control bits ``ctl``) to the values at PE ``(i, 0)`` and ``(0, j)``."""
+        (and the control bits ``ctl``) to the values at PE ``(i, 0)`` and ``(0, j)`` (the
+        tapped bits one cycle earlier: see :meth:`_taps`)."""
         pe = geo.pe
         rows, cols = [], []
         for i in range(geo.rows):
@@ -288,7 +291,15 @@ class PeArray(wiring.Component):
                 word[name] = _slice(getattr(self, name), i, width)
             rows.append(
                 {
-                    k: _reg(m, v, f"row{i}_{k}", 1 + i * geo.row_skew, reset_less=k not in _CTL_BITS, keep=self._keep)
+                    # a tapped bit reaches its PEs through their own tap register (_taps): one less here
+                    k: _reg(
+                        m,
+                        v,
+                        f"row{i}_{k}",
+                        (0 if k in _TAPPED else 1) + i * geo.row_skew,
+                        reset_less=k not in _CTL_BITS,
+                        keep=self._keep,
+                    )
                     for k, v in word.items()
                 }
             )
@@ -325,6 +336,28 @@ class PeArray(wiring.Component):
                     cur = {k: _reg(m, v, f"hop_b{i}_{j}_{k}") for k, v in cur.items()}
                 col_at[i].append(cur)
         return row_at, col_at
+
+    def _taps(self, m: Module, row_at: list[list[dict[str, Value]]]) -> list[list[dict[str, Value]]]:
+        """Each grid unit's word with its own register for the tapped control bits (valid,
+        first): a unit's pipeline registers that delay them then have no twin in the hop chain
+        or in another unit, so synthesis merges none of them (a merged one would feed units
+        several hops apart)."""
+        out = []
+        for i, line in enumerate(row_at):
+            out.append(
+                [
+                    {
+                        **word,
+                        **{
+                            k: _reg(m, word[k], f"tap{i}_{u}_{k}", reset_less=False, keep=self._keep)
+                            for k in _TAPPED
+                            if k in word
+                        },
+                    }
+                    for u, word in enumerate(line)
+                ]
+            )
+        return out
 
     def _units(self, m: Module, geo: ArrayGeometry) -> list[list[_Unit]]:
         return [
@@ -384,6 +417,7 @@ class PeArray(wiring.Component):
         ctl.append(("first", first))
         rows, cols = self._entry(m, geo, ctl)
         row_at, col_at = self._grid_paths(m, geo, rows, cols)
+        row_at = self._taps(m, row_at)
         units = self._units(m, geo)
         L = unit.latency
         events: list[list[Value]] = [[C(0, 1)] * geo.cols for _ in range(geo.rows)]
@@ -478,6 +512,7 @@ class PeArray(wiring.Component):
         pe = geo.pe
         rows, _ = self._entry(m, geo, [("valid", self.in_valid), ("first", self.in_first)])
         row_at, _ = self._grid_paths(m, geo, rows, [])
+        row_at = self._taps(m, row_at)
         units = self._units(m, geo)
         load = _reg(m, self.w_load, "w_load", 1, reset_less=False, keep=self._keep)
         wb = pe.width(COL)

@@ -67,8 +67,11 @@ def overhead(spec: ArraySpec) -> Netlist:
     col_bits = pe.width(COL) if os_ else 0
     hops_a = (geo.units_per_row - 1) * geo.col_skew
     marks = (1 + (2 if geo.shared_dequant else 0)) if os_ else 0  # last (gdone, gzero): marks only
-    # input register, skew chains, hop registers (the control bits kept one per row and hop)
-    n.register(R * row_bits + C * (col_bits if os_ else pe.width(COL)) + (0 if os_ else 1), cls="operand")
+    # input register, skew chains, hop registers (the control bits kept one per row and hop);
+    # valid and first reach each grid unit through its own tap register, one less at the entry
+    tapped = 2
+    n.register(R * (row_bits - tapped) + C * (col_bits if os_ else pe.width(COL)) + (0 if os_ else 1), cls="operand")
+    n.register(tapped * R * geo.units_per_row, cls="ctl")
     n.register(row_bits * R * (R - 1) // 2 * geo.row_skew, cls="operand")
     n.register(col_bits * C * (C - 1) // 2 * geo.col_skew, cls="operand")
     n.register((row_bits - marks) * R * hops_a, cls="operand")
@@ -151,20 +154,16 @@ def _ws_accumulator(spec: ArraySpec, geo: ArrayGeometry) -> Netlist:
 
 
 def _merged_delays(n: Netlist, geo: ArrayGeometry) -> None:
-    """Take off the PE registers synthesis merges: a PE's plain delays of ``valid`` (``first``)
-    equal the next PE's input register and its own delays (broadcast: every PE of the row has
-    the same), so a row keeps one chain of them, not one per PE; a weight-stationary PE's
-    ``first`` is tied high, so the whole grid keeps one chain."""
-    lv, lf = geo.unit.ctl_delays
-    units = geo.rows * geo.units_per_row
-    for bits, count in (
-        (lv, geo.rows * (geo.units_per_row - 1)),
-        (lf, units - 1 if geo.dataflow == "weight-stationary" else geo.rows * (geo.units_per_row - 1)),
-    ):
-        if bits and count > 0:
-            delays = Netlist()
-            delays.register(bits, cls="ctl")
-            n.include(delays, -count, geo.unit.spec.family)
+    """Take off the PE registers synthesis merges: a weight-stationary PE's ``first`` is tied
+    high, so its plain delays of ``first`` are the same in every PE and the grid keeps one
+    chain of them.  (Every other PE register has its own input: each grid unit takes valid and
+    first from its own tap register.)"""
+    lf = geo.unit.ctl_delays[1]
+    count = geo.rows * geo.units_per_row - 1
+    if geo.dataflow == "weight-stationary" and lf and count > 0:
+        delays = Netlist()
+        delays.register(lf, cls="ctl")
+        n.include(delays, -count, geo.unit.spec.family)
 
 
 def assemble_array(spec: ArraySpec) -> Netlist:
