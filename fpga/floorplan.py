@@ -42,6 +42,7 @@ FLOORPLAN_VERSION = 1
 DSP_SITES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "25k": ((13,), (4, 13, 22, 33, 42, 51, 60)),
     "45k": ((22, 46), (4, 13, 22, 31, 42, 51, 60, 69, 78)),
+    "85k": ((10, 34, 58), (4, 13, 22, 31, 40, 49, 58, 69, 78, 87, 96, 105, 114)),
 }
 _GROUP = ((0, 0), (1, 1), (4, 4), (5, 5))  # (x offset, MULT18 index) of a group's four sites
 _DSP = "MULT18X18D"
