@@ -49,6 +49,9 @@ CASES = [
     Case("int8-8x8-45k", I8, 8, 8, "45k", False),
     Case("int8-8x8-45k-dsp", I8, 8, 8, "45k", True),
     Case("int8-s1-8x8-45k-dsp", IntMacSpec("int8", "int8", stages=1), 8, 8, "45k", True),
+    Case("int8-s2-8x8-45k-dsp", IntMacSpec("int8", "int8", stages=2), 8, 8, "45k", True),
+    Case("int8-4x4-25k-dsp", I8, 4, 4, "25k", True),
+    Case("int8-s1-4x4-25k-dsp", IntMacSpec("int8", "int8", stages=1), 4, 4, "25k", True),
     Case("fp8-4x4-45k", E4, 4, 4, "45k", True),
     Case("fp8-s2-4x4-45k", MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", stages=2), 4, 4, "45k", True),
     Case("fp8-8x8-45k", E4, 8, 8, "45k", True),
@@ -92,7 +95,8 @@ def run(case: Case, seeds: list[int]) -> None:
         print(
             f"   {label:5s} {rep.luts:6d} LUT4 {rep.carry:5d} CCU2C {rep.ffs:6d} FF {rep.dsps:3d} DSP | {est.target} "
             f"estimate {est.luts:8.0f} LUT4 ({(est.luts - rep.luts) / max(rep.luts, 1):+.1%}) | Fmax {pnr.fmax_mhz:6.1f} MHz "
-            f"(seeds {pnr.fmax_runs}, {pnr.wrapper} wrapper) | {time.perf_counter() - t0:.0f} s"
+            f"(seeds {pnr.fmax_runs}, {pnr.wrapper} wrapper; worst path {' -> '.join(pnr.critical_path_ends or [])}) "
+            f"| {time.perf_counter() - t0:.0f} s"
             f"{' cached' if rep.cached and pnr.cached else ''}",
             flush=True,
         )

@@ -291,12 +291,12 @@ def _variants(spec: Spec) -> Iterator[tuple[dict[str, int], Spec]]:
     """Every combination of the spec's pipeline fields over their ranges that the spec accepts
     (an array: its PE's fields and its own :data:`ARRAY_PIPELINE_FIELDS`)."""
     if _nests(spec):
-        pe: Spec = spec.pe
+        array: Any = spec  # an ArraySpec (a Spec has no pe field to type it with)
         own = ARRAY_PIPELINE_FIELDS
-        for pe_fields, pe_variant in _variants(pe):
+        for pe_fields, pe_variant in _variants(array.pe):
             for values in itertools.product(*(_field_range(spec, n) for n in own)):
                 try:
-                    variant = dataclasses.replace(spec, pe=pe_variant, **dict(zip(own, values)))
+                    variant = dataclasses.replace(array, pe=pe_variant, **dict(zip(own, values)))
                 except ValueError:
                     continue
                 yield {**pe_fields, **dict(zip(own, values))}, variant
@@ -353,7 +353,8 @@ def _choose(candidates: tuple[Candidate, ...], goal: float) -> tuple[Candidate, 
 
 def _alternatives(spec: Spec, target: str, goal: float) -> tuple[Alternative, ...]:
     """The accumulator options of ``spec`` (an array: of its PE) priced at their best depth."""
-    inner: Spec = spec.pe if _nests(spec) else spec
+    array: Any = spec
+    inner: Spec = array.pe if _nests(spec) else spec
     names = {f.name for f in dataclasses.fields(inner)}
     flags = {o.name: o.flag for o in params.cli_options(type(inner))}
     out = []
@@ -363,7 +364,7 @@ def _alternatives(spec: Spec, target: str, goal: float) -> tuple[Alternative, ..
         try:
             other = dataclasses.replace(inner, **{name: value})
             if _nests(spec):
-                other = dataclasses.replace(spec, pe=other)
+                other = dataclasses.replace(array, pe=other)
         except ValueError:  # the spec does not offer it (e.g. exact accumulation of a float block sum)
             continue
         best, met = _choose(_candidates(other, target), goal)

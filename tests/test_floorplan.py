@@ -25,7 +25,10 @@ def test_site_tables_match_the_devices_dsp_counts():
         assert len({s for r in sites for s in r}) == DEVICES[dev].dsps
 
 
-@pytest.mark.parametrize("rows, cols, per_pe, device", [(8, 8, 1, "45k"), (4, 4, 1, "25k"), (5, 3, 2, "45k"), (8, 8, 1, "85k"), (12, 12, 1, "85k")])
+@pytest.mark.parametrize(
+    "rows, cols, per_pe, device",
+    [(8, 8, 1, "45k"), (4, 4, 1, "25k"), (5, 3, 2, "45k"), (8, 8, 1, "85k"), (12, 12, 1, "85k")],
+)
 def test_plan_is_a_grid_of_distinct_sites(rows, cols, per_pe, device):
     sites = dsp_sites(device)
     bels, depth, bands = plan(rows, cols, per_pe, sites)
