@@ -481,6 +481,22 @@ def test_cost_shared_units_and_ws_accumulators():
     assert ws != os_ and math.isfinite(ws)
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ArraySpec(IntMacSpec("int4", "int4", lanes=2, stages=1), rows=5, cols=2, pipeline=1),
+        ArraySpec(IntMacSpec("int4", "int4", stages=2), rows=2, cols=3, dataflow="weight-stationary"),
+    ],
+    ids=lambda s: s.name,
+)
+def test_cost_register_count_is_yosys(spec):
+    """The composed register count (PEs, hops and taps, drain, the PE registers synthesis merges
+    in a weight-stationary grid) is what Yosys keeps (generic gates: a few seconds each)."""
+    from peforge import fpga
+
+    assert cost.estimate(spec, "asic45").ffs == fpga.synthesize(spec, "generic").ffs
+
+
 def test_array_calibration_file_is_merged():
     from peforge.models.cost import calibration
 

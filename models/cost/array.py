@@ -32,7 +32,7 @@ from peforge.arrays import COL, CTL, ROW, ArrayGeometry, ArraySpec, DequantShare
 from peforge.families import family_of
 
 from .assembly import netlist
-from .components import Netlist, clog2
+from .components import FEATURES, Netlist, clog2
 from .families import _dequant
 from .specsets import DrawRules
 from .toggles import ToggleModel
@@ -43,7 +43,8 @@ __all__ = [
     "ARRAY_DRAWS",
     "overhead",
     "array_sets",
-    "split_estimate",
+    "glue_split",
+    "GLUE_FEATURES",
     "fit_arrays",
     "FIT_METRICS",
     "ARRAY_SEED",
@@ -96,7 +97,7 @@ def overhead(spec: ArraySpec) -> Netlist:
         n.logic((R - 1) * C * geo.flags_width, cls="ctl")
         n.register(R * C * geo.flags_width, cls="ctl")
     n.register((pe.acc_width + geo.flags_width) * (C * geo.pipeline + (C * (C - 1) // 2) * geo.col_skew), cls="acc")
-    n.register(geo.latency + 1, cls="ctl")
+    n.register(geo.latency, cls="ctl")  # out_valid (w_load's register is the entry's)
     n.notes.update(drain="partial sums down each column, pipeline, deskew")
     return n
 
@@ -133,8 +134,9 @@ def _shared_dequant(n: Netlist, dq: DequantShare, geo: ArrayGeometry) -> None:
     R, C = geo.rows, geo.cols
     width = geo.unit.acc_width
     n.cut()
-    for _ in range(C):
-        _dequant(n, width, dq.scale, 0)
+    with n.shared():  # the shift-add family's block: priced as that block, not as array glue
+        for _ in range(C):
+            _dequant(n, width, dq.scale, 0)
     n.mux(width + 32, C, inputs=R, cls="acc")  # group sum and FP32 base of the row
     n.register(R * C * 32, cls="acc", enable=True)
     n.register(C * dq.scale.bits * (geo.unit.latency + 1), cls="acc")
@@ -154,16 +156,19 @@ def _ws_accumulator(spec: ArraySpec, geo: ArrayGeometry) -> Netlist:
 
 
 def _merged_delays(n: Netlist, geo: ArrayGeometry) -> None:
-    """Take off the PE registers synthesis merges: a weight-stationary PE's ``first`` is tied
-    high, so its plain delays of ``first`` are the same in every PE and the grid keeps one
-    chain of them.  (Every other PE register has its own input: each grid unit takes valid and
-    first from its own tap register.)"""
-    lf = geo.unit.ctl_delays[1]
-    count = geo.rows * geo.units_per_row - 1
-    if geo.dataflow == "weight-stationary" and lf and count > 0:
-        delays = Netlist()
-        delays.register(lf, cls="ctl")
-        n.include(delays, -count, geo.unit.spec.family)
+    """Take off the PE registers synthesis merges or drops in a weight-stationary grid: its PEs'
+    ``first`` is tied high, so their plain delays of ``first`` are the same in every PE and the
+    grid keeps one chain of them; their ``out_valid`` is read by nobody (the array's own valid
+    chain times the output), so its register goes.  (Every other PE register has its own input:
+    each grid unit takes valid and first from its own tap register.)"""
+    if geo.dataflow != "weight-stationary":
+        return
+    units = geo.rows * geo.units_per_row
+    for bits, count in ((geo.unit.ctl_delays[1], units - 1), (1, units)):
+        if bits and count > 0:
+            gone = Netlist()
+            gone.register(bits, cls="ctl")
+            n.include(gone, -count, geo.unit.spec.family)
 
 
 def assemble_array(spec: ArraySpec) -> Netlist:
@@ -352,24 +357,38 @@ def array_sets(
     return specs[:training], specs[training:]
 
 
-def split_estimate(spec: ArraySpec, target: str) -> dict[str, tuple[float, float]]:
-    """metric -> (PEs' part, array's own part at scale 1) for ``target`` (an FPGA target or
-    ``generic``)."""
+#: Features of the array's own blocks (registers, the drain's OR trees and event logic, weight
+#: muxes, partial-sum adders and their gates) that the array calibration fits its own
+#: coefficients for: the PE fit prices them as parts of PE datapaths, where they are collinear
+#: with everything else (ECP5: 0.06 LUT per register bit, 0.04 per two-input gate).
+GLUE_FEATURES = ("ff", "ffe", "logic", "mux", "muxw", "add", "gate")
+_GLUE = [FEATURES.index(f) for f in GLUE_FEATURES]
+
+
+def glue_split(spec: ArraySpec, target: str) -> dict[str, tuple[float, list[float]]]:
+    """metric -> (the estimate without the array's own glue features, the glue feature amounts
+    in :data:`GLUE_FEATURES` order) for ``target`` (an FPGA target or ``generic``), everything
+    priced with the PE calibration (the PEs by their own fit, shared blocks as they are)."""
     from . import calibration
-    from .model import _priced
+    from .model import _priced, split_features
 
     cal = calibration.load()
     kind = "asic" if target == "generic" else target
     net = assemble_array(spec)
     own = overhead(spec)
     whole = _priced(net, kind, cal, "array:unscaled")
-    mine = _priced(own, kind, cal, "array:unscaled")
-    if kind == "asic":
-        return {
-            "nand2": (whole["gates"] - mine["gates"], mine["gates"]),
-            "ffs": (net.total_ffs - own.ffs, float(own.ffs)),
-        }
-    return {m: (whole[m] - mine[m], float(mine[m])) for m in ("luts", "carry", "ffs", "dsps")}
+    f, fs, _ = split_features(own, "generic" if kind == "asic" else kind)
+    glue = [f[i] - fs[i] for i in _GLUE]
+    tcal = cal["targets"]["generic" if kind == "asic" else kind]
+    out: dict[str, tuple[float, list[float]]] = {}
+    for metric, key in (("nand2", "gates"),) if kind == "asic" else (("luts", "luts"), ("carry", "carry")):
+        base = tcal[metric]
+        out[metric] = (whole[key] - sum(base[i] * g for i, g in zip(_GLUE, glue)), glue)
+    zero = [0.0] * len(_GLUE)
+    out["ffs"] = (float(net.total_ffs) if kind == "asic" else float(whole["ffs"]), zero)
+    if kind != "asic":
+        out["dsps"] = (float(whole["dsps"]), zero)
+    return out
 
 
 def _stats(est: Sequence[float], meas: Sequence[float]) -> dict[str, float]:
@@ -386,40 +405,70 @@ def fit_arrays(
     heldout: Sequence[ArraySpec],
     targets: Sequence[str],
 ) -> dict[str, Any]:
-    """Fit the array's own-part scale per target and metric on ``training`` (least squares of
-    the relative error of ``PEs + scale * own``) and measure the held-out errors; also the
-    errors of the plain composition (scale 1) for comparison.  Returns the family file's data."""
-    scales: dict[str, dict[str, float]] = {}
+    """Fit the array's own glue coefficients (:data:`GLUE_FEATURES`) per target and metric on
+    ``training`` (non-negative least squares of the relative error of the composed estimate) and
+    measure the held-out errors; also the errors of the plain composition (the glue priced by
+    the PE fit).  Returns the family file's data."""
+    from .fit import nnls
+
+    coefs: dict[str, dict[str, dict[str, float]]] = {}
     errors: dict[str, dict[str, Any]] = {}
     plain: dict[str, dict[str, Any]] = {}
     for target in targets:
         metrics = FIT_METRICS["generic" if target == "generic" else "fpga"]
-        parts = {s.name: split_estimate(s, target) for s in [*training, *heldout] if (s.name, target) in rows}
+        parts = {s.name: glue_split(s, target) for s in [*training, *heldout] if (s.name, target) in rows}
+        base_t = _base_coefs(target)
         for metric, key, fitted in metrics:
-            train = [(parts[s.name][metric], float(rows[(s.name, target)][key])) for s in training if s.name in parts]
-            scale = 1.0
-            if fitted and train:
-                num = sum(o * (m - p) / m**2 for (p, o), m in train if m > 0)
-                den = sum(o * o / m**2 for (p, o), m in train if m > 0)
-                scale = max(num / den, 0.0) if den > 0 else 1.0
-                scales.setdefault(target, {})[metric] = round(scale, 4)
-            held = [(parts[s.name][metric], float(rows[(s.name, target)][key])) for s in heldout if s.name in parts]
-            if not held:
+            base = [base_t[metric][i] for i in _GLUE] if metric in base_t else [0.0] * len(_GLUE)
+            c = np.array(base)
+            if fitted:
+                fixed, x, meas = _fit_data(training, parts, rows, target, metric, key)
+                if len(meas):
+                    c = nnls(x / meas[:, None], (meas - fixed) / meas)
+                    coefs.setdefault(target, {})[metric] = {
+                        name: round(float(v), 5) for name, v in zip(GLUE_FEATURES, c)
+                    }
+            fixed, x, meas = _fit_data(heldout, parts, rows, target, metric, key)
+            if not len(meas):
                 continue
-            meas = [m for _, m in held]
-            errors.setdefault(target, {})[metric] = _stats([p + scale * o for (p, o), _ in held], meas)
-            plain.setdefault(target, {})[metric] = _stats([p + o for (p, o), _ in held], meas)
+            errors.setdefault(target, {})[metric] = _stats(list(fixed + x @ c), list(meas))
+            plain.setdefault(target, {})[metric] = _stats(list(fixed + x @ np.array(base)), list(meas))
     return {
         "family": "array",
-        "version": 1,
+        "version": 2,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seed": ARRAY_SEED,
-        "family_scale": scales,
+        "family_coef": coefs,
         "error": errors,
         "error_unfitted": plain,
         "training": [s.name for s in training],
         "heldout": [s.name for s in heldout],
         "measurements": [dict(rows[k]) for k in sorted(rows)],
         "note": "held-out relative |error| of the composed array estimate (PEs priced by their own fit, the "
-        "array's own part times the fitted scale); error_unfitted: the same with scale 1",
+        "array's own glue features by the coefficients fitted here on the training arrays); error_unfitted: "
+        "the same with the glue priced by the PE fit",
     }
+
+
+def _fit_data(
+    specs: Sequence[ArraySpec],
+    parts: Mapping[str, dict[str, tuple[float, list[float]]]],
+    rows: Mapping[tuple[str, str], Mapping[str, Any]],
+    target: str,
+    metric: str,
+    key: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(estimate without the glue, glue features, measured) of the measured ``specs``."""
+    got = [s for s in specs if s.name in parts and float(rows[(s.name, target)][key]) > 0]
+    fixed = np.array([parts[s.name][metric][0] for s in got])
+    x = np.array([parts[s.name][metric][1] for s in got]).reshape(len(got), len(_GLUE))
+    meas = np.array([float(rows[(s.name, target)][key]) for s in got])
+    return fixed, x, meas
+
+
+def _base_coefs(target: str) -> dict[str, list[float]]:
+    """The PE calibration's coefficient vectors of ``target`` (``generic``: ``nand2``)."""
+    from . import calibration
+
+    t = calibration.load()["targets"][target]
+    return {m: list(t[m]) for m in ("luts", "carry", "nand2") if m in t}

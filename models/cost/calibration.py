@@ -21,9 +21,11 @@ points at another file (e.g. a user's own calibration).  Its top-level keys:
 
 A family calibrated on its own sets (PE arrays: ``peforge calibrate --arrays``) ships beside it
 as ``data/family_<name>.json`` (``family``, ``family_scale`` ``{target: {metric: scale}}``,
-``error`` ``{target: {metric: stats}}``, its measurements); :func:`load` merges it in as that
-family's ``family_scale`` entries and ``family_error[<name>]`` (see
-:func:`peforge.models.cost.estimate`), so the PE calibration file itself stays as written.
+``family_coef`` ``{target: {metric: {feature: coefficient}}}`` for the features of its own
+blocks, ``error`` ``{target: {metric: stats}}``, its measurements); :func:`load` merges it in
+as that family's ``family_scale`` entries, ``targets[t]["family_coef"][<name>]`` and
+``family_error[<name>]`` (see :func:`peforge.models.cost.estimate`), so the PE calibration file
+itself stays as written.
 """
 
 from __future__ import annotations
@@ -78,6 +80,10 @@ def _merge_family(data: dict[str, Any], fam: dict[str, Any], source: Path) -> No
             continue
         for metric, scale in metrics.items():
             tgt.setdefault("family_scale", {}).setdefault(metric, {})[name] = scale
+    for target, metrics in fam.get("family_coef", {}).items():
+        tgt = data.get("targets", {}).get(target)
+        if tgt is not None:
+            tgt.setdefault("family_coef", {})[name] = {m: dict(c) for m, c in metrics.items()}
     data.setdefault("family_error", {})[name] = fam.get("error", {})
 
 

@@ -223,26 +223,44 @@ def _dot(c: Sequence[float], f: Sequence[float]) -> float:
     return sum(map(operator.mul, c, f))
 
 
-def _scaled_dot(c: Sequence[float], f: Sequence[float], shared: Sequence[float], scale: float) -> float:
-    """``c . (scale * (f - shared) + shared)``: see :func:`scaled_features`."""
-    own = _dot(c, f)
+def _scaled_dot(
+    c: Sequence[float], f: Sequence[float], shared: Sequence[float], scale: float, own: Sequence[float] | None = None
+) -> float:
+    """``own . (scale * (f - shared)) + c . shared``: see :func:`scaled_features`; ``own``: the
+    coefficients of the family's own blocks when the family has its own fit of them
+    (:func:`own_coef`), else ``c``."""
+    o = c if own is None else own
+    mine = _dot(o, f)
     if not any(shared):
-        return own * scale
-    common = _dot(c, shared)
-    return scale * (own - common) + common
+        return mine * scale
+    return scale * (mine - _dot(o, shared)) + _dot(c, shared)
 
 
-def class_gates(net: Netlist, coef: Sequence[float], scale: float = 1.0) -> list[float]:
+def own_coef(target_cal: dict[str, Any], metric: str, family: str) -> list[float] | None:
+    """The target's ``metric`` coefficients with a family's own fitted ones for the features its
+    own blocks use (``family_coef``: a PE array's glue), or None when the family has none."""
+    fc = target_cal.get("family_coef", {}).get(family, {}).get(metric)
+    if not fc:
+        return None
+    return [float(fc.get(name, c)) for name, c in zip(FEATURES, target_cal[metric])]
+
+
+def class_gates(
+    net: Netlist, coef: Sequence[float], scale: float = 1.0, own: Sequence[float] | None = None
+) -> list[float]:
     """NAND2 equivalents per activity class (multipliers in LUT logic, intercept dropped);
-    the family's own blocks times ``scale``, shared blocks as they are."""
+    the family's own blocks times ``scale`` (priced with ``own`` when given), shared blocks as
+    they are."""
+    o = coef if own is None else own
     out = [
-        scale * (_dot(coef[:-1], row[:-1]) - _dot(coef[:-1], sh[:-1])) + _dot(coef[:-1], sh[:-1])
+        scale * (_dot(o[:-1], row[:-1]) - _dot(o[:-1], sh[:-1])) + _dot(coef[:-1], sh[:-1])
         for row, sh in zip(net.feats, net.shared_feats)
     ]
     mi, wi = _I["mul"], _I["mulw"]
     for m in net.mults:
+        c = coef if m.shared else o
         out[CLASSES.index(m.cls)] += (
-            (coef[mi] * m.a_bits * m.b_bits + coef[wi] * (m.a_bits + m.b_bits)) * m.count * (1.0 if m.shared else scale)
+            (c[mi] * m.a_bits * m.b_bits + c[wi] * (m.a_bits + m.b_bits)) * m.count * (1.0 if m.shared else scale)
         )
     return out
 
@@ -331,8 +349,8 @@ def _priced(net: Netlist, kind: str, cal: dict[str, Any], family: str) -> dict[s
         own = t.get("delay")  # this target's own place-and-route fit, else iCE40's scaled
         dl = own or cal["targets"].get("ice40", {}).get("delay")
         delay = (_delay(net, dl, kind) * (1.0 if own else _SPEED[kind])) if dl else None
-        luts = _scaled_dot(t["luts"], f, fs, _family_scale(t, "luts", family))
-        carry = _scaled_dot(t["carry"], f, fs, _family_scale(t, "carry", family))
+        luts = _scaled_dot(t["luts"], f, fs, _family_scale(t, "luts", family), own_coef(t, "luts", family))
+        carry = _scaled_dot(t["carry"], f, fs, _family_scale(t, "carry", family), own_coef(t, "carry", family))
         out: dict[str, Any] = {
             "luts": round(max(luts, 0.0), 1),
             "carry": round(max(carry, 0.0), 1),
@@ -345,7 +363,8 @@ def _priced(net: Netlist, kind: str, cal: dict[str, Any], family: str) -> dict[s
         gen = cal["targets"]["generic"]["nand2"]
         k = _family_scale(cal["targets"]["generic"], "nand2", family)
         f, fs, _ = split_features(net, "generic")
-        out = {"gates": max(_scaled_dot(gen, f, fs, k), 0.0), "class_gates": class_gates(net, gen, k)}
+        own = own_coef(cal["targets"]["generic"], "nand2", family)
+        out = {"gates": max(_scaled_dot(gen, f, fs, k, own), 0.0), "class_gates": class_gates(net, gen, k, own)}
     if net.subs:
         out = _with_subs(out, net, kind, cal)
     memo[key] = out
