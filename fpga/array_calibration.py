@@ -2,8 +2,8 @@
 
 Synthesises the seeded array sets of :func:`peforge.models.cost.array.array_sets` (training and
 held-out, never sharing a spec) for each target through :func:`peforge.fpga.calibrate.measure`
-(cached; rows go to ``build/cost/array_measurements.jsonl``), fits the array's own-part scale per
-target and metric (:func:`peforge.models.cost.array.fit_arrays`) and writes
+(cached; rows go to ``build/cost/array_measurements.jsonl``), fits the coefficients of the array's
+own glue per target and metric (:func:`peforge.models.cost.array.fit_arrays`) and writes
 ``models/cost/data/family_array.json``, which :func:`peforge.models.cost.calibration.load`
 merges into the PE calibration: estimates of arrays then carry the arrays' own held-out error
 bars.
@@ -93,8 +93,10 @@ def calibrate_arrays(
     calibration._load.cache_clear()
     for target, metrics in data["error"].items():
         for metric, st in metrics.items():
+            plain = data["error_unfitted"].get(target, {}).get(metric, {})
             log(
                 f"{target:8s} {metric:6s} held-out n={st['n']}: median {st['median']:.1%}, worst {st['max']:.1%}, "
-                f"Spearman {st['spearman']:.3f} (scale {data['family_scale'].get(target, {}).get(metric, '-')})"
+                f"Spearman {st['spearman']:.3f}, exact {st['exact']} (glue priced by the PE fit: median "
+                f"{plain.get('median', float('nan')):.1%}, worst {plain.get('max', float('nan')):.1%})"
             )
     return dest

@@ -6,7 +6,10 @@ Structure (output-stationary; the timing is :func:`peforge.arrays.array_geometry
 * **Row entry**: row ``i``'s word (its ``a``, its row ports such as ``scale_a``, and the
   control word ``valid, first, last`` plus the array-wide ports such as ``mode``) passes a skew
   chain of ``i`` registers; along the row it hops one register per PE (``a_path="systolic"``) or
-  reaches every PE of the row at once (``"broadcast"``).
+  reaches every PE of the row at once (``"broadcast"``).  ``valid`` and ``first`` reach each
+  grid unit through a tap register of its own (:meth:`PeArray._taps`), and in the Verilog build
+  every control register is kept apart from its equivalents (:data:`KEEP`): no control net spans
+  the array.
 * **Column entry**: column ``j``'s word (``b``, ``scale_b`` / ``scale``) is skewed by ``j``
   cycles (systolic) and hops down the column, one register per PE.
 * **Grid**: the PEs (or a row's LUT PE with ``cols * lanes`` lanes, whose one table unit serves
@@ -150,7 +153,7 @@ def _reg(m: Module, value: Value, name: str, n: int = 1, reset_less: bool = True
 #: same delay of the same signal, and synthesis merges those registers into one (Yosys's
 #: ``opt_merge``) whose net then crosses the whole array to every PE on that diagonal (measured:
 #: the critical path of the 8x8 INT8 array at PE stages 1).  Kept registers stay one per row
-#: entry, hop and mark, each next to the PEs it feeds: a fanout limit by construction.
+#: entry, hop, tap and mark, each next to the PEs it feeds: a fanout limit by construction.
 KEEP = "control registers kept one per row and hop (no array-wide control nets)"
 
 

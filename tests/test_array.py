@@ -503,9 +503,20 @@ def test_array_calibration_file_is_merged():
     cal = calibration.load()
     if "array" not in cal.get("family_error", {}):
         pytest.skip("no array calibration shipped")
-    assert "array" in cal["targets"]["ecp5"]["family_scale"]["luts"]
+    for target in ("ecp5", "ice40", "generic"):
+        assert set(cal["targets"][target]["family_coef"]["array"]) == (
+            {"nand2"} if target == "generic" else {"luts", "carry"}
+        )
     e = cost.estimate(ArraySpec(I8, 4, 4), "ecp5")
     assert e.error["luts"].get("note") == "array held-out set"
+    # the glue is priced with the array's own coefficients: a register-only change (the drain's
+    # pipeline register after the tree, 4 rows: no cut inside it) costs what its fitted 'ff' says
+    coef = cal["targets"]["ecp5"]["family_coef"]["array"]["luts"]["ff"]
+    a, b = ArraySpec(I8, 4, 4), ArraySpec(I8, 4, 4, pipeline=1)
+    grown = cost.netlist(b).total_ffs - cost.netlist(a).total_ffs
+    assert grown == 4 * I8.width + 1
+    luts = cost.estimate(b, "ecp5").luts - cost.estimate(a, "ecp5").luts
+    assert luts == pytest.approx(coef * grown, abs=0.2)
 
 
 # --- CLI ---------------------------------------------------------------------------------------------

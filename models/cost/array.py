@@ -2,12 +2,17 @@
 
 :func:`assemble_array` builds a :class:`~.components.Netlist` whose own blocks are what
 ``rtl/array.py`` adds around the PEs (input registers, skew chains, the hop register of every
-operand per PE, the PE-latency delay of the ``last`` marks, the drain's result registers, per-column OR trees,
-pipeline and deskew registers; weight-stationary: shadow / active weight registers, the swap
-mux and the partial-sum adders), and which *includes* the grid's PE netlists ``rows x units``
-times (:meth:`~.components.Netlist.include`): each PE is priced exactly as its family's own
-estimate (its fitted scale, DSP mapping and delay), the array's own blocks with the array's
-scale (fitted by :mod:`peforge.fpga.array_calibration` against Yosys on seeded arrays).
+operand per PE, each unit's valid / first tap registers, the PE-latency delay of the ``last``
+marks, the drain's result registers, per-column OR trees, pipeline and deskew registers;
+weight-stationary: shadow / active weight registers, the swap mux and the partial-sum adders),
+and which *includes* the grid's PE netlists ``rows x units`` times
+(:meth:`~.components.Netlist.include`): each PE is priced exactly as its family's own estimate
+(its fitted scale, DSP mapping and delay); the array's own glue features
+(:data:`GLUE_FEATURES`) with coefficients of their own, fitted by
+:mod:`peforge.fpga.array_calibration` against Yosys on seeded arrays (without that file, by the
+PE fit's coefficients).  Register counts are exact where synthesis keeps what the RTL builds
+(it merges a weight-stationary grid's tied-high ``first`` delays and drops its PEs' unread
+``out_valid``: taken off).
 
 Shared units are priced where they are: a row's LUT PE of ``cols * lanes`` lanes (its one
 table) is the included unit; the grouped shift-add array includes integer PEs and prices one
