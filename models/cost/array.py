@@ -154,26 +154,27 @@ def _ws_accumulator(spec: ArraySpec, geo: ArrayGeometry) -> Netlist:
     """The accumulator synthesis removes from a weight-stationary PE (``in_first`` tied high):
     per lane the gate and adder of ``acc := (first ? 0 : acc) + sum``."""
     n = Netlist()
-    lanes, lane = geo.pe.acc_lanes, geo.pe.lane_width
+    lanes, lane = geo.unit.acc_lanes, geo.unit.lane_width  # a row's LUT unit: all its lanes
     n.gate(lane, lanes, cls="acc")
     n.adder(lane + 1, lanes, cls="acc", path=False)
     return n
 
 
-def _merged_delays(n: Netlist, geo: ArrayGeometry) -> None:
-    """Take off the PE registers synthesis merges or drops in a weight-stationary grid: its PEs'
-    ``first`` is tied high, so their plain delays of ``first`` are the same in every PE and the
-    grid keeps one chain of them; their ``out_valid`` is read by nobody (the array's own valid
-    chain times the output), so its register goes.  (Every other PE register has its own input:
-    each grid unit takes valid and first from its own tap register.)"""
-    if geo.dataflow != "weight-stationary":
-        return
+def _ws_removed(n: Netlist, spec: ArraySpec, geo: ArrayGeometry) -> None:
+    """Take off what synthesis removes or merges in a weight-stationary grid's PEs, priced as
+    the PE family prices it: each PE's accumulator (``in_first`` tied high); their plain delays
+    of ``first``, the same in every PE, so the grid keeps one chain of them; their ``out_valid``
+    register, read by nobody (the array's own valid chain times the output).  (Every other PE
+    register has its own input: each grid unit takes valid and first from its own tap
+    register.)"""
     units = geo.rows * geo.units_per_row
+    family = geo.unit.spec.family
+    n.include(_ws_accumulator(spec, geo), -units, family)
     for bits, count in ((geo.unit.ctl_delays[1], units - 1), (1, units)):
         if bits and count > 0:
             gone = Netlist()
             gone.register(bits, cls="ctl")
-            n.include(gone, -count, geo.unit.spec.family)
+            n.include(gone, -count, family)
 
 
 def assemble_array(spec: ArraySpec) -> Netlist:
@@ -184,8 +185,7 @@ def assemble_array(spec: ArraySpec) -> Netlist:
     unit = geo.unit.spec
     n.include(netlist(unit), units, unit.family)
     if geo.dataflow == "weight-stationary":
-        n.include(_ws_accumulator(spec, geo), -units, unit.family)
-    _merged_delays(n, geo)
+        _ws_removed(n, spec, geo)
     n.macs_per_cycle = geo.macs_per_cycle
     n.notes.update(
         rows=geo.rows,
@@ -340,10 +340,11 @@ def array_sets(
 ) -> tuple[list[ArraySpec], list[ArraySpec]]:
     """Seeded, disjoint training and held-out arrays: PEs from the PE calibration pools (and
     the family examples), grids up to 8 x 8, both dataflows, both operand paths, shared units on
-    and off, drain pipelining; kept within ``budget_luts`` estimated ECP5 LUTs (synthesis time)."""
+    and off, drain pipelining; kept within ``budget_luts`` estimated ECP5 LUTs (synthesis time;
+    the plain composition, so the array fit these sets make does not change them)."""
     from peforge.families import get
 
-    from .model import estimate
+    from .model import estimate, estimate_netlist
     from .specsets import pool
 
     pes = []
@@ -352,9 +353,13 @@ def array_sets(
         pes += [p for p in cands if (estimate(p, "ecp5").luts or 0.0) <= 1200]
     r = random.Random(f"{seed}-arrays")
     out: dict[str, ArraySpec] = {}
+
+    def plain_luts(s: ArraySpec) -> float:
+        return estimate_netlist(assemble_array(s), s.name, "array:unscaled", "ecp5").luts or 0.0
+
     for _ in range(40 * (training + heldout)):
         s = _draw_array(r, pes)
-        if s is not None and s.name not in out and (estimate(s, "ecp5").luts or 0.0) <= budget_luts:
+        if s is not None and s.name not in out and plain_luts(s) <= budget_luts:
             out[s.name] = s
         if len(out) >= training + heldout:
             break
