@@ -81,7 +81,10 @@ def overhead(spec: ArraySpec) -> Netlist:
     n.register(row_bits * R * (R - 1) // 2 * geo.row_skew, cls="operand")
     n.register(col_bits * C * (C - 1) // 2 * geo.col_skew, cls="operand")
     n.register((row_bits - marks) * R * hops_a, cls="operand")
-    n.register(col_bits * (R - 1) * C, cls="operand")
+    # a column word hops down only with what the PEs read (a shared dequantiser's scale is
+    # read at the column top: synthesis drops its hops)
+    hop_bits = sum(w for name, w in geo.unit.ports(COL)) // geo.cols_per_unit if os_ else 0
+    n.register(hop_bits * (R - 1) * C, cls="operand")
     L = geo.unit.latency
     if os_:
         marks = 1 + (2 if geo.shared_dequant else 0)
@@ -138,10 +141,16 @@ def _shared_dequant(n: Netlist, dq: DequantShare, geo: ArrayGeometry) -> None:
     registers, the selects of the row whose group completed, the group counter, the scale."""
     R, C = geo.rows, geo.cols
     width = geo.unit.acc_width
-    n.cut()
-    with n.shared():  # the shift-add family's block: priced as that block, not as array glue
-        for _ in range(C):
-            _dequant(n, width, dq.scale, 0)
+    # the shift-add family's block, priced as that block (not as array glue); the array's
+    # column dequantiser is its combinational part: the block's output registers (result,
+    # done, first, valid, scale) are the rows' FP32 registers below
+    block = Netlist()
+    with block.shared():
+        _dequant(block, width, dq.scale, 0)
+    n.include(block, C, "array:dequantiser")
+    outputs = Netlist()
+    outputs.register(32 + 3 + dq.scale.bits, cls="acc", enable=True)
+    n.include(outputs, -C, "array:dequantiser")
     n.mux(width + 32, C, inputs=R, cls="acc")  # group sum and FP32 base of the row
     n.register(R * C * 32, cls="acc", enable=True)
     n.register(C * dq.scale.bits * (geo.unit.latency + 1), cls="acc")
