@@ -353,7 +353,7 @@ class PeArray(wiring.Component):
                         **word,
                         **{
                             k: _reg(m, word[k], f"tap{i}_{u}_{k}", reset_less=False, keep=self._keep)
-                            for k in _TAPPED
+                            for k in sorted(_TAPPED)  # a fixed order: deterministic Verilog
                             if k in word
                         },
                     }
