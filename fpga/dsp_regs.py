@@ -54,10 +54,9 @@ class DspPacking:
         )
 
 
-def _ff_control(cell: dict[str, Any]) -> tuple[Bit, Bit, Bit] | None:
-    """``(clock, enable, reset)`` of a flip-flop a DSP register can stand in for, else None:
-    rising clock, resets (if at all) synchronously to 0, and an enable only without a reset
-    (so the order of the two never matters)."""
+def _ff_pins(cell: dict[str, Any]) -> tuple[Bit, Bit, Bit] | None:
+    """``(clock, enable, reset)`` of a flip-flop with a rising clock that resets (if at all)
+    synchronously to 0, with neither its enable nor its reset inverted; else None."""
     p, c = cell.get("parameters", {}), cell["connections"]
     if str(p.get("CLKMUX", "CLK")).strip() != "CLK" or str(p.get("REGSET", "RESET")).strip() != "RESET":
         return None
@@ -77,9 +76,17 @@ def _ff_control(cell: dict[str, Any]) -> tuple[Bit, Bit, Bit] | None:
         reset = c.get("LSR", ["0"])[0]
     else:  # an inverted reset
         return None
-    if enable != "1" and reset != "0":
-        return None
     return c["CLK"][0], enable, reset
+
+
+def _ff_control(cell: dict[str, Any]) -> tuple[Bit, Bit, Bit] | None:
+    """``(clock, enable, reset)`` of a flip-flop a DSP register can stand in for, else None:
+    :func:`_ff_pins`, and an enable only without a reset (so the order of the two never
+    matters)."""
+    pins = _ff_pins(cell)
+    if pins is None or (pins[1] != "1" and pins[2] != "0"):
+        return None
+    return pins
 
 
 def _readers(cells: dict[str, dict[str, Any]], ports: dict[str, Any]) -> dict[Bit, list[tuple[str, str]]]:
@@ -183,14 +190,8 @@ def _fold_reset(
 
 def _foldable(cell: dict[str, Any]) -> bool:
     """A flip-flop refused by :func:`_ff_control` only for having both a reset and an enable."""
-    p, c = cell.get("parameters", {}), cell["connections"]
-    if cell["type"] != _FF or str(p.get("CEMUX", "CE")).strip() != "CE" or str(p.get("LSRMUX", "LSR")).strip() != "LSR":
-        return False
-    if str(p.get("CLKMUX", "CLK")).strip() != "CLK" or str(p.get("REGSET", "RESET")).strip() != "RESET":
-        return False
-    if str(p.get("SRMODE", "LSR_OVER_CE")).strip() != "LSR_OVER_CE":
-        return False
-    return isinstance(c.get("CE", ["1"])[0], int) and isinstance(c.get("LSR", ["0"])[0], int)
+    pins = _ff_pins(cell) if cell["type"] == _FF else None
+    return pins is not None and isinstance(pins[1], int) and isinstance(pins[2], int)
 
 
 def _fold_input_resets(
