@@ -8,12 +8,14 @@ The flow for a list of :class:`~peforge.sim.vectors.VectorSet`:
    the wrapper).  A pass is: one reset cycle, the steps (``beats`` input cycles each, spaced by
    the PE's initiation interval and the set's bubbles), and ``latency - 1`` idle cycles; the
    plan ends with one idle cycle.
-2. :func:`encode` turns the plan into one ``din`` word per cycle (text of '0'/'1', MSB first):
+2. :func:`encode` turns the plan into one ``din`` word per cycle (binary, :func:`to_din`):
    every input port of every copy packed as the manifest's lane packing says; cycles without
    an input carry random values (the PE must ignore them), and so do ports the PE samples only
    on a step's last beat, on the other beats.
-3. The cocotb module :mod:`peforge.sim.tb` drives the words and records ``dout`` every cycle;
-   :func:`decode` cuts the record into the output ports.
+3. The wrapper (:mod:`peforge.sim.wrapper`) reads the words from a file, one per falling clock
+   edge, and records ``dout`` at every falling edge into another, so the cocotb module
+   :mod:`peforge.sim.tb` crosses into Python once per chunk, not once per cycle;
+   :func:`decode` cuts the record (:func:`from_dout`) into the output ports.
 4. :func:`check` compares *every cycle after each reset* with what the golden model implies:
    each output equals its value after the latest step whose last beat was presented
    ``latency`` or more cycles earlier (the reset value before the first), ``out_valid`` is
@@ -35,7 +37,7 @@ import numpy as np
 from . import runner
 from .ports import FIRST, OUT_VALID, Field, PortMap
 from .vectors import VectorSet
-from .wrapper import CONTROL_BITS, wrapper_verilog
+from .wrapper import CONTROL_BITS, group_name, wrapper_verilog
 
 __all__ = [
     "Bench",
@@ -52,6 +54,8 @@ __all__ = [
     "encode",
     "decode",
     "from_bits",
+    "to_din",
+    "from_dout",
     "checked_outputs",
     "golden_for",
     "check",
@@ -197,7 +201,7 @@ def wrapper_build(bench: Bench, rows: int, *, waves: bool = False, root: Path | 
         build_args=BUILD_ARGS,
         make_args=MAKE_ARGS,
         public_top_only=True,
-        hier_blocks=[module],
+        hier_blocks=[group_name(top)],
     )
 
 
@@ -347,7 +351,7 @@ def _port_bits(vs: VectorSet, name: str, values: np.ndarray, bits: int) -> np.nd
 
 
 def encode(plan: Plan, seed: int = 0) -> bytes:
-    """The ``din`` words of every cycle, concatenated (ASCII '0'/'1', MSB first per word)."""
+    """The ``din`` words of every cycle, as the wrapper reads them (see :func:`to_din`)."""
     ports, rows, cycles = plan.ports, plan.rows, plan.cycles
     nbits = CONTROL_BITS + rows * ports.in_bits
     rng = np.random.default_rng(seed)
@@ -374,7 +378,24 @@ def encode(plan: Plan, seed: int = 0) -> bytes:
             at = last_cycle if last_only else beat_cycle
             bits_of = _port_bits(vs, f.name, values[p.row0 : p.row0 + p.nrows].transpose(1, 0, 2), f.lane_bits)
             per_row[at, : p.nrows, f.offset : f.offset + f.width] = bits_of
-    return (bits[:, ::-1] + ord("0")).tobytes()
+    return to_din(bits)
+
+
+def to_din(bits: np.ndarray) -> bytes:
+    """``[words, width]`` uint8 bits (LSB first) -> the wrapper's input file: per word
+    ``ceil(width / 8)`` bytes, most significant first (what ``$fread`` reads into a vector)."""
+    return np.packbits(bits, axis=-1, bitorder="little")[:, ::-1].tobytes()
+
+
+def from_dout(blob: bytes, words: int, width: int, what: str) -> np.ndarray:
+    """The wrapper's output file -> ``[words, width]`` uint8 bits, LSB first.  Per word
+    ``$fwrite("%u")`` writes ``4 * ceil(width / 32)`` bytes, least significant first (Verilator
+    is two-state: no X or Z to lose); ValueError naming ``what`` on a wrong size."""
+    size = 4 * -(-width // 32)
+    if len(blob) != words * size:
+        raise ValueError(f"{what}: {len(blob)} bytes of output, expected {words} words of {size} bytes")
+    raw = np.frombuffer(blob, np.uint8).reshape(words, size)
+    return np.unpackbits(raw, axis=-1, bitorder="little", count=width)
 
 
 def from_bits(bits: np.ndarray) -> np.ndarray:
@@ -392,16 +413,9 @@ def from_bits(bits: np.ndarray) -> np.ndarray:
 
 
 def decode(blob: bytes, plan: Plan, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-    """The recorded ``dout`` words -> ``{output port: [cycles, rows] values}`` (``names`` only)."""
+    """The recorded ``dout`` words (see :func:`from_dout`) -> ``{output port: [cycles, rows] values}`` (``names`` only)."""
     ports, rows = plan.ports, plan.rows
-    n = rows * ports.out_bits
-    raw = np.frombuffer(blob, np.uint8)
-    if raw.size != plan.cycles * n:
-        raise ValueError(f"simulator returned {raw.size} output bits, expected {plan.cycles} cycles x {n}")
-    bits = raw.reshape(plan.cycles, n)[:, ::-1] - np.uint8(ord("0"))
-    if (bits > 1).any():
-        bad = chr(int(raw.reshape(plan.cycles, n)[:, ::-1][bits > 1][0]))
-        raise ValueError(f"simulator returned a non-binary value {bad!r} on {ports.module}'s outputs")
+    bits = from_dout(blob, plan.cycles, rows * ports.out_bits, f"simulation of {ports.module}")
     per_row = bits.reshape(plan.cycles, rows, ports.out_bits)
     out = {}
     for f in ports.outputs:

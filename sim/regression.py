@@ -208,7 +208,7 @@ def verify_sets(
                 index, passes = item
                 plan = batch.make_plan(sets, rows, bench.ports, passes=passes)
                 session = sessions[index % jobs]
-                in_flight.append((plan, session, session.submit(batch.encode(plan, seed + index))))
+                in_flight.append((plan, session, session.submit(batch.encode(plan, seed + index), plan.cycles)))
 
         for _ in range(_IN_FLIGHT * jobs):
             feed()
@@ -277,7 +277,7 @@ def _record_waves(bench: Bench, rows: int, bad: tuple[batch.Plan, Any], seed: in
         single = batch.make_plan(plan.sets, rows, bench.ports, passes=[p])
         run_dir = bld.directory / "waves"
         with Session(bld, run_dir, batch.TB_MODULE, keep=True) as session:
-            session.result(session.submit(batch.encode(single, seed)))
+            session.result(session.submit(batch.encode(single, seed), single.cycles))
         vcd = run_dir / "dump.vcd"
         return (vcd if vcd.exists() else None), bld.seconds
     except Exception:  # waveforms are a convenience; never mask the mismatch report

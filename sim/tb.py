@@ -1,69 +1,74 @@
 """cocotb testbench module of the batch wrapper (run through :mod:`peforge.sim.session`, never by hand).
 
-``batch``: drives the wrapper (:mod:`peforge.sim.wrapper`: R PEs behind one wide ``din`` and
-one wide ``dout``) with chunks of precomputed ``din`` words and records ``dout`` every cycle.
-It checks nothing itself: the host compares each record with the golden model in one
-vectorised step, while this process already simulates the next chunk.  Protocol (two named
-pipes, paths in ``PEFORGE_SIM_CTL`` / ``PEFORGE_SIM_ACK``): the host writes ``run K IN OUT``
-per chunk (``IN``: the words, ASCII '0'/'1', MSB first, back to back); the test simulates
-them and writes the ``dout`` words to ``OUT``, then ``done K`` on the ack pipe; ``end`` (or
-the host closing the pipe) ends the test.
+``batch``: runs the wrapper (:mod:`peforge.sim.wrapper`: R PEs fed from a file of wide ``din``
+words, recording their wide ``dout`` words into another) chunk after chunk.  It checks
+nothing itself: the host compares each record with the golden model in one vectorised step,
+while this process already simulates the next chunk.  Protocol (two named pipes, paths in
+``PEFORGE_SIM_CTL`` / ``PEFORGE_SIM_ACK``): the host writes ``run K IN OUT N`` per chunk
+(``IN``: N words as :func:`peforge.sim.batch.to_din` writes them); the test moves ``IN`` to the
+wrapper's input file, toggles ``load``, lets N clock cycles pass with one timer, toggles
+``dump`` and copies the N new output records to ``OUT``, then writes ``done K`` on the ack
+pipe; ``end`` (or the host closing the pipe) ends the test.
 
 ``naive``: the slow reference style kept for benchmarking (one write set, one await and one
 assert per vector) on the bare PE, inputs from the .npz named by ``PEFORGE_SIM_IN``.
 
-Timing discipline: everything happens at the falling clock edge, first reading the outputs
-(settled since the rising edge), then writing the inputs for the next rising edge.  Writes go
-straight to the simulator (``set_signal_val_binstr``: the inputs are only sampled at the next
-rising edge, half a period later), the clock runs in C++ (``impl="gpi"``), so Python does one
-read, one write and one wake-up per cycle.
+Timing discipline (the same as a testbench acting at every falling edge): at each falling edge
+the wrapper first records the outputs (settled since the rising edge), then presents the
+inputs for the next rising edge.  The clock runs in C++ (``impl="gpi"``) and the test acts
+only while the clock is low, between a falling and the next rising edge, so Python wakes up
+twice per chunk, whatever its length (a per-cycle read, write and wake-up used to cost more
+than simulating 64 PEs).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge
+from cocotb.triggers import FallingEdge, ReadWrite, Timer
+
+from .wrapper import DIN_FILE, DOUT_FILE
 
 __all__ = ["batch", "naive"]
 
 _PERIOD_NS = 10
 _DEPOSIT = 0  # GPI set action: deposit (cocotb's _GPISetAction.DEPOSIT)
+_PHASE_NS = 2  # the testbench acts this long after a falling edge (the clock is low)
 
 
 @cocotb.test()
 async def batch(dut) -> None:
     """Simulate the chunks the host sends over ``PEFORGE_SIM_CTL`` (see module docstring)."""
-    din, dout = dut.din._handle, dut.dout._handle
-    width = len(dut.din)
-    put, get = din.set_signal_val_binstr, dout.get_signal_val_binstr
-    fe = FallingEdge(dut.clk)
-    started = False
+    load, dump, words = dut.load._handle, dut.dump._handle, dut.words._handle
+    toggled = {"load": 0, "dump": 0}
+
+    def toggle(name: str, handle: Any) -> None:
+        toggled[name] ^= 1
+        handle.set_signal_val_int(_DEPOSIT, toggled[name])
+
     with open(os.environ["PEFORGE_SIM_CTL"]) as ctl, open(os.environ["PEFORGE_SIM_ACK"], "w") as ack:
-        for line in ctl:
-            cmd, *args = line.split()
-            if cmd == "end":
-                break
-            key, src, dst = args
-            words = Path(src).read_bytes().decode("ascii")
-            n = len(words) // width
-            if n * width != len(words) or n == 0:
-                raise ValueError(f"chunk {key}: {len(words)} bits is not a whole number of {width}-bit words")
-            if not started:  # the first word (a reset) before the first edge, then the clock
-                put(_DEPOSIT, words[:width])
-                Clock(dut.clk, _PERIOD_NS, unit="ns", impl="gpi").start(start_high=False)
-                started = True
-            out = [""] * n
-            for i in range(n):
-                await fe
-                out[i] = get()  # state after the edges of cycles < i
-                put(_DEPOSIT, words[i * width : (i + 1) * width])  # inputs of cycle i's rising edge
-            Path(dst).write_bytes("".join(out).encode("ascii"))
-            ack.write(f"done {key}\n")
-            ack.flush()
+        Clock(dut.clk, _PERIOD_NS, unit="ns", impl="gpi").start(start_high=False)
+        await Timer(_PHASE_NS, unit="ns")  # from now on the test acts while the clock is low
+        settled = ReadWrite()
+        with open(DOUT_FILE, "rb") as record:  # created by the wrapper at time 0; read what is new
+            for line in ctl:
+                cmd, *args = line.split()
+                if cmd == "end":
+                    break
+                key, src, dst, n = args
+                os.replace(src, DIN_FILE)
+                words.set_signal_val_int(_DEPOSIT, int(n))
+                toggle("load", load)  # the wrapper opens DIN_FILE; the next falling edge reads word 0
+                await Timer(int(n) * _PERIOD_NS, unit="ns")  # n falling edges: n records, n words
+                toggle("dump", dump)
+                await settled  # the wrapper has flushed its record
+                Path(dst).write_bytes(record.read())
+                ack.write(f"done {key}\n")
+                ack.flush()
 
 
 @cocotb.test()

@@ -83,9 +83,10 @@ def test_encoding_drives_every_port_as_the_manifest_says(spec) -> None:
     ports = PortMap.from_manifest(rtl.manifest(spec))
     vs = fam.part("vector_sets")(spec, 200, False, 0, 4)[-1]  # the random set with bubbles
     plan = batch.make_plan([vs], 4, ports)
-    text = batch.encode(plan, seed=3).decode()
+    data = batch.encode(plan, seed=3)  # per word: ceil(width / 8) bytes, most significant first
     width = CONTROL_BITS + 4 * ports.in_bits
-    words = [text[i : i + width] for i in range(0, len(text), width)]
+    size = -(-width // 8)
+    words = [format(int.from_bytes(data[i : i + size], "big"), f"0{width}b") for i in range(0, len(data), size)]
     assert len(words) == plan.cycles
     p = plan.passes[0]
     assert words[p.start][-1] == "1" and all(w[-1] == "0" for w in words[p.start + 1 : p.start + 3])  # rst
