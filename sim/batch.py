@@ -334,8 +334,9 @@ def _port_bits(vs: VectorSet, name: str, values: np.ndarray, bits: int) -> np.nd
             words = values.astype(np.uint64)
             if bits < 64 and np.any(words >> np.uint64(bits)):
                 raise OverflowError
-            nbytes = -(-bits // 8)  # little-endian bytes -> bits, in C
-            by = words.astype("<u8").view(np.uint8).reshape(*words.shape, 8)[..., :nbytes]
+            nbytes = -(-bits // 8)  # little-endian bytes of the narrowest integer type -> bits, in C
+            size = next(n for n in (1, 2, 4, 8) if n >= nbytes)
+            by = words.astype(f"<u{size}").view(np.uint8).reshape(*words.shape, size)[..., :nbytes]
             return np.unpackbits(by, axis=-1, bitorder="little")[..., :bits].reshape(shape)
         if np.any(values >> bits):
             raise OverflowError
