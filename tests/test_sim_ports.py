@@ -122,6 +122,33 @@ def test_wrapper_verilog_is_lint_clean_and_deterministic(tmp_path) -> None:
         wrapper_verilog(ports, 0, "tb_wrap")
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [MinifloatMacSpec("e5m2", "e2m1fn", "exact", lanes=2, stages=1), MinifloatMacSpec("e5m2", "e5m2", "exact")],
+    ids=["acc50", "acc77"],
+)
+def test_output_record_is_decoded_per_port(spec) -> None:
+    """The wrapper's record ($fwrite "%u": per word 4-byte units, least significant first) read
+    back per copy and port equals plain Python-int slicing of each word (a 50-bit accumulator
+    read from bytes, a 77-bit one through bits); a record of the wrong size is named."""
+    ports = PortMap.from_manifest(rtl.manifest(spec))
+    rows = 3
+    vs = VectorSet("one", np.zeros((rows, 5, 1), np.int64), np.zeros((rows, 5, 1), np.int64), np.ones((rows, 5), bool))
+    plan = batch.make_plan([vs], rows, ports)
+    width = rows * ports.out_bits
+    rng = np.random.default_rng(7)
+    words = [int.from_bytes(rng.bytes(-(-width // 8)), "little") & ((1 << width) - 1) for _ in range(plan.cycles)]
+    blob = b"".join(w.to_bytes(4 * -(-width // 32), "little") for w in words)
+    out = batch.decode(blob, plan)
+    for c, word in enumerate(words):
+        for r in range(rows):
+            for f in ports.outputs:
+                want = word >> (r * ports.out_bits + f.offset) & ((1 << f.width) - 1)
+                assert int(out[f.name][c, r]) == want
+    with pytest.raises(ValueError, match="bytes of output, expected"):
+        batch.decode(blob[:-4], plan)
+
+
 def test_golden_outputs_must_be_the_manifests() -> None:
     spec = MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32")
     bench = batch.bench_for(spec)
