@@ -2,7 +2,7 @@
 
 Entry point: :func:`verify` (in :mod:`.regression`) (``peforge verify mac ...``), the same
 path for every family.  Internals: :mod:`.ports` (the PE's ports and timing, from its
-manifest), :mod:`.wrapper` (R PEs behind one wide port), :mod:`.batch` (plans, encoding,
+manifest), :mod:`.wrapper` (R PEs fed from a file of wide words), :mod:`.batch` (plans, encoding,
 vectorised check), :mod:`.session` (one simulator process per regression), :mod:`.tb` (the
 cocotb module), :mod:`.runner` (cached Verilator builds), :mod:`.vectors` (the
 :class:`~.vectors.VectorSet` and the MAC's sets) and each family's sets (:mod:`.families`,

@@ -163,13 +163,16 @@ def bench_for(spec: Any) -> Bench:
 
 
 def rows_for(ports: PortMap) -> int:
-    """PE copies per wrapper.  A copy costs the simulator about the same whatever the family
-    (one hierarchical block instance), and the Python side pays per cycle, not per copy; 64
-    keeps the per-cycle cost small beside the copies' evaluation without oversizing the sets."""
+    """PE copies per wrapper.  The simulator pays per copy and cycle (the wrapper's file I/O
+    per cycle is small beside 64 copies' evaluation; Python pays only per chunk), and the golden
+    model per step, so more rows mainly shorten the sets' chains; 64 keeps one word a few
+    hundred bytes and the sets' layout (:func:`~peforge.sim.vectors.layout_rows`) unchanged."""
     return 64
 
 
-#: Extra Verilator arguments for wrapper builds (the PE is a hierarchical block, compiled once).
+#: Extra Verilator arguments for wrapper builds (a group of 8 PEs is a hierarchical block,
+#: compiled once: measured on 64 FP32 MACs, about half the simulator CPU time of one block per
+#: PE, and a fully flattened build saves a little more but takes twice as long to compile).
 BUILD_ARGS: tuple[str, ...] = ()
 #: ``make`` variables for the wrapper's C++ build: -O2 instead of Verilator's -Os evaluates
 #: 64 copies of an FP32 MAC about 15 % faster (measured on the batch testbench) for about the
