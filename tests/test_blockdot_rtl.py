@@ -322,7 +322,8 @@ def test_named_sets_cover_every_code_in_every_lane(spec: BlockDotSpec) -> None:
     zeros = sets["zeros"]
     ports = PortMap.from_manifest(rtl.manifest(spec))
     plan = batch.make_plan([zeros], zeros.batch, ports)
-    words = np.frombuffer(batch.encode(plan, seed=1), np.uint8).reshape(plan.cycles, -1)[:, ::-1] - ord("0")
+    raw = np.frombuffer(batch.encode(plan, seed=1), np.uint8).reshape(plan.cycles, -1)  # bytes, MSB first
+    words = np.unpackbits(raw[:, ::-1], axis=-1, bitorder="little")  # bits, LSB first
     n = spec.beats
     cycles = batch.Layout.of(zeros, ports).beat_cycle
     assert ports.beats == n and cycles.size == zeros.steps * n
