@@ -315,7 +315,7 @@ class BlockDot(wiring.Component):
             connect_blockdot(
                 m,
                 self,
-                spec.accumulator,
+                plan,
                 pipe,
                 ctl,
                 mag_v,

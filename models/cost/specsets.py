@@ -419,7 +419,12 @@ def fmax_dsp_set() -> list[Spec]:
     ``peforge synth --pnr`` and ``bench/qor.py``): segments of a few LUT levels, short carry
     chains and DSP blocks, which the LUT-mapped :func:`fmax_set` does not reach."""
     e4 = ("e4m3fn", "e4m3fn")
-    mxfp8 = dict(block=32, lanes=8, acc="fp32", rounding="deferred", segment=16)
+
+    def mxfp8(stages: int, readout: int) -> Spec:
+        return spec_mod.BlockDotSpec(
+            *e4, block=32, lanes=8, acc="fp32", rounding="deferred", segment=16, stages=stages, readout_stages=readout
+        )
+
     return [
         IntMacSpec("int8", "int8"),
         IntMacSpec("int8", "int8", stages=1),
@@ -432,8 +437,8 @@ def fmax_dsp_set() -> list[Spec]:
         MinifloatMacSpec(*e4, "fp32", rounding="deferred", segment=16, stages=6, readout_stages=7),
         MinifloatMacSpec(*e4, "fp32", stages=3),
         MinifloatMacSpec(*e4, "bf16", lanes=4, stages=3),
-        spec_mod.BlockDotSpec(*e4, **mxfp8, stages=5, readout_stages=4),
-        spec_mod.BlockDotSpec(*e4, **mxfp8, stages=9, readout_stages=10),
+        mxfp8(5, 4),
+        mxfp8(9, 10),
         spec_mod.BlockDotSpec(
             "e2m1fn",
             "e2m1fn",
