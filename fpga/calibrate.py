@@ -11,6 +11,7 @@ store (``build/cost/measurements.jsonl``), so a fit can be redone from it withou
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -78,23 +79,26 @@ def _row(spec: Spec, target: str) -> dict[str, Any]:
     }
 
 
-def _fmax_row(spec: Spec, device: str) -> dict[str, Any]:
+def _fmax_row(spec: Spec, device: str, dsp: bool = False) -> dict[str, Any]:
     from .pnr import place_and_route
     from .synth import synthesize
 
+    target = "ice40" if device in ("hx8k", "up5k") else "ecp5"
+    name = f"pnr-{device}-dsp" if dsp else f"pnr-{device}"
     try:
-        rep = synthesize(spec, "ice40" if device in ("hx8k", "up5k") else "ecp5", dsp=False)
+        rep = synthesize(spec, target, dsp=dsp)
         pnr = place_and_route(rep, device, wrapper="registered")
     except Exception as err:
         return {
             "name": spec.name,
-            "target": f"pnr-{device}",
+            "target": name,
             "spec": spec.to_dict(),
             "error": f"{type(err).__name__}: {err}"[:400],
         }
     return {
         "name": spec.name,
-        "target": f"pnr-{device}",
+        "target": name,
+        **({"dsp_kind": target} if dsp else {}),
         "spec": spec.to_dict(),
         "fmax_mhz": pnr.fmax_mhz,
         "critical_path_ns": pnr.critical_path_ns,
@@ -235,20 +239,24 @@ def measure_fmax(
     specs: Iterable[Spec],
     device: str = "hx8k",
     *,
+    dsp: bool = False,
     jobs: int = 1,
     store: Path | str | None = None,
     reuse: bool = True,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """Place and route every spec on ``device`` (registered wrapper, one seed); append Fmax rows."""
+    """Place and route every spec on ``device`` (registered wrapper, one seed); append Fmax rows.
+    ``dsp``: multipliers in DSP blocks (ECP5: packed with their registers, as ``--pnr`` does),
+    stored as target ``pnr-<device>-dsp``."""
     path = Path(store) if store is not None else default_store()
-    skip = set(load_measurements(path)) if reuse else set()
+    stored = set(load_measurements(path)) if reuse else set()
+    target = f"pnr-{device}-dsp" if dsp else f"pnr-{device}"
     return _run(
         [(s, device) for s in specs],
-        _fmax_row,
+        functools.partial(_fmax_row, dsp=dsp),
         path,
         jobs,
-        {(n, t.removeprefix("pnr-")) for n, t in skip if t.startswith("pnr-")},
+        {(n, device) for n, t in stored if t == target},
         log,
     )
 
@@ -285,6 +293,7 @@ def calibrate(
     if fmax:
         for device in ("hx8k", "25k"):
             measure_fmax(specsets.fmax_set(), device, jobs=jobs, store=path, reuse=reuse, log=log)
+        measure_fmax(specsets.fmax_dsp_set(), "25k", dsp=True, jobs=jobs, store=path, reuse=reuse, log=log)
     rows = load_measurements(path)
     return fit.write_calibration(rows, sets, out=out, log=log)
 

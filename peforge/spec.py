@@ -208,11 +208,12 @@ class MinifloatMacSpec(Spec):
     lanes : int
         Products per cycle, summed exactly (1..64).
     stages : int
-        Pipeline registers before the accumulator (0..5); latency = stages + 1.  In order:
+        Pipeline registers before the accumulator (0..6); latency = stages + 1.  In order:
         the loop's input, the product (a DSP's output register), the aligned terms, half way
         down the adder tree (one lane: the multiplier operands, a DSP's input registers), then
         the multiplier operands (one lane: the product again, in the fabric after the DSP's own
-        output register).
+        output register), then the lane aligner's shifter split in half (not for a one-lane
+        per-step float accumulator, whose product is normalised, not aligned).
     subnormals : bool
         False flushes subnormal inputs and subnormal results to zero (sign kept).
     max_count : int
@@ -255,7 +256,7 @@ class MinifloatMacSpec(Spec):
         allowed="fp32, bf16, fp16, an ieee eXmY of 8..32 bits, or exact",
     )
     lanes: int = param(1, "Products per cycle, summed exactly (fused dot product).", lo=1, hi=64)
-    stages: int = param(0, "Pipeline registers before the accumulator (latency = stages + 1).", lo=0, hi=5)
+    stages: int = param(0, "Pipeline registers before the accumulator (latency = stages + 1).", lo=0, hi=6)
     subnormals: bool = param(True, "Support subnormals (--no-subnormals flushes them to zero).")
     max_count: int = param(4096, "Accumulations the exact accumulator holds without overflow.", lo=1, hi=1 << 20)
     mult: str = param(
@@ -291,6 +292,12 @@ class MinifloatMacSpec(Spec):
             raise ValueError(
                 f"rounding={self.rounding!r} needs a float acc: acc='exact' never rounds "
                 "(use rounding='per-step', or a float acc such as fp32)"
+            )
+        if self.stages == 6 and self.lanes == 1 and not (self.is_exact or self.rounding == "deferred"):
+            raise ValueError(
+                f"stages={self.stages!r}: the sixth cut splits the lane aligner, which a one-lane MAC "
+                "with a per-step rounded float accumulator does not have (its product is normalised "
+                "into the loop): allowed 0..5 here, or 6 with acc='exact' or rounding='deferred'"
             )
         plan = self.accumulator  # without one the fields keep their defaults (compiled kernels check them)
         object.__setattr__(self, "readout_stages", None if plan is None else plan.readout_stages)

@@ -41,6 +41,7 @@ __all__ = [
     "align_amount",
     "connect_mac",
     "connect_blockdot",
+    "blockdot_align_amount",
     "accumulator_flags",
     "accumulator_manifest",
 ]
@@ -526,6 +527,19 @@ def connect_mac(
         m.d.comb += pe.acc_flags.eq(acc.acc_flags)
 
 
+def blockdot_align_amount(
+    m: Module, plan: AccumulatorPlan, mag_width: int, v_lsb: int, ex: Value
+) -> tuple[Signal, Signal]:
+    """The block-dot's aligner shift (:func:`align_amount`) of a block value ``mag * 2**(v_lsb +
+    ex)``: it depends on the scale exponents ``ex`` only, so the block-dot computes it beside the
+    scale multiply, in front of the ``vmul`` register, off the block value's path."""
+    p0 = v_lsb - plan.lsb_exp
+    p_range = range(p0, p0 + (1 << len(ex)))
+    pos = Signal(signed(_signed_bits(p_range)), name="align_p")
+    m.d.comb += pos.eq(p0 + ex)
+    return align_amount(m, plan, mag_width, pos, p_range)
+
+
 def connect_blockdot(
     m: Module,
     pe: Any,
@@ -533,27 +547,22 @@ def connect_blockdot(
     pipe: Callable[[str, list], list],
     ctl: dict[str, Value],
     mag_v: Value,
-    v_lsb: int,
-    ex: Value,
+    amt: Value,
+    above: Value,
     v_sign: Value,
     v_zero_sign: Value,
     v_nan: Value,
     v_pinf: Value,
     v_ninf: Value,
 ) -> None:
-    """The block-dot PE's deferred accumulator: ``V = (-1)**v_sign * mag_v * 2**(v_lsb + ex)``
-    passes the front's ``acc`` pipeline cut with its shift amount (:func:`align_amount`), is
-    aligned into the window (:class:`_Aligner`, ``plan.align_stages`` registers, the last at
-    the loop's input) and the loop takes one step per block."""
+    """The block-dot PE's deferred accumulator: the block value ``(-1)**v_sign * mag_v`` with its
+    aligner shift ``amt`` / ``above`` (:func:`blockdot_align_amount`) passes the front's ``acc``
+    pipeline cut, is aligned into the window (:class:`_Aligner`, ``plan.align_stages``
+    registers, the last at the loop's input) and the loop takes one step per block."""
     special = v_nan | v_pinf | v_ninf
     mag = Signal(len(mag_v), name="v_finite")
     m.d.comb += mag.eq(Mux(special, 0, mag_v))  # a special block value adds nothing
     negzero = (mag_v == 0) & ~special & v_zero_sign
-    p0 = v_lsb - plan.lsb_exp
-    p_range = range(p0, p0 + (1 << len(ex)))
-    pos = Signal(signed(_signed_bits(p_range)), name="align_p")
-    m.d.comb += pos.eq(p0 + ex)
-    amt, above = align_amount(m, plan, len(mag_v), pos, p_range)
     vals = pipe("acc", [mag, mag != 0, amt, above, v_sign, negzero, v_nan, v_pinf, v_ninf])
     mag, nonzero, amt, above, v_sign, negzero, v_nan, v_pinf, v_ninf = vals
     bundle: dict[str, Value] = {

@@ -35,7 +35,7 @@ from peforge.formats import FloatFormat, IntFormat
 from peforge.geometry import BlockDotGeometry, blockdot_geometry, tree_cut_levels
 from peforge.spec import BlockDotSpec
 
-from .accumulators import accumulator_flags, accumulator_manifest, connect_blockdot
+from .accumulators import accumulator_flags, accumulator_manifest, blockdot_align_amount, connect_blockdot
 from .blocks import LeadingZeroCounter, MinifloatDecoder
 from .blocks._util import invalid
 from .blocks.float_acc import FloatAccumulator
@@ -121,7 +121,7 @@ class IntElementDecoder(wiring.Component):
 
 
 def _decoder(fmt: FloatFormat | IntFormat) -> wiring.Component:
-    return IntElementDecoder(fmt) if isinstance(fmt, IntFormat) else MinifloatDecoder(fmt)
+    return IntElementDecoder(fmt) if isinstance(fmt, IntFormat) else MinifloatDecoder(fmt, mask_specials=False)
 
 
 class BlockDot(wiring.Component):
@@ -177,20 +177,35 @@ class BlockDot(wiring.Component):
             last_in: Value = cnt == beats - 1
         else:
             last_in = C(1, 1)
+        # a NaN scale, decoded at the input and carried beside the codes, so the block value's
+        # mask and NaN flag come from one register bit rather than a decoder behind the codes
+        nsa, nsb = MinifloatDecoder(spec.scale_a), MinifloatDecoder(spec.scale_b)
+        m.submodules.nan_sa, m.submodules.nan_sb = nsa, nsb
+        m.d.comb += [nsa.code.eq(self.scale_a), nsb.code.eq(self.scale_b)]
         ctl: dict[str, Value] = {
             "valid": self.in_valid,
             "last": last_in,
             "first": self.in_first,
             "sa": self.scale_a,
             "sb": self.scale_b,
+            "snan": nsa.is_nan | nsb.is_nan,
         }
+        plan = spec.accumulator
+        v_lsb = g.lsb_exp - g.v_exp_offset
+        if plan is not None:
+            # a deferred accumulator's aligner shift depends on the scale exponents only: their
+            # sum is formed at the input, the shift from it after the first register that
+            # carries the scales, both riding beside the codes, off the block value's path
+            ex_in = Signal(range((1 << len(nsa.exp)) + (1 << len(nsb.exp)) - 1), name="x_exp_in")
+            m.d.comb += ex_in.eq(nsa.exp + nsb.exp)
+            ctl["ex"] = ex_in
 
         def pipe(point: str, values: list[Value]) -> list[Value]:
             if point not in cuts:
                 return values
             valid = Signal(name=f"{point}_valid")
             m.d.sync += valid.eq(ctl["valid"])
-            keys = ["last", "first", "sa", "sb"]
+            keys = [k for k in ("last", "first", "sa", "sb", "snan", "ex", "amt", "above") if k in ctl]
             regs = []
             for i, v in enumerate([ctl[k] for k in keys] + values):
                 r = Signal(v.shape(), name=f"{point}_r{i}", reset_less=True)
@@ -199,6 +214,8 @@ class BlockDot(wiring.Component):
                 regs.append(r)
             ctl["valid"] = valid
             ctl.update(zip(keys, regs[: len(keys)]))
+            if plan is not None and "ex" in ctl and "amt" not in ctl:
+                ctl["amt"], ctl["above"] = blockdot_align_amount(m, plan, g.v_width, v_lsb, ctl["ex"])
             return regs[len(keys) :]
 
         # 1. per lane: decode, multiply, exponent add
@@ -275,33 +292,35 @@ class BlockDot(wiring.Component):
             xsig = Signal(g.scale_sig_bits, name="xsig")
             m.d.comb += [xsig.eq(dsa.sig * dsb.sig), mag_v.eq(mag_s * xsig)]
         else:
-            m.d.comb += mag_v.eq(Mux(dsa.is_nan | dsb.is_nan, 0, mag_s))
+            m.d.comb += mag_v.eq(Mux(ctl["snan"], 0, mag_s))
         x_neg = dsa.sign ^ dsb.sign
         x_zero = dsa.is_zero | dsb.is_zero
         s_nan = s_nan_any | (s_pinf & s_ninf)
         s_inf = ~s_nan & (s_pinf | s_ninf)
         v_nan = Signal(name="v_nan")
-        m.d.comb += v_nan.eq(s_nan | dsa.is_nan | dsb.is_nan | (s_inf & x_zero))
+        m.d.comb += v_nan.eq(s_nan | ctl["snan"] | (s_inf & x_zero))
         v_inf_neg = s_ninf ^ x_neg
         v_pinf = ~v_nan & s_inf & ~v_inf_neg
         v_ninf = ~v_nan & s_inf & v_inf_neg
         v_sign = s_neg ^ x_neg
         v_zero_sign = Mux(s_zero, s_negz, s_neg) ^ x_neg
-        ex = Signal(range((1 << len(dsa.exp)) + (1 << len(dsb.exp)) - 1), name="x_exp")
-        m.d.comb += ex.eq(dsa.exp + dsb.exp)
-        mag_v, ex, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf = pipe(
-            "vmul", [mag_v, ex, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf]
-        )
-        if spec.accumulator is not None:  # deferred rounding: rtl/accumulators.py
+        if plan is not None:  # deferred rounding: rtl/accumulators.py
+            if "amt" not in ctl:  # no register on the scales' path yet
+                ctl["amt"], ctl["above"] = blockdot_align_amount(m, plan, g.v_width, v_lsb, ctl["ex"])
+            amt, above = ctl.pop("amt"), ctl.pop("above")
+            del ctl["ex"]
+            mag_v, amt, above, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf = pipe(
+                "vmul", [mag_v, amt, above, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf]
+            )
             connect_blockdot(
                 m,
                 self,
-                spec.accumulator,
+                plan,
                 pipe,
                 ctl,
                 mag_v,
-                g.lsb_exp - g.v_exp_offset,
-                ex,
+                amt,
+                above,
                 v_sign,
                 v_zero_sign,
                 v_nan,
@@ -309,6 +328,11 @@ class BlockDot(wiring.Component):
                 v_ninf,
             )
             return m
+        ex = Signal(range((1 << len(dsa.exp)) + (1 << len(dsb.exp)) - 1), name="x_exp")
+        m.d.comb += ex.eq(dsa.exp + dsb.exp)
+        mag_v, ex, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf = pipe(
+            "vmul", [mag_v, ex, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf]
+        )
 
         # normalise V: top bit at mag_v[-1]; v_exp = its exponent, biased as the accumulator
         m.submodules.lzc_v = lzc = LeadingZeroCounter(g.v_width)

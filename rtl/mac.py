@@ -46,7 +46,7 @@ from .blocks.lanes import aligned_terms, tree_level
 __all__ = ["MacGeometry", "MinifloatMac", "mac_geometry", "mac_signature", "mac_manifest", "has_flags", "flag_width"]
 
 #: Front-pipeline cut points in the order registers are added as ``stages`` grows.
-_CUT_ORDER = ("sum", "mul", "align", "tree", "dec")
+_CUT_ORDER = ("sum", "mul", "align", "tree", "dec", "shift")
 
 
 def has_flags(spec: MinifloatMacSpec) -> bool:
@@ -88,7 +88,7 @@ def _cut_points(stages: int, tree_levels: int) -> set[str]:
     this one in the fabric takes the DSP's slow clock-to-out off the aligner's path)."""
     order = list(_CUT_ORDER)
     if tree_levels < 2:
-        order[3:] = ["dec", "mul2"]
+        order[3:] = ["dec", "mul2", "shift"]
     return set(order[:stages])
 
 
@@ -172,10 +172,10 @@ class MinifloatMac(wiring.Component):
         float_product = lanes == 1 and not fixed_point
         lanes_ops: list[list[Value]] = []
         for i in range(lanes):
-            # the single float product's loop ignores the significand of a NaN/inf product (its
-            # flags decide the result): no masking needed in the decoder
-            da = MinifloatDecoder(spec.a, spec.subnormals, mask_specials=not float_product)
-            db = MinifloatDecoder(spec.b, spec.subnormals, mask_specials=not float_product)
+            # a NaN/inf product's significand is ignored by the single float product's loop (its
+            # flags decide the result) and masked on the product by aligned_terms otherwise
+            da = MinifloatDecoder(spec.a, spec.subnormals, mask_specials=False)
+            db = MinifloatDecoder(spec.b, spec.subnormals, mask_specials=False)
             m.submodules[f"dec_a{i}"], m.submodules[f"dec_b{i}"] = da, db
             m.d.comb += [da.code.eq(a_in[i * wa : (i + 1) * wa]), db.code.eq(b_in[i * wb : (i + 1) * wb])]
             if spec.mult == "lmul":  # no multiplier: the L-Mul sum stands in for the operands
@@ -230,7 +230,8 @@ class MinifloatMac(wiring.Component):
             return m
 
         # align into the fixed-point word; negative lanes as one's complement + count
-        terms, neg_count, flags = aligned_terms(m, per_lane, lanes, g.span)
+        split = (lambda v: pipe("shift", v)) if "shift" in cuts else None
+        terms, neg_count, flags = aligned_terms(m, per_lane, lanes, g.span, split)
         vals = pipe("align", [*terms, neg_count, *flags])
         terms, neg_count, flags = vals[:lanes], vals[lanes], vals[lanes + 1 :]
 

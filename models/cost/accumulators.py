@@ -127,12 +127,11 @@ def fixed_point_accumulator(n: Netlist, plan: AccumulatorPlan, exact_flags: bool
 
 
 def align_amount(n: Netlist, plan: AccumulatorPlan, mag_bits: int, p_bits: int) -> None:
-    """The aligner's clamped shift amount and the value's nonzero test (in front of it)."""
+    """The aligner's clamped shift amount (computed from the scale exponents)."""
     bits = (1 + plan.width - 2 + mag_bits).bit_length()
     n.adder(p_bits + 1, cls="sum", path=False)
     n.compare(p_bits + 1, 2, cls="sum")
     n.mux(bits, 2, cls="sum")
-    n.equal(mag_bits, cls="sum")
 
 
 def window_aligner(n: Netlist, plan: AccumulatorPlan, mag_bits: int) -> None:

@@ -51,7 +51,11 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
     lmul = spec.mult == "lmul"
     frac = max(a.man_bits, b.man_bits)
     levels = clog2(lanes)
-    order = ["sum", "mul", "align", "tree", "dec"] if levels >= 2 else ["sum", "mul", "align", "dec", "mul2"]
+    order = (
+        ["sum", "mul", "align", "tree", "dec", "shift"]
+        if levels >= 2
+        else ["sum", "mul", "align", "dec", "mul2", "shift"]
+    )
     cuts = set(order[: spec.stages])  # rtl/mac.py _cut_points
     nan = a.has_nan or b.has_nan or a.has_inf or b.has_inf  # inf * 0 is NaN too
     inf = a.has_inf or b.has_inf
@@ -103,7 +107,13 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
     if "mul" in cuts and not lmul:
         n.dsp_register(psig_bits)
     pipe("mul2", mul_bits)  # one lane's fifth cut: the product again, in the fabric
-    n.shifter(span, psh_bits, lanes, cls="product", in_width=psig_bits)
+    if "shift" in cuts:  # rtl/blocks/lanes.py aligned_terms(split=...): high half, register, low half
+        low = psh_bits // 2
+        n.shifter(span, psh_bits - low, lanes, cls="product", in_width=psig_bits, step_bits=low)
+        pipe("shift", lanes * (span + low + 1 + (nan and flags_live) + (inf and flags_live) + nzero_bit))
+        n.shifter(span, low, lanes, cls="product")
+    else:
+        n.shifter(span, psh_bits, lanes, cls="product", in_width=psig_bits)
     if lanes == 1:  # one's complement by the sign, then term + sign: a two-operand adder
         n.gate(span + 1, cls="product", levels=1)
     else:  # ... into the carry-save tree

@@ -384,8 +384,8 @@ class Netlist:
         bits = sum(min(width, w_in + (2 << k) - 1) for k in range(step_bits, step_bits + levels))
         # a narrow word placed into a wide one maps differently from a full barrel shifter
         self._put("place" if w_in < width else "shift", bits * n, cls)
-        if path:
-            self.chain(levels / 2)
+        if path:  # LUT4 fabrics: one 2:1 mux level per amount bit (a 4:1 mux needs 6 inputs)
+            self.chain(levels)
 
     def lzc(self, width: int, n: int = 1, cls: str = "acc", path: bool = True) -> None:
         """Leading-zero counters over ``width`` bits (log-depth tree)."""

@@ -246,10 +246,21 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     nan = any(isinstance(x, FloatFormat) and (x.has_nan or x.has_inf) for x in (fa, fb))
     inf = any(isinstance(x, FloatFormat) and x.has_inf for x in (fa, fb))
     flag_bits = nan + 2 * inf + 1  # nan, +inf, -inf (when possible), negative zero
+    snan = int(sa.has_nan or sb.has_nan)  # the scales' NaN, decoded at the input (rtl/blockdot.py)
+
+    plan = spec.accumulator
+    ex_bits = ((1 << sa.exp_bits) + (1 << sb.exp_bits) - 2).bit_length()
+    amt_bits = 0 if plan is None else (1 + plan.width - 2 + v_width).bit_length() + 1  # clamped shift, above
+    carried = [0]  # rtl/blockdot.py: a deferred loop's scale exponent sum, then its aligner shift
 
     def pipe(point: str, bits: int) -> None:
         if point in cuts:  # + valid, last (unless one beat), first, and the scales until they are decoded
-            scales = sa.bits + sb.bits if point in ("dec", "mul", "align", "tree", "tree2", "sum", "block") else 0
+            scales = 0
+            if point in ("dec", "mul", "align", "tree", "tree2", "sum", "block"):
+                scales = sa.bits + sb.bits + snan
+                if plan is not None:
+                    scales += amt_bits if carried[0] else ex_bits
+                    carried[0] += 1
             n.register(bits + (beats > 1) + 1 + scales, enable=True)
             n.register(1)
             n.cut()
@@ -266,6 +277,11 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
         else:
             _decoder(n, fmt, lanes)
             sig.append(fmt.man_bits + 1)
+    if plan is not None:  # the scale exponent sum and the aligner shift, beside the lanes
+        from .accumulators import align_amount
+
+        n.adder(max(sa.exp_bits, sb.exp_bits) + 1, cls="sum", path=False)
+        align_amount(n, plan, v_width, ex_bits + 1)
     psh_bits = max(shift_max, 1).bit_length()
     n.adder(psh_bits + 1, 2 * lanes, cls="product", path=False)
     lane_flags = (psh_bits if shift_max else 0) + 1 + nan + inf + 1  # shift, sign, flags, zero
@@ -308,23 +324,23 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     if xbits > 1:
         n.mult(sa.man_bits + 1, sb.man_bits + 1, cls="sum", path=False)
         n.mult(bsw, xbits, cls="sum")
-    n.adder(max(sa.exp_bits, sb.exp_bits) + 1, cls="sum", path=False)
+    if plan is None:  # the scale exponent sum (a deferred loop's is formed at the input)
+        n.adder(max(sa.exp_bits, sb.exp_bits) + 1, cls="sum", path=False)
     n.logic(20, cls="ctl")
-    ex_bits = ((1 << sa.exp_bits) + (1 << sb.exp_bits) - 2).bit_length()
     v_flags = 1 + 2 * inf  # v_nan (scales have NaN), v_pinf, v_ninf
-    pipe("vmul", v_width + ex_bits + 2 + v_flags)
-    if spec.accumulator is not None:  # deferred rounding: window aligner + loop + read-out
-        from .accumulators import align_amount, fixed_point_accumulator, window_aligner
+    if plan is not None:  # deferred rounding: window aligner + loop + read-out
+        from .accumulators import fixed_point_accumulator, window_aligner
 
-        plan = spec.accumulator
+        pipe("vmul", v_width + amt_bits + 2 + v_flags)
         n.logic(v_width + 4, cls="sum")  # a special value adds nothing; its -0
-        align_amount(n, plan, v_width, ex_bits + 1)
-        pipe("acc", v_width + (1 + plan.width - 2 + v_width).bit_length() + 3 + v_flags)
+        n.equal(v_width, cls="sum")  # its nonzero test
+        pipe("acc", v_width + amt_bits + 2 + v_flags)
         window_aligner(n, plan, v_width)
         fixed_point_accumulator(n, plan)
         n.register(1)  # out_valid
         n.notes.update(block_sum_width=bsw, v_width=v_width, beats=beats, acc_width=f.bits)
         return n
+    pipe("vmul", v_width + ex_bits + 2 + v_flags)
     n.lzc(v_width, cls="sum")
     n.shifter(v_width, clog2(v_width + 1), cls="sum")
     base = geo.lsb_exp - geo.v_exp_offset + v_width - 1

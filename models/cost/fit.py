@@ -24,7 +24,7 @@ from peforge.spec import Spec
 from .assembly import assemble
 from .calibration import DATA_FILE
 from .components import FEATURES
-from .model import FPGA_TARGETS, fabric_ffs, features, scaled_features, split_features
+from .model import FPGA_TARGETS, _segment_chains, fabric_ffs, features, scaled_features, split_features
 
 __all__ = [
     "nnls",
@@ -171,23 +171,36 @@ def fit_scaled(rows: Sequence[Mapping[str, Any]], target: str, metric: str, base
     return base * k
 
 
-def _segments(spec: Spec) -> list[list[float]]:
-    return [list(v) for v in assemble(spec).depth.values()] or [[0.0, 0.0]]
+def _segments(spec: Spec, dsp_kind: str = "") -> list[list[float]]:
+    """``[lut levels, carry bits, DSP ns]`` per pipeline segment; ``dsp_kind`` (a row placed with
+    its multipliers in DSP blocks, e.g. ``ecp5``): the blocks leave the chains and add their
+    own delay, as :func:`peforge.models.cost.model.segment_delays` prices them."""
+    net = assemble(spec)
+    if dsp_kind:
+        return [list(v) for v in _segment_chains(net, dsp_kind).values()] or [[0.0, 0.0, 0.0]]
+    return [[*v, 0.0] for v in net.depth.values()] or [[0.0, 0.0, 0.0]]
+
+
+def _row_segments(row: Mapping[str, Any]) -> list[list[float]]:
+    return _segments(_spec(row), str(row.get("dsp_kind") or ""))
 
 
 def fit_delay(rows: Sequence[Mapping[str, Any]], iters: int = 6) -> dict[str, float]:
-    """``c0 + lut * levels + carry * carry_bits`` fitted to nextpnr critical paths (1000/Fmax)."""
-    segs = [_segments(_spec(r)) for r in rows]
+    """``c0 + lut * levels + carry * carry_bits`` (+ a DSP block's own delay, fixed) fitted to
+    nextpnr critical paths (1000/Fmax) of the slowest segment of each row."""
+    segs = [_row_segments(r) for r in rows]
     y = np.array([1000.0 / float(r["fmax_mhz"]) for r in rows])
     c = np.array([1.0, 1.0, 0.1])
     for _ in range(iters):  # the critical segment depends on the coefficients: iterate
-        x = np.array([[1.0, *max(s, key=lambda t: c[1] * t[0] + c[2] * t[1])] for s in segs])
-        c = nnls(x / y[:, None], np.ones(len(y)))
+        crit = [max(s, key=lambda t: c[1] * t[0] + c[2] * t[1] + t[2]) for s in segs]
+        x = np.array([[1.0, t[0], t[1]] for t in crit])
+        rest = y - np.array([t[2] for t in crit])  # the DSP blocks' fixed delay
+        c = nnls(x / y[:, None], rest / y)
     return {"c0": round(float(c[0]), 4), "lut": round(float(c[1]), 4), "carry": round(float(c[2]), 4)}
 
 
-def _delay_of(spec: Spec, d: Mapping[str, float]) -> float:
-    return max(d["c0"] + d["lut"] * s[0] + d["carry"] * s[1] for s in _segments(spec))
+def _delay_of(row: Mapping[str, Any], d: Mapping[str, float]) -> float:
+    return max(d["c0"] + d["lut"] * s[0] + d["carry"] * s[1] + s[2] for s in _row_segments(row))
 
 
 def _anchors(rows: Mapping[tuple[str, str], Mapping[str, Any]]) -> dict[str, Any]:
@@ -288,7 +301,9 @@ def write_calibration(
         kept["heldout"] += [_slim(r) for r in held]
         log(f"{target}: {len(train)} training, {len(held)} held-out: {errors[target]}")
     for device, target in PNR_DEVICES.items():
-        pnr = [r for (n, t), r in sorted(rows.items()) if t == f"pnr-{device}" and r.get("fmax_mhz")]
+        pnr = [
+            r for (n, t), r in sorted(rows.items()) if t in (f"pnr-{device}", f"pnr-{device}-dsp") and r.get("fmax_mhz")
+        ]
         if len(pnr) < 4:
             continue
         d = fit_delay(pnr)
@@ -296,7 +311,7 @@ def write_calibration(
         loo = []
         for i in range(len(pnr)):  # leave-one-out: the honest error of a small fit
             di = fit_delay(pnr[:i] + pnr[i + 1 :])
-            loo.append(_delay_of(_spec(pnr[i]), di))
+            loo.append(_delay_of(pnr[i], di))
         errors.setdefault(target, {})["delay_ns"] = {
             **error_stats(loo, [1000.0 / r["fmax_mhz"] for r in pnr]),
             "method": f"leave-one-out, nextpnr {device}",

@@ -22,6 +22,7 @@ __all__ = [
     "heldout",
     "large",
     "fmax_set",
+    "fmax_dsp_set",
     "pool",
     "accumulator_pool",
     "SEED",
@@ -410,6 +411,45 @@ def fmax_set() -> list[Spec]:
         MinifloatMacSpec("e4m3fn", "e4m3fn", "exact", segment=12, stages=3),
         MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", rounding="deferred", segment=16, stages=3),
         spec_mod.BlockDotSpec("e2m1fn", "e2m1fn", block=32, lanes=4, rounding="deferred", segment=16, stages=2),
+    ]
+
+
+def fmax_dsp_set() -> list[Spec]:
+    """Pipelined designs placed on ECP5 with their multipliers in DSP blocks (the flow of
+    ``peforge synth --pnr`` and ``bench/qor.py``): segments of a few LUT levels, short carry
+    chains and DSP blocks, which the LUT-mapped :func:`fmax_set` does not reach."""
+    e4 = ("e4m3fn", "e4m3fn")
+
+    def mxfp8(stages: int, readout: int) -> Spec:
+        return spec_mod.BlockDotSpec(
+            *e4, block=32, lanes=8, acc="fp32", rounding="deferred", segment=16, stages=stages, readout_stages=readout
+        )
+
+    return [
+        IntMacSpec("int8", "int8"),
+        IntMacSpec("int8", "int8", stages=1),
+        IntMacSpec("int8", "int8", lanes=4, stages=2),
+        MinifloatMacSpec(*e4, "exact", segment=16, stages=2),
+        MinifloatMacSpec(*e4, "exact", segment=16, stages=4),
+        MinifloatMacSpec(*e4, "exact", segment=16, stages=6),
+        MinifloatMacSpec("e5m2", "e5m2", "exact", segment=16, stages=5),
+        MinifloatMacSpec(*e4, "fp32", rounding="deferred", segment=16, stages=3, readout_stages=3),
+        MinifloatMacSpec(*e4, "fp32", rounding="deferred", segment=16, stages=6, readout_stages=7),
+        MinifloatMacSpec(*e4, "fp32", stages=3),
+        MinifloatMacSpec(*e4, "bf16", lanes=4, stages=3),
+        mxfp8(5, 4),
+        mxfp8(9, 10),
+        spec_mod.BlockDotSpec(
+            "e2m1fn",
+            "e2m1fn",
+            block=32,
+            lanes=8,
+            acc="fp32",
+            rounding="deferred",
+            segment=16,
+            stages=7,
+            readout_stages=6,
+        ),
     ]
 
 
