@@ -124,10 +124,10 @@ class PeView:
         of ``in_first``: where every PE sees the same signal (a weight-stationary PE's ``first``,
         tied high) synthesis keeps one of each for the whole grid.
     clear_group : int
-        Output-stationary grid: the PE's accumulator clear (its last ``first`` register) is
-        built as one kept copy per ``clear_group`` accumulator bits (``rtl/array.py``; a
-        flip-flop feeding the whole accumulator's clear sits tiles away from most of it among
-        many PEs); 0: the PE as built alone.
+        Output-stationary grid: the PE's accumulator clear (its ``first`` delay line) is built
+        as one kept copy per ``clear_group`` accumulator bits (``rtl/array.py``; a flip-flop
+        feeding the whole accumulator's clear sits tiles away from most of it among many PEs);
+        0: the PE as built alone.
     """
 
     spec: Spec
@@ -159,7 +159,7 @@ class PeView:
 
     @property
     def clear_copies(self) -> int:
-        """Clear registers of one PE in an output-stationary grid (see ``clear_group``)."""
+        """``first`` delay lines of one PE in an output-stationary grid (see ``clear_group``)."""
         return -(-self.acc_width // self.clear_group) if self.clear_group else 1
 
 

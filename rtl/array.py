@@ -580,7 +580,8 @@ class PeArray(wiring.Component):
 def unit_module(geo: ArrayGeometry) -> tuple[str, dict[str, Any]]:
     """The grid's PE module name and its generator's options: the PE's own module, or in an
     output-stationary grid of a PE with a clear group (:class:`peforge.arrays.PeView`) its
-    build with one kept clear register per group of accumulator bits, ``<pe>__clr<group>``
+    build with a kept ``first`` delay line (its accumulator clear) per group of accumulator
+    bits, ``<pe>__clr<group>``
     (same ports, function and latency)."""
     unit = geo.unit
     if geo.dataflow == "output-stationary" and unit.clear_group:
@@ -602,7 +603,7 @@ def array_verilog(spec: ArraySpec) -> str:
 
     top = PeArray(spec, instances=True)
     module, options = top.unit_module()
-    if options:  # the PE built for the grid: its clear registers kept apart like the array's
+    if options:  # the PE built for the grid: its clear copies kept apart like the array's registers
         (unit,) = top.unit_specs()
         gen = family_of(unit).part("generator")(unit, keep=keep_module(spec), **options)
         parts = [_verilog.convert(gen, name=module, emit_src=False)]

@@ -6,8 +6,8 @@ its Booth LUT multiplier) -> balanced adder tree, each level only as wide as its
 registers, when asked for, go after the multipliers first, then after the adder tree, then
 on the tree's output, so every stage shortens the critical path before the accumulate loop.
 
-Inside an output-stationary array (``clear_group``) the accumulate loop's clear, the last
-``first`` register, is one register per group of accumulator bits instead of one for the whole
+Inside an output-stationary array (``clear_group``) the accumulate loop's clear, the ``first``
+delay line, is built once per group of accumulator bits instead of once for the whole
 accumulator: a flip-flop that feeds every clear gate of the loop sits, among 64 PEs, tiles away
 from most of them (measured: the critical path of an 8x8 array at PE stages 1 and 2).  Same
 function and latency; the copies are kept apart in the Verilog build (``keep``).
@@ -36,8 +36,8 @@ class IntMac(wiring.Component):
     spec : IntMacSpec
         The PE to build.
     clear_group : int, optional
-        With ``stages >= 1``: one copy of the accumulator's clear register (the last ``first``
-        delay) per ``clear_group`` accumulator bits (see the module docstring); None: one.
+        With ``stages >= 1``: one copy of the ``first`` delay line (the accumulator's clear)
+        per ``clear_group`` accumulator bits (see the module docstring); None: one.
     keep : str, optional
         Verilog module name of a kept register (:func:`peforge.rtl.array.keep_register_verilog`)
         to build the copies from, so that synthesis does not merge them back into one; None:
@@ -87,7 +87,10 @@ class IntMac(wiring.Component):
 
         valid, first = self.in_valid, self.in_first
         stage = 0
-        last = max(spec.stages, 1) - 1  # the stage whose first register clears the accumulator
+        width = spec.width
+        group = self._clear_group
+        if group:  # a first delay line per group of accumulator bits (see the module docstring)
+            first = [first] * -(-width // group)
 
         def register(sigs, valid, first):
             nonlocal stage
@@ -98,8 +101,8 @@ class IntMac(wiring.Component):
                 out.append(r)
             v = Signal(name=f"valid_p{stage}")
             m.d.sync += v.eq(valid)
-            if stage == last and self._clear_group:
-                f = first  # the accumulator's clear registers (_clears) take it
+            if group:
+                f = [self._first_reg(m, x, f"first_p{stage}_c{k}") for k, x in enumerate(first)]
             else:
                 f = Signal(name=f"first_p{stage}")
                 m.d.sync += f.eq(first)
@@ -122,13 +125,9 @@ class IntMac(wiring.Component):
             terms, valid, first = register(terms, valid, first)
         total = terms[0]
 
-        width = spec.width
         acc = Signal(signed(width), name="acc_q")
-        if self._clear_group:
-            group = self._clear_group
-            base = Cat(
-                *(Mux(f, 0, acc[lo : lo + group]) for f, lo in zip(self._clears(m, first, width), range(0, width, group)))
-            ).as_signed()
+        if group:
+            base = Cat(*(Mux(f, 0, acc[lo : lo + group]) for f, lo in zip(first, range(0, width, group)))).as_signed()
         else:
             base = Mux(first, Const(0, signed(width)), acc)
         nxt = Signal(signed(intmac_geometry(spec).acc_next_width), name="acc_next")
@@ -146,21 +145,14 @@ class IntMac(wiring.Component):
         return m
 
 
-    def _clears(self, m: Module, first, width: int) -> list[Signal]:
-        """The accumulator's clear registers: ``first`` delayed once, a copy per group of
-        ``clear_group`` accumulator bits (kept apart with ``keep``)."""
-        stage = max(self._spec.stages, 1) - 1
-        out = []
-        for k in range(-(-width // self._clear_group)):
-            f = Signal(name=f"first_p{stage}_c{k}")
-            if self._keep is not None:
-                m.submodules[f"first_p{stage}_c{k}"] = Instance(
-                    self._keep, p_WIDTH=1, i_clk=ClockSignal(), i_rst=ResetSignal(), i_d=first, o_q=f
-                )
-            else:
-                m.d.sync += f.eq(first)
-            out.append(f)
-        return out
+    def _first_reg(self, m: Module, first, name: str) -> Signal:
+        """One register of a group's ``first`` delay line (kept apart with ``keep``)."""
+        f = Signal(name=name)
+        if self._keep is not None:
+            m.submodules[name] = Instance(self._keep, p_WIDTH=1, i_clk=ClockSignal(), i_rst=ResetSignal(), i_d=first, o_q=f)
+        else:
+            m.d.sync += f.eq(first)
+        return f
 
 
 def intmac_signature(spec: IntMacSpec) -> wiring.Signature:

@@ -320,8 +320,9 @@ def test_verilog_has_each_pe_module_once():
 
 def test_os_grid_builds_the_pe_with_a_clear_register_per_group():
     """An output-stationary grid of PEs with a clear group (the INT MAC at stages >= 1) builds
-    its PE as ``<pe>__clr<group>``: the accumulator's clear register one kept copy per group of
-    accumulator bits; the PE alone, stage-0 and weight-stationary grids keep the PE's module."""
+    its PE as ``<pe>__clr<group>``: the ``first`` delay line (the accumulator's clear) one kept
+    copy per group of accumulator bits; the PE alone, stage-0 and weight-stationary grids keep
+    the PE's module."""
     pe = IntMacSpec("int8", "int8", stages=2)  # 28-bit accumulator: 7 groups of 4 bits
     spec = ArraySpec(pe, rows=2, cols=3)
     text = rtl.verilog(spec)
@@ -329,8 +330,9 @@ def test_os_grid_builds_the_pe_with_a_clear_register_per_group():
     assert text.count(f"module {module}(") == 1 and f"module {pe.name}(" not in text
     assert text.count(f"  {module} pe_") == 6
     body = text[text.index(f"module {module}(") : text.index("endmodule", text.index(f"module {module}("))]
-    assert body.count(f"  {spec.name}__keep #(") == 7 and body.count(".d(first_p0)") == 7
-    assert all(f".q(first_p1_c{k})" in body for k in range(7)) and "reg first_p1 " not in body
+    assert body.count(f"  {spec.name}__keep #(") == 14 and body.count(".d(in_first)") == 7
+    assert all(f".d(first_p0_c{k})" in body and f".q(first_p1_c{k})" in body for k in range(7))
+    assert "reg first_p0 " not in body and "reg first_p1 " not in body
     assert rtl.manifest(spec)["pe"] | {"spec": None} == {
         "module": module,
         "spec": None,
