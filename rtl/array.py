@@ -102,9 +102,7 @@ def array_signature(spec: ArraySpec) -> wiring.Signature:
 class _Unit:
     """One grid unit's port signals, connected to a PE sub-component or a Verilog instance."""
 
-    def __init__(
-        self, m: Module, spec: Spec, name: str, instances: bool, module: str, options: dict[str, Any]
-    ) -> None:
+    def __init__(self, m: Module, spec: Spec, name: str, instances: bool, module: str, options: dict[str, Any]) -> None:
         from peforge import rtl
 
         sig = rtl.signature(spec)

@@ -144,12 +144,13 @@ class IntMac(wiring.Component):
         m.d.comb += [self.acc.eq(acc), self.out_valid.eq(out_valid)]
         return m
 
-
     def _first_reg(self, m: Module, first, name: str) -> Signal:
         """One register of a group's ``first`` delay line (kept apart with ``keep``)."""
         f = Signal(name=name)
         if self._keep is not None:
-            m.submodules[name] = Instance(self._keep, p_WIDTH=1, i_clk=ClockSignal(), i_rst=ResetSignal(), i_d=first, o_q=f)
+            m.submodules[name] = Instance(
+                self._keep, p_WIDTH=1, i_clk=ClockSignal(), i_rst=ResetSignal(), i_d=first, o_q=f
+            )
         else:
             m.d.sync += f.eq(first)
         return f
