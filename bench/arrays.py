@@ -52,6 +52,7 @@ CASES = [
     Case("int8-s2-8x8-45k-dsp", IntMacSpec("int8", "int8", stages=2), 8, 8, "45k", True),
     Case("int8-4x4-25k-dsp", I8, 4, 4, "25k", True),
     Case("int8-s1-4x4-25k-dsp", IntMacSpec("int8", "int8", stages=1), 4, 4, "25k", True),
+    Case("int8-s2-4x4-25k-dsp", IntMacSpec("int8", "int8", stages=2), 4, 4, "25k", True),
     Case("fp8-4x4-45k", E4, 4, 4, "45k", True),
     Case("fp8-s2-4x4-45k", MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", stages=2), 4, 4, "45k", True),
     Case("fp8-8x8-45k", E4, 8, 8, "45k", True),

@@ -69,6 +69,7 @@ __all__ = [
     "pe_view",
     "array_geometry",
     "MAX_DIM",
+    "CLEAR_GROUP",
     "drain_levels",
 ]
 
@@ -81,6 +82,9 @@ MAX_DIM = 64
 #: columns with ``b`` (COL), or is one control word for the whole array that travels with
 #: ``in_valid`` (CTL).
 ROW, COL, CTL = "row", "col", "ctl"
+#: Accumulator bits per copy of a PE's clear register in an output-stationary grid (PeView):
+#: four bits are two carry cells and their gates, a slice pair on ECP5.
+CLEAR_GROUP = 4
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,11 @@ class PeView:
         Registers inside the PE that are plain delays (reset to 0, no enable) of ``in_valid`` and
         of ``in_first``: where every PE sees the same signal (a weight-stationary PE's ``first``,
         tied high) synthesis keeps one of each for the whole grid.
+    clear_group : int
+        Output-stationary grid: the PE's accumulator clear (its ``first`` delay line) is built
+        as one kept copy per ``clear_group`` accumulator bits (``rtl/array.py``; a flip-flop
+        feeding the whole accumulator's clear sits tiles away from most of it among many PEs);
+        0: the PE as built alone.
     """
 
     spec: Spec
@@ -134,6 +143,7 @@ class PeView:
     ignored_outputs: tuple[str, ...] = ()
     k_per_step: int = 1
     ctl_delays: tuple[int, int] = (0, 0)
+    clear_group: int = 0
 
     def width(self, role: str) -> int:
         """Total input bits of one role."""
@@ -146,6 +156,11 @@ class PeView:
     @property
     def lane_width(self) -> int:
         return self.acc_width // self.acc_lanes
+
+    @property
+    def clear_copies(self) -> int:
+        """``first`` delay lines of one PE in an output-stationary grid (see ``clear_group``)."""
+        return -(-self.acc_width // self.clear_group) if self.clear_group else 1
 
 
 def _mac_view(s: MinifloatMacSpec) -> PeView:
@@ -176,6 +191,7 @@ def _intmac_view(s: IntMacSpec) -> PeView:
         macs_per_cycle=s.lanes,
         k_per_step=s.lanes,
         ctl_delays=(s.latency, s.stages),
+        clear_group=CLEAR_GROUP if s.stages >= 1 else 0,
     )
 
 

@@ -64,6 +64,7 @@ __all__ = [
     "array_verilog",
     "keep_register_verilog",
     "keep_module",
+    "unit_module",
     "KEEP",
 ]
 
@@ -101,7 +102,7 @@ def array_signature(spec: ArraySpec) -> wiring.Signature:
 class _Unit:
     """One grid unit's port signals, connected to a PE sub-component or a Verilog instance."""
 
-    def __init__(self, m: Module, spec: Spec, name: str, instances: bool) -> None:
+    def __init__(self, m: Module, spec: Spec, name: str, instances: bool, module: str, options: dict[str, Any]) -> None:
         from peforge import rtl
 
         sig = rtl.signature(spec)
@@ -115,9 +116,9 @@ class _Unit:
             conns: dict[str, Any] = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
             for port, s in self.ports.items():
                 conns[("o_" if port in self.outputs else "i_") + port] = s
-            m.submodules[name] = Instance(spec.name, **conns)
+            m.submodules[name] = Instance(module, **conns)
         else:
-            comp = family_of(spec).part("generator")(spec)
+            comp = family_of(spec).part("generator")(spec, **options)
             m.submodules[name] = comp
             for port, s in self.ports.items():
                 if port in self.outputs:
@@ -266,6 +267,10 @@ class PeArray(wiring.Component):
         """The distinct PE specs the grid instantiates."""
         return [self._geo.unit.spec]
 
+    def unit_module(self) -> tuple[str, dict[str, Any]]:
+        """The grid's PE module name and its generator's options (:func:`unit_module`)."""
+        return unit_module(self._geo)
+
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         geo = self._geo
@@ -363,8 +368,9 @@ class PeArray(wiring.Component):
         return out
 
     def _units(self, m: Module, geo: ArrayGeometry) -> list[list[_Unit]]:
+        module, options = self.unit_module()
         return [
-            [_Unit(m, geo.unit.spec, f"pe_{i}_{u}", self._instances) for u in range(geo.units_per_row)]
+            [_Unit(m, geo.unit.spec, f"pe_{i}_{u}", self._instances, module, options) for u in range(geo.units_per_row)]
             for i in range(geo.rows)
         ]
 
@@ -569,6 +575,18 @@ class PeArray(wiring.Component):
             m.d.comb += self.out_flags.eq(Cat(*fouts))
 
 
+def unit_module(geo: ArrayGeometry) -> tuple[str, dict[str, Any]]:
+    """The grid's PE module name and its generator's options: the PE's own module, or in an
+    output-stationary grid of a PE with a clear group (:class:`peforge.arrays.PeView`) its
+    build with a kept ``first`` delay line (its accumulator clear) per group of accumulator
+    bits, ``<pe>__clr<group>``
+    (same ports, function and latency)."""
+    unit = geo.unit
+    if geo.dataflow == "output-stationary" and unit.clear_group:
+        return f"{unit.spec.name}__clr{unit.clear_group}", {"clear_group": unit.clear_group}
+    return unit.spec.name, {}
+
+
 def keep_module(spec: ArraySpec) -> str:
     """Name of the array's kept control register module (one per array, so several arrays'
     Verilog can share a project)."""
@@ -582,7 +600,13 @@ def array_verilog(spec: ArraySpec) -> str:
     from peforge import rtl
 
     top = PeArray(spec, instances=True)
-    parts = [rtl.verilog(s) for s in top.unit_specs()]
+    module, options = top.unit_module()
+    if options:  # the PE built for the grid: its clear copies kept apart like the array's registers
+        (unit,) = top.unit_specs()
+        gen = family_of(unit).part("generator")(unit, keep=keep_module(spec), **options)
+        parts = [_verilog.convert(gen, name=module, emit_src=False)]
+    else:
+        parts = [rtl.verilog(s) for s in top.unit_specs()]
     parts.append(keep_register_verilog(keep_module(spec)))
     parts.append(_verilog.convert(top, name=spec.name, emit_src=False))
     return "".join(parts)
@@ -603,6 +627,7 @@ def array_manifest(spec: ArraySpec) -> dict[str, Any]:
         )
     R, Cn = geo.rows, geo.cols
     pe = geo.pe
+    module, options = unit_module(geo)
     result = dict(pe_man["result"])
     result.update(port="out", columns=Cn, width=geo.out_width, order="column j at bits [j*width +: width]")
     if geo.flags_width:
@@ -693,10 +718,11 @@ def array_manifest(spec: ArraySpec) -> dict[str, Any]:
         "gemm": gemm,
         "shared_units": shared,
         "pe": {
-            "module": unit.name,
+            "module": module,
             "spec": spec.pe.to_dict(),
             "manifest_latency": unit_man["latency"],
             "instances": R * geo.units_per_row,
+            "clear_copies": geo.unit.clear_copies if options else 1,
         },
         "datapath": {"rows": R, "cols": Cn, "units_per_row": geo.units_per_row, "cols_per_unit": geo.cols_per_unit},
     }

@@ -318,6 +318,33 @@ def test_verilog_has_each_pe_module_once():
     assert f"module {array_geometry(lut).unit.spec.name}(" in rtl.verilog(lut)
 
 
+def test_os_grid_builds_the_pe_with_a_clear_register_per_group():
+    """An output-stationary grid of PEs with a clear group (the INT MAC at stages >= 1) builds
+    its PE as ``<pe>__clr<group>``: the ``first`` delay line (the accumulator's clear) one kept
+    copy per group of accumulator bits; the PE alone, stage-0 and weight-stationary grids keep
+    the PE's module."""
+    pe = IntMacSpec("int8", "int8", stages=2)  # 28-bit accumulator: 7 groups of 4 bits
+    spec = ArraySpec(pe, rows=2, cols=3)
+    text = rtl.verilog(spec)
+    module = f"{pe.name}__clr4"
+    assert text.count(f"module {module}(") == 1 and f"module {pe.name}(" not in text
+    assert text.count(f"  {module} pe_") == 6
+    body = text[text.index(f"module {module}(") : text.index("endmodule", text.index(f"module {module}("))]
+    assert body.count(f"  {spec.name}__keep #(") == 14 and body.count(".d(in_first)") == 7
+    assert all(f".d(first_p0_c{k})" in body and f".q(first_p1_c{k})" in body for k in range(7))
+    assert "reg first_p0 " not in body and "reg first_p1 " not in body
+    assert rtl.manifest(spec)["pe"] | {"spec": None} == {
+        "module": module,
+        "spec": None,
+        "manifest_latency": 3,
+        "instances": 6,
+        "clear_copies": 7,
+    }
+    assert "_c0" not in rtl.verilog(pe)  # the PE alone: one clear register
+    for plain in (ArraySpec(I8, rows=2, cols=2), ArraySpec(pe, rows=2, cols=2, dataflow="weight-stationary")):
+        assert f"module {plain.pe.name}(" in rtl.verilog(plain) and rtl.manifest(plain)["pe"]["clear_copies"] == 1
+
+
 def _amaranth_run(spec, ts):
     """Drive a tile stream through the array in Amaranth's simulator (the sub-component build);
     return the observed (out_valid, out, out_flags) per cycle."""
@@ -351,6 +378,8 @@ def _amaranth_run(spec, ts):
     "spec",
     [
         ArraySpec(IntMacSpec("int4", "int4", lanes=2), rows=2, cols=3),
+        # the PE built with a clear register per group of accumulator bits
+        ArraySpec(IntMacSpec("int4", "uint4", stages=2, acc_bits=10, overflow="saturate"), rows=3, cols=2),
         ArraySpec(MinifloatMacSpec("e2m1fn", "e2m1fn", "fp16"), rows=3, cols=2, pipeline=1),
         ArraySpec(IntMacSpec("int4", "int4"), rows=2, cols=3, dataflow="weight-stationary"),
         ArraySpec(LutSpec("int4", 2, 2), rows=2, cols=2),
@@ -395,7 +424,11 @@ def test_verilator_8x8_targets_1000_gemms(spec, tiles):
     assert res.sets == {"random": tiles, "edges": 40} and res.checked == (tiles + 40) * 64
 
 
-_SIM_CI = [ArraySpec(LutSpec("int8", 2, 4, lanes=2), rows=2, cols=3)]
+_SIM_CI = [
+    ArraySpec(LutSpec("int8", 2, 4, lanes=2), rows=2, cols=3),
+    # the INT MAC at stages 1 in an output-stationary grid: its clear register kept per 4 bits
+    ArraySpec(IntMacSpec("int8", "int8", stages=1), rows=3, cols=2),
+]
 _SIM_SLOW = [
     ArraySpec(ShiftAddSpec("int4", "int4", "bitserial", group=4, scale="bf16"), rows=3, cols=2),
     ArraySpec(IntMacSpec("int8", "int8"), rows=3, cols=2, dataflow="weight-stationary"),
@@ -407,6 +440,7 @@ _SIM_SLOW = [
     ArraySpec(LutSpec("e4m3fn", "ternary", 3, lanes=2), rows=3, cols=2, share=False, dataflow="weight-stationary"),
     ArraySpec(E4, rows=4, cols=4, a_path="broadcast", pipeline=2),
     ArraySpec(MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", stages=2), rows=8, cols=8),
+    ArraySpec(IntMacSpec("int8", "int8", stages=2), rows=8, cols=8),
     ArraySpec(ShiftAddSpec("int8", "pot4", "pot", lanes=2, group=8, scale="fp16"), rows=4, cols=4, share=False),
 ]
 

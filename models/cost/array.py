@@ -2,8 +2,9 @@
 
 :func:`assemble_array` builds a :class:`~.components.Netlist` whose own blocks are what
 ``rtl/array.py`` adds around the PEs (input registers, skew chains, the hop register of every
-operand per PE, each unit's valid / first tap registers, the PE-latency delay of the ``last``
-marks, the drain's result registers, per-column OR trees, pipeline and deskew registers;
+operand per PE, each unit's valid / first tap registers, the copies of the PEs' ``first``
+delay line, their accumulator clear (one per group of accumulator bits, :attr:`~peforge.arrays.PeView.clear_group`),
+the PE-latency delay of the ``last`` marks, the drain's result registers, per-column OR trees, pipeline and deskew registers;
 weight-stationary: shadow / active weight registers, the swap mux and the partial-sum adders),
 and which *includes* the grid's PE netlists ``rows x units`` times
 (:meth:`~.components.Netlist.include`): each PE is priced exactly as its family's own estimate
@@ -89,6 +90,9 @@ def overhead(spec: ArraySpec) -> Netlist:
     if os_:
         marks = 1 + (2 if geo.shared_dequant else 0)
         n.register(R * marks * (L + hops_a), cls="ctl")
+        # the grid's PEs build their first delay line (the accumulator's clear) once per group of
+        # accumulator bits: the copies beyond the PE's own line (rtl/array.py unit_module)
+        n.register((geo.unit.clear_copies - 1) * geo.unit.ctl_delays[1] * R * geo.units_per_row, cls="ctl")
         dq = spec.dequant_share
         if dq is not None:
             _shared_dequant(n, dq, geo)
