@@ -17,6 +17,8 @@ from .spec import BlockDotSpec, IntMacSpec, LutSpec, MinifloatMacSpec, ShiftAddS
 
 __all__ = [
     "tree_cut_levels",
+    "mac_cut_points",
+    "blockdot_cut_points",
     "FloatLoopGeometry",
     "float_loop_geometry",
     "mac_reachable_acc",
@@ -588,6 +590,35 @@ def shiftadd_geometry(spec: ShiftAddSpec) -> ShiftAddGeometry:
     return ShiftAddGeometry(
         range_bits(*spec.act_range), pbits, pbits + (spec.lanes - 1).bit_length(), spec.width, spec.out_bits
     )
+
+
+#: Front-pipeline cut points of the minifloat MAC in the order registers are added as
+#: ``stages`` grows: the loop's input, the product (a DSP's output register), the aligned terms,
+#: half way down the lane adder tree, the multiplier operands (a DSP's input registers), half
+#: way through the lane aligner's shifter.  Without a two-level tree (one or two lanes) the
+#: fourth and fifth cuts are the operands and a second product register (``mul2``: the DSP's
+#: output register is the first; this one in the fabric takes the DSP's slow clock-to-out off
+#: the aligner's path).
+MAC_CUT_ORDER = ("sum", "mul", "align", "tree", "dec", "shift")
+MAC_SHALLOW_CUT_ORDER = ("sum", "mul", "align", "dec", "mul2", "shift")
+#: The block-dot's cut points in the same sense: the loop's input, the products (the DSPs'
+#: output registers), the lane sum, the scaled block sum, the aligned terms, half way down the
+#: lane adder tree, the multiplier operands (the DSPs' input registers), before the tree's last
+#: level (:func:`tree_cut_levels`), the block sum.
+BLOCKDOT_CUT_ORDER = ("acc", "mul", "sum", "vmul", "align", "tree", "dec", "tree2", "block")
+
+
+def mac_cut_points(stages: int, lanes: int) -> frozenset[str]:
+    """The cut points a minifloat MAC of ``lanes`` lanes and ``stages`` registers has (shared
+    by ``rtl/mac.py`` and its cost assembly)."""
+    order = MAC_CUT_ORDER if (lanes - 1).bit_length() >= 2 else MAC_SHALLOW_CUT_ORDER
+    return frozenset(order[:stages])
+
+
+def blockdot_cut_points(stages: int) -> frozenset[str]:
+    """The cut points a block-dot PE of ``stages`` registers has (``rtl/blockdot.py`` and its
+    cost assembly)."""
+    return frozenset(BLOCKDOT_CUT_ORDER[:stages])
 
 
 def tree_cut_levels(levels: int) -> dict[str, int]:

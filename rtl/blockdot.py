@@ -32,7 +32,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from peforge.formats import FloatFormat, IntFormat
-from peforge.geometry import BlockDotGeometry, blockdot_geometry, tree_cut_levels
+from peforge.geometry import BlockDotGeometry, blockdot_cut_points, blockdot_geometry, tree_cut_levels
 from peforge.spec import BlockDotSpec
 
 from .accumulators import accumulator_flags, accumulator_manifest, blockdot_align_amount, connect_blockdot
@@ -49,12 +49,6 @@ __all__ = [
     "blockdot_signature",
     "blockdot_manifest",
 ]
-
-#: Pipeline cut points in the order registers are added as ``stages`` grows: the loop's input,
-#: the products (the DSPs' output registers), the lane sum, the scaled block sum, the aligned
-#: terms, half way down the lane adder tree, the multiplier operands (the DSPs' input registers),
-#: before the tree's last level (:func:`peforge.geometry.tree_cut_levels`), the block sum.
-_CUT_ORDER = ("acc", "mul", "sum", "vmul", "align", "tree", "dec", "tree2", "block")
 
 
 def blockdot_signature(spec: BlockDotSpec) -> wiring.Signature:
@@ -167,7 +161,7 @@ class BlockDot(wiring.Component):
         m = Module()
         spec, g = self._spec, self._geom
         lanes, beats = spec.lanes, spec.beats
-        cuts = set(_CUT_ORDER[: spec.stages])
+        cuts = blockdot_cut_points(spec.stages)
 
         # beat counter: marks the last beat of each block
         if beats > 1:

@@ -32,7 +32,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from peforge.formats import FloatFormat
-from peforge.geometry import MacGeometry, mac_geometry
+from peforge.geometry import MacGeometry, mac_cut_points, mac_geometry
 from peforge.geometry import lmul_consts as _lmul_consts
 from peforge.geometry import lmul_norm_bits as _lmul_norm_bits
 from peforge.spec import MinifloatMacSpec
@@ -44,9 +44,6 @@ from .blocks.float_acc import FloatAccumulator
 from .blocks.lanes import aligned_terms, tree_level
 
 __all__ = ["MacGeometry", "MinifloatMac", "mac_geometry", "mac_signature", "mac_manifest", "has_flags", "flag_width"]
-
-#: Front-pipeline cut points in the order registers are added as ``stages`` grows.
-_CUT_ORDER = ("sum", "mul", "align", "tree", "dec", "shift")
 
 
 def has_flags(spec: MinifloatMacSpec) -> bool:
@@ -78,18 +75,6 @@ def mac_signature(spec: MinifloatMacSpec) -> wiring.Signature:
     if has_flags(spec):
         members["acc_flags"] = Out(flag_width(spec))
     return wiring.Signature(members)
-
-
-def _cut_points(stages: int, tree_levels: int) -> set[str]:
-    """The first ``stages`` cut points: the loop's input, the product (a DSP's output
-    register), the aligned terms, half way down the adder tree, then the multiplier operands
-    (a DSP's input registers); one lane has no tree, so its fourth and fifth cuts are the
-    operands and a second product register (``mul2``: the DSP's output register is the first,
-    this one in the fabric takes the DSP's slow clock-to-out off the aligner's path)."""
-    order = list(_CUT_ORDER)
-    if tree_levels < 2:
-        order[3:] = ["dec", "mul2", "shift"]
-    return set(order[:stages])
 
 
 class MinifloatMac(wiring.Component):
@@ -146,7 +131,7 @@ class MinifloatMac(wiring.Component):
         spec, g = self._spec, self._geom
         lanes = spec.lanes
         levels = (lanes - 1).bit_length()
-        cuts = _cut_points(spec.stages, levels)
+        cuts = mac_cut_points(spec.stages, lanes)
         ctl = {"valid": self.in_valid, "first": self.in_first}
 
         def pipe(point: str, values: list[Value]) -> list[Value]:

@@ -14,7 +14,7 @@ from collections import Counter
 from functools import lru_cache
 
 from peforge.families import family_of
-from peforge.geometry import intmac_geometry, mac_geometry, range_bits, simd_geometry
+from peforge.geometry import intmac_geometry, mac_cut_points, mac_geometry, range_bits, simd_geometry
 from peforge.spec import IntMacSpec, MinifloatMacSpec, SimdMacSpec, Spec, signed_width
 
 from .components import Netlist, clog2
@@ -51,12 +51,7 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
     lmul = spec.mult == "lmul"
     frac = max(a.man_bits, b.man_bits)
     levels = clog2(lanes)
-    order = (
-        ["sum", "mul", "align", "tree", "dec", "shift"]
-        if levels >= 2
-        else ["sum", "mul", "align", "dec", "mul2", "shift"]
-    )
-    cuts = set(order[: spec.stages])  # rtl/mac.py _cut_points
+    cuts = mac_cut_points(spec.stages, lanes)  # the generator's cut points
     nan = a.has_nan or b.has_nan or a.has_inf or b.has_inf  # inf * 0 is NaN too
     inf = a.has_inf or b.has_inf
     exact = spec.is_exact
@@ -169,7 +164,7 @@ def assemble_mac(spec: MinifloatMacSpec) -> Netlist:
     return n
 
 
-def _float_product(n: Netlist, spec: MinifloatMacSpec, pipe, cuts: set[str]) -> None:
+def _float_product(n: Netlist, spec: MinifloatMacSpec, pipe, cuts: frozenset[str]) -> None:
     """One lane into a float accumulator (``rtl/mac.py``): normalised operand significands
     multiplied, the product's two possible top bits muxed, the exponent from per-operand tables
     and one adder; then the accumulate loop."""

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from peforge import formats
 from peforge.formats import ApotFormat, FloatFormat, IntFormat
-from peforge.geometry import blockdot_geometry, lut_geometry, shiftadd_geometry, tree_cut_levels
+from peforge.geometry import blockdot_cut_points, blockdot_geometry, lut_geometry, shiftadd_geometry, tree_cut_levels
 from peforge.spec import BlockDotSpec, LutSpec, ShiftAddSpec, signed_width
 
 from .assembly import _bits, _decoder, float_loop, round_pack
@@ -240,9 +240,7 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     geo = blockdot_geometry(spec)
     span0, shift_max, lsw, bsw = geo.span, geo.shift_max, geo.lane_sum_width, geo.block_sum_width
     xbits, v_width = geo.scale_sig_bits, geo.v_width
-    cuts = set(
-        ("acc", "mul", "sum", "vmul", "align", "tree", "dec", "tree2", "block")[: spec.stages]
-    )  # rtl/blockdot.py
+    cuts = blockdot_cut_points(spec.stages)  # the generator's cut points
     nan = any(isinstance(x, FloatFormat) and (x.has_nan or x.has_inf) for x in (fa, fb))
     inf = any(isinstance(x, FloatFormat) and x.has_inf for x in (fa, fb))
     flag_bits = nan + 2 * inf + 1  # nan, +inf, -inf (when possible), negative zero
