@@ -415,13 +415,17 @@ def test_family_scale_applies_per_family() -> None:
     cal = calibration.load()
     for target, metric, key in (("ice40", "luts", "luts"), ("generic", "nand2", "gates_nand2")):
         scales = cal["targets"][target]["family_scale"][metric]
-        assert set(scales) == {"mac", "intmac", "simd", "shiftadd", "blockdot", "lut"}
+        families = {"mac", "intmac", "simd", "shiftadd", "blockdot", "lut"}
+        assert {g for g in scales if "/" not in g} == families
+        # a family's deferred / exact accumulators have their own scale (their own rows)
+        assert {g for g in scales if "/" in g} == {"mac/deferred", "mac/exact", "blockdot/deferred"}
         assert all(0.3 < v < 3.0 for v in scales.values())
-        for s in (E4, LutSpec("int8", 4, 4, lanes=4)):
+        deferred = MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", rounding="deferred", segment=16)
+        for s, group in ((E4, "mac"), (LutSpec("int8", 4, 4, lanes=4), "lut"), (deferred, "mac/deferred")):
             f, _ = cost.model.features(assemble(s), "generic" if target == "generic" else target)
             raw = float(np.dot(cal["targets"][target][metric], f))
             got = getattr(cost.estimate(s, "asic45" if target == "generic" else target), key)
-            assert got == pytest.approx(raw * scales[s.family], rel=1e-3)
+            assert got == pytest.approx(raw * scales[group], rel=1e-3)
 
 
 def test_delay_fits_per_target() -> None:

@@ -181,7 +181,7 @@ def _ws_removed(n: Netlist, spec: ArraySpec, geo: ArrayGeometry) -> None:
     register has its own input: each grid unit takes valid and first from its own tap
     register.)"""
     units = geo.rows * geo.units_per_row
-    family = geo.unit.spec.family
+    family = _scale_group(geo.unit.spec)
     n.include(_ws_accumulator(spec, geo), -units, family)
     for bits, count in ((geo.unit.ctl_delays[1], units - 1), (1, units)):
         if bits and count > 0:
@@ -190,13 +190,19 @@ def _ws_removed(n: Netlist, spec: ArraySpec, geo: ArrayGeometry) -> None:
             n.include(gone, -count, family)
 
 
+def _scale_group(spec: Any) -> str:
+    from .model import scale_group
+
+    return scale_group(spec)
+
+
 def assemble_array(spec: ArraySpec) -> Netlist:
     """The array's :class:`~.components.Netlist`: :func:`overhead` plus the grid's PEs."""
     geo = array_geometry(spec)
     n = overhead(spec)
     units = geo.rows * geo.units_per_row
     unit = geo.unit.spec
-    n.include(netlist(unit), units, unit.family)
+    n.include(netlist(unit), units, _scale_group(unit))
     if geo.dataflow == "weight-stationary":
         _ws_removed(n, spec, geo)
     n.macs_per_cycle = geo.macs_per_cycle

@@ -24,7 +24,16 @@ from peforge.spec import Spec
 from .assembly import assemble
 from .calibration import DATA_FILE
 from .components import FEATURES
-from .model import FPGA_TARGETS, _segment_chains, fabric_ffs, features, scaled_features, split_features
+from .model import (
+    FPGA_TARGETS,
+    _family_scale,
+    _segment_chains,
+    fabric_ffs,
+    features,
+    scale_group,
+    scaled_features,
+    split_features,
+)
 
 __all__ = [
     "nnls",
@@ -43,6 +52,11 @@ __all__ = [
 VERSION = 2
 #: Pseudo-rows at scale 1 that a family scale is shrunk with (few rows: scale near 1).
 FAMILY_SHRINK = 2.0
+#: Coefficients the structure fixes instead of the fit, per (target, metric): a 7-series
+#: flip-flop's clock enable is a free pin (FDRE), so a loaded-under-condition register costs no
+#: LUT there; fitted freely, that coefficient trades off against the ``lone`` gates it appears
+#: beside in DSP-cascade accumulators.
+FIXED_COEF: dict[tuple[str, str], dict[str, float]] = {("xilinx", "luts"): {"ffe": 0.0}}
 
 #: (label, kind, bits, energy pJ, area um^2): Horowitz, ISSCC 2014, 45 nm 0.9 V.
 HOROWITZ_45NM = (
@@ -135,13 +149,14 @@ def _design_matrix(
     x = np.array([f for f, _, _ in split])
     xs = np.array([fs for _, fs, _ in split])
     y = np.array([measured_value(r, metric) for r in rows])
-    return x, xs, y, np.array([s.family for s in specs])
+    return x, xs, y, np.array([scale_group(s) for s in specs])
 
 
 def fit_family_scaled(
     rows: Sequence[Mapping[str, Any]], target: str, metric: str, iters: int = 10, shrink: float = FAMILY_SHRINK
 ) -> tuple[np.ndarray, dict[str, float]]:
-    """Coefficients and one scale per family: ``metric ~ coef . (scale[family] * own + shared)``
+    """Coefficients and one scale per family (per :func:`.model.scale_group`: a family's
+    deferred and exact accumulators apart): ``metric ~ coef . (scale[group] * own + shared)``
     (see :func:`.model.scaled_features`), non-negative coefficients fitting the relative error.
 
     Alternates an NNLS fit of the coefficients with a closed-form update of each scale: the
@@ -151,9 +166,14 @@ def fit_family_scaled(
     keep = y > 0
     scale = {str(f): 1.0 for f in sorted(set(fams))}
     coef = np.zeros(x.shape[1])
+    fixed = {FEATURES.index(k): v for k, v in FIXED_COEF.get((target, metric), {}).items()}
+    free = np.array([i not in fixed for i in range(x.shape[1])])
     for _ in range(iters):
         sv = np.array([scale[f] for f in fams])[:, None]
-        coef = nnls((sv * (x - xs) + xs)[keep] / y[keep, None], np.ones(int(keep.sum())))
+        a = (sv * (x - xs) + xs)[keep] / y[keep, None]
+        for i, v in fixed.items():
+            coef[i] = v
+        coef[free] = nnls(a[:, free], 1.0 - a[:, ~free] @ coef[~free])
         own, common = (x - xs) @ coef, xs @ coef
         for f in scale:
             m = (fams == f) & keep & (own > 0)
@@ -284,7 +304,16 @@ def write_calibration(
                 targets[target].setdefault("family_scale", {})[metric] = scale
             targets[target][metric] = [round(float(c), 6) for c in coef]
             est = [
-                float(np.dot(coef, scaled_features(assemble(s), target, scale.get(s.family, 1.0))))
+                float(
+                    np.dot(
+                        coef,
+                        scaled_features(
+                            assemble(s),
+                            target,
+                            _family_scale({"family_scale": {metric: scale}}, metric, scale_group(s)),
+                        ),
+                    )
+                )
                 for s in map(_spec, held)
             ]
             errors[target][metric] = error_stats(est, [measured_value(r, metric) for r in held])

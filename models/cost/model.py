@@ -239,7 +239,7 @@ def _scaled_dot(
 def own_coef(target_cal: dict[str, Any], metric: str, family: str) -> list[float] | None:
     """The target's ``metric`` coefficients with a family's own fitted ones for the features its
     own blocks use (``family_coef``: a PE array's glue), or None when the family has none."""
-    fc = target_cal.get("family_coef", {}).get(family, {}).get(metric)
+    fc = target_cal.get("family_coef", {}).get(group_family(family), {}).get(metric)
     if not fc:
         return None
     return [float(fc.get(name, c)) for name, c in zip(FEATURES, target_cal[metric])]
@@ -329,8 +329,28 @@ def _errors(cal: dict[str, Any], key: str, metrics: Iterable[str]) -> dict[str, 
     }
 
 
+def scale_group(spec: Spec) -> str:
+    """The name a spec's fitted scale is kept under: its family, split by accumulator
+    architecture (``mac/deferred``, ``mac/exact``, ``blockdot/deferred``): an exact or
+    deferred-rounding window register with its pipelined read-out maps unlike a per-step float
+    loop, and one scale for both leaves each off by its share of the family's rows."""
+    if getattr(spec, "rounding", None) == "deferred":
+        return f"{spec.family}/deferred"
+    if getattr(spec, "is_exact", False):
+        return f"{spec.family}/exact"
+    return str(spec.family)
+
+
+def group_family(group: str) -> str:
+    """The family of a :func:`scale_group` name."""
+    return group.split("/", 1)[0]
+
+
 def _family_scale(cal_target: dict[str, Any], metric: str, family: str) -> float:
-    return float(cal_target.get("family_scale", {}).get(metric, {}).get(family, 1.0))
+    """The fitted scale of ``family`` (a :func:`scale_group` name; a group without its own scale
+    takes its family's), 1 for a name without one."""
+    scales = cal_target.get("family_scale", {}).get(metric, {})
+    return float(scales.get(family, scales.get(group_family(family), 1.0)))
 
 
 def _priced(net: Netlist, kind: str, cal: dict[str, Any], family: str) -> dict[str, Any]:
@@ -396,7 +416,7 @@ def _target_errors(cal: dict[str, Any], kind: str, family: str | None = None) ->
     """Held-out error bars of ``kind``; a family measured on its own held-out set (PE arrays:
     ``cal["family_error"][family]``) gets its own bars for the metrics it measured."""
     key = (id(cal), kind)
-    own = cal.get("family_error", {}).get(family or "", {})
+    own = cal.get("family_error", {}).get(group_family(family or ""), {})
     if own:
         fam_key = (id(cal), f"{kind}:{family}")
         if fam_key not in _ERRORS:
@@ -448,7 +468,7 @@ def estimate(
         operands (1.0 each by default); :func:`peforge.models.cost.energy.activity` measures it
         for a workload.
     """
-    return estimate_netlist(netlist(spec), spec.name, spec.family, target, node_nm, activity)
+    return estimate_netlist(netlist(spec), spec.name, scale_group(spec), target, node_nm, activity)
 
 
 def estimate_netlist(
