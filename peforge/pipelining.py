@@ -2,7 +2,7 @@
 
 :func:`pick_stages` prices every pipeline depth a spec offers with the cost model's delay
 estimate (:func:`peforge.models.cost.estimate`: the slowest pipeline segment, calibrated on
-nextpnr) and picks the smallest depth whose estimated Fmax meets the goal.  The depth options
+nextpnr) and picks the smallest depth whose estimated Fmax meets the goal with a timing margin.  The depth options
 are the spec's integer fields named in :data:`PIPELINE_FIELDS` (``stages``, and a read-out's
 ``readout_stages`` where a spec has one), each over its declared range: a family that grows a
 new register option is priced with the others unchanged, and a combination the spec refuses
@@ -15,9 +15,16 @@ OR tree).  The pick prices every combination of the two with the array cost mode
 is the slowest segment of the PEs and of the array's own logic, and reports the PE's fields
 and ``pipeline`` side by side.
 
-When no depth reaches the goal, the pick is the fastest estimate (the fewest registers among
-equal ones: a register that buys no speed only adds latency) and :attr:`StagePick.limit` names
-the segment that bounds it.  That is usually the accumulate loop: its register feeds back into
+The margin is what a synthesis engineer over-constrains the clock by: the estimate is off by
+about its held-out error either way (a segment of a few LUT levels is mostly routing, which a
+level count cannot see), so a depth is taken as meeting the goal only when its estimate reaches
+``goal * (1 + margin)``.  By default the margin is the delay model's held-out median error on the
+target (about 13% on ECP5); ``margin=0`` picks on the bare estimate.
+
+When no depth reaches the goal with the margin, the pick is the fastest estimate and
+:attr:`StagePick.limit` names the segment that bounds it.  Among equally fast depths it takes
+the one with the fewest other segments within the margin of the limit (any of those may be the
+real critical path), then the fewest registers (a register that buys nothing only adds latency).  That is usually the accumulate loop: its register feeds back into
 its own logic, so no pipeline register can split it, and its delay is the design's floor.  The
 pick then prices the accumulator options of the spec that shorten the loop
 (:data:`ALTERNATIVES`: deferred rounding, exact accumulation, a carry-segmented loop) and says what they would reach.
@@ -51,6 +58,8 @@ __all__ = [
     "StagePick",
     "pick_stages",
     "check_goal",
+    "check_margin",
+    "default_margin",
 ]
 
 #: Spec fields that set a pipeline depth (registers added, latency grows by each), in the
@@ -123,6 +132,13 @@ class Candidate:
     fmax_mhz: float
     delay_ns: float
     limit: Segment
+    #: The estimated Fmax of every timed segment (the limit's among them).
+    segments_mhz: tuple[float, ...] = ()
+
+    def near_critical(self, margin: float) -> int:
+        """Segments other than the limit whose estimate lies within ``margin`` of it."""
+        band = self.fmax_mhz * (1.0 + margin)
+        return max(sum(f < band for f in self.segments_mhz) - 1, 0)
 
     @property
     def depth(self) -> int:
@@ -180,6 +196,9 @@ class StagePick:
         The smallest depth whose estimate meets the goal, else the fastest estimate.
     met : bool
         The pick's estimate meets the goal.
+    margin : float
+        The timing margin the pick applied (a depth meets when its estimate reaches
+        ``fmax_goal_mhz * (1 + margin)``).
     alternatives : tuple of Alternative
         When not met: accumulator options that shorten the limiting loop, with their estimates.
     delay_error : dict
@@ -193,6 +212,7 @@ class StagePick:
     met: bool
     alternatives: tuple[Alternative, ...] = ()
     delay_error: dict[str, Any] = dataclasses.field(default_factory=dict)
+    margin: float = 0.0
 
     @property
     def spec(self) -> Spec:
@@ -211,7 +231,15 @@ class StagePick:
             f"{self.spec.name}: {p.label()} (latency {p.spec.latency}) estimated {p.fmax_mhz:.1f} MHz on {self.target}"
         )
         if self.met:
-            return f"{head}: meets the {self.fmax_goal_mhz:g} MHz goal"
+            guarded = self.fmax_goal_mhz * (1.0 + self.margin)
+            if self.margin and p.fmax_mhz < guarded:
+                return (
+                    f"{head}: meets the {self.fmax_goal_mhz:g} MHz goal, but not with the "
+                    f"{self.margin:.0%} timing margin ({guarded:.1f} MHz): the fastest depth"
+                )
+            return f"{head}: meets the {self.fmax_goal_mhz:g} MHz goal" + (
+                f" with a {self.margin:.0%} timing margin" if self.margin else ""
+            )
         lines = [
             f"{head}: no pipeline depth reaches {self.fmax_goal_mhz:g} MHz "
             f"({self.fmax_goal_mhz - p.fmax_mhz:.1f} MHz short); limited by {self.limit.describe()}"
@@ -231,6 +259,7 @@ class StagePick:
         return {
             "target": self.target,
             "fmax_goal_mhz": self.fmax_goal_mhz,
+            "margin": self.margin,
             **self.pick.fields,
             "fmax_estimate_mhz": self.pick.fmax_mhz,
             "delay_estimate_ns": self.pick.delay_ns,
@@ -331,7 +360,7 @@ def _price(fields: dict[str, int], spec: Spec, target: str) -> Candidate:
     segs = list(_segments(net, target, "the array" if net.subs else ""))
     # the slowest segment; among equals the array's own before its PE's, in segment order
     worst = max(segs, key=lambda s: s.delay_ns) if segs else Segment(0, 1, 0.0, float("inf"), 0.0, 0.0, False)
-    return Candidate(fields, spec, worst.fmax_mhz, worst.delay_ns, worst)
+    return Candidate(fields, spec, worst.fmax_mhz, worst.delay_ns, worst, tuple(s.fmax_mhz for s in segs))
 
 
 def _candidates(spec: Spec, target: str) -> tuple[Candidate, ...]:
@@ -344,14 +373,20 @@ def _candidates(spec: Spec, target: str) -> tuple[Candidate, ...]:
     return tuple(sorted(seen.values(), key=lambda c: (c.depth, tuple(c.fields.values()))))
 
 
-def _choose(candidates: tuple[Candidate, ...], goal: float) -> tuple[Candidate, bool]:
-    meeting = [c for c in candidates if c.fmax_mhz >= goal]
+def _choose(candidates: tuple[Candidate, ...], goal: float, margin: float = 0.0) -> tuple[Candidate, bool]:
+    """The fewest registers whose estimate meets ``goal`` with ``margin``; else the fastest
+    (fewest near-critical segments, then fewest registers, among equals); and whether the
+    chosen estimate meets the bare goal."""
+    meeting = [c for c in candidates if c.fmax_mhz >= goal * (1.0 + margin)]
     if meeting:
         return min(meeting, key=lambda c: (c.depth, -c.fmax_mhz)), True
-    return max(candidates, key=lambda c: (c.fmax_mhz, -c.depth)), False
+    best = max(c.fmax_mhz for c in candidates)
+    fastest = [c for c in candidates if c.fmax_mhz == best]
+    pick = min(fastest, key=lambda c: (c.near_critical(margin), c.depth))
+    return pick, pick.fmax_mhz >= goal
 
 
-def _alternatives(spec: Spec, target: str, goal: float) -> tuple[Alternative, ...]:
+def _alternatives(spec: Spec, target: str, goal: float, margin: float = 0.0) -> tuple[Alternative, ...]:
     """The accumulator options of ``spec`` (an array: of its PE) priced at their best depth."""
     array: Any = spec
     inner: Spec = array.pe if _nests(spec) else spec
@@ -367,16 +402,16 @@ def _alternatives(spec: Spec, target: str, goal: float) -> tuple[Alternative, ..
                 other = dataclasses.replace(array, pe=other)
         except ValueError:  # the spec does not offer it (e.g. exact accumulation of a float block sum)
             continue
-        best, met = _choose(_candidates(other, target), goal)
+        best, met = _choose(_candidates(other, target), goal, margin)
         out.append(
             Alternative(f"{flags.get(name, '--' + name)} {value}", wording, best.spec, best.fmax_mhz, best.fields, met)
         )
     return tuple(out)
 
 
-def pick_stages(spec: Spec, target: str, fmax_mhz: float) -> StagePick:
+def pick_stages(spec: Spec, target: str, fmax_mhz: float, margin: float | None = None) -> StagePick:
     """The smallest pipeline depth of ``spec`` whose estimated Fmax on ``target`` meets
-    ``fmax_mhz`` (see the module docstring); the other fields of ``spec`` are kept.
+    ``fmax_mhz`` with ``margin`` (see the module docstring); the other fields of ``spec`` are kept.
 
     Parameters
     ----------
@@ -387,10 +422,30 @@ def pick_stages(spec: Spec, target: str, fmax_mhz: float) -> StagePick:
         ``ecp5``, ``ice40`` or ``xilinx`` (:data:`TARGETS`).
     fmax_mhz : float
         The clock goal in MHz.
+    margin : float, optional
+        Timing margin, a fraction (0.1: the estimate must reach 1.1x the goal).  Default: the
+        delay model's held-out median error on ``target`` (:func:`default_margin`).
     """
     check_goal(target, fmax_mhz)
+    m = default_margin(target) if margin is None else check_margin(margin)
     candidates = _candidates(spec, target)
-    pick, met = _choose(candidates, float(fmax_mhz))
-    alts = () if met or not pick.limit.loop else _alternatives(spec, target, float(fmax_mhz))
+    pick, met = _choose(candidates, float(fmax_mhz), m)
+    alts = () if met or not pick.limit.loop else _alternatives(spec, target, float(fmax_mhz), m)
     err = cost.estimate(pick.spec, target).error.get("delay_ns", {})
-    return StagePick(target, float(fmax_mhz), candidates, pick, met, alts, dict(err))
+    return StagePick(target, float(fmax_mhz), candidates, pick, met, alts, dict(err), m)
+
+
+def default_margin(target: str) -> float:
+    """The delay model's held-out median relative error on ``target`` (0 when uncalibrated)."""
+    from .spec import IntMacSpec
+
+    err = cost.estimate(IntMacSpec("int8", "int8"), target).error.get("delay_ns", {})
+    median = err.get("median")
+    return round(float(median), 4) if isinstance(median, (int, float)) and median == median else 0.0
+
+
+def check_margin(margin: float) -> float:
+    """ValueError naming a bad margin and what is allowed."""
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0.0 <= margin < 1.0:
+        raise ValueError(f"--margin {margin!r}: allowed a fraction of the clock goal, 0 <= margin < 1 (0.1 = 10%)")
+    return float(margin)

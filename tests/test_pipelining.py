@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -42,7 +43,7 @@ def test_pick_is_the_fewest_stages_meeting_the_goal_and_monotone(spec, target):
     est = _estimates(spec, target)
     picked = []
     for goal in sorted({10.0, 50.0, 100.0, 150.0, 300.0, *est.values()}):
-        pick = pick_stages(spec, target, goal)
+        pick = pick_stages(spec, target, goal, margin=0.0)
         meeting = [k for k, f in est.items() if f >= goal]
         if meeting:
             assert pick.met and pick.spec.stages == min(meeting), (goal, est)
@@ -53,6 +54,65 @@ def test_pick_is_the_fewest_stages_meeting_the_goal_and_monotone(spec, target):
         assert dataclasses.replace(pick.spec, stages=spec.stages) == spec  # nothing else changed
         picked.append(pick.spec.stages if pick.met else 99)
     assert picked == sorted(picked)  # a higher goal never picks fewer registers
+
+
+@pytest.mark.parametrize("margin", [0.05, 0.2])
+@pytest.mark.parametrize("spec", SPECS[:3], ids=lambda s: s.name)
+def test_margin_picks_the_fewest_stages_meeting_the_guarded_goal(spec, margin):
+    est = _estimates(spec, "ecp5")
+    for goal in sorted({50.0, 100.0, *est.values(), *(f / (1 + margin) for f in est.values())}):
+        pick = pick_stages(spec, "ecp5", goal, margin=margin)
+        assert pick.margin == margin and pick.to_dict()["margin"] == margin
+        meeting = [k for k, f in est.items() if f >= goal * (1 + margin)]
+        if meeting:
+            assert pick.met and pick.spec.stages == min(meeting), (goal, est)
+        else:  # the fastest estimate; it meets the bare goal or not
+            assert pick.pick.fmax_mhz == max(est.values())
+            assert pick.met == (pick.pick.fmax_mhz >= goal)
+
+
+def test_default_margin_is_the_delay_models_median_error():
+    cal = json.loads((Path(cost.__file__).parent / "data" / "calibration.json").read_text())
+    for target in ("ecp5", "ice40"):
+        median = cal["error"][target]["delay_ns"]["median"]
+        assert 0 < median < 1
+        assert pick_stages(IntMacSpec("int8", "int8"), target, 100.0).margin == pytest.approx(median)
+    with pytest.raises(ValueError, match="--margin 1.5"):
+        pick_stages(FP32_MAC, "ecp5", 100.0, margin=1.5)
+
+
+def test_among_equally_fast_depths_the_pick_clears_the_margin_band():
+    """Read-out registers past the limit buy no estimated speed, but a depth whose other
+    segments all sit outside the margin band is preferred: any of them may be the real limit."""
+    spec = BlockDotSpec("e4m3fn", "e4m3fn", block=32, lanes=8, acc="fp32", rounding="deferred", segment=16)
+    bare = pick_stages(spec, "ecp5", 1000.0, margin=0.0)
+    guarded = pick_stages(spec, "ecp5", 1000.0, margin=0.15)
+    assert bare.pick.fmax_mhz == guarded.pick.fmax_mhz  # both the fastest estimate
+    fastest = [c for c in guarded.candidates if c.fmax_mhz == guarded.pick.fmax_mhz]
+    band = guarded.pick.fmax_mhz * 1.15
+    crowded = [sum(f < band for f in c.segments_mhz) for c in fastest]
+    assert sum(f < band for f in guarded.pick.segments_mhz) == min(crowded)
+    assert guarded.pick.depth == min(c.depth for c, n in zip(fastest, crowded) if n == min(crowded))
+    assert bare.pick.depth == min(c.depth for c in fastest)
+    assert min(guarded.pick.segments_mhz) == cost.estimate(guarded.spec, "ecp5").fmax_mhz
+
+
+def test_cli_margin_reaches_the_manifest_and_is_checked(tmp_path):
+    args = ["generate", "mac", "--rounding", "deferred", "--segment", "16", "--fmax", "150", "-o", str(tmp_path)]
+    for margin in ("0", "0.3"):
+        result = runner.invoke(app, [*args, "--margin", margin, "--json"])
+        assert result.exit_code == 0, result.output
+        out = json.loads(result.stdout.strip().splitlines()[-1])
+        rec = json.loads((tmp_path / f"{out['module']}.json").read_text())["pipelining"]
+        assert rec["margin"] == float(margin)
+        expect = pick_stages(
+            MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", rounding="deferred", segment=16), "ecp5", 150.0, float(margin)
+        )
+        assert rec["stages"] == expect.spec.stages and rec["readout_stages"] == expect.spec.readout_stages
+    bad = runner.invoke(app, [*args, "--margin", "-0.1"])
+    assert bad.exit_code != 0 and "--margin -0.1" in bad.output
+    alone = runner.invoke(app, ["generate", "mac", "--margin", "0.1", "-o", str(tmp_path)])
+    assert alone.exit_code != 0 and "--margin set without --fmax" in alone.output
 
 
 def test_the_limit_segment_is_the_estimate_and_names_the_loop():
@@ -215,7 +275,7 @@ def test_array_pick_varies_the_pe_stages_and_the_array_pipeline(target):
     est = {kp: e.fmax_mhz for kp, e in _array_estimates(ARRAY, target).items()}
     assert len(set(est.values())) > 1  # the depth matters to the array's estimate
     for goal in sorted({10.0, 100.0, 1000.0, *est.values()}):
-        pick = pick_stages(ARRAY, target, goal)
+        pick = pick_stages(ARRAY, target, goal, margin=0.0)
         k, p = pick.spec.pe.stages, pick.spec.pipeline
         assert pick.pick.fields == {"stages": k, "pipeline": p}
         assert pick.pick.fmax_mhz == est[(k, p)]
