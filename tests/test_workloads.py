@@ -82,3 +82,25 @@ def test_distributions_are_seeded_with_unit_scale() -> None:
     assert np.mean(np.abs(t) > 6) > 10 * np.mean(np.abs(tensors.gaussian((200000,), 0)) > 6)
     with pytest.raises(ValueError, match="df=0"):
         tensors.student_t((3,), df=0)
+
+
+def test_tiny_lm_scores_an_overflowing_matmul_as_worst_without_warnings() -> None:
+    """A format that overflows (a matmul that returns inf) is the worst result, quietly."""
+    import warnings
+
+    from peforge.workloads.llm import tiny_lm
+
+    def overflowing(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        out = np.asarray(x, np.float64) @ np.asarray(w, np.float64)
+        out[0, 0] = np.inf
+        return out
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = tiny_lm(overflowing, tokens=16, d=16, ffn=32, vocab=16)
+    assert r["logit_sqnr_db"] == float("-inf")
+    assert r["acc"] < 1.0
+    exact = tiny_lm(
+        lambda x, w: np.asarray(x, np.float64) @ np.asarray(w, np.float64), tokens=16, d=16, ffn=32, vocab=16
+    )
+    assert exact["acc"] == 1.0

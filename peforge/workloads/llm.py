@@ -47,9 +47,14 @@ class TinyLM:
     w_head: np.ndarray  # [d, vocab]
 
     def logits(self, matmul: MatMul) -> np.ndarray:
-        x = _rmsnorm(self.h) * self.gamma
-        h2 = self.h + np.asarray(matmul(_gelu(np.asarray(matmul(x, self.w_up))), self.w_down))
-        return np.asarray(matmul(_rmsnorm(h2), self.w_head), np.float64)
+        """The block's logits through ``matmul``.  A format that overflows gives inf / NaN
+        activations on purpose (the metrics score them as the worst result:
+        :func:`.tensors.sqnr_db`, :func:`.base.top1_accuracy`), so NumPy's warnings about
+        them are silenced here rather than printed per sweep point."""
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            x = _rmsnorm(self.h) * self.gamma
+            h2 = self.h + np.asarray(matmul(_gelu(np.asarray(matmul(x, self.w_up))), self.w_down))
+            return np.asarray(matmul(_rmsnorm(h2), self.w_head), np.float64)
 
 
 @lru_cache(maxsize=8)
