@@ -10,24 +10,13 @@ import zlib
 import numpy as np
 import pytest
 from test_lmul_reference import ref_run
-from test_rtl_mac import BUILD, long_steps, random_steps, sim_run
+from test_rtl_mac import BUILD, all_pairs, check_steps, long_steps, random_steps, sim_run
 
 from peforge.spec import MinifloatMacSpec
 
 
 def _check(spec: MinifloatMacSpec, steps, idle_every: int = 0) -> None:
-    got = sim_run(spec, steps, idle_every)
-    want = ref_run(spec, steps)
-    assert len(got) == len(want)
-    bad = [(i, hex(g[0]), hex(w[0]), g[1], w[1]) for i, (g, w) in enumerate(zip(got, want)) if g != w]
-    assert not bad, f"{spec.name}: {len(bad)} mismatches (step, rtl, ref, flags): {bad[:5]}"
-
-
-def _all_pairs(spec: MinifloatMacSpec):
-    n = spec.lanes - 1
-    return [
-        ([x] + [0] * n, [y] + [0] * n, (x + y) % 2) for x in range(spec.a.num_codes) for y in range(spec.b.num_codes)
-    ]
+    check_steps(spec, steps, idle_every, ref=ref_run)
 
 
 _FAST = [
@@ -53,7 +42,7 @@ def test_lmul_random(spec):
     ids=str,
 )
 def test_lmul_all_code_pairs_small(spec):
-    _check(spec, _all_pairs(spec))
+    _check(spec, all_pairs(spec))
 
 
 @pytest.mark.slow
@@ -67,7 +56,7 @@ def test_lmul_all_code_pairs_small(spec):
     ids=str,
 )
 def test_lmul_all_code_pairs(spec):
-    _check(spec, _all_pairs(spec))
+    _check(spec, all_pairs(spec))
 
 
 @pytest.mark.slow

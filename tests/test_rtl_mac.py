@@ -159,9 +159,10 @@ def long_steps(spec: MinifloatMacSpec, n: int, seed: int):
     return steps
 
 
-def _check(spec: MinifloatMacSpec, steps, idle_every: int = 0) -> None:
+def check_steps(spec: MinifloatMacSpec, steps, idle_every: int = 0, ref=ref_run) -> None:
+    """The RTL's (acc, flags) after every step equal the reference's (``ref(spec, steps)``)."""
     got = sim_run(spec, steps, idle_every)
-    want = ref_run(spec, steps)
+    want = ref(spec, steps)
     assert len(got) == len(want)
     bad = [(i, hex(g[0]), hex(w[0]), g[1], w[1]) for i, (g, w) in enumerate(zip(got, want)) if g != w]
     assert not bad, f"{spec.name}: {len(bad)} mismatches (step, rtl, ref, flags): {bad[:5]}"
@@ -189,7 +190,7 @@ _FAST = [
 
 @pytest.mark.parametrize("spec", _FAST, ids=str)
 def test_mac_random(spec):
-    _check(spec, random_steps(spec, 250, seed=zlib.crc32(spec.name.encode())), idle_every=9)
+    check_steps(spec, random_steps(spec, 250, seed=zlib.crc32(spec.name.encode())), idle_every=9)
 
 
 @pytest.mark.slow
@@ -199,7 +200,7 @@ def test_mac_random(spec):
 @pytest.mark.parametrize("pair", _PAIRS, ids="x".join)
 def test_mac_random_matrix(pair, acc, lanes, subnormals):
     spec = MinifloatMacSpec(*pair, acc, lanes=lanes, stages=lanes % 5, subnormals=subnormals)
-    _check(spec, random_steps(spec, 1500, seed=lanes + 7 * subnormals), idle_every=13)
+    check_steps(spec, random_steps(spec, 1500, seed=lanes + 7 * subnormals), idle_every=13)
 
 
 @pytest.mark.parametrize(
@@ -217,10 +218,10 @@ def test_mac_random_matrix(pair, acc, lanes, subnormals):
 def test_mac_long_accumulation(spec, n):
     """Narrow accumulators run into overflow, or up to the largest reachable accumulator
     (ulp 4x the top lane-sum bit), where the frame's top bits are used."""
-    _check(spec, long_steps(spec, n, seed=3))
+    check_steps(spec, long_steps(spec, n, seed=3))
 
 
-def _all_pairs(spec: MinifloatMacSpec):
+def all_pairs(spec: MinifloatMacSpec):
     """Every (a, b) code pair in lane 0 (other lanes zero), alternately starting a new sum
     and adding to the previous one."""
     n = spec.lanes - 1
@@ -238,7 +239,7 @@ def _all_pairs(spec: MinifloatMacSpec):
     ids=str,
 )
 def test_mac_all_code_pairs_small(spec):
-    _check(spec, _all_pairs(spec))
+    check_steps(spec, all_pairs(spec))
 
 
 @pytest.mark.slow
@@ -254,7 +255,7 @@ def test_mac_all_code_pairs_small(spec):
     ids=str,
 )
 def test_mac_all_code_pairs(spec):
-    _check(spec, _all_pairs(spec))
+    check_steps(spec, all_pairs(spec))
 
 
 @pytest.mark.parametrize(
@@ -275,18 +276,18 @@ def test_mac_corner_pairs(spec):
         for y in cb:
             other = (rng.choice(ca), rng.choice(cb))
             steps.append(([x, other[0]], [y, other[1]], int(rng.random() < 0.5)))
-    _check(spec, steps)
+    check_steps(spec, steps)
 
 
 def test_mac_accumulates_from_reset_without_first():
     spec = MinifloatMacSpec("e4m3fn", "e4m3fn", "fp32", lanes=2)
     steps = random_steps(spec, 40, seed=5)
     steps[0] = (steps[0][0], steps[0][1], 0)
-    _check(spec, steps)
+    check_steps(spec, steps)
     ex = MinifloatMacSpec("e5m2", "e5m2", "exact")
     steps = random_steps(ex, 40, seed=6)
     steps[0] = (steps[0][0], steps[0][1], 0)
-    _check(ex, steps)
+    check_steps(ex, steps)
 
 
 def test_mac_matches_golden_model():
