@@ -7,26 +7,11 @@ from fractions import Fraction
 import ml_dtypes
 import numpy as np
 import pytest
-from test_formats_reference import Ref, boundary_inputs, field_values
+from test_formats_reference import ML, Ref, boundary_inputs, field_values
 
 from peforge import formats as F
 from peforge.formats import ApotFormat, FloatFormat, IntFormat, PotFormat
 
-ML = [
-    "e4m3fn",
-    "e5m2",
-    "e4m3fnuz",
-    "e5m2fnuz",
-    "e4m3b11fnuz",
-    "e4m3",
-    "e3m4",
-    "e2m3fn",
-    "e3m2fn",
-    "e2m1fn",
-    "e8m0fnu",
-    "bf16",
-    "fp16",
-]
 # custom formats ml_dtypes lacks (E3M3, E5M1, E1M2, E4M3 bias 5, E2M0, fn/fnuz/finite variants)
 CUSTOM = [
     "e3m3",

@@ -16,6 +16,23 @@ import pytest
 
 from peforge.formats import FloatFormat, get
 
+#: The minifloat formats ml_dtypes has (checked against it here and in test_formats.py).
+ML = [
+    "e4m3fn",
+    "e5m2",
+    "e4m3fnuz",
+    "e5m2fnuz",
+    "e4m3b11fnuz",
+    "e4m3",
+    "e3m4",
+    "e2m3fn",
+    "e3m2fn",
+    "e2m1fn",
+    "e8m0fnu",
+    "bf16",
+    "fp16",
+]
+
 
 def field_values(fmt: FloatFormat) -> dict[int, object]:
     """code -> Fraction, or "nan", "+inf", "-inf", from the format definition."""

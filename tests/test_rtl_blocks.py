@@ -9,6 +9,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from test_formats_reference import ML
 from test_rtl_reference import round_fraction
 
 from peforge.formats import KIND_INF, KIND_NAN, FloatFormat, get
@@ -63,18 +64,8 @@ def test_shift_right_sticky_exhaustive(width, amount_bits):
 
 
 # ---- decoder ----------------------------------------------------------------------------
-_DECODE_FORMATS = [
-    "e4m3fn",
-    "e5m2",
-    "e4m3fnuz",
-    "e5m2fnuz",
-    "e4m3b11fnuz",
-    "e4m3",
-    "e3m4",
-    "e2m3fn",
-    "e3m2fn",
-    "e2m1fn",
-    "e8m0fnu",
+# the 8-bit ml_dtypes formats, then custom ones
+_DECODE_FORMATS = [n for n in ML if get(n).bits <= 8] + [
     "e1m1fn",
     "e2m0fin",
     "e3m0",
