@@ -44,6 +44,11 @@ def default_store() -> Path:
     return default_cache_dir().parent / "cost" / "measurements.jsonl"
 
 
+def _error_row(spec: Spec, target: str, err: Exception) -> dict[str, Any]:
+    """The row of a spec the flow failed on: kept (with the error) so the table shows it."""
+    return {"name": spec.name, "target": target, "spec": spec.to_dict(), "error": f"{type(err).__name__}: {err}"[:400]}
+
+
 def _row(spec: Spec, target: str) -> dict[str, Any]:
     from .synth import synthesize
 
@@ -51,12 +56,7 @@ def _row(spec: Spec, target: str) -> dict[str, Any]:
     try:
         rep = synthesize(spec, target)
     except Exception as err:  # a spec the RTL cannot build yet (e.g. a family still being written)
-        return {
-            "name": spec.name,
-            "target": target,
-            "spec": spec.to_dict(),
-            "error": f"{type(err).__name__}: {err}"[:400],
-        }
+        return _error_row(spec, target, err)
     return {
         "name": spec.name,
         "target": target,
@@ -89,12 +89,7 @@ def _fmax_row(spec: Spec, device: str, dsp: bool = False) -> dict[str, Any]:
         rep = synthesize(spec, target, dsp=dsp)
         pnr = place_and_route(rep, device, wrapper="registered")
     except Exception as err:
-        return {
-            "name": spec.name,
-            "target": name,
-            "spec": spec.to_dict(),
-            "error": f"{type(err).__name__}: {err}"[:400],
-        }
+        return _error_row(spec, name, err)
     return {
         "name": spec.name,
         "target": name,
