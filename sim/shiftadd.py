@@ -173,28 +173,24 @@ def shiftadd_sets(spec: ShiftAddSpec, vectors_n: int, exhaustive: bool, seed: in
     # random chains, then random chains with extra bubbles
     steps = min(4096, max(chain, -(-vectors_n // rows)))
     batch = max(1, -(-vectors_n // steps))
-    shape = (batch, steps)
-    out.append(
-        _make(
-            "random",
-            _act_codes(spec, shape + (L,), rng),
-            _weight_codes(spec, shape + (L,), rng),
-            _first(rng, batch, steps, G),
-            _scale_codes(spec, shape, rng) if G else None,
-        )
-    )
+    out.append(_random_set(spec, "random", (batch, steps), rng))
     gsteps = min(512, steps)
     gbatch = max(1, min(rows, vectors_n // 8 // gsteps + 1))
-    gshape = (gbatch, gsteps)
     gaps = np.where(rng.random(gsteps) < 0.1, rng.integers(1, 4, gsteps), 0)
-    out.append(
-        _make(
-            "random_gaps",
-            _act_codes(spec, gshape + (L,), rng),
-            _weight_codes(spec, gshape + (L,), rng),
-            _first(rng, gbatch, gsteps, G),
-            _scale_codes(spec, gshape, rng) if G else None,
-            gaps,
-        )
-    )
+    out.append(_random_set(spec, "random_gaps", (gbatch, gsteps), rng, gaps))
     return out
+
+
+def _random_set(
+    spec: ShiftAddSpec, name: str, shape: tuple[int, int], rng: np.random.Generator, gaps: np.ndarray | None = None
+) -> VectorSet:
+    """Random codes (and scales) on ``shape = (batch, steps)`` with :func:`_first` chain starts."""
+    G = spec.group
+    return _make(
+        name,
+        _act_codes(spec, shape + (spec.lanes,), rng),
+        _weight_codes(spec, shape + (spec.lanes,), rng),
+        _first(rng, *shape, G),
+        _scale_codes(spec, shape, rng) if G else None,
+        gaps,
+    )
