@@ -39,31 +39,21 @@ def _design(work: Path, name: str, body: str) -> tuple[Path, dict]:
     return path, {"module": name}
 
 
+def _registered(work: Path, name: str, ports: str, assign: str) -> tuple[Path, dict]:
+    """A module with a clock, ``ports`` and one clocked assignment."""
+    return _design(work, name, f"module {name}(input clk, {ports});\n  always @(posedge clk) {assign};\nendmodule\n")
+
+
 def reg_design(work: Path, n: int) -> tuple[Path, dict]:
-    return _design(
-        work,
-        f"reg{n}",
-        f"module reg{n}(input clk, input [{n - 1}:0] d, output reg [{n - 1}:0] q);\n"
-        f"  always @(posedge clk) q <= d;\nendmodule\n",
-    )
+    return _registered(work, f"reg{n}", f"input [{n - 1}:0] d, output reg [{n - 1}:0] q", "q <= d")
 
 
 def add_design(work: Path, k: int) -> tuple[Path, dict]:
-    return _design(
-        work,
-        f"add{k}",
-        f"module add{k}(input clk, input [{k - 1}:0] a, b, output reg [{k - 1}:0] s);\n"
-        f"  always @(posedge clk) s <= a + b;\nendmodule\n",
-    )
+    return _registered(work, f"add{k}", f"input [{k - 1}:0] a, b, output reg [{k - 1}:0] s", "s <= a + b")
 
 
 def mul_design(work: Path, w: int) -> tuple[Path, dict]:
-    return _design(
-        work,
-        f"mul{w}",
-        f"module mul{w}(input clk, input [{w - 1}:0] a, b, output reg [{2 * w - 1}:0] p);\n"
-        f"  always @(posedge clk) p <= a * b;\nendmodule\n",
-    )
+    return _registered(work, f"mul{w}", f"input [{w - 1}:0] a, b, output reg [{2 * w - 1}:0] p", "p <= a * b")
 
 
 # --- synthesis counts against independent expectations ------------------------------------
