@@ -53,9 +53,7 @@ def _dot_wrap(r0: int, r1: int, x: np.ndarray, w: np.ndarray, out: np.ndarray) -
                 xk = x[i0 + r, k]
                 for j in range(m):
                     acc[r, j] += xk * w[k, j]
-        for r in range(rows):
-            for j in range(m):
-                out[i0 + r, j] = acc[r, j]
+        out[i0 : i0 + rows] = acc[:rows]
 
 
 @jit
@@ -81,9 +79,7 @@ def _dot_saturate(
             for r in range(rows):
                 for j in range(m):
                     acc[r, j] = min(max(acc[r, j] + s[r, j], lo), hi)
-        for r in range(rows):
-            for j in range(m):
-                out[i0 + r, j] = acc[r, j]
+        out[i0 : i0 + rows] = acc[:rows]
 
 
 def wrap_to(s: np.ndarray, width: int) -> np.ndarray:

@@ -80,39 +80,18 @@ def product_parts(spec: MinifloatMacSpec) -> tuple[tuple[np.ndarray, ...], tuple
 
 
 @jit(inline=True)
-def _product(
-    xs: np.ndarray,
-    xe: np.ndarray,
-    xg: np.ndarray,
-    ws: np.ndarray,
-    we: np.ndarray,
-    wg: np.ndarray,
-    c: int,
-    i: int,
-    k: int,
-    j: int,
-) -> tuple[int, int]:
-    """(signed significand, shift) of product (i, k, j) (see :func:`product_parts`)."""
+def _product(x: tuple, w: tuple, c: int, i: int, k: int, j: int) -> tuple[int, int]:
+    """(signed significand, shift) of product (i, k, j), ``x = (xs, xe, xg)`` and ``w = (ws,
+    we, wg)`` the operands' tables of :func:`product_parts` indexed by code."""
+    xs, xe, xg = x
+    ws, we, wg = w
     if c > 0:
         return xg[i, k] * wg[k, j] * (c + xs[i, k] + ws[k, j]), xe[i, k] + we[k, j]
     return xs[i, k] * ws[k, j], xe[i, k] + we[k, j]
 
 
 @jit
-def _split(
-    r0: int,
-    r1: int,
-    xs: np.ndarray,
-    xe: np.ndarray,
-    xg: np.ndarray,
-    ws: np.ndarray,
-    we: np.ndarray,
-    wg: np.ndarray,
-    c: int,
-    cut: int,
-    lo: np.ndarray,
-    hi: np.ndarray,
-) -> None:
+def _split(r0: int, r1: int, x: tuple, w: tuple, c: int, cut: int, lo: np.ndarray, hi: np.ndarray) -> None:
     """lo[i, j] / hi[i, j]: sums of the products with shift < cut (shifted by shift) and with
     shift >= cut (shifted by shift - cut); callers ensure neither leaves int64."""
     m = lo.shape[1]
@@ -122,18 +101,16 @@ def _split(
         rows = min(_ROWS, r1 - i0)
         a[:] = 0
         b[:] = 0
-        for k in range(ws.shape[0]):
+        for k in range(w[0].shape[0]):
             for r in range(rows):
                 i = i0 + r
                 for j in range(m):
-                    sig, sh = _product(xs, xe, xg, ws, we, wg, c, i, k, j)
+                    sig, sh = _product(x, w, c, i, k, j)
                     low = sh < cut
                     a[r, j] += (sig << sh) if low else 0
                     b[r, j] += 0 if low else (sig << (sh - cut))
-        for r in range(rows):
-            for j in range(m):
-                lo[i0 + r, j] = a[r, j]
-                hi[i0 + r, j] = b[r, j]
+        lo[i0 : i0 + rows] = a[:rows]
+        hi[i0 : i0 + rows] = b[:rows]
 
 
 @jit(inline=True)
@@ -166,28 +143,16 @@ def _normalise_digits(acc: np.ndarray, width: int) -> None:
 
 
 @jit
-def _digits(
-    r0: int,
-    r1: int,
-    xs: np.ndarray,
-    xe: np.ndarray,
-    xg: np.ndarray,
-    ws: np.ndarray,
-    we: np.ndarray,
-    wg: np.ndarray,
-    c: int,
-    width: int,
-    out: np.ndarray,
-) -> None:
+def _digits(r0: int, r1: int, x: tuple, w: tuple, c: int, width: int, out: np.ndarray) -> None:
     """Registers of rows ``r0..r1`` as ``out[i, j, :]``: 32-bit digits, least significant
     first, of the sum of the products modulo ``2**width``."""
     m = out.shape[1]
     for i in range(r0, r1):
         acc = out[i]
         acc[:] = 0
-        for k in range(ws.shape[0]):
+        for k in range(w[0].shape[0]):
             for j in range(m):
-                sig, sh = _product(xs, xe, xg, ws, we, wg, c, i, k, j)
+                sig, sh = _product(x, w, c, i, k, j)
                 if sig != 0:
                     _add_digits(acc, j, sig, sh)
         _normalise_digits(acc, width)
@@ -333,8 +298,8 @@ def mac_exact_chains(spec: MinifloatMacSpec, xp: np.ndarray, wp: np.ndarray, raw
     cut = -(-max_shift // 2)
     if _split_fits(sig_bits, max_shift, cut, k) and width <= 128:
         lo, hi = np.empty((n, m), np.int64), np.empty((n, m), np.int64)
-        run_rows(_split, n, n * m * k, xs, xe, xg, ws, we, wg, c, cut, lo, hi)
+        run_rows(_split, n, n * m * k, (xs, xe, xg), (ws, we, wg), c, cut, lo, hi)
         _split_to_digits(lo, hi, cut, width, dig)
     else:
-        run_rows(_digits, n, n * m * k, xs, xe, xg, ws, we, wg, c, width, dig)
+        run_rows(_digits, n, n * m * k, (xs, xe, xg), (ws, we, wg), c, width, dig)
     return raw_bits(dig) if raw else _value(spec, dig)
