@@ -10,6 +10,8 @@ writes a chunk's ``din`` words to a file and queues ``run K IN OUT N``; ``result
 ``done K`` and returns the ``dout`` words.  The host holds both pipes open read-write, so no
 open ever blocks, a message never fills a pipe, and an exited simulator is noticed (the
 thread ends) instead of waited for: :class:`~peforge.sim.runner.SimRunError` with the log.
+Closing a session writes ``end`` and keeps the pipe open until the simulator has ended, so a
+session that was sent no chunk ends too.
 """
 
 from __future__ import annotations
@@ -107,13 +109,16 @@ class Session:
         raise runner.SimRunError(f"simulation of {self._bld.name!r}: {what}; see {self._dir / 'sim.log'}")
 
     def __exit__(self, *exc: Any) -> None:
+        # "end" stays in the pipe only while a descriptor is open on it: closing ours before the
+        # simulator has opened the pipe (a session that was sent no chunk) would drop it and
+        # leave the simulator waiting for a writer, so ours stays open until the simulator ends
         try:
             os.write(self._ctl_fd, b"end\n")
         except OSError:
             pass
-        os.close(self._ctl_fd)
         if self._thread is not None:
             self._thread.join()
+        os.close(self._ctl_fd)
         os.close(self._ack_fd)
         if exc[0] is None and self._error is not None:
             raise self._error

@@ -9,11 +9,13 @@ per build directory, so ``pytest -n 2`` is safe.
 from __future__ import annotations
 
 import itertools
+import threading
 
 import numpy as np
 import pytest
 
 from peforge.sim import batch, regression, runner, vectors
+from peforge.sim.session import Session
 from peforge.spec import IntMacSpec, MinifloatMacSpec
 
 pytestmark = pytest.mark.sim
@@ -94,6 +96,28 @@ def test_failing_cocotb_test_raises() -> None:
     expected[50] += 1
     with pytest.raises(runner.SimRunError, match="1 of 1 cocotb tests failed"):
         batch.run_naive(bench, vs, expected)
+
+
+def test_session_without_chunks_finishes(tmp_path) -> None:
+    """A simulator session that is never sent a chunk ends when it is closed (it used to wait
+    forever for a command the host had written before the simulator opened its pipe)."""
+    bench = batch.bench_for(IntMacSpec("uint8", "uint8", acc_bits=32))
+    bld = batch.wrapper_build(bench, 2)
+    run_dir = tmp_path / "idle"
+
+    def idle() -> None:
+        with Session(bld, run_dir, batch.TB_MODULE):
+            pass
+
+    worker = threading.Thread(target=idle, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    hung = worker.is_alive()
+    if hung:  # release the simulator so it does not outlive the test
+        with open(run_dir / "ctl.fifo", "w") as ctl:
+            ctl.write("end\n")
+        worker.join(timeout=30)
+    assert not hung, "a session with no chunk did not finish within 60 s"
 
 
 def test_build_error_names_tool() -> None:
