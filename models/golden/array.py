@@ -211,14 +211,16 @@ def _tiles_os(spec: ArraySpec, x_tiles: Any, w_tiles: Any, gap: int, ports: dict
     extras = _role_inputs(geo, ports, (T, R, S), (T, S, C), (T, S))
     acc, flags = _os_results(geo, x, w, extras)
     sch = schedule(spec, T, S, gap)
-    return _os_cycles(geo, sch, acc, flags)
+    return _out_cycles(geo, sch, acc, flags)
 
 
 def _empty_out(n: int, cols: int, width: int) -> np.ndarray:
     return np.zeros((n, cols), dtype=object if width > 64 else np.uint64)
 
 
-def _os_cycles(geo: ArrayGeometry, sch: Schedule, acc: np.ndarray, flags: np.ndarray | None) -> dict[str, Any]:
+def _out_cycles(geo: ArrayGeometry, sch: Schedule, acc: np.ndarray, flags: np.ndarray | None) -> dict[str, Any]:
+    """The output ports cycle by cycle: each result row ``acc [T, n, C]`` (and its flags) on its
+    scheduled cycle, ``out_valid`` there (either dataflow)."""
     n = sch.cycles
     out = _empty_out(n, geo.cols, geo.out_width)
     valid = np.zeros(n, bool)
@@ -291,19 +293,7 @@ def _tiles_ws(spec: ArraySpec, x_tiles: Any, w_tiles: Any, gap: int, ports: dict
     T, M = x.shape[:2]
     extras = _role_inputs(geo, ports, (T, M, R), (T, M, C), (T, M))
     sums, flags = _ws_results(geo, x, w, extras)
-    sch = schedule(spec, T, M, gap)
-    n = sch.cycles
-    out = _empty_out(n, C, geo.out_width)
-    valid = np.zeros(n, bool)
-    cyc = sch.out_cycle.reshape(-1)
-    out[cyc] = sums.reshape(-1, C)
-    valid[cyc] = True
-    res: dict[str, Any] = {"out_valid": valid, "out": out, "results": sums, "schedule": sch}
-    if flags is not None:
-        fl = np.zeros((n, C), np.uint64)
-        fl[cyc] = flags.reshape(-1, C)
-        res["out_flags"], res["result_flags"] = fl, flags
-    return res
+    return _out_cycles(geo, schedule(spec, T, M, gap), sums, flags)
 
 
 # --- step view (the family contract) ------------------------------------------------------------------
