@@ -62,21 +62,21 @@ def _ff_pins(cell: dict[str, Any]) -> tuple[Bit, Bit, Bit] | None:
         return None
     if str(p.get("SRMODE", "LSR_OVER_CE")).strip() != "LSR_OVER_CE":  # asynchronous reset
         return None
-    cemux = str(p.get("CEMUX", "CE")).strip()
-    if cemux == "1":
-        enable: Bit = "1"
-    elif cemux == "CE":
-        enable = c.get("CE", ["1"])[0]
-    else:  # an inverted enable
-        return None
-    lsrmux = str(p.get("LSRMUX", "LSR")).strip()
-    if lsrmux == "0":
-        reset: Bit = "0"
-    elif lsrmux == "LSR":
-        reset = c.get("LSR", ["0"])[0]
-    else:  # an inverted reset
+    enable, reset = _mux_pin(p, c, "CEMUX", "CE", "1"), _mux_pin(p, c, "LSRMUX", "LSR", "0")
+    if enable is None or reset is None:  # an inverted enable or reset
         return None
     return c["CLK"][0], enable, reset
+
+
+def _mux_pin(p: dict[str, Any], c: dict[str, Any], mux: str, pin: str, off: Bit) -> Bit | None:
+    """What drives a flip-flop's ``pin`` through its ``mux`` parameter: the constant ``off``
+    (the pin unused), the net on the pin, or None for an inverted pin."""
+    how = str(p.get(mux, pin)).strip()
+    if how == off:
+        return off
+    if how == pin:
+        return c.get(pin, [off])[0]
+    return None
 
 
 def _ff_control(cell: dict[str, Any]) -> tuple[Bit, Bit, Bit] | None:
