@@ -41,6 +41,7 @@ test-all: check
 bench: $(STAMP)
 	$(BIN)/python bench/formats.py
 	$(BIN)/python bench/mac_sim.py
+	$(BIN)/python bench/array_sim.py
 	$(BIN)/python bench/simd.py
 	$(BIN)/python bench/fpga.py
 	$(BIN)/python bench/lmul.py

@@ -8,9 +8,13 @@ out cycle by cycle (:func:`peforge.models.golden.array.schedule`: full rate, til
 and packs every port word: a step's values go into the PE port least significant lane first,
 ``beats`` words per step; ``in_first`` / ``in_last`` mark a tile's first and last input;
 weight-stationary tiles shift their weight rows in with ``w_load`` while the previous tile
-runs.  The cocotb module :mod:`peforge.sim.tb_array` drives the plan and records every output,
-and :func:`check` compares ``out_valid`` on every cycle and ``out`` / ``out_flags`` on every
-valid one.
+runs.  The array runs on the same fast path as every PE (:mod:`peforge.sim.wrapper`,
+:mod:`peforge.sim.session`): :func:`encode` writes each cycle's ports as one ``din`` word of
+the batch wrapper around one copy of the array, the simulator reads them from a file and
+records every cycle's outputs into another, and :func:`check` compares ``out_valid`` on every
+cycle and ``out`` / ``out_flags`` on every valid one, vectorised.  :func:`simulate_naive`
+(the cocotb module :mod:`peforge.sim.tb_array`, one Python write and read per port and cycle)
+is kept as the benchmark's baseline.
 """
 
 from __future__ import annotations
@@ -19,17 +23,21 @@ import itertools
 import os
 import shutil
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from peforge.arrays import COL, ROW, ArraySpec, array_geometry
 from peforge.families import family_of
 
-from . import runner
+from . import batch, runner
 from .batch import consecutive_groups
+from .ports import OUT_VALID, VALID, PortMap
+from .session import Session
+from .wrapper import CONTROL_BITS
 
 if TYPE_CHECKING:
     from .regression import VerifyResult
@@ -42,12 +50,17 @@ __all__ = [
     "plan",
     "check",
     "build",
+    "encode",
+    "decode",
     "simulate",
-    "TB_MODULE",
+    "naive_build",
+    "simulate_naive",
+    "NAIVE_TB_MODULE",
     "DEFAULT_RANDOM_K",
 ]
 
-TB_MODULE = "peforge.sim.tb_array"
+#: The per-cycle cocotb testbench of :func:`simulate_naive` (the benchmark baseline).
+NAIVE_TB_MODULE = "peforge.sim.tb_array"
 #: ``k`` of the random GEMMs (rows x k x cols per tile).
 DEFAULT_RANDOM_K = 64
 _RUN = itertools.count()
@@ -304,7 +317,85 @@ def plan(spec: ArraySpec, ts: TileSet) -> Plan:
 
 # --- build, simulate, check -----------------------------------------------------------------------
 def build(spec: ArraySpec, *, waves: bool = False) -> runner.Build:
-    """Cached Verilator build of the array (its PE module compiled once, as a hierarchical block)."""
+    """Cached Verilator build of the array behind the shared batch wrapper (:mod:`.wrapper`: one
+    copy fed from a file of ``din`` words), its PE module compiled once, as a hierarchical block."""
+    geo = array_geometry(spec)
+    return batch.wrapper_build(batch.bench_for(spec), 1, waves=waves, inner_blocks=[geo.unit.spec.name])
+
+
+def encode(ports: PortMap, pl: Plan) -> bytes:
+    """The plan's port words as the batch wrapper's ``din`` words, one per cycle (:func:`batch.to_din`)."""
+    names = {f.name for f in ports.inputs}
+    unknown = sorted(set(pl.inputs) - names - {ports.reset_port, VALID})
+    if unknown:
+        raise ValueError(f"plan drives {unknown}, but {ports.module} has no such input: it has {sorted(names)}")
+    bits = np.zeros((pl.cycles, CONTROL_BITS + ports.in_bits), np.uint8)
+    bits[:, 0] = pl.inputs[ports.reset_port]
+    bits[:, 1] = pl.inputs[VALID]
+    for f in ports.inputs:
+        if f.name in pl.inputs:
+            at = CONTROL_BITS + f.offset
+            # Python ints: NumPy would make a list with values >= 2**63 float64
+            values = np.asarray(pl.inputs[f.name], np.int64 if f.width < 64 else object)[:, None]
+            bits[:, at : at + f.width] = batch.port_bits("plan", f.name, values, f.width)
+    return batch.to_din(bits)
+
+
+def decode(spec: ArraySpec, ports: PortMap, blob: bytes, cycles: int) -> dict[str, np.ndarray]:
+    """The wrapper's record of ``cycles`` cycles -> ``out_valid [cycles]`` and every other output
+    split per column ``[cycles, cols]`` (uint64, or Python ints beyond 64 bits)."""
+    cols = array_geometry(spec).cols
+    bits = batch.from_dout(blob, cycles, ports.out_bits, f"simulation of {ports.module}")
+    out: dict[str, np.ndarray] = {}
+    for f in ports.outputs:
+        part = bits[:, f.offset : f.offset + f.width]
+        out[f.name] = (
+            part[:, 0].astype(bool) if f.name == OUT_VALID else batch.from_bits(part.reshape(cycles, cols, -1))
+        )
+    return out
+
+
+def _run_dir(bld: runner.Build) -> Path:
+    return bld.directory.parent / "runs" / f"{bld.name}-{os.getpid()}-{next(_RUN)}"
+
+
+def simulate(
+    spec: ArraySpec,
+    groups: Sequence[Sequence[TileSet]],
+    bld: runner.Build,
+    keep: bool = False,
+    run_dir: Path | None = None,
+) -> Iterator[tuple[list[Plan], list[dict[str, np.ndarray]]]]:
+    """Plans and recorded outputs (:func:`decode`) of each group of sets, one simulator process
+    for all: a group's plans back to back in one chunk (each begins with its reset cycle), the
+    next group planned (golden model) while the simulator runs this one."""
+    ports = batch.bench_for(spec).ports
+    todo = iter(groups)
+    pending: deque[tuple[list[Plan], int]] = deque()
+    with Session(bld, run_dir or _run_dir(bld), batch.TB_MODULE, keep=keep) as session:
+
+        def feed() -> None:
+            group = next(todo, None)
+            if group is not None:
+                plans = [plan(spec, ts) for ts in group]
+                blob = b"".join(encode(ports, pl) for pl in plans)
+                pending.append((plans, session.submit(blob, sum(pl.cycles for pl in plans))))
+
+        feed()
+        while pending:
+            plans, key = pending[0]
+            feed()
+            pending.popleft()
+            got = decode(spec, ports, session.result(key), sum(pl.cycles for pl in plans))
+            parts, start = [], 0
+            for pl in plans:
+                parts.append({k: v[start : start + pl.cycles] for k, v in got.items()})
+                start += pl.cycles
+            yield plans, parts
+
+
+def naive_build(spec: ArraySpec, *, waves: bool = False) -> runner.Build:
+    """Cached Verilator build of the bare array (for :func:`simulate_naive`)."""
     from peforge import rtl
 
     geo = array_geometry(spec)
@@ -318,103 +409,101 @@ def build(spec: ArraySpec, *, waves: bool = False) -> runner.Build:
     )
 
 
-def _bits(v: int, width: int) -> str:
-    return format(int(v), f"0{width}b")
-
-
-def simulate(
-    spec: ArraySpec, pl: Plan, bld: runner.Build, keep: bool = False, run_dir: Path | None = None
-) -> dict[str, list[str]]:
-    """Drive ``pl`` through the built array; the raw '0'/'1' strings of every output per cycle."""
+def simulate_naive(spec: ArraySpec, pl: Plan, bld: runner.Build) -> dict[str, np.ndarray]:
+    """The baseline the benchmark measures the batch path against: the cocotb module
+    :mod:`peforge.sim.tb_array` drives ``pl`` into the bare array (:func:`naive_build`) from
+    Python, one write and one read per port and cycle; outputs as :func:`decode` gives them
+    (None for a column that read X or Z)."""
     geo = array_geometry(spec)
     outs = ["out_valid", "out"] + (["out_flags"] if geo.flags_width else [])
-    run_dir = run_dir or bld.directory.parent / "runs" / f"{bld.name}-{os.getpid()}-{next(_RUN)}"
+    run_dir = _run_dir(bld)
     run_dir.mkdir(parents=True, exist_ok=True)
     inp, out = run_dir / "in.npz", run_dir / "out.npz"
-    names = list(pl.inputs)
     arrays: dict[str, Any] = {
         f"in_{k}": (
-            np.array(pl.inputs[k], dtype=np.int64)
+            np.array(v, dtype=np.int64)
             if pl.widths[k] <= 63
-            else np.array([_bits(v, pl.widths[k]) for v in pl.inputs[k]], dtype="S")
+            else np.array([format(int(x), f"0{pl.widths[k]}b") for x in v], dtype="S")
         )
-        for k in names
+        for k, v in pl.inputs.items()
     }
-    np.savez(inp, inputs=np.array(names), outputs=np.array(outs), **arrays)
+    np.savez(inp, inputs=np.array(list(pl.inputs)), outputs=np.array(outs), **arrays)
     runner.run_test(
-        bld, TB_MODULE, run_dir, testcase="stream", env={"PEFORGE_SIM_IN": str(inp), "PEFORGE_SIM_OUT": str(out)}
+        bld, NAIVE_TB_MODULE, run_dir, testcase="stream", env={"PEFORGE_SIM_IN": str(inp), "PEFORGE_SIM_OUT": str(out)}
     )
     with np.load(out) as data:
         raw = {k: [s.decode("ascii") for s in data[f"out_{k}"].tolist()] for k in outs}
-    if not keep:
-        shutil.rmtree(run_dir, ignore_errors=True)
-    return raw
+    shutil.rmtree(run_dir, ignore_errors=True)
+    got: dict[str, np.ndarray] = {"out_valid": np.array([v == "1" for v in raw["out_valid"]])}
+    for port, width in (("out", geo.out_width), ("out_flags", geo.flags_width)):
+        if port in raw:
+            got[port] = np.array([_split(t, geo.cols, width) for t in raw[port]], dtype=object)
+    return got
 
 
-#: Cycles per simulator run (bounds the plan's memory and paces progress).
-RUN_CYCLES = 1 << 18
+#: Size of a simulator chunk, in tile-row-steps (bounds the plan's memory, paces progress, and
+#: lets the next chunk's golden model run while the simulator runs this one).
+RUN_CYCLES = 1 << 16
+
+
+def _size(ts: TileSet) -> int:
+    return ts.tiles * int(np.prod(ts.x.shape[1:3]))
+
+
+def _slices(ts: TileSet) -> list[TileSet]:
+    """``ts`` cut into runs of whole tiles of about :data:`RUN_CYCLES` each (each run of tiles
+    back to back after its own reset cycle, checked against its own golden plan)."""
+    n = max(1, RUN_CYCLES * ts.tiles // max(_size(ts), 1))
+    if ts.tiles <= n:
+        return [ts]
+    return [
+        TileSet(ts.name, ts.x[i : i + n], ts.w[i : i + n], {k: v[i : i + n] for k, v in ts.ports.items()}, ts.gap)
+        for i in range(0, ts.tiles, n)
+    ]
 
 
 def _groups(sets: Sequence[TileSet]) -> list[list[TileSet]]:
-    """Consecutive sets whose tiles add up to about :data:`RUN_CYCLES` cycles each."""
-    return consecutive_groups(sets, lambda ts: ts.tiles * int(np.prod(ts.x.shape[1:3])), RUN_CYCLES)
-
-
-def simulate_many(spec: ArraySpec, plans: Sequence[Plan], bld: runner.Build) -> list[dict[str, list[str]]]:
-    """:func:`simulate` of several plans in one simulator run (each begins with its reset cycle);
-    the outputs split back per plan."""
-    if len(plans) == 1:
-        return [simulate(spec, plans[0], bld)]
-    names = list(plans[0].inputs)
-    joined = Plan(
-        {k: [v for pl in plans for v in pl.inputs[k]] for k in names},
-        plans[0].widths,
-        {},
-        sum(pl.cycles for pl in plans),
-        sum(pl.macs for pl in plans),
-    )
-    raw = simulate(spec, joined, bld)
-    out, start = [], 0
-    for pl in plans:
-        out.append({k: v[start : start + pl.cycles] for k, v in raw.items()})
-        start += pl.cycles
-    return out
+    """Consecutive sets (and slices of large ones) of about :data:`RUN_CYCLES` each."""
+    return consecutive_groups([part for ts in sets for part in _slices(ts)], _size, RUN_CYCLES)
 
 
 def _split(text: str, cols: int, width: int) -> list[int | None]:
     if any(ch not in "01" for ch in text):
         return [None] * cols
-    v = int(text, 2)
+    v = int(text, 2) if text else 0
     return [(v >> (j * width)) & ((1 << width) - 1) for j in range(cols)]
 
 
-def check(spec: ArraySpec, pl: Plan, raw: dict[str, list[str]], limit: int = 10) -> tuple[int, list[str]]:
-    """``(mismatching samples, first descriptions)``: ``out_valid`` every cycle, ``out`` (and
-    ``out_flags``) on every cycle the golden model says is valid."""
+def _hex(v: Any) -> str:
+    return "None" if v is None else hex(int(v))
+
+
+def check(spec: ArraySpec, pl: Plan, got: dict[str, np.ndarray], limit: int = 10) -> tuple[int, list[str]]:
+    """``(mismatching samples, first descriptions in cycle order)``: ``out_valid`` every cycle,
+    ``out`` (and ``out_flags``) per column on every cycle the golden model says is valid (and
+    the array agrees), in one vectorised comparison."""
     geo = array_geometry(spec)
-    bad = 0
-    notes: list[str] = []
-    ev = pl.expected["out_valid"]
-    for c in range(pl.cycles):
-        got_v = raw["out_valid"][c]
-        if got_v != ("1" if ev[c] else "0"):
-            bad += 1
-            if len(notes) < limit:
-                notes.append(f"cycle {c}: out_valid {got_v}, expected {int(ev[c])}")
+    want_v = np.asarray(pl.expected["out_valid"], bool)
+    got_v = np.asarray(got["out_valid"], bool)
+    wrong = got_v != want_v
+    bad = int(wrong.sum())
+    notes = [
+        (int(c), f"cycle {c}: out_valid {int(got_v[c])}, expected {int(want_v[c])}")
+        for c in np.flatnonzero(wrong)[:limit]
+    ]
+    live = np.flatnonzero(want_v & ~wrong)
+    for port, width in (("out", geo.out_width), ("out_flags", geo.flags_width)):
+        if port not in pl.expected:
             continue
-        if not ev[c]:
-            continue
-        for port, width in (("out", geo.out_width), ("out_flags", geo.flags_width)):
-            if port not in pl.expected:
-                continue
-            got = _split(raw[port][c], geo.cols, width)
-            want = [int(v) for v in pl.expected[port][c]]
-            for j, (g, w) in enumerate(zip(got, want)):
-                if g != w:
-                    bad += 1
-                    if len(notes) < limit:
-                        notes.append(f"cycle {c}: {port} column {j} = {g if g is None else hex(g)}, expected {hex(w)}")
-    return bad, notes
+        want = batch._as_raw(np.asarray(pl.expected[port])[live], width)
+        have = np.asarray(got[port])[live]
+        diff = np.argwhere(have != want)
+        bad += len(diff)
+        for r, j in diff[:limit]:
+            c = int(live[r])
+            notes.append((c, f"cycle {c}: {port} column {j} = {_hex(have[r, j])}, expected {_hex(want[r, j])}"))
+    notes.sort(key=lambda n: n[0])  # stable: per cycle out_valid, then out, then out_flags
+    return bad, [n for _, n in notes[:limit]]
 
 
 # --- the regression -------------------------------------------------------------------------------
@@ -440,29 +529,39 @@ def vector_sets(spec: ArraySpec, vectors: int, exhaustive: bool, seed: int) -> l
 
 
 def verify_sets(
-    spec: ArraySpec, sets: Sequence[TileSet], progress: Progress | None = None, waves_on_failure: bool = True
+    spec: ArraySpec,
+    sets: Sequence[TileSet],
+    progress: Progress | None = None,
+    waves_on_failure: bool = True,
+    naive: bool = False,
 ) -> "VerifyResult":
-    """Simulate every set on one build of the array and compare each with the golden model."""
+    """Simulate every set on one build of the array and compare each with the golden model
+    (``naive``: through the per-cycle cocotb baseline :func:`simulate_naive`, for benchmarks)."""
     from .regression import VerifyResult  # lazily: regression resolves every family's sim part
 
     t0 = time.perf_counter()
-    bld = build(spec)
+    bld = naive_build(spec) if naive else build(spec)
     build_s = bld.seconds
     checked = bad = 0
     notes: list[str] = []
     sizes: dict[str, int] = {}
-    sim_s = 0.0
     total = sum(ts.tiles for ts in sets)
     done = 0
     first_bad: TileSet | None = None
     if progress:
         progress(0, total)
-    for group in _groups(sets):  # one simulator run per group of sets (its start-up costs seconds)
-        plans = [plan(spec, ts) for ts in group]
-        t1 = time.perf_counter()
-        raws = simulate_many(spec, plans, bld)
-        for ts, pl, raw in zip(group, plans, raws):
-            n_bad, n_notes = check(spec, pl, raw, 10 - len(notes))
+    t1 = time.perf_counter()
+    groups: list[list[TileSet]]
+    runs: Iterable[tuple[list[Plan], list[dict[str, np.ndarray]]]]
+    if naive:  # one simulator run per set
+        groups = [[ts] for ts in sets]
+        runs = (([pl], [simulate_naive(spec, pl, bld)]) for pl in (plan(spec, ts) for ts in sets))
+    else:
+        groups = _groups(sets)
+        runs = simulate(spec, groups, bld)
+    for (plans, gots), group in zip(runs, groups):  # runs first: its last next() closes the session
+        for ts, pl, got in zip(group, plans, gots):
+            n_bad, n_notes = check(spec, pl, got, 10 - len(notes))
             if n_bad and first_bad is None:
                 first_bad = ts
             bad += n_bad
@@ -470,15 +569,16 @@ def verify_sets(
             checked += int(np.asarray(pl.expected["out_valid"]).sum()) * spec.cols
             sizes[ts.name] = sizes.get(ts.name, 0) + ts.tiles
             done += ts.tiles
-        sim_s += time.perf_counter() - t1
         if progress:
             progress(done, total)
+    sim_s = time.perf_counter() - t1
     waves = None
     if first_bad is not None and waves_on_failure:
         try:
             wb = build(spec, waves=True)
-            run_dir = wb.directory / "waves"
-            simulate(spec, plan(spec, first_bad), wb, keep=True, run_dir=run_dir)
+            run_dir = _run_dir(wb)
+            for _ in simulate(spec, [[first_bad]], wb, keep=True, run_dir=run_dir):
+                pass
             vcd = run_dir / "dump.vcd"
             waves = vcd if vcd.exists() else None
         except Exception:  # noqa: BLE001 - waveforms are a convenience; never mask the mismatch report

@@ -52,6 +52,7 @@ __all__ = [
     "bare_build",
     "make_plan",
     "encode",
+    "port_bits",
     "decode",
     "from_bits",
     "to_din",
@@ -190,8 +191,11 @@ def _pe_verilog(bench: Bench) -> str:
     return _VERILOG_MEMO[key]
 
 
-def wrapper_build(bench: Bench, rows: int, *, waves: bool = False, root: Path | None = None) -> runner.Build:
-    """Cached Verilator build of ``rows`` copies of the PE behind the batch wrapper."""
+def wrapper_build(
+    bench: Bench, rows: int, *, waves: bool = False, root: Path | None = None, inner_blocks: Sequence[str] = ()
+) -> runner.Build:
+    """Cached Verilator build of ``rows`` copies of the PE behind the batch wrapper
+    (``inner_blocks``: modules inside the design compiled once each too, e.g. an array's PE)."""
     module = bench.ports.module
     top = f"tb_{module}_r{rows}"
     sources = {f"{module}.v": _pe_verilog(bench), f"{top}.v": wrapper_verilog(bench.ports, rows, top)}
@@ -204,7 +208,7 @@ def wrapper_build(bench: Bench, rows: int, *, waves: bool = False, root: Path | 
         build_args=BUILD_ARGS,
         make_args=MAKE_ARGS,
         public_top_only=True,
-        hier_blocks=[group_name(top)],
+        hier_blocks=[group_name(top), *inner_blocks],
     )
 
 
@@ -326,9 +330,9 @@ def _port_values(vs: VectorSet, f: Field, ports: PortMap) -> tuple[np.ndarray, b
     )
 
 
-def _port_bits(vs: VectorSet, name: str, values: np.ndarray, bits: int) -> np.ndarray:
+def port_bits(what: str, name: str, values: np.ndarray, bits: int) -> np.ndarray:
     """``[..., lanes]`` codes -> ``[..., lanes * bits]`` uint8 bits, lane 0 / bit 0 first;
-    ValueError naming the set and port when a code does not fit its lane."""
+    ValueError naming the set ``what`` and port when a code does not fit its lane."""
     shape = (*values.shape[:-1], values.shape[-1] * bits)
     try:
         if values.dtype != np.uint64 and np.any(values < 0):
@@ -345,7 +349,7 @@ def _port_bits(vs: VectorSet, name: str, values: np.ndarray, bits: int) -> np.nd
             raise OverflowError
     except OverflowError:
         bad = [int(v) for v in np.asarray(values).reshape(-1) if not 0 <= int(v) < 1 << bits][0]
-        raise ValueError(f"set {vs.name!r}: port {name!r} code {bad} does not fit its {bits}-bit lane") from None
+        raise ValueError(f"set {what!r}: port {name!r} code {bad} does not fit its {bits}-bit lane") from None
     parts = []
     for k in range(0, bits, 32):  # wide words (Python ints): 32 bits at a time
         n = min(32, bits - k)
@@ -380,7 +384,7 @@ def encode(plan: Plan, seed: int = 0) -> bytes:
         for f in ports.inputs:
             values, last_only = _port_values(vs, f, ports)
             at = last_cycle if last_only else beat_cycle
-            bits_of = _port_bits(vs, f.name, values[p.row0 : p.row0 + p.nrows].transpose(1, 0, 2), f.lane_bits)
+            bits_of = port_bits(vs.name, f.name, values[p.row0 : p.row0 + p.nrows].transpose(1, 0, 2), f.lane_bits)
             per_row[at, : p.nrows, f.offset : f.offset + f.width] = bits_of
     return to_din(bits)
 

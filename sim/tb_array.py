@@ -1,4 +1,4 @@
-"""cocotb testbench module for PE arrays (run through :mod:`peforge.sim.runner`, never by hand).
+"""cocotb testbench module for PE arrays, the per-cycle baseline of the benchmark (run through :func:`peforge.sim.array.simulate_naive`, never by hand).
 
 ``stream``: drives a precomputed per-cycle plan into the array's ports and records the outputs
 of every cycle; it checks nothing itself (the host compares the record with the golden model).

@@ -459,6 +459,34 @@ def test_verilator_regression(spec):
 
 
 @pytest.mark.sim
+def test_verilator_wrong_expectation_is_reported(monkeypatch):
+    """One flipped bit of one expected output and one expected out_valid raised on an idle cycle
+    show up as exactly two mismatches, named by set, cycle and column."""
+    from peforge.sim import array as sim_array
+
+    spec = _SIM_CI[1]
+    original = sim_array.plan
+    spots: list[tuple[int, int]] = []
+
+    def wrong_plan(spec_, ts):
+        pl = original(spec_, ts)
+        if ts.name == "random":
+            valid = np.asarray(pl.expected["out_valid"])
+            c, idle = int(np.flatnonzero(valid)[3]), int(np.flatnonzero(~valid)[-1])
+            pl.expected["out"][c, 1] ^= np.uint64(1 << 2)
+            pl.expected["out_valid"][idle] = True
+            spots[:] = [(c, idle)]
+        return pl
+
+    monkeypatch.setattr(sim_array, "plan", wrong_plan)
+    res = sim_array.verify_sets(spec, [sim_array.random_set(spec, 4, 8, seed=7)], waves_on_failure=False)
+    ((c, idle),) = spots
+    assert res.mismatches == 2 and not res.ok, res.report
+    assert f"[random] cycle {c}: out column 1 = 0x" in res.report
+    assert f"[random] cycle {idle}: out_valid 0, expected 1" in res.report
+
+
+@pytest.mark.sim
 @pytest.mark.slow
 @pytest.mark.parametrize("spec", [ArraySpec(E4, rows=8, cols=8), ArraySpec(I8, rows=8, cols=8)], ids=lambda s: s.name)
 def test_verilator_8x8_slow_set(spec):
