@@ -200,25 +200,18 @@ def _fold_input_resets(
     """Fold reset-and-enable flip-flops feeding input ``side`` (see :func:`_fold_reset`) when
     every non-constant bit of the side comes from a flip-flop (else nothing could be absorbed)."""
     drivers = _drivers(cells)
-    sources = set()
-    for i in range(18):
-        b = dsp["connections"][f"{side}{i}"][0]
-        if isinstance(b, str):
-            continue
-        src = drivers.get(b)
-        if src is None or src[1] != "Q" or cells[src[0]]["type"] != _FF:
-            return
-        sources.add(src[0])
-    for name in sorted(sources):
+    ffs = _input_ffs(dsp, side, cells, drivers)
+    for name in sorted(set(ffs or ())):
         if _ff_control(cells[name]) is None and _foldable(cells[name]):
             _fold_reset(cells, name, nets, enables, drivers)
 
 
-def _absorb_input(
+def _input_ffs(
     dsp: dict[str, Any], side: str, cells: dict[str, dict[str, Any]], drivers: dict[Bit, tuple[str, str]]
-) -> tuple[Bit, Bit, Bit] | None:
-    """Control ``(clock, enable, reset)`` shared by the flip-flops feeding input ``side``, or None."""
-    control = None
+) -> list[str] | None:
+    """The flip-flops driving the non-constant bits of input ``side``, in bit order; None when a
+    bit comes from anything else."""
+    ffs = []
     for i in range(18):
         b = dsp["connections"][f"{side}{i}"][0]
         if isinstance(b, str):
@@ -226,7 +219,17 @@ def _absorb_input(
         src = drivers.get(b)
         if src is None or src[1] != "Q" or cells[src[0]]["type"] != _FF:
             return None
-        ctl = _ff_control(cells[src[0]])
+        ffs.append(src[0])
+    return ffs
+
+
+def _absorb_input(
+    dsp: dict[str, Any], side: str, cells: dict[str, dict[str, Any]], drivers: dict[Bit, tuple[str, str]]
+) -> tuple[Bit, Bit, Bit] | None:
+    """Control ``(clock, enable, reset)`` shared by the flip-flops feeding input ``side``, or None."""
+    control = None
+    for name in _input_ffs(dsp, side, cells, drivers) or ():
+        ctl = _ff_control(cells[name])
         if ctl is None or (control is not None and ctl != control):
             return None
         control = ctl
