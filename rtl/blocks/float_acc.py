@@ -155,13 +155,16 @@ class FloatAccumulator(wiring.Component):
         m.d.comb += too_far.eq(Mux(acc_big, d_av >= width, d_va >= width))
         return acc_big, dist, too_far
 
-    def _align(self, m: Module, small: Value, dist: Signal, too_far: Signal, small_nz: Value) -> Value:
-        """The smaller operand shifted right by ``dist``, the bits it loses in bit 0."""
+    def _align(self, m: Module, small: Value, dist: Signal, too_far: Signal) -> Value:
+        """The smaller operand shifted right by ``dist``, the bits it loses in bit 0.
+
+        ``too_far`` saturates the shift amount (all ones, at least the width), so the shifter
+        itself gives the zero word and ``sticky = small != 0``: no multiplexer after it."""
         width = len(small)
-        m.submodules.align = sh = ShiftRightSticky(width, len(dist))
-        m.d.comb += [sh.data.eq(small), sh.amount.eq(dist)]
-        sticky = Mux(too_far, small_nz, sh.sticky)
-        return Cat(Mux(too_far, 0, sh.out[0]) | sticky, Mux(too_far, 0, sh.out[1:]))
+        bits = max(len(dist), width.bit_length())
+        m.submodules.align = sh = ShiftRightSticky(width, bits)
+        m.d.comb += [sh.data.eq(small), sh.amount.eq(Mux(too_far, (1 << bits) - 1, dist))]
+        return Cat(sh.out[0] | sh.sticky, sh.out[1:])
 
     def _placed_v(self, m: Module, width: int) -> Signal:
         g = self._geom
@@ -230,7 +233,7 @@ class FloatAccumulator(wiring.Component):
         placed_a = Signal(OW, name="placed_a")
         m.d.comb += placed_a.eq(Mux(acc_nz, rsig, 0) << (FM - M))
         placed_v = self._placed_v(m, OW)
-        small_al = self._align(m, Mux(acc_big, placed_v, placed_a), dist, too_far, Mux(acc_big, self.v_nz, acc_nz))
+        small_al = self._align(m, Mux(acc_big, placed_v, placed_a), dist, too_far)
         sub = s_acc ^ self.v_sign
         z = Signal(ZW, name="frame_sum")  # big - small >= 0, or big + small
         m.d.comb += z.eq(Mux(acc_big, placed_a, placed_v) + (Cat(small_al, C(0, 1)) ^ sub.replicate(ZW)) + sub)
@@ -298,7 +301,7 @@ class FloatAccumulator(wiring.Component):
         placed_v = self._placed_v(m, width)
         a_ge_v = placed_a >= placed_v
         acc_big, dist, too_far = self._decide(m, acc_nz, d_av, d_va, a_ge_v, width)
-        small_al = self._align(m, Mux(acc_big, placed_v, placed_a), dist, too_far, Mux(acc_big, self.v_nz, acc_nz))
+        small_al = self._align(m, Mux(acc_big, placed_v, placed_a), dist, too_far)
         sub = s_acc ^ self.v_sign
         zs = Signal(signed(width + 2), name="frame_sum")
         m.d.comb += zs.eq(Mux(acc_big, placed_a, placed_v) + (Cat(small_al, C(0, 2)) ^ sub.replicate(width + 2)) + sub)
