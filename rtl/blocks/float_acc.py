@@ -60,6 +60,11 @@ from .shift import ShiftRightSticky
 __all__ = ["FloatAccumulator"]
 
 
+class _Lzc:
+    def __init__(self, count, zero):
+        self.count, self.zero = count, zero
+
+
 def _signed(lo: int, hi: int) -> Shape:
     """A signed shape holding ``lo..hi`` and at least one value of each sign."""
     return Shape.cast(range(min(lo, -1), max(hi, 0) + 1))
@@ -172,42 +177,75 @@ class FloatAccumulator(wiring.Component):
         m.d.comb += placed_v.eq(self.v_sig << (g.frame + 1 - g.v_width))
         return placed_v
 
+    @staticmethod
+    def _normalise(m: Module, x: Value) -> tuple[Signal, Signal, Signal]:
+        """``(x << lz, lz, x == 0)``, ``lz`` the leading zeros: one stage per count bit, each
+        testing the top ``2**k`` bits of the word the stages above left (the count falls out
+        of the shifter: no separate leading-zero tree)."""
+        w = len(x)
+        bits = w.bit_length()
+        count = Signal(range(w + 1), name="sum_lz")
+        cbits = []
+        for k in reversed(range(bits)):
+            step = 1 << k
+            if step >= w:
+                cbits.append(C(0, 1))
+                continue
+            nxt = Signal(w, name=f"sum_norm{k}")
+            c = Signal(name=f"sum_lz{k}")
+            m.d.comb += [c.eq(x[w - step :] == 0), nxt.eq(Mux(c, x << step, x))]
+            cbits.append(c)
+            x = nxt
+        zero = Signal(name="sum_zero")
+        m.d.comb += [zero.eq(~x[-1]), count.eq(Cat(*reversed(cbits)))]
+        return x, count, zero
+
+    @staticmethod
+    def _round_increment(z: Value, p: int) -> Value:
+        """The round-to-nearest-even increment of the unnormalised sum ``z`` to ``p`` bits, at
+        its own position: a top bit at ``L`` puts the result's LSB at ``L - p + 1``, which is
+        above bit 0 only for the top ``len(z) - p`` positions of ``L`` (below, the sum is exact
+        in ``p`` bits and nothing rounds), so the increment is one of few one-hot words and
+        needs no normalised copy of ``z``."""
+        w = len(z)
+        inc = []
+        for j in range(1, w - p + 1):  # LSB position j: top bit at L = j + p - 1
+            top = z[j + p - 1] & ((z[j + p :] == 0) if j + p < w else C(1, 1))
+            sticky = (z[: j - 1] != 0) if j > 1 else C(0, 1)
+            inc.append(top & z[j - 1] & (sticky | z[j]))
+        return Cat(C(0, 1), *inc)
+
     # ---- fast: reachable sums normal or zero, no overflow -------------------------------------
     def _elaborate_fast(self) -> Module:
         m = Module()
         g, f = self._geom, self._fmt
         E, M = f.exp_bits, f.man_bits
-        p = M + 1
-        FM = g.frame
-        OW = FM + 2  # operand words: bit 0 sticky slot, tops at FM, FM + 1 a rounding carry
-        ZW = g.sum_width  # FM + 3: sums, one more carry bit
+        p, w = M + 1, g.v_width
+        H = g.frame + 1  # the accumulator's hidden bit; below it a guard bit more than frame
+        OW = H + 2  # operand words: bit 0 sticky slot, tops at H, H + 1 a rounding carry
+        ZW = OW  # sums: big + small < 2 * 2**(H + 1)
         first = self.first
         top_e = (1 << E) - 1
         ev_lo, ev_hi = self._ve_range.start, self._ve_range.stop - 1
-        lo, hi = g.exp_lo, g.exp_hi
+        lo, hi = g.exp_lo, max(g.exp_hi, ev_hi + 1)
 
         # ---- state: the windowed sum before its rounding ------------------------------------
         z_r = Signal(ZW, name="sum_mag")
-        e_r = Signal(range(lo, hi + 1), name="sum_exp")  # biased exponent of bit FM
+        e_r = Signal(range(lo, hi + 1), name="sum_exp")  # biased exponent of bit H
         s_r = Signal(name="sum_sign")  # sign of a nonzero sum (NaN: 0)
         negz_r = Signal(name="sum_zero_sign")  # the sign if the sum is an exact zero
         nan_r = Signal(name="sum_nan")
         inf_r = Signal(name="sum_inf")
 
-        # ---- normalise and round it (a NaN / infinity is stored as a sum that rounds to its
-        # own code, so the acc port needs no special-value multiplexer) ------------------------
-        m.submodules.lzc = lzc = LeadingZeroCounter(ZW)
-        m.d.comb += lzc.data.eq(z_r)
-        norm = Signal(ZW, name="sum_norm")
-        m.d.comb += norm.eq(z_r << lzc.count)
-        hidden = norm[ZW - 1]
-        mant = norm[ZW - 1 - M : ZW - 1]
-        guard = norm[ZW - 2 - M]
-        sticky = norm[: ZW - 2 - M] != 0
+        # ---- round it in place (beside its leading-zero count), then normalise (a NaN /
+        # infinity is stored as a sum that rounds to its own code: no multiplexer on acc) ------
+        norm, count, zero = self._normalise(m, z_r)
+        lzc = _Lzc(count, zero)
         rsig = Signal(p + 1, name="acc_sig")  # rounded significand and its carry-out
-        m.d.comb += rsig.eq(Cat(mant, hidden) + (guard & (sticky | mant[0])))
-        e_pre = Signal(_signed(lo + 2 - ZW, hi + 2), name="acc_exp_pre")  # of the hidden bit
-        m.d.comb += e_pre.eq(e_r + 2 - lzc.count)
+        m.d.comb += rsig.eq(norm[ZW - p :] + (self._round_increment(z_r, p) != 0))
+        hidden = ~lzc.zero
+        e_pre = Signal(_signed(lo + 1 - ZW, hi + 1), name="acc_exp_pre")  # of the hidden bit
+        m.d.comb += e_pre.eq(e_r + 1 - lzc.count)
         s_acc = Signal(name="acc_sign")
         m.d.comb += s_acc.eq(Mux(lzc.zero, negz_r, s_r))
         e_out = Mux(hidden, e_pre + rsig[p], 0)
@@ -215,28 +253,55 @@ class FloatAccumulator(wiring.Component):
         nan, pinf, ninf = self._flags(nan_r, inf_r, s_acc)
         acc_nz = ~first & ~lzc.zero & ~nan_r & ~inf_r
 
-        # ---- the next addition's decisions, from the unrounded accumulator ------------------
-        v_e = Signal(range(ev_lo, ev_hi + 1), name="v_exp_top")
-        m.d.comb += v_e.eq(self.v_exp + self.v_inc)
-        k = Signal(_signed(lo + 2 - ev_hi, hi + 2 - ev_lo), name="exp_diff_base")
-        m.d.comb += k.eq(e_r + 2 - v_e)  # register and addend only: ready early
-        d_av = Signal(_signed(lo + 2 - ZW - ev_hi, hi + 2 - ev_lo), name="exp_diff")
-        d_va = Signal(_signed(ev_lo - hi - 2, ev_hi - lo - 2 + ZW), name="exp_diff_neg")
-        m.d.comb += [d_av.eq(k - lzc.count), d_va.eq(lzc.count - k)]
-        if g.v_width <= p:
-            a_ge_v = Cat(mant, hidden)[p - g.v_width :] >= self.v_sig
+        # ---- the next addition's decisions: from the exponent of the addend's bit w - 2, so
+        # its top bit (the product's, the last to arrive) only enters the magnitude compare --
+        v_ref = Signal(_signed(ev_lo - 1, ev_hi), name="v_exp_ref")  # exponent of bit w - 2
+        m.d.comb += v_ref.eq(self.v_exp)
+        d_lo, d_hi = lo + 2 - ZW - ev_hi, hi + 3 - ev_lo
+        k0 = Signal(_signed(lo + 1 - ev_hi, hi + 2 - ev_lo), name="exp_diff_base")
+        k1 = Signal(_signed(lo - ev_hi, hi + 1 - ev_lo), name="exp_diff_base1")
+        m.d.comb += [k0.eq(e_r + 1 - v_ref), k1.eq(e_r - v_ref)]  # register and addend only
+        d_v = Signal(_signed(d_lo, d_hi), name="align_v")  # e_pre - v_ref: V's shift
+        d_a = Signal(_signed(1 - d_hi, 1 - d_lo), name="align_a")  # v_ref + 1 - e_pre: acc's
+        m.d.comb += [d_v.eq(k0 - lzc.count), d_a.eq(lzc.count - k1)]
+        if w <= p:  # on the accumulator's grid trunc(acc) < V implies round(acc) <= V
+            a_ge_v = norm[ZW - w :] >= self.v_sig
         else:  # a wide addend is not on the accumulator's grid: compare the rounded value
-            a_ge_v = (rsig << (g.v_width - p)) >= self.v_sig
-        acc_big, dist, too_far = self._decide(m, acc_nz, d_av, d_va, a_ge_v, OW)
+            a_ge_v = (rsig << (w - p)) >= self.v_sig
+        top = self.v_inc  # V's top bit is w - 1 (else w - 2): its exponent is v_ref + top
+        acc_big = Signal(name="acc_big")
+        m.d.comb += acc_big.eq(
+            acc_nz
+            & (
+                ~self.v_nz
+                | d_a[-1]  # e_pre >= v_ref + 2
+                | ((d_a == 0) & (~top | a_ge_v))  # e_pre = v_ref + 1
+                | ((d_a == 1) & ~top & a_ge_v)  # e_pre = v_ref
+            )
+        )
+        amount_bits = (OW - 1).bit_length()
+        dist = Signal(amount_bits, name="align_dist")
+        m.d.comb += dist.eq(Mux(acc_big, d_v[:amount_bits], d_a[:amount_bits]))
+        too_far = Signal(name="align_far")  # also clears a zero / left-out / special acc
+        m.d.comb += too_far.eq(Mux(acc_big, d_v >= OW, (d_a >= OW) | ~acc_nz))
 
-        # ---- align, add -----------------------------------------------------------------------
-        placed_a = Signal(OW, name="placed_a")
-        m.d.comb += placed_a.eq(Mux(acc_nz, rsig, 0) << (FM - M))
-        placed_v = self._placed_v(m, OW)
-        small_al = self._align(m, Mux(acc_big, placed_v, placed_a), dist, too_far)
+        # ---- align, add: V unnormalised (its bit w - 1 at H + 1 under the accumulator, at H
+        # over it), so neither the data nor the distance waits for V's top bit -------------------
+        v_sig = Signal(w, name="v_sig_raw")  # the addend with its bit w - 1 possibly clear
+        m.d.comb += v_sig.eq(Mux(top, self.v_sig, self.v_sig >> 1))
+        placed_a = Signal(OW, name="placed_a")  # big only if nonzero; small: too_far clears it
+        m.d.comb += placed_a.eq(rsig << (H - M))
+        v_under = Signal(OW, name="placed_v_small")
+        v_over = Signal(OW, name="placed_v_big")
+        m.d.comb += [v_under.eq(v_sig << (H + 2 - w)), v_over.eq(v_sig << (H + 1 - w))]
+        small = Mux(acc_big, v_under, placed_a)
+        small_nz = Mux(acc_big, self.v_nz, acc_nz)
+        m.submodules.align = sh = ShiftRightSticky(OW, amount_bits)
+        m.d.comb += [sh.data.eq(Mux(too_far, 0, small)), sh.amount.eq(dist)]
+        small_al = Cat(sh.out[0] | sh.sticky | (too_far & small_nz), sh.out[1:])
         sub = s_acc ^ self.v_sign
         z = Signal(ZW, name="frame_sum")  # big - small >= 0, or big + small
-        m.d.comb += z.eq(Mux(acc_big, placed_a, placed_v) + (Cat(small_al, C(0, 1)) ^ sub.replicate(ZW)) + sub)
+        m.d.comb += z.eq(Mux(acc_big, placed_a, v_over) + (Cat(small_al, C(0, 1)) ^ sub.replicate(ZW)) + sub)
 
         neg_zero = ~self.v_nz & self.v_zero_sign & (first | (lzc.zero & s_acc))
         inf = ~nan & (pinf | ninf)
@@ -247,10 +312,10 @@ class FloatAccumulator(wiring.Component):
                 negz_r.eq(neg_zero),
                 s_r.eq(Mux(nan, 0, Mux(inf, ninf, Mux(acc_big, s_acc, self.v_sign)))),
             ]
-            with m.If(nan | inf):  # the special value's code as a sum: hidden bit at FM
-                m.d.sync += [z_r.eq(Cat(C(0, FM - 1), nan, C(1, 1))), e_r.eq(top_e)]
+            with m.If(nan | inf):  # the special value's code as a sum: hidden bit at H
+                m.d.sync += [z_r.eq(Cat(C(0, H - 1), nan, C(1, 1))), e_r.eq(top_e)]
             with m.Else():
-                m.d.sync += [z_r.eq(z), e_r.eq(Mux(acc_big, e_pre, v_e))]
+                m.d.sync += [z_r.eq(z), e_r.eq(Mux(acc_big, e_pre, v_ref + 1))]
         return m
 
     # ---- general: subnormals, overflow ------------------------------------------------------
