@@ -294,28 +294,32 @@ class FloatAccumulator(wiring.Component):
         v_under = Signal(OW, name="placed_v_small")
         v_over = Signal(OW, name="placed_v_big")
         m.d.comb += [v_under.eq(v_sig << (H + 2 - w)), v_over.eq(v_sig << (H + 1 - w))]
+        # a NaN / infinity result enters the adder as its stored pattern (big) plus zero, so
+        # the sum register takes the adder's output with no multiplexer after it
+        inf = ~nan & (pinf | ninf)
+        special = Signal(name="sum_special")
+        m.d.comb += special.eq(nan | inf)
         small = Mux(acc_big, v_under, placed_a)
         small_nz = Mux(acc_big, self.v_nz, acc_nz)
+        clear = too_far | special
         m.submodules.align = sh = ShiftRightSticky(OW, amount_bits)
-        m.d.comb += [sh.data.eq(Mux(too_far, 0, small)), sh.amount.eq(dist)]
-        small_al = Cat(sh.out[0] | sh.sticky | (too_far & small_nz), sh.out[1:])
-        sub = s_acc ^ self.v_sign
+        m.d.comb += [sh.data.eq(Mux(clear, 0, small)), sh.amount.eq(dist)]
+        small_al = Cat(sh.out[0] | sh.sticky | (too_far & ~special & small_nz), sh.out[1:])
+        sub = (s_acc ^ self.v_sign) & ~special
+        big = Mux(special, Cat(C(0, H - 1), nan, C(1, 1)), Mux(acc_big, placed_a, v_over))
         z = Signal(ZW, name="frame_sum")  # big - small >= 0, or big + small
-        m.d.comb += z.eq(Mux(acc_big, placed_a, v_over) + (Cat(small_al, C(0, 1)) ^ sub.replicate(ZW)) + sub)
+        m.d.comb += z.eq(big + (Cat(small_al, C(0, 1)) ^ sub.replicate(ZW + 1)) + sub)
 
         neg_zero = ~self.v_nz & self.v_zero_sign & (first | (lzc.zero & s_acc))
-        inf = ~nan & (pinf | ninf)
         with m.If(self.step):
             m.d.sync += [
                 nan_r.eq(nan),
                 inf_r.eq(inf),
                 negz_r.eq(neg_zero),
                 s_r.eq(Mux(nan, 0, Mux(inf, ninf, Mux(acc_big, s_acc, self.v_sign)))),
+                z_r.eq(z),
+                e_r.eq(Mux(special, top_e, Mux(acc_big, e_pre, v_ref + 1))),
             ]
-            with m.If(nan | inf):  # the special value's code as a sum: hidden bit at H
-                m.d.sync += [z_r.eq(Cat(C(0, H - 1), nan, C(1, 1))), e_r.eq(top_e)]
-            with m.Else():
-                m.d.sync += [z_r.eq(z), e_r.eq(Mux(acc_big, e_pre, v_ref + 1))]
         return m
 
     # ---- general: subnormals, overflow ------------------------------------------------------
