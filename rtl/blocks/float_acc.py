@@ -282,8 +282,11 @@ class FloatAccumulator(wiring.Component):
         amount_bits = (OW - 1).bit_length()
         dist = Signal(amount_bits, name="align_dist")
         m.d.comb += dist.eq(Mux(acc_big, d_v[:amount_bits], d_a[:amount_bits]))
+        # far: beyond the amount's range (an amount from OW up shifts the whole word out too)
         too_far = Signal(name="align_far")  # also clears a zero / left-out / special acc
-        m.d.comb += too_far.eq(Mux(acc_big, d_v >= OW, (d_a >= OW) | ~acc_nz))
+        far_v = ~d_v[-1] & (d_v[amount_bits:-1] != 0)
+        far_a = ~d_a[-1] & (d_a[amount_bits:-1] != 0)
+        m.d.comb += too_far.eq(Mux(acc_big, far_v, far_a | ~acc_nz))
 
         # ---- align, add: V unnormalised (its bit w - 1 at H + 1 under the accumulator, at H
         # over it), so neither the data nor the distance waits for V's top bit -------------------
