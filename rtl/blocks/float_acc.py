@@ -185,7 +185,9 @@ class FloatAccumulator(wiring.Component):
         w = len(x)
         bits = w.bit_length()
         count = Signal(range(w + 1), name="sum_lz")
-        cbits = []
+        cbits: list[Value] = []
+        prev: Value | None = None  # the previous stage's input and count bit, if it tested
+        prev_c: Value = C(0, 1)  # its own input (stages alternate: test, look ahead, test, ...)
         for k in reversed(range(bits)):
             step = 1 << k
             if step >= w:
@@ -193,9 +195,14 @@ class FloatAccumulator(wiring.Component):
                 continue
             nxt = Signal(w, name=f"sum_norm{k}")
             c = Signal(name=f"sum_lz{k}")
-            m.d.comb += [c.eq(x[w - step :] == 0), nxt.eq(Mux(c, x << step, x))]
+            if prev is None:
+                m.d.comb += c.eq(x[w - step :] == 0)
+            else:  # look ahead: test both places the previous stage may leave the bits in
+                lo = max(w - 2 * step - step, 0)
+                m.d.comb += c.eq(Mux(prev_c, prev[lo : w - 2 * step] == 0, prev[w - step :] == 0))
+            m.d.comb += nxt.eq(Mux(c, x << step, x))
             cbits.append(c)
-            x = nxt
+            prev, prev_c, x = (x, c, nxt) if prev is None else (None, C(0, 1), nxt)
         zero = Signal(name="sum_zero")
         m.d.comb += [zero.eq(~x[-1]), count.eq(Cat(*reversed(cbits)))]
         return x, count, zero
