@@ -261,31 +261,30 @@ def float_loop(n: Netlist, f, loop, cls: str = "acc") -> None:
     eb = range_bits(min(loop.exp_lo, loop.v_exp_lo) - loop.sum_width, max(loop.exp_hi, loop.v_exp_hi) + 2)
     state_bits = loop.sum_width + range_bits(loop.exp_lo, loop.exp_hi) + 4
     if loop.fast:
-        OW, ZW = FM + 2, loop.sum_width
+        OW = ZW = loop.sum_width  # FM + 3: a guard bit below the frame, the accumulator's carry
         amount = clog2(OW)
 
         def round_side() -> None:
-            n.lzc(ZW, cls=cls)
+            # normalised by stages (the count falls out of the shifter): per stage a zero test,
+            # every second one looking ahead (two tests and a mux); the round bit in place
+            n.equal(ZW + ZW // 2, cls=cls)
             n.shifter(ZW, clog2(ZW + 1), cls=cls)
-            n.equal(ZW - 2 - M, cls=cls)  # sticky
-            n.logic(3, cls=cls, levels=1)  # round bit
+            n.logic(4 * (ZW - p), cls=cls, levels=1)  # round increment at its own position
             n.adder(p + 1, cls=cls)  # the rounded significand
             n.adder(eb, 2, cls=cls, path=False)  # exponent before rounding, and the code's
             n.mux(E, cls=cls)
 
-        n.parallel(round_side, lambda: n.adder(eb, 2, cls=cls))  # addend exponent, k
-        n.adder(eb, 2, cls=cls, path=False)  # both distances (beside the round adder)
+        n.parallel(round_side, lambda: n.adder(eb, cls=cls))  # e_r + 1 - addend exponent
+        n.adder(eb, cls=cls, path=False)  # its distance (beside the round adder)
         n.compare(min(loop.v_width, p), cls=cls)  # equal exponents: significands
-        n.logic(8, cls=cls, levels=1)  # acc_big, flags, signs
+        n.logic(12, cls=cls, levels=1)  # acc_big, too far (bits above the amount), flags, signs
+        n.adder(amount, cls=cls, path=False)  # the accumulator's distance, 1 - d
         n.mux(amount, cls=cls)
-        n.compare(eb, 2, cls=cls)  # too far
-        n.gate(OW, cls=cls)  # the accumulator masked when left out
-        n.mux(OW, 2, cls=cls, path=True)  # larger / smaller
+        n.mux(OW, 3, cls=cls, path=True)  # larger (or the NaN / infinity pattern) / smaller
         n.shifter(OW, amount, cls=cls)
-        n.mux(OW, cls=cls)  # too far: all in the sticky bit
         n.gate(ZW, cls=cls, levels=1)  # XOR by the effective operation
         n.adder(ZW, cls=cls)
-        n.mux(ZW + E, cls=cls)  # NaN / infinity stored as their code
+        n.mux(E, cls=cls)  # the exponent: NaN / infinity's
         n.register(state_bits, cls=cls, enable=True)
         n.feedback()
         return

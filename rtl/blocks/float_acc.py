@@ -31,12 +31,33 @@ after the step, like a registered result (through the rounding logic).
 
 * ``fast``, when the caller proves that every reachable sum is zero or normal and none
   overflows (:func:`peforge.geometry.mac_reachable_acc` does for the MAC's FP32 / BF16
-  accumulators): no subnormal or overflow logic; the next addition's decisions (which operand
-  is larger, by how far) are taken from the accumulator *before* its rounding increment, so
-  they do not wait for its carry chain (the rounded significand keeps a carry bit one place
-  above the hidden bit, so its value at the unrounded exponent stays exact; and for a narrow
-  addend, on the accumulator's grid, ``trunc(acc) < V`` implies ``round(acc) <= V``, a tie
-  being harmless); a NaN or infinity is stored as a sum that rounds to its own code.
+  accumulators): no subnormal or overflow logic, and a loop laid out for short paths:
+
+  - *the window* is one guard bit deeper: ``sum_width = frame + 3`` bits, bit 0 the sticky
+    slot, the accumulator's hidden bit at ``H = frame + 1``, its rounding carry at ``H + 1``
+    (``big + small < 2 * 2**(H + 1)``: no further carry bit);
+  - *the addend is taken unnormalised*: ``V`` moved back one place when ``v_inc`` is clear
+    (for the MAC, the product as the multiplier gives it: synthesis folds the two
+    multiplexers away), so ``v_exp`` is the exponent of its bit ``w - 2`` and ``v_inc`` (a
+    product's top bit, the last to arrive) only enters the magnitude compare: under the accumulator ``V``'s bit ``w - 1`` sits at ``H + 1`` before the shift by
+    ``d = e_acc - v_exp`` (where ``V`` lands does not depend on its normalisation), over it at
+    ``H`` with the accumulator shifted by ``1 - d``.  ``V`` on top with a clear bit ``w - 1``
+    has its top bit at ``H - 1``: the extra guard bit keeps the proof's margins;
+  - *the registered sum is normalised by stages* (the count falls out of the shifter) while
+    its round bit is found in place, and the next addition's decisions are taken from the
+    accumulator *before* its rounding increment: the rounded significand keeps a carry bit
+    one place above the hidden bit, so its value at the unrounded exponent stays exact, and
+    for a narrow addend, on the accumulator's grid, ``trunc(acc) < V`` implies ``round(acc)
+    <= V`` (a tie is harmless);
+  - a NaN or infinity enters the adder as the sum pattern that rounds to its own code, so
+    the register takes the adder's output directly.
+
+  The proof above holds with ``T`` the larger operand's top position (``H - 1``, ``H`` or
+  ``H + 1``): for ``d <= 1`` (now counted between true top bits) both operands lie wholly
+  in the window, as the smaller one's lowest bit is at least two places above bit 0; for
+  ``d >= 2`` the sum's top is at least ``T - 1 >= H - 2``, its rounding position at least
+  ``H - 2 - man_bits = 2`` places above bit 0 when ``frame = p + 2`` (more for a wider
+  addend), so every dropped bit lies more than one place below it.
 * ``general``: subnormal accumulators and results, overflow to infinity and the exponent
   clamp (``[emin - man_bits - 3, emax + 2]``: below, any sum is under half the smallest
   subnormal; above, it overflows either way); a subnormal accumulator on top may be the
@@ -53,16 +74,10 @@ from peforge.formats import FloatFormat
 from peforge.geometry import FloatLoopGeometry
 
 from ._util import invalid
-from .lzc import LeadingZeroCounter
 from .round import RoundPack
 from .shift import ShiftRightSticky
 
 __all__ = ["FloatAccumulator"]
-
-
-class _Lzc:
-    def __init__(self, count, zero):
-        self.count, self.zero = count, zero
 
 
 def _signed(lo: int, hi: int) -> Shape:
@@ -179,12 +194,15 @@ class FloatAccumulator(wiring.Component):
 
     @staticmethod
     def _normalise(m: Module, x: Value) -> tuple[Signal, Signal, Signal]:
-        """``(x << lz, lz, x == 0)``, ``lz`` the leading zeros: one stage per count bit, each
-        testing the top ``2**k`` bits of the word the stages above left (the count falls out
-        of the shifter: no separate leading-zero tree)."""
+        """``(x << lz, lz, x == 0)``, ``lz`` the leading zeros (any count of at least ``len(x)``
+        for a zero ``x``): one stage per count bit, shifting by ``2**k`` when the top ``2**k``
+        bits of the word the stages above left are zero, so the count falls out of the shifter
+        (no separate leading-zero tree).  Every second stage looks ahead: it tests both places
+        the stage above may leave those bits in and picks by that stage's bit, so no count bit
+        waits for two shifter stages."""
         w = len(x)
         bits = w.bit_length()
-        count = Signal(range(w + 1), name="sum_lz")
+        count = Signal(bits, name="sum_lz")
         cbits: list[Value] = []
         prev: Value | None = None  # the previous stage's input and count bit, if it tested
         prev_c: Value = C(0, 1)  # its own input (stages alternate: test, look ahead, test, ...)
@@ -208,19 +226,18 @@ class FloatAccumulator(wiring.Component):
         return x, count, zero
 
     @staticmethod
-    def _round_increment(z: Value, p: int) -> Value:
-        """The round-to-nearest-even increment of the unnormalised sum ``z`` to ``p`` bits, at
-        its own position: a top bit at ``L`` puts the result's LSB at ``L - p + 1``, which is
-        above bit 0 only for the top ``len(z) - p`` positions of ``L`` (below, the sum is exact
-        in ``p`` bits and nothing rounds), so the increment is one of few one-hot words and
-        needs no normalised copy of ``z``."""
+    def _round_up(z: Value, p: int) -> Value:
+        """Whether the unnormalised sum ``z`` rounds up (to nearest even) to ``p`` bits, found
+        in place, beside its normalisation: a top bit at ``L`` puts the result's LSB at ``L -
+        p + 1``, above bit 0 only for the top ``len(z) - p`` positions of ``L`` (below, the sum
+        is exact in ``p`` bits and nothing rounds), so it is an OR of few terms."""
         w = len(z)
         inc = []
         for j in range(1, w - p + 1):  # LSB position j: top bit at L = j + p - 1
             top = z[j + p - 1] & ((z[j + p :] == 0) if j + p < w else C(1, 1))
             sticky = (z[: j - 1] != 0) if j > 1 else C(0, 1)
             inc.append(top & z[j - 1] & (sticky | z[j]))
-        return Cat(C(0, 1), *inc)
+        return Cat(*inc).any() if inc else C(0, 1)
 
     # ---- fast: reachable sums normal or zero, no overflow -------------------------------------
     def _elaborate_fast(self) -> Module:
@@ -244,21 +261,20 @@ class FloatAccumulator(wiring.Component):
         nan_r = Signal(name="sum_nan")
         inf_r = Signal(name="sum_inf")
 
-        # ---- round it in place (beside its leading-zero count), then normalise (a NaN /
-        # infinity is stored as a sum that rounds to its own code: no multiplexer on acc) ------
+        # ---- normalise it, the round bit found in place beside that (a NaN / infinity is
+        # stored as a sum that rounds to its own code: no multiplexer on acc) ------------------
         norm, count, zero = self._normalise(m, z_r)
-        lzc = _Lzc(count, zero)
         rsig = Signal(p + 1, name="acc_sig")  # rounded significand and its carry-out
-        m.d.comb += rsig.eq(norm[ZW - p :] + (self._round_increment(z_r, p) != 0))
-        hidden = ~lzc.zero
+        m.d.comb += rsig.eq(norm[ZW - p :] + self._round_up(z_r, p))
+        hidden = ~zero
         e_pre = Signal(_signed(lo + 1 - ZW, hi + 1), name="acc_exp_pre")  # of the hidden bit
-        m.d.comb += e_pre.eq(e_r + 1 - lzc.count)
+        m.d.comb += e_pre.eq(e_r + 1 - count)
         s_acc = Signal(name="acc_sign")
-        m.d.comb += s_acc.eq(Mux(lzc.zero, negz_r, s_r))
+        m.d.comb += s_acc.eq(Mux(zero, negz_r, s_r))
         e_out = Mux(hidden, e_pre + rsig[p], 0)
         m.d.comb += self.acc.eq(Cat(rsig[:M], e_out[:E], s_acc))
         nan, pinf, ninf = self._flags(nan_r, inf_r, s_acc)
-        acc_nz = ~first & ~lzc.zero & ~nan_r & ~inf_r
+        acc_nz = ~first & ~zero & ~nan_r & ~inf_r
 
         # ---- the next addition's decisions: from the exponent of the addend's bit w - 2, so
         # its top bit (the product's, the last to arrive) only enters the magnitude compare --
@@ -266,11 +282,9 @@ class FloatAccumulator(wiring.Component):
         m.d.comb += v_ref.eq(self.v_exp)
         d_lo, d_hi = lo + 2 - ZW - ev_hi, hi + 3 - ev_lo
         k0 = Signal(_signed(lo + 1 - ev_hi, hi + 2 - ev_lo), name="exp_diff_base")
-        k1 = Signal(_signed(lo - ev_hi, hi + 1 - ev_lo), name="exp_diff_base1")
-        m.d.comb += [k0.eq(e_r + 1 - v_ref), k1.eq(e_r - v_ref)]  # register and addend only
-        d_v = Signal(_signed(d_lo, d_hi), name="align_v")  # e_pre - v_ref: V's shift
-        d_a = Signal(_signed(1 - d_hi, 1 - d_lo), name="align_a")  # v_ref + 1 - e_pre: acc's
-        m.d.comb += [d_v.eq(k0 - lzc.count), d_a.eq(lzc.count - k1)]
+        m.d.comb += k0.eq(e_r + 1 - v_ref)  # register and addend only: ready early
+        d = Signal(_signed(d_lo, d_hi), name="exp_diff")  # e_pre - v_ref: V's shift under acc;
+        m.d.comb += d.eq(k0 - count)  # 1 - d: the accumulator's under V
         if w <= p:  # on the accumulator's grid trunc(acc) < V implies round(acc) <= V
             a_ge_v = norm[ZW - w :] >= self.v_sig
         else:  # a wide addend is not on the accumulator's grid: compare the rounded value
@@ -281,18 +295,19 @@ class FloatAccumulator(wiring.Component):
             acc_nz
             & (
                 ~self.v_nz
-                | d_a[-1]  # e_pre >= v_ref + 2
-                | ((d_a == 0) & (~top | a_ge_v))  # e_pre = v_ref + 1
-                | ((d_a == 1) & ~top & a_ge_v)  # e_pre = v_ref
+                | (~d[-1] & (d[1:-1] != 0))  # e_pre >= v_ref + 2
+                | ((d == 1) & (~top | a_ge_v))  # e_pre = v_ref + 1
+                | ((d == 0) & ~top & a_ge_v)  # e_pre = v_ref
             )
         )
-        amount_bits = (OW - 1).bit_length()
-        dist = Signal(amount_bits, name="align_dist")
-        m.d.comb += dist.eq(Mux(acc_big, d_v[:amount_bits], d_a[:amount_bits]))
-        # far: beyond the amount's range (an amount from OW up shifts the whole word out too)
+        amount_bits = A = (OW - 1).bit_length()
+        dist = Signal(A, name="align_dist")
+        m.d.comb += dist.eq(Mux(acc_big, d[:A], (1 - d)[:A]))
+        # far: beyond the amount's range (an amount from OW up shifts the whole word out too);
+        # 1 - d >= 2**A is d <= 1 - 2**A: d's bits from A up below -1, or -1 and d[:A] <= 1
         too_far = Signal(name="align_far")  # also clears a zero / left-out / special acc
-        far_v = ~d_v[-1] & (d_v[amount_bits:-1] != 0)
-        far_a = ~d_a[-1] & (d_a[amount_bits:-1] != 0)
+        far_v = ~d[-1] & (d[A:-1] != 0)
+        far_a = d[-1] & ((d[A:] != (1 << (len(d) - A)) - 1) | (d[1:A] == 0))
         m.d.comb += too_far.eq(Mux(acc_big, far_v, far_a | ~acc_nz))
 
         # ---- align, add: V unnormalised (its bit w - 1 at H + 1 under the accumulator, at H
@@ -320,7 +335,7 @@ class FloatAccumulator(wiring.Component):
         z = Signal(ZW, name="frame_sum")  # big - small >= 0, or big + small
         m.d.comb += z.eq(big + (Cat(small_al, C(0, 1)) ^ sub.replicate(ZW + 1)) + sub)
 
-        neg_zero = ~self.v_nz & self.v_zero_sign & (first | (lzc.zero & s_acc))
+        neg_zero = ~self.v_nz & self.v_zero_sign & (first | (zero & s_acc))
         with m.If(self.step):
             m.d.sync += [
                 nan_r.eq(nan),
