@@ -175,7 +175,7 @@ def _ws_accumulator(spec: ArraySpec, geo: ArrayGeometry) -> tuple[Netlist, Netli
     becomes ``sum(ops)``.  Per :meth:`~.components.Netlist.accumulate` block of the PE: the
     block taken off, and the multi-operand sum of its operands put back (nothing for one
     operand: a wire).  A PE without such blocks: per lane the gate and adder of the update."""
-    gone, kept = Netlist(), Netlist()
+    gone, kept = Netlist(intercept=False), Netlist(intercept=False)
     blocks = netlist(geo.unit.spec).accumulators
     for ops, width, out_width, count, cls, signed in blocks:
         gone.accumulate(list(ops), width, out_width, count, cls, path=False, signed=signed)
@@ -213,7 +213,7 @@ def _ws_removed(n: Netlist, spec: ArraySpec, geo: ArrayGeometry) -> None:
             n.include(kept, units, family)
     for bits, count in ((geo.unit.ctl_delays[1], units - 1), (1, units)):
         if bits and count > 0:
-            gone = Netlist()
+            gone = Netlist(intercept=False)
             gone.register(bits, cls="ctl")
             n.include(gone, -count, family)
 
@@ -239,7 +239,7 @@ def _flattened_sums(n: Netlist) -> None:
     for sub, count, family in list(n.subs):
         if family.startswith("array") or not count:
             continue  # the array's own shared blocks (a column dequantiser) are not PEs
-        gone = Netlist()
+        gone = Netlist(intercept=False)
         for c, cls in enumerate(CLASSES):
             shared = sub.shared_feats[c][csa]
             own = sub.feats[c][csa] - shared

@@ -171,6 +171,9 @@ class Netlist:
     accumulators : list of (ops, width, out_width, n, cls, signed)
         The :meth:`accumulate` blocks built (a PE array prices what is left of them when
         ``first`` is tied high).
+    intercept : bool
+        Whether the target's intercept (feature ``one``) prices this netlist: a whole design's
+        does; a part taken off or moved by an array (:meth:`include`) does not.
     """
 
     feats: list[list[float]] = field(default_factory=lambda: [[0.0] * len(FEATURES) for _ in CLASSES])
@@ -188,6 +191,7 @@ class Netlist:
     loops: set[int] = field(default_factory=set)
     subs: list[tuple["Netlist", float, str]] = field(default_factory=list)
     accumulators: list[tuple[tuple[int, ...], int, int, int, str, bool]] = field(default_factory=list)
+    intercept: bool = True
     priced: dict = field(default_factory=dict, repr=False)
     _scope: int = field(default=0, repr=False)
     _total: list[float] = field(default_factory=lambda: [0.0] * len(FEATURES), repr=False)
