@@ -543,6 +543,23 @@ def test_cost_shared_units_and_ws_accumulators():
     assert ws != os_ and math.isfinite(ws)
 
 
+@pytest.mark.parametrize("stages", [0, 1])
+def test_cost_ws_accumulator_kept_behind_a_register(stages):
+    """A weight-stationary PE's ``in_first`` is tied high: Yosys removes the accumulator's adder
+    only when ``first`` reaches it unregistered (a pipelined PE's ``first`` register resets to
+    0, no constant); the composition prices what Yosys keeps (ECP5 carry cells, a few seconds)."""
+    from peforge import fpga
+
+    pe = IntMacSpec("int4", "int4", stages=stages)
+    arr = ArraySpec(pe, rows=1, cols=2, dataflow="weight-stationary")  # one row: no partial sums
+    kept = fpga.synthesize(arr, "ecp5").carry == 2 * fpga.synthesize(pe, "ecp5").carry
+    assert kept == (stages > 0)  # the reference: what synthesis keeps
+    pe_carry = cost.estimate(pe, "ecp5").carry
+    est = cost.estimate(arr, "ecp5").carry
+    # kept: both PEs' carry chains and the glue; removed: most of one PE's worth gone
+    assert (est >= 2 * pe_carry - 1.0) if kept else (est <= 1.5 * pe_carry)
+
+
 @pytest.mark.parametrize(
     "spec",
     [

@@ -18,9 +18,14 @@ PE fit's coefficients).  Register counts are exact where synthesis keeps what th
 Shared units are priced where they are: a row's LUT PE of ``cols * lanes`` lanes (its one
 table) is the included unit; the grouped shift-add array includes integer PEs and prices one
 group dequantiser per column (the shift-add family's own dequantiser block) plus the rows' FP32
-registers and the select muxes.  Weight-stationary PEs run with ``in_first`` tied high, so
-synthesis removes their accumulator's add and gate: the array takes that accumulator off the
-included PE's price (one ``accumulate`` block per lane, as the families' assemblies build it).
+registers and the select muxes.  Weight-stationary PEs run with ``in_first`` tied high: a PE
+whose ``first`` reaches its accumulator unregistered (no pipeline stage) loses the accumulator's
+add and gate in synthesis, and the array takes that accumulator off the included PE's price (one
+``accumulate`` block per lane, as the families' assemblies build it); a pipelined PE's ``first``
+register resets to 0, is no constant, and the accumulator stays (:func:`_first_registered`).
+The included PEs' multi-operand sums (carry-save full adders) are priced by the array fit, as
+Yosys maps them flattened into the array (:func:`_flattened_sums`), and the drain's OR trees
+are counted in gates of up to four inputs (a LUT4 each).
 
 Energy per MAC includes the operand movement: the hop and skew registers are ``operand``
 class, toggling as the operands do (:data:`ARRAY_TOGGLES` measures the PE's operand activity).
@@ -38,7 +43,7 @@ from peforge.arrays import COL, CTL, ROW, ArrayGeometry, ArraySpec, DequantShare
 from peforge.families import family_of
 
 from .assembly import netlist
-from .components import FEATURES, Netlist, clog2
+from .components import CLASSES, FEATURES, Netlist, clog2
 from .families import _dequant
 from .specsets import DrawRules
 from .toggles import ToggleModel
@@ -128,7 +133,8 @@ def _drain(n: Netlist, geo: ArrayGeometry) -> None:
     n.register(w * C * data + R, cls="acc", enable=True)
     for level in range(1, geo.drain_levels + 1):
         nd, nr = -(-data // 4), -(-ready // 4)
-        n.logic((data - nd) * w * C + (ready - nr), cls="acc", levels=1)  # two-input ORs
+        # one OR gate of up to four inputs per output bit (a LUT4 each), not its two-input ORs
+        n.logic((nd if data > 1 else 0) * w * C + (nr if ready > 1 else 0), cls="acc", levels=1)
         data, ready = nd, nr
         if level <= geo.drain_cuts:
             n.register(data * w * C + ready, cls="acc")
@@ -163,29 +169,51 @@ def _shared_dequant(n: Netlist, dq: DequantShare, geo: ArrayGeometry) -> None:
     n.register(clog2(dq.group + 1) + 1, cls="ctl", enable=True)
 
 
-def _ws_accumulator(spec: ArraySpec, geo: ArrayGeometry) -> Netlist:
-    """The accumulator synthesis removes from a weight-stationary PE (``in_first`` tied high):
-    per lane the gate and adder of ``acc := (first ? 0 : acc) + sum``."""
-    n = Netlist()
-    lanes, lane = geo.unit.acc_lanes, geo.unit.lane_width  # a row's LUT unit: all its lanes
-    n.gate(lane, lanes, cls="acc")
-    n.adder(lane + 1, lanes, cls="acc", path=False)
-    return n
+def _ws_accumulator(spec: ArraySpec, geo: ArrayGeometry) -> tuple[Netlist, Netlist]:
+    """What synthesis removes from a weight-stationary PE (``in_first`` tied high, reaching the
+    accumulator unregistered) and what it keeps of it: ``acc := (first ? 0 : acc) + sum(ops)``
+    becomes ``sum(ops)``.  Per :meth:`~.components.Netlist.accumulate` block of the PE: the
+    block taken off, and the multi-operand sum of its operands put back (nothing for one
+    operand: a wire).  A PE without such blocks: per lane the gate and adder of the update."""
+    gone, kept = Netlist(intercept=False), Netlist(intercept=False)
+    blocks = netlist(geo.unit.spec).accumulators
+    for ops, width, out_width, count, cls, signed in blocks:
+        gone.accumulate(list(ops), width, out_width, count, cls, path=False, signed=signed)
+        if len(ops) > 1:
+            kept.multi_add(list(ops), out_width, count, cls, path=False, signed=signed)
+    if not blocks:
+        lanes, lane = geo.unit.acc_lanes, geo.unit.lane_width  # a row's LUT unit: all its lanes
+        gone.gate(lane, lanes, cls="acc")
+        gone.adder(lane + 1, lanes, cls="acc", path=False)
+    return gone, kept
+
+
+def _first_registered(geo: ArrayGeometry) -> bool:
+    """Whether a register sits between the PE's ``in_first`` and its accumulator's clear (its
+    ``first`` delay line, plain or clock-enabled: a pipelined PE).  Such a register resets to 0,
+    so with ``in_first`` tied high it is not a constant and synthesis keeps the accumulator
+    (Yosys ECP5 / iCE40 / generic: the PEs' carry chains all stay)."""
+    return geo.unit.ctl_delays[1] > 0 or int(getattr(geo.unit.spec, "stages", 0) or 0) > 0
 
 
 def _ws_removed(n: Netlist, spec: ArraySpec, geo: ArrayGeometry) -> None:
     """Take off what synthesis removes or merges in a weight-stationary grid's PEs, priced as
-    the PE family prices it: each PE's accumulator (``in_first`` tied high); their plain delays
+    the PE family prices it: each PE's accumulator (``in_first`` tied high) when no register
+    sits before it (:func:`_first_registered`); their plain delays
     of ``first``, the same in every PE, so the grid keeps one chain of them; their ``out_valid``
     register, read by nobody (the array's own valid chain times the output).  (Every other PE
     register has its own input: each grid unit takes valid and first from its own tap
     register.)"""
     units = geo.rows * geo.units_per_row
     family = _scale_group(geo.unit.spec)
-    n.include(_ws_accumulator(spec, geo), -units, family)
+    if not _first_registered(geo):
+        gone, kept = _ws_accumulator(spec, geo)
+        n.include(gone, -units, family)
+        if any(kept.totals()):
+            n.include(kept, units, family)
     for bits, count in ((geo.unit.ctl_delays[1], units - 1), (1, units)):
         if bits and count > 0:
-            gone = Netlist()
+            gone = Netlist(intercept=False)
             gone.register(bits, cls="ctl")
             n.include(gone, -count, family)
 
@@ -196,8 +224,39 @@ def _scale_group(spec: Any) -> str:
     return scale_group(spec)
 
 
+def _flattened_sums(n: Netlist) -> None:
+    """Move the included PEs' carry-save full adders (feature ``csa``: their multi-operand sums,
+    one Yosys ``$macc`` each) into the array's own blocks, priced by the array fit's own ``csa``
+    coefficient instead of the PE fit's.
+
+    Why: the PE fit is measured on PEs synthesised as the top module; in an array they are
+    flattened into it, and Yosys' ``maccmap`` builds a ``$macc``'s full-adder tree in another
+    bit order there (the same Verilog, ECP5 LUT4s as top vs flattened into a pass-through
+    wrapper: int8 x int6 4 lanes 164 vs 125, SIMD bricks 2x2 504 vs 431, 8x8 333 vs 296; PEs
+    without a multi-operand sum unchanged).  Each PE family's own pricing of those full adders
+    is taken off exactly (a negative include of them alone, shared parts as shared)."""
+    csa = FEATURES.index("csa")
+    for sub, count, family in list(n.subs):
+        if family.startswith("array") or not count:
+            continue  # the array's own shared blocks (a column dequantiser) are not PEs
+        gone = Netlist(intercept=False)
+        for c, cls in enumerate(CLASSES):
+            shared = sub.shared_feats[c][csa]
+            own = sub.feats[c][csa] - shared
+            if own:
+                gone._put("csa", own, cls)
+            if shared:
+                with gone.shared():
+                    gone._put("csa", shared, cls)
+            if own or shared:
+                n._put("csa", count * (own + shared), cls)
+        if any(gone.totals()):
+            n.include(gone, -count, family)
+
+
 def assemble_array(spec: ArraySpec) -> Netlist:
-    """The array's :class:`~.components.Netlist`: :func:`overhead` plus the grid's PEs."""
+    """The array's :class:`~.components.Netlist`: :func:`overhead` plus the grid's PEs (their
+    multi-operand sums priced as flattened into the array: :func:`_flattened_sums`)."""
     geo = array_geometry(spec)
     n = overhead(spec)
     units = geo.rows * geo.units_per_row
@@ -205,6 +264,7 @@ def assemble_array(spec: ArraySpec) -> Netlist:
     n.include(netlist(unit), units, _scale_group(unit))
     if geo.dataflow == "weight-stationary":
         _ws_removed(n, spec, geo)
+    _flattened_sums(n)
     n.macs_per_cycle = geo.macs_per_cycle
     n.notes.update(
         rows=geo.rows,
@@ -390,7 +450,7 @@ def array_sets(
 #: muxes, partial-sum adders and their gates) that the array calibration fits its own
 #: coefficients for: the PE fit prices them as parts of PE datapaths, where they are collinear
 #: with everything else (ECP5: 0.06 LUT per register bit, 0.04 per two-input gate).
-GLUE_FEATURES = ("ff", "ffe", "logic", "mux", "muxw", "add", "gate")
+GLUE_FEATURES = ("ff", "ffe", "logic", "mux", "muxw", "add", "gate", "csa")
 _GLUE = [FEATURES.index(f) for f in GLUE_FEATURES]
 
 
@@ -404,9 +464,8 @@ def glue_split(spec: ArraySpec, target: str) -> dict[str, tuple[float, list[floa
     cal = calibration.load()
     kind = "asic" if target == "generic" else target
     net = assemble_array(spec)
-    own = overhead(spec)
     whole = _priced(net, kind, cal, "array:unscaled")
-    f, fs, _ = split_features(own, "generic" if kind == "asic" else kind)
+    f, fs, _ = split_features(net, "generic" if kind == "asic" else kind)  # its own blocks only
     glue = [f[i] - fs[i] for i in _GLUE]
     tcal = cal["targets"]["generic" if kind == "asic" else kind]
     out: dict[str, tuple[float, list[float]]] = {}

@@ -168,6 +168,12 @@ class Netlist:
     subs : list of (Netlist, float, str)
         Whole netlists of other PEs this one contains (a PE array's PEs): ``(netlist, count,
         family)``, each priced as its own family prices it (:meth:`include`).
+    accumulators : list of (ops, width, out_width, n, cls, signed)
+        The :meth:`accumulate` blocks built (a PE array prices what is left of them when
+        ``first`` is tied high).
+    intercept : bool
+        Whether the target's intercept (feature ``one``) prices this netlist: a whole design's
+        does; a part taken off or moved by an array (:meth:`include`) does not.
     """
 
     feats: list[list[float]] = field(default_factory=lambda: [[0.0] * len(FEATURES) for _ in CLASSES])
@@ -184,6 +190,8 @@ class Netlist:
     has_shared: bool = False
     loops: set[int] = field(default_factory=set)
     subs: list[tuple["Netlist", float, str]] = field(default_factory=list)
+    accumulators: list[tuple[tuple[int, ...], int, int, int, str, bool]] = field(default_factory=list)
+    intercept: bool = True
     priced: dict = field(default_factory=dict, repr=False)
     _scope: int = field(default=0, repr=False)
     _total: list[float] = field(default_factory=lambda: [0.0] * len(FEATURES), repr=False)
@@ -330,6 +338,7 @@ class Netlist:
         """
         if n <= 0 or not ops:
             return
+        self.accumulators.append((tuple(ops), width, out_width, n, cls, signed))
         if len(ops) == 1:
             self.gate(width, n, cls)
             self.adder(out_width, n, cls, path)

@@ -193,7 +193,7 @@ def split_features(net: Netlist, target: str) -> tuple[list[float], list[float],
         for i, delta in net.dsp_logic:
             if in_dsp[i]:
                 f = [max(a - b, 0.0) for a, b in zip(f, delta)]  # (a negative delta stays in the fabric)
-    f[_I["one"]] = 1.0
+    f[_I["one"]] = 1.0 if net.intercept else 0.0
     return f, fs, dsps
 
 
