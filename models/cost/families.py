@@ -318,11 +318,21 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
         n.logic(bsw + 8, cls="sum")
         n.register(bsw + flag_bits, cls="sum", enable=True)
     pipe("block", (bsw if beats > 1 else lsw) + flag_bits)
+
     # scales: V = |S| * sig(Xa) * sig(Xb), its exponent, normalisation
-    _decoder(n, sa, 1)
-    _decoder(n, sb, 1)
-    n.adder(bsw, cls="sum")
-    n.mux(bsw, cls="sum", path=True)
+    def scale_decoders() -> None:
+        _decoder(n, sa, 1)
+        _decoder(n, sb, 1)
+
+    def magnitude() -> None:  # |S|, then a NaN scale's zero (a register bit)
+        n.adder(bsw, cls="sum")
+        n.mux(bsw, cls="sum", path=True)
+
+    if xbits > 1:  # the scale significands' product multiplies |S|: behind the decoders
+        scale_decoders()
+        magnitude()
+    else:  # no scale significand: the decoders feed only the flags, beside |S|
+        n.parallel(scale_decoders, magnitude)
     if xbits > 1:
         n.mult(sa.man_bits + 1, sb.man_bits + 1, cls="sum", path=False)
         n.mult(bsw, xbits, cls="sum")
