@@ -216,9 +216,9 @@ class BlockDot(wiring.Component):
                 regs.append(r)
             ctl["valid"] = valid
             ctl.update(zip(keys, regs[: len(keys)]))
-            if "raw" in ctl:  # the shift's parts are registered: clamp
+            if plan is not None and "raw" in ctl:  # the shift's parts are registered: clamp
                 ctl["amt"] = blockdot_align_clamp(m, plan, g.v_width, ctl.pop("raw"), ctl["above"], ctl.pop("beyond"))
-            elif "ex" in ctl:  # the exponent sum is registered: the shift's parts
+            elif plan is not None and "ex" in ctl:  # the exponent sum is registered: the shift's parts
                 ctl["raw"], ctl["above"], ctl["beyond"] = blockdot_align_parts(m, plan, g.v_width, v_lsb, ctl.pop("ex"))
             return regs[len(keys) :]
 
