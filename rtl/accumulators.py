@@ -38,10 +38,10 @@ __all__ = [
     "FixedPointAccumulator",
     "STEP_FLAGS",
     "add_with_carry",
-    "align_amount",
     "connect_mac",
     "connect_blockdot",
-    "blockdot_align_amount",
+    "blockdot_align_parts",
+    "blockdot_align_clamp",
     "accumulator_flags",
     "accumulator_manifest",
 ]
@@ -418,8 +418,10 @@ class _Aligner:
     value ``(-1)**sign * mag * 2**(lsb + p)`` (sign-magnitude) placed on the window's grid
     ``2**lsb``.  The magnitude enters at the top of a word of ``1 + window_mag + mag_width``
     bits (a guard bit, the window's magnitude bits, room above it) and shifts right by
-    ``window_mag - p`` (clamped; computed in front of the aligner by :func:`align_amount`),
-    least significant level first; beside each level the OR of the bits it drops.  Bits below the window round to nearest, ties to even (of the magnitude): the
+    ``window_mag - p`` (clamped; computed in front of the aligner by
+    :func:`blockdot_align_parts` and :func:`blockdot_align_clamp`), least significant level
+    first; beside each level the OR of the bits it drops.  Bits below the window round to
+    nearest, ties to even (of the magnitude): the
     increment and the negation of a negative value both go into the loop's carry-in
     (``-(m + inc) = ~m + (1 - inc)``); bits above it (or a shift below zero) are an overflow."""
 
@@ -470,27 +472,6 @@ class _Aligner:
         return b
 
 
-def align_amount(m: Module, plan: AccumulatorPlan, mag_width: int, p: Value, p_range: range) -> tuple[Signal, Signal]:
-    """The aligner's right shift ``window_mag - p`` clamped to ``0 .. word width`` (``p`` in
-    ``p_range``: the window position of the value's LSB), and whether ``p`` lies above the
-    window (a nonzero value then overflows).  It depends on the block's scale exponents
-    only, so it is computed in front of the aligner, beside the block value."""
-    wm = plan.width - 2
-    width = 1 + wm + mag_width
-    amt = Signal(signed(_signed_bits(range(wm - (p_range.stop - 1), wm - p_range.start + 1))), name="align_amount")
-    m.d.comb += amt.eq(wm - p)
-    clamped = Signal(width.bit_length(), name="align_clamped")
-    m.d.comb += clamped.eq(Mux(amt < 0, 0, Mux(amt > width, width, amt)))
-    above = Signal(name="align_above")
-    m.d.comb += above.eq(amt < 0)
-    return clamped, above
-
-
-def _signed_bits(r: range) -> int:
-    lo, hi = r.start, r.stop - 1
-    return max((~lo).bit_length() + 1 if lo < 0 else 1, hi.bit_length() + 1)
-
-
 # --- wiring into the families' front ends ---------------------------------------------------------
 
 
@@ -527,17 +508,49 @@ def connect_mac(
         m.d.comb += pe.acc_flags.eq(acc.acc_flags)
 
 
-def blockdot_align_amount(
+def blockdot_align_parts(
     m: Module, plan: AccumulatorPlan, mag_width: int, v_lsb: int, ex: Value
-) -> tuple[Signal, Signal]:
-    """The block-dot's aligner shift (:func:`align_amount`) of a block value ``mag * 2**(v_lsb +
-    ex)``: it depends on the scale exponents ``ex`` only, so the block-dot computes it beside the
-    scale multiply, in front of the ``vmul`` register, off the block value's path."""
-    p0 = v_lsb - plan.lsb_exp
-    p_range = range(p0, p0 + (1 << len(ex)))
-    pos = Signal(signed(_signed_bits(p_range)), name="align_p")
-    m.d.comb += pos.eq(p0 + ex)
-    return align_amount(m, plan, mag_width, pos, p_range)
+) -> tuple[Signal, Signal, Signal]:
+    """The parts of the block-dot's aligner shift (``window_mag - p`` clamped to ``0 .. word
+    width``, :class:`_Aligner`) of a block value ``mag * 2**(v_lsb + ex)``, from the
+    registered scale exponent sum ``ex``: the low bits of the
+    unclamped shift ``K - ex`` (``K = window_mag - (v_lsb - lsb_exp)``, one subtract), whether
+    ``ex`` lies above the window (``ex > K``) and whether the shift passes the word (``ex < K -
+    width``), each a compare of ``ex`` with a constant beside the subtract.  Registered before
+    :func:`blockdot_align_clamp` joins them, the clamp's select is a register bit rather than
+    a compare behind an adder (which synthesis maps into the next register's reset)."""
+    wm = plan.width - 2
+    width = 1 + wm + mag_width
+    k = wm - (v_lsb - plan.lsb_exp)
+    ex_max = (1 << len(ex)) - 1
+    raw = Signal(width.bit_length(), name="align_raw")
+    b = len(raw)
+    m.d.comb += raw.eq(C(k % (1 << b), b) - ex[:b])  # modulo 2**b: only the low bits of ex
+    above = Signal(name="align_above")
+    beyond = Signal(name="align_beyond")
+    m.d.comb += [
+        above.eq(_const_compare(ex, ">", k, ex_max)),
+        beyond.eq(_const_compare(ex, "<", k - width, ex_max)),
+    ]
+    return raw, above, beyond
+
+
+def blockdot_align_clamp(
+    m: Module, plan: AccumulatorPlan, mag_width: int, raw: Value, above: Value, beyond: Value
+) -> Signal:
+    """The clamped aligner shift from :func:`blockdot_align_parts` (``0`` above the window, the
+    word width past it): one LUT level per bit behind the registered selects."""
+    clamped = Signal(len(raw), name="align_clamped")
+    m.d.comb += clamped.eq(Mux(above, 0, Mux(beyond, 1 + plan.width - 2 + mag_width, raw)))
+    return clamped
+
+
+def _const_compare(x: Value, op: str, k: int, x_max: int) -> Value:
+    """``x > k`` / ``x < k`` for an unsigned ``x`` in ``0 .. x_max``, folded to a constant when
+    it cannot vary (so no always-true comparison reaches the Verilog)."""
+    if op == ">":
+        return C(1, 1) if k < 0 else C(0, 1) if k >= x_max else x > k
+    return C(0, 1) if k <= 0 else C(1, 1) if k > x_max else x < k
 
 
 def connect_blockdot(
@@ -556,7 +569,7 @@ def connect_blockdot(
     v_ninf: Value,
 ) -> None:
     """The block-dot PE's deferred accumulator: the block value ``(-1)**v_sign * mag_v`` with its
-    aligner shift ``amt`` / ``above`` (:func:`blockdot_align_amount`) passes the front's ``acc``
+    aligner shift ``amt`` / ``above`` (:func:`blockdot_align_clamp`) passes the front's ``acc``
     pipeline cut, is aligned into the window (:class:`_Aligner`, ``plan.align_stages``
     registers, the last at the loop's input) and the loop takes one step per block."""
     special = v_nan | v_pinf | v_ninf

@@ -35,7 +35,13 @@ from peforge.formats import FloatFormat, IntFormat
 from peforge.geometry import BlockDotGeometry, blockdot_cut_points, blockdot_geometry, tree_cut_levels
 from peforge.spec import BlockDotSpec
 
-from .accumulators import accumulator_flags, accumulator_manifest, blockdot_align_amount, connect_blockdot
+from .accumulators import (
+    accumulator_flags,
+    accumulator_manifest,
+    blockdot_align_clamp,
+    blockdot_align_parts,
+    connect_blockdot,
+)
 from .blocks import LeadingZeroCounter, MinifloatDecoder
 from .blocks._util import invalid
 from .blocks.float_acc import FloatAccumulator
@@ -188,8 +194,10 @@ class BlockDot(wiring.Component):
         v_lsb = g.lsb_exp - g.v_exp_offset
         if plan is not None:
             # a deferred accumulator's aligner shift depends on the scale exponents only: their
-            # sum is formed at the input, the shift from it after the first register that
-            # carries the scales, both riding beside the codes, off the block value's path
+            # sum is formed at the input; after the first register that carries it, the
+            # unclamped shift and its two clamp conditions (beside each other, each one carry
+            # chain); after the next, the clamp (one LUT behind register bits); all riding
+            # beside the codes, off the block value's path
             ex_in = Signal(range((1 << len(nsa.exp)) + (1 << len(nsb.exp)) - 1), name="x_exp_in")
             m.d.comb += ex_in.eq(nsa.exp + nsb.exp)
             ctl["ex"] = ex_in
@@ -199,7 +207,7 @@ class BlockDot(wiring.Component):
                 return values
             valid = Signal(name=f"{point}_valid")
             m.d.sync += valid.eq(ctl["valid"])
-            keys = [k for k in ("last", "first", "sa", "sb", "snan", "ex", "amt", "above") if k in ctl]
+            keys = [k for k in ("last", "first", "sa", "sb", "snan", "ex", "raw", "beyond", "amt", "above") if k in ctl]
             regs = []
             for i, v in enumerate([ctl[k] for k in keys] + values):
                 r = Signal(v.shape(), name=f"{point}_r{i}", reset_less=True)
@@ -208,8 +216,10 @@ class BlockDot(wiring.Component):
                 regs.append(r)
             ctl["valid"] = valid
             ctl.update(zip(keys, regs[: len(keys)]))
-            if plan is not None and "ex" in ctl and "amt" not in ctl:
-                ctl["amt"], ctl["above"] = blockdot_align_amount(m, plan, g.v_width, v_lsb, ctl["ex"])
+            if plan is not None and "raw" in ctl:  # the shift's parts are registered: clamp
+                ctl["amt"] = blockdot_align_clamp(m, plan, g.v_width, ctl.pop("raw"), ctl["above"], ctl.pop("beyond"))
+            elif plan is not None and "ex" in ctl:  # the exponent sum is registered: the shift's parts
+                ctl["raw"], ctl["above"], ctl["beyond"] = blockdot_align_parts(m, plan, g.v_width, v_lsb, ctl.pop("ex"))
             return regs[len(keys) :]
 
         # 1. per lane: decode, multiply, exponent add
@@ -299,10 +309,11 @@ class BlockDot(wiring.Component):
         v_sign = s_neg ^ x_neg
         v_zero_sign = Mux(s_zero, s_negz, s_neg) ^ x_neg
         if plan is not None:  # deferred rounding: rtl/accumulators.py
-            if "amt" not in ctl:  # no register on the scales' path yet
-                ctl["amt"], ctl["above"] = blockdot_align_amount(m, plan, g.v_width, v_lsb, ctl["ex"])
+            if "ex" in ctl:  # no register on the scales' path yet
+                ctl["raw"], ctl["above"], ctl["beyond"] = blockdot_align_parts(m, plan, g.v_width, v_lsb, ctl.pop("ex"))
+            if "raw" in ctl:  # one register on it
+                ctl["amt"] = blockdot_align_clamp(m, plan, g.v_width, ctl.pop("raw"), ctl["above"], ctl.pop("beyond"))
             amt, above = ctl.pop("amt"), ctl.pop("above")
-            del ctl["ex"]
             mag_v, amt, above, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf = pipe(
                 "vmul", [mag_v, amt, above, v_sign, v_zero_sign, v_nan, v_pinf, v_ninf]
             )

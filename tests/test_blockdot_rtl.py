@@ -99,6 +99,8 @@ SMALL = [
     BlockDotSpec("e3m2fn", "e2m3fn", block=8, lanes=8, stages=9),  # every cut: operands, align, tree, block sum
     BlockDotSpec("e2m1fn", "e2m1fn", block=4, lanes=2, stages=9),  # the tree cuts of a one-level tree
     BlockDotSpec("e4m3fn", "e4m3fn", block=8, lanes=4, stages=6, rounding="deferred", segment=16),
+    # every cut: the aligner shift's parts registered after the scale exponent sum's register
+    BlockDotSpec("e4m3fn", "e5m2", block=8, lanes=4, stages=9, rounding="deferred", segment=16),
 ]
 
 

@@ -126,11 +126,14 @@ def fixed_point_accumulator(n: Netlist, plan: AccumulatorPlan, exact_flags: bool
             n.register(3, cls="acc", enable=True)
 
 
-def align_amount(n: Netlist, plan: AccumulatorPlan, mag_bits: int, p_bits: int) -> None:
-    """The aligner's clamped shift amount (computed from the scale exponents)."""
+def align_amount(n: Netlist, plan: AccumulatorPlan, mag_bits: int, ex_bits: int) -> None:
+    """The block-dot aligner's clamped shift amount from the scale exponent sum
+    (``rtl/accumulators.py`` ``blockdot_align_parts`` / ``blockdot_align_clamp``): the low bits of
+    the unclamped shift (one subtract) and two compares of the sum with constants, registered,
+    then the clamp; off the block value's path."""
     bits = (1 + plan.width - 2 + mag_bits).bit_length()
-    n.adder(p_bits + 1, cls="sum", path=False)
-    n.compare(p_bits + 1, 2, cls="sum")
+    n.adder(bits, cls="sum", path=False)
+    n.compare(ex_bits, 2, cls="sum")
     n.mux(bits, 2, cls="sum")
 
 

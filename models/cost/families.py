@@ -249,7 +249,9 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     plan = spec.accumulator
     ex_bits = ((1 << sa.exp_bits) + (1 << sb.exp_bits) - 2).bit_length()
     amt_bits = 0 if plan is None else (1 + plan.width - 2 + v_width).bit_length() + 1  # clamped shift, above
-    carried = [0]  # rtl/blockdot.py: a deferred loop's scale exponent sum, then its aligner shift
+    carried = [
+        0
+    ]  # rtl/blockdot.py: a deferred loop's scale exponent sum, then its aligner shift's parts, then the shift
 
     def pipe(point: str, bits: int) -> None:
         if point in cuts:  # + valid, last (unless one beat), first, and the scales until they are decoded
@@ -257,7 +259,9 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
             if point in ("dec", "mul", "align", "tree", "tree2", "sum", "block"):
                 scales = sa.bits + sb.bits + snan
                 if plan is not None:
-                    scales += amt_bits if carried[0] else ex_bits
+                    # the exponent sum; then the raw shift and its two clamp conditions; then
+                    # the clamped shift and the above-window flag
+                    scales += (ex_bits, amt_bits + 1)[carried[0]] if carried[0] < 2 else amt_bits
                     carried[0] += 1
             n.register(bits + (beats > 1) + 1 + scales, enable=True)
             n.register(1)
@@ -279,7 +283,7 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
         from .accumulators import align_amount
 
         n.adder(max(sa.exp_bits, sb.exp_bits) + 1, cls="sum", path=False)
-        align_amount(n, plan, v_width, ex_bits + 1)
+        align_amount(n, plan, v_width, ex_bits)
     psh_bits = max(shift_max, 1).bit_length()
     n.adder(psh_bits + 1, 2 * lanes, cls="product", path=False)
     lane_flags = (psh_bits if shift_max else 0) + 1 + nan + inf + 1  # shift, sign, flags, zero
@@ -314,11 +318,21 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
         n.logic(bsw + 8, cls="sum")
         n.register(bsw + flag_bits, cls="sum", enable=True)
     pipe("block", (bsw if beats > 1 else lsw) + flag_bits)
+
     # scales: V = |S| * sig(Xa) * sig(Xb), its exponent, normalisation
-    _decoder(n, sa, 1)
-    _decoder(n, sb, 1)
-    n.adder(bsw, cls="sum")
-    n.mux(bsw, cls="sum", path=True)
+    def scale_decoders() -> None:
+        _decoder(n, sa, 1)
+        _decoder(n, sb, 1)
+
+    def magnitude() -> None:  # |S|, then a NaN scale's zero (a register bit)
+        n.adder(bsw, cls="sum")
+        n.mux(bsw, cls="sum", path=True)
+
+    if xbits > 1:  # the scale significands' product multiplies |S|: behind the decoders
+        scale_decoders()
+        magnitude()
+    else:  # no scale significand: the decoders feed only the flags, beside |S|
+        n.parallel(scale_decoders, magnitude)
     if xbits > 1:
         n.mult(sa.man_bits + 1, sb.man_bits + 1, cls="sum", path=False)
         n.mult(bsw, xbits, cls="sum")
