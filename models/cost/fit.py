@@ -56,7 +56,14 @@ FAMILY_SHRINK = 2.0
 #: flip-flop's clock enable is a free pin (FDRE), so a loaded-under-condition register costs no
 #: LUT there; fitted freely, that coefficient trades off against the ``lone`` gates it appears
 #: beside in DSP-cascade accumulators.
-FIXED_COEF: dict[tuple[str, str], dict[str, float]] = {("xilinx", "luts"): {"ffe": 0.0}}
+#: On iCE40 a carry-save full adder is two LUT4s (its sum, a 3-input XOR, and its carry, a
+#: majority: no carry chain serves a carry-save row); fitted freely the price sinks towards the
+#: big trees' shared logic and under-prices small sums (tests/test_cost.py checks one against
+#: Yosys).
+FIXED_COEF: dict[tuple[str, str], dict[str, float]] = {
+    ("xilinx", "luts"): {"ffe": 0.0},
+    ("ice40", "luts"): {"csa": 2.0},
+}
 
 #: (label, kind, bits, energy pJ, area um^2): Horowitz, ISSCC 2014, 45 nm 0.9 V.
 HOROWITZ_45NM = (
