@@ -53,7 +53,11 @@ def fake_cost(monkeypatch):
 
 # the CLI in a subprocess with the fake cost model (workers fork from it; tests/ is on its path
 # for the gated workload)
+# The sweep starts as from a terminal: Python's Ctrl-C handler installed even when the test
+# runner itself runs as a background job (a non-interactive shell's ``cmd &`` starts it with
+# SIGINT ignored, the child inherits that, and Python then installs no handler at startup).
 _CLI = (
+    "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
     "import sys; sys.path.insert(0, 'tests'); import test_reliability as t, peforge.dse.evaluation as e; "
     "e.cost_of = t._fake_cost; from peforge.cli import app; sys.argv[0] = 'peforge'; app()"
 )
