@@ -46,8 +46,6 @@ from .mac import lmul_parts
 
 __all__ = ["mac_exact_chains", "operand_units", "product_parts", "raw_bits"]
 
-_ROWS = 8
-
 
 @functools.lru_cache(maxsize=64)
 def operand_units(fmt, subnormals: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -93,24 +91,20 @@ def _product(x: tuple, w: tuple, c: int, i: int, k: int, j: int) -> tuple[int, i
 @jit
 def _split(r0: int, r1: int, x: tuple, w: tuple, c: int, cut: int, lo: np.ndarray, hi: np.ndarray) -> None:
     """lo[i, j] / hi[i, j]: sums of the products with shift < cut (shifted by shift) and with
-    shift >= cut (shifted by shift - cut); callers ensure neither leaves int64."""
+    shift >= cut (shifted by shift - cut); callers ensure neither leaves int64.  Rows
+    ``r0..r1`` are summed in place, one row's ``k`` products at a time (its two output rows
+    stay in cache)."""
     m = lo.shape[1]
-    a = np.empty((_ROWS, m), np.int64)
-    b = np.empty((_ROWS, m), np.int64)
-    for i0 in range(r0, r1, _ROWS):
-        rows = min(_ROWS, r1 - i0)
-        a[:] = 0
-        b[:] = 0
+    for i in range(r0, r1):
+        lo[i, :] = 0
+        hi[i, :] = 0
         for k in range(w[0].shape[0]):
-            for r in range(rows):
-                i = i0 + r
-                for j in range(m):
-                    sig, sh = _product(x, w, c, i, k, j)
-                    low = sh < cut
-                    a[r, j] += (sig << sh) if low else 0
-                    b[r, j] += 0 if low else (sig << (sh - cut))
-        lo[i0 : i0 + rows] = a[:rows]
-        hi[i0 : i0 + rows] = b[:rows]
+            for j in range(m):
+                sig, sh = _product(x, w, c, i, k, j)
+                if sh < cut:
+                    lo[i, j] += sig << sh
+                else:
+                    hi[i, j] += sig << (sh - cut)
 
 
 @jit(inline=True)
