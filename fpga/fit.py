@@ -113,7 +113,7 @@ def no_dsp_luts(spec: Any, family: str) -> float | None:
     try:
         from peforge.models.cost import calibration, estimate
         from peforge.models.cost.assembly import netlist
-        from peforge.models.cost.model import _family_scale, scale_group, scaled_features
+        from peforge.models.cost.model import group_scale, scale_group, scaled_features
 
         if family == "ice40":  # the iCE40 fit maps no SB_MAC16: already multipliers in LUTs
             ice = estimate(spec, "ice40")
@@ -121,7 +121,7 @@ def no_dsp_luts(spec: Any, family: str) -> float | None:
         net, fit = netlist(spec), calibration.load()["targets"]["ice40"]
 
         def priced(metric: str, dsp_rules: str) -> float:
-            scale = _family_scale(fit, metric, scale_group(spec))
+            scale = group_scale(fit.get("family_scale", {}).get(metric, {}), scale_group(spec))
             return sum(c * f for c, f in zip(fit[metric], scaled_features(net, dsp_rules, scale)))
 
         moved = sum(priced(m, "ice40") - priced(m, family) for m in ("luts", "carry"))

@@ -22,11 +22,12 @@ level count cannot see), so a depth is taken as meeting the goal only when its e
 target (about 13% on ECP5); ``margin=0`` picks on the bare estimate.
 
 When no depth reaches the goal with the margin, the pick is the fastest estimate and
-:attr:`StagePick.limit` names the segment that bounds it.  Among equally fast depths it takes
-the one with the fewest other segments within the margin of the limit (any of those may be the
-real critical path), then the fewest registers (a register that buys nothing only adds latency).  That is usually the accumulate loop: its register feeds back into
-its own logic, so no pipeline register can split it, and its delay is the design's floor.  The
-pick then prices the accumulator options of the spec that shorten the loop
+:attr:`StagePick.limit` names the segment that bounds it.  That is usually the accumulate loop:
+its register feeds back into its own logic, so no pipeline register can split it, and its delay
+is the design's floor.  Among equally fast depths the pick takes the one with the fewest other
+segments within the margin of the limit (any of those may be the real critical path), then the
+fewest registers (a register that buys nothing only adds latency).  When the goal is missed it
+then prices the accumulator options of the spec that shorten the loop
 (:data:`ALTERNATIVES`: deferred rounding, exact accumulation, a carry-segmented loop) and says what they would reach.
 
     >>> from peforge.spec import IntMacSpec

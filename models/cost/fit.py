@@ -26,10 +26,10 @@ from .calibration import DATA_FILE
 from .components import FEATURES
 from .model import (
     FPGA_TARGETS,
-    _family_scale,
     _segment_chains,
     fabric_ffs,
     features,
+    group_scale,
     scale_group,
     scaled_features,
     split_features,
@@ -175,11 +175,11 @@ def fit_family_scaled(
     coef = np.zeros(x.shape[1])
     fixed = {FEATURES.index(k): v for k, v in FIXED_COEF.get((target, metric), {}).items()}
     free = np.array([i not in fixed for i in range(x.shape[1])])
+    for i, v in fixed.items():
+        coef[i] = v
     for _ in range(iters):
         sv = np.array([scale[f] for f in fams])[:, None]
         a = (sv * (x - xs) + xs)[keep] / y[keep, None]
-        for i, v in fixed.items():
-            coef[i] = v
         coef[free] = nnls(a[:, free], 1.0 - a[:, ~free] @ coef[~free])
         own, common = (x - xs) @ coef, xs @ coef
         for f in scale:
@@ -317,7 +317,7 @@ def write_calibration(
                         scaled_features(
                             assemble(s),
                             target,
-                            _family_scale({"family_scale": {metric: scale}}, metric, scale_group(s)),
+                            group_scale(scale, scale_group(s)),
                         ),
                     )
                 )

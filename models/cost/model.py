@@ -28,7 +28,7 @@ import math
 import operator
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from peforge.spec import Spec
 
@@ -346,11 +346,15 @@ def group_family(group: str) -> str:
     return group.split("/", 1)[0]
 
 
+def group_scale(scales: Mapping[str, float], group: str) -> float:
+    """The fitted scale of ``group`` (a :func:`scale_group` name) among one metric's ``scales``:
+    a group without its own scale takes its family's, 1 for a name without either."""
+    return float(scales.get(group, scales.get(group_family(group), 1.0)))
+
+
 def _family_scale(cal_target: dict[str, Any], metric: str, family: str) -> float:
-    """The fitted scale of ``family`` (a :func:`scale_group` name; a group without its own scale
-    takes its family's), 1 for a name without one."""
-    scales = cal_target.get("family_scale", {}).get(metric, {})
-    return float(scales.get(family, scales.get(group_family(family), 1.0)))
+    """The fitted scale of ``family`` (a :func:`scale_group` name) in one target's calibration."""
+    return group_scale(cal_target.get("family_scale", {}).get(metric, {}), family)
 
 
 def _priced(net: Netlist, kind: str, cal: dict[str, Any], family: str) -> dict[str, Any]:
