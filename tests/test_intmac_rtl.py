@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from ports import CONTROL_PORTS
+from regress import verified
 
 from peforge import rtl
 from peforge import spec as spec_mod
-from peforge.sim import regression
 from peforge.spec import IntMacSpec
 
 BUILD = Path(__file__).resolve().parent.parent / "build" / "test_intmac_rtl"
@@ -47,16 +47,10 @@ def test_manifest_fields(s: IntMacSpec) -> None:
     assert spec_mod.from_dict(man["spec"]) == s
 
 
-def _verify(spec: IntMacSpec, n: int, exhaustive: bool = False, seed: int = 0):
-    res = regression.verify(spec, vectors=n, exhaustive=exhaustive, seed=seed)
-    assert res.ok, res.report
-    return res
-
-
 @pytest.mark.sim
 def test_saturating_lanes4_stages2() -> None:
     spec = IntMacSpec("int8", "uint8", acc_bits=18, overflow="saturate", lanes=4, stages=2)
-    res = _verify(spec, 30_000, exhaustive=True)
+    res = verified(spec, 30_000, exhaustive=True)
     assert res.sets["exhaustive_pairs"] >= 1 << 16
     assert res.sets["long_extreme"] > 0 and res.sets["random_gaps"] > 0
 
@@ -76,4 +70,4 @@ def test_saturating_lanes4_stages2() -> None:
 )
 def test_slow_matrix(kw: dict) -> None:
     spec = IntMacSpec(**kw)
-    _verify(spec, 100_000, exhaustive=spec.a.bits + spec.b.bits <= 16, seed=4)
+    verified(spec, 100_000, exhaustive=spec.a.bits + spec.b.bits <= 16, seed=4)

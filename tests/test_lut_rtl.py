@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ports import CONTROL_PORTS
+from regress import verified
 from test_lut_golden import random_inputs, ref_run
 from typer.testing import CliRunner
 
@@ -23,7 +24,6 @@ from peforge import rtl
 from peforge import spec as spec_mod
 from peforge.cli import app
 from peforge.models.golden import lut as glut
-from peforge.sim import regression
 from peforge.spec import LutSpec
 
 BUILD = Path(__file__).resolve().parent.parent / "build" / "test_lut_rtl"
@@ -124,12 +124,6 @@ def test_amaranth_sim_matches_python_ints(spec: LutSpec) -> None:
     assert got == ref_run(spec, a, b, first)[0]
 
 
-def _verify(spec: LutSpec, n: int, exhaustive: bool = False, seed: int = 0):
-    res = regression.verify(spec, vectors=n, exhaustive=exhaustive, seed=seed)
-    assert res.ok, res.report
-    return res
-
-
 def test_standard_sets_cover_the_issue_list() -> None:
     """Every weight code for every table entry, every activation code, extreme chains, random
     dot products with and without bubbles; every step followed by planes - 1 bubbles."""
@@ -214,4 +208,4 @@ def test_cli_generate_and_verify_on_verilator() -> None:
     ids=str,
 )
 def test_verilator_slow_matrix(spec: LutSpec) -> None:
-    _verify(spec, 100_000, exhaustive=True, seed=3)
+    verified(spec, 100_000, exhaustive=True, seed=3)

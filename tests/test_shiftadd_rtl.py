@@ -12,24 +12,18 @@ from __future__ import annotations
 import json
 
 import pytest
+from regress import verified
 from typer.testing import CliRunner
 
 from peforge.cli import app
-from peforge.sim import regression
 from peforge.spec import ShiftAddSpec
 
 CI_SPEC = ShiftAddSpec("int8", "int4", "bitserial", lanes=2, stages=1, group=4, scale="fp16")
 
 
-def _verify(spec: ShiftAddSpec, n: int, exhaustive: bool = False, seed: int = 0):
-    res = regression.verify(spec, vectors=n, exhaustive=exhaustive, seed=seed)
-    assert res.ok, res.report
-    return res
-
-
 @pytest.mark.sim
 def test_ci_sample_bitserial_grouped() -> None:
-    res = _verify(CI_SPEC, 20_000, exhaustive=True)
+    res = verified(CI_SPEC, 20_000, exhaustive=True)
     assert res.sets["exhaustive_pairs"] >= 256 * 16
     assert res.sets["corner:min_act_and_zero_weights"] > 0 and res.sets["long_extreme"] > 0
     assert res.sets["random"] >= 20_000 - 2_500 and res.sets["random_gaps"] > 0
@@ -88,4 +82,4 @@ SLOW = [
 @pytest.mark.parametrize("kw", SLOW, ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
 def test_slow_matrix(kw: dict) -> None:
     spec = ShiftAddSpec(**kw)
-    _verify(spec, 100_000, exhaustive=spec.act.num_codes << spec.weight.bits <= 1 << 20, seed=3)
+    verified(spec, 100_000, exhaustive=spec.act.num_codes << spec.weight.bits <= 1 << 20, seed=3)

@@ -13,6 +13,7 @@ import threading
 
 import numpy as np
 import pytest
+from regress import verified
 
 from peforge.sim import batch, regression, runner, vectors
 from peforge.sim.session import Session
@@ -23,16 +24,10 @@ pytestmark = pytest.mark.sim
 FORMATS = ["e4m3fn", "e5m2", "e4m3fnuz", "e2m3fn", "e3m2fn", "e2m1fn"]
 
 
-def _verify(spec: MinifloatMacSpec, n: int, exhaustive: bool = False, seed: int = 0):
-    res = regression.verify(spec, vectors=n, exhaustive=exhaustive, seed=seed)
-    assert res.ok, res.report
-    return res
-
-
 @pytest.mark.parametrize("a,b", [("e4m3fn", "e4m3fn"), ("e2m1fn", "e3m2fn")])
 def test_exhaustive_pairs(a: str, b: str) -> None:
     spec = MinifloatMacSpec(a, b, "fp32")
-    res = _verify(spec, 4096, exhaustive=True)
+    res = verified(spec, 4096, exhaustive=True)
     pairs = spec.a.num_codes * spec.b.num_codes
     assert res.sets["exhaustive_first"] >= pairs
     assert res.sets["exhaustive_chain2"] >= 2 * pairs
@@ -49,7 +44,7 @@ def test_exhaustive_pairs(a: str, b: str) -> None:
     ],
 )
 def test_random_chains(kw: dict) -> None:
-    res = _verify(MinifloatMacSpec(**kw), 30_000, seed=1)
+    res = verified(MinifloatMacSpec(**kw), 30_000, seed=1)
     assert res.sets["random_gaps"] > 0  # in_valid bubbles were driven and checked
 
 
@@ -132,10 +127,10 @@ def test_build_error_names_tool() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("a,b", list(itertools.product(FORMATS, FORMATS)))
 def test_exhaustive_matrix(a: str, b: str) -> None:
-    _verify(MinifloatMacSpec(a, b, "fp32"), 0, exhaustive=True)
+    verified(MinifloatMacSpec(a, b, "fp32"), 0, exhaustive=True)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lanes,acc", list(itertools.product([1, 4, 16], ["fp32", "bf16", "exact"])))
 def test_random_matrix(lanes: int, acc: str) -> None:
-    _verify(MinifloatMacSpec("e4m3fn", "e5m2", acc, lanes=lanes), 64 * 4096, seed=lanes)
+    verified(MinifloatMacSpec("e4m3fn", "e5m2", acc, lanes=lanes), 64 * 4096, seed=lanes)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from regress import verified
 
 from peforge.sim import batch, families, regression
 from peforge.spec import SimdMacSpec
@@ -18,15 +19,9 @@ from peforge.spec import SimdMacSpec
 pytestmark = pytest.mark.sim
 
 
-def _verify(spec: SimdMacSpec, n: int, exhaustive: bool = False, seed: int = 0):
-    res = regression.verify(spec, vectors=n, exhaustive=exhaustive, seed=seed)
-    assert res.ok, res.report
-    return res
-
-
 def test_base8_bricks_exhaustive_every_mode_and_signedness() -> None:
     spec = SimdMacSpec()
-    res = _verify(spec, 40_000, exhaustive=True)
+    res = verified(spec, 40_000, exhaustive=True)
     for mode in spec.modes:
         for signs in ("uu", "us", "su", "ss"):
             assert res.sets[f"exhaustive:{mode}:{signs}"] >= 65_536
@@ -34,7 +29,7 @@ def test_base8_bricks_exhaustive_every_mode_and_signedness() -> None:
 
 
 def test_base8_sub4_pipelined_random() -> None:
-    _verify(SimdMacSpec(arch="sub4", stages=2), 40_000, seed=1)
+    verified(SimdMacSpec(arch="sub4", stages=2), 40_000, seed=1)
 
 
 def test_random_set_switches_mode_and_signedness_every_cycle() -> None:
@@ -71,4 +66,4 @@ def test_wrong_expectation_is_reported() -> None:
     ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()),
 )
 def test_slow_matrix(kw: dict) -> None:
-    _verify(SimdMacSpec(**kw), 200_000, exhaustive=True, seed=2)
+    verified(SimdMacSpec(**kw), 200_000, exhaustive=True, seed=2)
