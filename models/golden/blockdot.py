@@ -59,7 +59,7 @@ from peforge.spec import BlockDotSpec
 
 from . import kernels
 from .base import first_flags, matmul_operands, row_chunks
-from .mac import Products, Terms, run_float, sum_general, with_msb
+from .mac import Products, Terms, pair_flags, run_float, sum_general, table_terms, with_msb
 from .rounding import bit_length
 
 __all__ = [
@@ -71,8 +71,6 @@ __all__ = [
     "matmul_blockdot",
     "operand_scheme",
 ]
-
-_NAN, _PINF, _NINF, _NOT_NEGZERO = 1, 2, 4, 8
 
 
 @functools.lru_cache(maxsize=32)
@@ -127,13 +125,7 @@ def _pair_table(spec: BlockDotSpec) -> tuple[np.ndarray, np.ndarray, int] | None
     if int(units.max()).bit_length() + int(spec.block).bit_length() > 61:
         return None
     units = np.where(p.neg, -units, units)
-    flags = (
-        _NAN * p.nan
-        + _PINF * (p.inf & ~p.neg)
-        + _NINF * (p.inf & p.neg)
-        + _NOT_NEGZERO * ~(~p.nan & ~p.inf & (p.sig == 0) & p.neg)
-    ).astype(np.uint8)
-    return units, flags, lsb
+    return units, pair_flags(p), lsb
 
 
 def _block_sums(spec: BlockDotSpec, a: np.ndarray, b: np.ndarray) -> Terms:
@@ -145,20 +137,7 @@ def _block_sums(spec: BlockDotSpec, a: np.ndarray, b: np.ndarray) -> Terms:
     idx = (a << spec.element_b.bits) | b
     total = np.take(units, idx).sum(axis=-1)
     flags = np.bitwise_or.reduce(np.take(flag_table, idx), axis=-1)
-    tz = bit_length(total & -total) - 1  # strip trailing zeros: tighter spans later
-    val = total >> np.maximum(tz, 0)
-    lsb = np.where(total != 0, unit_lsb + tz, 0)
-    return Terms(
-        val,
-        lsb,
-        with_msb(val, lsb),
-        np.zeros(val.shape, bool),
-        [],
-        (flags & _NAN) != 0,
-        (flags & _PINF) != 0,
-        (flags & _NINF) != 0,
-        (flags & _NOT_NEGZERO) == 0,
-    )
+    return table_terms(total, flags, unit_lsb)
 
 
 def block_values(spec: BlockDotSpec, s: Terms, scale_a: np.ndarray, scale_b: np.ndarray) -> Terms:

@@ -72,6 +72,8 @@ __all__ = [
     "Terms",
     "with_msb",
     "sum_general",
+    "pair_flags",
+    "table_terms",
     "run_float",
 ]
 
@@ -250,6 +252,36 @@ def sum_general(p: Products) -> Terms:
 _NOT_NEGZERO = 8
 
 
+def pair_flags(p: Products) -> np.ndarray:
+    """Each product's special-value summary as one byte (NaN, +inf, -inf, and "not a negative
+    zero"), so a sum's summary is the bitwise OR of its products' (:func:`table_terms`)."""
+    return (
+        FLAG_NAN * p.nan
+        + FLAG_PINF * (p.inf & ~p.neg)
+        + FLAG_NINF * (p.inf & p.neg)
+        + _NOT_NEGZERO * ~(~p.nan & ~p.inf & (p.sig == 0) & p.neg)
+    ).astype(np.uint8)
+
+
+def table_terms(total: np.ndarray, flags: np.ndarray, unit_lsb: int) -> Terms:
+    """:class:`Terms` of exact int64 sums ``total`` (in units of ``2**unit_lsb``) whose products'
+    :func:`pair_flags` OR to ``flags``."""
+    tz = bit_length(total & -total) - 1  # strip trailing zeros: tighter spans later
+    val = total >> np.maximum(tz, 0)
+    lsb = np.where(total != 0, unit_lsb + tz, 0)
+    return Terms(
+        val,
+        lsb,
+        with_msb(val, lsb),
+        np.zeros(val.shape, bool),
+        [],
+        (flags & FLAG_NAN) != 0,
+        (flags & FLAG_PINF) != 0,
+        (flags & FLAG_NINF) != 0,
+        (flags & _NOT_NEGZERO) == 0,
+    )
+
+
 @functools.lru_cache(maxsize=32)
 def _pair_tables(spec: MinifloatMacSpec) -> tuple[np.ndarray, np.ndarray] | None:
     """Product of every (a, b) code pair in units of 2**product_lsb_exp, and its flags.
@@ -267,13 +299,7 @@ def _pair_tables(spec: MinifloatMacSpec) -> tuple[np.ndarray, np.ndarray] | None
     p = _products(spec, a, b)
     units = p.sig << np.where(p.sig != 0, p.exp - spec.product_lsb_exp, 0)
     units = np.where(p.neg, -units, units)
-    flags = (
-        FLAG_NAN * p.nan
-        + FLAG_PINF * (p.inf & ~p.neg)
-        + FLAG_NINF * (p.inf & p.neg)
-        + _NOT_NEGZERO * ~(~p.nan & ~p.inf & (p.sig == 0) & p.neg)
-    ).astype(np.uint8)
-    return units, flags
+    return units, pair_flags(p)
 
 
 def _check_codes(fmt: FloatFormat, label: str, codes: np.ndarray) -> None:
@@ -294,20 +320,7 @@ def _terms(spec: MinifloatMacSpec, a: np.ndarray, b: np.ndarray) -> Terms:
     idx = (a.astype(np.intp) << spec.b.bits) | b.astype(np.intp)
     total = np.take(units, idx).sum(axis=-1)
     flags = np.bitwise_or.reduce(np.take(flag_table, idx), axis=-1)
-    tz = bit_length(total & -total) - 1  # strip trailing zeros: tighter spans later
-    val = total >> np.maximum(tz, 0)
-    lsb = np.where(total != 0, spec.product_lsb_exp + tz, 0)
-    return Terms(
-        val,
-        lsb,
-        with_msb(val, lsb),
-        np.zeros(val.shape, bool),
-        [],
-        (flags & FLAG_NAN) != 0,
-        (flags & FLAG_PINF) != 0,
-        (flags & FLAG_NINF) != 0,
-        (flags & _NOT_NEGZERO) == 0,
-    )
+    return table_terms(total, flags, spec.product_lsb_exp)
 
 
 # ---- float accumulator -------------------------------------------------------------------------
