@@ -54,7 +54,7 @@ from peforge.arrays import COL, CTL, ROW, ArrayGeometry, ArraySpec, DequantShare
 from peforge.families import family_of
 from peforge.spec import Spec
 
-from .blocks._util import invalid
+from .blocks._util import SpecComponent
 from .blocks.dequant import GroupDequant
 
 __all__ = [
@@ -208,7 +208,7 @@ def _slice(word: Value, k: int, width: int) -> Value:
     return word[k * width : (k + 1) * width]
 
 
-class PeArray(wiring.Component):
+class PeArray(SpecComponent[ArraySpec]):
     """A rows x cols array of one PE spec (see the module docstring).
 
     Parameters
@@ -238,20 +238,15 @@ class PeArray(wiring.Component):
     out_flags : Out(cols * 3) -- PEs with ``acc_flags``
     """
 
+    spec_class = ArraySpec
+
     def __init__(self, spec: ArraySpec, *, instances: bool = False) -> None:
-        if not isinstance(spec, ArraySpec):
-            raise invalid(self, f"PeArray needs an ArraySpec, got {spec!r}")
-        self._spec = spec
+        super().__init__(spec, array_signature)
         self._geo = array_geometry(spec)
         self._instances = instances
         # the Verilog build keeps its control registers apart (KEEP); Amaranth's simulator and
         # a user's Amaranth design get plain registers
         self._keep = keep_module(spec) if instances else None
-        super().__init__(array_signature(spec))
-
-    @property
-    def spec(self) -> ArraySpec:
-        return self._spec
 
     @property
     def geometry(self) -> ArrayGeometry:

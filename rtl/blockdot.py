@@ -43,7 +43,7 @@ from .accumulators import (
     connect_blockdot,
 )
 from .blocks import LeadingZeroCounter, MinifloatDecoder
-from .blocks._util import invalid
+from .blocks._util import SpecComponent, invalid
 from .blocks.float_acc import FloatAccumulator
 from .blocks.lanes import aligned_terms, tree_level
 
@@ -124,7 +124,7 @@ def _decoder(fmt: FloatFormat | IntFormat) -> wiring.Component:
     return IntElementDecoder(fmt) if isinstance(fmt, IntFormat) else MinifloatDecoder(fmt, mask_specials=False)
 
 
-class BlockDot(wiring.Component):
+class BlockDot(SpecComponent[BlockDotSpec]):
     """Block-scaled dot-product PE for a :class:`~peforge.spec.BlockDotSpec`.
 
     Parameters
@@ -148,16 +148,11 @@ class BlockDot(wiring.Component):
         The accumulator (float code); reset value +0.
     """
 
-    def __init__(self, spec: BlockDotSpec) -> None:
-        if not isinstance(spec, BlockDotSpec):
-            raise invalid(self, f"spec={spec!r} must be a BlockDotSpec")
-        self._spec = spec
-        self._geom = blockdot_geometry(spec)
-        super().__init__(blockdot_signature(spec))
+    spec_class = BlockDotSpec
 
-    @property
-    def spec(self) -> BlockDotSpec:
-        return self._spec
+    def __init__(self, spec: BlockDotSpec) -> None:
+        super().__init__(spec, blockdot_signature)
+        self._geom = blockdot_geometry(spec)
 
     @property
     def geometry(self) -> BlockDotGeometry:

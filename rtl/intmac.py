@@ -23,12 +23,12 @@ from amaranth.lib.wiring import In, Out
 
 from ..geometry import intmac_geometry
 from ..spec import IntMacSpec
-from .blocks._util import range_shape
+from .blocks._util import SpecComponent, invalid, range_shape
 
 __all__ = ["IntMac", "intmac_signature", "intmac_manifest"]
 
 
-class IntMac(wiring.Component):
+class IntMac(SpecComponent[IntMacSpec]):
     """Integer multiply-accumulate PE.
 
     Parameters
@@ -55,19 +55,14 @@ class IntMac(wiring.Component):
         Accumulator, two's complement.
     """
 
+    spec_class = IntMacSpec
+
     def __init__(self, spec: IntMacSpec, *, clear_group: int | None = None, keep: str | None = None) -> None:
-        if not isinstance(spec, IntMacSpec):
-            raise TypeError(f"IntMac needs an IntMacSpec, got {spec!r}")
         if clear_group is not None and not (isinstance(clear_group, int) and clear_group >= 1):
-            raise ValueError(f"clear_group={clear_group!r}: allowed None or an int >= 1")
-        self._spec = spec
+            raise invalid(self, f"clear_group={clear_group!r}: allowed None or an int >= 1")
+        super().__init__(spec, intmac_signature)
         self._clear_group = clear_group if spec.stages >= 1 else None
         self._keep = keep
-        super().__init__(intmac_signature(spec))
-
-    @property
-    def spec(self) -> IntMacSpec:
-        return self._spec
 
     def elaborate(self, platform) -> Module:
         m = Module()

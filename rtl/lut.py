@@ -38,6 +38,7 @@ from ..geometry import lut_coef_range as _coef_range
 from ..geometry import lut_entry_coefs as _entry_coefs
 from ..geometry import lut_geometry
 from ..spec import LutSpec, signed_width
+from .blocks._util import SpecComponent
 from .blocks.decode import MinifloatDecoder
 
 __all__ = ["LutPe", "LutTable", "LutLane", "lut_signature", "lut_geometry", "lut_manifest"]
@@ -257,7 +258,7 @@ class LutLane(wiring.Component):
         return m
 
 
-class LutPe(wiring.Component):
+class LutPe(SpecComponent[LutSpec]):
     """LUT-based mixed-precision dot-product PE (see module docstring): one :class:`LutTable`,
     ``lanes`` :class:`LutLane` and the plane sequencer.
 
@@ -282,15 +283,10 @@ class LutPe(wiring.Component):
         ``2**spec.act_lsb_exp``.
     """
 
-    def __init__(self, spec: LutSpec) -> None:
-        if not isinstance(spec, LutSpec):
-            raise TypeError(f"LutPe needs a LutSpec, got {spec!r}")
-        self._spec = spec
-        super().__init__(lut_signature(spec))
+    spec_class = LutSpec
 
-    @property
-    def spec(self) -> LutSpec:
-        return self._spec
+    def __init__(self, spec: LutSpec) -> None:
+        super().__init__(spec, lut_signature)
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()

@@ -39,7 +39,7 @@ from peforge.spec import MinifloatMacSpec
 
 from .accumulators import accumulator_flags, accumulator_manifest, connect_mac
 from .blocks import MinifloatDecoder, RoundPack
-from .blocks._util import invalid
+from .blocks._util import SpecComponent, invalid
 from .blocks.float_acc import FloatAccumulator
 from .blocks.lanes import aligned_terms, tree_level
 
@@ -77,7 +77,7 @@ def mac_signature(spec: MinifloatMacSpec) -> wiring.Signature:
     return wiring.Signature(members)
 
 
-class MinifloatMac(wiring.Component):
+class MinifloatMac(SpecComponent[MinifloatMacSpec]):
     """Minifloat multiply-accumulate PE for a :class:`~peforge.spec.MinifloatMacSpec`.
 
     Parameters
@@ -98,9 +98,13 @@ class MinifloatMac(wiring.Component):
         Sticky ``{bit0 nan, bit1 +inf, bit2 -inf}``.
     """
 
+    spec_class = MinifloatMacSpec
+
     def __init__(self, spec: MinifloatMacSpec) -> None:
-        if not isinstance(spec, MinifloatMacSpec):
-            raise invalid(self, f"spec={spec!r} must be a MinifloatMacSpec")
+        super().__init__(spec, mac_signature)
+        self._geom = mac_geometry(spec)
+
+    def check(self, spec: MinifloatMacSpec) -> None:
         if spec.mult not in ("exact", "lmul"):
             raise invalid(self, f"mult={spec.mult!r} is not supported by the RTL generator: allowed 'exact' or 'lmul'")
         if (
@@ -113,13 +117,6 @@ class MinifloatMac(wiring.Component):
                 f"acc={spec.acc_format.name} has no NaN code but {spec.a.name} x "
                 f"{spec.b.name} can produce NaN: use an acc format with man_bits >= 1",
             )
-        self._spec = spec
-        self._geom = mac_geometry(spec)
-        super().__init__(mac_signature(spec))
-
-    @property
-    def spec(self) -> MinifloatMacSpec:
-        return self._spec
 
     @property
     def geometry(self) -> MacGeometry:

@@ -34,7 +34,7 @@ from peforge.formats import ApotFormat, IntFormat, PotFormat
 from peforge.spec import ShiftAddSpec
 
 from .blocks import MinifloatDecoder
-from .blocks._util import range_shape
+from .blocks._util import SpecComponent, range_shape
 from .blocks.dequant import GroupDequant
 
 __all__ = ["ShiftAddPE", "shiftadd_signature", "shiftadd_manifest"]
@@ -57,7 +57,7 @@ def shiftadd_signature(spec: ShiftAddSpec) -> wiring.Signature:
     return wiring.Signature(members)
 
 
-class ShiftAddPE(wiring.Component):
+class ShiftAddPE(SpecComponent[ShiftAddSpec]):
     """Shift-add PE (see the module docstring for the datapath).
 
     Parameters
@@ -81,15 +81,10 @@ class ShiftAddPE(wiring.Component):
         Integer accumulator (two's complement), or with ``group`` the FP32 output.
     """
 
-    def __init__(self, spec: ShiftAddSpec) -> None:
-        if not isinstance(spec, ShiftAddSpec):
-            raise TypeError(f"ShiftAddPE needs a ShiftAddSpec, got {spec!r}")
-        self._spec = spec
-        super().__init__(shiftadd_signature(spec))
+    spec_class = ShiftAddSpec
 
-    @property
-    def spec(self) -> ShiftAddSpec:
-        return self._spec
+    def __init__(self, spec: ShiftAddSpec) -> None:
+        super().__init__(spec, shiftadd_signature)
 
     # ---- operands ------------------------------------------------------------------------
     def _act(self, m: Module, i: int) -> Value:

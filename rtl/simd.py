@@ -30,7 +30,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..geometry import simd_geometry
 from ..spec import SIMD_DIGIT_BITS, SimdMacSpec
-from .blocks._util import range_shape
+from .blocks._util import SpecComponent, range_shape
 
 __all__ = ["SimdMac", "simd_signature", "simd_layout", "DIGIT_BITS", "simd_manifest"]
 
@@ -65,7 +65,7 @@ def _union(ranges: list[tuple[int, int]]) -> tuple[int, int]:
     return min(lo for lo, _ in ranges), max(hi for _, hi in ranges)
 
 
-class SimdMac(wiring.Component):
+class SimdMac(SpecComponent[SimdMacSpec]):
     """Mixed-precision SIMD dot-product PE built from fused sub-multiplier cells.
 
     Parameters
@@ -89,15 +89,10 @@ class SimdMac(wiring.Component):
         Accumulator, two's complement, wrapping.
     """
 
-    def __init__(self, spec: SimdMacSpec) -> None:
-        if not isinstance(spec, SimdMacSpec):
-            raise TypeError(f"SimdMac needs a SimdMacSpec, got {spec!r}")
-        self._spec = spec
-        super().__init__(simd_signature(spec))
+    spec_class = SimdMacSpec
 
-    @property
-    def spec(self) -> SimdMacSpec:
-        return self._spec
+    def __init__(self, spec: SimdMacSpec) -> None:
+        super().__init__(spec, simd_signature)
 
     # -- cells ----------------------------------------------------------------------------
     def _cell(

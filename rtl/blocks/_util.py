@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable, ClassVar, Generic, TypeVar
+
 from amaranth.hdl import Shape, signed, unsigned
+from amaranth.lib import wiring
 
 from ...geometry import range_bits
 
-__all__ = ["invalid", "range_shape"]
+__all__ = ["invalid", "range_shape", "SpecComponent"]
+
+S = TypeVar("S")
 
 
 def range_shape(lo: int, hi: int) -> Shape:
@@ -16,11 +21,33 @@ def range_shape(lo: int, hi: int) -> Shape:
     return unsigned(bits) if lo >= 0 else signed(bits)
 
 
-def invalid(component: object, message: str) -> ValueError:
-    """A ValueError for a rejected constructor argument.
+def invalid(component: object, message: str, kind: type[Exception] = ValueError) -> Exception:
+    """A ValueError (or ``kind``) for a rejected constructor argument.
 
     Also marks the half-built component as used, so Amaranth does not add an
     "UnusedElaboratable" warning to the error.
     """
     component._MustUse__silence = True  # type: ignore[attr-defined]
-    return ValueError(message)
+    return kind(message)
+
+
+class SpecComponent(wiring.Component, Generic[S]):
+    """A generator: the component one spec of :attr:`spec_class` describes, with the interface
+    ``signature(spec)`` gives.  A spec of another class is a TypeError naming the class the
+    generator takes; :meth:`check` rejects specs of the class that the generator cannot build."""
+
+    spec_class: ClassVar[type[Any]]
+
+    def __init__(self, spec: S, signature: Callable[[S], wiring.Signature]) -> None:
+        if not isinstance(spec, self.spec_class):
+            raise invalid(self, f"{type(self).__name__} needs a {self.spec_class.__name__}, got {spec!r}", TypeError)
+        self.check(spec)
+        self._spec = spec
+        super().__init__(signature(spec))
+
+    def check(self, spec: S) -> None:
+        """Raise :func:`invalid` for a spec this generator cannot build (default: none)."""
+
+    @property
+    def spec(self) -> S:
+        return self._spec
