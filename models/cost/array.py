@@ -415,12 +415,20 @@ def _draw_array(r: random.Random, pes: Sequence[Any]) -> ArraySpec | None:
 
 
 def array_sets(
-    seed: int = ARRAY_SEED, training: int = 24, heldout: int = 20, budget_luts: float = 5000.0
+    seed: int = ARRAY_SEED,
+    training: int = 24,
+    heldout: int = 20,
+    budget_luts: float = 5000.0,
+    later_training: int = 16,
 ) -> tuple[list[ArraySpec], list[ArraySpec]]:
     """Seeded, disjoint training and held-out arrays: PEs from the PE calibration pools (and
     the family examples), grids up to 8 x 8, both dataflows, both operand paths, shared units on
     and off, drain pipelining; kept within ``budget_luts`` estimated ECP5 LUTs (synthesis time;
-    the plain composition, so the array fit these sets make does not change them)."""
+    the plain composition, so the array fit these sets make does not change them).
+
+    The draws go ``training``, then ``heldout``, then ``later_training`` more training arrays:
+    the training set grew after the held-out set was drawn, and drawing its growth after the
+    held-out arrays keeps that set the one earlier fits were judged on."""
     from peforge.families import get
 
     from .model import estimate, estimate_netlist
@@ -436,14 +444,15 @@ def array_sets(
     def plain_luts(s: ArraySpec) -> float:
         return estimate_netlist(assemble_array(s), s.name, "array:unscaled", "ecp5").luts or 0.0
 
-    for _ in range(40 * (training + heldout)):
+    total = training + heldout + later_training
+    for _ in range(40 * total):
         s = _draw_array(r, pes)
         if s is not None and s.name not in out and plain_luts(s) <= budget_luts:
             out[s.name] = s
-        if len(out) >= training + heldout:
+        if len(out) >= total:
             break
     specs = list(out.values())
-    return specs[:training], specs[training:]
+    return specs[:training] + specs[training + heldout :], specs[training : training + heldout]
 
 
 #: Features of the array's own blocks (registers, the drain's OR trees and event logic, weight

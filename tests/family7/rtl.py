@@ -15,14 +15,14 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from peforge.rtl.blocks._util import range_shape
+from peforge.rtl.blocks._util import SpecComponent, range_shape
 
 from .spec import ZeroPointMacSpec, ZpMacGeometry, zpmac_geometry
 
 __all__ = ["ZeroPointMac", "zpmac_signature", "zpmac_manifest", "zpmac_widths"]
 
 
-class ZeroPointMac(wiring.Component):
+class ZeroPointMac(SpecComponent[ZeroPointMacSpec]):
     """Zero-point unsigned INT MAC: the ports of :func:`zpmac_signature` (``a`` / ``b`` carry
     ``lanes`` unsigned codes each, lane 0 lowest; ``acc`` is two's complement, valid with
     ``out_valid`` ``latency`` cycles after the input that completes it).
@@ -33,15 +33,11 @@ class ZeroPointMac(wiring.Component):
         The PE to build (read-only as :attr:`spec`).
     """
 
-    def __init__(self, spec: ZeroPointMacSpec) -> None:
-        if not isinstance(spec, ZeroPointMacSpec):
-            raise TypeError(f"ZeroPointMac builds a ZeroPointMacSpec, got {spec!r}")
-        self._spec, self._geo = spec, zpmac_geometry(spec)
-        super().__init__(zpmac_signature(spec))
+    spec_class = ZeroPointMacSpec
 
-    @property
-    def spec(self) -> ZeroPointMacSpec:
-        return self._spec
+    def __init__(self, spec: ZeroPointMacSpec) -> None:
+        super().__init__(spec, zpmac_signature)
+        self._geo = zpmac_geometry(spec)
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
