@@ -48,13 +48,13 @@ from typing import Any
 
 from amaranth.hdl import C, Cat, ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal, Value, signed
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import Out
 
 from peforge.arrays import COL, CTL, ROW, ArrayGeometry, ArraySpec, DequantShare, array_geometry
 from peforge.families import family_of
 from peforge.spec import Spec
 
-from .blocks._util import SpecComponent
+from .blocks._util import SpecComponent, pe_signature
 from .blocks.dequant import GroupDequant
 
 __all__ = [
@@ -81,22 +81,14 @@ def array_signature(spec: ArraySpec) -> wiring.Signature:
     """Ports of the array (clk/rst come from the sync domain); see :func:`array_manifest`."""
     geo = array_geometry(spec)
     R, Cn, pe = geo.rows, geo.cols, geo.pe
-    members: dict[str, Any] = {"in_valid": In(1), "in_first": In(1)}
-    if geo.dataflow == "output-stationary":
-        members["in_last"] = In(1)
-    else:
-        members["w_load"] = In(1)
-    for name, width in pe.ports(CTL):
-        members[name] = In(width)
-    for name, width in pe.ports(ROW):
-        members[name] = In(R * width)
-    for name, width in pe.ports(COL):
-        members[name] = In(Cn * width)
-    members["out_valid"] = Out(1)
-    members["out"] = Out(Cn * geo.out_width)
+    inputs = {"in_last" if geo.dataflow == "output-stationary" else "w_load": 1}
+    inputs.update(pe.ports(CTL))
+    inputs.update((name, R * width) for name, width in pe.ports(ROW))
+    inputs.update((name, Cn * width) for name, width in pe.ports(COL))
+    outputs = {"out": Cn * geo.out_width}
     if geo.flags_width:
-        members["out_flags"] = Out(Cn * geo.flags_width)
-    return wiring.Signature(members)
+        outputs["out_flags"] = Cn * geo.flags_width
+    return pe_signature(inputs, outputs)
 
 
 class _Unit:

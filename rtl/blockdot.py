@@ -43,7 +43,7 @@ from .accumulators import (
     connect_blockdot,
 )
 from .blocks import LeadingZeroCounter, MinifloatDecoder
-from .blocks._util import SpecComponent, invalid
+from .blocks._util import SpecComponent, invalid, pe_signature
 from .blocks.float_acc import FloatAccumulator
 from .blocks.lanes import aligned_terms, tree_level
 
@@ -59,19 +59,16 @@ __all__ = [
 
 def blockdot_signature(spec: BlockDotSpec) -> wiring.Signature:
     """Ports of the block-dot PE (clk/rst come from the sync domain)."""
-    members = {
-        "in_valid": In(1),
-        "in_first": In(1),
-        "a": In(spec.lanes * spec.element_a.bits),
-        "b": In(spec.lanes * spec.element_b.bits),
-        "scale_a": In(spec.scale_a.bits),
-        "scale_b": In(spec.scale_b.bits),
-        "out_valid": Out(1),
-        "acc": Out(spec.acc.bits),
+    inputs = {
+        "a": spec.lanes * spec.element_a.bits,
+        "b": spec.lanes * spec.element_b.bits,
+        "scale_a": spec.scale_a.bits,
+        "scale_b": spec.scale_b.bits,
     }
+    outputs = {"acc": spec.acc.bits}
     if spec.rounding == "deferred":
-        members["acc_flags"] = Out(2)  # sticky {overflow, inexact} of the window
-    return wiring.Signature(members)
+        outputs["acc_flags"] = 2  # sticky {overflow, inexact} of the window
+    return pe_signature(inputs, outputs)
 
 
 class IntElementDecoder(wiring.Component):

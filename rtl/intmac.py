@@ -19,11 +19,10 @@ from typing import Any
 
 from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
 from ..geometry import intmac_geometry
 from ..spec import IntMacSpec
-from .blocks._util import SpecComponent, invalid, range_shape
+from .blocks._util import SpecComponent, invalid, pe_signature, range_shape
 
 __all__ = ["IntMac", "intmac_signature", "intmac_manifest"]
 
@@ -153,16 +152,7 @@ class IntMac(SpecComponent[IntMacSpec]):
 
 def intmac_signature(spec: IntMacSpec) -> wiring.Signature:
     """Ports of the integer MAC (clk/rst come from the sync domain)."""
-    return wiring.Signature(
-        {
-            "in_valid": In(1),
-            "in_first": In(1),
-            "a": In(spec.lanes * spec.a.bits),
-            "b": In(spec.lanes * spec.b.bits),
-            "out_valid": Out(1),
-            "acc": Out(spec.width),
-        }
-    )
+    return pe_signature({"a": spec.lanes * spec.a.bits, "b": spec.lanes * spec.b.bits}, {"acc": spec.width})
 
 
 def intmac_manifest(spec: IntMacSpec) -> dict[str, Any]:

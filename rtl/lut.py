@@ -38,7 +38,7 @@ from ..geometry import lut_coef_range as _coef_range
 from ..geometry import lut_entry_coefs as _entry_coefs
 from ..geometry import lut_geometry
 from ..spec import LutSpec, signed_width
-from .blocks._util import SpecComponent
+from .blocks._util import SpecComponent, pe_signature
 from .blocks.decode import MinifloatDecoder
 
 __all__ = ["LutPe", "LutTable", "LutLane", "lut_signature", "lut_geometry", "lut_manifest"]
@@ -48,15 +48,9 @@ Coef = tuple[int, ...]
 
 def lut_signature(spec: LutSpec) -> wiring.Signature:
     """Ports of the LUT PE (clk/rst come from the sync domain)."""
-    return wiring.Signature(
-        {
-            "in_valid": In(1),
-            "in_first": In(1),
-            "a": In(spec.group * spec.act.bits),
-            "b": In(spec.lanes * spec.group * spec.weight_code_bits),
-            "out_valid": Out(1),
-            "acc": Out(spec.lanes * spec.width),
-        }
+    return pe_signature(
+        {"a": spec.group * spec.act.bits, "b": spec.lanes * spec.group * spec.weight_code_bits},
+        {"acc": spec.lanes * spec.width},
     )
 
 

@@ -29,7 +29,6 @@ from typing import Any
 
 from amaranth.hdl import C, Cat, Module, Mux, Shape, Signal, Value, signed
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
 from peforge.formats import FloatFormat
 from peforge.geometry import MacGeometry, mac_cut_points, mac_geometry
@@ -39,7 +38,7 @@ from peforge.spec import MinifloatMacSpec
 
 from .accumulators import accumulator_flags, accumulator_manifest, connect_mac
 from .blocks import MinifloatDecoder, RoundPack
-from .blocks._util import SpecComponent, invalid
+from .blocks._util import SpecComponent, invalid, pe_signature
 from .blocks.float_acc import FloatAccumulator
 from .blocks.lanes import aligned_terms, tree_level
 
@@ -64,17 +63,10 @@ def _signed_shape(r: range) -> Shape:
 
 def mac_signature(spec: MinifloatMacSpec) -> wiring.Signature:
     """Port signature of the MAC of ``spec`` (see :class:`MinifloatMac`)."""
-    members = {
-        "in_valid": In(1),
-        "in_first": In(1),
-        "a": In(spec.lanes * spec.a.bits),
-        "b": In(spec.lanes * spec.b.bits),
-        "out_valid": Out(1),
-        "acc": Out(mac_geometry(spec).acc_width),
-    }
+    outputs = {"acc": mac_geometry(spec).acc_width}
     if has_flags(spec):
-        members["acc_flags"] = Out(flag_width(spec))
-    return wiring.Signature(members)
+        outputs["acc_flags"] = flag_width(spec)
+    return pe_signature({"a": spec.lanes * spec.a.bits, "b": spec.lanes * spec.b.bits}, outputs)
 
 
 class MinifloatMac(SpecComponent[MinifloatMacSpec]):

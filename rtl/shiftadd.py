@@ -28,13 +28,12 @@ from typing import Any
 
 from amaranth.hdl import C, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
 from peforge.formats import ApotFormat, IntFormat, PotFormat
 from peforge.spec import ShiftAddSpec
 
 from .blocks import MinifloatDecoder
-from .blocks._util import SpecComponent, range_shape
+from .blocks._util import SpecComponent, pe_signature, range_shape
 from .blocks.dequant import GroupDequant
 
 __all__ = ["ShiftAddPE", "shiftadd_signature", "shiftadd_manifest"]
@@ -42,19 +41,11 @@ __all__ = ["ShiftAddPE", "shiftadd_signature", "shiftadd_manifest"]
 
 def shiftadd_signature(spec: ShiftAddSpec) -> wiring.Signature:
     """Ports of the shift-add PE (clk/rst come from the sync domain)."""
-    members: dict[str, Any] = {
-        "in_valid": In(1),
-        "in_first": In(1),
-        "a": In(spec.lanes * spec.act.bits),
-        "b": In(spec.lanes * spec.weight.bits),
-    }
+    inputs = {"a": spec.lanes * spec.act.bits, "b": spec.lanes * spec.weight.bits}
     if spec.group is not None:
-        members["scale"] = In(spec.scale.bits if spec.scale is not None else 1)
-    if spec.mode == "bitserial":
-        members["in_ready"] = Out(1)
-    members["out_valid"] = Out(1)
-    members["acc"] = Out(spec.out_bits)
-    return wiring.Signature(members)
+        inputs["scale"] = spec.scale.bits if spec.scale is not None else 1
+    handshake = {"in_ready": 1} if spec.mode == "bitserial" else {}
+    return pe_signature(inputs, {"acc": spec.out_bits}, handshake)
 
 
 class ShiftAddPE(SpecComponent[ShiftAddSpec]):

@@ -26,11 +26,10 @@ from typing import Any
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
 from ..geometry import simd_geometry
 from ..spec import SIMD_DIGIT_BITS, SimdMacSpec
-from .blocks._util import SpecComponent, range_shape
+from .blocks._util import SpecComponent, pe_signature, range_shape
 
 __all__ = ["SimdMac", "simd_signature", "simd_layout", "DIGIT_BITS", "simd_manifest"]
 
@@ -40,18 +39,9 @@ DIGIT_BITS = SIMD_DIGIT_BITS
 
 def simd_signature(spec: SimdMacSpec) -> wiring.Signature:
     """Ports of the SIMD PE (clk/rst come from the sync domain)."""
-    return wiring.Signature(
-        {
-            "in_valid": In(1),
-            "in_first": In(1),
-            "mode": In(spec.mode_bits),
-            "a_signed": In(1),
-            "b_signed": In(1),
-            "a": In(spec.a_width),
-            "b": In(spec.b_width),
-            "out_valid": Out(1),
-            "acc": Out(spec.width),
-        }
+    return pe_signature(
+        {"mode": spec.mode_bits, "a_signed": 1, "b_signed": 1, "a": spec.a_width, "b": spec.b_width},
+        {"acc": spec.width},
     )
 
 

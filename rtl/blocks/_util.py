@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Generic, TypeVar
+from typing import Any, Callable, ClassVar, Generic, Mapping, TypeVar
 
 from amaranth.hdl import Shape, signed, unsigned
 from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
 from ...geometry import range_bits
 
-__all__ = ["invalid", "range_shape", "SpecComponent"]
+__all__ = ["invalid", "range_shape", "SpecComponent", "pe_signature"]
 
 S = TypeVar("S")
 
@@ -51,3 +52,18 @@ class SpecComponent(wiring.Component, Generic[S]):
     @property
     def spec(self) -> S:
         return self._spec
+
+
+def pe_signature(
+    inputs: Mapping[str, int], outputs: Mapping[str, int], before_valid: Mapping[str, int] | None = None
+) -> wiring.Signature:
+    """Ports of a PE (clk / rst come from the sync domain), in the order every family emits
+    them: the input strobes ``in_valid`` and ``in_first``, the ``inputs`` (name -> width),
+    ``before_valid`` outputs (a handshake such as ``in_ready``), the output strobe
+    ``out_valid``, the ``outputs``."""
+    members: dict[str, Any] = {"in_valid": In(1), "in_first": In(1)}
+    members.update((name, In(width)) for name, width in inputs.items())
+    members.update((name, Out(width)) for name, width in (before_valid or {}).items())
+    members["out_valid"] = Out(1)
+    members.update((name, Out(width)) for name, width in outputs.items())
+    return wiring.Signature(members)

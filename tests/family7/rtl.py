@@ -13,9 +13,8 @@ from typing import Any
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
-from peforge.rtl.blocks._util import SpecComponent, range_shape
+from peforge.rtl.blocks._util import SpecComponent, pe_signature, range_shape
 
 from .spec import ZeroPointMacSpec, ZpMacGeometry, zpmac_geometry
 
@@ -99,10 +98,7 @@ def _node(m: Module, name: str, span: tuple[int, int], pair: list[Signal]) -> Si
 def zpmac_signature(spec: ZeroPointMacSpec) -> wiring.Signature:
     """Ports of the zero-point MAC (clk/rst come from the sync domain): the MAC convention's
     strobes, the packed operand lanes and the accumulator."""
-    lanes = {port: In(spec.lanes * fmt.bits) for port, fmt in (("a", spec.a), ("b", spec.b))}
-    return wiring.Signature(
-        {"in_valid": In(1), "in_first": In(1), **lanes, "out_valid": Out(1), "acc": Out(spec.width)}
-    )
+    return pe_signature({"a": spec.lanes * spec.a.bits, "b": spec.lanes * spec.b.bits}, {"acc": spec.width})
 
 
 def zpmac_manifest(spec: ZeroPointMacSpec) -> dict[str, Any]:
