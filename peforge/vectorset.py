@@ -15,7 +15,7 @@ from typing import Mapping
 
 import numpy as np
 
-__all__ = ["VectorSet", "layout_rows"]
+__all__ = ["VectorSet", "layout_rows", "random_layout"]
 
 
 @dataclass(frozen=True)
@@ -111,3 +111,11 @@ def layout_rows(rows: int, lanes: int) -> int:
     """Rows to lay a set's chains out in: about 64 operand lanes per cycle in all, 4 to ``rows``
     rows, so a many-lane PE gets long chains (its long accumulations) rather than more rows."""
     return max(4, min(rows, 64 // max(1, lanes)))
+
+
+def random_layout(vectors_n: int, rows: int, max_steps: int = 4096, min_steps: int = 1) -> tuple[int, int]:
+    """``(batch rows, steps)`` of a random set of about ``vectors_n`` vectors laid out over
+    ``rows`` rows: chains as long as ``vectors_n / rows`` (``min_steps`` to ``max_steps``),
+    as many rows as that needs."""
+    steps = min(max_steps, max(min_steps, -(-vectors_n // rows)))
+    return max(1, -(-vectors_n // steps)), steps

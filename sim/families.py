@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..spec import IntMacSpec, SimdMacSpec
-from .vectors import VectorSet, layout_rows
+from .vectors import VectorSet, layout_rows, random_layout
 
 __all__ = ["intmac_sets", "simd_sets", "simd_exhaustive", "simd_random", "simd_long"]
 
@@ -71,8 +71,7 @@ def intmac_sets(spec: IntMacSpec, vectors_n: int, exhaustive: bool, seed: int, r
             )
         )
     if vectors_n > 0:
-        steps = min(4096, max(1, -(-vectors_n // rows)))
-        batch_n = max(1, -(-vectors_n // steps))
+        batch_n, steps = random_layout(vectors_n, rows)
         shape = (batch_n, steps, lanes)
         out.append(
             VectorSet("random", _edge_codes(la, shape, rng), _edge_codes(lb, shape, rng), _first(rng, batch_n, steps))
@@ -208,8 +207,7 @@ def simd_random(
 ) -> VectorSet:
     """Random words, mode and signedness switching every step, chains of random length."""
     rng = np.random.default_rng(seed)
-    steps = min(max_steps, max(1, -(-vectors_n // rows)))
-    batch_n = max(1, -(-vectors_n // steps))
+    batch_n, steps = random_layout(vectors_n, rows, max_steps)
     shape = (batch_n, steps)
     mode = rng.integers(0, len(spec.modes), shape)
     sa, sb = rng.integers(0, 2, shape), rng.integers(0, 2, shape)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..formats import FloatFormat
 from ..spec import LutSpec
-from .vectors import VectorSet
+from .vectors import VectorSet, random_layout
 
 __all__ = ["lut_sets", "table_entries_set", "act_codes_set", "extreme_set", "random_set"]
 
@@ -128,8 +128,7 @@ def random_set(
 ) -> VectorSet:
     """Random long dot products (30% extreme operands), chains of random length."""
     rng = np.random.default_rng(seed)
-    steps = min(max_steps, max(1, -(-vectors_n // rows)))
-    batch_n = max(1, -(-vectors_n // steps))
+    batch_n, steps = random_layout(vectors_n, rows, max_steps)
     return VectorSet(
         "random_gaps" if gaps else "random",
         _acts(spec, (batch_n, steps), rng),

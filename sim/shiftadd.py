@@ -19,7 +19,7 @@ import numpy as np
 
 from ..formats import FloatFormat, IntFormat
 from ..spec import ShiftAddSpec
-from .vectors import VectorSet, layout_rows
+from .vectors import VectorSet, layout_rows, random_layout
 
 __all__ = ["shiftadd_sets"]
 
@@ -171,8 +171,7 @@ def shiftadd_sets(spec: ShiftAddSpec, vectors_n: int, exhaustive: bool, seed: in
             scale[nrow // 2 :, :] = np.where(np.arange(nrow - nrow // 2)[:, None] % 2 == 0, big, tiny)
     out.append(_make("long_extreme", a, b, first, scale))
     # random chains, then random chains with extra bubbles
-    steps = min(4096, max(chain, -(-vectors_n // rows)))
-    batch = max(1, -(-vectors_n // steps))
+    batch, steps = random_layout(vectors_n, rows, min_steps=chain)
     out.append(_random_set(spec, "random", (batch, steps), rng))
     gsteps = min(512, steps)
     gbatch = max(1, min(rows, vectors_n // 8 // gsteps + 1))

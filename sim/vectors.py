@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from ..vectorset import VectorSet, layout_rows
+from ..vectorset import VectorSet, layout_rows, random_layout
 
 __all__ = [
     "VectorSet",
     "layout_rows",
+    "random_layout",
     "exhaustive_pairs",
     "exhaustive_chains",
     "random_chains",
