@@ -251,6 +251,8 @@ def test_cli_sweep_and_report(tmp_path: Path, fake_cost) -> None:
     assert res.exit_code == 0, res.output
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 3 and "Pareto" in res.output
+    # a metric a point lacks is "-", and a column no point of the target has is left out
+    assert "nan" not in res.output and "<td>nan</td>" not in html
     for view in ("accuracy_vs_area", "energy_vs_sqnr"):
         assert (out / "plots" / f"ice40_{view}.png").stat().st_size > 10_000
         assert (out / "plots" / f"ice40_{view}.svg").read_text().lstrip().startswith("<?xml")
@@ -267,6 +269,25 @@ def test_cli_sweep_and_report(tmp_path: Path, fake_cost) -> None:
     assert res.exit_code == 2 and "jobs=0" in res.output
     res = runner.invoke(app, ["report", str(tmp_path / "empty")])
     assert res.exit_code == 2 and "holds no results" in res.output
+
+
+def test_report_leaves_out_a_column_the_target_lacks(tmp_path: Path, monkeypatch) -> None:
+    """A target without an energy model (the FPGA targets) gets no energy column of "nan"s."""
+
+    def no_energy(spec, target):
+        cost = _fake_cost(spec, target)
+        del cost["energy_pj_per_mac"]
+        return cost
+
+    monkeypatch.setattr(dse_eval, "cost_of", no_energy)
+    space = tmp_path / "space.toml"
+    space.write_text(TINY)
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(app, ["sweep", str(space), "-o", str(out), "--jobs", "1"]).exit_code == 0
+    res = runner.invoke(app, ["report", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "Pareto" in res.output and "nan" not in res.output and "energy" not in res.output
 
 
 # ---- executors and resume ---------------------------------------------------------------------

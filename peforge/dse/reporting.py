@@ -96,8 +96,9 @@ def views_for(rows: Sequence[dict[str, Any]]) -> list[View]:
 
 
 def _fmt(v: Any) -> str:
+    """A table cell: 4 significant digits; a metric the point does not have (None, NaN) is "-"."""
     if isinstance(v, float):
-        return f"{v:.4g}" if math.isfinite(v) else str(v)
+        return "-" if math.isnan(v) else f"{v:.4g}" if math.isfinite(v) else str(v)
     return "-" if v is None else str(v)
 
 
@@ -267,7 +268,8 @@ def report(
         for view in views:
             cols = ["label"] + [c for c, _ in view.objectives]
             for c in ("throughput_gmacs", "energy_pj_per_mac", "accuracy_mean", "sqnr_db_mean"):
-                if c not in cols:
+                # context columns a target has (no Fmax on an ASIC, no energy on an FPGA target)
+                if c not in cols and any(_finite(r.get(c)) for r in trows):
                     cols.append(c)
             front = pareto_rows(trows, view.objectives)
             result.fronts[f"{target}/{view.name}"] = [r["key"] for r in front]
