@@ -598,6 +598,20 @@ def test_array_calibration_file_is_merged():
     assert luts == pytest.approx(coef * grown, abs=0.2)
 
 
+def test_array_calibration_sets_are_the_shipped_ones():
+    """The shipped array calibration was fitted and judged on exactly the seeded sets
+    ``array_sets`` draws today, the held-out arrays apart from the training ones (a change to
+    the PE pools or the draw shows here, before a refit silently judges on other arrays)."""
+    from peforge.fpga.array_calibration import family_file
+    from peforge.models.cost.array import array_sets
+
+    shipped = json.loads(family_file().read_text())
+    training, heldout = array_sets()
+    assert shipped["training"] == [s.name for s in training]
+    assert shipped["heldout"] == [s.name for s in heldout]
+    assert not set(shipped["training"]) & set(shipped["heldout"])
+
+
 # --- CLI ---------------------------------------------------------------------------------------------
 def test_cli_generate_cost_and_errors(tmp_path):
     res = runner.invoke(
