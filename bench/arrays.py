@@ -96,7 +96,7 @@ def run(case: Case, seeds: list[int]) -> None:
         print(
             f"   {label:5s} {rep.luts:6d} LUT4 {rep.carry:5d} CCU2C {rep.ffs:6d} FF {rep.dsps:3d} DSP | {est.target} "
             f"estimate {est.luts:8.0f} LUT4 ({(est.luts - rep.luts) / max(rep.luts, 1):+.1%}) | Fmax {pnr.fmax_mhz:6.1f} MHz "
-            f"(seeds {pnr.fmax_runs}, {pnr.wrapper} wrapper; worst path {' -> '.join(pnr.critical_path_ends or [])}) "
+            f"(seeds {pnr.fmax_runs}{f', not routed: {pnr.unrouted_seeds}' if pnr.unrouted_seeds else ''}, {pnr.wrapper} wrapper; worst path {' -> '.join(pnr.critical_path_ends or [])}) "
             f"| {time.perf_counter() - t0:.0f} s"
             f"{' cached' if rep.cached and pnr.cached else ''}",
             flush=True,

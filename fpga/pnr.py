@@ -32,7 +32,7 @@ from .design import Design, DesignLike, as_design
 from .dsp_regs import DspPacking, absorb_dsp_registers
 from .fit import check_fit
 from .synth import FLOW_VERSION, SynthReport, _as_cache, check_widelut, parse_stat, run_yosys, synth_commands
-from .tools import ToolError, run_tool, tool_version
+from .tools import ToolError, ToolNotFoundError, run_tool, tool_version
 
 __all__ = [
     "Device",
@@ -245,6 +245,9 @@ class PnrReport:
         The first seed's nextpnr command line.
     critical_path_ns, critical_path_ends : float, [str, str]
         Delay of the first seed's worst reported path, and its start and end cells.
+    seeds, unrouted_seeds : list of int
+        The seeds that routed (``fmax_runs`` follows them) and those whose nextpnr run timed out
+        (its router did not converge on that placement); the report needs one routed seed.
     """
 
     device: str
@@ -271,6 +274,7 @@ class PnrReport:
     seconds: float
     design_key: str
     cached: bool = field(default=False, compare=False)
+    unrouted_seeds: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -365,6 +369,26 @@ def _pack_dsp_registers(net: Path) -> DspPacking:
     packing = absorb_dsp_registers(netlist, _WRAP_TOP)
     net.write_text(json.dumps(netlist))
     return packing
+
+
+def _unrouted_hint(seeds: Sequence[int]) -> str:
+    """What to do when nextpnr ran out of time on every seed tried."""
+    nxt = max(seeds) + 1
+    return (
+        f"nextpnr did not finish on seed(s) {list(seeds)}: its router may not converge on one placement "
+        f"and converge on another -- try --seed {nxt} (or --seeds N: the seeds that route are reported), "
+        f"a larger --device, or a longer limit (PEFORGE_TOOL_TIMEOUT, seconds)"
+    )
+
+
+def _try_seed(dev: Device, workdir: Path, seed: int, clock_mhz: float | None) -> dict[str, Any] | ToolError:
+    """:func:`_run_seed`, with a timed-out run returned (another seed may route) instead of raised."""
+    try:
+        return _run_seed(dev, workdir, seed, clock_mhz)
+    except ToolError as err:
+        if err.returncode is None and not isinstance(err, ToolNotFoundError):
+            return err
+        raise
 
 
 def _run_seed(dev: Device, workdir: Path, seed: int, clock_mhz: float | None) -> dict[str, Any]:
@@ -542,15 +566,25 @@ def place_and_route(
             "yosys_version": str(stat.get("creator", "unknown")),
             "dsp_registers": None if packing is None else asdict(packing),
         }
+        timed_out: dict[int, ToolError] = {}
         with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(missing)))) as pool:
-            for s, res in zip(missing, pool.map(lambda s: _run_seed(dev, workdir, s, clock_mhz), missing)):
+            for s, res in zip(missing, pool.map(lambda s: _try_seed(dev, workdir, s, clock_mhz), missing)):
+                if isinstance(res, ToolError):
+                    timed_out[s] = res
+                    continue
                 res.update(extra)
                 runs[s] = res
                 if store is not None:
                     store.put("pnr", {**base_key, "seed": s}, res)
+        if timed_out and not runs:  # no seed routed: the first one's error, with what to try
+            err = next(iter(timed_out.values()))
+            raise ToolError(
+                err.tool, err.command, None, err.tail, workdir, note=f"{err.note}\n{_unrouted_hint(seed_list)}"
+            )
         if not keep_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
-    ordered = [runs[s] for s in seed_list]
+    routed = [s for s in seed_list if s in runs]
+    ordered = [runs[s] for s in routed]
     clocks = sorted(ordered[0]["fmax"])
     by_clock = {c: round(statistics.median(r["fmax"][c] for r in ordered if c in r["fmax"]), 3) for c in clocks}
     per_run = [round(min(r["fmax"].values()), 3) for r in ordered]
@@ -564,7 +598,7 @@ def place_and_route(
         wrapper=first["wrapper"],
         wrapper_ffs=first["wrapper_ffs"],
         dsp=use_dsp,
-        seeds=seed_list,
+        seeds=routed,
         clock_mhz=clock_mhz,
         fmax_mhz=fmax,
         fmax_by_clock=by_clock,
@@ -584,4 +618,5 @@ def place_and_route(
         seconds=round(sum(r["seconds"] for r in ordered) if all_cached else time.perf_counter() - t0, 3),
         design_key=design.key,
         cached=all_cached,
+        unrouted_seeds=[s for s in seed_list if s not in runs],
     )

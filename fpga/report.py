@@ -71,6 +71,8 @@ def pnr_table(pnr: PnrReport) -> Table:
     table.add_row("Fmax", f"{pnr.fmax_mhz:.1f} MHz ({how})")
     if len(pnr.seeds) > 1:
         table.add_row("  per seed", ", ".join(f"{s}: {f:.1f}" for s, f in zip(pnr.seeds, pnr.fmax_runs)))
+    if pnr.unrouted_seeds:
+        table.add_row("  not routed", f"seeds {pnr.unrouted_seeds} (nextpnr timed out; left out of the median)")
     for clk, f in pnr.fmax_by_clock.items():
         table.add_row(f"  clock {clk}", f"{f:.1f} MHz")
     if pnr.clock_mhz is not None:

@@ -263,6 +263,27 @@ def test_ice40_pnr_fmax(work, cache):
         fpga.place_and_route(fpga.synthesize(add_design(work, 16), "ecp5", cache=cache), "hx8k")
 
 
+def test_pnr_timed_out_seed_is_left_out_and_named(work, monkeypatch):
+    """nextpnr's router may not converge on one placement: a seed that times out is left out of
+    the median and named; when every seed times out, the error says what to try."""
+    from peforge.fpga import pnr as pnr_mod
+
+    real = pnr_mod.run_tool
+
+    def slow_seed_1(key, args, cwd, **kw):
+        if key.startswith("nextpnr") and args[args.index("--seed") + 1] == "1":
+            raise fpga.ToolError(key, [key, *args], None, "Info: routing ...", cwd, note="timeout after 3600 s")
+        return real(key, args, cwd, **kw)
+
+    monkeypatch.setattr(pnr_mod, "run_tool", slow_seed_1)
+    rep = fpga.synthesize(add_design(work, 12), "ice40", cache=False)
+    p = fpga.place_and_route(rep, "hx8k", seeds=[1, 2], cache=False)
+    assert p.seeds == [2] and p.unrouted_seeds == [1] and len(p.fmax_runs) == 1 and p.fmax_mhz > 0
+    assert p.to_dict()["unrouted_seeds"] == [1]
+    with pytest.raises(fpga.ToolError, match=r"timed out(.|\n)*try --seed 2"):
+        fpga.place_and_route(rep, "hx8k", seed=1, cache=False)
+
+
 @pytest.mark.slow
 def test_pnr_seeds_repeatable_and_median(work):
     d = mul_design(work, 6)
