@@ -376,8 +376,9 @@ def _unrouted_hint(seeds: Sequence[int]) -> str:
     nxt = max(seeds) + 1
     return (
         f"nextpnr did not finish on seed(s) {list(seeds)}: its router may not converge on one placement "
-        f"and converge on another -- try --seed {nxt} (or --seeds N: the seeds that route are reported), "
-        f"a larger --device, or a longer limit (PEFORGE_TOOL_TIMEOUT, seconds)"
+        f"and converge on another -- try more seeds (`peforge synth ... --pnr --seeds {nxt}` runs seeds "
+        f"1..{nxt} and reports those that route; Python: place_and_route(..., seed={nxt})), a larger "
+        f"--device, or a longer limit (PEFORGE_TOOL_TIMEOUT, seconds)"
     )
 
 

@@ -280,7 +280,7 @@ def test_pnr_timed_out_seed_is_left_out_and_named(work, monkeypatch):
     p = fpga.place_and_route(rep, "hx8k", seeds=[1, 2], cache=False)
     assert p.seeds == [2] and p.unrouted_seeds == [1] and len(p.fmax_runs) == 1 and p.fmax_mhz > 0
     assert p.to_dict()["unrouted_seeds"] == [1]
-    with pytest.raises(fpga.ToolError, match=r"timed out(.|\n)*try --seed 2"):
+    with pytest.raises(fpga.ToolError, match=r"timed out(.|\n)*--seeds 2(.|\n)*seed=2"):
         fpga.place_and_route(rep, "hx8k", seed=1, cache=False)
 
 
