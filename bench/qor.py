@@ -131,7 +131,14 @@ def _measure_one(design: Design, depth: str, device: tuple[str, str, str, float]
         pick = pick_stages(design.spec, target, goal)
         spec = pick.spec
     rep = fpga.synthesize(spec, target, dsp=target == "ecp5")
-    pnr = fpga.place_and_route(rep, part, seed=seed)
+    used = seed
+    try:
+        pnr = fpga.place_and_route(rep, part, seed=seed)
+    except fpga.ToolError as err:
+        if err.returncode is not None:
+            raise
+        used = seed + 1  # the router did not converge on this placement: one more seed, named
+        pnr = fpga.place_and_route(rep, part, seed=used)
     return {
         "design": design.label,
         "depth": depth,
@@ -144,6 +151,8 @@ def _measure_one(design: Design, depth: str, device: tuple[str, str, str, float]
         "ffs": rep.ffs,
         "dsps": rep.dsps,
         "fmax_mhz": pnr.fmax_mhz,
+        "seed": used,
+        "reseeded": used != seed,
         "goal_mhz": goal if pick else None,
         "estimate_mhz": round(pick.pick.fmax_mhz, 1) if pick else None,
         "met": (pnr.fmax_mhz >= goal) if pick else None,
@@ -151,7 +160,9 @@ def _measure_one(design: Design, depth: str, device: tuple[str, str, str, float]
 
 
 def measure(designs: list[Design], jobs: int = 2, seed: int = 1, progress: bool = True) -> list[dict[str, Any]]:
-    """Every design at stages 0 and at its pick on every device (cached); one row per triple."""
+    """Every design at stages 0 and at its pick on every device (cached); one row per triple.
+    A cell whose nextpnr run times out on ``seed`` is placed once more with ``seed + 1``, and
+    its row says so (``seed``)."""
     work = [(d, depth, dev) for d in designs for depth in ("0", "pick") for dev in DEVICES]
     rows = measure_all(work, lambda d, depth, dev: _one(d, depth, dev, seed), jobs=jobs, progress=progress)
     base = {r["device"]: r for r in rows if r["design"] == BASELINE and r["depth"] == "0" and "error" not in r}
@@ -191,7 +202,7 @@ def table(rows: list[dict[str, Any]]) -> Table:
             str(r["luts"]),
             str(r["ffs"]),
             str(r["dsps"]),
-            f"{r['fmax_mhz']:.1f}",
+            f"{r['fmax_mhz']:.1f}" + (f" (seed {r['seed']})" if r.get("reseeded") else ""),
             goal,
             f"{r['luts_vs_hardfloat']:.2f}",
             f"{r['fmax_vs_hardfloat']:.2f}",
