@@ -135,7 +135,7 @@ def _measure_one(design: Design, depth: str, device: tuple[str, str, str, float]
     try:
         pnr = fpga.place_and_route(rep, part, seed=seed)
     except fpga.ToolError as err:
-        if err.returncode is not None:
+        if not err.timed_out:
             raise
         used = seed + 1  # the router did not converge on this placement: one more seed, named
         pnr = fpga.place_and_route(rep, part, seed=used)

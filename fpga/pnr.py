@@ -32,7 +32,7 @@ from .design import Design, DesignLike, as_design
 from .dsp_regs import DspPacking, absorb_dsp_registers
 from .fit import check_fit
 from .synth import FLOW_VERSION, SynthReport, _as_cache, check_widelut, parse_stat, run_yosys, synth_commands
-from .tools import ToolError, ToolNotFoundError, run_tool, tool_version
+from .tools import ToolError, run_tool, tool_version
 
 __all__ = [
     "Device",
@@ -387,7 +387,7 @@ def _try_seed(dev: Device, workdir: Path, seed: int, clock_mhz: float | None) ->
     try:
         return _run_seed(dev, workdir, seed, clock_mhz)
     except ToolError as err:
-        if err.returncode is None and not isinstance(err, ToolNotFoundError):
+        if err.timed_out:
             return err
         raise
 
@@ -580,7 +580,13 @@ def place_and_route(
         if timed_out and not runs:  # no seed routed: the first one's error, with what to try
             err = next(iter(timed_out.values()))
             raise ToolError(
-                err.tool, err.command, None, err.tail, workdir, note=f"{err.note}\n{_unrouted_hint(seed_list)}"
+                err.tool,
+                err.command,
+                None,
+                err.tail,
+                workdir,
+                note=f"{err.note}\n{_unrouted_hint(seed_list)}",
+                timed_out=True,
             )
         if not keep_workdir:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -26,7 +26,8 @@ __all__ = ["ToolError", "ToolNotFoundError", "Tool", "find_tool", "tool_version"
 
 
 class ToolError(RuntimeError):
-    """An FPGA tool failed: ``tool``, ``command``, ``returncode`` and the output ``tail``."""
+    """An FPGA tool failed: ``tool``, ``command``, ``returncode`` (None: it did not exit) and the
+    output ``tail``; ``timed_out`` when it ran out of time rather than failed."""
 
     def __init__(
         self,
@@ -36,6 +37,7 @@ class ToolError(RuntimeError):
         tail: str,
         workdir: Path | None = None,
         note: str = "",
+        timed_out: bool = False,
     ) -> None:
         self.tool = tool
         self.command = list(command)
@@ -43,15 +45,22 @@ class ToolError(RuntimeError):
         self.tail = tail
         self.workdir = workdir
         self.note = note
+        self.timed_out = timed_out
         where = f" (work dir kept: {workdir})" if workdir else ""
-        status = "timed out" if returncode is None else f"exited with status {returncode}"
+        if timed_out:
+            status = "timed out"
+        else:
+            status = "could not be started" if returncode is None else f"exited with status {returncode}"
         extra = f"\n{note}" if note else ""
         super().__init__(
             f"{tool} {status}{where}\ncommand: {' '.join(self.command)}{extra}\n--- last lines of output ---\n{tail}"
         )
 
     def __reduce__(self):  # picklable, so errors cross a process pool intact
-        return (self.__class__, (self.tool, self.command, self.returncode, self.tail, self.workdir, self.note))
+        return (
+            self.__class__,
+            (self.tool, self.command, self.returncode, self.tail, self.workdir, self.note, self.timed_out),
+        )
 
 
 class ToolNotFoundError(ToolError):
@@ -63,6 +72,7 @@ class ToolNotFoundError(ToolError):
             self, f"{tool} not found next to {sys.executable} or on PATH: install it with `pip install {package}`"
         )
         self.tool, self.command, self.returncode, self.tail, self.workdir, self.note = tool, [], None, "", None, ""
+        self.timed_out = False
 
     def __reduce__(self):
         return (self.__class__, (self.tool, self.package))
@@ -151,7 +161,7 @@ def run_tool(
     except subprocess.TimeoutExpired as err:
         out = err.stderr if isinstance(err.stderr, str) else (err.stderr or b"").decode(errors="replace")
         raise ToolError(
-            key, command, None, _tail(out, tail_lines), cwd, note=f"timeout after {timeout:.0f} s"
+            key, command, None, _tail(out, tail_lines), cwd, note=f"timeout after {timeout:.0f} s", timed_out=True
         ) from None
     except OSError as err:
         raise ToolError(key, command, None, str(err), cwd) from None

@@ -51,7 +51,9 @@ def test_a_cell_whose_router_times_out_is_placed_with_the_next_seed(monkeypatch)
     def place(rep, part, seed=1):
         tried.append(seed)
         if seed == 1:
-            raise fpga.ToolError("nextpnr-ecp5", ["nextpnr-ecp5"], None, "Info: routing", note="timeout after 3600 s")
+            raise fpga.ToolError(
+                "nextpnr-ecp5", ["nextpnr-ecp5"], None, "Info: routing", note="timeout after 3600 s", timed_out=True
+            )
         return SimpleNamespace(fmax_mhz=50.0)
 
     monkeypatch.setattr(bench.fpga, "synthesize", lambda spec, target, dsp: SimpleNamespace(luts=10, ffs=5, dsps=1))

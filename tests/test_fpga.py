@@ -272,7 +272,9 @@ def test_pnr_timed_out_seed_is_left_out_and_named(work, monkeypatch):
 
     def slow_seed_1(key, args, cwd, **kw):
         if key.startswith("nextpnr") and args[args.index("--seed") + 1] == "1":
-            raise fpga.ToolError(key, [key, *args], None, "Info: routing ...", cwd, note="timeout after 3600 s")
+            raise fpga.ToolError(
+                key, [key, *args], None, "Info: routing ...", cwd, note="timeout after 3600 s", timed_out=True
+            )
         return real(key, args, cwd, **kw)
 
     monkeypatch.setattr(pnr_mod, "run_tool", slow_seed_1)
