@@ -135,9 +135,7 @@ def _block_sums(spec: BlockDotSpec, a: np.ndarray, b: np.ndarray) -> Terms:
         return sum_general(_products(spec, a, b))
     units, flag_table, unit_lsb = table
     idx = (a << spec.element_b.bits) | b
-    total = np.take(units, idx).sum(axis=-1)
-    flags = np.bitwise_or.reduce(np.take(flag_table, idx), axis=-1)
-    return table_terms(total, flags, unit_lsb)
+    return table_terms(units, flag_table, idx, unit_lsb)
 
 
 def block_values(spec: BlockDotSpec, s: Terms, scale_a: np.ndarray, scale_b: np.ndarray) -> Terms:

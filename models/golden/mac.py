@@ -263,9 +263,12 @@ def pair_flags(p: Products) -> np.ndarray:
     ).astype(np.uint8)
 
 
-def table_terms(total: np.ndarray, flags: np.ndarray, unit_lsb: int) -> Terms:
-    """:class:`Terms` of exact int64 sums ``total`` (in units of ``2**unit_lsb``) whose products'
-    :func:`pair_flags` OR to ``flags``."""
+def table_terms(units: np.ndarray, flag_table: np.ndarray, idx: np.ndarray, unit_lsb: int) -> Terms:
+    """:class:`Terms` of the exact sums over the last axis of the code pairs ``idx``, read from
+    a pair table: ``units`` (each product in units of ``2**unit_lsb``, int64) and its
+    :func:`pair_flags` (a sum's flags are the OR of its products')."""
+    total = np.take(units, idx).sum(axis=-1)
+    flags = np.bitwise_or.reduce(np.take(flag_table, idx), axis=-1)
     tz = bit_length(total & -total) - 1  # strip trailing zeros: tighter spans later
     val = total >> np.maximum(tz, 0)
     lsb = np.where(total != 0, unit_lsb + tz, 0)
@@ -318,9 +321,7 @@ def _terms(spec: MinifloatMacSpec, a: np.ndarray, b: np.ndarray) -> Terms:
     _check_codes(spec.b, "b", b)
     units, flag_table = tables
     idx = (a.astype(np.intp) << spec.b.bits) | b.astype(np.intp)
-    total = np.take(units, idx).sum(axis=-1)
-    flags = np.bitwise_or.reduce(np.take(flag_table, idx), axis=-1)
-    return table_terms(total, flags, spec.product_lsb_exp)
+    return table_terms(units, flag_table, idx, spec.product_lsb_exp)
 
 
 # ---- float accumulator -------------------------------------------------------------------------
