@@ -249,9 +249,11 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
     plan = spec.accumulator
     ex_bits = ((1 << sa.exp_bits) + (1 << sb.exp_bits) - 2).bit_length()
     amt_bits = 0 if plan is None else (1 + plan.width - 2 + v_width).bit_length() + 1  # clamped shift, above
-    carried = [
-        0
-    ]  # rtl/blockdot.py: a deferred loop's scale exponent sum, then its aligner shift's parts, then the shift
+    # rtl/blockdot.py: what a deferred loop carries beside the data, cut by cut: the scale
+    # exponent sum; then the raw shift and its two clamp conditions; then the clamped shift and
+    # the above-window flag
+    carried_bits = (ex_bits, amt_bits + 1, amt_bits)
+    carried = [0]
 
     def pipe(point: str, bits: int) -> None:
         if point in cuts:  # + valid, last (unless one beat), first, and the scales until they are decoded
@@ -259,9 +261,7 @@ def assemble_blockdot(spec: BlockDotSpec) -> Netlist:
             if point in ("dec", "mul", "align", "tree", "tree2", "sum", "block"):
                 scales = sa.bits + sb.bits + snan
                 if plan is not None:
-                    # the exponent sum; then the raw shift and its two clamp conditions; then
-                    # the clamped shift and the above-window flag
-                    scales += (ex_bits, amt_bits + 1)[carried[0]] if carried[0] < 2 else amt_bits
+                    scales += carried_bits[min(carried[0], 2)]
                     carried[0] += 1
             n.register(bits + (beats > 1) + 1 + scales, enable=True)
             n.register(1)
