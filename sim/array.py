@@ -495,7 +495,7 @@ def check(spec: ArraySpec, pl: Plan, got: dict[str, np.ndarray], limit: int = 10
     for port, width in (("out", geo.out_width), ("out_flags", geo.flags_width)):
         if port not in pl.expected:
             continue
-        want = batch._as_raw(np.asarray(pl.expected[port])[live], width)
+        want = batch.as_raw(np.asarray(pl.expected[port])[live], width)
         have = np.asarray(got[port])[live]
         diff = np.argwhere(have != want)
         bad += len(diff)

@@ -53,6 +53,7 @@ __all__ = [
     "make_plan",
     "encode",
     "port_bits",
+    "as_raw",
     "decode",
     "from_bits",
     "to_din",
@@ -450,8 +451,9 @@ def decode(blob: bytes, plan: Plan, names: Sequence[str] | None = None) -> dict[
     return out
 
 
-def _as_raw(values: Any, width: int) -> np.ndarray:
-    """Golden output -> uint64 array (width <= 64) or object array of Python ints."""
+def as_raw(values: Any, width: int) -> np.ndarray:
+    """Golden output -> uint64 array (width <= 64) or object array of Python ints: the form the
+    recorded outputs are decoded to, so the two compare element by element."""
     arr = np.asarray(values)
     if width <= 64:
         if arr.dtype == object:
@@ -480,7 +482,7 @@ def golden_for(bench: Bench, vs: VectorSet) -> dict[str, np.ndarray]:
         )
     out = {}
     for f in want:
-        arr = _as_raw(res[f.name], f.width)
+        arr = as_raw(res[f.name], f.width)
         if arr.shape != vs.first.shape:
             raise ValueError(f"{bench.ports.module}: golden {f.name!r} has shape {arr.shape}, want {vs.first.shape}")
         out[f.name] = arr
